@@ -1,0 +1,66 @@
+/* actuators.h — every change the agent makes to the system goes through here: signals,
+ * renice, procfs/sysfs writes, commands, removing old files, freezing cgroups. Each call checks
+ * protection and scope, honours dry-run, backs up files before changing them and appends one
+ * audit line. The host API's act_* functions are thin wrappers over these. Thread-safe: plugin
+ * workers call it concurrently. */
+#ifndef AGENT_ACTUATORS_H
+#define AGENT_ACTUATORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "healer/host.h"
+#include "audit.h"
+
+typedef struct act_config {
+    int dry_run;
+    const char *proc_root;                 /* "/proc" */
+    const char *sys_root;                  /* "/sys" */
+    const char *state_dir;                 /* backups go to state_dir/backups */
+    const char *const *protect_names; size_t n_protect_names;
+    unsigned protect_min_uid;
+    const char *scope_cgroup;              /* "" = any */
+    const uid_t *scope_uids; size_t n_scope_uids;   /* 0 = any */
+} act_config;
+
+/* Who is acting, for checks and the audit line. Borrowed for the call. */
+typedef struct act_context {
+    const char *plugin;
+    uint64_t heal_id;                      /* 0 outside a heal (restore, request) */
+    const char *issue_type;
+    const char *action;
+    const char *before_json;               /* measurements that raised the issue, or NULL */
+    int allow_system;                      /* action flagged HEALER_ACTION_SYSTEM */
+    const char *const *declared_paths; size_t n_declared_paths;
+} act_context;
+
+typedef struct actuators actuators;
+
+/* Copies cfg. The agent's own pid and its ancestors are protected from here on. */
+actuators *actuators_new(const act_config *cfg, audit_log *audit);
+void actuators_free(actuators *a);
+void actuators_set_dry_run(actuators *a, int dry_run);
+
+/* Every function returns a healer_rc and writes a human message (what was done, what would be
+ * done, or why not) into msg. */
+int act_proc_read(actuators *a, pid_t pid, healer_proc *out);
+/* HEALER_OK, HEALER_E_PROTECTED or HEALER_E_SCOPE (reason in msg). Protected: PID 1, kernel
+ * threads, the agent and its ancestors, protect.names, uid < min_uid unless allow_system,
+ * oom_score_adj -1000. Scope: outside scope.cgroup / scope.uids. */
+int act_proc_allowed(actuators *a, const healer_proc *p, int allow_system, char *msg, size_t len);
+
+int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_time, int sig,
+               double grace_s, char *msg, size_t len);
+int act_renice(actuators *a, const act_context *c, pid_t pid, uint64_t start_time, int nice,
+               char *msg, size_t len);
+int act_write_file(actuators *a, const act_context *c, const char *path, const char *value,
+                   char *msg, size_t len);
+int act_run(actuators *a, const act_context *c, const char *const argv[], double timeout_s,
+            char *out, size_t out_len, int *exit_status, char *msg, size_t len);
+int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
+                         double older_than_days, const healer_remove_opts *opts,
+                         uint64_t *freed, uint64_t *count, char *msg, size_t len);
+int act_freeze_cgroup(actuators *a, const act_context *c, const char *cgroup_dir, int freeze,
+                      char *msg, size_t len);
+
+#endif

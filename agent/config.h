@@ -1,0 +1,87 @@
+/* config.h — reading and validating healerd.conf (libconfig). Every problem is reported as
+ * FILE:LINE: message through a diag sink; a plugin's section is checked against the schema the
+ * plugin declares, and resolved into typed values (defaults filled in) that the host API serves. */
+#ifndef AGENT_CONFIG_H
+#define AGENT_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include "healer/plugin.h"
+
+/* Where problems go. emit may be NULL (then problems are only counted). */
+typedef struct diag {
+    void (*emit)(void *ud, const char *file, int line, const char *msg);
+    void *ud;
+    int count;
+} diag;
+void diag_report(diag *d, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+typedef struct agent_limits {
+    int max_heals_per_hour;        /* 10 */
+    int max_rollbacks_per_day;     /* 3 */
+    int min_health_for_auto;       /* 30 */
+    double cooldown_minutes;       /* 5 */
+    double confirm_timeout_minutes;/* 60: a pending plan expires after this */
+} agent_limits;
+
+typedef struct config {
+    char *path;                    /* the file it was read from */
+    /* agent */
+    int dry_run;                   /* mode = "dry-run" (or --dry-run) */
+    double interval;               /* 5.0 */
+    char *plugin_dir;
+    char *state_dir;
+    char *proc_root;
+    char *sys_root;
+    int log_level;                 /* healer_log_level */
+    int plugin_check_owner;        /* agent.plugin_check_owner (true): refuse plugins not owned by
+                                      root; false relaxes ownership (development), never mode */
+    int bus_hwm;                   /* agent.queue_limit: messages per queue, 1000 */
+    double action_timeout;         /* agent.action_timeout: seconds a plugin callback may take, 60 */
+    agent_limits limits;
+    /* http */
+    char *http_listen;             /* "127.0.0.1:9191"; "" disables HTTP */
+    char *token_file;
+    /* metrics */
+    char *metrics_namespace;       /* "luminous_nix" */
+    /* protect */
+    char **protect_names; size_t n_protect_names;
+    unsigned protect_min_uid;      /* 1000 */
+    /* scope: which processes the agent may act on (empty = all) */
+    char *scope_cgroup;            /* a cgroup path ("/user.slice"), "" = any */
+    uid_t *scope_uids; size_t n_scope_uids;
+    /* planner */
+    double exploration;            /* planner.exploration, 0.1 */
+    /* plugins = { name = {...}; } kept for config_plugin_resolve */
+    struct config_impl *impl;
+} config;
+
+/* Reads and validates path. Returns 0 and *out, or the number of problems (each emitted
+ * through d as FILE:LINE: message) and *out = NULL. */
+int config_load(const char *path, config **out, diag *d);
+void config_free(config *cfg);
+
+/* Names of the plugin sections present in the file (borrowed from cfg). */
+size_t config_plugin_sections(const config *cfg, const char ***names);
+/* 1 when plugins.<name>.enabled is true or the section or key is absent, 0 when false. */
+int config_plugin_enabled(const config *cfg, const char *name);
+
+/* A plugin's section resolved against its schema. Owned by the host until the plugin is
+ * unloaded; read-only afterwards, so any thread may read it. */
+typedef struct plugin_conf plugin_conf;
+/* Checks plugins.<name> against schema (NULL = no keys besides enabled and interval) and
+ * resolves every key. Problems go to d as FILE:LINE; returns NULL when there were any. */
+plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
+                                   const healer_config_key *schema, diag *d);
+void plugin_conf_free(plugin_conf *pc);
+/* 0 when the section does not set it. */
+double plugin_conf_interval(const plugin_conf *pc);
+/* Getters: HEALER_E_NOTFOUND (and 0/NULL) for a key not in the schema or of another type. */
+int plugin_conf_bool(const plugin_conf *pc, const char *key, int *out);
+int plugin_conf_int(const plugin_conf *pc, const char *key, long long *out);
+int plugin_conf_double(const plugin_conf *pc, const char *key, double *out);
+int plugin_conf_string(const plugin_conf *pc, const char *key, const char **out);
+int plugin_conf_list(const plugin_conf *pc, const char *key, const char *const **items, size_t *n);
+
+#endif

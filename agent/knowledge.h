@@ -1,0 +1,77 @@
+/* knowledge.h — the knowledge base: every issue, heal and action result in SQLite (WAL) under
+ * state_dir/knowledge.db, and per (issue type, action) statistics. Writes go through a writer
+ * thread that batches them into transactions; knowledge_record_heal_sync is the durable path
+ * (returns after the commit). A corrupt file is moved aside and a fresh one started. */
+#ifndef AGENT_KNOWLEDGE_H
+#define AGENT_KNOWLEDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+typedef struct knowledge knowledge;
+
+/* One action of a heal as it ran. */
+typedef struct kb_action {
+    const char *plugin;
+    const char *action;
+    const char *target;
+    const char *outcome;        /* "healed", "done", "failed", "skipped", "dry_run", "error",
+                                   "timeout", "not_healed" */
+    int success;                /* 1 when this action healed the issue (feeds statistics) */
+    const char *message;
+    const char *before_json;    /* JSON object of measurements before, or NULL */
+    const char *after_json;     /* after, or NULL */
+    double started_at;          /* epoch seconds */
+    double duration;            /* seconds */
+} kb_action;
+
+typedef struct kb_heal {
+    uint64_t id;                /* from knowledge_next_heal_id */
+    uint64_t issue_id;
+    const char *issue_type;
+    const char *severity;       /* "low".."critical" */
+    const char *target;
+    const char *plugin;         /* detector */
+    const char *summary;
+    const char *outcome;        /* "healed", "failed", "dry_run", "rejected", "expired",
+                                   "suppressed", "cancelled" */
+    const char *reason;         /* suppression/failure reason, or NULL */
+    int dry_run;                /* dry-run heals never change statistics */
+    double detected_at, started_at, finished_at;
+    const kb_action *actions; size_t n_actions;
+} kb_heal;
+
+/* Opens (creating) state_dir/knowledge.db. A file that is not a valid database is renamed to
+ * knowledge.db.corrupt-<time> with one error line, and a fresh one created. 0 or -1 + err. */
+int knowledge_open(const char *state_dir, knowledge **out, char *err, size_t errlen);
+/* Flushes the queue, stops the writer, closes. */
+void knowledge_close(knowledge *kb);
+
+/* Unique across restarts. Thread-safe. */
+uint64_t knowledge_next_heal_id(knowledge *kb);
+uint64_t knowledge_next_issue_id(knowledge *kb);
+
+/* Queues a heal (copied) for the writer thread, which commits in batches (at most ~50 ms or
+ * 1000 heals). Statistics in memory are updated at once, so the planner sees them. Thread-safe.
+ * 0, or HEALER_E_FULL when the queue is at its bound (dropped and logged; never unbounded). */
+int knowledge_record_heal(knowledge *kb, const kb_heal *heal);
+/* Writes one heal in its own transaction and returns after the commit (synchronous=FULL). */
+int knowledge_record_heal_sync(knowledge *kb, const kb_heal *heal);
+/* Blocks until every queued heal is committed. */
+int knowledge_flush(knowledge *kb);
+
+/* Statistics of (issue_type, action): from memory, thread-safe. Zeros when unknown. */
+void knowledge_stats(knowledge *kb, const char *issue_type, const char *action,
+                     uint64_t *attempts, uint64_t *successes);
+/* Posterior mean of a Beta prior centred on prior_mean with strength KNOWLEDGE_PRIOR_WEIGHT:
+ * (successes + w*p) / (attempts + w). Honest with few samples. */
+#define KNOWLEDGE_PRIOR_WEIGHT 2.0
+double knowledge_confidence(uint64_t attempts, uint64_t successes, double prior_mean);
+
+/* For the HTTP API (each returns a new reference; caller json_decref's). Read from the
+ * database through a separate read connection: never on the metrics path. */
+json_t *knowledge_heals_json(knowledge *kb, int limit);   /* {"heals":[...]} newest first */
+json_t *knowledge_stats_json(knowledge *kb);              /* {"knowledge":[...]} */
+
+#endif

@@ -1,0 +1,87 @@
+/* message.h — the bus message schema (v1) and its msgpack codec. A message is a msgpack map
+ * with string keys; no pointer or process-local state is ever encoded, so a plugin could run in
+ * another process (ipc://) or language unchanged. sdk/docs/bus-schema.md documents every key. */
+#ifndef AGENT_MESSAGE_H
+#define AGENT_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSG_SCHEMA_VERSION 1
+
+typedef enum msg_kind {
+    MSG_ISSUE = 1,      /* worker -> engine: an issue detected (issue) */
+    MSG_RESOLVE = 2,    /* worker -> engine: condition cleared (issue.type, issue.target) */
+    MSG_DETECT = 3,     /* engine -> worker: run detect() now */
+    MSG_PLAN_REQ = 4,   /* engine -> worker: propose actions for issue (seq = heal id) */
+    MSG_PLAN = 5,       /* worker -> engine: candidate actions (actions[]) for heal seq */
+    MSG_EXECUTE = 6,    /* engine -> worker: run actions[0] for issue (seq = heal id) */
+    MSG_RESULT = 7,     /* worker -> engine: code = healer_outcome, text, measures = after */
+    MSG_VERIFY = 8,     /* engine -> worker: verify actions[0] for issue */
+    MSG_VERDICT = 9,    /* worker -> engine: code = healed (0/1), text, measures */
+    MSG_RESTORE = 10,   /* engine -> worker: issue cleared, undo */
+    MSG_REQUEST = 11,   /* worker -> engine -> worker: plugin = destination, method, args */
+    MSG_REPLY = 12,     /* back along the same path: code = status, text */
+    MSG_HEALTH = 13,    /* worker -> engine: measures = (component, score 0..100) */
+    MSG_STOP = 14,      /* engine -> worker: finish and destroy */
+    MSG_ACK = 15,       /* worker -> engine: a DETECT/RESTORE/STOP finished; code = rc */
+    MSG_KIND_MAX = 15
+} msg_kind;
+
+const char *msg_kind_name(msg_kind k);
+
+typedef struct msg_measure { const char *name; double value; } msg_measure;
+typedef struct msg_kv { const char *key; const char *value; } msg_kv;
+
+typedef struct msg_issue {
+    uint64_t id;
+    const char *type;
+    int severity;                 /* healer_severity */
+    const char *target;
+    const char *summary;
+    const char *plugin;           /* detector */
+    double time;                  /* when detected, seconds since the epoch */
+    const msg_measure *measures; size_t n_measures;
+    const char *const *components; size_t n_components;
+} msg_issue;
+
+typedef struct msg_action {
+    const char *plugin;           /* who proposed it and will execute it */
+    const char *name;
+    const char *target;
+    const char *description;
+    unsigned step;
+    double impact;
+    double confidence;
+    uint32_t flags;               /* HEALER_ACTION_* */
+    const msg_kv *params; size_t n_params;
+} msg_action;
+
+/* One message. Which fields matter depends on kind (see above); unused ones are 0/NULL and
+ * are not encoded. A decoded message owns its strings and arrays (one arena) until msg_free. */
+typedef struct msg {
+    msg_kind kind;
+    uint64_t seq;                 /* correlation: heal id, request id */
+    const char *plugin;           /* sender on worker->engine; destination on REQUEST */
+    const char *from;             /* REQUEST/REPLY: the requesting plugin */
+    int has_issue;
+    msg_issue issue;
+    const msg_action *actions; size_t n_actions;
+    int code;
+    const char *text;
+    const msg_measure *measures; size_t n_measures;
+    const char *method;
+    const msg_kv *args; size_t n_args;
+    double duration;              /* seconds a callback took */
+    void *arena;                  /* decoder's allocation; NULL for messages built by hand */
+} msg;
+
+/* Encodes m into a malloc'd buffer (*out, *len). 0 on success, -1 when out of memory. */
+int msg_encode(const msg *m, char **out, size_t *len);
+/* Decodes data into out (which it owns until msg_free). 0 on success; -1 on a malformed or
+ * unsupported message, with the reason in err ("key 'seq': expected uint, got str"). Never
+ * reads past len, never aborts, bounded allocation. */
+int msg_decode(const void *data, size_t len, msg *out, char *err, size_t errlen);
+void msg_free(msg *m);
+
+#endif

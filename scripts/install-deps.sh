@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages healerd needs to build, test and run.
+# Idempotent: only what is missing is installed; nothing happens when all are present.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  # libraries
+  libconfig-dev libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
+  libjansson-dev libcmocka-dev
+  # test tools
+  prometheus nix-bin iproute2 stress-ng debootstrap wrk sqlite3 curl
+  procps psmisc util-linux earlyoom valgrind
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (or install them yourself) and try again" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# earlyoom and prometheus ship services. The tests run them by hand; a daemon started by
+# the package would act on a shared machine, so forbid service starts for this install.
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  added_policy=1
+fi
+trap '[ "$added_policy" = 1 ] && rm -f "$policy"' EXIT
+apt-get update -qq
+# --no-install-recommends keeps prometheus from pulling its whole exporter family.
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,184 @@
+/* healer/host.h — the services the agent offers a plugin: one table of function pointers,
+ * handed to init() (as SQLite hands sqlite3_api_routines to an extension). Plugins link
+ * against nothing of the agent's; everything they may do to the system goes through here,
+ * so dry-run, protection, scope, backups and the audit log hold for every plugin. */
+#ifndef HEALER_HOST_H
+#define HEALER_HOST_H
+
+#include <stdarg.h>
+#include <sys/types.h>
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One plugin's handle on the host. Opaque; valid from init() until destroy() returns.
+ * Threading: a ctx belongs to its plugin's worker thread. Every function below that takes a
+ * ctx must be called on that thread (from inside a callback or an fd watch), except
+ * log() and now(), which any thread may call. */
+typedef struct healer_ctx healer_ctx;
+
+/* Opaque plan under construction, valid for the length of one plan() call. */
+typedef struct healer_plan healer_plan;
+
+/* What the host knows of a live process, read from proc_root. */
+typedef struct healer_proc {
+    pid_t pid;
+    pid_t ppid;
+    uint64_t start_time;         /* field 22 of /proc/PID/stat, clock ticks after boot:
+                                    with pid, the process's identity (pids are reused) */
+    uid_t uid;                   /* real uid */
+    char name[16];               /* comm */
+    int nice;
+    int oom_score_adj;
+    int kernel_thread;           /* 1 for kernel threads (no mm, child of kthreadd) */
+    uint64_t rss_bytes;
+} healer_proc;
+
+/* Options for remove_old_files. Zero it, then set what you need. */
+typedef struct healer_remove_opts {
+    const char *pattern;         /* fnmatch(3) pattern on the file name; NULL = every file */
+    int recursive;               /* descend into subdirectories (never through symlinks) */
+    int rotated_first;           /* remove rotated files (*.1, *.gz, *-YYYYMMDD) first */
+    uint64_t stop_after_bytes;   /* stop once this much was freed; 0 = no limit */
+} healer_remove_opts;
+
+typedef void (*healer_fd_cb)(void *state, int fd, short revents);
+
+/* Kinds of metric a plugin may register (rendered with the agent's namespace prefix). */
+typedef enum healer_metric_kind { HEALER_METRIC_COUNTER = 0, HEALER_METRIC_GAUGE = 1 } healer_metric_kind;
+
+typedef struct healer_host {
+    /* sizeof(healer_host) as the agent was built. A plugin built for a later minor must check
+     * `offsetof(healer_host, fn) < host->struct_size` before calling a function it added. */
+    uint32_t struct_size;
+    uint16_t abi_major;
+    uint16_t abi_minor;
+
+    /* ---- Logging and time --------------------------------------------------------- */
+
+    /* One line on the agent's log, prefixed with the level and the plugin's name. Any
+     * thread. The format is printf's; no trailing newline. */
+    void (*log)(healer_ctx *ctx, healer_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* The agent's clock in seconds since the epoch (tests may drive it). Any thread. */
+    double (*now)(healer_ctx *ctx);
+
+    /* ---- Configuration: the plugin's own section, checked against its schema ----------- */
+
+    /* Each getter returns the configured value, or the schema's default when the key is not
+     * set. A key absent from the schema is a programming error: 0/NULL and a logged error.
+     * Strings are owned by the host and stay valid until destroy(). */
+    int (*config_bool)(healer_ctx *ctx, const char *key);
+    long long (*config_int)(healer_ctx *ctx, const char *key);
+    double (*config_double)(healer_ctx *ctx, const char *key);
+    const char *(*config_string)(healer_ctx *ctx, const char *key);
+    size_t (*config_list_len)(healer_ctx *ctx, const char *key);
+    const char *(*config_list_item)(healer_ctx *ctx, const char *key, size_t i);
+
+    /* ---- Where the system is ----------------------------------------------------------- */
+
+    /* Writes proc_root + "/" + rel into buf (e.g. rel "pressure/memory"). Returns buf, or
+     * NULL when it does not fit. Tests point proc_root and sys_root at fixture trees. */
+    const char *(*proc_path)(healer_ctx *ctx, const char *rel, char *buf, size_t len);
+    const char *(*sys_path)(healer_ctx *ctx, const char *rel, char *buf, size_t len);
+
+    /* 1 when the agent is in dry-run: actuators will only report. Plugins need not check it;
+     * it is here so a plugin can say "would" in its messages. */
+    int (*dry_run)(healer_ctx *ctx);
+
+    /* Reads /proc/PID of the live process into out. HEALER_E_GONE when it exited. */
+    int (*proc_read)(healer_ctx *ctx, pid_t pid, healer_proc *out);
+
+    /* HEALER_OK when the agent may act on the process, HEALER_E_PROTECTED or HEALER_E_SCOPE
+     * otherwise, with the reason in last_message(). allow_system: the action is declared for
+     * system processes (uid below protect.min_uid). Use it to pick candidates in plan(). */
+    int (*proc_allowed)(healer_ctx *ctx, const healer_proc *proc, int allow_system);
+
+    /* Declares a directory or file the plugin may change (remove_old_files, write_file
+     * outside proc_root/sys_root). Only from init(). Shown in /api/v1/plugins. */
+    int (*declare_path)(healer_ctx *ctx, const char *path);
+
+    /* The message of the last failing (or dry-run) host call on this ctx. Owned by the host,
+     * valid until the next host call on the same ctx. Never NULL. */
+    const char *(*last_message)(healer_ctx *ctx);
+
+    /* ---- The bus -------------------------------------------------------------------- */
+
+    /* Publishes an issue. The host copies it. Repeats of an open issue (same type and
+     * target) are merged by the engine. HEALER_E_FULL when the bus is saturated. */
+    int (*publish_issue)(healer_ctx *ctx, const healer_issue *issue);
+
+    /* Says the condition behind an open issue (type, target) has cleared. The engine closes
+     * it and calls restore() on every plugin that acted on it. */
+    int (*resolve_issue)(healer_ctx *ctx, const char *type, const char *target);
+
+    /* Asks another plugin to do something (its handle_request) and waits for the answer,
+     * at most timeout_s seconds. HEALER_E_NOTFOUND when no such plugin is loaded; the reply
+     * says why. Callable from execute() and restore(). */
+    int (*request)(healer_ctx *ctx, const char *plugin, const char *method,
+                   const healer_kv *args, size_t n_args, double timeout_s, healer_reply *reply);
+
+    /* Event sources: the worker thread polls fd alongside the bus and calls cb(state, fd,
+     * revents) when poll(2) reports one of events (POLLIN, POLLPRI…). The fd stays the
+     * plugin's: close it after unwatch_fd(). At most 16 per plugin. */
+    int (*watch_fd)(healer_ctx *ctx, int fd, short events, healer_fd_cb cb);
+    int (*unwatch_fd)(healer_ctx *ctx, int fd);
+
+    /* ---- Metrics and health ----------------------------------------------------------- */
+
+    /* Adds to a counter or sets a gauge named NAMESPACE_<name>. labels: n_labels pairs, or
+     * NULL. The first call fixes the help text and kind. */
+    int (*metric)(healer_ctx *ctx, healer_metric_kind kind, const char *name, const char *help,
+                  const healer_kv *labels, size_t n_labels, double value);
+
+    /* Reports the health (0..100, 100 = fine) of one component this plugin watches
+     * ("cpu", "/var"). The system health is derived from these (docs/architecture.md). */
+    int (*report_health)(healer_ctx *ctx, const char *component, double score);
+
+    /* ---- Planning ----------------------------------------------------------------------- */
+
+    /* Adds a candidate action to the plan being built; the host copies it. Only in plan(). */
+    int (*plan_add_action)(healer_plan *plan, const healer_action *action);
+
+    /* ---- Actuators: the only way a plugin changes the system ---------------------------
+     * Callable only from execute() and restore() (HEALER_E_DENIED elsewhere). Each call is
+     * checked (protection, scope, declared paths), honours dry-run (returns HEALER_DRY_RUN
+     * and changes nothing), and appends one line to audit.jsonl. The outcome in words is in
+     * last_message(). */
+
+    /* Sends sig to the process if it still is (pid, start_time). With sig SIGTERM and grace_s
+     * > 0, sends SIGKILL when it outlives the grace period. */
+    int (*act_signal)(healer_ctx *ctx, pid_t pid, uint64_t start_time, int sig, double grace_s);
+
+    /* Sets the nice value of the process (pid, start_time). */
+    int (*act_renice)(healer_ctx *ctx, pid_t pid, uint64_t start_time, int nice);
+
+    /* Writes value to a file under proc_root or sys_root, or under a path declared at init.
+     * The old content is copied to state_dir/backups first (path in last_message()). */
+    int (*act_write_file)(healer_ctx *ctx, const char *path, const char *value);
+
+    /* Runs argv[0] (an absolute path, or found on PATH) without a shell, with a timeout.
+     * Output (stdout and stderr) is captured into out (NUL-terminated, truncated at
+     * out_len); *exit_status gets the exit code, or 128+signal. Either may be NULL. */
+    int (*act_run)(healer_ctx *ctx, const char *const argv[], double timeout_s,
+                   char *out, size_t out_len, int *exit_status);
+
+    /* Removes regular files older than older_than_days under dir, which must be declared.
+     * Never follows symlinks, never removes sockets, fifos or devices, never a file some
+     * process holds open. *freed gets the bytes freed (or that would be), *count the files. */
+    int (*act_remove_old_files)(healer_ctx *ctx, const char *dir, double older_than_days,
+                                const healer_remove_opts *opts, uint64_t *freed, uint64_t *count);
+
+    /* Freezes (freeze=1) or thaws (0) a cgroup: v1 freezer.state or v2 cgroup.freeze. path is
+     * the cgroup's directory under sys_root/fs/cgroup. Refused when it holds a protected
+     * process. */
+    int (*act_freeze_cgroup)(healer_ctx *ctx, const char *cgroup_dir, int freeze);
+} healer_host;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
