@@ -1,0 +1,469 @@
+/* governor.c — the safety limits every heal passes through: heals per sliding hour, cooldown
+ * per (issue type, target), rollbacks per sliding day, the health floor, confirmation of risky
+ * plans, pause and dry-run. Pure logic on an injected clock; one mutex makes it thread-safe. */
+#include "governor.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "healer/types.h"
+
+#define HOUR 3600.0
+#define DAY 86400.0
+
+/* Memory bounds. The windows keep at least max(limit, GOV_WINDOW_MIN_CAP) entries and drop
+ * the oldest beyond that: when the engine honours check() there are never more than `limit`
+ * entries in a window anyway, and keeping the newest >= limit entries preserves every refusal
+ * and the exact moment it ends (the limit-th newest entry expiring). The cooldown table holds
+ * at most GOV_COOLDOWN_CAP pairs; beyond that the pair committed longest ago is evicted. With
+ * the rate limit honoured, active cooldowns are bounded by heals per cooldown window, so the
+ * cap only bites when commits bypass check(); ~16k pairs is a few MB at most. */
+#define GOV_WINDOW_MIN_CAP 1024
+#define GOV_COOLDOWN_CAP 16384
+
+/* One commit in a sliding window: n events at time t (n > 1 for a plan of several rollbacks). */
+typedef struct win_ent {
+    double t;
+    int n;
+} win_ent;
+
+/* A ring of entries in commit order. */
+typedef struct window {
+    win_ent *e;
+    size_t cap, head, len;
+} window;
+
+/* Cooldown entry: in a chained hash table and in a doubly linked list in commit order (a
+ * re-commit moves it to the tail), so expiry pruning and eviction work from the head in O(1)
+ * per entry removed. */
+typedef struct cd_ent {
+    struct cd_ent *hnext;
+    struct cd_ent *prev, *next;
+    uint64_t hash;
+    double t;              /* commit time: the cooldown runs until t + cooldown (current) */
+    size_t tlen;           /* strlen(issue_type); key = issue_type '\0' target '\0' */
+    char key[];
+} cd_ent;
+
+struct governor {
+    pthread_mutex_t mu;
+    agent_limits lim;
+    int dry_run;
+    int paused;
+    window heals;
+    window rollbacks;
+    cd_ent **buckets;
+    size_t nbuckets, ncd;
+    cd_ent *oldest, *newest;
+};
+
+/* For tests (not in governor.h, which is fixed): cooldown entries held in memory, expired
+ * ones included until pruned. */
+size_t governor_debug_cooldown_entries(governor *g);
+
+const char *gov_verdict_label(gov_verdict v)
+{
+    switch (v) {
+    case GOV_ALLOW: return "allow";
+    case GOV_PAUSED: return "paused";
+    case GOV_RATE_LIMIT: return "rate_limit";
+    case GOV_COOLDOWN: return "cooldown";
+    case GOV_ROLLBACK_LIMIT: return "rollback_limit";
+    case GOV_LOW_HEALTH: return "low_health";
+    case GOV_AWAITING_CONFIRMATION: return "awaiting_confirmation";
+    case GOV_DRY_RUN: return "dry_run";
+    case GOV_VERDICT_COUNT: break;
+    }
+    return "unknown";
+}
+
+/* ---- limits, sanitised so a bad config value can never loosen a limit or crash ---- */
+
+static int lim_nonneg(int v) { return v < 0 ? 0 : v; }
+
+static double cooldown_seconds(const governor *g)
+{
+    double m = g->lim.cooldown_minutes;
+    if (isnan(m) || m <= 0)
+        return 0;
+    if (m > 1e9)  /* keeps t + cd finite and exact enough; ~1900 years is "forever" */
+        m = 1e9;
+    return m * 60.0;
+}
+
+/* ---- sliding windows ---- */
+
+static size_t window_cap_for(int limit)
+{
+    size_t l = (size_t)lim_nonneg(limit);
+    return l > GOV_WINDOW_MIN_CAP ? l : GOV_WINDOW_MIN_CAP;
+}
+
+static win_ent *window_at(const window *w, size_t i)
+{
+    return &w->e[(w->head + i) % w->cap];
+}
+
+static void window_drop_oldest(window *w)
+{
+    w->head = (w->head + 1) % w->cap;
+    w->len--;
+}
+
+/* An entry counts while now < t + span. An entry from the "future" (the wall clock went
+ * back) keeps counting: when in doubt, the stricter reading. */
+static int window_count(const window *w, double span, double now)
+{
+    long long sum = 0;
+    for (size_t i = 0; i < w->len; i++) {
+        const win_ent *e = window_at(w, i);
+        if (now < e->t + span)
+            sum += e->n;
+    }
+    return sum > INT32_MAX ? INT32_MAX : (int)sum;
+}
+
+/* Drops expired entries from the oldest end (commit order: the oldest expire first while the
+ * clock moves forward; after a backward jump an unexpired entry stops the sweep, which only
+ * delays pruning). */
+static void window_prune(window *w, double span, double now)
+{
+    while (w->len > 0 && !(now < window_at(w, 0)->t + span))
+        window_drop_oldest(w);
+}
+
+/* Re-lays the ring into a buffer of new_cap, keeping the newest entries. */
+static int window_resize(window *w, size_t new_cap)
+{
+    win_ent *ne = malloc(new_cap * sizeof *ne);
+    if (!ne)
+        return -1;
+    while (w->len > new_cap)
+        window_drop_oldest(w);
+    for (size_t i = 0; i < w->len; i++)
+        ne[i] = *window_at(w, i);
+    free(w->e);
+    w->e = ne;
+    w->cap = new_cap;
+    w->head = 0;
+    return 0;
+}
+
+/* Appends (t, n), first dropping the oldest entry when the ring is at max_cap. Grows by
+ * doubling up to max_cap. On allocation failure the oldest entry gives way (still bounded). */
+static void window_add(window *w, double t, int n, size_t max_cap)
+{
+    if (w->len == w->cap && w->cap < max_cap) {
+        size_t nc = w->cap ? w->cap * 2 : 16;
+        if (nc > max_cap)
+            nc = max_cap;
+        (void)window_resize(w, nc);
+    }
+    if (w->cap == 0)
+        return;
+    if (w->len == w->cap)
+        window_drop_oldest(w);
+    *window_at(w, w->len) = (win_ent){ t, n };
+    w->len++;
+}
+
+/* ---- cooldown table ---- */
+
+static uint64_t fnv1a(const char *s, uint64_t h)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t pair_hash(const char *type, const char *target)
+{
+    uint64_t h = fnv1a(type, 0xcbf29ce484222325ULL);
+    h ^= 0xff;  /* separator: ("ab","c") and ("a","bc") differ */
+    h *= 0x100000001b3ULL;
+    return fnv1a(target, h);
+}
+
+static cd_ent *cd_find(const governor *g, const char *type, const char *target, uint64_t h)
+{
+    if (!g->nbuckets)
+        return NULL;
+    for (cd_ent *e = g->buckets[h & (g->nbuckets - 1)]; e; e = e->hnext)
+        if (e->hash == h && strcmp(e->key, type) == 0 && strcmp(e->key + e->tlen + 1, target) == 0)
+            return e;
+    return NULL;
+}
+
+static void list_unlink(governor *g, cd_ent *e)
+{
+    if (e->prev) e->prev->next = e->next; else g->oldest = e->next;
+    if (e->next) e->next->prev = e->prev; else g->newest = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void list_append(governor *g, cd_ent *e)
+{
+    e->prev = g->newest;
+    e->next = NULL;
+    if (g->newest) g->newest->next = e; else g->oldest = e;
+    g->newest = e;
+}
+
+static void rehash(governor *g, size_t nb)
+{
+    cd_ent **nbk = calloc(nb, sizeof *nbk);
+    if (!nbk)
+        return;  /* keep the old table: longer chains, still correct */
+    for (size_t i = 0; i < g->nbuckets; i++) {
+        cd_ent *e = g->buckets[i];
+        while (e) {
+            cd_ent *nx = e->hnext;
+            size_t b = e->hash & (nb - 1);
+            e->hnext = nbk[b];
+            nbk[b] = e;
+            e = nx;
+        }
+    }
+    free(g->buckets);
+    g->buckets = nbk;
+    g->nbuckets = nb;
+}
+
+static void cd_remove(governor *g, cd_ent *e)
+{
+    cd_ent **pp = &g->buckets[e->hash & (g->nbuckets - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    list_unlink(g, e);
+    free(e);
+    g->ncd--;
+}
+
+/* Shrinks the bucket array after mass expiry so memory follows the live count down. */
+static void cd_maybe_shrink(governor *g)
+{
+    if (g->nbuckets > 64 && g->ncd < g->nbuckets / 8) {
+        size_t nb = g->nbuckets;
+        while (nb > 64 && g->ncd < nb / 8)
+            nb /= 2;
+        rehash(g, nb);
+    }
+}
+
+static void cd_prune(governor *g, double now)
+{
+    double cd = cooldown_seconds(g);
+    while (g->oldest && !(now < g->oldest->t + cd))
+        cd_remove(g, g->oldest);
+    cd_maybe_shrink(g);
+}
+
+static void cd_record(governor *g, const char *type, const char *target, double now)
+{
+    uint64_t h = pair_hash(type, target);
+    cd_ent *e = cd_find(g, type, target, h);
+    if (e) {
+        e->t = now;
+        list_unlink(g, e);
+        list_append(g, e);
+        return;
+    }
+    while (g->ncd >= GOV_COOLDOWN_CAP && g->oldest)
+        cd_remove(g, g->oldest);
+    if (g->ncd + 1 > g->nbuckets)
+        rehash(g, g->nbuckets ? g->nbuckets * 2 : 64);
+    if (!g->nbuckets)
+        return;  /* no memory for even the first table: the cooldown is lost, nothing else */
+    size_t tl = strlen(type), gl = strlen(target);
+    e = malloc(sizeof *e + tl + gl + 2);
+    if (!e)
+        return;
+    e->hash = h;
+    e->t = now;
+    e->tlen = tl;
+    memcpy(e->key, type, tl + 1);
+    memcpy(e->key + tl + 1, target, gl + 1);
+    size_t b = h & (g->nbuckets - 1);
+    e->hnext = g->buckets[b];
+    g->buckets[b] = e;
+    e->prev = e->next = NULL;
+    list_append(g, e);
+    g->ncd++;
+}
+
+/* ---- public ---- */
+
+governor *governor_new(const agent_limits *limits, int dry_run)
+{
+    governor *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    if (pthread_mutex_init(&g->mu, NULL) != 0) {
+        free(g);
+        return NULL;
+    }
+    if (limits)
+        g->lim = *limits;
+    else  /* the seed's defaults */
+        g->lim = (agent_limits){ 10, 3, 30, 5.0, 60.0 };
+    g->dry_run = dry_run ? 1 : 0;
+    return g;
+}
+
+void governor_free(governor *g)
+{
+    if (!g)
+        return;
+    cd_ent *e = g->oldest;
+    while (e) {
+        cd_ent *nx = e->next;
+        free(e);
+        e = nx;
+    }
+    free(g->buckets);
+    free(g->heals.e);
+    free(g->rollbacks.e);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+void governor_set_limits(governor *g, const agent_limits *limits, int dry_run)
+{
+    if (!g || !limits)
+        return;
+    pthread_mutex_lock(&g->mu);
+    g->lim = *limits;
+    g->dry_run = dry_run ? 1 : 0;
+    /* History survives a reload; only a window now over its (smaller) cap is trimmed, from
+     * the oldest end, which keeps every refusal the new limit implies. */
+    size_t hc = window_cap_for(g->lim.max_heals_per_hour);
+    if (g->heals.cap > hc)
+        (void)window_resize(&g->heals, hc);
+    size_t rc = window_cap_for(g->lim.max_rollbacks_per_day);
+    if (g->rollbacks.cap > rc)
+        (void)window_resize(&g->rollbacks, rc);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static int risky_unconfirmed(const gov_request *req)
+{
+    return (req->flags & HEALER_ACTION_RISKY) && !(req->flags & HEALER_ACTION_AUTO_OK) &&
+           !req->confirmed;
+}
+
+gov_verdict governor_check(governor *g, const gov_request *req, double now)
+{
+    if (!g || !req)
+        return GOV_PAUSED;  /* nothing sensible to decide: refuse */
+    const char *type = req->issue_type ? req->issue_type : "";
+    const char *target = req->target ? req->target : "";
+    gov_verdict v;
+
+    pthread_mutex_lock(&g->mu);
+    if (g->paused) {
+        v = GOV_PAUSED;
+    } else if (window_count(&g->heals, HOUR, now) >= lim_nonneg(g->lim.max_heals_per_hour)) {
+        v = GOV_RATE_LIMIT;  /* also max 0: no automatic heals at all */
+    } else {
+        double cd = cooldown_seconds(g);
+        const cd_ent *e = cd > 0 ? cd_find(g, type, target, pair_hash(type, target)) : NULL;
+        int want_rb = req->rollbacks > 0 ? req->rollbacks : 0;
+        if (e && now < e->t + cd) {
+            v = GOV_COOLDOWN;
+        } else if (want_rb > 0 &&
+                   (long long)window_count(&g->rollbacks, DAY, now) + want_rb >
+                       lim_nonneg(g->lim.max_rollbacks_per_day)) {
+            v = GOV_ROLLBACK_LIMIT;
+        } else if (!req->critical && !(req->health >= g->lim.min_health_for_auto)) {
+            v = GOV_LOW_HEALTH;  /* NaN health counts as low */
+        } else if (risky_unconfirmed(req)) {
+            /* a dry run changes nothing, so there is nothing to confirm */
+            v = g->dry_run ? GOV_DRY_RUN : GOV_AWAITING_CONFIRMATION;
+        } else {
+            v = g->dry_run ? GOV_DRY_RUN : GOV_ALLOW;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return v;
+}
+
+void governor_commit(governor *g, const gov_request *req, double now)
+{
+    if (!g || !req || isnan(now))
+        return;
+    const char *type = req->issue_type ? req->issue_type : "";
+    const char *target = req->target ? req->target : "";
+
+    pthread_mutex_lock(&g->mu);
+    /* Pruning lives here, not in check(), so check() stays free of side effects even when
+     * a caller hands it a clock that goes back. */
+    window_prune(&g->heals, HOUR, now);
+    window_prune(&g->rollbacks, DAY, now);
+    cd_prune(g, now);
+
+    window_add(&g->heals, now, 1, window_cap_for(g->lim.max_heals_per_hour));
+    if (req->rollbacks > 0)
+        window_add(&g->rollbacks, now, req->rollbacks,
+                   window_cap_for(g->lim.max_rollbacks_per_day));
+    cd_record(g, type, target, now);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void governor_pause(governor *g, int paused)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->mu);
+    g->paused = paused ? 1 : 0;
+    pthread_mutex_unlock(&g->mu);
+}
+
+int governor_paused(governor *g)
+{
+    if (!g)
+        return 0;
+    pthread_mutex_lock(&g->mu);
+    int p = g->paused;
+    pthread_mutex_unlock(&g->mu);
+    return p;
+}
+
+void governor_budget(governor *g, double now, gov_budget *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->mu);
+    int hmax = lim_nonneg(g->lim.max_heals_per_hour);
+    int rmax = lim_nonneg(g->lim.max_rollbacks_per_day);
+    out->heals_last_hour = window_count(&g->heals, HOUR, now);
+    out->heals_left = out->heals_last_hour >= hmax ? 0 : hmax - out->heals_last_hour;
+    out->rollbacks_today = window_count(&g->rollbacks, DAY, now);
+    out->rollbacks_left = out->rollbacks_today >= rmax ? 0 : rmax - out->rollbacks_today;
+    double cd = cooldown_seconds(g);
+    int active = 0;
+    for (const cd_ent *e = g->oldest; e; e = e->next)
+        if (now < e->t + cd)
+            active++;
+    out->cooldowns_active = active;
+    out->paused = g->paused;
+    pthread_mutex_unlock(&g->mu);
+}
+
+size_t governor_debug_cooldown_entries(governor *g)
+{
+    if (!g)
+        return 0;
+    pthread_mutex_lock(&g->mu);
+    size_t n = g->ncd;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
