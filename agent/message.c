@@ -1,0 +1,1025 @@
+/* message.c — the bus schema v1 codec (msgpack-c): msg_encode, msg_decode, msg_free,
+ * msg_kind_name. Owns the schema's limits and the rule that any byte string either decodes into
+ * a message owned by one arena or is rejected with a reason; sdk/docs/bus-schema.md is its spec. */
+#include "message.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Limits of schema v1 (bus-schema.md). They bound what one hostile message can cost: the
+ * decoder's allocations stay proportional to the input, which is itself capped. */
+#define MSG_MAX_BYTES (1u << 20)
+#define MSG_MAX_STR (64u * 1024)
+#define MSG_MAX_ACTIONS 64
+#define MSG_MAX_MEASURES 64
+#define MSG_MAX_KV 64
+#define MSG_MAX_COMPONENTS 16
+/* Containers nested deeper than this are refused before msgpack-c sees them (its own stack is
+ * 32 deep); v1 itself needs 4 (message > actions > action > params). */
+#define MSG_MAX_DEPTH 16
+/* Array and map elements in one message, counted before unpacking: msgpack-c allocates a
+ * container's slots up front, so an unchecked "array of 4 billion" header would ask for 96 GB. */
+#define MSG_MAX_ELEMENTS 65536
+
+static const char *const kind_names[] = {
+    "none", "issue", "resolve", "detect", "plan_req", "plan", "execute", "result",
+    "verify", "verdict", "restore", "request", "reply", "health", "stop", "ack",
+};
+
+const char *msg_kind_name(msg_kind k)
+{
+    if ((int)k < MSG_ISSUE || (int)k > MSG_KIND_MAX)
+        return "unknown";
+    return kind_names[k];
+}
+
+/* ---- UTF-8 ---------------------------------------------------------------------------- */
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates, nothing
+ * past U+10FFFF), or 0 when the bytes there are not one. NUL is refused too: decoded strings
+ * are C strings, and a NUL inside would silently cut them. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return c ? 1 : 0;
+    if (c < 0xc2)
+        return 0;
+    if (c < 0xe0) {
+        if (n < 2 || (s[1] & 0xc0) != 0x80)
+            return 0;
+        return 2;
+    }
+    if (c < 0xf0) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xe0 && s[1] < 0xa0)
+            return 0;
+        if (c == 0xed && s[1] >= 0xa0)
+            return 0;
+        return 3;
+    }
+    if (c < 0xf5) {
+        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+            return 0;
+        if (c == 0xf0 && s[1] < 0x90)
+            return 0;
+        if (c == 0xf4 && s[1] >= 0x90)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* Offset of the first byte that is not valid UTF-8 (or is NUL); n when all of s is valid. */
+static size_t utf8_check(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] >= 0x01 && s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = utf8_seq(s + i, n - i);
+        if (!l)
+            return i;
+        i += l;
+    }
+    return n;
+}
+
+/* ---- encoding ------------------------------------------------------------------------- */
+
+typedef struct enc {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int too_big;
+} enc;
+
+/* sbuffer's own writer grows without limit; the schema caps a message at MSG_MAX_BYTES, so
+ * stop there rather than build something no receiver accepts. */
+static int enc_write(void *data, const char *buf, size_t len)
+{
+    enc *e = data;
+    if (len > MSG_MAX_BYTES || e->sb.size + len > MSG_MAX_BYTES) {
+        e->too_big = 1;
+        return -1;
+    }
+    return msgpack_sbuffer_write(&e->sb, buf, len);
+}
+
+/* Packs s as a msgpack str that every receiver accepts: NULL becomes "", anything past
+ * MSG_MAX_STR is cut at a character boundary, and bytes that are not UTF-8 become U+FFFD, so
+ * one plugin's odd byte cannot get a whole issue dropped as malformed at the other end. */
+static int pack_text(enc *e, const char *s)
+{
+    if (!s)
+        s = "";
+    size_t n = strnlen(s, MSG_MAX_STR + 1);
+    if (n > MSG_MAX_STR) {
+        n = MSG_MAX_STR;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    if (utf8_check(s, n) == n)
+        return msgpack_pack_str_with_body(&e->pk, s, n);
+
+    char *clean = malloc(MSG_MAX_STR);
+    if (!clean)
+        return -1;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq(u + i, n - i);
+        const char *piece = l ? s + i : "\xef\xbf\xbd";
+        size_t pl = l ? l : 3;
+        if (out + pl > MSG_MAX_STR)
+            break;
+        memcpy(clean + out, piece, pl);
+        out += pl;
+        i += l ? l : 1;
+    }
+    int rc = msgpack_pack_str_with_body(&e->pk, clean, out);
+    free(clean);
+    return rc;
+}
+
+static int pack_key(enc *e, const char *k, size_t n)
+{
+    return msgpack_pack_str_with_body(&e->pk, k, n);
+}
+#define KEY(e, lit) pack_key((e), (lit), sizeof(lit) - 1)
+
+/* Zero is "not set" and is not encoded; compare bits so -0.0 and NaN survive the trip. */
+static int dbl_set(double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bits != 0;
+}
+
+static size_t cap(size_t n, size_t max) { return n < max ? n : max; }
+
+static int pack_measures(enc *e, const msg_measure *ms, size_t n)
+{
+    n = cap(n, MSG_MAX_MEASURES);
+    if (msgpack_pack_map(&e->pk, n))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (pack_text(e, ms[i].name) || msgpack_pack_double(&e->pk, ms[i].value))
+            return -1;
+    return 0;
+}
+
+static int pack_kvs(enc *e, const msg_kv *kv, size_t n)
+{
+    n = cap(n, MSG_MAX_KV);
+    if (msgpack_pack_map(&e->pk, n))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (pack_text(e, kv[i].key) || pack_text(e, kv[i].value))
+            return -1;
+    return 0;
+}
+
+static int pack_issue(enc *e, const msg_issue *is)
+{
+    int has_m = is->measures && is->n_measures;
+    int has_c = is->components && is->n_components;
+    size_t n = !!is->id + !!is->type + !!is->severity + !!is->target + !!is->summary +
+               !!is->plugin + dbl_set(is->time) + has_m + has_c;
+    if (msgpack_pack_map(&e->pk, n))
+        return -1;
+    if (is->id && (KEY(e, "id") || msgpack_pack_uint64(&e->pk, is->id)))
+        return -1;
+    if (is->type && (KEY(e, "type") || pack_text(e, is->type)))
+        return -1;
+    if (is->severity && (KEY(e, "sev") || msgpack_pack_int(&e->pk, is->severity)))
+        return -1;
+    if (is->target && (KEY(e, "target") || pack_text(e, is->target)))
+        return -1;
+    if (is->summary && (KEY(e, "summary") || pack_text(e, is->summary)))
+        return -1;
+    if (is->plugin && (KEY(e, "plugin") || pack_text(e, is->plugin)))
+        return -1;
+    if (dbl_set(is->time) && (KEY(e, "time") || msgpack_pack_double(&e->pk, is->time)))
+        return -1;
+    if (has_m && (KEY(e, "m") || pack_measures(e, is->measures, is->n_measures)))
+        return -1;
+    if (has_c) {
+        size_t nc = cap(is->n_components, MSG_MAX_COMPONENTS);
+        if (KEY(e, "comp") || msgpack_pack_array(&e->pk, nc))
+            return -1;
+        for (size_t i = 0; i < nc; i++)
+            if (pack_text(e, is->components[i]))
+                return -1;
+    }
+    return 0;
+}
+
+static int pack_action(enc *e, const msg_action *a)
+{
+    int has_p = a->params && a->n_params;
+    size_t n = !!a->plugin + !!a->name + !!a->target + !!a->description + !!a->step +
+               dbl_set(a->impact) + dbl_set(a->confidence) + !!a->flags + has_p;
+    if (msgpack_pack_map(&e->pk, n))
+        return -1;
+    if (a->plugin && (KEY(e, "plugin") || pack_text(e, a->plugin)))
+        return -1;
+    if (a->name && (KEY(e, "name") || pack_text(e, a->name)))
+        return -1;
+    if (a->target && (KEY(e, "target") || pack_text(e, a->target)))
+        return -1;
+    if (a->description && (KEY(e, "desc") || pack_text(e, a->description)))
+        return -1;
+    if (a->step && (KEY(e, "step") || msgpack_pack_unsigned_int(&e->pk, a->step)))
+        return -1;
+    if (dbl_set(a->impact) && (KEY(e, "impact") || msgpack_pack_double(&e->pk, a->impact)))
+        return -1;
+    if (dbl_set(a->confidence) &&
+        (KEY(e, "conf") || msgpack_pack_double(&e->pk, a->confidence)))
+        return -1;
+    if (a->flags && (KEY(e, "flags") || msgpack_pack_uint32(&e->pk, a->flags)))
+        return -1;
+    if (has_p && (KEY(e, "params") || pack_kvs(e, a->params, a->n_params)))
+        return -1;
+    return 0;
+}
+
+static size_t strbound(const char *s) { return s ? 5 + strnlen(s, MSG_MAX_STR) : 0; }
+
+/* A guess at the encoded size (exact upper bound for valid UTF-8), so the common message is
+ * written into one right-sized allocation instead of sbuffer's fixed 8 KiB. */
+static size_t size_guess(const msg *m)
+{
+    size_t g = 64 + strbound(m->plugin) + strbound(m->from) + strbound(m->text) +
+               strbound(m->method);
+    if (m->has_issue) {
+        const msg_issue *is = &m->issue;
+        g += 96 + strbound(is->type) + strbound(is->target) + strbound(is->summary) +
+             strbound(is->plugin);
+        if (is->measures)
+            for (size_t i = 0; i < cap(is->n_measures, MSG_MAX_MEASURES); i++)
+                g += 9 + strbound(is->measures[i].name);
+        if (is->components)
+            for (size_t i = 0; i < cap(is->n_components, MSG_MAX_COMPONENTS); i++)
+                g += 5 + strbound(is->components[i]);
+    }
+    if (m->actions)
+        for (size_t i = 0; i < cap(m->n_actions, MSG_MAX_ACTIONS); i++) {
+            const msg_action *a = &m->actions[i];
+            g += 96 + strbound(a->plugin) + strbound(a->name) + strbound(a->target) +
+                 strbound(a->description);
+            if (a->params)
+                for (size_t j = 0; j < cap(a->n_params, MSG_MAX_KV); j++)
+                    g += 10 + strbound(a->params[j].key) + strbound(a->params[j].value);
+        }
+    if (m->measures)
+        for (size_t i = 0; i < cap(m->n_measures, MSG_MAX_MEASURES); i++)
+            g += 9 + strbound(m->measures[i].name);
+    if (m->args)
+        for (size_t i = 0; i < cap(m->n_args, MSG_MAX_KV); i++)
+            g += 10 + strbound(m->args[i].key) + strbound(m->args[i].value);
+    return g < MSG_MAX_BYTES ? g : MSG_MAX_BYTES;
+}
+
+static int pack_msg(enc *e, const msg *m)
+{
+    int has_a = m->actions && m->n_actions;
+    int has_m = m->measures && m->n_measures;
+    int has_args = m->args && m->n_args;
+    size_t n = 2 + !!m->seq + !!m->plugin + !!m->from + !!m->has_issue + has_a + !!m->code +
+               !!m->text + has_m + !!m->method + has_args + dbl_set(m->duration);
+    if (msgpack_pack_map(&e->pk, n))
+        return -1;
+    if (KEY(e, "v") || msgpack_pack_unsigned_int(&e->pk, MSG_SCHEMA_VERSION))
+        return -1;
+    if (KEY(e, "k") || msgpack_pack_unsigned_int(&e->pk, (unsigned)m->kind))
+        return -1;
+    if (m->seq && (KEY(e, "seq") || msgpack_pack_uint64(&e->pk, m->seq)))
+        return -1;
+    if (m->plugin && (KEY(e, "plugin") || pack_text(e, m->plugin)))
+        return -1;
+    if (m->from && (KEY(e, "from") || pack_text(e, m->from)))
+        return -1;
+    if (m->has_issue && (KEY(e, "issue") || pack_issue(e, &m->issue)))
+        return -1;
+    if (has_a) {
+        size_t na = cap(m->n_actions, MSG_MAX_ACTIONS);
+        if (KEY(e, "actions") || msgpack_pack_array(&e->pk, na))
+            return -1;
+        for (size_t i = 0; i < na; i++)
+            if (pack_action(e, &m->actions[i]))
+                return -1;
+    }
+    if (m->code && (KEY(e, "code") || msgpack_pack_int(&e->pk, m->code)))
+        return -1;
+    if (m->text && (KEY(e, "text") || pack_text(e, m->text)))
+        return -1;
+    if (has_m && (KEY(e, "m") || pack_measures(e, m->measures, m->n_measures)))
+        return -1;
+    if (m->method && (KEY(e, "method") || pack_text(e, m->method)))
+        return -1;
+    if (has_args && (KEY(e, "args") || pack_kvs(e, m->args, m->n_args)))
+        return -1;
+    if (dbl_set(m->duration) && (KEY(e, "dur") || msgpack_pack_double(&e->pk, m->duration)))
+        return -1;
+    return 0;
+}
+
+/* Besides out of memory (errno ENOMEM), -1 also means a message the schema cannot carry:
+ * EINVAL for a kind out of range, EMSGSIZE when it would exceed MSG_MAX_BYTES. Every array
+ * and string is cut to the schema's limits, so whatever is encoded decodes. */
+int msg_encode(const msg *m, char **out, size_t *len)
+{
+    if (!m || !out || !len) {
+        errno = EINVAL;
+        return -1;
+    }
+    *out = NULL;
+    *len = 0;
+    if ((int)m->kind < MSG_ISSUE || (int)m->kind > MSG_KIND_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    enc e = {0};
+    size_t guess = size_guess(m);
+    e.sb.data = malloc(guess);
+    if (!e.sb.data) {
+        errno = ENOMEM;
+        return -1;
+    }
+    e.sb.alloc = guess;
+    msgpack_packer_init(&e.pk, &e, enc_write);
+    if (pack_msg(&e, m)) {
+        free(e.sb.data);
+        errno = e.too_big ? EMSGSIZE : ENOMEM;
+        return -1;
+    }
+    *out = e.sb.data;
+    *len = e.sb.size;
+    return 0;
+}
+
+/* ---- structural pre-scan -------------------------------------------------------------- */
+
+static uint64_t be(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Walks the raw bytes once, without allocating, before msgpack-c is trusted with them: every
+ * length must fit in what is left, containers may not nest past MSG_MAX_DEPTH nor declare
+ * more than MSG_MAX_ELEMENTS in all, and exactly one object must fill the buffer. After this,
+ * msgpack_unpack's allocations are bounded by the input. */
+static int prescan(const unsigned char *p, size_t len, char *err, size_t errlen)
+{
+    uint64_t left[MSG_MAX_DEPTH + 1];
+    int depth = 0;
+    uint64_t elements = 0;
+    size_t pos = 0;
+    left[0] = 1;
+    for (;;) {
+        while (left[depth] == 0) {
+            if (depth == 0)
+                goto done;
+            depth--;
+        }
+        if (pos >= len) {
+            snprintf(err, errlen, "truncated: %zu bytes end inside a %s", len,
+                     depth ? "container" : "value");
+            return -1;
+        }
+        left[depth]--;
+        size_t at = pos;
+        unsigned char b = p[pos++];
+        size_t lenbytes = 0, extra = 0; /* size field width; fixed bytes after it */
+        uint64_t items = 0;
+        int container = 0, sized = 0;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            /* fixint, nil, bool: the byte is the value */
+        } else if (b <= 0x8f) {
+            container = 1;
+            items = 2u * (b & 0x0f);
+        } else if (b <= 0x9f) {
+            container = 1;
+            items = b & 0x0f;
+        } else if (b <= 0xbf) {
+            extra = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4: case 0xd9: lenbytes = 1; sized = 1; break;   /* bin8, str8 */
+            case 0xc5: case 0xda: lenbytes = 2; sized = 1; break;   /* bin16, str16 */
+            case 0xc6: case 0xdb: lenbytes = 4; sized = 1; break;   /* bin32, str32 */
+            case 0xc7: lenbytes = 1; sized = 1; extra = 1; break;   /* ext8 (+type) */
+            case 0xc8: lenbytes = 2; sized = 1; extra = 1; break;
+            case 0xc9: lenbytes = 4; sized = 1; extra = 1; break;
+            case 0xca: extra = 4; break;
+            case 0xcb: extra = 8; break;
+            case 0xcc: case 0xd0: extra = 1; break;
+            case 0xcd: case 0xd1: extra = 2; break;
+            case 0xce: case 0xd2: extra = 4; break;
+            case 0xcf: case 0xd3: extra = 8; break;
+            case 0xd4: extra = 2; break;                            /* fixext 1..16 (+type) */
+            case 0xd5: extra = 3; break;
+            case 0xd6: extra = 5; break;
+            case 0xd7: extra = 9; break;
+            case 0xd8: extra = 17; break;
+            case 0xdc: lenbytes = 2; container = 1; break;
+            case 0xdd: lenbytes = 4; container = 1; break;
+            case 0xde: lenbytes = 2; container = 2; break;
+            case 0xdf: lenbytes = 4; container = 2; break;
+            default:
+                snprintf(err, errlen, "byte 0x%02x at offset %zu is not a msgpack type", b, at);
+                return -1;
+            }
+        }
+        if (lenbytes) {
+            if (len - pos < lenbytes) {
+                snprintf(err, errlen, "truncated: length field at offset %zu cut short", at);
+                return -1;
+            }
+            uint64_t v = be(p + pos, lenbytes);
+            pos += lenbytes;
+            if (sized)
+                extra += v;
+            else
+                items = container == 2 ? 2 * v : v;
+        }
+        if (extra > len - pos) {
+            snprintf(err, errlen,
+                     "truncated: value at offset %zu needs %zu bytes, %zu remain", at, extra,
+                     len - pos);
+            return -1;
+        }
+        pos += extra;
+        if (container && items) {
+            /* each element takes at least one byte */
+            if (items > len - pos) {
+                snprintf(err, errlen,
+                         "container at offset %zu declares %" PRIu64 " elements but only %zu "
+                         "bytes remain", at, items, len - pos);
+                return -1;
+            }
+            elements += items;
+            if (elements > MSG_MAX_ELEMENTS) {
+                snprintf(err, errlen, "more than %u array/map elements in one message",
+                         MSG_MAX_ELEMENTS);
+                return -1;
+            }
+            if (depth == MSG_MAX_DEPTH) {
+                snprintf(err, errlen, "containers nested deeper than %d at offset %zu",
+                         MSG_MAX_DEPTH, at);
+                return -1;
+            }
+            left[++depth] = items;
+        }
+    }
+done:
+    if (pos != len) {
+        snprintf(err, errlen, "%zu trailing bytes after the message", len - pos);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- decoding ------------------------------------------------------------------------- */
+
+/* The decoder walks the object tree twice with the same code: first with base == NULL to
+ * validate and count the bytes the message needs, then into one arena of exactly that size.
+ * The first pass reports errors; the second cannot fail. */
+typedef struct dec {
+    char *err;
+    size_t errlen;
+    char *base;
+    size_t used;
+    size_t cap;
+    int failed;
+} dec;
+
+static int fail(dec *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(dec *d, const char *fmt, ...)
+{
+    if (!d->failed && d->err && d->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->err, d->errlen, fmt, ap);
+        va_end(ap);
+    }
+    d->failed = 1;
+    return -1;
+}
+
+static void *take(dec *d, size_t n, size_t align)
+{
+    size_t off = (d->used + align - 1) & ~(align - 1);
+    d->used = off + n;
+    if (!d->base || d->used > d->cap)
+        return NULL;
+    return d->base + off;
+}
+
+static const char *tname(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL: return "nil";
+    case MSGPACK_OBJECT_BOOLEAN: return "bool";
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: return "unsigned int";
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "negative int";
+    case MSGPACK_OBJECT_FLOAT32: return "float32";
+    case MSGPACK_OBJECT_FLOAT64: return "float64";
+    case MSGPACK_OBJECT_STR: return "string";
+    case MSGPACK_OBJECT_ARRAY: return "array";
+    case MSGPACK_OBJECT_MAP: return "map";
+    case MSGPACK_OBJECT_BIN: return "binary";
+    case MSGPACK_OBJECT_EXT: return "ext";
+    }
+    return "unknown type";
+}
+
+/* Error labels: pfx is "" at the top level, "issue" or "actions[3]" below it. */
+#define LBL "key '%s%s%s'"
+#define LARGS(pfx, key) (pfx), (*(pfx) ? "." : ""), (key)
+
+static int get_uint(dec *d, const char *pfx, const char *key, const msgpack_object *o,
+                    uint64_t max, uint64_t *out)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return fail(d, LBL ": expected unsigned int, got %s", LARGS(pfx, key), tname(o));
+    if (o->via.u64 > max)
+        return fail(d, LBL ": %" PRIu64 " is above the maximum %" PRIu64, LARGS(pfx, key),
+                    o->via.u64, max);
+    *out = o->via.u64;
+    return 0;
+}
+
+static int get_int(dec *d, const char *pfx, const char *key, const msgpack_object *o, int *out)
+{
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (o->via.u64 > INT32_MAX)
+            return fail(d, LBL ": %" PRIu64 " does not fit a 32-bit int", LARGS(pfx, key),
+                        o->via.u64);
+        *out = (int)o->via.u64;
+        return 0;
+    }
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        if (o->via.i64 < INT32_MIN)
+            return fail(d, LBL ": %" PRId64 " does not fit a 32-bit int", LARGS(pfx, key),
+                        o->via.i64);
+        *out = (int)o->via.i64;
+        return 0;
+    }
+    return fail(d, LBL ": expected int, got %s", LARGS(pfx, key), tname(o));
+}
+
+/* Integers are accepted for floats: other languages' encoders write 1 for 1.0. */
+static int as_num(const msgpack_object *o, double *out)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: *out = o->via.f64; return 0;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: *out = (double)o->via.u64; return 0;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: *out = (double)o->via.i64; return 0;
+    default: return -1;
+    }
+}
+
+static int get_num(dec *d, const char *pfx, const char *key, const msgpack_object *o,
+                   double *out)
+{
+    if (as_num(o, out))
+        return fail(d, LBL ": expected float, got %s", LARGS(pfx, key), tname(o));
+    return 0;
+}
+
+/* What is wrong with a str object, written into why; NULL when it is a valid schema string.
+ * The UTF-8 scan runs in the sizing pass only: the fill pass sees the same bytes. */
+static const char *str_problem(const dec *d, const msgpack_object *o, char *why, size_t n)
+{
+    if (o->type != MSGPACK_OBJECT_STR) {
+        snprintf(why, n, "expected string, got %s", tname(o));
+        return why;
+    }
+    size_t len = o->via.str.size;
+    if (len > MSG_MAX_STR) {
+        snprintf(why, n, "string of %zu bytes exceeds the limit of %u", len, MSG_MAX_STR);
+        return why;
+    }
+    if (!d->base) {
+        size_t bad = utf8_check(o->via.str.ptr, len);
+        if (bad != len) {
+            snprintf(why, n, "%s at byte %zu",
+                     o->via.str.ptr[bad] ? "invalid UTF-8" : "NUL character", bad);
+            return why;
+        }
+    }
+    return NULL;
+}
+
+/* Copies a validated str object NUL-terminated into the arena (NULL in the sizing pass). */
+static const char *copy_str(dec *d, const msgpack_object *o)
+{
+    size_t n = o->via.str.size;
+    char *s = take(d, n + 1, 1);
+    if (s) {
+        memcpy(s, o->via.str.ptr, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+static int get_str(dec *d, const char *pfx, const char *key, const msgpack_object *o,
+                   const char **out)
+{
+    char why[96];
+    if (str_problem(d, o, why, sizeof why))
+        return fail(d, LBL ": %s", LARGS(pfx, key), why);
+    *out = copy_str(d, o);
+    return 0;
+}
+
+/* At most 48 bytes of a peer's name in an error: enough to recognise it. */
+#define SHOWN(o) (int)((o)->via.str.size < 48 ? (o)->via.str.size : 48), (o)->via.str.ptr
+
+static int key_is(const msgpack_object *k, const char *lit, size_t n)
+{
+    return k->via.str.size == n && memcmp(k->via.str.ptr, lit, n) == 0;
+}
+#define IS(k, lit) key_is((k), (lit), sizeof(lit) - 1)
+
+/* Known keys may appear once per map; a second copy is an error rather than a silent
+ * last-one-wins, which different languages' decoders would resolve differently. */
+static int seen(dec *d, uint32_t *mask, int bit, const char *pfx, const char *key)
+{
+    if (*mask & (1u << bit))
+        return fail(d, LBL ": duplicate key", LARGS(pfx, key));
+    *mask |= 1u << bit;
+    return 0;
+}
+
+static int check_map(dec *d, const char *pfx, const char *key, const msgpack_object *o,
+                     size_t max)
+{
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return fail(d, LBL ": expected map, got %s", LARGS(pfx, key), tname(o));
+    if (o->via.map.size > max)
+        return fail(d, LBL ": %" PRIu32 " entries exceed the limit of %zu", LARGS(pfx, key),
+                    o->via.map.size, max);
+    return 0;
+}
+
+static int check_key(dec *d, const char *pfx, const msgpack_object *k)
+{
+    if (k->type != MSGPACK_OBJECT_STR)
+        return fail(d, "%s%smap key of type %s (keys must be strings)", pfx, *pfx ? ": " : "",
+                    tname(k));
+    return 0;
+}
+
+static int dec_measures(dec *d, const char *pfx, const char *key, const msgpack_object *o,
+                        const msg_measure **out, size_t *n)
+{
+    if (check_map(d, pfx, key, o, MSG_MAX_MEASURES))
+        return -1;
+    size_t cnt = o->via.map.size;
+    msg_measure *arr = cnt ? take(d, cnt * sizeof *arr, _Alignof(msg_measure)) : NULL;
+    for (size_t i = 0; i < cnt; i++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+        msg_measure tmp, *m = arr ? &arr[i] : &tmp;
+        char why[96];
+        if (str_problem(d, &kv->key, why, sizeof why))
+            return fail(d, LBL ": measure name: %s", LARGS(pfx, key), why);
+        m->name = copy_str(d, &kv->key);
+        if (as_num(&kv->val, &m->value))
+            return fail(d, LBL ": measure '%.*s': expected float, got %s", LARGS(pfx, key),
+                        SHOWN(&kv->key), tname(&kv->val));
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+static int dec_kvs(dec *d, const char *pfx, const char *key, const msgpack_object *o,
+                   const msg_kv **out, size_t *n)
+{
+    if (check_map(d, pfx, key, o, MSG_MAX_KV))
+        return -1;
+    size_t cnt = o->via.map.size;
+    msg_kv *arr = cnt ? take(d, cnt * sizeof *arr, _Alignof(msg_kv)) : NULL;
+    for (size_t i = 0; i < cnt; i++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+        msg_kv tmp, *p = arr ? &arr[i] : &tmp;
+        char why[96];
+        if (str_problem(d, &kv->key, why, sizeof why))
+            return fail(d, LBL ": a key: %s", LARGS(pfx, key), why);
+        if (str_problem(d, &kv->val, why, sizeof why))
+            return fail(d, LBL ": value of '%.*s': %s", LARGS(pfx, key), SHOWN(&kv->key), why);
+        p->key = copy_str(d, &kv->key);
+        p->value = copy_str(d, &kv->val);
+    }
+    *out = arr;
+    *n = cnt;
+    return 0;
+}
+
+static int dec_components(dec *d, const msgpack_object *o, msg_issue *is)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return fail(d, "key 'issue.comp': expected array, got %s", tname(o));
+    size_t cnt = o->via.array.size;
+    if (cnt > MSG_MAX_COMPONENTS)
+        return fail(d, "key 'issue.comp': %zu entries exceed the limit of %u", cnt,
+                    MSG_MAX_COMPONENTS);
+    const char **arr = cnt ? take(d, cnt * sizeof *arr, _Alignof(const char *)) : NULL;
+    for (size_t i = 0; i < cnt; i++) {
+        char why[96];
+        if (str_problem(d, &o->via.array.ptr[i], why, sizeof why))
+            return fail(d, "key 'issue.comp[%zu]': %s", i, why);
+        const char *c = copy_str(d, &o->via.array.ptr[i]);
+        if (arr)
+            arr[i] = c;
+    }
+    is->components = arr;
+    is->n_components = cnt;
+    return 0;
+}
+
+static int dec_issue(dec *d, const msgpack_object *o, msg_issue *is)
+{
+    static const char pfx[] = "issue";
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return fail(d, "key 'issue': expected map, got %s", tname(o));
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+        if (check_key(d, pfx, k))
+            return -1;
+        if (v->type == MSGPACK_OBJECT_NIL)
+            continue;
+        int rc = 0;
+        uint64_t u;
+        if (IS(k, "id")) {
+            rc = seen(d, &mask, 0, pfx, "id") || get_uint(d, pfx, "id", v, UINT64_MAX, &u);
+            is->id = u;
+        } else if (IS(k, "type")) {
+            rc = seen(d, &mask, 1, pfx, "type") || get_str(d, pfx, "type", v, &is->type);
+        } else if (IS(k, "sev")) {
+            rc = seen(d, &mask, 2, pfx, "sev") || get_int(d, pfx, "sev", v, &is->severity);
+        } else if (IS(k, "target")) {
+            rc = seen(d, &mask, 3, pfx, "target") ||
+                 get_str(d, pfx, "target", v, &is->target);
+        } else if (IS(k, "summary")) {
+            rc = seen(d, &mask, 4, pfx, "summary") ||
+                 get_str(d, pfx, "summary", v, &is->summary);
+        } else if (IS(k, "plugin")) {
+            rc = seen(d, &mask, 5, pfx, "plugin") ||
+                 get_str(d, pfx, "plugin", v, &is->plugin);
+        } else if (IS(k, "time")) {
+            rc = seen(d, &mask, 6, pfx, "time") || get_num(d, pfx, "time", v, &is->time);
+        } else if (IS(k, "m")) {
+            rc = seen(d, &mask, 7, pfx, "m") ||
+                 dec_measures(d, pfx, "m", v, &is->measures, &is->n_measures);
+        } else if (IS(k, "comp")) {
+            rc = seen(d, &mask, 8, pfx, "comp") || dec_components(d, v, is);
+        }
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int dec_action(dec *d, const msgpack_object *o, size_t idx, msg_action *a)
+{
+    char pfx[32];
+    snprintf(pfx, sizeof pfx, "actions[%zu]", idx);
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return fail(d, "key '%s': expected map, got %s", pfx, tname(o));
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+        if (check_key(d, pfx, k))
+            return -1;
+        if (v->type == MSGPACK_OBJECT_NIL)
+            continue;
+        int rc = 0;
+        uint64_t u = 0;
+        if (IS(k, "plugin")) {
+            rc = seen(d, &mask, 0, pfx, "plugin") || get_str(d, pfx, "plugin", v, &a->plugin);
+        } else if (IS(k, "name")) {
+            rc = seen(d, &mask, 1, pfx, "name") || get_str(d, pfx, "name", v, &a->name);
+        } else if (IS(k, "target")) {
+            rc = seen(d, &mask, 2, pfx, "target") || get_str(d, pfx, "target", v, &a->target);
+        } else if (IS(k, "desc")) {
+            rc = seen(d, &mask, 3, pfx, "desc") ||
+                 get_str(d, pfx, "desc", v, &a->description);
+        } else if (IS(k, "step")) {
+            rc = seen(d, &mask, 4, pfx, "step") || get_uint(d, pfx, "step", v, UINT32_MAX, &u);
+            a->step = (unsigned)u;
+        } else if (IS(k, "impact")) {
+            rc = seen(d, &mask, 5, pfx, "impact") || get_num(d, pfx, "impact", v, &a->impact);
+        } else if (IS(k, "conf")) {
+            rc = seen(d, &mask, 6, pfx, "conf") || get_num(d, pfx, "conf", v, &a->confidence);
+        } else if (IS(k, "flags")) {
+            rc = seen(d, &mask, 7, pfx, "flags") ||
+                 get_uint(d, pfx, "flags", v, UINT32_MAX, &u);
+            a->flags = (uint32_t)u;
+        } else if (IS(k, "params")) {
+            rc = seen(d, &mask, 8, pfx, "params") ||
+                 dec_kvs(d, pfx, "params", v, &a->params, &a->n_params);
+        }
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int dec_actions(dec *d, const msgpack_object *o, msg *m)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return fail(d, "key 'actions': expected array, got %s", tname(o));
+    size_t cnt = o->via.array.size;
+    if (cnt > MSG_MAX_ACTIONS)
+        return fail(d, "key 'actions': %zu entries exceed the limit of %u", cnt,
+                    MSG_MAX_ACTIONS);
+    msg_action *arr = cnt ? take(d, cnt * sizeof *arr, _Alignof(msg_action)) : NULL;
+    for (size_t i = 0; i < cnt; i++) {
+        msg_action tmp, *a = arr ? &arr[i] : &tmp;
+        memset(a, 0, sizeof *a);
+        if (dec_action(d, &o->via.array.ptr[i], i, a))
+            return -1;
+    }
+    m->actions = arr;
+    m->n_actions = cnt;
+    return 0;
+}
+
+enum { K_V, K_K, K_SEQ, K_PLUGIN, K_FROM, K_ISSUE, K_ACTIONS, K_CODE, K_TEXT, K_M, K_METHOD,
+       K_ARGS, K_DUR };
+
+static int dec_msg(dec *d, const msgpack_object *root, msg *m)
+{
+    if (root->type != MSGPACK_OBJECT_MAP)
+        return fail(d, "message: expected map, got %s", tname(root));
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < root->via.map.size; i++) {
+        const msgpack_object *k = &root->via.map.ptr[i].key, *v = &root->via.map.ptr[i].val;
+        if (check_key(d, "", k))
+            return -1;
+        int rc = 0;
+        uint64_t u = 0;
+        if (IS(k, "v")) {
+            rc = seen(d, &mask, K_V, "", "v") || get_uint(d, "", "v", v, UINT64_MAX, &u);
+            if (!rc && u != MSG_SCHEMA_VERSION)
+                rc = fail(d, "key 'v': unsupported schema version %" PRIu64
+                             " (this agent speaks %d)", u, MSG_SCHEMA_VERSION);
+            if (rc)
+                return -1;
+            continue;
+        }
+        if (IS(k, "k")) {
+            rc = seen(d, &mask, K_K, "", "k") || get_uint(d, "", "k", v, UINT64_MAX, &u);
+            if (!rc && (u < MSG_ISSUE || u > MSG_KIND_MAX))
+                rc = fail(d, "key 'k': kind %" PRIu64 " out of range %d..%d", u, MSG_ISSUE,
+                          MSG_KIND_MAX);
+            if (rc)
+                return -1;
+            m->kind = (msg_kind)u;
+            continue;
+        }
+        /* nil is "absent" for every optional key: encoders in other languages write null */
+        if (v->type == MSGPACK_OBJECT_NIL)
+            continue;
+        if (IS(k, "seq")) {
+            rc = seen(d, &mask, K_SEQ, "", "seq") || get_uint(d, "", "seq", v, UINT64_MAX, &u);
+            m->seq = u;
+        } else if (IS(k, "plugin")) {
+            rc = seen(d, &mask, K_PLUGIN, "", "plugin") ||
+                 get_str(d, "", "plugin", v, &m->plugin);
+        } else if (IS(k, "from")) {
+            rc = seen(d, &mask, K_FROM, "", "from") || get_str(d, "", "from", v, &m->from);
+        } else if (IS(k, "issue")) {
+            rc = seen(d, &mask, K_ISSUE, "", "issue") || dec_issue(d, v, &m->issue);
+            m->has_issue = 1;
+        } else if (IS(k, "actions")) {
+            rc = seen(d, &mask, K_ACTIONS, "", "actions") || dec_actions(d, v, m);
+        } else if (IS(k, "code")) {
+            rc = seen(d, &mask, K_CODE, "", "code") || get_int(d, "", "code", v, &m->code);
+        } else if (IS(k, "text")) {
+            rc = seen(d, &mask, K_TEXT, "", "text") || get_str(d, "", "text", v, &m->text);
+        } else if (IS(k, "m")) {
+            rc = seen(d, &mask, K_M, "", "m") ||
+                 dec_measures(d, "", "m", v, &m->measures, &m->n_measures);
+        } else if (IS(k, "method")) {
+            rc = seen(d, &mask, K_METHOD, "", "method") ||
+                 get_str(d, "", "method", v, &m->method);
+        } else if (IS(k, "args")) {
+            rc = seen(d, &mask, K_ARGS, "", "args") ||
+                 dec_kvs(d, "", "args", v, &m->args, &m->n_args);
+        } else if (IS(k, "dur")) {
+            rc = seen(d, &mask, K_DUR, "", "dur") || get_num(d, "", "dur", v, &m->duration);
+        }
+        if (rc)
+            return -1;
+    }
+    if (d->failed)
+        return -1;
+    if (!(mask & (1u << K_V)))
+        return fail(d, "key 'v' (schema version) is missing");
+    if (!(mask & (1u << K_K)))
+        return fail(d, "key 'k' (kind) is missing");
+    return 0;
+}
+
+int msg_decode(const void *data, size_t len, msg *out, char *err, size_t errlen)
+{
+    char scratch[8];
+    if (!err || !errlen) {
+        err = scratch;
+        errlen = sizeof scratch;
+    }
+    err[0] = '\0';
+    if (!out) {
+        snprintf(err, errlen, "no message to decode into");
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    if (!data || len == 0) {
+        snprintf(err, errlen, "empty message");
+        return -1;
+    }
+    if (len > MSG_MAX_BYTES) {
+        snprintf(err, errlen, "message of %zu bytes exceeds the limit of %u", len,
+                 MSG_MAX_BYTES);
+        return -1;
+    }
+    if (prescan(data, len, err, errlen))
+        return -1;
+
+    /* Small messages fit the zone's first chunk: one malloc for the whole object tree. */
+    size_t chunk = len * 16 + 512;
+    if (chunk > 64 * 1024)
+        chunk = 64 * 1024;
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, chunk)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    msgpack_object root;
+    size_t off = 0;
+    msgpack_unpack_return ur = msgpack_unpack(data, len, &off, &zone, &root);
+    if (ur != MSGPACK_UNPACK_SUCCESS) {
+        snprintf(err, errlen, "msgpack: %s",
+                 ur == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory"
+                 : ur == MSGPACK_UNPACK_CONTINUE  ? "truncated"
+                 : ur == MSGPACK_UNPACK_EXTRA_BYTES ? "trailing bytes"
+                                                    : "parse error");
+        msgpack_zone_destroy(&zone);
+        return -1;
+    }
+
+    dec d = {.err = err, .errlen = errlen};
+    msg sizing;
+    memset(&sizing, 0, sizeof sizing);
+    if (dec_msg(&d, &root, &sizing)) {
+        msgpack_zone_destroy(&zone);
+        return -1;
+    }
+    size_t need = d.used;
+    char *arena = NULL;
+    if (need) {
+        arena = malloc(need);
+        if (!arena) {
+            msgpack_zone_destroy(&zone);
+            snprintf(err, errlen, "out of memory (%zu bytes)", need);
+            return -1;
+        }
+    }
+    dec f = {.base = arena, .cap = need};
+    int rc = dec_msg(&f, &root, out);
+    msgpack_zone_destroy(&zone);
+    if (rc || f.used != need) {
+        free(arena);
+        memset(out, 0, sizeof *out);
+        snprintf(err, errlen, "internal error: second decoding pass disagreed");
+        return -1;
+    }
+    out->arena = arena;
+    return 0;
+}
+
+void msg_free(msg *m)
+{
+    if (!m)
+        return;
+    free(m->arena);
+    memset(m, 0, sizeof *m);
+}
