@@ -28,6 +28,7 @@
 
 struct config_impl {
     config_t lc;                  /* kept for config_plugin_resolve */
+    char *include_dir;            /* libconfig may keep only the pointer */
     char **plugin_names;
     size_t n_plugins;
 };
@@ -54,6 +55,7 @@ void diag_report(diag *d, const char *file, int line, const char *fmt, ...)
 typedef struct rctx {
     diag *d;
     const char *path;   /* fallback file name for settings libconfig did not tag */
+    const char *include_dir; /* libconfig names an @included file as written: relative to it */
     int errors;
 } rctx;
 
@@ -77,7 +79,15 @@ static void report(rctx *r, const config_setting_t *s, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     r->errors++;
-    diag_report(r->d, setting_file(r, s), setting_line(s), "%s", msg);
+    const char *file = setting_file(r, s);
+    char joined[PATH_MAX];
+    if (file[0] != '/' && r->include_dir && strcmp(r->include_dir, ".") != 0 &&
+        strcmp(file, r->path) != 0 &&
+        snprintf(joined, sizeof joined, "%s%s%s", r->include_dir,
+                 r->include_dir[strlen(r->include_dir) - 1] == '/' ? "" : "/", file) <
+            (int)sizeof joined)
+        file = joined;
+    diag_report(r->d, file, setting_line(s), "%s", msg);
 }
 
 /* "limits.cooldown_minutes", "protect.names[1]". */
@@ -649,6 +659,7 @@ void config_free(config *cfg)
     free(cfg->scope_uids);
     if (cfg->impl) {
         config_destroy(&cfg->impl->lc);
+        free(cfg->impl->include_dir);
         free_strv(cfg->impl->plugin_names, cfg->impl->n_plugins);
         free(cfg->impl);
     }
@@ -686,6 +697,14 @@ int config_load(const char *path, config **out, diag *d)
     config_init(&cfg->impl->lc);
     /* Types are checked here, with our own messages; libconfig must not coerce them. */
     config_set_auto_convert(&cfg->impl->lc, 0);
+    /* @include "x.conf" is relative to the including file, not to the daemon's cwd. */
+    char *slash = strrchr(cfg->path, '/');
+    cfg->impl->include_dir = !slash ? strdup(".")
+                             : slash == cfg->path ? strdup("/")
+                             : strndup(cfg->path, (size_t)(slash - cfg->path));
+    if (cfg->impl->include_dir)
+        config_set_include_dir(&cfg->impl->lc, cfg->impl->include_dir);
+    r.include_dir = cfg->impl->include_dir;
     if (set_defaults(cfg) != HEALER_OK) {
         config_free(cfg);
         diag_report(d, path, 0, "out of memory");
@@ -984,7 +1003,8 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
                                    const healer_config_key *schema, diag *d)
 {
     const char *file = cfg && cfg->path ? cfg->path : "(no config)";
-    rctx r = {.d = d, .path = file, .errors = 0};
+    rctx r = {.d = d, .path = file, .errors = 0,
+              .include_dir = cfg && cfg->impl ? cfg->impl->include_dir : NULL};
     const char *pname = name ? name : "?";
     const config_setting_t *sec = plugin_section(cfg, name);
 
