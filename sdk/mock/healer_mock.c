@@ -1,0 +1,2203 @@
+/* healer_mock.c — the mock host (healer/mock.h): a complete healer_host table that records
+ * what a plugin does instead of doing it, and refuses what the agent refuses, so a plugin that
+ * breaks an SDK rule fails its own unit tests long before it meets the agent. */
+#include "healer/mock.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MOCK_START_TIME 1700000000.0
+#define MOCK_MAX_FDS 16
+
+typedef enum mock_cb {
+    CB_NONE = 0, CB_INIT, CB_DESTROY, CB_DETECT, CB_PLAN, CB_EXECUTE, CB_VERIFY, CB_RESTORE,
+    CB_REQUEST, CB_FD
+} mock_cb;
+
+static const char *const cb_names[] = {
+    "none", "init", "destroy", "detect", "plan", "execute", "verify", "restore",
+    "handle_request", "fd watch"
+};
+
+/* A growable array of pointers, each owned by the array (freed with the record's free fn). */
+typedef struct vec {
+    void **v;
+    size_t n, cap;
+} vec;
+
+typedef struct cfg_val {
+    int b;
+    long long i;
+    double d;
+    char *s;
+    char **list;
+    size_t n_list;
+} cfg_val;
+
+typedef struct cfg_slot {
+    const healer_config_key *key;
+    int set;
+    cfg_val def, val;
+} cfg_slot;
+
+typedef struct mock_fd {
+    int fd;
+    short events;
+    healer_fd_cb cb;
+} mock_fd;
+
+typedef struct mock_metric_def {
+    char *name;
+    healer_metric_kind kind;
+} mock_metric_def;
+
+struct healer_ctx {
+    struct healer_mock *m;
+};
+
+struct healer_plan {
+    struct healer_mock *m;
+    const healer_issue *issue;
+    int live;
+};
+
+struct healer_mock {
+    healer_host host;
+    struct healer_ctx ctx;
+    char *proc_root, *sys_root;
+
+    /* the plugin */
+    void *dl;
+    int loaded;
+    healer_plugin desc;
+    void *state;
+    int inited, init_failed, destroyed;
+
+    /* the running callback, for the rules */
+    mock_cb cb;
+    pthread_t cb_thread;
+    const healer_action *cur_action;
+    healer_plan *cur_plan;
+
+    /* environment */
+    int dry_run;
+    double now;
+    int echo;
+    unsigned min_uid;
+    vec protect_names;          /* char * */
+    int forced_set[HEALER_MOCK_ACT_COUNT];
+    int forced_rc[HEALER_MOCK_ACT_COUNT];
+    uint64_t remove_freed, remove_count;
+    char *run_output;
+    int run_exit;
+    healer_mock_request_fn req_fn;
+    void *req_ud;
+
+    /* config */
+    cfg_slot *cfg;
+    size_t n_cfg;
+    double cfg_interval;
+    int cfg_interval_set;
+    vec graveyard;              /* strings handed out that a later set replaced */
+
+    /* records */
+    vec issues, resolved, actions, health, metrics, logs, calls, requests, declared;
+    vec metric_defs;
+    mock_fd fds[MOCK_MAX_FDS];
+    size_t n_fds;
+    size_t violations;
+    uint64_t next_issue_id;
+
+    char last_message[HEALER_MSG_MAX];
+    char last_error[HEALER_MSG_MAX];
+};
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static int vec_push(vec *v, void *p)
+{
+    if (!p)
+        return HEALER_E_NOMEM;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 8;
+        void **nv = realloc(v->v, cap * sizeof *nv);
+        if (!nv)
+            return HEALER_E_NOMEM;
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = p;
+    return HEALER_OK;
+}
+
+static void vec_clear(vec *v, void (*fr)(void *))
+{
+    for (size_t i = 0; i < v->n; i++)
+        fr(v->v[i]);
+    free(v->v);
+    v->v = NULL;
+    v->n = v->cap = 0;
+}
+
+static char *xstrdup(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* Copies at most max-1 bytes, as the host truncates long strings on copy. */
+static char *xstrndup(const char *s, size_t max)
+{
+    return strndup(s ? s : "", max - 1);
+}
+
+static int valid_name(const char *s)
+{
+    if (!s || !*s || strlen(s) >= HEALER_NAME_MAX)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return 0;
+    return 1;
+}
+
+/* Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]*. */
+static int valid_metric_name(const char *s)
+{
+    if (!s || !*s || strlen(s) >= HEALER_NAME_MAX)
+        return 0;
+    for (const char *p = s; *p; p++) {
+        int alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == ':';
+        if (!alpha && !(p != s && *p >= '0' && *p <= '9'))
+            return 0;
+    }
+    return 1;
+}
+
+static void set_error(healer_mock *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(healer_mock *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->last_error, sizeof m->last_error, fmt, ap);
+    va_end(ap);
+}
+
+static void set_message(healer_mock *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_message(healer_mock *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->last_message, sizeof m->last_message, fmt, ap);
+    va_end(ap);
+}
+
+static void free_log(void *p)
+{
+    healer_mock_log *l = p;
+    free((char *)l->text);
+    free(l);
+}
+
+static void record_log(healer_mock *m, healer_log_level level, const char *text)
+{
+    healer_mock_log *l = calloc(1, sizeof *l);
+    if (!l)
+        return;
+    l->level = level;
+    l->text = strdup(text);
+    if (!l->text || vec_push(&m->logs, l) != HEALER_OK) {
+        free_log(l);
+        return;
+    }
+    if (m->echo) {
+        static const char *const lv[] = {"error", "warn", "info", "debug"};
+        fprintf(stderr, "%s plugin %s: %s\n", (unsigned)level < 4 ? lv[level] : "?",
+                m->desc.name ? m->desc.name : "?", text);
+    }
+}
+
+/* A host call the agent would refuse. Counted, logged, and its text is last_message. */
+static void violation(healer_mock *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void violation(healer_mock *m, const char *fmt, ...)
+{
+    char buf[HEALER_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = snprintf(buf, sizeof buf, "mock: ");
+    vsnprintf(buf + k, sizeof buf - (size_t)k, fmt, ap);
+    va_end(ap);
+    m->violations++;
+    snprintf(m->last_message, sizeof m->last_message, "%s", buf);
+    record_log(m, HEALER_LOG_ERROR, buf);
+}
+
+static healer_mock *ctx_mock(healer_ctx *ctx)
+{
+    return ctx ? ctx->m : NULL;
+}
+
+/* The worker-thread rule: a ctx call comes from inside a callback, on its thread. */
+static int on_worker(healer_mock *m, const char *fn)
+{
+    if (m->cb == CB_NONE) {
+        violation(m, "%s() called outside any callback; the host serves a plugin only from "
+                  "its callbacks and fd watches", fn);
+        return 0;
+    }
+    if (!pthread_equal(pthread_self(), m->cb_thread)) {
+        violation(m, "%s() called from a thread the plugin started; only log() and now() may "
+                  "be called from other threads", fn);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- config ------------------------------------------------------------------------------- */
+
+static void cfg_val_free(cfg_val *v)
+{
+    free(v->s);
+    for (size_t i = 0; i < v->n_list; i++)
+        free(v->list[i]);
+    free(v->list);
+    memset(v, 0, sizeof *v);
+}
+
+/* Strings a getter may have handed out must outlive a later set (until healer_mock_free). */
+static void cfg_val_bury(healer_mock *m, cfg_val *v)
+{
+    if (v->s)
+        vec_push(&m->graveyard, v->s);
+    for (size_t i = 0; i < v->n_list; i++)
+        vec_push(&m->graveyard, v->list[i]);
+    free(v->list);
+    memset(v, 0, sizeof *v);
+}
+
+static int in_range(const healer_config_key *k, double x)
+{
+    if (k->min == k->max)
+        return 1;
+    return x >= k->min && x <= k->max;
+}
+
+static int parse_list(const char *text, cfg_val *out)
+{
+    if (!text || !*text)
+        return HEALER_OK;
+    const char *p = text;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        char **nl = realloc(out->list, (out->n_list + 1) * sizeof *nl);
+        if (!nl)
+            return HEALER_E_NOMEM;
+        out->list = nl;
+        out->list[out->n_list] = strndup(p, len);
+        if (!out->list[out->n_list])
+            return HEALER_E_NOMEM;
+        out->n_list++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return HEALER_OK;
+}
+
+/* A schema default, written as it would be in the file. */
+static int parse_default(const healer_config_key *k, cfg_val *out, char *why, size_t len)
+{
+    const char *t = k->default_value;
+    char *end = NULL;
+    switch (k->type) {
+    case HEALER_CFG_BOOL:
+        if (!t || strcmp(t, "false") == 0)
+            out->b = 0;
+        else if (strcmp(t, "true") == 0)
+            out->b = 1;
+        else {
+            snprintf(why, len, "default \"%s\" of bool key %s is not true or false", t, k->name);
+            return HEALER_E_INVAL;
+        }
+        return HEALER_OK;
+    case HEALER_CFG_INT:
+        if (!t) {
+            out->i = 0;
+        } else {
+            errno = 0;
+            out->i = strtoll(t, &end, 0);
+            if (errno || end == t || *end) {
+                snprintf(why, len, "default \"%s\" of int key %s is not an integer", t, k->name);
+                return HEALER_E_INVAL;
+            }
+        }
+        if (t && !in_range(k, (double)out->i)) {
+            snprintf(why, len, "default %s of key %s is outside [%g, %g]", t, k->name, k->min,
+                     k->max);
+            return HEALER_E_INVAL;
+        }
+        return HEALER_OK;
+    case HEALER_CFG_DOUBLE:
+        if (!t) {
+            out->d = 0;
+        } else {
+            errno = 0;
+            out->d = strtod(t, &end);
+            if (errno || end == t || *end || !isfinite(out->d)) {
+                snprintf(why, len, "default \"%s\" of double key %s is not a number", t, k->name);
+                return HEALER_E_INVAL;
+            }
+        }
+        if (t && !in_range(k, out->d)) {
+            snprintf(why, len, "default %s of key %s is outside [%g, %g]", t, k->name, k->min,
+                     k->max);
+            return HEALER_E_INVAL;
+        }
+        return HEALER_OK;
+    case HEALER_CFG_STRING:
+        out->s = xstrdup(t);
+        return out->s ? HEALER_OK : HEALER_E_NOMEM;
+    case HEALER_CFG_STRING_LIST:
+        return parse_list(t, out);
+    }
+    snprintf(why, len, "key %s has unknown type %d", k->name, (int)k->type);
+    return HEALER_E_INVAL;
+}
+
+static int load_schema(healer_mock *m)
+{
+    const healer_config_key *schema = m->desc.config;
+    size_t n = 0;
+    if (schema)
+        while (schema[n].name)
+            n++;
+    m->cfg = calloc(n ? n : 1, sizeof *m->cfg);
+    if (!m->cfg)
+        return HEALER_E_NOMEM;
+    char why[HEALER_MSG_MAX];
+    for (size_t i = 0; i < n; i++) {
+        const healer_config_key *k = &schema[i];
+        if (!valid_name(k->name) || strcmp(k->name, "enabled") == 0 ||
+            strcmp(k->name, "interval") == 0) {
+            set_error(m, "plugin %s: config key \"%s\" is invalid or reserved ([a-z0-9_], not "
+                      "enabled/interval)", m->desc.name, k->name);
+            return HEALER_E_INVAL;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(schema[j].name, k->name) == 0) {
+                set_error(m, "plugin %s: config key \"%s\" is declared twice", m->desc.name,
+                          k->name);
+                return HEALER_E_INVAL;
+            }
+        m->cfg[i].key = k;
+        m->n_cfg = i + 1;
+        int rc = parse_default(k, &m->cfg[i].def, why, sizeof why);
+        if (rc != HEALER_OK) {
+            set_error(m, "plugin %s: %s", m->desc.name, rc == HEALER_E_NOMEM ? "out of memory" : why);
+            return rc;
+        }
+    }
+    return HEALER_OK;
+}
+
+static cfg_slot *cfg_find(healer_mock *m, const char *key)
+{
+    for (size_t i = 0; key && i < m->n_cfg; i++)
+        if (strcmp(m->cfg[i].key->name, key) == 0)
+            return &m->cfg[i];
+    return NULL;
+}
+
+static cfg_slot *cfg_for_set(healer_mock *m, const char *key, healer_config_type type, int *rc)
+{
+    if (!m->loaded) {
+        set_error(m, "set %s: no plugin loaded", key ? key : "(null)");
+        *rc = HEALER_E_INVAL;
+        return NULL;
+    }
+    cfg_slot *s = cfg_find(m, key);
+    if (!s) {
+        set_error(m, "plugins.%s.%s: unknown key (not in the plugin's schema)", m->desc.name,
+                  key ? key : "(null)");
+        *rc = HEALER_E_NOTFOUND;
+        return NULL;
+    }
+    /* As in the file, an int is accepted where a double is declared. */
+    if (s->key->type != type && !(s->key->type == HEALER_CFG_DOUBLE && type == HEALER_CFG_INT)) {
+        set_error(m, "plugins.%s.%s: wrong type", m->desc.name, key);
+        *rc = HEALER_E_INVAL;
+        return NULL;
+    }
+    *rc = HEALER_OK;
+    return s;
+}
+
+int healer_mock_set_bool(healer_mock *m, const char *key, int value)
+{
+    int rc;
+    if (m && key && strcmp(key, "enabled") == 0)
+        return HEALER_OK;
+    cfg_slot *s = cfg_for_set(m, key, HEALER_CFG_BOOL, &rc);
+    if (!s)
+        return rc;
+    s->val.b = value ? 1 : 0;
+    s->set = 1;
+    return HEALER_OK;
+}
+
+int healer_mock_set_int(healer_mock *m, const char *key, long long value)
+{
+    int rc;
+    if (m && key && strcmp(key, "interval") == 0)
+        return healer_mock_set_double(m, key, (double)value);
+    cfg_slot *s = cfg_for_set(m, key, HEALER_CFG_INT, &rc);
+    if (!s)
+        return rc;
+    if (!in_range(s->key, (double)value)) {
+        set_error(m, "plugins.%s.%s: %lld is outside [%g, %g]", m->desc.name, key, value,
+                  s->key->min, s->key->max);
+        return HEALER_E_INVAL;
+    }
+    if (s->key->type == HEALER_CFG_DOUBLE)
+        s->val.d = (double)value;
+    else
+        s->val.i = value;
+    s->set = 1;
+    return HEALER_OK;
+}
+
+int healer_mock_set_double(healer_mock *m, const char *key, double value)
+{
+    int rc;
+    if (m && key && strcmp(key, "interval") == 0) {
+        if (!(value >= 0) || !isfinite(value)) {
+            set_error(m, "interval %g must be >= 0", value);
+            return HEALER_E_INVAL;
+        }
+        m->cfg_interval = value;
+        m->cfg_interval_set = 1;
+        return HEALER_OK;
+    }
+    cfg_slot *s = cfg_for_set(m, key, HEALER_CFG_DOUBLE, &rc);
+    if (!s)
+        return rc;
+    if (!isfinite(value) || !in_range(s->key, value)) {
+        set_error(m, "plugins.%s.%s: %g is outside [%g, %g]", m->desc.name, key, value,
+                  s->key->min, s->key->max);
+        return HEALER_E_INVAL;
+    }
+    s->val.d = value;
+    s->set = 1;
+    return HEALER_OK;
+}
+
+int healer_mock_set_string(healer_mock *m, const char *key, const char *value)
+{
+    int rc;
+    cfg_slot *s = cfg_for_set(m, key, HEALER_CFG_STRING, &rc);
+    if (!s)
+        return rc;
+    char *copy = xstrdup(value);
+    if (!copy)
+        return HEALER_E_NOMEM;
+    cfg_val_bury(m, &s->val);
+    s->val.s = copy;
+    s->set = 1;
+    return HEALER_OK;
+}
+
+int healer_mock_set_list(healer_mock *m, const char *key, const char *const *items, size_t n)
+{
+    int rc;
+    cfg_slot *s = cfg_for_set(m, key, HEALER_CFG_STRING_LIST, &rc);
+    if (!s)
+        return rc;
+    if (n && !items)
+        return HEALER_E_INVAL;
+    cfg_val nv = {0};
+    nv.list = calloc(n ? n : 1, sizeof *nv.list);
+    if (!nv.list)
+        return HEALER_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        nv.list[i] = xstrdup(items[i]);
+        if (!nv.list[i]) {
+            cfg_val_free(&nv);
+            return HEALER_E_NOMEM;
+        }
+        nv.n_list = i + 1;
+    }
+    cfg_val_bury(m, &s->val);
+    s->val = nv;
+    s->set = 1;
+    return HEALER_OK;
+}
+
+int healer_mock_unset(healer_mock *m, const char *key)
+{
+    if (m && key && strcmp(key, "interval") == 0) {
+        m->cfg_interval_set = 0;
+        return HEALER_OK;
+    }
+    if (!m || !m->loaded)
+        return HEALER_E_INVAL;
+    cfg_slot *s = cfg_find(m, key);
+    if (!s)
+        return HEALER_E_NOTFOUND;
+    cfg_val_bury(m, &s->val);
+    s->set = 0;
+    return HEALER_OK;
+}
+
+/* The getter side: a key the schema lacks, or of another type, is the plugin's bug. */
+static const cfg_val *cfg_get(healer_mock *m, const char *key, healer_config_type type,
+                              const char *fn)
+{
+    if (!on_worker(m, fn))
+        return NULL;
+    cfg_slot *s = cfg_find(m, key);
+    if (!s) {
+        violation(m, "%s(\"%s\"): the key is not in the plugin's config schema", fn,
+                  key ? key : "(null)");
+        return NULL;
+    }
+    if (s->key->type != type) {
+        violation(m, "%s(\"%s\"): the key is declared with another type", fn, key);
+        return NULL;
+    }
+    return s->set ? &s->val : &s->def;
+}
+
+static int h_config_bool(healer_ctx *ctx, const char *key)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return 0;
+    if (key && strcmp(key, "enabled") == 0)
+        return on_worker(m, "config_bool") ? 1 : 0;
+    const cfg_val *v = cfg_get(m, key, HEALER_CFG_BOOL, "config_bool");
+    return v ? v->b : 0;
+}
+
+static long long h_config_int(healer_ctx *ctx, const char *key)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return 0;
+    const cfg_val *v = cfg_get(m, key, HEALER_CFG_INT, "config_int");
+    return v ? v->i : 0;
+}
+
+static double h_config_double(healer_ctx *ctx, const char *key)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return 0;
+    if (key && strcmp(key, "interval") == 0) {
+        if (!on_worker(m, "config_double"))
+            return 0;
+        return m->cfg_interval_set ? m->cfg_interval : m->desc.interval;
+    }
+    const cfg_val *v = cfg_get(m, key, HEALER_CFG_DOUBLE, "config_double");
+    return v ? v->d : 0;
+}
+
+static const char *h_config_string(healer_ctx *ctx, const char *key)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return NULL;
+    const cfg_val *v = cfg_get(m, key, HEALER_CFG_STRING, "config_string");
+    return v ? v->s : NULL;
+}
+
+static size_t h_config_list_len(healer_ctx *ctx, const char *key)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return 0;
+    const cfg_val *v = cfg_get(m, key, HEALER_CFG_STRING_LIST, "config_list_len");
+    return v ? v->n_list : 0;
+}
+
+static const char *h_config_list_item(healer_ctx *ctx, const char *key, size_t i)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return NULL;
+    const cfg_val *v = cfg_get(m, key, HEALER_CFG_STRING_LIST, "config_list_item");
+    return v && i < v->n_list ? v->list[i] : NULL;
+}
+
+/* ---- logging, time, paths ------------------------------------------------------------------ */
+
+static void h_log(healer_ctx *ctx, healer_log_level level, const char *fmt, ...)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m || !fmt)
+        return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if ((unsigned)level > HEALER_LOG_DEBUG)
+        level = HEALER_LOG_ERROR;
+    record_log(m, level, buf);
+}
+
+static double h_now(healer_ctx *ctx)
+{
+    healer_mock *m = ctx_mock(ctx);
+    return m ? m->now : 0;
+}
+
+static const char *join_root(healer_mock *m, const char *root, const char *rel, char *buf,
+                             size_t len, const char *fn)
+{
+    if (!on_worker(m, fn))
+        return NULL;
+    if (!rel || !buf || !len) {
+        set_message(m, "%s: NULL argument", fn);
+        return NULL;
+    }
+    while (*rel == '/')
+        rel++;
+    int k = snprintf(buf, len, "%s/%s", root, rel);
+    if (k < 0 || (size_t)k >= len) {
+        set_message(m, "%s: %s/%s does not fit in %zu bytes", fn, root, rel, len);
+        return NULL;
+    }
+    return buf;
+}
+
+static const char *h_proc_path(healer_ctx *ctx, const char *rel, char *buf, size_t len)
+{
+    healer_mock *m = ctx_mock(ctx);
+    return m ? join_root(m, m->proc_root, rel, buf, len, "proc_path") : NULL;
+}
+
+static const char *h_sys_path(healer_ctx *ctx, const char *rel, char *buf, size_t len)
+{
+    healer_mock *m = ctx_mock(ctx);
+    return m ? join_root(m, m->sys_root, rel, buf, len, "sys_path") : NULL;
+}
+
+static int h_dry_run(healer_ctx *ctx)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m || !on_worker(m, "dry_run"))
+        return 0;
+    return m->dry_run;
+}
+
+static const char *h_last_message(healer_ctx *ctx)
+{
+    healer_mock *m = ctx_mock(ctx);
+    return m ? m->last_message : "";
+}
+
+/* ---- processes --------------------------------------------------------------------------- */
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+/* Reads PID's stat, status and oom_score_adj under proc_root as the agent does. */
+static int mock_proc_read(healer_mock *m, pid_t pid, healer_proc *out)
+{
+    char path[4096], buf[4096];
+    memset(out, 0, sizeof *out);
+    if (pid <= 0) {
+        set_message(m, "proc_read: invalid pid %d", (int)pid);
+        return HEALER_E_INVAL;
+    }
+    snprintf(path, sizeof path, "%s/%d/stat", m->proc_root, (int)pid);
+    if (read_small(path, buf, sizeof buf) <= 0) {
+        set_message(m, "proc_read: %s: %s", path, strerror(errno ? errno : ENOENT));
+        return HEALER_E_GONE;
+    }
+    /* comm may hold spaces and parentheses: the fields start after the last ')'. */
+    char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+    if (!open || !close || close < open) {
+        set_message(m, "proc_read: %s: malformed", path);
+        return HEALER_E_IO;
+    }
+    size_t nl = (size_t)(close - open - 1);
+    if (nl >= sizeof out->name)
+        nl = sizeof out->name - 1;
+    memcpy(out->name, open + 1, nl);
+    out->name[nl] = '\0';
+    char state;
+    int ppid;
+    unsigned long flags;
+    long nice_v;
+    unsigned long long start, rss;
+    /* fields 3..24: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+     * stime cutime cstime priority nice num_threads itrealvalue starttime vsize rss */
+    int got = sscanf(close + 2,
+                     "%c %d %*d %*d %*d %*d %lu %*u %*u %*u %*u %*u %*u %*d %*d %*d %ld %*d %*d "
+                     "%llu %*u %llu",
+                     &state, &ppid, &flags, &nice_v, &start, &rss);
+    if (got != 6) {
+        set_message(m, "proc_read: %s: malformed (%d fields)", path, got);
+        return HEALER_E_IO;
+    }
+    out->pid = pid;
+    out->ppid = ppid;
+    out->nice = (int)nice_v;
+    out->start_time = start;
+    out->rss_bytes = rss * 4096ULL;
+    out->kernel_thread = (flags & 0x00200000UL) || pid == 2 || ppid == 2;   /* PF_KTHREAD */
+    snprintf(path, sizeof path, "%s/%d/status", m->proc_root, (int)pid);
+    if (read_small(path, buf, sizeof buf) > 0) {
+        char *u = strstr(buf, "\nUid:");
+        if (u)
+            out->uid = (uid_t)strtoul(u + 5, NULL, 10);
+    }
+    snprintf(path, sizeof path, "%s/%d/oom_score_adj", m->proc_root, (int)pid);
+    if (read_small(path, buf, sizeof buf) > 0)
+        out->oom_score_adj = atoi(buf);
+    return HEALER_OK;
+}
+
+static int h_proc_read(healer_ctx *ctx, pid_t pid, healer_proc *out)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m || !out)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "proc_read"))
+        return HEALER_E_DENIED;
+    return mock_proc_read(m, pid, out);
+}
+
+static int mock_proc_allowed(healer_mock *m, const healer_proc *p, int allow_system)
+{
+    if (p->pid == 1 || p->kernel_thread) {
+        set_message(m, "pid %d (%s) is protected: %s", (int)p->pid, p->name,
+                    p->pid == 1 ? "PID 1" : "kernel thread");
+        return HEALER_E_PROTECTED;
+    }
+    for (size_t i = 0; i < m->protect_names.n; i++)
+        if (strcmp(p->name, m->protect_names.v[i]) == 0) {
+            set_message(m, "pid %d (%s) is protected by protect.names", (int)p->pid, p->name);
+            return HEALER_E_PROTECTED;
+        }
+    if (p->oom_score_adj == -1000) {
+        set_message(m, "pid %d (%s) is protected: oom_score_adj -1000", (int)p->pid, p->name);
+        return HEALER_E_PROTECTED;
+    }
+    if (!allow_system && p->uid < m->min_uid) {
+        set_message(m, "pid %d (%s) is a system process (uid %u < %u)", (int)p->pid, p->name,
+                    (unsigned)p->uid, m->min_uid);
+        return HEALER_E_PROTECTED;
+    }
+    set_message(m, "ok");
+    return HEALER_OK;
+}
+
+static int h_proc_allowed(healer_ctx *ctx, const healer_proc *proc, int allow_system)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m || !proc)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "proc_allowed"))
+        return HEALER_E_DENIED;
+    return mock_proc_allowed(m, proc, allow_system);
+}
+
+/* ---- paths -------------------------------------------------------------------------------- */
+
+static int has_dotdot(const char *path)
+{
+    for (const char *p = path; (p = strstr(p, "..")); p += 2)
+        if ((p == path || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
+            return 1;
+    return 0;
+}
+
+/* path is base or below it (component-wise). */
+static int path_under(const char *path, const char *base)
+{
+    size_t n = strlen(base);
+    while (n > 1 && base[n - 1] == '/')
+        n--;
+    if (strncmp(path, base, n) != 0)
+        return 0;
+    return path[n] == '\0' || path[n] == '/' || (n == 1 && base[0] == '/');
+}
+
+static int path_declared(healer_mock *m, const char *path)
+{
+    for (size_t i = 0; i < m->declared.n; i++)
+        if (path_under(path, m->declared.v[i]))
+            return 1;
+    return 0;
+}
+
+static int h_declare_path(healer_ctx *ctx, const char *path)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "declare_path"))
+        return HEALER_E_DENIED;
+    if (m->cb != CB_INIT) {
+        violation(m, "declare_path(\"%s\") called from %s(); it is allowed only in init()",
+                  path ? path : "(null)", cb_names[m->cb]);
+        return HEALER_E_DENIED;
+    }
+    if (!path || path[0] != '/' || has_dotdot(path) || strlen(path) >= HEALER_TARGET_MAX) {
+        set_message(m, "declare_path: \"%s\" must be an absolute path without \"..\", shorter "
+                    "than %d", path ? path : "(null)", HEALER_TARGET_MAX);
+        return HEALER_E_INVAL;
+    }
+    if (strcmp(path, "/") == 0) {
+        set_message(m, "declare_path: \"/\" would put the whole system in scope");
+        return HEALER_E_SCOPE;
+    }
+    return vec_push(&m->declared, strdup(path));
+}
+
+/* ---- bus ---------------------------------------------------------------------------------- */
+
+static void free_issue(void *p)
+{
+    healer_issue *is = p;
+    free((char *)is->type);
+    free((char *)is->target);
+    free((char *)is->summary);
+    free((char *)is->plugin);
+    for (size_t i = 0; i < is->n_measurements; i++)
+        free((char *)is->measurements[i].name);
+    free((void *)is->measurements);
+    for (size_t i = 0; i < is->n_components; i++)
+        free((char *)is->components[i]);
+    free((void *)is->components);
+    free(is);
+}
+
+static int h_publish_issue(healer_ctx *ctx, const healer_issue *issue)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "publish_issue"))
+        return HEALER_E_DENIED;
+    if (!issue || !valid_name(issue->type)) {
+        violation(m, "publish_issue: issue type \"%s\" is not [a-z0-9_], 1..%d characters",
+                  issue && issue->type ? issue->type : "(null)", HEALER_NAME_MAX - 1);
+        return HEALER_E_INVAL;
+    }
+    if ((unsigned)issue->severity > HEALER_SEV_CRITICAL ||
+        issue->n_measurements > HEALER_MAX_MEASUREMENTS ||
+        (issue->n_measurements && !issue->measurements) ||
+        issue->n_components > HEALER_MAX_COMPONENTS ||
+        (issue->n_components && !issue->components)) {
+        violation(m, "publish_issue(%s): bad severity %d, or more than %d measurements or %d "
+                  "components, or a NULL array", issue->type, (int)issue->severity,
+                  HEALER_MAX_MEASUREMENTS, HEALER_MAX_COMPONENTS);
+        return HEALER_E_INVAL;
+    }
+    for (size_t i = 0; i < issue->n_measurements; i++)
+        if (!issue->measurements[i].name || !valid_name(issue->measurements[i].name) ||
+            !isfinite(issue->measurements[i].value)) {
+            violation(m, "publish_issue(%s): measurement %zu has a bad name or a value that is "
+                      "not finite", issue->type, i);
+            return HEALER_E_INVAL;
+        }
+    for (size_t i = 0; i < issue->n_components; i++)
+        if (!issue->components[i]) {
+            violation(m, "publish_issue(%s): component %zu is NULL", issue->type, i);
+            return HEALER_E_INVAL;
+        }
+
+    healer_issue *c = calloc(1, sizeof *c);
+    if (!c)
+        return HEALER_E_NOMEM;
+    c->type = xstrndup(issue->type, HEALER_NAME_MAX);
+    c->severity = issue->severity;
+    c->target = xstrndup(issue->target, HEALER_TARGET_MAX);
+    c->summary = xstrndup(issue->summary, HEALER_MSG_MAX);
+    c->plugin = xstrdup(m->desc.name);
+    c->id = ++m->next_issue_id;
+    healer_measurement *ms = calloc(issue->n_measurements + 1, sizeof *ms);
+    char **comps = calloc(issue->n_components + 1, sizeof *comps);
+    c->measurements = ms;
+    c->components = (const char *const *)comps;
+    if (!ms || !comps || !c->type || !c->target || !c->summary || !c->plugin) {
+        free_issue(c);
+        return HEALER_E_NOMEM;
+    }
+    for (size_t i = 0; i < issue->n_measurements; i++) {
+        ms[i].name = xstrndup(issue->measurements[i].name, HEALER_NAME_MAX);
+        ms[i].value = issue->measurements[i].value;
+        c->n_measurements = i + 1;
+    }
+    for (size_t i = 0; i < issue->n_components; i++) {
+        comps[i] = xstrndup(issue->components[i], HEALER_TARGET_MAX);
+        c->n_components = i + 1;
+    }
+    return vec_push(&m->issues, c);
+}
+
+static void free_resolved(void *p)
+{
+    healer_mock_resolved *r = p;
+    free((char *)r->type);
+    free((char *)r->target);
+    free(r);
+}
+
+static int h_resolve_issue(healer_ctx *ctx, const char *type, const char *target)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "resolve_issue"))
+        return HEALER_E_DENIED;
+    if (!valid_name(type)) {
+        violation(m, "resolve_issue: issue type \"%s\" is not [a-z0-9_]", type ? type : "(null)");
+        return HEALER_E_INVAL;
+    }
+    healer_mock_resolved *r = calloc(1, sizeof *r);
+    if (!r)
+        return HEALER_E_NOMEM;
+    r->type = xstrdup(type);
+    r->target = xstrndup(target, HEALER_TARGET_MAX);
+    if (!r->type || !r->target) {
+        free_resolved(r);
+        return HEALER_E_NOMEM;
+    }
+    return vec_push(&m->resolved, r);
+}
+
+static void free_kvs(healer_kv *kv, size_t n)
+{
+    for (size_t i = 0; kv && i < n; i++) {
+        free((char *)kv[i].key);
+        free((char *)kv[i].value);
+    }
+    free(kv);
+}
+
+static healer_kv *copy_kvs(const healer_kv *src, size_t n)
+{
+    healer_kv *kv = calloc(n + 1, sizeof *kv);
+    if (!kv)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        kv[i].key = xstrdup(src[i].key);
+        kv[i].value = xstrdup(src[i].value);
+        if (!kv[i].key || !kv[i].value) {
+            free_kvs(kv, i + 1);
+            return NULL;
+        }
+    }
+    return kv;
+}
+
+static int kvs_valid(const healer_kv *kv, size_t n)
+{
+    if (n && !kv)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!kv[i].key || !kv[i].value)
+            return 0;
+    return 1;
+}
+
+static void free_request(void *p)
+{
+    healer_mock_request *r = p;
+    free((char *)r->plugin);
+    free((char *)r->method);
+    free_kvs((healer_kv *)r->args, r->n_args);
+    free(r);
+}
+
+static int h_request(healer_ctx *ctx, const char *plugin, const char *method,
+                     const healer_kv *args, size_t n_args, double timeout_s, healer_reply *reply)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "request"))
+        return HEALER_E_DENIED;
+    if (m->cb != CB_EXECUTE && m->cb != CB_RESTORE) {
+        violation(m, "request(\"%s\", \"%s\") called from %s(); it is allowed only in "
+                  "execute() and restore()", plugin ? plugin : "(null)",
+                  method ? method : "(null)", cb_names[m->cb]);
+        return HEALER_E_DENIED;
+    }
+    if (!valid_name(plugin) || !method || !*method || !kvs_valid(args, n_args) ||
+        n_args > HEALER_MAX_PARAMS || !(timeout_s > 0) || !reply) {
+        set_message(m, "request: bad argument (plugin name, method, args, timeout %g or reply)",
+                    timeout_s);
+        return HEALER_E_INVAL;
+    }
+    memset(reply, 0, sizeof *reply);
+    int rc;
+    if (m->req_fn) {
+        rc = m->req_fn(m->req_ud, plugin, method, args, n_args, timeout_s, reply);
+    } else {
+        rc = HEALER_E_NOTFOUND;
+        reply->status = rc;
+        snprintf(reply->message, sizeof reply->message, "no plugin %s is loaded", plugin);
+    }
+    reply->message[sizeof reply->message - 1] = '\0';
+    set_message(m, "%s", reply->message);
+    healer_mock_request *r = calloc(1, sizeof *r);
+    if (r) {
+        r->plugin = xstrdup(plugin);
+        r->method = xstrdup(method);
+        r->args = copy_kvs(args, n_args);
+        r->n_args = n_args;
+        r->timeout_s = timeout_s;
+        r->rc = rc;
+        if (!r->plugin || !r->method || !r->args)
+            free_request(r);
+        else
+            vec_push(&m->requests, r);
+    }
+    return rc;
+}
+
+static int h_watch_fd(healer_ctx *ctx, int fd, short events, healer_fd_cb cb)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "watch_fd"))
+        return HEALER_E_DENIED;
+    if (fd < 0 || !cb || !events) {
+        set_message(m, "watch_fd: bad fd %d, events or callback", fd);
+        return HEALER_E_INVAL;
+    }
+    for (size_t i = 0; i < m->n_fds; i++)
+        if (m->fds[i].fd == fd) {
+            m->fds[i].events = events;
+            m->fds[i].cb = cb;
+            return HEALER_OK;
+        }
+    if (m->n_fds == MOCK_MAX_FDS) {
+        set_message(m, "watch_fd: at most %d fds per plugin", MOCK_MAX_FDS);
+        return HEALER_E_FULL;
+    }
+    m->fds[m->n_fds++] = (mock_fd){fd, events, cb};
+    return HEALER_OK;
+}
+
+static int h_unwatch_fd(healer_ctx *ctx, int fd)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "unwatch_fd"))
+        return HEALER_E_DENIED;
+    for (size_t i = 0; i < m->n_fds; i++)
+        if (m->fds[i].fd == fd) {
+            m->fds[i] = m->fds[--m->n_fds];
+            return HEALER_OK;
+        }
+    set_message(m, "unwatch_fd: fd %d is not watched", fd);
+    return HEALER_E_NOTFOUND;
+}
+
+/* ---- metrics, health ---------------------------------------------------------------------- */
+
+static void free_metric(void *p)
+{
+    healer_mock_metric *x = p;
+    free((char *)x->name);
+    free((char *)x->help);
+    free_kvs((healer_kv *)x->labels, x->n_labels);
+    free(x);
+}
+
+static void free_metric_def(void *p)
+{
+    mock_metric_def *d = p;
+    free(d->name);
+    free(d);
+}
+
+static int h_metric(healer_ctx *ctx, healer_metric_kind kind, const char *name, const char *help,
+                    const healer_kv *labels, size_t n_labels, double value)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "metric"))
+        return HEALER_E_DENIED;
+    if (!valid_metric_name(name) || (kind != HEALER_METRIC_COUNTER && kind != HEALER_METRIC_GAUGE)
+        || !kvs_valid(labels, n_labels) || isnan(value)) {
+        violation(m, "metric(\"%s\"): bad name, kind, labels or value", name ? name : "(null)");
+        return HEALER_E_INVAL;
+    }
+    for (size_t i = 0; i < n_labels; i++)
+        if (!valid_metric_name(labels[i].key) || strchr(labels[i].key, ':')) {
+            violation(m, "metric(\"%s\"): bad label name \"%s\"", name, labels[i].key);
+            return HEALER_E_INVAL;
+        }
+    if (kind == HEALER_METRIC_COUNTER && value < 0) {
+        violation(m, "metric(\"%s\"): a counter only goes up (value %g)", name, value);
+        return HEALER_E_INVAL;
+    }
+    mock_metric_def *def = NULL;
+    for (size_t i = 0; i < m->metric_defs.n; i++) {
+        mock_metric_def *d = m->metric_defs.v[i];
+        if (strcmp(d->name, name) == 0)
+            def = d;
+    }
+    if (def && def->kind != kind) {
+        violation(m, "metric(\"%s\"): first registered as a %s, now used as a %s", name,
+                  def->kind == HEALER_METRIC_COUNTER ? "counter" : "gauge",
+                  kind == HEALER_METRIC_COUNTER ? "counter" : "gauge");
+        return HEALER_E_INVAL;
+    }
+    if (!def) {
+        def = calloc(1, sizeof *def);
+        if (!def)
+            return HEALER_E_NOMEM;
+        def->name = strdup(name);
+        def->kind = kind;
+        if (!def->name || vec_push(&m->metric_defs, def) != HEALER_OK) {
+            free_metric_def(def);
+            return HEALER_E_NOMEM;
+        }
+    }
+    healer_mock_metric *x = calloc(1, sizeof *x);
+    if (!x)
+        return HEALER_E_NOMEM;
+    x->kind = kind;
+    x->name = xstrdup(name);
+    x->help = xstrdup(help);
+    x->labels = copy_kvs(labels, n_labels);
+    x->n_labels = n_labels;
+    x->value = value;
+    if (!x->name || !x->help || !x->labels) {
+        free_metric(x);
+        return HEALER_E_NOMEM;
+    }
+    return vec_push(&m->metrics, x);
+}
+
+static void free_health(void *p)
+{
+    healer_mock_health *h = p;
+    free((char *)h->component);
+    free(h);
+}
+
+static int h_report_health(healer_ctx *ctx, const char *component, double score)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "report_health"))
+        return HEALER_E_DENIED;
+    if (!component || !*component || !(score >= 0 && score <= 100)) {
+        violation(m, "report_health(\"%s\", %g): the score must be within 0..100 and the "
+                  "component named", component ? component : "(null)", score);
+        return HEALER_E_INVAL;
+    }
+    healer_mock_health *h = calloc(1, sizeof *h);
+    if (!h)
+        return HEALER_E_NOMEM;
+    h->component = xstrndup(component, HEALER_TARGET_MAX);
+    h->score = score;
+    if (!h->component) {
+        free_health(h);
+        return HEALER_E_NOMEM;
+    }
+    return vec_push(&m->health, h);
+}
+
+/* ---- planning ----------------------------------------------------------------------------- */
+
+static void free_action(void *p)
+{
+    healer_action *a = p;
+    free((char *)a->name);
+    free((char *)a->target);
+    free((char *)a->description);
+    free_kvs((healer_kv *)a->params, a->n_params);
+    free(a);
+}
+
+static int h_plan_add_action(healer_plan *plan, const healer_action *action)
+{
+    healer_mock *m = plan ? plan->m : NULL;
+    if (!m)
+        return HEALER_E_INVAL;
+    if (!on_worker(m, "plan_add_action"))
+        return HEALER_E_DENIED;
+    if (m->cb != CB_PLAN || plan != m->cur_plan || !plan->live) {
+        violation(m, "plan_add_action(\"%s\") called from %s() or with a stale plan; it is "
+                  "allowed only in plan(), on the plan it was given",
+                  action && action->name ? action->name : "(null)", cb_names[m->cb]);
+        return HEALER_E_DENIED;
+    }
+    if (!action || !valid_name(action->name) || action->n_params > HEALER_MAX_PARAMS ||
+        !kvs_valid(action->params, action->n_params) || !(action->impact >= 0) ||
+        !(action->impact <= 1) || !(action->confidence >= 0) || !(action->confidence <= 1) ||
+        (action->flags & ~0x7fu)) {
+        violation(m, "plan_add_action(\"%s\"): the name must be [a-z0-9_], impact and "
+                  "confidence within 0..1, at most %d params, only HEALER_ACTION_* flags",
+                  action && action->name ? action->name : "(null)", HEALER_MAX_PARAMS);
+        return HEALER_E_INVAL;
+    }
+    healer_action *c = calloc(1, sizeof *c);
+    if (!c)
+        return HEALER_E_NOMEM;
+    *c = *action;
+    c->name = xstrdup(action->name);
+    c->target = xstrndup(action->target ? action->target : plan->issue->target, HEALER_TARGET_MAX);
+    c->description = xstrndup(action->description, HEALER_MSG_MAX);
+    c->params = copy_kvs(action->params, action->n_params);
+    if (!c->name || !c->target || !c->description || !c->params) {
+        c->n_params = c->params ? c->n_params : 0;
+        free_action(c);
+        return HEALER_E_NOMEM;
+    }
+    return vec_push(&m->actions, c);
+}
+
+/* ---- actuators ---------------------------------------------------------------------------- */
+
+static const char *const act_names[] = {
+    "signal", "renice", "write_file", "run", "remove_old_files", "freeze_cgroup"
+};
+
+const char *healer_mock_act_name(healer_mock_act act)
+{
+    return (unsigned)act < HEALER_MOCK_ACT_COUNT ? act_names[act] : "unknown";
+}
+
+static void free_call(void *p)
+{
+    healer_mock_call *c = p;
+    free((char *)c->path);
+    free((char *)c->value);
+    for (size_t i = 0; c->argv && i < c->argc; i++)
+        free((char *)c->argv[i]);
+    free((void *)c->argv);
+    free((char *)c->opts.pattern);
+    free(c);
+}
+
+/* Records the call and applies the callback rule. Returns the record (NULL when out of
+ * memory) and *rc = HEALER_E_DENIED when the call may not be made from here. */
+static healer_mock_call *act_begin(healer_mock *m, healer_mock_act act, int *rc)
+{
+    healer_mock_call *c = calloc(1, sizeof *c);
+    if (!c || vec_push(&m->calls, c) != HEALER_OK) {
+        free(c);
+        *rc = HEALER_E_NOMEM;
+        return NULL;
+    }
+    c->act = act;
+    c->callback = cb_names[m->cb];
+    *rc = HEALER_OK;
+    m->last_message[0] = '\0';
+    char fn[32];
+    snprintf(fn, sizeof fn, "act_%s", act_names[act]);
+    if (!on_worker(m, fn)) {
+        *rc = HEALER_E_DENIED;
+    } else if (m->cb != CB_EXECUTE && m->cb != CB_RESTORE && m->cb != CB_REQUEST) {
+        violation(m, "%s() called from %s(); actuators are allowed only in execute(), "
+                  "restore() and handle_request()", fn, cb_names[m->cb]);
+        *rc = HEALER_E_DENIED;
+    }
+    c->rc = *rc;
+    return c;
+}
+
+/* The forced rc, when the test set one; else -1000 (none). */
+static int act_forced(healer_mock *m, healer_mock_act act)
+{
+    return m->forced_set[act] ? m->forced_rc[act] : -1000;
+}
+
+static int act_end(healer_mock *m, healer_mock_call *c, int rc, const char *what)
+{
+    if (rc == HEALER_OK && m->dry_run)
+        rc = HEALER_DRY_RUN;
+    if (rc == HEALER_DRY_RUN)
+        set_message(m, "dry-run: would %s", what);
+    else if (rc == HEALER_OK)
+        set_message(m, "%s", what);
+    else if (rc < 0 && (strcmp(m->last_message, "ok") == 0 || !m->last_message[0]))
+        set_message(m, "%s: %s", what, healer_rc_str(rc));
+    c->rc = rc;
+    return rc;
+}
+
+/* Process actuators: the process must still be the one the plugin saw, and not protected. */
+static int act_check_proc(healer_mock *m, pid_t pid, uint64_t start_time)
+{
+    healer_proc p;
+    int rc = mock_proc_read(m, pid, &p);
+    if (rc == HEALER_E_GONE || (rc == HEALER_OK && p.start_time != start_time)) {
+        set_message(m, "pid %d is gone (exited or reused)", (int)pid);
+        return HEALER_E_GONE;
+    }
+    if (rc != HEALER_OK)
+        return rc;
+    int allow_system = m->cur_action && (m->cur_action->flags & HEALER_ACTION_SYSTEM);
+    return mock_proc_allowed(m, &p, allow_system);
+}
+
+static int h_act_signal(healer_ctx *ctx, pid_t pid, uint64_t start_time, int sig, double grace_s)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    int rc;
+    healer_mock_call *c = act_begin(m, HEALER_MOCK_ACT_SIGNAL, &rc);
+    if (!c || rc < 0)
+        return rc;
+    c->pid = pid;
+    c->start_time = start_time;
+    c->sig = sig;
+    c->grace_s = grace_s;
+    char what[128];
+    snprintf(what, sizeof what, "send signal %d to pid %d", sig, (int)pid);
+    if (pid <= 0 || sig <= 0 || sig >= 65 || !(grace_s >= 0)) {
+        set_message(m, "act_signal: bad pid %d, signal %d or grace %g", (int)pid, sig, grace_s);
+        return act_end(m, c, HEALER_E_INVAL, what);
+    }
+    if ((rc = act_forced(m, HEALER_MOCK_ACT_SIGNAL)) != -1000)
+        return act_end(m, c, rc, what);
+    return act_end(m, c, act_check_proc(m, pid, start_time), what);
+}
+
+static int h_act_renice(healer_ctx *ctx, pid_t pid, uint64_t start_time, int nice)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    int rc;
+    healer_mock_call *c = act_begin(m, HEALER_MOCK_ACT_RENICE, &rc);
+    if (!c || rc < 0)
+        return rc;
+    c->pid = pid;
+    c->start_time = start_time;
+    c->nice = nice;
+    char what[128];
+    snprintf(what, sizeof what, "renice pid %d to %d", (int)pid, nice);
+    if (pid <= 0 || nice < -20 || nice > 19) {
+        set_message(m, "act_renice: bad pid %d or nice %d (-20..19)", (int)pid, nice);
+        return act_end(m, c, HEALER_E_INVAL, what);
+    }
+    if ((rc = act_forced(m, HEALER_MOCK_ACT_RENICE)) != -1000)
+        return act_end(m, c, rc, what);
+    return act_end(m, c, act_check_proc(m, pid, start_time), what);
+}
+
+static int h_act_write_file(healer_ctx *ctx, const char *path, const char *value)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    int rc;
+    healer_mock_call *c = act_begin(m, HEALER_MOCK_ACT_WRITE_FILE, &rc);
+    if (!c || rc < 0)
+        return rc;
+    c->path = path ? strdup(path) : NULL;
+    c->value = value ? strdup(value) : NULL;
+    char what[HEALER_MSG_MAX];
+    snprintf(what, sizeof what, "write \"%.64s\" to %.300s", value ? value : "",
+             path ? path : "(null)");
+    if (!path || path[0] != '/' || !value) {
+        set_message(m, "act_write_file: the path must be absolute and the value set");
+        return act_end(m, c, HEALER_E_INVAL, what);
+    }
+    if ((rc = act_forced(m, HEALER_MOCK_ACT_WRITE_FILE)) != -1000)
+        return act_end(m, c, rc, what);
+    if (has_dotdot(path) || !(path_under(path, m->proc_root) || path_under(path, m->sys_root) ||
+                              path_declared(m, path))) {
+        set_message(m, "act_write_file: %s is outside proc_root, sys_root and the declared paths",
+                    path);
+        return act_end(m, c, HEALER_E_SCOPE, what);
+    }
+    return act_end(m, c, HEALER_OK, what);
+}
+
+static int h_act_run(healer_ctx *ctx, const char *const argv[], double timeout_s, char *out,
+                     size_t out_len, int *exit_status)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    int rc;
+    healer_mock_call *c = act_begin(m, HEALER_MOCK_ACT_RUN, &rc);
+    if (out && out_len)
+        out[0] = '\0';
+    if (!c || rc < 0)
+        return rc;
+    size_t argc = 0;
+    while (argv && argv[argc] && argc < 4096)
+        argc++;
+    const char **copy = calloc(argc + 1, sizeof *copy);
+    if (copy) {
+        for (size_t i = 0; i < argc; i++)
+            copy[i] = xstrdup(argv[i]);
+        c->argv = copy;
+        c->argc = argc;
+    }
+    c->timeout_s = timeout_s;
+    char what[HEALER_MSG_MAX];
+    snprintf(what, sizeof what, "run %.200s (timeout %g s)",
+             argc ? argv[0] : "(null)", timeout_s);
+    if (!argc || !argv[0][0] || !(timeout_s > 0)) {
+        set_message(m, "act_run: argv[0] must be set and the timeout > 0");
+        return act_end(m, c, HEALER_E_INVAL, what);
+    }
+    if ((rc = act_forced(m, HEALER_MOCK_ACT_RUN)) == -1000)
+        rc = HEALER_OK;
+    rc = act_end(m, c, rc, what);
+    if (rc == HEALER_OK) {
+        if (out && out_len)
+            snprintf(out, out_len, "%s", m->run_output ? m->run_output : "");
+        if (exit_status)
+            *exit_status = m->run_exit;
+    }
+    return rc;
+}
+
+static int h_act_remove_old_files(healer_ctx *ctx, const char *dir, double older_than_days,
+                                  const healer_remove_opts *opts, uint64_t *freed, uint64_t *count)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (freed)
+        *freed = 0;
+    if (count)
+        *count = 0;
+    if (!m)
+        return HEALER_E_INVAL;
+    int rc;
+    healer_mock_call *c = act_begin(m, HEALER_MOCK_ACT_REMOVE_OLD_FILES, &rc);
+    if (!c || rc < 0)
+        return rc;
+    c->path = dir ? strdup(dir) : NULL;
+    c->older_than_days = older_than_days;
+    if (opts) {
+        c->opts = *opts;
+        c->opts.pattern = opts->pattern ? strdup(opts->pattern) : NULL;
+        c->has_opts = 1;
+    }
+    char what[HEALER_MSG_MAX];
+    snprintf(what, sizeof what, "remove files older than %g days under %.300s", older_than_days,
+             dir ? dir : "(null)");
+    if (!dir || dir[0] != '/' || !(older_than_days >= 0) || !isfinite(older_than_days)) {
+        set_message(m, "act_remove_old_files: the directory must be absolute and the age >= 0");
+        return act_end(m, c, HEALER_E_INVAL, what);
+    }
+    if ((rc = act_forced(m, HEALER_MOCK_ACT_REMOVE_OLD_FILES)) == -1000) {
+        rc = HEALER_OK;
+        if (has_dotdot(dir) || !path_declared(m, dir)) {
+            set_message(m, "act_remove_old_files: %s was not declared with declare_path() in "
+                        "init()", dir);
+            rc = HEALER_E_SCOPE;
+        }
+    }
+    rc = act_end(m, c, rc, what);
+    if (rc >= 0) {
+        if (freed)
+            *freed = m->remove_freed;
+        if (count)
+            *count = m->remove_count;
+    }
+    return rc;
+}
+
+static int h_act_freeze_cgroup(healer_ctx *ctx, const char *cgroup_dir, int freeze)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m)
+        return HEALER_E_INVAL;
+    int rc;
+    healer_mock_call *c = act_begin(m, HEALER_MOCK_ACT_FREEZE_CGROUP, &rc);
+    if (!c || rc < 0)
+        return rc;
+    c->path = cgroup_dir ? strdup(cgroup_dir) : NULL;
+    c->freeze = freeze;
+    char what[HEALER_MSG_MAX];
+    snprintf(what, sizeof what, "%s cgroup %.300s", freeze ? "freeze" : "thaw",
+             cgroup_dir ? cgroup_dir : "(null)");
+    if (!cgroup_dir || !*cgroup_dir || (freeze != 0 && freeze != 1)) {
+        set_message(m, "act_freeze_cgroup: the cgroup must be named and freeze 0 or 1");
+        return act_end(m, c, HEALER_E_INVAL, what);
+    }
+    if ((rc = act_forced(m, HEALER_MOCK_ACT_FREEZE_CGROUP)) == -1000) {
+        rc = HEALER_OK;
+        char base[4096];
+        snprintf(base, sizeof base, "%s/fs/cgroup", m->sys_root);
+        if (has_dotdot(cgroup_dir) || (cgroup_dir[0] == '/' && !path_under(cgroup_dir, base))) {
+            set_message(m, "act_freeze_cgroup: %s is not under %s", cgroup_dir, base);
+            rc = HEALER_E_SCOPE;
+        }
+    }
+    return act_end(m, c, rc, what);
+}
+
+/* ---- the mock itself ---------------------------------------------------------------------- */
+
+healer_mock *healer_mock_new(const char *proc_root, const char *sys_root)
+{
+    healer_mock *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->proc_root = strdup(proc_root ? proc_root : "/proc");
+    m->sys_root = strdup(sys_root ? sys_root : "/sys");
+    if (!m->proc_root || !m->sys_root) {
+        free(m->proc_root);
+        free(m->sys_root);
+        free(m);
+        return NULL;
+    }
+    /* Trailing slashes would make every joined path "//x". */
+    for (char *r = m->proc_root; strlen(r) > 1 && r[strlen(r) - 1] == '/';)
+        r[strlen(r) - 1] = '\0';
+    for (char *r = m->sys_root; strlen(r) > 1 && r[strlen(r) - 1] == '/';)
+        r[strlen(r) - 1] = '\0';
+    m->ctx.m = m;
+    m->now = MOCK_START_TIME;
+    m->min_uid = 1000;
+    const char *v = getenv("HEALER_MOCK_VERBOSE");
+    m->echo = v && strcmp(v, "1") == 0;
+    snprintf(m->last_message, sizeof m->last_message, "ok");
+
+    healer_host *h = &m->host;
+    h->struct_size = sizeof *h;
+    h->abi_major = HEALER_ABI_MAJOR;
+    h->abi_minor = HEALER_ABI_MINOR;
+    h->log = h_log;
+    h->now = h_now;
+    h->config_bool = h_config_bool;
+    h->config_int = h_config_int;
+    h->config_double = h_config_double;
+    h->config_string = h_config_string;
+    h->config_list_len = h_config_list_len;
+    h->config_list_item = h_config_list_item;
+    h->proc_path = h_proc_path;
+    h->sys_path = h_sys_path;
+    h->dry_run = h_dry_run;
+    h->proc_read = h_proc_read;
+    h->proc_allowed = h_proc_allowed;
+    h->declare_path = h_declare_path;
+    h->last_message = h_last_message;
+    h->publish_issue = h_publish_issue;
+    h->resolve_issue = h_resolve_issue;
+    h->request = h_request;
+    h->watch_fd = h_watch_fd;
+    h->unwatch_fd = h_unwatch_fd;
+    h->metric = h_metric;
+    h->report_health = h_report_health;
+    h->plan_add_action = h_plan_add_action;
+    h->act_signal = h_act_signal;
+    h->act_renice = h_act_renice;
+    h->act_write_file = h_act_write_file;
+    h->act_run = h_act_run;
+    h->act_remove_old_files = h_act_remove_old_files;
+    h->act_freeze_cgroup = h_act_freeze_cgroup;
+    return m;
+}
+
+/* Runs one callback as the worker thread does: one at a time, with the rules armed. */
+static void cb_enter(healer_mock *m, mock_cb cb)
+{
+    m->cb = cb;
+    m->cb_thread = pthread_self();
+}
+
+static void cb_leave(healer_mock *m)
+{
+    m->cb = CB_NONE;
+    m->cur_action = NULL;
+}
+
+void healer_mock_destroy(healer_mock *m)
+{
+    if (!m || !m->inited || m->destroyed)
+        return;
+    cb_enter(m, CB_DESTROY);
+    m->desc.destroy(m->state);
+    cb_leave(m);
+    m->destroyed = 1;
+    m->n_fds = 0;
+}
+
+void healer_mock_free(healer_mock *m)
+{
+    if (!m)
+        return;
+    healer_mock_destroy(m);
+    healer_mock_clear(m);
+    vec_clear(&m->declared, free);
+    vec_clear(&m->protect_names, free);
+    vec_clear(&m->graveyard, free);
+    vec_clear(&m->metric_defs, free_metric_def);
+    for (size_t i = 0; i < m->n_cfg; i++) {
+        cfg_val_free(&m->cfg[i].def);
+        cfg_val_free(&m->cfg[i].val);
+    }
+    free(m->cfg);
+    free(m->run_output);
+    free(m->proc_root);
+    free(m->sys_root);
+    if (m->dl)
+        dlclose(m->dl);
+    free(m);
+}
+
+int healer_mock_load(healer_mock *m, const healer_plugin *src)
+{
+    if (!m)
+        return HEALER_E_INVAL;
+    if (m->loaded) {
+        set_error(m, "a plugin is already loaded in this mock (one plugin per mock)");
+        return HEALER_E_INVAL;
+    }
+    if (!src) {
+        set_error(m, "%s returned NULL", HEALER_ENTRY_SYMBOL);
+        return HEALER_E_INVAL;
+    }
+    if (src->struct_size < HEALER_MOCK_DESC_MIN_SIZE) {
+        set_error(m, "descriptor too small (%u bytes, ABI %d.0 needs at least %zu)",
+                  src->struct_size, HEALER_ABI_MAJOR, (size_t)HEALER_MOCK_DESC_MIN_SIZE);
+        return HEALER_E_INVAL;
+    }
+    if (src->abi_major != HEALER_ABI_MAJOR) {
+        set_error(m, "descriptor says ABI major %u, this host speaks %d", src->abi_major,
+                  HEALER_ABI_MAJOR);
+        return HEALER_E_INVAL;
+    }
+    if (src->abi_minor > HEALER_ABI_MINOR) {
+        set_error(m, "needs ABI %u.%u, this host has %d.%d", src->abi_major, src->abi_minor,
+                  HEALER_ABI_MAJOR, HEALER_ABI_MINOR);
+        return HEALER_E_INVAL;
+    }
+    healer_plugin d;
+    memset(&d, 0, sizeof d);
+    memcpy(&d, src, src->struct_size < sizeof d ? src->struct_size : sizeof d);
+    d.struct_size = sizeof d;
+    if (!valid_name(d.name)) {
+        set_error(m, "invalid name \"%s\" (1-63 characters of [a-z0-9_])",
+                  d.name ? d.name : "(null)");
+        return HEALER_E_INVAL;
+    }
+    if (!d.init || !d.destroy) {
+        set_error(m, "required callback %s is missing", !d.init ? "init" : "destroy");
+        return HEALER_E_INVAL;
+    }
+    if (!d.detect && !d.plan) {
+        set_error(m, "neither detect nor plan is set");
+        return HEALER_E_INVAL;
+    }
+    if (d.plan && !d.execute) {
+        set_error(m, "plan is set but execute is missing");
+        return HEALER_E_INVAL;
+    }
+    for (const char *const *t = d.issue_types; t && *t; t++)
+        if (!valid_name(*t)) {
+            set_error(m, "claims invalid issue type \"%s\"", *t);
+            return HEALER_E_INVAL;
+        }
+    if (!(d.interval >= 0) || !isfinite(d.interval)) {
+        set_error(m, "interval %g must be >= 0", d.interval);
+        return HEALER_E_INVAL;
+    }
+    m->desc = d;
+    int rc = load_schema(m);
+    if (rc != HEALER_OK) {
+        for (size_t i = 0; i < m->n_cfg; i++)
+            cfg_val_free(&m->cfg[i].def);
+        free(m->cfg);
+        m->cfg = NULL;
+        m->n_cfg = 0;
+        memset(&m->desc, 0, sizeof m->desc);
+        return rc;
+    }
+    m->loaded = 1;
+    return HEALER_OK;
+}
+
+int healer_mock_load_so(healer_mock *m, const char *path)
+{
+    if (!m || !path)
+        return HEALER_E_INVAL;
+    if (m->loaded || m->dl) {
+        set_error(m, "a plugin is already loaded in this mock (one plugin per mock)");
+        return HEALER_E_INVAL;
+    }
+    dlerror();
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        const char *e = dlerror();
+        set_error(m, "%s: cannot be loaded: %s", path, e ? e : "unknown dlopen error");
+        return HEALER_E_IO;
+    }
+    healer_plugin_entry_fn entry;
+    *(void **)&entry = dlsym(dl, HEALER_ENTRY_SYMBOL);
+    if (!entry) {
+        set_error(m, "%s: no %s symbol", path, HEALER_ENTRY_SYMBOL);
+        dlclose(dl);
+        return HEALER_E_NOTFOUND;
+    }
+    int rc = healer_mock_load(m, entry());
+    if (rc != HEALER_OK) {
+        char why[HEALER_MSG_MAX];
+        snprintf(why, sizeof why, "%s", m->last_error);
+        set_error(m, "%s: %s", path, why);
+        dlclose(dl);
+        return rc;
+    }
+    m->dl = dl;
+    return HEALER_OK;
+}
+
+const healer_plugin *healer_mock_descriptor(const healer_mock *m)
+{
+    return m && m->loaded ? &m->desc : NULL;
+}
+
+const char *healer_mock_last_error(const healer_mock *m)
+{
+    return m ? m->last_error : "no mock";
+}
+
+const healer_host *healer_mock_host(healer_mock *m)
+{
+    return m ? &m->host : NULL;
+}
+
+healer_ctx *healer_mock_ctx(healer_mock *m)
+{
+    return m ? &m->ctx : NULL;
+}
+
+void *healer_mock_state(const healer_mock *m)
+{
+    return m ? m->state : NULL;
+}
+
+void healer_mock_set_dry_run(healer_mock *m, int on)
+{
+    if (m)
+        m->dry_run = on ? 1 : 0;
+}
+
+void healer_mock_set_time(healer_mock *m, double now)
+{
+    if (m)
+        m->now = now;
+}
+
+void healer_mock_advance(healer_mock *m, double seconds)
+{
+    if (m)
+        m->now += seconds;
+}
+
+double healer_mock_time(const healer_mock *m)
+{
+    return m ? m->now : 0;
+}
+
+int healer_mock_protect_name(healer_mock *m, const char *name)
+{
+    if (!m || !name)
+        return HEALER_E_INVAL;
+    return vec_push(&m->protect_names, strdup(name));
+}
+
+void healer_mock_set_min_uid(healer_mock *m, uid_t min_uid)
+{
+    if (m)
+        m->min_uid = (unsigned)min_uid;
+}
+
+void healer_mock_set_echo(healer_mock *m, int on)
+{
+    if (m)
+        m->echo = on ? 1 : 0;
+}
+
+void healer_mock_set_actuator_rc(healer_mock *m, healer_mock_act which, int rc)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < HEALER_MOCK_ACT_COUNT; i++)
+        if (which == HEALER_MOCK_ACT_COUNT || (int)which == i) {
+            m->forced_set[i] = 1;
+            m->forced_rc[i] = rc;
+        }
+}
+
+void healer_mock_clear_actuator_rc(healer_mock *m, healer_mock_act which)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < HEALER_MOCK_ACT_COUNT; i++)
+        if (which == HEALER_MOCK_ACT_COUNT || (int)which == i)
+            m->forced_set[i] = 0;
+}
+
+void healer_mock_set_remove_result(healer_mock *m, uint64_t freed, uint64_t count)
+{
+    if (m) {
+        m->remove_freed = freed;
+        m->remove_count = count;
+    }
+}
+
+int healer_mock_set_run_result(healer_mock *m, const char *output, int exit_status)
+{
+    if (!m)
+        return HEALER_E_INVAL;
+    char *copy = xstrdup(output);
+    if (!copy)
+        return HEALER_E_NOMEM;
+    free(m->run_output);
+    m->run_output = copy;
+    m->run_exit = exit_status;
+    return HEALER_OK;
+}
+
+void healer_mock_set_request_handler(healer_mock *m, healer_mock_request_fn fn, void *ud)
+{
+    if (m) {
+        m->req_fn = fn;
+        m->req_ud = ud;
+    }
+}
+
+/* ---- driving ------------------------------------------------------------------------------ */
+
+static int ready(healer_mock *m, const char *what, int need_init)
+{
+    if (!m)
+        return 0;
+    if (!m->loaded) {
+        set_error(m, "%s: no plugin loaded", what);
+        return 0;
+    }
+    if (need_init && (!m->inited || m->destroyed)) {
+        set_error(m, "%s: %s", what, m->destroyed ? "destroy() was already called"
+                  : m->init_failed ? "init() failed: the plugin was refused"
+                  : "init() has not run");
+        return 0;
+    }
+    if (m->cb != CB_NONE) {
+        set_error(m, "%s: called from inside %s(); callbacks of one plugin never nest", what,
+                  cb_names[m->cb]);
+        return 0;
+    }
+    return 1;
+}
+
+int healer_mock_init(healer_mock *m)
+{
+    if (!ready(m, "init", 0))
+        return HEALER_E_INVAL;
+    if (m->inited || m->init_failed) {
+        set_error(m, "init: already called");
+        return HEALER_E_INVAL;
+    }
+    void *state = NULL;
+    cb_enter(m, CB_INIT);
+    int rc = m->desc.init(&m->host, &m->ctx, &state);
+    cb_leave(m);
+    if (rc < 0) {
+        m->init_failed = 1;
+        m->n_fds = 0;
+        /* A refused plugin's declarations die with it. */
+        vec_clear(&m->declared, free);
+        set_error(m, "init() failed: %s", healer_rc_str(rc));
+        return rc;
+    }
+    m->state = state;
+    m->inited = 1;
+    return rc;
+}
+
+int healer_mock_detect(healer_mock *m)
+{
+    if (!ready(m, "detect", 1))
+        return HEALER_E_INVAL;
+    if (!m->desc.detect) {
+        set_error(m, "detect: the plugin has no detect()");
+        return HEALER_E_NOTFOUND;
+    }
+    cb_enter(m, CB_DETECT);
+    int rc = m->desc.detect(m->state);
+    cb_leave(m);
+    return rc;
+}
+
+static int claims(healer_mock *m, const char *type)
+{
+    for (const char *const *t = m->desc.issue_types; type && t && *t; t++)
+        if (strcmp(*t, type) == 0)
+            return 1;
+    return 0;
+}
+
+int healer_mock_plan(healer_mock *m, const healer_issue *issue)
+{
+    if (!ready(m, "plan", 1))
+        return HEALER_E_INVAL;
+    if (!m->desc.plan) {
+        set_error(m, "plan: the plugin has no plan()");
+        return HEALER_E_NOTFOUND;
+    }
+    if (!issue || !claims(m, issue->type)) {
+        set_error(m, "plan: the plugin does not claim issue type \"%s\"; the engine would not "
+                  "send it", issue && issue->type ? issue->type : "(null)");
+        return HEALER_E_INVAL;
+    }
+    healer_plan plan = {m, issue, 1};
+    m->cur_plan = &plan;
+    cb_enter(m, CB_PLAN);
+    int rc = m->desc.plan(m->state, issue, &plan);
+    cb_leave(m);
+    plan.live = 0;
+    m->cur_plan = NULL;
+    return rc;
+}
+
+int healer_mock_execute(healer_mock *m, const healer_issue *issue, const healer_action *action,
+                        healer_result *result)
+{
+    if (!ready(m, "execute", 1))
+        return HEALER_E_INVAL;
+    if (!m->desc.execute) {
+        set_error(m, "execute: the plugin has no execute()");
+        return HEALER_E_NOTFOUND;
+    }
+    if (!issue || !action || !result) {
+        set_error(m, "execute: issue, action and result are required");
+        return HEALER_E_INVAL;
+    }
+    memset(result, 0, sizeof *result);
+    m->cur_action = action;
+    cb_enter(m, CB_EXECUTE);
+    int rc = m->desc.execute(m->state, issue, action, result);
+    cb_leave(m);
+    result->message[sizeof result->message - 1] = '\0';
+    if ((unsigned)result->outcome > HEALER_OUTCOME_DRY_RUN ||
+        result->n_measurements > HEALER_MAX_MEASUREMENTS)
+        violation(m, "execute(%s): result has outcome %d or %zu measurements (max %d)",
+                  action->name ? action->name : "?", (int)result->outcome,
+                  result->n_measurements, HEALER_MAX_MEASUREMENTS);
+    return rc;
+}
+
+int healer_mock_verify(healer_mock *m, const healer_issue *issue, const healer_action *action,
+                       healer_verdict *verdict)
+{
+    if (!ready(m, "verify", 1))
+        return HEALER_E_INVAL;
+    if (!m->desc.verify) {
+        set_error(m, "verify: the plugin has no verify()");
+        return HEALER_E_NOTFOUND;
+    }
+    if (!issue || !action || !verdict) {
+        set_error(m, "verify: issue, action and verdict are required");
+        return HEALER_E_INVAL;
+    }
+    memset(verdict, 0, sizeof *verdict);
+    m->cur_action = action;
+    cb_enter(m, CB_VERIFY);
+    int rc = m->desc.verify(m->state, issue, action, verdict);
+    cb_leave(m);
+    verdict->message[sizeof verdict->message - 1] = '\0';
+    if (verdict->n_measurements > HEALER_MAX_MEASUREMENTS)
+        violation(m, "verify: %zu measurements (max %d)", verdict->n_measurements,
+                  HEALER_MAX_MEASUREMENTS);
+    return rc;
+}
+
+int healer_mock_restore(healer_mock *m, const healer_issue *issue)
+{
+    if (!ready(m, "restore", 1))
+        return HEALER_E_INVAL;
+    if (!m->desc.restore) {
+        set_error(m, "restore: the plugin has no restore()");
+        return HEALER_E_NOTFOUND;
+    }
+    if (!issue) {
+        set_error(m, "restore: issue is required");
+        return HEALER_E_INVAL;
+    }
+    cb_enter(m, CB_RESTORE);
+    int rc = m->desc.restore(m->state, issue);
+    cb_leave(m);
+    return rc;
+}
+
+int healer_mock_handle_request(healer_mock *m, const char *method, const healer_kv *args,
+                               size_t n_args, healer_reply *reply)
+{
+    if (!ready(m, "handle_request", 1))
+        return HEALER_E_INVAL;
+    if (!m->desc.handle_request) {
+        set_error(m, "handle_request: the plugin has no handle_request()");
+        return HEALER_E_NOTFOUND;
+    }
+    if (!method || !reply || !kvs_valid(args, n_args)) {
+        set_error(m, "handle_request: method, args and reply are required");
+        return HEALER_E_INVAL;
+    }
+    memset(reply, 0, sizeof *reply);
+    cb_enter(m, CB_REQUEST);
+    int rc = m->desc.handle_request(m->state, method, args, n_args, reply);
+    cb_leave(m);
+    reply->message[sizeof reply->message - 1] = '\0';
+    return rc;
+}
+
+int healer_mock_fire_fd(healer_mock *m, int fd, short revents)
+{
+    if (!ready(m, "fire_fd", 1))
+        return HEALER_E_INVAL;
+    for (size_t i = 0; i < m->n_fds; i++)
+        if (m->fds[i].fd == fd) {
+            healer_fd_cb cb = m->fds[i].cb;
+            cb_enter(m, CB_FD);
+            cb(m->state, fd, revents);
+            cb_leave(m);
+            return HEALER_OK;
+        }
+    set_error(m, "fire_fd: fd %d is not watched", fd);
+    return HEALER_E_NOTFOUND;
+}
+
+size_t healer_mock_watched_fds(const healer_mock *m)
+{
+    return m ? m->n_fds : 0;
+}
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+#define RECORD_ACCESSORS(fn_count, fn_at, field, type)                \
+    size_t fn_count(const healer_mock *m) { return m ? m->field.n : 0; } \
+    type fn_at(const healer_mock *m, size_t i)                          \
+    {                                                                   \
+        return m && i < m->field.n ? m->field.v[i] : NULL;              \
+    }
+
+RECORD_ACCESSORS(healer_mock_issue_count, healer_mock_issue, issues, const healer_issue *)
+RECORD_ACCESSORS(healer_mock_resolved_count, healer_mock_resolved_at, resolved,
+                 const healer_mock_resolved *)
+RECORD_ACCESSORS(healer_mock_action_count, healer_mock_action, actions, const healer_action *)
+RECORD_ACCESSORS(healer_mock_health_count, healer_mock_health_at, health,
+                 const healer_mock_health *)
+RECORD_ACCESSORS(healer_mock_metric_count, healer_mock_metric_at, metrics,
+                 const healer_mock_metric *)
+RECORD_ACCESSORS(healer_mock_log_count, healer_mock_log_at, logs, const healer_mock_log *)
+RECORD_ACCESSORS(healer_mock_call_count, healer_mock_call_at, calls, const healer_mock_call *)
+RECORD_ACCESSORS(healer_mock_request_count, healer_mock_request_at, requests,
+                 const healer_mock_request *)
+RECORD_ACCESSORS(healer_mock_declared_count, healer_mock_declared, declared, const char *)
+
+const healer_issue *healer_mock_last_issue(const healer_mock *m, const char *type)
+{
+    for (size_t i = m ? m->issues.n : 0; i-- > 0;) {
+        const healer_issue *is = m->issues.v[i];
+        if (!type || strcmp(is->type, type) == 0)
+            return is;
+    }
+    return NULL;
+}
+
+const char *healer_mock_action_param(const healer_action *action, const char *key)
+{
+    for (size_t i = 0; action && key && i < action->n_params; i++)
+        if (action->params[i].key && strcmp(action->params[i].key, key) == 0)
+            return action->params[i].value;
+    return NULL;
+}
+
+double healer_mock_last_health(const healer_mock *m, const char *component)
+{
+    for (size_t i = m ? m->health.n : 0; component && i-- > 0;) {
+        const healer_mock_health *h = m->health.v[i];
+        if (strcmp(h->component, component) == 0)
+            return h->score;
+    }
+    return -1;
+}
+
+const healer_mock_call *healer_mock_last_call(const healer_mock *m, healer_mock_act act)
+{
+    for (size_t i = m ? m->calls.n : 0; i-- > 0;) {
+        const healer_mock_call *c = m->calls.v[i];
+        if (c->act == act)
+            return c;
+    }
+    return NULL;
+}
+
+long healer_mock_log_find(const healer_mock *m, healer_log_level max_level, const char *needle)
+{
+    for (size_t i = 0; m && needle && i < m->logs.n; i++) {
+        const healer_mock_log *l = m->logs.v[i];
+        if (l->level <= max_level && strstr(l->text, needle))
+            return (long)i;
+    }
+    return -1;
+}
+
+size_t healer_mock_violations(const healer_mock *m)
+{
+    return m ? m->violations : 0;
+}
+
+int healer_mock_measurement(const healer_measurement *ms, size_t n, const char *name,
+                            double *value)
+{
+    for (size_t i = 0; ms && name && i < n; i++)
+        if (ms[i].name && strcmp(ms[i].name, name) == 0) {
+            if (value)
+                *value = ms[i].value;
+            return 1;
+        }
+    return 0;
+}
+
+void healer_mock_clear(healer_mock *m)
+{
+    if (!m)
+        return;
+    vec_clear(&m->issues, free_issue);
+    vec_clear(&m->resolved, free_resolved);
+    vec_clear(&m->actions, free_action);
+    vec_clear(&m->health, free_health);
+    vec_clear(&m->metrics, free_metric);
+    vec_clear(&m->logs, free_log);
+    vec_clear(&m->calls, free_call);
+    vec_clear(&m->requests, free_request);
+    m->violations = 0;
+}
