@@ -766,7 +766,7 @@ static int dec_issue(dec *d, const msgpack_object *o, msg_issue *is)
         if (v->type == MSGPACK_OBJECT_NIL)
             continue;
         int rc = 0;
-        uint64_t u;
+        uint64_t u = 0;
         if (IS(k, "id")) {
             rc = seen(d, &mask, 0, pfx, "id") || get_uint(d, pfx, "id", v, UINT64_MAX, &u);
             is->id = u;
