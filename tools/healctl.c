@@ -672,7 +672,8 @@ static void table_cell(table *t, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vasprintf(&raw, fmt, ap);
     va_end(ap);
-    char *c = n < 0 ? NULL : clean_text(raw);
+    /* An absent value reads better as "-" than as a hole in the table. */
+    char *c = n < 0 ? NULL : clean_text(*raw ? raw : "-");
     free(n < 0 ? NULL : raw);
     if (c && t->ncells == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
@@ -715,6 +716,10 @@ static int table_print(table *t)
         return -1;
     }
     size_t nc = t->ncols, nrows = t->ncells / nc;
+    if (t->ncells % nc != 0 || nc > 16) {
+        errmsg("internal error: a table row has the wrong number of cells");
+        return -1;
+    }
     size_t width[16] = {0};
     for (size_t c = 0; c < nc; c++) {
         width[c] = text_width(t->cols[c].head);
@@ -1248,6 +1253,7 @@ static int cmd_history(const ctx *c, long limit)
         table_cell(&t, "%s%s%s%s", strcmp(outcome, "dry_run") == 0 ? "dry-run" : outcome,
                    reason && *reason ? " (" : "", reason && *reason ? reason : "",
                    reason && *reason ? ")" : "");
+        table_cell(&t, "%s", took);
         /* Each action with its own outcome: "renice pid:123 healed; kill pid:123 failed". */
         buf acts = {0};
         buf_add(&acts, "", 0);

@@ -1,0 +1,905 @@
+/* test_healctl.c — runs the built healctl ($BUILD/bin/healctl) against the agent's real HTTP
+ * server (agent/http.c) started in-process on loopback with a backend of fixed answers, and
+ * against a raw socket server that answers with canned bytes (chunked bodies, bad JSON,
+ * garbage, silence) to check what the real server never sends. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "healer/types.h"
+#include "http.h"
+#include "metrics.h"
+
+/* ---- fixture: the backend ------------------------------------------------------------ */
+
+typedef struct recorder {
+    pthread_mutex_t lock;
+    int ncommands;
+    http_command last_cmd;
+    uint64_t last_id;
+    int last_limit;
+} recorder;
+
+static recorder rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+/* Times relative to the moment of the answer, in the middle of healctl's display buckets
+ * ("5m ago" from 5:00 to 5:59), so a slow run (valgrind) cannot change the text. */
+static double now_s(void)
+{
+    return (double)time(NULL);
+}
+#define OLD_TIME 1700000000.0 /* 2023-11-14: shown as an absolute local time */
+
+/* The last answer the backend gave, to compare with what healctl --json printed. */
+static json_t *last_answer;
+
+static json_t *remember(json_t *j)
+{
+    pthread_mutex_lock(&rec.lock);
+    json_decref(last_answer);
+    last_answer = json_incref(j);
+    pthread_mutex_unlock(&rec.lock);
+    return j;
+}
+
+static json_t *take_last_answer(void)
+{
+    pthread_mutex_lock(&rec.lock);
+    json_t *j = last_answer;
+    last_answer = NULL;
+    pthread_mutex_unlock(&rec.lock);
+    return j;
+}
+
+static json_t *be_status(void *ud)
+{
+    (void)ud;
+    return remember(json_pack("{s:s, s:s, s:s, s:f, s:f, s:b, s:i, s:i, s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i},"
+                     " s:{s:i,s:i,s:i,s:i}}",
+                     "version", "0.1.0", "abi", "1.0", "mode", "dry-run", "health", 87.5,
+                     "uptime_seconds", 7384.0, "paused", 0, "open_issues", 2, "pending", 1,
+                     "limits", "max_heals_per_hour", 10, "heals_last_hour", 2,
+                     "heals_left_this_hour", 8, "max_rollbacks_per_day", 3, "rollbacks_today", 0,
+                     "rollbacks_left_today", 3, "min_health_for_auto", 30, "cooldown_minutes", 5,
+                     "cooldowns_active", 1,
+                     "bus", "sent", 100, "received", 99, "dropped", 1, "malformed", 0));
+}
+
+static char long_summary[301];
+
+static json_t *be_issues(void *ud)
+{
+    (void)ud;
+    double t_now = now_s();
+    return remember(json_pack(
+        "{s:[{s:i, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:s, s:n, s:i, s:{s:f}, s:[s]},"
+        "    {s:i, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:s, s:s, s:n, s:{}, s:[]}]}",
+        "issues",
+        "id", 12, "type", "cpu_high", "severity", "high", "target", "cpu",
+        "summary", "CPU at 97% for 60 s \x1b[31mred\x1b[0m", "plugin", "cpu",
+        "first_seen", t_now - 3600, "last_seen", t_now - 330, "count", 5, "state", "open",
+        "reason", "heal_id", 3, "measurements", "cpu_percent", 97.0,
+        "components", "pid:123 stress-ng",
+        "id", 13, "type", "disk_space_low", "severity", "critical", "target", "/",
+        "summary", long_summary, "plugin", "disk",
+        "first_seen", OLD_TIME - 60, "last_seen", OLD_TIME, "count", 1,
+        "state", "suppressed", "reason", "cooldown", "heal_id", "measurements", "components"));
+}
+
+static json_t *be_heals(void *ud, int limit)
+{
+    (void)ud;
+    double t_now = now_s();
+    pthread_mutex_lock(&rec.lock);
+    rec.last_limit = limit;
+    pthread_mutex_unlock(&rec.lock);
+    return remember(json_pack(
+        "{s:[{s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:n, s:b, s:f, s:f, s:f, s:f,"
+        "     s:[{s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:{s:f}, s:{s:f}}]}]}",
+        "heals",
+        "id", 5, "issue_id", 12, "issue_type", "cpu_high", "severity", "high", "target", "cpu",
+        "plugin", "cpu", "summary", "CPU at 97%", "outcome", "healed", "reason", "dry_run", 0,
+        "detected_at", t_now - 151, "started_at", t_now - 150, "finished_at", t_now - 148.5,
+        "duration_seconds", 1.5,
+        "actions", "plugin", "cpu", "action", "renice", "target", "pid:123", "outcome", "healed",
+        "message", "reniced 123 to 10", "started_at", t_now - 150, "duration_seconds", 0.2,
+        "before", "cpu_percent", 97.0, "after", "cpu_percent", 40.0));
+}
+
+static json_t *be_plugins(void *ud)
+{
+    (void)ud;
+    return remember(json_pack(
+        "{s:[{s:s, s:s, s:s, s:s, s:n, s:s, s:s, s:[s], s:f, s:[]},"
+        "    {s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:f, s:[]}]}",
+        "plugins",
+        "name", "cpu", "version", "1.0.0", "file", "/usr/lib/healerd/plugins/cpu.so",
+        "state", "loaded", "reason", "abi", "1.0", "description", "CPU load healer",
+        "issue_types", "cpu_high", "interval", 5.0, "declared_paths",
+        "name", "", "version", "", "file", "/usr/lib/healerd/plugins/broken.so", "state", "refused",
+        "reason", "built for plugin ABI 2.0, this host has 1.0", "abi", "2.0", "description", "",
+        "issue_types", "interval", 0.0, "declared_paths"));
+}
+
+static json_t *be_knowledge(void *ud)
+{
+    (void)ud;
+    return remember(json_pack("{s:[{s:s, s:s, s:i, s:i, s:f}]}", "knowledge", "issue_type", "cpu_high",
+                     "action", "renice", "attempts", 10, "successes", 7, "confidence", 0.67));
+}
+
+static json_t *be_pending(void *ud)
+{
+    (void)ud;
+    double t_now = now_s();
+    return remember(json_pack("{s:[{s:i, s:i, s:s, s:s, s:s, s:s, s:f, s:f, s:s,"
+                     "     s:[{s:s, s:s, s:s, s:s, s:i, s:[s]}]}]}",
+                     "pending", "id", 7, "issue_id", 13, "issue_type", "disk_space_low",
+                     "target", "/", "severity", "high", "summary", "root at 95%",
+                     "created_at", t_now - 90, "expires_at", t_now + 9000, "reason", "deletes files",
+                     "actions", "plugin", "disk", "action", "remove_old_logs", "target", "/var/log",
+                     "description", "remove logs older than 7 days", "step", 1,
+                     "flags", "deletes"));
+}
+
+static int be_command(void *ud, http_command cmd, uint64_t id, char *msg, size_t len)
+{
+    (void)ud;
+    pthread_mutex_lock(&rec.lock);
+    rec.ncommands++;
+    rec.last_cmd = cmd;
+    rec.last_id = id;
+    pthread_mutex_unlock(&rec.lock);
+    if ((cmd == HTTP_CMD_CONFIRM || cmd == HTTP_CMD_REJECT) && id != 7) {
+        snprintf(msg, len, "no pending plan %llu", (unsigned long long)id);
+        return HEALER_E_NOTFOUND;
+    }
+    snprintf(msg, len, "%s done", cmd == HTTP_CMD_CONFIRM ? "confirm" : cmd == HTTP_CMD_REJECT ? "reject"
+                                   : cmd == HTTP_CMD_PAUSE ? "pause" : "resume");
+    return HEALER_OK;
+}
+
+typedef struct fixture {
+    char dir[64];
+    char token[128], wrong_token[128], empty_token[128], no_token[128];
+    metrics *m;
+    http_backend be;
+    http_server *srv, *srv_notoken;
+    char url[64], url_notoken[64];
+} fixture;
+
+static fixture fx;
+static char healctl[4096];
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    const char *build = getenv("BUILD");
+    snprintf(healctl, sizeof healctl, "%s/bin/healctl", build ? build : ".");
+    if (access(healctl, X_OK) != 0) {
+        fprintf(stderr, "test_healctl: %s: %s (BUILD must point at the build tree)\n", healctl,
+                strerror(errno));
+        return -1;
+    }
+    memset(long_summary, 'x', sizeof long_summary - 1);
+    memcpy(long_summary, "START", 5);
+    memcpy(long_summary + sizeof long_summary - 4, "END", 3);
+
+    snprintf(fx.dir, sizeof fx.dir, "/tmp/test_healctl.XXXXXX");
+    if (!mkdtemp(fx.dir))
+        return -1;
+    snprintf(fx.token, sizeof fx.token, "%s/token", fx.dir);
+    snprintf(fx.wrong_token, sizeof fx.wrong_token, "%s/wrong", fx.dir);
+    snprintf(fx.empty_token, sizeof fx.empty_token, "%s/empty", fx.dir);
+    snprintf(fx.no_token, sizeof fx.no_token, "%s/absent", fx.dir);
+    write_file(fx.token, "s3cret-token\nsecond line is ignored\n");
+    write_file(fx.wrong_token, "not-the-token\n");
+    write_file(fx.empty_token, "");
+
+    fx.m = metrics_new("luminous_nix");
+    fx.be = (http_backend){be_status, be_issues, be_heals, be_plugins, be_knowledge, be_pending,
+                           be_command, fx.m, NULL};
+    char err[256];
+    fx.srv = http_start("127.0.0.1:0", fx.token, &fx.be, err, sizeof err);
+    if (!fx.srv) {
+        fprintf(stderr, "http_start: %s\n", err);
+        return -1;
+    }
+    snprintf(fx.url, sizeof fx.url, "http://127.0.0.1:%d", http_port(fx.srv));
+    /* An agent with no token configured: every POST must be refused with 403. */
+    fx.srv_notoken = http_start("127.0.0.1:0", fx.no_token, &fx.be, err, sizeof err);
+    if (!fx.srv_notoken) {
+        fprintf(stderr, "http_start: %s\n", err);
+        return -1;
+    }
+    snprintf(fx.url_notoken, sizeof fx.url_notoken, "http://127.0.0.1:%d", http_port(fx.srv_notoken));
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    http_stop(fx.srv);
+    http_stop(fx.srv_notoken);
+    metrics_free(fx.m);
+    json_decref(take_last_answer());
+    unlink(fx.token);
+    unlink(fx.wrong_token);
+    unlink(fx.empty_token);
+    rmdir(fx.dir);
+    return 0;
+}
+
+/* ---- running healctl ------------------------------------------------------------------ */
+
+typedef struct run {
+    int code;            /* exit status; 128+N when killed by signal N */
+    char out[65536];
+    char err[8192];
+} run;
+
+static void drain(int fd, char *b, size_t cap, size_t *len, int *open_)
+{
+    ssize_t n = read(fd, b + *len, cap - 1 - *len);
+    if (n > 0) {
+        *len += (size_t)n;
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        *open_ = 0;
+    }
+    if (*len == cap - 1) {
+        /* Full: discard the rest so the child never blocks on a full pipe. */
+        char sink[4096];
+        while (read(fd, sink, sizeof sink) > 0)
+            ;
+        *open_ = 0;
+    }
+    b[*len] = '\0';
+}
+
+/* Runs healctl with the NULL-terminated arguments; argv[0] is added. */
+static void run_healctl(run *r, const char *arg, ...)
+{
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = healctl;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a && argc < 31; a = va_arg(ap, const char *))
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+
+    int po[2], pe[2];
+    assert_int_equal(pipe2(po, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(pe, O_CLOEXEC), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(po[1], STDOUT_FILENO);
+        dup2(pe[1], STDERR_FILENO);
+        /* Stable output: no terminal width, the C locale ("..." as the truncation mark). */
+        unsetenv("COLUMNS");
+        setenv("LC_ALL", "C", 1);
+        execv(healctl, (char *const *)argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    size_t lo = 0, le = 0;
+    int oo = 1, eo = 1;
+    r->out[0] = r->err[0] = '\0';
+    while (oo || eo) {
+        struct pollfd p[2] = {{oo ? po[0] : -1, POLLIN, 0}, {eo ? pe[0] : -1, POLLIN, 0}};
+        if (poll(p, 2, 60000) <= 0) {
+            kill(pid, SIGKILL); /* our own child, hung */
+            break;
+        }
+        if (p[0].revents)
+            drain(po[0], r->out, sizeof r->out, &lo, &oo);
+        if (p[1].revents)
+            drain(pe[0], r->err, sizeof r->err, &le, &eo);
+    }
+    close(po[0]);
+    close(pe[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    r->code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define assert_contains(hay, needle)                                                     \
+    do {                                                                                 \
+        if (!strstr((hay), (needle)))                                                    \
+            fail_msg("expected \"%s\" in:\n%s", (needle), (hay));                        \
+    } while (0)
+#define assert_not_contains(hay, needle)                                                 \
+    do {                                                                                 \
+        if (strstr((hay), (needle)))                                                     \
+            fail_msg("did not expect \"%s\" in:\n%s", (needle), (hay));                  \
+    } while (0)
+#define assert_exit(r, want)                                                             \
+    do {                                                                                 \
+        if ((r)->code != (want))                                                         \
+            fail_msg("exit %d, wanted %d\nstdout:\n%s\nstderr:\n%s", (r)->code, (want),  \
+                     (r)->out, (r)->err);                                                \
+    } while (0)
+
+static run R; /* large: not on the stack */
+
+static int command_count(void)
+{
+    pthread_mutex_lock(&rec.lock);
+    int n = rec.ncommands;
+    pthread_mutex_unlock(&rec.lock);
+    return n;
+}
+
+/* --json prints the same JSON the backend produced. */
+static void check_json(const char *cmd)
+{
+    run_healctl(&R, "--url", fx.url, "--json", cmd, NULL);
+    assert_exit(&R, 0);
+    json_error_t je;
+    json_t *got = json_loads(R.out, 0, &je);
+    if (!got)
+        fail_msg("%s --json: not JSON (%s):\n%s", cmd, je.text, R.out);
+    json_t *want = take_last_answer();
+    assert_non_null(want);
+    if (!json_equal(got, want))
+        fail_msg("%s --json differs from the backend's answer:\n%s", cmd, R.out);
+    /* Pretty: one member per line. */
+    assert_contains(R.out, "\n  \"");
+    json_decref(got);
+    json_decref(want);
+}
+
+/* ---- against the real server ------------------------------------------------------------ */
+
+static void status_table(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "status", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "healerd 0.1.0 (plugin ABI 1.0)");
+    assert_contains(R.out, "dry-run");
+    assert_contains(R.out, "87.5");
+    assert_contains(R.out, "2h 3m");
+    assert_contains(R.out, "2 in the last hour, 8 left (max 10)");
+    assert_contains(R.out, "0 today, 3 left (max 3)");
+    assert_contains(R.out, "100 sent, 99 received, 1 dropped, 0 malformed");
+    assert_string_equal(R.err, "");
+    check_json("status");
+}
+
+/* Finds the line of out containing needle (copied into line). */
+static void line_with(const char *out, const char *needle, char *line, size_t len)
+{
+    const char *p = strstr(out, needle);
+    if (!p)
+        fail_msg("no line with \"%s\" in:\n%s", needle, out);
+    while (p > out && p[-1] != '\n')
+        p--;
+    size_t n = strcspn(p, "\n");
+    if (n >= len)
+        n = len - 1;
+    memcpy(line, p, n);
+    line[n] = '\0';
+}
+
+static void issues_table(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "issues", NULL);
+    assert_exit(&R, 0);
+    char head[512], l1[512];
+    line_with(R.out, "SEVERITY", head, sizeof head);
+    line_with(R.out, "cpu_high", l1, sizeof l1);
+    /* Aligned: each column starts where its header does. */
+    const char *cols[] = {"SEVERITY", "STATE", "TYPE", "TARGET", "LAST SEEN", "SUMMARY"};
+    const char *vals[] = {"high", "open", "cpu_high", "cpu", "5m ago", "CPU at 97%"};
+    for (size_t i = 0; i < 6; i++) {
+        size_t hc = (size_t)(strstr(head, cols[i]) - head);
+        if (strncmp(l1 + hc, vals[i], strlen(vals[i])) != 0)
+            fail_msg("column %s: \"%s\" not at %zu in\n%s\n%s", cols[i], vals[i], hc, head, l1);
+    }
+    assert_contains(R.out, "suppressed (cooldown)");
+    assert_not_contains(R.out, "\x1b"); /* no terminal escapes from a plugin's text */
+    /* Older than a day: an absolute local time, YYYY-MM-DD HH:MM:SS. */
+    char l2[512], when[32];
+    line_with(R.out, "disk_space_low", l2, sizeof l2);
+    time_t t2 = (time_t)OLD_TIME;
+    struct tm tm;
+    localtime_r(&t2, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    assert_contains(l2, when);
+    /* The 300-character summary is cut, with a mark. */
+    assert_contains(l2, "START");
+    assert_contains(l2, "...");
+    assert_not_contains(l2, "END");
+    check_json("issues");
+}
+
+static void history_table(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "history", "-n", "3", NULL);
+    assert_exit(&R, 0);
+    assert_int_equal(rec.last_limit, 3);
+    assert_contains(R.out, "OUTCOME");
+    assert_contains(R.out, "healed");
+    assert_contains(R.out, "renice pid:123 healed");
+    assert_contains(R.out, "1.5s");
+    assert_contains(R.out, "2m ago");
+    run_healctl(&R, "--url", fx.url, "history", "-n7", NULL);
+    assert_exit(&R, 0);
+    assert_int_equal(rec.last_limit, 7);
+    run_healctl(&R, "--url", fx.url, "history", NULL);
+    assert_exit(&R, 0);
+    assert_int_equal(rec.last_limit, 50); /* the API's default */
+    run_healctl(&R, "--url", fx.url, "--json", "history", "-n", "1", NULL);
+    assert_exit(&R, 0);
+    json_t *got = json_loads(R.out, 0, NULL), *want = take_last_answer();
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+}
+
+static void plugins_table(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "plugins", NULL);
+    assert_exit(&R, 0);
+    char l[512];
+    line_with(R.out, "cpu ", l, sizeof l);
+    assert_contains(l, "1.0.0");
+    assert_contains(l, "loaded");
+    assert_contains(l, "5s");
+    assert_contains(l, "CPU load healer");
+    line_with(R.out, "broken.so", l, sizeof l);
+    assert_contains(l, "refused");
+    assert_contains(l, "built for plugin ABI 2.0");
+    check_json("plugins");
+}
+
+static void knowledge_table(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "knowledge", NULL);
+    assert_exit(&R, 0);
+    char l[512];
+    line_with(R.out, "renice", l, sizeof l);
+    assert_contains(l, "cpu_high");
+    assert_contains(l, "10");
+    assert_contains(l, "70%");
+    assert_contains(l, "0.67");
+    check_json("knowledge");
+}
+
+static void pending_table(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "pending", NULL);
+    assert_exit(&R, 0);
+    char l[512];
+    line_with(R.out, "disk_space_low", l, sizeof l);
+    assert_contains(l, "remove_old_logs");
+    assert_contains(l, "deletes files");
+    assert_contains(l, "1m ago");
+    assert_contains(l, "in 2h ");
+    assert_contains(R.out, "healctl confirm ID");
+    check_json("pending");
+}
+
+static void commands_with_token(void **state)
+{
+    (void)state;
+    int n = command_count();
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "confirm", "7", NULL);
+    assert_exit(&R, 0);
+    assert_int_equal(command_count(), n + 1);
+    assert_int_equal(rec.last_cmd, HTTP_CMD_CONFIRM);
+    assert_int_equal(rec.last_id, 7);
+
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "reject", "7", NULL);
+    assert_exit(&R, 0);
+    assert_int_equal(rec.last_cmd, HTTP_CMD_REJECT);
+
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "pause", NULL);
+    assert_exit(&R, 0);
+    assert_int_equal(rec.last_cmd, HTTP_CMD_PAUSE);
+    assert_true(strlen(R.out) > 0);
+
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "--json", "resume", NULL);
+    assert_exit(&R, 0);
+    assert_int_equal(rec.last_cmd, HTTP_CMD_RESUME);
+    json_t *j = json_loads(R.out, 0, NULL);
+    assert_non_null(j);
+    assert_true(json_is_true(json_object_get(j, "ok")));
+    json_decref(j);
+    assert_int_equal(command_count(), n + 4);
+}
+
+static void unknown_id_is_404(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "confirm", "99", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "no pending plan with ID 99");
+    assert_int_equal(rec.last_id, 99);
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "reject", "12345", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "12345");
+}
+
+static void wrong_or_missing_token_is_401(void **state)
+{
+    (void)state;
+    int n = command_count();
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.wrong_token, "pause", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "401");
+    assert_contains(R.err, "wrong");
+    assert_contains(R.err, fx.wrong_token);
+
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.no_token, "confirm", "7", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "401");
+    assert_contains(R.err, fx.no_token);
+    assert_contains(R.err, "No such file or directory");
+
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.empty_token, "resume", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "401");
+    assert_contains(R.err, fx.empty_token);
+    assert_int_equal(command_count(), n); /* nothing reached the backend */
+}
+
+static void no_token_on_agent_is_403(void **state)
+{
+    (void)state;
+    int n = command_count();
+    run_healctl(&R, "--url", fx.url_notoken, "--token-file", fx.token, "pause", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "403");
+    assert_contains(R.err, "no token is configured");
+    assert_int_equal(command_count(), n);
+    /* GETs need no token. */
+    run_healctl(&R, "--url", fx.url_notoken, "status", NULL);
+    assert_exit(&R, 0);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t l = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void unreachable_is_2(void **state)
+{
+    (void)state;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", free_port());
+    run_healctl(&R, "--url", url, "status", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, url);
+    assert_contains(R.err, "Connection refused");
+    run_healctl(&R, "--url", "http://no-such-host.invalid:9191", "issues", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "no-such-host.invalid");
+}
+
+static void usage_errors_are_2(void **state)
+{
+    (void)state;
+    run_healctl(&R, NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "Usage");
+    run_healctl(&R, "frobnicate", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "unknown command 'frobnicate'");
+    run_healctl(&R, "--bogus", "status", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "--bogus");
+    run_healctl(&R, "confirm", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "confirm", "abc", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "confirm", "0", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "status", "extra", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "history", "-n", "0", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "history", "-n", "abc", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "history", "-n", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "status", "-n", "3", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--url", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--timeout", "-1", "status", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--url", "https://127.0.0.1:9191", "status", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "https");
+    run_healctl(&R, "--url", "http://::1:9191", "status", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "brackets");
+    run_healctl(&R, "--url", "http://127.0.0.1:99999", "status", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--url", "ftp://x", "status", NULL);
+    assert_exit(&R, 2);
+
+    run_healctl(&R, "--help", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "Usage: healctl");
+    run_healctl(&R, "-h", NULL);
+    assert_exit(&R, 0);
+    run_healctl(&R, "--version", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "healctl " HEALERD_VERSION);
+}
+
+/* Options after the command, "--url=" form, and a URL without a scheme. */
+static void option_forms(void **state)
+{
+    (void)state;
+    char opt[96];
+    snprintf(opt, sizeof opt, "--url=%s", fx.url);
+    run_healctl(&R, "status", opt, "--json", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "\"version\"");
+    run_healctl(&R, "--url", fx.url + strlen("http://"), "knowledge", NULL);
+    assert_exit(&R, 0);
+    snprintf(opt, sizeof opt, "%s/", fx.url);
+    run_healctl(&R, "--url", opt, "status", NULL);
+    assert_exit(&R, 0);
+}
+
+static void ipv6_loopback(void **state)
+{
+    (void)state;
+    char err[256];
+    http_server *s6 = http_start("[::1]:0", fx.token, &fx.be, err, sizeof err);
+    if (!s6) {
+        fprintf(stderr, "skipping IPv6: %s\n", err);
+        skip();
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://[::1]:%d", http_port(s6));
+    run_healctl(&R, "--url", url, "--token-file", fx.token, "pause", NULL);
+    http_stop(s6);
+    assert_exit(&R, 0);
+    assert_int_equal(rec.last_cmd, HTTP_CMD_PAUSE);
+}
+
+/* ---- against a canned server ------------------------------------------------------------- */
+
+typedef struct canned {
+    int lfd;
+    int port;
+    const char *answer;        /* bytes to send; NULL = close without answering */
+    size_t answer_len;
+    int silent;                /* accept and say nothing until the client gives up */
+    char request[8192];        /* what the client sent */
+    pthread_t th;
+} canned;
+
+static void *canned_main(void *arg)
+{
+    canned *c = arg;
+    int fd = accept(c->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    size_t len = 0;
+    while (len < sizeof c->request - 1 && !strstr(c->request, "\r\n\r\n")) {
+        ssize_t n = read(fd, c->request + len, sizeof c->request - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        c->request[len] = '\0';
+    }
+    if (c->silent) {
+        char b[64];
+        while (read(fd, b, sizeof b) > 0) /* until the client hangs up */
+            ;
+    } else if (c->answer) {
+        /* In small pieces, so the client's parser sees partial headers and chunks. */
+        for (size_t off = 0; off < c->answer_len; off += 7) {
+            size_t n = c->answer_len - off < 7 ? c->answer_len - off : 7;
+            if (write(fd, c->answer + off, n) < 0)
+                break;
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static void canned_start(canned *c, const char *answer)
+{
+    memset(c, 0, sizeof *c);
+    c->answer = answer;
+    c->answer_len = answer ? strlen(answer) : 0;
+    c->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c->lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(c->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(c->lfd, 4), 0);
+    socklen_t l = sizeof a;
+    assert_int_equal(getsockname(c->lfd, (struct sockaddr *)&a, &l), 0);
+    c->port = ntohs(a.sin_port);
+}
+
+static void canned_run(canned *c, const char *token_file, const char *json, const char *cmd,
+                       const char *arg)
+{
+    assert_int_equal(pthread_create(&c->th, NULL, canned_main, c), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", c->port);
+    run_healctl(&R, "--url", url, "--timeout", "1", "--token-file", token_file ? token_file : "/nonexistent",
+                json ? json : cmd, json ? cmd : arg, json ? arg : NULL, NULL);
+    pthread_join(c->th, NULL);
+    close(c->lfd);
+}
+
+static canned C;
+
+static void chunked_answer(void **state)
+{
+    (void)state;
+    canned_start(&C, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n"
+                     "b\r\n{\"knowledge\r\n"
+                     "1F;ext=1\r\n\": [{\"issue_type\": \"mem_high\", \r\n"
+                     "39\r\n\"action\": \"drop_caches\", \"attempts\": 4, \"successes\": 1}]}\r\n"
+                     "0\r\nX-Trailer: yes\r\n\r\n");
+    canned_run(&C, NULL, NULL, "knowledge", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "mem_high");
+    assert_contains(R.out, "drop_caches");
+    assert_contains(R.out, "25%");
+    /* What healctl sent: HTTP/1.1 with a Host header, and no token on a GET. */
+    char want[96];
+    snprintf(want, sizeof want, "Host: 127.0.0.1:%d\r\n", C.port);
+    assert_contains(C.request, "GET /api/v1/knowledge HTTP/1.1\r\n");
+    assert_contains(C.request, want);
+    assert_not_contains(C.request, "Authorization");
+}
+
+static void token_sent_on_post(void **state)
+{
+    (void)state;
+    canned_start(&C, "HTTP/1.1 200 OK\r\nContent-Length: 38\r\n\r\n"
+                     "{\"ok\": true, \"message\": \"paused now\"}\n");
+    canned_run(&C, fx.token, NULL, "pause", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "paused now");
+    assert_contains(C.request, "POST /api/v1/pause HTTP/1.1\r\n");
+    assert_contains(C.request, "Authorization: Bearer s3cret-token\r\n");
+    assert_contains(C.request, "Content-Length: 0\r\n");
+}
+
+static void json_mode_keeps_numbers(void **state)
+{
+    (void)state;
+    /* Pretty-printed from the agent's own text: 0.67 must not become 0.67000000000000004. */
+    canned_start(&C, "HTTP/1.1 200 OK\r\nContent-Length: 79\r\n\r\n"
+                     "{\"knowledge\":[{\"issue_type\":\"a\",\"action\":\"b\",\"confidence\":0.67,\"x\":{},\"y\":[]}]}");
+    canned_run(&C, NULL, "--json", "knowledge", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "\"confidence\": 0.67,");
+    assert_contains(R.out, "\"x\": {},");
+    assert_contains(R.out, "\"y\": []");
+    json_t *j = json_loads(R.out, 0, NULL);
+    assert_non_null(j);
+    json_decref(j);
+}
+
+static void bad_answers_are_1(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *answer;
+        const char *cmd;
+        const char *needle;
+    } cases[] = {
+        {"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{\"issues\": [1,", "issues", "not valid JSON"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "status", "not valid JSON"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]", "status", "not a JSON object"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"issues\": 5}", "issues", "no \"issues\" array"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "plugins", "empty"},
+        {"SSH-2.0-OpenSSH_9.2\r\n\r\n", "status", "not an HTTP"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":1}", "status", "closed after"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "status", "Content-Length"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "status", "chunk"},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "status", "Transfer-Encoding"},
+        {"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 21\r\n\r\ndatabase is locked\n..",
+         "history", "database is locked"},
+        {"HTTP/1.1 400 Bad Request\r\nContent-Length: 35\r\n\r\n{\"error\": \"limit must be 1..1000\"}\n",
+         "history", "limit must be 1..1000"},
+        {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "status", "404"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 49\r\n\r\n{\"ok\": false, \"message\": \"plan refused by agent\"}",
+         "resume", "plan refused by agent"},
+        {"", "status", "without an answer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        canned_start(&C, cases[i].answer);
+        canned_run(&C, NULL, NULL, cases[i].cmd, NULL);
+        if (R.code != 1)
+            fail_msg("case %zu: exit %d, wanted 1\nstdout:\n%s\nstderr:\n%s", i, R.code, R.out,
+                     R.err);
+        if (!strstr(R.err, cases[i].needle))
+            fail_msg("case %zu: expected \"%s\" in stderr:\n%s", i, cases[i].needle, R.err);
+    }
+}
+
+static void silent_agent_times_out(void **state)
+{
+    (void)state;
+    canned_start(&C, NULL);
+    C.silent = 1;
+    canned_run(&C, NULL, NULL, "status", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "no answer");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(status_table),
+        cmocka_unit_test(issues_table),
+        cmocka_unit_test(history_table),
+        cmocka_unit_test(plugins_table),
+        cmocka_unit_test(knowledge_table),
+        cmocka_unit_test(pending_table),
+        cmocka_unit_test(commands_with_token),
+        cmocka_unit_test(unknown_id_is_404),
+        cmocka_unit_test(wrong_or_missing_token_is_401),
+        cmocka_unit_test(no_token_on_agent_is_403),
+        cmocka_unit_test(unreachable_is_2),
+        cmocka_unit_test(usage_errors_are_2),
+        cmocka_unit_test(option_forms),
+        cmocka_unit_test(ipv6_loopback),
+        cmocka_unit_test(chunked_answer),
+        cmocka_unit_test(token_sent_on_post),
+        cmocka_unit_test(json_mode_keeps_numbers),
+        cmocka_unit_test(bad_answers_are_1),
+        cmocka_unit_test(silent_agent_times_out),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
