@@ -28,6 +28,7 @@
 
 struct config_impl {
     config_t lc;                  /* kept for config_plugin_resolve */
+    bool lc_live;                 /* config_init was called */
     char *include_dir;            /* libconfig may keep only the pointer */
     char **plugin_names;
     size_t n_plugins;
@@ -70,6 +71,18 @@ static int setting_line(const config_setting_t *s)
     return s ? (int)config_setting_source_line(s) : 0;
 }
 
+/* libconfig names an @included file as the directive wrote it; show where it really is. */
+static const char *display_file(const rctx *r, const char *file, char *buf, size_t n)
+{
+    if (file[0] == '/' || !r->include_dir || strcmp(r->include_dir, ".") == 0 ||
+        strcmp(file, r->path) == 0)
+        return file;
+    size_t dl = strlen(r->include_dir);
+    int w = snprintf(buf, n, "%s%s%s", r->include_dir, r->include_dir[dl - 1] == '/' ? "" : "/",
+                     file);
+    return (w > 0 && (size_t)w < n) ? buf : file;
+}
+
 __attribute__((format(printf, 3, 4)))
 static void report(rctx *r, const config_setting_t *s, const char *fmt, ...)
 {
@@ -79,15 +92,9 @@ static void report(rctx *r, const config_setting_t *s, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     r->errors++;
-    const char *file = setting_file(r, s);
     char joined[PATH_MAX];
-    if (file[0] != '/' && r->include_dir && strcmp(r->include_dir, ".") != 0 &&
-        strcmp(file, r->path) != 0 &&
-        snprintf(joined, sizeof joined, "%s%s%s", r->include_dir,
-                 r->include_dir[strlen(r->include_dir) - 1] == '/' ? "" : "/", file) <
-            (int)sizeof joined)
-        file = joined;
-    diag_report(r->d, file, setting_line(s), "%s", msg);
+    diag_report(r->d, display_file(r, setting_file(r, s), joined, sizeof joined),
+                setting_line(s), "%s", msg);
 }
 
 /* "limits.cooldown_minutes", "protect.names[1]". */
@@ -658,7 +665,8 @@ void config_free(config *cfg)
     free(cfg->scope_cgroup);
     free(cfg->scope_uids);
     if (cfg->impl) {
-        config_destroy(&cfg->impl->lc);
+        if (cfg->impl->lc_live)
+            config_destroy(&cfg->impl->lc);
         free(cfg->impl->include_dir);
         free_strv(cfg->impl->plugin_names, cfg->impl->n_plugins);
         free(cfg->impl);
@@ -679,14 +687,17 @@ int config_load(const char *path, config **out, diag *d)
     /* libconfig says only "file I/O error"; the operator needs errno's reason. */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        int e = fd < 0 ? errno : (S_ISDIR(st.st_mode) ? EISDIR : errno);
-        if (fd >= 0)
-            close(fd);
+    int e = 0;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        e = errno;
+    else if (S_ISDIR(st.st_mode))
+        e = EISDIR;
+    if (fd >= 0)
+        close(fd);
+    if (e) {
         diag_report(d, path, 0, "cannot read: %s", strerror(e));
         return 1;
     }
-    close(fd);
 
     config *cfg = calloc(1, sizeof *cfg);
     if (!cfg || !(cfg->impl = calloc(1, sizeof *cfg->impl)) || !(cfg->path = strdup(path))) {
@@ -695,6 +706,7 @@ int config_load(const char *path, config **out, diag *d)
         return 1;
     }
     config_init(&cfg->impl->lc);
+    cfg->impl->lc_live = true;
     /* Types are checked here, with our own messages; libconfig must not coerce them. */
     config_set_auto_convert(&cfg->impl->lc, 0);
     /* @include "x.conf" is relative to the including file, not to the daemon's cwd. */
@@ -713,7 +725,9 @@ int config_load(const char *path, config **out, diag *d)
 
     if (config_read_file(&cfg->impl->lc, path) != CONFIG_TRUE) {
         const config_t *lc = &cfg->impl->lc;
-        const char *file = config_error_file(lc) ? config_error_file(lc) : path;
+        char joined[PATH_MAX];
+        const char *file = display_file(&r, config_error_file(lc) ? config_error_file(lc) : path,
+                                        joined, sizeof joined);
         const char *text = config_error_text(lc) ? config_error_text(lc) : "unknown error";
         if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
             diag_report(d, file, config_error_line(lc), "cannot read: %s", text);

@@ -553,6 +553,14 @@ static void test_include_reports_included_file(void **state)
     assert_string_equal(ds.e[0].file, fixture("included_bad.inc"));
     assert_int_equal(ds.e[0].line, 2);
     assert_non_null(strstr(ds.e[0].msg, "limits.max_rollbacks_per_day"));
+
+    /* A syntax error inside an included file: that file and its line. */
+    memset(&ds, 0, sizeof ds);
+    assert_int_equal(config_load(fixture("bad_include_syntax.conf"), &cfg, &d), 1);
+    assert_null(cfg);
+    assert_string_equal(ds.e[0].file, fixture("included_syntax.inc"));
+    assert_int_equal(ds.e[0].line, 3);
+    assert_non_null(strstr(ds.e[0].msg, "syntax error"));
 }
 
 static void test_plugin_sections_checked(void **state)
