@@ -1,0 +1,800 @@
+/* http.c — the HTTP server on libmicrohttpd: routing, /metrics, /healthz, the dashboard, the
+ * JSON API of docs/http-api.md, bearer-token checks for POSTs (constant-time, token file
+ * re-read when it changes), body and connection limits, and the error answers. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dashboard.h"
+#include "log.h"
+
+/* A fixed pool rather than a thread per connection: the handlers never block for long (the
+ * metrics text is cached, the backend answers from memory or one SQLite read), so a few
+ * threads serve many keep-alive scrapers, and idle or slow clients cannot make the agent
+ * spawn threads without bound. */
+#define POOL_THREADS 4
+#define CONNECTION_LIMIT 128
+#define CONNECTION_TIMEOUT_S 15
+#define CONNECTION_MEMORY 65536    /* per-connection buffer: request line and headers */
+#define MAX_BODY 16384             /* no endpoint takes a body; this is generous */
+#define MAX_DISCARD (1024 * 1024)  /* past this a chunked body is cut off, not read */
+#define TOKEN_MAX 256
+#define HEALS_DEFAULT 50
+#define HEALS_MAX 1000
+
+#define CT_JSON "application/json"
+#define CT_TEXT "text/plain; charset=utf-8"
+#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+#define CT_HTML "text/html; charset=utf-8"
+
+struct http_server {
+    struct MHD_Daemon *d;
+    http_backend be;
+    int port;
+    char listen[128];
+    char *token_file;
+    pthread_mutex_t tok_mu;
+    /* The token, zero-padded to TOKEN_MAX so the comparison reads the same bytes whatever
+     * its length. */
+    unsigned char token[TOKEN_MAX];
+    size_t token_len;
+    int have_token;
+    char token_problem[256];      /* why there is no token: for the 403 answer */
+    int tok_exists;
+    struct stat tok_st;           /* what the file looked like when last read */
+    pthread_mutex_t err_mu;       /* own lock: libmicrohttpd may log while tok_mu is held */
+    char last_error[256];         /* libmicrohttpd's last message, for http_start's err */
+};
+
+typedef struct request {
+    size_t body;
+    int too_large;
+} request;
+
+/* ---- token --------------------------------------------------------------------------- */
+
+static int same_file_state(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Reads the first line of the token file, trimmed. Called with tok_mu held. */
+static void token_load(http_server *s)
+{
+    memset(s->token, 0, sizeof s->token);
+    s->token_len = 0;
+    s->have_token = 0;
+    s->tok_exists = 0;
+    if (!s->token_file || !*s->token_file) {
+        snprintf(s->token_problem, sizeof s->token_problem, "http.token_file is not set");
+        return;
+    }
+    int fd = open(s->token_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(s->token_problem, sizeof s->token_problem, "cannot read %s: %s", s->token_file,
+                 strerror(errno));
+        if (stat(s->token_file, &s->tok_st) == 0)
+            s->tok_exists = 1;
+        log_warn("http", "%s: POST requests are refused until the token file is readable",
+                 s->token_problem);
+        return;
+    }
+    if (fstat(fd, &s->tok_st) == 0)
+        s->tok_exists = 1;
+    if (s->tok_exists && (s->tok_st.st_mode & 077))
+        log_warn("http", "%s: readable by group or others (mode %03o); chmod 600 it",
+                 s->token_file, (unsigned)(s->tok_st.st_mode & 0777));
+    char buf[TOKEN_MAX + 64];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    int err = errno;
+    close(fd);
+    if (n < 0) {
+        snprintf(s->token_problem, sizeof s->token_problem, "cannot read %s: %s", s->token_file,
+                 strerror(err));
+        log_warn("http", "%s", s->token_problem);
+        return;
+    }
+    buf[n] = '\0';
+    char *nl = strpbrk(buf, "\r\n");
+    if (nl)
+        *nl = '\0';
+    else if ((size_t)n == sizeof buf - 1) {
+        snprintf(s->token_problem, sizeof s->token_problem,
+                 "%s: the token is longer than %d bytes", s->token_file, TOKEN_MAX);
+        log_error("http", "%s", s->token_problem);
+        return;
+    }
+    char *p = buf;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t len = strlen(p);
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    if (len == 0) {
+        snprintf(s->token_problem, sizeof s->token_problem, "%s: the first line is empty",
+                 s->token_file);
+        log_warn("http", "%s: POST requests are refused", s->token_problem);
+        return;
+    }
+    if (len > TOKEN_MAX) {
+        snprintf(s->token_problem, sizeof s->token_problem,
+                 "%s: the token is longer than %d bytes", s->token_file, TOKEN_MAX);
+        log_error("http", "%s", s->token_problem);
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        /* It must fit in an Authorization header as it is. */
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x21 || c > 0x7e) {
+            snprintf(s->token_problem, sizeof s->token_problem,
+                     "%s: the token has a character (byte %zu) that is not printable ASCII",
+                     s->token_file, i + 1);
+            log_error("http", "%s", s->token_problem);
+            return;
+        }
+    }
+    memcpy(s->token, p, len);
+    s->token_len = len;
+    s->have_token = 1;
+    s->token_problem[0] = '\0';
+    memset(buf, 0, sizeof buf);
+}
+
+/* Re-reads the token file when it appeared, vanished or changed since the last read. */
+static void token_refresh(http_server *s)
+{
+    if (!s->token_file || !*s->token_file)
+        return;
+    struct stat st;
+    int exists = stat(s->token_file, &st) == 0;
+    if (exists == s->tok_exists && (!exists || same_file_state(&st, &s->tok_st)))
+        return;
+    token_load(s);
+    log_info("http", "token file %s %s", s->token_file,
+             s->have_token ? "read again: new token in use" : "changed: no usable token");
+}
+
+/* Compares in time that depends on neither the secret's bytes nor its length. */
+static int token_matches(const http_server *s, const char *given, size_t glen)
+{
+    unsigned char g[TOKEN_MAX] = {0};
+    memcpy(g, given, glen < TOKEN_MAX ? glen : TOKEN_MAX);
+    volatile unsigned diff = (unsigned)(glen > TOKEN_MAX);
+    diff |= (unsigned)(glen ^ s->token_len);
+    for (size_t i = 0; i < TOKEN_MAX; i++)
+        diff |= (unsigned)(g[i] ^ s->token[i]);
+    return diff == 0;
+}
+
+/* ---- responses ----------------------------------------------------------------------- */
+
+static void common_headers(struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, const char *type,
+                                void *buf, size_t len, enum MHD_ResponseMemoryMode mode,
+                                const char *const *extra)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(buf);
+        return MHD_NO;
+    }
+    common_headers(r);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    for (size_t i = 0; extra && extra[i]; i += 2)
+        MHD_add_response_header(r, extra[i], extra[i + 1]);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Sends obj (stolen) as JSON. */
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *obj,
+                                 const char *const *extra)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text) {
+        static const char oops[] = "{\"error\":\"cannot encode the answer as JSON\"}\n";
+        return send_buf(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, (void *)oops,
+                        sizeof oops - 1, MHD_RESPMEM_PERSISTENT, NULL);
+    }
+    size_t len = strlen(text);
+    char *withnl = realloc(text, len + 2);
+    if (withnl) {
+        text = withnl;
+        text[len++] = '\n';
+        text[len] = '\0';
+    }
+    return send_buf(c, status, CT_JSON, text, len, MHD_RESPMEM_MUST_FREE, extra);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+                                  const char *const *extra, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+                                  const char *const *extra, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *o = json_object();
+    json_t *m = json_string(msg);
+    if (!m)   /* not UTF-8 (it can quote a path): say so rather than fail */
+        m = json_string("request refused (the message was not valid UTF-8)");
+    json_object_set_new(o, "error", m);
+    return send_json(c, status, o, extra);
+}
+
+/* ---- handlers ------------------------------------------------------------------------ */
+
+static enum MHD_Result serve_metrics(http_server *s, struct MHD_Connection *c)
+{
+    char *text = NULL;
+    size_t len = s->be.metrics ? metrics_render(s->be.metrics, &text) : 0;
+    if (!text) {
+        if (s->be.metrics)
+            return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
+                              "cannot render the metrics (out of memory)");
+        static const char none[] = "";
+        return send_buf(c, MHD_HTTP_OK, CT_METRICS, (void *)none, 0, MHD_RESPMEM_PERSISTENT,
+                        NULL);
+    }
+    return send_buf(c, MHD_HTTP_OK, CT_METRICS, text, len, MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+static enum MHD_Result serve_dashboard(struct MHD_Connection *c)
+{
+    size_t len;
+    const char *page = dashboard_html(&len);
+    const char *extra[] = {
+        "Content-Security-Policy", dashboard_csp(),
+        "X-Frame-Options", "DENY",
+        "Referrer-Policy", "no-referrer",
+        NULL,
+    };
+    return send_buf(c, MHD_HTTP_OK, CT_HTML, (void *)page, len, MHD_RESPMEM_PERSISTENT, extra);
+}
+
+static enum MHD_Result serve_backend(struct MHD_Connection *c, const char *what,
+                                     json_t *(*fn)(void *), void *ud)
+{
+    json_t *o = fn ? fn(ud) : NULL;
+    if (!o)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s are not available", what);
+    return send_json(c, MHD_HTTP_OK, o, NULL);
+}
+
+typedef struct arg_scan {
+    const char *name;
+    int count;
+    const char *value;
+} arg_scan;
+
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    arg_scan *a = cls;
+    if (key && strcmp(key, a->name) == 0) {
+        if (a->count++ == 0)
+            a->value = value;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result serve_heals(http_server *s, struct MHD_Connection *c)
+{
+    arg_scan a = {"limit", 0, NULL};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, scan_arg, &a);
+    int limit = HEALS_DEFAULT;
+    if (a.count > 1)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "limit given %d times; give it once",
+                          a.count);
+    if (a.count == 1) {
+        const char *v = a.value ? a.value : "";
+        long n = 0;
+        size_t i = 0;
+        for (; v[i] && i < 5 && isdigit((unsigned char)v[i]); i++)
+            n = n * 10 + (v[i] - '0');
+        if (i == 0 || v[i] || n < 1 || n > HEALS_MAX)
+            return send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
+                              "limit must be an integer from 1 to %d, not \"%.40s\"", HEALS_MAX,
+                              v);
+        limit = (int)n;
+    }
+    json_t *o = s->be.heals ? s->be.heals(s->be.ud, limit) : NULL;
+    if (!o)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "heals are not available");
+    return send_json(c, MHD_HTTP_OK, o, NULL);
+}
+
+static const char *client_addr(struct MHD_Connection *c, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(buf, len, "?");
+    if (!ci || !ci->client_addr)
+        return buf;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+                  (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+                  (socklen_t)len);
+    return buf;
+}
+
+/* 0 when the request carries the right bearer token; otherwise it has been answered (401 or
+ * 403) and *ret holds what to return to libmicrohttpd. */
+static int authorize(http_server *s, struct MHD_Connection *c, const char *what,
+                     enum MHD_Result *ret)
+{
+    char addr[INET6_ADDRSTRLEN + 1];
+    pthread_mutex_lock(&s->tok_mu);
+    token_refresh(s);
+    if (!s->have_token) {
+        char why[sizeof s->token_problem];
+        memcpy(why, s->token_problem, sizeof why);
+        pthread_mutex_unlock(&s->tok_mu);
+        *ret = send_error(c, MHD_HTTP_FORBIDDEN, NULL,
+                          "POST requests are disabled: no API token is configured (%s); put "
+                          "a token in the first line of http.token_file", why);
+        return -1;
+    }
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *tok = NULL;
+    if (h) {
+        while (*h == ' ' || *h == '\t')
+            h++;
+        if (strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t')) {
+            tok = h + 7;
+            while (*tok == ' ' || *tok == '\t')
+                tok++;
+        }
+    }
+    size_t tlen = tok ? strlen(tok) : 0;
+    while (tlen && (tok[tlen - 1] == ' ' || tok[tlen - 1] == '\t'))
+        tlen--;
+    int ok = tlen > 0 && token_matches(s, tok, tlen);
+    pthread_mutex_unlock(&s->tok_mu);
+    if (ok)
+        return 0;
+    if (!tlen) {
+        const char *extra[] = {"WWW-Authenticate", "Bearer realm=\"healerd\"", NULL};
+        *ret = send_error(c, MHD_HTTP_UNAUTHORIZED, extra,
+                          "a bearer token is required: send Authorization: Bearer TOKEN "
+                          "(the token is the first line of http.token_file)");
+        return -1;
+    }
+    log_warn("http", "%s from %s refused: wrong bearer token", what,
+             client_addr(c, addr, sizeof addr));
+    const char *extra[] = {"WWW-Authenticate",
+                           "Bearer realm=\"healerd\", error=\"invalid_token\"", NULL};
+    *ret = send_error(c, MHD_HTTP_UNAUTHORIZED, extra, "the bearer token is wrong");
+    return -1;
+}
+
+static const char *cmd_name(http_command cmd)
+{
+    switch (cmd) {
+    case HTTP_CMD_CONFIRM: return "confirm";
+    case HTTP_CMD_REJECT: return "reject";
+    case HTTP_CMD_PAUSE: return "pause";
+    default: return "resume";
+    }
+}
+
+/* id_text: NULL for pause/resume. */
+static enum MHD_Result serve_command(http_server *s, struct MHD_Connection *c, http_command cmd,
+                                     const char *id_text)
+{
+    char what[96];
+    if (id_text)
+        snprintf(what, sizeof what, "%s of pending plan %.40s", cmd_name(cmd), id_text);
+    else
+        snprintf(what, sizeof what, "%s", cmd_name(cmd));
+    enum MHD_Result ret;
+    if (authorize(s, c, what, &ret) < 0)
+        return ret;
+    uint64_t id = 0;
+    if (id_text) {
+        size_t i = 0;
+        int overflow = 0;
+        for (; isdigit((unsigned char)id_text[i]); i++) {
+            unsigned d = (unsigned)(id_text[i] - '0');
+            if (id > (UINT64_MAX - d) / 10)
+                overflow = 1;
+            else
+                id = id * 10 + d;
+        }
+        if (i == 0 || id_text[i] || overflow)
+            return send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
+                              "the ID must be a decimal number, not \"%.40s\"", id_text);
+    }
+    if (!s->be.command)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "commands are not available");
+    char msg[512] = "";
+    int rc = s->be.command(s->be.ud, cmd, id, msg, sizeof msg);
+    msg[sizeof msg - 1] = '\0';
+    char addr[INET6_ADDRSTRLEN + 1];
+    log_info("http", "%s from %s: %s%s%s", what, client_addr(c, addr, sizeof addr),
+             healer_rc_str(rc), msg[0] ? ": " : "", msg);
+    if (rc == HEALER_E_NOTFOUND)
+        return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "%s",
+                          msg[0] ? msg : "no pending plan with this ID");
+    if (rc < 0)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s failed: %s", what,
+                          msg[0] ? msg : healer_rc_str(rc));
+    json_t *o = json_object();
+    json_t *m = json_string(msg[0] ? msg : "done");
+    json_object_set_new(o, "ok", json_true());
+    json_object_set_new(o, "message", m ? m : json_string("done"));
+    return send_json(c, MHD_HTTP_OK, o, NULL);
+}
+
+/* ---- routing ------------------------------------------------------------------------- */
+
+typedef enum route_id {
+    RT_NONE, RT_DASHBOARD, RT_METRICS, RT_HEALTHZ, RT_STATUS, RT_ISSUES, RT_HEALS, RT_PLUGINS,
+    RT_KNOWLEDGE, RT_PENDING, RT_PAUSE, RT_RESUME, RT_CONFIRM, RT_REJECT
+} route_id;
+
+static const struct route {
+    const char *path;
+    route_id id;
+    int post;
+} routes[] = {
+    {"/", RT_DASHBOARD, 0},
+    {"/metrics", RT_METRICS, 0},
+    {"/healthz", RT_HEALTHZ, 0},
+    {"/api/v1/status", RT_STATUS, 0},
+    {"/api/v1/issues", RT_ISSUES, 0},
+    {"/api/v1/heals", RT_HEALS, 0},
+    {"/api/v1/plugins", RT_PLUGINS, 0},
+    {"/api/v1/knowledge", RT_KNOWLEDGE, 0},
+    {"/api/v1/pending", RT_PENDING, 0},
+    {"/api/v1/pause", RT_PAUSE, 1},
+    {"/api/v1/resume", RT_RESUME, 1},
+};
+
+#define PENDING_PREFIX "/api/v1/pending/"
+
+/* Matches url; for /api/v1/pending/ID/(confirm|reject) the ID segment goes to id (unparsed:
+ * a bad ID is a 400, not a 404). */
+static route_id route_match(const char *url, int *post, char *id, size_t idlen)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(url, routes[i].path) == 0) {
+            *post = routes[i].post;
+            return routes[i].id;
+        }
+    size_t pl = strlen(PENDING_PREFIX);
+    if (strncmp(url, PENDING_PREFIX, pl) != 0)
+        return RT_NONE;
+    const char *seg = url + pl;
+    const char *slash = strchr(seg, '/');
+    if (!slash)
+        return RT_NONE;
+    route_id r;
+    if (strcmp(slash + 1, "confirm") == 0)
+        r = RT_CONFIRM;
+    else if (strcmp(slash + 1, "reject") == 0)
+        r = RT_REJECT;
+    else
+        return RT_NONE;
+    size_t n = (size_t)(slash - seg);
+    if (n >= idlen)
+        n = idlen - 1;   /* too long to be a number anyway: still a 400 */
+    memcpy(id, seg, n);
+    id[n] = '\0';
+    *post = 1;
+    return r;
+}
+
+static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const char *url,
+                                const char *method)
+{
+    char id[48];
+    int post = 0;
+    route_id r = route_match(url, &post, id, sizeof id);
+    if (r == RT_NONE)
+        return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such resource: %.200s", url);
+    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                 strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    if (post ? !is_post : !is_get) {
+        const char *allow = post ? "POST" : "GET, HEAD";
+        const char *extra[] = {MHD_HTTP_HEADER_ALLOW, allow, NULL};
+        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, extra,
+                          "method %.20s is not allowed on %.200s; use %s", method, url, allow);
+    }
+    void *ud = s->be.ud;
+    switch (r) {
+    case RT_DASHBOARD: return serve_dashboard(c);
+    case RT_METRICS: return serve_metrics(s, c);
+    case RT_HEALTHZ: {
+        static const char ok[] = "ok\n";
+        return send_buf(c, MHD_HTTP_OK, CT_TEXT, (void *)ok, sizeof ok - 1,
+                        MHD_RESPMEM_PERSISTENT, NULL);
+    }
+    case RT_STATUS: return serve_backend(c, "status", s->be.status, ud);
+    case RT_ISSUES: return serve_backend(c, "issues", s->be.issues, ud);
+    case RT_HEALS: return serve_heals(s, c);
+    case RT_PLUGINS: return serve_backend(c, "plugins", s->be.plugins, ud);
+    case RT_KNOWLEDGE: return serve_backend(c, "knowledge", s->be.knowledge, ud);
+    case RT_PENDING: return serve_backend(c, "pending plans", s->be.pending, ud);
+    case RT_PAUSE: return serve_command(s, c, HTTP_CMD_PAUSE, NULL);
+    case RT_RESUME: return serve_command(s, c, HTTP_CMD_RESUME, NULL);
+    case RT_CONFIRM: return serve_command(s, c, HTTP_CMD_CONFIRM, id);
+    case RT_REJECT: return serve_command(s, c, HTTP_CMD_REJECT, id);
+    default: return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such resource");
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    http_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq) {
+        /* First call: only the headers are here. A declared body that is too large is
+         * refused before any of it is read (libmicrohttpd then closes the connection). */
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
+        *con_cls = rq;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (errno || end == cl || n > MAX_BODY) {
+                rq->too_large = 1;
+                return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+                                  "request body too large (at most %d bytes)", MAX_BODY);
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        /* No endpoint reads a body: count and drop it. */
+        rq->body += *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->body > MAX_BODY)
+            rq->too_large = 1;
+        if (rq->body > MAX_DISCARD)
+            return MHD_NO;   /* stop reading a body this large: close the connection */
+        return MHD_YES;
+    }
+    if (rq->too_large)
+        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+                          "request body too large (at most %d bytes)", MAX_BODY);
+    if (!url || !method)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "malformed request");
+    return dispatch(s, c, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    http_server *s = cls;
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    pthread_mutex_lock(&s->err_mu);
+    snprintf(s->last_error, sizeof s->last_error, "%s", msg);
+    pthread_mutex_unlock(&s->err_mu);
+    /* Debug only: every malformed request from a scanner would otherwise be a warning. A
+     * failure to start reaches the caller through http_start's err. */
+    log_debug("http", "libmicrohttpd: %s", msg);
+}
+
+/* ---- start and stop ------------------------------------------------------------------ */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6, int *any,
+                        char *err, size_t errlen)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *port_text;
+    memset(ss, 0, sizeof *ss);
+    *v6 = *any = 0;
+    if (!listen || !*listen) {
+        snprintf(err, errlen, "http.listen is empty (expected ADDR:PORT, e.g. 127.0.0.1:9191)");
+        return -1;
+    }
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':') {
+            snprintf(err, errlen, "http.listen \"%.100s\": expected [IPv6]:PORT", listen);
+            return -1;
+        }
+        size_t n = (size_t)(close - listen - 1);
+        if (n == 0 || n >= sizeof host) {
+            snprintf(err, errlen, "http.listen \"%.100s\": bad IPv6 address", listen);
+            return -1;
+        }
+        memcpy(host, listen + 1, n);
+        host[n] = '\0';
+        port_text = close + 2;
+        *v6 = 1;
+    } else {
+        const char *colon = strrchr(listen, ':');
+        if (!colon || colon == listen || strchr(listen, ':') != colon) {
+            snprintf(err, errlen, "http.listen \"%.100s\": expected ADDR:PORT (IPv6 as "
+                     "[ADDR]:PORT)", listen);
+            return -1;
+        }
+        size_t n = (size_t)(colon - listen);
+        if (n >= sizeof host) {
+            snprintf(err, errlen, "http.listen \"%.100s\": bad address", listen);
+            return -1;
+        }
+        memcpy(host, listen, n);
+        host[n] = '\0';
+        port_text = colon + 1;
+    }
+    long port = 0;
+    size_t i = 0;
+    for (; port_text[i] && i < 6 && isdigit((unsigned char)port_text[i]); i++)
+        port = port * 10 + (port_text[i] - '0');
+    if (i == 0 || port_text[i] || port > 65535) {
+        snprintf(err, errlen, "http.listen \"%.100s\": the port must be a number from 0 to "
+                 "65535", listen);
+        return -1;
+    }
+    if (*v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) {
+            snprintf(err, errlen, "http.listen \"%.100s\": \"%s\" is not an IPv6 address",
+                     listen, host);
+            return -1;
+        }
+        *any = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
+            snprintf(err, errlen, "http.listen \"%.100s\": \"%s\" is not an IPv4 address "
+                     "(names are not resolved)", listen, host);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+http_server *http_start(const char *listen, const char *token_file, const http_backend *be,
+                        char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!be) {
+        snprintf(err, errlen, "http_start: no backend");
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    int v6, any;
+    if (parse_listen(listen, &ss, &v6, &any, err, errlen) < 0)
+        return NULL;
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->be = *be;
+    snprintf(s->listen, sizeof s->listen, "%s", listen);
+    if (pthread_mutex_init(&s->tok_mu, NULL) != 0) {
+        free(s);
+        snprintf(err, errlen, "pthread_mutex_init failed");
+        return NULL;
+    }
+    if (pthread_mutex_init(&s->err_mu, NULL) != 0) {
+        pthread_mutex_destroy(&s->tok_mu);
+        free(s);
+        snprintf(err, errlen, "pthread_mutex_init failed");
+        return NULL;
+    }
+    if (token_file && *token_file && !(s->token_file = strdup(token_file))) {
+        pthread_mutex_destroy(&s->tok_mu);
+        pthread_mutex_destroy(&s->err_mu);
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    token_load(s);
+    dashboard_html(NULL);   /* build the page now, not on the first request */
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    if (v6)
+        flags |= any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_END);
+    if (!d) {
+        snprintf(err, errlen, "cannot listen on %s: %s", listen,
+                 s->last_error[0] ? s->last_error : "libmicrohttpd could not start");
+        free(s->token_file);
+        pthread_mutex_destroy(&s->tok_mu);
+        pthread_mutex_destroy(&s->err_mu);
+        free(s);
+        return NULL;
+    }
+    s->d = d;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : 0;
+    log_info("http", "listening on %s (port %d)%s", listen, s->port,
+             s->have_token ? "" : "; POST requests are refused: no API token");
+    return s;
+}
+
+int http_port(const http_server *s)
+{
+    return s ? s->port : -1;
+}
+
+void http_stop(http_server *s)
+{
+    if (!s)
+        return;
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    memset(s->token, 0, sizeof s->token);
+    free(s->token_file);
+    pthread_mutex_destroy(&s->tok_mu);
+    pthread_mutex_destroy(&s->err_mu);
+    free(s);
+}
