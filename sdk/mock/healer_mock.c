@@ -84,6 +84,9 @@ struct healer_mock {
     pthread_t cb_thread;
     const healer_action *cur_action;
     healer_plan *cur_plan;
+    /* The plan object lives in the mock, not on the stack, so a plugin that keeps the pointer
+     * past plan() is caught (live = 0) instead of reading a dead stack frame. */
+    healer_plan plan_obj;
 
     /* environment */
     int dry_run;
@@ -1977,12 +1980,13 @@ int healer_mock_plan(healer_mock *m, const healer_issue *issue)
                   "send it", issue && issue->type ? issue->type : "(null)");
         return HEALER_E_INVAL;
     }
-    healer_plan plan = {m, issue, 1};
-    m->cur_plan = &plan;
+    m->plan_obj = (healer_plan){m, issue, 1};
+    m->cur_plan = &m->plan_obj;
     cb_enter(m, CB_PLAN);
-    int rc = m->desc.plan(m->state, issue, &plan);
+    int rc = m->desc.plan(m->state, issue, &m->plan_obj);
     cb_leave(m);
-    plan.live = 0;
+    m->plan_obj.live = 0;
+    m->plan_obj.issue = NULL;
     m->cur_plan = NULL;
     return rc;
 }

@@ -185,6 +185,35 @@ static void test_severity_follows_size(void **state)
     assert_int_equal(healer_mock_violations(f->m), 0);
 }
 
+/* The edges: "above" the limit, 1.5x and 2x is strictly above. */
+static void test_severity_boundaries(void **state)
+{
+    fx *f = *state;
+    init_ok(f, 1000);
+    static const struct { size_t bytes; int issue; healer_severity sev; double health; } cases[] = {
+        {1000, 0, 0, 100.0},
+        {1001, 1, HEALER_SEV_MEDIUM, 99.9},
+        {1500, 1, HEALER_SEV_MEDIUM, 50.0},
+        {1501, 1, HEALER_SEV_HIGH, 49.9},
+        {2000, 1, HEALER_SEV_HIGH, 0.0},
+        {2001, 1, HEALER_SEV_CRITICAL, 0.0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        healer_mock_clear(f->m);
+        write_file(f->dir, "a", cases[i].bytes);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        const healer_issue *is = healer_mock_last_issue(f->m, "dir_oversize");
+        if (!cases[i].issue) {
+            assert_null(is);
+        } else {
+            assert_non_null(is);
+            assert_int_equal(is->severity, cases[i].sev);
+        }
+        double h = healer_mock_last_health(f->m, f->dir);
+        assert_true(h > cases[i].health - 0.001 && h < cases[i].health + 0.001);
+    }
+}
+
 static void test_counts_subdirectories_not_symlinks(void **state)
 {
     fx *f = *state;
@@ -416,6 +445,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relative_directory_fails_init, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_defaults_and_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_severity_follows_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_severity_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts_subdirectories_not_symlinks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_back_under_limit_resolves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_flags, setup, teardown),
