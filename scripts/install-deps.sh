@@ -10,7 +10,7 @@ PKGS=(
   libconfig-dev libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
   libjansson-dev libcmocka-dev
   # test tools
-  prometheus nix-bin iproute2 stress-ng debootstrap wrk sqlite3 curl
+  prometheus nix-bin iproute2 stress-ng debootstrap wrk sqlite3 curl jq
   procps psmisc util-linux earlyoom valgrind
 )
 

@@ -1,0 +1,40 @@
+/* engine.h — the heart of the flow: receives issues from the plugins' workers, merges repeats,
+ * asks the governor, collects plans from every plugin that claims the issue type, has the planner
+ * order them, runs the ladder action by action on the plugins' workers, verifies, records in the
+ * knowledge base, the audit log and the metrics, and restores when an issue clears. One thread;
+ * the HTTP threads read its state through the *_json functions under its lock. */
+#ifndef AGENT_ENGINE_H
+#define AGENT_ENGINE_H
+
+#include <stdio.h>
+#include <jansson.h>
+#include "http.h"
+#include "loader.h"
+#include "runtime.h"
+
+typedef struct engine engine;
+
+/* Binds the engine's inbox, starts a worker (and runs init) for every loaded plugin of set
+ * (a plugin whose init fails is marked failed in set). auto_detect: workers call detect() on
+ * their own timers (the daemon); 0 for --once. set must outlive the engine. */
+engine *engine_new(runtime *rt, plugin_set *set, int auto_detect);
+/* Runs the engine on a thread of its own until engine_stop. */
+int engine_start(engine *e);
+/* Stops the engine thread (if any) and every worker (destroy() runs), at most timeout_s each. */
+void engine_stop(engine *e, double timeout_s);
+void engine_free(engine *e);
+
+/* --once: one detect() on every plugin, then every resulting heal carried to its end (or to
+ * the pending queue), at most timeout_s. Runs on the calling thread. 0, or -1 on timeout. */
+int engine_run_once(engine *e, double timeout_s);
+
+/* Thread-safe views and commands (HTTP threads). */
+double engine_health(engine *e);
+void engine_counts(engine *e, size_t *open_issues, size_t *pending);
+json_t *engine_issues_json(engine *e);
+json_t *engine_pending_json(engine *e);
+/* The heals finished since start, newest first (at most 100): for the --once summary. */
+json_t *engine_recent_json(engine *e);
+int engine_command(engine *e, http_command cmd, uint64_t id, char *msg, size_t len);
+
+#endif

@@ -1,0 +1,56 @@
+/* loader.h — finding, checking and dlopen'ing plugins. Scans plugin_dir, applies every ABI and
+ * file-safety rule (sdk/docs/abi.md) and records each plugin as loaded, disabled or refused with
+ * a reason. A refused plugin is logged in one line (file, rule, fix) and never stops the agent. */
+#ifndef AGENT_LOADER_H
+#define AGENT_LOADER_H
+
+#include <stddef.h>
+#include "config.h"
+#include "healer/plugin.h"
+
+typedef enum plugin_state {
+    PLUGIN_LOADED = 0,   /* dlopen'ed and checked; init runs on its worker */
+    PLUGIN_DISABLED,     /* plugins.<name>.enabled = false */
+    PLUGIN_REFUSED,      /* broke a rule; reason says which */
+    PLUGIN_FAILED        /* init() failed */
+} plugin_state;
+
+const char *plugin_state_name(plugin_state s);
+
+typedef struct plugin_rec {
+    char *file;                 /* absolute path of the .so */
+    char *section;              /* config section: the file name without .so */
+    char *name;                 /* the descriptor's name (section when refused before reading it) */
+    char *version;
+    char *description;
+    unsigned abi_major, abi_minor;
+    plugin_state state;
+    char *reason;               /* why refused/failed, NULL when loaded */
+    void *dl;                   /* dlopen handle while loaded */
+    healer_plugin desc;         /* zero-extended copy of the plugin's descriptor */
+    plugin_conf *conf;          /* resolved config section */
+    double interval;            /* seconds between detect() calls */
+    char **declared_paths;      /* filled during init (host->declare_path) */
+    size_t n_declared_paths;
+} plugin_rec;
+
+typedef struct plugin_set {
+    plugin_rec *v;
+    size_t n;
+} plugin_set;
+
+/* Scans cfg->plugin_dir in name order. Config problems in plugin sections go to d (FILE:LINE)
+ * and refuse that plugin. Returns 0, or -1 when the directory cannot be read at all (then
+ * out is empty and the reason logged). */
+int loader_scan(const config *cfg, plugin_set *out, diag *d);
+
+/* Marks a loaded plugin failed (init failed): dlclose, reason kept. */
+void loader_fail(plugin_rec *p, const char *reason);
+
+/* dlclose every loaded plugin and free the set. */
+void loader_free(plugin_set *set);
+
+/* 1 when name is a valid plugin or issue-type name: [a-z0-9_], 1..63 characters. */
+int loader_valid_name(const char *name);
+
+#endif
