@@ -1,0 +1,315 @@
+/* test_audit.c — the audit log on a real file: directory and file creation with their modes,
+ * one well-formed JSON object per line whatever the strings hold, concurrent writers (threads
+ * and two handles on one file) never interleave, reopen appends. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "healer/types.h"
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_audit.XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static void rm_rf(const char *path)
+{
+    /* Only our own mkdtemp tree. */
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", path);
+        DIR *dir = opendir(buf);
+        if (dir) {
+            struct dirent *de;
+            while ((de = readdir(dir))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                    continue;
+                char sub[1024];
+                snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+                rm_rf(sub);
+            }
+            closedir(dir);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rm_rf(tmpdir);
+    return 0;
+}
+
+/* Reads every line of the file; returns the count and the parsed objects (caller frees). */
+static size_t read_lines(const char *path, json_t ***out)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = 0, cap = 16;
+    json_t **v = malloc(cap * sizeof *v);
+    char *line = NULL;
+    size_t ll = 0;
+    ssize_t r;
+    while ((r = getline(&line, &ll, f)) > 0) {
+        assert_true(line[r - 1] == '\n');  /* every record ends its line */
+        json_error_t err;
+        json_t *j = json_loads(line, 0, &err);
+        if (!j)
+            fail_msg("line %zu is not JSON: %s: %s", n + 1, err.text, line);
+        assert_true(json_is_object(j));
+        if (n == cap) {
+            cap *= 2;
+            v = realloc(v, cap * sizeof *v);
+        }
+        v[n++] = j;
+    }
+    free(line);
+    fclose(f);
+    *out = v;
+    return n;
+}
+
+static void free_lines(json_t **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_decref(v[i]);
+    free(v);
+}
+
+static void test_creates_dir_and_modes(void **state)
+{
+    (void)state;
+    char dir[512], err[256] = "";
+    snprintf(dir, sizeof dir, "%s/a/b/state", tmpdir);
+    mode_t old = umask(0);
+    audit_log *a = audit_open(dir, err, sizeof err);
+    umask(old);
+    assert_non_null(a);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0750);
+    char file[600];
+    snprintf(file, sizeof file, "%s/audit.jsonl", dir);
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    /* O_APPEND and O_CLOEXEC, seen from the kernel's side. */
+    int found = 0;
+    for (int fd = 3; fd < 1024 && !found; fd++) {
+        char link[64], target[700];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, file) != 0)
+            continue;
+        int fl = fcntl(fd, F_GETFL), fdf = fcntl(fd, F_GETFD);
+        assert_true(fl & O_APPEND);
+        assert_true(fdf & FD_CLOEXEC);
+        found = 1;
+    }
+    assert_true(found);
+    audit_close(a);
+}
+
+static void test_open_fails_cleanly(void **state)
+{
+    (void)state;
+    char file[512], dir[600], err[256] = "";
+    snprintf(file, sizeof file, "%s/plainfile", tmpdir);
+    FILE *f = fopen(file, "w");
+    fputs("x", f);
+    fclose(f);
+    snprintf(dir, sizeof dir, "%s/sub", file);
+    assert_null(audit_open(dir, err, sizeof err));
+    assert_non_null(strstr(err, "plainfile"));
+    assert_null(audit_open("", err, sizeof err));
+    assert_null(audit_open(NULL, NULL, 0));
+    assert_int_equal(audit_append(NULL, NULL), HEALER_E_INVAL);
+}
+
+static void test_record_shape(void **state)
+{
+    (void)state;
+    char err[256];
+    audit_log *a = audit_open(tmpdir, err, sizeof err);
+    assert_non_null(a);
+    json_t *params = json_pack("{s:i, s:s}", "pid", 42, "name", "we\"ird\n\\ \x01 näme");
+    audit_rec r = {
+        .heal_id = 7,
+        .plugin = "cpu",
+        .action = "renice_hogs",
+        .actuator = "renice",
+        .target = "pid:42",
+        .params = params,
+        .result = "ok",
+        .message = "line1\nline2 \"quoted\" \t tab",
+        .before_json = "{\"cpu_percent\": 97.5}",
+        .after_json = NULL,
+        .dry_run = 0,
+    };
+    assert_int_equal(audit_append(a, &r), 0);
+    /* Not UTF-8, unparsable "before", NULL strings: still one valid line. */
+    audit_rec r2 = { .plugin = "disk\xff\xfe", .result = "refused", .before_json = "{not json",
+                     .dry_run = 1 };
+    assert_int_equal(audit_append(a, &r2), 0);
+    json_decref(params);
+    assert_int_equal(audit_sync(a), 0);
+    audit_close(a);
+
+    char file[512];
+    snprintf(file, sizeof file, "%s/audit.jsonl", tmpdir);
+    json_t **v;
+    size_t n = read_lines(file, &v);
+    assert_int_equal(n, 2);
+    static const char *const keys[] = { "time", "heal_id", "plugin", "action", "actuator",
+                                        "target", "params", "result", "message", "before",
+                                        "after", "dry_run", NULL };
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; keys[k]; k++)
+            if (!json_object_get(v[i], keys[k]))
+                fail_msg("line %zu lacks key %s", i + 1, keys[k]);
+        assert_int_equal(json_object_size(v[i]), 12);
+    }
+    regex_t re;
+    assert_int_equal(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+                             REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(regexec(&re, json_string_value(json_object_get(v[0], "time")), 0, NULL, 0), 0);
+    regfree(&re);
+    assert_int_equal(json_integer_value(json_object_get(v[0], "heal_id")), 7);
+    assert_string_equal(json_string_value(json_object_get(v[0], "plugin")), "cpu");
+    assert_string_equal(json_string_value(json_object_get(v[0], "actuator")), "renice");
+    assert_string_equal(json_string_value(json_object_get(v[0], "message")),
+                        "line1\nline2 \"quoted\" \t tab");
+    json_t *p = json_object_get(v[0], "params");
+    assert_string_equal(json_string_value(json_object_get(p, "name")), "we\"ird\n\\ \x01 näme");
+    json_t *before = json_object_get(v[0], "before");
+    assert_true(json_is_object(before));
+    assert_true(json_real_value(json_object_get(before, "cpu_percent")) == 97.5);
+    assert_true(json_is_null(json_object_get(v[0], "after")));
+    assert_true(json_is_false(json_object_get(v[0], "dry_run")));
+
+    assert_true(json_is_true(json_object_get(v[1], "dry_run")));
+    assert_true(json_is_null(json_object_get(v[1], "actuator")));
+    assert_true(json_is_null(json_object_get(v[1], "params")));
+    assert_string_equal(json_string_value(json_object_get(v[1], "before")), "{not json");
+    assert_non_null(json_string_value(json_object_get(v[1], "plugin")));
+    free_lines(v, n);
+}
+
+typedef struct worker_arg {
+    audit_log *a;
+    int id;
+} worker_arg;
+
+static void *worker(void *p)
+{
+    worker_arg *w = p;
+    char msg[600];
+    memset(msg, 'x', sizeof msg - 1);
+    msg[sizeof msg - 1] = '\0';
+    for (int i = 0; i < 300; i++) {
+        json_t *params = json_pack("{s:i, s:i}", "thread", w->id, "i", i);
+        audit_rec r = { .heal_id = (uint64_t)i, .plugin = "t", .action = "a", .params = params,
+                        .result = "ok", .message = msg };
+        if (audit_append(w->a, &r) != 0)
+            abort();
+        json_decref(params);
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    (void)state;
+    char err[256];
+    /* Two handles on the same file (as after a restart overlap) plus threads on each. */
+    audit_log *a1 = audit_open(tmpdir, err, sizeof err);
+    audit_log *a2 = audit_open(tmpdir, err, sizeof err);
+    assert_non_null(a1);
+    assert_non_null(a2);
+    pthread_t th[8];
+    worker_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (worker_arg){ i % 2 ? a2 : a1, i };
+        assert_int_equal(pthread_create(&th[i], NULL, worker, &args[i]), 0);
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
+    audit_close(a1);
+    audit_close(a2);
+    char file[512];
+    snprintf(file, sizeof file, "%s/audit.jsonl", tmpdir);
+    json_t **v;
+    size_t n = read_lines(file, &v);
+    assert_int_equal(n, 8 * 300);
+    int seen[8][300];
+    memset(seen, 0, sizeof seen);
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_object_get(v[i], "params");
+        int t = (int)json_integer_value(json_object_get(p, "thread"));
+        int k = (int)json_integer_value(json_object_get(p, "i"));
+        assert_in_range(t, 0, 7);
+        assert_in_range(k, 0, 299);
+        seen[t][k]++;
+    }
+    for (int t = 0; t < 8; t++)
+        for (int k = 0; k < 300; k++)
+            assert_int_equal(seen[t][k], 1);
+    free_lines(v, n);
+}
+
+static void test_reopen_appends(void **state)
+{
+    (void)state;
+    char err[256];
+    for (int round = 0; round < 3; round++) {
+        audit_log *a = audit_open(tmpdir, err, sizeof err);
+        assert_non_null(a);
+        audit_rec r = { .plugin = "p", .result = "ok", .message = "m" };
+        assert_int_equal(audit_append(a, &r), 0);
+        audit_close(a);
+    }
+    char file[512];
+    snprintf(file, sizeof file, "%s/audit.jsonl", tmpdir);
+    json_t **v;
+    size_t n = read_lines(file, &v);
+    assert_int_equal(n, 3);
+    free_lines(v, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_creates_dir_and_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_shape, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_appends, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
