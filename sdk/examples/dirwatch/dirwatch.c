@@ -275,8 +275,8 @@ static int dirwatch_execute(void *state, const healer_issue *issue, const healer
     result->n_measurements = 2;
     if (rc == HEALER_DRY_RUN) {
         result->outcome = HEALER_OUTCOME_DRY_RUN;
-        snprintf(result->message, sizeof result->message, "would free %llu bytes in %llu files "
-                 "older than %g days from %s", (unsigned long long)freed,
+        snprintf(result->message, sizeof result->message,
+                 "would free %llu bytes in %llu file(s) older than %g days from %s", (unsigned long long)freed,
                  (unsigned long long)count, days, w->dir);
         return HEALER_OK;
     }
@@ -298,7 +298,7 @@ static int dirwatch_execute(void *state, const healer_issue *issue, const healer
         result->n_measurements = 3;
     }
     result->outcome = HEALER_OUTCOME_DONE;
-    snprintf(result->message, sizeof result->message, "freed %llu bytes in %llu files from %s",
+    snprintf(result->message, sizeof result->message, "freed %llu bytes in %llu file(s) from %s",
              (unsigned long long)freed, (unsigned long long)count, w->dir);
     return HEALER_OK;
 }

@@ -1,6 +1,9 @@
 /* test_mock_dirwatch.c — the example plugin (sdk/examples/dirwatch/dirwatch.c, compiled into
  * this test) driven through the mock host on a real temporary directory: detection and
  * severities, health, resolve, planning flags, the actuator call, verify, and init's refusals. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* nftw(); the tree's build passes -D_GNU_SOURCE, an out-of-tree one may not */
+#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
