@@ -343,6 +343,11 @@ void agent_close(agent *a)
     free(a);
 }
 
+struct engine *agent_engine(agent *a)
+{
+    return a->engine;
+}
+
 /* ---- reload -------------------------------------------------------------------------------- */
 
 static void reload(agent *a)

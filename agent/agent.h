@@ -27,6 +27,8 @@ int agent_run(agent *a);
 /* One cycle of every plugin, the summary on out. Returns the exit code. */
 int agent_once(agent *a, FILE *out);
 void agent_close(agent *a);
+/* The running engine (benchmarks and tests drive it directly). */
+struct engine *agent_engine(agent *a);
 
 /* Blocks the signals the agent handles synchronously; call before any thread starts. */
 void agent_block_signals(void);

@@ -119,6 +119,7 @@ struct engine {
     double next_sweep;
     unsigned acks_waiting;
     json_t *recent;
+    atomic_uint_fast64_t heals_finished;
 
     pthread_mutex_t lock;
     pthread_cond_t cmd_cv;
@@ -477,6 +478,7 @@ static void finish_heal(engine *e, heal *h, const char *outcome, const char *rea
     is->active = NULL;
     u64map_del(e->heals, h->id);
     free_heal(h);
+    atomic_fetch_add(&e->heals_finished, 1);
     if (is->closing)
         close_issue(e, is);
 }
@@ -1447,6 +1449,11 @@ json_t *engine_pending_json(engine *e)
     }
     pthread_mutex_unlock(&e->lock);
     return json_pack("{s:o}", "pending", arr);
+}
+
+uint64_t engine_heals_finished(engine *e)
+{
+    return atomic_load(&e->heals_finished);
 }
 
 json_t *engine_recent_json(engine *e)

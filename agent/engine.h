@@ -36,5 +36,7 @@ json_t *engine_pending_json(engine *e);
 /* The heals finished since start, newest first (at most 100): for the --once summary. */
 json_t *engine_recent_json(engine *e);
 int engine_command(engine *e, http_command cmd, uint64_t id, char *msg, size_t len);
+/* Heals finished since start (any outcome). Thread-safe; benchmarks poll it. */
+uint64_t engine_heals_finished(engine *e);
 
 #endif

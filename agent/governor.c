@@ -28,12 +28,14 @@
 typedef struct win_ent {
     double t;
     int n;
+    long long cum;       /* n of this entry and every older one still in the ring */
 } win_ent;
 
 /* A ring of entries in commit order. */
 typedef struct window {
     win_ent *e;
     size_t cap, head, len;
+    int unsorted;        /* an entry older than its predecessor (the clock went back) */
 } window;
 
 /* Cooldown entry: in a chained hash table and in a doubly linked list in commit order (a
@@ -118,10 +120,29 @@ static void window_drop_oldest(window *w)
 static int window_count(const window *w, double span, double now)
 {
     long long sum = 0;
-    for (size_t i = 0; i < w->len; i++) {
-        const win_ent *e = window_at(w, i);
-        if (now < e->t + span)
-            sum += e->n;
+    if (w->len == 0)
+        return 0;
+    if (w->unsorted) {
+        for (size_t i = 0; i < w->len; i++) {
+            const win_ent *e = window_at(w, i);
+            if (now < e->t + span)
+                sum += e->n;
+        }
+    } else {
+        /* Commit order is time order: binary-search the oldest entry still counting and take
+         * the difference of cumulative sums. O(log n) on the engine's hot path. */
+        size_t lo = 0, hi = w->len;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (now < window_at(w, mid)->t + span)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        if (lo < w->len) {
+            const win_ent *first = window_at(w, lo), *last = window_at(w, w->len - 1);
+            sum = last->cum - first->cum + first->n;
+        }
     }
     return sum > INT32_MAX ? INT32_MAX : (int)sum;
 }
@@ -166,7 +187,16 @@ static void window_add(window *w, double t, int n, size_t max_cap)
         return;
     if (w->len == w->cap)
         window_drop_oldest(w);
-    *window_at(w, w->len) = (win_ent){ t, n };
+    long long prev = 0;
+    if (w->len == 0) {
+        w->unsorted = 0;
+    } else {
+        const win_ent *last = window_at(w, w->len - 1);
+        prev = last->cum;
+        if (t < last->t)
+            w->unsorted = 1;
+    }
+    *window_at(w, w->len) = (win_ent){ t, n, prev + n };
     w->len++;
 }
 
