@@ -11,7 +11,6 @@
 #include <linux/magic.h>
 #include <math.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -469,7 +468,7 @@ static int check_allowed(actuators *a, const healer_proc *p, int allow_system, c
         setmsg(m, ml, "pid 1 (%s): protected: PID 1", nm);
         return HEALER_E_PROTECTED;
     }
-    if (p->kernel_thread || p->pid == 2) {
+    if (p->kernel_thread) {
         setmsg(m, ml, "pid %d (%s): protected: kernel thread", pid, nm);
         return HEALER_E_PROTECTED;
     }
@@ -1218,6 +1217,17 @@ static int resolve_exe(const char *name, char *out, size_t len)
     return -1;
 }
 
+/* Moves fd to 3 or above (close-on-exec): when the agent runs with 0, 1 or 2 closed, a pipe
+ * may land there and the child's dup2 onto 0..2 would clobber it. */
+static int fd_above2(int fd)
+{
+    if (fd > 2)
+        return fd;
+    int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return n;
+}
+
 int act_run(actuators *a, const act_context *c, const char *const argv[], double timeout_s,
             char *out, size_t out_len, int *exit_status, char *msg, size_t len)
 {
@@ -1274,6 +1284,21 @@ int act_run(actuators *a, const act_context *c, const char *const argv[], double
         setmsg(m, sizeof m, "run %s: pipe: %s", argv[0], strerror(errno));
         close(outp[0]);
         close(outp[1]);
+        return finish(a, c, "run", target, params, HEALER_E_IO, m, msg, len);
+    }
+    outp[0] = fd_above2(outp[0]);
+    outp[1] = fd_above2(outp[1]);
+    errp[0] = fd_above2(errp[0]);
+    errp[1] = fd_above2(errp[1]);
+    if (outp[0] < 0 || outp[1] < 0 || errp[0] < 0 || errp[1] < 0) {
+        int e = errno;
+        for (int i = 0; i < 2; i++) {
+            if (outp[i] >= 0)
+                close(outp[i]);
+            if (errp[i] >= 0)
+                close(errp[i]);
+        }
+        setmsg(m, sizeof m, "run %s: fcntl: %s", argv[0], strerror(e));
         return finish(a, c, "run", target, params, HEALER_E_IO, m, msg, len);
     }
     double start = mono_now(), deadline = start + timeout_s;
@@ -1624,12 +1649,10 @@ static int walk_dir(walk *w, int dfd, const char *prefix, int depth)
     return 0;
 }
 
-static int rotated_first_order;
-
-static int cmp_cand(const void *x, const void *y)
+static int cmp_cand(const void *x, const void *y, void *rotated_first)
 {
     const cand *a = x, *b = y;
-    if (rotated_first_order && a->rotated != b->rotated)
+    if (*(const int *)rotated_first && a->rotated != b->rotated)
         return a->rotated ? -1 : 1;
     if (a->mtime != b->mtime)
         return a->mtime < b->mtime ? -1 : 1;
@@ -1667,9 +1690,6 @@ static int open_parent(int rootfd, dev_t dev, const char *rel, char *buf, size_t
     *name = p;
     return fd;
 }
-
-/* rotated_first_order is a file-level static read by qsort's comparator. */
-static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
 
 int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
                          double older_than_days, const healer_remove_opts *opts,
@@ -1734,10 +1754,8 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
 
     size_t n_open = 0;
     devino *open_set = w.n ? open_files(a->proc_root, &n_open) : NULL;
-    pthread_mutex_lock(&sort_mu);
-    rotated_first_order = o.rotated_first;
-    qsort(w.v, w.n, sizeof *w.v, cmp_cand);
-    pthread_mutex_unlock(&sort_mu);
+    int rf = o.rotated_first;
+    qsort_r(w.v, w.n, sizeof *w.v, cmp_cand, &rf);
 
     int dry = is_dry(a);
     json_t *files = json_array();

@@ -420,7 +420,7 @@ static void test_proc_read_real(void **state)
     healer_proc p;
     assert_int_equal(act_proc_read(r.a, getpid(), &p), HEALER_OK);
     char comm[32];
-    snprintf(comm, sizeof comm, "%s", get_file("/proc/self/comm"));
+    snprintf(comm, sizeof comm, "%.31s", get_file("/proc/self/comm"));
     comm[strcspn(comm, "\n")] = '\0';
     assert_string_equal(p.name, comm);
     assert_int_equal(p.ppid, getppid());
@@ -1000,6 +1000,32 @@ static void test_run(void **state)
     rig_close(&r);
 }
 
+/* An agent started with 0, 1 and 2 closed: the pipes land there and must still work. */
+static void test_run_without_std_fds(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, "state-run-nofd", base_cfg());
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(0);
+        close(1);
+        close(2);
+        char out[64], m[512];
+        int status = -1;
+        const char *echo[] = { "echo", "still here", NULL };
+        int rc = act_run(r.a, &ctx, echo, 10, out, sizeof out, &status, m, sizeof m);
+        _exit(rc == HEALER_OK && status == 0 && strcmp(out, "still here\n") == 0 ? 0 : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    AUDITED(&r, "run", "ok");
+    rig_close(&r);
+}
+
 /* ---- remove_old_files ----------------------------------------------------------------- */
 
 static uint64_t blocks_of(const char *path)
@@ -1405,6 +1431,7 @@ int main(void)
         cmocka_unit_test(test_renice),
         cmocka_unit_test(test_write_file),
         cmocka_unit_test(test_run),
+        cmocka_unit_test(test_run_without_std_fds),
         cmocka_unit_test(test_remove_old_files),
         cmocka_unit_test(test_freeze_v1),
         cmocka_unit_test(test_freeze_v2),
