@@ -65,7 +65,10 @@ struct healer_plan {
     struct healer_mock *m;
     const healer_issue *issue;
     int live;
+    size_t n;               /* actions added to this plan; the agent takes at most 64 */
 };
+
+#define MOCK_MAX_PLAN_ACTIONS 64
 
 struct healer_mock {
     healer_host host;
@@ -408,7 +411,8 @@ static int load_schema(healer_mock *m)
         m->n_cfg = i + 1;
         int rc = parse_default(k, &m->cfg[i].def, why, sizeof why);
         if (rc != HEALER_OK) {
-            set_error(m, "plugin %s: %s", m->desc.name, rc == HEALER_E_NOMEM ? "out of memory" : why);
+            set_error(m, "plugin %s: %s", m->desc.name,
+                      rc == HEALER_E_NOMEM ? "out of memory" : why);
             return rc;
         }
     }
@@ -1269,6 +1273,10 @@ static int h_plan_add_action(healer_plan *plan, const healer_action *action)
                   action && action->name ? action->name : "(null)", HEALER_MAX_PARAMS);
         return HEALER_E_INVAL;
     }
+    if (plan->n >= MOCK_MAX_PLAN_ACTIONS) {
+        set_message(m, "plan_add_action: at most %d actions per plan", MOCK_MAX_PLAN_ACTIONS);
+        return HEALER_E_FULL;
+    }
     healer_action *c = calloc(1, sizeof *c);
     if (!c)
         return HEALER_E_NOMEM;
@@ -1282,7 +1290,10 @@ static int h_plan_add_action(healer_plan *plan, const healer_action *action)
         free_action(c);
         return HEALER_E_NOMEM;
     }
-    return vec_push(&m->actions, c);
+    int rc = vec_push(&m->actions, c);
+    if (rc == HEALER_OK)
+        plan->n++;
+    return rc;
 }
 
 /* ---- actuators ---------------------------------------------------------------------------- */
@@ -1980,7 +1991,7 @@ int healer_mock_plan(healer_mock *m, const healer_issue *issue)
                   "send it", issue && issue->type ? issue->type : "(null)");
         return HEALER_E_INVAL;
     }
-    m->plan_obj = (healer_plan){m, issue, 1};
+    m->plan_obj = (healer_plan){m, issue, 1, 0};
     m->cur_plan = &m->plan_obj;
     cb_enter(m, CB_PLAN);
     int rc = m->desc.plan(m->state, issue, &m->plan_obj);
