@@ -37,6 +37,13 @@ static char tmp[128];
 
 static const char *const protect[] = { "sshd", "healer-prot", "healer-protected-long" };
 
+/* What a test created, so a failing test (cmocka longjmps out of it) still leaves no child,
+ * frozen cgroup or cgroup directory behind. */
+static pid_t kids[64];
+static size_t n_kids;
+static char made_cgroups[8][300];
+static size_t n_cgroups;
+
 /* ---- helpers -------------------------------------------------------------------------- */
 
 static void rm_rf(const char *path)
@@ -266,6 +273,8 @@ static pid_t spawn(const child_opts *o)
             pause();
     }
     close(p[1]);
+    if (n_kids < sizeof kids / sizeof *kids)
+        kids[n_kids++] = pid;
     char b;
     if (!o->exec && read(p[0], &b, 1) != 1) {
         int st;
@@ -301,8 +310,10 @@ static int alive(pid_t pid)
 
 static void reap(pid_t pid)
 {
-    kill(pid, SIGKILL);   /* our own child */
     int st;
+    if (waitpid(pid, &st, WNOHANG) != 0)  /* reaped already: not ours to signal any more */
+        return;
+    kill(pid, SIGKILL);   /* our own, unreaped child */
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
 }
@@ -326,9 +337,46 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
+static void cg_remove(const char *dir);
+
+/* After each test: thaw what we made, kill our children still alive, remove our cgroups. */
+static int cleanup(void **state)
 {
     (void)state;
+    for (size_t i = n_cgroups; i-- > 0;) {
+        char f[400];
+        snprintf(f, sizeof f, "%s/freezer.state", made_cgroups[i]);
+        int fd = open(f, O_WRONLY);
+        if (fd >= 0) {
+            if (write(fd, "THAWED", 6) < 0) {}
+            close(fd);
+        }
+        snprintf(f, sizeof f, "%s/cgroup.freeze", made_cgroups[i]);
+        fd = open(f, O_WRONLY);
+        if (fd >= 0) {
+            if (write(fd, "0", 1) < 0) {}
+            close(fd);
+        }
+    }
+    for (size_t i = 0; i < n_kids; i++) {
+        int st;
+        /* 0: still our unreaped child; ECHILD: reaped already (its pid may be reused by a
+         * process that is not ours, so it is never signalled). */
+        if (waitpid(kids[i], &st, WNOHANG) == 0) {
+            kill(kids[i], SIGKILL);
+            waitpid(kids[i], &st, 0);
+        }
+    }
+    n_kids = 0;
+    for (size_t i = n_cgroups; i-- > 0;)
+        cg_remove(made_cgroups[i]);
+    n_cgroups = 0;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    cleanup(state);
     rm_rf(tmp);
     return 0;
 }
@@ -670,6 +718,8 @@ static int cg_make(const char *dir)
 {
     if (mkdir(dir, 0755) < 0 && errno != EEXIST)
         return errno;
+    if (n_cgroups < sizeof made_cgroups / sizeof *made_cgroups)
+        snprintf(made_cgroups[n_cgroups++], sizeof made_cgroups[0], "%s", dir);
     return 0;
 }
 
@@ -690,6 +740,8 @@ static void cg_remove(const char *dir)
     for (int i = 0; i < 200; i++) {  /* the kernel frees a cgroup shortly after its last task */
         if (rmdir(dir) == 0 || errno == ENOENT)
             return;
+        if (errno != EBUSY)
+            break;
         sleep_ms(10);
     }
     print_message("could not remove cgroup %s: %s\n", dir, strerror(errno));
@@ -1420,22 +1472,22 @@ int main(void)
         return 77;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_stat),
-        cmocka_unit_test(test_proc_read_fixture),
-        cmocka_unit_test(test_proc_read_real),
-        cmocka_unit_test(test_signal_escalates_to_kill),
-        cmocka_unit_test(test_signal_identity),
-        cmocka_unit_test(test_protection),
-        cmocka_unit_test(test_scope_uid),
-        cmocka_unit_test(test_scope_cgroup),
-        cmocka_unit_test(test_renice),
-        cmocka_unit_test(test_write_file),
-        cmocka_unit_test(test_run),
-        cmocka_unit_test(test_run_without_std_fds),
-        cmocka_unit_test(test_remove_old_files),
-        cmocka_unit_test(test_freeze_v1),
-        cmocka_unit_test(test_freeze_v2),
-        cmocka_unit_test(test_dry_run_changes_nothing),
+        cmocka_unit_test_teardown(test_parse_stat, cleanup),
+        cmocka_unit_test_teardown(test_proc_read_fixture, cleanup),
+        cmocka_unit_test_teardown(test_proc_read_real, cleanup),
+        cmocka_unit_test_teardown(test_signal_escalates_to_kill, cleanup),
+        cmocka_unit_test_teardown(test_signal_identity, cleanup),
+        cmocka_unit_test_teardown(test_protection, cleanup),
+        cmocka_unit_test_teardown(test_scope_uid, cleanup),
+        cmocka_unit_test_teardown(test_scope_cgroup, cleanup),
+        cmocka_unit_test_teardown(test_renice, cleanup),
+        cmocka_unit_test_teardown(test_write_file, cleanup),
+        cmocka_unit_test_teardown(test_run, cleanup),
+        cmocka_unit_test_teardown(test_run_without_std_fds, cleanup),
+        cmocka_unit_test_teardown(test_remove_old_files, cleanup),
+        cmocka_unit_test_teardown(test_freeze_v1, cleanup),
+        cmocka_unit_test_teardown(test_freeze_v2, cleanup),
+        cmocka_unit_test_teardown(test_dry_run_changes_nothing, cleanup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
