@@ -414,8 +414,9 @@ static int db_exec(sqlite3 *db, const char *sql)
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
-/* One heal in its own transaction; logs and rolls back on failure. Under db_mtx. */
-static int db_write_one(knowledge *kb, const kb_heal *h)
+/* One heal in its own transaction; rolls back (and logs, when asked) on failure. Under
+ * db_mtx. */
+static int db_write_one(knowledge *kb, const kb_heal *h, int log_failure)
 {
     int rc = db_exec(kb->wdb, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK)
@@ -423,8 +424,9 @@ static int db_write_one(knowledge *kb, const kb_heal *h)
     if (rc == SQLITE_OK)
         rc = db_exec(kb->wdb, "COMMIT");
     if (rc != SQLITE_OK) {
-        log_error(KB_WHO, "%s: heal %" PRIu64 " not stored: %s (sqlite %d)", kb->path, h->id,
-                  sqlite3_errmsg(kb->wdb), rc);
+        if (log_failure)
+            log_error(KB_WHO, "%s: heal %" PRIu64 " not stored: %s (sqlite %d)", kb->path,
+                      h->id, sqlite3_errmsg(kb->wdb), rc);
         if (!sqlite3_get_autocommit(kb->wdb))
             db_exec(kb->wdb, "ROLLBACK");
     }
@@ -504,11 +506,17 @@ static void writer_batch(knowledge *kb, kb_item *batch)
                  sqlite3_errmsg(kb->wdb));
         if (!sqlite3_get_autocommit(kb->wdb))
             db_exec(kb->wdb, "ROLLBACK");
-        for (kb_item *it = batch; it; it = it->next)
-            if (db_write_one(kb, &it->heal) != SQLITE_OK) {
+        size_t failed = 0, total = 0;
+        for (kb_item *it = batch; it; it = it->next, total++)
+            /* A full disk fails them all: the first failure in detail, then a count. */
+            if (db_write_one(kb, &it->heal, failed == 0) != SQLITE_OK) {
                 stats_apply(kb, &it->heal, -1); /* memory must not count what the disk lacks */
                 failed_seq = it->seq;
+                failed++;
             }
+        if (failed > 1)
+            log_error(KB_WHO, "%s: %zu of %zu heals of the batch not stored", kb->path, failed,
+                      total);
     }
     pthread_mutex_unlock(&kb->db_mtx);
 
@@ -633,7 +641,7 @@ int knowledge_record_heal_sync(knowledge *kb, const kb_heal *heal)
     if (!kb || !heal_valid(heal))
         return HEALER_E_INVAL;
     pthread_mutex_lock(&kb->db_mtx);
-    int rc = db_write_one(kb, heal);
+    int rc = db_write_one(kb, heal, 1);
     pthread_mutex_unlock(&kb->db_mtx);
     if (rc != SQLITE_OK)
         return HEALER_E_IO;
