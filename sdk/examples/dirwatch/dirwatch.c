@@ -276,7 +276,8 @@ static int dirwatch_execute(void *state, const healer_issue *issue, const healer
     if (rc == HEALER_DRY_RUN) {
         result->outcome = HEALER_OUTCOME_DRY_RUN;
         snprintf(result->message, sizeof result->message,
-                 "would free %llu bytes in %llu file(s) older than %g days from %s", (unsigned long long)freed,
+                 "would free %llu bytes in %llu file(s) older than %g days from %s",
+                 (unsigned long long)freed,
                  (unsigned long long)count, days, w->dir);
         return HEALER_OK;
     }

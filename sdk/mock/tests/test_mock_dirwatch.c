@@ -2,7 +2,8 @@
  * this test) driven through the mock host on a real temporary directory: detection and
  * severities, health, resolve, planning flags, the actuator call, verify, and init's refusals. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE   /* nftw(); the tree's build passes -D_GNU_SOURCE, an out-of-tree one may not */
+/* nftw(); the tree's build passes -D_GNU_SOURCE, an out-of-tree build may not. */
+#define _GNU_SOURCE
 #endif
 #include <setjmp.h>
 #include <stdarg.h>

@@ -444,7 +444,8 @@ static void test_bad_schema_refused(void **state)
 {
     (void)state;
     static const healer_config_key bad_default[] = {
-        {"count", HEALER_CFG_INT, "30", 1, 10, "default outside its range"}, {NULL, 0, NULL, 0, 0, NULL}};
+        {"count", HEALER_CFG_INT, "30", 1, 10, "default outside its range"},
+        {NULL, 0, NULL, 0, 0, NULL}};
     static const healer_config_key reserved[] = {
         {"interval", HEALER_CFG_DOUBLE, "1", 0, 0, "implicit key"}, {NULL, 0, NULL, 0, 0, NULL}};
     static const healer_config_key twice[] = {
@@ -496,7 +497,8 @@ static void test_write_file_scope(void **state)
     P.what = DO_WRITE_SYS;
     healer_mock_execute(m, &probe_issue, &act, &res);
     assert_int_equal(P.rc, HEALER_OK);
-    assert_string_equal(healer_mock_last_call(m, HEALER_MOCK_ACT_WRITE_FILE)->path, "/sys/kernel/x");
+    assert_string_equal(healer_mock_last_call(m, HEALER_MOCK_ACT_WRITE_FILE)->path,
+                        "/sys/kernel/x");
     P.what = DO_WRITE_ETC;
     healer_mock_execute(m, &probe_issue, &act, &res);
     assert_int_equal(P.rc, HEALER_E_SCOPE);
