@@ -82,6 +82,16 @@ static size_t utf8_check(const char *str, size_t n)
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < n) {
+        /* Bus strings are mostly ASCII: 8 bytes at a time while none is NUL or >= 0x80. */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w | ((w - 0x0101010101010101ull) & ~w)) & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
         if (s[i] >= 0x01 && s[i] < 0x80) {
             i++;
             continue;

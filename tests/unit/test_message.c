@@ -450,6 +450,14 @@ static void test_wrong_types_and_values(void **state)
     CASE("key 'text': NUL character at byte 2",
          (w_head(&w, 1, MSG_RESULT), w_str(&w, "text"),
           msgpack_pack_str_with_body(&w.pk, "ab\0c", 4)));
+    /* past the first 8 bytes, where ASCII is checked a word at a time */
+    CASE("key 'text': NUL character at byte 10",
+         (w_head(&w, 1, MSG_RESULT), w_str(&w, "text"),
+          msgpack_pack_str_with_body(&w.pk, "0123456789\0abcdefgh", 19)));
+    CASE("key 'text': invalid UTF-8 at byte 17",
+         (w_head(&w, 1, MSG_RESULT), w_str(&w, "text"), w_str(&w, "0123456789abcdefg\x80xyz")));
+    CASE("key 'text': invalid UTF-8 at byte 10",
+         (w_head(&w, 1, MSG_RESULT), w_str(&w, "text"), w_str(&w, "é23456789\xfe")));
     CASE("trailing bytes", (w_head(&w, 0, MSG_STOP), msgpack_pack_nil(&w.pk)));
 #undef CASE
 }
