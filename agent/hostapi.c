@@ -255,8 +255,9 @@ static int host_request(healer_ctx *ctx, const char *plugin, const char *method,
         return HEALER_E_DENIED;
     if (!plugin || !method || (n_args && !args))
         return HEALER_E_INVAL;
-    if (ctx->phase != PHASE_EXECUTE && ctx->phase != PHASE_RESTORE && ctx->phase != PHASE_REQUEST) {
-        set_msg(ctx, "request is only allowed in execute(), restore() and handle_request()");
+    /* Not from handle_request(): a chain of requests could end up waiting on itself. */
+    if (ctx->phase != PHASE_EXECUTE && ctx->phase != PHASE_RESTORE) {
+        set_msg(ctx, "request is only allowed in execute() and restore()");
         return HEALER_E_DENIED;
     }
     int rc = worker_request(ctx, plugin, method, args, n_args, timeout_s, reply);
@@ -321,7 +322,11 @@ static char *dup_trunc(const char *s, size_t max)
 static int host_plan_add_action(healer_plan *plan, const healer_action *a)
 {
     plan_builder *pb = (plan_builder *)plan;
-    if (!pb || !a || !loader_valid_name(a->name))
+    if (!pb || !pb->active) {
+        log_error("host", "plan_add_action called outside plan(): refused");
+        return HEALER_E_DENIED;
+    }
+    if (!a || !loader_valid_name(a->name))
         return HEALER_E_INVAL;
     if (pb->n >= 64)
         return HEALER_E_FULL;

@@ -37,6 +37,7 @@ struct worker {
     size_t n_deferred, cap_deferred;
     uint64_t next_request;
     void *state;
+    plan_builder plan;
     char who[HEALER_NAME_MAX + 8];
 
     pthread_mutex_t mu;
@@ -160,27 +161,29 @@ static void run_detect(worker *w, uint64_t seq, int ack)
 
 static void do_plan(worker *w, const msg *m)
 {
-    plan_builder pb = {0};
+    plan_builder *pb = &w->plan;
     int rc = HEALER_OK;
     double t0 = clock_mono();
     if (w->p->desc.plan && m->has_issue) {
         issue_view iv;
         view_issue(&m->issue, &iv);
-        w->ctx.plan = &pb;
+        w->ctx.plan = pb;
         w->ctx.phase = PHASE_PLAN;
-        rc = w->p->desc.plan(w->state, &iv.issue, (healer_plan *)&pb);
+        pb->active = 1;
+        rc = w->p->desc.plan(w->state, &iv.issue, (healer_plan *)pb);
+        pb->active = 0;
         w->ctx.phase = PHASE_IDLE;
         w->ctx.plan = NULL;
         if (rc < 0)
             log_warn(w->who, "plan for %s failed: %s", m->issue.type, healer_rc_str(rc));
     }
-    for (size_t i = 0; i < pb.n; i++)
-        pb.v[i].plugin = w->p->name;
+    for (size_t i = 0; i < pb->n; i++)
+        pb->v[i].plugin = w->p->name;
     msg r = { .kind = MSG_PLAN, .seq = m->seq, .plugin = w->p->name, .code = rc,
-              .actions = pb.v, .n_actions = rc < 0 ? 0 : pb.n,
+              .actions = pb->v, .n_actions = rc < 0 ? 0 : pb->n,
               .duration = clock_mono() - t0 };
     worker_send(w, &r);
-    plan_builder_clear(&pb);
+    plan_builder_clear(pb);
 }
 
 static void send_verdict(worker *w, uint64_t seq, const issue_view *iv, const action_view *av)

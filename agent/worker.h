@@ -24,9 +24,12 @@ typedef enum worker_phase {
 
 #define WORKER_MAX_FDS 16
 
+/* Lives in the worker for its whole life, so a healer_plan pointer a plugin kept after plan()
+ * returned still points at valid memory and is refused (active == 0), never a use after free. */
 typedef struct plan_builder {
     msg_action *v;
     size_t n, cap;
+    int active;          /* 1 only while plan() runs */
 } plan_builder;
 
 typedef struct worker worker;

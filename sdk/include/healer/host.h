@@ -61,7 +61,10 @@ typedef struct healer_host {
     /* One line on the agent's log, prefixed with the level and the plugin's name. Any
      * thread. The format is printf's; no trailing newline. */
     void (*log)(healer_ctx *ctx, healer_log_level level, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+#if defined(__GNUC__)
+        __attribute__((format(printf, 3, 4)))
+#endif
+        ;
 
     /* The agent's clock in seconds since the epoch (tests may drive it). Any thread. */
     double (*now)(healer_ctx *ctx);
