@@ -1180,6 +1180,7 @@ static int poll_once(engine *e, long timeout_ms)
 static void *engine_main(void *arg)
 {
     engine *e = arg;
+    pthread_setname_np(pthread_self(), "hd-engine");
     while (!atomic_load(&e->stop)) {
         if (poll_once(e, (long)(SWEEP_INTERVAL * 1000)) < 0) {
             log_error("engine", "poll failed: %s", zmq_strerror(zmq_errno()));

@@ -352,6 +352,9 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     w->ctx.thread = pthread_self();
+    char tname[16];
+    snprintf(tname, sizeof tname, "hd-%s", w->p->name); /* visible in top -H, ps -L */
+    pthread_setname_np(pthread_self(), tname);
     w->pull = bus_pull(w->rt->bus, w->endpoint);
     w->push = bus_push(w->rt->bus, w->engine_ep);
     int rc = HEALER_E_IO;
