@@ -32,7 +32,12 @@ typedef struct series {
     struct series *next;    /* insertion order, which is also render order */
     uint64_t hash;
     char **values;          /* one per label name of the family */
-    char *labels;           /* rendered `a="x",b="y"`, escaped; "" without labels */
+    /* Pre-rendered starts of this series' lines, so a render is mostly memcpy:
+     * counter/gauge: `name{a="x"} `; histogram: `name_bucket{a="x",` (the le label and the
+     * rest come from the family), `name_sum{a="x"} ` and `name_count{a="x"} `. */
+    char *line;
+    char *sum_line, *count_line;
+    size_t line_len, sum_len, count_len;
     double value;           /* counter or gauge */
     uint64_t *buckets;      /* histogram: per-bucket (not cumulative) counts, nbounds of them */
     double sum;
@@ -48,8 +53,12 @@ typedef struct family {
     int reserved;           /* one of the contract's families: the generic API may not touch it */
     size_t nlabels;
     char **label_names;
+    char *header;           /* "# HELP ...\n# TYPE ...\n" */
+    size_t header_len;
     const double *bounds;   /* histogram only */
     size_t nbounds;
+    char **le;              /* `le="0.005"} ` for each bound, then `le="+Inf"} ` */
+    size_t *le_len;
     series **tab;
     size_t tab_cap, nseries;
     series *head, *tail;
@@ -115,6 +124,7 @@ static void sb_reserve(sbuf *b, size_t extra)
     }
     b->p = p;
     b->cap = cap;
+    b->p[b->len] = '\0';
 }
 
 static void sb_put(sbuf *b, const char *s, size_t n)
@@ -201,19 +211,7 @@ static size_t fmt_double(char *buf, size_t cap, double v)
     return n < 0 ? 0 : (size_t)n;
 }
 
-static void sb_double(sbuf *b, double v)
-{
-    char buf[40];
-    size_t n = fmt_double(buf, sizeof buf, v);
-    sb_put(b, buf, n);
-}
 
-static void sb_u64(sbuf *b, uint64_t v)
-{
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-    sb_put(b, buf, (size_t)n);
-}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -284,7 +282,9 @@ static void series_free(series *s, size_t nlabels)
         for (size_t i = 0; i < nlabels; i++)
             free(s->values[i]);
     free(s->values);
-    free(s->labels);
+    free(s->line);
+    free(s->sum_line);
+    free(s->count_line);
     free(s->buckets);
     free(s);
 }
@@ -311,6 +311,12 @@ static void family_free(family *f)
     for (size_t i = 0; i < f->nlabels; i++)
         free(f->label_names[i]);
     free(f->label_names);
+    if (f->le)
+        for (size_t i = 0; i <= f->nbounds; i++)
+            free(f->le[i]);
+    free(f->le);
+    free(f->le_len);
+    free(f->header);
     free(f->key);
     free(f->name);
     free(f->help);
@@ -379,9 +385,41 @@ static family *family_add(metrics *m, const char *key, const char *help, fam_kin
              (nlabels == 0 || f->label_names);
     for (size_t i = 0; ok && i < nlabels; i++)
         ok = (f->label_names[i] = strdup(label_names[i])) != NULL;
-    if (kind == K_HISTOGRAM) {
+    if (ok) {
+        sbuf hd = {0};
+        sb_puts(&hd, "# HELP ");
+        sb_puts(&hd, f->name);
+        sb_puts(&hd, " ");
+        sb_puts(&hd, f->help);
+        sb_puts(&hd, "\n# TYPE ");
+        sb_puts(&hd, f->name);
+        sb_puts(&hd, " ");
+        sb_puts(&hd, kind_name(kind));
+        sb_puts(&hd, "\n");
+        f->header = hd.p;
+        f->header_len = hd.len;
+        ok = f->header && !hd.oom;
+    }
+    if (ok && kind == K_HISTOGRAM) {
         f->bounds = duration_bounds;
         f->nbounds = N_DURATION_BOUNDS;
+        f->le = calloc(f->nbounds + 1, sizeof *f->le);
+        f->le_len = calloc(f->nbounds + 1, sizeof *f->le_len);
+        ok = f->le && f->le_len;
+        for (size_t i = 0; ok && i <= f->nbounds; i++) {
+            char num[40];
+            if (i < f->nbounds)
+                fmt_double(num, sizeof num, f->bounds[i]);
+            else
+                snprintf(num, sizeof num, "+Inf");
+            sbuf lb = {0};
+            sb_puts(&lb, "le=\"");
+            sb_puts(&lb, num);
+            sb_puts(&lb, "\"} ");
+            f->le[i] = lb.p;
+            f->le_len[i] = lb.len;
+            ok = lb.p && !lb.oom;
+        }
     }
     if (!ok) {
         family_free(f);
@@ -414,6 +452,36 @@ static int series_grow(family *f)
     f->tab = tab;
     f->tab_cap = cap;
     return HEALER_OK;
+}
+
+/* Builds `name suffix{labels} ` (no braces without labels) or, for a bucket, leaves the
+ * braces open for the le label: `name_bucket{labels,`. 1 on success. */
+static int line_start(char **out, size_t *len, const char *name, const char *suffix,
+                      const char *labels, int bucket)
+{
+    sbuf b = {0};
+    sb_puts(&b, name);
+    sb_puts(&b, suffix);
+    if (bucket) {
+        sb_puts(&b, "{");
+        if (*labels) {
+            sb_puts(&b, labels);
+            sb_puts(&b, ",");
+        }
+    } else if (*labels) {
+        sb_puts(&b, "{");
+        sb_puts(&b, labels);
+        sb_puts(&b, "} ");
+    } else {
+        sb_puts(&b, " ");
+    }
+    if (b.oom || !b.p) {
+        free(b.p);
+        return 0;
+    }
+    *out = b.p;
+    *len = b.len;
+    return 1;
 }
 
 /* Finds or creates the series for values (one per label name, in the family's order).
@@ -469,11 +537,17 @@ static series *series_get(metrics *m, family *f, const char *const *values, int 
         sb_escape(&lb, values[i], 1);
         sb_puts(&lb, "\"");
     }
-    s->labels = lb.p;
     if (ok && lb.oom)
         ok = 0;
-    if (ok && f->kind == K_HISTOGRAM)
-        ok = (s->buckets = calloc(f->nbounds, sizeof *s->buckets)) != NULL;
+    if (ok && f->kind != K_HISTOGRAM) {
+        ok = line_start(&s->line, &s->line_len, f->name, "", lb.p, 0);
+    } else if (ok) {
+        ok = line_start(&s->line, &s->line_len, f->name, "_bucket", lb.p, 1) &&
+             line_start(&s->sum_line, &s->sum_len, f->name, "_sum", lb.p, 0) &&
+             line_start(&s->count_line, &s->count_len, f->name, "_count", lb.p, 0) &&
+             (s->buckets = calloc(f->nbounds, sizeof *s->buckets)) != NULL;
+    }
+    free(lb.p);
     if (!ok) {
         series_free(s, f->nlabels);
         return NULL;
@@ -824,63 +898,54 @@ int metrics_gauge_set(metrics *m, const char *name, const char *help,
 
 /* ---- rendering ------------------------------------------------------------------------ */
 
-static void render_sample(sbuf *b, const char *name, const char *suffix, const char *labels,
-                          const char *extra)
+/* Integers (counts, most counter values) without snprintf: the bulk of a render. */
+static void sb_u64(sbuf *b, uint64_t v)
 {
-    sb_puts(b, name);
-    sb_puts(b, suffix);
-    if (*labels || extra) {
-        sb_puts(b, "{");
-        sb_puts(b, labels);
-        if (extra) {
-            if (*labels)
-                sb_puts(b, ",");
-            sb_puts(b, extra);
-        }
-        sb_puts(b, "}");
+    char buf[24];
+    char *p = buf + sizeof buf;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sb_put(b, p, (size_t)(buf + sizeof buf - p));
+}
+
+static void sb_value(sbuf *b, double v)
+{
+    if (v >= 0 && v < 1e15 && v == (double)(uint64_t)v && !signbit(v)) {
+        sb_u64(b, (uint64_t)v);
+        return;
     }
-    sb_puts(b, " ");
+    char buf[40];
+    size_t n = fmt_double(buf, sizeof buf, v);
+    sb_put(b, buf, n);
 }
 
 static void render_all(metrics *m, sbuf *b)
 {
     for (family *f = m->head; f; f = f->next) {
-        sb_puts(b, "# HELP ");
-        sb_puts(b, f->name);
-        sb_puts(b, " ");
-        sb_puts(b, f->help);
-        sb_puts(b, "\n# TYPE ");
-        sb_puts(b, f->name);
-        sb_puts(b, " ");
-        sb_puts(b, kind_name(f->kind));
-        sb_puts(b, "\n");
+        sb_put(b, f->header, f->header_len);
         for (series *s = f->head; s; s = s->next) {
             if (f->kind != K_HISTOGRAM) {
-                render_sample(b, f->name, "", s->labels, NULL);
-                sb_double(b, s->value);
-                sb_puts(b, "\n");
+                sb_put(b, s->line, s->line_len);
+                sb_value(b, s->value);
+                sb_put(b, "\n", 1);
                 continue;
             }
             uint64_t cum = 0;
-            char le[64];
-            for (size_t i = 0; i < f->nbounds; i++) {
-                cum += s->buckets[i];
-                char num[40];
-                fmt_double(num, sizeof num, f->bounds[i]);
-                snprintf(le, sizeof le, "le=\"%s\"", num);
-                render_sample(b, f->name, "_bucket", s->labels, le);
+            for (size_t i = 0; i <= f->nbounds; i++) {
+                cum = i < f->nbounds ? cum + s->buckets[i] : s->count;
+                sb_put(b, s->line, s->line_len);
+                sb_put(b, f->le[i], f->le_len[i]);
                 sb_u64(b, cum);
-                sb_puts(b, "\n");
+                sb_put(b, "\n", 1);
             }
-            render_sample(b, f->name, "_bucket", s->labels, "le=\"+Inf\"");
+            sb_put(b, s->sum_line, s->sum_len);
+            sb_value(b, s->sum);
+            sb_put(b, "\n", 1);
+            sb_put(b, s->count_line, s->count_len);
             sb_u64(b, s->count);
-            sb_puts(b, "\n");
-            render_sample(b, f->name, "_sum", s->labels, NULL);
-            sb_double(b, s->sum);
-            sb_puts(b, "\n");
-            render_sample(b, f->name, "_count", s->labels, NULL);
-            sb_u64(b, s->count);
-            sb_puts(b, "\n");
+            sb_put(b, "\n", 1);
         }
     }
 }
