@@ -42,6 +42,19 @@ struct agent {
     int leaked;
 };
 
+/* What a plugin stuck in a callback may still touch is kept alive, never freed: referenced from
+ * here so it is visibly retained on purpose (and leak checkers agree). Bounded: one entry per
+ * service per reload that found a stuck plugin. */
+#define KEPT_MAX 64
+static void *kept_alive[KEPT_MAX];
+static size_t n_kept;
+
+static void keep_alive(void *p)
+{
+    if (p && n_kept < KEPT_MAX)
+        kept_alive[n_kept++] = p;
+}
+
 static void diag_to_log(void *ud, const char *file, int line, const char *m)
 {
     (void)ud;
@@ -256,6 +269,7 @@ static void stop_plugins(agent *a)
             stuck = 1;
     if (stuck) {
         a->leaked = 1;
+        keep_alive(a->plugins.v);
         a->plugins.v = NULL;
         a->plugins.n = 0;
     } else {
@@ -333,6 +347,11 @@ void agent_close(agent *a)
         actuators_free(a->act);
         if (a->bus)
             bus_free(a->bus);
+    } else {
+        keep_alive(a->act);
+        keep_alive(a->bus);
+        keep_alive(a->cfg);
+        a->cfg = NULL;
     }
     if (a->audit)
         audit_close(a->audit);
@@ -381,6 +400,8 @@ static void reload(agent *a)
     a->act = make_actuators(nc, a->audit);
     if (!a->leaked)
         actuators_free(old_act);
+    else
+        keep_alive(old_act);
     config *old = a->cfg;
     /* The new config keeps the old state_dir and namespace: those need a restart. */
     free(nc->state_dir);
@@ -390,7 +411,8 @@ static void reload(agent *a)
     a->cfg = nc;
     if (!a->leaked)
         config_free(old);
-    /* else: a stuck plugin's worker may still read the old config; keep it. */
+    else
+        keep_alive(old); /* a stuck plugin's worker may still read it */
     log_set_level((healer_log_level)nc->log_level);
     governor_set_limits(a->gov, &nc->limits, nc->dry_run);
     metrics_plugin_info_clear(a->metrics);
