@@ -120,6 +120,7 @@ struct engine {
     unsigned acks_waiting;
     json_t *recent;
     atomic_uint_fast64_t heals_finished;
+    bus_stats last_bus;         /* what the bus counters were at the last sweep */
 
     pthread_mutex_t lock;
     pthread_cond_t cmd_cv;
@@ -991,6 +992,20 @@ static void dispatch(engine *e, const msg *m)
     }
 }
 
+/* The bus counts drops and malformed messages itself; the metrics get the increments. */
+static void export_bus_stats(engine *e)
+{
+    bus_stats bs;
+    bus_get_stats(e->rt->bus, &bs);
+    metrics_counter_add(e->rt->metrics, "bus_messages_dropped_total",
+                        "Bus messages dropped because a queue was at its high-water mark", NULL, 0,
+                        (double)(bs.dropped - e->last_bus.dropped));
+    metrics_counter_add(e->rt->metrics, "bus_messages_malformed_total",
+                        "Bus messages that could not be decoded and were rejected", NULL, 0,
+                        (double)(bs.malformed - e->last_bus.malformed));
+    e->last_bus = bs;
+}
+
 /* Timeouts: plans and actions that never answered, pending plans that expired, issues that were
  * not raised again for three intervals (taken as cleared). */
 static void sweep(engine *e)
@@ -1046,6 +1061,7 @@ static void sweep(engine *e)
         }
     }
     recompute_health(e);
+    export_bus_stats(e);
 }
 
 /* ---- commands from HTTP ------------------------------------------------------------------ */
@@ -1249,6 +1265,7 @@ engine *engine_new(runtime *rt, plugin_set *set, int auto_detect)
     atomic_init(&e->stop, 0);
     snprintf(e->endpoint, sizeof e->endpoint, "inproc://engine.%u", rt->generation);
     e->pull = bus_pull(rt->bus, e->endpoint);
+    bus_get_stats(rt->bus, &e->last_bus); /* counters carry over a reload: count from here */
     if (!e->workers || !e->push || !e->issues || !e->heals || !e->health || e->efd < 0 || !e->pull) {
         log_error("engine", "cannot start: out of memory or bus failure");
         engine_free(e);

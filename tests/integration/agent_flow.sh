@@ -65,6 +65,7 @@ get /metrics >"$T/metrics.txt"
 check "metrics: attempt counted" grep -q '^luminous_nix_healing_attempts_total{issue_type="dir_oversize",action="remove_old_files"} 1' "$T/metrics.txt"
 check "metrics: success counted" grep -q '^luminous_nix_healing_successes_total{issue_type="dir_oversize",action="remove_old_files"} 1' "$T/metrics.txt"
 check "metrics: awaiting_confirmation counted" grep -q 'luminous_nix_healing_suppressed_total{issue_type="dir_oversize",reason="awaiting_confirmation"} 1' "$T/metrics.txt"
+check "metrics: bus drops exported" grep -q '^luminous_nix_bus_messages_dropped_total 0' "$T/metrics.txt"
 check "promtool accepts /metrics" promtool check metrics <"$T/metrics.txt"
 check "audit: the real removal" [ "$(jq -s '[.[] | select(.actuator != null and .result == "ok")] | length' "$A")" -ge 1 ]
 
