@@ -758,8 +758,12 @@ http_server *http_start(const char *listen, const char *token_file, const http_b
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    /* The port argument only appears in libmicrohttpd's messages (the address is given
+     * with MHD_OPTION_SOCK_ADDR); pass the real one so a bind error names it. */
+    uint16_t port = v6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s,
+        flags, port, NULL, NULL, on_request, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS,
@@ -769,7 +773,8 @@ http_server *http_start(const char *listen, const char *token_file, const http_b
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_END);
     if (!d) {
-        snprintf(err, errlen, "cannot listen on %s: %s", listen,
+        /* The caller says "cannot listen on ADDR"; err says why. */
+        snprintf(err, errlen, "%s",
                  s->last_error[0] ? s->last_error : "libmicrohttpd could not start");
         free(s->token_file);
         pthread_mutex_destroy(&s->tok_mu);

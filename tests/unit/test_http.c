@@ -940,14 +940,18 @@ static void test_listen_addresses(void **state)
         assert_true(strlen(err) > 0);
     }
     assert_null(http_start(NULL, NULL, &be, err, sizeof err));
-    /* A port already taken is reported, naming the address. */
+    /* A port already taken is reported with the reason and the port. */
     http_server *a = http_start("127.0.0.1:0", NULL, &be, err, sizeof err);
     assert_non_null(a);
-    char addr[64];
+    char addr[64], port_text[16];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", http_port(a));
+    snprintf(port_text, sizeof port_text, "%d", http_port(a));
     err[0] = '\0';
     assert_null(http_start(addr, NULL, &be, err, sizeof err));
-    assert_non_null(strstr(err, addr));
+    if (!strstr(err, "in use") || !strstr(err, port_text))
+        fprintf(stderr, "bind error: %s\n", err);
+    assert_non_null(strstr(err, "in use"));
+    assert_non_null(strstr(err, port_text));
     http_stop(a);
     assert_int_equal(http_port(NULL), -1);
     http_stop(NULL);
