@@ -118,7 +118,7 @@ struct engine {
     uint64_t rng;
     double next_sweep;
     unsigned acks_waiting;
-    json_t *recent;
+    json_t *recent;             /* finished heals for the --once summary; NULL in the daemon */
     atomic_uint_fast64_t heals_finished;
     bus_stats last_bus;         /* what the bus counters were at the last sweep */
 
@@ -457,9 +457,11 @@ static void finish_heal(engine *e, heal *h, const char *outcome, const char *rea
                   (unsigned long long)h->id);
     if (!h->dry_run && h->n_acts)
         metrics_duration(e->rt->metrics, is->type, now - h->started_at);
-    json_array_insert_new(e->recent, 0, heal_summary_json(h, outcome, reason));
-    while (json_array_size(e->recent) > RECENT_MAX)
-        json_array_remove(e->recent, RECENT_MAX);
+    if (e->recent) {
+        json_array_insert_new(e->recent, 0, heal_summary_json(h, outcome, reason));
+        while (json_array_size(e->recent) > RECENT_MAX)
+            json_array_remove(e->recent, RECENT_MAX);
+    }
 
     if (strcmp(outcome, "healed") == 0) {
         is->state = IS_HEALED;
@@ -1250,7 +1252,8 @@ engine *engine_new(runtime *rt, plugin_set *set, int auto_detect)
     e->issues = strmap_new();
     e->heals = u64map_new();
     e->health = strmap_new();
-    e->recent = json_array();
+    /* The daemon's history is the knowledge base; only --once prints its own heals. */
+    e->recent = auto_detect ? NULL : json_array();
     e->health_value = 100.0;
     e->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(clock_now() * 1e6);
     if (!e->rng)
@@ -1469,6 +1472,18 @@ json_t *engine_pending_json(engine *e)
     return json_pack("{s:o}", "pending", arr);
 }
 
+void engine_keep_recent(engine *e, int keep)
+{
+    pthread_mutex_lock(&e->lock);
+    if (!keep) {
+        json_decref(e->recent);
+        e->recent = NULL;
+    } else if (!e->recent) {
+        e->recent = json_array();
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
 uint64_t engine_heals_finished(engine *e)
 {
     return atomic_load(&e->heals_finished);
@@ -1477,7 +1492,7 @@ uint64_t engine_heals_finished(engine *e)
 json_t *engine_recent_json(engine *e)
 {
     pthread_mutex_lock(&e->lock);
-    json_t *c = json_deep_copy(e->recent);
+    json_t *c = e->recent ? json_deep_copy(e->recent) : json_array();
     pthread_mutex_unlock(&e->lock);
     return c;
 }

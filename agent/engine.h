@@ -36,6 +36,9 @@ json_t *engine_pending_json(engine *e);
 /* The heals finished since start, newest first (at most 100): for the --once summary. */
 json_t *engine_recent_json(engine *e);
 int engine_command(engine *e, http_command cmd, uint64_t id, char *msg, size_t len);
+/* Keep (1) or drop (0) the --once list of finished heals; the daemon never keeps it, and the
+ * pipeline benchmark turns it off to measure what the daemon does. Before the first heal. */
+void engine_keep_recent(engine *e, int keep);
 /* Heals finished since start (any outcome). Thread-safe; benchmarks poll it. */
 uint64_t engine_heals_finished(engine *e);
 

@@ -405,7 +405,7 @@ static act_context make_act_ctx(healer_ctx *ctx)
         .heal_id = ctx->heal_id,
         .issue_type = ctx->issue_type,
         .action = ctx->action,
-        .before_json = ctx->before_json,
+        .before_json = worker_before_json(ctx),
         .allow_system = (ctx->action_flags & HEALER_ACTION_SYSTEM) != 0,
         .declared_paths = (const char *const *)ctx->plugin->declared_paths,
         .n_declared_paths = ctx->plugin->n_declared_paths,

@@ -128,8 +128,16 @@ static void set_action_ctx(worker *w, const msg *m)
     c->issue_type = m->issue.type;
     c->action = m->n_actions ? m->actions[0].name : NULL;
     c->action_flags = m->n_actions ? m->actions[0].flags : 0;
+    c->issue = &m->issue;
     free(c->before_json);
-    c->before_json = measures_json(m->issue.measures, m->issue.n_measures);
+    c->before_json = NULL; /* most actions call no actuator: build it only when one does */
+}
+
+const char *worker_before_json(struct healer_ctx *c)
+{
+    if (!c->before_json && c->issue)
+        c->before_json = measures_json(c->issue->measures, c->issue->n_measures);
+    return c->before_json;
 }
 
 static void clear_action_ctx(worker *w)
@@ -139,6 +147,7 @@ static void clear_action_ctx(worker *w)
     c->issue_type = NULL;
     c->action = NULL;
     c->action_flags = 0;
+    c->issue = NULL;
     free(c->before_json);
     c->before_json = NULL;
 }
@@ -276,6 +285,7 @@ static void do_restore(worker *w, const msg *m)
         view_issue(&m->issue, &iv);
         w->ctx.phase = PHASE_RESTORE;
         w->ctx.issue_type = m->issue.type;
+        w->ctx.issue = &m->issue;
         w->ctx.action = "restore";
         rc = w->p->desc.restore(w->state, &iv.issue);
         w->ctx.phase = PHASE_IDLE;

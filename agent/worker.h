@@ -46,7 +46,8 @@ struct healer_ctx {
     const char *issue_type;
     const char *action;
     uint32_t action_flags;
-    char *before_json;
+    const msg_issue *issue;         /* the issue being acted on, borrowed for the callback */
+    char *before_json;              /* its measurements as JSON, built on first actuator use */
     char last_msg[HEALER_MSG_MAX];
     plan_builder *plan;
 };
@@ -72,6 +73,9 @@ int worker_request(struct healer_ctx *ctx, const char *plugin, const char *metho
                    const healer_kv *args, size_t n_args, double timeout_s, healer_reply *reply);
 int worker_watch_fd(struct healer_ctx *ctx, int fd, short events, healer_fd_cb cb);
 int worker_unwatch_fd(struct healer_ctx *ctx, int fd);
+
+/* The current issue's measurements as JSON for actuator audit lines (NULL outside an action). */
+const char *worker_before_json(struct healer_ctx *ctx);
 
 /* The host API table (hostapi.c); one static instance for every plugin. */
 const healer_host *hostapi_table(void);
