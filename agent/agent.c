@@ -453,8 +453,18 @@ int agent_run(agent *a)
                                .tv_nsec = (long)((tick - (double)(time_t)tick) * 1e9) };
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig < 0) {
-            if (errno == EAGAIN && wd > 0)
-                sdnotify_send("WATCHDOG=1");
+            if (errno == EAGAIN && wd > 0) {
+                /* Only vouch for an engine that is still turning: a hung engine thread must
+                 * get the agent restarted, not kept alive by this thread's pings. */
+                pthread_rwlock_rdlock(&a->lock);
+                double beat = a->engine ? engine_heartbeat(a->engine) : clock_mono();
+                pthread_rwlock_unlock(&a->lock);
+                if (clock_mono() - beat < wd / 2)
+                    sdnotify_send("WATCHDOG=1");
+                else
+                    log_error("agent", "the engine has not turned for %.1f s: no watchdog ping",
+                              clock_mono() - beat);
+            }
             continue;
         }
         if (sig == SIGHUP) {

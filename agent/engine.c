@@ -121,6 +121,7 @@ struct engine {
     json_t *recent;             /* finished heals for the --once summary; NULL in the daemon */
     atomic_uint_fast64_t heals_finished;
     bus_stats last_bus;         /* what the bus counters were at the last sweep */
+    _Atomic double heartbeat;   /* clock_mono() at the loop's last turn */
 
     pthread_mutex_t lock;
     pthread_cond_t cmd_cv;
@@ -1200,6 +1201,7 @@ static void *engine_main(void *arg)
     engine *e = arg;
     pthread_setname_np(pthread_self(), "hd-engine");
     while (!atomic_load(&e->stop)) {
+        atomic_store(&e->heartbeat, clock_mono());
         if (poll_once(e, (long)(SWEEP_INTERVAL * 1000)) < 0) {
             log_error("engine", "poll failed: %s", zmq_strerror(zmq_errno()));
             break;
@@ -1290,6 +1292,7 @@ engine *engine_new(runtime *rt, plugin_set *set, int auto_detect)
 int engine_start(engine *e)
 {
     e->running = 1;
+    atomic_store(&e->heartbeat, clock_mono());
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
         e->running = 0;
         return -1;
@@ -1470,6 +1473,11 @@ json_t *engine_pending_json(engine *e)
     }
     pthread_mutex_unlock(&e->lock);
     return json_pack("{s:o}", "pending", arr);
+}
+
+double engine_heartbeat(engine *e)
+{
+    return atomic_load(&e->heartbeat);
 }
 
 void engine_keep_recent(engine *e, int keep)

@@ -39,6 +39,10 @@ int engine_command(engine *e, http_command cmd, uint64_t id, char *msg, size_t l
 /* Keep (1) or drop (0) the --once list of finished heals; the daemon never keeps it, and the
  * pipeline benchmark turns it off to measure what the daemon does. Before the first heal. */
 void engine_keep_recent(engine *e, int keep);
+/* Monotonic time of the engine loop's last turn (it turns at least every 0.25 s while alive).
+ * The watchdog pings systemd only while this is fresh, so a hung engine gets the agent
+ * restarted. Thread-safe. */
+double engine_heartbeat(engine *e);
 /* Heals finished since start (any outcome). Thread-safe; benchmarks poll it. */
 uint64_t engine_heals_finished(engine *e);
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `cmake --install` lays out exactly what CONTRACT.md promises under the prefix, and the installed
+# agent runs from there.
+. "$SRC/tests/lib/agent.sh"
+P="$T/prefix"
+cmake --install "$BUILD" --prefix "$P" >"$T/install.log" 2>&1 || { cat "$T/install.log"; exit 1; }
+for f in bin/healerd bin/healctl lib/healerd/plugins/dirwatch.so include/healer/healer.h \
+         include/healer/plugin.h include/healer/host.h include/healer/types.h \
+         include/healer/version.h lib/pkgconfig/healer-sdk.pc etc/healerd/healerd.conf \
+         lib/systemd/system/healerd.service share/man/man8/healerd.8 share/man/man8/healctl.8 \
+         share/man/man5/healerd.conf.5; do
+  check "installed $f" [ -e "$P/$f" ]
+done
+check "installed healerd runs" [ "$("$P/bin/healerd" --version)" = "healerd 0.1.0 (plugin ABI 1.0)" ]
+# Its plugin_dir (/usr/lib/healerd/plugins) may not exist here; the file itself must be clean.
+"$P/bin/healerd" -c "$P/etc/healerd/healerd.conf" --check-config >"$T/cc.out" 2>&1 || true
+check "installed default config has no FILE:LINE problem" [ "$(grep -c "^$P/etc/healerd/healerd.conf:[0-9]*:" "$T/cc.out")" = 0 ]
+check "the unit starts the installed path" grep -q '^ExecStart=/usr/bin/healerd ' "$P/lib/systemd/system/healerd.service"
+check "the unit is Type=notify" grep -q '^Type=notify' "$P/lib/systemd/system/healerd.service"
+finish
