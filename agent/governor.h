@@ -1,8 +1,8 @@
 /* governor.h — the one place that enforces the safety limits for every plugin: heals per
  * sliding hour, cooldown per (issue type, target), rollbacks per day, the health floor for
  * automatic healing, confirmation of risky plans, pause and dry-run. Pure logic: time is passed
- * in, so tests cover hours and days in milliseconds. Engine thread only (not locked), except
- * governor_budget which takes the lock for the HTTP thread. */
+ * in, so tests cover hours and days in milliseconds. Every function takes the governor's own
+ * mutex, so the engine and the HTTP threads may both call it. */
 #ifndef AGENT_GOVERNOR_H
 #define AGENT_GOVERNOR_H
 
