@@ -405,7 +405,8 @@ static int finish(actuators *a, const act_context *c, const char *actuator, cons
 {
     if (c->issue_type && params)
         json_object_set_new(params, "issue_type", jstr(c->issue_type));
-    if (a->audit) {
+    /* Probes measure; they change nothing and would flood the audit log every cycle. */
+    if (a->audit && strcmp(actuator, "probe") != 0) {
         audit_rec r = {
             .heal_id = c->heal_id,
             .plugin = c->plugin ? c->plugin : "agent",
@@ -1228,8 +1229,11 @@ static int fd_above2(int fd)
     return n;
 }
 
-int act_run(actuators *a, const act_context *c, const char *const argv[], double timeout_s,
-            char *out, size_t out_len, int *exit_status, char *msg, size_t len)
+/* actuator is "run" (an action: honours dry-run, audited) or "probe" (a read-only measurement:
+ * runs in dry-run too, not audited). */
+static int run_command(actuators *a, const act_context *c, const char *actuator,
+                       const char *const argv[], double timeout_s, char *out, size_t out_len,
+                       int *exit_status, char *msg, size_t len)
 {
     if (out && out_len)
         out[0] = '\0';
@@ -1258,17 +1262,17 @@ int act_run(actuators *a, const act_context *c, const char *const argv[], double
     if (!argv || !argv[0] || !argv[0][0] || argv[argc] || !isfinite(timeout_s) ||
         timeout_s <= 0 || timeout_s > 86400) {
         setmsg(m, sizeof m, "run: need argv[0] and a timeout in (0, 86400] s (got %g)", timeout_s);
-        return finish(a, c, "run", target, params, HEALER_E_INVAL, m, msg, len);
+        return finish(a, c, actuator, target, params, HEALER_E_INVAL, m, msg, len);
     }
-    if (is_dry(a)) {
+    if (is_dry(a) && strcmp(actuator, "probe") != 0) {
         setmsg(m, sizeof m, "would run: %s (timeout %.3g s)", cmdline, timeout_s);
-        return finish(a, c, "run", target, params, HEALER_DRY_RUN, m, msg, len);
+        return finish(a, c, actuator, target, params, HEALER_DRY_RUN, m, msg, len);
     }
     char exe[PATH_MAX];
     if (resolve_exe(argv[0], exe, sizeof exe) < 0) {
         setmsg(m, sizeof m, "cannot run '%s': %s", argv[0],
                strchr(argv[0], '/') ? strerror(errno) : "not found on PATH");
-        return finish(a, c, "run", target, params, HEALER_E_NOTFOUND, m, msg, len);
+        return finish(a, c, actuator, target, params, HEALER_E_NOTFOUND, m, msg, len);
     }
     /* Everything the child needs is prepared here: after fork in a threaded process only
      * async-signal-safe calls are allowed. */
@@ -1278,13 +1282,13 @@ int act_run(actuators *a, const act_context *c, const char *const argv[], double
     int outp[2], errp[2];
     if (pipe2(outp, O_CLOEXEC) < 0) {
         setmsg(m, sizeof m, "run %s: pipe: %s", argv[0], strerror(errno));
-        return finish(a, c, "run", target, params, HEALER_E_IO, m, msg, len);
+        return finish(a, c, actuator, target, params, HEALER_E_IO, m, msg, len);
     }
     if (pipe2(errp, O_CLOEXEC) < 0) {
         setmsg(m, sizeof m, "run %s: pipe: %s", argv[0], strerror(errno));
         close(outp[0]);
         close(outp[1]);
-        return finish(a, c, "run", target, params, HEALER_E_IO, m, msg, len);
+        return finish(a, c, actuator, target, params, HEALER_E_IO, m, msg, len);
     }
     outp[0] = fd_above2(outp[0]);
     outp[1] = fd_above2(outp[1]);
@@ -1299,7 +1303,7 @@ int act_run(actuators *a, const act_context *c, const char *const argv[], double
                 close(errp[i]);
         }
         setmsg(m, sizeof m, "run %s: fcntl: %s", argv[0], strerror(e));
-        return finish(a, c, "run", target, params, HEALER_E_IO, m, msg, len);
+        return finish(a, c, actuator, target, params, HEALER_E_IO, m, msg, len);
     }
     double start = mono_now(), deadline = start + timeout_s;
     pid_t child = fork();
@@ -1307,7 +1311,7 @@ int act_run(actuators *a, const act_context *c, const char *const argv[], double
         int e = errno;
         close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]);
         setmsg(m, sizeof m, "run %s: fork: %s", argv[0], strerror(e));
-        return finish(a, c, "run", target, params, HEALER_E_IO, m, msg, len);
+        return finish(a, c, actuator, target, params, HEALER_E_IO, m, msg, len);
     }
     if (child == 0) {
         /* Own process group: a timeout kills the command and whatever it started. */
@@ -1356,7 +1360,7 @@ int act_run(actuators *a, const act_context *c, const char *const argv[], double
             ;
         close(outp[0]);
         setmsg(m, sizeof m, "cannot run '%s': %s", exe, strerror(exec_errno));
-        return finish(a, c, "run", target, params,
+        return finish(a, c, actuator, target, params,
                       exec_errno == ENOENT ? HEALER_E_NOTFOUND : HEALER_E_IO, m, msg, len);
     }
 
@@ -1460,7 +1464,19 @@ int act_run(actuators *a, const act_context *c, const char *const argv[], double
                code, total, truncated ? ", truncated" : "", took);
         rc = HEALER_E_IO;
     }
-    return finish(a, c, "run", target, params, rc, m, msg, len);
+    return finish(a, c, actuator, target, params, rc, m, msg, len);
+}
+
+int act_run(actuators *a, const act_context *c, const char *const argv[], double timeout_s,
+            char *out, size_t out_len, int *exit_status, char *msg, size_t len)
+{
+    return run_command(a, c, "run", argv, timeout_s, out, out_len, exit_status, msg, len);
+}
+
+int act_probe(actuators *a, const act_context *c, const char *const argv[], double timeout_s,
+              char *out, size_t out_len, int *exit_status, char *msg, size_t len)
+{
+    return run_command(a, c, "probe", argv, timeout_s, out, out_len, exit_status, msg, len);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -57,6 +57,10 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
                    char *msg, size_t len);
 int act_run(actuators *a, const act_context *c, const char *const argv[], double timeout_s,
             char *out, size_t out_len, int *exit_status, char *msg, size_t len);
+/* A read-only command for measuring (host->probe_run): as act_run, but it runs in dry-run too
+ * and writes no audit line. */
+int act_probe(actuators *a, const act_context *c, const char *const argv[], double timeout_s,
+              char *out, size_t out_len, int *exit_status, char *msg, size_t len);
 int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
                          double older_than_days, const healer_remove_opts *opts,
                          uint64_t *freed, uint64_t *count, char *msg, size_t len);

@@ -478,6 +478,22 @@ static int host_act_freeze_cgroup(healer_ctx *ctx, const char *cgroup_dir, int f
     return act_freeze_cgroup(ctx->rt->act, &c, cgroup_dir, freeze, ctx->last_msg, sizeof ctx->last_msg);
 }
 
+static int host_probe_run(healer_ctx *ctx, const char *const argv[], double timeout_s, char *out,
+                          size_t out_len, int *exit_status)
+{
+    if (!on_thread(ctx))
+        return HEALER_E_DENIED;
+    if (!argv || !argv[0])
+        return HEALER_E_INVAL;
+    act_context c = { .plugin = ctx->plugin->name, .issue_type = ctx->issue_type };
+    int rc = act_probe(ctx->rt->act, &c, argv, timeout_s, out, out_len, exit_status,
+                       ctx->last_msg, sizeof ctx->last_msg);
+    char who[WHO_LEN];
+    who_of(ctx, who);
+    log_debug(who, "probe: %s", ctx->last_msg);
+    return rc;
+}
+
 static const healer_host host_table = {
     .struct_size = sizeof(healer_host),
     .abi_major = HEALER_ABI_MAJOR,
@@ -511,6 +527,7 @@ static const healer_host host_table = {
     .act_run = host_act_run,
     .act_remove_old_files = host_act_remove_old_files,
     .act_freeze_cgroup = host_act_freeze_cgroup,
+    .probe_run = host_probe_run,
 };
 
 const healer_host *hostapi_table(void)

@@ -4,6 +4,12 @@
 #include "healer/mock.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -1575,6 +1581,86 @@ static int h_act_freeze_cgroup(healer_ctx *ctx, const char *cgroup_dir, int free
     return act_end(m, c, rc, what);
 }
 
+/* Probes are read-only by contract, so the mock really runs them (a plugin's tests can use the
+ * real nix-instantiate, systemctl...). argv without a shell, output captured, timeout kills. */
+static int h_probe_run(healer_ctx *ctx, const char *const argv[], double timeout_s, char *out,
+                       size_t out_len, int *exit_status)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (out && out_len)
+        out[0] = '\0';
+    if (exit_status)
+        *exit_status = -1;
+    if (!m || !on_worker(m, "probe_run"))
+        return HEALER_E_DENIED;
+    if (!argv || !argv[0] || !(timeout_s > 0))
+        return HEALER_E_INVAL;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return HEALER_E_IO;
+    pid_t child = fork();
+    if (child < 0) {
+        close(p[0]);
+        close(p[1]);
+        return HEALER_E_IO;
+    }
+    if (child == 0) {
+        setpgid(0, 0);
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0)
+            dup2(null, 0);
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t got = 0;
+    char scratch[4096];
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int timed_out = 0;
+    for (;;) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double left = timeout_s - ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9);
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        struct pollfd pf = { .fd = p[0], .events = POLLIN };
+        if (poll(&pf, 1, (int)(left * 1000) + 1) <= 0)
+            continue;
+        char *dst = scratch;
+        size_t room = sizeof scratch;
+        if (out && out_len > 1 && got < out_len - 1) {
+            dst = out + got;
+            room = out_len - 1 - got;
+        }
+        ssize_t r = read(p[0], dst, room);
+        if (r <= 0)
+            break;
+        if (dst != scratch)
+            got += (size_t)r;
+    }
+    close(p[0]);
+    if (timed_out)
+        kill(-child, SIGKILL);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (out && out_len)
+        out[got < out_len ? got : out_len - 1] = '\0';
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (exit_status)
+        *exit_status = code;
+    if (timed_out)
+        return HEALER_E_TIMEOUT;
+    if (code == 127)
+        return HEALER_E_NOTFOUND;
+    return code == 0 ? HEALER_OK : HEALER_E_IO;
+}
+
 /* ---- the mock itself ---------------------------------------------------------------------- */
 
 healer_mock *healer_mock_new(const char *proc_root, const char *sys_root)
@@ -1635,6 +1721,7 @@ healer_mock *healer_mock_new(const char *proc_root, const char *sys_root)
     h->act_run = h_act_run;
     h->act_remove_old_files = h_act_remove_old_files;
     h->act_freeze_cgroup = h_act_freeze_cgroup;
+    h->probe_run = h_probe_run;
     return m;
 }
 

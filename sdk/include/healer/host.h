@@ -179,6 +179,19 @@ typedef struct healer_host {
      * the cgroup's directory under sys_root/fs/cgroup. Refused when it holds a protected
      * process. */
     int (*act_freeze_cgroup)(healer_ctx *ctx, const char *cgroup_dir, int freeze);
+
+    /* ---- Probes ------------------------------------------------------------------------
+     * Appended after act_freeze_cgroup (check struct_size before calling if you support hosts
+     * that may predate it). */
+
+    /* Runs a READ-ONLY command to measure something (nix-instantiate --parse, a health-check
+     * command): argv without a shell, a timeout, output captured as in act_run. Unlike act_run
+     * it is allowed in every callback (detect, verify, plan...) and runs in dry-run too, so it
+     * must never change the system: changes go through act_run. Not audited; logged at debug.
+     * HEALER_OK on exit 0, HEALER_E_IO on another exit status (still in *exit_status),
+     * HEALER_E_TIMEOUT, HEALER_E_NOTFOUND when the program is missing. */
+    int (*probe_run)(healer_ctx *ctx, const char *const argv[], double timeout_s, char *out,
+                     size_t out_len, int *exit_status);
 } healer_host;
 
 #ifdef __cplusplus
