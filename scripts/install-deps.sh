@@ -12,6 +12,8 @@ PKGS=(
   # test tools
   prometheus nix-bin iproute2 stress-ng debootstrap wrk sqlite3 curl jq
   procps psmisc util-linux earlyoom valgrind
+  # service plugin: sd-bus, systemd-nspawn for the isolated test root, monit for the bench
+  libsystemd-dev systemd-container monit
 )
 
 missing=()
