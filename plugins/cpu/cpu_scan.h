@@ -1,0 +1,85 @@
+/* cpu_scan.h — the cpu plugin's measuring side, kept free of the host API so the benchmark can
+ * link it alone: the /proc/[pid]/stat scanner (per-process CPU ticks, checkpoints for shares
+ * over a window) and the /proc/stat and /proc/loadavg readers. */
+#ifndef HEALER_CPU_SCAN_H
+#define HEALER_CPU_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Checkpoints kept per process: the share "over the window" is taken from the checkpoint
+ * nearest to (now - window), so its error is at most one checkpoint spacing. */
+#define CPU_SCAN_CP 8
+
+typedef struct cpu_proc {
+    pid_t pid;
+    int fd;                         /* /proc/PID/stat kept open for pread, or -1 */
+    uint64_t start_time;            /* field 22: with pid, the identity */
+    uint64_t ticks;                 /* utime + stime at the last scan */
+    uint64_t prev_ticks;            /* at the scan before (== ticks when first seen) */
+    uint64_t first_ticks;           /* when first seen */
+    double first_t;                 /* scan time when first seen */
+    uint32_t first_cp;              /* checkpoints with seq >= this hold this process */
+    uint64_t cp_ticks[CPU_SCAN_CP]; /* ticks at checkpoint seq, index seq % CPU_SCAN_CP */
+    char comm[16];
+} cpu_proc;
+
+typedef struct cpu_scan {
+    int proc_fd;                    /* proc_root, a directory fd kept open */
+    cpu_proc *v;                    /* sorted by pid */
+    size_t n, cap;
+    cpu_proc *nv;                   /* the next scan's array (double buffer) */
+    size_t ncap;
+    pid_t *pids;                    /* pids of this scan's getdents */
+    size_t npids, pcap;
+    char *dents;                    /* getdents64 buffer */
+    size_t open_fds, max_fds;       /* stat fds kept open, and the budget for them */
+    double hz;                      /* clock ticks per second */
+    double t_last, t_prev;          /* the last two scans' times (t_prev < 0: one scan) */
+    uint32_t cp_seq;                /* checkpoints taken so far; the latest is cp_seq - 1 */
+    double cp_time[CPU_SCAN_CP];
+    double cp_every;                /* seconds between checkpoints */
+    uint64_t read_errors;           /* stat files that vanished or did not parse */
+} cpu_scan;
+
+/* Opens proc_root (the directory holding PID/ entries). max_fds: how many /proc/PID/stat
+ * descriptors may stay open between scans (the rest are opened and closed each scan).
+ * cp_every: seconds between checkpoints (window / (CPU_SCAN_CP - 2) suits a window). */
+int cpu_scan_open(cpu_scan *s, const char *proc_root, size_t max_fds, double cp_every);
+void cpu_scan_close(cpu_scan *s);
+
+/* One pass over proc_root: every process's ticks at time now. Returns the number of
+ * processes seen, or -1 with errno when proc_root cannot be listed. */
+int cpu_scan_run(cpu_scan *s, double now);
+
+/* Share of one core (100 = one core busy) the process used over about the last window
+ * seconds (from the checkpoint nearest to now - window; shorter for newer processes). */
+double cpu_scan_share(const cpu_scan *s, const cpu_proc *p, double window);
+
+/* Share over the last interval between two scans. */
+double cpu_scan_recent(const cpu_scan *s, const cpu_proc *p);
+
+/* The entry for pid, or NULL. */
+const cpu_proc *cpu_scan_find(const cpu_scan *s, pid_t pid);
+
+/* The k processes with the largest window share, largest first, into out (indexes into
+ * s->v) and their shares; returns how many (<= k, <= s->n). */
+size_t cpu_scan_top(const cpu_scan *s, double window, size_t *out, double *share, size_t k);
+
+/* Parses one /proc/PID/stat line: comm, utime + stime, start_time. 0, or -1 on odd content. */
+int cpu_scan_parse_stat(const char *buf, size_t len, char comm[16], uint64_t *ticks,
+                        uint64_t *start_time);
+
+/* /proc/stat's first line: busy and total jiffies (idle and iowait are not busy), and the
+ * number of cpuN lines. fd: an open /proc/stat (read with pread at 0). 0 or -1. */
+typedef struct cpu_stat {
+    uint64_t busy, total;
+    int ncpu;
+} cpu_stat;
+int cpu_stat_read(int fd, cpu_stat *out);
+
+/* /proc/loadavg: the three load averages. 0 or -1. */
+int cpu_loadavg_read(int fd, double load[3]);
+
+#endif
