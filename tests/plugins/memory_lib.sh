@@ -58,3 +58,6 @@ MEM_EXTRA="scope = { cgroup = \"/$CGNAME\"; };
 protect = { names = [\"sshd\", \"healerd\"]; min_uid = 1000; };"
 
 audit() { cat "$T/state/audit.jsonl" 2>/dev/null || true; }
+
+# hog_holds PID MB: the hog has allocated and touched MB MiB.
+hog_holds() { [ "$(hog_mb "$1")" = "$2" ]; }

@@ -1,0 +1,536 @@
+/* test_memory.c — the memory plugin (memory.c, compiled in) driven through the mock host on
+ * fixture trees laid out as the kernel does (proc_root: meminfo, pressure/memory, swaps,
+ * PID/{stat,status,oom_score}; sys_root: fs/cgroup/memory/<cg>/memory.*): parsers, detection,
+ * the ladder each measurement justifies, badness with prefer/avoid, leaks, swap. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <healer/mock.h>
+#include "memory.h"
+
+const healer_plugin *healer_plugin_entry_v1(void);
+
+static char root[PATH_MAX], proc[PATH_MAX + 8], sys[PATH_MAX + 8], cgdir[PATH_MAX + 64];
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    for (char *s = p + strlen(dir) + 1; (s = strchr(s, '/')); s++) {
+        *s = '\0';
+        mkdir(p, 0755);
+        *s = '/';
+    }
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void meminfo(unsigned long total_kb, unsigned long avail_kb)
+{
+    char b[512];
+    snprintf(b, sizeof b, "MemTotal:       %lu kB\nMemFree:        %lu kB\nMemAvailable:   %lu kB\n"
+             "Cached:         1000 kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n",
+             total_kb, avail_kb / 2, avail_kb);
+    put(proc, "meminfo", b);
+}
+
+static void proc_pid(int pid, const char *name, unsigned long rss_pages, int oom_score, int uid)
+{
+    char rel[64], b[512];
+    snprintf(rel, sizeof rel, "%d/stat", pid);
+    snprintf(b, sizeof b, "%d (%s) S 1 %d %d 0 -1 4194560 100 0 0 0 5 5 0 0 20 0 1 0 %d "
+             "100000000 %lu 18446744073709551615\n", pid, name, pid, pid, 1000 + pid, rss_pages);
+    put(proc, rel, b);
+    snprintf(rel, sizeof rel, "%d/status", pid);
+    snprintf(b, sizeof b, "Name:\t%s\nUid:\t%d\t%d\t%d\t%d\n", name, uid, uid, uid, uid);
+    put(proc, rel, b);
+    snprintf(rel, sizeof rel, "%d/oom_score", pid);
+    snprintf(b, sizeof b, "%d\n", oom_score);
+    put(proc, rel, b);
+    snprintf(rel, sizeof rel, "%d/oom_score_adj", pid);
+    put(proc, rel, "0\n");
+}
+
+static void cgroup(unsigned long long usage, const char *limit, const char *procs)
+{
+    char b[64];
+    snprintf(b, sizeof b, "%llu\n", usage);
+    put(sys, "fs/cgroup/memory/app.service/memory.usage_in_bytes", b);
+    put(sys, "fs/cgroup/memory/app.service/memory.limit_in_bytes", limit);
+    put(sys, "fs/cgroup/memory/app.service/cgroup.procs", procs);
+}
+
+static int setup(void **state)
+{
+    snprintf(root, sizeof root, "/tmp/test_memory.XXXXXX");
+    assert_non_null(mkdtemp(root));
+    snprintf(proc, sizeof proc, "%s/proc", root);
+    snprintf(sys, sizeof sys, "%s/sys", root);
+    snprintf(cgdir, sizeof cgdir, "%s/fs/cgroup/memory/app.service", sys);
+    mkdir(proc, 0755);
+    mkdir(sys, 0755);
+    meminfo(1000000, 600000);
+    put(proc, "pressure/memory", "some avg10=0.00 avg60=0.00 avg300=0.00 total=100\n"
+                                 "full avg10=0.00 avg60=0.00 avg300=0.00 total=50\n");
+    put(proc, "swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+    put(proc, "sys/vm/drop_caches", "");
+    proc_pid(4242, "bigapp", 50000, 600, 1000);
+    proc_pid(4343, "smallapp", 10000, 200, 1000);
+    proc_pid(4444, "sysd", 90000, 900, 0);   /* a system uid: never a candidate */
+    cgroup(10 << 20, "268435456\n", "4343\n");
+    healer_mock *m = healer_mock_new(proc, sys);
+    assert_non_null(m);
+    assert_int_equal(healer_mock_load(m, healer_plugin_entry_v1()), HEALER_OK);
+    healer_mock_set_double(m, "verify_settle_s", 0);
+    healer_mock_set_double(m, "kill_settle_s", 0);
+    healer_mock_set_double(m, "emergency_grace_s", 0);
+    *state = m;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    healer_mock_free(*state);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static double meas(const healer_issue *is, const char *name)
+{
+    double v = -1;
+    healer_mock_measurement(is->measurements, is->n_measurements, name, &v);
+    return v;
+}
+
+static const healer_action *action_named(healer_mock *m, const char *name)
+{
+    for (size_t i = 0; i < healer_mock_action_count(m); i++)
+        if (strcmp(healer_mock_action(m, i)->name, name) == 0)
+            return healer_mock_action(m, i);
+    return NULL;
+}
+
+/* ---- parsers ---- */
+
+static void test_parsers(void **state)
+{
+    (void)state;
+    memory_meminfo mi;
+    assert_int_equal(memory_parse_meminfo("MemTotal: 100 kB\nMemAvailable: 25 kB\n", &mi), 0);
+    assert_int_equal(mi.total, 102400);
+    assert_int_equal(mi.available, 25600);
+    assert_int_equal(memory_parse_meminfo("garbage\n", &mi), -1);
+    assert_int_equal(memory_parse_meminfo("MemTotal: x kB\n", &mi), -1);
+    assert_int_equal(memory_parse_meminfo("MemTotal: 100 kB\nMemFree: 10 kB\nCached: 5 kB\n", &mi), 0);
+    assert_int_equal(mi.available, 15 * 1024);   /* old kernels: free + cached */
+
+    memory_psi p;
+    assert_int_equal(memory_parse_psi("some avg10=12.50 avg60=1 avg300=0 total=777\n"
+                                      "full avg10=3.00 avg60=0 avg300=0 total=9\n", &p), 0);
+    assert_true(p.some_avg10 > 12.4 && p.some_avg10 < 12.6);
+    assert_int_equal(p.some_total_us, 777);
+    assert_true(p.has_full);
+    assert_int_equal(memory_parse_psi("full avg10=1 total=2\n", &p), -1);
+    assert_int_equal(memory_parse_psi("some avg10=", &p), -1);
+
+    const char *sw = "Filename Type Size Used Priority\n/dev/sda2 partition 1 0 -2\n/swapfile file 1 0 -3\n";
+    assert_true(memory_swap_active(sw, "/swapfile", NULL));
+    assert_true(memory_swap_active(sw, "/dev/disk/by-uuid/x", "/dev/sda2"));
+    assert_false(memory_swap_active(sw, "/swap", NULL));
+    assert_false(memory_swap_active("Filename\n", "/swapfile", NULL));
+
+    uint64_t l;
+    assert_int_equal(memory_parse_limit("max\n", &l), 0);
+    assert_int_equal(l, 0);
+    assert_int_equal(memory_parse_limit("9223372036854771712\n", &l), 0);
+    assert_int_equal(l, 0);
+    assert_int_equal(memory_parse_limit("268435456\n", &l), 0);
+    assert_int_equal(l, 268435456);
+    assert_int_equal(memory_parse_limit("nope", &l), -1);
+
+    double t[] = {1e9, 1e9 + 1, 1e9 + 2, 1e9 + 3}, y[] = {10, 20, 30, 40}, slope, r2;
+    memory_fit(t, y, 4, &slope, &r2);
+    assert_true(slope > 9.99 && slope < 10.01);
+    assert_true(r2 > 0.999);
+    double noisy[] = {10, 40, 10, 40};
+    memory_fit(t, noisy, 4, &slope, &r2);
+    assert_true(r2 < 0.5);
+
+    char u[256];
+    memory_unit_of("/sys/fs/cgroup/memory/system.slice/nginx.service", u, sizeof u);
+    assert_string_equal(u, "nginx.service");
+    memory_unit_of("/sys/fs/cgroup/unified/system.slice/foo.service/worker", u, sizeof u);
+    assert_string_equal(u, "foo.service");
+    memory_unit_of("/sys/fs/cgroup/memory/myapp", u, sizeof u);
+    assert_string_equal(u, "myapp.service");
+}
+
+/* ---- system ---- */
+
+static void test_system_high_plans_drop_caches_only(void **state)
+{
+    healer_mock *m = *state;
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    assert_int_equal(healer_mock_watched_fds(m), 0);   /* fixture: not procfs, polling */
+    assert_true(healer_mock_log_find(m, HEALER_LOG_INFO, "not procfs") >= 0);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "memory_high"));
+    assert_true(healer_mock_last_health(m, "memory") == 100.0);
+
+    meminfo(1000000, 150000);   /* 85 % used */
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(m, "memory_high");
+    assert_non_null(is);
+    assert_string_equal(is->target, "");
+    assert_int_equal(is->severity, HEALER_SEV_HIGH);
+    assert_true(meas(is, "memory_used_percent") > 84.9 && meas(is, "memory_used_percent") < 85.1);
+    assert_true(meas(is, "emergency") == 0);
+
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 1);   /* 85 % < kill_percent 90 */
+    const healer_action *a = action_named(m, "drop_caches");
+    assert_non_null(a);
+    assert_int_equal(a->step, 0);
+
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, is, a, &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+    const healer_mock_call *run = healer_mock_last_call(m, HEALER_MOCK_ACT_RUN);
+    assert_non_null(run);
+    assert_string_equal(run->argv[0], "sync");
+    const healer_mock_call *w = healer_mock_last_call(m, HEALER_MOCK_ACT_WRITE_FILE);
+    assert_non_null(w);
+    char want[PATH_MAX * 2];
+    snprintf(want, sizeof want, "%s/sys/vm/drop_caches", proc);
+    assert_string_equal(w->path, want);
+    assert_string_equal(w->value, "3");
+
+    healer_verdict v;
+    assert_int_equal(healer_mock_verify(m, is, a, &v), HEALER_OK);
+    assert_false(v.healed);
+    meminfo(1000000, 600000);
+    assert_int_equal(healer_mock_verify(m, is, a, &v), HEALER_OK);
+    assert_true(v.healed);
+
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);   /* cleared: resolved */
+    assert_int_equal(healer_mock_resolved_count(m), 1);
+    assert_string_equal(healer_mock_resolved_at(m, 0)->type, "memory_high");
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_emergency_plans_kill_only_and_sigkills_top_badness(void **state)
+{
+    healer_mock *m = *state;
+    healer_mock_set_int(m, "max_kills", 1);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    meminfo(1000000, 40000);   /* 4 % available: at or below emergency_kill_percent 5 */
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(m, "memory_high");
+    assert_non_null(is);
+    assert_int_equal(is->severity, HEALER_SEV_CRITICAL);
+    assert_true(meas(is, "emergency") == 1);
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 1);
+    const healer_action *a = action_named(m, "emergency_kill");
+    assert_non_null(a);
+    assert_int_equal(a->step, 0);
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, is, a, &r), HEALER_OK);
+    const healer_mock_call *c = healer_mock_call_at(m, 0);
+    assert_non_null(c);
+    assert_int_equal(c->act, HEALER_MOCK_ACT_SIGNAL);
+    assert_int_equal(c->pid, 4242);           /* highest oom_score; 4444 is a system uid */
+    assert_int_equal(c->sig, 9);
+    assert_int_equal(c->start_time, 1000 + 4242);
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_emergency_term_between_thresholds(void **state)
+{
+    healer_mock *m = *state;
+    healer_mock_set_int(m, "max_kills", 1);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    meminfo(1000000, 80000);   /* 8 %: SIGTERM, not yet SIGKILL */
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(m, "memory_high");
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, is, healer_mock_action(m, 0), &r), HEALER_OK);
+    assert_int_equal(healer_mock_call_at(m, 0)->sig, 15);
+    /* still alive after the (zero) grace: escalated to SIGKILL on the same process */
+    const healer_mock_call *k = healer_mock_last_call(m, HEALER_MOCK_ACT_SIGNAL);
+    assert_int_equal(k->sig, 9);
+    assert_int_equal(k->pid, 4242);
+}
+
+static void test_prefer_avoid_change_the_victim(void **state)
+{
+    healer_mock *m = *state;
+    const char *prefer[] = {"^small"}, *avoid[] = {"big"};
+    healer_mock_set_list(m, "prefer", prefer, 1);
+    healer_mock_set_list(m, "avoid", avoid, 1);
+    healer_mock_set_double(m, "kill_percent", 80);
+    healer_mock_set_dry_run(m, 1);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    meminfo(1000000, 150000);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(m, "memory_high");
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 2);
+    const healer_action *k = action_named(m, "kill_low_priority");
+    assert_non_null(k);
+    assert_int_equal(k->step, 2);
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, is, k, &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_DRY_RUN);
+    /* dry-run: one reported signal, to smallapp (200+300 beats 600-300) */
+    assert_int_equal(healer_mock_call_count(m), 1);
+    assert_int_equal(healer_mock_call_at(m, 0)->pid, 4343);
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_bad_regex_refused(void **state)
+{
+    healer_mock *m = *state;
+    const char *bad[] = {"(unclosed"};
+    healer_mock_set_list(m, "prefer", bad, 1);
+    assert_int_equal(healer_mock_init(m), HEALER_E_INVAL);
+    assert_true(healer_mock_log_find(m, HEALER_LOG_ERROR, "bad regex") >= 0);
+}
+
+/* ---- cgroups ---- */
+
+static void test_cgroup_limit_candidates_in_cgroup(void **state)
+{
+    healer_mock *m = *state;
+    const char *cgs[] = {"memory/app.service"};
+    healer_mock_set_list(m, "cgroups", cgs, 1);
+    healer_mock_set_bool(m, "watch_system", 0);
+    healer_mock_set_double(m, "kill_percent", 80);
+    healer_mock_set_int(m, "max_kills", 1);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    cgroup(220ULL << 20, "268435456\n", "4343\n");   /* 86 % of 256 MiB */
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(m, "memory_high");
+    assert_non_null(is);
+    assert_string_equal(is->target, cgdir);
+    assert_int_equal(is->severity, HEALER_SEV_HIGH);
+    assert_true(is->n_components == 1 && strcmp(is->components[0], "app.service") == 0);
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_non_null(action_named(m, "drop_caches"));
+    const healer_action *k = action_named(m, "kill_low_priority");
+    assert_non_null(k);
+    assert_null(action_named(m, "restart_service"));   /* no leak seen */
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, is, k, &r), HEALER_OK);
+    const healer_mock_call *c = healer_mock_last_call(m, HEALER_MOCK_ACT_SIGNAL);
+    assert_non_null(c);
+    assert_int_equal(c->pid, 4343);   /* the only process in the cgroup, not 4242 */
+    assert_int_equal(c->sig, 15);
+
+    /* a plan for some other cgroup is not ours */
+    healer_mock_clear(m);   /* frees is */
+    healer_issue other = {.type = "memory_high", .severity = HEALER_SEV_HIGH,
+                          .target = "/elsewhere", .summary = "x"};
+    assert_int_equal(healer_mock_plan(m, &other), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 0);
+
+    cgroup(50ULL << 20, "268435456\n", "4343\n");
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_int_equal(healer_mock_resolved_count(m), 1);
+    assert_string_equal(healer_mock_resolved_at(m, 0)->target, cgdir);
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static int service_handler(void *ud, const char *plugin, const char *method, const healer_kv *args,
+                           size_t n, double timeout, healer_reply *reply)
+{
+    (void)ud; (void)timeout;
+    assert_string_equal(plugin, "service");
+    assert_string_equal(method, "restart");
+    assert_int_equal(n, 1);
+    assert_string_equal(args[0].value, "app.service");
+    snprintf(reply->message, sizeof reply->message, "restarted");
+    return HEALER_OK;
+}
+
+static void test_leak_restart_service(void **state)
+{
+    healer_mock *m = *state;
+    const char *cgs[] = {"memory/app.service"};
+    healer_mock_set_list(m, "cgroups", cgs, 1);
+    healer_mock_set_bool(m, "watch_system", 0);
+    healer_mock_set_double(m, "leak_window_s", 20);
+    healer_mock_set_int(m, "leak_min_samples", 5);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    /* no limit: only growth can raise anything; 1 MiB/s steady for 20 s */
+    for (int i = 0; i <= 20; i++) {
+        cgroup((100ULL << 20) + ((unsigned long long)i << 20), "9223372036854771712\n", "4343\n");
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        if (i < 15)
+            assert_null(healer_mock_last_issue(m, "memory_high"));   /* window not covered */
+        healer_mock_advance(m, 1.0);
+    }
+    const healer_issue *is = healer_mock_last_issue(m, "memory_high");
+    assert_non_null(is);
+    assert_int_equal(is->severity, HEALER_SEV_MEDIUM);
+    assert_true(meas(is, "leaking") == 1);
+    double slope = meas(is, "leak_bytes_per_second");
+    assert_true(slope > 1040000 && slope < 1060000);
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 1);   /* under every threshold: restart only */
+    const healer_action *a = action_named(m, "restart_service");
+    assert_non_null(a);
+    assert_int_equal(a->step, 1);
+    assert_string_equal(a->target, "app.service");
+
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, is, a, &r), HEALER_OK);   /* no service plugin */
+    assert_int_equal(r.outcome, HEALER_OUTCOME_FAILED);
+    assert_non_null(strstr(r.message, "not loaded"));
+
+    healer_mock_set_request_handler(m, service_handler, NULL);
+    assert_int_equal(healer_mock_execute(m, is, a, &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+    assert_int_equal(healer_mock_request_count(m), 2);
+
+    /* flat usage afterwards: no leak, resolved */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        healer_mock_advance(m, 1.0);
+    }
+    assert_true(healer_mock_resolved_count(m) >= 1);
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_cgroup_vanishing_is_not_fatal(void **state)
+{
+    healer_mock *m = *state;
+    const char *cgs[] = {"memory/gone"};
+    healer_mock_set_list(m, "cgroups", cgs, 1);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    put(proc, "meminfo", "odd content\n");
+    put(proc, "pressure/memory", "nonsense");
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(m), 0);
+}
+
+/* ---- pressure and swap ---- */
+
+static void test_pressure_polling(void **state)
+{
+    healer_mock *m = *state;
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    put(proc, "pressure/memory", "some avg10=25.00 avg60=5 avg300=1 total=1000\n"
+                                 "full avg10=2.00 avg60=0 avg300=0 total=10\n");
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(m, "memory_pressure");
+    assert_non_null(is);
+    assert_int_equal(is->severity, HEALER_SEV_HIGH);
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_non_null(action_named(m, "drop_caches"));
+    assert_null(action_named(m, "kill_low_priority"));   /* 40 % used */
+    put(proc, "pressure/memory", "some avg10=0.50 avg60=5 avg300=1 total=1000\n");
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_int_equal(healer_mock_resolved_count(m), 1);
+    assert_string_equal(healer_mock_resolved_at(m, 0)->type, "memory_pressure");
+}
+
+static void test_swap_missing(void **state)
+{
+    healer_mock *m = *state;
+    char exists[PATH_MAX + 16], create[PATH_MAX + 16];
+    snprintf(exists, sizeof exists, "%s/swap.img", root);
+    snprintf(create, sizeof create, "%s/new.swap", root);
+    put(root, "swap.img", "x");
+    const char *sw[] = {exists};
+    healer_mock_set_list(m, "swap", sw, 1);
+    healer_mock_set_string(m, "create_swapfile", create);
+    healer_mock_set_int(m, "create_swapfile_mb", 64);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(m), 2);
+
+    const healer_issue *a = healer_mock_issue(m, 0);
+    assert_string_equal(a->target, exists);
+    assert_int_equal(healer_mock_plan(m, a), HEALER_OK);
+    const healer_action *on = action_named(m, "swapon");
+    assert_non_null(on);
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, a, on, &r), HEALER_OK);
+    const healer_mock_call *c = healer_mock_last_call(m, HEALER_MOCK_ACT_RUN);
+    assert_string_equal(c->argv[0], "swapon");
+    assert_string_equal(c->argv[1], exists);
+
+    const healer_issue *b = healer_mock_issue(m, 1);
+    assert_string_equal(b->target, create);
+    assert_int_equal(healer_mock_plan(m, b), HEALER_OK);
+    const healer_action *cr = action_named(m, "create_swapfile");
+    assert_non_null(cr);
+    assert_true(cr->flags & HEALER_ACTION_ROOTFS);   /* needs confirmation */
+    assert_int_equal(healer_mock_execute(m, b, cr, &r), HEALER_OK);
+    c = healer_mock_call_at(m, healer_mock_call_count(m) - 4);
+    assert_string_equal(c->argv[0], "fallocate");
+    assert_string_equal(c->argv[2], "64M");
+    assert_string_equal(healer_mock_last_call(m, HEALER_MOCK_ACT_RUN)->argv[0], "swapon");
+
+    /* active now: resolved */
+    char swaps[PATH_MAX * 2];
+    snprintf(swaps, sizeof swaps, "Filename Type Size Used Priority\n%s file 1 0 -2\n", exists);
+    put(proc, "swaps", swaps);
+    healer_verdict v;
+    assert_int_equal(healer_mock_verify(m, a, on, &v), HEALER_OK);
+    assert_true(v.healed);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_int_equal(healer_mock_resolved_count(m), 1);
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_load_so(void **state)
+{
+    (void)state;
+    const char *b = getenv("BUILD");
+    if (!b)
+        skip();
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/plugins/memory.so", b);
+    healer_mock *m = healer_mock_new(proc, sys);
+    assert_int_equal(healer_mock_load_so(m, p), HEALER_OK);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    healer_mock_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parsers),
+        cmocka_unit_test_setup_teardown(test_system_high_plans_drop_caches_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emergency_plans_kill_only_and_sigkills_top_badness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emergency_term_between_thresholds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefer_avoid_change_the_victim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_regex_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cgroup_limit_candidates_in_cgroup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leak_restart_service, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cgroup_vanishing_is_not_fatal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pressure_polling, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_swap_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_so, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
