@@ -1,0 +1,1080 @@
+/* disk.c — the disk healer (disk.so): watches every real mounted filesystem for space and inode
+ * use and for a fill trend that will fill it within the horizon, and heals with an escalation
+ * ladder of cleanups (Nix GC, old logs and the journal, old temp files, old NixOS generations,
+ * then an emergency pass) run only through the host's actuators. */
+#include <healer/healer.h>
+
+#include "disk.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DISK_LOW "disk_space_low"
+#define DISK_PREDICTED "disk_full_predicted"
+#define DISK_MAX_SAMPLES 720    /* per mount; a window holding more drops the oldest */
+
+#define DISK_A_NIX_GC "nix_gc"
+#define DISK_A_LOGS "remove_old_logs"
+#define DISK_A_JOURNAL "journal_vacuum"
+#define DISK_A_TMP "clean_tmp"
+#define DISK_A_GENS "delete_generations"
+#define DISK_A_EMERGENCY "emergency_cleanup"
+
+typedef struct disk_watch {
+    char dir[DISK_PATH_MAX];
+    dev_t dev;
+    int seen;                  /* present in this cycle's mounts */
+    double t[DISK_MAX_SAMPLES], avail[DISK_MAX_SAMPLES];
+    size_t head, n;            /* ring: oldest at (head - n) */
+    int low_open, pred_open;
+    disk_usage last;
+} disk_watch;
+
+typedef struct disk_state {
+    const healer_host *h;
+    healer_ctx *ctx;
+    double high, crit;
+    double window_s, min_r2, horizon_s;
+    long long min_samples;
+    double nix_gc_pct, log_pct, tmp_pct, gens_pct;
+    double log_age, tmp_age, em_log_age, em_tmp_age;
+    long long keep_gens, em_keep_gens;
+    double cmd_timeout, preview_timeout;
+    int auto_nix_gc, auto_logs, auto_tmp, auto_gens, auto_em, preview_nix;
+    const char *nix_store, *nix_profile, *gc_older, *em_gc_older, *vacuum_time, *em_vacuum_time;
+    const char *journald_socket, *log_pattern;
+    disk_watch **w;
+    size_t nw;
+    int mounts_missing;        /* logged once */
+} disk_state;
+
+static const char *const disk_issue_types[] = {DISK_LOW, DISK_PREDICTED, NULL};
+
+static const healer_config_key disk_config[] = {
+    {"high_percent", HEALER_CFG_DOUBLE, "90", 1, 100,
+     "disk_space_low is raised at this use of blocks or inodes (percent)"},
+    {"critical_percent", HEALER_CFG_DOUBLE, "95", 1, 100,
+     "disk_space_low is critical at this use; the emergency cleanup is planned from here"},
+    {"mounts", HEALER_CFG_STRING_LIST, NULL, 0, 0,
+     "fnmatch patterns of mountpoints to watch; empty = every real filesystem"},
+    {"exclude_mounts", HEALER_CFG_STRING_LIST, "/proc/*,/sys/*,/dev/pts", 0, 0,
+     "fnmatch patterns of mountpoints never watched"},
+    {"skip_fstypes", HEALER_CFG_STRING_LIST,
+     "proc,sysfs,cgroup,cgroup2,devtmpfs,devpts,securityfs,debugfs,tracefs,pstore,bpf,mqueue,"
+     "hugetlbfs,configfs,fusectl,autofs,binfmt_misc,efivarfs,rpc_pipefs,nsfs,squashfs,iso9660,"
+     "ramfs,selinuxfs,nfsd", 0, 0,
+     "filesystem types that are not real space (pseudo and read-only images); add tmpfs to skip it"},
+    {"predict_window_seconds", HEALER_CFG_DOUBLE, "1800", 1, 1e7,
+     "samples this recent are fitted for time-to-full"},
+    {"predict_min_samples", HEALER_CFG_INT, "10", 3, DISK_MAX_SAMPLES,
+     "fewest samples in the window before a prediction is made"},
+    {"predict_min_r2", HEALER_CFG_DOUBLE, "0.9", 0, 1,
+     "least R^2 of the fit (how straight the trend is) to raise disk_full_predicted"},
+    {"predict_horizon_seconds", HEALER_CFG_DOUBLE, "7200", 1, 1e9,
+     "disk_full_predicted when the filesystem would fill within this many seconds"},
+    {"nix_store", HEALER_CFG_STRING, "/nix/store", 0, 0,
+     "the Nix store; nix_gc is planned only when it is on the full filesystem"},
+    {"nix_gc_percent", HEALER_CFG_DOUBLE, "85", 0, 100, "nix_gc from this use (percent)"},
+    {"gc_delete_older_than", HEALER_CFG_STRING, "30d", 0, 0,
+     "nix-collect-garbage --delete-older-than this period (\"\" = plain GC)"},
+    {"log_dirs", HEALER_CFG_STRING_LIST, "/var/log", 0, 0,
+     "directories whose old log files remove_old_logs removes (recursively)"},
+    {"log_pattern", HEALER_CFG_STRING, "", 0, 0,
+     "fnmatch pattern of removable log file names (\"\" = every regular file)"},
+    {"log_age_days", HEALER_CFG_DOUBLE, "7", 0, 36500, "log files older than this go"},
+    {"log_percent", HEALER_CFG_DOUBLE, "90", 0, 100,
+     "remove_old_logs and journal_vacuum from this use (percent)"},
+    {"journald_socket", HEALER_CFG_STRING, "/run/systemd/journal/socket", 0, 0,
+     "journald runs when this socket exists (else systemctl is-active is asked)"},
+    {"journal_dirs", HEALER_CFG_STRING_LIST, "/var/log/journal,/run/log/journal", 0, 0,
+     "journal directories journalctl --vacuum-time is run on (those on the full filesystem)"},
+    {"journal_vacuum_time", HEALER_CFG_STRING, "7d", 0, 0, "journalctl --vacuum-time="},
+    {"tmp_dirs", HEALER_CFG_STRING_LIST, "/tmp,/var/tmp", 0, 0,
+     "temporary directories clean_tmp cleans (recursively)"},
+    {"tmp_age_days", HEALER_CFG_DOUBLE, "10", 0, 36500, "temporary files older than this go"},
+    {"tmp_percent", HEALER_CFG_DOUBLE, "93", 0, 100, "clean_tmp from this use (percent)"},
+    {"nix_profile", HEALER_CFG_STRING, "/nix/var/nix/profiles/system", 0, 0,
+     "the profile whose old generations delete_generations removes"},
+    {"keep_generations", HEALER_CFG_INT, "5", 1, 100000,
+     "delete_generations keeps this many newest generations (and the current one)"},
+    {"generations_percent", HEALER_CFG_DOUBLE, "95", 0, 100,
+     "delete_generations from this use (percent)"},
+    {"emergency_log_age_days", HEALER_CFG_DOUBLE, "1", 0, 36500, "emergency: log age"},
+    {"emergency_tmp_age_days", HEALER_CFG_DOUBLE, "1", 0, 36500, "emergency: temp file age"},
+    {"emergency_gc_delete_older_than", HEALER_CFG_STRING, "3d", 0, 0,
+     "emergency: nix-collect-garbage --delete-older-than"},
+    {"emergency_journal_vacuum_time", HEALER_CFG_STRING, "1d", 0, 0,
+     "emergency: journalctl --vacuum-time="},
+    {"emergency_keep_generations", HEALER_CFG_INT, "2", 1, 100000,
+     "emergency: generations kept"},
+    {"auto_nix_gc", HEALER_CFG_BOOL, "false", 0, 0, "nix_gc runs without confirmation"},
+    {"auto_logs", HEALER_CFG_BOOL, "false", 0, 0,
+     "remove_old_logs and journal_vacuum run without confirmation"},
+    {"auto_tmp", HEALER_CFG_BOOL, "false", 0, 0, "clean_tmp runs without confirmation"},
+    {"auto_generations", HEALER_CFG_BOOL, "false", 0, 0,
+     "delete_generations runs without confirmation"},
+    {"auto_emergency", HEALER_CFG_BOOL, "false", 0, 0,
+     "emergency_cleanup runs without confirmation"},
+    {"preview_nix", HEALER_CFG_BOOL, "true", 0, 0,
+     "plan() asks nix-store --gc --print-dead how many store paths GC would delete"},
+    {"command_timeout", HEALER_CFG_DOUBLE, "600", 1, 86400,
+     "seconds a cleanup command (nix-collect-garbage, journalctl) may run"},
+    {"preview_timeout", HEALER_CFG_DOUBLE, "30", 1, 3600,
+     "seconds a read-only preview command may run in plan()"},
+    {NULL, 0, NULL, 0, 0, NULL}
+};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static int disk_list_match(disk_state *s, const char *key, const char *value)
+{
+    size_t n = s->h->config_list_len(s->ctx, key);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = s->h->config_list_item(s->ctx, key, i);
+        if (p && fnmatch(p, value, 0) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int disk_mount_wanted(disk_state *s, const disk_mount *m)
+{
+    if (m->ro)
+        return 0;   /* nothing can fill it, and nothing could be cleaned */
+    size_t nt = s->h->config_list_len(s->ctx, "skip_fstypes");
+    for (size_t i = 0; i < nt; i++) {
+        const char *t = s->h->config_list_item(s->ctx, "skip_fstypes", i);
+        if (t && strcmp(t, m->type) == 0)
+            return 0;
+    }
+    if (s->h->config_list_len(s->ctx, "mounts") && !disk_list_match(s, "mounts", m->dir))
+        return 0;
+    return !disk_list_match(s, "exclude_mounts", m->dir);
+}
+
+/* 1 when path exists and lives on the filesystem dev (a directory on another filesystem frees
+ * nothing there). */
+static int disk_on_mount(const char *path, dev_t dev)
+{
+    struct stat st;
+    return path && *path && stat(path, &st) == 0 && st.st_dev == dev;
+}
+
+static double disk_pct(const disk_usage *u)
+{
+    return u->used_percent > u->inodes_used_percent ? u->used_percent : u->inodes_used_percent;
+}
+
+/* 100 up to 10 points below the high threshold, falling linearly to 0 at 100 %. */
+static double disk_health(const disk_state *s, double pct)
+{
+    double start = s->high - 10;
+    if (start < 0)
+        start = 0;
+    if (pct <= start)
+        return 100;
+    if (pct >= 100)
+        return 0;
+    return 100.0 * (100.0 - pct) / (100.0 - start);
+}
+
+static disk_watch *disk_find(disk_state *s, const char *dir)
+{
+    for (size_t i = 0; i < s->nw; i++)
+        if (strcmp(s->w[i]->dir, dir) == 0)
+            return s->w[i];
+    return NULL;
+}
+
+static disk_watch *disk_add(disk_state *s, const char *dir)
+{
+    disk_watch **nv = realloc(s->w, (s->nw + 1) * sizeof *nv);
+    if (!nv)
+        return NULL;
+    s->w = nv;
+    disk_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    s->w[s->nw++] = w;
+    return w;
+}
+
+static void disk_push(disk_watch *w, double t, double avail)
+{
+    w->t[w->head] = t;
+    w->avail[w->head] = avail;
+    w->head = (w->head + 1) % DISK_MAX_SAMPLES;
+    if (w->n < DISK_MAX_SAMPLES)
+        w->n++;
+}
+
+/* Fits the samples no older than window_s before now. */
+static int disk_fit_watch(const disk_state *s, const disk_watch *w, double now, disk_fit *f)
+{
+    double t[DISK_MAX_SAMPLES], y[DISK_MAX_SAMPLES];
+    size_t k = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        size_t at = (w->head + DISK_MAX_SAMPLES - w->n + i) % DISK_MAX_SAMPLES;
+        if (w->t[at] < now - s->window_s)
+            continue;
+        t[k] = w->t[at];
+        y[k] = w->avail[at];
+        k++;
+    }
+    return disk_fit_line(t, y, k, f);
+}
+
+static void disk_metric(disk_state *s, const char *name, const char *help, const char *mount,
+                        double v)
+{
+    healer_kv l = {"mount", mount};
+    s->h->metric(s->ctx, HEALER_METRIC_GAUGE, name, help, &l, 1, v);
+}
+
+/* ---- detect ------------------------------------------------------------------------------- */
+
+static void disk_check(disk_state *s, disk_watch *w, double now)
+{
+    const healer_host *h = s->h;
+    const disk_usage *u = &w->last;
+    double pct = disk_pct(u);
+    char fb[32], tb[32], summary[HEALER_MSG_MAX];
+
+    h->report_health(s->ctx, w->dir, disk_health(s, pct));
+    disk_metric(s, "disk_used_percent", "Used share of a filesystem's blocks", w->dir,
+                u->used_percent);
+    disk_metric(s, "disk_inodes_used_percent", "Used share of a filesystem's inodes", w->dir,
+                u->inodes_used_percent);
+    disk_metric(s, "disk_free_bytes", "Bytes an unprivileged writer may still use", w->dir,
+                (double)u->avail_bytes);
+
+    if (pct >= s->high) {
+        snprintf(summary, sizeof summary, "%s at %.1f%% (%s free of %s), inodes %.1f%%", w->dir,
+                 u->used_percent, disk_human_bytes(u->avail_bytes, fb, sizeof fb),
+                 disk_human_bytes(u->total_bytes, tb, sizeof tb), u->inodes_used_percent);
+        healer_measurement ms[] = {
+            {"used_percent", u->used_percent},
+            {"inodes_used_percent", u->inodes_used_percent},
+            {"free_bytes", (double)u->avail_bytes},
+            {"total_bytes", (double)u->total_bytes},
+            {"high_percent", s->high},
+        };
+        healer_issue is = {
+            .type = DISK_LOW,
+            .severity = pct >= s->crit ? HEALER_SEV_CRITICAL : HEALER_SEV_HIGH,
+            .target = w->dir,
+            .summary = summary,
+            .measurements = ms,
+            .n_measurements = sizeof ms / sizeof ms[0],
+        };
+        if (h->publish_issue(s->ctx, &is) >= 0)
+            w->low_open = 1;
+    } else if (w->low_open) {
+        if (h->resolve_issue(s->ctx, DISK_LOW, w->dir) >= 0)
+            w->low_open = 0;
+    }
+
+    disk_fit f;
+    double ttf = -1;
+    int predicted = 0;
+    if (w->n >= (size_t)s->min_samples && disk_fit_watch(s, w, now, &f) == 0 &&
+        f.n >= (size_t)s->min_samples) {
+        ttf = disk_time_to_full(&f, (double)u->avail_bytes);
+        predicted = ttf >= 0 && ttf < s->horizon_s && f.r2 >= s->min_r2;
+    }
+    disk_metric(s, "disk_time_to_full_seconds",
+                "Seconds until the filesystem fills at the fitted rate (-1: not filling)", w->dir,
+                ttf);
+    if (predicted) {
+        snprintf(summary, sizeof summary, "%s fills in %.0f s at %s/s (R^2 %.2f over %zu samples)",
+                 w->dir, ttf, disk_human_bytes((uint64_t)-f.slope, fb, sizeof fb), f.r2, f.n);
+        healer_measurement ms[] = {
+            {"time_to_full_seconds", ttf},
+            {"fill_rate_bytes_per_second", -f.slope},
+            {"fit_r2", f.r2},
+            {"samples", (double)f.n},
+            {"free_bytes", (double)u->avail_bytes},
+            {"used_percent", u->used_percent},
+            {"horizon_seconds", s->horizon_s},
+        };
+        healer_issue is = {
+            .type = DISK_PREDICTED,
+            .severity = ttf < s->horizon_s / 4 ? HEALER_SEV_HIGH : HEALER_SEV_MEDIUM,
+            .target = w->dir,
+            .summary = summary,
+            .measurements = ms,
+            .n_measurements = sizeof ms / sizeof ms[0],
+        };
+        if (h->publish_issue(s->ctx, &is) >= 0)
+            w->pred_open = 1;
+    } else if (w->pred_open) {
+        if (h->resolve_issue(s->ctx, DISK_PREDICTED, w->dir) >= 0)
+            w->pred_open = 0;
+    }
+}
+
+static int disk_detect(void *state)
+{
+    disk_state *s = state;
+    const healer_host *h = s->h;
+    char path[4096];
+    if (!h->proc_path(s->ctx, "self/mounts", path, sizeof path))
+        return HEALER_E_INVAL;
+    disk_mount *mv;
+    size_t n, bad;
+    if (disk_read_mounts(path, &mv, &n, &bad) != 0) {
+        if (!s->mounts_missing)
+            h->log(s->ctx, HEALER_LOG_WARN, "cannot read %s: %s; no filesystem watched", path,
+                   strerror(errno));
+        s->mounts_missing = 1;
+        return HEALER_OK;
+    }
+    s->mounts_missing = 0;
+    if (bad)
+        h->log(s->ctx, HEALER_LOG_DEBUG, "%s: %zu malformed line(s) skipped", path, bad);
+    double now = h->now(s->ctx);
+    for (size_t i = 0; i < s->nw; i++)
+        s->w[i]->seen = 0;
+
+    dev_t *devs = calloc(n ? n : 1, sizeof *devs);
+    size_t nd = 0;
+    for (size_t i = 0; i < n && devs; i++) {
+        disk_mount *m = &mv[i];
+        if (!disk_mount_wanted(s, m))
+            continue;
+        /* A mountpoint mounted over again: only the last (visible) one counts. */
+        int later = 0;
+        for (size_t j = i + 1; j < n && !later; j++)
+            later = strcmp(mv[j].dir, m->dir) == 0;
+        if (later)
+            continue;
+        disk_usage u;
+        if (disk_usage_of(m->dir, &u) != 0) {
+            h->log(s->ctx, HEALER_LOG_DEBUG, "statvfs %s: %s; skipped", m->dir, strerror(errno));
+            continue;
+        }
+        if (u.total_bytes == 0)
+            continue;   /* no size (ramfs and friends): nothing to measure */
+        int dup = 0;    /* the same filesystem bind-mounted elsewhere: watched once */
+        for (size_t j = 0; j < nd && !dup; j++)
+            dup = devs[j] == u.dev;
+        if (dup)
+            continue;
+        devs[nd++] = u.dev;
+        disk_watch *w = disk_find(s, m->dir);
+        if (!w && !(w = disk_add(s, m->dir)))
+            continue;
+        if (w->n && w->dev != u.dev)
+            w->n = 0;   /* another filesystem now: its history is not this one's */
+        w->dev = u.dev;
+        w->seen = 1;
+        w->last = u;
+        disk_push(w, now, (double)u.avail_bytes);
+        disk_check(s, w, now);
+    }
+    free(devs);
+    free(mv);
+
+    /* Unmounted (or no longer wanted): clear what it had open and forget it. */
+    for (size_t i = 0; i < s->nw;) {
+        disk_watch *w = s->w[i];
+        if (w->seen) {
+            i++;
+            continue;
+        }
+        if (w->low_open)
+            h->resolve_issue(s->ctx, DISK_LOW, w->dir);
+        if (w->pred_open)
+            h->resolve_issue(s->ctx, DISK_PREDICTED, w->dir);
+        free(w);
+        s->w[i] = s->w[--s->nw];
+    }
+    return HEALER_OK;
+}
+
+/* ---- plan --------------------------------------------------------------------------------- */
+
+typedef struct disk_plan_ctx {
+    disk_state *s;
+    const char *mount;
+    dev_t dev;
+    double pct;
+    disk_openset open;
+    int open_loaded;
+} disk_plan_ctx;
+
+/* Previews every directory of the list on the mount; sums into sum, naming the first few. */
+static void disk_preview_list(disk_plan_ctx *pc, const char *key, double age,
+                              const char *pattern, disk_preview *sum)
+{
+    disk_state *s = pc->s;
+    memset(sum, 0, sizeof *sum);
+    if (!pc->open_loaded) {
+        char pd[4096];
+        if (s->h->proc_path(s->ctx, "", pd, sizeof pd))
+            disk_openset_load(pd, &pc->open);
+        pc->open_loaded = 1;
+    }
+    size_t n = s->h->config_list_len(s->ctx, key);
+    for (size_t i = 0; i < n; i++) {
+        const char *d = s->h->config_list_item(s->ctx, key, i);
+        if (!disk_on_mount(d, pc->dev))
+            continue;
+        disk_preview p;
+        if (disk_preview_dir(d, age, pattern, time(NULL), &pc->open, &p) != 0)
+            continue;
+        sum->count += p.count;
+        sum->bytes += p.bytes;
+        sum->held += p.held;
+        sum->scanned += p.scanned;
+        for (size_t k = 0; k < p.n_names && sum->n_names < DISK_PREVIEW_NAMES; k++) {
+            snprintf(sum->names[sum->n_names], sizeof sum->names[0], "%.40s/%.50s", d,
+                     p.names[k]);
+            sum->n_names++;
+        }
+    }
+}
+
+/* "12 files (3.4 MiB): a, b, c, d..." */
+static void disk_preview_text(const disk_preview *p, char *buf, size_t len)
+{
+    char hb[32];
+    int w = snprintf(buf, len, "%llu file%s (%s)", (unsigned long long)p->count,
+                     p->count == 1 ? "" : "s", disk_human_bytes(p->bytes, hb, sizeof hb));
+    for (size_t i = 0; i < p->n_names && w > 0 && (size_t)w < len; i++)
+        w += snprintf(buf + w, len - (size_t)w, "%s%s", i ? ", " : ": ", p->names[i]);
+    if (p->count > p->n_names && w > 0 && (size_t)w < len)
+        w += snprintf(buf + w, len - (size_t)w, ", ...");
+    if (p->held && w > 0 && (size_t)w < len)
+        snprintf(buf + w, len - (size_t)w, "; %llu held open kept", (unsigned long long)p->held);
+}
+
+static int disk_journald_runs(disk_state *s)
+{
+    struct stat st;
+    if (s->journald_socket && *s->journald_socket && stat(s->journald_socket, &st) == 0 &&
+        S_ISSOCK(st.st_mode))
+        return 1;
+    const char *argv[] = {"systemctl", "is-active", "--quiet", "systemd-journald", NULL};
+    int status = -1;
+    char out[256];
+    int rc = s->h->probe_run(s->ctx, argv, 5.0, out, sizeof out, &status);
+    return rc == HEALER_OK && status == 0;
+}
+
+/* Counts the generations nix-env --delete-generations +keep would remove (never the current
+ * one). -1 when the profile cannot be listed. Names of the first few into names. */
+static int disk_gens_to_delete(disk_state *s, long long keep, char *names, size_t nlen)
+{
+    struct stat st;
+    names[0] = '\0';
+    if (!s->nix_profile || lstat(s->nix_profile, &st) != 0)
+        return -1;
+    const char *argv[] = {"nix-env", "-p", s->nix_profile, "--list-generations", NULL};
+    char out[16384];
+    int status = -1;
+    if (s->h->probe_run(s->ctx, argv, s->preview_timeout, out, sizeof out, &status) != HEALER_OK)
+        return -1;
+    long gens[1024];
+    int cur[1024];
+    size_t n = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(out, "\n", &save); l && n < 1024; l = strtok_r(NULL, "\n", &save)) {
+        char *end;
+        long g = strtol(l, &end, 10);
+        if (end == l || g <= 0)
+            continue;
+        gens[n] = g;
+        cur[n] = strstr(end, "(current)") != NULL;
+        n++;
+    }
+    /* nix-env lists in ascending order; keep the newest `keep` and the current one. */
+    int del = 0;
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cur[i] || i + (size_t)keep >= n)
+            continue;
+        del++;
+        if (w < nlen)
+            w += (size_t)snprintf(names + w, nlen - w, "%s%ld", w ? " " : "", gens[i]);
+    }
+    if (w >= nlen && nlen > 4)
+        memcpy(names + nlen - 4, "...", 4);
+    return del;
+}
+
+/* How many store paths GC would delete now (nix-store --gc --print-dead); -1 unknown. */
+static long disk_nix_dead(disk_state *s, int *truncated)
+{
+    *truncated = 0;
+    if (!s->preview_nix)
+        return -1;
+    size_t cap = 256 * 1024;
+    char *out = malloc(cap);
+    if (!out)
+        return -1;
+    const char *argv[] = {"nix-store", "--gc", "--print-dead", NULL};
+    int status = -1;
+    long n = -1;
+    if (s->h->probe_run(s->ctx, argv, s->preview_timeout, out, cap, &status) == HEALER_OK) {
+        n = 0;
+        for (char *p = out; (p = strchr(p, '\n')); p++)
+            if (p[1] == '/')
+                n++;
+        if (out[0] == '/')
+            n++;
+        *truncated = strlen(out) >= cap - 1;
+    }
+    free(out);
+    return n;
+}
+
+static int disk_add_action(disk_plan_ctx *pc, const char *name, unsigned step, double impact,
+                           double conf, int auto_ok, const char *desc, const healer_kv *params,
+                           size_t n_params, healer_plan *plan)
+{
+    healer_action a = {
+        .name = name,
+        .target = pc->mount,
+        .description = desc,
+        .step = step,
+        .impact = impact,
+        .confidence = conf,
+        .flags = HEALER_ACTION_DELETES | (auto_ok ? HEALER_ACTION_AUTO_OK : 0u),
+        .params = params,
+        .n_params = n_params,
+    };
+    int rc = pc->s->h->plan_add_action(plan, &a);
+    if (rc < 0)
+        pc->s->h->log(pc->s->ctx, HEALER_LOG_WARN, "plan %s on %s: %s", name, pc->mount,
+                      healer_rc_str(rc));
+    return rc;
+}
+
+/* 1 when some directory of the list is on the mount. */
+static int disk_any_on_mount(disk_state *s, const char *key, dev_t dev)
+{
+    size_t n = s->h->config_list_len(s->ctx, key);
+    for (size_t i = 0; i < n; i++)
+        if (disk_on_mount(s->h->config_list_item(s->ctx, key, i), dev))
+            return 1;
+    return 0;
+}
+
+static int disk_plan(void *state, const healer_issue *issue, healer_plan *plan)
+{
+    disk_state *s = state;
+    const healer_host *h = s->h;
+    if (!issue->target || issue->target[0] != '/')
+        return HEALER_OK;   /* not a mountpoint: some other plugin's issue */
+    disk_usage u;
+    if (disk_usage_of(issue->target, &u) != 0) {
+        h->log(s->ctx, HEALER_LOG_WARN, "plan: cannot measure %s: %s", issue->target,
+               strerror(errno));
+        return HEALER_OK;
+    }
+    disk_plan_ctx pc = {.s = s, .mount = issue->target, .dev = u.dev, .pct = disk_pct(&u)};
+    char desc[HEALER_MSG_MAX], list[HEALER_MSG_MAX], num[32];
+    int store_here = disk_on_mount(s->nix_store, u.dev);
+
+    /* step 0: Nix store garbage collection */
+    if (pc.pct >= s->nix_gc_pct && store_here) {
+        int trunc;
+        long dead = disk_nix_dead(s, &trunc);
+        char deadtxt[64] = "";
+        if (dead >= 0)
+            snprintf(deadtxt, sizeof deadtxt, "; %s%ld dead store path%s now", trunc ? "at least "
+                     : "", dead, dead == 1 ? "" : "s");
+        snprintf(desc, sizeof desc, "nix-collect-garbage%s%s on %s%s",
+                 *s->gc_older ? " --delete-older-than " : "", s->gc_older, pc.mount, deadtxt);
+        healer_kv p[] = {{"delete_older_than", s->gc_older}};
+        disk_add_action(&pc, DISK_A_NIX_GC, 0, 0.1, 0.5, s->auto_nix_gc, desc, p, 1, plan);
+    }
+
+    /* step 1: old logs, rotated first; the journal */
+    if (pc.pct >= s->log_pct) {
+        disk_preview p;
+        disk_preview_list(&pc, "log_dirs", s->log_age, s->log_pattern, &p);
+        if (p.count > 0) {
+            disk_preview_text(&p, list, sizeof list);
+            snprintf(desc, sizeof desc, "remove log files older than %g days on %s, rotated "
+                     "first: %.380s", s->log_age, pc.mount, list);
+            snprintf(num, sizeof num, "%g", s->log_age);
+            healer_kv kv[] = {{"older_than_days", num}};
+            disk_add_action(&pc, DISK_A_LOGS, 1, 0.1, 0.5, s->auto_logs, desc, kv, 1, plan);
+        }
+        if (disk_any_on_mount(s, "journal_dirs", u.dev) && disk_journald_runs(s)) {
+            snprintf(desc, sizeof desc, "journalctl --vacuum-time=%s on the journal on %s",
+                     s->vacuum_time, pc.mount);
+            healer_kv kv[] = {{"vacuum_time", s->vacuum_time}};
+            disk_add_action(&pc, DISK_A_JOURNAL, 1, 0.1, 0.5, s->auto_logs, desc, kv, 1, plan);
+        }
+    }
+
+    /* step 2: temporary files */
+    if (pc.pct >= s->tmp_pct) {
+        disk_preview p;
+        disk_preview_list(&pc, "tmp_dirs", s->tmp_age, NULL, &p);
+        if (p.count > 0) {
+            disk_preview_text(&p, list, sizeof list);
+            snprintf(desc, sizeof desc, "remove temporary files older than %g days on %s: %.380s",
+                     s->tmp_age, pc.mount, list);
+            snprintf(num, sizeof num, "%g", s->tmp_age);
+            healer_kv kv[] = {{"older_than_days", num}};
+            disk_add_action(&pc, DISK_A_TMP, 2, 0.2, 0.5, s->auto_tmp, desc, kv, 1, plan);
+        }
+    }
+
+    /* step 3: old generations of the system profile */
+    if (pc.pct >= s->gens_pct && store_here) {
+        char names[128];
+        int del = disk_gens_to_delete(s, s->keep_gens, names, sizeof names);
+        if (del > 0) {
+            snprintf(desc, sizeof desc, "nix-env -p %s --delete-generations +%lld (%d "
+                     "generation%s: %s), then nix-store --gc", s->nix_profile, s->keep_gens, del,
+                     del == 1 ? "" : "s", names);
+            snprintf(num, sizeof num, "%lld", s->keep_gens);
+            healer_kv kv[] = {{"keep", num}};
+            disk_add_action(&pc, DISK_A_GENS, 3, 0.3, 0.5, s->auto_gens, desc, kv, 1, plan);
+        }
+    }
+
+    /* step 4: emergency, critical only: the same steps with aggressive ages */
+    if (pc.pct >= s->crit) {
+        disk_preview pl, pt;
+        disk_preview_list(&pc, "log_dirs", s->em_log_age, s->log_pattern, &pl);
+        disk_preview_list(&pc, "tmp_dirs", s->em_tmp_age, NULL, &pt);
+        int journal = disk_any_on_mount(s, "journal_dirs", u.dev) && disk_journald_runs(s);
+        if (pl.count || pt.count || store_here || journal) {
+            char lt[120], tt[120];
+            disk_preview_text(&pl, lt, sizeof lt);
+            disk_preview_text(&pt, tt, sizeof tt);
+            snprintf(desc, sizeof desc, "emergency on %.120s: logs older than %g d [%s]; temp "
+                     "older than %g d [%s]%s%.16s%s", pc.mount, s->em_log_age, lt, s->em_tmp_age, tt,
+                     journal ? "; journal vacuum " : "", journal ? s->em_vacuum_time : "",
+                     store_here ? "; nix GC and generations" : "");
+            char la[32], ta[32], kg[32];
+            snprintf(la, sizeof la, "%g", s->em_log_age);
+            snprintf(ta, sizeof ta, "%g", s->em_tmp_age);
+            snprintf(kg, sizeof kg, "%lld", s->em_keep_gens);
+            healer_kv kv[] = {{"log_age_days", la}, {"tmp_age_days", ta},
+                              {"vacuum_time", s->em_vacuum_time},
+                              {"delete_older_than", s->em_gc_older}, {"keep", kg}};
+            disk_add_action(&pc, DISK_A_EMERGENCY, 4, 0.4, 0.6, s->auto_em, desc, kv, 5, plan);
+        }
+    }
+    if (pc.open_loaded)
+        disk_openset_free(&pc.open);
+    return HEALER_OK;
+}
+
+/* ---- execute ------------------------------------------------------------------------------ */
+
+typedef struct disk_exec {
+    disk_state *s;
+    const char *mount;
+    dev_t dev;
+    uint64_t freed, count;
+    int ok, dry, failed, calls;
+    char msg[HEALER_MSG_MAX];
+    size_t mlen;
+} disk_exec;
+
+static void disk_note(disk_exec *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void disk_note(disk_exec *e, const char *fmt, ...)
+{
+    if (e->mlen >= sizeof e->msg - 1)
+        return;
+    if (e->mlen) {
+        e->msg[e->mlen++] = ';';
+        e->msg[e->mlen++] = ' ';
+        e->msg[e->mlen] = '\0';
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(e->msg + e->mlen, sizeof e->msg - e->mlen, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        e->mlen += (size_t)w;
+    if (e->mlen >= sizeof e->msg)
+        e->mlen = sizeof e->msg - 1;
+}
+
+static void disk_tally(disk_exec *e, int rc)
+{
+    e->calls++;
+    if (rc == HEALER_DRY_RUN)
+        e->dry++;
+    else if (rc < 0)
+        e->failed++;
+    else
+        e->ok++;
+}
+
+static uint64_t disk_avail(const char *mount)
+{
+    disk_usage u;
+    return disk_usage_of(mount, &u) == 0 ? u.avail_bytes : 0;
+}
+
+/* Runs a cleanup command; the bytes it freed are the mount's free space after minus before. */
+static void disk_exec_cmd(disk_exec *e, const char *const *argv)
+{
+    disk_state *s = e->s;
+    uint64_t before = disk_avail(e->mount);
+    char out[1024];
+    int status = -1;
+    int rc = s->h->act_run(s->ctx, argv, s->cmd_timeout, out, sizeof out, &status);
+    disk_tally(e, rc);
+    if (rc == HEALER_OK) {
+        uint64_t after = disk_avail(e->mount);
+        if (after > before)
+            e->freed += after - before;
+    }
+    disk_note(e, "%s", s->h->last_message(s->ctx));
+}
+
+static void disk_exec_remove(disk_exec *e, const char *key, double age, const char *pattern)
+{
+    disk_state *s = e->s;
+    size_t n = s->h->config_list_len(s->ctx, key);
+    for (size_t i = 0; i < n; i++) {
+        const char *d = s->h->config_list_item(s->ctx, key, i);
+        if (!disk_on_mount(d, e->dev))
+            continue;
+        healer_remove_opts o;
+        memset(&o, 0, sizeof o);
+        o.recursive = 1;
+        o.rotated_first = 1;
+        o.pattern = pattern && *pattern ? pattern : NULL;
+        uint64_t fr = 0, cnt = 0;
+        int rc = s->h->act_remove_old_files(s->ctx, d, age, &o, &fr, &cnt);
+        disk_tally(e, rc);
+        if (rc >= 0) {
+            e->freed += fr;
+            e->count += cnt;
+        }
+        disk_note(e, "%s", s->h->last_message(s->ctx));
+    }
+}
+
+static void disk_exec_journal(disk_exec *e, const char *vacuum)
+{
+    disk_state *s = e->s;
+    if (!disk_journald_runs(s))
+        return;
+    char vt[96];
+    snprintf(vt, sizeof vt, "--vacuum-time=%s", vacuum);
+    size_t n = s->h->config_list_len(s->ctx, "journal_dirs");
+    for (size_t i = 0; i < n; i++) {
+        const char *d = s->h->config_list_item(s->ctx, "journal_dirs", i);
+        if (!disk_on_mount(d, e->dev))
+            continue;
+        const char *argv[] = {"journalctl", vt, "-D", d, NULL};
+        disk_exec_cmd(e, argv);
+    }
+}
+
+static void disk_exec_gc(disk_exec *e, const char *older)
+{
+    if (!disk_on_mount(e->s->nix_store, e->dev))
+        return;
+    if (older && *older) {
+        const char *argv[] = {"nix-collect-garbage", "--delete-older-than", older, NULL};
+        disk_exec_cmd(e, argv);
+    } else {
+        const char *argv[] = {"nix-collect-garbage", NULL};
+        disk_exec_cmd(e, argv);
+    }
+}
+
+static void disk_exec_gens(disk_exec *e, const char *keep)
+{
+    disk_state *s = e->s;
+    struct stat st;
+    if (!disk_on_mount(s->nix_store, e->dev) || lstat(s->nix_profile, &st) != 0)
+        return;
+    char k[40];
+    snprintf(k, sizeof k, "+%s", keep);
+    const char *argv[] = {"nix-env", "-p", s->nix_profile, "--delete-generations", k, NULL};
+    int failed = e->failed;
+    disk_exec_cmd(e, argv);
+    if (e->failed == failed) {  /* the generations' closures are garbage only after a GC */
+        const char *gc[] = {"nix-store", "--gc", NULL};
+        disk_exec_cmd(e, gc);
+    }
+}
+
+static const char *disk_param(const healer_action *a, const char *key, const char *def)
+{
+    for (size_t i = 0; i < a->n_params; i++)
+        if (a->params[i].key && strcmp(a->params[i].key, key) == 0 && a->params[i].value)
+            return a->params[i].value;
+    return def;
+}
+
+static double disk_param_d(const healer_action *a, const char *key, double def)
+{
+    const char *v = disk_param(a, key, NULL);
+    if (!v)
+        return def;
+    char *end;
+    double d = strtod(v, &end);
+    return end != v && *end == '\0' && d >= 0 && isfinite(d) ? d : def;
+}
+
+static int disk_execute(void *state, const healer_issue *issue, const healer_action *action,
+                        healer_result *result)
+{
+    disk_state *s = state;
+    const healer_host *h = s->h;
+    const char *mount = action->target && *action->target ? action->target : issue->target;
+    disk_usage u;
+    if (!mount || disk_usage_of(mount, &u) != 0) {
+        result->outcome = HEALER_OUTCOME_FAILED;
+        snprintf(result->message, sizeof result->message, "cannot measure %s: %s",
+                 mount ? mount : "(none)", strerror(errno));
+        return HEALER_OK;
+    }
+    disk_exec e = {.s = s, .mount = mount, .dev = u.dev};
+    const char *n = action->name;
+    char kbuf[32];
+    if (strcmp(n, DISK_A_NIX_GC) == 0) {
+        disk_exec_gc(&e, disk_param(action, "delete_older_than", s->gc_older));
+    } else if (strcmp(n, DISK_A_LOGS) == 0) {
+        disk_exec_remove(&e, "log_dirs", disk_param_d(action, "older_than_days", s->log_age),
+                         s->log_pattern);
+    } else if (strcmp(n, DISK_A_JOURNAL) == 0) {
+        disk_exec_journal(&e, disk_param(action, "vacuum_time", s->vacuum_time));
+    } else if (strcmp(n, DISK_A_TMP) == 0) {
+        disk_exec_remove(&e, "tmp_dirs", disk_param_d(action, "older_than_days", s->tmp_age),
+                         NULL);
+    } else if (strcmp(n, DISK_A_GENS) == 0) {
+        snprintf(kbuf, sizeof kbuf, "%lld", s->keep_gens);
+        disk_exec_gens(&e, disk_param(action, "keep", kbuf));
+    } else if (strcmp(n, DISK_A_EMERGENCY) == 0) {
+        /* Cheapest first, as the ladder; each only where its target is on this mount. */
+        disk_exec_gc(&e, disk_param(action, "delete_older_than", s->em_gc_older));
+        disk_exec_remove(&e, "log_dirs", disk_param_d(action, "log_age_days", s->em_log_age),
+                         s->log_pattern);
+        disk_exec_journal(&e, disk_param(action, "vacuum_time", s->em_vacuum_time));
+        disk_exec_remove(&e, "tmp_dirs", disk_param_d(action, "tmp_age_days", s->em_tmp_age),
+                         NULL);
+        snprintf(kbuf, sizeof kbuf, "%lld", s->em_keep_gens);
+        disk_exec_gens(&e, disk_param(action, "keep", kbuf));
+    } else {
+        result->outcome = HEALER_OUTCOME_FAILED;
+        snprintf(result->message, sizeof result->message, "unknown action %s", n);
+        return HEALER_E_INVAL;
+    }
+
+    disk_usage after;
+    size_t k = 0;
+    result->measurements[k++] = (healer_measurement){"freed_bytes", (double)e.freed};
+    result->measurements[k++] = (healer_measurement){"files_removed", (double)e.count};
+    if (disk_usage_of(mount, &after) == 0) {
+        result->measurements[k++] = (healer_measurement){"used_percent", after.used_percent};
+        result->measurements[k++] = (healer_measurement){"free_bytes", (double)after.avail_bytes};
+    }
+    result->n_measurements = k;
+
+    if (e.calls == 0) {
+        result->outcome = HEALER_OUTCOME_SKIPPED;
+        snprintf(result->message, sizeof result->message, "%s: nothing of it is on %s", n, mount);
+    } else if (e.dry && !e.ok && !e.failed) {
+        result->outcome = HEALER_OUTCOME_DRY_RUN;
+        snprintf(result->message, sizeof result->message, "%s", e.msg);
+    } else if (e.failed && !e.ok) {
+        result->outcome = HEALER_OUTCOME_FAILED;
+        snprintf(result->message, sizeof result->message, "%s", e.msg);
+    } else if (e.freed == 0 && e.count == 0) {
+        result->outcome = HEALER_OUTCOME_SKIPPED;
+        snprintf(result->message, sizeof result->message, "freed nothing: %.480s", e.msg);
+    } else {
+        result->outcome = HEALER_OUTCOME_DONE;
+        snprintf(result->message, sizeof result->message, "%s", e.msg);
+    }
+    if (e.ok && e.freed > 0) {
+        healer_kv l[] = {{"action", n}, {"mount", mount}};
+        h->metric(s->ctx, HEALER_METRIC_COUNTER, "bytes_freed_total",
+                  "Bytes the disk plugin's cleanups freed", l, 2, (double)e.freed);
+        /* The trend before the cleanup says nothing about the one after: fit afresh. */
+        disk_watch *w = disk_find(s, mount);
+        if (w)
+            w->n = 0;
+    }
+    return HEALER_OK;
+}
+
+/* ---- verify ------------------------------------------------------------------------------- */
+
+static int disk_verify(void *state, const healer_issue *issue, const healer_action *action,
+                       healer_verdict *verdict)
+{
+    disk_state *s = state;
+    const char *mount = action->target && *action->target ? action->target : issue->target;
+    disk_usage u;
+    if (!mount || disk_usage_of(mount, &u) != 0) {
+        snprintf(verdict->message, sizeof verdict->message, "cannot measure %s: %s",
+                 mount ? mount : "(none)", strerror(errno));
+        return HEALER_E_IO;
+    }
+    size_t k = 0;
+    verdict->measurements[k++] = (healer_measurement){"used_percent", u.used_percent};
+    verdict->measurements[k++] = (healer_measurement){"inodes_used_percent",
+                                                      u.inodes_used_percent};
+    verdict->measurements[k++] = (healer_measurement){"free_bytes", (double)u.avail_bytes};
+    char fb[32];
+    if (strcmp(issue->type, DISK_PREDICTED) == 0) {
+        /* Healed when the free space now outlasts the horizon at the rate that raised it. */
+        double rate = 0;
+        for (size_t i = 0; i < issue->n_measurements; i++)
+            if (strcmp(issue->measurements[i].name, "fill_rate_bytes_per_second") == 0)
+                rate = issue->measurements[i].value;
+        double ttf = rate > 0 ? (double)u.avail_bytes / rate : -1;
+        verdict->healed = ttf < 0 || ttf >= s->horizon_s;
+        verdict->measurements[k++] = (healer_measurement){"time_to_full_seconds", ttf};
+        snprintf(verdict->message, sizeof verdict->message, "%s: %s free, %s at %.0f B/s: %s",
+                 mount, disk_human_bytes(u.avail_bytes, fb, sizeof fb),
+                 ttf < 0 ? "not filling" : "fills later", rate,
+                 verdict->healed ? "beyond the horizon" : "still within the horizon");
+    } else {
+        verdict->healed = u.used_percent < s->high && u.inodes_used_percent < s->high;
+        snprintf(verdict->message, sizeof verdict->message,
+                 "%s at %.1f%% (%s free), inodes %.1f%%: %s", mount, u.used_percent,
+                 disk_human_bytes(u.avail_bytes, fb, sizeof fb), u.inodes_used_percent,
+                 verdict->healed ? "below the high threshold" : "still high");
+    }
+    verdict->n_measurements = k;
+    return HEALER_OK;
+}
+
+/* ---- init, destroy ------------------------------------------------------------------------ */
+
+static int disk_declare_list(disk_state *s, const char *key)
+{
+    size_t n = s->h->config_list_len(s->ctx, key);
+    for (size_t i = 0; i < n; i++) {
+        const char *d = s->h->config_list_item(s->ctx, key, i);
+        if (!d || d[0] != '/') {
+            s->h->log(s->ctx, HEALER_LOG_ERROR, "plugins.disk.%s: \"%s\" is not an absolute path",
+                      key, d ? d : "");
+            return HEALER_E_INVAL;
+        }
+        int rc = s->h->declare_path(s->ctx, d);
+        if (rc < 0) {
+            s->h->log(s->ctx, HEALER_LOG_ERROR, "cannot declare %s: %s", d,
+                      s->h->last_message(s->ctx));
+            return rc;
+        }
+    }
+    return HEALER_OK;
+}
+
+static int disk_init(const healer_host *h, healer_ctx *ctx, void **state)
+{
+    disk_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return HEALER_E_NOMEM;
+    s->h = h;
+    s->ctx = ctx;
+    s->high = h->config_double(ctx, "high_percent");
+    s->crit = h->config_double(ctx, "critical_percent");
+    if (s->crit < s->high) {
+        h->log(ctx, HEALER_LOG_ERROR, "plugins.disk.critical_percent (%g) is below high_percent "
+               "(%g)", s->crit, s->high);
+        free(s);
+        return HEALER_E_INVAL;
+    }
+    s->window_s = h->config_double(ctx, "predict_window_seconds");
+    s->min_samples = h->config_int(ctx, "predict_min_samples");
+    s->min_r2 = h->config_double(ctx, "predict_min_r2");
+    s->horizon_s = h->config_double(ctx, "predict_horizon_seconds");
+    s->nix_gc_pct = h->config_double(ctx, "nix_gc_percent");
+    s->log_pct = h->config_double(ctx, "log_percent");
+    s->tmp_pct = h->config_double(ctx, "tmp_percent");
+    s->gens_pct = h->config_double(ctx, "generations_percent");
+    s->log_age = h->config_double(ctx, "log_age_days");
+    s->tmp_age = h->config_double(ctx, "tmp_age_days");
+    s->em_log_age = h->config_double(ctx, "emergency_log_age_days");
+    s->em_tmp_age = h->config_double(ctx, "emergency_tmp_age_days");
+    s->keep_gens = h->config_int(ctx, "keep_generations");
+    s->em_keep_gens = h->config_int(ctx, "emergency_keep_generations");
+    s->cmd_timeout = h->config_double(ctx, "command_timeout");
+    s->preview_timeout = h->config_double(ctx, "preview_timeout");
+    s->auto_nix_gc = h->config_bool(ctx, "auto_nix_gc");
+    s->auto_logs = h->config_bool(ctx, "auto_logs");
+    s->auto_tmp = h->config_bool(ctx, "auto_tmp");
+    s->auto_gens = h->config_bool(ctx, "auto_generations");
+    s->auto_em = h->config_bool(ctx, "auto_emergency");
+    s->preview_nix = h->config_bool(ctx, "preview_nix");
+    s->nix_store = h->config_string(ctx, "nix_store");
+    s->nix_profile = h->config_string(ctx, "nix_profile");
+    s->gc_older = h->config_string(ctx, "gc_delete_older_than");
+    s->em_gc_older = h->config_string(ctx, "emergency_gc_delete_older_than");
+    s->vacuum_time = h->config_string(ctx, "journal_vacuum_time");
+    s->em_vacuum_time = h->config_string(ctx, "emergency_journal_vacuum_time");
+    s->journald_socket = h->config_string(ctx, "journald_socket");
+    s->log_pattern = h->config_string(ctx, "log_pattern");
+    if (!s->gc_older)
+        s->gc_older = "";
+    if (!s->em_gc_older)
+        s->em_gc_older = "";
+    if (!s->vacuum_time || !*s->vacuum_time)
+        s->vacuum_time = "7d";
+    if (!s->em_vacuum_time || !*s->em_vacuum_time)
+        s->em_vacuum_time = s->vacuum_time;
+
+    int rc = disk_declare_list(s, "log_dirs");
+    if (rc >= 0)
+        rc = disk_declare_list(s, "tmp_dirs");
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    h->log(ctx, HEALER_LOG_INFO, "high at %g%%, critical at %g%%; logs older than %g d, temp "
+           "older than %g d; deletions %s", s->high, s->crit, s->log_age, s->tmp_age,
+           s->auto_logs || s->auto_tmp || s->auto_nix_gc || s->auto_gens || s->auto_em
+               ? "partly automatic" : "need confirmation");
+    *state = s;
+    return HEALER_OK;
+}
+
+static void disk_destroy(void *state)
+{
+    disk_state *s = state;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nw; i++)
+        free(s->w[i]);
+    free(s->w);
+    free(s);
+}
+
+static const healer_plugin disk_descriptor = {
+    .struct_size = sizeof(healer_plugin),
+    .abi_major = HEALER_ABI_MAJOR,
+    .abi_minor = HEALER_ABI_MINOR,
+    .name = "disk",
+    .version = "1.0.0",
+    .description = "disk space and inodes per filesystem, time-to-full, cleanup ladder",
+    .issue_types = disk_issue_types,
+    .config = disk_config,
+    .interval = 0,
+    .init = disk_init,
+    .destroy = disk_destroy,
+    .detect = disk_detect,
+    .plan = disk_plan,
+    .execute = disk_execute,
+    .verify = disk_verify,
+};
+
+HEALER_PLUGIN(disk_descriptor)
