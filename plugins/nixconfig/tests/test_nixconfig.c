@@ -1,0 +1,498 @@
+/* test_nixconfig.c — the nixconfig plugin through the mock host, with the REAL nix-instantiate
+ * (the mock runs probe_run for real): detection with file:line:column, each syntax fix found,
+ * validated and written only through act_write_file after a backup, files it must not fix,
+ * imports, re-validation only on change, the parser-output reader, generations and the
+ * per-user profile refusal. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <healer/mock.h>
+
+#include "../nixconfig.h"
+
+const healer_plugin *healer_plugin_entry_v1(void);
+
+typedef struct fx {
+    char dir[PATH_MAX];
+    char cfg[PATH_MAX + 32];
+    healer_mock *m;
+} fx;
+
+static const char *fixtures(void)
+{
+    static char p[PATH_MAX];
+    const char *src = getenv("SRC");
+    snprintf(p, sizeof p, "%s/tests/fixtures/nix", src && *src ? src : "../..");
+    return p;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    char *b = calloc(1, 1 << 20);
+    size_t n = fread(b, 1, (1 << 20) - 1, f);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "we");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void copy_fixture(fx *f, const char *name, const char *as)
+{
+    char from[PATH_MAX + 64], to[PATH_MAX + 64];
+    snprintf(from, sizeof from, "%s/%s", fixtures(), name);
+    snprintf(to, sizeof to, "%s/etc/%s", f->dir, as);
+    char *t = slurp(from);
+    assert_non_null(t);
+    put(to, t);
+    free(t);
+}
+
+/* 1 when text parses with the real nix-instantiate. */
+static int parses(fx *f, const char *text)
+{
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/check.nix", f->dir);
+    put(p, text);
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "nix-instantiate --parse %s >/dev/null 2>&1", p);
+    int st = system(cmd);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->dir, sizeof f->dir, "%s/nixconfig-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(f->dir));
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/etc", f->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(f->cfg, sizeof f->cfg, "%s/etc/configuration.nix", f->dir);
+    f->m = healer_mock_new(NULL, NULL);
+    assert_non_null(f->m);
+    assert_int_equal(healer_mock_load(f->m, healer_plugin_entry_v1()), HEALER_OK);
+    char b[PATH_MAX + 32];
+    assert_int_equal(healer_mock_set_string(f->m, "config_file", f->cfg), HEALER_OK);
+    snprintf(b, sizeof b, "%s/backups", f->dir);
+    assert_int_equal(healer_mock_set_string(f->m, "backup_dir", b), HEALER_OK);
+    snprintf(b, sizeof b, "%s/state/generations", f->dir);
+    assert_int_equal(healer_mock_set_string(f->m, "state_file", b), HEALER_OK);
+    snprintf(b, sizeof b, "%s/profiles/system", f->dir);
+    assert_int_equal(healer_mock_set_string(f->m, "profile", b), HEALER_OK);
+    snprintf(b, sizeof b, "%s/status", f->dir);
+    assert_int_equal(healer_mock_set_string(f->m, "status_file", b), HEALER_OK);
+    *state = f;
+    return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    healer_mock_free(f->m);
+    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* Detects on the fixture, plans, executes; returns the fixed content written (owned by the
+ * caller) or NULL when no fix was offered. */
+static char *run_fix(fx *f, const char *fixture, int want_line, int want_col)
+{
+    copy_fixture(f, fixture, "configuration.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_string_equal(is->target, f->cfg);
+    assert_int_equal(is->severity, HEALER_SEV_HIGH);
+    double line = 0, col = 0;
+    assert_true(healer_mock_measurement(is->measurements, is->n_measurements, "error_line",
+                                        &line));
+    assert_true(healer_mock_measurement(is->measurements, is->n_measurements, "error_column",
+                                        &col));
+    assert_int_equal((int)line, want_line);
+    assert_int_equal((int)col, want_col);
+    char loc[PATH_MAX + 64];
+    snprintf(loc, sizeof loc, "%s:%d:%d: syntax error", f->cfg, want_line, want_col);
+    assert_non_null(strstr(is->summary, loc));
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    if (healer_mock_action_count(f->m) == 0)
+        return NULL;
+    const healer_action *a = healer_mock_action(f->m, 0);
+    assert_string_equal(a->name, "fix_syntax");
+    assert_true(a->flags & HEALER_ACTION_CONFIG);
+    assert_false(a->flags & HEALER_ACTION_AUTO_OK);   /* confirmation by default */
+    assert_non_null(strstr(a->description, "@@"));     /* the diff is shown to the operator */
+    char *before = slurp(f->cfg);
+    healer_result r;
+    assert_int_equal(healer_mock_execute(f->m, is, a, &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+    /* Backup first, then the file; the mock performs neither, so the file is unchanged. */
+    size_t writes = 0;
+    const healer_mock_call *backup = NULL, *write = NULL;
+    for (size_t i = 0; i < healer_mock_call_count(f->m); i++) {
+        const healer_mock_call *c = healer_mock_call_at(f->m, i);
+        if (c->act != HEALER_MOCK_ACT_WRITE_FILE)
+            continue;
+        if (writes++ == 0)
+            backup = c;
+        else
+            write = c;
+    }
+    assert_int_equal(writes, 2);
+    char bdir[PATH_MAX + 32];
+    snprintf(bdir, sizeof bdir, "%s/backups/configuration.nix.", f->dir);
+    assert_int_equal(strncmp(backup->path, bdir, strlen(bdir)), 0);
+    assert_string_equal(backup->value, before);
+    assert_int_equal(backup->rc, HEALER_OK);
+    assert_string_equal(write->path, f->cfg);
+    assert_int_equal(write->rc, HEALER_OK);
+    char *after = slurp(f->cfg);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    assert_true(parses(f, write->value));
+    assert_int_equal(healer_mock_violations(f->m), 0);
+    return strdup(write->value);
+}
+
+static void test_valid_with_import(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "valid.nix", "configuration.nix");
+    copy_fixture(f, "hardware.nix", "hardware.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 0);
+    assert_true(healer_mock_last_health(f->m, "nixos-config") == 100.0);
+    /* Both files were checked: the import was followed. */
+    size_t i;
+    double files = 0;
+    for (i = 0; i < healer_mock_metric_count(f->m); i++) {
+        const healer_mock_metric *mm = healer_mock_metric_at(f->m, i);
+        if (strcmp(mm->name, "nixconfig_files_checked") == 0)
+            files = mm->value;
+    }
+    assert_true(files == 2.0);
+    /* An import that breaks is found on the next cycle (the file changed). */
+    char hw[PATH_MAX + 32];
+    snprintf(hw, sizeof hw, "%s/etc/hardware.nix", f->dir);
+    put(hw, "{ ... }:\n{\n  boot.loader.grub.device = \"/dev/sda\"\n  x = 1;\n}\n");
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    char real[PATH_MAX];
+    assert_non_null(realpath(hw, real));
+    assert_string_equal(is->target, real);
+    /* Fixed by hand: resolved. */
+    put(hw, "{ ... }:\n{\n  boot.loader.grub.device = \"/dev/sda\";\n  x = 1;\n}\n");
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 0);
+    assert_int_equal(healer_mock_resolved_count(f->m), 1);
+    assert_string_equal(healer_mock_resolved_at(f->m, 0)->target, real);
+}
+
+static void test_revalidates_only_on_change(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "valid.nix", "configuration.nix");
+    copy_fixture(f, "hardware.nix", "hardware.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    size_t validations = 0;
+    for (size_t i = 0; i < healer_mock_metric_count(f->m); i++)
+        if (strcmp(healer_mock_metric_at(f->m, i)->name, "nixconfig_validations_total") == 0)
+            validations++;
+    assert_int_equal(validations, 1);
+    /* Same size, new content: the mtime/ctime change is seen. */
+    put(f->cfg, "{ a = 1; }\n");
+    put(f->cfg, "{ a = 2; }\n");
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    validations = 0;
+    for (size_t i = 0; i < healer_mock_metric_count(f->m); i++)
+        if (strcmp(healer_mock_metric_at(f->m, i)->name, "nixconfig_validations_total") == 0)
+            validations++;
+    assert_int_equal(validations, 2);
+}
+
+static void test_fix_missing_semicolon(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "missing-semicolon.nix", 4, 27);
+    assert_non_null(fixed);
+    assert_string_equal(fixed, "{ config, pkgs, ... }:\n{\n  networking.hostName = \"fixture\";\n"
+                               "  services.openssh.enable = true;\n}\n");
+    free(fixed);
+}
+
+static void test_fix_unclosed_brace(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "unclosed-brace.nix", 6, 5);
+    assert_non_null(fixed);
+    assert_string_equal(fixed, "{ config, pkgs, ... }:\n{\n  networking.hostName = \"fixture\";\n"
+                               "  services.openssh = {\n    enable = true;\n  };\n}\n");
+    free(fixed);
+}
+
+static void test_fix_unclosed_bracket(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "unclosed-bracket.nix", 3, 51);
+    assert_non_null(fixed);
+    assert_non_null(strstr(fixed, "[ pkgs.git pkgs.vim];\n"));
+    free(fixed);
+}
+
+static void test_fix_unclosed_paren(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "unclosed-paren.nix", 3, 66);
+    assert_non_null(fixed);
+    assert_non_null(strstr(fixed, "[ 21 79 ]);\n"));
+    free(fixed);
+}
+
+static void test_fix_unterminated_string(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "unterminated-string.nix", 3, 26);
+    assert_non_null(fixed);
+    assert_non_null(strstr(fixed, "networking.hostName = \"fixture\";\n"));
+    free(fixed);
+}
+
+static void test_fix_extra_brace(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "extra-brace.nix", 6, 1);
+    assert_non_null(fixed);
+    assert_string_equal(fixed, "{ config, pkgs, ... }:\n{\n  networking.hostName = \"fixture\";\n"
+                               "  services.openssh.enable = true;\n}\n\n");
+    free(fixed);
+}
+
+static void test_not_fixable(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "not-fixable.nix", 3, 25);
+    assert_null(fixed);   /* no action offered */
+    double fa = -1;
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_true(healer_mock_measurement(is->measurements, is->n_measurements, "fix_available",
+                                        &fa));
+    assert_true(fa == 0.0);
+    assert_int_equal(healer_mock_call_count(f->m), 0);
+}
+
+/* Looks like a missing ';' but every candidate still fails to parse: not "fixed". */
+static void test_fix_that_would_not_validate(void **state)
+{
+    fx *f = *state;
+    put(f->cfg, "{\n  a = 1\n  b = = 2;\n  c = ;\n}\n");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 0);
+    assert_int_equal(healer_mock_call_count(f->m), 0);
+}
+
+/* The file changes between plan and execute: the planned edits are not applied. */
+static void test_changed_after_plan(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 1);
+    put(f->cfg, "{ a = 1 }\n");
+    healer_result r;
+    assert_int_equal(healer_mock_execute(f->m, is, healer_mock_action(f->m, 0), &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_FAILED);
+    assert_null(healer_mock_last_call(f->m, HEALER_MOCK_ACT_WRITE_FILE));
+}
+
+static void test_auto_fix_and_import(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "imports-broken.nix", "configuration.nix");
+    copy_fixture(f, "hardware.nix", "hardware.nix");
+    copy_fixture(f, "broken-module.nix", "broken-module.nix");
+    assert_int_equal(healer_mock_set_bool(f->m, "auto_fix", 1), HEALER_OK);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(strstr(is->target, "/etc/broken-module.nix"));
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 1);
+    assert_true(healer_mock_action(f->m, 0)->flags & HEALER_ACTION_AUTO_OK);
+}
+
+static void test_dry_run_fix(void **state)
+{
+    fx *f = *state;
+    healer_mock_set_dry_run(f->m, 1);
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    healer_result r;
+    assert_int_equal(healer_mock_execute(f->m, is, healer_mock_action(f->m, 0), &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_DRY_RUN);
+    assert_int_equal(healer_mock_last_call(f->m, HEALER_MOCK_ACT_WRITE_FILE)->rc, HEALER_DRY_RUN);
+}
+
+static void test_user_profile_refused(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(healer_mock_set_string(f->m, "profile",
+                                            "/nix/var/nix/profiles/per-user/alice/profile"),
+                     HEALER_OK);
+    assert_int_not_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_true(healer_mock_log_find(f->m, HEALER_LOG_ERROR, "per-user") >= 0);
+}
+
+static void test_user_profile_home(void **state)
+{
+    (void)state;
+    assert_true(nc_user_profile("/root/.nix-profile"));
+    assert_true(nc_user_profile("/nix/var/nix/profiles/per-user/root/profile"));
+    assert_false(nc_user_profile("/nix/var/nix/profiles/system"));
+}
+
+static void test_parse_error_formats(void **state)
+{
+    (void)state;
+    nc_perr e;
+    assert_true(nc_parse_error("warning: x\nerror: syntax error, unexpected '}', expecting ';'\n"
+                               "\n       at /etc/nixos/c.nix:12:5:\n\n", &e));
+    assert_string_equal(e.file, "/etc/nixos/c.nix");
+    assert_int_equal(e.line, 12);
+    assert_int_equal(e.col, 5);
+    assert_string_equal(e.msg, "syntax error, unexpected '}', expecting ';'");
+    /* Older Nix: location on the same line; colours stripped. */
+    assert_true(nc_parse_error("\x1b[31;1merror:\x1b[0m syntax error, unexpected IN, at "
+                               "/a/b.nix:3:1\n", &e));
+    assert_string_equal(e.file, "/a/b.nix");
+    assert_int_equal(e.line, 3);
+    assert_string_equal(e.msg, "syntax error, unexpected IN");
+    assert_false(nc_parse_error("{ a = 1; }", &e));
+}
+
+static void test_edits_roundtrip(void **state)
+{
+    (void)state;
+    nc_edit in[2] = {{.off = 12, .del = 0, .ins = ";"}, {.off = 40, .del = 1, .ins = "  }\n"}};
+    char buf[256];
+    assert_int_equal(nc_edits_format(in, 2, buf, sizeof buf), 0);
+    nc_edit out[4];
+    size_t n;
+    assert_int_equal(nc_edits_parse(buf, out, 4, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[1].off, 40);
+    assert_int_equal(out[1].del, 1);
+    assert_string_equal(out[1].ins, "  }\n");
+    assert_int_equal(nc_edits_parse("1:x:;", out, 4, &n), -1);
+}
+
+static void test_generations(void **state)
+{
+    fx *f = *state;
+    char prof[PATH_MAX + 32], l[PATH_MAX + 64];
+    snprintf(prof, sizeof prof, "%s/profile", f->dir);
+    for (int g = 1; g <= 3; g++) {
+        snprintf(l, sizeof l, "%s-%d-link", prof, g);
+        assert_int_equal(symlink("/nonexistent", l), 0);
+    }
+    assert_int_equal(symlink("profile-2-link", prof), 0);
+    int gens[8], cur;
+    assert_int_equal(nc_gen_list(prof, gens, 8, &cur), 3);
+    assert_int_equal(cur, 2);
+    assert_int_equal(gens[0], 1);
+    assert_int_equal(gens[2], 3);
+    char sf[PATH_MAX + 32];
+    snprintf(sf, sizeof sf, "%s/st", f->dir);
+    nc_genstate s;
+    nc_state_init(&s);
+    nc_state_mark(&s, 1, 1);
+    nc_state_mark(&s, 3, 0);
+    s.last_gen = 1;
+    char buf[1024];
+    nc_state_format(&s, prof, buf, sizeof buf);
+    put(sf, buf);
+    nc_genstate t;
+    assert_int_equal(nc_state_load(&t, sf), 0);
+    assert_true(t.good[1] && t.bad[3] && !t.good[3] && t.last_gen == 1);
+    int sg, se;
+    put(sf, "7 1\n");
+    assert_true(nc_status_read(sf, &sg, &se));
+    assert_int_equal(sg, 7);
+    assert_int_equal(se, 1);
+    put(sf, "garbage\n");
+    assert_false(nc_status_read(sf, &sg, &se));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_valid_with_import, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revalidates_only_on_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_missing_semicolon, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_unclosed_brace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_unclosed_bracket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_unclosed_paren, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_unterminated_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_extra_brace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_fixable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_that_would_not_validate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_after_plan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auto_fix_and_import, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run_fix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_profile_refused, setup, teardown),
+        cmocka_unit_test(test_user_profile_home),
+        cmocka_unit_test(test_parse_error_formats),
+        cmocka_unit_test(test_edits_roundtrip),
+        cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
