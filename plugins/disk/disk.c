@@ -435,9 +435,14 @@ static void disk_preview_list(disk_plan_ctx *pc, const char *key, double age,
         sum->bytes += p.bytes;
         sum->held += p.held;
         sum->scanned += p.scanned;
+        /* Names relative to the mountpoint: short, and still unambiguous. */
+        size_t ml = strlen(pc->mount);
+        const char *rd = strncmp(d, pc->mount, ml) == 0 ? d + ml : d;
+        while (*rd == '/')
+            rd++;
         for (size_t k = 0; k < p.n_names && sum->n_names < DISK_PREVIEW_NAMES; k++) {
-            snprintf(sum->names[sum->n_names], sizeof sum->names[0], "%.40s/%.50s", d,
-                     p.names[k]);
+            snprintf(sum->names[sum->n_names], sizeof sum->names[0], "%.40s%s%.50s", rd,
+                     *rd ? "/" : "", p.names[k]);
             sum->n_names++;
         }
     }
