@@ -48,3 +48,4 @@ trap '[ "$added_policy" = 1 ] && rm -f "$policy"' EXIT
 apt-get update -qq
 # --no-install-recommends keeps prometheus from pulling its whole exporter family.
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+PKGS+=(dnsmasq-base)   # network plugin tests: a real DNS server in a namespace (no service)

@@ -1,0 +1,1196 @@
+/* network.c — the network plugin: issue types network_down, route_missing, dns_failure and
+ * connectivity_lost; detection from rtnetlink events (network_nl.c) and probes
+ * (network_probe.c); plans as escalation ladders (flush DNS caches, restart an interface, reset
+ * the default route, ask the service plugin to restart the network service), carried out only
+ * through the host's actuators (act_run of iproute2's `ip`, act_signal), verified by re-probing. */
+#include "network.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NETWORK_DOWN "network_down"
+#define NETWORK_ROUTE "route_missing"
+#define NETWORK_DNS "dns_failure"
+#define NETWORK_CONN "connectivity_lost"
+
+#define ACT_FLUSH "flush_dns_cache"
+#define ACT_IFRESTART "restart_interface"
+#define ACT_ROUTES "reset_routes"
+#define ACT_SERVICE "restart_network_service"
+
+#define NETWORK_CMD_TIMEOUT 10.0
+
+static const char *const network_issue_types[] = {NETWORK_DOWN, NETWORK_ROUTE, NETWORK_DNS,
+                                                  NETWORK_CONN, NULL};
+
+static const healer_config_key network_config[] = {
+    {"interfaces", HEALER_CFG_STRING_LIST, NULL, 0, 0,
+     "interfaces whose state raises network_down; empty = physical interfaces seen up and "
+     "every interface that carried a default route"},
+    {"dns_names", HEALER_CFG_STRING_LIST, NULL, 0, 0,
+     "names that must resolve (A record); empty = no DNS probe"},
+    {"resolvers", HEALER_CFG_STRING_LIST, NULL, 0, 0,
+     "resolvers to ask (IP or IP:port); empty = the nameservers of resolv_conf"},
+    {"resolv_conf", HEALER_CFG_STRING, "/etc/resolv.conf", 0, 0,
+     "where the resolvers are read from when resolvers is empty"},
+    {"dns_timeout", HEALER_CFG_DOUBLE, "2", 0.05, 30, "seconds a DNS probe waits for an answer"},
+    {"tcp_targets", HEALER_CFG_STRING_LIST, NULL, 0, 0,
+     "IP:port (or [IPv6]:port) to connect to; empty = no connectivity probe"},
+    {"tcp_timeout", HEALER_CFG_DOUBLE, "2", 0.05, 60, "seconds a TCP connect may take"},
+    {"tcp_min_failed", HEALER_CFG_INT, "0", 0, 1000,
+     "connectivity_lost when at least this many targets fail; 0 = all of them"},
+    {"tcp_refused_is_reachable", HEALER_CFG_BOOL, "true", 0, 0,
+     "a refused connection (RST) proves the path works: count it as reachable"},
+    {"default_gateway", HEALER_CFG_STRING, NULL, 0, 0,
+     "IPv4 default gateway to restore; empty = the last-known-good default route"},
+    {"default_interface", HEALER_CFG_STRING, NULL, 0, 0,
+     "interface of default_gateway (required with it)"},
+    {"default_metric", HEALER_CFG_INT, "-1", -1, 4294967295.0,
+     "metric of the restored default route; -1 = none"},
+    {"ipv6_default_route", HEALER_CFG_BOOL, "false", 0, 0,
+     "also raise route_missing when the IPv6 default route is gone"},
+    {"network_service", HEALER_CFG_STRING, "systemd-networkd.service", 0, 0,
+     "unit the service plugin restarts as the last step; empty = never"},
+    {"service_timeout", HEALER_CFG_DOUBLE, "60", 1, 600,
+     "seconds to wait for the service plugin's answer"},
+    {"dns_caches", HEALER_CFG_STRING_LIST, "resolved,nscd,dnsmasq", 0, 0,
+     "caches flush_dns_cache may flush, when present: resolved, nscd, dnsmasq"},
+    {"dnsmasq_pid_files", HEALER_CFG_STRING_LIST, "/run/dnsmasq/dnsmasq.pid", 0, 0,
+     "pid files of the dnsmasq instances that may be sent SIGHUP"},
+    {"settle_seconds", HEALER_CFG_DOUBLE, "5", 0, 120,
+     "how long verify (and an interface restart) waits for the probe to pass"},
+    {"ip_command", HEALER_CFG_STRING, "ip", 0, 0, "iproute2's ip (absolute path or on PATH)"},
+    {NULL, 0, NULL, 0, 0, NULL}
+};
+
+static double network_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- what is watched, what is known good ----------------------------------------------- */
+
+static int network_configured(const network *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_ifaces; i++)
+        if (strcmp(n->ifaces[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int network_watched(const network *n, const network_link *l)
+{
+    if (n->n_ifaces)
+        return network_configured(n, l->name);
+    if (l->flags & IFF_LOOPBACK)
+        return 0;
+    if (l->physical && l->ever_up)
+        return 1;
+    for (size_t i = 0; i < n->n_good; i++)
+        if (strcmp(n->good[i].dev, l->name) == 0)
+            return 1;
+    for (size_t i = 0; i < n->n_routes; i++)
+        if (n->routes[i].oif == l->ifindex)
+            return 1;
+    return 0;
+}
+
+/* The default route to restore for a family: the configured one, else the last-known-good. */
+static const network_route *network_known_route(const network *n, int family)
+{
+    if (n->cfg_route.family == family)
+        return &n->cfg_route;
+    for (size_t i = 0; i < n->n_good; i++)
+        if (n->good[i].family == family)
+            return &n->good[i];
+    return NULL;
+}
+
+/* 1 when the default routes of the family now present include the known one. */
+static int network_route_present(const network *n, const network_route *k)
+{
+    for (size_t i = 0; i < n->n_routes; i++) {
+        const network_route *r = &n->routes[i];
+        if (r->family == k->family && strcmp(r->gw, k->gw) == 0 && strcmp(r->dev, k->dev) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Replaces the remembered good routes of each family present now with the current ones. */
+static void network_remember_good(network *n)
+{
+    for (int fam = 0; fam < 2; fam++) {
+        int family = fam ? AF_INET6 : AF_INET;
+        if (!network_default_count(n, family))
+            continue;
+        size_t k = 0;
+        for (size_t i = 0; i < n->n_good; i++)
+            if (n->good[i].family != family)
+                n->good[k++] = n->good[i];
+        for (size_t i = 0; i < n->n_routes && k < NETWORK_MAX_ROUTES; i++)
+            if (n->routes[i].family == family && n->routes[i].dev[0])
+                n->good[k++] = n->routes[i];
+        n->n_good = k;
+    }
+}
+
+static int network_route_missing(network *n, int family, const network_route **known)
+{
+    *known = network_known_route(n, family);
+    return *known && network_default_count(n, family) == 0;
+}
+
+/* A link or the default route is broken: DNS and TCP failures follow from it and are not
+ * raised as issues of their own (the lower issue's heal restores them). */
+static int network_lower_broken(network *n)
+{
+    for (size_t i = 0; i < n->n_ifaces; i++)
+        if (!network_link_ok(network_link_by_name(n, n->ifaces[i])))
+            return 1;
+    for (size_t i = 0; i < n->n_links; i++)
+        if (network_watched(n, &n->links[i]) && !network_link_ok(&n->links[i]))
+            return 1;
+    const network_route *k;
+    return network_route_missing(n, AF_INET, &k);
+}
+
+/* ---- publishing --------------------------------------------------------------------------- */
+
+static void network_publish_down(network *n, const char *name, const network_link *l)
+{
+    char summary[HEALER_MSG_MAX], comp[HEALER_TARGET_MAX];
+    const char *why = !l ? "is missing"
+                    : !(l->flags & IFF_UP) ? "is administratively down"
+                    : "has no carrier (lower layer down)";
+    int carries = 0;
+    for (size_t i = 0; i < n->n_good; i++)
+        if (strcmp(n->good[i].dev, name) == 0)
+            carries = 1;
+    if (n->cfg_route.family && strcmp(n->cfg_route.dev, name) == 0)
+        carries = 1;
+    snprintf(summary, sizeof summary, "interface %s %s%s", name, why,
+             carries ? "; it carries the default route" : "");
+    snprintf(comp, sizeof comp, "interface:%s", name);
+    const char *comps[] = {comp};
+    healer_measurement ms[] = {
+        {"link_present", l ? 1 : 0},
+        {"link_admin_up", l && (l->flags & IFF_UP) ? 1 : 0},
+        {"link_carrier", l && (l->flags & IFF_RUNNING) ? 1 : 0},
+        {"link_addresses", l ? (double)network_link_addr_count(n, l->ifindex) : 0},
+    };
+    healer_issue is = {
+        .type = NETWORK_DOWN,
+        .severity = carries ? HEALER_SEV_CRITICAL : HEALER_SEV_HIGH,
+        .target = name,
+        .summary = summary,
+        .measurements = ms,
+        .n_measurements = sizeof ms / sizeof ms[0],
+        .components = comps,
+        .n_components = 1,
+    };
+    int rc = n->host->publish_issue(n->ctx, &is);
+    if (rc < 0)
+        n->host->log(n->ctx, HEALER_LOG_WARN, "publish %s %s: %s", NETWORK_DOWN, name,
+                     healer_rc_str(rc));
+}
+
+static void network_publish_route(network *n, int family, const network_route *k)
+{
+    char summary[HEALER_MSG_MAX], comp[HEALER_TARGET_MAX];
+    snprintf(summary, sizeof summary, "no %s default route (last known good: %s%s dev %s)",
+             family == AF_INET ? "IPv4" : "IPv6", k->gw[0] ? "via " : "", k->gw, k->dev);
+    snprintf(comp, sizeof comp, "interface:%s", k->dev);
+    const char *comps[] = {comp};
+    healer_measurement ms[] = {
+        {"default_routes", (double)network_default_count(n, family)},
+        {"known_good_routes", (double)n->n_good},
+    };
+    healer_issue is = {
+        .type = NETWORK_ROUTE,
+        /* No IPv4 default route cuts the host off: as grave as the link itself. */
+        .severity = family == AF_INET ? HEALER_SEV_CRITICAL : HEALER_SEV_HIGH,
+        .target = family == AF_INET ? "default" : "default6",
+        .summary = summary,
+        .measurements = ms,
+        .n_measurements = sizeof ms / sizeof ms[0],
+        .components = comps,
+        .n_components = 1,
+    };
+    int rc = n->host->publish_issue(n->ctx, &is);
+    if (rc < 0)
+        n->host->log(n->ctx, HEALER_LOG_WARN, "publish %s: %s", NETWORK_ROUTE,
+                     healer_rc_str(rc));
+}
+
+static int network_in_down_open(const network *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_down_open; i++)
+        if (strcmp(n->down_open[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+void network_evaluate(network *n, int from_detect)
+{
+    /* Interfaces. */
+    char now_down[NETWORK_MAX_LINKS][IF_NAMESIZE];
+    size_t n_now = 0;
+    if (n->n_ifaces) {
+        for (size_t i = 0; i < n->n_ifaces && n_now < NETWORK_MAX_LINKS; i++) {
+            network_link *l = network_link_by_name(n, n->ifaces[i]);
+            if (!network_link_ok(l)) {
+                snprintf(now_down[n_now++], IF_NAMESIZE, "%s", n->ifaces[i]);
+                if (from_detect || !network_in_down_open(n, n->ifaces[i]))
+                    network_publish_down(n, n->ifaces[i], l);
+            }
+        }
+    } else {
+        for (size_t i = 0; i < n->n_links && n_now < NETWORK_MAX_LINKS; i++) {
+            network_link *l = &n->links[i];
+            if (network_watched(n, l) && !network_link_ok(l)) {
+                snprintf(now_down[n_now++], IF_NAMESIZE, "%s", l->name);
+                if (from_detect || !network_in_down_open(n, l->name))
+                    network_publish_down(n, l->name, l);
+            }
+        }
+    }
+    for (size_t i = 0; i < n->n_down_open; i++) {
+        int still = 0;
+        for (size_t j = 0; j < n_now; j++)
+            if (strcmp(now_down[j], n->down_open[i]) == 0)
+                still = 1;
+        if (!still) {
+            n->host->resolve_issue(n->ctx, NETWORK_DOWN, n->down_open[i]);
+            n->host->log(n->ctx, HEALER_LOG_INFO, "interface %s is up again", n->down_open[i]);
+        }
+    }
+    memcpy(n->down_open, now_down, n_now * sizeof now_down[0]);
+    n->n_down_open = n_now;
+
+    /* Default routes. Without probes, whatever default route exists is the good one. */
+    if (!n->n_dns_names && !n->n_targets)
+        network_remember_good(n);
+    for (int fi = 0; fi < 2; fi++) {
+        int family = fi ? AF_INET6 : AF_INET;
+        if (family == AF_INET6 && !n->ipv6_default)
+            continue;
+        const network_route *k;
+        if (network_route_missing(n, family, &k)) {
+            network_link *l = network_link_by_name(n, k->dev);
+            int covered = l && !network_link_ok(l) && network_watched(n, l);
+            if (covered && !n->route_open[fi])
+                continue;   /* network_down is the issue; its heal brings the route back */
+            if (from_detect || !n->route_open[fi])
+                network_publish_route(n, family, k);
+            n->route_open[fi] = 1;
+        } else if (n->route_open[fi]) {
+            n->host->resolve_issue(n->ctx, NETWORK_ROUTE, fi ? "default6" : "default");
+            n->route_open[fi] = 0;
+            n->host->log(n->ctx, HEALER_LOG_INFO, "%s default route is back",
+                         fi ? "IPv6" : "IPv4");
+        }
+    }
+}
+
+/* ---- init, destroy ------------------------------------------------------------------------ */
+
+static char **network_copy_list(network *n, const char *key, size_t *count)
+{
+    size_t len = n->host->config_list_len(n->ctx, key);
+    *count = 0;
+    if (!len)
+        return NULL;
+    char **v = calloc(len, sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        const char *s = n->host->config_list_item(n->ctx, key, i);
+        v[i] = strdup(s ? s : "");
+        if (!v[i]) {
+            for (size_t j = 0; j < i; j++)
+                free(v[j]);
+            free(v);
+            return NULL;
+        }
+    }
+    *count = len;
+    return v;
+}
+
+static void network_free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void network_destroy(void *state)
+{
+    network *n = state;
+    if (!n)
+        return;
+    if (n->ev_fd >= 0)
+        n->host->unwatch_fd(n->ctx, n->ev_fd);
+    network_nl_close(n);
+    network_free_list(n->ifaces, n->n_ifaces);
+    network_free_list(n->dns_names, n->n_dns_names);
+    network_free_list(n->dnsmasq_pid_files, n->n_dnsmasq_pid_files);
+    free(n);
+}
+
+static int network_cache_enabled(network *n, const char *name)
+{
+    size_t len = n->host->config_list_len(n->ctx, "dns_caches");
+    for (size_t i = 0; i < len; i++) {
+        const char *s = n->host->config_list_item(n->ctx, "dns_caches", i);
+        if (s && strcmp(s, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int network_init(const healer_host *host, healer_ctx *ctx, void **state)
+{
+    network *n = calloc(1, sizeof *n);
+    if (!n)
+        return HEALER_E_NOMEM;
+    n->host = host;
+    n->ctx = ctx;
+    n->ev_fd = n->dump_fd = -1;
+    const char *bad = NULL;
+    n->ifaces = network_copy_list(n, "interfaces", &n->n_ifaces);
+    n->dns_names = network_copy_list(n, "dns_names", &n->n_dns_names);
+    n->dnsmasq_pid_files = network_copy_list(n, "dnsmasq_pid_files", &n->n_dnsmasq_pid_files);
+    for (size_t i = 0; i < n->n_ifaces && !bad; i++)
+        if (!n->ifaces[i][0] || strlen(n->ifaces[i]) >= IF_NAMESIZE)
+            bad = "interfaces: each name must be 1 to 15 characters";
+    for (size_t i = 0; i < n->n_dns_names && !bad; i++) {
+        unsigned char q[300];
+        if (network_dns_build_query(n->dns_names[i], 1, q, sizeof q) < 0)
+            bad = "dns_names: each must be a valid DNS name (labels of 1 to 63 characters)";
+    }
+    if (n->n_dns_names > NETWORK_MAX_PROBES / 2 && !bad)
+        bad = "dns_names: at most 16 names";
+    size_t nr = host->config_list_len(ctx, "resolvers");
+    for (size_t i = 0; i < nr && !bad; i++) {
+        if (i >= NETWORK_MAX_RESOLVERS)
+            bad = "resolvers: at most 8";
+        else if (network_parse_endpoint(host->config_list_item(ctx, "resolvers", i), 53,
+                                        &n->resolvers_cfg[i]) < 0)
+            bad = "resolvers: each must be an IP address, IP:port or [IPv6]:port";
+        else
+            n->n_resolvers_cfg++;
+    }
+    size_t nt = host->config_list_len(ctx, "tcp_targets");
+    for (size_t i = 0; i < nt && !bad; i++) {
+        network_endpoint *e = &n->targets[n->n_targets];
+        const char *t = host->config_list_item(ctx, "tcp_targets", i);
+        if (i >= NETWORK_MAX_PROBES / 2)
+            bad = "tcp_targets: at most 16";
+        else if (network_parse_endpoint(t, 0, e) < 0 || !strchr(t, ':'))
+            bad = "tcp_targets: each must be IP:port or [IPv6]:port (no names: a probe must "
+                  "not depend on DNS)";
+        else
+            n->n_targets++;
+    }
+    n->resolv_conf = host->config_string(ctx, "resolv_conf");
+    n->dns_timeout = host->config_double(ctx, "dns_timeout");
+    n->tcp_timeout = host->config_double(ctx, "tcp_timeout");
+    n->tcp_min_failed = host->config_int(ctx, "tcp_min_failed");
+    n->refused_is_reachable = host->config_bool(ctx, "tcp_refused_is_reachable");
+    n->ipv6_default = host->config_bool(ctx, "ipv6_default_route");
+    n->network_service = host->config_string(ctx, "network_service");
+    n->settle_seconds = host->config_double(ctx, "settle_seconds");
+    n->ip_cmd = host->config_string(ctx, "ip_command");
+    n->cache_resolved = network_cache_enabled(n, "resolved");
+    n->cache_nscd = network_cache_enabled(n, "nscd");
+    n->cache_dnsmasq = network_cache_enabled(n, "dnsmasq");
+    const char *gw = host->config_string(ctx, "default_gateway");
+    const char *dev = host->config_string(ctx, "default_interface");
+    if (gw && gw[0] && !bad) {
+        network_endpoint e;
+        if (network_parse_endpoint(gw, 1, &e) < 0 || e.sa.ss_family != AF_INET)
+            bad = "default_gateway: must be an IPv4 address";
+        else if (!dev || !dev[0] || strlen(dev) >= IF_NAMESIZE)
+            bad = "default_interface: required with default_gateway (1 to 15 characters)";
+        else {
+            n->cfg_route.family = AF_INET;
+            snprintf(n->cfg_route.gw, sizeof n->cfg_route.gw, "%s", gw);
+            snprintf(n->cfg_route.dev, sizeof n->cfg_route.dev, "%s", dev);
+            n->cfg_route.metric = host->config_int(ctx, "default_metric");
+        }
+    }
+    if (bad) {
+        host->log(ctx, HEALER_LOG_ERROR, "plugins.network.%s", bad);
+        network_destroy(n);
+        return HEALER_E_INVAL;
+    }
+    if (network_nl_open(n) < 0) {
+        host->log(ctx, HEALER_LOG_ERROR, "rtnetlink socket: %s", strerror(errno));
+        network_destroy(n);
+        return HEALER_E_IO;
+    }
+    /* The state at start: a dump, then events keep it current. */
+    network_nl_resync(n);
+    n->resyncs = 0;
+    network_remember_good(n);   /* provisional: confirmed by the first passing probe round */
+    int rc = host->watch_fd(ctx, n->ev_fd, POLLIN, network_nl_event_cb);
+    if (rc < 0) {
+        host->log(ctx, HEALER_LOG_ERROR, "watch rtnetlink socket: %s", healer_rc_str(rc));
+        network_destroy(n);
+        return rc;
+    }
+    host->log(ctx, HEALER_LOG_INFO, "%zu links, %zu default route(s); watching %s; %zu DNS "
+              "name(s), %zu TCP target(s)", n->n_links, n->n_routes,
+              n->n_ifaces ? "the configured interfaces" : "interfaces automatically",
+              n->n_dns_names, n->n_targets);
+    *state = n;
+    return HEALER_OK;
+}
+
+/* ---- detect ------------------------------------------------------------------------------- */
+
+static void network_health_metrics(network *n)
+{
+    const healer_host *h = n->host;
+    for (size_t i = 0; i < n->n_links; i++) {
+        network_link *l = &n->links[i];
+        if (!network_watched(n, l))
+            continue;
+        char comp[IF_NAMESIZE + 16];
+        snprintf(comp, sizeof comp, "link:%s", l->name);
+        h->report_health(n->ctx, comp, network_link_ok(l) ? 100 : 0);
+        healer_kv lab = {"interface", l->name};
+        h->metric(n->ctx, HEALER_METRIC_GAUGE, "network_link_up",
+                  "1 when a watched interface is up with carrier", &lab, 1,
+                  network_link_ok(l) ? 1 : 0);
+    }
+    for (size_t i = 0; i < n->n_ifaces; i++)
+        if (!network_link_by_name(n, n->ifaces[i])) {
+            char comp[IF_NAMESIZE + 16];
+            snprintf(comp, sizeof comp, "link:%s", n->ifaces[i]);
+            h->report_health(n->ctx, comp, 0);
+        }
+    const network_route *k;
+    h->report_health(n->ctx, "default_route", network_route_missing(n, AF_INET, &k) ? 0 : 100);
+    h->metric(n->ctx, HEALER_METRIC_GAUGE, "network_default_routes",
+              "Default routes in the main table (both families)", NULL, 0, (double)n->n_routes);
+    if (n->n_dns_names && n->dns_probed) {
+        h->report_health(n->ctx, "dns", 100.0 * n->dns_ok_names / (double)n->n_dns_names);
+        h->metric(n->ctx, HEALER_METRIC_GAUGE, "network_dns_probe_seconds",
+                  "Duration of the last DNS probe round", NULL, 0, n->dns_seconds);
+    }
+    if (n->n_targets && n->tcp_probed) {
+        h->report_health(n->ctx, "connectivity", 100.0 * n->tcp_ok / (double)n->n_targets);
+        h->metric(n->ctx, HEALER_METRIC_GAUGE, "network_tcp_probe_seconds",
+                  "Duration of the last TCP probe round", NULL, 0, n->tcp_seconds);
+    }
+}
+
+static void network_publish_probe(network *n, int dns)
+{
+    char summary[HEALER_MSG_MAX];
+    const char *comps[4];
+    size_t nc = 0;
+    healer_measurement ms[3];
+    if (dns) {
+        snprintf(summary, sizeof summary, "%d of %zu name(s) do not resolve (%s%s) within %g s",
+                 n->dns_failed_names, n->n_dns_names, n->dns_failing[0],
+                 n->dns_failed_names > 1 ? ", ..." : "", n->dns_timeout);
+        for (int i = 0; i < n->dns_failed_names && i < 4; i++)
+            comps[nc++] = n->dns_failing[i];
+        ms[0] = (healer_measurement){"dns_names_failed", n->dns_failed_names};
+        ms[1] = (healer_measurement){"dns_names_ok", n->dns_ok_names};
+        ms[2] = (healer_measurement){"dns_probe_seconds", n->dns_seconds};
+    } else {
+        snprintf(summary, sizeof summary, "%d of %zu TCP target(s) unreachable (%s%s) within %g s",
+                 n->tcp_failed, n->n_targets, n->tcp_failing[0], n->tcp_failed > 1 ? ", ..." : "",
+                 n->tcp_timeout);
+        for (int i = 0; i < n->tcp_failed && i < 4; i++)
+            comps[nc++] = n->tcp_failing[i];
+        ms[0] = (healer_measurement){"tcp_targets_failed", n->tcp_failed};
+        ms[1] = (healer_measurement){"tcp_targets_ok", n->tcp_ok};
+        ms[2] = (healer_measurement){"tcp_probe_seconds", n->tcp_seconds};
+    }
+    healer_issue is = {
+        .type = dns ? NETWORK_DNS : NETWORK_CONN,
+        .severity = dns ? HEALER_SEV_MEDIUM : HEALER_SEV_HIGH,
+        .target = dns ? "dns" : "connectivity",
+        .summary = summary,
+        .measurements = ms,
+        .n_measurements = 3,
+        .components = comps,
+        .n_components = nc,
+    };
+    int rc = n->host->publish_issue(n->ctx, &is);
+    if (rc < 0)
+        n->host->log(n->ctx, HEALER_LOG_WARN, "publish %s: %s", is.type, healer_rc_str(rc));
+}
+
+static int network_routes_equal(const network_route *a, size_t na, const network_route *b,
+                                size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++) {
+        int found = 0;
+        for (size_t j = 0; j < nb && !found; j++)
+            found = a[i].family == b[j].family && a[i].oif == b[j].oif &&
+                    strcmp(a[i].gw, b[j].gw) == 0 && a[i].metric == b[j].metric;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static int network_detect(void *state)
+{
+    network *n = state;
+    const healer_host *h = n->host;
+    /* The consistency check: the dump must agree with what the events built. */
+    int drift = network_nl_resync(n);
+    if (drift == 1) {
+        n->drifts++;
+        h->log(n->ctx, HEALER_LOG_DEBUG, "rtnetlink dump disagreed with the event-built state "
+               "(%llu time(s)); the dump wins", n->drifts);
+    }
+    h->metric(n->ctx, HEALER_METRIC_COUNTER, "network_netlink_drift_total",
+              "Dumps that disagreed with the state built from rtnetlink events", NULL, 0,
+              drift == 1 ? 1 : 0);
+    network_evaluate(n, 1);
+
+    if (n->n_dns_names || n->n_targets) {
+        network_route before[NETWORK_MAX_ROUTES];
+        size_t nb = n->n_routes;
+        memcpy(before, n->routes, nb * sizeof before[0]);
+        network_probe_run(n, 1, 1);
+        int lower = network_lower_broken(n);
+        if (n->n_dns_names) {
+            if (!network_dns_healthy(n)) {
+                if (n->dns_open || !lower) {
+                    network_publish_probe(n, 1);
+                    n->dns_open = 1;
+                }
+            } else if (n->dns_open) {
+                h->resolve_issue(n->ctx, NETWORK_DNS, "dns");
+                n->dns_open = 0;
+                h->log(n->ctx, HEALER_LOG_INFO, "DNS resolves again");
+            }
+        }
+        if (n->n_targets) {
+            if (!network_tcp_healthy(n)) {
+                if (n->conn_open || !lower) {
+                    network_publish_probe(n, 0);
+                    n->conn_open = 1;
+                }
+            } else if (n->conn_open) {
+                h->resolve_issue(n->ctx, NETWORK_CONN, "connectivity");
+                n->conn_open = 0;
+                h->log(n->ctx, HEALER_LOG_INFO, "TCP targets reachable again");
+            }
+        }
+        /* Every probe passed over these very routes: they are the last-known-good now. */
+        if (network_dns_healthy(n) && (!n->n_targets || n->tcp_failed == 0) && !lower &&
+            network_routes_equal(before, nb, n->routes, n->n_routes)) {
+            network_remember_good(n);
+            n->good_from_probe = 1;
+        }
+    }
+    network_health_metrics(n);
+    return HEALER_OK;
+}
+
+/* ---- plan --------------------------------------------------------------------------------- */
+
+static int network_on_path(const char *prog)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    char buf[512];
+    while (*path) {
+        const char *c = strchr(path, ':');
+        size_t l = c ? (size_t)(c - path) : strlen(path);
+        if (l && l + strlen(prog) + 2 < sizeof buf) {
+            memcpy(buf, path, l);
+            buf[l] = '/';
+            strcpy(buf + l + 1, prog);
+            if (access(buf, X_OK) == 0)
+                return 1;
+        }
+        if (!c)
+            break;
+        path = c + 1;
+    }
+    return 0;
+}
+
+static int network_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int network_resolved_present(const network *n)
+{
+    return n->cache_resolved && network_on_path("resolvectl") &&
+           (network_exists("/run/systemd/resolve/io.systemd.Resolve") ||
+            network_exists("/run/systemd/resolve/resolv.conf"));
+}
+
+static int network_nscd_present(const network *n)
+{
+    return n->cache_nscd && network_on_path("nscd") &&
+           (network_exists("/run/nscd/socket") || network_exists("/var/run/nscd/socket"));
+}
+
+/* The dnsmasq named by pid file i, when it runs and may be signalled. */
+static int network_dnsmasq_proc(network *n, size_t i, healer_proc *p)
+{
+    FILE *f = fopen(n->dnsmasq_pid_files[i], "re");
+    if (!f)
+        return 0;
+    long pid = 0;
+    int ok = fscanf(f, "%ld", &pid) == 1 && pid > 1;
+    fclose(f);
+    if (!ok || n->host->proc_read(n->ctx, (pid_t)pid, p) != HEALER_OK)
+        return 0;
+    if (strcmp(p->name, "dnsmasq") != 0) {
+        n->host->log(n->ctx, HEALER_LOG_DEBUG, "%s names pid %ld, which is %s, not dnsmasq",
+                     n->dnsmasq_pid_files[i], pid, p->name);
+        return 0;
+    }
+    return n->host->proc_allowed(n->ctx, p, 1) == HEALER_OK;
+}
+
+static size_t network_dnsmasq_count(network *n)
+{
+    size_t c = 0;
+    if (!n->cache_dnsmasq)
+        return 0;
+    for (size_t i = 0; i < n->n_dnsmasq_pid_files; i++) {
+        healer_proc p;
+        c += (size_t)network_dnsmasq_proc(n, i, &p);
+    }
+    return c;
+}
+
+static int network_add(network *n, healer_plan *plan, const char *name, const char *target,
+                       const char *desc, unsigned step, double impact, double confidence,
+                       uint32_t flags, const healer_kv *params, size_t np)
+{
+    healer_action a = {
+        .name = name,
+        .target = target,
+        .description = desc,
+        .step = step,
+        .impact = impact,
+        .confidence = confidence,
+        .flags = flags,
+        .params = params,
+        .n_params = np,
+    };
+    int rc = n->host->plan_add_action(plan, &a);
+    if (rc < 0)
+        n->host->log(n->ctx, HEALER_LOG_WARN, "plan %s: %s", name, healer_rc_str(rc));
+    return rc;
+}
+
+static void network_plan_service(network *n, healer_plan *plan, unsigned step)
+{
+    if (!n->network_service || !n->network_service[0])
+        return;
+    char desc[HEALER_MSG_MAX];
+    snprintf(desc, sizeof desc, "ask the service plugin to restart %s", n->network_service);
+    healer_kv p[] = {{"unit", n->network_service}};
+    network_add(n, plan, ACT_SERVICE, n->network_service, desc, step, 0.6, 0.4, 0, p, 1);
+}
+
+static void network_plan_ifrestart(network *n, healer_plan *plan, const char *dev, unsigned step)
+{
+    network_link *l = network_link_by_name(n, dev);
+    if (!l)
+        return;
+    char desc[HEALER_MSG_MAX];
+    snprintf(desc, sizeof desc, "%s %s (ip link set dev %s down/up), then restore its "
+             "default route", (l->flags & IFF_UP) ? "restart" : "bring up", dev, dev);
+    healer_kv p[] = {{"dev", dev}};
+    network_add(n, plan, ACT_IFRESTART, dev, desc, step, (l->flags & IFF_UP) ? 0.5 : 0.2, 0.6,
+                0, p, 1);
+}
+
+static void network_plan_routes(network *n, healer_plan *plan, const network_route *k,
+                                unsigned step)
+{
+    char desc[HEALER_MSG_MAX], metric[24];
+    snprintf(metric, sizeof metric, "%lld", k->metric);
+    snprintf(desc, sizeof desc, "restore the %s default route %s%s dev %s%s%s, removing other "
+             "default routes of that family", k->family == AF_INET ? "IPv4" : "IPv6",
+             k->gw[0] ? "via " : "", k->gw, k->dev, k->metric >= 0 ? " metric " : "",
+             k->metric >= 0 ? metric : "");
+    healer_kv p[] = {
+        {"family", k->family == AF_INET ? "4" : "6"},
+        {"gateway", k->gw},
+        {"dev", k->dev},
+        {"metric", metric},
+    };
+    network_add(n, plan, ACT_ROUTES, k->family == AF_INET ? "default" : "default6", desc, step,
+                0.3, 0.7, 0, p, 4);
+}
+
+static int network_plan(void *state, const healer_issue *issue, healer_plan *plan)
+{
+    network *n = state;
+    network_nl_resync(n);
+    const char *t = issue->target ? issue->target : "";
+    const network_route *k4 = network_known_route(n, AF_INET);
+    if (strcmp(issue->type, NETWORK_DOWN) == 0) {
+        network_plan_ifrestart(n, plan, t, 0);
+        network_plan_service(n, plan, 1);
+    } else if (strcmp(issue->type, NETWORK_ROUTE) == 0) {
+        int family = strcmp(t, "default6") == 0 ? AF_INET6 : AF_INET;
+        const network_route *k = network_known_route(n, family);
+        if (k) {
+            network_link *l = network_link_by_name(n, k->dev);
+            if (l && (l->flags & IFF_UP))
+                network_plan_routes(n, plan, k, 0);
+            network_plan_ifrestart(n, plan, k->dev, 1);
+        }
+        network_plan_service(n, plan, 2);
+    } else if (strcmp(issue->type, NETWORK_DNS) == 0) {
+        size_t nd = network_dnsmasq_count(n);
+        int res = network_resolved_present(n), nscd = network_nscd_present(n);
+        if (res || nscd || nd) {
+            char desc[HEALER_MSG_MAX], which[128];
+            snprintf(which, sizeof which, "%s%s%s%s%s", res ? "resolved" : "",
+                     res && (nscd || nd) ? "," : "", nscd ? "nscd" : "", nscd && nd ? "," : "",
+                     nd ? "dnsmasq" : "");
+            snprintf(desc, sizeof desc, "flush the DNS cache of %s", which);
+            healer_kv p[] = {{"caches", which}};
+            network_add(n, plan, ACT_FLUSH, "dns", desc, 0, 0.05, 0.4, HEALER_ACTION_SYSTEM, p,
+                        1);
+        }
+        if (k4 && !network_route_present(n, k4))
+            network_plan_routes(n, plan, k4, 1);
+        network_plan_service(n, plan, 2);
+    } else if (strcmp(issue->type, NETWORK_CONN) == 0) {
+        if (k4 && !network_route_present(n, k4))
+            network_plan_routes(n, plan, k4, 0);
+        const char *dev = n->n_routes ? n->routes[0].dev : k4 ? k4->dev : NULL;
+        for (size_t i = 0; i < n->n_routes; i++)
+            if (n->routes[i].family == AF_INET) {
+                dev = n->routes[i].dev;
+                break;
+            }
+        if (dev && dev[0])
+            network_plan_ifrestart(n, plan, dev, 1);
+        network_plan_service(n, plan, 2);
+    }
+    return HEALER_OK;
+}
+
+/* ---- execute ------------------------------------------------------------------------------ */
+
+static const char *network_param(const healer_action *a, const char *key)
+{
+    for (size_t i = 0; i < a->n_params; i++)
+        if (a->params[i].key && strcmp(a->params[i].key, key) == 0)
+            return a->params[i].value;
+    return NULL;
+}
+
+/* Appends "; text" to the result message. */
+static void network_say(healer_result *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void network_say(healer_result *r, const char *fmt, ...)
+{
+    size_t l = strlen(r->message);
+    if (l + 3 >= sizeof r->message)
+        return;
+    if (l)
+        l += (size_t)snprintf(r->message + l, sizeof r->message - l, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message + l, sizeof r->message - l, fmt, ap);
+    va_end(ap);
+}
+
+/* Runs `ip ARGS...` through the host's act_run (dry-run and audit apply). */
+static int network_ip(network *n, healer_result *r, const char *const *args)
+{
+    const char *argv[16];
+    size_t k = 0;
+    argv[k++] = n->ip_cmd;
+    for (size_t i = 0; args[i] && k < 15; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    char out[512];
+    int status = 0;
+    int rc = n->host->act_run(n->ctx, argv, NETWORK_CMD_TIMEOUT, out, sizeof out, &status);
+    const char *m = n->host->last_message(n->ctx);
+    if (rc < 0 && out[0]) {
+        size_t ol = strlen(out);
+        while (ol && out[ol - 1] == '\n')
+            out[--ol] = '\0';
+        network_say(r, "%s (%s)", m, out);
+    } else {
+        network_say(r, "%s", m);
+    }
+    return rc;
+}
+
+/* Waits until pred holds or seconds pass, re-reading the kernel's state (events, then a dump
+ * every few rounds). Only this plugin's worker waits. */
+static int network_wait(network *n, double seconds, int (*pred)(network *, const void *),
+                        const void *arg)
+{
+    double end = network_mono() + seconds;
+    for (int round = 0;; round++) {
+        if (round % 4 == 0)
+            network_nl_resync(n);
+        else
+            network_nl_drain(n);
+        if (pred(n, arg))
+            return 1;
+        double left = end - network_mono();
+        if (left <= 0)
+            return 0;
+        struct pollfd pf = {.fd = n->ev_fd, .events = POLLIN};
+        int ms = left < 0.05 ? (int)(left * 1000) + 1 : 50;
+        poll(&pf, n->ev_fd >= 0 ? 1 : 0, ms);
+    }
+}
+
+static int network_pred_link_ok(network *n, const void *arg)
+{
+    return network_link_ok(network_link_by_name(n, arg));
+}
+
+static int network_pred_link_admin_up(network *n, const void *arg)
+{
+    network_link *l = network_link_by_name(n, arg);
+    return l && (l->flags & IFF_UP);
+}
+
+static int network_pred_default(network *n, const void *arg)
+{
+    return network_default_count(n, *(const int *)arg) > 0;
+}
+
+/* `ip [-6] route replace default [via GW] dev DEV [metric M]` */
+static int network_route_replace(network *n, healer_result *r, const network_route *k, int del)
+{
+    char metric[24];
+    snprintf(metric, sizeof metric, "%lld", k->metric);
+    const char *a[14];
+    size_t i = 0;
+    if (k->family == AF_INET6)
+        a[i++] = "-6";
+    a[i++] = "route";
+    a[i++] = del ? "del" : "replace";
+    a[i++] = "default";
+    if (k->gw[0]) {
+        a[i++] = "via";
+        a[i++] = k->gw;
+    }
+    a[i++] = "dev";
+    a[i++] = k->dev;
+    if (k->metric >= 0) {
+        a[i++] = "metric";
+        a[i++] = metric;
+    }
+    a[i] = NULL;
+    return network_ip(n, r, a);
+}
+
+/* Outcome from the worst/best of several actuator calls. */
+typedef struct network_tally {
+    int ok, dry, failed;
+} network_tally;
+
+static void network_tally_rc(network_tally *t, int rc)
+{
+    if (rc == HEALER_DRY_RUN)
+        t->dry++;
+    else if (rc < 0)
+        t->failed++;
+    else
+        t->ok++;
+}
+
+static void network_set_outcome(healer_result *r, const network_tally *t)
+{
+    if (t->dry && !t->failed)
+        r->outcome = HEALER_OUTCOME_DRY_RUN;
+    else if (t->failed && !t->ok)
+        r->outcome = HEALER_OUTCOME_FAILED;
+    else
+        r->outcome = HEALER_OUTCOME_DONE;
+}
+
+static void network_exec_ifrestart(network *n, const healer_action *a, healer_result *r)
+{
+    const char *dev = network_param(a, "dev");
+    network_nl_resync(n);
+    network_link *l = dev ? network_link_by_name(n, dev) : NULL;
+    if (!l) {
+        r->outcome = HEALER_OUTCOME_FAILED;
+        snprintf(r->message, sizeof r->message, "no interface %s", dev ? dev : "(none)");
+        return;
+    }
+    char name[IF_NAMESIZE];
+    snprintf(name, sizeof name, "%s", dev);
+    network_tally t = {0, 0, 0};
+    if (l->flags & IFF_UP) {
+        const char *down[] = {"link", "set", "dev", name, "down", NULL};
+        network_tally_rc(&t, network_ip(n, r, down));
+    }
+    const char *up[] = {"link", "set", "dev", name, "up", NULL};
+    int rc = network_ip(n, r, up);
+    network_tally_rc(&t, rc);
+    if (rc == HEALER_OK) {
+        /* Carrier takes a moment; routes via a link without it would be refused or dead. */
+        if (!network_wait(n, n->settle_seconds, network_pred_link_ok, name))
+            network_say(r, "%s is up but has no carrier after %g s", name, n->settle_seconds);
+    } else if (rc == HEALER_DRY_RUN) {
+        network_nl_resync(n);
+    }
+    /* An interface going down takes its routes with it: put the known default routes
+     * through it back (in dry-run: say we would). */
+    for (int fi = 0; fi < 2; fi++) {
+        const network_route *k = network_known_route(n, fi ? AF_INET6 : AF_INET);
+        if (!k || strcmp(k->dev, name) != 0 || (rc == HEALER_OK && network_route_present(n, k)))
+            continue;
+        if (rc != HEALER_OK && rc != HEALER_DRY_RUN)
+            continue;
+        network_tally_rc(&t, network_route_replace(n, r, k, 0));
+    }
+    r->measurements[0] = (healer_measurement){"link_up",
+                                              network_link_ok(network_link_by_name(n, name))};
+    r->measurements[1] = (healer_measurement){"default_routes", (double)n->n_routes};
+    r->n_measurements = 2;
+    network_set_outcome(r, &t);
+}
+
+static void network_exec_routes(network *n, const healer_action *a, healer_result *r)
+{
+    network_route k;
+    memset(&k, 0, sizeof k);
+    const char *fam = network_param(a, "family"), *gw = network_param(a, "gateway");
+    const char *dev = network_param(a, "dev"), *metric = network_param(a, "metric");
+    k.family = fam && strcmp(fam, "6") == 0 ? AF_INET6 : AF_INET;
+    snprintf(k.gw, sizeof k.gw, "%s", gw ? gw : "");
+    snprintf(k.dev, sizeof k.dev, "%s", dev ? dev : "");
+    k.metric = metric ? strtoll(metric, NULL, 10) : -1;
+    if (!k.dev[0]) {
+        r->outcome = HEALER_OUTCOME_FAILED;
+        snprintf(r->message, sizeof r->message, "no interface to route through");
+        return;
+    }
+    network_nl_resync(n);
+    network_tally t = {0, 0, 0};
+    /* Other default routes of the family (a wrong gateway) go first: they would win. */
+    network_route stale[NETWORK_MAX_ROUTES];
+    size_t ns = 0;
+    for (size_t i = 0; i < n->n_routes; i++) {
+        const network_route *x = &n->routes[i];
+        if (x->family == k.family && x->dev[0] &&
+            !(strcmp(x->gw, k.gw) == 0 && strcmp(x->dev, k.dev) == 0))
+            stale[ns++] = *x;
+    }
+    for (size_t i = 0; i < ns; i++)
+        network_tally_rc(&t, network_route_replace(n, r, &stale[i], 1));
+    int rc = network_route_replace(n, r, &k, 0);
+    network_tally_rc(&t, rc);
+    if (rc < 0)
+        t.ok = 0;   /* removing the stale ones alone heals nothing */
+    network_nl_resync(n);
+    r->measurements[0] = (healer_measurement){"default_routes",
+                                              (double)network_default_count(n, k.family)};
+    r->n_measurements = 1;
+    network_set_outcome(r, &t);
+}
+
+static void network_exec_flush(network *n, healer_result *r)
+{
+    network_tally t = {0, 0, 0};
+    int tried = 0;
+    if (network_resolved_present(n)) {
+        const char *argv[] = {"resolvectl", "flush-caches", NULL};
+        tried++;
+        network_tally_rc(&t, n->host->act_run(n->ctx, argv, NETWORK_CMD_TIMEOUT, NULL, 0, NULL));
+        network_say(r, "%s", n->host->last_message(n->ctx));
+    }
+    if (network_nscd_present(n)) {
+        const char *argv[] = {"nscd", "-i", "hosts", NULL};
+        tried++;
+        network_tally_rc(&t, n->host->act_run(n->ctx, argv, NETWORK_CMD_TIMEOUT, NULL, 0, NULL));
+        network_say(r, "%s", n->host->last_message(n->ctx));
+    }
+    if (n->cache_dnsmasq)
+        for (size_t i = 0; i < n->n_dnsmasq_pid_files; i++) {
+            healer_proc p;
+            if (!network_dnsmasq_proc(n, i, &p))
+                continue;
+            tried++;
+            /* SIGHUP: dnsmasq clears its cache and re-reads its hosts files. */
+            network_tally_rc(&t, n->host->act_signal(n->ctx, p.pid, p.start_time, SIGHUP, 0));
+            network_say(r, "dnsmasq pid %d: %s", (int)p.pid, n->host->last_message(n->ctx));
+        }
+    if (!tried) {
+        r->outcome = HEALER_OUTCOME_SKIPPED;
+        snprintf(r->message, sizeof r->message, "no DNS cache present (resolved, nscd, dnsmasq)");
+        return;
+    }
+    r->measurements[0] = (healer_measurement){"dns_caches_flushed", (double)t.ok};
+    r->n_measurements = 1;
+    network_set_outcome(r, &t);
+}
+
+static void network_exec_service(network *n, const healer_action *a, healer_result *r)
+{
+    const char *unit = network_param(a, "unit");
+    if (!unit || !unit[0]) {
+        r->outcome = HEALER_OUTCOME_FAILED;
+        snprintf(r->message, sizeof r->message, "no network service configured");
+        return;
+    }
+    /* A request is not an actuator: in dry-run it is not sent at all (the engine's audit line
+     * for this action still says what would have been asked). */
+    if (n->host->dry_run(n->ctx)) {
+        r->outcome = HEALER_OUTCOME_DRY_RUN;
+        snprintf(r->message, sizeof r->message, "would ask the service plugin to restart %s",
+                 unit);
+        return;
+    }
+    healer_kv args[] = {{"unit", unit}};
+    healer_reply reply;
+    memset(&reply, 0, sizeof reply);
+    int rc = n->host->request(n->ctx, "service", "restart", args, 1,
+                              n->host->config_double(n->ctx, "service_timeout"), &reply);
+    if (rc < 0 || reply.status < 0) {
+        r->outcome = HEALER_OUTCOME_FAILED;
+        snprintf(r->message, sizeof r->message, "restart %.128s through the service plugin: %s%s%.300s",
+                 unit, healer_rc_str(rc < 0 ? rc : reply.status), reply.message[0] ? ": " : "",
+                 reply.message);
+        return;
+    }
+    r->outcome = HEALER_OUTCOME_DONE;
+    snprintf(r->message, sizeof r->message, "service plugin restarted %.128s%s%.300s", unit,
+             reply.message[0] ? ": " : "", reply.message);
+}
+
+static int network_execute(void *state, const healer_issue *issue, const healer_action *action,
+                           healer_result *result)
+{
+    network *n = state;
+    (void)issue;
+    if (strcmp(action->name, ACT_IFRESTART) == 0)
+        network_exec_ifrestart(n, action, result);
+    else if (strcmp(action->name, ACT_ROUTES) == 0)
+        network_exec_routes(n, action, result);
+    else if (strcmp(action->name, ACT_FLUSH) == 0)
+        network_exec_flush(n, result);
+    else if (strcmp(action->name, ACT_SERVICE) == 0)
+        network_exec_service(n, action, result);
+    else {
+        result->outcome = HEALER_OUTCOME_FAILED;
+        snprintf(result->message, sizeof result->message, "unknown action %s", action->name);
+        return HEALER_E_INVAL;
+    }
+    return HEALER_OK;
+}
+
+/* ---- verify ------------------------------------------------------------------------------- */
+
+static int network_pred_dns(network *n, const void *arg)
+{
+    (void)arg;
+    network_probe_run(n, 1, 0);
+    return network_dns_healthy(n);
+}
+
+static int network_pred_tcp(network *n, const void *arg)
+{
+    (void)arg;
+    network_probe_run(n, 0, 1);
+    return network_tcp_healthy(n);
+}
+
+static int network_verify(void *state, const healer_issue *issue, const healer_action *action,
+                          healer_verdict *v)
+{
+    network *n = state;
+    (void)action;
+    const char *t = issue->target ? issue->target : "";
+    size_t k = 0;
+    if (strcmp(issue->type, NETWORK_DOWN) == 0) {
+        v->healed = network_wait(n, n->settle_seconds, network_pred_link_ok, t);
+        network_link *l = network_link_by_name(n, t);
+        v->measurements[k++] = (healer_measurement){"link_admin_up", l && (l->flags & IFF_UP)};
+        v->measurements[k++] = (healer_measurement){"link_carrier", l && (l->flags & IFF_RUNNING)};
+        snprintf(v->message, sizeof v->message, "%s is %s", t,
+                 v->healed ? "up with carrier" : !l ? "missing"
+                 : network_pred_link_admin_up(n, t) ? "up without carrier" : "down");
+    } else if (strcmp(issue->type, NETWORK_ROUTE) == 0) {
+        int family = strcmp(t, "default6") == 0 ? AF_INET6 : AF_INET;
+        v->healed = network_wait(n, n->settle_seconds, network_pred_default, &family);
+        v->measurements[k++] = (healer_measurement){"default_routes",
+                                                    (double)network_default_count(n, family)};
+        snprintf(v->message, sizeof v->message, "%s default route %s",
+                 family == AF_INET ? "IPv4" : "IPv6", v->healed ? "present" : "still missing");
+    } else if (strcmp(issue->type, NETWORK_DNS) == 0) {
+        v->healed = network_wait(n, n->settle_seconds, network_pred_dns, NULL);
+        v->measurements[k++] = (healer_measurement){"dns_names_failed", n->dns_failed_names};
+        snprintf(v->message, sizeof v->message, "%d of %zu name(s) resolve", n->dns_ok_names,
+                 n->n_dns_names);
+    } else if (strcmp(issue->type, NETWORK_CONN) == 0) {
+        v->healed = network_wait(n, n->settle_seconds, network_pred_tcp, NULL);
+        snprintf(v->message, sizeof v->message, "%d of %zu TCP target(s) reachable", n->tcp_ok,
+                 n->n_targets);
+    } else {
+        snprintf(v->message, sizeof v->message, "not a network issue");
+        return HEALER_OK;
+    }
+    /* Connectivity after every fix: reported, whatever the issue was. */
+    if (n->n_targets && strcmp(issue->type, NETWORK_CONN) != 0)
+        network_probe_run(n, 0, 1);
+    if (n->n_targets) {
+        v->measurements[k++] = (healer_measurement){"tcp_targets_ok", n->tcp_ok};
+        v->measurements[k++] = (healer_measurement){"tcp_targets_failed", n->tcp_failed};
+    }
+    v->n_measurements = k;
+    return HEALER_OK;
+}
+
+static const healer_plugin network_descriptor = {
+    .struct_size = sizeof(healer_plugin),
+    .abi_major = HEALER_ABI_MAJOR,
+    .abi_minor = HEALER_ABI_MINOR,
+    .name = "network",
+    .version = "1.0.0",
+    .description = "links, default routes, DNS and TCP connectivity: rtnetlink events and "
+                   "probes; heals by cache flush, interface restart, route reset",
+    .issue_types = network_issue_types,
+    .config = network_config,
+    .interval = 0,
+    .init = network_init,
+    .destroy = network_destroy,
+    .detect = network_detect,
+    .plan = network_plan,
+    .execute = network_execute,
+    .verify = network_verify,
+};
+
+HEALER_PLUGIN(network_descriptor)

@@ -1,0 +1,153 @@
+/* network.h — the network plugin's shared state and the functions its files offer each other:
+ * network_nl.c (rtnetlink: links, addresses, default routes), network_probe.c (DNS and TCP
+ * probes, resolv.conf), network.c (the descriptor, detect, plan, execute, verify). */
+#ifndef HEALER_NETWORK_H
+#define HEALER_NETWORK_H
+
+#include <healer/healer.h>
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define NETWORK_MAX_LINKS 128
+#define NETWORK_MAX_ADDRS 256
+#define NETWORK_MAX_ROUTES 16     /* default routes at once, both families */
+#define NETWORK_MAX_PROBES 32     /* DNS names x resolvers, and TCP targets */
+#define NETWORK_MAX_RESOLVERS 8
+#define NETWORK_GW_MAX 64         /* INET6_ADDRSTRLEN rounded up */
+
+typedef struct network_link {
+    int ifindex;
+    char name[IF_NAMESIZE];
+    unsigned flags;              /* IFF_* from ifi_flags */
+    unsigned char operstate;     /* IF_OPER_* */
+    unsigned gen;                /* dump generation that last saw it */
+    int ever_up;                 /* seen up and running during this run */
+    int physical;                /* has sys_root/class/net/NAME/device */
+} network_link;
+
+typedef struct network_addr {
+    int ifindex;
+    int family;
+    unsigned char prefixlen;
+    unsigned char addr[16];
+    unsigned gen;
+} network_addr;
+
+/* A default route of the main table, as the kernel reports it (or as remembered). */
+typedef struct network_route {
+    int family;                  /* AF_INET or AF_INET6 */
+    int oif;                     /* ifindex; 0 when unknown (remembered by name only) */
+    char dev[IF_NAMESIZE];
+    char gw[NETWORK_GW_MAX];     /* "" for a device route */
+    long long metric;            /* -1 when absent */
+    unsigned gen;
+} network_route;
+
+/* A parsed endpoint: "10.0.0.1:53", "[fd00::1]:443", or a bare address with a default port. */
+typedef struct network_endpoint {
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char text[NETWORK_GW_MAX + 8];
+} network_endpoint;
+
+typedef struct network {
+    const healer_host *host;
+    healer_ctx *ctx;
+
+    /* config */
+    char **ifaces;               /* plugins.network.interfaces; NULL/0 = automatic */
+    size_t n_ifaces;
+    char **dns_names;
+    size_t n_dns_names;
+    network_endpoint resolvers_cfg[NETWORK_MAX_RESOLVERS];
+    size_t n_resolvers_cfg;
+    const char *resolv_conf;
+    double dns_timeout;
+    network_endpoint targets[NETWORK_MAX_PROBES];
+    size_t n_targets;
+    double tcp_timeout;
+    long long tcp_min_failed;    /* 0 = every target */
+    int refused_is_reachable;
+    network_route cfg_route;     /* plugins.network.default_gateway/_interface; family 0 = none */
+    int ipv6_default;
+    const char *network_service;
+    int cache_resolved, cache_nscd, cache_dnsmasq;
+    char **dnsmasq_pid_files;
+    size_t n_dnsmasq_pid_files;
+    double settle_seconds;
+    const char *ip_cmd;
+
+    /* rtnetlink */
+    int ev_fd;                   /* subscribed to the multicast groups, watched */
+    int dump_fd;                 /* requests and dumps */
+    unsigned dump_seq;
+    unsigned gen;
+    int need_resync;             /* the event socket overflowed (ENOBUFS) */
+    unsigned long long events, resyncs, drifts;
+
+    network_link links[NETWORK_MAX_LINKS];
+    size_t n_links;
+    network_addr addrs[NETWORK_MAX_ADDRS];
+    size_t n_addrs;
+    network_route routes[NETWORK_MAX_ROUTES];
+    size_t n_routes;
+    network_route good[NETWORK_MAX_ROUTES];  /* last-known-good default routes */
+    size_t n_good;
+    int good_from_probe;         /* good[] was confirmed by a passing probe round */
+
+    /* what we published and have not resolved */
+    char down_open[NETWORK_MAX_LINKS][IF_NAMESIZE];
+    size_t n_down_open;
+    int route_open[2];           /* [0] IPv4, [1] IPv6 */
+    int dns_open, conn_open;
+
+    /* last probe round */
+    int dns_probed, dns_ok_names, dns_failed_names;
+    int tcp_probed, tcp_ok, tcp_failed;
+    char dns_failing[4][HEALER_TARGET_MAX];
+    char tcp_failing[4][NETWORK_GW_MAX + 8];
+    double dns_seconds, tcp_seconds;
+} network;
+
+/* ---- network_nl.c ---- */
+int network_nl_open(network *n);
+void network_nl_close(network *n);
+/* Reads and applies every queued event; returns how many messages were applied. */
+int network_nl_drain(network *n);
+/* Full GETLINK/GETADDR/GETROUTE dump; entries the dump no longer shows are dropped. Returns
+ * 1 when the dump disagreed with the state built from events, 0 when it agreed, -1 on error. */
+int network_nl_resync(network *n);
+void network_nl_event_cb(void *state, int fd, short revents);
+network_link *network_link_by_name(network *n, const char *name);
+network_link *network_link_by_index(network *n, int ifindex);
+int network_link_ok(const network_link *l);
+size_t network_link_addr_count(const network *n, int ifindex);
+/* Default routes of a family now present (count). */
+size_t network_default_count(const network *n, int family);
+
+/* ---- network_probe.c ---- */
+/* "1.2.3.4", "1.2.3.4:53", "[::1]:53", "::1". Returns 0 or -1. */
+int network_parse_endpoint(const char *text, int default_port, network_endpoint *out);
+/* Nameservers of a resolv.conf file; returns how many (up to max), -1 when unreadable. */
+int network_read_resolv_conf(const char *path, network_endpoint *out, size_t max);
+/* A DNS query for name (type A, RD set) into buf; returns its length or -1. */
+int network_dns_build_query(const char *name, unsigned short id, unsigned char *buf, size_t len);
+/* 1 when buf answers query id with NOERROR and at least one answer, 0 when it is an answer
+ * that failed (rcode in *rcode), -1 when it is not a matching answer. */
+int network_dns_check_answer(const unsigned char *buf, size_t len, unsigned short id, int *rcode);
+/* Runs the configured probes in parallel with one deadline (netlink events keep being
+ * processed meanwhile). dns/tcp: which kinds to run. Fills the "last probe round" fields. */
+void network_probe_run(network *n, int dns, int tcp);
+/* 1 when the last round says DNS (resp. TCP) is healthy (or not configured). */
+int network_dns_healthy(const network *n);
+int network_tcp_healthy(const network *n);
+
+/* ---- network.c ---- */
+/* Re-evaluates links and default routes after a change; publishes network_down and
+ * route_missing as they appear, resolves them as they clear. from_detect: republish. */
+void network_evaluate(network *n, int from_detect);
+
+#endif
