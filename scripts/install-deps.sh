@@ -14,6 +14,8 @@ PKGS=(
   procps psmisc util-linux earlyoom valgrind
   # service plugin: sd-bus, systemd-nspawn for the isolated test root, monit for the bench
   libsystemd-dev systemd-container monit
+  # network plugin tests: a real DNS server in a namespace (dnsmasq-base ships no service)
+  dnsmasq-base
 )
 
 missing=()
@@ -48,4 +50,3 @@ trap '[ "$added_policy" = 1 ] && rm -f "$policy"' EXIT
 apt-get update -qq
 # --no-install-recommends keeps prometheus from pulling its whole exporter family.
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-PKGS+=(dnsmasq-base)   # network plugin tests: a real DNS server in a namespace (no service)
