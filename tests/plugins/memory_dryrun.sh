@@ -32,5 +32,6 @@ check "no actuator call really acted" \
   bash -c "! grep '\"actuator\":\"[a-z_]*\"' '$T/state/audit.jsonl' | grep -q '\"result\":\"ok\"'"
 check "the big hog is alive" hog_alive "$big"
 check "the small hog is alive" hog_alive "$small"
+check "no sanitizer report from the agent" sanitizer_clean
 [ "$FAIL" -eq 0 ] || { sed "s/^/# /" "$T/agent.log" | tail -n 40; sed "s/^/# /" "$T/state/audit.jsonl" | cut -c1-300 | tail -n 20; }
 finish

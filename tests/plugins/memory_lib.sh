@@ -61,3 +61,6 @@ audit() { cat "$T/state/audit.jsonl" 2>/dev/null || true; }
 
 # hog_holds PID MB: the hog has allocated and touched MB MiB.
 hog_holds() { [ "$(hog_mb "$1")" = "$2" ]; }
+
+# No sanitizer report in the agent's log (the tests also run under ASan+UBSan).
+sanitizer_clean() { ! grep -q "Sanitizer\|runtime error:" "$T/agent.log"; }

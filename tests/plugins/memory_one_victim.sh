@@ -34,5 +34,6 @@ check "drop_caches ran first (step 0)" \
   bash -c "grep -n '\"actuator\":\"write_file\"' '$T/state/audit.jsonl' | head -n1 | grep -q drop_caches"
 check "the cgroup's OOM killer never ran" test "$(oom_kills)" = 0
 check "the issue was healed" grep -q "memory_high on $CG: healed" "$T/agent.log"
+check "no sanitizer report from the agent" sanitizer_clean
 [ "$FAIL" -eq 0 ] || { sed "s/^/# /" "$T/agent.log" | tail -n 40; sed "s/^/# /" "$T/state/audit.jsonl" | cut -c1-300 | tail -n 20; }
 finish

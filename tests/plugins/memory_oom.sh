@@ -28,6 +28,7 @@ check "the hog was signalled by the agent (audit)" \
   bash -c "grep '\"signal\"' '$T/state/audit.jsonl' | grep -q '\"pid\":$hog'"
 check "nothing outside the cgroup was signalled" \
   bash -c "! grep '\"signal\"' '$T/state/audit.jsonl' | grep -v '\"pid\":$hog' | grep -q '\"result\":\"ok\"'"
+check "no sanitizer report from the agent" sanitizer_clean
 [ "$FAIL" -eq 0 ] || { echo "# agent log:"; sed "s/^/# /" "$T/agent.log" | tail -n 60; echo "# audit:"; sed "s/^/# /" "$T/state/audit.jsonl" | tail -n 20; }
 [ -z "${MEM_VERBOSE:-}" ] || { cat "$T/agent.log"; cat "$T/state/audit.jsonl"; }
 finish
