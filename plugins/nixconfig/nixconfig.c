@@ -1135,6 +1135,10 @@ static int nc_verify(void *state, const healer_issue *issue, const healer_action
 {
     nixconfig *w = state;
     (void)issue;
+    if (w->host->dry_run(w->ctx)) {
+        nc_fmt(v->message, sizeof v->message, "dry run: nothing was changed, nothing to verify");
+        return HEALER_OK;
+    }
     if (strcmp(action->name, NC_ACT_FIX) == 0) {
         const char *file = nc_param(action, "file");
         nc_perr e;
@@ -1260,7 +1264,8 @@ static int nc_init(const healer_host *host, healer_ctx *ctx, void **state)
     }
     char state_dir[PATH_MAX];
     nc_dirname(w->state_file, state_dir, sizeof state_dir);
-    if (nc_mkdirs(w->backup_dir) != 0 || nc_mkdirs(state_dir) != 0) {
+    /* The plugin's own directories are made on a live start; a dry run creates nothing. */
+    if (!host->dry_run(ctx) && (nc_mkdirs(w->backup_dir) != 0 || nc_mkdirs(state_dir) != 0)) {
         host->log(ctx, HEALER_LOG_ERROR, "cannot create %s or %s: %s", w->backup_dir, state_dir,
                   strerror(errno));
         goto fail;
