@@ -646,7 +646,19 @@ static void decide(engine *e, heal *h)
 {
     eissue *is = h->is;
     if (h->n_cands == 0) {
-        finish_heal(e, h, "failed", "no plugin proposed an action");
+        /* Nothing was tried, so nothing is recorded as a heal; ask again after the cooldown (at
+         * least 30 s) — a plugin may keep an issue open on purpose until it can restore. */
+        double wait = e->rt->cfg->limits.cooldown_minutes * 60.0;
+        is->retry_at_mono = clock_mono() + (wait > 30 ? wait : 30);
+        is->state = IS_OPEN;
+        is->reason = "no_action";
+        log_debug("engine", "issue #%llu %s on %s: no plugin proposed an action",
+                  (unsigned long long)is->id, is->type, is->target);
+        is->active = NULL;
+        u64map_del(e->heals, h->id);
+        free_heal(h);
+        if (is->closing)
+            close_issue(e, is);
         return;
     }
     h->order = calloc(h->n_cands, sizeof *h->order);
