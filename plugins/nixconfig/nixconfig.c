@@ -608,7 +608,14 @@ static void nc_detect_config(nixconfig *w)
 {
     const healer_host *h = w->host;
     if (nc_any_changed(w)) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         nc_validate(w);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        h->metric(w->ctx, HEALER_METRIC_GAUGE, "nixconfig_validation_seconds",
+                  "Duration of the last full validation (every file parsed, fixes searched)",
+                  NULL, 0, secs);
         for (size_t i = 0; i < w->n_bad; i++)
             h->log(w->ctx, HEALER_LOG_INFO, "%s:%d:%d: %s%s", w->bad[i].file, w->bad[i].err.line,
                    w->bad[i].err.col, w->bad[i].err.msg,
