@@ -62,7 +62,7 @@ done < <(echo "$heals" | jq -r '.heals[] | .id as $i | .actions[] | "\($i) \(.ac
 check "every planned action is in audit.jsonl ($(echo "$heals" | jq '[.heals[].actions[]] | length') actions)" [ "$missing" = 0 ]
 check "no heal was live" bash -c "echo '$heals' | jq -e '[.heals[] | select(.dry_run != true)] | length == 0' >/dev/null"
 
-stop_agent || true
+check "the agent stops cleanly (exit 0; under ASan: no leak)" stop_agent
 host_after=$(host_snapshot)
 if [ "$host_before" = "$host_after" ]; then ok "nothing changed in the host's namespace"; else
   bad "the host's namespace changed"; diff <(echo "$host_before") <(echo "$host_after") || true; fi

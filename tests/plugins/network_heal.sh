@@ -67,7 +67,7 @@ check "the name resolves" resolves
 
 check "the interface restart is in the audit log with its command" audit_has '.actuator=="run" and ((.params.argv // []) | join(" ")) == "ip link set dev veth-a up"'
 check "the agent is still running" kill -0 "$AGENT_PID"
-stop_agent || true
+check "the agent stops cleanly (exit 0; under ASan: no leak)" stop_agent
 host_after=$(host_snapshot)
 if [ "$host_before" = "$host_after" ]; then ok "nothing changed in the host's namespace"; else
   bad "the host's namespace changed"; diff <(echo "$host_before") <(echo "$host_after") || true; fi
