@@ -3,7 +3,9 @@
 # two hogs (uid 65534) are reniced and then killed; a light process (uid 65534, ~10% of a core)
 # is reniced but not killed, and gets its nice value back once the load clears; two busy decoys
 # (one protected by name, one by uid < protect.min_uid) are never touched; the agent is confined
-# to the test's cgroup with scope.cgroup, so nothing else can be touched either.
+# to the test's cgroup with scope.cgroup, so nothing else can be touched either. The hogs are
+# picked by share (over 25% of a core) and, should other load on this shared machine squeeze
+# their share, by name (killable); the unit tests cover each rule alone.
 . "$SRC/tests/lib/agent.sh"
 . "$SRC/tests/plugins/cpu_lib.sh"
 cpu_setup
@@ -26,7 +28,7 @@ NICE0_DU=$(nice_of "$DECOY_UID")
 CPU="cpu = { interval = 0.5; high_percent = 60.0; high_seconds = 2.0;
   critical_percent = 100.0; critical_seconds = 3600.0; clear_seconds = 1.0;
   renice_percent = 50.0; renice_min_percent = 3.0; top_n = 8;
-  stop_percent = 55.0; stop_min_percent = 25.0; grace_seconds = 1.0;
+  stop_percent = 55.0; stop_min_percent = 25.0; grace_seconds = 1.0; killable = [\"cpuhog\"];
   settle_seconds = 1.0; };"
 EXTRA="protect = { names = [\"sshd\", \"systemd\", \"healerd\", \"cpudecoy\"]; min_uid = 60000; };
 scope = { cgroup = \"/$CG_NAME\"; };"
@@ -65,11 +67,12 @@ check "audit: no actuator call on a decoy" \
   jqa --argjson a "$DECOY_NAME" --argjson b "$DECOY_UID" '[.[] | select(.actuator != null and (.params.pid == $a or .params.pid == $b))] | length == 0'
 
 # The decoys hold the load up (they are protected); the test ends them itself, the load clears,
-# and the agent gives the surviving process its nice value back.
+# and the agent gives the surviving process its nice value back. (Utilization is system-wide: on
+# a shared machine, someone else's sustained load above high_percent delays this.)
 kill -KILL "$DECOY_NAME" "$DECOY_UID"
 wait "$DECOY_NAME" "$DECOY_UID" 2>/dev/null || true
 restored() { [ "$(nice_of "$LIGHT")" = "$NICE0_LIGHT" ]; }
-wait_for "the light process's nice restored to $NICE0_LIGHT" 40 restored
+wait_for "the light process's nice restored to $NICE0_LIGHT" 90 restored
 check "audit: the restore renice" \
   jqa --argjson p "$LIGHT" --argjson n "$NICE0_LIGHT" '[.[] | select(.actuator == "renice" and .result == "ok" and .params.pid == $p and .params.nice == $n)] | length > 0'
 check "the light process is still running" alive "$LIGHT"

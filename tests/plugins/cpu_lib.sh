@@ -25,9 +25,8 @@ cpu_setup() {
 }
 
 # start_burner NAME UID PERCENT: a copy of cpu_burn named NAME (its comm) in the test's cgroup,
-# running as UID. The pid is appended to CPU_PIDS and stored in the variable NAME_PID... callers
-# read ${CPU_PIDS[-1]}. The shell moves itself into the cgroup before it becomes the burner, so
-# the burner never runs outside it.
+# running as UID; its pid is appended to CPU_PIDS (callers read ${CPU_PIDS[-1]}). The shell
+# moves itself into the cgroup before it becomes the burner, so the burner never runs outside.
 start_burner() {
   local name=$1 uid=$2 pct=$3
   [ -x "$T/bin/$name" ] || install -m 0755 "$BURN" "$T/bin/$name"
