@@ -273,16 +273,13 @@ static int service_detect(void *state)
 {
     service *s = state;
     service_try_connect(s);
-    if (!s->bus) {
-        s->h->report_health(s->ctx, "systemd", 50);
-        return HEALER_OK;
-    }
     double mono = service_mono();
-    if (mono - s->last_rescan >= s->rescan_s) {
+    if (s->bus && mono - s->last_rescan >= s->rescan_s) {
         s->last_rescan = mono;
         service_bus_rescan(s);
     }
     service_bus_drain(s);
+    /* Without the bus the last known states stand (and the flapping windows still age). */
     /* Every cycle: re-publish what holds (repeats merge), age the flapping windows. */
     double now = s->h->now(s->ctx);
     size_t failed = 0;
@@ -292,6 +289,8 @@ static int service_detect(void *state)
             failed++;
     }
     double score = failed ? (failed * 10 >= 60 ? 40 : 100 - 10.0 * (double)failed) : 100;
+    if (!s->bus)
+        score = score < 50 ? score : 50;
     s->h->report_health(s->ctx, "systemd", score);
     s->h->metric(s->ctx, HEALER_METRIC_GAUGE, "service_failed_units",
                  "watched systemd units with an open service issue", NULL, 0, (double)failed);

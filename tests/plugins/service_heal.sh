@@ -9,7 +9,12 @@
 . "$SRC/tests/lib/systemd-root.sh"
 rc=0; sysroot_build || rc=$?
 if [ "$rc" != 0 ]; then echo "SKIP: no isolated systemd root ($rc)"; exit 77; fi
-trap 'sysroot_stop; cleanup' EXIT
+diag() { # what the agent saw, when a check failed
+  [ "$FAIL" = 0 ] && return 0
+  echo "--- agent log"; tail -60 "$T/agent.log" 2>/dev/null || true
+  echo "--- audit"; cut -c1-400 "$T/state/audit.jsonl" 2>/dev/null || true
+}
+trap 'diag; sysroot_stop; cleanup' EXIT
 
 sysroot_prepare "$T/sysroot"
 sysroot_install_test_units
@@ -73,9 +78,4 @@ failed_closed() { ! get /api/v1/issues | jq -e '.issues[] | select(.type == "ser
 wait_for "service_failed issues closed once healed (and svc-alt covered)" 20 failed_closed
 
 stop_agent || true
-if [ "$FAIL" != 0 ]; then
-  echo "--- agent log"; tail -60 "$T/agent.log"
-  echo "--- audit"; cat "$A" | cut -c1-400
-  echo "--- issues"; get /api/v1/issues 2>/dev/null | head -c 3000 || true
-fi
 finish
