@@ -65,8 +65,11 @@ reported() { get /api/v1/issues | jq -e --arg f "$ETC/configuration.nix" '.issue
 wait_for "nofix: reported with line 3, column 25" 20 reported
 get /api/v1/issues | jq -r '.issues[0].summary'
 check "nofix: the summary carries file:line:column and the parser's message" bash -c "get() { curl -s '$URL'\$1; }; get /api/v1/issues | jq -r '.issues[0].summary' | grep -q '$ETC/configuration.nix:3:25: syntax error, unexpected'"
-failed() { get /api/v1/heals | jq -e '.heals[] | select(.issue_type == "nixos_config_invalid" and .outcome == "failed")'; }
-wait_for "nofix: no action proposed (heal failed)" 10 failed
+# No plugin proposed an action: the engine says so on the issue (reason no_action) or, in
+# older engines, records a failed heal.
+noaction() { get /api/v1/issues | jq -e '.issues[] | select(.type == "nixos_config_invalid" and .reason == "no_action")' ||
+             get /api/v1/heals | jq -e '.heals[] | select(.issue_type == "nixos_config_invalid" and .outcome == "failed")'; }
+wait_for "nofix: no action proposed" 20 noaction
 check "nofix: byte-identical" cmp -s "$FIX/not-fixable.nix" "$ETC/configuration.nix"
 jq -c '{action,actuator,target,result}' "$A" 2>/dev/null || true
 check "nofix: no write in the audit" jq -s -e 'all(.[]; .actuator != "write_file")' "$A"
