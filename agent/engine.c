@@ -118,6 +118,7 @@ struct engine {
     uint64_t rng;
     double next_sweep;
     unsigned acks_waiting;
+    unsigned restores_waiting;  /* restore ACKs still expected while shutting down */
     json_t *recent;             /* finished heals for the --once summary; NULL in the daemon */
     atomic_uint_fast64_t heals_finished;
     bus_stats last_bus;         /* what the bus counters were at the last sweep */
@@ -130,6 +131,7 @@ struct engine {
     atomic_int stop;
     pthread_t thread;
     int running;
+    int stopped;                /* engine_stop ran: restores are done */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -999,6 +1001,8 @@ static void dispatch(engine *e, const msg *m)
     case MSG_ACK:
         if (m->seq == 0 && e->acks_waiting)
             e->acks_waiting--;
+        else if (m->seq != 0 && e->restores_waiting)
+            e->restores_waiting--;
         break;
     default:
         log_warn("engine", "unexpected %s message from %s ignored", msg_kind_name(m->kind),
@@ -1208,6 +1212,42 @@ static int poll_once(engine *e, long timeout_ms)
     return 0;
 }
 
+/* Before the plugins are destroyed (stop, reload, end of --once), every plugin that changed
+ * something for a still-open issue undoes it: a plugin forgets its changes on destroy, and a
+ * process left SIGSTOPped or a cgroup left frozen with nobody to release it is worse than the
+ * issue coming back. Waits for the restores, at most timeout_s. Runs on the thread that owns
+ * the engine's sockets. */
+static void restore_all(engine *e, double timeout_s)
+{
+    pthread_mutex_lock(&e->lock);
+    e->restores_waiting = 0;
+    for (eissue *is = e->ihead; is; is = is->next) {
+        msg m = { .kind = MSG_RESTORE, .seq = is->id ? is->id : 1, .has_issue = 1,
+                  .issue = issue_view(is) };
+        for (size_t i = 0; i < is->n_acted; i++) {
+            int idx = plugin_index(e, is->acted[i]);
+            if (idx >= 0 && e->set->v[idx].desc.restore && send_to(e, idx, &m) == HEALER_OK)
+                e->restores_waiting++;
+        }
+    }
+    unsigned sent = e->restores_waiting;
+    pthread_mutex_unlock(&e->lock);
+    if (!sent)
+        return;
+    log_info("engine", "undoing what the plugins changed for %u open issue(s) before stopping", sent);
+    double deadline = clock_mono() + timeout_s;
+    while (clock_mono() < deadline) {
+        if (poll_once(e, 50) < 0)
+            break;
+        pthread_mutex_lock(&e->lock);
+        unsigned left = e->restores_waiting;
+        pthread_mutex_unlock(&e->lock);
+        if (!left)
+            return;
+    }
+    log_warn("engine", "%u restore(s) did not finish within %.0f s", e->restores_waiting, timeout_s);
+}
+
 static void *engine_main(void *arg)
 {
     engine *e = arg;
@@ -1219,6 +1259,7 @@ static void *engine_main(void *arg)
             break;
         }
     }
+    restore_all(e, 10.0);
     return NULL;
 }
 
@@ -1316,6 +1357,9 @@ void engine_stop(engine *e, double timeout_s)
 {
     if (!e)
         return;
+    if (!e->running && !e->stopped)
+        restore_all(e, 10.0); /* --once: this thread owns the sockets */
+    e->stopped = 1;
     if (e->running) {
         atomic_store(&e->stop, 1);
         uint64_t one = 1;
