@@ -98,7 +98,7 @@ done
 # --- idle: the same agent, nothing failing, for IDLE_S seconds ---
 kill "$MONIT"; wait "$MONIT" 2>/dev/null || true; MONIT=
 hz=$(getconf CLK_TCK)
-svc_tid=$(for t in /proc/$AGENT/task/*; do [ "$(cat $t/comm)" = hd-service ] && basename $t; done | head -1)
+svc_tid=$(grep -lx hd-service /proc/$AGENT/task/*/comm 2>/dev/null | head -1 | cut -d/ -f5 || true)
 ticks() { awk '{print $14 + $15}' "$1"; }
 a0=$(ticks /proc/$AGENT/stat); p0=$(ticks /proc/$AGENT/task/$svc_tid/stat); s0=$(date +%s.%N)
 sleep "$IDLE_S"

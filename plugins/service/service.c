@@ -623,7 +623,6 @@ static int service_execute(void *state, const healer_issue *is, const healer_act
         service_bus_facts(s, unit, &f);
         for (size_t i = 0; i < f.n_failed_deps && rc >= 0; i++) {
             const char *dep = f.failed_deps[i];
-            uint64_t dsince = service_changed_usec(s, dep);
             rc = service_unit_call(s, "ResetFailedUnit", dep, m, sizeof m);
             service_msg(r->message, sizeof r->message, m);
             dry |= rc == HEALER_DRY_RUN;
@@ -634,7 +633,7 @@ static int service_execute(void *state, const healer_issue *is, const healer_act
             dry |= rc == HEALER_DRY_RUN;
             if (rc == HEALER_OK) {
                 char why[HEALER_MSG_MAX];
-                (void)dsince;
+                /* After the reset it is inactive: no stale "failed" to mistake for an answer. */
                 if (!service_wait_active(s, dep, 0, s->verify_timeout_s, why, sizeof why)) {
                     service_msg(r->message, sizeof r->message, why);
                     rc = HEALER_E_IO;

@@ -50,5 +50,6 @@ check "svc-alt-backup not started" [ "$(sysroot_state svc-alt-backup.service)" =
 check "svc-reload still needs its reload" [ "$(sysctl_bus get-property org.freedesktop.systemd1 \
   /org/freedesktop/systemd1/unit/svc_2dreload_2eservice org.freedesktop.systemd1.Unit NeedDaemonReload)" = "b true" ]
 check "svc-base never ran (no .up marker)" [ ! -e "$ROOTFS/run/svc-base.up" ]
-stop_agent || true
+check "agent exits cleanly (no sanitizer report)" stop_agent
+check "no sanitizer output in the log" bash -c "! grep -q Sanitizer \"$T/agent.log\""
 finish

@@ -77,5 +77,6 @@ check "no service_failed for svc-flap" bash -c "! curl -s '$URL/api/v1/issues' |
 failed_closed() { ! get /api/v1/issues | jq -e '.issues[] | select(.type == "service_failed" and .state != "closed" and (.target == "svc-fail.service" or .target == "svc-alt.service"))' >/dev/null; }
 wait_for "service_failed issues closed once healed (and svc-alt covered)" 20 failed_closed
 
-stop_agent || true
+check "agent exits cleanly (no sanitizer report)" stop_agent
+check "no sanitizer output in the log" bash -c "! grep -q Sanitizer \"$T/agent.log\""
 finish
