@@ -15,7 +15,7 @@ source "$SRC/tests/plugins/network_lib.sh"
 net_require
 net_setup
 # A realistic interval: detection of the link is event-driven and does not wait for it.
-MODE=live INTERVAL=5.0 NET_INTERVAL=5.0 LOG_LEVEL=warn network_conf "$T/healerd.conf"
+MODE=live INTERVAL=5.0 NET_INTERVAL=5.0 network_conf "$T/healerd.conf"
 start_ns_agent "$T/healerd.conf"
 sleep 2
 

@@ -28,14 +28,14 @@ measure() { # measure LABEL
            100 * (t1 - t0) / hz / (s1 - s0), s1 - s0, rss / 1024 }'
 }
 
-MODE=live INTERVAL="$IV" NET_INTERVAL="$IV" LOG_LEVEL=warn network_conf "$T/net.conf"
+MODE=live INTERVAL="$IV" NET_INTERVAL="$IV" network_conf "$T/net.conf"
 start_ns_agent "$T/net.conf"
 measure "agent + network plugin (probes every ${IV} s)"
 stop_agent
 
 mkdir -p "$T/empty"
 chmod 755 "$T/empty"
-MODE=live INTERVAL="$IV" LOG_LEVEL=warn write_config "$T/none.conf" "$T/empty" ""
+MODE=live INTERVAL="$IV" write_config "$T/none.conf" "$T/empty" ""
 start_ns_agent "$T/none.conf"
 measure "agent, no plugin (baseline)"
 stop_agent

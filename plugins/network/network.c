@@ -850,6 +850,11 @@ static int network_ip(network *n, healer_result *r, const char *const *args)
     return rc;
 }
 
+static int network_pred_link_ok(network *n, const void *arg)
+{
+    return network_link_ok(network_link_by_name(n, arg));
+}
+
 /* Waits until pred holds or seconds pass, re-reading the kernel's state (events, then a dump
  * every few rounds). Only this plugin's worker waits. */
 static int network_wait(network *n, double seconds, int (*pred)(network *, const void *),
@@ -872,10 +877,6 @@ static int network_wait(network *n, double seconds, int (*pred)(network *, const
     }
 }
 
-static int network_pred_link_ok(network *n, const void *arg)
-{
-    return network_link_ok(network_link_by_name(n, arg));
-}
 
 static int network_pred_link_admin_up(network *n, const void *arg)
 {
@@ -961,8 +962,13 @@ static void network_exec_ifrestart(network *n, const healer_action *a, healer_re
     network_tally_rc(&t, rc);
     if (rc == HEALER_OK) {
         /* Carrier takes a moment; routes via a link without it would be refused or dead. */
+        /* Carrier, then the operational state (IFF_RUNNING): until the kernel's linkwatch has
+         * run, the device's queue drops packets and routes through it are dead. */
+        double w0 = network_mono();
         if (!network_wait(n, n->settle_seconds, network_pred_link_ok, name))
-            network_say(r, "%s is up but has no carrier after %g s", name, n->settle_seconds);
+            network_say(r, "%s is up but not running after %g s", name, n->settle_seconds);
+        else
+            network_say(r, "%s running after %.3f s", name, network_mono() - w0);
     } else if (rc == HEALER_DRY_RUN) {
         network_nl_resync(n);
     }
