@@ -372,9 +372,15 @@ void network_probe_run(network *n, int dns, int tcp)
                 n->tcp_ok++;
             } else {
                 n->tcp_failed++;
-                if (nf < 4)
-                    snprintf(n->tcp_failing[nf++], sizeof n->tcp_failing[0], "%s",
-                             n->targets[p[i].target_idx].text);
+                if (nf < 4) {
+                    /* Distinct arrays of one struct: copy by length, which the compiler can see
+                     * never overlaps (snprintf through one struct pointer trips -Wrestrict). */
+                    const char *src = n->targets[p[i].target_idx].text;
+                    size_t len = strnlen(src, sizeof n->tcp_failing[0] - 1);
+                    memcpy(n->tcp_failing[nf], src, len);
+                    n->tcp_failing[nf][len] = '\0';
+                    nf++;
+                }
             }
         }
         n->tcp_probed = 1;
