@@ -9,3 +9,12 @@ echo "== whole pipeline (no-op plugin, dry-run)"; "$BUILD/bench/bench_pipeline" 
 echo "== /metrics, 1 000 series (server time)";   "$BUILD/bench/bench_metrics"
 echo "== /metrics under wrk";                     bench/metrics_wrk.sh "$BUILD"
 echo "== idle agent (60 s)";                      bench/idle.sh "$BUILD" 60
+echo "== cpu plugin: /proc scan per process";      "$BUILD/bench/bench_procscan"
+echo "== cpu plugin: hog to issue and to healed";  bench/cpu_fault.sh "$BUILD"
+echo "== memory plugin: hog to issue and to kill (PSI, events, polling; earlyoom dry-run)"; BUILD="$BUILD" bench/memory_fault.sh
+echo "== thermal plugin: cost of one detect";      "$BUILD/bench/bench_thermal"
+echo "== disk plugin: 100 000-file scan";          BUILD="$BUILD" bench/disk_scan.sh
+echo "== nixconfig plugin: validation and idle";   bench/nixconfig_bench.sh "$BUILD"
+echo "== network plugin: link down to healed";     bench/network_fault.sh "$BUILD"
+echo "== network plugin: idle";                    bench/network_idle.sh "$BUILD"
+echo "== service plugin: unit failure vs Monit";   bench/service_fault.sh "$BUILD"
