@@ -4,9 +4,16 @@
 # bus and to the hog killed, for the memory plugin with (a) PSI trigger + cgroup usage events,
 # (b) the PSI trigger only, (c) polling only, at the default interval (1 s); earlyoom on the
 # same hog; and both agents' idle CPU and RSS. Numbers, not pass/fail.
-# earlyoom cannot be confined to a cgroup and this machine is shared, so it runs with
-# --dryrun and a system-wide -M threshold set just under the current MemAvailable: its
-# detection time is reported, it kills nothing.
+# earlyoom cannot be confined to a cgroup and this machine is shared, so it runs in real kill
+# mode only inside a private PID namespace (unshare --pid --fork --kill-child --mount-proc) holding nothing
+# but itself, the namespace's init (sh) and the hog: it scans that namespace's /proc and kill(2)
+# resolves pids in it, so the hog is the only process it could ever kill. Its memory threshold
+# is system-wide (/proc/meminfo is not namespaced): -M is set to the current MemAvailable minus
+# the hog's size at earlyoom's default 10 % / 5 % of the cgroup's 256M left (EO_TERM_PCT=90 and
+# EO_KILL_PCT=95 used, healerd's emergency_kill levels), with the hog in the same cgroup as for
+# healerd; before each earlyoom run the bench waits until MemAvailable holds still (see settle_mem).
+# When the confinement cannot be checked (no unshare, no --mount-proc, the namespace
+# sees foreign processes) earlyoom runs with --dryrun instead and kills nothing.
 # usage: BUILD=build bench/memory_fault.sh   (as root, needs /sys/fs/cgroup/memory)
 set -euo pipefail
 BUILD=${BUILD:-build}
@@ -72,10 +79,11 @@ run_agent_case() { # NAME PSI EVENTS
     t_kill=$(grep '"actuator":"signal"' "$T/$name/audit.jsonl" 2>/dev/null | head -n1 |
              sed -n 's/.*"time":"\([^"]*\)".*/\1/p' || true)
     [ -n "$t_kill" ] && t_kill=$(date -d "$t_kill" +%s.%N) || t_kill="-"
-    local oom
+    local oom peak
     oom=$(sed -n 's/^oom_kill //p' "$CG/memory.oom_control" || true)
-    printf "%-26s run %d: issue %6s ms, signal sent %6s ms, hog gone %6s ms, cgroup oom_kill %s\n" \
-      "$name" "$r" "$(ms "$t0" "$t_issue")" "$(ms "$t0" "$t_kill")" "$(ms "$t0" "$t_gone")" "$oom"
+    peak=$(( $(cat "$CG/memory.max_usage_in_bytes") >> 20 ))
+    printf "%-26s run %d: issue %6s ms, signal sent %6s ms, hog gone %6s ms, peak %3d MiB, cgroup oom_kill %s\n" \
+      "$name" "$r" "$(ms "$t0" "$t_issue")" "$(ms "$t0" "$t_kill")" "$(ms "$t0" "$t_gone")" "$peak" "$oom"
     kill -TERM "$agent"; wait "$agent" || true
     kill -KILL "$HOG" 2>/dev/null || true; wait "$HOG" 2>/dev/null || true
     for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
@@ -89,20 +97,97 @@ if [ -z "${SKIP_AGENT:-}" ]; then
   run_agent_case "polling-only" false false
 fi
 
-# earlyoom, dry-run, on the same hog: threshold EO_MARGIN_MIB (64) under the current
-# MemAvailable (the cgroup reclaims its own cache, so the system sees less than the hog's size).
-for r in $(seq "$RUNS"); do
-  mkdir "$CG"; echo 256M >"$CG/memory.limit_in_bytes"; echo 0 >"$CG/memory.swappiness"
+
+# earlyoom on the same hog in the same cgroup. Real kill mode only inside a private PID namespace:
+# ns_ok checks that unshare gives a namespace where we are pid 1 and /proc shows only a handful of
+# pids (the host's /proc shows hundreds); eo_ns.sh checks it again before it starts earlyoom.
+EO_TERM_PCT=${EO_TERM_PCT:-90}
+EO_KILL_PCT=${EO_KILL_PCT:-95}
+EO_TERM_MIB=$(( 256 * EO_TERM_PCT / 100 ))
+EO_KILL_MIB=$(( 256 * EO_KILL_PCT / 100 ))
+UNSHARE=(unshare --pid --fork --kill-child --mount-proc)
+ns_ok() {
+  command -v unshare >/dev/null || return 1
+  local out
+  out=$("${UNSHARE[@]}" sh -c 'echo "$$ $(ls /proc | grep -c "^[0-9][0-9]*$")"' 2>/dev/null) || return 1
+  set -- $out
+  [ "${1:-}" = 1 ] && [ "${2:-99}" -le 8 ]
+}
+# stop_ns PID: the unshare process; its only child is the namespace's init, and SIGKILL to that
+# init (from the host) ends everything in the namespace. --kill-child does the same when unshare dies.
+stop_ns() {
+  local c
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill -KILL "$c" 2>/dev/null || true; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+cat >"$T/eo_ns.sh" <<'NS'
+# pid 1 of a private PID namespace with its own /proc: earlyoom in real kill mode and the hog,
+# nothing else. usage: sh eo_ns.sh DIR CGROUP HOG TERM_MIB KILL_MIB
+set -u
+dir=$1 cg=$2 hog=$3 term_mib=$4 kill_mib=$5
+# Refuse to start earlyoom unless this really is a fresh namespace with its own /proc.
+[ "$$" = 1 ] || exit 90
+[ "$(ls /proc | grep -c '^[0-9][0-9]*$')" -le 8 ] || exit 91
+# /proc/meminfo is system-wide: trip when the hog has taken about TERM_MIB (KILL_MIB) more.
+avail=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+term=$((avail - term_mib * 1024)) kill=$((avail - kill_mib * 1024))
+echo "$avail $term $kill" >"$dir/thresholds"
+earlyoom -r 1 -s 100 -M "$term,$kill" --avoid '^(sh|earlyoom)$' --prefer '^memory_hog$' 2>&1 |
+  while IFS= read -r l; do echo "$(date +%s.%N) $l"; done >"$dir/earlyoom.log" &
+i=0
+until grep -q 'SIGKILL when' "$dir/earlyoom.log" 2>/dev/null; do
+  i=$((i + 1)); [ "$i" -le 100 ] || exit 92; sleep 0.05
+done
+sleep 1.2
+t0=$(date +%s.%N)
+sh -c 'echo $$ >"$1/cgroup.procs" && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$2" 400 2 20 >/dev/null' \
+  sh "$cg" "$hog" &
+h=$!
+st=0; wait "$h" || st=$?
+t1=$(date +%s.%N)
+sleep 0.3 # the log loop's last lines
+echo "$t0 $t1 $st" >"$dir/result"
+NS
+
+eo_kill_run() { # RUN; returns 1 when the namespace refused to start earlyoom
+  local r=$1 d="$T/eo$1" ns rc=0 end t0 t1 st l t_sig="-" victim oom peak how
+  mkdir -p "$d"
+  "${UNSHARE[@]}" sh "$T/eo_ns.sh" "$d" "$CG" "$T/memory_hog" "$EO_TERM_MIB" "$EO_KILL_MIB" 2>"$d/ns.err" &
+  ns=$!
+  PIDS+=("$ns")
+  end=$(( $(date +%s) + 30 ))
+  while ! gone "$ns" && [ "$(date +%s)" -le "$end" ]; do sleep 0.05; done
+  if gone "$ns"; then wait "$ns" || rc=$?; else rc=124; fi
+  stop_ns "$ns"
+  if [ "$rc" -ge 90 ] && [ "$rc" -le 92 ]; then
+    echo "earlyoom: the namespace check failed (exit $rc); not running it in kill mode"; return 1
+  fi
+  if [ ! -s "$d/result" ]; then
+    echo "earlyoom (kill, pid ns)     run $r: no result (exit $rc)"; return 0
+  fi
+  read -r t0 t1 st <"$d/result"
+  l=$(grep -m1 "^[0-9.]* sending SIG[A-Z]* to process" "$d/earlyoom.log" || true)
+  [ -n "$l" ] && t_sig=${l%% *}
+  victim=$(grep -m1 -o 'SIG[A-Z]* to process [0-9]* uid [0-9]* "[^"]*"' "$d/earlyoom.log" || true)
+  oom=$(sed -n 's/^oom_kill //p' "$CG/memory.oom_control")
+  peak=$(( $(cat "$CG/memory.max_usage_in_bytes") >> 20 ))
+  case $st in 143) how=SIGTERM ;; 137) how=SIGKILL ;; *) how="exit $st" ;; esac
+  printf "%-26s run %d: signal sent %6s ms, hog gone %6s ms (%s), peak %3d MiB, cgroup oom_kill %s, victim: %s\n" \
+    "earlyoom (kill, pid ns)" "$r" "$(ms "$t0" "$t_sig")" "$(ms "$t0" "$t1")" "$how" "$peak" "$oom" "${victim:-none}"
+}
+
+eo_dryrun_run() { # RUN: the fallback; earlyoom with --dryrun on the host, kills nothing
+  local r=$1 avail thr eo t0 t_det="-" end l victim oom c
   avail=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo)
-  thr=$(( avail - ${EO_MARGIN_MIB:-64} * 1024 ))
-  ( earlyoom --dryrun -r 0 -p -M "$thr,$((thr / 2))" --prefer '^memory_hog$' 2>&1 |
+  thr=$(( avail - EO_TERM_MIB * 1024 ))
+  ( earlyoom --dryrun -r 1 -s 100 -M "$thr,$((avail - EO_KILL_MIB * 1024))" --prefer '^memory_hog$' 2>&1 |
       while IFS= read -r l; do echo "$(date +%s.%N) $l"; done >"$T/earlyoom.log" ) &
   eo=$!
   PIDS+=("$eo")
   sleep 1.2
   t0=$(now)
   start_hog
-  t_det="-"
   end=$(( $(date +%s) + 15 ))
   while [ "$(date +%s)" -le "$end" ]; do
     l=$(grep -m1 "^[0-9.]* low memory!" "$T/earlyoom.log" || true)
@@ -118,10 +203,37 @@ for r in $(seq "$RUNS"); do
   for c in $(ps -o pid= --ppid "$eo"); do kill -TERM "$c" 2>/dev/null || true; done
   kill -TERM "$eo" 2>/dev/null || true; wait "$eo" 2>/dev/null || true
   kill -KILL "$HOG" 2>/dev/null || true; wait "$HOG" 2>/dev/null || true
+}
+
+if ns_ok; then EO_MODE=kill; else
+  EO_MODE=dryrun
+  echo "earlyoom: no private PID namespace with its own /proc (unshare --pid --fork --mount-proc); --dryrun only"
+fi
+echo "# earlyoom 1.7: -M at MemAvailable - ${EO_TERM_MIB} MiB (SIGTERM), - ${EO_KILL_MIB} MiB (SIGKILL), i.e. ${EO_TERM_PCT} % / ${EO_KILL_PCT} % of the 256M cgroup; -s 100 -r 1"
+# This VM reports freed pages to its host (free page reporting) for a few seconds after a
+# process dies, and meanwhile they are not in MemFree: the next hog would then take them back
+# without MemAvailable dropping. So wait until MemAvailable has held still (8 MiB) for 2 s.
+memavail() { sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+settle_mem() {
+  local a b i
+  sleep 2; a=$(memavail)
+  for i in $(seq 10); do
+    sleep 2; b=$(memavail)
+    [ $(( a > b ? a - b : b - a )) -le 8192 ] && return 0
+    a=$b
+  done
+  echo "# MemAvailable did not settle (last change $(( (b - a) / 1024 )) MiB in 2 s)"
+}
+for r in $(seq "$RUNS"); do
+  mkdir "$CG"; echo 256M >"$CG/memory.limit_in_bytes"; echo 0 >"$CG/memory.swappiness"
+  settle_mem
+  if [ "$EO_MODE" = kill ] && ! eo_kill_run "$r"; then EO_MODE=dryrun; fi
+  [ "$EO_MODE" = dryrun ] && eo_dryrun_run "$r"
   for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
 done
 
-# Idle cost: 20 s each, defaults (the agent with only the memory plugin watching the system).
+# Idle cost: 20 s each, defaults (the agent with only the memory plugin watching the system;
+# earlyoom with no options, in kill mode alone in its own PID namespace, or --dryrun on the host).
 idle() { # PID NAME
   local pid=$1 hz a b rss
   hz=$(getconf CLK_TCK)
@@ -141,7 +253,20 @@ CONF
 ag=$!; PIDS+=("$ag"); sleep 2
 idle "$ag" "healerd (memory plugin)"
 kill -TERM "$ag"; wait "$ag" || true
-earlyoom --dryrun -r 0 >/dev/null 2>&1 &
-eo=$!; PIDS+=("$eo"); sleep 2
-idle "$eo" "earlyoom --dryrun"
-kill -TERM "$eo"; wait "$eo" || true
+if [ "$EO_MODE" = kill ]; then
+  # earlyoom is the namespace's init here (pid 1, which it never picks): nothing else to kill.
+  "${UNSHARE[@]}" earlyoom >/dev/null 2>&1 &
+  ns=$!; PIDS+=("$ns"); sleep 2
+  eo=$(ps -o pid= --ppid "$ns" | head -n1 | tr -d ' ')
+  if [ -n "$eo" ] && [ "$(cat "/proc/$eo/comm" 2>/dev/null)" = earlyoom ]; then
+    idle "$eo" "earlyoom (kill, pid ns)"
+  else
+    echo "earlyoom (kill, pid ns)    idle: not running"
+  fi
+  stop_ns "$ns"
+else
+  earlyoom --dryrun >/dev/null 2>&1 &
+  eo=$!; PIDS+=("$eo"); sleep 2
+  idle "$eo" "earlyoom --dryrun"
+  kill -TERM "$eo"; wait "$eo" || true
+fi
