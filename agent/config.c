@@ -284,6 +284,7 @@ static const key_spec KEYS[] = {
     {"agent", "plugin_check_owner", K_BOOL, F(plugin_check_owner), 0, 0, false},
     {"agent", "queue_limit", K_INT, F(bus_hwm), 10, 1000000, false},
     {"agent", "action_timeout", K_DOUBLE, F(action_timeout), 0, INFINITY, true},
+    {"agent", "max_open_issues", K_INT, F(max_open_issues), 1, 10000000, false},
     {"limits", "max_heals_per_hour", K_INT, F(limits.max_heals_per_hour), 0, 100000, false},
     {"limits", "max_rollbacks_per_day", K_INT, F(limits.max_rollbacks_per_day), 0, 1000, false},
     {"limits", "min_health_for_auto", K_INT, F(limits.min_health_for_auto), 0, 100, false},
@@ -621,6 +622,7 @@ static int set_defaults(config *cfg)
     cfg->plugin_check_owner = 1;
     cfg->bus_hwm = 1000;
     cfg->action_timeout = 60.0;
+    cfg->max_open_issues = 100000;
     cfg->limits.max_heals_per_hour = 10;
     cfg->limits.max_rollbacks_per_day = 3;
     cfg->limits.min_health_for_auto = 30;

@@ -39,6 +39,7 @@ typedef struct config {
                                       root; false relaxes ownership (development), never mode */
     int bus_hwm;                   /* agent.queue_limit: messages per queue, 1000 */
     double action_timeout;         /* agent.action_timeout: seconds a plugin callback may take, 60 */
+    int max_open_issues;           /* agent.max_open_issues: beyond it new issues are dropped, 100000 */
     agent_limits limits;
     /* http */
     char *http_listen;             /* "127.0.0.1:9191"; "" disables HTTP */

@@ -21,6 +21,7 @@
 #include "worker.h"
 
 #define RECENT_MAX 100
+
 #define PLAN_TIMEOUT_MAX 10.0
 #define SWEEP_INTERVAL 0.25
 
@@ -119,6 +120,7 @@ struct engine {
     double next_sweep;
     unsigned acks_waiting;
     unsigned restores_waiting;  /* restore ACKs still expected while shutting down */
+    unsigned long long issues_dropped;
     json_t *recent;             /* finished heals for the --once summary; NULL in the daemon */
     atomic_uint_fast64_t heals_finished;
     bus_stats last_bus;         /* what the bus counters were at the last sweep */
@@ -789,6 +791,18 @@ static void on_issue(engine *e, const msg *m)
     memcpy(key + tl + 1, target, gl + 1);
     eissue *is = strmap_get(e->issues, key, klen);
     double now = clock_now();
+    /* A plugin that publishes endless distinct targets must not grow the agent without bound:
+     * beyond agent.max_open_issues new issues are dropped and counted (repeats still merge). */
+    if (!is && strmap_count(e->issues) >= (size_t)e->rt->cfg->max_open_issues) {
+        free(key);
+        metrics_counter_add(e->rt->metrics, "issues_dropped_total",
+                            "New issues dropped because the open-issue table was full", NULL, 0, 1);
+        if (e->issues_dropped++ % 1000 == 0)
+            log_error("engine", "%llu new issue(s) dropped: %d issues are open already (last from "
+                      "%s: %s)", (unsigned long long)e->issues_dropped, e->rt->cfg->max_open_issues,
+                      m->plugin ? m->plugin : "?", m->issue.type);
+        return;
+    }
     if (!is) {
         is = calloc(1, sizeof *is);
         if (!is) {
