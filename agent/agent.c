@@ -373,6 +373,10 @@ static void reload(agent *a)
 {
     sdnotify_reloading();
     log_info("agent", "reloading %s", a->opts.config_path);
+    /* SIGHUP is also logrotate's signal: start a fresh audit.jsonl if it was moved. */
+    if (audit_reopen(a->audit) < 0)
+        log_error("agent", "cannot reopen the audit log in %s: %s; still writing the old one",
+                  a->cfg->state_dir, strerror(errno));
     config *nc = NULL;
     diag d = { .emit = diag_to_log };
     if (config_load(a->opts.config_path, &nc, &d) != 0 || !nc) {

@@ -122,6 +122,24 @@ int audit_sync(audit_log *a)
     return rc;
 }
 
+int audit_reopen(audit_log *a)
+{
+    if (!a)
+        return HEALER_E_INVAL;
+    /* Open the new file before letting go of the old one: if it fails, lines keep going to the
+     * old (possibly rotated) file rather than nowhere. */
+    int fd = open(a->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return HEALER_E_IO;
+    pthread_mutex_lock(&a->mu);
+    sync_locked(a);
+    int old = a->fd;
+    a->fd = fd;
+    pthread_mutex_unlock(&a->mu);
+    close(old);
+    return HEALER_OK;
+}
+
 void audit_close(audit_log *a)
 {
     if (!a)

@@ -28,5 +28,8 @@ void audit_close(audit_log *a);
 /* Adds "time" (RFC 3339 with ms, UTC) and writes one line. 0 or HEALER_E_IO. */
 int audit_append(audit_log *a, const audit_rec *r);
 int audit_sync(audit_log *a);
+/* Closes and reopens audit.jsonl by name (after logrotate moved it; SIGHUP does this). The old
+ * file is synced first; if the new one cannot be opened the old stays in use. */
+int audit_reopen(audit_log *a);
 
 #endif

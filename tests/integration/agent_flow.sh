@@ -89,10 +89,14 @@ check "status says paused" [ "$(get /api/v1/status | jq .paused)" = true ]
 check "resume: 200" [ "$(status_of -X POST -H 'Authorization: Bearer s3cret-token' "$URL/api/v1/resume")" = 200 ]
 check "status says running" [ "$(get /api/v1/status | jq .paused)" = false ]
 
-# --- reload ---
+# --- reload (also logrotate's signal: the audit log is reopened by name) ---
+lines_before=$(wc -l <"$A")
+mv "$A" "$A.1"
 sed -i 's/log_level = "info"/log_level = "debug"/' "$T/live.conf"
 kill -HUP "$AGENT_PID"
 wait_for "SIGHUP reloads" 10 grep -q "info agent: reloaded" "$T/agent.log"
+check "the rotated audit log kept its lines" [ "$(wc -l <"$A.1")" = "$lines_before" ]
+check "a fresh audit.jsonl was opened" [ -f "$A" ]
 check "plugins running after reload" [ "$(get /api/v1/plugins | jq -r '.plugins[0].state')" = loaded ]
 echo 'agent = { interval = "x"; };' >>"$T/live.conf"
 kill -HUP "$AGENT_PID"

@@ -8,7 +8,7 @@ for f in bin/healerd bin/healctl lib/healerd/plugins/dirwatch.so include/healer/
          include/healer/plugin.h include/healer/host.h include/healer/types.h \
          include/healer/version.h lib/pkgconfig/healer-sdk.pc etc/healerd/healerd.conf \
          lib/systemd/system/healerd.service share/man/man8/healerd.8 share/man/man8/healctl.8 \
-         share/man/man5/healerd.conf.5; do
+         share/man/man5/healerd.conf.5 etc/logrotate.d/healerd; do
   check "installed $f" [ -e "$P/$f" ]
 done
 check "installed healerd runs" [ "$("$P/bin/healerd" --version)" = "healerd 0.1.0 (plugin ABI 1.0)" ]
