@@ -429,19 +429,25 @@ static void *worker_main(void *arg)
                 msg_free(&m);
             }
         }
-        for (size_t i = 0; i < w->n_fds && !stop; i++) {
-            short re = items[1 + i].revents;
+        /* Walk the poll snapshot, and look each fd up again: a callback may watch or unwatch
+         * fds, which reorders w->fds under us. */
+        for (size_t k = 1; k < nitems && !stop; k++) {
+            short re = items[k].revents;
             if (!re)
                 continue;
+            healer_fd_cb cb = NULL;
+            for (size_t i = 0; i < w->n_fds; i++)
+                if (w->fds[i].fd == items[k].fd)
+                    cb = w->fds[i].cb;
+            if (!cb)
+                continue; /* unwatched by an earlier callback of this round */
             short ev = 0;
             if (re & ZMQ_POLLIN) ev |= POLLIN;
             if (re & ZMQ_POLLPRI) ev |= POLLPRI;
             if (re & ZMQ_POLLOUT) ev |= POLLOUT;
             if (re & ZMQ_POLLERR) ev |= POLLERR;
-            healer_fd_cb cb = w->fds[i].cb;
-            int fd = w->fds[i].fd;
             w->ctx.phase = PHASE_FD;
-            cb(w->state, fd, ev);
+            cb(w->state, items[k].fd, ev);
             w->ctx.phase = PHASE_IDLE;
         }
         if (!stop && w->auto_detect && w->p->desc.detect && clock_mono() >= w->next_detect) {
@@ -644,19 +650,20 @@ int worker_watch_fd(struct healer_ctx *ctx, int fd, short events, healer_fd_cb c
     worker *w = ctx->w;
     if (fd < 0 || !cb)
         return HEALER_E_INVAL;
+    /* zmq_poll has its own flag values (ZMQ_POLLPRI is 8, POLLPRI is 2). */
+    short zev = 0;
+    if (events & POLLIN) zev |= ZMQ_POLLIN;
+    if (events & POLLPRI) zev |= ZMQ_POLLPRI;
+    if (events & POLLOUT) zev |= ZMQ_POLLOUT;
     for (size_t i = 0; i < w->n_fds; i++) {
         if (w->fds[i].fd == fd) {
-            w->fds[i].events = events;
+            w->fds[i].events = zev;
             w->fds[i].cb = cb;
             return HEALER_OK;
         }
     }
     if (w->n_fds >= WORKER_MAX_FDS)
         return HEALER_E_FULL;
-    short zev = 0;
-    if (events & POLLIN) zev |= ZMQ_POLLIN;
-    if (events & POLLPRI) zev |= ZMQ_POLLPRI;
-    if (events & POLLOUT) zev |= ZMQ_POLLOUT;
     w->fds[w->n_fds++] = (struct fd_watch){ fd, zev, cb };
     return HEALER_OK;
 }
