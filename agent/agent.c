@@ -124,9 +124,11 @@ static json_t *be_status(void *ud)
     json_t *busj = json_pack("{s:I, s:I, s:I, s:I}", "sent", (json_int_t)bs.sent, "received",
                              (json_int_t)bs.received, "dropped", (json_int_t)bs.dropped,
                              "malformed", (json_int_t)bs.malformed);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f, s:b, s:I, s:I, s:o, s:o}", "version",
+    json_t *comps = a->engine ? engine_health_json(a->engine) : json_array();
+    json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:o, s:f, s:b, s:I, s:I, s:o, s:o}", "version",
                           HEALERD_VERSION, "abi", abi, "mode", a->cfg->dry_run ? "dry-run" : "live",
-                          "health", health, "uptime_seconds", clock_mono() - a->started_mono,
+                          "health", health, "health_components", comps,
+                          "uptime_seconds", clock_mono() - a->started_mono,
                           "paused", b.paused, "open_issues", (json_int_t)open, "pending",
                           (json_int_t)pending, "limits", limits, "bus", busj);
     pthread_rwlock_unlock(&a->lock);

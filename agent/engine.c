@@ -1567,6 +1567,27 @@ uint64_t engine_heals_finished(engine *e)
     return atomic_load(&e->heals_finished);
 }
 
+json_t *engine_health_json(engine *e)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&e->lock);
+    size_t i = 0, klen;
+    const char *key;
+    void *val;
+    while (strmap_next(e->health, &i, &key, &klen, &val)) {
+        const hcomp *c = val;
+        size_t pl = strnlen(key, klen);
+        json_t *o = json_object();
+        json_object_set_new(o, "plugin", json_stringn(key, pl));
+        json_object_set_new(o, "component", pl < klen ? json_stringn(key + pl + 1, klen - pl - 1)
+                                                      : json_string(""));
+        json_object_set_new(o, "score", json_real(c->score));
+        json_array_append_new(arr, o);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return arr;
+}
+
 json_t *engine_recent_json(engine *e)
 {
     pthread_mutex_lock(&e->lock);

@@ -33,6 +33,8 @@ double engine_health(engine *e);
 void engine_counts(engine *e, size_t *open_issues, size_t *pending);
 json_t *engine_issues_json(engine *e);
 json_t *engine_pending_json(engine *e);
+/* The components behind the system health: [{"plugin", "component", "score"}]. */
+json_t *engine_health_json(engine *e);
 /* The heals finished since start, newest first (at most 100): for the --once summary. */
 json_t *engine_recent_json(engine *e);
 int engine_command(engine *e, http_command cmd, uint64_t id, char *msg, size_t len);

@@ -1118,10 +1118,30 @@ static int cmd_status(const ctx *c)
            json_is_true(json_object_get(root, "paused")) ? ", PAUSED (no healing until resume)" : "");
     free(mode);
     printf("  uptime       %s\n", up);
-    if (jnum(root, "health", &d))
-        printf("  health       %.1f / 100\n", d);
-    else
+    if (jnum(root, "health", &d)) {
+        /* Name the component that pulls the number down, so "why 50?" has an answer. */
+        const json_t *worst = NULL, *comp;
+        size_t ci;
+        double ws = 101, s;
+        json_array_foreach(json_object_get(root, "health_components"), ci, comp) {
+            if (jnum(comp, "score", &s) && s < ws) {
+                ws = s;
+                worst = comp;
+            }
+        }
+        if (worst && ws < 100) {
+            char *wp = clean_text(jstr(worst, "plugin", "?"));
+            char *wc = clean_text(jstr(worst, "component", "?"));
+            printf("  health       %.1f / 100 (lowest: %s %s at %.0f)\n", d, wp ? wp : "?",
+                   wc ? wc : "?", ws);
+            free(wp);
+            free(wc);
+        } else {
+            printf("  health       %.1f / 100\n", d);
+        }
+    } else {
         printf("  health       -\n");
+    }
     fmt_int(v, sizeof v, root, "open_issues");
     printf("  open issues  %s\n", v);
     fmt_int(v, sizeof v, root, "pending");

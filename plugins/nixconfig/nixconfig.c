@@ -67,6 +67,7 @@ typedef struct nixconfig {
     double parse_timeout, eval_timeout, switch_timeout;
 
     char scratch[PATH_MAX];      /* private temp dir for the copies being validated */
+    int absent_noted;            /* said once that a non-NixOS host has no configuration */
     char *out;                   /* probe output */
 
     nc_file files[NC_MAX_FILES];
@@ -507,6 +508,16 @@ static void nc_validate(nixconfig *w)
         nc_file *f = &w->files[i];
         nc_file_sig(f);
         if (!f->exists) {
+            /* On a host that is not NixOS (no /etc/NIXOS) a missing configuration is expected,
+             * not an issue: there is simply nothing to validate. On NixOS it is a real problem. */
+            if (i == 0 && access("/etc/NIXOS", F_OK) != 0) {
+                if (!w->absent_noted)
+                    w->host->log(w->ctx, HEALER_LOG_INFO, "%s does not exist and this is not a "
+                                 "NixOS host (no /etc/NIXOS): nothing to validate", f->path);
+                w->absent_noted = 1;
+                all_parse = 0;
+                continue;
+            }
             nc_bad *b = nc_new_bad(w, f->path, "missing");
             if (b)
                 nc_fmt(b->err.msg, sizeof b->err.msg, "%s",

@@ -69,6 +69,10 @@ check "metrics: bus drops exported" grep -q '^luminous_nix_bus_messages_dropped_
 check "promtool accepts /metrics" promtool check metrics <"$T/metrics.txt"
 check "audit: the real removal" [ "$(jq -s '[.[] | select(.actuator != null and .result == "ok")] | length' "$A")" -ge 1 ]
 
+# --- health: which components are behind the number ---
+check "status names the health components (dirwatch's directory)" \
+  [ "$(get /api/v1/status | jq -r --arg w "$W" '.health_components[] | select(.plugin == "dirwatch" and .component == $w) | .score | type')" = number ]
+
 # --- reject ---
 fill
 rejected() { get /api/v1/heals | jq -e '.heals[] | select(.outcome == "rejected")'; }
