@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +21,14 @@
 #include <unistd.h>
 
 static char dir[64];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
 static int sock = -1;
 
 /* Waits for a datagram containing want; returns 1 when seen within secs. */
@@ -91,9 +100,7 @@ static void test_notify_lifecycle(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     close(sock);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
-    if (system(cmd) != 0)
+    if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
