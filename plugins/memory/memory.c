@@ -59,7 +59,7 @@ typedef struct memory_cg {
     uint64_t ev_limit;
 } memory_cg;
 
-/* A measured level: system (MemAvailable of MemTotal) or cgroup (limit - usage of limit). */
+/* A measured level: the whole system, MemAvailable of MemTotal; or a cgroup, limit - usage of limit. */
 typedef struct memory_level {
     uint64_t total, avail;
     double used_pct, avail_pct;
@@ -117,7 +117,7 @@ static const healer_config_key memory_config[] = {
      "emergency: SIGKILL at or below this available share"},
     {"emergency", HEALER_CFG_BOOL, "true", 0, 0, "enable the emergency OOM prevention path"},
     {"watch_system", HEALER_CFG_BOOL, "true", 0, 0,
-     "watch the whole system (meminfo, PSI); false = only the listed cgroups"},
+     "watch the whole system: meminfo and PSI; false = only the listed cgroups"},
     {"cgroups", HEALER_CFG_STRING_LIST, NULL, 0, 0,
      "cgroup directories to watch, relative to sys_root/fs/cgroup (memory/x, unified/y.service)"},
     {"cgroup_events", HEALER_CFG_BOOL, "true", 0, 0,
@@ -356,7 +356,7 @@ static int memory_is_emergency(memory *s, const memory_level *lv)
     return s->emergency && lv->has_limit && lv->avail_pct <= s->emerg_term;
 }
 
-/* Publishes or resolves memory_high for the system (c NULL) or a cgroup. */
+/* Publishes or resolves memory_high for the whole system when c is NULL, else for a cgroup. */
 static void memory_judge(memory *s, memory_cg *c, const memory_level *lv, double psi_some)
 {
     const healer_host *h = s->h;
