@@ -21,6 +21,20 @@
 #include <unistd.h>
 
 static char dir[64];
+/* The daemon under test: killed by the teardown if an assertion ends the test early, so it
+ * never outlives the test (0 once reaped, so a reused pid is never signalled). */
+static pid_t agent_pid;
+
+static int stop_agent(void **state)
+{
+    (void)state;
+    if (agent_pid > 0) {
+        kill(agent_pid, SIGKILL);
+        waitpid(agent_pid, NULL, 0);
+        agent_pid = 0;
+    }
+    return 0;
+}
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -78,6 +92,8 @@ static void test_notify_lifecycle(void **state)
 
     pid_t pid = fork();
     assert_true(pid >= 0);
+    if (pid > 0)
+        agent_pid = pid;
     if (pid == 0) {
         setenv("NOTIFY_SOCKET", path, 1);
         setenv("WATCHDOG_USEC", "400000", 1);
@@ -97,6 +113,7 @@ static void test_notify_lifecycle(void **state)
     assert_true(expect("STOPPING=1", 10));
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
+    agent_pid = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     close(sock);
@@ -106,6 +123,6 @@ static void test_notify_lifecycle(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_notify_lifecycle) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test_teardown(test_notify_lifecycle, stop_agent) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
