@@ -279,6 +279,8 @@ static void stop_plugins(agent *a)
     }
 }
 
+static void prune_history(agent *a);
+
 agent *agent_open(const agent_opts *o, int *exit_code)
 {
     *exit_code = EXIT_RUNTIME;
@@ -323,6 +325,7 @@ agent *agent_open(const agent_opts *o, int *exit_code)
     }
     a->rt = (runtime){ .cfg = a->cfg, .bus = a->bus, .act = a->act, .metrics = a->metrics,
                        .audit = a->audit, .kb = a->kb, .gov = a->gov, .generation = 1 };
+    prune_history(a);
     metrics_health(a->metrics, 100.0);
     start_plugins(a);
     if (!a->engine)
@@ -367,6 +370,19 @@ void agent_close(agent *a)
 struct engine *agent_engine(agent *a)
 {
     return a->engine;
+}
+
+/* Drops healing history older than agent.history_days from the knowledge base (the learned
+ * statistics stay). On the main thread: a large delete must not stall the engine. */
+static void prune_history(agent *a)
+{
+    if (!(a->cfg->history_days > 0))
+        return;
+    uint64_t removed = 0;
+    double before = clock_now() - a->cfg->history_days * 86400.0;
+    if (knowledge_prune(a->kb, before, &removed) == HEALER_OK && removed)
+        log_info("agent", "knowledge: removed %llu heal(s) older than %g days",
+                 (unsigned long long)removed, a->cfg->history_days);
 }
 
 /* ---- reload -------------------------------------------------------------------------------- */
@@ -454,7 +470,12 @@ int agent_run(agent *a)
     /* Ping the watchdog at half its interval, from this thread: if the main loop hangs, systemd
      * sees it. */
     double tick = wd > 0 ? wd / 2 : 3600;
+    double next_prune = clock_mono() + 3600;
     for (;;) {
+        if (clock_mono() >= next_prune) {
+            prune_history(a);
+            next_prune = clock_mono() + 3600;
+        }
         struct timespec ts = { .tv_sec = (time_t)tick,
                                .tv_nsec = (long)((tick - (double)(time_t)tick) * 1e9) };
         int sig = sigtimedwait(&set, NULL, &ts);

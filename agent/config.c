@@ -285,6 +285,7 @@ static const key_spec KEYS[] = {
     {"agent", "queue_limit", K_INT, F(bus_hwm), 10, 1000000, false},
     {"agent", "action_timeout", K_DOUBLE, F(action_timeout), 0, INFINITY, true},
     {"agent", "max_open_issues", K_INT, F(max_open_issues), 1, 10000000, false},
+    {"agent", "history_days", K_DOUBLE, F(history_days), 0, 36500, false},
     {"limits", "max_heals_per_hour", K_INT, F(limits.max_heals_per_hour), 0, 100000, false},
     {"limits", "max_rollbacks_per_day", K_INT, F(limits.max_rollbacks_per_day), 0, 1000, false},
     {"limits", "min_health_for_auto", K_INT, F(limits.min_health_for_auto), 0, 100, false},
@@ -623,6 +624,7 @@ static int set_defaults(config *cfg)
     cfg->bus_hwm = 1000;
     cfg->action_timeout = 60.0;
     cfg->max_open_issues = 100000;
+    cfg->history_days = 90.0;
     cfg->limits.max_heals_per_hour = 10;
     cfg->limits.max_rollbacks_per_day = 3;
     cfg->limits.min_health_for_auto = 30;

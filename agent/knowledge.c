@@ -649,6 +649,42 @@ int knowledge_record_heal_sync(knowledge *kb, const kb_heal *heal)
     return HEALER_OK;
 }
 
+int knowledge_prune(knowledge *kb, double before, uint64_t *removed)
+{
+    if (removed)
+        *removed = 0;
+    if (!kb || !isfinite(before))
+        return HEALER_E_INVAL;
+    pthread_mutex_lock(&kb->db_mtx);
+    int rc = HEALER_OK;
+    sqlite3_stmt *del = NULL, *orphans = NULL;
+    if (db_exec(kb->wdb, "BEGIN IMMEDIATE") != 0) {
+        pthread_mutex_unlock(&kb->db_mtx);
+        return HEALER_E_IO;
+    }
+    /* heal_actions go with their heal (ON DELETE CASCADE). */
+    if (sqlite3_prepare_v2(kb->wdb, "DELETE FROM heals WHERE finished_at < ?1", -1, &del, NULL) != SQLITE_OK ||
+        sqlite3_bind_double(del, 1, before) != SQLITE_OK || step_done(del) != SQLITE_OK) {
+        rc = HEALER_E_IO;
+    } else if (removed) {
+        *removed = (uint64_t)sqlite3_changes(kb->wdb);
+    }
+    if (rc == HEALER_OK &&
+        (sqlite3_prepare_v2(kb->wdb, "DELETE FROM issues WHERE detected_at < ?1 AND id NOT IN "
+                            "(SELECT issue_id FROM heals WHERE issue_id IS NOT NULL)", -1,
+                            &orphans, NULL) != SQLITE_OK ||
+         sqlite3_bind_double(orphans, 1, before) != SQLITE_OK || step_done(orphans) != SQLITE_OK))
+        rc = HEALER_E_IO;
+    sqlite3_finalize(del);
+    sqlite3_finalize(orphans);
+    if (db_exec(kb->wdb, rc == HEALER_OK ? "COMMIT" : "ROLLBACK") != 0)
+        rc = HEALER_E_IO;
+    if (rc != HEALER_OK)
+        log_error("knowledge", "%s: pruning old heals failed: %s", kb->path, sqlite3_errmsg(kb->wdb));
+    pthread_mutex_unlock(&kb->db_mtx);
+    return rc;
+}
+
 int knowledge_flush(knowledge *kb)
 {
     if (!kb)

@@ -61,6 +61,12 @@ int knowledge_record_heal_sync(knowledge *kb, const kb_heal *heal);
 /* Blocks until every queued heal is committed. */
 int knowledge_flush(knowledge *kb);
 
+/* Deletes the heals (and their actions) that finished before `before` (epoch seconds), and the
+ * issues no remaining heal refers to. The per (issue type, action) statistics are aggregates
+ * and stay: what was learned outlives the history. Thread-safe; runs on the caller's thread
+ * (the agent's main thread, never the engine's). *removed gets the heals deleted. */
+int knowledge_prune(knowledge *kb, double before, uint64_t *removed);
+
 /* Statistics of (issue_type, action): from memory, thread-safe. Zeros when unknown. */
 void knowledge_stats(knowledge *kb, const char *issue_type, const char *action,
                      uint64_t *attempts, uint64_t *successes);
