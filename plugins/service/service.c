@@ -291,7 +291,10 @@ static int service_detect(void *state)
     double score = failed ? (failed * 10 >= 60 ? 40 : 100 - 10.0 * (double)failed) : 100;
     if (!s->bus)
         score = score < 50 ? score : 50;
-    s->h->report_health(s->ctx, "systemd", score);
+    /* A host that has no systemd bus at all (not a systemd host) is not unhealthy for it: only
+     * a bus we had and lost lowers the score. */
+    if (s->bus || s->bus_seen)
+        s->h->report_health(s->ctx, "systemd", score);
     s->h->metric(s->ctx, HEALER_METRIC_GAUGE, "service_failed_units",
                  "watched systemd units with an open service issue", NULL, 0, (double)failed);
     return HEALER_OK;

@@ -69,6 +69,7 @@ typedef struct service {
     int auto_mask;
     /* runtime */
     sd_bus *bus;
+    int bus_seen;                /* connected at least once: losing it is news, never having it is not */
     int bus_fd;
     int kick_fd;                     /* eventfd: drain the bus after verify */
     sd_bus_slot *match_slot;

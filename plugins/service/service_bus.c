@@ -152,6 +152,7 @@ int service_bus_connect(service *s)
         return HEALER_E_IO;
     }
     s->bus = b;
+    s->bus_seen = 1;
     /* Only unit objects' own interface: Service/Socket property changes are not states. */
     r = sd_bus_add_match(b, &s->match_slot,
                          "type='signal',sender='" SD_DEST "',"
