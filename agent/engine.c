@@ -83,10 +83,8 @@ typedef struct heal {
     double detected_at, started_at, act_started;
     uint32_t flags;
     int rollbacks;
-    int explored;
     double pending_created, pending_expires;
     const char *pending_reason;
-    int success_idx;            /* the action that healed, -1 */
 } heal;
 
 typedef struct hcomp {
@@ -161,17 +159,6 @@ static int claims(const plugin_rec *p, const char *type)
         if (strcmp(*t, type) == 0)
             return 1;
     return 0;
-}
-
-static char *measures_json(const msg_measure *m, size_t n)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < n; i++)
-        if (m[i].name)
-            json_object_set_new(o, m[i].name, isfinite(m[i].value) ? json_real(m[i].value) : json_null());
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
 }
 
 static msg_issue issue_view(const eissue *is)
@@ -267,6 +254,19 @@ static void on_health(engine *e, const msg *m)
 
 /* ---- issues ------------------------------------------------------------------------------ */
 
+/* The open-issue table's key: type, a NUL, target. malloc'd; *klen excludes the final NUL. */
+static char *issue_key(const char *type, const char *target, size_t *klen)
+{
+    size_t tl = strlen(type), gl = strlen(target);
+    char *key = malloc(tl + gl + 2);
+    if (!key)
+        return NULL;
+    memcpy(key, type, tl + 1);
+    memcpy(key + tl + 1, target, gl + 1);
+    *klen = tl + 1 + gl;
+    return key;
+}
+
 static void free_measures(msg_measure *m, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -354,14 +354,7 @@ static void close_issue(engine *e, eissue *is)
 static void free_action(msg_action *a)
 {
     free((char *)a->plugin);
-    free((char *)a->name);
-    free((char *)a->target);
-    free((char *)a->description);
-    for (size_t j = 0; j < a->n_params; j++) {
-        free((char *)a->params[j].key);
-        free((char *)a->params[j].value);
-    }
-    free((msg_kv *)a->params);
+    msg_action_release(a);
 }
 
 static void copy_action(msg_action *d, const msg_action *s, const char *plugin)
@@ -504,7 +497,7 @@ static kb_action *add_act(heal *h, const msg_action *a)
     k->target = sdup(a->target ? a->target : h->is->target);
     k->outcome = "failed";
     k->message = sdup("");
-    k->before_json = measures_json(h->is->measures, h->is->n_measures);
+    k->before_json = msg_measures_json(h->is->measures, h->is->n_measures);
     k->started_at = clock_now();
     return k;
 }
@@ -692,8 +685,7 @@ static void decide(engine *e, heal *h)
     if (any_risky && all_auto)
         h->flags |= HEALER_ACTION_AUTO_OK;
     h->n_order = h->n_cands;
-    h->explored = planner_order(h->order, h->n_order, is->type, e->rt->kb,
-                                e->rt->cfg->exploration, &e->rng);
+    planner_order(h->order, h->n_order, is->type, e->rt->kb, e->rt->cfg->exploration, &e->rng);
     metrics_confidence(e->rt->metrics, is->type, h->order[0].expected);
 
     gov_request req = gov_req(e, is, h, 0);
@@ -757,7 +749,6 @@ static void maybe_heal(engine *e, eissue *is)
     h->phase = H_PLANNING;
     h->detected_at = is->first_seen;
     h->started_at = clock_now();
-    h->success_idx = -1;
     if (u64map_put(e->heals, h->id, h) < 0) {
         free(h);
         return;
@@ -783,12 +774,10 @@ static void on_issue(engine *e, const msg *m)
         return;
     int idx = plugin_index(e, m->plugin);
     const char *target = m->issue.target ? m->issue.target : "";
-    size_t tl = strlen(m->issue.type), gl = strlen(target), klen = tl + 1 + gl;
-    char *key = malloc(klen + 1);
+    size_t klen;
+    char *key = issue_key(m->issue.type, target, &klen);
     if (!key)
         return;
-    memcpy(key, m->issue.type, tl + 1);
-    memcpy(key + tl + 1, target, gl + 1);
     eissue *is = strmap_get(e->issues, key, klen);
     double now = clock_now();
     /* A plugin that publishes endless distinct targets must not grow the agent without bound:
@@ -850,26 +839,29 @@ static void on_resolve(engine *e, const msg *m)
 {
     if (!m->has_issue || !m->issue.type)
         return;
-    const char *target = m->issue.target ? m->issue.target : "";
-    size_t tl = strlen(m->issue.type), gl = strlen(target), klen = tl + 1 + gl;
-    char key[HEALER_NAME_MAX + HEALER_TARGET_MAX + 2];
-    if (klen + 1 > sizeof key)
+    size_t klen;
+    char *key = issue_key(m->issue.type, m->issue.target ? m->issue.target : "", &klen);
+    if (!key)
         return;
-    memcpy(key, m->issue.type, tl + 1);
-    memcpy(key + tl + 1, target, gl + 1);
     eissue *is = strmap_get(e->issues, key, klen);
-    if (!is)
+    if (!is) {
+        free(key);
         return;
+    }
     if (is->active && is->active->phase != H_PENDING) {
         is->closing = 1;
+        free(key);
         return;
     }
     if (is->active) {
         /* The condition cleared while the plan waited for a person: it is moot. */
         finish_heal(e, is->active, "cancelled", "the issue cleared before confirmation");
-        if (strmap_get(e->issues, key, klen) != is)
+        if (strmap_get(e->issues, key, klen) != is) {
+            free(key);
             return;
+        }
     }
+    free(key);
     close_issue(e, is);
 }
 
@@ -915,7 +907,7 @@ static void on_result(engine *e, const msg *m)
     k->duration = m->duration;
     set_act_message(k, m->text);
     free((char *)k->after_json);
-    k->after_json = m->n_measures ? measures_json(m->measures, m->n_measures) : NULL;
+    k->after_json = m->n_measures ? msg_measures_json(m->measures, m->n_measures) : NULL;
     if (!h->dry_run && outcome != HEALER_OUTCOME_SKIPPED && outcome != HEALER_OUTCOME_DRY_RUN &&
         outcome != HEALER_OUTCOME_FAILED)
         note_acted(h->is, a->plugin);
@@ -960,7 +952,7 @@ static void on_verdict(engine *e, const msg *m)
     kb_action *k = &h->acts[h->n_acts - 1];
     if (m->n_measures) {
         free((char *)k->after_json);
-        k->after_json = measures_json(m->measures, m->n_measures);
+        k->after_json = msg_measures_json(m->measures, m->n_measures);
     }
     if (m->text && m->text[0]) {
         char buf[HEALER_MSG_MAX * 2 + 16];
@@ -1467,14 +1459,6 @@ void engine_counts(engine *e, size_t *open_issues, size_t *pending)
     pthread_mutex_unlock(&e->lock);
 }
 
-static json_t *measures_obj(const msg_measure *m, size_t n)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, m[i].name, isfinite(m[i].value) ? json_real(m[i].value) : json_null());
-    return o;
-}
-
 json_t *engine_issues_json(engine *e)
 {
     json_t *arr = json_array();
@@ -1489,7 +1473,7 @@ json_t *engine_issues_json(engine *e)
                               "plugin", is->plugin, "first_seen", is->first_seen, "last_seen",
                               is->last_seen, "count", (json_int_t)is->count, "state",
                               ISSUE_STATE[is->state], "measurements",
-                              measures_obj(is->measures, is->n_measures), "components", comps);
+                              msg_measures_object(is->measures, is->n_measures), "components", comps);
         if (!o)
             continue;
         json_object_set_new(o, "reason", is->reason ? json_string(is->reason) : json_null());

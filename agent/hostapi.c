@@ -367,17 +367,8 @@ static int host_plan_add_action(healer_plan *plan, const healer_action *a)
 
 void plan_builder_clear(plan_builder *pb)
 {
-    for (size_t i = 0; i < pb->n; i++) {
-        msg_action *a = &pb->v[i];
-        free((char *)a->name);
-        free((char *)a->target);
-        free((char *)a->description);
-        for (size_t j = 0; j < a->n_params; j++) {
-            free((char *)a->params[j].key);
-            free((char *)a->params[j].value);
-        }
-        free((msg_kv *)a->params);
-    }
+    for (size_t i = 0; i < pb->n; i++)
+        msg_action_release(&pb->v[i]); /* plugin is borrowed from the plugin record */
     free(pb->v);
     memset(pb, 0, sizeof *pb);
 }

@@ -8,6 +8,7 @@
 #include <msgpack.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1032,4 +1033,35 @@ void msg_free(msg *m)
         return;
     free(m->arena);
     memset(m, 0, sizeof *m);
+}
+
+/* ---- helpers for owned messages (not part of the codec) ---------------------------------- */
+
+void msg_action_release(msg_action *a)
+{
+    free((char *)a->name);
+    free((char *)a->target);
+    free((char *)a->description);
+    for (size_t j = 0; j < a->n_params; j++) {
+        free((char *)a->params[j].key);
+        free((char *)a->params[j].value);
+    }
+    free((msg_kv *)a->params);
+}
+
+json_t *msg_measures_object(const msg_measure *m, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < n; i++)
+        if (m[i].name)
+            json_object_set_new(o, m[i].name, isfinite(m[i].value) ? json_real(m[i].value) : json_null());
+    return o;
+}
+
+char *msg_measures_json(const msg_measure *m, size_t n)
+{
+    json_t *o = msg_measures_object(m, n);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #define MSG_SCHEMA_VERSION 1
 
@@ -83,5 +84,14 @@ int msg_encode(const msg *m, char **out, size_t *len);
  * reads past len, never aborts, bounded allocation. */
 int msg_decode(const void *data, size_t len, msg *out, char *err, size_t errlen);
 void msg_free(msg *m);
+
+/* Frees the strings and params of an action whose fields were each malloc'd (plan builders, the
+ * engine's copies); `plugin` is not touched, callers that own it free it themselves. */
+void msg_action_release(msg_action *a);
+
+/* Measurements as a JSON object {"name": value}; non-finite values become null. */
+json_t *msg_measures_object(const msg_measure *m, size_t n);
+/* The same as compact JSON text, malloc'd (NULL when out of memory). */
+char *msg_measures_json(const msg_measure *m, size_t n);
 
 #endif

@@ -48,7 +48,6 @@ struct worker {
 };
 
 const char *worker_endpoint(const worker *w) { return w->endpoint; }
-plugin_rec *worker_plugin(const worker *w) { return w->p; }
 
 static void worker_send(worker *w, const msg *m)
 {
@@ -110,17 +109,6 @@ static void view_action(const msg_action *ma, const msg_issue *mi, action_view *
     };
 }
 
-static char *measures_json(const msg_measure *m, size_t n)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < n; i++)
-        if (m[i].name)
-            json_object_set_new(o, m[i].name, json_real(m[i].value));
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
-}
-
 static void set_action_ctx(worker *w, const msg *m)
 {
     struct healer_ctx *c = &w->ctx;
@@ -136,7 +124,7 @@ static void set_action_ctx(worker *w, const msg *m)
 const char *worker_before_json(struct healer_ctx *c)
 {
     if (!c->before_json && c->issue)
-        c->before_json = measures_json(c->issue->measures, c->issue->n_measures);
+        c->before_json = msg_measures_json(c->issue->measures, c->issue->n_measures);
     return c->before_json;
 }
 
@@ -176,13 +164,11 @@ static void do_plan(worker *w, const msg *m)
     if (w->p->desc.plan && m->has_issue) {
         issue_view iv;
         view_issue(&m->issue, &iv);
-        w->ctx.plan = pb;
         w->ctx.phase = PHASE_PLAN;
         pb->active = 1;
         rc = w->p->desc.plan(w->state, &iv.issue, (healer_plan *)pb);
         pb->active = 0;
         w->ctx.phase = PHASE_IDLE;
-        w->ctx.plan = NULL;
         if (rc < 0)
             log_warn(w->who, "plan for %s failed: %s", m->issue.type, healer_rc_str(rc));
     }

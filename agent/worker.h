@@ -49,7 +49,6 @@ struct healer_ctx {
     const msg_issue *issue;         /* the issue being acted on, borrowed for the callback */
     char *before_json;              /* its measurements as JSON, built on first actuator use */
     char last_msg[HEALER_MSG_MAX];
-    plan_builder *plan;
 };
 
 /* Starts the plugin's worker thread and runs init() on it; waits for init (at most
@@ -59,7 +58,6 @@ struct healer_ctx {
 worker *worker_start(const runtime *rt, plugin_rec *p, int auto_detect, const char *engine_ep);
 /* The endpoint its PULL socket is bound to ("inproc://worker.NAME.GEN"). */
 const char *worker_endpoint(const worker *w);
-plugin_rec *worker_plugin(const worker *w);
 /* Sends MSG_STOP (through the caller's PUSH, by the engine) is not needed: worker_stop asks the
  * thread to finish, waits at most timeout_s, then destroy() has run. Returns 0, or -1 when the
  * plugin is stuck in a callback: the thread is left running and the plugin must not be
