@@ -20,8 +20,8 @@ if ! command -v "$CC" >/dev/null; then
     exit 1
 fi
 flags=(-std=gnu11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$src/agent" -I"$src/sdk/include")
-read -r -a mp_cflags <<<"$(pkg-config --cflags msgpack)"
-read -r -a mp_libs <<<"$(pkg-config --libs msgpack)"
+read -r -a mp_cflags <<<"$(pkg-config --cflags msgpack jansson)"
+read -r -a mp_libs <<<"$(pkg-config --libs msgpack jansson) -lm"
 
 echo "fuzz: building in $build"
 "$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
