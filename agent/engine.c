@@ -1,147 +1,33 @@
 /* engine.c — the flow of one issue: detect -> merge -> govern -> plan -> execute -> verify ->
  * learn -> restore. Everything here runs on the engine thread (or the --once caller), which owns
- * the open issues, the heals in flight and the bus sockets to the workers; the HTTP threads only
- * read under e->lock or hand commands over through a queue. */
-#include "engine.h"
+ * the open issues and the heals in flight. The loop and life cycle are in engine_loop.c, the
+ * HTTP views and system health in engine_views.c; the shared state is in engine_int.h. */
+#include "engine_int.h"
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-#include <zmq.h>
 
 #include "clock.h"
 #include "log.h"
 #include "planner.h"
-#include "table.h"
-#include "worker.h"
-
-#define RECENT_MAX 100
-
-#define PLAN_TIMEOUT_MAX 10.0
-#define SWEEP_INTERVAL 0.25
 
 static const char *const SEVERITY[] = { "low", "medium", "high", "critical" };
 
-static const char *sev_name(int s)
+const char *eng_sev_name(int s)
 {
     return (s >= 0 && s <= 3) ? SEVERITY[s] : "low";
 }
 
-typedef enum issue_state {
-    IS_OPEN, IS_HEALING, IS_PENDING, IS_HEALED, IS_FAILED, IS_SUPPRESSED
-} issue_state;
-
-static const char *const ISSUE_STATE[] = { "open", "healing", "pending", "healed", "failed",
-                                           "suppressed" };
-
-typedef enum heal_phase { H_PLANNING, H_PENDING, H_EXECUTING, H_VERIFYING } heal_phase;
-
-struct heal;
-
-typedef struct eissue {
-    uint64_t id;
-    char *key;
-    size_t klen;
-    char *type, *target, *summary, *plugin;
-    int severity;
-    double first_seen, last_seen, last_seen_mono, ttl;
-    unsigned long count;
-    msg_measure *measures;
-    size_t n_measures;
-    char **components;
-    size_t n_components;
-    issue_state state;
-    const char *reason;         /* static label */
-    uint64_t heal_id;           /* latest heal */
-    struct heal *active;        /* heal in flight or pending */
-    double retry_at_mono;       /* after a rejection: not before */
-    int closing;                /* resolved while a heal was in flight */
-    int last_refusal;           /* gov_verdict last counted, so repeats don't recount */
-    char **acted;               /* plugins that changed something: they get restore() */
-    size_t n_acted;
-    struct eissue *prev, *next;
-} eissue;
-
-typedef struct heal {
-    uint64_t id;
-    eissue *is;
-    heal_phase phase;
-    int dry_run;
-    unsigned plans_waiting;
-    msg_action *cands;
-    size_t n_cands, cap_cands;
-    plan_item *order;
-    size_t n_order, cur;
-    kb_action *acts;
-    size_t n_acts;
-    double deadline;            /* monotonic */
-    double detected_at, started_at, act_started;
-    uint32_t flags;
-    int rollbacks;
-    double pending_created, pending_expires;
-    const char *pending_reason;
-} heal;
-
-typedef struct hcomp {
-    double score, at, stale_after;
-} hcomp;
-
-typedef struct cmd {
-    http_command c;
-    uint64_t id;
-    int done, rc;
-    char msg[256];
-    struct cmd *next;
-} cmd;
-
-struct engine {
-    runtime *rt;
-    plugin_set *set;
-    size_t n;                   /* == set->n; per-plugin arrays below */
-    worker **workers;
-    void **push;
-    void *pull;
-    char endpoint[64];
-    int auto_detect;
-
-    strmap *issues;
-    eissue *ihead, *itail;
-    u64map *heals;
-    strmap *health;
-    double health_value;
-    uint64_t rng;
-    double next_sweep;
-    unsigned acks_waiting;
-    unsigned restores_waiting;  /* restore ACKs still expected while shutting down */
-    unsigned long long issues_dropped;
-    json_t *recent;             /* finished heals for the --once summary; NULL in the daemon */
-    atomic_uint_fast64_t heals_finished;
-    bus_stats last_bus;         /* what the bus counters were at the last sweep */
-    _Atomic double heartbeat;   /* clock_mono() at the loop's last turn */
-
-    pthread_mutex_t lock;
-    pthread_cond_t cmd_cv;
-    cmd *cmds;
-    int efd;
-    atomic_int stop;
-    pthread_t thread;
-    int running;
-    int stopped;                /* engine_stop ran: restores are done */
-};
-
 /* ---- small helpers --------------------------------------------------------------------- */
 
-static char *sdup(const char *s)
+char *eng_sdup(const char *s)
 {
     return strdup(s ? s : "");
 }
 
-static int plugin_index(engine *e, const char *name)
+int eng_plugin_index(engine *e, const char *name)
 {
     if (!name)
         return -1;
@@ -151,7 +37,7 @@ static int plugin_index(engine *e, const char *name)
     return -1;
 }
 
-static int claims(const plugin_rec *p, const char *type)
+int eng_claims(const plugin_rec *p, const char *type)
 {
     if (!p->desc.plan || !p->desc.issue_types)
         return 0;
@@ -161,7 +47,7 @@ static int claims(const plugin_rec *p, const char *type)
     return 0;
 }
 
-static msg_issue issue_view(const eissue *is)
+msg_issue eng_issue_view(const eissue *is)
 {
     return (msg_issue){
         .id = is->id,
@@ -178,78 +64,11 @@ static msg_issue issue_view(const eissue *is)
     };
 }
 
-static int send_to(engine *e, int idx, const msg *m)
+int eng_send_to(engine *e, int idx, const msg *m)
 {
     if (idx < 0 || !e->push[idx])
         return HEALER_E_NOTFOUND;
     return bus_send(e->rt->bus, e->push[idx], m);
-}
-
-/* ---- health ------------------------------------------------------------------------------
- * System health (0..100) comes from the components the plugins report (report_health): half the
- * worst component plus half the mean of all. The worst dominates (one full disk makes the host
- * unhealthy) without one component hiding the rest. A component not reported for three of its
- * plugin's intervals is dropped; with none, the health is 100. */
-
-static void recompute_health(engine *e)
-{
-    double now = clock_mono(), min = 100, sum = 0;
-    size_t n = 0, i = 0, klen;
-    const char *key;
-    void *val;
-    struct { char *key; size_t len; } stale[64];
-    size_t nstale = 0;
-    while (strmap_next(e->health, &i, &key, &klen, &val)) {
-        hcomp *c = val;
-        if (now - c->at > c->stale_after) {
-            if (nstale < 64 && (stale[nstale].key = malloc(klen))) {
-                memcpy(stale[nstale].key, key, klen);
-                stale[nstale++].len = klen;
-            }
-            continue;
-        }
-        if (c->score < min)
-            min = c->score;
-        sum += c->score;
-        n++;
-    }
-    for (size_t k = 0; k < nstale; k++) {
-        free(strmap_del(e->health, stale[k].key, stale[k].len));
-        free(stale[k].key);
-    }
-    e->health_value = n ? 0.5 * min + 0.5 * (sum / (double)n) : 100.0;
-    metrics_health(e->rt->metrics, e->health_value);
-}
-
-static void on_health(engine *e, const msg *m)
-{
-    int idx = plugin_index(e, m->plugin);
-    if (idx < 0)
-        return;
-    for (size_t i = 0; i < m->n_measures; i++) {
-        const char *comp = m->measures[i].name;
-        if (!comp)
-            continue;
-        size_t pl = strlen(m->plugin), cl = strlen(comp);
-        char key[512];
-        if (pl + cl + 2 > sizeof key)
-            continue;
-        memcpy(key, m->plugin, pl + 1);
-        memcpy(key + pl + 1, comp, cl);
-        hcomp *c = strmap_get(e->health, key, pl + 1 + cl);
-        if (!c) {
-            c = calloc(1, sizeof *c);
-            if (!c || strmap_put(e->health, key, pl + 1 + cl, c) < 0) {
-                free(c);
-                continue;
-            }
-        }
-        double v = m->measures[i].value;
-        c->score = isfinite(v) ? (v < 0 ? 0 : (v > 100 ? 100 : v)) : 0;
-        c->at = clock_mono();
-        c->stale_after = 3 * e->set->v[idx].interval + 1;
-    }
-    recompute_health(e);
 }
 
 /* ---- issues ------------------------------------------------------------------------------ */
@@ -282,7 +101,7 @@ static void set_measures(eissue *is, const msg_issue *mi)
     if (mi->n_measures) {
         is->measures = calloc(mi->n_measures, sizeof *is->measures);
         for (size_t i = 0; is->measures && i < mi->n_measures; i++) {
-            is->measures[i].name = sdup(mi->measures[i].name);
+            is->measures[i].name = eng_sdup(mi->measures[i].name);
             is->measures[i].value = mi->measures[i].value;
             is->n_measures++;
         }
@@ -295,11 +114,11 @@ static void set_measures(eissue *is, const msg_issue *mi)
     if (mi->n_components) {
         is->components = calloc(mi->n_components, sizeof *is->components);
         for (size_t i = 0; is->components && i < mi->n_components; i++)
-            is->components[is->n_components++] = sdup(mi->components[i]);
+            is->components[is->n_components++] = eng_sdup(mi->components[i]);
     }
 }
 
-static void free_issue(eissue *is)
+void eng_free_issue(eissue *is)
 {
     free(is->key);
     free(is->type);
@@ -325,18 +144,18 @@ static void note_acted(eissue *is, const char *plugin)
     if (!nv)
         return;
     is->acted = nv;
-    is->acted[is->n_acted++] = sdup(plugin);
+    is->acted[is->n_acted++] = eng_sdup(plugin);
 }
 
 /* The condition is gone: forget the issue and let every plugin that changed something undo it. */
-static void close_issue(engine *e, eissue *is)
+void eng_close_issue(engine *e, eissue *is)
 {
-    msg m = { .kind = MSG_RESTORE, .has_issue = 1, .issue = issue_view(is) };
+    msg m = { .kind = MSG_RESTORE, .has_issue = 1, .issue = eng_issue_view(is) };
     for (size_t i = 0; i < is->n_acted; i++) {
-        int idx = plugin_index(e, is->acted[i]);
+        int idx = eng_plugin_index(e, is->acted[i]);
         if (idx >= 0 && e->set->v[idx].desc.restore) {
             m.seq = is->id;
-            if (send_to(e, idx, &m) < 0)
+            if (eng_send_to(e, idx, &m) < 0)
                 log_warn("engine", "restore for %s on %s not sent to %s (queue full)", is->type,
                          is->target, is->acted[i]);
         }
@@ -346,7 +165,7 @@ static void close_issue(engine *e, eissue *is)
     strmap_del(e->issues, is->key, is->klen);
     if (is->prev) is->prev->next = is->next; else e->ihead = is->next;
     if (is->next) is->next->prev = is->prev; else e->itail = is->prev;
-    free_issue(is);
+    eng_free_issue(is);
 }
 
 /* ---- heals ------------------------------------------------------------------------------- */
@@ -360,10 +179,10 @@ static void free_action(msg_action *a)
 static void copy_action(msg_action *d, const msg_action *s, const char *plugin)
 {
     memset(d, 0, sizeof *d);
-    d->plugin = sdup(plugin);
-    d->name = sdup(s->name);
-    d->target = s->target ? sdup(s->target) : NULL;
-    d->description = sdup(s->description);
+    d->plugin = eng_sdup(plugin);
+    d->name = eng_sdup(s->name);
+    d->target = s->target ? eng_sdup(s->target) : NULL;
+    d->description = eng_sdup(s->description);
     d->step = s->step;
     d->impact = s->impact;
     d->confidence = s->confidence;
@@ -371,15 +190,15 @@ static void copy_action(msg_action *d, const msg_action *s, const char *plugin)
     if (s->n_params) {
         msg_kv *kv = calloc(s->n_params, sizeof *kv);
         for (size_t i = 0; kv && i < s->n_params; i++) {
-            kv[i].key = sdup(s->params[i].key);
-            kv[i].value = sdup(s->params[i].value);
+            kv[i].key = eng_sdup(s->params[i].key);
+            kv[i].value = eng_sdup(s->params[i].value);
         }
         d->params = kv;
         d->n_params = kv ? s->n_params : 0;
     }
 }
 
-static void free_heal(heal *h)
+void eng_free_heal(heal *h)
 {
     for (size_t i = 0; i < h->n_cands; i++)
         free_action(&h->cands[i]);
@@ -422,14 +241,14 @@ static json_t *heal_summary_json(const heal *h, const char *outcome, const char 
     }
     json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:b, s:o}", "id", (json_int_t)h->id,
                           "issue_id", (json_int_t)h->is->id, "issue_type", h->is->type, "target",
-                          h->is->target, "severity", sev_name(h->is->severity), "outcome", outcome,
+                          h->is->target, "severity", eng_sev_name(h->is->severity), "outcome", outcome,
                           "dry_run", h->dry_run, "actions", acts);
     json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
     return o;
 }
 
 /* Ends a heal: records it, updates metrics and the issue, frees it. */
-static void finish_heal(engine *e, heal *h, const char *outcome, const char *reason)
+void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason)
 {
     eissue *is = h->is;
     double now = clock_now();
@@ -437,7 +256,7 @@ static void finish_heal(engine *e, heal *h, const char *outcome, const char *rea
         .id = h->id,
         .issue_id = is->id,
         .issue_type = is->type,
-        .severity = sev_name(is->severity),
+        .severity = eng_sev_name(is->severity),
         .target = is->target,
         .plugin = is->plugin,
         .summary = is->summary,
@@ -478,10 +297,10 @@ static void finish_heal(engine *e, heal *h, const char *outcome, const char *rea
              is->target, outcome, reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
     is->active = NULL;
     u64map_del(e->heals, h->id);
-    free_heal(h);
+    eng_free_heal(h);
     atomic_fetch_add(&e->heals_finished, 1);
     if (is->closing)
-        close_issue(e, is);
+        eng_close_issue(e, is);
 }
 
 static kb_action *add_act(heal *h, const msg_action *a)
@@ -492,11 +311,11 @@ static kb_action *add_act(heal *h, const msg_action *a)
     h->acts = nv;
     kb_action *k = &h->acts[h->n_acts++];
     memset(k, 0, sizeof *k);
-    k->plugin = sdup(a->plugin);
-    k->action = sdup(a->name);
-    k->target = sdup(a->target ? a->target : h->is->target);
+    k->plugin = eng_sdup(a->plugin);
+    k->action = eng_sdup(a->name);
+    k->target = eng_sdup(a->target ? a->target : h->is->target);
     k->outcome = "failed";
-    k->message = sdup("");
+    k->message = eng_sdup("");
     k->before_json = msg_measures_json(h->is->measures, h->is->n_measures);
     k->started_at = clock_now();
     return k;
@@ -505,7 +324,7 @@ static kb_action *add_act(heal *h, const msg_action *a)
 static void set_act_message(kb_action *k, const char *text)
 {
     free((char *)k->message);
-    k->message = sdup(text);
+    k->message = eng_sdup(text);
 }
 
 /* One line per action in audit.jsonl, written when the action's result (and verdict) is known. */
@@ -552,7 +371,7 @@ static void action_done(engine *e, heal *h, int healed)
             metrics_success(e->rt->metrics, h->is->type, a->name);
     }
     if (healed) {
-        finish_heal(e, h, h->dry_run ? "dry_run" : "healed", NULL);
+        eng_finish_heal(e, h, h->dry_run ? "dry_run" : "healed", NULL);
         return;
     }
     h->cur++;
@@ -563,16 +382,16 @@ static void execute_next(engine *e, heal *h)
 {
     while (h->cur < h->n_order) {
         const msg_action *a = h->order[h->cur].action;
-        int idx = plugin_index(e, a->plugin);
+        int idx = eng_plugin_index(e, a->plugin);
         kb_action *k = add_act(h, a);
         if (!k) {
-            finish_heal(e, h, "failed", "out of memory");
+            eng_finish_heal(e, h, "failed", "out of memory");
             return;
         }
-        msg_issue iv = issue_view(h->is);
+        msg_issue iv = eng_issue_view(h->is);
         msg m = { .kind = MSG_EXECUTE, .seq = h->id, .has_issue = 1, .issue = iv,
                   .actions = a, .n_actions = 1 };
-        int rc = send_to(e, idx, &m);
+        int rc = eng_send_to(e, idx, &m);
         if (rc == HEALER_OK) {
             h->phase = H_EXECUTING;
             h->act_started = clock_mono();
@@ -585,7 +404,7 @@ static void execute_next(engine *e, heal *h)
         audit_action(e, h, a, k);
         h->cur++;
     }
-    finish_heal(e, h, h->dry_run ? "dry_run" : "failed",
+    eng_finish_heal(e, h, h->dry_run ? "dry_run" : "failed",
                 h->dry_run ? NULL : "no action healed the issue");
 }
 
@@ -602,7 +421,7 @@ static void refuse(engine *e, eissue *is, gov_verdict v)
              is->type, is->target, gov_verdict_label(v));
 }
 
-static gov_request gov_req(engine *e, const eissue *is, const heal *h, int confirmed)
+gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirmed)
 {
     return (gov_request){
         .issue_type = is->type,
@@ -615,9 +434,9 @@ static gov_request gov_req(engine *e, const eissue *is, const heal *h, int confi
     };
 }
 
-static void start_execution(engine *e, heal *h, gov_verdict v)
+void eng_start_execution(engine *e, heal *h, gov_verdict v)
 {
-    gov_request req = gov_req(e, h->is, h, 1);
+    gov_request req = eng_gov_req(e, h->is, h, 1);
     governor_commit(e->rt->gov, &req, clock_now());
     h->dry_run = (v == GOV_DRY_RUN) || e->rt->cfg->dry_run;
     if (h->dry_run)
@@ -653,14 +472,14 @@ static void decide(engine *e, heal *h)
                   (unsigned long long)is->id, is->type, is->target);
         is->active = NULL;
         u64map_del(e->heals, h->id);
-        free_heal(h);
+        eng_free_heal(h);
         if (is->closing)
-            close_issue(e, is);
+            eng_close_issue(e, is);
         return;
     }
     h->order = calloc(h->n_cands, sizeof *h->order);
     if (!h->order) {
-        finish_heal(e, h, "failed", "out of memory");
+        eng_finish_heal(e, h, "failed", "out of memory");
         return;
     }
     h->flags = 0;
@@ -688,12 +507,12 @@ static void decide(engine *e, heal *h)
     planner_order(h->order, h->n_order, is->type, e->rt->kb, e->rt->cfg->exploration, &e->rng);
     metrics_confidence(e->rt->metrics, is->type, h->order[0].expected);
 
-    gov_request req = gov_req(e, is, h, 0);
+    gov_request req = eng_gov_req(e, is, h, 0);
     gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
     switch (v) {
     case GOV_ALLOW:
     case GOV_DRY_RUN:
-        start_execution(e, h, v);
+        eng_start_execution(e, h, v);
         return;
     case GOV_AWAITING_CONFIRMATION:
         h->phase = H_PENDING;
@@ -711,9 +530,9 @@ static void decide(engine *e, heal *h)
         refuse(e, is, v);
         is->active = NULL;
         u64map_del(e->heals, h->id);
-        free_heal(h);
+        eng_free_heal(h);
         if (is->closing)
-            close_issue(e, is);
+            eng_close_issue(e, is);
         return;
     }
 }
@@ -724,7 +543,7 @@ static void maybe_heal(engine *e, eissue *is)
         return;
     int planners = 0;
     for (size_t i = 0; i < e->n; i++)
-        if (e->workers[i] && claims(&e->set->v[i], is->type))
+        if (e->workers[i] && eng_claims(&e->set->v[i], is->type))
             planners++;
     if (!planners) {
         if (is->state != IS_OPEN || is->reason == NULL) {
@@ -735,7 +554,7 @@ static void maybe_heal(engine *e, eissue *is)
         return;
     }
     /* A cheap check before asking for plans: most refusals don't depend on the plan. */
-    gov_request req = gov_req(e, is, NULL, 0);
+    gov_request req = eng_gov_req(e, is, NULL, 0);
     gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
     if (v != GOV_ALLOW && v != GOV_DRY_RUN && v != GOV_AWAITING_CONFIRMATION) {
         refuse(e, is, v);
@@ -757,9 +576,9 @@ static void maybe_heal(engine *e, eissue *is)
     is->heal_id = h->id;
     is->state = IS_HEALING;
     is->reason = NULL;
-    msg m = { .kind = MSG_PLAN_REQ, .seq = h->id, .has_issue = 1, .issue = issue_view(is) };
+    msg m = { .kind = MSG_PLAN_REQ, .seq = h->id, .has_issue = 1, .issue = eng_issue_view(is) };
     for (size_t i = 0; i < e->n; i++) {
-        if (e->workers[i] && claims(&e->set->v[i], is->type) && send_to(e, (int)i, &m) == HEALER_OK)
+        if (e->workers[i] && eng_claims(&e->set->v[i], is->type) && eng_send_to(e, (int)i, &m) == HEALER_OK)
             h->plans_waiting++;
     }
     double pt = e->rt->cfg->action_timeout < PLAN_TIMEOUT_MAX ? e->rt->cfg->action_timeout : PLAN_TIMEOUT_MAX;
@@ -772,7 +591,7 @@ static void on_issue(engine *e, const msg *m)
 {
     if (!m->has_issue || !m->issue.type || !loader_valid_name(m->issue.type))
         return;
-    int idx = plugin_index(e, m->plugin);
+    int idx = eng_plugin_index(e, m->plugin);
     const char *target = m->issue.target ? m->issue.target : "";
     size_t klen;
     char *key = issue_key(m->issue.type, target, &klen);
@@ -801,23 +620,23 @@ static void on_issue(engine *e, const msg *m)
         is->id = e->rt->kb ? knowledge_next_issue_id(e->rt->kb) : 0;
         is->key = key;
         is->klen = klen;
-        is->type = sdup(m->issue.type);
-        is->target = sdup(target);
-        is->plugin = sdup(m->plugin);
+        is->type = eng_sdup(m->issue.type);
+        is->target = eng_sdup(target);
+        is->plugin = eng_sdup(m->plugin);
         is->first_seen = now;
         is->state = IS_OPEN;
         is->last_refusal = -1;
         if (strmap_put(e->issues, key, klen, is) < 0) {
-            free_issue(is);
+            eng_free_issue(is);
             return;
         }
         is->prev = e->itail;
         if (e->itail) e->itail->next = is; else e->ihead = is;
         e->itail = is;
         int sev = m->issue.severity;
-        metrics_issue_detected(e->rt->metrics, is->type, sev_name(sev));
+        metrics_issue_detected(e->rt->metrics, is->type, eng_sev_name(sev));
         log_info("engine", "issue #%llu %s (%s) on %s from %s: %s", (unsigned long long)is->id,
-                 is->type, sev_name(sev), target, m->plugin ? m->plugin : "?",
+                 is->type, eng_sev_name(sev), target, m->plugin ? m->plugin : "?",
                  m->issue.summary ? m->issue.summary : "");
     } else {
         free(key);
@@ -828,7 +647,7 @@ static void on_issue(engine *e, const msg *m)
     is->closing = 0;
     is->severity = (m->issue.severity >= 0 && m->issue.severity <= 3) ? m->issue.severity : 0;
     free(is->summary);
-    is->summary = sdup(m->issue.summary);
+    is->summary = eng_sdup(m->issue.summary);
     set_measures(is, &m->issue);
     double iv = idx >= 0 ? e->set->v[idx].interval : e->rt->cfg->interval;
     is->ttl = 3 * iv + 1;
@@ -855,14 +674,14 @@ static void on_resolve(engine *e, const msg *m)
     }
     if (is->active) {
         /* The condition cleared while the plan waited for a person: it is moot. */
-        finish_heal(e, is->active, "cancelled", "the issue cleared before confirmation");
+        eng_finish_heal(e, is->active, "cancelled", "the issue cleared before confirmation");
         if (strmap_get(e->issues, key, klen) != is) {
             free(key);
             return;
         }
     }
     free(key);
-    close_issue(e, is);
+    eng_close_issue(e, is);
 }
 
 static void on_plan(engine *e, const msg *m)
@@ -917,17 +736,17 @@ static void on_result(engine *e, const msg *m)
         return;
     case HEALER_OUTCOME_DONE:
     case HEALER_OUTCOME_DRY_RUN: {
-        int idx = plugin_index(e, a->plugin);
+        int idx = eng_plugin_index(e, a->plugin);
         if (idx >= 0 && e->set->v[idx].desc.verify) {
             h->phase = H_VERIFYING; /* the worker verifies right after executing */
             h->deadline = clock_mono() + e->rt->cfg->action_timeout;
             return;
         }
-        int det = plugin_index(e, h->is->plugin);
+        int det = eng_plugin_index(e, h->is->plugin);
         if (det >= 0 && e->set->v[det].desc.verify) {
             msg v = { .kind = MSG_VERIFY, .seq = h->id, .has_issue = 1,
-                      .issue = issue_view(h->is), .actions = a, .n_actions = 1 };
-            if (send_to(e, det, &v) == HEALER_OK) {
+                      .issue = eng_issue_view(h->is), .actions = a, .n_actions = 1 };
+            if (eng_send_to(e, det, &v) == HEALER_OK) {
                 h->phase = H_VERIFYING;
                 h->deadline = clock_mono() + e->rt->cfg->action_timeout;
                 return;
@@ -967,8 +786,8 @@ static void on_verdict(engine *e, const msg *m)
 
 static void on_request(engine *e, const msg *m)
 {
-    int dest = plugin_index(e, m->plugin);
-    int from = plugin_index(e, m->from);
+    int dest = eng_plugin_index(e, m->plugin);
+    int from = eng_plugin_index(e, m->from);
     if (from < 0)
         return;
     if (dest < 0) {
@@ -976,24 +795,24 @@ static void on_request(engine *e, const msg *m)
         snprintf(text, sizeof text, "no plugin \"%s\" is loaded", m->plugin ? m->plugin : "");
         msg r = { .kind = MSG_REPLY, .seq = m->seq, .plugin = m->from, .from = m->plugin,
                   .code = HEALER_E_NOTFOUND, .text = text };
-        send_to(e, from, &r);
+        eng_send_to(e, from, &r);
         return;
     }
-    if (send_to(e, dest, m) < 0) {
+    if (eng_send_to(e, dest, m) < 0) {
         msg r = { .kind = MSG_REPLY, .seq = m->seq, .plugin = m->from, .from = m->plugin,
                   .code = HEALER_E_FULL, .text = "the plugin's queue is full" };
-        send_to(e, from, &r);
+        eng_send_to(e, from, &r);
     }
 }
 
 static void on_reply(engine *e, const msg *m)
 {
-    int dest = plugin_index(e, m->plugin);
+    int dest = eng_plugin_index(e, m->plugin);
     if (dest >= 0)
-        send_to(e, dest, m);
+        eng_send_to(e, dest, m);
 }
 
-static void dispatch(engine *e, const msg *m)
+void eng_dispatch(engine *e, const msg *m)
 {
     switch (m->kind) {
     case MSG_ISSUE: on_issue(e, m); break;
@@ -1001,7 +820,7 @@ static void dispatch(engine *e, const msg *m)
     case MSG_PLAN: on_plan(e, m); break;
     case MSG_RESULT: on_result(e, m); break;
     case MSG_VERDICT: on_verdict(e, m); break;
-    case MSG_HEALTH: on_health(e, m); break;
+    case MSG_HEALTH: eng_on_health(e, m); break;
     case MSG_REQUEST: on_request(e, m); break;
     case MSG_REPLY: on_reply(e, m); break;
     case MSG_ACK:
@@ -1033,7 +852,7 @@ static void export_bus_stats(engine *e)
 
 /* Timeouts: plans and actions that never answered, pending plans that expired, issues that were
  * not raised again for three intervals (taken as cleared). */
-static void sweep(engine *e)
+void eng_sweep(engine *e)
 {
     double mono = clock_mono(), now = clock_now();
     size_t i = 0;
@@ -1060,7 +879,7 @@ static void sweep(engine *e)
             break;
         case H_PENDING:
             h->is->retry_at_mono = mono + e->rt->cfg->limits.cooldown_minutes * 60.0;
-            finish_heal(e, h, "expired", "nobody confirmed it in time");
+            eng_finish_heal(e, h, "expired", "nobody confirmed it in time");
             break;
         case H_EXECUTING:
         case H_VERIFYING: {
@@ -1081,501 +900,11 @@ static void sweep(engine *e)
         while (is) {
             eissue *next = is->next;
             if (!is->active && mono - is->last_seen_mono > is->ttl)
-                close_issue(e, is);
+                eng_close_issue(e, is);
             is = next;
         }
     }
-    recompute_health(e);
+    eng_recompute_health(e);
     export_bus_stats(e);
 }
 
-/* ---- commands from HTTP ------------------------------------------------------------------ */
-
-static void run_command(engine *e, cmd *c)
-{
-    heal *h = u64map_get(e->heals, c->id);
-    if (!h || h->phase != H_PENDING) {
-        c->rc = HEALER_E_NOTFOUND;
-        snprintf(c->msg, sizeof c->msg, "no pending plan %llu", (unsigned long long)c->id);
-        return;
-    }
-    if (c->c == HTTP_CMD_REJECT) {
-        h->is->retry_at_mono = clock_mono() + e->rt->cfg->limits.cooldown_minutes * 60.0;
-        snprintf(c->msg, sizeof c->msg, "plan %llu rejected", (unsigned long long)c->id);
-        finish_heal(e, h, "rejected", "rejected by the operator");
-        c->rc = HEALER_OK;
-        return;
-    }
-    gov_request req = gov_req(e, h->is, h, 1);
-    gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
-    if (v == GOV_ALLOW || v == GOV_DRY_RUN) {
-        snprintf(c->msg, sizeof c->msg, "plan %llu confirmed: executing", (unsigned long long)c->id);
-        log_info("engine", "heal #%llu confirmed by the operator", (unsigned long long)h->id);
-        start_execution(e, h, v);
-    } else {
-        snprintf(c->msg, sizeof c->msg, "plan %llu confirmed but refused now: %s",
-                 (unsigned long long)c->id, gov_verdict_label(v));
-        metrics_suppressed(e->rt->metrics, h->is->type, gov_verdict_label(v));
-        finish_heal(e, h, "suppressed", gov_verdict_label(v));
-    }
-    c->rc = HEALER_OK;
-}
-
-static void run_commands(engine *e)
-{
-    while (e->cmds) {
-        cmd *c = e->cmds;
-        e->cmds = c->next;
-        run_command(e, c);
-        c->done = 1;
-    }
-    pthread_cond_broadcast(&e->cmd_cv);
-}
-
-int engine_command(engine *e, http_command c, uint64_t id, char *msgbuf, size_t len)
-{
-    if (c == HTTP_CMD_PAUSE || c == HTTP_CMD_RESUME) {
-        governor_pause(e->rt->gov, c == HTTP_CMD_PAUSE);
-        log_info("engine", "healing %s by the operator", c == HTTP_CMD_PAUSE ? "paused" : "resumed");
-        snprintf(msgbuf, len, "healing %s", c == HTTP_CMD_PAUSE ? "paused" : "resumed");
-        return HEALER_OK;
-    }
-    pthread_mutex_lock(&e->lock);
-    heal *h = u64map_get(e->heals, id);
-    if (!h || h->phase != H_PENDING || !e->running) {
-        pthread_mutex_unlock(&e->lock);
-        snprintf(msgbuf, len, "no pending plan %llu", (unsigned long long)id);
-        return HEALER_E_NOTFOUND;
-    }
-    cmd cm = { .c = c, .id = id };
-    cm.next = e->cmds;
-    e->cmds = &cm;
-    uint64_t one = 1;
-    if (write(e->efd, &one, sizeof one) < 0)
-        log_warn("engine", "wake-up write failed: %s", strerror(errno));
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += 10;
-    while (!cm.done) {
-        if (pthread_cond_timedwait(&e->cmd_cv, &e->lock, &dl) == ETIMEDOUT)
-            break;
-    }
-    if (!cm.done) {
-        /* Unlink it: the engine must never touch our stack frame after we return. */
-        for (cmd **p = &e->cmds; *p; p = &(*p)->next)
-            if (*p == &cm) {
-                *p = cm.next;
-                break;
-            }
-        pthread_mutex_unlock(&e->lock);
-        snprintf(msgbuf, len, "the engine did not answer in time");
-        return HEALER_E_TIMEOUT;
-    }
-    pthread_mutex_unlock(&e->lock);
-    snprintf(msgbuf, len, "%s", cm.msg);
-    return cm.rc;
-}
-
-/* ---- the loop ---------------------------------------------------------------------------- */
-
-static void drain(engine *e)
-{
-    for (int k = 0; k < 4096; k++) {
-        msg m;
-        int r = bus_recv(e->rt->bus, e->pull, &m, 0);
-        if (r == HEALER_E_TIMEOUT || r == HEALER_E_IO)
-            break;
-        if (r < 0)
-            continue;
-        dispatch(e, &m);
-        msg_free(&m);
-    }
-}
-
-static int poll_once(engine *e, long timeout_ms)
-{
-    zmq_pollitem_t items[2] = {
-        { .socket = e->pull, .events = ZMQ_POLLIN },
-        { .fd = e->efd, .events = ZMQ_POLLIN },
-    };
-    int n = zmq_poll(items, 2, timeout_ms);
-    if (n < 0)
-        return (zmq_errno() == EINTR) ? 0 : -1;
-    if (items[1].revents & ZMQ_POLLIN) {
-        uint64_t v;
-        if (read(e->efd, &v, sizeof v) < 0 && errno != EAGAIN)
-            log_warn("engine", "eventfd read failed: %s", strerror(errno));
-    }
-    pthread_mutex_lock(&e->lock);
-    if (items[0].revents & ZMQ_POLLIN)
-        drain(e);
-    run_commands(e);
-    if (clock_mono() >= e->next_sweep) {
-        sweep(e);
-        e->next_sweep = clock_mono() + SWEEP_INTERVAL;
-    }
-    pthread_mutex_unlock(&e->lock);
-    return 0;
-}
-
-/* Before the plugins are destroyed (stop, reload, end of --once), every plugin that changed
- * something for a still-open issue undoes it: a plugin forgets its changes on destroy, and a
- * process left SIGSTOPped or a cgroup left frozen with nobody to release it is worse than the
- * issue coming back. Waits for the restores, at most timeout_s. Runs on the thread that owns
- * the engine's sockets. */
-static void restore_all(engine *e, double timeout_s)
-{
-    pthread_mutex_lock(&e->lock);
-    e->restores_waiting = 0;
-    for (eissue *is = e->ihead; is; is = is->next) {
-        msg m = { .kind = MSG_RESTORE, .seq = is->id ? is->id : 1, .has_issue = 1,
-                  .issue = issue_view(is) };
-        for (size_t i = 0; i < is->n_acted; i++) {
-            int idx = plugin_index(e, is->acted[i]);
-            if (idx >= 0 && e->set->v[idx].desc.restore && send_to(e, idx, &m) == HEALER_OK)
-                e->restores_waiting++;
-        }
-    }
-    unsigned sent = e->restores_waiting;
-    pthread_mutex_unlock(&e->lock);
-    if (!sent)
-        return;
-    log_info("engine", "undoing what the plugins changed for %u open issue(s) before stopping", sent);
-    double deadline = clock_mono() + timeout_s;
-    while (clock_mono() < deadline) {
-        if (poll_once(e, 50) < 0)
-            break;
-        pthread_mutex_lock(&e->lock);
-        unsigned left = e->restores_waiting;
-        pthread_mutex_unlock(&e->lock);
-        if (!left)
-            return;
-    }
-    log_warn("engine", "%u restore(s) did not finish within %.0f s", e->restores_waiting, timeout_s);
-}
-
-static void *engine_main(void *arg)
-{
-    engine *e = arg;
-    pthread_setname_np(pthread_self(), "hd-engine");
-    while (!atomic_load(&e->stop)) {
-        atomic_store(&e->heartbeat, clock_mono());
-        if (poll_once(e, (long)(SWEEP_INTERVAL * 1000)) < 0) {
-            log_error("engine", "poll failed: %s", zmq_strerror(zmq_errno()));
-            break;
-        }
-    }
-    restore_all(e, 10.0);
-    return NULL;
-}
-
-static int busy(engine *e)
-{
-    size_t i = 0;
-    void *val;
-    while (u64map_next(e->heals, &i, NULL, &val))
-        if (((heal *)val)->phase != H_PENDING)
-            return 1;
-    return 0;
-}
-
-int engine_run_once(engine *e, double timeout_s)
-{
-    msg m = { .kind = MSG_DETECT, .seq = 0 };
-    e->acks_waiting = 0;
-    for (size_t i = 0; i < e->n; i++)
-        if (e->workers[i] && e->set->v[i].desc.detect && send_to(e, (int)i, &m) == HEALER_OK)
-            e->acks_waiting++;
-    double deadline = clock_mono() + timeout_s;
-    while (clock_mono() < deadline) {
-        if (poll_once(e, 50) < 0)
-            return -1;
-        pthread_mutex_lock(&e->lock);
-        int done = e->acks_waiting == 0 && !busy(e);
-        pthread_mutex_unlock(&e->lock);
-        if (done)
-            return 0;
-    }
-    return -1;
-}
-
-engine *engine_new(runtime *rt, plugin_set *set, int auto_detect)
-{
-    engine *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->rt = rt;
-    e->set = set;
-    e->n = set->n;
-    e->auto_detect = auto_detect;
-    e->workers = calloc(e->n ? e->n : 1, sizeof *e->workers);
-    e->push = calloc(e->n ? e->n : 1, sizeof *e->push);
-    e->issues = strmap_new();
-    e->heals = u64map_new();
-    e->health = strmap_new();
-    /* The daemon's history is the knowledge base; only --once prints its own heals. */
-    e->recent = auto_detect ? NULL : json_array();
-    e->health_value = 100.0;
-    e->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(clock_now() * 1e6);
-    if (!e->rng)
-        e->rng = 1;
-    e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    pthread_mutex_init(&e->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->cmd_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    atomic_init(&e->stop, 0);
-    snprintf(e->endpoint, sizeof e->endpoint, "inproc://engine.%u", rt->generation);
-    e->pull = bus_pull(rt->bus, e->endpoint);
-    bus_get_stats(rt->bus, &e->last_bus); /* counters carry over a reload: count from here */
-    if (!e->workers || !e->push || !e->issues || !e->heals || !e->health || e->efd < 0 || !e->pull) {
-        log_error("engine", "cannot start: out of memory or bus failure");
-        engine_free(e);
-        return NULL;
-    }
-    for (size_t i = 0; i < e->n; i++) {
-        plugin_rec *p = &set->v[i];
-        if (p->state != PLUGIN_LOADED)
-            continue;
-        e->workers[i] = worker_start(rt, p, auto_detect, e->endpoint);
-        if (e->workers[i]) {
-            e->push[i] = bus_push(rt->bus, worker_endpoint(e->workers[i]));
-            metrics_plugin_info(rt->metrics, p->name, p->version);
-        }
-    }
-    return e;
-}
-
-int engine_start(engine *e)
-{
-    e->running = 1;
-    atomic_store(&e->heartbeat, clock_mono());
-    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
-        e->running = 0;
-        return -1;
-    }
-    return 0;
-}
-
-void engine_stop(engine *e, double timeout_s)
-{
-    if (!e)
-        return;
-    if (!e->running && !e->stopped)
-        restore_all(e, 10.0); /* --once: this thread owns the sockets */
-    e->stopped = 1;
-    if (e->running) {
-        atomic_store(&e->stop, 1);
-        uint64_t one = 1;
-        if (write(e->efd, &one, sizeof one) < 0)
-            log_warn("engine", "wake-up write failed: %s", strerror(errno));
-        pthread_join(e->thread, NULL);
-        pthread_mutex_lock(&e->lock);
-        e->running = 0;
-        /* Anyone still waiting on a command gets "not found" rather than a hang. */
-        for (cmd *c = e->cmds; c; c = c->next) {
-            c->rc = HEALER_E_NOTFOUND;
-            snprintf(c->msg, sizeof c->msg, "the agent is stopping");
-            c->done = 1;
-        }
-        e->cmds = NULL;
-        pthread_cond_broadcast(&e->cmd_cv);
-        pthread_mutex_unlock(&e->lock);
-    }
-    for (size_t i = 0; i < e->n; i++) {
-        if (e->push[i]) {
-            bus_close(e->push[i]);
-            e->push[i] = NULL;
-        }
-        if (e->workers[i]) {
-            if (worker_stop(e->workers[i], timeout_s) == 0)
-                worker_free(e->workers[i]);
-            e->workers[i] = NULL;
-        }
-    }
-}
-
-void engine_free(engine *e)
-{
-    if (!e)
-        return;
-    engine_stop(e, 5.0);
-    while (e->ihead) {
-        eissue *is = e->ihead;
-        e->ihead = is->next;
-        free_issue(is);
-    }
-    if (e->heals) {
-        size_t i = 0;
-        void *val;
-        while (u64map_next(e->heals, &i, NULL, &val))
-            free_heal(val);
-        u64map_free(e->heals);
-    }
-    strmap_free(e->issues);
-    if (e->health) {
-        size_t i = 0;
-        void *val;
-        while (strmap_next(e->health, &i, NULL, NULL, &val))
-            free(val);
-        strmap_free(e->health);
-    }
-    if (e->pull)
-        bus_close(e->pull);
-    if (e->efd >= 0)
-        close(e->efd);
-    json_decref(e->recent);
-    pthread_mutex_destroy(&e->lock);
-    pthread_cond_destroy(&e->cmd_cv);
-    free(e->workers);
-    free(e->push);
-    free(e);
-}
-
-/* ---- views ------------------------------------------------------------------------------- */
-
-double engine_health(engine *e)
-{
-    pthread_mutex_lock(&e->lock);
-    double h = e->health_value;
-    pthread_mutex_unlock(&e->lock);
-    return h;
-}
-
-void engine_counts(engine *e, size_t *open_issues, size_t *pending)
-{
-    pthread_mutex_lock(&e->lock);
-    size_t p = 0, i = 0;
-    void *val;
-    while (u64map_next(e->heals, &i, NULL, &val))
-        if (((heal *)val)->phase == H_PENDING)
-            p++;
-    if (open_issues)
-        *open_issues = strmap_count(e->issues);
-    if (pending)
-        *pending = p;
-    pthread_mutex_unlock(&e->lock);
-}
-
-json_t *engine_issues_json(engine *e)
-{
-    json_t *arr = json_array();
-    pthread_mutex_lock(&e->lock);
-    for (eissue *is = e->ihead; is; is = is->next) {
-        json_t *comps = json_array();
-        for (size_t i = 0; i < is->n_components; i++)
-            json_array_append_new(comps, json_string(is->components[i]));
-        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:I, s:s, s:o, s:o}",
-                              "id", (json_int_t)is->id, "type", is->type, "severity",
-                              sev_name(is->severity), "target", is->target, "summary", is->summary,
-                              "plugin", is->plugin, "first_seen", is->first_seen, "last_seen",
-                              is->last_seen, "count", (json_int_t)is->count, "state",
-                              ISSUE_STATE[is->state], "measurements",
-                              msg_measures_object(is->measures, is->n_measures), "components", comps);
-        if (!o)
-            continue;
-        json_object_set_new(o, "reason", is->reason ? json_string(is->reason) : json_null());
-        json_object_set_new(o, "heal_id", is->heal_id ? json_integer((json_int_t)is->heal_id) : json_null());
-        json_array_append_new(arr, o);
-    }
-    pthread_mutex_unlock(&e->lock);
-    return json_pack("{s:o}", "issues", arr);
-}
-
-static json_t *flags_json(uint32_t f)
-{
-    json_t *a = json_array();
-    if (f & HEALER_ACTION_REVERSIBLE) json_array_append_new(a, json_string("reversible"));
-    if (f & HEALER_ACTION_ROOTFS) json_array_append_new(a, json_string("rootfs"));
-    if (f & HEALER_ACTION_CONFIG) json_array_append_new(a, json_string("config"));
-    if (f & HEALER_ACTION_DELETES) json_array_append_new(a, json_string("deletes"));
-    if (f & HEALER_ACTION_SYSTEM) json_array_append_new(a, json_string("system"));
-    if (f & HEALER_ACTION_ROLLBACK) json_array_append_new(a, json_string("rollback"));
-    return a;
-}
-
-json_t *engine_pending_json(engine *e)
-{
-    json_t *arr = json_array();
-    pthread_mutex_lock(&e->lock);
-    size_t i = 0;
-    void *val;
-    while (u64map_next(e->heals, &i, NULL, &val)) {
-        heal *h = val;
-        if (h->phase != H_PENDING)
-            continue;
-        json_t *acts = json_array();
-        for (size_t k = 0; k < h->n_order; k++) {
-            const msg_action *a = h->order[k].action;
-            json_array_append_new(acts, json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:o}",
-                                                  "plugin", a->plugin, "action", a->name,
-                                                  "target", a->target ? a->target : h->is->target,
-                                                  "description", a->description, "step",
-                                                  (int)a->step, "expected", h->order[k].expected,
-                                                  "flags", flags_json(a->flags)));
-        }
-        json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:f, s:f, s:s, s:o}",
-                                             "id", (json_int_t)h->id, "issue_id",
-                                             (json_int_t)h->is->id, "issue_type", h->is->type,
-                                             "target", h->is->target, "severity",
-                                             sev_name(h->is->severity), "summary", h->is->summary,
-                                             "created_at", h->pending_created, "expires_at",
-                                             h->pending_expires, "reason", h->pending_reason,
-                                             "actions", acts));
-    }
-    pthread_mutex_unlock(&e->lock);
-    return json_pack("{s:o}", "pending", arr);
-}
-
-double engine_heartbeat(engine *e)
-{
-    return atomic_load(&e->heartbeat);
-}
-
-void engine_keep_recent(engine *e, int keep)
-{
-    pthread_mutex_lock(&e->lock);
-    if (!keep) {
-        json_decref(e->recent);
-        e->recent = NULL;
-    } else if (!e->recent) {
-        e->recent = json_array();
-    }
-    pthread_mutex_unlock(&e->lock);
-}
-
-uint64_t engine_heals_finished(engine *e)
-{
-    return atomic_load(&e->heals_finished);
-}
-
-json_t *engine_health_json(engine *e)
-{
-    json_t *arr = json_array();
-    pthread_mutex_lock(&e->lock);
-    size_t i = 0, klen;
-    const char *key;
-    void *val;
-    while (strmap_next(e->health, &i, &key, &klen, &val)) {
-        const hcomp *c = val;
-        size_t pl = strnlen(key, klen);
-        json_t *o = json_object();
-        json_object_set_new(o, "plugin", json_stringn(key, pl));
-        json_object_set_new(o, "component", pl < klen ? json_stringn(key + pl + 1, klen - pl - 1)
-                                                      : json_string(""));
-        json_object_set_new(o, "score", json_real(c->score));
-        json_array_append_new(arr, o);
-    }
-    pthread_mutex_unlock(&e->lock);
-    return arr;
-}
-
-json_t *engine_recent_json(engine *e)
-{
-    pthread_mutex_lock(&e->lock);
-    json_t *c = e->recent ? json_deep_copy(e->recent) : json_array();
-    pthread_mutex_unlock(&e->lock);
-    return c;
-}

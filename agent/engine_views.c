@@ -1,0 +1,226 @@
+/* engine_views.c — what the engine shows: system health from the plugins' components, and the
+ * JSON views the HTTP threads read under e->lock (issues, pending plans, health, recent heals). */
+#include "engine_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+
+const char *const ENG_ISSUE_STATE[] = { "open", "healing", "pending", "healed", "failed",
+                                        "suppressed" };
+
+/* ---- health ------------------------------------------------------------------------------
+ * System health (0..100) comes from the components the plugins report (report_health): half the
+ * worst component plus half the mean of all. The worst dominates (one full disk makes the host
+ * unhealthy) without one component hiding the rest. A component not reported for three of its
+ * plugin's intervals is dropped; with none, the health is 100. */
+
+void eng_recompute_health(engine *e)
+{
+    double now = clock_mono(), min = 100, sum = 0;
+    size_t n = 0, i = 0, klen;
+    const char *key;
+    void *val;
+    struct { char *key; size_t len; } stale[64];
+    size_t nstale = 0;
+    while (strmap_next(e->health, &i, &key, &klen, &val)) {
+        hcomp *c = val;
+        if (now - c->at > c->stale_after) {
+            if (nstale < 64 && (stale[nstale].key = malloc(klen))) {
+                memcpy(stale[nstale].key, key, klen);
+                stale[nstale++].len = klen;
+            }
+            continue;
+        }
+        if (c->score < min)
+            min = c->score;
+        sum += c->score;
+        n++;
+    }
+    for (size_t k = 0; k < nstale; k++) {
+        free(strmap_del(e->health, stale[k].key, stale[k].len));
+        free(stale[k].key);
+    }
+    e->health_value = n ? 0.5 * min + 0.5 * (sum / (double)n) : 100.0;
+    metrics_health(e->rt->metrics, e->health_value);
+}
+
+void eng_on_health(engine *e, const msg *m)
+{
+    int idx = eng_plugin_index(e, m->plugin);
+    if (idx < 0)
+        return;
+    for (size_t i = 0; i < m->n_measures; i++) {
+        const char *comp = m->measures[i].name;
+        if (!comp)
+            continue;
+        size_t pl = strlen(m->plugin), cl = strlen(comp);
+        char key[512];
+        if (pl + cl + 2 > sizeof key)
+            continue;
+        memcpy(key, m->plugin, pl + 1);
+        memcpy(key + pl + 1, comp, cl);
+        hcomp *c = strmap_get(e->health, key, pl + 1 + cl);
+        if (!c) {
+            c = calloc(1, sizeof *c);
+            if (!c || strmap_put(e->health, key, pl + 1 + cl, c) < 0) {
+                free(c);
+                continue;
+            }
+        }
+        double v = m->measures[i].value;
+        c->score = isfinite(v) ? (v < 0 ? 0 : (v > 100 ? 100 : v)) : 0;
+        c->at = clock_mono();
+        c->stale_after = 3 * e->set->v[idx].interval + 1;
+    }
+    eng_recompute_health(e);
+}
+
+/* ---- views ------------------------------------------------------------------------------- */
+
+double engine_health(engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    double h = e->health_value;
+    pthread_mutex_unlock(&e->lock);
+    return h;
+}
+
+void engine_counts(engine *e, size_t *open_issues, size_t *pending)
+{
+    pthread_mutex_lock(&e->lock);
+    size_t p = 0, i = 0;
+    void *val;
+    while (u64map_next(e->heals, &i, NULL, &val))
+        if (((heal *)val)->phase == H_PENDING)
+            p++;
+    if (open_issues)
+        *open_issues = strmap_count(e->issues);
+    if (pending)
+        *pending = p;
+    pthread_mutex_unlock(&e->lock);
+}
+
+json_t *engine_issues_json(engine *e)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&e->lock);
+    for (eissue *is = e->ihead; is; is = is->next) {
+        json_t *comps = json_array();
+        for (size_t i = 0; i < is->n_components; i++)
+            json_array_append_new(comps, json_string(is->components[i]));
+        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:I, s:s, s:o, s:o}",
+                              "id", (json_int_t)is->id, "type", is->type, "severity",
+                              eng_sev_name(is->severity), "target", is->target, "summary", is->summary,
+                              "plugin", is->plugin, "first_seen", is->first_seen, "last_seen",
+                              is->last_seen, "count", (json_int_t)is->count, "state",
+                              ENG_ISSUE_STATE[is->state], "measurements",
+                              msg_measures_object(is->measures, is->n_measures), "components", comps);
+        if (!o)
+            continue;
+        json_object_set_new(o, "reason", is->reason ? json_string(is->reason) : json_null());
+        json_object_set_new(o, "heal_id", is->heal_id ? json_integer((json_int_t)is->heal_id) : json_null());
+        json_array_append_new(arr, o);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return json_pack("{s:o}", "issues", arr);
+}
+
+static json_t *flags_json(uint32_t f)
+{
+    json_t *a = json_array();
+    if (f & HEALER_ACTION_REVERSIBLE) json_array_append_new(a, json_string("reversible"));
+    if (f & HEALER_ACTION_ROOTFS) json_array_append_new(a, json_string("rootfs"));
+    if (f & HEALER_ACTION_CONFIG) json_array_append_new(a, json_string("config"));
+    if (f & HEALER_ACTION_DELETES) json_array_append_new(a, json_string("deletes"));
+    if (f & HEALER_ACTION_SYSTEM) json_array_append_new(a, json_string("system"));
+    if (f & HEALER_ACTION_ROLLBACK) json_array_append_new(a, json_string("rollback"));
+    return a;
+}
+
+json_t *engine_pending_json(engine *e)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&e->lock);
+    size_t i = 0;
+    void *val;
+    while (u64map_next(e->heals, &i, NULL, &val)) {
+        heal *h = val;
+        if (h->phase != H_PENDING)
+            continue;
+        json_t *acts = json_array();
+        for (size_t k = 0; k < h->n_order; k++) {
+            const msg_action *a = h->order[k].action;
+            json_array_append_new(acts, json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:o}",
+                                                  "plugin", a->plugin, "action", a->name,
+                                                  "target", a->target ? a->target : h->is->target,
+                                                  "description", a->description, "step",
+                                                  (int)a->step, "expected", h->order[k].expected,
+                                                  "flags", flags_json(a->flags)));
+        }
+        json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:f, s:f, s:s, s:o}",
+                                             "id", (json_int_t)h->id, "issue_id",
+                                             (json_int_t)h->is->id, "issue_type", h->is->type,
+                                             "target", h->is->target, "severity",
+                                             eng_sev_name(h->is->severity), "summary", h->is->summary,
+                                             "created_at", h->pending_created, "expires_at",
+                                             h->pending_expires, "reason", h->pending_reason,
+                                             "actions", acts));
+    }
+    pthread_mutex_unlock(&e->lock);
+    return json_pack("{s:o}", "pending", arr);
+}
+
+double engine_heartbeat(engine *e)
+{
+    return atomic_load(&e->heartbeat);
+}
+
+void engine_keep_recent(engine *e, int keep)
+{
+    pthread_mutex_lock(&e->lock);
+    if (!keep) {
+        json_decref(e->recent);
+        e->recent = NULL;
+    } else if (!e->recent) {
+        e->recent = json_array();
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+uint64_t engine_heals_finished(engine *e)
+{
+    return atomic_load(&e->heals_finished);
+}
+
+json_t *engine_health_json(engine *e)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&e->lock);
+    size_t i = 0, klen;
+    const char *key;
+    void *val;
+    while (strmap_next(e->health, &i, &key, &klen, &val)) {
+        const hcomp *c = val;
+        size_t pl = strnlen(key, klen);
+        json_t *o = json_object();
+        json_object_set_new(o, "plugin", json_stringn(key, pl));
+        json_object_set_new(o, "component", pl < klen ? json_stringn(key + pl + 1, klen - pl - 1)
+                                                      : json_string(""));
+        json_object_set_new(o, "score", json_real(c->score));
+        json_array_append_new(arr, o);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return arr;
+}
+
+json_t *engine_recent_json(engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    json_t *c = e->recent ? json_deep_copy(e->recent) : json_array();
+    pthread_mutex_unlock(&e->lock);
+    return c;
+}
+
