@@ -1,6 +1,7 @@
 /* hostapi.c — the healer_host table handed to every plugin. Each function checks that it is
  * called from the plugin's own worker thread and in a callback where it is allowed, then hands
  * off to the module that does the work (config, bus, metrics, actuators). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,6 +486,14 @@ static int host_probe_run(healer_ctx *ctx, const char *const argv[], double time
     return rc;
 }
 
+static double host_action_time_left(healer_ctx *ctx)
+{
+    if (!on_thread(ctx) || ctx->deadline_mono <= 0)
+        return INFINITY;
+    double left = ctx->deadline_mono - clock_mono();
+    return left > 0 ? left : 0;
+}
+
 static const healer_host host_table = {
     .struct_size = sizeof(healer_host),
     .abi_major = HEALER_ABI_MAJOR,
@@ -519,6 +528,7 @@ static const healer_host host_table = {
     .act_remove_old_files = host_act_remove_old_files,
     .act_freeze_cgroup = host_act_freeze_cgroup,
     .probe_run = host_probe_run,
+    .action_time_left = host_action_time_left,
 };
 
 const healer_host *hostapi_table(void)

@@ -29,7 +29,7 @@
 
 static const char *const kind_names[] = {
     "none", "issue", "resolve", "detect", "plan_req", "plan", "execute", "result",
-    "verify", "verdict", "restore", "request", "reply", "health", "stop", "ack",
+    "verify", "verdict", "restore", "request", "reply", "health", "stop", "ack", "cancel",
 };
 
 const char *msg_kind_name(msg_kind k)
@@ -306,7 +306,8 @@ static int pack_msg(enc *e, const msg *m)
     int has_m = m->measures && m->n_measures;
     int has_args = m->args && m->n_args;
     size_t n = 2 + !!m->seq + !!m->plugin + !!m->from + !!m->has_issue + has_a + !!m->code +
-               !!m->text + has_m + !!m->method + has_args + dbl_set(m->duration);
+               !!m->text + has_m + !!m->method + has_args + dbl_set(m->duration) + !!m->attempt +
+               dbl_set(m->wait);
     if (msgpack_pack_map(&e->pk, n))
         return -1;
     if (KEY(e, "v") || msgpack_pack_unsigned_int(&e->pk, MSG_SCHEMA_VERSION))
@@ -340,6 +341,10 @@ static int pack_msg(enc *e, const msg *m)
     if (has_args && (KEY(e, "args") || pack_kvs(e, m->args, m->n_args)))
         return -1;
     if (dbl_set(m->duration) && (KEY(e, "dur") || msgpack_pack_double(&e->pk, m->duration)))
+        return -1;
+    if (m->attempt && (KEY(e, "att") || msgpack_pack_uint64(&e->pk, m->attempt)))
+        return -1;
+    if (dbl_set(m->wait) && (KEY(e, "wait") || msgpack_pack_double(&e->pk, m->wait)))
         return -1;
     return 0;
 }
@@ -874,7 +879,7 @@ static int dec_actions(dec *d, const msgpack_object *o, msg *m)
 }
 
 enum { K_V, K_K, K_SEQ, K_PLUGIN, K_FROM, K_ISSUE, K_ACTIONS, K_CODE, K_TEXT, K_M, K_METHOD,
-       K_ARGS, K_DUR };
+       K_ARGS, K_DUR, K_ATT, K_WAIT };
 
 static int dec_msg(dec *d, const msgpack_object *root, msg *m)
 {
@@ -937,6 +942,11 @@ static int dec_msg(dec *d, const msgpack_object *root, msg *m)
                  dec_kvs(d, "", "args", v, &m->args, &m->n_args);
         } else if (IS(k, "dur")) {
             rc = seen(d, &mask, K_DUR, "", "dur") || get_num(d, "", "dur", v, &m->duration);
+        } else if (IS(k, "att")) {
+            rc = seen(d, &mask, K_ATT, "", "att") || get_uint(d, "", "att", v, UINT64_MAX, &u);
+            m->attempt = u;
+        } else if (IS(k, "wait")) {
+            rc = seen(d, &mask, K_WAIT, "", "wait") || get_num(d, "", "wait", v, &m->wait);
         }
         if (rc)
             return -1;

@@ -16,17 +16,22 @@ typedef enum msg_kind {
     MSG_DETECT = 3,     /* engine -> worker: run detect() now */
     MSG_PLAN_REQ = 4,   /* engine -> worker: propose actions for issue (seq = heal id) */
     MSG_PLAN = 5,       /* worker -> engine: candidate actions (actions[]) for heal seq */
-    MSG_EXECUTE = 6,    /* engine -> worker: run actions[0] for issue (seq = heal id) */
-    MSG_RESULT = 7,     /* worker -> engine: code = healer_outcome, text, measures = after */
-    MSG_VERIFY = 8,     /* engine -> worker: verify actions[0] for issue */
-    MSG_VERDICT = 9,    /* worker -> engine: code = healed (0/1), text, measures */
-    MSG_RESTORE = 10,   /* engine -> worker: issue cleared, undo */
+    MSG_EXECUTE = 6,    /* engine -> worker: run actions[0] for issue (seq = heal id,
+                           attempt = this step's id: every reply about it echoes it) */
+    MSG_RESULT = 7,     /* worker -> engine: code = healer_outcome, text, measures = after;
+                           wait > 0: the verdict comes by a timer, about wait seconds later */
+    MSG_VERIFY = 8,     /* engine -> worker: verify actions[0] for issue (attempt as EXECUTE) */
+    MSG_VERDICT = 9,    /* worker -> engine: code = healed (0/1), or 2 = still settling, the
+                           next verdict in about `wait` seconds; text, measures */
+    MSG_RESTORE = 10,   /* engine -> worker: issue cleared, undo (attempt: acknowledged by it) */
     MSG_REQUEST = 11,   /* worker -> engine -> worker: plugin = destination, method, args */
     MSG_REPLY = 12,     /* back along the same path: code = status, text */
     MSG_HEALTH = 13,    /* worker -> engine: measures = (component, score 0..100) */
     MSG_STOP = 14,      /* engine -> worker: finish and destroy */
-    MSG_ACK = 15,       /* worker -> engine: a DETECT/RESTORE/STOP finished; code = rc */
-    MSG_KIND_MAX = 15
+    MSG_ACK = 15,       /* worker -> engine: a DETECT/RESTORE/STOP finished; code = rc;
+                           attempt echoes a RESTORE's */
+    MSG_CANCEL = 16,    /* engine -> worker: forget the timers (settling verify) of attempt */
+    MSG_KIND_MAX = 16
 } msg_kind;
 
 const char *msg_kind_name(msg_kind k);
@@ -74,6 +79,9 @@ typedef struct msg {
     const char *method;
     const msg_kv *args; size_t n_args;
     double duration;              /* seconds a callback took */
+    uint64_t attempt;             /* EXECUTE/VERIFY/RESTORE and their replies: the one step (or
+                                     restore) they belong to; unique for the agent's life */
+    double wait;                  /* RESULT/VERDICT: seconds until the next verdict (settling) */
     void *arena;                  /* decoder's allocation; NULL for messages built by hand */
 } msg;
 

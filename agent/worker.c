@@ -34,6 +34,7 @@ struct worker {
     struct fd_watch fds[WORKER_MAX_FDS];
     size_t n_fds;
     msg *deferred;                /* received while waiting for a reply, handled afterwards */
+    struct vtimer *timers;        /* verifications settling, soonest first */
     size_t n_deferred, cap_deferred;
     uint64_t next_request;
     void *state;
@@ -47,7 +48,26 @@ struct worker {
     atomic_int stopping;
 };
 
+/* A verification waiting for its change to settle (healer_result.verify_after_s,
+ * healer_verdict.recheck_after_s): the EXECUTE or VERIFY message it belongs to, kept whole (the
+ * worker took over its arena), and when to call verify() next. A timer, not a sleep, so the
+ * plugin's detect() and fd callbacks run while a change settles. */
+typedef struct vtimer {
+    msg m;
+    double due;                   /* clock_mono() */
+    double started;               /* when the verification began: bounded by HEALER_VERIFY_MAX_S */
+    struct vtimer *next;
+} vtimer;
+
 const char *worker_endpoint(const worker *w) { return w->endpoint; }
+
+/* The engine's deadline for a callback it asked for: `wait` seconds from now when it says so,
+ * else agent.action_timeout. */
+static double msg_deadline(const worker *w, const msg *m)
+{
+    double d = m->wait > 0 && m->wait < 1e9 ? m->wait : w->rt->cfg->action_timeout;
+    return clock_mono() + d;
+}
 
 static void worker_send(worker *w, const msg *m)
 {
@@ -113,6 +133,8 @@ static void set_action_ctx(worker *w, const msg *m)
 {
     struct healer_ctx *c = &w->ctx;
     c->heal_id = m->seq;
+    c->attempt = m->attempt;
+    c->deadline_mono = msg_deadline(w, m);
     c->issue_type = m->issue.type;
     c->action = m->n_actions ? m->actions[0].name : NULL;
     c->action_flags = m->n_actions ? m->actions[0].flags : 0;
@@ -132,6 +154,8 @@ static void clear_action_ctx(worker *w)
 {
     struct healer_ctx *c = &w->ctx;
     c->heal_id = 0;
+    c->attempt = 0;
+    c->deadline_mono = 0;
     c->issue_type = NULL;
     c->action = NULL;
     c->action_flags = 0;
@@ -181,14 +205,29 @@ static void do_plan(worker *w, const msg *m)
     plan_builder_clear(pb);
 }
 
-static void send_verdict(worker *w, uint64_t seq, const issue_view *iv, const action_view *av)
+/* Calls verify() once and reports it. Returns the seconds until the next check when the plugin
+ * says the change is still settling (a VERDICT with code 2 went out), else 0 (a final one did). */
+static double send_verdict(worker *w, const msg *em, const issue_view *iv, const action_view *av,
+                           double started)
 {
+    uint64_t seq = em->seq;
     healer_verdict v;
     memset(&v, 0, sizeof v);
     double t0 = clock_mono();
+    set_action_ctx(w, em);
     w->ctx.phase = PHASE_VERIFY;
     int rc = w->p->desc.verify(w->state, &iv->issue, &av->action, &v);
     w->ctx.phase = PHASE_IDLE;
+    clear_action_ctx(w);
+    double again = rc < 0 ? 0 : v.recheck_after_s;
+    if (!(again > 0)) /* NaN, negative: final */
+        again = 0;
+    if (again > 0 && t0 + again - started > HEALER_VERIFY_MAX_S) {
+        again = 0; /* settled long enough: what it says now is final */
+        if (!v.message[0])
+            snprintf(v.message, sizeof v.message, "still settling after %.0f s: not healed",
+                     HEALER_VERIFY_MAX_S);
+    }
     msg_measure mm[HEALER_MAX_MEASUREMENTS];
     size_t n = v.n_measurements < HEALER_MAX_MEASUREMENTS ? v.n_measurements : HEALER_MAX_MEASUREMENTS;
     for (size_t i = 0; i < n; i++)
@@ -197,16 +236,95 @@ static void send_verdict(worker *w, uint64_t seq, const issue_view *iv, const ac
     v.message[sizeof v.message - 1] = '\0';
     if (rc < 0 && !v.message[0])
         snprintf(v.message, sizeof v.message, "verify failed: %s", healer_rc_str(rc));
-    msg r = { .kind = MSG_VERDICT, .seq = seq, .plugin = w->p->name,
-              .code = rc < 0 ? 0 : (v.healed != 0), .text = v.message, .measures = mm,
-              .n_measures = n, .duration = clock_mono() - t0 };
+    msg r = { .kind = MSG_VERDICT, .seq = seq, .attempt = em->attempt, .plugin = w->p->name,
+              .code = again > 0 ? 2 : (rc < 0 ? 0 : (v.healed != 0)), .text = v.message,
+              .measures = mm, .n_measures = n, .duration = clock_mono() - t0, .wait = again };
     worker_send(w, &r);
+    return again;
 }
 
-static void do_execute(worker *w, const msg *m)
+/* Takes over m (its arena) into a timer due `after` seconds from now. 0, or -1 when m cannot be
+ * kept (built by hand, out of memory): the caller then verifies at once. */
+static int schedule_verify(worker *w, msg *m, double after, double started)
+{
+    if (!m->arena)
+        return -1;
+    vtimer *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    t->m = *m;
+    m->arena = NULL; /* ours now: the caller's msg_free leaves it alone */
+    t->due = clock_mono() + after;
+    t->started = started;
+    vtimer **pp = &w->timers;
+    while (*pp && (*pp)->due <= t->due)
+        pp = &(*pp)->next;
+    t->next = *pp;
+    *pp = t;
+    return 0;
+}
+
+static void free_timer(vtimer *t)
+{
+    msg_free(&t->m);
+    free(t);
+}
+
+/* Runs the verifications that are due; one that is still settling goes back in the list. */
+static void run_timers(worker *w)
+{
+    double now = clock_mono();
+    while (w->timers && w->timers->due <= now && !atomic_load(&w->stopping)) {
+        vtimer *t = w->timers;
+        w->timers = t->next;
+        issue_view iv;
+        action_view av;
+        view_issue(&t->m.issue, &iv);
+        view_action(&t->m.actions[0], &t->m.issue, &av);
+        double again = send_verdict(w, &t->m, &iv, &av, t->started);
+        if (again > 0 && schedule_verify(w, &t->m, again, t->started) == 0) {
+            free(t);
+            continue;
+        }
+        free_timer(t);
+    }
+}
+
+static void cancel_timers(worker *w, uint64_t attempt)
+{
+    for (vtimer **pp = &w->timers; *pp;) {
+        if ((*pp)->m.attempt == attempt) {
+            vtimer *t = *pp;
+            *pp = t->next;
+            free_timer(t);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+/* Verifies the action of m now or after `after` seconds, by a timer either way so that a
+ * verdict that says "still settling" is rechecked the same way. */
+static void start_verify(worker *w, msg *m, double after)
+{
+    if (!(after > 0))
+        after = 0;
+    if (after > HEALER_VERIFY_MAX_S)
+        after = HEALER_VERIFY_MAX_S;
+    double started = clock_mono();
+    if (schedule_verify(w, m, after, started) == 0)
+        return;
+    issue_view iv;
+    action_view av;
+    view_issue(&m->issue, &iv);
+    view_action(&m->actions[0], &m->issue, &av);
+    (void)send_verdict(w, m, &iv, &av, started); /* cannot keep it: a final verdict now */
+}
+
+static void do_execute(worker *w, msg *m)
 {
     if (!m->has_issue || m->n_actions < 1) {
-        msg r = { .kind = MSG_RESULT, .seq = m->seq, .plugin = w->p->name,
+        msg r = { .kind = MSG_RESULT, .seq = m->seq, .attempt = m->attempt, .plugin = w->p->name,
                   .code = HEALER_OUTCOME_FAILED, .text = "malformed execute request" };
         worker_send(w, &r);
         return;
@@ -217,6 +335,7 @@ static void do_execute(worker *w, const msg *m)
     view_action(&m->actions[0], &m->issue, &av);
     healer_result res;
     memset(&res, 0, sizeof res);
+    res.outcome = HEALER_OUTCOME_UNSET; /* a plugin that forgets to set it has not succeeded */
     set_action_ctx(w, m);
     double t0 = clock_mono();
     w->ctx.phase = PHASE_EXECUTE;
@@ -230,37 +349,45 @@ static void do_execute(worker *w, const msg *m)
         if (!res.message[0])
             snprintf(res.message, sizeof res.message, "execute failed: %s", healer_rc_str(rc));
     }
-    if ((unsigned)res.outcome > HEALER_OUTCOME_DRY_RUN)
+    if (res.outcome == HEALER_OUTCOME_UNSET) {
+        log_error(w->who, "execute(%s) returned without setting result->outcome: recorded as an "
+                  "error (a bug in the plugin)", m->actions[0].name);
+        if (!res.message[0])
+            snprintf(res.message, sizeof res.message,
+                     "plugin error: execute() did not set result->outcome");
+    } else if ((unsigned)res.outcome > HEALER_OUTCOME_DRY_RUN) {
         res.outcome = HEALER_OUTCOME_FAILED;
+    }
+    int will_verify = (res.outcome == HEALER_OUTCOME_DONE || res.outcome == HEALER_OUTCOME_DRY_RUN) &&
+                      w->p->desc.verify;
+    double settle = will_verify && res.verify_after_s > 0 ? res.verify_after_s : 0;
+    if (settle > HEALER_VERIFY_MAX_S)
+        settle = HEALER_VERIFY_MAX_S;
     msg_measure mm[HEALER_MAX_MEASUREMENTS];
     size_t n = res.n_measurements < HEALER_MAX_MEASUREMENTS ? res.n_measurements : HEALER_MAX_MEASUREMENTS;
     for (size_t i = 0; i < n; i++)
         mm[i] = (msg_measure){ res.measurements[i].name ? res.measurements[i].name : "?",
                                res.measurements[i].value };
-    msg r = { .kind = MSG_RESULT, .seq = m->seq, .plugin = w->p->name, .code = res.outcome,
-              .text = res.message, .measures = mm, .n_measures = n, .duration = dur };
+    msg r = { .kind = MSG_RESULT, .seq = m->seq, .attempt = m->attempt, .plugin = w->p->name,
+              .code = res.outcome, .text = res.message, .measures = mm, .n_measures = n,
+              .duration = dur, .wait = settle };
     worker_send(w, &r);
-    /* Re-measure at once on the same thread: the engine expects a verdict after DONE or
-     * DRY_RUN whenever this plugin has verify(). */
-    if ((res.outcome == HEALER_OUTCOME_DONE || res.outcome == HEALER_OUTCOME_DRY_RUN) &&
-        w->p->desc.verify)
-        send_verdict(w, m->seq, &iv, &av);
     clear_action_ctx(w);
+    /* The engine expects a verdict after DONE or DRY_RUN whenever this plugin has verify():
+     * after the settle time the plugin asked for, by a timer. */
+    if (will_verify)
+        start_verify(w, m, settle);
 }
 
-static void do_verify(worker *w, const msg *m)
+static void do_verify(worker *w, msg *m)
 {
     if (!w->p->desc.verify || !m->has_issue || m->n_actions < 1) {
-        msg r = { .kind = MSG_VERDICT, .seq = m->seq, .plugin = w->p->name, .code = 0,
-                  .text = "no verify" };
+        msg r = { .kind = MSG_VERDICT, .seq = m->seq, .attempt = m->attempt, .plugin = w->p->name,
+                  .code = 0, .text = "no verify" };
         worker_send(w, &r);
         return;
     }
-    issue_view iv;
-    action_view av;
-    view_issue(&m->issue, &iv);
-    view_action(&m->actions[0], &m->issue, &av);
-    send_verdict(w, m->seq, &iv, &av);
+    start_verify(w, m, m->wait > 0 ? m->wait : 0);
 }
 
 static void do_restore(worker *w, const msg *m)
@@ -273,6 +400,8 @@ static void do_restore(worker *w, const msg *m)
         w->ctx.issue_type = m->issue.type;
         w->ctx.issue = &m->issue;
         w->ctx.action = "restore";
+        w->ctx.attempt = m->attempt;
+        w->ctx.deadline_mono = msg_deadline(w, m);
         rc = w->p->desc.restore(w->state, &iv.issue);
         w->ctx.phase = PHASE_IDLE;
         clear_action_ctx(w);
@@ -280,7 +409,8 @@ static void do_restore(worker *w, const msg *m)
             log_warn(w->who, "restore after %s on %s failed: %s", m->issue.type,
                      m->issue.target, healer_rc_str(rc));
     }
-    msg a = { .kind = MSG_ACK, .seq = m->seq, .plugin = w->p->name, .code = rc };
+    msg a = { .kind = MSG_ACK, .seq = m->seq, .attempt = m->attempt, .plugin = w->p->name,
+              .code = rc };
     worker_send(w, &a);
 }
 
@@ -298,9 +428,11 @@ static void do_request(worker *w, const msg *m)
             args[i] = (healer_kv){ m->args[i].key, m->args[i].value };
         w->ctx.phase = PHASE_REQUEST;
         w->ctx.action = m->method;
+        w->ctx.deadline_mono = msg_deadline(w, m);
         int rc = w->p->desc.handle_request(w->state, m->method ? m->method : "", args, n, &reply);
         w->ctx.phase = PHASE_IDLE;
         w->ctx.action = NULL;
+        w->ctx.deadline_mono = 0;
         if (rc < 0 && reply.status == 0)
             reply.status = rc;
         reply.message[sizeof reply.message - 1] = '\0';
@@ -310,8 +442,9 @@ static void do_request(worker *w, const msg *m)
     worker_send(w, &r);
 }
 
-/* Returns 1 when the worker must stop. */
-static int handle(worker *w, const msg *m)
+/* Returns 1 when the worker must stop. m may be taken over (a verification that settles keeps
+ * it): msg_free after this is still right, it then frees nothing. */
+static int handle(worker *w, msg *m)
 {
     switch (m->kind) {
     case MSG_DETECT: run_detect(w, m->seq, 1); break;
@@ -320,6 +453,7 @@ static int handle(worker *w, const msg *m)
     case MSG_VERIFY: do_verify(w, m); break;
     case MSG_RESTORE: do_restore(w, m); break;
     case MSG_REQUEST: do_request(w, m); break;
+    case MSG_CANCEL: cancel_timers(w, m->attempt); break;
     case MSG_STOP: return 1;
     case MSG_REPLY: break; /* a reply that came after its request timed out */
     default:
@@ -342,6 +476,29 @@ static void defer(worker *w, msg *m)
         w->cap_deferred = cap;
     }
     w->deferred[w->n_deferred++] = *m;
+}
+
+/* Before destroy(): every RESTORE still queued (or deferred) runs, so nothing the plugin
+ * changed is left behind because the agent was stopping. Everything else is dropped. */
+static void drain_restores(worker *w)
+{
+    for (size_t i = 0; i < w->n_deferred; i++) {
+        if (w->deferred[i].kind == MSG_RESTORE)
+            do_restore(w, &w->deferred[i]);
+        msg_free(&w->deferred[i]);
+    }
+    w->n_deferred = 0;
+    for (int k = 0; k < 4096; k++) {
+        msg m;
+        int r = bus_recv(w->rt->bus, w->pull, &m, 0);
+        if (r == HEALER_E_TIMEOUT || r == HEALER_E_IO)
+            break;
+        if (r < 0)
+            continue;
+        if (m.kind == MSG_RESTORE)
+            do_restore(w, &m);
+        msg_free(&m);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -385,6 +542,12 @@ static void *worker_main(void *arg)
         long timeout = 1000; /* the stop flag is seen within a second even if STOP was dropped */
         if (w->auto_detect && w->p->desc.detect) {
             double left = w->next_detect - clock_mono();
+            long ms = left <= 0 ? 0 : (long)(left * 1000.0) + 1;
+            if (ms < timeout)
+                timeout = ms;
+        }
+        if (w->timers) {
+            double left = w->timers->due - clock_mono();
             long ms = left <= 0 ? 0 : (long)(left * 1000.0) + 1;
             if (ms < timeout)
                 timeout = ms;
@@ -436,6 +599,8 @@ static void *worker_main(void *arg)
             cb(w->state, items[k].fd, ev);
             w->ctx.phase = PHASE_IDLE;
         }
+        if (!stop && w->timers)
+            run_timers(w);
         if (!stop && w->auto_detect && w->p->desc.detect && clock_mono() >= w->next_detect) {
             run_detect(w, 0, 0);
             double now = clock_mono();
@@ -444,6 +609,7 @@ static void *worker_main(void *arg)
                 w->next_detect = now + w->p->interval;
         }
     }
+    drain_restores(w);
     w->ctx.phase = PHASE_DESTROY;
     w->p->desc.destroy(w->state);
     w->ctx.phase = PHASE_IDLE;
@@ -451,6 +617,11 @@ out:
     for (size_t i = 0; i < w->n_deferred; i++)
         msg_free(&w->deferred[i]);
     w->n_deferred = 0;
+    while (w->timers) {
+        vtimer *tm = w->timers;
+        w->timers = tm->next;
+        free_timer(tm);
+    }
     free(w->ctx.before_json);
     w->ctx.before_json = NULL;
     bus_close(w->pull);

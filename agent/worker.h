@@ -48,6 +48,8 @@ struct healer_ctx {
     uint32_t action_flags;
     const msg_issue *issue;         /* the issue being acted on, borrowed for the callback */
     char *before_json;              /* its measurements as JSON, built on first actuator use */
+    uint64_t attempt;               /* the step (or restore) being run; 0 outside one */
+    double deadline_mono;           /* when the engine gives up on this callback (0: none) */
     char last_msg[HEALER_MSG_MAX];
 };
 

@@ -1581,6 +1581,18 @@ static int h_act_freeze_cgroup(healer_ctx *ctx, const char *cgroup_dir, int free
     return act_end(m, c, rc, what);
 }
 
+/* The mock has no engine timing the callback: inside execute/verify/restore/handle_request it
+ * answers the agent's default agent.action_timeout (60 s), elsewhere +infinity, as the agent
+ * does outside an action. */
+static double h_action_time_left(healer_ctx *ctx)
+{
+    healer_mock *m = ctx_mock(ctx);
+    if (!m || !on_worker(m, "action_time_left"))
+        return INFINITY;
+    return (m->cb == CB_EXECUTE || m->cb == CB_VERIFY || m->cb == CB_RESTORE ||
+            m->cb == CB_REQUEST) ? 60.0 : INFINITY;
+}
+
 /* Probes are read-only by contract, so the mock really runs them (a plugin's tests can use the
  * real nix-instantiate, systemctl...). argv without a shell, output captured, timeout kills. */
 static int h_probe_run(healer_ctx *ctx, const char *const argv[], double timeout_s, char *out,
@@ -1722,6 +1734,7 @@ healer_mock *healer_mock_new(const char *proc_root, const char *sys_root)
     h->act_remove_old_files = h_act_remove_old_files;
     h->act_freeze_cgroup = h_act_freeze_cgroup;
     h->probe_run = h_probe_run;
+    h->action_time_left = h_action_time_left;
     return m;
 }
 
@@ -2103,12 +2116,19 @@ int healer_mock_execute(healer_mock *m, const healer_issue *issue, const healer_
         return HEALER_E_INVAL;
     }
     memset(result, 0, sizeof *result);
+    result->outcome = HEALER_OUTCOME_UNSET; /* as the host pre-fills it */
     m->cur_action = action;
     cb_enter(m, CB_EXECUTE);
     int rc = m->desc.execute(m->state, issue, action, result);
     cb_leave(m);
     result->message[sizeof result->message - 1] = '\0';
-    if ((unsigned)result->outcome > HEALER_OUTCOME_DRY_RUN ||
+    if (result->outcome == HEALER_OUTCOME_UNSET)
+        violation(m, "execute(%s) returned without setting result->outcome: the agent records "
+                  "that as an error, never as success", action->name ? action->name : "?");
+    else if (!(result->verify_after_s >= 0) || result->verify_after_s > HEALER_VERIFY_MAX_S)
+        violation(m, "execute(%s): verify_after_s %g is outside 0..%g",
+                  action->name ? action->name : "?", result->verify_after_s, HEALER_VERIFY_MAX_S);
+    else if ((unsigned)result->outcome > HEALER_OUTCOME_DRY_RUN ||
         result->n_measurements > HEALER_MAX_MEASUREMENTS)
         violation(m, "execute(%s): result has outcome %d or %zu measurements (max %d)",
                   action->name ? action->name : "?", (int)result->outcome,
@@ -2135,6 +2155,9 @@ int healer_mock_verify(healer_mock *m, const healer_issue *issue, const healer_a
     int rc = m->desc.verify(m->state, issue, action, verdict);
     cb_leave(m);
     verdict->message[sizeof verdict->message - 1] = '\0';
+    if (!(verdict->recheck_after_s >= 0) || verdict->recheck_after_s > HEALER_VERIFY_MAX_S)
+        violation(m, "verify: recheck_after_s %g is outside 0..%g", verdict->recheck_after_s,
+                  HEALER_VERIFY_MAX_S);
     if (verdict->n_measurements > HEALER_MAX_MEASUREMENTS)
         violation(m, "verify: %zu measurements (max %d)", verdict->n_measurements,
                   HEALER_MAX_MEASUREMENTS);

@@ -65,6 +65,8 @@ static msg full_msg(msg_kind k)
     m.args = args;
     m.n_args = sizeof args / sizeof args[0];
     m.duration = 0.000123;
+    m.attempt = 42;
+    m.wait = 1.5;
     return m;
 }
 
@@ -136,6 +138,8 @@ static void assert_same(const msg *a, const msg *b)
     assert_true(same_str(a->method, b->method));
     assert_same_kvs(a->args, a->n_args, b->args, b->n_args);
     assert_true(same_dbl(a->duration, b->duration));
+    assert_true(a->attempt == b->attempt);
+    assert_true(same_dbl(a->wait, b->wait));
 }
 
 static void encode_ok(const msg *m, char **buf, size_t *len)
@@ -213,6 +217,40 @@ static void test_roundtrip_minimal(void **state)
     assert_int_equal(d.kind, MSG_STOP);
     assert_null(d.arena); /* nothing to own: no allocation at all */
     assert_same(&m, &d);
+    msg_free(&d);
+    free(buf);
+}
+
+/* The step's attempt id and the settle time travel whole (ABI 1.1 dispatch). */
+static void test_roundtrip_attempt_and_wait(void **state)
+{
+    (void)state;
+    msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = MSG_VERDICT;
+    m.seq = 7;
+    m.attempt = UINT64_MAX - 1;
+    m.wait = 2.5;
+    m.code = 2;
+    char *buf;
+    size_t len;
+    encode_ok(&m, &buf, &len);
+    msg d;
+    decode_ok(buf, len, &d);
+    assert_int_equal(d.kind, MSG_VERDICT);
+    assert_true(d.seq == 7);
+    assert_true(d.attempt == UINT64_MAX - 1);
+    assert_true(d.wait == 2.5);
+    assert_int_equal(d.code, 2);
+    msg_free(&d);
+    free(buf);
+    m.kind = MSG_CANCEL;
+    m.wait = 0;
+    encode_ok(&m, &buf, &len);
+    decode_ok(buf, len, &d);
+    assert_int_equal(d.kind, MSG_CANCEL);
+    assert_true(d.attempt == UINT64_MAX - 1);
+    assert_true(d.wait == 0);
     msg_free(&d);
     free(buf);
 }
@@ -392,7 +430,7 @@ static void test_wrong_types_and_values(void **state)
          (msgpack_pack_map(&w.pk, 1), w_str(&w, "k"), msgpack_pack_int(&w.pk, 1)));
     CASE("key 'k' (kind) is missing",
          (msgpack_pack_map(&w.pk, 1), w_str(&w, "v"), msgpack_pack_int(&w.pk, 1)));
-    CASE("key 'k': kind 16 out of range 1..15", w_head(&w, 0, 16));
+    CASE("key 'k': kind 17 out of range 1..16", w_head(&w, 0, 17));
     CASE("key 'k': kind 0 out of range", w_head(&w, 0, 0));
     CASE("message: expected map, got array", msgpack_pack_array(&w.pk, 0));
     CASE("message: expected map, got unsigned int", msgpack_pack_int(&w.pk, 1));
@@ -746,7 +784,7 @@ static void test_encoder_sanitizes(void **state)
 
     /* a kind the schema does not have */
     memset(&m, 0, sizeof m);
-    m.kind = (msg_kind)16;
+    m.kind = (msg_kind)17;
     assert_int_equal(msg_encode(&m, &buf, &len), -1);
     assert_int_equal(errno, EINVAL);
     m.kind = (msg_kind)0;
@@ -760,7 +798,7 @@ static void test_kind_names(void **state)
     assert_string_equal(msg_kind_name(MSG_PLAN_REQ), "plan_req");
     assert_string_equal(msg_kind_name(MSG_ACK), "ack");
     assert_string_equal(msg_kind_name((msg_kind)0), "unknown");
-    assert_string_equal(msg_kind_name((msg_kind)16), "unknown");
+    assert_string_equal(msg_kind_name((msg_kind)17), "unknown");
     assert_string_equal(msg_kind_name((msg_kind)-3), "unknown");
     for (int k = MSG_ISSUE; k <= MSG_KIND_MAX; k++)
         assert_string_not_equal(msg_kind_name((msg_kind)k), "unknown");
@@ -783,6 +821,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_every_kind),
         cmocka_unit_test(test_roundtrip_minimal),
+        cmocka_unit_test(test_roundtrip_attempt_and_wait),
         cmocka_unit_test(test_roundtrip_empty_arrays_and_strings),
         cmocka_unit_test(test_empty_arrays_on_wire),
         cmocka_unit_test(test_unknown_keys_ignored),

@@ -192,6 +192,17 @@ typedef struct healer_host {
      * HEALER_E_TIMEOUT, HEALER_E_NOTFOUND when the program is missing. */
     int (*probe_run)(healer_ctx *ctx, const char *const argv[], double timeout_s, char *out,
                      size_t out_len, int *exit_status);
+
+    /* ---- ABI 1.1 -----------------------------------------------------------------------
+     * Check `offsetof(healer_host, action_time_left) < host->struct_size` before calling when
+     * the plugin also supports 1.0 hosts (built with abi_minor 0). */
+
+    /* Seconds left before the engine gives up on the callback running now (execute, verify,
+     * restore, handle_request: agent.action_timeout from when it was sent). An action that
+     * waits for something (a unit to restart, a sync) must finish inside it: work that would
+     * outlast it is recorded as timed out, and the engine moves on without it. Outside such a
+     * callback: +infinity. Plugin's worker thread only. */
+    double (*action_time_left)(healer_ctx *ctx);
 } healer_host;
 
 #ifdef __cplusplus

@@ -192,7 +192,8 @@ void healer_mock_destroy(healer_mock *m);
 int healer_mock_detect(healer_mock *m);
 /* plan() for issue; the actions added are appended to the action records. */
 int healer_mock_plan(healer_mock *m, const healer_issue *issue);
-/* execute(); result is zeroed first, as the host does. */
+/* execute(); result is zeroed and its outcome pre-filled HEALER_OUTCOME_UNSET, as the host does:
+ * a plugin that returns without setting it is a rule violation. */
 int healer_mock_execute(healer_mock *m, const healer_issue *issue, const healer_action *action,
                         healer_result *result);
 /* verify(); verdict is zeroed first. */

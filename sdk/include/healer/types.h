@@ -133,9 +133,13 @@ typedef struct healer_action {
     size_t n_params;
 } healer_action;
 
-/* What execute() reports. The host zeroes it before the call; the plugin fills it. */
+/* What execute() reports. The host pre-fills the result with outcome HEALER_OUTCOME_UNSET and
+ * zeroes everything else; the plugin must set outcome on every path. A result still UNSET when
+ * execute() returns is recorded as an error of the plugin (never as success), and the mock host
+ * fails the test that did it. (ABI 1.0 hosts zeroed outcome, which read as DONE.) */
 typedef enum healer_outcome {
-    HEALER_OUTCOME_DONE = 0,      /* acted; the host now verifies */
+    HEALER_OUTCOME_UNSET = -1,    /* pre-filled by the host; never a valid answer (ABI 1.1) */
+    HEALER_OUTCOME_DONE = 0,      /* acted; the host now verifies (see verify_after_s) */
     HEALER_OUTCOME_HEALED = 1,    /* acted and already knows it healed (skips verify) */
     HEALER_OUTCOME_FAILED = 2,    /* could not act; the ladder goes on to the next action */
     HEALER_OUTCOME_SKIPPED = 3,   /* nothing to do (e.g. no process left to renice) */
@@ -148,6 +152,12 @@ typedef struct healer_result {
     healer_measurement measurements[HEALER_MAX_MEASUREMENTS]; /* "after" values; names must
                                                                  be static strings */
     size_t n_measurements;
+    /* ABI 1.1. With outcome DONE: how long the change needs to settle before verify() can
+     * judge it (a cache to drop, a unit to come up). The host calls verify() that many seconds
+     * later by a timer; meanwhile this plugin's detect() and fd callbacks keep running, so an
+     * emergency is seen while a gentle step settles. 0 = verify at once. Never sleep in
+     * execute() or verify() to wait for a change to settle: set this instead. */
+    double verify_after_s;
 } healer_result;
 
 /* What verify() reports after re-measuring. Zeroed by the host. */
@@ -156,7 +166,16 @@ typedef struct healer_verdict {
     char message[HEALER_MSG_MAX];
     healer_measurement measurements[HEALER_MAX_MEASUREMENTS]; /* names must be static */
     size_t n_measurements;
+    /* ABI 1.1. > 0: the verdict is not final yet ("stays healed" needs a settle window: a
+     * restarted unit must stay active, a link must stay up). healed is ignored; the host calls
+     * verify() again after this many seconds, by a timer, without blocking this plugin's other
+     * callbacks. The engine gives the whole verification at most HEALER_VERIFY_MAX_S. */
+    double recheck_after_s;
 } healer_verdict;
+
+/* The longest a single action's verification may settle, summed over every recheck: beyond it
+ * the action counts as timed out. */
+#define HEALER_VERIFY_MAX_S 3600.0
 
 /* The answer to a request between plugins (host->request / handle_request). */
 typedef struct healer_reply {
