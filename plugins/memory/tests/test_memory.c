@@ -16,8 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <poll.h>
+
 #include <healer/mock.h>
-#include "memory.h"
+#include "memory_int.h"
 
 const healer_plugin *healer_plugin_entry_v1(void);
 
@@ -97,6 +99,7 @@ static int setup(void **state)
     healer_mock_set_double(m, "verify_settle_s", 0);
     healer_mock_set_double(m, "kill_settle_s", 0);
     healer_mock_set_double(m, "emergency_grace_s", 0);
+    healer_mock_set_double(m, "kill_grace_s", 0);
     *state = m;
     return 0;
 }
@@ -193,7 +196,7 @@ static void test_system_high_plans_drop_caches_only(void **state)
 {
     healer_mock *m = *state;
     assert_int_equal(healer_mock_init(m), HEALER_OK);
-    assert_int_equal(healer_mock_watched_fds(m), 0);   /* fixture: not procfs, polling */
+    assert_int_equal(healer_mock_watched_fds(m), 1);   /* the sampler's timer; PSI: polling */
     assert_true(healer_mock_log_find(m, HEALER_LOG_INFO, "not procfs") >= 0);
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
     assert_null(healer_mock_last_issue(m, "memory_high"));
@@ -339,16 +342,22 @@ static void test_cgroup_limit_candidates_in_cgroup(void **state)
     assert_int_equal(is->severity, HEALER_SEV_HIGH);
     assert_true(is->n_components == 1 && strcmp(is->components[0], "app.service") == 0);
     assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
-    assert_non_null(action_named(m, "drop_caches"));
+    assert_null(action_named(m, "drop_caches"));   /* global: never for a cgroup's issue */
     const healer_action *k = action_named(m, "kill_low_priority");
     assert_non_null(k);
+    assert_string_equal(healer_mock_action_param(k, "scope"), cgdir);
     assert_null(action_named(m, "restart_service"));   /* no leak seen */
     healer_result r;
     assert_int_equal(healer_mock_execute(m, is, k, &r), HEALER_OK);
-    const healer_mock_call *c = healer_mock_last_call(m, HEALER_MOCK_ACT_SIGNAL);
+    const healer_mock_call *c = healer_mock_call_at(m, 0);
     assert_non_null(c);
+    assert_int_equal(c->act, HEALER_MOCK_ACT_SIGNAL);
     assert_int_equal(c->pid, 4343);   /* the only process in the cgroup, not 4242 */
     assert_int_equal(c->sig, 15);
+    /* the fixture never dies: SIGKILL after the (zero) grace, to the same process */
+    c = healer_mock_last_call(m, HEALER_MOCK_ACT_SIGNAL);
+    assert_int_equal(c->pid, 4343);
+    assert_int_equal(c->sig, 9);
 
     /* a plan for some other cgroup is not ours */
     healer_mock_clear(m);   /* frees is */
@@ -509,6 +518,172 @@ static void test_swap_missing(void **state)
     assert_int_equal(healer_mock_violations(m), 0);
 }
 
+
+/* ---- ABI 1.1: no sleeping in verify; a cgroup's issue acts on the cgroup only ---- */
+
+static void test_drop_caches_verify_by_timer_and_futile_not_replanned(void **state)
+{
+    healer_mock *m = *state;
+    healer_mock_set_double(m, "verify_settle_s", 2.5);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    meminfo(1000000, 150000);   /* 85 % used */
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(m, "memory_high");
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    const healer_action *a = action_named(m, "drop_caches");
+    assert_non_null(a);
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, is, a, &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+    /* the settle is the host's timer now, not a sleep in verify */
+    assert_true(r.verify_after_s == 2.5);
+    double gain = -1;
+    assert_true(healer_mock_measurement(r.measurements, r.n_measurements,
+                                        "available_gain_percent", &gain));
+    assert_true(gain == 0);   /* the fixture's MemAvailable did not move: futile */
+    assert_non_null(strstr(r.message, "futile"));
+
+    /* the same issue again: drop_caches is not proposed, and the log says why */
+    healer_mock_clear(m);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    is = healer_mock_last_issue(m, "memory_high");
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_null(action_named(m, "drop_caches"));
+    assert_true(healer_mock_log_find(m, HEALER_LOG_INFO, "drop_caches not planned") >= 0);
+    /* a pressure issue on the system is the same target: no drop either */
+    healer_issue pr = {.type = "memory_pressure", .severity = HEALER_SEV_HIGH, .target = "",
+                       .summary = "x"};
+    assert_int_equal(healer_mock_plan(m, &pr), HEALER_OK);
+    assert_null(action_named(m, "drop_caches"));
+
+    /* the plugin's memory of it runs out after drop_caches_futile_s */
+    healer_mock_advance(m, 601);
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_non_null(action_named(m, "drop_caches"));
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_cgroup_issue_never_plans_system_wide_steps(void **state)
+{
+    healer_mock *m = *state;
+    const char *cgs[] = {"memory/app.service"};
+    healer_mock_set_list(m, "cgroups", cgs, 1);
+    healer_mock_set_double(m, "kill_percent", 85);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    meminfo(1000000, 150000);                          /* the system is high too */
+    for (int pct = 86; pct <= 96; pct += 5) {          /* high, critical, emergency */
+        cgroup((268435456ULL / 100) * (unsigned long long)pct, "268435456\n", "4343\n");
+        healer_mock_clear(m);
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        const healer_issue *cg = NULL;
+        for (size_t i = 0; i < healer_mock_issue_count(m); i++)
+            if (strcmp(healer_mock_issue(m, i)->target, cgdir) == 0)
+                cg = healer_mock_issue(m, i);
+        assert_non_null(cg);
+        assert_int_equal(healer_mock_plan(m, cg), HEALER_OK);
+        assert_true(healer_mock_action_count(m) >= 1);
+        for (size_t i = 0; i < healer_mock_action_count(m); i++) {
+            const healer_action *a = healer_mock_action(m, i);
+            assert_string_not_equal(a->name, "drop_caches");
+            assert_string_equal(healer_mock_action_param(a, "scope"), cgdir);
+        }
+        if (pct >= 91)
+            assert_non_null(action_named(m, "emergency_kill"));
+    }
+    /* executing the cgroup's kill: no write, no run, a signal only to the cgroup's process */
+    const healer_action *k = action_named(m, "emergency_kill");
+    const healer_issue *cg = healer_mock_last_issue(m, "memory_high");
+    for (size_t i = 0; i < healer_mock_issue_count(m); i++)
+        if (strcmp(healer_mock_issue(m, i)->target, cgdir) == 0)
+            cg = healer_mock_issue(m, i);
+    healer_mock_set_int(m, "max_kills", 1);
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, cg, k, &r), HEALER_OK);
+    assert_null(healer_mock_last_call(m, HEALER_MOCK_ACT_WRITE_FILE));
+    assert_null(healer_mock_last_call(m, HEALER_MOCK_ACT_RUN));
+    for (size_t i = 0; i < healer_mock_call_count(m); i++)
+        assert_int_equal(healer_mock_call_at(m, i)->pid, 4343);
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+/* The loop counts a victim that is not yet reaped as freed: here the fixture's processes never
+ * die, and the top one's RSS alone (20 % of RAM) takes 92 % used under 80 %: one victim, not
+ * two. */
+static void test_kill_loop_counts_an_unreaped_victim(void **state)
+{
+    healer_mock *m = *state;
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    meminfo(1000000, 80000);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(m, "memory_high");
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    const healer_action *a = action_named(m, "emergency_kill");
+    assert_non_null(a);
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, is, a, &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+    assert_true(r.verify_after_s == 0);
+    double killed = -1;
+    healer_mock_measurement(r.measurements, r.n_measurements, "processes_killed", &killed);
+    assert_true(killed == 1);
+    for (size_t i = 0; i < healer_mock_call_count(m); i++)
+        assert_int_equal(healer_mock_call_at(m, i)->pid, 4242);   /* TERM, then KILL */
+    assert_non_null(strstr(r.message, "under high_percent"));
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+/* ---- the adaptive emergency sampler ---- */
+
+static void test_sampler_speeds_up_near_the_level_and_publishes_the_crossing(void **state)
+{
+    healer_mock *m = *state;
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    memory *s = healer_mock_state(m);
+    assert_true(s->tfd >= 0);
+    /* healthy, lots of headroom (100 GiB, 80 % free): detect() alone, every interval */
+    meminfo(100UL << 20, 80UL << 20);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_true(s->period == 0);
+    /* 30 % available of 1 GB: within what 4 GiB/s eats in two intervals: faster */
+    meminfo(1000000, 300000);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    double far = s->period;
+    assert_true(far > 0 && far < 1.0);
+    meminfo(1000000, 110000);   /* 11 %: the shortest period */
+    assert_int_equal(healer_mock_fire_fd(m, s->tfd, POLLIN), HEALER_OK);
+    assert_true(s->period < far);
+    assert_true(s->period == 0.005);
+    assert_null(healer_mock_last_issue(m, "memory_high") &&
+                healer_mock_last_issue(m, "memory_high")->severity == HEALER_SEV_CRITICAL
+                ? healer_mock_last_issue(m, "memory_high") : NULL);
+    /* crossing: the timer callback publishes the critical issue itself, once */
+    meminfo(1000000, 95000);
+    size_t before = healer_mock_issue_count(m);
+    assert_int_equal(healer_mock_fire_fd(m, s->tfd, POLLIN), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(m), before + 1);
+    const healer_issue *is = healer_mock_last_issue(m, "memory_high");
+    assert_int_equal(is->severity, HEALER_SEV_CRITICAL);
+    assert_true(meas(is, "emergency") == 1);
+    assert_true(healer_mock_log_find(m, HEALER_LOG_INFO, "fast sampler") >= 0);
+    assert_true(s->period == 0);   /* in emergency: on the bus, detect() follows it */
+    assert_int_equal(healer_mock_fire_fd(m, s->tfd, POLLIN), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(m), before + 1);   /* no repeats from the timer */
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_no_sampler_without_the_system_or_the_emergency(void **state)
+{
+    healer_mock *m = *state;
+    healer_mock_set_bool(m, "emergency", 0);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    assert_int_equal(healer_mock_watched_fds(m), 0);
+    memory *s = healer_mock_state(m);
+    assert_true(s->tfd < 0);
+    meminfo(1000000, 110000);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);   /* no timer to arm: fine */
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
 static void test_load_so(void **state)
 {
     (void)state;
@@ -538,6 +713,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cgroup_vanishing_is_not_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pressure_polling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_caches_verify_by_timer_and_futile_not_replanned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cgroup_issue_never_plans_system_wide_steps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_loop_counts_an_unreaped_victim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sampler_speeds_up_near_the_level_and_publishes_the_crossing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_sampler_without_the_system_or_the_emergency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_so, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

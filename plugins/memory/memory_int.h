@@ -1,0 +1,164 @@
+/* memory_int.h — internal to the memory plugin: its state, the types its files share and the
+ * functions one file offers another (memory.c: config and life cycle; memory_sense.c:
+ * measuring and publishing; memory_sample.c: the adaptive emergency sampler; memory_plan.c:
+ * plan, execute and verify; memory_kill.c: candidates and the kill loops). */
+#ifndef HEALER_PLUGIN_MEMORY_INT_H
+#define HEALER_PLUGIN_MEMORY_INT_H
+
+#include <healer/healer.h>
+
+#include "memory.h"
+
+#include <limits.h>
+#include <regex.h>
+#include <sys/types.h>
+
+/* Messages and paths are cut at their buffers' sizes on purpose (HEALER_MSG_MAX). */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#define MEMORY_HIGH "memory_high"
+#define MEMORY_PRESSURE "memory_pressure"
+#define MEMORY_SWAP "swap_missing"
+
+#define MEMORY_MAX_CGROUPS 32
+#define MEMORY_MAX_SWAPS 16
+#define MEMORY_MAX_REGEX 32
+#define MEMORY_LEAK_SAMPLES 256
+#define MEMORY_MAX_TRIED 64
+#define MEMORY_PROC_SUPER_MAGIC 0x9fa0
+#define MEMORY_CAP_SYS_RESOURCE 24
+#define MEMORY_INTERVAL 1.0           /* detect() every second unless configured */
+
+/* One configured cgroup. */
+typedef struct memory_cg {
+    char conf[HEALER_TARGET_MAX];     /* as written in the config */
+    char dir[HEALER_TARGET_MAX];      /* its directory under sys_root/fs/cgroup: the target */
+    int v2;                           /* memory.current (v2) or memory.usage_in_bytes (v1) */
+    int present;                      /* the directory was readable at the last scan */
+    uint64_t usage, limit;            /* limit 0 = none */
+    /* Leak detection: a ring of (time, usage) samples over leak_window_s. */
+    double t[MEMORY_LEAK_SAMPLES], y[MEMORY_LEAK_SAMPLES];
+    size_t n, head;
+    double slope, r2;
+    int leaking;
+    int open_high;                    /* memory_high published and not resolved */
+    /* v1 usage thresholds (cgroup.event_control): an eventfd the kernel signals when usage
+     * crosses one of our thresholds, so the cgroup is watched without polling. */
+    int efd, ufd;
+    uint64_t ev_limit;
+} memory_cg;
+
+/* A measured level: the whole system, MemAvailable of MemTotal; or a cgroup, limit - usage of limit. */
+typedef struct memory_level {
+    uint64_t total, avail;
+    double used_pct, avail_pct;
+    int has_limit;                    /* cgroup without limit: only usage is known */
+} memory_level;
+
+typedef struct memory_cand {
+    pid_t pid;
+    uint64_t start_time;
+    char name[16];
+    long score;
+    uint64_t rss;
+} memory_cand;
+
+typedef struct memory {
+    const healer_host *h;
+    healer_ctx *ctx;
+    /* thresholds (percent) */
+    double high, critical, kill_pct, emerg_term, emerg_kill, pressure_pct;
+    int watch_system, drop_caches, sync_first, restart_leaking, kill_system, emergency;
+    int psi_enabled, cg_events;
+    double sync_timeout, kill_grace, emerg_grace, kill_settle, verify_settle;
+    double leak_window, leak_min_rate, leak_min_r2, restart_timeout;
+    long long leak_min_samples, max_kills, swapfile_mb;
+    const char *service_plugin;
+    regex_t prefer[MEMORY_MAX_REGEX], avoid[MEMORY_MAX_REGEX];
+    size_t n_prefer, n_avoid;
+    char swapfile[PATH_MAX];
+    char swaps[MEMORY_MAX_SWAPS][PATH_MAX];
+    int swap_open[MEMORY_MAX_SWAPS];
+    size_t n_swaps;
+    memory_cg cg[MEMORY_MAX_CGROUPS];
+    size_t n_cg;
+    /* PSI trigger */
+    int psi_fd;
+    unsigned psi_window_us, psi_stall_us;
+    int psi_cap;
+    uint64_t psi_events;
+    double psi_last_event;
+    int open_sys, open_pressure;
+    int watched;                      /* fds watched (at most 16 per plugin) */
+    /* The system-wide emergency sampler (memory_sample.c): meminfo kept open for pread, a
+     * one-shot timerfd re-armed after every sample with a period that shrinks with the
+     * headroom above the emergency level. */
+    int mfd, tfd;
+    double interval;                  /* the plugin's detect interval */
+    double fill_rate;                 /* bytes/s the sampler assumes memory can fill at */
+    double min_period, period;        /* seconds; period 0 = timer disarmed */
+    double ref_t, fall_rate;          /* the last rate reference sample and the falling rate */
+    uint64_t ref_avail;
+    double fall_rate_t;               /* when fall_rate was measured (monotonic) */
+    uint64_t fast_samples;
+    int sys_emerg;                    /* the last memory_high published for the system was an
+                                         emergency */
+    /* What the last real drop_caches achieved, so a futile one is not proposed again. */
+    double drop_min_gain, drop_futile_s, drop_min_eta;
+    int drop_known;
+    double drop_t, drop_gain_pct;
+    /* PSI "some" total when the last action finished: verify's stall share is measured from
+     * here, so verify needs no sleep. */
+    int psi_snap_ok;
+    double psi_snap_t;
+    uint64_t psi_snap_total;
+} memory;
+
+
+/* ---- memory_sense.c ---- */
+void memory_sleep(double s);
+double memory_mono(void);
+/* Seconds an action may still wait: host->action_time_left() minus a reserve for reporting,
+ * never negative; +infinity outside an action or on a host without it. */
+double memory_time_left(memory *s);
+long memory_read_proc(memory *s, const char *rel, char *buf, size_t len);
+int memory_has_cap_sys_resource(void);
+const char *memory_target_of(const memory_cg *c);
+memory_cg *memory_find_cg(memory *s, const char *target);
+int memory_measure_system(memory *s, memory_level *lv, memory_meminfo *mi_out);
+int memory_measure_cg(memory *s, memory_cg *c, memory_level *lv);
+int memory_measure_target(memory *s, const char *target, memory_level *lv);
+void memory_leak_reset(memory_cg *c);
+int memory_is_emergency(memory *s, const memory_level *lv);
+void memory_judge(memory *s, memory_cg *c, const memory_level *lv, double psi_some);
+void memory_scan(memory *s, int from_event);
+void memory_psi_setup(memory *s, long long window_ms, long long stall_ms);
+/* Remembers the PSI "some" total now, for verify's stall share. */
+void memory_psi_snapshot(memory *s);
+
+/* ---- memory_sample.c ---- */
+int memory_sampler_setup(memory *s);
+void memory_sampler_close(memory *s);
+/* Feeds a fresh system measurement (from detect or the timer): updates the falling rate and
+ * re-arms the timer for the headroom left. */
+void memory_sampler_note(memory *s, const memory_level *lv);
+/* Seconds until the emergency level at the falling rate last measured; +infinity when memory
+ * is not falling (or the rate is stale). */
+double memory_eta_emergency(memory *s, const memory_level *lv);
+
+/* ---- memory_kill.c ---- */
+int memory_pick(memory *s, memory_cg *c, const pid_t *tried, size_t ntried, memory_cand *best);
+int memory_alive(memory *s, pid_t pid, uint64_t start_time);
+int memory_exec_kill(memory *s, const healer_issue *issue, const healer_action *a,
+                     healer_result *r, int emerg);
+
+/* ---- memory_plan.c ---- */
+const char *memory_param(const healer_action *a, const char *key);
+void memory_result_level(healer_result *r, const memory_level *lv);
+int memory_plan(void *state, const healer_issue *issue, healer_plan *plan);
+int memory_execute(void *state, const healer_issue *issue, const healer_action *action,
+                   healer_result *result);
+int memory_verify(void *state, const healer_issue *issue, const healer_action *action,
+                  healer_verdict *verdict);
+
+#endif
