@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/plugins/memory_oom.sh — the real agent, live, watches a real v1 memory cgroup (256M,
-# swappiness 0) holding a real hog that grows towards 400M: the agent sees it, drops caches
-# (really written: audit line "ok"), and kills the hog before the cgroup's OOM killer does
-# (memory.oom_control's oom_kill stays 0).
+# swappiness 0) holding a real hog that grows towards 400M: the agent sees it and kills the hog
+# before the cgroup's OOM killer does
+# (memory.oom_control's oom_kill stays 0), without any system-wide step (sync, drop_caches: they
+# are global, and the issue is the cgroup's).
 source "$SRC/tests/lib/agent.sh"
 source "$SRC/tests/plugins/memory_lib.sh"
 
@@ -22,8 +23,8 @@ wait_for "the hog is killed" 40 hog_gone "$hog"
 echo "# hog reached $(hog_mb "$hog") MiB"
 check "the cgroup's OOM killer never ran (oom_kill 0)" test "$(oom_kills)" = 0
 check "memory_high was raised for the cgroup" grep -q "memory_high .* on $CG" "$T/agent.log"
-check "drop_caches was really written (audit result ok)" \
-  bash -c "grep '\"write_file\"' '$T/state/audit.jsonl' | grep 'drop_caches' | grep -q '\"result\":\"ok\"'"
+check "no drop_caches or sync for the cgroup's issue" \
+  bash -c "! grep -q '\"actuator\":\"\\(write_file\\|run\\)\"' '$T/state/audit.jsonl'"
 check "the hog was signalled by the agent (audit)" \
   bash -c "grep '\"signal\"' '$T/state/audit.jsonl' | grep -q '\"pid\":$hog'"
 check "nothing outside the cgroup was signalled" \
