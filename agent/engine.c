@@ -482,20 +482,51 @@ static void wq_remove(engine *e, heal *h)
 
 static void send_step(engine *e, heal *h);
 
-/* Plugin idx answered its step (or its late result came in). */
-static void slot_release(engine *e, int idx)
+static int slot_open(const pslot *s)
 {
-    pslot *s = &e->slots[idx];
-    s->busy = 0;
-    s->busy_heal = 0;
-    s->timed_out = 0;
+    return s->n_abandoned == 0 && s->inflight < SLOT_PIPE_MAX;
 }
 
-/* The plugin is free: the first waiting heal's step goes (critical heals wait at the front). */
+/* The engine gives up on a step still running in plugin idx: remember it until its result. */
+static void slot_abandon(engine *e, int idx, uint64_t attempt)
+{
+    pslot *s = &e->slots[idx];
+    if (s->n_abandoned == s->cap_abandoned) {
+        size_t cap = s->cap_abandoned ? s->cap_abandoned * 2 : 4;
+        uint64_t *nv = realloc(s->abandoned, cap * sizeof *nv);
+        if (!nv) {
+            /* cannot remember it: stay stuck until the plugin is restarted (fail closed) */
+            if (s->n_abandoned == 0) {
+                static uint64_t never = UINT64_MAX;
+                s->abandoned = &never;
+                s->n_abandoned = 1;
+            }
+            return;
+        }
+        s->abandoned = nv;
+        s->cap_abandoned = cap;
+    }
+    s->abandoned[s->n_abandoned++] = attempt;
+}
+
+/* 1 when attempt was abandoned on plugin idx (and forgets it: its result has come). */
+static int slot_take_abandoned(engine *e, int idx, uint64_t attempt)
+{
+    pslot *s = &e->slots[idx];
+    for (size_t i = 0; i < s->n_abandoned; i++) {
+        if (s->abandoned[i] != attempt)
+            continue;
+        s->abandoned[i] = s->abandoned[--s->n_abandoned];
+        return 1;
+    }
+    return 0;
+}
+
+/* The plugin may take steps again: waiting heals go, critical ones first. */
 static void slot_kick(engine *e, int idx)
 {
     pslot *s = &e->slots[idx];
-    while (!s->busy && s->wq_head) {
+    while (slot_open(s) && s->wq_head) {
         heal *h = s->wq_head;
         s->wq_head = h->wnext;
         if (!s->wq_head)
@@ -546,8 +577,7 @@ static void send_step(engine *e, heal *h)
               .wait = e->rt->cfg->action_timeout };
     int rc = eng_send_to(e, idx, &m);
     if (rc == HEALER_OK) {
-        e->slots[idx].busy = h->attempt;
-        e->slots[idx].busy_heal = h->id;
+        e->slots[idx].inflight++;
         h->phase = H_EXECUTING;
         h->act_started = clock_mono();
         h->deadline = h->act_started + e->rt->cfg->action_timeout;
@@ -585,8 +615,9 @@ static void execute_next(engine *e, heal *h)
         action_done(e, h, 0);
         return;
     }
-    if (e->slots[idx].busy) {
-        /* One step at a time per plugin: wait for it, at most one action timeout. */
+    if (!slot_open(&e->slots[idx]) || e->slots[idx].wq_head) {
+        /* The plugin is stuck in a step the engine gave up on (or saturated): wait, at most one
+         * action timeout, behind the heals already waiting. */
         h->phase = H_WAITING;
         h->deadline = clock_mono() + e->rt->cfg->action_timeout;
         wq_push(e, idx, h);
@@ -982,23 +1013,22 @@ static heal *step_heal(engine *e, const msg *m, heal_phase phase)
 static void on_result(engine *e, const msg *m)
 {
     int idx = eng_plugin_index(e, m->plugin);
-    int was_busy = idx >= 0 && m->attempt && e->slots[idx].busy == m->attempt;
-    int late = was_busy && e->slots[idx].timed_out;
-    heal *h = step_heal(e, m, H_EXECUTING);
-    if (h && h->step_plugin != idx)
-        h = NULL; /* only the plugin the step was sent to can answer it */
-    if (was_busy)
-        slot_release(e, idx);
-    if (!h) {
-        if (late || was_busy)
-            log_info("engine", "late result of step %llu (heal #%llu) from %s discarded: %s%s%s",
-                     (unsigned long long)m->attempt, (unsigned long long)m->seq,
-                     m->plugin ? m->plugin : "?", outcome_name(m->code),
-                     m->text && m->text[0] ? ": " : "", m->text ? m->text : "");
-        if (idx >= 0)
-            slot_kick(e, idx);
+    if (idx < 0 || !m->attempt)
+        return;
+    if (slot_take_abandoned(e, idx, m->attempt)) {
+        if (e->slots[idx].inflight)
+            e->slots[idx].inflight--;
+        log_info("engine", "late result of step %llu (heal #%llu) from %s discarded: %s%s%s",
+                 (unsigned long long)m->attempt, (unsigned long long)m->seq, m->plugin,
+                 outcome_name(m->code), m->text && m->text[0] ? ": " : "", m->text ? m->text : "");
+        slot_kick(e, idx);
         return;
     }
+    heal *h = step_heal(e, m, H_EXECUTING);
+    if (!h || h->step_plugin != idx)
+        return; /* no step of ours: only the plugin a step was sent to can answer it */
+    if (e->slots[idx].inflight)
+        e->slots[idx].inflight--;
     const msg_action *a = h->order[h->cur].action;
     kb_action *k = &h->acts[h->n_acts - 1];
     int outcome = m->code;
@@ -1095,7 +1125,7 @@ static void preempt(engine *e, heal *h)
         kb_action *k = &h->acts[h->n_acts - 1];
         const msg_action *a = h->order[h->cur].action;
         if (h->phase == H_EXECUTING) {
-            e->slots[h->step_plugin].timed_out = 1; /* its result will be late: discard it */
+            slot_abandon(e, h->step_plugin, h->attempt); /* its result will be late: discard it */
             if (!h->dry_run)
                 note_acted(h->is, a->plugin);
         }
@@ -1234,7 +1264,7 @@ void eng_sweep(engine *e)
             if (h->phase == H_EXECUTING) {
                 /* It may still act (or have acted): restore it when the issue clears, and keep
                  * the plugin busy until its late result, so no later step inherits it. */
-                e->slots[h->step_plugin].timed_out = 1;
+                slot_abandon(e, h->step_plugin, h->attempt);
                 if (!h->dry_run)
                     note_acted(h->is, plugin);
             } else {

@@ -99,14 +99,18 @@ typedef struct rpend {
     struct rpend *next;
 } rpend;
 
-/* What a plugin's worker is doing for the engine: at most one step at a time. A step that timed
- * out keeps the plugin busy until its late result arrives, so the next step cannot queue behind
- * it and inherit its result. */
+/* What a plugin's worker is doing for the engine. Steps of different heals may be pipelined to a
+ * healthy plugin (its worker runs them in order), at most SLOT_PIPE_MAX at once; a heal never has
+ * more than one step in flight. A step the engine gave up on (timed out, or pre-empted) is
+ * `abandoned`: until its late result arrives the plugin counts as stuck and no new step is sent
+ * to it (heals wait here instead), so nothing queues behind a stuck step only to run after its
+ * heal has ended, and no late result is ever taken for another step's. */
+#define SLOT_PIPE_MAX 64
 typedef struct pslot {
-    uint64_t busy;              /* attempt of the EXECUTE in flight; 0 = free */
-    uint64_t busy_heal;
-    int timed_out;              /* the engine gave up on `busy`; its result will come late */
-    heal *wq_head, *wq_tail;    /* heals waiting for this plugin, oldest first */
+    unsigned inflight;          /* EXECUTEs sent, result not yet in (abandoned ones included) */
+    uint64_t *abandoned;        /* attempts given up on, results still to come */
+    size_t n_abandoned, cap_abandoned;
+    heal *wq_head, *wq_tail;    /* heals waiting for this plugin, critical first, else FIFO */
 } pslot;
 
 /* Tests (model-based): every message the engine sends goes here instead of the bus. */

@@ -395,6 +395,9 @@ void engine_free(engine *e)
     pthread_cond_destroy(&e->cmd_cv);
     free(e->workers);
     free(e->live);
+    for (size_t i = 0; e->slots && i < e->n; i++)
+        if (e->slots[i].cap_abandoned)
+            free(e->slots[i].abandoned);
     free(e->slots);
     free(e->push);
     free(e);
