@@ -5,10 +5,13 @@
 
 /* Seconds since the epoch: CLOCK_REALTIME, or the test's source when one is set. */
 double clock_now(void);
-/* Seconds from CLOCK_MONOTONIC; never overridden. */
+/* Seconds from CLOCK_MONOTONIC, or the test's source when one is set. */
 double clock_mono(void);
 /* Tests: make clock_now() return fn(ud). NULL restores the real clock. Set it before the
  * threads that read it start. */
 void clock_override(double (*fn)(void *ud), void *ud);
+/* Tests: the same for clock_mono(), so the engine's timeouts run on a simulated clock
+ * (model-based tests). Only for single-threaded tests that drive the engine themselves. */
+void clock_override_mono(double (*fn)(void *ud), void *ud);
 
 #endif

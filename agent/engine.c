@@ -32,7 +32,7 @@ int eng_plugin_index(engine *e, const char *name)
     if (!name)
         return -1;
     for (size_t i = 0; i < e->n; i++)
-        if (e->workers[i] && strcmp(e->set->v[i].name, name) == 0)
+        if (e->live[i] && strcmp(e->set->v[i].name, name) == 0)
             return (int)i;
     return -1;
 }
@@ -66,7 +66,11 @@ msg_issue eng_issue_view(const eissue *is)
 
 int eng_send_to(engine *e, int idx, const msg *m)
 {
-    if (idx < 0 || !e->push[idx])
+    if (idx < 0 || (size_t)idx >= e->n || !e->live[idx])
+        return HEALER_E_NOTFOUND;
+    if (e->send_hook)
+        return e->send_hook(e->hook_ud, idx, m);
+    if (!e->push[idx])
         return HEALER_E_NOTFOUND;
     return bus_send(e->rt->bus, e->push[idx], m);
 }
@@ -147,18 +151,15 @@ static void note_acted(eissue *is, const char *plugin)
     is->acted[is->n_acted++] = eng_sdup(plugin);
 }
 
-/* The condition is gone: forget the issue and let every plugin that changed something undo it. */
+/* The condition is gone: forget the issue and let every plugin that changed something undo it.
+ * Each RESTORE is kept until its ACK comes back (sent again otherwise), so a dropped message or
+ * a busy worker never leaves a change behind. */
 void eng_close_issue(engine *e, eissue *is)
 {
-    msg m = { .kind = MSG_RESTORE, .has_issue = 1, .issue = eng_issue_view(is) };
     for (size_t i = 0; i < is->n_acted; i++) {
         int idx = eng_plugin_index(e, is->acted[i]);
-        if (idx >= 0 && e->set->v[idx].desc.restore) {
-            m.seq = is->id;
-            if (eng_send_to(e, idx, &m) < 0)
-                log_warn("engine", "restore for %s on %s not sent to %s (queue full)", is->type,
-                         is->target, is->acted[i]);
-        }
+        if (idx >= 0 && e->set->v[idx].desc.restore)
+            eng_send_restore(e, idx, is);
     }
     log_debug("engine", "issue #%llu %s on %s closed", (unsigned long long)is->id, is->type,
               is->target);
@@ -225,6 +226,7 @@ static const char *outcome_name(int o)
     case HEALER_OUTCOME_FAILED: return "failed";
     case HEALER_OUTCOME_SKIPPED: return "skipped";
     case HEALER_OUTCOME_DRY_RUN: return "dry_run";
+    case HEALER_OUTCOME_UNSET: return "error"; /* the plugin never said: a bug, never success */
     }
     return "failed";
 }
@@ -248,10 +250,20 @@ static json_t *heal_summary_json(const heal *h, const char *outcome, const char 
 }
 
 /* Ends a heal: records it, updates metrics and the issue, frees it. */
+static void wq_remove(engine *e, heal *h);
+
 void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason)
 {
     eissue *is = h->is;
     double now = clock_now();
+    if (h->phase == H_WAITING)
+        wq_remove(e, h);
+    if (h->phase == H_VERIFYING && h->attempt && h->step_plugin >= 0) {
+        /* a verification still settling on the worker: nobody will read its verdict */
+        msg c = { .kind = MSG_CANCEL, .seq = h->id, .attempt = h->attempt };
+        (void)eng_send_to(e, h->step_plugin, &c);
+    }
+    h->attempt = 0;
     kb_heal kh = {
         .id = h->id,
         .issue_id = is->id,
@@ -355,20 +367,195 @@ static void audit_action(engine *e, heal *h, const msg_action *a, const kb_actio
 
 static void execute_next(engine *e, heal *h);
 
+/* ---- futility: an action that ran, changed nothing, and is not tried again for that state ---- */
+
+static char *futile_key(const eissue *is, const char *action, int sev, size_t *klen)
+{
+    size_t tl = strlen(is->type), gl = strlen(is->target), al = strlen(action);
+    char *k = malloc(tl + gl + al + 5);
+    if (!k)
+        return NULL;
+    char *p = k;
+    memcpy(p, is->type, tl + 1); p += tl + 1;
+    memcpy(p, is->target, gl + 1); p += gl + 1;
+    memcpy(p, action, al + 1); p += al + 1;
+    *p = (char)('0' + (sev & 3));
+    *klen = (size_t)(p - k) + 1;
+    return k;
+}
+
+static void futile_mark(engine *e, const eissue *is, const char *action, int sev, int futile)
+{
+    size_t kl;
+    char *k = futile_key(is, action, sev, &kl);
+    if (!k)
+        return;
+    double *v = strmap_get(e->futile, k, kl);
+    if (!futile) {
+        free(strmap_del(e->futile, k, kl));
+    } else if (v) {
+        *v = clock_mono() + FUTILE_TTL;
+    } else if ((v = malloc(sizeof *v))) {
+        *v = clock_mono() + FUTILE_TTL;
+        if (strmap_put(e->futile, k, kl, v) < 0)
+            free(v);
+    }
+    free(k);
+}
+
+/* Seconds since the action was marked futile for this state, or -1 when it is not. */
+static double futile_age(engine *e, const eissue *is, const char *action, int sev)
+{
+    size_t kl;
+    char *k = futile_key(is, action, sev, &kl);
+    if (!k)
+        return -1;
+    double *v = strmap_get(e->futile, k, kl), age = -1;
+    double now = clock_mono();
+    if (v && now < *v)
+        age = now - (*v - FUTILE_TTL);
+    else if (v)
+        free(strmap_del(e->futile, k, kl));
+    free(k);
+    return age;
+}
+
+/* Drops expired marks; called from the sweep. Bounded work per call. */
+static void futile_prune(engine *e)
+{
+    size_t i = 0, klen, n = 0;
+    const char *key;
+    void *val;
+    double now = clock_mono();
+    struct { char *k; size_t l; } dead[64];
+    while (n < 64 && strmap_next(e->futile, &i, &key, &klen, &val)) {
+        if (now >= *(double *)val && (dead[n].k = malloc(klen))) {
+            memcpy(dead[n].k, key, klen);
+            dead[n++].l = klen;
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        free(strmap_del(e->futile, dead[j].k, dead[j].l));
+        free(dead[j].k);
+    }
+}
+
+/* ---- one step at a time per plugin ------------------------------------------------------ */
+
+/* FIFO, except that a critical heal goes ahead of every non-critical one. */
+static void wq_push(engine *e, int idx, heal *h)
+{
+    pslot *s = &e->slots[idx];
+    h->wnext = NULL;
+    if (h->severity == HEALER_SEV_CRITICAL) {
+        heal **pp = &s->wq_head, *prev = NULL;
+        while (*pp && (*pp)->severity == HEALER_SEV_CRITICAL) {
+            prev = *pp;
+            pp = &(*pp)->wnext;
+        }
+        h->wnext = *pp;
+        *pp = h;
+        if (!h->wnext)
+            s->wq_tail = h;
+        (void)prev;
+        return;
+    }
+    if (s->wq_tail) s->wq_tail->wnext = h; else s->wq_head = h;
+    s->wq_tail = h;
+}
+
+static void wq_remove(engine *e, heal *h)
+{
+    if (h->step_plugin < 0 || (size_t)h->step_plugin >= e->n)
+        return;
+    pslot *s = &e->slots[h->step_plugin];
+    heal *prev = NULL;
+    for (heal *x = s->wq_head; x; prev = x, x = x->wnext) {
+        if (x != h)
+            continue;
+        if (prev) prev->wnext = x->wnext; else s->wq_head = x->wnext;
+        if (s->wq_tail == x) s->wq_tail = prev;
+        x->wnext = NULL;
+        return;
+    }
+}
+
+static void send_step(engine *e, heal *h);
+
+static int slot_open(const pslot *s)
+{
+    return s->n_abandoned == 0 && s->inflight < SLOT_PIPE_MAX;
+}
+
+/* The engine gives up on a step still running in plugin idx: remember it until its result. */
+static void slot_abandon(engine *e, int idx, uint64_t attempt)
+{
+    pslot *s = &e->slots[idx];
+    if (s->n_abandoned == s->cap_abandoned) {
+        size_t cap = s->cap_abandoned ? s->cap_abandoned * 2 : 4;
+        uint64_t *nv = realloc(s->abandoned, cap * sizeof *nv);
+        if (!nv) {
+            /* cannot remember it: stay stuck until the plugin is restarted (fail closed) */
+            if (s->n_abandoned == 0) {
+                static uint64_t never = UINT64_MAX;
+                s->abandoned = &never;
+                s->n_abandoned = 1;
+            }
+            return;
+        }
+        s->abandoned = nv;
+        s->cap_abandoned = cap;
+    }
+    s->abandoned[s->n_abandoned++] = attempt;
+}
+
+/* 1 when attempt was abandoned on plugin idx (and forgets it: its result has come). */
+static int slot_take_abandoned(engine *e, int idx, uint64_t attempt)
+{
+    pslot *s = &e->slots[idx];
+    for (size_t i = 0; i < s->n_abandoned; i++) {
+        if (s->abandoned[i] != attempt)
+            continue;
+        s->abandoned[i] = s->abandoned[--s->n_abandoned];
+        return 1;
+    }
+    return 0;
+}
+
+/* The plugin may take steps again: waiting heals go, critical ones first. */
+static void slot_kick(engine *e, int idx)
+{
+    pslot *s = &e->slots[idx];
+    while (slot_open(s) && s->wq_head) {
+        heal *h = s->wq_head;
+        s->wq_head = h->wnext;
+        if (!s->wq_head)
+            s->wq_tail = NULL;
+        h->wnext = NULL;
+        send_step(e, h);
+    }
+}
+
 /* The current action is over (healed or not). */
 static void action_done(engine *e, heal *h, int healed)
 {
     const msg_action *a = h->order[h->cur].action;
     kb_action *k = &h->acts[h->n_acts - 1];
+    h->attempt = 0;
     if (healed && !h->dry_run) {
         k->success = 1;
         k->outcome = "healed";
     }
     audit_action(e, h, a, k);
-    if (!h->dry_run && strcmp(k->outcome, "skipped") != 0) {
+    int counted = !h->dry_run && strcmp(k->outcome, "skipped") != 0 &&
+                  strcmp(k->outcome, "preempted") != 0;
+    if (counted) {
         metrics_attempt(e->rt->metrics, h->is->type, a->name);
         if (k->success)
             metrics_success(e->rt->metrics, h->is->type, a->name);
+        /* ran and changed nothing: not again for this state until FUTILE_TTL; healed: forget */
+        if (k->success || strcmp(k->outcome, "not_healed") == 0)
+            futile_mark(e, h->is, a->name, h->severity, !k->success);
     }
     if (healed) {
         eng_finish_heal(e, h, h->dry_run ? "dry_run" : "healed", NULL);
@@ -378,34 +565,65 @@ static void action_done(engine *e, heal *h, int healed)
     execute_next(e, h);
 }
 
+/* Sends the current step to its plugin, which is free. */
+static void send_step(engine *e, heal *h)
+{
+    const msg_action *a = h->order[h->cur].action;
+    int idx = h->step_plugin;
+    kb_action *k = &h->acts[h->n_acts - 1];
+    h->attempt = ++e->next_attempt;
+    msg m = { .kind = MSG_EXECUTE, .seq = h->id, .attempt = h->attempt, .has_issue = 1,
+              .issue = eng_issue_view(h->is), .actions = a, .n_actions = 1,
+              .wait = e->rt->cfg->action_timeout };
+    int rc = eng_send_to(e, idx, &m);
+    if (rc == HEALER_OK) {
+        e->slots[idx].inflight++;
+        h->phase = H_EXECUTING;
+        h->act_started = clock_mono();
+        h->deadline = h->act_started + e->rt->cfg->action_timeout;
+        k->started_at = clock_now();
+        return;
+    }
+    k->outcome = "error";
+    set_act_message(k, rc == HEALER_E_FULL ? "plugin queue full: not sent" : "plugin not running");
+    action_done(e, h, 0);
+}
+
 static void execute_next(engine *e, heal *h)
 {
-    while (h->cur < h->n_order) {
-        const msg_action *a = h->order[h->cur].action;
-        int idx = eng_plugin_index(e, a->plugin);
-        kb_action *k = add_act(h, a);
-        if (!k) {
-            eng_finish_heal(e, h, "failed", "out of memory");
-            return;
-        }
-        msg_issue iv = eng_issue_view(h->is);
-        msg m = { .kind = MSG_EXECUTE, .seq = h->id, .has_issue = 1, .issue = iv,
-                  .actions = a, .n_actions = 1 };
-        int rc = eng_send_to(e, idx, &m);
-        if (rc == HEALER_OK) {
-            h->phase = H_EXECUTING;
-            h->act_started = clock_mono();
-            h->deadline = h->act_started + e->rt->cfg->action_timeout;
-            return;
-        }
-        k->outcome = "error";
-        set_act_message(k, rc == HEALER_E_FULL ? "plugin queue full: not sent"
-                                               : "plugin not running");
-        audit_action(e, h, a, k);
-        h->cur++;
+    /* Nothing is dispatched for an issue whose condition has cleared. */
+    if (h->is->closing && h->cur < h->n_order) {
+        eng_finish_heal(e, h, "cancelled", "the issue cleared during the heal");
+        return;
     }
-    eng_finish_heal(e, h, h->dry_run ? "dry_run" : "failed",
-                h->dry_run ? NULL : "no action healed the issue");
+    if (h->cur >= h->n_order) {
+        eng_finish_heal(e, h, h->dry_run ? "dry_run" : "failed",
+                        h->dry_run ? NULL : "no action healed the issue");
+        return;
+    }
+    const msg_action *a = h->order[h->cur].action;
+    if (!add_act(h, a)) {
+        eng_finish_heal(e, h, "failed", "out of memory");
+        return;
+    }
+    int idx = eng_plugin_index(e, a->plugin);
+    h->step_plugin = idx;
+    if (idx < 0) {
+        kb_action *k = &h->acts[h->n_acts - 1];
+        k->outcome = "error";
+        set_act_message(k, "plugin not running");
+        action_done(e, h, 0);
+        return;
+    }
+    if (!slot_open(&e->slots[idx]) || e->slots[idx].wq_head) {
+        /* The plugin is stuck in a step the engine gave up on (or saturated): wait, at most one
+         * action timeout, behind the heals already waiting. */
+        h->phase = H_WAITING;
+        h->deadline = clock_mono() + e->rt->cfg->action_timeout;
+        wq_push(e, idx, h);
+        return;
+    }
+    send_step(e, h);
 }
 
 /* Counts a refusal once per issue and reason, however often the issue repeats. */
@@ -458,9 +676,50 @@ static const char *risk_reason(uint32_t flags)
 }
 
 /* Every plan is in (or the planning time ran out): order, govern, then run or park. */
+/* Drops a heal that never ran a step (no plan, refused, cleared while planning). */
+static void drop_heal(engine *e, heal *h)
+{
+    eissue *is = h->is;
+    is->active = NULL;
+    u64map_del(e->heals, h->id);
+    eng_free_heal(h);
+    if (is->closing)
+        eng_close_issue(e, is);
+}
+
+/* Takes out of the order every action that ran for this state within FUTILE_TTL and changed
+ * nothing: it is recorded as skipped (with why) and the ladder starts past it. */
+static void skip_futile(engine *e, heal *h)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < h->n_order; i++) {
+        const msg_action *a = h->order[i].action;
+        double age = h->dry_run ? -1 : futile_age(e, h->is, a->name, h->severity);
+        if (age < 0) {
+            h->order[keep++] = h->order[i];
+            continue;
+        }
+        kb_action *k = add_act(h, a);
+        if (k) {
+            char why[200];
+            snprintf(why, sizeof why, "skipped: ran %.0f s ago on this target at this severity "
+                     "and changed nothing; escalating", age);
+            k->outcome = "skipped";
+            set_act_message(k, why);
+        }
+    }
+    h->n_order = keep;
+}
+
 static void decide(engine *e, heal *h)
 {
     eissue *is = h->is;
+    if (is->closing) {
+        log_debug("engine", "heal #%llu: the issue cleared while plans were made",
+                  (unsigned long long)h->id);
+        drop_heal(e, h);
+        return;
+    }
     if (h->n_cands == 0) {
         /* Nothing was tried, so nothing is recorded as a heal; ask again after the cooldown (at
          * least 30 s) — a plugin may keep an issue open on purpose until it can restore. */
@@ -470,11 +729,7 @@ static void decide(engine *e, heal *h)
         is->reason = "no_action";
         log_debug("engine", "issue #%llu %s on %s: no plugin proposed an action",
                   (unsigned long long)is->id, is->type, is->target);
-        is->active = NULL;
-        u64map_del(e->heals, h->id);
-        eng_free_heal(h);
-        if (is->closing)
-            eng_close_issue(e, is);
+        drop_heal(e, h);
         return;
     }
     h->order = calloc(h->n_cands, sizeof *h->order);
@@ -482,30 +737,41 @@ static void decide(engine *e, heal *h)
         eng_finish_heal(e, h, "failed", "out of memory");
         return;
     }
-    h->flags = 0;
-    h->rollbacks = 0;
-    for (size_t i = 0; i < h->n_cands; i++) {
+    for (size_t i = 0; i < h->n_cands; i++)
         h->order[i].action = &h->cands[i];
-        h->flags |= h->cands[i].flags;
-        if (h->cands[i].flags & HEALER_ACTION_ROLLBACK)
-            h->rollbacks++;
-    }
-    /* AUTO_OK on one action must not wave through another's risk: keep it only when every risky
-     * action carries it. */
-    h->flags &= ~(uint32_t)HEALER_ACTION_AUTO_OK;
-    int all_auto = 1, any_risky = 0;
-    for (size_t i = 0; i < h->n_cands; i++) {
-        if (h->cands[i].flags & HEALER_ACTION_RISKY) {
-            any_risky = 1;
-            if (!(h->cands[i].flags & HEALER_ACTION_AUTO_OK))
-                all_auto = 0;
-        }
-    }
-    if (any_risky && all_auto)
-        h->flags |= HEALER_ACTION_AUTO_OK;
     h->n_order = h->n_cands;
     planner_order(h->order, h->n_order, is->type, e->rt->kb, e->rt->cfg->exploration, &e->rng);
     metrics_confidence(e->rt->metrics, is->type, h->order[0].expected);
+    h->dry_run = e->rt->cfg->dry_run;
+    skip_futile(e, h);
+    if (h->n_order == 0) {
+        /* Everything proposed was just tried and changed nothing: a person must look. Asked
+         * again after the cooldown, or at once when the severity rises (a new state). */
+        double wait = e->rt->cfg->limits.cooldown_minutes * 60.0;
+        is->retry_at_mono = clock_mono() + (wait > 60 ? wait : 60);
+        eng_finish_heal(e, h, "failed", "every proposed action ran recently for this state and "
+                        "changed nothing: needs a person");
+        return;
+    }
+    h->flags = 0;
+    h->rollbacks = 0;
+    /* AUTO_OK on one action must not wave through another's risk: keep it only when every risky
+     * action carries it. */
+    int all_auto = 1, any_risky = 0;
+    for (size_t i = 0; i < h->n_order; i++) {
+        const msg_action *a = h->order[i].action;
+        h->flags |= a->flags;
+        if (a->flags & HEALER_ACTION_ROLLBACK)
+            h->rollbacks++;
+        if (a->flags & HEALER_ACTION_RISKY) {
+            any_risky = 1;
+            if (!(a->flags & HEALER_ACTION_AUTO_OK))
+                all_auto = 0;
+        }
+    }
+    h->flags &= ~(uint32_t)HEALER_ACTION_AUTO_OK;
+    if (any_risky && all_auto)
+        h->flags |= HEALER_ACTION_AUTO_OK;
 
     gov_request req = eng_gov_req(e, is, h, 0);
     gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
@@ -528,14 +794,17 @@ static void decide(engine *e, heal *h)
         return;
     default:
         refuse(e, is, v);
-        is->active = NULL;
-        u64map_del(e->heals, h->id);
-        eng_free_heal(h);
-        if (is->closing)
-            eng_close_issue(e, is);
+        if (h->n_acts) {
+            /* futile steps were recorded: keep the record honest, as a refused heal */
+            eng_finish_heal(e, h, "suppressed", gov_verdict_label(v));
+            return;
+        }
+        drop_heal(e, h);
         return;
     }
 }
+
+static void preempt(engine *e, heal *h);
 
 static void maybe_heal(engine *e, eissue *is)
 {
@@ -543,7 +812,7 @@ static void maybe_heal(engine *e, eissue *is)
         return;
     int planners = 0;
     for (size_t i = 0; i < e->n; i++)
-        if (e->workers[i] && eng_claims(&e->set->v[i], is->type))
+        if (e->live[i] && eng_claims(&e->set->v[i], is->type))
             planners++;
     if (!planners) {
         if (is->state != IS_OPEN || is->reason == NULL) {
@@ -566,6 +835,8 @@ static void maybe_heal(engine *e, eissue *is)
     h->id = e->rt->kb ? knowledge_next_heal_id(e->rt->kb) : (uint64_t)u64map_count(e->heals) + 1;
     h->is = is;
     h->phase = H_PLANNING;
+    h->severity = is->severity;
+    h->step_plugin = -1;
     h->detected_at = is->first_seen;
     h->started_at = clock_now();
     if (u64map_put(e->heals, h->id, h) < 0) {
@@ -578,7 +849,7 @@ static void maybe_heal(engine *e, eissue *is)
     is->reason = NULL;
     msg m = { .kind = MSG_PLAN_REQ, .seq = h->id, .has_issue = 1, .issue = eng_issue_view(is) };
     for (size_t i = 0; i < e->n; i++) {
-        if (e->workers[i] && eng_claims(&e->set->v[i], is->type) && eng_send_to(e, (int)i, &m) == HEALER_OK)
+        if (e->live[i] && eng_claims(&e->set->v[i], is->type) && eng_send_to(e, (int)i, &m) == HEALER_OK)
             h->plans_waiting++;
     }
     double pt = e->rt->cfg->action_timeout < PLAN_TIMEOUT_MAX ? e->rt->cfg->action_timeout : PLAN_TIMEOUT_MAX;
@@ -641,16 +912,25 @@ static void on_issue(engine *e, const msg *m)
     } else {
         free(key);
     }
+    int old_sev = is->count ? is->severity : -1;
     is->count++;
     is->last_seen = now;
     is->last_seen_mono = clock_mono();
     is->closing = 0;
     is->severity = (m->issue.severity >= 0 && m->issue.severity <= 3) ? m->issue.severity : 0;
+    if (old_sev >= 0 && is->severity > old_sev) {
+        /* A new, worse state: whatever held this issue back (a rejection's snooze, "nothing
+         * worked", a refusal already counted) is re-decided now. */
+        is->retry_at_mono = 0;
+        is->last_refusal = -1;
+    }
     free(is->summary);
     is->summary = eng_sdup(m->issue.summary);
     set_measures(is, &m->issue);
     double iv = idx >= 0 ? e->set->v[idx].interval : e->rt->cfg->interval;
     is->ttl = 3 * iv + 1;
+    if (is->active && is->severity == HEALER_SEV_CRITICAL && is->active->severity < is->severity)
+        preempt(e, is->active);
     maybe_heal(e, is);
 }
 
@@ -667,8 +947,19 @@ static void on_resolve(engine *e, const msg *m)
         free(key);
         return;
     }
-    if (is->active && is->active->phase != H_PENDING) {
+    if (is->active && is->active->phase == H_WAITING) {
+        /* its next step has not started: nothing more runs for a condition that cleared */
+        heal *h = is->active;
+        kb_action *k = &h->acts[h->n_acts - 1];
+        k->outcome = "skipped";
+        set_act_message(k, "not run: the issue cleared first");
         is->closing = 1;
+        eng_finish_heal(e, h, "cancelled", "the issue cleared during the heal");
+        free(key);
+        return; /* finish_heal closed it */
+    }
+    if (is->active && is->active->phase != H_PENDING) {
+        is->closing = 1; /* the step in flight finishes; nothing after it is sent */
         free(key);
         return;
     }
@@ -708,17 +999,36 @@ static void on_plan(engine *e, const msg *m)
         decide(e, h);
 }
 
-static int current_is(heal *h, const msg *m, heal_phase phase)
+/* The heal whose step in flight a RESULT or VERDICT answers: matched on the step's attempt id,
+ * never on the heal id alone, so a late answer from a step that timed out can never be taken
+ * for the answer of the step after it. */
+static heal *step_heal(engine *e, const msg *m, heal_phase phase)
 {
-    return h && h->phase == phase && h->cur < h->n_order && m->plugin &&
-           (phase == H_VERIFYING || strcmp(h->order[h->cur].action->plugin, m->plugin) == 0);
+    heal *h = u64map_get(e->heals, m->seq);
+    if (!h || h->phase != phase || !m->attempt || h->attempt != m->attempt || h->cur >= h->n_order)
+        return NULL;
+    return h;
 }
 
 static void on_result(engine *e, const msg *m)
 {
-    heal *h = u64map_get(e->heals, m->seq);
-    if (!current_is(h, m, H_EXECUTING))
+    int idx = eng_plugin_index(e, m->plugin);
+    if (idx < 0 || !m->attempt)
         return;
+    if (slot_take_abandoned(e, idx, m->attempt)) {
+        if (e->slots[idx].inflight)
+            e->slots[idx].inflight--;
+        log_info("engine", "late result of step %llu (heal #%llu) from %s discarded: %s%s%s",
+                 (unsigned long long)m->attempt, (unsigned long long)m->seq, m->plugin,
+                 outcome_name(m->code), m->text && m->text[0] ? ": " : "", m->text ? m->text : "");
+        slot_kick(e, idx);
+        return;
+    }
+    heal *h = step_heal(e, m, H_EXECUTING);
+    if (!h || h->step_plugin != idx)
+        return; /* no step of ours: only the plugin a step was sent to can answer it */
+    if (e->slots[idx].inflight)
+        e->slots[idx].inflight--;
     const msg_action *a = h->order[h->cur].action;
     kb_action *k = &h->acts[h->n_acts - 1];
     int outcome = m->code;
@@ -730,48 +1040,57 @@ static void on_result(engine *e, const msg *m)
     if (!h->dry_run && outcome != HEALER_OUTCOME_SKIPPED && outcome != HEALER_OUTCOME_DRY_RUN &&
         outcome != HEALER_OUTCOME_FAILED)
         note_acted(h->is, a->plugin);
+    double settle = m->wait > 0 && m->wait <= HEALER_VERIFY_MAX_S ? m->wait : 0;
     switch (outcome) {
     case HEALER_OUTCOME_HEALED:
         action_done(e, h, 1);
-        return;
+        break;
     case HEALER_OUTCOME_DONE:
     case HEALER_OUTCOME_DRY_RUN: {
-        int idx = eng_plugin_index(e, a->plugin);
-        if (idx >= 0 && e->set->v[idx].desc.verify) {
-            h->phase = H_VERIFYING; /* the worker verifies right after executing */
-            h->deadline = clock_mono() + e->rt->cfg->action_timeout;
-            return;
+        if (e->set->v[idx].desc.verify) {
+            /* the worker verifies by itself, after the settle time the plugin asked for */
+            h->phase = H_VERIFYING;
+            h->deadline = clock_mono() + settle + e->rt->cfg->action_timeout;
+            break;
         }
         int det = eng_plugin_index(e, h->is->plugin);
         if (det >= 0 && e->set->v[det].desc.verify) {
-            msg v = { .kind = MSG_VERIFY, .seq = h->id, .has_issue = 1,
+            msg v = { .kind = MSG_VERIFY, .seq = h->id, .attempt = h->attempt, .has_issue = 1,
                       .issue = eng_issue_view(h->is), .actions = a, .n_actions = 1 };
             if (eng_send_to(e, det, &v) == HEALER_OK) {
                 h->phase = H_VERIFYING;
+                h->step_plugin = det;
                 h->deadline = clock_mono() + e->rt->cfg->action_timeout;
-                return;
+                break;
             }
         }
         /* Nobody can re-measure: a done action is taken as healed; a repeat of the issue
          * after the cooldown starts a new heal. A dry run goes on down the ladder. */
         action_done(e, h, outcome == HEALER_OUTCOME_DONE);
-        return;
+        break;
     }
     default:
         action_done(e, h, 0);
-        return;
+        break;
     }
+    slot_kick(e, idx);
 }
 
 static void on_verdict(engine *e, const msg *m)
 {
-    heal *h = u64map_get(e->heals, m->seq);
-    if (!current_is(h, m, H_VERIFYING))
+    heal *h = step_heal(e, m, H_VERIFYING);
+    if (!h)
         return;
     kb_action *k = &h->acts[h->n_acts - 1];
     if (m->n_measures) {
         free((char *)k->after_json);
         k->after_json = msg_measures_json(m->measures, m->n_measures);
+    }
+    if (m->code == 2) {
+        /* still settling: the plugin checks again in `wait` seconds */
+        double w = m->wait > 0 && m->wait <= HEALER_VERIFY_MAX_S ? m->wait : 0;
+        h->deadline = clock_mono() + w + e->rt->cfg->action_timeout;
+        return;
     }
     if (m->text && m->text[0]) {
         char buf[HEALER_MSG_MAX * 2 + 16];
@@ -782,6 +1101,44 @@ static void on_verdict(engine *e, const msg *m)
     if (!m->code && !h->dry_run)
         k->outcome = "not_healed";
     action_done(e, h, m->code != 0);
+}
+
+/* A critical issue arrived while a gentler heal of the same issue was under way: that heal is
+ * abandoned (recorded as pre-empted) so the emergency is planned at once. A step still running in
+ * its plugin cannot be interrupted: the plugin stays busy until it returns, and its result is
+ * discarded; the change it may have made is restored when the issue clears. */
+static void preempt(engine *e, heal *h)
+{
+    const char *why = "pre-empted by a critical issue on the same target";
+    log_warn("engine", "heal #%llu for %s on %s %s", (unsigned long long)h->id, h->is->type,
+             h->is->target, why);
+    switch (h->phase) {
+    case H_PLANNING:
+        drop_heal(e, h);
+        return;
+    case H_PENDING:
+        eng_finish_heal(e, h, "cancelled", why);
+        return;
+    case H_WAITING:
+    case H_EXECUTING:
+    case H_VERIFYING: {
+        kb_action *k = &h->acts[h->n_acts - 1];
+        const msg_action *a = h->order[h->cur].action;
+        if (h->phase == H_EXECUTING) {
+            slot_abandon(e, h->step_plugin, h->attempt); /* its result will be late: discard it */
+            if (!h->dry_run)
+                note_acted(h->is, a->plugin);
+        }
+        if (h->phase != H_VERIFYING || strcmp(k->outcome, "failed") == 0)
+            k->outcome = "preempted";
+        char buf[HEALER_MSG_MAX + 64];
+        snprintf(buf, sizeof buf, "%s%s%s", k->message, k->message[0] ? "; " : "", why);
+        set_act_message(k, buf);
+        audit_action(e, h, a, k);
+        eng_finish_heal(e, h, "cancelled", why);
+        return;
+    }
+    }
 }
 
 static void on_request(engine *e, const msg *m)
@@ -824,10 +1181,10 @@ void eng_dispatch(engine *e, const msg *m)
     case MSG_REQUEST: on_request(e, m); break;
     case MSG_REPLY: on_reply(e, m); break;
     case MSG_ACK:
-        if (m->seq == 0 && e->acks_waiting)
+        if (m->attempt)
+            eng_restore_acked(e, m);
+        else if (m->seq == 0 && e->acks_waiting)
             e->acks_waiting--;
-        else if (m->seq != 0 && e->restores_waiting)
-            e->restores_waiting--;
         break;
     default:
         log_warn("engine", "unexpected %s message from %s ignored", msg_kind_name(m->kind),
@@ -881,20 +1238,46 @@ void eng_sweep(engine *e)
             h->is->retry_at_mono = mono + e->rt->cfg->limits.cooldown_minutes * 60.0;
             eng_finish_heal(e, h, "expired", "nobody confirmed it in time");
             break;
-        case H_EXECUTING:
-        case H_VERIFYING: {
+        case H_WAITING: {
+            /* the plugin is still stuck in an earlier step: this one never ran */
+            wq_remove(e, h);
             kb_action *last = &h->acts[h->n_acts - 1];
             char text[200];
-            snprintf(text, sizeof text, "plugin %s did not answer within %.0f s",
-                     h->order[h->cur].action->plugin, e->rt->cfg->action_timeout);
-            last->outcome = "timeout";
+            snprintf(text, sizeof text, "not run: plugin %s was still busy with a step that "
+                     "timed out", h->order[h->cur].action->plugin);
+            last->outcome = "skipped";
             set_act_message(last, text);
             log_warn("engine", "heal #%llu: %s", (unsigned long long)h->id, text);
             action_done(e, h, 0);
             break;
         }
+        case H_EXECUTING:
+        case H_VERIFYING: {
+            kb_action *last = &h->acts[h->n_acts - 1];
+            const char *plugin = h->order[h->cur].action->plugin;
+            char text[200];
+            snprintf(text, sizeof text, "plugin %s did not %s within %.0f s", plugin,
+                     h->phase == H_EXECUTING ? "answer" : "verify", e->rt->cfg->action_timeout);
+            last->outcome = "timeout";
+            set_act_message(last, text);
+            log_warn("engine", "heal #%llu: %s", (unsigned long long)h->id, text);
+            if (h->phase == H_EXECUTING) {
+                /* It may still act (or have acted): restore it when the issue clears, and keep
+                 * the plugin busy until its late result, so no later step inherits it. */
+                slot_abandon(e, h->step_plugin, h->attempt);
+                if (!h->dry_run)
+                    note_acted(h->is, plugin);
+            } else {
+                msg c = { .kind = MSG_CANCEL, .seq = h->id, .attempt = h->attempt };
+                (void)eng_send_to(e, h->step_plugin, &c);
+            }
+            action_done(e, h, 0);
+            break;
+        }
         }
     }
+    futile_prune(e);
+    eng_retry_restores(e, 0);
     if (e->auto_detect) {
         eissue *is = e->ihead;
         while (is) {

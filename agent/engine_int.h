@@ -23,7 +23,18 @@ typedef enum issue_state {
     IS_OPEN, IS_HEALING, IS_PENDING, IS_HEALED, IS_FAILED, IS_SUPPRESSED
 } issue_state;
 
-typedef enum heal_phase { H_PLANNING, H_PENDING, H_EXECUTING, H_VERIFYING } heal_phase;
+/* A heal's life: PLANNING (plans asked) -> PENDING (a person must confirm) or straight to
+ * WAITING (its step's plugin is busy with another step) / EXECUTING (one EXECUTE in flight,
+ * attempt = its id) -> VERIFYING (the plugin or the detector re-measures, maybe settling over a
+ * window) -> the next step, or the end. Exactly one step of a heal is ever in flight. */
+typedef enum heal_phase { H_PLANNING, H_PENDING, H_WAITING, H_EXECUTING, H_VERIFYING } heal_phase;
+
+/* How long a mark of "tried and changed nothing" holds for (type, target, action, severity):
+ * the action is not planned again for that state within it, the ladder goes on instead. */
+#define FUTILE_TTL 3600.0
+/* RESTOREs are sent again until acknowledged: first after this, doubling up to the max. */
+#define RESTORE_RETRY_FIRST 5.0
+#define RESTORE_RETRY_MAX 300.0
 
 struct heal;
 
@@ -69,7 +80,41 @@ typedef struct heal {
     int rollbacks;
     double pending_created, pending_expires;
     const char *pending_reason;
+    uint64_t attempt;           /* the step in flight (EXECUTE/VERIFY); 0 between steps */
+    int step_plugin;            /* index of the plugin running (or awaited by) the step */
+    int severity;               /* the issue's severity when the heal began */
+    int confirmed;              /* an operator confirmed the plan */
+    struct heal *wnext;         /* in its plugin's wait queue (phase H_WAITING) */
 } heal;
+
+/* A RESTORE sent and not yet acknowledged: it is sent again until it is. The issue it is about
+ * may be closed and freed meanwhile, so the message is kept encoded. */
+typedef struct rpend {
+    uint64_t attempt;
+    char *plugin;
+    char *buf;
+    size_t len;
+    double next_try, backoff;   /* monotonic */
+    unsigned tries;
+    struct rpend *next;
+} rpend;
+
+/* What a plugin's worker is doing for the engine. Steps of different heals may be pipelined to a
+ * healthy plugin (its worker runs them in order), at most SLOT_PIPE_MAX at once; a heal never has
+ * more than one step in flight. A step the engine gave up on (timed out, or pre-empted) is
+ * `abandoned`: until its late result arrives the plugin counts as stuck and no new step is sent
+ * to it (heals wait here instead), so nothing queues behind a stuck step only to run after its
+ * heal has ended, and no late result is ever taken for another step's. */
+#define SLOT_PIPE_MAX 64
+typedef struct pslot {
+    unsigned inflight;          /* EXECUTEs sent, result not yet in (abandoned ones included) */
+    uint64_t *abandoned;        /* attempts given up on, results still to come */
+    size_t n_abandoned, cap_abandoned;
+    heal *wq_head, *wq_tail;    /* heals waiting for this plugin, critical first, else FIFO */
+} pslot;
+
+/* Tests (model-based): every message the engine sends goes here instead of the bus. */
+typedef int (*engine_send_hook)(void *ud, int plugin_idx, const msg *m);
 
 typedef struct hcomp {
     double score, at, stale_after;
@@ -88,6 +133,8 @@ struct engine {
     plugin_set *set;
     size_t n;                   /* == set->n; per-plugin arrays below */
     worker **workers;
+    unsigned char *live;        /* plugin i runs (its worker started, or a test plays it) */
+    pslot *slots;               /* per plugin */
     void **push;
     void *pull;
     char endpoint[64];
@@ -96,12 +143,16 @@ struct engine {
     strmap *issues;
     eissue *ihead, *itail;
     u64map *heals;
+    uint64_t next_attempt;
+    strmap *futile;             /* type\0target\0action\0severity -> double *expiry (mono) */
+    rpend *restores;            /* RESTOREs awaiting their ACK */
+    engine_send_hook send_hook;
+    void *hook_ud;
     strmap *health;
     double health_value;
     uint64_t rng;
     double next_sweep;
     unsigned acks_waiting;
-    unsigned restores_waiting;  /* restore ACKs still expected while shutting down */
     unsigned long long issues_dropped;
     json_t *recent;             /* finished heals for the --once summary; NULL in the daemon */
     atomic_uint_fast64_t heals_finished;
@@ -133,6 +184,17 @@ gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirme
 void eng_start_execution(engine *e, heal *h, gov_verdict v);
 void eng_dispatch(engine *e, const msg *m);
 void eng_sweep(engine *e);
+/* Sends a RESTORE for `is` to plugin idx and keeps it until acknowledged. 0 when sent. */
+int eng_send_restore(engine *e, int idx, const eissue *is);
+/* Sends again the unacknowledged RESTOREs that are due (all of them when force). */
+void eng_retry_restores(engine *e, int force);
+size_t eng_restores_outstanding(engine *e);
+void eng_restore_acked(engine *e, const msg *m);
+void eng_free_restores(engine *e);
+
+/* engine_loop.c — for tests: an engine whose plugins are played by the test through hook
+ * (no worker threads); messages go in with eng_dispatch, time passes with eng_sweep. */
+engine *engine_new_detached(runtime *rt, plugin_set *set, engine_send_hook hook, void *ud);
 
 /* engine_views.c */
 extern const char *const ENG_ISSUE_STATE[];

@@ -34,6 +34,7 @@ static void run_command(engine *e, cmd *c)
     if (v == GOV_ALLOW || v == GOV_DRY_RUN) {
         snprintf(c->msg, sizeof c->msg, "plan %llu confirmed: executing", (unsigned long long)c->id);
         log_info("engine", "heal #%llu confirmed by the operator", (unsigned long long)h->id);
+        h->confirmed = 1;
         eng_start_execution(e, h, v);
     } else {
         snprintf(c->msg, sizeof c->msg, "plan %llu confirmed but refused now: %s",
@@ -149,32 +150,31 @@ static int poll_once(engine *e, long timeout_ms)
 static void restore_all(engine *e, double timeout_s)
 {
     pthread_mutex_lock(&e->lock);
-    e->restores_waiting = 0;
     for (eissue *is = e->ihead; is; is = is->next) {
-        msg m = { .kind = MSG_RESTORE, .seq = is->id ? is->id : 1, .has_issue = 1,
-                  .issue = eng_issue_view(is) };
         for (size_t i = 0; i < is->n_acted; i++) {
             int idx = eng_plugin_index(e, is->acted[i]);
-            if (idx >= 0 && e->set->v[idx].desc.restore && eng_send_to(e, idx, &m) == HEALER_OK)
-                e->restores_waiting++;
+            if (idx >= 0 && e->set->v[idx].desc.restore)
+                eng_send_restore(e, idx, is);
         }
     }
-    unsigned sent = e->restores_waiting;
+    size_t sent = eng_restores_outstanding(e); /* and any still unacknowledged from before */
     pthread_mutex_unlock(&e->lock);
     if (!sent)
         return;
-    log_info("engine", "undoing what the plugins changed for %u open issue(s) before stopping", sent);
+    log_info("engine", "undoing what the plugins changed (%zu restore(s)) before stopping", sent);
     double deadline = clock_mono() + timeout_s;
     while (clock_mono() < deadline) {
         if (poll_once(e, 50) < 0)
             break;
         pthread_mutex_lock(&e->lock);
-        unsigned left = e->restores_waiting;
+        eng_retry_restores(e, 1); /* every second now, not with back-off */
+        size_t left = eng_restores_outstanding(e);
         pthread_mutex_unlock(&e->lock);
         if (!left)
             return;
     }
-    log_warn("engine", "%u restore(s) did not finish within %.0f s", e->restores_waiting, timeout_s);
+    log_warn("engine", "%zu restore(s) not acknowledged within %.0f s", eng_restores_outstanding(e),
+             timeout_s);
 }
 
 static void *engine_main(void *arg)
@@ -207,7 +207,7 @@ int engine_run_once(engine *e, double timeout_s)
     msg m = { .kind = MSG_DETECT, .seq = 0 };
     e->acks_waiting = 0;
     for (size_t i = 0; i < e->n; i++)
-        if (e->workers[i] && e->set->v[i].desc.detect && eng_send_to(e, (int)i, &m) == HEALER_OK)
+        if (e->live[i] && e->set->v[i].desc.detect && eng_send_to(e, (int)i, &m) == HEALER_OK)
             e->acks_waiting++;
     double deadline = clock_mono() + timeout_s;
     while (clock_mono() < deadline) {
@@ -222,7 +222,8 @@ int engine_run_once(engine *e, double timeout_s)
     return -1;
 }
 
-engine *engine_new(runtime *rt, plugin_set *set, int auto_detect)
+/* Everything but the bus and the workers. */
+static engine *engine_alloc(runtime *rt, plugin_set *set, int auto_detect)
 {
     engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -231,8 +232,12 @@ engine *engine_new(runtime *rt, plugin_set *set, int auto_detect)
     e->set = set;
     e->n = set->n;
     e->auto_detect = auto_detect;
+    e->efd = -1;
     e->workers = calloc(e->n ? e->n : 1, sizeof *e->workers);
+    e->live = calloc(e->n ? e->n : 1, sizeof *e->live);
+    e->slots = calloc(e->n ? e->n : 1, sizeof *e->slots);
     e->push = calloc(e->n ? e->n : 1, sizeof *e->push);
+    e->futile = strmap_new();
     e->issues = strmap_new();
     e->heals = u64map_new();
     e->health = strmap_new();
@@ -250,11 +255,37 @@ engine *engine_new(runtime *rt, plugin_set *set, int auto_detect)
     pthread_cond_init(&e->cmd_cv, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&e->stop, 0);
+    if (!e->workers || !e->live || !e->slots || !e->push || !e->futile || !e->issues || !e->heals ||
+        !e->health || e->efd < 0) {
+        log_error("engine", "cannot start: out of memory");
+        engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+engine *engine_new_detached(runtime *rt, plugin_set *set, engine_send_hook hook, void *ud)
+{
+    engine *e = engine_alloc(rt, set, 1);
+    if (!e)
+        return NULL;
+    e->send_hook = hook;
+    e->hook_ud = ud;
+    for (size_t i = 0; i < e->n; i++)
+        e->live[i] = set->v[i].state == PLUGIN_LOADED;
+    return e;
+}
+
+engine *engine_new(runtime *rt, plugin_set *set, int auto_detect)
+{
+    engine *e = engine_alloc(rt, set, auto_detect);
+    if (!e)
+        return NULL;
     snprintf(e->endpoint, sizeof e->endpoint, "inproc://engine.%u", rt->generation);
     e->pull = bus_pull(rt->bus, e->endpoint);
     bus_get_stats(rt->bus, &e->last_bus); /* counters carry over a reload: count from here */
-    if (!e->workers || !e->push || !e->issues || !e->heals || !e->health || e->efd < 0 || !e->pull) {
-        log_error("engine", "cannot start: out of memory or bus failure");
+    if (!e->pull) {
+        log_error("engine", "cannot start: the bus refused the engine's inbox");
         engine_free(e);
         return NULL;
     }
@@ -265,6 +296,7 @@ engine *engine_new(runtime *rt, plugin_set *set, int auto_detect)
         e->workers[i] = worker_start(rt, p, auto_detect, e->endpoint);
         if (e->workers[i]) {
             e->push[i] = bus_push(rt->bus, worker_endpoint(e->workers[i]));
+            e->live[i] = 1;
             metrics_plugin_info(rt->metrics, p->name, p->version);
         }
     }
@@ -286,7 +318,7 @@ void engine_stop(engine *e, double timeout_s)
 {
     if (!e)
         return;
-    if (!e->running && !e->stopped)
+    if (!e->running && !e->stopped && !e->send_hook && e->pull)
         restore_all(e, 10.0); /* --once: this thread owns the sockets */
     e->stopped = 1;
     if (e->running) {
@@ -317,6 +349,7 @@ void engine_stop(engine *e, double timeout_s)
                 worker_free(e->workers[i]);
             e->workers[i] = NULL;
         }
+        e->live[i] = 0;
     }
 }
 
@@ -338,6 +371,14 @@ void engine_free(engine *e)
         u64map_free(e->heals);
     }
     strmap_free(e->issues);
+    if (e->futile) {
+        size_t i = 0;
+        void *val;
+        while (strmap_next(e->futile, &i, NULL, NULL, &val))
+            free(val);
+        strmap_free(e->futile);
+    }
+    eng_free_restores(e);
     if (e->health) {
         size_t i = 0;
         void *val;
@@ -353,6 +394,11 @@ void engine_free(engine *e)
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->cmd_cv);
     free(e->workers);
+    free(e->live);
+    for (size_t i = 0; e->slots && i < e->n; i++)
+        if (e->slots[i].cap_abandoned)
+            free(e->slots[i].abandoned);
+    free(e->slots);
     free(e->push);
     free(e);
 }

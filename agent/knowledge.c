@@ -145,7 +145,9 @@ static int action_is_attempt(const kb_heal *h, const kb_action *a)
 {
     if (h->dry_run)
         return 0;
-    return strcmp(a->outcome, "dry_run") != 0 && strcmp(a->outcome, "skipped") != 0;
+    /* dry runs, steps that never ran, and steps abandoned for an emergency teach nothing */
+    return strcmp(a->outcome, "dry_run") != 0 && strcmp(a->outcome, "skipped") != 0 &&
+           strcmp(a->outcome, "preempted") != 0;
 }
 
 /* sign +1 records a heal, -1 takes back one the writer could not store. */

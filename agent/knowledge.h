@@ -17,7 +17,7 @@ typedef struct kb_action {
     const char *action;
     const char *target;
     const char *outcome;        /* "healed", "done", "failed", "skipped", "dry_run", "error",
-                                   "timeout", "not_healed" */
+                                   "timeout", "not_healed", "preempted" */
     int success;                /* 1 when this action healed the issue (feeds statistics) */
     const char *message;
     const char *before_json;    /* JSON object of measurements before, or NULL */

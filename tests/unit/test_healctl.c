@@ -386,7 +386,7 @@ static void status_table(void **state)
     (void)state;
     run_healctl(&R, "--url", fx.url, "status", NULL);
     assert_exit(&R, 0);
-    assert_contains(R.out, "healerd 0.1.0 (plugin ABI 1.1)");
+    assert_contains(R.out, "healerd 0.1.0 (plugin ABI 1.0)");
     assert_contains(R.out, "dry-run");
     assert_contains(R.out, "87.5");
     assert_contains(R.out, "2h 3m");
