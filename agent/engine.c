@@ -745,14 +745,20 @@ static void decide(engine *e, heal *h)
     h->dry_run = e->rt->cfg->dry_run;
     skip_futile(e, h);
     if (h->n_order == 0) {
-        /* Everything proposed was just tried and changed nothing: a person must look. Asked
-         * again after the cooldown, or at once when the severity rises (a new state). */
-        double wait = e->rt->cfg->limits.cooldown_minutes * 60.0;
-        is->retry_at_mono = clock_mono() + (wait > 60 ? wait : 60);
-        eng_finish_heal(e, h, "failed", "every proposed action ran recently for this state and "
-                        "changed nothing: needs a person");
+        /* Everything proposed was just tried and changed nothing: nothing runs, nothing is
+         * recorded as a heal, and a person must look (logged once per issue). The plugins are
+         * asked again when the issue repeats: a worse state may bring a harsher step. */
+        if (!is->exhausted)
+            log_info("engine", "issue #%llu %s on %s: every action proposed for this state ran "
+                     "within the last %.0f min and changed nothing: needs a person",
+                     (unsigned long long)is->id, is->type, is->target, FUTILE_TTL / 60);
+        is->exhausted = 1;
+        is->state = IS_FAILED;
+        is->reason = "exhausted";
+        drop_heal(e, h);
         return;
     }
+    is->exhausted = 0;
     h->flags = 0;
     h->rollbacks = 0;
     /* AUTO_OK on one action must not wave through another's risk: keep it only when every risky

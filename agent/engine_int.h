@@ -57,6 +57,7 @@ typedef struct eissue {
     double retry_at_mono;       /* after a rejection: not before */
     int closing;                /* resolved while a heal was in flight */
     int last_refusal;           /* gov_verdict last counted, so repeats don't recount */
+    int exhausted;              /* every proposed action was futile for this state (logged) */
     char **acted;               /* plugins that changed something: they get restore() */
     size_t n_acted;
     struct eissue *prev, *next;
