@@ -21,7 +21,7 @@ size_t governor_debug_cooldown_entries(governor *g);
 
 static agent_limits limits(int heals, int rollbacks, int min_health, double cooldown_min)
 {
-    return (agent_limits){ heals, rollbacks, min_health, cooldown_min, 60.0 };
+    return (agent_limits){ heals, rollbacks, min_health, cooldown_min, 60.0, 0 };
 }
 
 static gov_request req(const char *type, const char *target)
@@ -317,7 +317,9 @@ static void test_check_order(void **state)
     assert_int_equal(governor_check(g, &r, t), GOV_AWAITING_CONFIRMATION);
     r.confirmed = 1;
     assert_int_equal(governor_check(g, &r, t), GOV_ALLOW);
-    /* and a longer cooldown on reload reaches back as well */
+    /* and a longer cooldown on reload reaches back as well (a live commit: the dry-run one
+     * above lives on the simulated windows only) */
+    governor_commit(g, &r, T0);
     l.cooldown_minutes = 10;
     governor_set_limits(g, &l, 0);
     assert_int_equal(governor_check(g, &r, T0 + 599), GOV_COOLDOWN);
