@@ -43,7 +43,8 @@ typedef struct eissue {
     const char *reason;         /* static label */
     uint64_t heal_id;           /* latest heal */
     struct heal *active;        /* heal in flight or pending */
-    double retry_at_mono;       /* after a rejection: not before */
+    double retry_at_mono;       /* after no plan or an expired one: not before (a rejection
+                                   is a snooze in the governor) */
     int closing;                /* resolved while a heal was in flight */
     int last_refusal;           /* gov_verdict last counted, so repeats don't recount */
     char **acted;               /* plugins that changed something: they get restore() */
@@ -69,6 +70,8 @@ typedef struct heal {
     int rollbacks;
     double pending_created, pending_expires;
     const char *pending_reason;
+    int confirmed;              /* 1: by the operator, 2: automatic after enough confirmed
+                                   successes (limits.auto_after_confirmations) */
 } heal;
 
 typedef struct hcomp {

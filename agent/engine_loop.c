@@ -23,7 +23,8 @@ static void run_command(engine *e, cmd *c)
         return;
     }
     if (c->c == HTTP_CMD_REJECT) {
-        h->is->retry_at_mono = clock_mono() + e->rt->cfg->limits.cooldown_minutes * 60.0;
+        governor_snooze(e->rt->gov, h->is->type, h->is->target,
+                        clock_now() + e->rt->cfg->limits.cooldown_minutes * 60.0);
         snprintf(c->msg, sizeof c->msg, "plan %llu rejected", (unsigned long long)c->id);
         eng_finish_heal(e, h, "rejected", "rejected by the operator");
         c->rc = HEALER_OK;
@@ -34,6 +35,7 @@ static void run_command(engine *e, cmd *c)
     if (v == GOV_ALLOW || v == GOV_DRY_RUN) {
         snprintf(c->msg, sizeof c->msg, "plan %llu confirmed: executing", (unsigned long long)c->id);
         log_info("engine", "heal #%llu confirmed by the operator", (unsigned long long)h->id);
+        h->confirmed = 1;
         eng_start_execution(e, h, v);
     } else {
         snprintf(c->msg, sizeof c->msg, "plan %llu confirmed but refused now: %s",
