@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "engine.h"
+#include "govstore.h"
 #include "http.h"
 #include "loader.h"
 #include "log.h"
@@ -97,6 +98,21 @@ static actuators *make_actuators(const config *c, audit_log *audit)
 
 /* ---- HTTP backend -------------------------------------------------------------------------- */
 
+static const char *const SEV_NAME[] = { "low", "medium", "high", "critical" };
+
+static int add_entry(void *ud, const gov_entry *e)
+{
+    json_t *arr = ud;
+    if (json_array_size(arr) >= 1000)
+        return 1; /* a bounded answer; cooldowns_active has the count */
+    json_t *o = json_pack("{s:s, s:s, s:f}", "issue_type", e->issue_type, "target", e->target,
+                          "until", e->until);
+    if (o && e->severity >= 0)
+        json_object_set_new(o, "severity", json_string(SEV_NAME[e->severity <= 3 ? e->severity : 3]));
+    json_array_append_new(arr, o);
+    return 0;
+}
+
 static json_t *be_status(void *ud)
 {
     agent *a = ud;
@@ -125,12 +141,19 @@ static json_t *be_status(void *ud)
                              (json_int_t)bs.received, "dropped", (json_int_t)bs.dropped,
                              "malformed", (json_int_t)bs.malformed);
     json_t *comps = a->engine ? engine_health_json(a->engine) : json_array();
+    json_t *cooldowns = json_array(), *snoozes = json_array();
+    governor_each_cooldown(a->gov, a->cfg->dry_run, clock_now(), add_entry, cooldowns);
+    governor_each_snooze(a->gov, clock_now(), add_entry, snoozes);
     json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:o, s:f, s:b, s:I, s:I, s:o, s:o}", "version",
                           HEALERD_VERSION, "abi", abi, "mode", a->cfg->dry_run ? "dry-run" : "live",
                           "health", health, "health_components", comps,
                           "uptime_seconds", clock_mono() - a->started_mono,
                           "paused", b.paused, "open_issues", (json_int_t)open, "pending",
                           (json_int_t)pending, "limits", limits, "bus", busj);
+    json_object_set_new(o, "cooldowns", cooldowns);
+    json_object_set_new(o, "snoozes", snoozes);
+    json_object_set_new(limits, "auto_after_confirmations",
+                        json_integer(l->auto_after_confirmations));
     pthread_rwlock_unlock(&a->lock);
     return o;
 }
@@ -162,7 +185,19 @@ static json_t *be_heals(void *ud, int limit)
 static json_t *be_knowledge(void *ud)
 {
     agent *a = ud;
-    return knowledge_stats_json(a->kb);
+    json_t *o = knowledge_stats_json(a->kb);
+    /* Human-authorized, then automatic: the streak of confirmed successes per (type, action). */
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(o, "knowledge"), i, e) {
+        const char *type = json_string_value(json_object_get(e, "issue_type"));
+        const char *action = json_string_value(json_object_get(e, "action"));
+        json_object_set_new(e, "confirmed_successes",
+                            json_integer(governor_confirmed_successes(a->gov, type, action)));
+        json_object_set_new(e, "automatic",
+                            json_boolean(governor_auto_approved(a->gov, type, action)));
+    }
+    return o;
 }
 
 static json_t *plugins_json(const plugin_set *set)
@@ -323,6 +358,10 @@ agent *agent_open(const agent_opts *o, int *exit_code)
         log_error("agent", "cannot start: out of memory");
         goto fail;
     }
+    /* The limits outlive the process: a crash loop must not hand each run a fresh hour. */
+    govstore_load(a->kb, a->gov, clock_now());
+    gov_store gs = govstore_ops(a->kb);
+    governor_set_store(a->gov, &gs);
     a->rt = (runtime){ .cfg = a->cfg, .bus = a->bus, .act = a->act, .metrics = a->metrics,
                        .audit = a->audit, .kb = a->kb, .gov = a->gov, .generation = 1 };
     prune_history(a);
@@ -346,6 +385,7 @@ void agent_close(agent *a)
     if (a->http)
         http_stop(a->http);
     stop_plugins(a);
+    governor_set_store(a->gov, NULL); /* nothing may write through it once kb is closed */
     if (a->kb)
         knowledge_close(a->kb);
     if (!a->leaked) {
