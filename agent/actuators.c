@@ -304,6 +304,7 @@ actuators *actuators_new(const act_config *cfg, audit_log *audit)
     a->protect_min_uid = cfg->protect_min_uid;
     a->dry_run = cfg->dry_run ? 1 : 0;
     a->audit = audit;
+    a->undo = cfg->undo;
     if (!a->proc_root || !a->sys_root || !a->state_dir || !a->scope_cgroup)
         goto fail;
     if (cfg->n_protect_names) {
@@ -656,11 +657,24 @@ int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     rc = read_target(a, pid, start_time, &pi, m, sizeof m);
     if (rc != HEALER_OK)
         goto done;
+    /* Journaled before it is sent: a process the agent stopped must run again even if the
+     * agent dies now. One already stopped by someone else is theirs to continue. */
+    undo_tok ut = { 0, 0 };
+    if (sig == SIGSTOP && pi.state != 'T' && pi.state != 't') {
+        undo_entry ue = { .kind = UNDO_STOP, .pid = pid, .start_time = start_time,
+                          .name = pi.p.name };
+        undo_before(a, c, &ue, &ut, params);
+    }
     if (send_sig(pid, pidfd, sig) < 0) {
         int e = errno;
+        undo_failed(a, &ut);
         setmsg(m, sizeof m, "pid %d (%s): %s: %s", (int)pid, pi.p.name, sn, strerror(e));
         rc = e == ESRCH ? HEALER_E_GONE : HEALER_E_IO;
         goto done;
+    }
+    if (sig == SIGCONT) {
+        undo_entry inv = { .kind = UNDO_STOP, .pid = pid, .start_time = start_time };
+        undo_inverse(a, &inv);
     }
     rc = HEALER_OK;
     if (!escalate) {
@@ -743,6 +757,12 @@ int act_renice(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     rc = read_target(a, pid, start_time, &pi, m, sizeof m);
     if (rc != HEALER_OK)
         goto done;
+    undo_tok ut = { 0, 0 };
+    if (old != nice) {
+        undo_entry ue = { .kind = UNDO_RENICE, .pid = pid, .start_time = start_time,
+                          .name = pi.p.name, .nice_before = old, .nice_after = nice };
+        undo_before(a, c, &ue, &ut, params);
+    }
     /* PRIO_PROCESS on Linux changes one thread: renice every thread of the process. */
     char taskdir[PATH_MAX];
     snprintf(taskdir, sizeof taskdir, "%s/%d/task", a->proc_root, (int)pid);
@@ -777,11 +797,15 @@ int act_renice(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
         }
     }
     if (threads == 0) {
+        undo_failed(a, &ut);
         setmsg(m, sizeof m, "renice pid %d (%s) from %d to %d failed: %s", (int)pid, pi.p.name,
                old, nice, strerror(first_err));
         rc = first_err == ESRCH ? HEALER_E_GONE : HEALER_E_IO;
         goto done;
     }
+    undo_entry inv = { .kind = UNDO_RENICE, .pid = pid, .start_time = start_time,
+                       .nice_before = nice };
+    undo_inverse(a, &inv);
     int exited = pidfd >= 0 && proc_gone(a, pid, start_time, pidfd);
     json_object_set_new(params, "threads", json_integer((json_int_t)threads));
     setmsg(m, sizeof m, "reniced pid %d (%s) from %d to %d (%zu thread%s%s%s)", (int)pid,

@@ -175,6 +175,13 @@ int act_freeze_cgroup(actuators *a, const act_context *c, const char *cgroup_dir
         rc = HEALER_DRY_RUN;
         goto out;
     }
+    /* Journaled before the write: a cgroup the agent froze must thaw even if the agent dies
+     * now. One frozen already was someone else's doing. */
+    undo_tok ut = { 0, 0 };
+    if (freeze && strcmp(was, v2 ? "1" : "FROZEN") != 0) {
+        undo_entry ue = { .kind = UNDO_FREEZE, .path = real };
+        undo_before(a, c, &ue, &ut, params);
+    }
     const char *val = v2 ? (freeze ? "1" : "0") : (freeze ? "FROZEN" : "THAWED");
     int fd = openat(dfd, file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     ssize_t wr = fd < 0 ? -1 : write(fd, val, strlen(val));
@@ -182,6 +189,7 @@ int act_freeze_cgroup(actuators *a, const act_context *c, const char *cgroup_dir
     if (fd >= 0)
         close(fd);
     if (wr != (ssize_t)strlen(val)) {
+        undo_failed(a, &ut);
         setmsg(m, sizeof m, "%s cgroup %s: writing '%s' to %s: %s", verb, real, val, file,
                wr < 0 ? strerror(e) : "short write");
         rc = HEALER_E_IO;
@@ -195,6 +203,10 @@ int act_freeze_cgroup(actuators *a, const act_context *c, const char *cgroup_dir
     setmsg(m, sizeof m, "%s cgroup %s (%s was %s)%s", freeze ? "froze" : "thawed", real, file,
            was, reached ? "" : freeze ? "; not fully frozen after 2 s" : "; not thawed after 2 s");
     json_object_set_new(params, "reached", json_boolean(reached));
+    if (!freeze) {
+        undo_entry inv = { .kind = UNDO_FREEZE, .path = real };
+        undo_inverse(a, &inv);
+    }
     rc = HEALER_OK;
 out:
     if (dfd >= 0)

@@ -180,6 +180,46 @@ static int path_root(actuators *a, const act_context *c, const char *real, char 
     return 0;
 }
 
+/* The pid of a per-process file (proc_root/PID/...). */
+static int proc_file_pid(int which, const char *root, const char *real, pid_t *pid)
+{
+    if (which != 1)
+        return 0;
+    const char *rel = real + strlen(root);
+    while (*rel == '/')
+        rel++;
+    char *end;
+    long v = strtol(rel, &end, 10);
+    if (end == rel || (*end != '/' && *end != '\0') || v <= 0 || v > INT_MAX)
+        return 0;
+    *pid = (pid_t)v;
+    return 1;
+}
+
+/* Which writes the undo journal gives back after a crash: a tunable under proc_root or
+ * sys_root (governor, frequency cap, fan, sysctl) whose prior content was read (at most 4 KiB)
+ * and differs from the new value. Not: files under a declared path (persistent edits, such as
+ * a fixed configuration, with a copy in backups/; a crash must not revert a fix), write-only
+ * or unreadable attributes, and writes that trigger rather than set something
+ * (vm/drop_caches, vm/compact_memory): there is no state to go back to. */
+static int journal_write(actuators *a, int which, const char *root, const char *real,
+                         const char *old, size_t oldn, const char *value)
+{
+    if (!a->undo || (which != 1 && which != 2) || !old || oldn > 4096 || strlen(old) != oldn)
+        return 0;
+    if (which == 1) {
+        static const char *const triggers[] = { "sys/vm/drop_caches", "sys/vm/compact_memory",
+                                                NULL };
+        const char *rel = real + strlen(root);
+        while (*rel == '/')
+            rel++;
+        for (size_t i = 0; triggers[i]; i++)
+            if (strcmp(rel, triggers[i]) == 0)
+                return 0;
+    }
+    return !undo_same_value(old, value);
+}
+
 int act_write_file(actuators *a, const act_context *c, const char *path, const char *value,
                    char *msg, size_t len)
 {
@@ -320,6 +360,20 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
             goto out;
         json_object_set_new(params, "backup", jstr(backup));
     }
+    undo_tok ut = { 0, 0 };
+    if (journal_write(a, which, root, real, old, oldn, value)) {
+        undo_entry ue = { .kind = UNDO_WRITE, .path = real, .prior = old, .value = (char *)value };
+        procinfo upi;
+        char um[256];
+        if (proc_file_pid(which, root, real, &ue.pid) &&
+            procinfo_read(a->proc_root, ue.pid, &upi, um, sizeof um) == HEALER_OK) {
+            ue.start_time = upi.p.start_time;
+            ue.name = upi.p.name;
+        } else {
+            ue.pid = 0;
+        }
+        undo_before(a, c, &ue, &ut, params);
+    }
     size_t vn = strlen(value);
     if (kernel) {
         /* procfs/sysfs: one write of the whole value, no truncation or rename games. */
@@ -329,6 +383,7 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
         if (fd >= 0)
             close(fd);
         if (w < 0 || (size_t)w != vn) {
+            undo_failed(a, &ut);
             setmsg(m, sizeof m, "write '%s' to %s failed: %s", shown, real,
                    w < 0 ? strerror(e) : "short write");
             rc = HEALER_E_IO;
@@ -346,6 +401,7 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
                 break;
         }
         if (fd < 0) {
+            undo_failed(a, &ut);
             setmsg(m, sizeof m, "write_file %s: temporary file: %s", real, strerror(errno));
             rc = HEALER_E_IO;
             goto out;
@@ -366,12 +422,17 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
             e = errno;
         }
         if (!ok) {
+            undo_failed(a, &ut);
             unlinkat(dfd, tmp, 0);
             setmsg(m, sizeof m, "write_file %s: %s", real, strerror(e));
             rc = HEALER_E_IO;
             goto out;
         }
         fsync(dfd);
+    }
+    if (which != 3) {
+        undo_entry inv = { .kind = UNDO_WRITE, .path = real, .prior = (char *)value };
+        undo_inverse(a, &inv);
     }
     if (backup[0])
         setmsg(m, sizeof m, "wrote '%s' to %s (was '%s'; backup %s)", shown, real, oldshown,

@@ -23,6 +23,7 @@ struct actuators {
     size_t n_ancestors;
     int dry_run;           /* read and written with __atomic: set from the reload thread */
     audit_log *audit;
+    undo_journal *undo;    /* borrowed; NULL: nothing is journaled */
 };
 
 extern const act_context no_context;
@@ -51,5 +52,21 @@ int finish(actuators *a, const act_context *c, const char *actuator, const char 
            json_t *params, int rc, const char *m, char *msg, size_t len);
 /* HEALER_OK, or the refusal (protected, out of scope) with the reason in m. */
 int check_allowed(actuators *a, const healer_proc *p, int allow_system, char *m, size_t ml);
+
+/* The undo journal's side of each actuator (actuators_undo.c). undo_before journals e (plugin,
+ * heal and issue from c) right before the change and notes the outcome in params; a failure
+ * to journal is logged and never blocks the change (it may be an emergency). undo_failed:
+ * the change was not made, so the entry it created goes. undo_inverse: the change described by
+ * inv (SIGCONT of pid+start, thaw of path, renice to nice_before, write of prior to path) was
+ * made: the entries it gives back are cleared. */
+typedef struct undo_tok {
+    uint64_t id;
+    int created;
+} undo_tok;
+void undo_before(actuators *a, const act_context *c, undo_entry *e, undo_tok *t, json_t *params);
+void undo_failed(actuators *a, undo_tok *t);
+void undo_inverse(actuators *a, const undo_entry *inv);
+/* 1 when the content of a file shows the same value (trailing white space ignored). */
+int undo_same_value(const char *x, const char *y);
 
 #endif

@@ -32,6 +32,7 @@ struct agent {
     knowledge *kb;
     governor *gov;
     actuators *act;
+    undo_journal *undo;
     plugin_set plugins;
     engine *engine;
     http_server *http;
@@ -78,7 +79,7 @@ void agent_block_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static actuators *make_actuators(const config *c, audit_log *audit)
+static actuators *make_actuators(const config *c, audit_log *audit, undo_journal *undo)
 {
     act_config ac = {
         .dry_run = c->dry_run,
@@ -91,6 +92,7 @@ static actuators *make_actuators(const config *c, audit_log *audit)
         .scope_cgroup = c->scope_cgroup,
         .scope_uids = c->scope_uids,
         .n_scope_uids = c->n_scope_uids,
+        .undo = undo,
     };
     return actuators_new(&ac, audit);
 }
@@ -131,6 +133,7 @@ static json_t *be_status(void *ud)
                           "uptime_seconds", clock_mono() - a->started_mono,
                           "paused", b.paused, "open_issues", (json_int_t)open, "pending",
                           (json_int_t)pending, "limits", limits, "bus", busj);
+    json_object_set_new(o, "undo_outstanding", json_integer((json_int_t)undo_outstanding(a->undo)));
     pthread_rwlock_unlock(&a->lock);
     return o;
 }
@@ -317,12 +320,21 @@ agent *agent_open(const agent_opts *o, int *exit_code)
         log_error("agent", "knowledge base: %s", err);
         goto fail;
     }
+    a->undo = undo_open(a->cfg->state_dir, err, sizeof err);
+    if (!a->undo) {
+        log_error("agent", "undo journal: %s", err);
+        goto fail;
+    }
+    undo_set_metrics(a->undo, a->metrics);
     a->gov = governor_new(&a->cfg->limits, a->cfg->dry_run);
-    a->act = make_actuators(a->cfg, a->audit);
+    a->act = make_actuators(a->cfg, a->audit, a->undo);
     if (!a->bus || !a->metrics || !a->gov || !a->act) {
         log_error("agent", "cannot start: out of memory");
         goto fail;
     }
+    /* What a previous run changed and never gave back (it crashed, was killed, or a restore
+     * failed) is undone before any plugin can act on the host as it found it. */
+    act_undo_replay(a->act);
     a->rt = (runtime){ .cfg = a->cfg, .bus = a->bus, .act = a->act, .metrics = a->metrics,
                        .audit = a->audit, .kb = a->kb, .gov = a->gov, .generation = 1 };
     prune_history(a);
@@ -350,10 +362,12 @@ void agent_close(agent *a)
         knowledge_close(a->kb);
     if (!a->leaked) {
         actuators_free(a->act);
+        undo_close(a->undo);
         if (a->bus)
             bus_free(a->bus);
     } else {
         keep_alive(a->act);
+        keep_alive(a->undo);
         keep_alive(a->bus);
         keep_alive(a->cfg);
         a->cfg = NULL;
@@ -419,7 +433,7 @@ static void reload(agent *a)
     pthread_rwlock_wrlock(&a->lock);
     stop_plugins(a);
     actuators *old_act = a->act;
-    a->act = make_actuators(nc, a->audit);
+    a->act = make_actuators(nc, a->audit, a->undo);
     if (!a->leaked)
         actuators_free(old_act);
     else
