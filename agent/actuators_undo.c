@@ -171,10 +171,16 @@ static void by_whom(const undo_entry *e, char *out, size_t len)
 static int same_process(actuators *a, const undo_entry *e, const char *who)
 {
     healer_proc p;
-    if (act_proc_read(a, e->pid, &p) == HEALER_OK && p.start_time == e->start_time)
+    int rc = act_proc_read(a, e->pid, &p);
+    if (rc == HEALER_OK && p.start_time == e->start_time)
         return 1;
-    log_warn(WHO, "pid %d (%s) changed by %s has exited since: nothing to undo", (int)e->pid,
-             e->name ? e->name : "?", who);
+    if (rc == HEALER_OK)
+        log_warn(WHO, "pid %d (%s) changed by %s has exited; the pid now names %s (started at "
+                 "%llu, not %llu): not touched", (int)e->pid, e->name ? e->name : "?", who,
+                 p.name, (unsigned long long)p.start_time, (unsigned long long)e->start_time);
+    else
+        log_warn(WHO, "pid %d (%s) changed by %s has exited since: nothing to undo",
+                 (int)e->pid, e->name ? e->name : "?", who);
     return 0;
 }
 

@@ -262,6 +262,17 @@ static int append(undo_journal *j, json_t *o, size_t *bytes, char *err, size_t e
     return rc;
 }
 
+/* The bytes e takes in a compacted file. */
+static size_t record_bytes(const undo_entry *e)
+{
+    json_t *o = add_record(e);
+    size_t n = 0;
+    char *line = o ? line_of(o, &n) : NULL;
+    json_decref(o);
+    free(line);
+    return n;
+}
+
 static void update_gauge(undo_journal *j)
 {
     if (j->m)
@@ -355,8 +366,11 @@ static int apply_line(undo_journal *j, const char *line, size_t n, const char **
         json_t *id;
         json_array_foreach(json_object_get(o, "ids"), i, id) {
             ssize_t k = find_id(j, (uint64_t)json_integer_value(id));
-            if (k >= 0)
+            if (k >= 0) {
+                size_t b = record_bytes(&j->v[k]);
+                j->live_bytes = j->live_bytes > b ? j->live_bytes - b : 0;
                 remove_at(j, (size_t)k);
+            }
             uint64_t v = (uint64_t)json_integer_value(id);
             if (v >= j->next_id)
                 j->next_id = v + 1;
@@ -665,6 +679,8 @@ size_t undo_clear(undo_journal *j, const uint64_t *ids, size_t n)
         ssize_t k = find_id(j, ids[i]);
         if (k < 0)
             continue;
+        size_t b = record_bytes(&j->v[k]);
+        j->live_bytes = j->live_bytes > b ? j->live_bytes - b : 0;
         remove_at(j, (size_t)k);
         json_array_append_new(arr, json_integer((json_int_t)ids[i]));
         cleared++;
