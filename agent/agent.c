@@ -320,11 +320,12 @@ agent *agent_open(const agent_opts *o, int *exit_code)
         log_error("agent", "knowledge base: %s", err);
         goto fail;
     }
+    /* Without its journal the agent still heals (refusing to start would block emergencies);
+     * it only cannot promise to undo its changes after a crash. */
     a->undo = undo_open(a->cfg->state_dir, err, sizeof err);
-    if (!a->undo) {
-        log_error("agent", "undo journal: %s", err);
-        goto fail;
-    }
+    if (!a->undo)
+        log_error("agent", "undo journal: %s; running without it: changes are not journaled "
+                  "and will not be undone if the agent dies", err);
     undo_set_metrics(a->undo, a->metrics);
     a->gov = governor_new(&a->cfg->limits, a->cfg->dry_run);
     a->act = make_actuators(a->cfg, a->audit, a->undo);

@@ -85,4 +85,14 @@ check "SIGTERM exits 0" stop_agent
 check "running after a clean stop" running
 check "thawed after a clean stop" thawed
 check "the restore cleared the journal" test ! -s "$JOURNAL"
+
+# A symlink in the journal's place is never followed: an error naming it, and the agent runs.
+rm -f "$JOURNAL"
+echo "keep me" >"$T/elsewhere"
+ln -s "$T/elsewhere" "$JOURNAL"
+start_agent "$T/idle.conf"
+check "the symlink is refused by name" grep -q "error agent: undo journal: $JOURNAL: is a symbolic link" "$T/agent.log"
+check "the agent runs without it" bash -c "[ \"\$(curl -s '$URL/healthz')\" = ok ]"
+check "the link's target is untouched" bash -c "[ \"\$(cat '$T/elsewhere')\" = 'keep me' ]"
+check "SIGTERM exits 0" stop_agent
 finish
