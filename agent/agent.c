@@ -33,6 +33,7 @@ struct agent {
     knowledge *kb;
     governor *gov;
     actuators *act;
+    undo_journal *undo;
     plugin_set plugins;
     engine *engine;
     http_server *http;
@@ -79,7 +80,7 @@ void agent_block_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static actuators *make_actuators(const config *c, audit_log *audit)
+static actuators *make_actuators(const config *c, audit_log *audit, undo_journal *undo)
 {
     act_config ac = {
         .dry_run = c->dry_run,
@@ -92,6 +93,7 @@ static actuators *make_actuators(const config *c, audit_log *audit)
         .scope_cgroup = c->scope_cgroup,
         .scope_uids = c->scope_uids,
         .n_scope_uids = c->n_scope_uids,
+        .undo = undo,
     };
     return actuators_new(&ac, audit);
 }
@@ -154,6 +156,7 @@ static json_t *be_status(void *ud)
     json_object_set_new(o, "snoozes", snoozes);
     json_object_set_new(limits, "auto_after_confirmations",
                         json_integer(l->auto_after_confirmations));
+    json_object_set_new(o, "undo_outstanding", json_integer((json_int_t)undo_outstanding(a->undo)));
     pthread_rwlock_unlock(&a->lock);
     return o;
 }
@@ -352,8 +355,15 @@ agent *agent_open(const agent_opts *o, int *exit_code)
         log_error("agent", "knowledge base: %s", err);
         goto fail;
     }
+    /* Without its journal the agent still heals (refusing to start would block emergencies);
+     * it only cannot promise to undo its changes after a crash. */
+    a->undo = undo_open(a->cfg->state_dir, err, sizeof err);
+    if (!a->undo)
+        log_error("agent", "undo journal: %s; running without it: changes are not journaled "
+                  "and will not be undone if the agent dies", err);
+    undo_set_metrics(a->undo, a->metrics);
     a->gov = governor_new(&a->cfg->limits, a->cfg->dry_run);
-    a->act = make_actuators(a->cfg, a->audit);
+    a->act = make_actuators(a->cfg, a->audit, a->undo);
     if (!a->bus || !a->metrics || !a->gov || !a->act) {
         log_error("agent", "cannot start: out of memory");
         goto fail;
@@ -362,6 +372,9 @@ agent *agent_open(const agent_opts *o, int *exit_code)
     govstore_load(a->kb, a->gov, clock_now());
     gov_store gs = govstore_ops(a->kb);
     governor_set_store(a->gov, &gs);
+    /* What a previous run changed and never gave back (it crashed, was killed, or a restore
+     * failed) is undone before any plugin can act on the host as it found it. */
+    act_undo_replay(a->act);
     a->rt = (runtime){ .cfg = a->cfg, .bus = a->bus, .act = a->act, .metrics = a->metrics,
                        .audit = a->audit, .kb = a->kb, .gov = a->gov, .generation = 1 };
     prune_history(a);
@@ -390,10 +403,12 @@ void agent_close(agent *a)
         knowledge_close(a->kb);
     if (!a->leaked) {
         actuators_free(a->act);
+        undo_close(a->undo);
         if (a->bus)
             bus_free(a->bus);
     } else {
         keep_alive(a->act);
+        keep_alive(a->undo);
         keep_alive(a->bus);
         keep_alive(a->cfg);
         a->cfg = NULL;
@@ -459,7 +474,7 @@ static void reload(agent *a)
     pthread_rwlock_wrlock(&a->lock);
     stop_plugins(a);
     actuators *old_act = a->act;
-    a->act = make_actuators(nc, a->audit);
+    a->act = make_actuators(nc, a->audit, a->undo);
     if (!a->leaked)
         actuators_free(old_act);
     else

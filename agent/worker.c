@@ -405,6 +405,8 @@ static void do_restore(worker *w, const msg *m)
         rc = w->p->desc.restore(w->state, &iv.issue);
         w->ctx.phase = PHASE_IDLE;
         clear_action_ctx(w);
+        if (rc >= 0) /* given back: its undo journal entries for this issue go */
+            act_undo_restored(w->rt->act, w->p->name, m->issue.id);
         if (rc < 0)
             log_warn(w->who, "restore after %s on %s failed: %s", m->issue.type,
                      m->issue.target, healer_rc_str(rc));
