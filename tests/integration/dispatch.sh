@@ -61,7 +61,7 @@ wait_for "urgent ran" 10 grep -q "execute urgent" "$LOG"
 wait_for "two heals recorded" 10 sh -c "curl -s $URL/api/v1/heals | jq -e '.heals | length >= 2'"
 H=$(heals)
 check "the gentle heal was cancelled: pre-empted" \
-  [ "$(echo "$H" | jq -r '.heals[1] | .outcome + "/" + .reason')" = "cancelled/pre-empted by a critical issue on the same target" ]
+  [ "$(echo "$H" | jq -r '.heals[-1] | .outcome + "/" + .reason')" = "cancelled/pre-empted by a critical issue on the same target" ]
 check "the critical heal healed with urgent" [ "$(acts 0)" = "urgent:healed" ]
 sleep 3.5   # past the settle time: the cancelled verification must not run
 check "the cancelled verification never ran" bash -c "! grep -q 'verify settle' '$LOG'"
