@@ -290,6 +290,15 @@ static void gen_free(void *arg)
     free(g);
 }
 
+/* The orphan list's release: the last stuck plugin thread of g has returned. */
+static void gen_release(void *arg)
+{
+    generation *g = arg;
+    log_info("agent", "generation %u freed: its stuck plugin thread(s) returned",
+             g->rt.generation);
+    gen_free(g);
+}
+
 /* Starts the engine and a worker (init) per loaded plugin of the current generation. */
 static void start_plugins(agent *a)
 {
@@ -320,7 +329,7 @@ static void retire_generation(agent *a)
     a->gen = NULL;
     if (!g)
         return;
-    g->hold = (worker_hold){ .rt = &g->rt, .release = gen_free, .arg = g };
+    g->hold = (worker_hold){ .rt = &g->rt, .release = gen_release, .arg = g };
     if (worker_orphans_hold(&g->hold))
         log_warn("agent", "a plugin of generation %u is stuck: its plugins, config and actuators "
                  "stay allocated until it returns", g->rt.generation);
