@@ -26,7 +26,7 @@
 
 /* At exit, how long the agent waits for plugin threads stuck past their timeouts (orphans,
  * worker.h) before it exits without them. */
-#define ORPHAN_EXIT_WAIT_S 5.0
+#define ORPHAN_EXIT_WAIT_S 2.0
 
 /* One generation: everything one load of the plugins sees, built from one config. A reload
  * builds the next one completely (and refuses if it cannot) before it retires this one. A
