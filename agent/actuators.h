@@ -1,7 +1,7 @@
 /* actuators.h — every change the agent makes to the system goes through here: signals,
  * renice, procfs/sysfs writes, commands, removing old files, freezing cgroups. Each call checks
- * protection and scope, honours dry-run, backs up files before changing them and appends one
- * audit line. The host API's act_* functions are thin wrappers over these. Thread-safe: plugin
+ * protection and scope, honours dry-run, backs up files before changing them, journals what it
+ * must give back (undo.h) and appends one audit line. The host API's act_* functions are thin wrappers over these. Thread-safe: plugin
  * workers call it concurrently. */
 #ifndef AGENT_ACTUATORS_H
 #define AGENT_ACTUATORS_H
@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include "healer/host.h"
 #include "audit.h"
+#include "undo.h"
 
 typedef struct act_config {
     int dry_run;
@@ -21,6 +22,7 @@ typedef struct act_config {
     unsigned protect_min_uid;
     const char *scope_cgroup;              /* "" = any */
     const uid_t *scope_uids; size_t n_scope_uids;   /* 0 = any */
+    undo_journal *undo;                    /* borrowed, outlives the actuators; NULL: none */
 } act_config;
 
 /* Who is acting, for checks and the audit line. Borrowed for the call. */
@@ -32,6 +34,7 @@ typedef struct act_context {
     const char *before_json;               /* measurements that raised the issue, or NULL */
     int allow_system;                      /* action flagged HEALER_ACTION_SYSTEM */
     const char *const *declared_paths; size_t n_declared_paths;
+    uint64_t issue_id;                     /* the issue acted on (undo journal), or 0 */
 } act_context;
 
 typedef struct actuators actuators;
@@ -66,5 +69,16 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
                          uint64_t *freed, uint64_t *count, char *msg, size_t len);
 int act_freeze_cgroup(actuators *a, const act_context *c, const char *cgroup_dir, int freeze,
                       char *msg, size_t len);
+
+/* The undo journal (actuators_undo.c). Reversible changes are journaled before they are made
+ * (SIGSTOP, freeze, renice, procfs/sysfs writes) and cleared by their inverse through these
+ * actuators. act_undo_restored: plugin's restore() for issue_id returned OK; clears its
+ * entries for that issue, except a process still stopped or a cgroup still frozen (kept, so
+ * a crash cannot leave them so). act_undo_replay: at start, before any plugin runs: undoes
+ * every outstanding entry (logged at warn, audited as action "undo_journal"), even in dry-run
+ * (these are changes a live run made), then truncates the journal. Returns how many it
+ * undid. */
+void act_undo_restored(actuators *a, const char *plugin, uint64_t issue_id);
+size_t act_undo_replay(actuators *a);
 
 #endif

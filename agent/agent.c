@@ -1,13 +1,14 @@
 /* agent.c — owns the agent's life: builds the long-lived services (bus, knowledge base, audit
- * log, metrics, governor, actuators, HTTP) from the config, then the plugins and the engine; runs
- * the daemon loop (signals, reload, systemd notify) or a single --once cycle; serves the HTTP
- * backend. Services that carry history (governor, knowledge, metrics) survive a reload. */
+ * log, metrics, governor, HTTP) from the config, then a generation (config, actuators, plugins,
+ * engine); runs the daemon loop (signals, atomic reload, systemd notify) or a single --once
+ * cycle; serves the HTTP backend. Services that carry history survive a reload. */
 #include "agent.h"
 
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,44 +17,46 @@
 
 #include "clock.h"
 #include "engine.h"
+#include "govstore.h"
 #include "http.h"
 #include "loader.h"
 #include "log.h"
 #include "runtime.h"
 #include "sdnotify.h"
+#include "worker.h"
+
+/* At exit, how long the agent waits for plugin threads stuck past their timeouts (orphans,
+ * worker.h) before it exits without them. */
+#define ORPHAN_EXIT_WAIT_S 2.0
+
+/* One generation: everything one load of the plugins sees, built from one config. A reload
+ * builds the next one completely (and refuses if it cannot) before it retires this one. A
+ * plugin thread the host gave up on keeps its generation alive until it returns (worker.h). */
+typedef struct generation {
+    runtime rt;                  /* cfg and act below, plus the agent's long-lived services */
+    config *cfg;
+    actuators *act;
+    plugin_set plugins;
+    worker_hold hold;
+} generation;
 
 struct agent {
     agent_opts opts;
-    config *cfg;
-    runtime rt;
+    config *cfg;                 /* the config in force: gen->cfg once a generation runs */
+    generation *gen;
+    unsigned generations;        /* numbers them: bus endpoints carry it */
     bus *bus;
     metrics *metrics;
     audit_log *audit;
     knowledge *kb;
     governor *gov;
-    actuators *act;
-    plugin_set plugins;
+    undo_journal *undo;          /* the crash-safe record of reversible changes (every gen's) */
     engine *engine;
     http_server *http;
     double started_mono;
-    /* Readers: HTTP callbacks. Writer: a reload swapping plugins and the engine. */
+    /* Readers: HTTP callbacks. Writer: a reload swapping the generation and the engine. */
     pthread_rwlock_t lock;
-    /* Plugin sets and actuators a stuck plugin may still use: never freed (see worker_stop). */
-    int leaked;
 };
-
-/* What a plugin stuck in a callback may still touch is kept alive, never freed: referenced from
- * here so it is visibly retained on purpose (and leak checkers agree). Bounded: one entry per
- * service per reload that found a stuck plugin. */
-#define KEPT_MAX 64
-static void *kept_alive[KEPT_MAX];
-static size_t n_kept;
-
-static void keep_alive(void *p)
-{
-    if (p && n_kept < KEPT_MAX)
-        kept_alive[n_kept++] = p;
-}
 
 static void diag_to_log(void *ud, const char *file, int line, const char *m)
 {
@@ -64,6 +67,11 @@ static void diag_to_log(void *ud, const char *file, int line, const char *m)
 static void diag_to_file(void *ud, const char *file, int line, const char *m)
 {
     fprintf((FILE *)ud, "%s:%d: %s\n", file, line, m);
+}
+
+static void problem_to_file(void *ud, const char *file, const char *why)
+{
+    fprintf((FILE *)ud, "%s: %s\n", file, why);
 }
 
 void agent_block_signals(void)
@@ -78,7 +86,7 @@ void agent_block_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static actuators *make_actuators(const config *c, audit_log *audit)
+static actuators *make_actuators(const config *c, audit_log *audit, undo_journal *undo)
 {
     act_config ac = {
         .dry_run = c->dry_run,
@@ -91,11 +99,27 @@ static actuators *make_actuators(const config *c, audit_log *audit)
         .scope_cgroup = c->scope_cgroup,
         .scope_uids = c->scope_uids,
         .n_scope_uids = c->n_scope_uids,
+        .undo = undo,
     };
     return actuators_new(&ac, audit);
 }
 
 /* ---- HTTP backend -------------------------------------------------------------------------- */
+
+static const char *const SEV_NAME[] = { "low", "medium", "high", "critical" };
+
+static int add_entry(void *ud, const gov_entry *e)
+{
+    json_t *arr = ud;
+    if (json_array_size(arr) >= 1000)
+        return 1; /* a bounded answer; cooldowns_active has the count */
+    json_t *o = json_pack("{s:s, s:s, s:f}", "issue_type", e->issue_type, "target", e->target,
+                          "until", e->until);
+    if (o && e->severity >= 0)
+        json_object_set_new(o, "severity", json_string(SEV_NAME[e->severity <= 3 ? e->severity : 3]));
+    json_array_append_new(arr, o);
+    return 0;
+}
 
 static json_t *be_status(void *ud)
 {
@@ -125,12 +149,20 @@ static json_t *be_status(void *ud)
                              (json_int_t)bs.received, "dropped", (json_int_t)bs.dropped,
                              "malformed", (json_int_t)bs.malformed);
     json_t *comps = a->engine ? engine_health_json(a->engine) : json_array();
+    json_t *cooldowns = json_array(), *snoozes = json_array();
+    governor_each_cooldown(a->gov, a->cfg->dry_run, clock_now(), add_entry, cooldowns);
+    governor_each_snooze(a->gov, clock_now(), add_entry, snoozes);
     json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:o, s:f, s:b, s:I, s:I, s:o, s:o}", "version",
                           HEALERD_VERSION, "abi", abi, "mode", a->cfg->dry_run ? "dry-run" : "live",
                           "health", health, "health_components", comps,
                           "uptime_seconds", clock_mono() - a->started_mono,
                           "paused", b.paused, "open_issues", (json_int_t)open, "pending",
                           (json_int_t)pending, "limits", limits, "bus", busj);
+    json_object_set_new(o, "cooldowns", cooldowns);
+    json_object_set_new(o, "snoozes", snoozes);
+    json_object_set_new(limits, "auto_after_confirmations",
+                        json_integer(l->auto_after_confirmations));
+    json_object_set_new(o, "undo_outstanding", json_integer((json_int_t)undo_outstanding(a->undo)));
     pthread_rwlock_unlock(&a->lock);
     return o;
 }
@@ -162,7 +194,19 @@ static json_t *be_heals(void *ud, int limit)
 static json_t *be_knowledge(void *ud)
 {
     agent *a = ud;
-    return knowledge_stats_json(a->kb);
+    json_t *o = knowledge_stats_json(a->kb);
+    /* Human-authorized, then automatic: the streak of confirmed successes per (type, action). */
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(o, "knowledge"), i, e) {
+        const char *type = json_string_value(json_object_get(e, "issue_type"));
+        const char *action = json_string_value(json_object_get(e, "action"));
+        json_object_set_new(e, "confirmed_successes",
+                            json_integer(governor_confirmed_successes(a->gov, type, action)));
+        json_object_set_new(e, "automatic",
+                            json_boolean(governor_auto_approved(a->gov, type, action)));
+    }
+    return o;
 }
 
 static json_t *plugins_json(const plugin_set *set)
@@ -175,7 +219,9 @@ static json_t *plugins_json(const plugin_set *set)
             for (const char *const *t = p->desc.issue_types; *t; t++)
                 json_array_append_new(types, json_string(*t));
         json_t *paths = json_array();
-        for (size_t k = 0; k < p->n_declared_paths; k++)
+        /* Only a loaded plugin's list is final: a plugin whose init timed out may still be
+         * appending to its list on its own thread. */
+        for (size_t k = 0; p->state == PLUGIN_LOADED && k < p->n_declared_paths; k++)
             json_array_append_new(paths, json_string(p->declared_paths[k]));
         char abi[32] = "";
         if (p->abi_major || p->abi_minor)
@@ -195,7 +241,7 @@ static json_t *be_plugins(void *ud)
 {
     agent *a = ud;
     pthread_rwlock_rdlock(&a->lock);
-    json_t *o = plugins_json(&a->plugins);
+    json_t *o = a->gen ? plugins_json(&a->gen->plugins) : json_pack("{s:[]}", "plugins");
     pthread_rwlock_unlock(&a->lock);
     return o;
 }
@@ -213,10 +259,13 @@ static int be_command(void *ud, http_command c, uint64_t id, char *text, size_t 
     return rc;
 }
 
-static int start_http(agent *a)
+/* A listener for c's address and token, serving this agent. NULL with err set when it cannot
+ * bind (or c disables HTTP: then err is empty). */
+static http_server *http_open(agent *a, const config *c, char *err, size_t errlen)
 {
-    if (!a->cfg->http_listen[0])
-        return 0;
+    err[0] = '\0';
+    if (!c->http_listen[0])
+        return NULL;
     http_backend be = {
         .status = be_status,
         .issues = be_issues,
@@ -228,9 +277,17 @@ static int start_http(agent *a)
         .metrics = a->metrics,
         .ud = a,
     };
-    char err[256] = "";
-    a->http = http_start(a->cfg->http_listen, a->cfg->token_file, &be, err, sizeof err);
-    if (!a->http) {
+    http_server *s = http_start(c->http_listen, c->token_file, &be, err, errlen);
+    if (!s && !err[0])
+        snprintf(err, errlen, "libmicrohttpd could not start");
+    return s;
+}
+
+static int start_http(agent *a)
+{
+    char err[256];
+    a->http = http_open(a, a->cfg, err, sizeof err);
+    if (!a->http && err[0]) {
         log_error("http", "cannot listen on %s: %s", a->cfg->http_listen, err);
         return -1;
     }
@@ -239,44 +296,84 @@ static int start_http(agent *a)
 
 /* ---- plugins and engine -------------------------------------------------------------------- */
 
+/* A generation from cfg and an already scanned plugin set; both are taken over (on failure
+ * too). The actuators are built here, so nothing is left to fail once a reload commits. */
+static generation *gen_new(agent *a, config *cfg, plugin_set *set)
+{
+    generation *g = calloc(1, sizeof *g);
+    actuators *act = g ? make_actuators(cfg, a->audit, a->undo) : NULL;
+    if (!g || !act) {
+        free(g);
+        loader_free(set);
+        config_free(cfg);
+        return NULL;
+    }
+    g->cfg = cfg;
+    g->act = act;
+    g->plugins = *set;
+    set->v = NULL;
+    set->n = 0;
+    g->rt = (runtime){ .cfg = cfg, .bus = a->bus, .act = act, .metrics = a->metrics,
+                       .audit = a->audit, .kb = a->kb, .gov = a->gov,
+                       .generation = ++a->generations };
+    return g;
+}
+
+static void gen_free(void *arg)
+{
+    generation *g = arg;
+    loader_free(&g->plugins);
+    actuators_free(g->act);
+    config_free(g->cfg);
+    free(g);
+}
+
+/* The orphan list's release: the last stuck plugin thread of g has returned. */
+static void gen_release(void *arg)
+{
+    generation *g = arg;
+    log_info("agent", "generation %u freed: its stuck plugin thread(s) returned",
+             g->rt.generation);
+    gen_free(g);
+}
+
+/* Starts the engine and a worker (init) per loaded plugin of the current generation. */
 static void start_plugins(agent *a)
 {
-    diag d = { .emit = diag_to_log };
-    if (loader_scan(a->cfg, &a->plugins, &d) < 0)
-        log_warn("agent", "no plugins: %s cannot be read", a->cfg->plugin_dir);
-    a->engine = engine_new(&a->rt, &a->plugins, !a->opts.once);
+    plugin_set *set = &a->gen->plugins;
+    a->engine = engine_new(&a->gen->rt, set, !a->opts.once);
     size_t loaded = 0, refused = 0;
-    for (size_t i = 0; i < a->plugins.n; i++) {
-        if (a->plugins.v[i].state == PLUGIN_LOADED)
+    for (size_t i = 0; i < set->n; i++) {
+        if (set->v[i].state == PLUGIN_LOADED)
             loaded++;
-        else if (a->plugins.v[i].state != PLUGIN_DISABLED)
+        else if (set->v[i].state != PLUGIN_DISABLED)
             refused++;
     }
     log_info("agent", "%zu plugin(s) running, %zu refused or failed, mode %s", loaded, refused,
              a->cfg->dry_run ? "dry-run" : "live");
 }
 
-/* Stops the engine and its workers. A plugin stuck in a callback keeps running code from its
- * .so and reading its record, so then the whole plugin set is kept (leaked), never unmapped. */
-static void stop_plugins(agent *a)
+/* Stops the engine and its workers (restore, then destroy), then frees the generation, or,
+ * when one of its plugin threads is stuck (an orphan), hands it to the orphan list, which
+ * frees it once the last such thread has returned. a->cfg is not touched. */
+static void retire_generation(agent *a)
 {
     if (a->engine) {
         engine_stop(a->engine, 5.0);
         engine_free(a->engine);
         a->engine = NULL;
     }
-    int stuck = 0;
-    for (size_t i = 0; i < a->plugins.n; i++)
-        if (a->plugins.v[i].state == PLUGIN_LOADED && !a->plugins.v[i].dl)
-            stuck = 1;
-    if (stuck) {
-        a->leaked = 1;
-        keep_alive(a->plugins.v);
-        a->plugins.v = NULL;
-        a->plugins.n = 0;
-    } else {
-        loader_free(&a->plugins);
-    }
+    generation *g = a->gen;
+    a->gen = NULL;
+    if (!g)
+        return;
+    g->hold = (worker_hold){ .rt = &g->rt, .release = gen_release, .arg = g };
+    if (worker_orphans_hold(&g->hold))
+        log_warn("agent", "a plugin of generation %u is stuck: its plugins, config and actuators "
+                 "stay allocated until it returns", g->rt.generation);
+    else
+        gen_free(g);
+    worker_orphans_reap();
 }
 
 static void prune_history(agent *a);
@@ -317,16 +414,38 @@ agent *agent_open(const agent_opts *o, int *exit_code)
         log_error("agent", "knowledge base: %s", err);
         goto fail;
     }
+    /* Without its journal the agent still heals (refusing to start would block emergencies);
+     * it only cannot promise to undo its changes after a crash. */
+    a->undo = undo_open(a->cfg->state_dir, err, sizeof err);
+    if (!a->undo)
+        log_error("agent", "undo journal: %s; running without it: changes are not journaled "
+                  "and will not be undone if the agent dies", err);
+    undo_set_metrics(a->undo, a->metrics);
     a->gov = governor_new(&a->cfg->limits, a->cfg->dry_run);
-    a->act = make_actuators(a->cfg, a->audit);
-    if (!a->bus || !a->metrics || !a->gov || !a->act) {
+    if (!a->bus || !a->metrics || !a->gov) {
         log_error("agent", "cannot start: out of memory");
         goto fail;
     }
-    a->rt = (runtime){ .cfg = a->cfg, .bus = a->bus, .act = a->act, .metrics = a->metrics,
-                       .audit = a->audit, .kb = a->kb, .gov = a->gov, .generation = 1 };
+    /* The limits outlive the process: a crash loop must not hand each run a fresh hour. */
+    govstore_load(a->kb, a->gov, clock_now());
+    gov_store gs = govstore_ops(a->kb);
+    governor_set_store(a->gov, &gs);
     prune_history(a);
     metrics_health(a->metrics, 100.0);
+    /* At start a missing plugin_dir or a refused plugin does not stop the agent (a reload, by
+     * contrast, is refused for them: the running set is kept). */
+    plugin_set set;
+    if (loader_scan(a->cfg, &set, &d) < 0)
+        log_warn("agent", "no plugins: %s cannot be read", a->cfg->plugin_dir);
+    a->gen = gen_new(a, a->cfg, &set);
+    if (!a->gen) {
+        a->cfg = NULL; /* gen_new freed it */
+        log_error("agent", "cannot start: out of memory");
+        goto fail;
+    }
+    /* What a previous run changed and never gave back (it crashed, was killed, or a restore
+     * failed) is undone before any plugin can act on the host as it found it. */
+    act_undo_replay(a->gen->act);
     start_plugins(a);
     if (!a->engine)
         goto fail;
@@ -345,24 +464,30 @@ void agent_close(agent *a)
         return;
     if (a->http)
         http_stop(a->http);
-    stop_plugins(a);
+    if (a->gen)
+        retire_generation(a); /* the config in force went with it */
+    else
+        config_free(a->cfg);
+    a->cfg = NULL;
+    /* Bounded: a plugin stuck for good must not keep the agent from exiting. */
+    size_t stuck = worker_orphans_drain(ORPHAN_EXIT_WAIT_S);
+    governor_set_store(a->gov, NULL); /* nothing may write through it once kb is closed */
     if (a->kb)
         knowledge_close(a->kb);
-    if (!a->leaked) {
-        actuators_free(a->act);
+    governor_free(a->gov);
+    if (!stuck) {
+        undo_close(a->undo);
+        if (a->audit)
+            audit_close(a->audit);
+        metrics_free(a->metrics);
         if (a->bus)
             bus_free(a->bus);
     } else {
-        keep_alive(a->act);
-        keep_alive(a->bus);
-        keep_alive(a->cfg);
-        a->cfg = NULL;
+        /* Still reachable from the orphan list through their generation's runtime. */
+        log_error("agent", "exiting with %zu plugin thread(s) still stuck: the bus is not "
+                  "terminated (zmq_ctx_term would wait for their sockets for ever); it, the "
+                  "audit log and the metrics stay open until the process ends", stuck);
     }
-    if (a->audit)
-        audit_close(a->audit);
-    governor_free(a->gov);
-    metrics_free(a->metrics);
-    config_free(a->cfg);
     pthread_rwlock_destroy(&a->lock);
     free(a);
 }
@@ -387,6 +512,49 @@ static void prune_history(agent *a)
 
 /* ---- reload -------------------------------------------------------------------------------- */
 
+static void reload_problem(void *ud, const char *file, const char *why)
+{
+    (void)ud;
+    log_error("agent", "reload refused: %s: %s", file, why);
+}
+
+static void refuse_reload(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void refuse_reload(const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    log_error("agent", "reload refused: %s; still running the previous config", why);
+    char st[600];
+    snprintf(st, sizeof st, "READY=1\nSTATUS=reload refused: %s", why);
+    sdnotify_send(st);
+}
+
+/* A plugin file replaced on disk since it was loaded: dlopen hands back the mapping already
+ * loaded under that path, so the running build stays until the next restart. Say so. */
+static void warn_replaced(const plugin_set *cur, const plugin_set *next)
+{
+    for (size_t i = 0; i < next->n; i++) {
+        const plugin_rec *n = &next->v[i];
+        if (n->state != PLUGIN_LOADED)
+            continue;
+        for (size_t k = 0; k < cur->n; k++) {
+            const plugin_rec *c = &cur->v[k];
+            if (c->dl && c->dl == n->dl &&
+                (c->file_dev != n->file_dev || c->file_ino != n->file_ino))
+                log_warn("agent", "%s was replaced on disk since it was loaded: the build "
+                         "already loaded keeps running; the new one takes effect at the next "
+                         "restart", n->file);
+        }
+    }
+}
+
+/* SIGHUP. Everything the new config needs is checked and built first: the config itself, every
+ * enabled plugin against the schema its file declares (loader_check, as --check-config), a
+ * readable plugin_dir, and a new HTTP listener bound when the address changed. Only then is the
+ * running generation retired. A refusal at any step changes nothing that runs. */
 static void reload(agent *a)
 {
     sdnotify_reloading();
@@ -395,58 +563,94 @@ static void reload(agent *a)
     if (audit_reopen(a->audit) < 0)
         log_error("agent", "cannot reopen the audit log in %s: %s; still writing the old one",
                   a->cfg->state_dir, strerror(errno));
+    worker_orphans_reap();
     config *nc = NULL;
     diag d = { .emit = diag_to_log };
     if (config_load(a->opts.config_path, &nc, &d) != 0 || !nc) {
-        log_error("agent", "reload refused: %d problem(s) in %s; still running the previous config",
-                  d.count, a->opts.config_path);
-        sdnotify_send("READY=1\nSTATUS=reload refused: bad config");
+        refuse_reload("%d problem(s) in %s", d.count, a->opts.config_path);
         return;
     }
     if (a->opts.force_dry_run)
         nc->dry_run = 1;
-    if (strcmp(nc->state_dir, a->cfg->state_dir) != 0)
-        log_warn("agent", "agent.state_dir changed: takes effect at the next restart");
-    if (strcmp(nc->metrics_namespace, a->cfg->metrics_namespace) != 0)
-        log_warn("agent", "metrics.namespace changed: takes effect at the next restart");
-    int http_changed = strcmp(nc->http_listen, a->cfg->http_listen) != 0 ||
-                       strcmp(nc->token_file, a->cfg->token_file) != 0;
-
-    if (http_changed && a->http) {
-        http_stop(a->http);
-        a->http = NULL;
-    }
-    pthread_rwlock_wrlock(&a->lock);
-    stop_plugins(a);
-    actuators *old_act = a->act;
-    a->act = make_actuators(nc, a->audit);
-    if (!a->leaked)
-        actuators_free(old_act);
-    else
-        keep_alive(old_act);
-    config *old = a->cfg;
     /* The new config keeps the old state_dir and namespace: those need a restart. */
-    free(nc->state_dir);
-    nc->state_dir = strdup(old->state_dir);
-    free(nc->metrics_namespace);
-    nc->metrics_namespace = strdup(old->metrics_namespace);
+    if (strcmp(nc->state_dir, a->cfg->state_dir) != 0) {
+        log_warn("agent", "agent.state_dir changed: takes effect at the next restart");
+        char *keep = strdup(a->cfg->state_dir);
+        if (!keep) {
+            config_free(nc);
+            refuse_reload("out of memory");
+            return;
+        }
+        free(nc->state_dir);
+        nc->state_dir = keep;
+    }
+    if (strcmp(nc->metrics_namespace, a->cfg->metrics_namespace) != 0) {
+        log_warn("agent", "metrics.namespace changed: takes effect at the next restart");
+        char *keep = strdup(a->cfg->metrics_namespace);
+        if (!keep) {
+            config_free(nc);
+            refuse_reload("out of memory");
+            return;
+        }
+        free(nc->metrics_namespace);
+        nc->metrics_namespace = keep;
+    }
+
+    plugin_set set;
+    int problems = loader_check(nc, &set, &d, reload_problem, a);
+    if (problems) {
+        loader_free(&set);
+        refuse_reload("%d problem(s) with %s or its plugins", problems, a->opts.config_path);
+        config_free(nc);
+        return;
+    }
+
+    /* The old listener keeps serving until the new one is bound; an unchanged address keeps
+     * its listener (and its port, even an ephemeral one). */
+    int http_swap = strcmp(nc->http_listen, a->cfg->http_listen) != 0;
+    int token_changed = strcmp(nc->token_file, a->cfg->token_file) != 0;
+    http_server *nh = NULL;
+    if (http_swap && nc->http_listen[0]) {
+        char err[256];
+        nh = http_open(a, nc, err, sizeof err);
+        if (!nh) {
+            loader_free(&set);
+            refuse_reload("cannot listen on %s: %s", nc->http_listen, err);
+            config_free(nc);
+            return;
+        }
+    }
+    generation *g = gen_new(a, nc, &set); /* takes nc and set */
+    if (!g) {
+        http_stop(nh);
+        refuse_reload("out of memory");
+        return;
+    }
+    if (a->gen)
+        warn_replaced(&a->gen->plugins, &g->plugins);
+
+    /* Commit: nothing below can refuse. */
+    pthread_rwlock_wrlock(&a->lock);
+    retire_generation(a);
+    a->gen = g;
     a->cfg = nc;
-    if (!a->leaked)
-        config_free(old);
-    else
-        keep_alive(old); /* a stuck plugin's worker may still read it */
     log_set_level((healer_log_level)nc->log_level);
     governor_set_limits(a->gov, &nc->limits, nc->dry_run);
     metrics_plugin_info_clear(a->metrics);
-    a->rt.cfg = nc;
-    a->rt.act = a->act;
-    a->rt.generation++;
     start_plugins(a);
-    if (a->engine)
-        engine_start(a->engine);
+    if (a->engine && engine_start(a->engine) < 0)
+        log_error("agent", "cannot start the engine thread after the reload");
     pthread_rwlock_unlock(&a->lock);
-    if (http_changed)
-        start_http(a);
+    if (http_swap) {
+        http_server *old = a->http;
+        a->http = nh;
+        http_stop(old);
+        if (!nh)
+            log_info("http", "http.listen is empty: HTTP disabled");
+    } else if (token_changed && a->http && http_set_token_file(a->http, nc->token_file) < 0) {
+        log_error("http", "cannot switch to token file %s: out of memory; POST requests are "
+                  "refused", nc->token_file);
+    }
     sdnotify_send("READY=1\nSTATUS=running");
     log_info("agent", "reloaded");
 }
@@ -472,6 +676,7 @@ int agent_run(agent *a)
     double tick = wd > 0 ? wd / 2 : 3600;
     double next_prune = clock_mono() + 3600;
     for (;;) {
+        worker_orphans_reap(); /* plugin threads that returned late: free what they held */
         if (clock_mono() >= next_prune) {
             prune_history(a);
             next_prune = clock_mono() + 3600;
@@ -514,8 +719,8 @@ int agent_once(agent *a, FILE *out)
     fprintf(out, "healerd %s --once: mode %s, health %.0f\n", HEALERD_VERSION,
             a->cfg->dry_run ? "dry-run" : "live", engine_health(a->engine));
     size_t loaded = 0, refused = 0;
-    for (size_t i = 0; i < a->plugins.n; i++) {
-        const plugin_rec *p = &a->plugins.v[i];
+    for (size_t i = 0; a->gen && i < a->gen->plugins.n; i++) {
+        const plugin_rec *p = &a->gen->plugins.v[i];
         if (p->state == PLUGIN_LOADED) {
             loaded++;
             fprintf(out, "plugin %s %s: loaded\n", p->name, p->version);
@@ -593,27 +798,17 @@ int agent_check_config(const char *path, FILE *out, FILE *err)
         fprintf(out, "%s: %d problem(s)\n", path, d.count);
         return EXIT_USAGE;
     }
-    /* Loading checks every plugin's file, symbols, ABI and settings; init is not run. */
+    /* Loading checks every plugin's file, symbols, ABI and settings; init is not run. The
+     * same check decides whether a reload may apply (reload()). */
     healer_log_level saved = log_get_level();
     log_set_level(HEALER_LOG_ERROR);
     plugin_set set;
-    int rc = loader_scan(cfg, &set, &d);
+    int problems = loader_check(cfg, &set, &d, problem_to_file, err);
     log_set_level(saved);
-    int problems = d.count;
-    if (rc < 0) {
-        fprintf(err, "%s: cannot read plugin_dir %s\n", path, cfg->plugin_dir);
-        problems++;
-    }
     size_t loaded = 0;
-    for (size_t i = 0; i < set.n; i++) {
-        const plugin_rec *p = &set.v[i];
-        if (p->state == PLUGIN_REFUSED) {
-            fprintf(err, "%s: refused: %s\n", p->file, p->reason);
-            problems++;
-        } else if (p->state == PLUGIN_LOADED) {
+    for (size_t i = 0; i < set.n; i++)
+        if (set.v[i].state == PLUGIN_LOADED)
             loaded++;
-        }
-    }
     loader_free(&set);
     if (problems)
         fprintf(out, "%s: %d problem(s)\n", path, problems);

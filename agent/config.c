@@ -292,6 +292,8 @@ static const key_spec KEYS[] = {
     {"limits", "cooldown_minutes", K_DOUBLE, F(limits.cooldown_minutes), 0, INFINITY, false},
     {"limits", "confirm_timeout_minutes", K_DOUBLE, F(limits.confirm_timeout_minutes), 0,
      INFINITY, true},
+    {"limits", "auto_after_confirmations", K_INT, F(limits.auto_after_confirmations), 0, 1000,
+     false},
     {"http", "listen", K_LISTEN, F(http_listen), 0, 0, false},
     {"http", "token_file", K_STRING, F(token_file), 0, 0, false},
     {"metrics", "namespace", K_NAMESPACE, F(metrics_namespace), 0, 0, false},
@@ -630,6 +632,7 @@ static int set_defaults(config *cfg)
     cfg->limits.min_health_for_auto = 30;
     cfg->limits.cooldown_minutes = 5.0;
     cfg->limits.confirm_timeout_minutes = 60.0;
+    cfg->limits.auto_after_confirmations = 0;
     cfg->protect_min_uid = 1000;
     cfg->exploration = 0.1;
     if (set_string(&cfg->plugin_dir, "/usr/lib/healerd/plugins") ||

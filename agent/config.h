@@ -23,6 +23,7 @@ typedef struct agent_limits {
     int min_health_for_auto;       /* 30 */
     double cooldown_minutes;       /* 5 */
     double confirm_timeout_minutes;/* 60: a pending plan expires after this */
+    int auto_after_confirmations;  /* 0 = never: confirmed successes in a row before automatic */
 } agent_limits;
 
 typedef struct config {

@@ -536,6 +536,33 @@ static void slot_kick(engine *e, int idx)
     }
 }
 
+/* A risky action that ran under a confirmation (the operator's, or the automatic one it earned)
+ * extends or resets its streak towards limits.auto_after_confirmations. */
+static void note_confirmed_result(engine *e, heal *h, const msg_action *a, const kb_action *k)
+{
+    if (!h->confirmed || h->dry_run || !(a->flags & HEALER_ACTION_RISKY) ||
+        strcmp(k->outcome, "skipped") == 0 || strcmp(k->outcome, "dry_run") == 0 ||
+        strcmp(k->outcome, "preempted") == 0)
+        return;
+    governor_record_confirmed(e->rt->gov, h->is->type, a->name, k->success);
+}
+
+/* Every risky action of the plan has earned automatic runs: true when the plan may run without
+ * asking. Actions the plugin marked AUTO_OK need no streak. */
+static int plan_earned_auto(engine *e, const heal *h)
+{
+    int any = 0;
+    for (size_t i = 0; i < h->n_order; i++) {
+        const msg_action *a = h->order[i].action;
+        if (!(a->flags & HEALER_ACTION_RISKY) || (a->flags & HEALER_ACTION_AUTO_OK))
+            continue;
+        if (!governor_auto_approved(e->rt->gov, h->is->type, a->name))
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
 /* The current action is over (healed or not). */
 static void action_done(engine *e, heal *h, int healed)
 {
@@ -546,6 +573,7 @@ static void action_done(engine *e, heal *h, int healed)
         k->success = 1;
         k->outcome = "healed";
     }
+    note_confirmed_result(e, h, a, k);
     audit_action(e, h, a, k);
     int counted = !h->dry_run && strcmp(k->outcome, "skipped") != 0 &&
                   strcmp(k->outcome, "preempted") != 0;
@@ -645,10 +673,12 @@ gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirme
         .issue_type = is->type,
         .target = is->target,
         .critical = is->severity == HEALER_SEV_CRITICAL,
+        .severity = is->severity,
         .flags = h ? h->flags : 0,
         .rollbacks = h ? h->rollbacks : 0,
         .health = e->health_value,
         .confirmed = confirmed,
+        .dry_run = e->rt->cfg->dry_run,
     };
 }
 
@@ -745,14 +775,20 @@ static void decide(engine *e, heal *h)
     h->dry_run = e->rt->cfg->dry_run;
     skip_futile(e, h);
     if (h->n_order == 0) {
-        /* Everything proposed was just tried and changed nothing: a person must look. Asked
-         * again after the cooldown, or at once when the severity rises (a new state). */
-        double wait = e->rt->cfg->limits.cooldown_minutes * 60.0;
-        is->retry_at_mono = clock_mono() + (wait > 60 ? wait : 60);
-        eng_finish_heal(e, h, "failed", "every proposed action ran recently for this state and "
-                        "changed nothing: needs a person");
+        /* Everything proposed was just tried and changed nothing: nothing runs, nothing is
+         * recorded as a heal, and a person must look (logged once per issue). The plugins are
+         * asked again when the issue repeats: a worse state may bring a harsher step. */
+        if (!is->exhausted)
+            log_info("engine", "issue #%llu %s on %s: every action proposed for this state ran "
+                     "within the last %.0f min and changed nothing: needs a person",
+                     (unsigned long long)is->id, is->type, is->target, FUTILE_TTL / 60);
+        is->exhausted = 1;
+        is->state = IS_FAILED;
+        is->reason = "exhausted";
+        drop_heal(e, h);
         return;
     }
+    is->exhausted = 0;
     h->flags = 0;
     h->rollbacks = 0;
     /* AUTO_OK on one action must not wave through another's risk: keep it only when every risky
@@ -772,6 +808,13 @@ static void decide(engine *e, heal *h)
     h->flags &= ~(uint32_t)HEALER_ACTION_AUTO_OK;
     if (any_risky && all_auto)
         h->flags |= HEALER_ACTION_AUTO_OK;
+    if (any_risky && !all_auto && plan_earned_auto(e, h)) {
+        h->flags |= HEALER_ACTION_AUTO_OK;
+        h->confirmed = 2;
+        log_info("engine", "heal #%llu for %s on %s runs without confirmation: its risky actions "
+                 "succeeded %d times in a row after confirmation", (unsigned long long)h->id,
+                 is->type, is->target, e->rt->cfg->limits.auto_after_confirmations);
+    }
 
     gov_request req = eng_gov_req(e, is, h, 0);
     gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
@@ -809,6 +852,9 @@ static void preempt(engine *e, heal *h);
 static void maybe_heal(engine *e, eissue *is)
 {
     if (is->active || clock_mono() < is->retry_at_mono)
+        return;
+    /* An operator rejected the last plan: not again before the snooze ends (not for critical). */
+    if (governor_snoozed_until(e->rt->gov, is->type, is->target, is->severity, clock_now()) > 0)
         return;
     int planners = 0;
     for (size_t i = 0; i < e->n; i++)

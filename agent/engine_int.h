@@ -54,9 +54,11 @@ typedef struct eissue {
     const char *reason;         /* static label */
     uint64_t heal_id;           /* latest heal */
     struct heal *active;        /* heal in flight or pending */
-    double retry_at_mono;       /* after a rejection: not before */
+    double retry_at_mono;       /* after no plan or an expired one: not before (a rejection
+                                   is a snooze in the governor) */
     int closing;                /* resolved while a heal was in flight */
     int last_refusal;           /* gov_verdict last counted, so repeats don't recount */
+    int exhausted;              /* every proposed action was futile for this state (logged) */
     char **acted;               /* plugins that changed something: they get restore() */
     size_t n_acted;
     struct eissue *prev, *next;
@@ -83,7 +85,8 @@ typedef struct heal {
     uint64_t attempt;           /* the step in flight (EXECUTE/VERIFY); 0 between steps */
     int step_plugin;            /* index of the plugin running (or awaited by) the step */
     int severity;               /* the severity when the heal began */
-    int confirmed;              /* an operator confirmed the plan */
+    int confirmed;              /* 1: by the operator, 2: automatic after enough confirmed
+                                   successes (limits.auto_after_confirmations) */
     struct heal *wnext;         /* in its plugin's wait queue (phase H_WAITING) */
 } heal;
 

@@ -23,7 +23,8 @@ static void run_command(engine *e, cmd *c)
         return;
     }
     if (c->c == HTTP_CMD_REJECT) {
-        h->is->retry_at_mono = clock_mono() + e->rt->cfg->limits.cooldown_minutes * 60.0;
+        governor_snooze(e->rt->gov, h->is->type, h->is->target,
+                        clock_now() + e->rt->cfg->limits.cooldown_minutes * 60.0);
         snprintf(c->msg, sizeof c->msg, "plan %llu rejected", (unsigned long long)c->id);
         eng_finish_heal(e, h, "rejected", "rejected by the operator");
         c->rc = HEALER_OK;

@@ -103,9 +103,15 @@ void engine_counts(engine *e, size_t *open_issues, size_t *pending)
     pthread_mutex_unlock(&e->lock);
 }
 
+static json_t *time_or_null(double t)
+{
+    return t > 0 ? json_real(t) : json_null();
+}
+
 json_t *engine_issues_json(engine *e)
 {
     json_t *arr = json_array();
+    double now = clock_now();
     pthread_mutex_lock(&e->lock);
     for (eissue *is = e->ihead; is; is = is->next) {
         json_t *comps = json_array();
@@ -122,6 +128,14 @@ json_t *engine_issues_json(engine *e)
             continue;
         json_object_set_new(o, "reason", is->reason ? json_string(is->reason) : json_null());
         json_object_set_new(o, "heal_id", is->heal_id ? json_integer((json_int_t)is->heal_id) : json_null());
+        /* When the governor lets this (type, target) heal again: the windows of the mode the
+         * agent runs in (dry-run keeps its own). */
+        json_object_set_new(o, "cooldown_until",
+                            time_or_null(governor_cooldown_until(e->rt->gov, is->type, is->target,
+                                                                 e->rt->cfg->dry_run, now)));
+        json_object_set_new(o, "snoozed_until",
+                            time_or_null(governor_snoozed_until(e->rt->gov, is->type, is->target,
+                                                                is->severity, now)));
         json_array_append_new(arr, o);
     }
     pthread_mutex_unlock(&e->lock);

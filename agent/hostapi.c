@@ -401,6 +401,7 @@ static act_context make_act_ctx(healer_ctx *ctx)
         .allow_system = (ctx->action_flags & HEALER_ACTION_SYSTEM) != 0,
         .declared_paths = (const char *const *)ctx->plugin->declared_paths,
         .n_declared_paths = ctx->plugin->n_declared_paths,
+        .issue_id = ctx->issue ? ctx->issue->id : 0,
     };
 }
 

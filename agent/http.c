@@ -790,6 +790,19 @@ http_server *http_start(const char *listen, const char *token_file, const http_b
     return s;
 }
 
+int http_set_token_file(http_server *s, const char *token_file)
+{
+    char *dup = NULL;
+    if (token_file && *token_file && !(dup = strdup(token_file)))
+        return -1;
+    pthread_mutex_lock(&s->tok_mu);
+    free(s->token_file);
+    s->token_file = dup;
+    token_load(s);
+    pthread_mutex_unlock(&s->tok_mu);
+    return 0;
+}
+
 int http_port(const http_server *s)
 {
     return s ? s->port : -1;

@@ -31,6 +31,9 @@ typedef struct http_server http_server;
  * missing or empty file means every POST is refused (403 with a message saying so). */
 http_server *http_start(const char *listen, const char *token_file, const http_backend *be,
                         char *err, size_t errlen);
+/* Switches to another token file (a reload that kept the address): read now, and re-read
+ * when it changes as before. 0, or -1 out of memory (then POSTs are refused). */
+int http_set_token_file(http_server *s, const char *token_file);
 /* The port actually bound (useful with port 0 in tests). */
 int http_port(const http_server *s);
 void http_stop(http_server *s);

@@ -21,7 +21,7 @@
 
 #define KB_WHO "knowledge"
 #define KB_FILE "knowledge.db"
-#define KB_SCHEMA_VERSION 1
+#define KB_SCHEMA_VERSION 2
 /* Bounds of the queue: entries and bytes, so a burst of huge messages cannot eat memory
  * either. */
 #define KB_QUEUE_MAX_DEFAULT 100000
@@ -651,6 +651,25 @@ int knowledge_record_heal_sync(knowledge *kb, const kb_heal *heal)
     return HEALER_OK;
 }
 
+int knowledge_write_sync(knowledge *kb, int (*fn)(sqlite3 *db, void *arg), void *arg)
+{
+    if (!kb || !fn)
+        return HEALER_E_INVAL;
+    pthread_mutex_lock(&kb->db_mtx);
+    int rc = db_exec(kb->wdb, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK)
+        rc = fn(kb->wdb, arg);
+    if (rc == SQLITE_OK)
+        rc = db_exec(kb->wdb, "COMMIT");
+    if (rc != SQLITE_OK) {
+        log_error(KB_WHO, "%s: write failed: %s (sqlite %d)", kb->path, sqlite3_errmsg(kb->wdb), rc);
+        if (!sqlite3_get_autocommit(kb->wdb))
+            db_exec(kb->wdb, "ROLLBACK");
+    }
+    pthread_mutex_unlock(&kb->db_mtx);
+    return rc == SQLITE_OK ? HEALER_OK : HEALER_E_IO;
+}
+
 int knowledge_prune(knowledge *kb, double before, uint64_t *removed)
 {
     if (removed)
@@ -772,6 +791,30 @@ static const char *const migrations[KB_SCHEMA_VERSION] = {
     "  successes INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (issue_type, action)) WITHOUT ROWID;"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 2: the governor's state (govstore.c), so limits hold across restarts and crashes. */
+    "CREATE TABLE gov_heals ("
+    "  id INTEGER PRIMARY KEY,"
+    "  t REAL NOT NULL,"
+    "  rollbacks INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX gov_heals_by_t ON gov_heals(t);"
+    "CREATE TABLE gov_cooldowns ("
+    "  issue_type TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  committed_at REAL NOT NULL,"
+    "  until REAL NOT NULL,"
+    "  severity INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (issue_type, target)) WITHOUT ROWID;"
+    "CREATE TABLE gov_snoozes ("
+    "  issue_type TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  until REAL NOT NULL,"
+    "  PRIMARY KEY (issue_type, target)) WITHOUT ROWID;"
+    "CREATE TABLE gov_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE confirm_streaks ("
+    "  issue_type TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  confirmed_successes INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (issue_type, action)) WITHOUT ROWID;",
 };
 
 static int mkdir_p(const char *dir, char *err, size_t errlen)
@@ -958,7 +1001,7 @@ static int migrate(knowledge *kb, char *err, size_t errlen)
                 db_exec(kb->wdb, "ROLLBACK");
             return -1;
         }
-        if (v > 0 || version > 0)
+        if (version > 0) /* a fresh file is created, not migrated */
             log_info(KB_WHO, "%s: schema migrated to version %lld", kb->path, (long long)v + 1);
     }
     return 0;

@@ -58,6 +58,12 @@ uint64_t knowledge_next_issue_id(knowledge *kb);
 int knowledge_record_heal(knowledge *kb, const kb_heal *heal);
 /* Writes one heal in its own transaction and returns after the commit (synchronous=FULL). */
 int knowledge_record_heal_sync(knowledge *kb, const kb_heal *heal);
+/* Runs fn on the write connection inside one transaction (BEGIN IMMEDIATE .. COMMIT, synchronous
+ * FULL) and returns after the commit: the durable path for other modules' tables in
+ * knowledge.db (govstore.c). fn returns an SQLite result code; anything but SQLITE_OK rolls back.
+ * fn must not call the knowledge base. HEALER_OK or HEALER_E_IO (logged). */
+struct sqlite3;
+int knowledge_write_sync(knowledge *kb, int (*fn)(struct sqlite3 *db, void *arg), void *arg);
 /* Blocks until every queued heal is committed. */
 int knowledge_flush(knowledge *kb);
 

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -145,6 +146,8 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag
         return;
     }
 
+    p->file_dev = st.st_dev;
+    p->file_ino = st.st_ino;
     dlerror();
     p->dl = dlopen(p->file, RTLD_NOW | RTLD_LOCAL);
     if (!p->dl) {
@@ -296,6 +299,31 @@ int loader_scan(const config *cfg, plugin_set *out, diag *d)
         free(names[i]);
     free(names);
     return 0;
+}
+
+int loader_check(const config *cfg, plugin_set *out, diag *d, loader_problem_fn problem,
+                 void *ud)
+{
+    int before = d ? d->count : 0;
+    int problems = 0;
+    if (loader_scan(cfg, out, d) < 0) {
+        char why[PATH_MAX + 64];
+        snprintf(why, sizeof why, "cannot read plugin_dir %s", cfg->plugin_dir);
+        if (problem)
+            problem(ud, cfg->path ? cfg->path : "(config)", why);
+        problems++;
+    }
+    for (size_t i = 0; i < out->n; i++) {
+        const plugin_rec *p = &out->v[i];
+        if (p->state != PLUGIN_REFUSED)
+            continue;
+        char why[1200];
+        snprintf(why, sizeof why, "refused: %s", p->reason ? p->reason : "?");
+        if (problem)
+            problem(ud, p->file, why);
+        problems++;
+    }
+    return problems + (d ? d->count - before : 0);
 }
 
 void loader_free(plugin_set *set)

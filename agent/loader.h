@@ -5,6 +5,7 @@
 #define AGENT_LOADER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "config.h"
 #include "healer/plugin.h"
 
@@ -32,6 +33,8 @@ typedef struct plugin_rec {
     double interval;            /* seconds between detect() calls */
     char **declared_paths;      /* filled during init (host->declare_path) */
     size_t n_declared_paths;
+    dev_t file_dev;             /* the file dlopen'ed: a reload tells a replaced file by these */
+    ino_t file_ino;
 } plugin_rec;
 
 typedef struct plugin_set {
@@ -43,6 +46,15 @@ typedef struct plugin_set {
  * and refuse that plugin. Returns 0, or -1 when the directory cannot be read at all (then
  * out is empty and the reason logged). */
 int loader_scan(const config *cfg, plugin_set *out, diag *d);
+
+/* What --check-config and a reload both ask before anything runs: loader_scan with cfg, then
+ * every problem counted. Config problems in plugin sections go to d (FILE:LINE); an unreadable
+ * plugin_dir and each refused plugin go to problem(ud, file, why). out holds the scanned set
+ * either way (loader_free it; with 0 problems it is ready to run). Returns the number of
+ * problems: 0 means the set is exactly what --check-config accepts. */
+typedef void (*loader_problem_fn)(void *ud, const char *file, const char *why);
+int loader_check(const config *cfg, plugin_set *out, diag *d, loader_problem_fn problem,
+                 void *ud);
 
 /* Marks a loaded plugin failed (init failed): dlclose, reason kept. */
 void loader_fail(plugin_rec *p, const char *reason);

@@ -1,6 +1,7 @@
-/* runtime.h — the services that outlive a config reload, shared by the engine and every plugin
- * worker: the bus, the actuators, metrics, the audit log, the knowledge base, the governor.
- * Each service is thread-safe on its own; this struct only bundles the pointers. */
+/* runtime.h — what the engine and every plugin worker of one generation use: that generation's
+ * config and actuators, and the services that outlive a reload (bus, metrics, audit log,
+ * knowledge base, governor). One per generation (agent.c), so a stuck plugin thread of an old
+ * generation keeps reading its own. Each service is thread-safe; this only bundles pointers. */
 #ifndef AGENT_RUNTIME_H
 #define AGENT_RUNTIME_H
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "clock.h"
@@ -46,6 +47,13 @@ struct worker {
     int init_done, init_rc;
     int finished;
     atomic_int stopping;
+
+    /* Orphan bookkeeping (worker.h): set by the host thread that gave up before orphaned is
+     * stored, read by the worker thread only after it loaded orphaned == 1. */
+    atomic_int orphaned;
+    double orphaned_at;           /* clock_mono() when the host gave up */
+    const char *stuck_in;         /* "init" or "a callback", for the logs */
+    worker *next_orphan;          /* the orphan list's, under orph_mu */
 };
 
 /* A verification waiting for its change to settle (healer_result.verify_after_s,
@@ -58,6 +66,26 @@ typedef struct vtimer {
     double started;               /* when the verification began: bounded by HEALER_VERIFY_MAX_S */
     struct vtimer *next;
 } vtimer;
+
+/* The orphan list (worker.h). One per process: orphans outlive the engine and the generation
+ * that started them, and the agent drains them at exit. */
+static pthread_mutex_t orph_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t orph_cv;
+static pthread_once_t orph_once = PTHREAD_ONCE_INIT;
+static worker *orphans;
+static worker_hold *holds;
+static unsigned long orph_events;   /* bumped by every worker thread that ends: no lost wake-up */
+
+static void abs_deadline(struct timespec *ts, double seconds);
+
+static void orph_init(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&orph_cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
 
 const char *worker_endpoint(const worker *w) { return w->endpoint; }
 
@@ -405,6 +433,8 @@ static void do_restore(worker *w, const msg *m)
         rc = w->p->desc.restore(w->state, &iv.issue);
         w->ctx.phase = PHASE_IDLE;
         clear_action_ctx(w);
+        if (rc >= 0) /* given back: its undo journal entries for this issue go */
+            act_undo_restored(w->rt->act, w->p->name, m->issue.id);
         if (rc < 0)
             log_warn(w->who, "restore after %s on %s failed: %s", m->issue.type,
                      m->issue.target, healer_rc_str(rc));
@@ -516,6 +546,8 @@ static void *worker_main(void *arg)
         rc = w->p->desc.init(hostapi_table(), &w->ctx, &w->state);
         w->ctx.phase = PHASE_IDLE;
     }
+    /* worker_start sets stopping under mu when it stops waiting, so a late init never enters
+     * the loop below: it goes straight to destroy(). */
     pthread_mutex_lock(&w->mu);
     w->init_done = 1;
     w->init_rc = rc;
@@ -627,11 +659,132 @@ out:
     bus_close(w->pull);
     bus_close(w->push);
     w->pull = w->push = NULL;
+    if (atomic_load(&w->orphaned))
+        log_warn(w->who, "%s returned %.1f s after the host stopped waiting; cleaned up (%s, "
+                 "sockets closed)", w->stuck_in, clock_mono() - w->orphaned_at,
+                 rc < 0 ? "init had failed: no destroy()" : "destroy() run");
     pthread_mutex_lock(&w->mu);
     w->finished = 1;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    /* Past this point the thread touches nothing of w: the reaper may join and free it. */
+    pthread_once(&orph_once, orph_init);
+    pthread_mutex_lock(&orph_mu);
+    orph_events++;
+    pthread_cond_broadcast(&orph_cv);
+    pthread_mutex_unlock(&orph_mu);
     return NULL;
+}
+
+/* Hands w to the orphan list: its thread is still inside the plugin. */
+static void orphan_adopt(worker *w, const char *stuck_in)
+{
+    pthread_once(&orph_once, orph_init);
+    w->stuck_in = stuck_in;
+    w->orphaned_at = clock_mono();
+    atomic_store(&w->orphaned, 1);
+    pthread_mutex_lock(&orph_mu);
+    w->next_orphan = orphans;
+    orphans = w;
+    pthread_mutex_unlock(&orph_mu);
+}
+
+static int orphan_uses(const runtime *rt)
+{
+    for (worker *o = orphans; o; o = o->next_orphan)
+        if (o->rt == rt)
+            return 1;
+    return 0;
+}
+
+int worker_orphans_hold(worker_hold *h)
+{
+    pthread_once(&orph_once, orph_init);
+    pthread_mutex_lock(&orph_mu);
+    int used = orphan_uses(h->rt);
+    if (used) {
+        h->next = holds;
+        holds = h;
+    }
+    pthread_mutex_unlock(&orph_mu);
+    return used;
+}
+
+size_t worker_orphans_reap(void)
+{
+    pthread_once(&orph_once, orph_init);
+    worker *done = NULL;
+    worker_hold *released = NULL;
+    size_t left = 0;
+    pthread_mutex_lock(&orph_mu);
+    for (worker **pp = &orphans; *pp;) {
+        worker *o = *pp;
+        pthread_mutex_lock(&o->mu);
+        int fin = o->finished;
+        pthread_mutex_unlock(&o->mu);
+        if (fin) {
+            *pp = o->next_orphan;
+            o->next_orphan = done;
+            done = o;
+        } else {
+            left++;
+            pp = &o->next_orphan;
+        }
+    }
+    for (worker_hold **hp = &holds; *hp;) {
+        worker_hold *h = *hp;
+        if (!orphan_uses(h->rt)) {
+            *hp = h->next;
+            h->next = released;
+            released = h;
+        } else {
+            hp = &h->next;
+        }
+    }
+    pthread_mutex_unlock(&orph_mu);
+    /* Join before release: a finished thread may still be on its way out of worker_main. */
+    while (done) {
+        worker *o = done;
+        done = o->next_orphan;
+        pthread_join(o->thread, NULL);
+        worker_free(o);
+    }
+    while (released) {
+        worker_hold *h = released;
+        released = h->next;
+        h->release(h->arg);
+    }
+    return left;
+}
+
+size_t worker_orphans_drain(double timeout_s)
+{
+    pthread_once(&orph_once, orph_init);
+    struct timespec dl;
+    abs_deadline(&dl, timeout_s);
+    for (;;) {
+        pthread_mutex_lock(&orph_mu);
+        unsigned long seen = orph_events;
+        pthread_mutex_unlock(&orph_mu);
+        size_t left = worker_orphans_reap();
+        if (!left)
+            return 0;
+        int timed_out = 0;
+        pthread_mutex_lock(&orph_mu);
+        while (orph_events == seen && !timed_out)
+            timed_out = pthread_cond_timedwait(&orph_cv, &orph_mu, &dl) == ETIMEDOUT;
+        pthread_mutex_unlock(&orph_mu);
+        if (!timed_out)
+            continue;
+        left = worker_orphans_reap();
+        pthread_mutex_lock(&orph_mu);
+        for (worker *o = orphans; o; o = o->next_orphan)
+            log_error(o->who, "still stuck in %s %.0f s after the host stopped waiting: left "
+                      "running; what it uses stays allocated until the process exits",
+                      o->stuck_in, clock_mono() - o->orphaned_at);
+        pthread_mutex_unlock(&orph_mu);
+        return left;
+    }
 }
 
 static void abs_deadline(struct timespec *ts, double seconds)
@@ -661,6 +814,7 @@ worker *worker_start(const runtime *rt, plugin_rec *p, int auto_detect, const ch
     snprintf(w->endpoint, sizeof w->endpoint, "inproc://worker.%s.%u", p->name, rt->generation);
     snprintf(w->engine_ep, sizeof w->engine_ep, "%s", engine_ep);
     atomic_init(&w->stopping, 0);
+    atomic_init(&w->orphaned, 0);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -682,18 +836,20 @@ worker *worker_start(const runtime *rt, plugin_rec *p, int auto_detect, const ch
             break;
     }
     int done = w->init_done, rc = w->init_rc;
+    if (!done)
+        atomic_store(&w->stopping, 1); /* under mu: a late init sees it (worker_main) */
     pthread_mutex_unlock(&w->mu);
     if (!done) {
         char why[128];
-        snprintf(why, sizeof why, "init did not return within %.0f s", rt->cfg->action_timeout);
-        log_error("loader", "%s: %s; the plugin is left stopped", p->file, why);
-        atomic_store(&w->stopping, 1);
-        pthread_detach(w->thread);
+        snprintf(why, sizeof why, "init did not return within %g s", rt->cfg->action_timeout);
+        log_error("loader", "%s: %s; the plugin is left stopped and cleaned up when init "
+                  "returns", p->file, why);
+        /* Failed, but the record keeps its .so and settings: the thread still runs in them. */
         p->state = PLUGIN_FAILED;
         free(p->reason);
         p->reason = strdup(why);
-        p->dl = NULL; /* still running code in it: never dlclose */
-        return NULL; /* the stuck thread keeps w; leaked on purpose */
+        orphan_adopt(w, "init");
+        return NULL;
     }
     if (rc < 0) {
         pthread_join(w->thread, NULL);
@@ -729,10 +885,9 @@ int worker_stop(worker *w, double timeout_s)
     int finished = w->finished;
     pthread_mutex_unlock(&w->mu);
     if (!finished) {
-        log_error(w->who, "did not stop within %.0f s (stuck in a callback); left running",
-                  timeout_s);
-        pthread_detach(w->thread);
-        w->p->dl = NULL; /* its code is still running: never unmap it */
+        log_error(w->who, "did not stop within %g s (stuck in a callback); left running and "
+                  "cleaned up when the callback returns", timeout_s);
+        orphan_adopt(w, "a callback");
         return -1;
     }
     pthread_join(w->thread, NULL);

@@ -1094,6 +1094,46 @@ static json_t *want_array(const ctx *c, json_t *root, const char *key)
     return json_is_array(a) ? a : NULL;
 }
 
+/* "until 14:05:03 (4m left)" for an end time in epoch seconds; "" when absent or past. */
+static void fmt_until(char *b, size_t n, const json_t *o, const char *key)
+{
+    double t;
+    b[0] = '\0';
+    if (!jnum(o, key, &t) || t <= 0 || t > 1e11)
+        return;
+    double left = t - now_real();
+    if (left <= 0)
+        return;
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char clock[32] = "?", span[32];
+    if (localtime_r(&tt, &tm))
+        strftime(clock, sizeof clock, left < 86400 ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+    fmt_span(span, sizeof span, left < 1 ? 1 : left);
+    snprintf(b, n, "until %s (%s left)", clock, span);
+}
+
+/* The cooldowns or snoozes of /api/v1/status, one line each. */
+static void print_entries(const json_t *arr, const char *what)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach(arr, i, e) {
+        char until[96];
+        fmt_until(until, sizeof until, e, "until");
+        if (!until[0])
+            continue;
+        char *type = clean_text(jstr(e, "issue_type", "?"));
+        char *target = clean_text(jstr(e, "target", "?"));
+        const char *sev = jstr(e, "severity", NULL);
+        printf("               %s %s on %s %s%s%s%s\n", what, type ? type : "?",
+               target ? target : "?", until, sev ? " (after a " : "", sev ? sev : "",
+               sev ? " heal)" : "");
+        free(type);
+        free(target);
+    }
+}
+
 static int cmd_status(const ctx *c)
 {
     json_t *root;
@@ -1166,6 +1206,11 @@ static int cmd_status(const ctx *c)
         else
             snprintf(b, sizeof b, "-");
         printf("  cooldowns    %s active (%s min each)\n", a, b);
+        print_entries(json_object_get(root, "cooldowns"), "cooldown");
+        print_entries(json_object_get(root, "snoozes"), "rejected: snoozed");
+        if (jnum(l, "auto_after_confirmations", &d) && d > 0)
+            printf("  confirmed    risky actions run without asking after %.0f confirmed "
+                   "successes in a row\n", d);
     }
     const json_t *bus = json_object_get(root, "bus");
     if (json_is_object(bus)) {
@@ -1199,7 +1244,7 @@ static int cmd_issues(const ctx *c)
         return EX_OK;
     }
     static const column cols[] = {
-        {"ID", COL_RIGHT, 0}, {"SEVERITY", COL_LEFT, 8}, {"STATE", COL_LEFT, 24},
+        {"ID", COL_RIGHT, 0}, {"SEVERITY", COL_LEFT, 8}, {"STATE", COL_LEFT, 80},
         {"TYPE", COL_LEFT, 28}, {"TARGET", COL_LEFT, 32}, {"LAST SEEN", COL_LEFT, 0},
         {"COUNT", COL_RIGHT, 0}, {"SUMMARY", COL_LEFT, 100}};
     table t = {cols, sizeof cols / sizeof *cols, NULL, 0, 0, 0};
@@ -1211,12 +1256,18 @@ static int cmd_issues(const ctx *c)
         fmt_time(seen, sizeof seen, it, "last_seen");
         fmt_int(count, sizeof count, it, "count");
         const char *state = jstr(it, "state", "-"), *reason = jstr(it, "reason", NULL);
+        char cd[96], sn[96], wait[256] = "";
+        fmt_until(cd, sizeof cd, it, "cooldown_until");
+        fmt_until(sn, sizeof sn, it, "snoozed_until");
+        if (cd[0] || sn[0])
+            snprintf(wait, sizeof wait, "; %s%s%s%s%s", cd[0] ? "cooldown " : "", cd,
+                     cd[0] && sn[0] ? "; " : "", sn[0] ? "rejected, snoozed " : "", sn);
         table_cell(&t, "%s", id);
         table_cell(&t, "%s", jstr(it, "severity", "-"));
         if (reason && *reason)
-            table_cell(&t, "%s (%s)", state, reason);
+            table_cell(&t, "%s (%s)%s", state, reason, wait);
         else
-            table_cell(&t, "%s", state);
+            table_cell(&t, "%s%s", state, wait);
         table_cell(&t, "%s", jstr(it, "type", "-"));
         table_cell(&t, "%s", jstr(it, "target", "-"));
         table_cell(&t, "%s", seen);
@@ -1377,7 +1428,8 @@ static int cmd_knowledge(const ctx *c)
     }
     static const column cols[] = {
         {"ISSUE TYPE", COL_LEFT, 32}, {"ACTION", COL_LEFT, 32}, {"ATTEMPTS", COL_RIGHT, 0},
-        {"SUCCESSES", COL_RIGHT, 0}, {"RATE", COL_RIGHT, 0}, {"CONFIDENCE", COL_RIGHT, 0}};
+        {"SUCCESSES", COL_RIGHT, 0}, {"RATE", COL_RIGHT, 0}, {"CONFIDENCE", COL_RIGHT, 0},
+        {"CONFIRMED OK", COL_RIGHT, 0}, {"AUTOMATIC", COL_LEFT, 0}};
     table t = {cols, sizeof cols / sizeof *cols, NULL, 0, 0, 0};
     size_t i;
     json_t *k;
@@ -1396,6 +1448,10 @@ static int cmd_knowledge(const ctx *c)
         table_cell(&t, "%s", su);
         table_cell(&t, "%s", rate);
         table_cell(&t, "%s", conf);
+        char cs[32];
+        fmt_int(cs, sizeof cs, k, "confirmed_successes");
+        table_cell(&t, "%s", cs);
+        table_cell(&t, "%s", json_is_true(json_object_get(k, "automatic")) ? "yes" : "no");
     }
     rc = table_print(&t) == 0 ? EX_OK : EX_AGENT;
     table_free(&t);

@@ -54,6 +54,10 @@ typedef struct cpu_plugin {
     cpu_scan scan;
     int scan_ok;
     int stat_fd, load_fd;
+    /* verify measures utilization from the end of the action over settle_seconds: the sample
+     * taken when the action ended (or at verify's first call), and whether it is set */
+    cpu_stat vbase;
+    int vbase_set;
     cpu_stat last;
     int have_last;
     double last_t;
@@ -196,15 +200,6 @@ static double cpu_health(const cpu_plugin *c, double util, int critical)
 }
 
 /* ---- small helpers ----------------------------------------------------------------------- */
-
-static void cpu_sleep(double s)
-{
-    if (s <= 0)
-        return;
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
 
 static int cpu_name_in_list(const cpu_plugin *c, const char *key, const char *comm)
 {
@@ -815,6 +810,11 @@ static int cpu_execute(void *state, const healer_issue *issue, const healer_acti
         return HEALER_E_INVAL;
     }
     cpu_tally_result(&t, result, nm);
+    if (result->outcome == HEALER_OUTCOME_DONE) {
+        /* measure from now over settle_seconds, by the host's timer: no sleeping here */
+        c->vbase_set = c->stat_fd >= 0 && cpu_stat_read(c->stat_fd, &c->vbase) == 0;
+        result->verify_after_s = c->settle_seconds > 0 ? c->settle_seconds : 0.1;
+    }
     return HEALER_OK;
 }
 
@@ -833,11 +833,19 @@ static int cpu_verify(void *state, const healer_issue *issue, const healer_actio
         return HEALER_OK;
     }
     cpu_stat a, b;
-    if (c->stat_fd < 0 || cpu_stat_read(c->stat_fd, &a) < 0) {
-        snprintf(verdict->message, sizeof verdict->message, "cannot read /proc/stat");
-        return HEALER_E_IO;
+    if (!c->vbase_set) {
+        /* no sample from the action's end (another plugin's action, a restart): take one now
+         * and be asked again after the settle time */
+        if (c->stat_fd < 0 || cpu_stat_read(c->stat_fd, &c->vbase) < 0) {
+            snprintf(verdict->message, sizeof verdict->message, "cannot read /proc/stat");
+            return HEALER_E_IO;
+        }
+        c->vbase_set = 1;
+        verdict->recheck_after_s = c->settle_seconds > 0 ? c->settle_seconds : 0.1;
+        return HEALER_OK;
     }
-    cpu_sleep(c->settle_seconds > 0 ? c->settle_seconds : 0.1);
+    a = c->vbase;
+    c->vbase_set = 0;
     if (cpu_stat_read(c->stat_fd, &b) < 0 || b.total <= a.total || b.busy < a.busy) {
         snprintf(verdict->message, sizeof verdict->message, "cannot measure /proc/stat");
         return HEALER_E_IO;

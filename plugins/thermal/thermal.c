@@ -341,17 +341,23 @@ static int thermal_execute(void *state, const healer_issue *issue, const healer_
         if (strcmp(action->name, thermal_action_names[i]) == 0)
             a = i;
     t->last_noop = 0;
+    int rc;
     switch (a) {
-    case A_POWERSAVE: return thermal_act_powersave(t, r);
-    case A_CAP: return thermal_act_cap(t, 0, r);
-    case A_FANS: return thermal_act_fans(t, r);
-    case A_FREEZE: return thermal_act_freeze_services(t, r);
-    case A_EMERGENCY: return thermal_act_emergency(t, r);
+    case A_POWERSAVE: rc = thermal_act_powersave(t, r); break;
+    case A_CAP: rc = thermal_act_cap(t, 0, r); break;
+    case A_FANS: rc = thermal_act_fans(t, r); break;
+    case A_FREEZE: rc = thermal_act_freeze_services(t, r); break;
+    case A_EMERGENCY: rc = thermal_act_emergency(t, r); break;
     default:
         r->outcome = HEALER_OUTCOME_FAILED;
         snprintf(r->message, sizeof r->message, "unknown action %s", action->name);
         return HEALER_E_INVAL;
     }
+    /* Heat takes seconds to drain: verify after settle_seconds, by the host's timer (detect keeps
+     * running meanwhile). An action that changed nothing needs no waiting. */
+    if (r->outcome == HEALER_OUTCOME_DONE && !t->last_noop && t->settle > 0)
+        r->verify_after_s = t->settle;
+    return rc;
 }
 
 static int thermal_verify(void *state, const healer_issue *issue, const healer_action *action,
@@ -360,13 +366,6 @@ static int thermal_verify(void *state, const healer_issue *issue, const healer_a
     thermal *t = state;
     (void)issue;
     (void)action;
-    /* Heat takes seconds to drain; an action that changed nothing needs no waiting. */
-    if (t->settle > 0 && !t->last_noop) {
-        struct timespec ts = {(time_t)t->settle,
-                              (long)((t->settle - (double)(time_t)t->settle) * 1e9)};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        }
-    }
     if (!thermal_sensors_read(t)) {
         snprintf(v->message, sizeof v->message, "no sensor readable");
         return HEALER_E_IO;

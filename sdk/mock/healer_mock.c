@@ -79,6 +79,7 @@ struct healer_plan {
 struct healer_mock {
     healer_host host;
     struct healer_ctx ctx;
+    double settle_pending;         /* the last execute()'s verify_after_s, for the next verify */
     char *proc_root, *sys_root;
 
     /* the plugin */
@@ -1581,6 +1582,13 @@ static int h_act_freeze_cgroup(healer_ctx *ctx, const char *cgroup_dir, int free
     return act_end(m, c, rc, what);
 }
 
+static void mock_sleep(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 /* The mock has no engine timing the callback: inside execute/verify/restore/handle_request it
  * answers the agent's default agent.action_timeout (60 s), elsewhere +infinity, as the agent
  * does outside an action. */
@@ -2128,7 +2136,9 @@ int healer_mock_execute(healer_mock *m, const healer_issue *issue, const healer_
     else if (!(result->verify_after_s >= 0) || result->verify_after_s > HEALER_VERIFY_MAX_S)
         violation(m, "execute(%s): verify_after_s %g is outside 0..%g",
                   action->name ? action->name : "?", result->verify_after_s, HEALER_VERIFY_MAX_S);
-    else if ((unsigned)result->outcome > HEALER_OUTCOME_DRY_RUN ||
+    else if (result->outcome == HEALER_OUTCOME_DONE)
+        m->settle_pending = result->verify_after_s;
+    if ((unsigned)result->outcome > HEALER_OUTCOME_DRY_RUN ||
         result->n_measurements > HEALER_MAX_MEASUREMENTS)
         violation(m, "execute(%s): result has outcome %d or %zu measurements (max %d)",
                   action->name ? action->name : "?", (int)result->outcome,
@@ -2149,15 +2159,33 @@ int healer_mock_verify(healer_mock *m, const healer_issue *issue, const healer_a
         set_error(m, "verify: issue, action and verdict are required");
         return HEALER_E_INVAL;
     }
-    memset(verdict, 0, sizeof *verdict);
-    m->cur_action = action;
-    cb_enter(m, CB_VERIFY);
-    int rc = m->desc.verify(m->state, issue, action, verdict);
-    cb_leave(m);
-    verdict->message[sizeof verdict->message - 1] = '\0';
-    if (!(verdict->recheck_after_s >= 0) || verdict->recheck_after_s > HEALER_VERIFY_MAX_S)
-        violation(m, "verify: recheck_after_s %g is outside 0..%g", verdict->recheck_after_s,
-                  HEALER_VERIFY_MAX_S);
+    /* The agent calls verify() verify_after_s after execute() and again after each
+     * recheck_after_s, by a timer; the mock has no event loop, so it sleeps those times here and
+     * returns the final verdict (still bounded by HEALER_VERIFY_MAX_S in total). */
+    double waited = 0, settle = m->settle_pending;
+    m->settle_pending = 0;
+    int rc;
+    for (;;) {
+        if (settle > 0) {
+            mock_sleep(settle);
+            waited += settle;
+        }
+        memset(verdict, 0, sizeof *verdict);
+        m->cur_action = action;
+        cb_enter(m, CB_VERIFY);
+        rc = m->desc.verify(m->state, issue, action, verdict);
+        cb_leave(m);
+        verdict->message[sizeof verdict->message - 1] = '\0';
+        if (!(verdict->recheck_after_s >= 0) || verdict->recheck_after_s > HEALER_VERIFY_MAX_S) {
+            violation(m, "verify: recheck_after_s %g is outside 0..%g", verdict->recheck_after_s,
+                      HEALER_VERIFY_MAX_S);
+            break;
+        }
+        if (rc < 0 || verdict->recheck_after_s <= 0 ||
+            waited + verdict->recheck_after_s > HEALER_VERIFY_MAX_S)
+            break;
+        settle = verdict->recheck_after_s;
+    }
     if (verdict->n_measurements > HEALER_MAX_MEASUREMENTS)
         violation(m, "verify: %zu measurements (max %d)", verdict->n_measurements,
                   HEALER_MAX_MEASUREMENTS);

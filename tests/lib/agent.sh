@@ -19,6 +19,11 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$AGENT_PID" 2>/dev/null || true
   fi
+  # a failed check is easier to read next to what the agent said
+  if [ "$FAIL" -gt 0 ] && [ -f "$T/agent.log" ]; then
+    echo "--- last lines of the agent's log:" >&2
+    tail -n 60 "$T/agent.log" >&2 || true
+  fi
   rm -rf "$T"
 }
 trap cleanup EXIT

@@ -1,6 +1,8 @@
 /* test_governor.c — every governor rule on an injected clock: hours and days pass in
  * milliseconds. Sliding hour, cooldown per pair, rollbacks per day, health floor, confirmation,
- * pause, dry-run, check order, no side effects of check, budget, reload, memory bound. */
+ * pause, dry-run, check order, no side effects of check, budget, reload, memory bound; the
+ * emergency rules, dry-run's own windows, snoozes, confirmation streaks, cooldown end times, and
+ * what goes to the store (a fake one here; test_govstore.c has the SQLite one). */
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -9,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "governor.h"
@@ -21,7 +24,7 @@ size_t governor_debug_cooldown_entries(governor *g);
 
 static agent_limits limits(int heals, int rollbacks, int min_health, double cooldown_min)
 {
-    return (agent_limits){ heals, rollbacks, min_health, cooldown_min, 60.0 };
+    return (agent_limits){ heals, rollbacks, min_health, cooldown_min, 60.0, 0 };
 }
 
 static gov_request req(const char *type, const char *target)
@@ -317,7 +320,9 @@ static void test_check_order(void **state)
     assert_int_equal(governor_check(g, &r, t), GOV_AWAITING_CONFIRMATION);
     r.confirmed = 1;
     assert_int_equal(governor_check(g, &r, t), GOV_ALLOW);
-    /* and a longer cooldown on reload reaches back as well */
+    /* and a longer cooldown on reload reaches back as well (a live commit: the dry-run one
+     * above lives on the simulated windows only) */
+    governor_commit(g, &r, T0);
     l.cooldown_minutes = 10;
     governor_set_limits(g, &l, 0);
     assert_int_equal(governor_check(g, &r, T0 + 599), GOV_COOLDOWN);
@@ -601,6 +606,337 @@ static void test_threads(void **state)
     governor_free(g);
 }
 
+
+typedef struct seen_t {
+    int n;
+    char type[64], target[64];
+    double until;
+    int severity;
+} seen_t;
+
+/* Keeps the first entry listed. */
+static int collect(void *ud, const gov_entry *e)
+{
+    seen_t *s = ud;
+    if (s->n++ == 0) {
+        snprintf(s->type, sizeof s->type, "%s", e->issue_type);
+        snprintf(s->target, sizeof s->target, "%s", e->target);
+        s->until = e->until;
+        s->severity = e->severity;
+    }
+    return 0;
+}
+
+static gov_request sev_req(const char *type, const char *target, int severity)
+{
+    gov_request r = req(type, target);
+    r.severity = severity;
+    return r;
+}
+
+/* A memory emergency must not be refused because a gentle heal just ran on the same target. */
+static void test_emergency_cooldown(void **state)
+{
+    (void)state;
+    agent_limits l = limits(100, 3, 30, 5);
+    governor *g = governor_new(&l, 0);
+    gov_request low = sev_req("memory_high", "host", HEALER_SEV_LOW);
+    gov_request med = sev_req("memory_high", "host", HEALER_SEV_MEDIUM);
+    gov_request high = sev_req("memory_high", "host", HEALER_SEV_HIGH);
+    gov_request crit = sev_req("memory_high", "host", HEALER_SEV_CRITICAL);
+    assert_int_equal(governor_commit(g, &low, T0), 0);
+    assert_int_equal(governor_check(g, &low, T0 + 1), GOV_COOLDOWN);
+    assert_int_equal(governor_check(g, &med, T0 + 1), GOV_ALLOW);    /* higher than recorded */
+    assert_int_equal(governor_check(g, &crit, T0 + 1), GOV_ALLOW);
+    governor_commit(g, &high, T0 + 2);                               /* records "high" */
+    assert_int_equal(governor_check(g, &med, T0 + 3), GOV_COOLDOWN);
+    assert_int_equal(governor_check(g, &high, T0 + 3), GOV_COOLDOWN);
+    assert_int_equal(governor_check(g, &crit, T0 + 3), GOV_ALLOW);
+    governor_commit(g, &crit, T0 + 4);
+    assert_int_equal(governor_check(g, &crit, T0 + 5), GOV_ALLOW);   /* critical: never */
+    gov_request legacy = req("memory_high", "host");
+    legacy.critical = 1;                                             /* the old flag still counts */
+    assert_int_equal(governor_check(g, &legacy, T0 + 5), GOV_ALLOW);
+    assert_int_equal(governor_check(g, &high, T0 + 5), GOV_COOLDOWN);
+    governor_free(g);
+}
+
+static void test_emergency_rate_health_pause(void **state)
+{
+    (void)state;
+    agent_limits l = limits(2, 1, 50, 0);
+    governor *g = governor_new(&l, 0);
+    gov_request a = req("cpu_high", "a"), b = req("cpu_high", "b");
+    governor_commit(g, &a, T0);
+    governor_commit(g, &b, T0 + 1);
+    gov_request n = sev_req("cpu_high", "n", HEALER_SEV_HIGH);
+    gov_request c = sev_req("memory_high", "m", HEALER_SEV_CRITICAL);
+    assert_int_equal(governor_check(g, &n, T0 + 2), GOV_RATE_LIMIT);
+    assert_int_equal(governor_check(g, &c, T0 + 2), GOV_ALLOW);
+    governor_commit(g, &c, T0 + 2);                 /* still counted in the window */
+    gov_budget bu;
+    governor_budget(g, T0 + 3, &bu);
+    assert_int_equal(bu.heals_last_hour, 3);
+    assert_int_equal(bu.heals_left, 0);
+    /* the health floor */
+    c.health = 1;
+    n.health = 1;
+    assert_int_equal(governor_check(g, &c, T0 + 3), GOV_ALLOW);
+    /* the rollback limit and confirmation hold for critical requests */
+    c.rollbacks = 2;
+    assert_int_equal(governor_check(g, &c, T0 + 3), GOV_ROLLBACK_LIMIT);
+    c.rollbacks = 0;
+    c.flags = HEALER_ACTION_DELETES;
+    assert_int_equal(governor_check(g, &c, T0 + 3), GOV_AWAITING_CONFIRMATION);
+    c.flags = 0;
+    /* pause refuses everything */
+    governor_pause(g, 1);
+    assert_int_equal(governor_check(g, &c, T0 + 3), GOV_PAUSED);
+    governor_pause(g, 0);
+    /* max 0 is a configured "never" */
+    l.max_heals_per_hour = 0;
+    governor_set_limits(g, &l, 0);
+    assert_int_equal(governor_check(g, &c, T0 + 3), GOV_RATE_LIMIT);
+    governor_free(g);
+}
+
+static void test_dry_run_windows_separate(void **state)
+{
+    (void)state;
+    agent_limits l = limits(2, 1, 30, 5);
+    governor *g = governor_new(&l, 0);
+    gov_request d = req("cpu_high", "a");
+    d.dry_run = 1;
+    gov_request live = req("cpu_high", "a");
+    assert_int_equal(governor_check(g, &d, T0), GOV_DRY_RUN);       /* where live would allow */
+    governor_commit(g, &d, T0);
+    assert_int_equal(governor_check(g, &d, T0 + 1), GOV_COOLDOWN);  /* the simulated cooldown */
+    assert_int_equal(governor_check(g, &live, T0 + 1), GOV_ALLOW);  /* live untouched */
+    assert_true(governor_cooldown_until(g, "cpu_high", "a", 1, T0 + 1) == T0 + 300);
+    assert_true(governor_cooldown_until(g, "cpu_high", "a", 0, T0 + 1) == 0);
+    gov_request d2 = req("cpu_high", "b");
+    d2.dry_run = 1;
+    d2.rollbacks = 1;
+    governor_commit(g, &d2, T0 + 2);
+    gov_request d3 = req("cpu_high", "c");
+    d3.dry_run = 1;
+    assert_int_equal(governor_check(g, &d3, T0 + 3), GOV_RATE_LIMIT);
+    gov_request l3 = req("cpu_high", "c");
+    l3.rollbacks = 1;
+    assert_int_equal(governor_check(g, &l3, T0 + 3), GOV_ALLOW);    /* live hour and day free */
+    gov_budget bu;
+    governor_budget(g, T0 + 3, &bu);                                 /* a live governor: live */
+    assert_int_equal(bu.heals_last_hour, 0);
+    assert_int_equal(bu.cooldowns_active, 0);
+    governor_commit(g, &live, T0 + 4);
+    assert_int_equal(governor_check(g, &live, T0 + 5), GOV_COOLDOWN);
+    governor_free(g);
+
+    /* An agent in dry-run, reloaded into live, heals at once. */
+    g = governor_new(&l, 1);
+    gov_request r = req("memory_high", "host");
+    assert_int_equal(governor_check(g, &r, T0), GOV_DRY_RUN);
+    governor_commit(g, &r, T0);
+    governor_budget(g, T0, &bu);                                     /* dry-run shows its own */
+    assert_int_equal(bu.heals_last_hour, 1);
+    assert_int_equal(governor_check(g, &r, T0 + 1), GOV_COOLDOWN);
+    governor_set_limits(g, &l, 0);
+    assert_int_equal(governor_check(g, &r, T0 + 1), GOV_ALLOW);
+    governor_budget(g, T0 + 1, &bu);
+    assert_int_equal(bu.heals_last_hour, 0);
+    governor_free(g);
+}
+
+static void test_snooze(void **state)
+{
+    (void)state;
+    agent_limits l = limits(10, 3, 30, 5);
+    governor *g = governor_new(&l, 0);
+    assert_true(governor_snoozed_until(g, "disk_full", "/", HEALER_SEV_LOW, T0) == 0);
+    governor_snooze(g, "disk_full", "/", T0 + 300);
+    assert_true(governor_snoozed_until(g, "disk_full", "/", HEALER_SEV_HIGH, T0 + 10) == T0 + 300);
+    assert_true(governor_snoozed_until(g, "disk_full", "/var", HEALER_SEV_LOW, T0 + 10) == 0);
+    assert_true(governor_snoozed_until(g, "disk_full", "/", HEALER_SEV_CRITICAL, T0 + 10) == 0);
+    assert_true(governor_snoozed_until(g, "disk_full", "/", HEALER_SEV_LOW, T0 + 299.9) == T0 + 300);
+    assert_true(governor_snoozed_until(g, "disk_full", "/", HEALER_SEV_LOW, T0 + 300) == 0);
+    seen_t seen = { 0 };
+    governor_each_snooze(g, T0 + 10, collect, &seen);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.type, "disk_full");
+    assert_string_equal(seen.target, "/");
+    assert_true(seen.until == T0 + 300);
+    memset(&seen, 0, sizeof seen);
+    governor_each_snooze(g, T0 + 300, collect, &seen);
+    assert_int_equal(seen.n, 0);
+    /* a snooze does not refuse in check(): the engine asks before planning */
+    gov_request r = req("disk_full", "/");
+    assert_int_equal(governor_check(g, &r, T0 + 10), GOV_ALLOW);
+    governor_free(g);
+}
+
+static void test_cooldown_until_and_list(void **state)
+{
+    (void)state;
+    agent_limits l = limits(10, 3, 30, 5);
+    governor *g = governor_new(&l, 0);
+    assert_true(governor_cooldown_until(g, "cpu_high", "a", 0, T0) == 0);
+    gov_request a = sev_req("cpu_high", "a", HEALER_SEV_HIGH), b = req("cpu_high", "b");
+    governor_commit(g, &b, T0);
+    governor_commit(g, &a, T0 + 100);
+    assert_true(governor_cooldown_until(g, "cpu_high", "a", 0, T0 + 101) == T0 + 400);
+    assert_true(governor_cooldown_until(g, "cpu_high", "a", 0, T0 + 400) == 0);
+    seen_t seen = { 0 };
+    governor_each_cooldown(g, 0, T0 + 200, collect, &seen);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.type, "cpu_high");
+    assert_string_equal(seen.target, "a");       /* newest first: "a" came last */
+    assert_int_equal(seen.severity, HEALER_SEV_HIGH);
+    memset(&seen, 0, sizeof seen);
+    governor_each_cooldown(g, 0, T0 + 350, collect, &seen);
+    assert_int_equal(seen.n, 1);                 /* "b" ended at T0+300 */
+    assert_string_equal(seen.target, "a");
+    memset(&seen, 0, sizeof seen);
+    governor_each_cooldown(g, 1, T0 + 10, collect, &seen);  /* the simulated ones: none */
+    assert_int_equal(seen.n, 0);
+    governor_free(g);
+}
+
+static void test_confirm_streak(void **state)
+{
+    (void)state;
+    agent_limits l = limits(10, 3, 30, 5);
+    l.auto_after_confirmations = 3;
+    governor *g = governor_new(&l, 0);
+    const char *t = "disk_full", *act = "remove_old_files";
+    assert_int_equal(governor_auto_approved(g, t, act), 0);
+    governor_record_confirmed(g, t, act, 1);
+    governor_record_confirmed(g, t, act, 1);
+    assert_int_equal(governor_confirmed_successes(g, t, act), 2);
+    assert_int_equal(governor_auto_approved(g, t, act), 0);
+    governor_record_confirmed(g, t, act, 1);
+    assert_int_equal(governor_auto_approved(g, t, act), 1);
+    assert_int_equal(governor_auto_approved(g, t, "other"), 0);
+    assert_int_equal(governor_auto_approved(g, "other", act), 0);
+    governor_record_confirmed(g, t, act, 1);                 /* automatic successes extend it */
+    assert_int_equal(governor_confirmed_successes(g, t, act), 4);
+    governor_record_confirmed(g, t, act, 0);                 /* one failure: back to asking */
+    assert_int_equal(governor_confirmed_successes(g, t, act), 0);
+    assert_int_equal(governor_auto_approved(g, t, act), 0);
+    for (int i = 0; i < 3; i++)
+        governor_record_confirmed(g, t, act, 1);
+    assert_int_equal(governor_auto_approved(g, t, act), 1);
+    l.auto_after_confirmations = 0;                          /* 0 = never */
+    governor_set_limits(g, &l, 0);
+    assert_int_equal(governor_auto_approved(g, t, act), 0);
+    l.auto_after_confirmations = 4;
+    governor_set_limits(g, &l, 0);
+    assert_int_equal(governor_auto_approved(g, t, act), 0);
+    governor_record_confirmed(g, t, act, 1);
+    assert_int_equal(governor_auto_approved(g, t, act), 1);
+    governor_free(g);
+}
+
+/* A fake store: what the governor writes, and when. */
+typedef struct fake_store {
+    int commits, pauses, snoozes, streaks;
+    gov_commit last;
+    char last_type[64], last_target[64];
+    int last_paused, last_streak;
+    double last_until;
+} fake_store;
+
+static int fs_commit(void *ctx, const gov_commit *c)
+{
+    fake_store *f = ctx;
+    f->commits++;
+    f->last = *c;
+    snprintf(f->last_type, sizeof f->last_type, "%s", c->issue_type);
+    snprintf(f->last_target, sizeof f->last_target, "%s", c->target);
+    return 0;
+}
+static int fs_pause(void *ctx, int p) { ((fake_store *)ctx)->pauses++; ((fake_store *)ctx)->last_paused = p; return 0; }
+static int fs_snooze(void *ctx, const char *type, const char *target, double until)
+{
+    fake_store *f = ctx;
+    (void)type;
+    (void)target;
+    f->snoozes++;
+    f->last_until = until;
+    return 0;
+}
+static int fs_streak(void *ctx, const char *type, const char *action, int n)
+{
+    fake_store *f = ctx;
+    (void)type;
+    (void)action;
+    f->streaks++;
+    f->last_streak = n;
+    return -1;  /* a failing store: the governor carries on */
+}
+
+static void test_store_calls(void **state)
+{
+    (void)state;
+    agent_limits l = limits(10, 3, 30, 5);
+    l.auto_after_confirmations = 2;
+    governor *g = governor_new(&l, 0);
+    fake_store f = { 0 };
+    /* restoring writes nothing back */
+    governor_restore_heal(g, T0 - 10, 1, T0);
+    governor_restore_cooldown(g, "x", "y", T0 - 10, HEALER_SEV_HIGH, T0);
+    governor_restore_snooze(g, "x", "z", T0 + 100, T0);
+    governor_restore_streak(g, "x", "act", 5);
+    governor_restore_paused(g, 1);
+    gov_store st = { &f, fs_commit, fs_pause, fs_snooze, fs_streak };
+    governor_set_store(g, &st);
+    assert_int_equal(f.commits + f.pauses + f.snoozes + f.streaks, 0);
+    assert_int_equal(governor_paused(g), 1);
+    gov_budget bu;
+    governor_budget(g, T0, &bu);
+    assert_int_equal(bu.heals_last_hour, 1);
+    assert_int_equal(bu.rollbacks_today, 1);
+    gov_request y = sev_req("x", "y", HEALER_SEV_MEDIUM);
+    governor_pause(g, 0);
+    assert_int_equal(governor_check(g, &y, T0), GOV_COOLDOWN);      /* restored "high" */
+    assert_true(governor_snoozed_until(g, "x", "z", 0, T0) == T0 + 100);
+    assert_int_equal(governor_auto_approved(g, "x", "act"), 1);
+    /* expired on restore: ignored */
+    governor_restore_cooldown(g, "x", "old", T0 - 301, HEALER_SEV_LOW, T0);
+    assert_true(governor_cooldown_until(g, "x", "old", 0, T0) == 0);
+    governor_restore_heal(g, T0 - 3601, 0, T0);
+    governor_budget(g, T0, &bu);
+    assert_int_equal(bu.heals_last_hour, 1);
+
+    assert_int_equal(f.pauses, 1);
+    assert_int_equal(f.last_paused, 0);
+    gov_request c = sev_req("memory_high", "host", HEALER_SEV_CRITICAL);
+    c.rollbacks = 2;
+    assert_int_equal(governor_commit(g, &c, T0 + 1), 0);
+    assert_int_equal(f.commits, 1);
+    assert_string_equal(f.last_type, "memory_high");
+    assert_string_equal(f.last_target, "host");
+    assert_int_equal(f.last.severity, HEALER_SEV_CRITICAL);
+    assert_int_equal(f.last.rollbacks, 2);
+    assert_true(f.last.t == T0 + 1);
+    assert_true(f.last.cooldown_until == T0 + 301);
+    /* dry runs never reach the store */
+    c.dry_run = 1;
+    governor_commit(g, &c, T0 + 2);
+    assert_int_equal(f.commits, 1);
+    governor_snooze(g, "a", "b", T0 + 50);
+    assert_int_equal(f.snoozes, 1);
+    assert_true(f.last_until == T0 + 50);
+    governor_record_confirmed(g, "x", "act", 0);             /* 5 -> 0 */
+    assert_int_equal(f.streaks, 1);
+    assert_int_equal(f.last_streak, 0);
+    governor_record_confirmed(g, "x", "act", 0);             /* 0 -> 0: nothing to write */
+    assert_int_equal(f.streaks, 1);
+    governor_set_store(g, NULL);
+    governor_commit(g, &y, T0 + 3);
+    assert_int_equal(f.commits, 1);
+    governor_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +957,13 @@ int main(void)
         cmocka_unit_test(test_large_limit_exact),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_emergency_cooldown),
+        cmocka_unit_test(test_emergency_rate_health_pause),
+        cmocka_unit_test(test_dry_run_windows_separate),
+        cmocka_unit_test(test_snooze),
+        cmocka_unit_test(test_cooldown_until_and_list),
+        cmocka_unit_test(test_confirm_streak),
+        cmocka_unit_test(test_store_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -672,6 +672,34 @@ static void test_tokens(void **state)
     fixture_free(f);
 }
 
+/* A reload that keeps the address switches the token file in place (http_set_token_file): the
+ * old token stops working at once, the new one works, and no file means POSTs are refused. */
+static void test_switch_token_file(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(TOKEN "\n");
+    char other[160];
+    snprintf(other, sizeof other, "%s/other-token", f->dir);
+    write_file(other, "another-secret\n");
+    resp r = request(f->port, "POST", "/api/v1/pause", AUTH);
+    expect_ok(&r, "paused");
+    resp_free(&r);
+    assert_int_equal(http_set_token_file(f->s, other), 0);
+    r = request(f->port, "POST", "/api/v1/pause", AUTH);
+    assert_int_equal(r.status, 401);
+    resp_free(&r);
+    r = request(f->port, "POST", "/api/v1/resume", "Authorization: Bearer another-secret\r\n");
+    expect_ok(&r, "resumed");
+    resp_free(&r);
+    assert_int_equal(http_set_token_file(f->s, ""), 0);
+    r = request(f->port, "POST", "/api/v1/resume", "Authorization: Bearer another-secret\r\n");
+    assert_int_equal(r.status, 403);
+    resp_free(&r);
+    assert_int_equal(commands_seen(f), 2);
+    unlink(other);
+    fixture_free(f);
+}
+
 static void test_no_token(void **state)
 {
     (void)state;
@@ -1037,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_not_found_and_method),
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_no_token),
+        cmocka_unit_test(test_switch_token_file),
         cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_malformed_requests),
         cmocka_unit_test(test_keep_alive),

@@ -196,7 +196,9 @@ int healer_mock_plan(healer_mock *m, const healer_issue *issue);
  * a plugin that returns without setting it is a rule violation. */
 int healer_mock_execute(healer_mock *m, const healer_issue *issue, const healer_action *action,
                         healer_result *result);
-/* verify(); verdict is zeroed first. */
+/* verify(); verdict is zeroed first. As the agent does by a timer, the mock first waits the last
+ * execute()'s verify_after_s, then calls verify() again after every recheck_after_s the plugin
+ * asks for (sleeping here), and returns the final verdict. */
 int healer_mock_verify(healer_mock *m, const healer_issue *issue, const healer_action *action,
                        healer_verdict *verdict);
 int healer_mock_restore(healer_mock *m, const healer_issue *issue);

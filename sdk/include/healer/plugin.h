@@ -75,13 +75,21 @@ typedef struct healer_plugin {
 
     /* Required when plan is set. Carries out one action this plugin proposed, through the
      * host's actuators only. issue and action are borrowed for the call; action->params are
-     * the ones given to plan_add_action. result is zeroed by the host. */
+     * the ones given to plan_add_action. result is zeroed by the host, with outcome pre-filled
+     * HEALER_OUTCOME_UNSET: set it on every path (an unset outcome is recorded as an error).
+     * Finish within host->action_time_left(): past agent.action_timeout the engine records the
+     * step as timed out and goes on without it (this plugin gets no other step until it returns).
+     * Never sleep here waiting for a change to settle: set result->verify_after_s. */
     int (*execute)(void *state, const healer_issue *issue, const healer_action *action,
                    healer_result *result);
 
-    /* Optional. Re-measures after an action; verdict is zeroed by the host. Without it the
-     * host treats HEALER_OUTCOME_DONE as healed only when the next detect() no longer
-     * raises the issue. */
+    /* Optional. Re-measures after an action that returned DONE; verdict is zeroed by the host.
+     * Called verify_after_s after execute() (by a timer: detect() and fd callbacks of this plugin
+     * run meanwhile), and again after every recheck_after_s the verdict asks for, so "stays
+     * healed" is judged over a settle window without blocking the plugin. Without verify() here,
+     * the plugin that detected the issue verifies when it has verify(); when neither has, a DONE
+     * action is taken as healed at once (a repeat of the issue after the cooldown starts a new
+     * heal). */
     int (*verify)(void *state, const healer_issue *issue, const healer_action *action,
                   healer_verdict *verdict);
 
