@@ -878,7 +878,7 @@ static void maybe_heal(engine *e, eissue *is)
     heal *h = calloc(1, sizeof *h);
     if (!h)
         return;
-    h->id = e->rt->kb ? knowledge_next_heal_id(e->rt->kb) : (uint64_t)u64map_count(e->heals) + 1;
+    h->id = e->rt->kb ? knowledge_next_heal_id(e->rt->kb) : ++e->next_local_id;
     h->is = is;
     h->phase = H_PLANNING;
     h->severity = is->severity;
@@ -934,7 +934,7 @@ static void on_issue(engine *e, const msg *m)
             free(key);
             return;
         }
-        is->id = e->rt->kb ? knowledge_next_issue_id(e->rt->kb) : 0;
+        is->id = e->rt->kb ? knowledge_next_issue_id(e->rt->kb) : ++e->next_local_id;
         is->key = key;
         is->klen = klen;
         is->type = eng_sdup(m->issue.type);
@@ -1125,8 +1125,8 @@ static void on_result(engine *e, const msg *m)
 static void on_verdict(engine *e, const msg *m)
 {
     heal *h = step_heal(e, m, H_VERIFYING);
-    if (!h)
-        return;
+    if (!h || eng_plugin_index(e, m->plugin) != h->step_plugin)
+        return; /* only the plugin asked to verify (the executor or the detector) answers */
     kb_action *k = &h->acts[h->n_acts - 1];
     if (m->n_measures) {
         free((char *)k->after_json);
