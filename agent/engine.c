@@ -619,8 +619,9 @@ static void send_step(engine *e, heal *h)
 
 static void execute_next(engine *e, heal *h)
 {
-    /* Nothing is dispatched for an issue whose condition has cleared. */
-    if (h->is->closing && h->cur < h->n_order) {
+    /* Nothing is dispatched for an issue whose condition has cleared; the heal was cut short
+     * by that, even when its last step just failed. */
+    if (h->is->closing) {
         eng_finish_heal(e, h, "cancelled", "the issue cleared during the heal");
         return;
     }

@@ -363,6 +363,20 @@ static void test_resolve_while_executing(void **state)
     assert_null(hx_open_issue(h, "tx", "a"));
     assert_int_equal(hx_count(h, mark, MSG_RESTORE, NULL), 0);
 
+    /* the same when that failed step was the last one of the plan */
+    id = raise(h, "e", 1);
+    mark = h->n_log;
+    hx_plan(h, "pa", id, (hx_act[]){ { "a1", 0, 0, 0 } }, 1);
+    hx_plan(h, "pb", id, NULL, 0);
+    x = exec_of(h, mark, id);
+    hx_resolve(h, "det", "tx", "e");
+    hx_advance(h, 60);
+    hx_sweep(h); /* timed out */
+    assert_string_equal(outcome(hx_heal(h, id)), "cancelled");
+    assert_null(hx_open_issue(h, "tx", "e"));
+    assert_int_equal(hx_count(h, mark, MSG_RESTORE, "pa"), 1);
+    hx_result(h, "pa", id, x.attempt, HEALER_OUTCOME_FAILED, 0, "late"); /* pa is free again */
+
     /* done, then the verify says not healed: cancelled, and pa restores what it did */
     id = raise(h, "b", 1);
     mark = h->n_log;
