@@ -1270,6 +1270,14 @@ void eng_sweep(engine *e)
             (h->phase != H_PENDING && mono >= h->deadline))
             due[ndue++] = id;
     }
+    /* Every overdue step is given up on before any heal moves on: a heal's next step must not
+     * be sent to a plugin whose other step is overdue in this same sweep (it would queue behind
+     * a stuck step). */
+    for (size_t k = 0; k < ndue; k++) {
+        heal *h = u64map_get(e->heals, due[k]);
+        if (h && h->phase == H_EXECUTING)
+            slot_abandon(e, h->step_plugin, h->attempt); /* its result will be late: discard */
+    }
     for (size_t k = 0; k < ndue; k++) {
         heal *h = u64map_get(e->heals, due[k]);
         if (!h)
@@ -1309,9 +1317,9 @@ void eng_sweep(engine *e)
             set_act_message(last, text);
             log_warn("engine", "heal #%llu: %s", (unsigned long long)h->id, text);
             if (h->phase == H_EXECUTING) {
-                /* It may still act (or have acted): restore it when the issue clears, and keep
-                 * the plugin busy until its late result, so no later step inherits it. */
-                slot_abandon(e, h->step_plugin, h->attempt);
+                /* It may still act (or have acted): restore it when the issue clears; the
+                 * plugin stays busy until its late result (abandoned above), so no later step
+                 * inherits it. */
                 if (!h->dry_run)
                     note_acted(h->is, plugin);
             } else {

@@ -280,6 +280,51 @@ static void test_waiting_heal_skipped_after_one_timeout(void **state)
     done(h);
 }
 
+/* Two steps overdue in one sweep: the heal that moves on first must not send its next step to
+ * the plugin of the other overdue step (it would queue behind a stuck step). Run both ways round,
+ * since the sweep's order follows the heal table's. */
+static void overdue_pair(hx *h, const char *tv, const char *tx)
+{
+    /* heal V: pa's a1 is verifying, its next step is pb's; heal X: pb's step is executing */
+    uint64_t v = raise(h, tv, 1), x = raise(h, tx, 1);
+    size_t mark = h->n_log;
+    hx_plan(h, "pa", v, (hx_act[]){ { "a1", 0, 0, 0 } }, 1);
+    hx_plan(h, "pb", v, (hx_act[]){ { "b2", 1, 0, 0 } }, 1);
+    hx_plan(h, "pa", x, NULL, 0);
+    hx_plan(h, "pb", x, (hx_act[]){ { "b1", 0, 0, 0 } }, 1);
+    hx_sent va = exec_of(h, mark, v);
+    hx_sent xb = exec_of(h, mark, x);
+    assert_string_equal(xb.action_plugin, "pb");
+    hx_result(h, "pa", v, va.attempt, HEALER_OUTCOME_DONE, 0, "done");
+    mark = h->n_log;
+    hx_advance(h, 60);
+    hx_sweep(h); /* both due: X's step is abandoned, V's verify timed out */
+    assert_int_equal(hx_count(h, mark, MSG_EXECUTE, "pb"), 0);
+    assert_int_equal(heal_of(h, v)->phase, H_WAITING);
+    hx_result(h, "pb", x, xb.attempt, HEALER_OUTCOME_FAILED, 0, "late");
+    hx_sent vb = exec_of(h, mark, v);
+    assert_string_equal(vb.action, "b2");
+    hx_result(h, "pb", v, vb.attempt, HEALER_OUTCOME_HEALED, 0, "ok");
+    assert_string_equal(outcome(hx_heal(h, v)), "healed");
+}
+
+static void test_overdue_steps_abandoned_first(void **state)
+{
+    (void)state;
+    hx *h = mk(0, NULL);
+    overdue_pair(h, "v1", "x1");
+    done(h);
+    h = mk(0, NULL);
+    raise(h, "pad", 1); /* shift the ids: the other order in the table */
+    overdue_pair(h, "x2", "v2");
+    done(h);
+    h = mk(0, NULL);
+    overdue_pair(h, "v3", "x3");
+    overdue_pair(h, "v4", "x4");
+    overdue_pair(h, "v5", "x5");
+    done(h);
+}
+
 /* ---- verification: settle time, settling verdicts, verify timeout + CANCEL ---------------- */
 
 static void test_settling_extends_deadline_then_cancel(void **state)
@@ -890,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_verdict_from_other_plugin_ignored),
         cmocka_unit_test(test_timeout_stuck_until_late_result),
         cmocka_unit_test(test_waiting_heal_skipped_after_one_timeout),
+        cmocka_unit_test(test_overdue_steps_abandoned_first),
         cmocka_unit_test(test_settling_extends_deadline_then_cancel),
         cmocka_unit_test(test_verdict_codes),
         cmocka_unit_test(test_resolve_while_executing),
