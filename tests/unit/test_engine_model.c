@@ -3,7 +3,8 @@
  * results (late, duplicate, wrong attempt or plugin), verdicts, silence, resolves, acks,
  * confirm/reject, pause, time, reloads. A model of what the engine sent and was told checks the
  * promised invariants after every message and step; a failure prints the seed and the step
- * (MODEL_SEED=n replays one schedule, HX_VERBOSE=1 shows the engine's log). */
+ * (MODEL_SEED=n replays one schedule; MODEL_SCHEDULES, MODEL_STEPS, MODEL_FIRST size a longer
+ * run; HX_VERBOSE=1 shows the engine's log). */
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -469,6 +470,17 @@ static void cross_check(model *m)
         if (eh && h->finished)
             mfail(m, "heal %" PRIu64 " recorded but still in the engine", id);
     }
+    /* every heal belongs to an open issue whose heal it is */
+    size_t i = 0;
+    void *val;
+    while (!m->failed && u64map_next(e->heals, &i, NULL, &val)) {
+        heal *eh = val;
+        eissue *is = e->ihead;
+        while (is && is != eh->is)
+            is = is->next;
+        if (!is || is->active != eh)
+            mfail(m, "heal %" PRIu64 " is not its open issue's active heal", eh->id);
+    }
     for (int p = 0; p < NP && !m->failed; p++)
         if (e->slots[p].n_abandoned != m->n_abandoned[p])
             mfail(m, "%s: engine has %zu abandoned steps, model %zu", PN[p], e->slots[p].n_abandoned,
@@ -542,7 +554,7 @@ static void ev_plan(model *m)
         p = 1 + rn(m, 3);
     }
     hx_act acts[6];
-    int na = rn(m, 4) == 0 ? 0 : 1 + rn(m, 4);
+    int na = rn(m, 7) == 0 ? 0 : 1 + rn(m, 4);
     for (int i = 0; i < na; i++) {
         int f = rn(m, 20);
         acts[i] = (hx_act){ ACTS[p][rn(m, 3)], (unsigned)rn(m, 3),
@@ -702,11 +714,12 @@ static void ev_ack(model *m)
 
 static void ev_command(model *m)
 {
-    json_t *p = engine_pending_json(m->h.e);
+    json_t *all = engine_pending_json(m->h.e);
+    json_t *p = json_object_get(all, "pending");
     size_t n = json_array_size(p);
     uint64_t id = n ? (uint64_t)json_integer_value(json_object_get(json_array_get(p, (size_t)rn(m, (int)n)), "id"))
                     : (uint64_t)rn(m, 40) + 1;
-    json_decref(p);
+    json_decref(all);
     http_command c = rn(m, 3) ? HTTP_CMD_CONFIRM : HTTP_CMD_REJECT;
     int rc = hx_command(&m->h, c, id);
     if (!n && rc != HEALER_E_NOTFOUND)
@@ -735,13 +748,21 @@ static void advance(model *m, double dt)
         h->step.kind = ST_NONE;
     }
     hx_sweep(&m->h);
+    /* a sweep leaves nothing overdue: no step, wait, plan or confirmation past its time */
+    size_t i = 0;
+    void *val;
+    while (!m->failed && u64map_next(m->h.e->heals, &i, NULL, &val)) {
+        heal *eh = val;
+        if (eh->phase == H_PENDING ? m->h.now >= eh->pending_expires : mono >= eh->deadline)
+            mfail(m, "heal %" PRIu64 " (phase %d) overdue after a sweep", eh->id, (int)eh->phase);
+    }
 }
 
 static void ev_time(model *m)
 {
     int k = rn(m, 20);
-    double dt = k < 8 ? ru(m, 0.001, 1) : k < 15 ? ru(m, 1, 30) : k < 19 ? ru(m, 30, 200)
-                                                                          : ru(m, 200, 4000);
+    double dt = k < 10 ? ru(m, 0.001, 1) : k < 16 ? ru(m, 1, 10) : k < 19 ? ru(m, 10, 120)
+                                                                           : ru(m, 120, 4000);
     advance(m, dt);
 }
 
@@ -843,7 +864,7 @@ static void run_schedule(model *m, uint64_t seed, int steps)
     m->h.observe_ud = m;
     static const double timeouts[] = { 5, 30, 60 };
     m->h.cfg.action_timeout = timeouts[rn(m, 3)];
-    m->h.cfg.limits.max_heals_per_hour = 1 + rn(m, 5);
+    m->h.cfg.limits.max_heals_per_hour = rn(m, 2) ? 1 + rn(m, 4) : 5 + rn(m, 30);
     m->h.cfg.limits.cooldown_minutes = rn(m, 2) ? 0 : ru(m, 0.1, 3);
     m->h.cfg.limits.confirm_timeout_minutes = ru(m, 1, 10);
     m->h.cfg.limits.auto_after_confirmations = rn(m, 2) * 2;
@@ -857,16 +878,17 @@ static void run_schedule(model *m, uint64_t seed, int steps)
     new_generation(m);
     for (m->step = 0; m->step < steps && !m->failed; m->step++) {
         int k = rn(m, 200);
-        if (k < 34) ev_issue(m);
-        else if (k < 64) ev_plan(m);
-        else if (k < 98) ev_result(m);
-        else if (k < 118) ev_verdict(m);
-        else if (k < 130) ev_resolve(m);
-        else if (k < 140) ev_ack(m);
-        else if (k < 148) ev_command(m);
-        else if (k < 197) ev_time(m);
-        else if (k < 198) ev_restart(m);
-        else ev_pause(m);
+        if (m->paused && rn(m, 10) == 0) ev_pause(m); /* resume */
+        else if (k < 30) ev_issue(m);
+        else if (k < 70) ev_plan(m);
+        else if (k < 106) ev_result(m);
+        else if (k < 126) ev_verdict(m);
+        else if (k < 136) ev_resolve(m);
+        else if (k < 146) ev_ack(m);
+        else if (k < 154) ev_command(m);
+        else if (k < 198) ev_time(m);
+        else if (k < 199) ev_restart(m);
+        else if (!m->paused) ev_pause(m);
         collect(m);
         cross_check(m);
         m->n_steps++;
@@ -891,9 +913,11 @@ static void test_model(void **state)
     assert_non_null(m);
     unsigned long schedules = envnum("MODEL_SCHEDULES", 2000);
     int steps = (int)envnum("MODEL_STEPS", 200);
-    uint64_t first = envnum("MODEL_SEED", 1);
-    if (getenv("MODEL_SEED"))
+    uint64_t first = envnum("MODEL_FIRST", 1);
+    if (getenv("MODEL_SEED") && *getenv("MODEL_SEED")) {
+        first = envnum("MODEL_SEED", 1);
         schedules = 1;
+    }
     unsigned long long tot_steps = 0, heals = 0, execs = 0, timeouts = 0, preempts = 0,
                        restores = 0, late = 0, commits = 0, restarts = 0, answers = 0;
     unsigned long done = 0;
@@ -917,6 +941,7 @@ static void test_model(void **state)
            "%llu timeouts, %llu pre-emptions, %llu late results, %llu RESTOREs, %llu live commits, "
            "%llu reloads\n", done, tot_steps, heals, execs, answers, timeouts, preempts, late,
            restores, commits, restarts);
+    fflush(stdout);
     if (failed)
         fail_msg("seed %" PRIu64 " step %d: %s (replay: MODEL_SEED=%" PRIu64 ")", m->seed, m->step,
                  m->why, m->seed);
