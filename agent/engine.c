@@ -619,8 +619,9 @@ static void send_step(engine *e, heal *h)
 
 static void execute_next(engine *e, heal *h)
 {
-    /* Nothing is dispatched for an issue whose condition has cleared. */
-    if (h->is->closing && h->cur < h->n_order) {
+    /* Nothing is dispatched for an issue whose condition has cleared; the heal was cut short
+     * by that, even when its last step just failed. */
+    if (h->is->closing) {
         eng_finish_heal(e, h, "cancelled", "the issue cleared during the heal");
         return;
     }
@@ -878,7 +879,7 @@ static void maybe_heal(engine *e, eissue *is)
     heal *h = calloc(1, sizeof *h);
     if (!h)
         return;
-    h->id = e->rt->kb ? knowledge_next_heal_id(e->rt->kb) : (uint64_t)u64map_count(e->heals) + 1;
+    h->id = e->rt->kb ? knowledge_next_heal_id(e->rt->kb) : ++e->next_local_id;
     h->is = is;
     h->phase = H_PLANNING;
     h->severity = is->severity;
@@ -934,7 +935,7 @@ static void on_issue(engine *e, const msg *m)
             free(key);
             return;
         }
-        is->id = e->rt->kb ? knowledge_next_issue_id(e->rt->kb) : 0;
+        is->id = e->rt->kb ? knowledge_next_issue_id(e->rt->kb) : ++e->next_local_id;
         is->key = key;
         is->klen = klen;
         is->type = eng_sdup(m->issue.type);
@@ -1125,8 +1126,8 @@ static void on_result(engine *e, const msg *m)
 static void on_verdict(engine *e, const msg *m)
 {
     heal *h = step_heal(e, m, H_VERIFYING);
-    if (!h)
-        return;
+    if (!h || eng_plugin_index(e, m->plugin) != h->step_plugin)
+        return; /* only the plugin asked to verify (the executor or the detector) answers */
     kb_action *k = &h->acts[h->n_acts - 1];
     if (m->n_measures) {
         free((char *)k->after_json);
@@ -1269,6 +1270,14 @@ void eng_sweep(engine *e)
             (h->phase != H_PENDING && mono >= h->deadline))
             due[ndue++] = id;
     }
+    /* Every overdue step is given up on before any heal moves on: a heal's next step must not
+     * be sent to a plugin whose other step is overdue in this same sweep (it would queue behind
+     * a stuck step). */
+    for (size_t k = 0; k < ndue; k++) {
+        heal *h = u64map_get(e->heals, due[k]);
+        if (h && h->phase == H_EXECUTING)
+            slot_abandon(e, h->step_plugin, h->attempt); /* its result will be late: discard */
+    }
     for (size_t k = 0; k < ndue; k++) {
         heal *h = u64map_get(e->heals, due[k]);
         if (!h)
@@ -1308,9 +1317,9 @@ void eng_sweep(engine *e)
             set_act_message(last, text);
             log_warn("engine", "heal #%llu: %s", (unsigned long long)h->id, text);
             if (h->phase == H_EXECUTING) {
-                /* It may still act (or have acted): restore it when the issue clears, and keep
-                 * the plugin busy until its late result, so no later step inherits it. */
-                slot_abandon(e, h->step_plugin, h->attempt);
+                /* It may still act (or have acted): restore it when the issue clears; the
+                 * plugin stays busy until its late result (abandoned above), so no later step
+                 * inherits it. */
                 if (!h->dry_run)
                     note_acted(h->is, plugin);
             } else {

@@ -147,6 +147,8 @@ struct engine {
     eissue *ihead, *itail;
     u64map *heals;
     uint64_t next_attempt;
+    uint64_t next_local_id;     /* heal and issue ids when there is no knowledge base (tests):
+                                   never reused, so a heal id never names two heals */
     strmap *futile;             /* type\0target\0action\0severity -> double *expiry (mono) */
     rpend *restores;            /* RESTOREs awaiting their ACK */
     engine_send_hook send_hook;
@@ -198,6 +200,9 @@ void eng_free_restores(engine *e);
 /* engine_loop.c — for tests: an engine whose plugins are played by the test through hook
  * (no worker threads); messages go in with eng_dispatch, time passes with eng_sweep. */
 engine *engine_new_detached(runtime *rt, plugin_set *set, engine_send_hook hook, void *ud);
+/* Runs an HTTP command (confirm, reject, pause, resume) at once on the calling thread, as the
+ * engine thread does with a queued one: for detached engines, which have no thread. */
+int eng_command_now(engine *e, http_command c, uint64_t id, char *msgbuf, size_t len);
 
 /* engine_views.c */
 extern const char *const ENG_ISSUE_STATE[];

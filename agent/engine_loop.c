@@ -101,6 +101,16 @@ int engine_command(engine *e, http_command c, uint64_t id, char *msgbuf, size_t 
     return cm.rc;
 }
 
+int eng_command_now(engine *e, http_command c, uint64_t id, char *msgbuf, size_t len)
+{
+    if (c == HTTP_CMD_PAUSE || c == HTTP_CMD_RESUME)
+        return engine_command(e, c, id, msgbuf, len);
+    cmd cm = { .c = c, .id = id };
+    run_command(e, &cm);
+    snprintf(msgbuf, len, "%s", cm.msg);
+    return cm.rc;
+}
+
 /* ---- the loop ---------------------------------------------------------------------------- */
 
 static void drain(engine *e)
