@@ -199,8 +199,18 @@ static void copy_action(msg_action *d, const msg_action *s, const char *plugin)
     }
 }
 
+/* Attempt ids are unique for the process's life (not per engine): a late answer from a worker
+ * of a previous load can never match a step of this one. */
+static _Atomic uint64_t g_attempt;
+
+uint64_t eng_next_attempt(void)
+{
+    return atomic_fetch_add(&g_attempt, 1) + 1;
+}
+
 void eng_free_heal(heal *h)
 {
+    free(h->asked);
     for (size_t i = 0; i < h->n_cands; i++)
         free_action(&h->cands[i]);
     free(h->cands);
@@ -599,7 +609,7 @@ static void send_step(engine *e, heal *h)
     const msg_action *a = h->order[h->cur].action;
     int idx = h->step_plugin;
     kb_action *k = &h->acts[h->n_acts - 1];
-    h->attempt = ++e->next_attempt;
+    h->attempt = eng_next_attempt();
     msg m = { .kind = MSG_EXECUTE, .seq = h->id, .attempt = h->attempt, .has_issue = 1,
               .issue = eng_issue_view(h->is), .actions = a, .n_actions = 1,
               .wait = e->rt->cfg->action_timeout };
@@ -686,7 +696,19 @@ gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirme
 void eng_start_execution(engine *e, heal *h, gov_verdict v)
 {
     gov_request req = eng_gov_req(e, h->is, h, 1);
-    governor_commit(e->rt->gov, &req, clock_now());
+    double now = clock_now();
+    /* A live commit is made durable (fsync) before the heal runs, so a crash loop cannot reset
+     * the limits. A critical heal is not held by any limit but pause, so its step goes out
+     * first and its commit follows: an emergency never waits for a disk flush. */
+    char *type = NULL, *target = NULL;
+    if (req.severity == HEALER_SEV_CRITICAL) {
+        type = eng_sdup(req.issue_type);
+        target = eng_sdup(req.target);
+        req.issue_type = type;
+        req.target = target;
+    } else {
+        governor_commit(e->rt->gov, &req, now);
+    }
     h->dry_run = (v == GOV_DRY_RUN) || e->rt->cfg->dry_run;
     if (h->dry_run)
         metrics_suppressed(e->rt->metrics, h->is->type, "dry_run");
@@ -695,7 +717,11 @@ void eng_start_execution(engine *e, heal *h, gov_verdict v)
     h->is->reason = NULL;
     h->started_at = clock_now();
     h->cur = 0;
-    execute_next(e, h);
+    execute_next(e, h); /* h may be gone after this */
+    if (type && target)
+        governor_commit(e->rt->gov, &req, now);
+    free(type);
+    free(target);
 }
 
 static const char *risk_reason(uint32_t flags)
@@ -879,6 +905,11 @@ static void maybe_heal(engine *e, eissue *is)
     heal *h = calloc(1, sizeof *h);
     if (!h)
         return;
+    h->asked = calloc(e->n ? e->n : 1, 1);
+    if (!h->asked) {
+        free(h);
+        return;
+    }
     h->id = e->rt->kb ? knowledge_next_heal_id(e->rt->kb) : ++e->next_local_id;
     h->is = is;
     h->phase = H_PLANNING;
@@ -887,6 +918,7 @@ static void maybe_heal(engine *e, eissue *is)
     h->detected_at = is->first_seen;
     h->started_at = clock_now();
     if (u64map_put(e->heals, h->id, h) < 0) {
+        free(h->asked);
         free(h);
         return;
     }
@@ -896,8 +928,11 @@ static void maybe_heal(engine *e, eissue *is)
     is->reason = NULL;
     msg m = { .kind = MSG_PLAN_REQ, .seq = h->id, .has_issue = 1, .issue = eng_issue_view(is) };
     for (size_t i = 0; i < e->n; i++) {
-        if (e->live[i] && eng_claims(&e->set->v[i], is->type) && eng_send_to(e, (int)i, &m) == HEALER_OK)
+        if (e->live[i] && eng_claims(&e->set->v[i], is->type) && eng_send_to(e, (int)i, &m) == HEALER_OK) {
             h->plans_waiting++;
+            if (h->asked)
+                h->asked[i] = 1;
+        }
     }
     double pt = e->rt->cfg->action_timeout < PLAN_TIMEOUT_MAX ? e->rt->cfg->action_timeout : PLAN_TIMEOUT_MAX;
     h->deadline = clock_mono() + pt;
@@ -1027,6 +1062,12 @@ static void on_plan(engine *e, const msg *m)
     heal *h = u64map_get(e->heals, m->seq);
     if (!h || h->phase != H_PLANNING || !m->plugin)
         return;
+    /* Only a plugin that was asked, and only once: another plugin's answer, or a second one,
+     * must not count against the plans awaited (the heal would be decided too early). */
+    int idx = eng_plugin_index(e, m->plugin);
+    if (idx < 0 || !h->asked || h->asked[idx] != 1)
+        return;
+    h->asked[idx] = 2;
     for (size_t i = 0; i < m->n_actions && h->n_cands < 64; i++) {
         if (!m->actions[i].name || !loader_valid_name(m->actions[i].name))
             continue;

@@ -88,6 +88,7 @@ typedef struct heal {
     int confirmed;              /* 1: by the operator, 2: automatic after enough confirmed
                                    successes (limits.auto_after_confirmations) */
     struct heal *wnext;         /* in its plugin's wait queue (phase H_WAITING) */
+    unsigned char *asked;       /* per plugin: 1 = plan requested, 2 = answered */
 } heal;
 
 /* A RESTORE sent and not yet acknowledged: it is sent again until it is. The issue it is about
@@ -146,7 +147,6 @@ struct engine {
     strmap *issues;
     eissue *ihead, *itail;
     u64map *heals;
-    uint64_t next_attempt;
     uint64_t next_local_id;     /* heal and issue ids when there is no knowledge base (tests):
                                    never reused, so a heal id never names two heals */
     strmap *futile;             /* type\0target\0action\0severity -> double *expiry (mono) */
@@ -184,6 +184,7 @@ int eng_send_to(engine *e, int idx, const msg *m);
 void eng_close_issue(engine *e, eissue *is);
 void eng_free_issue(eissue *is);
 void eng_free_heal(heal *h);
+uint64_t eng_next_attempt(void);
 void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason);
 gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirmed);
 void eng_start_execution(engine *e, heal *h, gov_verdict v);

@@ -12,7 +12,7 @@
 
 int eng_send_restore(engine *e, int idx, const eissue *is)
 {
-    uint64_t attempt = ++e->next_attempt;
+    uint64_t attempt = eng_next_attempt();
     msg m = { .kind = MSG_RESTORE, .seq = is->id ? is->id : 1, .attempt = attempt,
               .has_issue = 1, .issue = eng_issue_view(is), .wait = e->rt->cfg->action_timeout };
     rpend *r = calloc(1, sizeof *r);
