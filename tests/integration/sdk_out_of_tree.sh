@@ -15,7 +15,10 @@ for tool in pkg-config make cc nm; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool not found"; exit 77; }
 done
 
-T=$(mktemp -d /tmp/healer-sdk-oot.XXXXXX)
+# Not under /tmp: the plugin folder is in $T, and the loader refuses one below a directory anyone
+# may write.
+mkdir -p -m 0755 "$BUILD/testtmp"
+T=$(mktemp -d "$BUILD/testtmp/healer-sdk-oot.XXXXXX")
 chmod 755 "$T"
 trap 'rm -rf "$T"' EXIT
 PASS=0
