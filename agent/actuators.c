@@ -419,6 +419,9 @@ int act_proc_read(actuators *a, pid_t pid, healer_proc *out)
     procinfo pi;
     char m[256];
     int rc = procinfo_read(a->proc_root, pid, &pi, m, sizeof m);
+    /* A zombie has exited: act_signal and proc_allowed call it gone, so proc_read does too. */
+    if (rc == HEALER_OK && (pi.state == 'Z' || pi.state == 'X'))
+        return HEALER_E_GONE;
     if (rc == HEALER_OK)
         *out = pi.p;
     return rc;

@@ -5,12 +5,15 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +57,7 @@ struct agent {
     engine *engine;
     http_server *http;
     double started_mono;
+    int state_lock;              /* state_dir/lock, flock'ed for the process's life; -1 none */
     /* Readers: HTTP callbacks. Writer: a reload swapping the generation and the engine. */
     pthread_rwlock_t lock;
 };
@@ -378,6 +382,44 @@ static void retire_generation(agent *a)
 
 static void prune_history(agent *a);
 
+/* Two agents on one state_dir would interleave the journal, the audit log and the governor's
+ * windows, and each would undo the other's changes at start: the second one is refused. The lock
+ * is flock(2) on state_dir/lock (released by the kernel however the holder ends); the holder's
+ * pid is written in it for the message. */
+static int lock_state_dir(agent *a)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/lock", a->cfg->state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("agent", "%s: cannot open the state_dir lock: %s%s", path, strerror(errno),
+                  errno == ELOOP ? " (a symlink: remove it)" : "");
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            log_error("agent", "state_dir %s is in use by another healerd%s%s%s: two agents must "
+                      "not share one state_dir; stop that one, or give this one its own "
+                      "agent.state_dir", a->cfg->state_dir, pid[0] ? " (pid " : "", pid,
+                      pid[0] ? ")" : "");
+        else
+            log_error("agent", "%s: cannot lock: %s", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        log_warn("agent", "%s: cannot write the pid into the lock: %s", path, strerror(errno));
+    a->state_lock = fd;
+    return 0;
+}
+
 agent *agent_open(const agent_opts *o, int *exit_code)
 {
     *exit_code = EXIT_RUNTIME;
@@ -385,6 +427,7 @@ agent *agent_open(const agent_opts *o, int *exit_code)
     if (!a)
         return NULL;
     a->opts = *o;
+    a->state_lock = -1;
     a->started_mono = clock_mono();
     pthread_rwlock_init(&a->lock, NULL);
     diag d = { .emit = diag_to_log };
@@ -403,6 +446,8 @@ agent *agent_open(const agent_opts *o, int *exit_code)
         log_error("agent", "%s: cannot create state_dir: %s", a->cfg->state_dir, strerror(errno));
         goto fail;
     }
+    if (lock_state_dir(a) < 0)
+        goto fail;
     a->bus = bus_new(a->cfg->bus_hwm);
     a->metrics = metrics_new(a->cfg->metrics_namespace);
     a->audit = audit_open(a->cfg->state_dir, err, sizeof err);
@@ -437,6 +482,16 @@ agent *agent_open(const agent_opts *o, int *exit_code)
     plugin_set set;
     if (loader_scan(a->cfg, &set, &d) < 0)
         log_warn("agent", "no plugins: %s cannot be read", a->cfg->plugin_dir);
+    if (set.unknown_sections) {
+        /* A misspelled section would leave the plugin meant on its defaults: a config error
+         * like any unknown key (the sections are named above with FILE:LINE). */
+        log_error("agent", "cannot start: %d plugin section(s) in %s name no plugin",
+                  set.unknown_sections, a->cfg->path);
+        loader_free(&set);
+        *exit_code = EXIT_USAGE;
+        agent_close(a);
+        return NULL;
+    }
     a->gen = gen_new(a, a->cfg, &set);
     if (!a->gen) {
         a->cfg = NULL; /* gen_new freed it */
@@ -488,6 +543,8 @@ void agent_close(agent *a)
                   "terminated (zmq_ctx_term would wait for their sockets for ever); it, the "
                   "audit log and the metrics stay open until the process ends", stuck);
     }
+    if (a->state_lock >= 0)
+        close(a->state_lock); /* last: nothing of this agent writes to state_dir any more */
     pthread_rwlock_destroy(&a->lock);
     free(a);
 }
@@ -530,25 +587,6 @@ static void refuse_reload(const char *fmt, ...)
     char st[600];
     snprintf(st, sizeof st, "READY=1\nSTATUS=reload refused: %s", why);
     sdnotify_send(st);
-}
-
-/* A plugin file replaced on disk since it was loaded: dlopen hands back the mapping already
- * loaded under that path, so the running build stays until the next restart. Say so. */
-static void warn_replaced(const plugin_set *cur, const plugin_set *next)
-{
-    for (size_t i = 0; i < next->n; i++) {
-        const plugin_rec *n = &next->v[i];
-        if (n->state != PLUGIN_LOADED)
-            continue;
-        for (size_t k = 0; k < cur->n; k++) {
-            const plugin_rec *c = &cur->v[k];
-            if (c->dl && c->dl == n->dl &&
-                (c->file_dev != n->file_dev || c->file_ino != n->file_ino))
-                log_warn("agent", "%s was replaced on disk since it was loaded: the build "
-                         "already loaded keeps running; the new one takes effect at the next "
-                         "restart", n->file);
-        }
-    }
 }
 
 /* SIGHUP. Everything the new config needs is checked and built first: the config itself, every
@@ -626,8 +664,6 @@ static void reload(agent *a)
         refuse_reload("out of memory");
         return;
     }
-    if (a->gen)
-        warn_replaced(&a->gen->plugins, &g->plugins);
 
     /* Commit: nothing below can refuse. */
     pthread_rwlock_wrlock(&a->lock);
@@ -718,7 +754,7 @@ int agent_once(agent *a, FILE *out)
     knowledge_flush(a->kb);
     fprintf(out, "healerd %s --once: mode %s, health %.0f\n", HEALERD_VERSION,
             a->cfg->dry_run ? "dry-run" : "live", engine_health(a->engine));
-    size_t loaded = 0, refused = 0;
+    size_t loaded = 0, refused = 0, n_refused_only = 0, n_failed = 0;
     for (size_t i = 0; a->gen && i < a->gen->plugins.n; i++) {
         const plugin_rec *p = &a->gen->plugins.v[i];
         if (p->state == PLUGIN_LOADED) {
@@ -727,8 +763,15 @@ int agent_once(agent *a, FILE *out)
         } else {
             if (p->state != PLUGIN_DISABLED)
                 refused++;
+            if (p->state == PLUGIN_REFUSED)
+                n_refused_only++;
+            else if (p->state == PLUGIN_FAILED)
+                n_failed++;
             fprintf(out, "plugin %s: %s: %s\n", p->name, plugin_state_name(p->state),
                     p->reason ? p->reason : "");
+            if (p->state != PLUGIN_DISABLED)
+                log_error("agent", "--once: %s: %s: %s", p->file, plugin_state_name(p->state),
+                          p->reason ? p->reason : "");
         }
     }
     json_t *issues = engine_issues_json(a->engine);
@@ -781,8 +824,18 @@ int agent_once(agent *a, FILE *out)
     json_decref(pend);
     fprintf(out, "summary: %zu plugin(s) loaded, %zu refused, %zu issue(s), %zu heal(s)\n", loaded,
             refused, n_issues, n_heals);
+    /* A plugin refused is a bad plugin folder or config (2, as --check-config says); one whose
+     * init failed is a runtime failure (1). Scripts must not read "healed" from either. */
+    if (n_refused_only) {
+        log_error("agent", "--once: %zu plugin(s) refused (reasons above): exit 2", n_refused_only);
+        return EXIT_USAGE;
+    }
     if (rc < 0) {
         log_error("agent", "--once: the cycle did not finish within %.0f s", timeout);
+        return EXIT_RUNTIME;
+    }
+    if (n_failed) {
+        log_error("agent", "--once: %zu plugin(s) failed in init (reasons above): exit 1", n_failed);
         return EXIT_RUNTIME;
     }
     return EXIT_OK;

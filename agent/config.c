@@ -635,7 +635,7 @@ static int set_defaults(config *cfg)
     cfg->limits.auto_after_confirmations = 0;
     cfg->protect_min_uid = 1000;
     cfg->exploration = 0.1;
-    if (set_string(&cfg->plugin_dir, "/usr/lib/healerd/plugins") ||
+    if (set_string(&cfg->plugin_dir, HEALERD_PLUGIN_DIR) ||
         set_string(&cfg->state_dir, "/var/lib/healerd") ||
         set_string(&cfg->proc_root, "/proc") || set_string(&cfg->sys_root, "/sys") ||
         set_string(&cfg->http_listen, "127.0.0.1:9191") ||
@@ -798,6 +798,21 @@ static const config_setting_t *plugin_section(const config *cfg, const char *nam
         return NULL;
     const config_setting_t *s = config_setting_get_member(plugins, name);
     return (s && config_setting_is_group(s)) ? s : NULL;
+}
+
+int config_plugin_section_line(const config *cfg, const char *name, const char **file)
+{
+    const config_setting_t *s = plugin_section(cfg, name);
+    const char *f = s ? config_setting_source_file(s) : NULL;
+    if (file)
+        *file = f ? f : (cfg && cfg->path ? cfg->path : "(config)");
+    return s ? (int)config_setting_source_line(s) : 0;
+}
+
+int config_plugin_has_key(const config *cfg, const char *name, const char *key)
+{
+    const config_setting_t *s = plugin_section(cfg, name);
+    return s && config_setting_get_member(s, key) != NULL;
 }
 
 int config_plugin_enabled(const config *cfg, const char *name)

@@ -67,6 +67,10 @@ void config_free(config *cfg);
 
 /* Names of the plugin sections present in the file (borrowed from cfg). */
 size_t config_plugin_sections(const config *cfg, const char ***names);
+/* Where plugins.<name> begins: its line (0 when absent) and file (*file, borrowed). */
+int config_plugin_section_line(const config *cfg, const char *name, const char **file);
+/* 1 when plugins.<name> sets key. */
+int config_plugin_has_key(const config *cfg, const char *name, const char *key);
 /* 1 when plugins.<name>.enabled is true or the section or key is absent, 0 when false. */
 int config_plugin_enabled(const config *cfg, const char *name);
 

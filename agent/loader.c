@@ -1,11 +1,13 @@
 /* loader.c — turns the files in plugin_dir into checked plugin records. Rules are applied in the
  * order a broken plugin is most usefully told about them: file safety first (never dlopen a file
- * someone else could have written), then symbols, then the descriptor's version and shape. */
+ * someone else could have written; loader_fs.c), then symbols, then the descriptor's version and
+ * shape, its name against its file's, then its settings. Also: plugin sections naming no plugin. */
 #include "loader.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "loader_fs.h"
 #include "log.h"
+
+/* The built-in plugins (plugins/): a section for one that is not installed is not a typo. */
+static const char *const BUILTIN_PLUGINS[] = { "cpu", "thermal", "memory", "disk", "nixconfig",
+                                               "service", "network" };
+#define N_BUILTIN (sizeof BUILTIN_PLUGINS / sizeof BUILTIN_PLUGINS[0])
 
 /* The v1.0 descriptor ends with handle_request: anything shorter lacks mandatory fields. */
 #define DESC_MIN_SIZE (offsetof(healer_plugin, handle_request) + sizeof(void *))
@@ -47,6 +56,19 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* Unmaps the plugin and closes its descriptor. */
+static void release_file(plugin_rec *p)
+{
+    if (p->dl) {
+        lfs_dlclose(p->dl);
+        p->dl = NULL;
+    }
+    if (p->fd > 2) {
+        close(p->fd);
+        p->fd = -1;
+    }
+}
+
 /* Records the refusal with one log line naming the file, the rule and the fix. */
 static void refuse(plugin_rec *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void refuse(plugin_rec *p, const char *fmt, ...)
@@ -59,10 +81,7 @@ static void refuse(plugin_rec *p, const char *fmt, ...)
     p->state = PLUGIN_REFUSED;
     free(p->reason);
     p->reason = strdup(buf);
-    if (p->dl) {
-        dlclose(p->dl);
-        p->dl = NULL;
-    }
+    release_file(p);
     log_warn("loader", "%s: refused: %s", p->file, buf);
 }
 
@@ -73,27 +92,7 @@ void loader_fail(plugin_rec *p, const char *reason)
     p->reason = strdup(reason ? reason : "init failed");
     plugin_conf_free(p->conf);
     p->conf = NULL;
-    if (p->dl) {
-        dlclose(p->dl);
-        p->dl = NULL;
-    }
-}
-
-/* A file or folder that anyone but root could write is a way to run code as root. */
-static int insecure(const struct stat *st, int check_owner, char *why, size_t len,
-                    const char *what)
-{
-    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-        snprintf(why, len, "%s is writable by %s (mode %04o); fix: chmod go-w", what,
-                 (st->st_mode & S_IWOTH) ? "others" : "group", (unsigned)(st->st_mode & 07777));
-        return 1;
-    }
-    if (check_owner && st->st_uid != 0) {
-        snprintf(why, len, "%s is owned by uid %u, not root; fix: chown root, or set "
-                 "agent.plugin_check_owner = false for development", what, (unsigned)st->st_uid);
-        return 1;
-    }
-    return 0;
+    release_file(p);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -122,12 +121,40 @@ static int other_major(void *dl)
     return -1;
 }
 
-static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag *d)
+/* A plugin's settings problems, kept for its reason as well as reported (FILE:LINE). */
+typedef struct diag_capture {
+    diag *outer;
+    char text[768];
+} diag_capture;
+
+static void capture_emit(void *ud, const char *file, int line, const char *msg)
+{
+    diag_capture *c = ud;
+    if (c->outer && c->outer->emit)
+        c->outer->emit(c->outer->ud, file, line, msg);
+    size_t n = strlen(c->text);
+    if (n + 4 < sizeof c->text)
+        snprintf(c->text + n, sizeof c->text - n, "%s%s:%d: %s", n ? "; " : "", file, line, msg);
+}
+
+static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, int dirfd,
+                         const char *entry_name, diag *d)
 {
     struct stat st;
-    char why[512];
+    char why[1024], what[PATH_MAX + 16];
 
-    if (stat(p->file, &st) != 0) {
+    p->fd = lfs_open_file(dirfd, entry_name);
+    if (p->fd < 0) {
+        if (errno == ELOOP)
+            refuse(p, "is a symbolic link; plugins are never loaded through one; fix: install "
+                   "the file itself in the plugin folder");
+        else
+            refuse(p, "cannot open: %s", strerror(errno));
+        return;
+    }
+    /* From here on only the descriptor is used: whatever is renamed into place later is never
+     * looked at. */
+    if (fstat(p->fd, &st) != 0) {
         refuse(p, "cannot stat: %s", strerror(errno));
         return;
     }
@@ -135,11 +162,13 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag
         refuse(p, "not a regular file");
         return;
     }
-    if (insecure(&st, cfg->plugin_check_owner, why, sizeof why, "the file")) {
+    snprintf(what, sizeof what, "the file %s", p->file);
+    if (lfs_insecure(&st, cfg->plugin_check_owner, what, why, sizeof why)) {
         refuse(p, "%s", why);
         return;
     }
     if (!config_plugin_enabled(cfg, p->section)) {
+        release_file(p);
         p->state = PLUGIN_DISABLED;
         p->reason = strdup("disabled in the config (enabled = false)");
         log_info("loader", "%s: disabled by plugins.%s.enabled", p->file, p->section);
@@ -148,12 +177,10 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag
 
     p->file_dev = st.st_dev;
     p->file_ino = st.st_ino;
-    dlerror();
-    p->dl = dlopen(p->file, RTLD_NOW | RTLD_LOCAL);
+    char err[1024];
+    p->dl = lfs_dlopen_fd(&p->fd, &st, p->file, err, sizeof err);
     if (!p->dl) {
-        const char *e = dlerror();
-        refuse(p, "cannot be loaded: %s; fix: install the library it needs or rebuild it",
-               e ? e : "unknown dlopen error");
+        refuse(p, "cannot be loaded: %s; fix: install the library it needs or rebuild it", err);
         return;
     }
     healer_plugin_entry_fn entry;
@@ -227,6 +254,15 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag
             }
         }
     }
+    /* Its settings are plugins.<file name without .so>: a descriptor named otherwise would run
+     * on defaults while the operator edits the section of the name it shows. */
+    if (strcmp(p->name, p->section) != 0) {
+        refuse(p, "its descriptor is named \"%s\" but its file is %s.so, and its settings are "
+               "read from plugins.<file name without .so>; fix: rename %s.so to %s.so, or set "
+               ".name = \"%s\" in its descriptor", p->name, p->section, p->section, p->name,
+               p->section);
+        return;
+    }
     for (size_t i = 0; i < set->n; i++) {
         plugin_rec *o = &set->v[i];
         if (o != p && o->state == PLUGIN_LOADED && strcmp(o->name, p->name) == 0) {
@@ -235,10 +271,14 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag
             return;
         }
     }
-    p->conf = config_plugin_resolve(cfg, p->section, p->desc.config, d);
+    diag_capture cap = { .outer = d, .text = "" };
+    diag dc = { .emit = capture_emit, .ud = &cap };
+    p->conf = config_plugin_resolve(cfg, p->section, p->desc.config, &dc);
+    if (d)
+        d->count += dc.count;
     if (!p->conf) {
-        refuse(p, "invalid settings in plugins.%s (see the errors above); fix the config",
-               p->section);
+        refuse(p, "invalid settings in plugins.%s: %s; fix the config", p->section,
+               cap.text[0] ? cap.text : "out of memory");
         return;
     }
     double iv = plugin_conf_interval(p->conf);
@@ -248,13 +288,119 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag
              p->abi_major, p->abi_minor);
 }
 
+/* Optimal string alignment distance (Levenshtein plus a swap of neighbours), capped. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 64;
+    size_t d[65][65];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t k = 0; k <= lb; k++)
+        d[0][k] = k;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t k = 1; k <= lb; k++) {
+            size_t cost = a[i - 1] != b[k - 1];
+            size_t best = d[i - 1][k] + 1;
+            if (d[i][k - 1] + 1 < best)
+                best = d[i][k - 1] + 1;
+            if (d[i - 1][k - 1] + cost < best)
+                best = d[i - 1][k - 1] + cost;
+            if (i > 1 && k > 1 && a[i - 1] == b[k - 2] && a[i - 2] == b[k - 1] &&
+                d[i - 2][k - 2] + 1 < best)
+                best = d[i - 2][k - 2] + 1;
+            d[i][k] = best;
+        }
+    }
+    return d[la][lb];
+}
+
+const char *loader_nearest(const char *name, const char *const *known, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t dist = edit_distance(name, known[i]);
+        if (!best || dist < best_d) {
+            best = known[i];
+            best_d = dist;
+        }
+    }
+    /* Within a third of the name (at least 2): "memroy" → "memory", not "zzz" → "cpu". */
+    size_t limit = strlen(name) / 3;
+    if (limit < 2)
+        limit = 2;
+    return best && best_d <= limit ? best : NULL;
+}
+
+/* Each plugins.<name> section must name a plugin: a file <name>.so in plugin_dir, a built-in
+ * (which may be left uninstalled), or a program (exec). Anything else is most likely a
+ * misspelling, and the plugin meant runs on its defaults: an error with the nearest name. */
+static int check_sections(const config *cfg, char **files, size_t n_files, diag *d)
+{
+    const char **sections = NULL;
+    size_t n_sections = config_plugin_sections(cfg, &sections);
+    int errors = 0;
+    const char **known = calloc(n_files + N_BUILTIN + 1, sizeof *known);
+    if (!known)
+        return 0;
+    size_t n_known = 0;
+    for (size_t i = 0; i < n_files; i++)
+        known[n_known++] = files[i];
+    for (size_t b = 0; b < N_BUILTIN; b++)
+        known[n_known++] = BUILTIN_PLUGINS[b];
+    for (size_t i = 0; i < n_sections; i++) {
+        const char *s = sections[i];
+        int found = 0;
+        for (size_t k = 0; k < n_files && !found; k++)
+            found = strcmp(files[k], s) == 0;
+        if (found || config_plugin_has_key(cfg, s, "exec"))
+            continue;
+        const char *file = NULL;
+        int line = config_plugin_section_line(cfg, s, &file);
+        int builtin = 0;
+        for (size_t b = 0; b < N_BUILTIN && !builtin; b++)
+            builtin = strcmp(BUILTIN_PLUGINS[b], s) == 0;
+        if (builtin) {
+            log_info("loader", "%s:%d: plugins.%s: no %s.so in %s: the section is not used", file,
+                     line, s, s, cfg->plugin_dir);
+            continue;
+        }
+        const char *near = loader_nearest(s, known, n_known);
+        errors++;
+        if (near)
+            diag_report(d, file, line, "unknown plugin section '%s': did you mean '%s'? (no %s.so "
+                        "in %s; a plugin's section is its file name without .so)", s, near, s,
+                        cfg->plugin_dir);
+        else
+            diag_report(d, file, line, "unknown plugin section '%s': no %s.so in %s and no "
+                        "built-in plugin of that name (a plugin's section is its file name "
+                        "without .so)", s, s, cfg->plugin_dir);
+    }
+    free(known);
+    return errors;
+}
+
 int loader_scan(const config *cfg, plugin_set *out, diag *d)
 {
     out->v = NULL;
     out->n = 0;
-    DIR *dir = opendir(cfg->plugin_dir);
+    out->unknown_sections = 0;
+    char dir_why[1024];
+    int dfd = lfs_open_dir(cfg->plugin_dir, cfg->plugin_check_owner, dir_why, sizeof dir_why);
+    if (dfd < 0) {
+        log_error("loader", "cannot open plugin_dir: %s", dir_why);
+        return -1;
+    }
+    /* The listing comes from the descriptor checked, not from the name again. */
+    int lfd = dup(dfd);
+    DIR *dir = lfd >= 0 ? fdopendir(lfd) : NULL;
     if (!dir) {
-        log_error("loader", "%s: cannot open plugin_dir: %s", cfg->plugin_dir, strerror(errno));
+        log_error("loader", "%s: cannot read plugin_dir: %s", cfg->plugin_dir, strerror(errno));
+        if (lfd >= 0)
+            close(lfd);
+        close(dfd);
         return -1;
     }
     char **names = NULL;
@@ -276,15 +422,11 @@ int loader_scan(const config *cfg, plugin_set *out, diag *d)
     if (n)
         qsort(names, n, sizeof *names, cmp_names);
 
-    struct stat dst;
-    char dir_why[512] = "";
-    if (stat(cfg->plugin_dir, &dst) == 0)
-        insecure(&dst, cfg->plugin_check_owner, dir_why, sizeof dir_why, "the plugin folder");
-
     out->v = calloc(n ? n : 1, sizeof *out->v);
     for (size_t i = 0; i < n && out->v; i++) {
         plugin_rec *p = &out->v[out->n++];
         size_t len = strlen(cfg->plugin_dir) + strlen(names[i]) + 2;
+        p->fd = -1;
         p->file = malloc(len);
         snprintf(p->file, len, "%s/%s", cfg->plugin_dir, names[i]);
         p->section = strndup(names[i], strlen(names[i]) - 3);
@@ -293,8 +435,13 @@ int loader_scan(const config *cfg, plugin_set *out, diag *d)
         if (dir_why[0])
             refuse(p, "%s", dir_why);
         else
-            check_plugin(cfg, out, p, d);
+            check_plugin(cfg, out, p, dfd, names[i], d);
     }
+    close(dfd);
+    /* The sections are checked against the files (stems), loaded or not. */
+    for (size_t i = 0; i < n; i++)
+        names[i][strlen(names[i]) - 3] = '\0';
+    out->unknown_sections = check_sections(cfg, names, n, d);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -330,8 +477,7 @@ void loader_free(plugin_set *set)
 {
     for (size_t i = 0; i < set->n; i++) {
         plugin_rec *p = &set->v[i];
-        if (p->dl)
-            dlclose(p->dl);
+        release_file(p);
         plugin_conf_free(p->conf);
         for (size_t j = 0; j < p->n_declared_paths; j++)
             free(p->declared_paths[j]);
@@ -346,4 +492,5 @@ void loader_free(plugin_set *set)
     free(set->v);
     set->v = NULL;
     set->n = 0;
+    set->unknown_sections = 0;
 }

@@ -1,6 +1,7 @@
 /* loader.h — finding, checking and dlopen'ing plugins. Scans plugin_dir, applies every ABI and
  * file-safety rule (sdk/docs/abi.md) and records each plugin as loaded, disabled or refused with
- * a reason. A refused plugin is logged in one line (file, rule, fix) and never stops the agent. */
+ * a reason. A refused plugin is logged in one line (file, rule, fix) and never stops the agent.
+ * A plugin section that names no plugin is a config error (FILE:LINE, the nearest name). */
 #ifndef AGENT_LOADER_H
 #define AGENT_LOADER_H
 
@@ -28,22 +29,28 @@ typedef struct plugin_rec {
     plugin_state state;
     char *reason;               /* why refused/failed, NULL when loaded */
     void *dl;                   /* dlopen handle while loaded */
+    int fd;                     /* the checked file, O_RDONLY|O_CLOEXEC, open while loaded (what
+                                   dl maps; a runner process can dlopen /proc/self/fd/N of it);
+                                   -1 when none. Closed by loader_fail and loader_free. */
     healer_plugin desc;         /* zero-extended copy of the plugin's descriptor */
     plugin_conf *conf;          /* resolved config section */
     double interval;            /* seconds between detect() calls */
     char **declared_paths;      /* filled during init (host->declare_path) */
     size_t n_declared_paths;
-    dev_t file_dev;             /* the file dlopen'ed: a reload tells a replaced file by these */
+    dev_t file_dev;             /* the file dlopen'ed (fstat of fd) */
     ino_t file_ino;
 } plugin_rec;
 
 typedef struct plugin_set {
     plugin_rec *v;
     size_t n;
+    int unknown_sections;       /* plugins.<name> sections naming no plugin file (each to d) */
 } plugin_set;
 
 /* Scans cfg->plugin_dir in name order. Config problems in plugin sections go to d (FILE:LINE)
- * and refuse that plugin. Returns 0, or -1 when the directory cannot be read at all (then
+ * and refuse that plugin; a section that names no plugin file (a misspelling would silently
+ * leave the real plugin on its defaults) goes to d with the nearest known name and is counted
+ * in out->unknown_sections. Returns 0, or -1 when the directory cannot be read at all (then
  * out is empty and the reason logged). */
 int loader_scan(const config *cfg, plugin_set *out, diag *d);
 
@@ -61,6 +68,10 @@ void loader_fail(plugin_rec *p, const char *reason);
 
 /* dlclose every loaded plugin and free the set. */
 void loader_free(plugin_set *set);
+
+/* The name in known[0..n) nearest to name (edit distance, a swap of two letters counting one),
+ * or NULL when none is close enough to be a likely misspelling. */
+const char *loader_nearest(const char *name, const char *const *known, size_t n);
 
 /* 1 when name is a valid plugin or issue-type name: [a-z0-9_], 1..63 characters. */
 int loader_valid_name(const char *name);

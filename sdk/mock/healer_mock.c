@@ -775,6 +775,12 @@ static int mock_proc_read(healer_mock *m, pid_t pid, healer_proc *out)
         set_message(m, "proc_read: %s: malformed (%d fields)", path, got);
         return HEALER_E_IO;
     }
+    if (state == 'Z' || state == 'X') {
+        /* as the agent: a zombie has exited */
+        set_message(m, "proc_read: pid %d (%s): already exited (zombie)", (int)pid, out->name);
+        memset(out, 0, sizeof *out);
+        return HEALER_E_GONE;
+    }
     out->pid = pid;
     out->ppid = ppid;
     out->nice = (int)nice_v;

@@ -1,8 +1,9 @@
-/* duplicate_name.c — ABI fixture: a valid plugin that reuses good.so's name "abi_good". Whichever
- * of the two loads second is refused; the loader scans in file-name order and "duplicate_name.so"
- * sorts before "good.so", so put both in one plugin_dir and expect exactly one refusal. */
+/* duplicate_name.c — ABI fixture: a valid plugin named "good" in a file named duplicate_name.so.
+ * Its settings would be read from plugins.duplicate_name while it shows as "good": the agent
+ * refuses a descriptor name that differs from its file name (and would refuse a second "good"
+ * as a duplicate). The mock host, which loads one plugin by path, accepts it. */
 #include "fixture.h"
 
-static const healer_plugin desc = {FX_VALID("abi_good")};
+static const healer_plugin desc = {FX_VALID("good")};
 
 HEALER_PLUGIN(desc)

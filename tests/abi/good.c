@@ -1,7 +1,7 @@
-/* good.c — ABI fixture: a valid minimal plugin named "abi_good". Breaks no rule; the loader
- * must accept it (and refuse duplicate_name.so, which reuses its name). */
+/* good.c — ABI fixture: a valid minimal plugin named "good", as its file. Breaks no rule; the
+ * loader must accept it (and refuse duplicate_name.so, which uses its name in another file). */
 #include "fixture.h"
 
-static const healer_plugin desc = {FX_VALID("abi_good")};
+static const healer_plugin desc = {FX_VALID("good")};
 
 HEALER_PLUGIN(desc)

@@ -1,4 +1,4 @@
-/* sleepy.c — ABI fixture: a valid plugin "abi_sleepy" whose execute() sleeps (config key
+/* sleepy.c — ABI fixture: a valid plugin "sleepy" whose execute() sleeps (config key
  * sleep_seconds, default 30). It claims and detects "sleepy_issue" every cycle, so a test can
  * show that one stuck plugin never stalls the others' detection and healing. */
 #include "fixture.h"
@@ -46,7 +46,7 @@ static int sleepy_detect(void *state)
         .type = "sleepy_issue",
         .severity = HEALER_SEV_HIGH,
         .target = "sleepy",
-        .summary = "abi_sleepy raises its issue every cycle",
+        .summary = "sleepy raises its issue every cycle",
         .measurements = &m,
         .n_measurements = 1,
     };
@@ -88,7 +88,7 @@ static const healer_plugin desc = {
     .struct_size = sizeof(healer_plugin),
     .abi_major = HEALER_ABI_MAJOR,
     .abi_minor = HEALER_ABI_MINOR,
-    .name = "abi_sleepy",
+    .name = "sleepy",
     .version = "1.0.0",
     .description = "ABI test fixture: execute() sleeps sleep_seconds",
     .issue_types = sleepy_types,

@@ -31,9 +31,11 @@ expect_refused no_entry "not a healerd plugin"
 expect_refused bad_name "invalid name"
 expect_refused group_writable "writable by group"
 expect_refused not_root "owned by uid 65534, not root"
-# Name order: duplicate_name.so loads first as "abi_good"; good.so is then the duplicate.
-check "duplicate_name.so loaded as abi_good" [ "$(reason_of duplicate_name)" = "loaded: null" ]
-expect_refused good 'duplicate name "abi_good"'
+# duplicate_name.so carries good.so's name: refused for the mismatch (its settings would be read
+# from plugins.duplicate_name), with the fix; good.so loads.
+expect_refused duplicate_name 'its descriptor is named "good" but its file is duplicate_name.so'
+check "the mismatch refusal says how to fix it" grep -q 'fix: rename duplicate_name.so to good.so, or set .name = "duplicate_name"' "$T/agent.log"
+check "good.so loaded" [ "$(reason_of good)" = "loaded: null" ]
 r=$(reason_of init_fails)
 case "$r" in "failed: init failed"*) ok "init_fails is failed with its reason";; *) bad "init_fails: $r";; esac
 check "every refused plugin has a reason" [ "$(jq '[.plugins[] | select(.state != "loaded" and .reason == null)] | length' "$T/plugins.json")" = 0 ]
@@ -45,7 +47,7 @@ check "agent stops cleanly" stop_agent
 chmod 775 "$PDIR"
 start_agent "$T/a.conf"
 check "insecure folder refuses its plugins" [ "$(get /api/v1/plugins | jq '[.plugins[] | select(.state == "loaded")] | length')" = 0 ]
-check "and names the folder" grep -q "the plugin folder is writable by group" "$T/agent.log"
+check "and names the folder" grep -q "the plugin folder $PDIR is writable by group" "$T/agent.log"
 stop_agent
 chmod 755 "$PDIR"
 
@@ -67,7 +69,7 @@ MIN_HEALTH=0 ACTION_TIMEOUT=2 write_config "$T/b.conf" "$PDIR2" "
 start_agent "$T/b.conf"
 wait_for "sleepy's heal started" 10 grep -q "issue #.* sleepy_issue" "$T/agent.log"
 wait_for "dirwatch heals while sleepy sleeps" 10 grep -q "heal #.* dir_oversize on $T/watched: dry_run" "$T/agent.log"
-wait_for "sleepy's action times out" 10 grep -q "plugin abi_sleepy did not answer within 2 s" "$T/agent.log"
+wait_for "sleepy's action times out" 10 grep -q "plugin sleepy did not answer within 2 s" "$T/agent.log"
 check "HTTP answers during the stall" [ "$(status_of "$URL/api/v1/status")" = 200 ]
 start=$(date +%s)
 check "SIGTERM stops the agent despite the stuck plugin" stop_agent

@@ -15,7 +15,10 @@ for tool in pkg-config make cc nm; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool not found"; exit 77; }
 done
 
-T=$(mktemp -d /tmp/healer-sdk-oot.XXXXXX)
+# Not under /tmp: the plugin folder is in $T, and the loader refuses one below a directory anyone
+# may write.
+mkdir -p -m 0755 "$BUILD/testtmp"
+T=$(mktemp -d "$BUILD/testtmp/healer-sdk-oot.XXXXXX")
 chmod 755 "$T"
 trap 'rm -rf "$T"' EXIT
 PASS=0
@@ -101,6 +104,33 @@ else
     bad "the mock test builds with pkg-config healer-mock"
   fi
 fi
+
+# ---- 3b. one pkg-config call for both: the test binary is a program, not a shared object -----
+# healer-sdk's Libs once carried -shared: `--libs healer-sdk healer-mock` linked the test as a
+# .so that segfaulted when run.
+if grep -q '^HEALER_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null || ! pkg-config --exists cmocka; then
+  echo "# combined pkg-config test skipped (sanitizer build or no cmocka)"
+else
+  if env -i PATH="$PATH" PKG_CONFIG_PATH="$PKG_CONFIG_PATH" \
+       sh -c "cc -std=gnu11 -o '$T/src/test_combined' '$T/src/test_mock_dirwatch.c' \
+              '$T/src/dirwatch.c' \$($PKG_CONFIG --cflags --libs healer-sdk healer-mock cmocka)" \
+       >"$T/combined-build.log" 2>&1; then
+    ok "the mock test builds with pkg-config --cflags --libs healer-sdk healer-mock"
+    # a program has a program interpreter; a -shared object has none
+    check "and is a program, not a shared object" sh -c "readelf -l '$T/src/test_combined' | grep -q INTERP"
+    if (cd "$T" && env -u BUILD "$T/src/test_combined") >"$T/combined-run.log" 2>&1; then
+      ok "and runs and passes"
+    else
+      cat "$T/combined-run.log"
+      bad "the combined-flags mock test runs and passes"
+    fi
+  else
+    cat "$T/combined-build.log"
+    bad "the mock test builds with pkg-config --cflags --libs healer-sdk healer-mock"
+  fi
+fi
+check "plugin_ldflags carries -shared" [ "$($PKG_CONFIG --variable=plugin_ldflags healer-sdk)" = "-shared -Wl,--no-undefined" ]
+check "healer-sdk's Libs carry no -shared" sh -c "! $PKG_CONFIG --libs healer-sdk | grep -q -- -shared"
 
 # ---- 4. run it in the agent ---------------------------------------------------------------
 PDIR="$T/plugins"

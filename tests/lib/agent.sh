@@ -6,7 +6,10 @@ set -euo pipefail
 : "${SRC:?SRC must point at the source tree}"
 HEALERD="$BUILD/bin/healerd"
 HEALCTL="$BUILD/bin/healctl"
-T=$(mktemp -d /tmp/healerd-test.XXXXXX)
+# Not under /tmp: the loader refuses a plugin_dir below a directory anyone may write (a sticky
+# /tmp included), and plugin folders live in $T.
+mkdir -p -m 0755 "$BUILD/testtmp"
+T=$(mktemp -d "$BUILD/testtmp/healerd-test.XXXXXX")
 chmod 755 "$T"
 AGENT_PID=""
 PORT=""

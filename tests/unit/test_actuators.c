@@ -486,6 +486,25 @@ static void test_proc_read_real(void **state)
     reap(pid);
     assert_int_equal(act_proc_read(r.a, pid, &p), HEALER_E_GONE);
 
+    /* A zombie (exited, not yet reaped) is gone for proc_read, as for act_signal: waitid with
+     * WNOWAIT returns once it has exited and leaves it unreaped. */
+    pid_t z = fork();
+    assert_true(z >= 0);
+    if (z == 0)
+        _exit(0);
+    siginfo_t si;
+    assert_int_equal(waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT), 0);
+    assert_int_equal(act_proc_read(r.a, z, &p), HEALER_E_GONE);
+    procinfo zi;
+    char zm[256];
+    assert_int_equal(procinfo_read("/proc", z, &zi, zm, sizeof zm), HEALER_OK);
+    assert_int_equal(zi.state, 'Z');
+    assert_int_equal(act_signal(r.a, &ctx, z, zi.p.start_time, SIGTERM, 0, zm, sizeof zm),
+                     HEALER_E_GONE);
+    AUDITED(&r, "signal", "failed");
+    int zst;
+    assert_int_equal(waitpid(z, &zst, 0), z);
+
     /* A kernel thread, if this kernel shows any (not in every container). */
     DIR *d = opendir("/proc");
     struct dirent *de;

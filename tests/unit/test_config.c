@@ -122,7 +122,8 @@ static void assert_defaults(const config *c)
 {
     assert_int_equal(c->dry_run, 0);
     assert_true(c->interval == 5.0);
-    assert_string_equal(c->plugin_dir, "/usr/lib/healerd/plugins");
+    /* CMake's install prefix: /usr/lib/healerd/plugins for a /usr install (CONTRACT.md). */
+    assert_string_equal(c->plugin_dir, HEALERD_PLUGIN_DIR);
     assert_string_equal(c->state_dir, "/var/lib/healerd");
     assert_string_equal(c->proc_root, "/proc");
     assert_string_equal(c->sys_root, "/sys");
@@ -256,8 +257,13 @@ static void test_partial_config_int_for_double(void **state)
 static void test_installed_config_matches_defaults(void **state)
 {
     (void)state;
+    /* The installed file is etc/healerd.conf with the prefix's plugin_dir written in by CMake
+     * (build/etc/healerd.conf): only under ctest. */
+    const char *build = getenv("BUILD");
+    if (!build || !*build)
+        skip();
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/etc/healerd.conf", g_src);
+    snprintf(path, sizeof path, "%s/etc/healerd.conf", build);
     config *c = load_good(path);
     assert_defaults(c);
     const char **names = NULL;

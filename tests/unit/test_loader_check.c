@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,8 @@
 #include "config.h"
 #include "loader.h"
 
-static char dir[64];
-static char pdir[128];
+static char dir[1024];
+static char pdir[1040];
 static char problems[4096];   /* every problem callback, one per line */
 static char diags[4096];      /* every diag, FILE:LINE: message, one per line */
 
@@ -58,7 +59,12 @@ static int setup(void **state)
     const char *build = getenv("BUILD");
     if (!build || !*build)
         return 0;
-    snprintf(dir, sizeof dir, "/tmp/healerd-lcheck.XXXXXX");
+    /* Under the build tree, not /tmp: the loader refuses a plugin_dir below a directory anyone
+     * may write. */
+    snprintf(dir, sizeof dir, "%s/testtmp", build);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return -1;
+    snprintf(dir, sizeof dir, "%s/testtmp/healerd-lcheck.XXXXXX", build);
     if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
         return -1;
     snprintf(pdir, sizeof pdir, "%s/plugins", dir);
@@ -74,7 +80,7 @@ static int teardown(void **state)
 {
     (void)state;
     if (dir[0]) {
-        char cmd[160];
+        char cmd[PATH_MAX + 16];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", dir);
@@ -85,7 +91,7 @@ static int teardown(void **state)
 /* Writes a config for plugin folder pd with the given plugins section; loads it. */
 static config *load(const char *pd, const char *plugins)
 {
-    char path[160];
+    char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/h.conf", dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
@@ -150,12 +156,12 @@ static void test_missing_dir(void **state)
     (void)state;
     if (!dir[0])
         skip();
-    char missing[160];
+    char missing[1100];
     snprintf(missing, sizeof missing, "%s/no-such-dir", dir);
     config *c = load(missing, "");
     plugin_set set;
     assert_int_equal(check(c, &set), 1);
-    char want[256];
+    char want[1400];
     snprintf(want, sizeof want, "/h.conf: cannot read plugin_dir %s\n", missing);
     assert_non_null(strstr(problems, want));
     assert_int_equal(set.n, 0);

@@ -92,7 +92,8 @@ typedef struct healer_host {
      * it is here so a plugin can say "would" in its messages. */
     int (*dry_run)(healer_ctx *ctx);
 
-    /* Reads /proc/PID of the live process into out. HEALER_E_GONE when it exited. */
+    /* Reads /proc/PID of the live process into out. HEALER_E_GONE when it exited, a zombie
+     * (exited, not yet reaped by its parent) included, as act_signal and proc_allowed say. */
     int (*proc_read)(healer_ctx *ctx, pid_t pid, healer_proc *out);
 
     /* HEALER_OK when the agent may act on the process, HEALER_E_PROTECTED or HEALER_E_SCOPE

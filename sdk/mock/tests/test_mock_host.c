@@ -697,7 +697,7 @@ static void test_abi_fixtures(void **state)
         const char *reason;
     } cases[] = {
         {"good", HEALER_OK, NULL},
-        {"duplicate_name", HEALER_OK, NULL},         /* valid alone; the clash needs two */
+        {"duplicate_name", HEALER_OK, NULL},         /* valid; the agent refuses its file name */
         {"sleepy", HEALER_OK, NULL},
         {"init_fails", HEALER_OK, NULL},             /* loads; its init fails (below) */
         {"major2", HEALER_E_NOTFOUND, "no healer_plugin_entry_v1"},
@@ -727,7 +727,7 @@ static void test_abi_fixtures(void **state)
             assert_true(healer_mock_log_find(m, HEALER_LOG_ERROR, "on purpose") >= 0);
         }
         if (rc == HEALER_OK && strcmp(cases[i].file, "duplicate_name") == 0)
-            assert_string_equal(healer_mock_descriptor(m)->name, "abi_good");
+            assert_string_equal(healer_mock_descriptor(m)->name, "good");
         healer_mock_free(m);
     }
 }
