@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "isolation.h"
 #include "log.h"
 
 /* The v1.0 descriptor ends with handle_request: anything shorter lacks mandatory fields. */
@@ -243,6 +244,7 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag
     }
     double iv = plugin_conf_interval(p->conf);
     p->interval = iv > 0 ? iv : (p->desc.interval > 0 ? p->desc.interval : cfg->interval);
+    isolation_apply(p);
     p->state = PLUGIN_LOADED;
     log_info("loader", "%s: loaded %s %s (ABI %u.%u)", p->file, p->name, p->version,
              p->abi_major, p->abi_minor);
