@@ -801,6 +801,13 @@ static const config_setting_t *plugin_section(const config *cfg, const char *nam
     return (s && config_setting_is_group(s)) ? s : NULL;
 }
 
+const char *config_plugin_raw_string(const config *cfg, const char *name, const char *key)
+{
+    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *v = s ? config_setting_get_member(s, key) : NULL;
+    return v && config_setting_type(v) == CONFIG_TYPE_STRING ? config_setting_get_string(v) : NULL;
+}
+
 int config_plugin_enabled(const config *cfg, const char *name)
 {
     const config_setting_t *s = plugin_section(cfg, name);

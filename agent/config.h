@@ -69,6 +69,9 @@ void config_free(config *cfg);
 size_t config_plugin_sections(const config *cfg, const char ***names);
 /* 1 when plugins.<name>.enabled is true or the section or key is absent, 0 when false. */
 int config_plugin_enabled(const config *cfg, const char *name);
+/* plugins.<name>.<key> as written when it is a string (NULL otherwise): read before the plugin's
+ * schema is known (its isolation decides how the schema is read). */
+const char *config_plugin_raw_string(const config *cfg, const char *name, const char *key);
 
 /* A plugin's section resolved against its schema. Owned by the host until the plugin is
  * unloaded; read-only afterwards, so any thread may read it. */

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "config.h"
 #include "loader.h"
 
 /* Defaults measured (README "Plugin children"): a built-in child uses 2-6 MiB of RSS, so 64 MiB
@@ -39,4 +40,21 @@ void isolation_apply(plugin_rec *p)
     p->memory_max_mb = plugin_conf_int(p->conf, "memory_max_mb", &v) == 0 ? v : 64;
     p->cpu_max_percent = plugin_conf_double(p->conf, "cpu_max_percent", &d) == 0 ? d : 50;
     p->max_crashes = plugin_conf_int(p->conf, "max_crashes", &v) == 0 ? (int)v : 5;
+}
+
+static int all_in_child;
+
+void isolation_all_in_child(int on)
+{
+    all_in_child = on;
+}
+
+int isolation_in_child(const config *cfg, const char *section)
+{
+    if (all_in_child)
+        return 1;
+    const char *v = config_plugin_raw_string(cfg, section, "isolation");
+    if (!v)
+        v = ISOLATION_DEFAULT;
+    return strcmp(v, "process") == 0;
 }

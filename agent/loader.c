@@ -149,6 +149,14 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag
 
     p->file_dev = st.st_dev;
     p->file_ino = st.st_ino;
+    /* A plugin for a child is read by a child: its constructor never runs in the agent. */
+    if (isolation_in_child(cfg, p->section)) {
+        if (describe_in_child(p, why, sizeof why) < 0) {
+            refuse(p, "%s", why);
+            return;
+        }
+        goto described;
+    }
     dlerror();
     p->dl = dlopen(p->file, RTLD_NOW | RTLD_LOCAL);
     if (!p->dl) {
@@ -198,6 +206,7 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, diag
     memcpy(&p->desc, src, src->struct_size < sizeof p->desc ? src->struct_size : sizeof p->desc);
     p->desc.struct_size = sizeof p->desc;
 
+described:
     if (!loader_valid_name(p->desc.name)) {
         refuse(p, "invalid name \"%s\"; fix: use 1-63 characters of [a-z0-9_]",
                p->desc.name ? p->desc.name : "(null)");
@@ -334,6 +343,7 @@ void loader_free(plugin_set *set)
         plugin_rec *p = &set->v[i];
         if (p->dl)
             dlclose(p->dl);
+        describe_free(p);
         plugin_conf_free(p->conf);
         for (size_t j = 0; j < p->n_declared_paths; j++)
             free(p->declared_paths[j]);

@@ -39,7 +39,8 @@ typedef struct plugin_rec {
     int isolation;              /* PLUGIN_ISOLATION_* */
     long long memory_max_mb;    /* 0 = no limit */
     double cpu_max_percent;     /* of one CPU; 0 = no limit */
-    int max_crashes;            /* within PROXY_CRASH_WINDOW_S, then failed until a reload */
+    int max_crashes;            /* within BACKOFF_WINDOW_S, then failed until a reload */
+    void *described;            /* read by a healerd-plugin child, not dlopen'ed (describe.c) */
 } plugin_rec;
 
 enum { PLUGIN_ISOLATION_THREAD = 0, PLUGIN_ISOLATION_PROCESS = 1 };

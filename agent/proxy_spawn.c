@@ -316,7 +316,8 @@ int proxy_spawn(proxy *px, char *why, size_t len)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         /* Exactly two descriptors survive exec besides 0-2: 3 the socket, 4 the plugin. */
-        if (dup2(sv[1], 3) < 0 || dup2(pfd, 4) < 0)
+        int hs = fcntl(sv[1], F_DUPFD, 10), hp = fcntl(pfd, F_DUPFD, 10);
+        if (hs < 0 || hp < 0 || dup2(hs, 3) < 0 || dup2(hp, 4) < 0)
             _exit(127);
         syscall(SYS_close_range, 5, ~0U, 0);
         char *argv[] = { (char *)exe, "--sock", "3", "--plugin-fd", "4", NULL };

@@ -27,7 +27,7 @@ static int describe(runner *r, int pfd)
 {
     char why[512];
     if (runner_load(r, pfd, why, sizeof why) < 0) {
-        fprintf(stderr, "%s\n", why);
+        printf("%s\n", why); /* the agent's loader reads the reason here */
         return 3;
     }
     json_t *o = runner_describe(&r->desc);
@@ -93,6 +93,12 @@ int main(int argc, char **argv)
         return describe(&r, pfd);
 
     signal(SIGPIPE, SIG_IGN);
+    /* The agent stops this process with MSG_STOP (its restores run first); a signal meant for
+     * the agent's whole group (systemd, a terminal) must not cut that short. If the agent dies,
+     * PR_SET_PDEATHSIG (set before exec) ends this one. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     r.sock = sock;
     ph_transport tr = runner_transport(&r);
     char why[512];
