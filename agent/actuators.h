@@ -80,5 +80,8 @@ int act_freeze_cgroup(actuators *a, const act_context *c, const char *cgroup_dir
  * undid. */
 void act_undo_restored(actuators *a, const char *plugin, uint64_t issue_id);
 size_t act_undo_replay(actuators *a);
+/* The same for one plugin's entries only, when its child crashed (proxy.c): the rest of the
+ * agent runs on, so only what that plugin changed is given back and cleared. */
+size_t act_undo_replay_plugin(actuators *a, const char *plugin);
 
 #endif

@@ -274,3 +274,30 @@ size_t act_undo_replay(actuators *a)
         log_error(WHO, "%s: cannot truncate it after the replay", undo_path(a->undo));
     return undone;
 }
+
+size_t act_undo_replay_plugin(actuators *a, const char *plugin)
+{
+    /* Dry-run journals nothing; entries of an earlier live generation stay for the next start
+     * (switching the actuators live here would make other plugins' dry runs real). */
+    if (!a || !a->undo || !plugin || is_dry(a))
+        return 0;
+    undo_entry *v;
+    size_t n = undo_snapshot(a->undo, &v);
+    uint64_t *ids = calloc(n ? n : 1, sizeof *ids);
+    size_t k = 0, undone = 0;
+    for (size_t i = n; i-- > 0;) { /* newest first */
+        if (!v[i].plugin || strcmp(v[i].plugin, plugin) != 0)
+            continue;
+        undone += (size_t)replay_one(a, &v[i]);
+        if (ids)
+            ids[k++] = v[i].id;
+    }
+    if (k)
+        undo_clear(a->undo, ids, k);
+    if (k)
+        log_warn(WHO, "plugin %s's process ended: %zu change(s) it had not given back undone",
+                 plugin, undone);
+    free(ids);
+    undo_entries_free(v, n);
+    return undone;
+}

@@ -22,6 +22,8 @@
 #include "engine.h"
 #include "govstore.h"
 #include "http.h"
+#include "isolation.h"
+#include "proxy.h"
 #include "loader.h"
 #include "log.h"
 #include "runtime.h"
@@ -236,6 +238,18 @@ static json_t *plugins_json(const plugin_set *set)
                               types, "interval", p->interval, "declared_paths", paths);
         json_object_set_new(o, "version", p->version ? json_string(p->version) : json_null());
         json_object_set_new(o, "reason", p->reason ? json_string(p->reason) : json_null());
+        json_object_set_new(o, "isolation", json_string(p->isolation == PLUGIN_ISOLATION_PROCESS
+                                                            ? "process" : "thread"));
+        /* A child left failed after its crashes: the plugin is failed, and says why. */
+        char why[256];
+        if (p->state == PLUGIN_LOADED && proxy_status_failed(p->name, why, sizeof why)) {
+            json_object_set_new(o, "state", json_string("failed"));
+            json_object_set_new(o, "reason", json_string(why));
+        }
+        json_t *proc = p->state == PLUGIN_LOADED && p->isolation == PLUGIN_ISOLATION_PROCESS
+                           ? proxy_status_json(p->name) : NULL;
+        if (proc)
+            json_object_set_new(o, "process", proc);
         json_array_append_new(arr, o);
     }
     return json_pack("{s:o}", "plugins", arr);
@@ -543,6 +557,7 @@ void agent_close(agent *a)
                   "terminated (zmq_ctx_term would wait for their sockets for ever); it, the "
                   "audit log and the metrics stay open until the process ends", stuck);
     }
+    proxy_status_free_all();
     if (a->state_lock >= 0)
         close(a->state_lock); /* last: nothing of this agent writes to state_dir any more */
     pthread_rwlock_destroy(&a->lock);
@@ -855,6 +870,9 @@ int agent_check_config(const char *path, FILE *out, FILE *err)
      * same check decides whether a reload may apply (reload()). */
     healer_log_level saved = log_get_level();
     log_set_level(HEALER_LOG_ERROR);
+    /* Every plugin is read by a child here: one whose constructor crashes is reported with its
+     * signal instead of taking --check-config down. */
+    isolation_all_in_child(1);
     plugin_set set;
     int problems = loader_check(cfg, &set, &d, problem_to_file, err);
     log_set_level(saved);

@@ -3,6 +3,7 @@
  * FILE:LINE. Also owns plugin sections: checking them against a plugin's declared schema and
  * resolving them into plugin_conf, a copy that does not depend on libconfig's memory. */
 #include "config.h"
+#include "isolation.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -815,6 +816,13 @@ int config_plugin_has_key(const config *cfg, const char *name, const char *key)
     return s && config_setting_get_member(s, key) != NULL;
 }
 
+const char *config_plugin_raw_string(const config *cfg, const char *name, const char *key)
+{
+    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *v = s ? config_setting_get_member(s, key) : NULL;
+    return v && config_setting_type(v) == CONFIG_TYPE_STRING ? config_setting_get_string(v) : NULL;
+}
+
 int config_plugin_enabled(const config *cfg, const char *name)
 {
     const config_setting_t *s = plugin_section(cfg, name);
@@ -1050,7 +1058,7 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
 
     plugin_conf *pc = calloc(1, sizeof *pc);
     if (pc)
-        pc->e = calloc(n_schema + 2, sizeof *pc->e);
+        pc->e = calloc(n_schema + 2 + ISOLATION_N_KEYS, sizeof *pc->e);
     if (!pc || !pc->e) {
         plugin_conf_free(pc);
         report(&r, sec, "plugins.%s: out of memory", pname);
@@ -1114,6 +1122,20 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
             pc->n++;
     }
 
+    /* How it runs (isolation.h), unless the schema has a key of that name. */
+    for (const healer_config_key *k = isolation_keys; k->name; k++) {
+        if (pc_find(pc, k->name))
+            continue;
+        pc_entry *e = &pc->e[pc->n];
+        e->type = k->type;
+        e->min = k->min;
+        e->max = k->max;
+        if ((e->name = strdup(k->name)) && parse_default(e, k->default_value))
+            pc->n++;
+        else
+            free(e->name);
+    }
+
     int n = sec ? config_setting_length(sec) : 0;
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(sec, (unsigned)i);
@@ -1143,6 +1165,8 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
             }
             pc->interval = v;
         }
+        if (strcmp(key, "isolation") == 0 && e->type == HEALER_CFG_STRING && isolation_check(e->s))
+            report(&r, s, "%s: %s", path, isolation_check(e->s));
     }
 
     if (r.errors > 0) {

@@ -73,6 +73,9 @@ int config_plugin_section_line(const config *cfg, const char *name, const char *
 int config_plugin_has_key(const config *cfg, const char *name, const char *key);
 /* 1 when plugins.<name>.enabled is true or the section or key is absent, 0 when false. */
 int config_plugin_enabled(const config *cfg, const char *name);
+/* plugins.<name>.<key> as written when it is a string (NULL otherwise): read before the plugin's
+ * schema is known (its isolation decides how the schema is read). */
+const char *config_plugin_raw_string(const config *cfg, const char *name, const char *key);
 
 /* A plugin's section resolved against its schema. Owned by the host until the plugin is
  * unloaded; read-only afterwards, so any thread may read it. */

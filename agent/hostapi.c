@@ -313,67 +313,6 @@ static int host_report_health(healer_ctx *ctx, const char *component, double sco
     return worker_publish(ctx, &m);
 }
 
-static char *dup_trunc(const char *s, size_t max)
-{
-    if (!s)
-        return NULL;
-    return strndup(s, max);
-}
-
-static int host_plan_add_action(healer_plan *plan, const healer_action *a)
-{
-    plan_builder *pb = (plan_builder *)plan;
-    if (!pb || !pb->active) {
-        log_error("host", "plan_add_action called outside plan(): refused");
-        return HEALER_E_DENIED;
-    }
-    if (!a || !loader_valid_name(a->name))
-        return HEALER_E_INVAL;
-    if (pb->n >= 64)
-        return HEALER_E_FULL;
-    if (pb->n == pb->cap) {
-        size_t cap = pb->cap ? pb->cap * 2 : 4;
-        msg_action *nv = realloc(pb->v, cap * sizeof *nv);
-        if (!nv)
-            return HEALER_E_NOMEM;
-        pb->v = nv;
-        pb->cap = cap;
-    }
-    msg_action *c = &pb->v[pb->n];
-    memset(c, 0, sizeof *c);
-    c->name = dup_trunc(a->name, HEALER_NAME_MAX);
-    c->target = dup_trunc(a->target, HEALER_TARGET_MAX);
-    c->description = dup_trunc(a->description, HEALER_MSG_MAX);
-    c->step = a->step;
-    c->impact = a->impact < 0 ? 0 : (a->impact > 1 ? 1 : a->impact);
-    c->confidence = a->confidence < 0 ? 0 : (a->confidence > 1 ? 1 : a->confidence);
-    if (c->confidence != c->confidence)
-        c->confidence = 0.5;
-    c->flags = a->flags;
-    size_t n = a->params ? (a->n_params < HEALER_MAX_PARAMS ? a->n_params : HEALER_MAX_PARAMS) : 0;
-    if (n) {
-        msg_kv *kv = calloc(n, sizeof *kv);
-        if (!kv)
-            return HEALER_E_NOMEM;
-        for (size_t i = 0; i < n; i++) {
-            kv[i].key = dup_trunc(a->params[i].key ? a->params[i].key : "", HEALER_NAME_MAX);
-            kv[i].value = dup_trunc(a->params[i].value ? a->params[i].value : "", HEALER_TARGET_MAX * 4);
-        }
-        c->params = kv;
-        c->n_params = n;
-    }
-    pb->n++;
-    return HEALER_OK;
-}
-
-void plan_builder_clear(plan_builder *pb)
-{
-    for (size_t i = 0; i < pb->n; i++)
-        msg_action_release(&pb->v[i]); /* plugin is borrowed from the plugin record */
-    free(pb->v);
-    memset(pb, 0, sizeof *pb);
-}
-
 /* Actuators: allowed while executing, restoring or serving a request. */
 static int act_allowed(healer_ctx *ctx, const char *what)
 {
@@ -521,7 +460,7 @@ static const healer_host host_table = {
     .unwatch_fd = host_unwatch_fd,
     .metric = host_metric,
     .report_health = host_report_health,
-    .plan_add_action = host_plan_add_action,
+    .plan_add_action = plughost_plan_add_action,
     .act_signal = host_act_signal,
     .act_renice = host_act_renice,
     .act_write_file = host_act_write_file,

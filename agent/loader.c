@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "loader_fs.h"
+#include "isolation.h"
 #include "log.h"
 
 /* The built-in plugins (plugins/): a section for one that is not installed is not a typo. */
@@ -177,6 +178,14 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, int 
 
     p->file_dev = st.st_dev;
     p->file_ino = st.st_ino;
+    /* A plugin for a child is read by a child: its constructor never runs in the agent. */
+    if (isolation_in_child(cfg, p->section)) {
+        if (describe_in_child(p, why, sizeof why) < 0) {
+            refuse(p, "%s", why);
+            return;
+        }
+        goto described;
+    }
     char err[1024];
     p->dl = lfs_dlopen_fd(&p->fd, &st, p->file, err, sizeof err);
     if (!p->dl) {
@@ -224,6 +233,7 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, int 
     memcpy(&p->desc, src, src->struct_size < sizeof p->desc ? src->struct_size : sizeof p->desc);
     p->desc.struct_size = sizeof p->desc;
 
+described:
     if (!loader_valid_name(p->desc.name)) {
         refuse(p, "invalid name \"%s\"; fix: use 1-63 characters of [a-z0-9_]",
                p->desc.name ? p->desc.name : "(null)");
@@ -283,6 +293,7 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, int 
     }
     double iv = plugin_conf_interval(p->conf);
     p->interval = iv > 0 ? iv : (p->desc.interval > 0 ? p->desc.interval : cfg->interval);
+    isolation_apply(p);
     p->state = PLUGIN_LOADED;
     log_info("loader", "%s: loaded %s %s (ABI %u.%u)", p->file, p->name, p->version,
              p->abi_major, p->abi_minor);
@@ -478,6 +489,7 @@ void loader_free(plugin_set *set)
     for (size_t i = 0; i < set->n; i++) {
         plugin_rec *p = &set->v[i];
         release_file(p);
+        describe_free(p);
         plugin_conf_free(p->conf);
         for (size_t j = 0; j < p->n_declared_paths; j++)
             free(p->declared_paths[j]);

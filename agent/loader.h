@@ -39,7 +39,15 @@ typedef struct plugin_rec {
     size_t n_declared_paths;
     dev_t file_dev;             /* the file dlopen'ed (fstat of fd) */
     ino_t file_ino;
+    /* How it runs (isolation.h): plugins.<name>.isolation and the child's limits. */
+    int isolation;              /* PLUGIN_ISOLATION_* */
+    long long memory_max_mb;    /* 0 = no limit */
+    double cpu_max_percent;     /* of one CPU; 0 = no limit */
+    int max_crashes;            /* within BACKOFF_WINDOW_S, then failed until a reload */
+    void *described;            /* read by a healerd-plugin child, not dlopen'ed (describe.c) */
 } plugin_rec;
+
+enum { PLUGIN_ISOLATION_THREAD = 0, PLUGIN_ISOLATION_PROCESS = 1 };
 
 typedef struct plugin_set {
     plugin_rec *v;

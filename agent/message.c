@@ -30,6 +30,7 @@
 static const char *const kind_names[] = {
     "none", "issue", "resolve", "detect", "plan_req", "plan", "execute", "result",
     "verify", "verdict", "restore", "request", "reply", "health", "stop", "ack", "cancel",
+    "init", "ready", "hostcall", "hostreply", "ping", "pong",
 };
 
 const char *msg_kind_name(msg_kind k)

@@ -31,7 +31,16 @@ typedef enum msg_kind {
     MSG_ACK = 15,       /* worker -> engine: a DETECT/RESTORE/STOP finished; code = rc;
                            attempt echoes a RESTORE's */
     MSG_CANCEL = 16,    /* engine -> worker: forget the timers (settling verify) of attempt */
-    MSG_KIND_MAX = 16
+    /* Only between the agent and a plugin child (sdk/docs/child-protocol.md): */
+    MSG_INIT = 17,      /* agent -> child: text = the child's settings as JSON; run init() */
+    MSG_READY = 18,     /* child -> agent: init() returned code; text = why it failed */
+    MSG_HOSTCALL = 19,  /* child -> agent: seq = call id, method = host function, args, code =
+                           the child's phase, att/seq of the callback in args */
+    MSG_HOSTREPLY = 20, /* agent -> child: seq = call id, code = rc, text = last_message, args =
+                           out-values */
+    MSG_PING = 21,      /* agent -> child: are you there (seq) */
+    MSG_PONG = 22,      /* child -> agent: yes (seq echoed) */
+    MSG_KIND_MAX = 22
 } msg_kind;
 
 const char *msg_kind_name(msg_kind k);

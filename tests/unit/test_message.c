@@ -430,7 +430,7 @@ static void test_wrong_types_and_values(void **state)
          (msgpack_pack_map(&w.pk, 1), w_str(&w, "k"), msgpack_pack_int(&w.pk, 1)));
     CASE("key 'k' (kind) is missing",
          (msgpack_pack_map(&w.pk, 1), w_str(&w, "v"), msgpack_pack_int(&w.pk, 1)));
-    CASE("key 'k': kind 17 out of range 1..16", w_head(&w, 0, 17));
+    CASE("key 'k': kind 23 out of range 1..22", w_head(&w, 0, 23));
     CASE("key 'k': kind 0 out of range", w_head(&w, 0, 0));
     CASE("message: expected map, got array", msgpack_pack_array(&w.pk, 0));
     CASE("message: expected map, got unsigned int", msgpack_pack_int(&w.pk, 1));
@@ -784,11 +784,69 @@ static void test_encoder_sanitizes(void **state)
 
     /* a kind the schema does not have */
     memset(&m, 0, sizeof m);
-    m.kind = (msg_kind)17;
+    m.kind = (msg_kind)23;
     assert_int_equal(msg_encode(&m, &buf, &len), -1);
     assert_int_equal(errno, EINVAL);
     m.kind = (msg_kind)0;
     assert_int_equal(msg_encode(&m, &buf, &len), -1);
+}
+
+
+/* The child protocol's kinds (child-protocol.md) carry what a host call needs: the call id, the
+ * method, its arguments, the phase in code and the step in att; the reply its code, text and
+ * out-values; MSG_INIT its JSON document in text. */
+static void test_child_protocol_kinds(void **state)
+{
+    (void)state;
+    msg_kv cargs[] = { { "pid", "4242" }, { "start_time", "123456789012" }, { "sig", "19" } };
+    msg q = { .kind = MSG_HOSTCALL, .seq = 7, .method = "act_signal", .args = cargs, .n_args = 3,
+              .code = 4, .attempt = 99 };
+    char *buf;
+    size_t len;
+    assert_int_equal(msg_encode(&q, &buf, &len), 0);
+    msg d;
+    char err[128];
+    assert_int_equal(msg_decode(buf, len, &d, err, sizeof err), 0);
+    free(buf);
+    assert_int_equal(d.kind, MSG_HOSTCALL);
+    assert_int_equal(d.seq, 7);
+    assert_int_equal(d.code, 4);
+    assert_int_equal(d.attempt, 99);
+    assert_string_equal(d.method, "act_signal");
+    assert_int_equal(d.n_args, 3);
+    assert_string_equal(d.args[1].key, "start_time");
+    assert_string_equal(d.args[1].value, "123456789012");
+    msg_free(&d);
+
+    msg_kv out[] = { { "exit_status", "0" }, { "out", "hello\n" } };
+    msg r = { .kind = MSG_HOSTREPLY, .seq = 7, .code = -3, .text = "refused: protected",
+              .args = out, .n_args = 2 };
+    assert_int_equal(msg_encode(&r, &buf, &len), 0);
+    assert_int_equal(msg_decode(buf, len, &d, err, sizeof err), 0);
+    free(buf);
+    assert_int_equal(d.kind, MSG_HOSTREPLY);
+    assert_int_equal(d.code, -3);
+    assert_string_equal(d.text, "refused: protected");
+    assert_string_equal(d.args[1].value, "hello\n");
+    msg_free(&d);
+
+    msg i = { .kind = MSG_INIT, .plugin = "cpu", .text = "{\"settings\":{\"x\":1}}" };
+    assert_int_equal(msg_encode(&i, &buf, &len), 0);
+    assert_int_equal(msg_decode(buf, len, &d, err, sizeof err), 0);
+    free(buf);
+    assert_int_equal(d.kind, MSG_INIT);
+    assert_string_equal(d.text, "{\"settings\":{\"x\":1}}");
+    msg_free(&d);
+
+    for (int k = MSG_READY; k <= MSG_PONG; k++) {
+        msg p = { .kind = (msg_kind)k, .seq = 3 };
+        assert_int_equal(msg_encode(&p, &buf, &len), 0);
+        assert_int_equal(msg_decode(buf, len, &d, err, sizeof err), 0);
+        free(buf);
+        assert_int_equal(d.kind, k);
+        assert_int_equal(d.seq, 3);
+        msg_free(&d);
+    }
 }
 
 static void test_kind_names(void **state)
@@ -798,7 +856,10 @@ static void test_kind_names(void **state)
     assert_string_equal(msg_kind_name(MSG_PLAN_REQ), "plan_req");
     assert_string_equal(msg_kind_name(MSG_ACK), "ack");
     assert_string_equal(msg_kind_name((msg_kind)0), "unknown");
-    assert_string_equal(msg_kind_name((msg_kind)17), "unknown");
+    assert_string_equal(msg_kind_name(MSG_INIT), "init");
+    assert_string_equal(msg_kind_name(MSG_HOSTCALL), "hostcall");
+    assert_string_equal(msg_kind_name(MSG_PONG), "pong");
+    assert_string_equal(msg_kind_name((msg_kind)23), "unknown");
     assert_string_equal(msg_kind_name((msg_kind)-3), "unknown");
     for (int k = MSG_ISSUE; k <= MSG_KIND_MAX; k++)
         assert_string_not_equal(msg_kind_name((msg_kind)k), "unknown");
@@ -834,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_random_garbage),
         cmocka_unit_test(test_encoder_sanitizes),
         cmocka_unit_test(test_kind_names),
+        cmocka_unit_test(test_child_protocol_kinds),
         cmocka_unit_test(test_decode_null_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,60 @@
+/* isolation.c — the implicit per-plugin keys that say how a plugin runs (isolation.h): their
+ * schema (config.c resolves them with the plugin's own keys) and their copy into the record. */
+#include "isolation.h"
+
+#include <string.h>
+
+#include "config.h"
+#include "loader.h"
+
+/* Defaults measured (README "Plugin children"): a built-in child uses 2-6 MiB of RSS, so 64 MiB
+ * leaves room for bursts and still stops a runaway; a detect() pass of the busiest built-in costs
+ * well under 5 % of one CPU, and 50 % keeps a spinning plugin from taking a core. */
+const healer_config_key isolation_keys[] = {
+    { "isolation", HEALER_CFG_STRING, ISOLATION_DEFAULT, 0, 0,
+      "\"process\": run in a healerd-plugin child (crash-contained); \"thread\": in the agent" },
+    { "memory_max_mb", HEALER_CFG_INT, "64", 0, 1048576,
+      "memory limit of the plugin's child in MiB (cgroup, else RLIMIT_DATA); 0 = none" },
+    { "cpu_max_percent", HEALER_CFG_DOUBLE, "50", 0, 6400,
+      "CPU limit of the plugin's child, percent of one CPU (cgroup cpu quota); 0 = none" },
+    { "max_crashes", HEALER_CFG_INT, "5", 1, 1000,
+      "crashes within 10 minutes after which the child is left failed until a reload" },
+    { NULL, 0, NULL, 0, 0, NULL },
+};
+
+const char *isolation_check(const char *value)
+{
+    if (value && (strcmp(value, "process") == 0 || strcmp(value, "thread") == 0))
+        return NULL;
+    return "must be \"process\" or \"thread\"";
+}
+
+void isolation_apply(plugin_rec *p)
+{
+    const char *iso = NULL;
+    long long v = 0;
+    double d = 0;
+    plugin_conf_string(p->conf, "isolation", &iso);
+    p->isolation = iso && strcmp(iso, "process") == 0 ? PLUGIN_ISOLATION_PROCESS
+                                                       : PLUGIN_ISOLATION_THREAD;
+    p->memory_max_mb = plugin_conf_int(p->conf, "memory_max_mb", &v) == 0 ? v : 64;
+    p->cpu_max_percent = plugin_conf_double(p->conf, "cpu_max_percent", &d) == 0 ? d : 50;
+    p->max_crashes = plugin_conf_int(p->conf, "max_crashes", &v) == 0 ? (int)v : 5;
+}
+
+static int all_in_child;
+
+void isolation_all_in_child(int on)
+{
+    all_in_child = on;
+}
+
+int isolation_in_child(const config *cfg, const char *section)
+{
+    if (all_in_child)
+        return 1;
+    const char *v = config_plugin_raw_string(cfg, section, "isolation");
+    if (!v)
+        v = ISOLATION_DEFAULT;
+    return strcmp(v, "process") == 0;
+}

@@ -1,0 +1,33 @@
+/* isolation.h — how a plugin runs: in an agent thread or in a healerd-plugin child, and the child's
+ * limits. The keys are implicit in every plugins.<name> section (as enabled and interval);
+ * config.c resolves them, the loader copies them into the plugin's record. */
+#ifndef AGENT_ISOLATION_H
+#define AGENT_ISOLATION_H
+
+#include "healer/plugin.h"
+
+struct plugin_rec;
+
+/* The default of plugins.<name>.isolation. */
+#define ISOLATION_DEFAULT "thread"
+
+/* isolation, memory_max_mb, cpu_max_percent, max_crashes; terminated by a NULL name. */
+extern const healer_config_key isolation_keys[];
+#define ISOLATION_N_KEYS 4
+
+/* NULL when value is a valid isolation, else the message for FILE:LINE. */
+const char *isolation_check(const char *value);
+struct config;
+/* 1 when the plugin of this config section is read and run by a child: its isolation is
+ * "process", or every plugin is (isolation_all_in_child, --check-config). */
+int isolation_in_child(const struct config *cfg, const char *section);
+void isolation_all_in_child(int on);
+/* describe.c: the descriptor of p->file read by `healerd-plugin --describe` into p->desc (owned
+ * copies; callbacks are markers, never called in the agent). 0, or -1 with why ("crashed while
+ * loading: killed by signal 11 (SIGSEGV)"). */
+int describe_in_child(struct plugin_rec *p, char *why, size_t len);
+void describe_free(struct plugin_rec *p);
+/* Copies the resolved keys of p->conf into p (isolation, limits). */
+void isolation_apply(struct plugin_rec *p);
+
+#endif

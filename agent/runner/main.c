@@ -1,0 +1,137 @@
+/* main.c — healerd-plugin: runs one plugin for the agent in a process of its own, so that a
+ * plugin that crashes, exits or hangs takes only this process down. The agent starts it with the
+ * socketpair and the checked plugin file as inherited descriptors (sdk/docs/child-protocol.md):
+ *   healerd-plugin --sock N --plugin-fd M        run the plugin
+ *   healerd-plugin --describe --plugin-fd M      print its descriptor as JSON (--check-config) */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "runner.h"
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: healerd-plugin --sock FD --plugin-fd FD\n"
+                    "       healerd-plugin --describe --plugin-fd FD\n"
+                    "Started by healerd for plugins with isolation = \"process\"; not for "
+                    "direct use.\n");
+    return 2;
+}
+
+static int describe(runner *r, int pfd)
+{
+    char why[512];
+    if (runner_load(r, pfd, why, sizeof why) < 0) {
+        printf("%s\n", why); /* the agent's loader reads the reason here */
+        return 3;
+    }
+    json_t *o = runner_describe(&r->desc);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s)
+        return 1;
+    printf("%s\n", s);
+    free(s);
+    return 0;
+}
+
+/* The first message is MSG_INIT: the settings and what the host functions read. */
+static int read_init(runner *r, ph_transport *tr, char *why, size_t len)
+{
+    for (;;) {
+        msg m;
+        int rc = tr->recv(tr->ud, &m, -1);
+        if (rc == HEALER_E_IO) {
+            snprintf(why, len, "the agent closed the socket before MSG_INIT");
+            return -1;
+        }
+        if (rc < 0)
+            continue;
+        if (m.kind != MSG_INIT) {
+            msg_free(&m);
+            continue;
+        }
+        json_error_t je;
+        r->init = json_loads(m.text ? m.text : "", 0, &je);
+        msg_free(&m);
+        if (!json_is_object(r->init)) {
+            snprintf(why, len, "MSG_INIT: bad JSON: %s", je.text);
+            return -1;
+        }
+        return 0;
+    }
+}
+
+static const char *jstr(json_t *o, const char *k, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : dflt;
+}
+
+int main(int argc, char **argv)
+{
+    int sock = -1, pfd = -1, desc_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--sock") == 0 && i + 1 < argc)
+            sock = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--plugin-fd") == 0 && i + 1 < argc)
+            pfd = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--describe") == 0)
+            desc_only = 1;
+        else
+            return usage();
+    }
+    static runner r;
+    if (pfd < 0 || (!desc_only && sock < 0))
+        return usage();
+    if (desc_only)
+        return describe(&r, pfd);
+
+    signal(SIGPIPE, SIG_IGN);
+    /* The agent stops this process with MSG_STOP (its restores run first); a signal meant for
+     * the agent's whole group (systemd, a terminal) must not cut that short. If the agent dies,
+     * PR_SET_PDEATHSIG (set before exec) ends this one. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    r.sock = sock;
+    ph_transport tr = runner_transport(&r);
+    char why[512];
+    int rc = runner_load(&r, pfd, why, sizeof why);
+    close(pfd);
+    if (rc < 0) {
+        msg m = { .kind = MSG_READY, .code = HEALER_E_INVAL, .text = why };
+        runner_send(&r, &m);
+        return 3;
+    }
+    if (read_init(&r, &tr, why, sizeof why) < 0) {
+        fprintf(stderr, "healerd-plugin %s: %s\n", r.name, why);
+        return 3;
+    }
+    json_t *in = r.init;
+    log_set_level((healer_log_level)json_integer_value(json_object_get(in, "log_level")));
+    r.settings = json_object_get(in, "settings");
+    r.proc_root = jstr(in, "proc_root", "/proc");
+    r.sys_root = jstr(in, "sys_root", "/sys");
+    r.dry_run = json_is_true(json_object_get(in, "dry_run"));
+    plughost_setup(&r.ph, &r.desc, r.name, json_number_value(json_object_get(in, "interval")),
+                   json_number_value(json_object_get(in, "action_timeout")),
+                   json_is_true(json_object_get(in, "auto_detect")), tr, NULL);
+    r.ph.ctx.remote = &r;
+    rc = plughost_init(&r.ph, runner_host_table());
+    msg ready = { .kind = MSG_READY, .code = rc, .plugin = r.name,
+                  .text = rc < 0 ? healer_rc_str(rc) : NULL };
+    runner_send(&r, &ready);
+    if (rc >= 0)
+        plughost_run(&r.ph);
+    plughost_finish(&r.ph, rc >= 0);
+    json_decref(r.init);
+    /* The agent's ACKs were sent before destroy(): tell it this end is done. */
+    close(r.sock);
+    return 0;
+}
