@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include "config.h"
 #include "healer/plugin.h"
+#include "rules.h"
 
 typedef enum plugin_state {
     PLUGIN_LOADED = 0,   /* dlopen'ed and checked; init runs on its worker */
@@ -35,6 +36,11 @@ typedef struct plugin_rec {
     size_t n_declared_paths;
     dev_t file_dev;             /* the file dlopen'ed: a reload tells a replaced file by these */
     ino_t file_ino;
+    /* The operator's policy for it (plugin_policy.c): its lists point into conf and
+     * policy_paths, read-only once loaded, so any thread may read it. */
+    healer_rules_policy policy;
+    char **policy_paths;        /* paths_allow as it holds (a built-in's path keys added) */
+    size_t n_policy_paths;
 } plugin_rec;
 
 typedef struct plugin_set {
@@ -61,6 +67,11 @@ void loader_fail(plugin_rec *p, const char *reason);
 
 /* dlclose every loaded plugin and free the set. */
 void loader_free(plugin_set *set);
+
+/* plugin_policy.c: fills p->policy from p->conf (plugins.<section>.write_allow, paths_allow,
+ * allow_auto, allow_system; a built-in's defaults when unset). 0, or -1 out of memory. */
+int plugin_policy_build(plugin_rec *p);
+void plugin_policy_free(plugin_rec *p);
 
 /* 1 when name is a valid plugin or issue-type name: [a-z0-9_], 1..63 characters. */
 int loader_valid_name(const char *name);
