@@ -429,22 +429,25 @@ int check_allowed(actuators *a, const healer_proc *p, int allow_system, int syst
 {
     const char *nm = p->name;
     int pid = (int)p->pid;
-    /* The rules every host applies (rules.c: PID 1, kernel threads, protect.names, oom_score_adj
-     * -1000, system uids), then the agent's own: itself, its ancestors, executable names, scope. */
+    /* The agent itself and its ancestors first (after PID 1 and kernel threads), then the rules
+     * every host applies (rules.c: protect.names, oom_score_adj -1000, system uids), then the
+     * agent's own again: executable names, scope. */
+    if (p->pid > 1 && !p->kernel_thread) {
+        if (p->pid == a->self) {
+            setmsg(m, ml, "pid %d (%s): protected: the agent itself", pid, nm);
+            return HEALER_E_PROTECTED;
+        }
+        for (size_t i = 0; i < a->n_ancestors; i++)
+            if (a->ancestors[i] == p->pid) {
+                setmsg(m, ml, "pid %d (%s): protected: an ancestor of the agent", pid, nm);
+                return HEALER_E_PROTECTED;
+            }
+    }
     healer_rules_protect pr = { (const char *const *)a->protect_names, a->n_protect_names,
                                 a->protect_min_uid };
     int rc = healer_rules_proc_protected(p, &pr, allow_system, system_denied, plugin, m, ml);
     if (rc != HEALER_OK)
         return rc;
-    if (p->pid == a->self) {
-        setmsg(m, ml, "pid %d (%s): protected: the agent itself", pid, nm);
-        return HEALER_E_PROTECTED;
-    }
-    for (size_t i = 0; i < a->n_ancestors; i++)
-        if (a->ancestors[i] == p->pid) {
-            setmsg(m, ml, "pid %d (%s): protected: an ancestor of the agent", pid, nm);
-            return HEALER_E_PROTECTED;
-        }
     if (a->n_protect_names) {
         /* comm is writable by the process itself; the executable's name is not. */
         char exe[256];

@@ -290,13 +290,14 @@ static const unsigned char phase_table[][HEALER_PHASE_FD + 1] = {
 };
 
 static const char *const where_allowed[] = {
-    [HEALER_FN_QUERY] = "every callback",
-    [HEALER_FN_DECLARE_PATH] = "init() only",
-    [HEALER_FN_PUBLISH] = "every callback but destroy()",
-    [HEALER_FN_WATCH_FD] = "every callback but destroy()",
-    [HEALER_FN_REQUEST] = "execute() and restore() only",
-    [HEALER_FN_PLAN_ADD] = "plan() only, on the plan it was given",
-    [HEALER_FN_ACTUATOR] = "execute(), restore() and handle_request() only",
+    [HEALER_FN_QUERY] = "it is allowed in every callback",
+    [HEALER_FN_DECLARE_PATH] = "it is allowed only in init()",
+    [HEALER_FN_PUBLISH] = "it is allowed in every callback but destroy()",
+    [HEALER_FN_WATCH_FD] = "it is allowed in every callback but destroy()",
+    [HEALER_FN_REQUEST] = "it is allowed only in execute() and restore()",
+    [HEALER_FN_PLAN_ADD] = "it is allowed only in plan(), on the plan it was given",
+    [HEALER_FN_ACTUATOR] = "actuators are allowed only in execute(), restore() and "
+                           "handle_request()",
 };
 
 int healer_rules_phase_allows(healer_rules_fn fn, healer_rules_phase ph, const char *fname,
@@ -309,7 +310,7 @@ int healer_rules_phase_allows(healer_rules_fn fn, healer_rules_phase ph, const c
     if (ph == HEALER_PHASE_NONE)
         return say(why, len, HEALER_E_DENIED, "%s() called outside any callback; the host serves "
                    "a plugin only from its callbacks and fd watches", NUL(fname));
-    return say(why, len, HEALER_E_DENIED, "%s() called from %s(); it is allowed in %s", NUL(fname),
+    return say(why, len, HEALER_E_DENIED, "%s() called from %s(); %s", NUL(fname),
                healer_rules_phase_name(ph), where_allowed[fn]);
 }
 
@@ -426,8 +427,8 @@ int healer_rules_check_watch(int fd, short events, int has_cb, char *why, size_t
 
 int healer_rules_check_signal(pid_t pid, int sig, double grace_s, char *why, size_t len)
 {
-    if (pid <= 0 || sig <= 0 || sig >= 65 || !(grace_s >= 0 && grace_s <= 3600))
-        return say(why, len, HEALER_E_INVAL, "act_signal: bad pid %d, signal %d (1..64) or grace "
+    if (pid <= 0 || sig < 0 || sig >= 65 || !(grace_s >= 0 && grace_s <= 3600))
+        return say(why, len, HEALER_E_INVAL, "act_signal: bad pid %d, signal %d (0..64) or grace "
                    "%g s (0..3600)", (int)pid, sig, grace_s);
     return HEALER_OK;
 }
