@@ -62,11 +62,11 @@ int healer_rules_check_descriptor(const healer_plugin *src, healer_plugin *out, 
                    "least %zu); fix: set .struct_size = sizeof(healer_plugin) and rebuild",
                    src->struct_size, HEALER_ABI_MAJOR, (size_t)HEALER_RULES_DESC_MIN_SIZE);
     if (src->abi_major != HEALER_ABI_MAJOR)
-        return say(why, len, HEALER_E_INVAL, "descriptor says ABI major %u, this host speaks %d; "
+        return say(why, len, HEALER_E_INVAL, "descriptor says ABI major %u, this agent speaks %d; "
                    "fix: rebuild it against healer-sdk %d.x", src->abi_major, HEALER_ABI_MAJOR,
                    HEALER_ABI_MAJOR);
     if (src->abi_minor > HEALER_ABI_MINOR)
-        return say(why, len, HEALER_E_INVAL, "needs ABI %u.%u, this host has %d.%d; fix: upgrade "
+        return say(why, len, HEALER_E_INVAL, "needs ABI %u.%u, this agent has %d.%d; fix: upgrade "
                    "healerd", src->abi_major, src->abi_minor, HEALER_ABI_MAJOR, HEALER_ABI_MINOR);
     healer_plugin d;
     memset(&d, 0, sizeof d);

@@ -440,6 +440,18 @@ static void run_mock(void)
     healer_mock_free(m);
 }
 
+/* The child the cases act on is ours: gone whatever the test's outcome. */
+static int reap_child(void **state)
+{
+    (void)state;
+    if (g_child > 0) {
+        kill(g_child, SIGKILL);
+        waitpid(g_child, NULL, 0);
+        g_child = 0;
+    }
+    return 0;
+}
+
 /* ---- the test ------------------------------------------------------------------------------ */
 
 static void test_same_verdicts(void **state)
@@ -528,18 +540,6 @@ static void test_same_schema_verdicts(void **state)
     assert_int_equal(v.n_items, n);
     healer_rules_value_free(&v);
     plugin_conf_free(pc);
-}
-
-/* The child the cases act on is ours: gone whatever the test's outcome. */
-static int reap_child(void **state)
-{
-    (void)state;
-    if (g_child > 0) {
-        kill(g_child, SIGKILL);
-        waitpid(g_child, NULL, 0);
-        g_child = 0;
-    }
-    return 0;
 }
 
 int main(void)
