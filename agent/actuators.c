@@ -427,47 +427,30 @@ int act_proc_read(actuators *a, pid_t pid, healer_proc *out)
     return rc;
 }
 
-static int name_matches(const char *comm, const char *name)
-{
-    if (!*name)
-        return 0;
-    if (strcmp(comm, name) == 0)
-        return 1;
-    /* comm is cut at 15 bytes: "systemd-journald" shows as "systemd-journal". */
-    size_t cl = strlen(comm);
-    return cl == 15 && strlen(name) > 15 && strncmp(comm, name, 15) == 0;
-}
-
-int check_allowed(actuators *a, const healer_proc *p, int allow_system, char *m, size_t ml)
+int check_allowed(actuators *a, const healer_proc *p, int allow_system, int system_denied,
+                  const char *plugin, char *m, size_t ml)
 {
     const char *nm = p->name;
     int pid = (int)p->pid;
-    if (p->pid <= 0) {
-        setmsg(m, ml, "pid %d: not a process id", pid);
-        return HEALER_E_INVAL;
-    }
-    if (p->pid == 1) {
-        setmsg(m, ml, "pid 1 (%s): protected: PID 1", nm);
-        return HEALER_E_PROTECTED;
-    }
-    if (p->kernel_thread) {
-        setmsg(m, ml, "pid %d (%s): protected: kernel thread", pid, nm);
-        return HEALER_E_PROTECTED;
-    }
-    if (p->pid == a->self) {
-        setmsg(m, ml, "pid %d (%s): protected: the agent itself", pid, nm);
-        return HEALER_E_PROTECTED;
-    }
-    for (size_t i = 0; i < a->n_ancestors; i++)
-        if (a->ancestors[i] == p->pid) {
-            setmsg(m, ml, "pid %d (%s): protected: an ancestor of the agent", pid, nm);
+    /* The agent itself and its ancestors first (after PID 1 and kernel threads), then the rules
+     * every host applies (rules.c: protect.names, oom_score_adj -1000, system uids), then the
+     * agent's own again: executable names, scope. */
+    if (p->pid > 1 && !p->kernel_thread) {
+        if (p->pid == a->self) {
+            setmsg(m, ml, "pid %d (%s): protected: the agent itself", pid, nm);
             return HEALER_E_PROTECTED;
         }
-    for (size_t i = 0; i < a->n_protect_names; i++)
-        if (name_matches(nm, a->protect_names[i])) {
-            setmsg(m, ml, "pid %d (%s): protected by name", pid, nm);
-            return HEALER_E_PROTECTED;
-        }
+        for (size_t i = 0; i < a->n_ancestors; i++)
+            if (a->ancestors[i] == p->pid) {
+                setmsg(m, ml, "pid %d (%s): protected: an ancestor of the agent", pid, nm);
+                return HEALER_E_PROTECTED;
+            }
+    }
+    healer_rules_protect pr = { (const char *const *)a->protect_names, a->n_protect_names,
+                                a->protect_min_uid };
+    int rc = healer_rules_proc_protected(p, &pr, allow_system, system_denied, plugin, m, ml);
+    if (rc != HEALER_OK)
+        return rc;
     if (a->n_protect_names) {
         /* comm is writable by the process itself; the executable's name is not. */
         char exe[256];
@@ -477,15 +460,6 @@ int check_allowed(actuators *a, const healer_proc *p, int allow_system, char *m,
                     setmsg(m, ml, "pid %d (%s): protected by name (executable %s)", pid, nm, exe);
                     return HEALER_E_PROTECTED;
                 }
-    }
-    if (p->oom_score_adj == -1000) {
-        setmsg(m, ml, "pid %d (%s): protected: oom_score_adj -1000", pid, nm);
-        return HEALER_E_PROTECTED;
-    }
-    if (!allow_system && p->uid < a->protect_min_uid) {
-        setmsg(m, ml, "pid %d (%s): protected: system process (uid %u < protect.min_uid %u)",
-               pid, nm, (unsigned)p->uid, a->protect_min_uid);
-        return HEALER_E_PROTECTED;
     }
     if (a->scope_cgroup[0]) {
         char found[256];
@@ -522,7 +496,7 @@ int act_proc_allowed(actuators *a, const healer_proc *p, int allow_system, char 
     }
     char m[HEALER_MSG_MAX];
     m[0] = '\0';
-    int rc = check_allowed(a, p, allow_system, m, sizeof m);
+    int rc = check_allowed(a, p, allow_system, 0, NULL, m, sizeof m);
     if (rc == HEALER_OK)
         setmsg(m, sizeof m, "pid %d (%s): allowed", (int)p->pid, p->name);
     setmsg(msg, len, "%s", m);
@@ -628,14 +602,12 @@ int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     json_object_set_new(params, "signal_name", jstr(sig_name(sig, sn, sizeof sn)));
     json_object_set_new(params, "grace_s", json_real(isfinite(grace_s) ? grace_s : 0));
     int rc;
-    if (sig < 0 || sig >= NSIG || !isfinite(grace_s) || grace_s < 0 || grace_s > 3600) {
-        setmsg(m, sizeof m, "signal: bad argument (signal %d, grace %g s)", sig, grace_s);
+    if (healer_rules_check_signal(pid, sig, grace_s, m, sizeof m) != HEALER_OK || sig >= NSIG)
         return finish(a, c, "signal", target, params, HEALER_E_INVAL, m, msg, len);
-    }
     procinfo pi;
     rc = read_target(a, pid, start_time, &pi, m, sizeof m);
     if (rc == HEALER_OK)
-        rc = check_allowed(a, &pi.p, c->allow_system, m, sizeof m);
+        rc = check_allowed(a, &pi.p, c->allow_system, c->system_denied, c->plugin, m, sizeof m);
     if (rc != HEALER_OK)
         return finish(a, c, "signal", target, params, rc, m, msg, len);
     json_object_set_new(params, "name", jstr(pi.p.name));
@@ -735,14 +707,12 @@ int act_renice(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     snprintf(target, sizeof target, "pid:%d", (int)pid);
     json_t *params = proc_params(pid, start_time);
     json_object_set_new(params, "nice", json_integer(nice));
-    if (nice < -20 || nice > 19) {
-        setmsg(m, sizeof m, "renice pid %d: nice %d outside -20..19", (int)pid, nice);
+    if (healer_rules_check_renice(pid, nice, m, sizeof m) != HEALER_OK)
         return finish(a, c, "renice", target, params, HEALER_E_INVAL, m, msg, len);
-    }
     procinfo pi;
     int rc = read_target(a, pid, start_time, &pi, m, sizeof m);
     if (rc == HEALER_OK)
-        rc = check_allowed(a, &pi.p, c->allow_system, m, sizeof m);
+        rc = check_allowed(a, &pi.p, c->allow_system, c->system_denied, c->plugin, m, sizeof m);
     if (rc != HEALER_OK)
         return finish(a, c, "renice", target, params, rc, m, msg, len);
     int old = pi.p.nice;

@@ -12,6 +12,7 @@
 #include "healer/host.h"
 #include "audit.h"
 #include "undo.h"
+#include "rules.h"
 
 typedef struct act_config {
     int dry_run;
@@ -32,7 +33,12 @@ typedef struct act_context {
     const char *issue_type;
     const char *action;
     const char *before_json;               /* measurements that raised the issue, or NULL */
-    int allow_system;                      /* action flagged HEALER_ACTION_SYSTEM */
+    int allow_system;                      /* action flagged HEALER_ACTION_SYSTEM, and the
+                                              operator allows it (plugins.<name>.allow_system) */
+    int system_denied;                     /* flagged SYSTEM, not allowed: refusals name the key */
+    uint32_t action_flags;                 /* the action's HEALER_ACTION_* as the plugin set them */
+    const healer_rules_policy *policy;     /* the plugin's operator policy; NULL: the agent's own
+                                              call (undo replay), bound by the deny list only */
     const char *const *declared_paths; size_t n_declared_paths;
     uint64_t issue_id;                     /* the issue acted on (undo journal), or 0 */
 } act_context;

@@ -40,7 +40,7 @@ static int check_cgroup_tree(actuators *a, int dfd, const char *rel, int allow_s
         if (rc == HEALER_E_GONE)
             continue;
         if (rc == HEALER_OK)
-            rc = check_allowed(a, &pi.p, allow_system, pm, sizeof pm);
+            rc = check_allowed(a, &pi.p, allow_system, 0, NULL, pm, sizeof pm);
         if (rc != HEALER_OK) {
             setmsg(m, ml, "cgroup %s holds %s", rel, pm);
             free(procs);

@@ -279,15 +279,20 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
         rc = HEALER_E_PROTECTED;
         goto out;
     }
+    if (which == 1 || which == 2) {
+        /* The hard deny list, then the operator's plugins.<name>.write_allow (rules.c). The
+         * agent's own writes (no policy: the undo journal's replay) meet the deny list only. */
+        const char *rel = real + strlen(root);
+        rc = healer_rules_check_write(which == 1 ? 'p' : 's', rel, c->policy, m, sizeof m);
+        if (rc == HEALER_E_SCOPE && !c->policy)
+            rc = HEALER_OK;
+        if (rc != HEALER_OK)
+            goto out;
+    }
     if (which == 1) {
         const char *rel = real + strlen(root);
         while (*rel == '/')
             rel++;
-        if (strcmp(rel, "sysrq-trigger") == 0) {
-            setmsg(m, sizeof m, "write_file %s: protected: sysrq-trigger", real);
-            rc = HEALER_E_PROTECTED;
-            goto out;
-        }
         /* A per-process file (oom_score_adj, ...) obeys the same protection as a signal. */
         if (*rel >= '0' && *rel <= '9') {
             char *end;
@@ -296,7 +301,8 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
                 procinfo pi;
                 rc = procinfo_read(a->proc_root, (pid_t)pid, &pi, m, sizeof m);
                 if (rc == HEALER_OK)
-                    rc = check_allowed(a, &pi.p, c->allow_system, m, sizeof m);
+                    rc = check_allowed(a, &pi.p, c->allow_system, c->system_denied, c->plugin, m,
+                                       sizeof m);
                 if (rc != HEALER_OK)
                     goto out;
             }

@@ -50,8 +50,10 @@ int is_dry(actuators *a);
  * log, whatever the outcome. Takes params. */
 int finish(actuators *a, const act_context *c, const char *actuator, const char *target,
            json_t *params, int rc, const char *m, char *msg, size_t len);
-/* HEALER_OK, or the refusal (protected, out of scope) with the reason in m. */
-int check_allowed(actuators *a, const healer_proc *p, int allow_system, char *m, size_t ml);
+/* HEALER_OK, or the refusal (protected, out of scope) with the reason in m. system_denied:
+ * the action asked for SYSTEM and plugins.<plugin>.allow_system said no (named in m). */
+int check_allowed(actuators *a, const healer_proc *p, int allow_system, int system_denied,
+                  const char *plugin, char *m, size_t ml);
 
 /* The undo journal's side of each actuator (actuators_undo.c). undo_before journals e (plugin,
  * heal and issue from c) right before the change and notes the outcome in params; a failure

@@ -92,10 +92,23 @@ static int run_command(actuators *a, const act_context *c, const char *actuator,
     json_object_set_new(params, "argv", jargv);
     json_object_set_new(params, "timeout_s", json_real(isfinite(timeout_s) ? timeout_s : 0));
     const char *target = argv && argv[0] ? argv[0] : "";
-    if (!argv || !argv[0] || !argv[0][0] || argv[argc] || !isfinite(timeout_s) ||
-        timeout_s <= 0 || timeout_s > 86400) {
-        setmsg(m, sizeof m, "run: need argv[0] and a timeout in (0, 86400] s (got %g)", timeout_s);
+    if (healer_rules_check_run(argv, timeout_s, m, sizeof m) != HEALER_OK || argv[argc]) {
+        if (argv && argv[argc])
+            setmsg(m, sizeof m, "run: more than 4096 arguments");
         return finish(a, c, actuator, target, params, HEALER_E_INVAL, m, msg, len);
+    }
+    /* A rollback counts against limits.max_rollbacks_per_day only through its flag: a command
+     * the rules recognise as one is refused from an unflagged action, and always from a probe
+     * (probes run in dry-run and are not audited). */
+    int probe = strcmp(actuator, "probe") == 0;
+    if (healer_rules_argv_is_rollback(argv) &&
+        (probe || (c->policy && !(c->action_flags & HEALER_ACTION_ROLLBACK)))) {
+        setmsg(m, sizeof m, "%s: '%s' rolls the system back: %s", actuator, cmdline,
+               probe ? "never from probe_run; use act_run in an action flagged "
+                       "HEALER_ACTION_ROLLBACK"
+                     : "only an action flagged HEALER_ACTION_ROLLBACK may (it counts against "
+                       "limits.max_rollbacks_per_day)");
+        return finish(a, c, actuator, target, params, HEALER_E_DENIED, m, msg, len);
     }
     if (is_dry(a) && strcmp(actuator, "probe") != 0) {
         setmsg(m, sizeof m, "would run: %s (timeout %.3g s)", cmdline, timeout_s);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "rules.h"
 
 /* A uid of (uid_t)-1 means "no change" to the kernel; it can never name a process owner. */
 #define UID_LIMIT 4294967294.0
@@ -844,6 +845,7 @@ typedef struct pc_entry {
     char *s;
     char **items;     /* NULL-terminated */
     size_t n_items;
+    bool set;         /* the file sets it (else the default holds) */
 } pc_entry;
 
 struct plugin_conf {
@@ -875,101 +877,59 @@ static pc_entry *pc_find(const plugin_conf *pc, const char *key)
     return NULL;
 }
 
-static const char *cfg_type_name(healer_config_type t)
-{
-    switch (t) {
-    case HEALER_CFG_BOOL: return "a bool";
-    case HEALER_CFG_INT: return "an integer";
-    case HEALER_CFG_DOUBLE: return "a number";
-    case HEALER_CFG_STRING: return "a string";
-    case HEALER_CFG_STRING_LIST: return "a list of strings";
-    default: return "an unknown type";
-    }
-}
-
 static bool has_range(const pc_entry *e)
 {
     return (e->type == HEALER_CFG_INT || e->type == HEALER_CFG_DOUBLE) && e->min != e->max;
 }
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-/* Sets e from the schema's default text. false when the text does not parse as e's type. */
+/* Sets e from a default's text (the schema's, or a built-in policy's), parsed as the mock host
+ * parses it (rules.c). false when it does not parse as e's type or memory ran out. */
 static bool parse_default(pc_entry *e, const char *text)
 {
-    switch (e->type) {
-    case HEALER_CFG_BOOL:
-        if (!text || strcasecmp(text, "false") == 0)
-            e->b = 0;
-        else if (strcasecmp(text, "true") == 0)
-            e->b = 1;
-        else
-            return false;
-        return true;
-    case HEALER_CFG_INT: {
-        if (!text) {
-            e->i = 0;
-            return true;
+    healer_rules_value v;
+    if (healer_rules_parse_text(e->type, text, &v, NULL, 0) != HEALER_OK)
+        return false;
+    e->b = v.b;
+    e->i = v.i;
+    e->d = v.d;
+    e->s = v.s;
+    e->items = v.items;
+    e->n_items = v.n_items;
+    if (e->type == HEALER_CFG_STRING_LIST && !e->items)
+        e->items = calloc(1, sizeof *e->items);
+    return e->type != HEALER_CFG_STRING_LIST || e->items != NULL;
+}
+
+#define N_IMPLICIT 6
+
+/* enabled, interval, and the operator's policy keys with a built-in's defaults (rules.h). */
+static void add_implicit_keys(plugin_conf *pc, const char *name)
+{
+    const healer_rules_builtin *bi = healer_rules_builtin_policy(name);
+    const struct {
+        const char *key;
+        healer_config_type type;
+        const char *def;
+    } keys[N_IMPLICIT] = {
+        {"enabled", HEALER_CFG_BOOL, "true"},
+        {"interval", HEALER_CFG_DOUBLE, NULL},
+        {"write_allow", HEALER_CFG_STRING_LIST, bi ? bi->write_allow : NULL},
+        {"paths_allow", HEALER_CFG_STRING_LIST, bi ? bi->paths_allow : NULL},
+        {"allow_auto", HEALER_CFG_BOOL, bi && bi->allow_auto ? "true" : "false"},
+        {"allow_system", HEALER_CFG_BOOL, bi && bi->allow_system ? "true" : "false"},
+    };
+    for (size_t i = 0; i < N_IMPLICIT; i++) {
+        pc_entry *e = &pc->e[pc->n];
+        e->type = keys[i].type;
+        if (!(e->name = strdup(keys[i].key)))
+            continue;
+        if (!parse_default(e, keys[i].def)) {
+            free(e->name);
+            e->name = NULL;
+            continue;
         }
-        char *end;
-        errno = 0;
-        long long v = strtoll(text, &end, 10);
-        if (errno || end == text || *trim(end))
-            return false;
-        e->i = v;
-        return true;
+        pc->n++;
     }
-    case HEALER_CFG_DOUBLE: {
-        if (!text) {
-            e->d = 0;
-            return true;
-        }
-        char *end;
-        errno = 0;
-        double v = strtod(text, &end);
-        if (errno || end == text || *trim(end) || !isfinite(v))
-            return false;
-        e->d = v;
-        return true;
-    }
-    case HEALER_CFG_STRING:
-        e->s = strdup(text ? text : "");
-        return e->s != NULL;
-    case HEALER_CFG_STRING_LIST: {
-        char *copy = strdup(text ? text : "");
-        if (!copy)
-            return false;
-        size_t cap = 1;
-        for (const char *p = copy; *p; p++)
-            cap += *p == ',';
-        e->items = calloc(cap + 1, sizeof *e->items);
-        bool ok = e->items != NULL;
-        if (ok && *trim(copy)) {
-            char *save = NULL;
-            for (char *tok = strtok_r(copy, ",", &save); tok && ok;
-                 tok = strtok_r(NULL, ",", &save)) {
-                char *t = trim(tok);
-                if (!*t)
-                    continue; /* "a,,b" and a trailing comma are forgiven */
-                e->items[e->n_items] = strdup(t);
-                ok = e->items[e->n_items] != NULL;
-                if (ok)
-                    e->n_items++;
-            }
-        }
-        free(copy);
-        return ok;
-    }
-    }
-    return false;
 }
 
 static bool entry_in_range(const pc_entry *e, double v)
@@ -1058,7 +1018,7 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
 
     plugin_conf *pc = calloc(1, sizeof *pc);
     if (pc)
-        pc->e = calloc(n_schema + 2 + ISOLATION_N_KEYS, sizeof *pc->e);
+        pc->e = calloc(n_schema + N_IMPLICIT + ISOLATION_N_KEYS, sizeof *pc->e);
     if (!pc || !pc->e) {
         plugin_conf_free(pc);
         report(&r, sec, "plugins.%s: out of memory", pname);
@@ -1066,61 +1026,28 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
     }
 
     /* The schema is the plugin author's; its mistakes are reported (naming plugin and key)
-     * like the operator's, at the section's line when there is one. */
+     * like the operator's, at the section's line when there is one. The rules are the ones the
+     * mock host applies (rules.c). */
     for (size_t i = 0; i < n_schema; i++) {
         const healer_config_key *k = &schema[i];
-        bool implicit = strcmp(k->name, "enabled") == 0 || strcmp(k->name, "interval") == 0;
-        if (!*k->name || k->type < HEALER_CFG_BOOL || k->type > HEALER_CFG_STRING_LIST) {
-            report(&r, sec, "plugins.%s: plugin %s's schema: key \"%s\" has %s", pname, pname,
-                   k->name, *k->name ? "an unknown type" : "an empty name");
-            continue;
-        }
-        if (pc_find(pc, k->name)) {
-            report(&r, sec, "plugins.%s: plugin %s's schema declares key \"%s\" twice", pname,
-                   pname, k->name);
-            continue;
-        }
-        if (implicit && !((strcmp(k->name, "enabled") == 0 && k->type == HEALER_CFG_BOOL) ||
-                          (strcmp(k->name, "interval") == 0 &&
-                           (k->type == HEALER_CFG_DOUBLE || k->type == HEALER_CFG_INT)))) {
-            report(&r, sec, "plugins.%s: plugin %s's schema redeclares implicit key \"%s\" as %s",
-                   pname, pname, k->name, cfg_type_name(k->type));
+        char why[512];
+        if (healer_rules_check_schema_key(schema, i, why, sizeof why) != HEALER_OK) {
+            report(&r, sec, "plugins.%s: plugin %s's schema: %s", pname, pname, why);
             continue;
         }
         pc_entry *e = &pc->e[pc->n];
         e->type = k->type;
         e->min = k->min;
         e->max = k->max;
-        if (!(e->name = strdup(k->name))) {
+        if (!(e->name = strdup(k->name)) || !parse_default(e, k->default_value)) {
             report(&r, sec, "plugins.%s: out of memory", pname);
             continue;
         }
         pc->n++;
-        if (!parse_default(e, k->default_value)) {
-            report(&r, sec, "plugins.%s: plugin %s's schema: key \"%s\": bad default_value \"%s\" "
-                   "for %s", pname, pname, k->name, k->default_value ? k->default_value : "",
-                   cfg_type_name(k->type));
-            continue;
-        }
-        double dv = e->type == HEALER_CFG_INT ? (double)e->i : e->d;
-        if (has_range(e) && !entry_in_range(e, dv))
-            report(&r, sec, "plugins.%s: plugin %s's schema: key \"%s\": default_value %.15g is "
-                   "outside [%.15g, %.15g]", pname, pname, k->name, dv, e->min, e->max);
     }
-    /* The implicit keys, unless the schema declared them itself. */
-    if (!pc_find(pc, "enabled")) {
-        pc_entry *e = &pc->e[pc->n];
-        e->type = HEALER_CFG_BOOL;
-        e->b = 1;
-        if ((e->name = strdup("enabled")))
-            pc->n++;
-    }
-    if (!pc_find(pc, "interval")) {
-        pc_entry *e = &pc->e[pc->n];
-        e->type = HEALER_CFG_DOUBLE;
-        if ((e->name = strdup("interval")))
-            pc->n++;
-    }
+    /* The implicit keys: enabled, interval and the operator's policy (rules.h), whose defaults
+     * are a built-in's own needs and nothing for any other plugin. */
+    add_implicit_keys(pc, name);
 
     /* How it runs (isolation.h), unless the schema has a key of that name. */
     for (const healer_config_key *k = isolation_keys; k->name; k++) {
@@ -1157,6 +1084,14 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
         }
         if (!read_value(&r, e, s, path))
             continue;
+        e->set = true;
+        if (strcmp(key, "write_allow") == 0 || strcmp(key, "paths_allow") == 0) {
+            for (size_t j = 0; j < e->n_items; j++) {
+                char why[512];
+                if (healer_rules_check_policy_item(key, e->items[j], why, sizeof why) != HEALER_OK)
+                    report(&r, s, "%s: %s", path, why);
+            }
+        }
         if (strcmp(key, "interval") == 0) {
             double v = e->type == HEALER_CFG_INT ? (double)e->i : e->d;
             if (!(v > 0)) {
@@ -1174,6 +1109,12 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
         return NULL;
     }
     return pc;
+}
+
+int plugin_conf_is_set(const plugin_conf *pc, const char *key)
+{
+    const pc_entry *e = pc_find(pc, key);
+    return e && e->set;
 }
 
 double plugin_conf_interval(const plugin_conf *pc)

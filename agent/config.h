@@ -85,6 +85,8 @@ typedef struct plugin_conf plugin_conf;
 plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
                                    const healer_config_key *schema, diag *d);
 void plugin_conf_free(plugin_conf *pc);
+/* 1 when the file sets key in the section (0: the default holds). */
+int plugin_conf_is_set(const plugin_conf *pc, const char *key);
 /* 0 when the section does not set it. */
 double plugin_conf_interval(const plugin_conf *pc);
 /* Getters: HEALER_E_NOTFOUND (and 0/NULL) for a key not in the schema or of another type. */

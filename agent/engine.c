@@ -1079,7 +1079,18 @@ static void on_plan(engine *e, const msg *m)
             h->cands = nv;
             h->cap_cands = cap;
         }
-        copy_action(&h->cands[h->n_cands++], &m->actions[i], m->plugin);
+        /* The operator decides which of the plugin's flags count (plugins.<name>.allow_auto):
+         * an AUTO_OK it may not give is dropped here, before decide() reads it. SYSTEM is
+         * judged where it matters, by the actuators (make_act_ctx). */
+        msg_action a = m->actions[i];
+        const healer_rules_policy *pol = &e->set->v[idx].policy;
+        uint32_t keep = healer_rules_effective_flags(a.flags, pol) | HEALER_ACTION_SYSTEM;
+        if ((a.flags & HEALER_ACTION_AUTO_OK) && !(keep & HEALER_ACTION_AUTO_OK))
+            log_info("engine", "heal #%llu: %s's action %s asks to run without confirmation; "
+                     "ignored: plugins.%s.allow_auto is not set (healerd.conf)",
+                     (unsigned long long)h->id, m->plugin, a.name, m->plugin);
+        a.flags &= keep;
+        copy_action(&h->cands[h->n_cands++], &a, m->plugin);
     }
     if (h->plans_waiting)
         h->plans_waiting--;

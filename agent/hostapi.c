@@ -42,6 +42,49 @@ static int on_thread(healer_ctx *ctx)
     return 1;
 }
 
+static healer_rules_phase rules_phase(worker_phase ph)
+{
+    switch (ph) {
+    case PHASE_INIT: return HEALER_PHASE_INIT;
+    case PHASE_DESTROY: return HEALER_PHASE_DESTROY;
+    case PHASE_DETECT: return HEALER_PHASE_DETECT;
+    case PHASE_PLAN: return HEALER_PHASE_PLAN;
+    case PHASE_EXECUTE: return HEALER_PHASE_EXECUTE;
+    case PHASE_VERIFY: return HEALER_PHASE_VERIFY;
+    case PHASE_RESTORE: return HEALER_PHASE_RESTORE;
+    case PHASE_REQUEST: return HEALER_PHASE_REQUEST;
+    case PHASE_FD: return HEALER_PHASE_FD;
+    case PHASE_IDLE: break;
+    }
+    return HEALER_PHASE_NONE;
+}
+
+/* The thread rule, then the phase table (rules.c, shared with the mock host). */
+static int allowed(healer_ctx *ctx, healer_rules_fn fn, const char *fname)
+{
+    if (!on_thread(ctx))
+        return 0;
+    if (healer_rules_phase_allows(fn, rules_phase(ctx->phase), fname, ctx->last_msg,
+                                  sizeof ctx->last_msg) != HEALER_OK) {
+        char who[WHO_LEN];
+        who_of(ctx, who);
+        log_warn(who, "%s", ctx->last_msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* A rules verdict (rc, message in last_msg) logged as the plugin's mistake when it refuses. */
+static int verdict(healer_ctx *ctx, int rc)
+{
+    if (rc < 0) {
+        char who[WHO_LEN];
+        who_of(ctx, who);
+        log_warn(who, "%s", ctx->last_msg);
+    }
+    return rc;
+}
+
 static void host_log(healer_ctx *ctx, healer_log_level level, const char *fmt, ...)
 {
     char who[WHO_LEN];
@@ -68,7 +111,9 @@ static void bad_key(healer_ctx *ctx, const char *key, const char *type)
 static int host_config_bool(healer_ctx *ctx, const char *key)
 {
     int v = 0;
-    if (!ctx || plugin_conf_bool(ctx->plugin->conf, key, &v) < 0)
+    if (!allowed(ctx, HEALER_FN_QUERY, "config_bool"))
+        return v;
+    if (plugin_conf_bool(ctx->plugin->conf, key, &v) < 0)
         bad_key(ctx, key, "bool");
     return v;
 }
@@ -76,7 +121,9 @@ static int host_config_bool(healer_ctx *ctx, const char *key)
 static long long host_config_int(healer_ctx *ctx, const char *key)
 {
     long long v = 0;
-    if (!ctx || plugin_conf_int(ctx->plugin->conf, key, &v) < 0)
+    if (!allowed(ctx, HEALER_FN_QUERY, "config_int"))
+        return v;
+    if (plugin_conf_int(ctx->plugin->conf, key, &v) < 0)
         bad_key(ctx, key, "int");
     return v;
 }
@@ -84,7 +131,9 @@ static long long host_config_int(healer_ctx *ctx, const char *key)
 static double host_config_double(healer_ctx *ctx, const char *key)
 {
     double v = 0;
-    if (!ctx || plugin_conf_double(ctx->plugin->conf, key, &v) < 0)
+    if (!allowed(ctx, HEALER_FN_QUERY, "config_double"))
+        return v;
+    if (plugin_conf_double(ctx->plugin->conf, key, &v) < 0)
         bad_key(ctx, key, "double");
     return v;
 }
@@ -92,7 +141,9 @@ static double host_config_double(healer_ctx *ctx, const char *key)
 static const char *host_config_string(healer_ctx *ctx, const char *key)
 {
     const char *v = NULL;
-    if (!ctx || plugin_conf_string(ctx->plugin->conf, key, &v) < 0) {
+    if (!allowed(ctx, HEALER_FN_QUERY, "config_string"))
+        return NULL;
+    if (plugin_conf_string(ctx->plugin->conf, key, &v) < 0) {
         bad_key(ctx, key, "string");
         return NULL;
     }
@@ -103,7 +154,9 @@ static size_t host_config_list_len(healer_ctx *ctx, const char *key)
 {
     const char *const *items = NULL;
     size_t n = 0;
-    if (!ctx || plugin_conf_list(ctx->plugin->conf, key, &items, &n) < 0) {
+    if (!allowed(ctx, HEALER_FN_QUERY, "config_list_len"))
+        return 0;
+    if (plugin_conf_list(ctx->plugin->conf, key, &items, &n) < 0) {
         bad_key(ctx, key, "string list");
         return 0;
     }
@@ -114,7 +167,9 @@ static const char *host_config_list_item(healer_ctx *ctx, const char *key, size_
 {
     const char *const *items = NULL;
     size_t n = 0;
-    if (!ctx || plugin_conf_list(ctx->plugin->conf, key, &items, &n) < 0) {
+    if (!allowed(ctx, HEALER_FN_QUERY, "config_list_item"))
+        return NULL;
+    if (plugin_conf_list(ctx->plugin->conf, key, &items, &n) < 0) {
         bad_key(ctx, key, "string list");
         return NULL;
     }
@@ -133,22 +188,28 @@ static const char *join_path(const char *root, const char *rel, char *buf, size_
 
 static const char *host_proc_path(healer_ctx *ctx, const char *rel, char *buf, size_t len)
 {
+    if (!allowed(ctx, HEALER_FN_QUERY, "proc_path"))
+        return NULL;
     return ctx ? join_path(ctx->rt->cfg->proc_root, rel, buf, len) : NULL;
 }
 
 static const char *host_sys_path(healer_ctx *ctx, const char *rel, char *buf, size_t len)
 {
+    if (!allowed(ctx, HEALER_FN_QUERY, "sys_path"))
+        return NULL;
     return ctx ? join_path(ctx->rt->cfg->sys_root, rel, buf, len) : NULL;
 }
 
 static int host_dry_run(healer_ctx *ctx)
 {
-    return ctx ? ctx->rt->cfg->dry_run : 1;
+    if (!allowed(ctx, HEALER_FN_QUERY, "dry_run"))
+        return ctx ? ctx->rt->cfg->dry_run : 1;
+    return ctx->rt->cfg->dry_run;
 }
 
 static int host_proc_read(healer_ctx *ctx, pid_t pid, healer_proc *out)
 {
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_QUERY, "proc_read"))
         return HEALER_E_DENIED;
     if (!out)
         return HEALER_E_INVAL;
@@ -160,7 +221,7 @@ static int host_proc_read(healer_ctx *ctx, pid_t pid, healer_proc *out)
 
 static int host_proc_allowed(healer_ctx *ctx, const healer_proc *proc, int allow_system)
 {
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_QUERY, "proc_allowed"))
         return HEALER_E_DENIED;
     if (!proc)
         return HEALER_E_INVAL;
@@ -169,22 +230,20 @@ static int host_proc_allowed(healer_ctx *ctx, const healer_proc *proc, int allow
 
 static int host_declare_path(healer_ctx *ctx, const char *path)
 {
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_DECLARE_PATH, "declare_path"))
         return HEALER_E_DENIED;
-    if (ctx->phase != PHASE_INIT) {
-        set_msg(ctx, "declare_path is only allowed in init()");
-        return HEALER_E_DENIED;
-    }
-    if (!path || path[0] != '/') {
-        set_msg(ctx, "declare_path needs an absolute path, got \"%s\"", path ? path : "(null)");
-        return HEALER_E_INVAL;
-    }
     plugin_rec *p = ctx->plugin;
+    int rc = healer_rules_check_declare(path, &p->policy, ctx->last_msg, sizeof ctx->last_msg);
+    if (rc != HEALER_OK)
+        return verdict(ctx, rc);
     char **nv = realloc(p->declared_paths, (p->n_declared_paths + 1) * sizeof *nv);
     if (!nv)
         return HEALER_E_NOMEM;
     p->declared_paths = nv;
-    p->declared_paths[p->n_declared_paths++] = strdup(path);
+    char *c = strdup(path);
+    if (!c)
+        return HEALER_E_NOMEM;
+    p->declared_paths[p->n_declared_paths++] = c;
     return HEALER_OK;
 }
 
@@ -195,25 +254,16 @@ static const char *host_last_message(healer_ctx *ctx)
 
 static int host_publish_issue(healer_ctx *ctx, const healer_issue *is)
 {
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_PUBLISH, "publish_issue"))
         return HEALER_E_DENIED;
-    if (!is || !loader_valid_name(is->type)) {
-        set_msg(ctx, "publish_issue: invalid issue type \"%s\"", is && is->type ? is->type : "(null)");
-        return HEALER_E_INVAL;
-    }
-    if ((unsigned)is->severity > HEALER_SEV_CRITICAL) {
-        set_msg(ctx, "publish_issue: invalid severity %d", (int)is->severity);
-        return HEALER_E_INVAL;
-    }
+    int vr = healer_rules_check_issue(is, ctx->last_msg, sizeof ctx->last_msg);
+    if (vr != HEALER_OK)
+        return verdict(ctx, vr);
     msg_measure mm[HEALER_MAX_MEASUREMENTS];
-    size_t n = is->n_measurements < HEALER_MAX_MEASUREMENTS ? is->n_measurements : HEALER_MAX_MEASUREMENTS;
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (is->measurements && is->measurements[i].name)
-            mm[k++] = (msg_measure){ is->measurements[i].name, is->measurements[i].value };
-    size_t nc = is->n_components < HEALER_MAX_COMPONENTS ? is->n_components : HEALER_MAX_COMPONENTS;
-    if (!is->components)
-        nc = 0;
+    for (size_t i = 0; i < is->n_measurements; i++)
+        mm[k++] = (msg_measure){ is->measurements[i].name, is->measurements[i].value };
+    size_t nc = is->n_components;
     msg m = { .kind = MSG_ISSUE, .plugin = ctx->plugin->name, .has_issue = 1 };
     m.issue = (msg_issue){
         .type = is->type,
@@ -235,10 +285,11 @@ static int host_publish_issue(healer_ctx *ctx, const healer_issue *is)
 
 static int host_resolve_issue(healer_ctx *ctx, const char *type, const char *target)
 {
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_PUBLISH, "resolve_issue"))
         return HEALER_E_DENIED;
-    if (!loader_valid_name(type))
-        return HEALER_E_INVAL;
+    int vr = healer_rules_check_resolve(type, ctx->last_msg, sizeof ctx->last_msg);
+    if (vr != HEALER_OK)
+        return verdict(ctx, vr);
     msg m = { .kind = MSG_RESOLVE, .plugin = ctx->plugin->name, .has_issue = 1 };
     m.issue.type = type;
     m.issue.target = target ? target : "";
@@ -252,15 +303,12 @@ static int host_request(healer_ctx *ctx, const char *plugin, const char *method,
     healer_reply dummy;
     if (!reply)
         reply = &dummy;
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_REQUEST, "request"))
         return HEALER_E_DENIED;
-    if (!plugin || !method || (n_args && !args))
-        return HEALER_E_INVAL;
-    /* Not from handle_request(): a chain of requests could end up waiting on itself. */
-    if (ctx->phase != PHASE_EXECUTE && ctx->phase != PHASE_RESTORE) {
-        set_msg(ctx, "request is only allowed in execute() and restore()");
-        return HEALER_E_DENIED;
-    }
+    int vr = healer_rules_check_request(plugin, method, args, n_args, timeout_s, ctx->last_msg,
+                                        sizeof ctx->last_msg);
+    if (vr != HEALER_OK)
+        return verdict(ctx, vr);
     int rc = worker_request(ctx, plugin, method, args, n_args, timeout_s, reply);
     set_msg(ctx, "%s", reply->message);
     return rc;
@@ -268,14 +316,17 @@ static int host_request(healer_ctx *ctx, const char *plugin, const char *method,
 
 static int host_watch_fd(healer_ctx *ctx, int fd, short events, healer_fd_cb cb)
 {
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_WATCH_FD, "watch_fd"))
         return HEALER_E_DENIED;
+    int vr = healer_rules_check_watch(fd, events, cb != NULL, ctx->last_msg, sizeof ctx->last_msg);
+    if (vr != HEALER_OK)
+        return verdict(ctx, vr);
     return worker_watch_fd(ctx, fd, events, cb);
 }
 
 static int host_unwatch_fd(healer_ctx *ctx, int fd)
 {
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_QUERY, "unwatch_fd"))
         return HEALER_E_DENIED;
     return worker_unwatch_fd(ctx, fd);
 }
@@ -283,8 +334,12 @@ static int host_unwatch_fd(healer_ctx *ctx, int fd)
 static int host_metric(healer_ctx *ctx, healer_metric_kind kind, const char *name, const char *help,
                        const healer_kv *labels, size_t n_labels, double value)
 {
-    if (!ctx || !name)
-        return HEALER_E_INVAL;
+    if (!allowed(ctx, HEALER_FN_QUERY, "metric"))
+        return HEALER_E_DENIED;
+    int vr = healer_rules_check_metric((int)kind, name, labels, n_labels, value, ctx->last_msg,
+                                       sizeof ctx->last_msg);
+    if (vr != HEALER_OK)
+        return verdict(ctx, vr);
     /* A plugin's metrics carry its name, so no plugin can write into another's or the core's. */
     char full[256];
     const char *pn = ctx->plugin->name;
@@ -302,31 +357,20 @@ static int host_metric(healer_ctx *ctx, healer_metric_kind kind, const char *nam
 
 static int host_report_health(healer_ctx *ctx, const char *component, double score)
 {
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_PUBLISH, "report_health"))
         return HEALER_E_DENIED;
-    if (!component || score != score)
-        return HEALER_E_INVAL;
-    if (score < 0) score = 0;
-    if (score > 100) score = 100;
+    int vr = healer_rules_check_health(component, score, ctx->last_msg, sizeof ctx->last_msg);
+    if (vr != HEALER_OK)
+        return verdict(ctx, vr);
     msg_measure mm = { component, score };
     msg m = { .kind = MSG_HEALTH, .plugin = ctx->plugin->name, .measures = &mm, .n_measures = 1 };
     return worker_publish(ctx, &m);
 }
 
-/* Actuators: allowed while executing, restoring or serving a request. */
+/* Actuators: allowed while executing, restoring or serving a request (the phase table). */
 static int act_allowed(healer_ctx *ctx, const char *what)
 {
-    if (!on_thread(ctx))
-        return 0;
-    if (ctx->phase != PHASE_EXECUTE && ctx->phase != PHASE_RESTORE && ctx->phase != PHASE_REQUEST) {
-        set_msg(ctx, "%s refused: actuators are only allowed in execute(), restore() and "
-                "handle_request()", what);
-        char who[WHO_LEN];
-        who_of(ctx, who);
-        log_warn(who, "%s", ctx->last_msg);
-        return 0;
-    }
-    return 1;
+    return allowed(ctx, HEALER_FN_ACTUATOR, what);
 }
 
 static act_context make_act_ctx(healer_ctx *ctx)
@@ -337,7 +381,13 @@ static act_context make_act_ctx(healer_ctx *ctx)
         .issue_type = ctx->issue_type,
         .action = ctx->action,
         .before_json = worker_before_json(ctx),
-        .allow_system = (ctx->action_flags & HEALER_ACTION_SYSTEM) != 0,
+        /* SYSTEM counts only when the operator allows it for this plugin (allow_system). */
+        .allow_system = (healer_rules_effective_flags(ctx->action_flags, &ctx->plugin->policy) &
+                         HEALER_ACTION_SYSTEM) != 0,
+        .system_denied = (ctx->action_flags & HEALER_ACTION_SYSTEM) &&
+                         !ctx->plugin->policy.allow_system,
+        .action_flags = ctx->action_flags,
+        .policy = &ctx->plugin->policy,
         .declared_paths = (const char *const *)ctx->plugin->declared_paths,
         .n_declared_paths = ctx->plugin->n_declared_paths,
         .issue_id = ctx->issue ? ctx->issue->id : 0,
@@ -413,7 +463,7 @@ static int host_act_freeze_cgroup(healer_ctx *ctx, const char *cgroup_dir, int f
 static int host_probe_run(healer_ctx *ctx, const char *const argv[], double timeout_s, char *out,
                           size_t out_len, int *exit_status)
 {
-    if (!on_thread(ctx))
+    if (!allowed(ctx, HEALER_FN_QUERY, "probe_run"))
         return HEALER_E_DENIED;
     if (!argv || !argv[0])
         return HEALER_E_INVAL;

@@ -26,9 +26,6 @@ static const char *const BUILTIN_PLUGINS[] = { "cpu", "thermal", "memory", "disk
                                                "service", "network" };
 #define N_BUILTIN (sizeof BUILTIN_PLUGINS / sizeof BUILTIN_PLUGINS[0])
 
-/* The v1.0 descriptor ends with handle_request: anything shorter lacks mandatory fields. */
-#define DESC_MIN_SIZE (offsetof(healer_plugin, handle_request) + sizeof(void *))
-
 const char *plugin_state_name(plugin_state s)
 {
     switch (s) {
@@ -42,14 +39,7 @@ const char *plugin_state_name(plugin_state s)
 
 int loader_valid_name(const char *name)
 {
-    size_t n = 0;
-    if (!name)
-        return 0;
-    for (const char *c = name; *c; c++, n++) {
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
-            return 0;
-    }
-    return n >= 1 && n <= 63;
+    return healer_rules_valid_name(name);
 }
 
 static char *xstrdup(const char *s)
@@ -91,6 +81,7 @@ void loader_fail(plugin_rec *p, const char *reason)
     p->state = PLUGIN_FAILED;
     free(p->reason);
     p->reason = strdup(reason ? reason : "init failed");
+    plugin_policy_free(p);
     plugin_conf_free(p->conf);
     p->conf = NULL;
     release_file(p);
@@ -178,13 +169,18 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, int 
 
     p->file_dev = st.st_dev;
     p->file_ino = st.st_ino;
-    /* A plugin for a child is read by a child: its constructor never runs in the agent. */
+    /* A plugin for a child is read by a child: its constructor never runs in the agent. What
+     * the child described goes through the same descriptor rules as a dlopen'ed one. */
+    const healer_plugin *src = NULL;
+    healer_plugin described_copy;
     if (isolation_in_child(cfg, p->section)) {
         if (describe_in_child(p, why, sizeof why) < 0) {
             refuse(p, "%s", why);
             return;
         }
-        goto described;
+        described_copy = p->desc;
+        src = &described_copy;
+        goto check;
     }
     char err[1024];
     p->dl = lfs_dlopen_fd(&p->fd, &st, p->file, err, sizeof err);
@@ -204,66 +200,20 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, int 
                    HEALER_ENTRY_SYMBOL);
         return;
     }
-    const healer_plugin *src = entry();
-    if (!src) {
-        refuse(p, "%s returned NULL", HEALER_ENTRY_SYMBOL);
-        return;
-    }
-    if (src->struct_size < DESC_MIN_SIZE) {
-        refuse(p, "descriptor too small (%u bytes, ABI %d.0 needs at least %zu); fix: set "
-               ".struct_size = sizeof(healer_plugin) and rebuild", src->struct_size,
-               HEALER_ABI_MAJOR, (size_t)DESC_MIN_SIZE);
-        return;
-    }
-    p->abi_major = src->abi_major;
-    p->abi_minor = src->abi_minor;
-    if (src->abi_major != HEALER_ABI_MAJOR) {
-        refuse(p, "descriptor says ABI major %u, this agent speaks %d; fix: rebuild it against "
-               "healer-sdk %d.x", src->abi_major, HEALER_ABI_MAJOR, HEALER_ABI_MAJOR);
-        return;
-    }
-    if (src->abi_minor > HEALER_ABI_MINOR) {
-        refuse(p, "needs ABI %u.%u, this agent has %d.%d; fix: upgrade healerd", src->abi_major,
-               src->abi_minor, HEALER_ABI_MAJOR, HEALER_ABI_MINOR);
-        return;
-    }
-    /* Copy what the plugin's struct holds into a zeroed one of ours: fields appended after the
-     * plugin was built read as zero (absent). */
-    memset(&p->desc, 0, sizeof p->desc);
-    memcpy(&p->desc, src, src->struct_size < sizeof p->desc ? src->struct_size : sizeof p->desc);
-    p->desc.struct_size = sizeof p->desc;
-
-described:
-    if (!loader_valid_name(p->desc.name)) {
-        refuse(p, "invalid name \"%s\"; fix: use 1-63 characters of [a-z0-9_]",
-               p->desc.name ? p->desc.name : "(null)");
+    src = entry();
+check:
+    p->abi_major = src ? src->abi_major : 0;
+    p->abi_minor = src ? src->abi_minor : 0;
+    /* The descriptor rules are the mock host's too (rules.c): one copy, one verdict. */
+    char dwhy[512];
+    if (healer_rules_check_descriptor(src, &p->desc, dwhy, sizeof dwhy) != HEALER_OK) {
+        refuse(p, "%s", dwhy);
         return;
     }
     free(p->name);
     p->name = strdup(p->desc.name);
     p->version = xstrdup(p->desc.version ? p->desc.version : "0");
     p->description = xstrdup(p->desc.description ? p->desc.description : "");
-    if (!p->desc.init || !p->desc.destroy) {
-        refuse(p, "required callback %s is missing; fix: set it in the descriptor",
-               !p->desc.init ? "init" : "destroy");
-        return;
-    }
-    if (!p->desc.detect && !p->desc.plan) {
-        refuse(p, "neither detect nor plan is set, the plugin could do nothing; fix: set one");
-        return;
-    }
-    if (p->desc.plan && !p->desc.execute) {
-        refuse(p, "plan is set but execute is missing; fix: set execute");
-        return;
-    }
-    if (p->desc.issue_types) {
-        for (const char *const *t = p->desc.issue_types; *t; t++) {
-            if (!loader_valid_name(*t)) {
-                refuse(p, "claims invalid issue type \"%s\"; fix: use [a-z0-9_]", *t);
-                return;
-            }
-        }
-    }
     /* Its settings are plugins.<file name without .so>: a descriptor named otherwise would run
      * on defaults while the operator edits the section of the name it shows. */
     if (strcmp(p->name, p->section) != 0) {
@@ -289,6 +239,10 @@ described:
     if (!p->conf) {
         refuse(p, "invalid settings in plugins.%s: %s; fix the config", p->section,
                cap.text[0] ? cap.text : "out of memory");
+        return;
+    }
+    if (plugin_policy_build(p) != 0) {
+        refuse(p, "out of memory building its policy");
         return;
     }
     double iv = plugin_conf_interval(p->conf);
@@ -490,6 +444,7 @@ void loader_free(plugin_set *set)
         plugin_rec *p = &set->v[i];
         release_file(p);
         describe_free(p);
+        plugin_policy_free(p);
         plugin_conf_free(p->conf);
         for (size_t j = 0; j < p->n_declared_paths; j++)
             free(p->declared_paths[j]);

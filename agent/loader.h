@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include "config.h"
 #include "healer/plugin.h"
+#include "rules.h"
 
 typedef enum plugin_state {
     PLUGIN_LOADED = 0,   /* dlopen'ed and checked; init runs on its worker */
@@ -45,6 +46,11 @@ typedef struct plugin_rec {
     double cpu_max_percent;     /* of one CPU; 0 = no limit */
     int max_crashes;            /* within BACKOFF_WINDOW_S, then failed until a reload */
     void *described;            /* read by a healerd-plugin child, not dlopen'ed (describe.c) */
+    /* The operator's policy for it (plugin_policy.c): its lists point into conf and
+     * policy_paths, read-only once loaded, so any thread may read it. */
+    healer_rules_policy policy;
+    char **policy_paths;        /* paths_allow as it holds (a built-in's path keys added) */
+    size_t n_policy_paths;
 } plugin_rec;
 
 enum { PLUGIN_ISOLATION_THREAD = 0, PLUGIN_ISOLATION_PROCESS = 1 };
@@ -80,6 +86,10 @@ void loader_free(plugin_set *set);
 /* The name in known[0..n) nearest to name (edit distance, a swap of two letters counting one),
  * or NULL when none is close enough to be a likely misspelling. */
 const char *loader_nearest(const char *name, const char *const *known, size_t n);
+/* plugin_policy.c: fills p->policy from p->conf (plugins.<section>.write_allow, paths_allow,
+ * allow_auto, allow_system; a built-in's defaults when unset). 0, or -1 out of memory. */
+int plugin_policy_build(plugin_rec *p);
+void plugin_policy_free(plugin_rec *p);
 
 /* 1 when name is a valid plugin or issue-type name: [a-z0-9_], 1..63 characters. */
 int loader_valid_name(const char *name);

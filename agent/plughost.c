@@ -2,6 +2,7 @@
  * messages, its fds, its detect() timer, its settling verifications and the messages deferred while
  * it waits for a reply. Transport-agnostic: the agent's threads and the healerd-plugin child share it. */
 #include "plughost.h"
+#include "rules.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -690,18 +691,6 @@ void plughost_finish(plughost *w, int inited)
     plan_builder_clear(&w->plan);
 }
 
-int plughost_valid_name(const char *name)
-{
-    size_t n = 0;
-    if (!name)
-        return 0;
-    for (const char *c = name; *c; c++, n++) {
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
-            return 0;
-    }
-    return n >= 1 && n <= 63;
-}
-
 static char *dup_trunc(const char *s, size_t max)
 {
     if (!s)
@@ -716,9 +705,12 @@ int plughost_plan_add_action(healer_plan *plan, const healer_action *a)
         log_error("host", "plan_add_action called outside plan(): refused");
         return HEALER_E_DENIED;
     }
-    if (!a || !plughost_valid_name(a->name))
+    char why[HEALER_MSG_MAX];
+    if (healer_rules_check_action(a, why, sizeof why) != HEALER_OK) {
+        log_warn("host", "%s: refused", why);
         return HEALER_E_INVAL;
-    if (pb->n >= 64)
+    }
+    if (pb->n >= HEALER_RULES_MAX_PLAN_ACTIONS)
         return HEALER_E_FULL;
     if (pb->n == pb->cap) {
         size_t cap = pb->cap ? pb->cap * 2 : 4;

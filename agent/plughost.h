@@ -127,7 +127,5 @@ const char *worker_before_json(struct healer_ctx *ctx);
 int plughost_plan_add_action(healer_plan *plan, const healer_action *a);
 /* Frees a plan builder's copies. */
 void plan_builder_clear(plan_builder *pb);
-/* [a-z0-9_], 1..63 characters (as loader_valid_name; the child has no loader). */
-int plughost_valid_name(const char *name);
 
 #endif

@@ -3,6 +3,7 @@
  * pings it, and contains its crashes: reap, log with the signal, count, answer the engine for
  * what was in flight, undo the plugin's journaled changes, restart with back-off or mark failed. */
 #include "proxy_int.h"
+#include "rules.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -385,7 +386,7 @@ static void from_child(proxy *px, msg *m)
     case MSG_ISSUE:
     case MSG_RESOLVE:
         /* What the thread host checks, checked again: the child may say anything. */
-        if (!m->has_issue || !plughost_valid_name(m->issue.type) ||
+        if (!m->has_issue || !healer_rules_valid_name(m->issue.type) ||
             (unsigned)m->issue.severity > HEALER_SEV_CRITICAL) {
             log_warn(w->ph.who, "%s with an invalid issue type or severity dropped",
                      msg_kind_name(m->kind));

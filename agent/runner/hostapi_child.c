@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "rules.h"
 #include "log.h"
 #include "procinfo.h"
 #include "runner.h"
@@ -177,7 +178,7 @@ static int host_publish_issue(healer_ctx *ctx, const healer_issue *is)
 {
     if (!on_thread(ctx))
         return HEALER_E_DENIED;
-    if (!is || !plughost_valid_name(is->type)) {
+    if (!is || !healer_rules_valid_name(is->type)) {
         snprintf(ctx->last_msg, sizeof ctx->last_msg, "publish_issue: invalid issue type \"%s\"",
                  is && is->type ? is->type : "(null)");
         return HEALER_E_INVAL;
@@ -211,7 +212,7 @@ static int host_resolve_issue(healer_ctx *ctx, const char *type, const char *tar
 {
     if (!on_thread(ctx))
         return HEALER_E_DENIED;
-    if (!plughost_valid_name(type))
+    if (!healer_rules_valid_name(type))
         return HEALER_E_INVAL;
     const char *me = R(ctx)->name;
     msg m = { .kind = MSG_RESOLVE, .plugin = me, .has_issue = 1 };

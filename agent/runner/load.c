@@ -2,6 +2,7 @@
  * it, and dlopen("/proc/self/fd/N") maps that inode whatever happens to the path meanwhile. Then
  * the entry point and the descriptor's shape, as the agent's loader reads them. */
 #include "runner.h"
+#include "rules.h"
 
 #include <dlfcn.h>
 #include <stddef.h>
@@ -45,7 +46,7 @@ int runner_load(runner *r, int fd, char *why, size_t len)
                  r->desc.abi_minor, HEALER_ABI_MAJOR, HEALER_ABI_MINOR);
         return -1;
     }
-    if (!plughost_valid_name(r->desc.name) || !r->desc.init || !r->desc.destroy) {
+    if (!healer_rules_valid_name(r->desc.name) || !r->desc.init || !r->desc.destroy) {
         snprintf(why, len, "invalid descriptor (name, init or destroy)");
         return -1;
     }

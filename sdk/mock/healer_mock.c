@@ -2,6 +2,7 @@
  * what a plugin does instead of doing it, and refuses what the agent refuses, so a plugin that
  * breaks an SDK rule fails its own unit tests long before it meets the agent. */
 #include "healer/mock.h"
+#include "rules.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -19,7 +20,7 @@
 #include <string.h>
 
 #define MOCK_START_TIME 1700000000.0
-#define MOCK_MAX_FDS 16
+#define MOCK_MAX_FDS HEALER_RULES_MAX_FDS
 
 typedef enum mock_cb {
     CB_NONE = 0, CB_INIT, CB_DESTROY, CB_DETECT, CB_PLAN, CB_EXECUTE, CB_VERIFY, CB_RESTORE,
@@ -74,7 +75,7 @@ struct healer_plan {
     size_t n;               /* actions added to this plan; the agent takes at most 64 */
 };
 
-#define MOCK_MAX_PLAN_ACTIONS 64
+#define MOCK_MAX_PLAN_ACTIONS HEALER_RULES_MAX_PLAN_ACTIONS
 
 struct healer_mock {
     healer_host host;
@@ -112,7 +113,8 @@ struct healer_mock {
     healer_mock_request_fn req_fn;
     void *req_ud;
 
-    /* config */
+    /* config: the schema's keys, then the implicit policy keys (implicit[]) */
+    healer_config_key implicit[4];
     cfg_slot *cfg;
     size_t n_cfg;
     double cfg_interval;
@@ -121,6 +123,7 @@ struct healer_mock {
 
     /* records */
     vec issues, resolved, actions, health, metrics, logs, calls, requests, declared;
+    vec policy_paths;           /* char *: paths_allow as mock_policy() last built it */
     vec metric_defs;
     mock_fd fds[MOCK_MAX_FDS];
     size_t n_fds;
@@ -167,29 +170,6 @@ static char *xstrdup(const char *s)
 static char *xstrndup(const char *s, size_t max)
 {
     return strndup(s ? s : "", max - 1);
-}
-
-static int valid_name(const char *s)
-{
-    if (!s || !*s || strlen(s) >= HEALER_NAME_MAX)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-            return 0;
-    return 1;
-}
-
-/* Prometheus metric names: [a-zA-Z_:][a-zA-Z0-9_:]*. */
-static int valid_metric_name(const char *s)
-{
-    if (!s || !*s || strlen(s) >= HEALER_NAME_MAX)
-        return 0;
-    for (const char *p = s; *p; p++) {
-        int alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == ':';
-        if (!alpha && !(p != s && *p >= '0' && *p <= '9'))
-            return 0;
-    }
-    return 1;
 }
 
 static void set_error(healer_mock *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -255,20 +235,51 @@ static healer_mock *ctx_mock(healer_ctx *ctx)
     return ctx ? ctx->m : NULL;
 }
 
-/* The worker-thread rule: a ctx call comes from inside a callback, on its thread. */
-static int on_worker(healer_mock *m, const char *fn)
+static healer_rules_phase mock_phase(mock_cb cb)
 {
-    if (m->cb == CB_NONE) {
-        violation(m, "%s() called outside any callback; the host serves a plugin only from "
-                  "its callbacks and fd watches", fn);
+    switch (cb) {
+    case CB_INIT: return HEALER_PHASE_INIT;
+    case CB_DESTROY: return HEALER_PHASE_DESTROY;
+    case CB_DETECT: return HEALER_PHASE_DETECT;
+    case CB_PLAN: return HEALER_PHASE_PLAN;
+    case CB_EXECUTE: return HEALER_PHASE_EXECUTE;
+    case CB_VERIFY: return HEALER_PHASE_VERIFY;
+    case CB_RESTORE: return HEALER_PHASE_RESTORE;
+    case CB_REQUEST: return HEALER_PHASE_REQUEST;
+    case CB_FD: return HEALER_PHASE_FD;
+    case CB_NONE: break;
+    }
+    return HEALER_PHASE_NONE;
+}
+
+/* The phase table (rules.c, the agent's own), then the worker-thread rule: a ctx call comes
+ * from inside a callback, on its thread. */
+static int allowed_fn(healer_mock *m, healer_rules_fn fn, const char *fname)
+{
+    char why[HEALER_MSG_MAX];
+    if (healer_rules_phase_allows(fn, mock_phase(m->cb), fname, why, sizeof why) != HEALER_OK) {
+        violation(m, "%s", why);
         return 0;
     }
     if (!pthread_equal(pthread_self(), m->cb_thread)) {
         violation(m, "%s() called from a thread the plugin started; only log() and now() may "
-                  "be called from other threads", fn);
+                  "be called from other threads", fname);
         return 0;
     }
     return 1;
+}
+
+static int on_worker(healer_mock *m, const char *fn)
+{
+    return allowed_fn(m, HEALER_FN_QUERY, fn);
+}
+
+/* A rules verdict on the plugin's arguments: a refusal is a violation, as the agent logs it. */
+static int checked(healer_mock *m, int rc, const char *why)
+{
+    if (rc < 0)
+        violation(m, "%s", why);
+    return rc;
 }
 
 /* ---- config ------------------------------------------------------------------------------- */
@@ -295,125 +306,52 @@ static void cfg_val_bury(healer_mock *m, cfg_val *v)
 
 static int in_range(const healer_config_key *k, double x)
 {
-    if (k->min == k->max)
-        return 1;
-    return x >= k->min && x <= k->max;
+    return healer_rules_in_range(k, x);
 }
 
-static int parse_list(const char *text, cfg_val *out)
-{
-    if (!text || !*text)
-        return HEALER_OK;
-    const char *p = text;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        while (len && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
-        char **nl = realloc(out->list, (out->n_list + 1) * sizeof *nl);
-        if (!nl)
-            return HEALER_E_NOMEM;
-        out->list = nl;
-        out->list[out->n_list] = strndup(p, len);
-        if (!out->list[out->n_list])
-            return HEALER_E_NOMEM;
-        out->n_list++;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    return HEALER_OK;
-}
-
-/* A schema default, written as it would be in the file. */
+/* A default, parsed as the agent parses it (rules.c). */
 static int parse_default(const healer_config_key *k, cfg_val *out, char *why, size_t len)
 {
-    const char *t = k->default_value;
-    char *end = NULL;
-    switch (k->type) {
-    case HEALER_CFG_BOOL:
-        if (!t || strcmp(t, "false") == 0)
-            out->b = 0;
-        else if (strcmp(t, "true") == 0)
-            out->b = 1;
-        else {
-            snprintf(why, len, "default \"%s\" of bool key %s is not true or false", t, k->name);
-            return HEALER_E_INVAL;
-        }
-        return HEALER_OK;
-    case HEALER_CFG_INT:
-        if (!t) {
-            out->i = 0;
-        } else {
-            errno = 0;
-            out->i = strtoll(t, &end, 0);
-            if (errno || end == t || *end) {
-                snprintf(why, len, "default \"%s\" of int key %s is not an integer", t, k->name);
-                return HEALER_E_INVAL;
-            }
-        }
-        if (t && !in_range(k, (double)out->i)) {
-            snprintf(why, len, "default %s of key %s is outside [%g, %g]", t, k->name, k->min,
-                     k->max);
-            return HEALER_E_INVAL;
-        }
-        return HEALER_OK;
-    case HEALER_CFG_DOUBLE:
-        if (!t) {
-            out->d = 0;
-        } else {
-            errno = 0;
-            out->d = strtod(t, &end);
-            if (errno || end == t || *end || !isfinite(out->d)) {
-                snprintf(why, len, "default \"%s\" of double key %s is not a number", t, k->name);
-                return HEALER_E_INVAL;
-            }
-        }
-        if (t && !in_range(k, out->d)) {
-            snprintf(why, len, "default %s of key %s is outside [%g, %g]", t, k->name, k->min,
-                     k->max);
-            return HEALER_E_INVAL;
-        }
-        return HEALER_OK;
-    case HEALER_CFG_STRING:
-        out->s = xstrdup(t);
-        return out->s ? HEALER_OK : HEALER_E_NOMEM;
-    case HEALER_CFG_STRING_LIST:
-        return parse_list(t, out);
-    }
-    snprintf(why, len, "key %s has unknown type %d", k->name, (int)k->type);
-    return HEALER_E_INVAL;
+    healer_rules_value v;
+    int rc = healer_rules_parse_text(k->type, k->default_value, &v, why, len);
+    if (rc != HEALER_OK)
+        return rc;
+    out->b = v.b;
+    out->i = v.i;
+    out->d = v.d;
+    out->s = v.s;
+    out->list = v.items;
+    out->n_list = v.n_items;
+    return HEALER_OK;
 }
 
 static int load_schema(healer_mock *m)
 {
     const healer_config_key *schema = m->desc.config;
+    char why[HEALER_MSG_MAX];
+    if (healer_rules_check_schema(schema, why, sizeof why) != HEALER_OK) {
+        set_error(m, "plugin %s: schema: %s", m->desc.name, why);
+        return HEALER_E_INVAL;
+    }
     size_t n = 0;
     if (schema)
         while (schema[n].name)
             n++;
-    m->cfg = calloc(n ? n : 1, sizeof *m->cfg);
+    /* The operator's policy keys every section has, with a built-in's defaults (rules.h). */
+    const healer_rules_builtin *bi = healer_rules_builtin_policy(m->desc.name);
+    m->implicit[0] = (healer_config_key){"write_allow", HEALER_CFG_STRING_LIST,
+                                         bi ? bi->write_allow : NULL, 0, 0, "policy"};
+    m->implicit[1] = (healer_config_key){"paths_allow", HEALER_CFG_STRING_LIST,
+                                         bi ? bi->paths_allow : NULL, 0, 0, "policy"};
+    m->implicit[2] = (healer_config_key){"allow_auto", HEALER_CFG_BOOL,
+                                         bi && bi->allow_auto ? "true" : "false", 0, 0, "policy"};
+    m->implicit[3] = (healer_config_key){"allow_system", HEALER_CFG_BOOL,
+                                         bi && bi->allow_system ? "true" : "false", 0, 0, "policy"};
+    m->cfg = calloc(n + 4, sizeof *m->cfg);
     if (!m->cfg)
         return HEALER_E_NOMEM;
-    char why[HEALER_MSG_MAX];
-    for (size_t i = 0; i < n; i++) {
-        const healer_config_key *k = &schema[i];
-        if (!valid_name(k->name) || strcmp(k->name, "enabled") == 0 ||
-            strcmp(k->name, "interval") == 0) {
-            set_error(m, "plugin %s: config key \"%s\" is invalid or reserved ([a-z0-9_], not "
-                      "enabled/interval)", m->desc.name, k->name);
-            return HEALER_E_INVAL;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(schema[j].name, k->name) == 0) {
-                set_error(m, "plugin %s: config key \"%s\" is declared twice", m->desc.name,
-                          k->name);
-                return HEALER_E_INVAL;
-            }
+    for (size_t i = 0; i < n + 4; i++) {
+        const healer_config_key *k = i < n ? &schema[i] : &m->implicit[i - n];
         m->cfg[i].key = k;
         m->n_cfg = i + 1;
         int rc = parse_default(k, &m->cfg[i].def, why, sizeof why);
@@ -540,6 +478,14 @@ int healer_mock_set_list(healer_mock *m, const char *key, const char *const *ite
         return rc;
     if (n && !items)
         return HEALER_E_INVAL;
+    if (strcmp(key, "write_allow") == 0 || strcmp(key, "paths_allow") == 0)
+        for (size_t i = 0; i < n; i++) {
+            char why[HEALER_MSG_MAX];
+            if (healer_rules_check_policy_item(key, items[i], why, sizeof why) != HEALER_OK) {
+                set_error(m, "plugins.%s.%s: %s", m->desc.name, key, why);
+                return HEALER_E_INVAL;
+            }
+        }
     cfg_val nv = {0};
     nv.list = calloc(n ? n : 1, sizeof *nv.list);
     if (!nv.list)
@@ -809,29 +755,74 @@ static int h_proc_read(healer_ctx *ctx, pid_t pid, healer_proc *out)
     return mock_proc_read(m, pid, out);
 }
 
-static int mock_proc_allowed(healer_mock *m, const healer_proc *p, int allow_system)
+static const cfg_val *cfg_now(healer_mock *m, const char *key)
 {
-    if (p->pid == 1 || p->kernel_thread) {
-        set_message(m, "pid %d (%s) is protected: %s", (int)p->pid, p->name,
-                    p->pid == 1 ? "PID 1" : "kernel thread");
-        return HEALER_E_PROTECTED;
+    cfg_slot *s = cfg_find(m, key);
+    return s ? (s->set ? &s->val : &s->def) : NULL;
+}
+
+static void policy_path(healer_mock *m, const char *path, int dir)
+{
+    if (!path || path[0] != '/')
+        return;
+    char *c = strdup(path);
+    if (c && dir) {
+        char *slash = strrchr(c, '/');
+        if (slash == c)
+            slash[1] = '\0';
+        else if (slash)
+            *slash = '\0';
     }
-    for (size_t i = 0; i < m->protect_names.n; i++)
-        if (strcmp(p->name, m->protect_names.v[i]) == 0) {
-            set_message(m, "pid %d (%s) is protected by protect.names", (int)p->pid, p->name);
-            return HEALER_E_PROTECTED;
-        }
-    if (p->oom_score_adj == -1000) {
-        set_message(m, "pid %d (%s) is protected: oom_score_adj -1000", (int)p->pid, p->name);
-        return HEALER_E_PROTECTED;
+    if (c && vec_push(&m->policy_paths, c) != HEALER_OK)
+        free(c);
+}
+
+/* The plugin's operator policy as the agent builds it (plugin_policy.c) from the same
+ * settings: write_allow, paths_allow (a built-in's path keys when it is not set), allow_auto,
+ * allow_system. Borrowed until the next call. */
+static void mock_policy(healer_mock *m, healer_rules_policy *pol)
+{
+    memset(pol, 0, sizeof *pol);
+    pol->plugin = m->desc.name;
+    vec_clear(&m->policy_paths, free);
+    const cfg_val *v = cfg_now(m, "write_allow");
+    if (v) {
+        pol->write_allow = (const char *const *)v->list;
+        pol->n_write_allow = v->n_list;
     }
-    if (!allow_system && p->uid < m->min_uid) {
-        set_message(m, "pid %d (%s) is a system process (uid %u < %u)", (int)p->pid, p->name,
-                    (unsigned)p->uid, m->min_uid);
-        return HEALER_E_PROTECTED;
+    v = cfg_now(m, "paths_allow");
+    for (size_t i = 0; v && i < v->n_list; i++)
+        policy_path(m, v->list[i], 0);
+    cfg_slot *ps = cfg_find(m, "paths_allow");
+    const healer_rules_builtin *bi = healer_rules_builtin_policy(m->desc.name);
+    for (size_t i = 0; bi && ps && !ps->set && bi->path_keys && bi->path_keys[i]; i++) {
+        int dir = strncmp(bi->path_keys[i], "dir:", 4) == 0;
+        const cfg_val *kv = cfg_now(m, bi->path_keys[i] + (dir ? 4 : 0));
+        if (!kv)
+            continue;
+        if (kv->s)
+            policy_path(m, kv->s, dir);
+        for (size_t j = 0; j < kv->n_list; j++)
+            policy_path(m, kv->list[j], dir);
     }
-    set_message(m, "ok");
-    return HEALER_OK;
+    pol->paths_allow = (const char *const *)m->policy_paths.v;
+    pol->n_paths_allow = m->policy_paths.n;
+    v = cfg_now(m, "allow_auto");
+    pol->allow_auto = v && v->b;
+    v = cfg_now(m, "allow_system");
+    pol->allow_system = v && v->b;
+}
+
+static int mock_proc_allowed(healer_mock *m, const healer_proc *p, int allow_system,
+                             int system_denied)
+{
+    healer_rules_protect pr = { (const char *const *)m->protect_names.v, m->protect_names.n,
+                                m->min_uid };
+    int rc = healer_rules_proc_protected(p, &pr, allow_system, system_denied, m->desc.name,
+                                         m->last_message, sizeof m->last_message);
+    if (rc == HEALER_OK)
+        set_message(m, "ok");
+    return rc;
 }
 
 static int h_proc_allowed(healer_ctx *ctx, const healer_proc *proc, int allow_system)
@@ -841,28 +832,20 @@ static int h_proc_allowed(healer_ctx *ctx, const healer_proc *proc, int allow_sy
         return HEALER_E_INVAL;
     if (!on_worker(m, "proc_allowed"))
         return HEALER_E_DENIED;
-    return mock_proc_allowed(m, proc, allow_system);
+    return mock_proc_allowed(m, proc, allow_system, 0);
 }
 
 /* ---- paths -------------------------------------------------------------------------------- */
 
 static int has_dotdot(const char *path)
 {
-    for (const char *p = path; (p = strstr(p, "..")); p += 2)
-        if ((p == path || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
-            return 1;
-    return 0;
+    char norm[4096];
+    return healer_rules_normalize(path, norm, sizeof norm) != 0;
 }
 
-/* path is base or below it (component-wise). */
 static int path_under(const char *path, const char *base)
 {
-    size_t n = strlen(base);
-    while (n > 1 && base[n - 1] == '/')
-        n--;
-    if (strncmp(path, base, n) != 0)
-        return 0;
-    return path[n] == '\0' || path[n] == '/' || (n == 1 && base[0] == '/');
+    return healer_rules_path_under(path, base);
 }
 
 static int path_declared(healer_mock *m, const char *path)
@@ -878,22 +861,13 @@ static int h_declare_path(healer_ctx *ctx, const char *path)
     healer_mock *m = ctx_mock(ctx);
     if (!m)
         return HEALER_E_INVAL;
-    if (!on_worker(m, "declare_path"))
+    if (!allowed_fn(m, HEALER_FN_DECLARE_PATH, "declare_path"))
         return HEALER_E_DENIED;
-    if (m->cb != CB_INIT) {
-        violation(m, "declare_path(\"%s\") called from %s(); it is allowed only in init()",
-                  path ? path : "(null)", cb_names[m->cb]);
-        return HEALER_E_DENIED;
-    }
-    if (!path || path[0] != '/' || has_dotdot(path) || strlen(path) >= HEALER_TARGET_MAX) {
-        set_message(m, "declare_path: \"%s\" must be an absolute path without \"..\", shorter "
-                    "than %d", path ? path : "(null)", HEALER_TARGET_MAX);
-        return HEALER_E_INVAL;
-    }
-    if (strcmp(path, "/") == 0) {
-        set_message(m, "declare_path: \"/\" would put the whole system in scope");
-        return HEALER_E_SCOPE;
-    }
+    healer_rules_policy pol;
+    mock_policy(m, &pol);
+    int rc = healer_rules_check_declare(path, &pol, m->last_message, sizeof m->last_message);
+    if (rc != HEALER_OK)
+        return rc;
     return vec_push(&m->declared, strdup(path));
 }
 
@@ -920,35 +894,11 @@ static int h_publish_issue(healer_ctx *ctx, const healer_issue *issue)
     healer_mock *m = ctx_mock(ctx);
     if (!m)
         return HEALER_E_INVAL;
-    if (!on_worker(m, "publish_issue"))
+    if (!allowed_fn(m, HEALER_FN_PUBLISH, "publish_issue"))
         return HEALER_E_DENIED;
-    if (!issue || !valid_name(issue->type)) {
-        violation(m, "publish_issue: issue type \"%s\" is not [a-z0-9_], 1..%d characters",
-                  issue && issue->type ? issue->type : "(null)", HEALER_NAME_MAX - 1);
+    char why[HEALER_MSG_MAX];
+    if (checked(m, healer_rules_check_issue(issue, why, sizeof why), why) < 0)
         return HEALER_E_INVAL;
-    }
-    if ((unsigned)issue->severity > HEALER_SEV_CRITICAL ||
-        issue->n_measurements > HEALER_MAX_MEASUREMENTS ||
-        (issue->n_measurements && !issue->measurements) ||
-        issue->n_components > HEALER_MAX_COMPONENTS ||
-        (issue->n_components && !issue->components)) {
-        violation(m, "publish_issue(%s): bad severity %d, or more than %d measurements or %d "
-                  "components, or a NULL array", issue->type, (int)issue->severity,
-                  HEALER_MAX_MEASUREMENTS, HEALER_MAX_COMPONENTS);
-        return HEALER_E_INVAL;
-    }
-    for (size_t i = 0; i < issue->n_measurements; i++)
-        if (!issue->measurements[i].name || !valid_name(issue->measurements[i].name) ||
-            !isfinite(issue->measurements[i].value)) {
-            violation(m, "publish_issue(%s): measurement %zu has a bad name or a value that is "
-                      "not finite", issue->type, i);
-            return HEALER_E_INVAL;
-        }
-    for (size_t i = 0; i < issue->n_components; i++)
-        if (!issue->components[i]) {
-            violation(m, "publish_issue(%s): component %zu is NULL", issue->type, i);
-            return HEALER_E_INVAL;
-        }
 
     healer_issue *c = calloc(1, sizeof *c);
     if (!c)
@@ -992,12 +942,11 @@ static int h_resolve_issue(healer_ctx *ctx, const char *type, const char *target
     healer_mock *m = ctx_mock(ctx);
     if (!m)
         return HEALER_E_INVAL;
-    if (!on_worker(m, "resolve_issue"))
+    if (!allowed_fn(m, HEALER_FN_PUBLISH, "resolve_issue"))
         return HEALER_E_DENIED;
-    if (!valid_name(type)) {
-        violation(m, "resolve_issue: issue type \"%s\" is not [a-z0-9_]", type ? type : "(null)");
+    char why[HEALER_MSG_MAX];
+    if (checked(m, healer_rules_check_resolve(type, why, sizeof why), why) < 0)
         return HEALER_E_INVAL;
-    }
     healer_mock_resolved *r = calloc(1, sizeof *r);
     if (!r)
         return HEALER_E_NOMEM;
@@ -1060,20 +1009,15 @@ static int h_request(healer_ctx *ctx, const char *plugin, const char *method,
     healer_mock *m = ctx_mock(ctx);
     if (!m)
         return HEALER_E_INVAL;
-    if (!on_worker(m, "request"))
+    if (!allowed_fn(m, HEALER_FN_REQUEST, "request"))
         return HEALER_E_DENIED;
-    if (m->cb != CB_EXECUTE && m->cb != CB_RESTORE) {
-        violation(m, "request(\"%s\", \"%s\") called from %s(); it is allowed only in "
-                  "execute() and restore()", plugin ? plugin : "(null)",
-                  method ? method : "(null)", cb_names[m->cb]);
-        return HEALER_E_DENIED;
-    }
-    if (!valid_name(plugin) || !method || !*method || !kvs_valid(args, n_args) ||
-        n_args > HEALER_MAX_PARAMS || !(timeout_s > 0) || !reply) {
-        set_message(m, "request: bad argument (plugin name, method, args, timeout %g or reply)",
-                    timeout_s);
+    char why[HEALER_MSG_MAX];
+    if (checked(m, healer_rules_check_request(plugin, method, args, n_args, timeout_s, why,
+                                              sizeof why), why) < 0)
         return HEALER_E_INVAL;
-    }
+    healer_reply dummy;
+    if (!reply)
+        reply = &dummy;
     memset(reply, 0, sizeof *reply);
     int rc;
     if (m->req_fn) {
@@ -1106,12 +1050,11 @@ static int h_watch_fd(healer_ctx *ctx, int fd, short events, healer_fd_cb cb)
     healer_mock *m = ctx_mock(ctx);
     if (!m)
         return HEALER_E_INVAL;
-    if (!on_worker(m, "watch_fd"))
+    if (!allowed_fn(m, HEALER_FN_WATCH_FD, "watch_fd"))
         return HEALER_E_DENIED;
-    if (fd < 0 || !cb || !events) {
-        set_message(m, "watch_fd: bad fd %d, events or callback", fd);
+    char why[HEALER_MSG_MAX];
+    if (checked(m, healer_rules_check_watch(fd, events, cb != NULL, why, sizeof why), why) < 0)
         return HEALER_E_INVAL;
-    }
     for (size_t i = 0; i < m->n_fds; i++)
         if (m->fds[i].fd == fd) {
             m->fds[i].events = events;
@@ -1168,20 +1111,10 @@ static int h_metric(healer_ctx *ctx, healer_metric_kind kind, const char *name, 
         return HEALER_E_INVAL;
     if (!on_worker(m, "metric"))
         return HEALER_E_DENIED;
-    if (!valid_metric_name(name) || (kind != HEALER_METRIC_COUNTER && kind != HEALER_METRIC_GAUGE)
-        || !kvs_valid(labels, n_labels) || isnan(value)) {
-        violation(m, "metric(\"%s\"): bad name, kind, labels or value", name ? name : "(null)");
+    char why[HEALER_MSG_MAX];
+    if (checked(m, healer_rules_check_metric((int)kind, name, labels, n_labels, value, why,
+                                             sizeof why), why) < 0)
         return HEALER_E_INVAL;
-    }
-    for (size_t i = 0; i < n_labels; i++)
-        if (!valid_metric_name(labels[i].key) || strchr(labels[i].key, ':')) {
-            violation(m, "metric(\"%s\"): bad label name \"%s\"", name, labels[i].key);
-            return HEALER_E_INVAL;
-        }
-    if (kind == HEALER_METRIC_COUNTER && value < 0) {
-        violation(m, "metric(\"%s\"): a counter only goes up (value %g)", name, value);
-        return HEALER_E_INVAL;
-    }
     mock_metric_def *def = NULL;
     for (size_t i = 0; i < m->metric_defs.n; i++) {
         mock_metric_def *d = m->metric_defs.v[i];
@@ -1233,13 +1166,11 @@ static int h_report_health(healer_ctx *ctx, const char *component, double score)
     healer_mock *m = ctx_mock(ctx);
     if (!m)
         return HEALER_E_INVAL;
-    if (!on_worker(m, "report_health"))
+    if (!allowed_fn(m, HEALER_FN_PUBLISH, "report_health"))
         return HEALER_E_DENIED;
-    if (!component || !*component || !(score >= 0 && score <= 100)) {
-        violation(m, "report_health(\"%s\", %g): the score must be within 0..100 and the "
-                  "component named", component ? component : "(null)", score);
+    char why[HEALER_MSG_MAX];
+    if (checked(m, healer_rules_check_health(component, score, why, sizeof why), why) < 0)
         return HEALER_E_INVAL;
-    }
     healer_mock_health *h = calloc(1, sizeof *h);
     if (!h)
         return HEALER_E_NOMEM;
@@ -1269,23 +1200,17 @@ static int h_plan_add_action(healer_plan *plan, const healer_action *action)
     healer_mock *m = plan ? plan->m : NULL;
     if (!m)
         return HEALER_E_INVAL;
-    if (!on_worker(m, "plan_add_action"))
+    if (!allowed_fn(m, HEALER_FN_PLAN_ADD, "plan_add_action"))
         return HEALER_E_DENIED;
-    if (m->cb != CB_PLAN || plan != m->cur_plan || !plan->live) {
-        violation(m, "plan_add_action(\"%s\") called from %s() or with a stale plan; it is "
-                  "allowed only in plan(), on the plan it was given",
-                  action && action->name ? action->name : "(null)", cb_names[m->cb]);
+    if (plan != m->cur_plan || !plan->live) {
+        violation(m, "plan_add_action(\"%s\") called with a stale plan; it is allowed only in "
+                  "plan(), on the plan it was given",
+                  action && action->name ? action->name : "(null)");
         return HEALER_E_DENIED;
     }
-    if (!action || !valid_name(action->name) || action->n_params > HEALER_MAX_PARAMS ||
-        !kvs_valid(action->params, action->n_params) || !(action->impact >= 0) ||
-        !(action->impact <= 1) || !(action->confidence >= 0) || !(action->confidence <= 1) ||
-        (action->flags & ~0x7fu)) {
-        violation(m, "plan_add_action(\"%s\"): the name must be [a-z0-9_], impact and "
-                  "confidence within 0..1, at most %d params, only HEALER_ACTION_* flags",
-                  action && action->name ? action->name : "(null)", HEALER_MAX_PARAMS);
+    char why[HEALER_MSG_MAX];
+    if (checked(m, healer_rules_check_action(action, why, sizeof why), why) < 0)
         return HEALER_E_INVAL;
-    }
     if (plan->n >= MOCK_MAX_PLAN_ACTIONS) {
         set_message(m, "plan_add_action: at most %d actions per plan", MOCK_MAX_PLAN_ACTIONS);
         return HEALER_E_FULL;
@@ -1348,13 +1273,8 @@ static healer_mock_call *act_begin(healer_mock *m, healer_mock_act act, int *rc)
     m->last_message[0] = '\0';
     char fn[32];
     snprintf(fn, sizeof fn, "act_%s", act_names[act]);
-    if (!on_worker(m, fn)) {
+    if (!allowed_fn(m, HEALER_FN_ACTUATOR, fn))
         *rc = HEALER_E_DENIED;
-    } else if (m->cb != CB_EXECUTE && m->cb != CB_RESTORE && m->cb != CB_REQUEST) {
-        violation(m, "%s() called from %s(); actuators are allowed only in execute(), "
-                  "restore() and handle_request()", fn, cb_names[m->cb]);
-        *rc = HEALER_E_DENIED;
-    }
     c->rc = *rc;
     return c;
 }
@@ -1390,8 +1310,11 @@ static int act_check_proc(healer_mock *m, pid_t pid, uint64_t start_time)
     }
     if (rc != HEALER_OK)
         return rc;
-    int allow_system = m->cur_action && (m->cur_action->flags & HEALER_ACTION_SYSTEM);
-    return mock_proc_allowed(m, &p, allow_system);
+    /* SYSTEM counts only when the operator allows it (plugins.<name>.allow_system). */
+    healer_rules_policy pol;
+    mock_policy(m, &pol);
+    int asked = m->cur_action && (m->cur_action->flags & HEALER_ACTION_SYSTEM);
+    return mock_proc_allowed(m, &p, asked && pol.allow_system, asked && !pol.allow_system);
 }
 
 static int h_act_signal(healer_ctx *ctx, pid_t pid, uint64_t start_time, int sig, double grace_s)
@@ -1409,10 +1332,9 @@ static int h_act_signal(healer_ctx *ctx, pid_t pid, uint64_t start_time, int sig
     c->grace_s = grace_s;
     char what[128];
     snprintf(what, sizeof what, "send signal %d to pid %d", sig, (int)pid);
-    if (pid <= 0 || sig <= 0 || sig >= 65 || !(grace_s >= 0)) {
-        set_message(m, "act_signal: bad pid %d, signal %d or grace %g", (int)pid, sig, grace_s);
+    if (healer_rules_check_signal(pid, sig, grace_s, m->last_message,
+                                  sizeof m->last_message) != HEALER_OK)
         return act_end(m, c, HEALER_E_INVAL, what);
-    }
     if ((rc = act_forced(m, HEALER_MOCK_ACT_SIGNAL)) != -1000)
         return act_end(m, c, rc, what);
     return act_end(m, c, act_check_proc(m, pid, start_time), what);
@@ -1432,10 +1354,8 @@ static int h_act_renice(healer_ctx *ctx, pid_t pid, uint64_t start_time, int nic
     c->nice = nice;
     char what[128];
     snprintf(what, sizeof what, "renice pid %d to %d", (int)pid, nice);
-    if (pid <= 0 || nice < -20 || nice > 19) {
-        set_message(m, "act_renice: bad pid %d or nice %d (-20..19)", (int)pid, nice);
+    if (healer_rules_check_renice(pid, nice, m->last_message, sizeof m->last_message) != HEALER_OK)
         return act_end(m, c, HEALER_E_INVAL, what);
-    }
     if ((rc = act_forced(m, HEALER_MOCK_ACT_RENICE)) != -1000)
         return act_end(m, c, rc, what);
     return act_end(m, c, act_check_proc(m, pid, start_time), what);
@@ -1455,16 +1375,32 @@ static int h_act_write_file(healer_ctx *ctx, const char *path, const char *value
     char what[HEALER_MSG_MAX];
     snprintf(what, sizeof what, "write \"%.64s\" to %.300s", value ? value : "",
              path ? path : "(null)");
-    if (!path || path[0] != '/' || !value) {
-        set_message(m, "act_write_file: the path must be absolute and the value set");
+    if (healer_rules_check_write_args(path, value, m->last_message,
+                                      sizeof m->last_message) != HEALER_OK)
         return act_end(m, c, HEALER_E_INVAL, what);
-    }
     if ((rc = act_forced(m, HEALER_MOCK_ACT_WRITE_FILE)) != -1000)
         return act_end(m, c, rc, what);
-    if (has_dotdot(path) || !(path_under(path, m->proc_root) || path_under(path, m->sys_root) ||
-                              path_declared(m, path))) {
-        set_message(m, "act_write_file: %s is outside proc_root, sys_root and the declared paths",
-                    path);
+    char norm[4096];
+    if (healer_rules_normalize(path, norm, sizeof norm) != 0) {
+        set_message(m, "act_write_file: %s has a \"..\" component", path);
+        return act_end(m, c, HEALER_E_SCOPE, what);
+    }
+    /* As the agent: under proc_root or sys_root the deny list and write_allow decide (on the
+     * path as given: the mock does not resolve symlinks in a fixture tree); else a declared
+     * path must hold it. */
+    const char *root = path_under(norm, m->proc_root) ? m->proc_root
+                     : path_under(norm, m->sys_root) ? m->sys_root : NULL;
+    if (root) {
+        healer_rules_policy pol;
+        mock_policy(m, &pol);
+        const char *rel = norm + strlen(root);
+        rc = healer_rules_check_write(root == m->proc_root ? 'p' : 's', rel, &pol,
+                                      m->last_message, sizeof m->last_message);
+        return act_end(m, c, rc, what);
+    }
+    if (!path_declared(m, norm)) {
+        set_message(m, "act_write_file %s: real path %s is not under proc_root, sys_root or a "
+                    "declared path", path, norm);
         return act_end(m, c, HEALER_E_SCOPE, what);
     }
     return act_end(m, c, HEALER_OK, what);
@@ -1496,9 +1432,15 @@ static int h_act_run(healer_ctx *ctx, const char *const argv[], double timeout_s
     char what[HEALER_MSG_MAX];
     snprintf(what, sizeof what, "run %.200s (timeout %g s)",
              argc ? argv[0] : "(null)", timeout_s);
-    if (!argc || !argv[0][0] || !(timeout_s > 0)) {
-        set_message(m, "act_run: argv[0] must be set and the timeout > 0");
+    if (healer_rules_check_run(argv, timeout_s, m->last_message, sizeof m->last_message) !=
+        HEALER_OK)
         return act_end(m, c, HEALER_E_INVAL, what);
+    if (healer_rules_argv_is_rollback(argv) &&
+        !(m->cur_action && (m->cur_action->flags & HEALER_ACTION_ROLLBACK))) {
+        set_message(m, "run: '%s' rolls the system back: only an action flagged "
+                    "HEALER_ACTION_ROLLBACK may (it counts against limits.max_rollbacks_per_day)",
+                    argv[0]);
+        return act_end(m, c, HEALER_E_DENIED, what);
     }
     if ((rc = act_forced(m, HEALER_MOCK_ACT_RUN)) == -1000)
         rc = HEALER_OK;
@@ -1536,10 +1478,9 @@ static int h_act_remove_old_files(healer_ctx *ctx, const char *dir, double older
     char what[HEALER_MSG_MAX];
     snprintf(what, sizeof what, "remove files older than %g days under %.300s", older_than_days,
              dir ? dir : "(null)");
-    if (!dir || dir[0] != '/' || !(older_than_days >= 0) || !isfinite(older_than_days)) {
-        set_message(m, "act_remove_old_files: the directory must be absolute and the age >= 0");
+    if (healer_rules_check_remove(dir, older_than_days, m->last_message,
+                                  sizeof m->last_message) != HEALER_OK)
         return act_end(m, c, HEALER_E_INVAL, what);
-    }
     if ((rc = act_forced(m, HEALER_MOCK_ACT_REMOVE_OLD_FILES)) == -1000) {
         rc = HEALER_OK;
         if (has_dotdot(dir) || !path_declared(m, dir)) {
@@ -1572,10 +1513,9 @@ static int h_act_freeze_cgroup(healer_ctx *ctx, const char *cgroup_dir, int free
     char what[HEALER_MSG_MAX];
     snprintf(what, sizeof what, "%s cgroup %.300s", freeze ? "freeze" : "thaw",
              cgroup_dir ? cgroup_dir : "(null)");
-    if (!cgroup_dir || !*cgroup_dir || (freeze != 0 && freeze != 1)) {
-        set_message(m, "act_freeze_cgroup: the cgroup must be named and freeze 0 or 1");
+    if (healer_rules_check_freeze(cgroup_dir, freeze, m->last_message,
+                                  sizeof m->last_message) != HEALER_OK)
         return act_end(m, c, HEALER_E_INVAL, what);
-    }
     if ((rc = act_forced(m, HEALER_MOCK_ACT_FREEZE_CGROUP)) == -1000) {
         rc = HEALER_OK;
         char base[4096];
@@ -1619,8 +1559,14 @@ static int h_probe_run(healer_ctx *ctx, const char *const argv[], double timeout
         *exit_status = -1;
     if (!m || !on_worker(m, "probe_run"))
         return HEALER_E_DENIED;
-    if (!argv || !argv[0] || !(timeout_s > 0))
+    if (healer_rules_check_run(argv, timeout_s, m->last_message, sizeof m->last_message) !=
+        HEALER_OK)
         return HEALER_E_INVAL;
+    if (healer_rules_argv_is_rollback(argv)) {
+        set_message(m, "probe: '%s' rolls the system back: never from probe_run; use act_run in "
+                    "an action flagged HEALER_ACTION_ROLLBACK", argv[0]);
+        return HEALER_E_DENIED;
+    }
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return HEALER_E_IO;
@@ -1783,6 +1729,7 @@ void healer_mock_free(healer_mock *m)
     healer_mock_destroy(m);
     healer_mock_clear(m);
     vec_clear(&m->declared, free);
+    vec_clear(&m->policy_paths, free);
     vec_clear(&m->protect_names, free);
     vec_clear(&m->graveyard, free);
     vec_clear(&m->metric_defs, free_metric_def);
@@ -1807,53 +1754,10 @@ int healer_mock_load(healer_mock *m, const healer_plugin *src)
         set_error(m, "a plugin is already loaded in this mock (one plugin per mock)");
         return HEALER_E_INVAL;
     }
-    if (!src) {
-        set_error(m, "%s returned NULL", HEALER_ENTRY_SYMBOL);
-        return HEALER_E_INVAL;
-    }
-    if (src->struct_size < HEALER_MOCK_DESC_MIN_SIZE) {
-        set_error(m, "descriptor too small (%u bytes, ABI %d.0 needs at least %zu)",
-                  src->struct_size, HEALER_ABI_MAJOR, (size_t)HEALER_MOCK_DESC_MIN_SIZE);
-        return HEALER_E_INVAL;
-    }
-    if (src->abi_major != HEALER_ABI_MAJOR) {
-        set_error(m, "descriptor says ABI major %u, this host speaks %d", src->abi_major,
-                  HEALER_ABI_MAJOR);
-        return HEALER_E_INVAL;
-    }
-    if (src->abi_minor > HEALER_ABI_MINOR) {
-        set_error(m, "needs ABI %u.%u, this host has %d.%d", src->abi_major, src->abi_minor,
-                  HEALER_ABI_MAJOR, HEALER_ABI_MINOR);
-        return HEALER_E_INVAL;
-    }
     healer_plugin d;
-    memset(&d, 0, sizeof d);
-    memcpy(&d, src, src->struct_size < sizeof d ? src->struct_size : sizeof d);
-    d.struct_size = sizeof d;
-    if (!valid_name(d.name)) {
-        set_error(m, "invalid name \"%s\" (1-63 characters of [a-z0-9_])",
-                  d.name ? d.name : "(null)");
-        return HEALER_E_INVAL;
-    }
-    if (!d.init || !d.destroy) {
-        set_error(m, "required callback %s is missing", !d.init ? "init" : "destroy");
-        return HEALER_E_INVAL;
-    }
-    if (!d.detect && !d.plan) {
-        set_error(m, "neither detect nor plan is set");
-        return HEALER_E_INVAL;
-    }
-    if (d.plan && !d.execute) {
-        set_error(m, "plan is set but execute is missing");
-        return HEALER_E_INVAL;
-    }
-    for (const char *const *t = d.issue_types; t && *t; t++)
-        if (!valid_name(*t)) {
-            set_error(m, "claims invalid issue type \"%s\"", *t);
-            return HEALER_E_INVAL;
-        }
-    if (!(d.interval >= 0) || !isfinite(d.interval)) {
-        set_error(m, "interval %g must be >= 0", d.interval);
+    char why[HEALER_MSG_MAX];
+    if (healer_rules_check_descriptor(src, &d, why, sizeof why) != HEALER_OK) {
+        set_error(m, "%s", why);
         return HEALER_E_INVAL;
     }
     m->desc = d;

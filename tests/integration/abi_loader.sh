@@ -65,7 +65,7 @@ mkdir -p "$T/watched"; head -c 3000000 /dev/zero >"$T/watched/big"; touch -d '30
 # dirwatch reports health 0 (3x over): let the high sleepy issue through the health floor.
 MIN_HEALTH=0 ACTION_TIMEOUT=2 write_config "$T/b.conf" "$PDIR2" "
   sleepy = { sleep_seconds = 30.0; };
-  dirwatch = { directory = \"$T/watched\"; max_bytes = 1000000; auto_delete = true; };"
+  dirwatch = { directory = \"$T/watched\"; paths_allow = [\"$T/watched\"]; max_bytes = 1000000; auto_delete = true; };"
 start_agent "$T/b.conf"
 wait_for "sleepy's heal started" 10 grep -q "issue #.* sleepy_issue" "$T/agent.log"
 wait_for "dirwatch heals while sleepy sleeps" 10 grep -q "heal #.* dir_oversize on $T/watched: dry_run" "$T/agent.log"

@@ -12,7 +12,7 @@ fill() { # two old files (to go) and one new file (to stay), 2.5 MB over a 1 MB 
   touch -d '30 days ago' "$W/old1.log" "$W/old2.log.1"
   head -c 500000 /dev/zero >"$W/new.log"
 }
-DW="dirwatch = { directory = \"$W\"; max_bytes = 1000000; max_age_days = 7.0; };"
+DW="dirwatch = { directory = \"$W\"; paths_allow = [\"$W\"]; max_bytes = 1000000; max_age_days = 7.0; };"
 
 # --- command line ---
 check "--version" [ "$("$HEALERD" --version)" = "healerd 0.1.0 (plugin ABI 1.1)" ]

@@ -13,7 +13,7 @@ AUTH='Authorization: Bearer s3cret-token'
 # conf MODE FRESH MAX_HEALS COOLDOWN_MINUTES
 conf() {
   MODE=$1 MAX_HEALS=$3 COOLDOWN=$4 write_config "$T/a.conf" "$PDIR" \
-    "ticker = { dir = \"$TICKS\"; fresh = $2; };"
+    "ticker = { dir = \"$TICKS\"; paths_allow = [\"$TICKS\"]; fresh = $2; };"
 }
 heals() { find "$TICKS" -name 'heal-*' | wc -l; }
 kill9() { # only the agent this test started

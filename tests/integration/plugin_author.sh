@@ -7,7 +7,7 @@
 
 PDIR=$(plugin_dir "$BUILD/plugins/dirwatch.so")
 mkdir -p "$T/watched"
-GOOD="dirwatch = { directory = \"$T/watched\"; max_bytes = 1000000; };"
+GOOD="dirwatch = { directory = \"$T/watched\"; paths_allow = [\"$T/watched\"]; max_bytes = 1000000; };"
 
 # ---- a misspelled section ------------------------------------------------------------------
 write_config "$T/typo.conf" "$PDIR" "$GOOD
@@ -52,7 +52,7 @@ check "after the agent stops, --once runs (exit 0)" "$HEALERD" -c "$T/b.conf" --
 
 # ---- a refused plugin: --once exits 2, the reasons are the real ones ----------------------------
 install -m 0755 "$BUILD/plugins/dirwatch.so" "$PDIR/memory2.so"
-write_config "$T/c.conf" "$PDIR" "dirwatch = { directory = \"$T/watched\"; max_bytes = \"big\"; };"
+write_config "$T/c.conf" "$PDIR" "dirwatch = { directory = \"$T/watched\"; paths_allow = [\"$T/watched\"]; max_bytes = \"big\"; };"
 set +e
 "$HEALERD" -c "$T/c.conf" --once >"$T/once.out" 2>"$T/once.err"; rc=$?
 set -e

@@ -15,7 +15,7 @@ heals() { ls "$T/out" 2>/dev/null | wc -l; }
 # ---- --check-config with a constructor that faults ------------------------------------------
 PD=$(plugin_dir "$FIX/ticker.so" "$FIX/ctorfault.so")
 mkdir -p "$T/out"
-write_config "$T/c.conf" "$PD" "ticker = { dir = \"$T/out\"; isolation = \"process\"; };
+write_config "$T/c.conf" "$PD" "ticker = { dir = \"$T/out\"; paths_allow = [\"$T/out\"]; isolation = \"process\"; };
   ctorfault = { isolation = \"process\"; };"
 rc=0
 "$HEALERD" --check-config -c "$T/c.conf" >"$T/check.out" 2>"$T/check.err" || rc=$?
@@ -34,7 +34,7 @@ run_case() { # how when expect-in-log
   local how=$1 when=$2 expect=$3
   rm -rf "$T/out" "$T/state" && mkdir -p "$T/out"
   ACTION_TIMEOUT=2 write_config "$T/c.conf" "$(plugin_dir "$FIX/ticker.so" "$FIX/crasher.so")" \
-    "ticker = { dir = \"$T/out\"; isolation = \"process\"; };
+    "ticker = { dir = \"$T/out\"; paths_allow = [\"$T/out\"]; isolation = \"process\"; };
      crasher = { isolation = \"process\"; how = \"$how\"; when = \"$when\"; max_crashes = 3; };"
   start_agent "$T/c.conf"
   wait_for "$how in $when: logged as '$expect'" 30 grep -q "plugin crasher crashed: $expect" "$T/agent.log"
@@ -62,7 +62,7 @@ setpriv --reuid=65534 --regid=65534 --clear-groups sleep 300 &
 VICTIM=$!
 trap 'kill -KILL $VICTIM 2>/dev/null; cleanup' EXIT
 MODE=live write_config "$T/c.conf" "$(plugin_dir "$FIX/ticker.so" "$FIX/crasher.so")" \
-  "ticker = { dir = \"$T/out\"; isolation = \"process\"; };
+  "ticker = { dir = \"$T/out\"; paths_allow = [\"$T/out\"]; isolation = \"process\"; };
    crasher = { isolation = \"process\"; how = \"segv\"; when = \"execute\"; pid = $VICTIM; max_crashes = 1; };" \
   "scope = { uids = [65534]; };"
 start_agent "$T/c.conf"

@@ -10,7 +10,7 @@ FIX="$BUILD/tests/plugins"
 PDIR=$(plugin_dir "$BUILD/plugins/dirwatch.so" "$FIX/stall.so" "$FIX/responder.so")
 mkdir -p "$T/watched"
 GOOD_PLUGINS="
-  dirwatch = { directory = \"$T/watched\"; max_bytes = 1000000; };
+  dirwatch = { directory = \"$T/watched\"; paths_allow = [\"$T/watched\"]; max_bytes = 1000000; };
   stall = { };
   responder = { enabled = false; };"
 write_config "$T/h.conf" "$PDIR" "$GOOD_PLUGINS"

@@ -7,7 +7,7 @@
 . "$SRC/tests/lib/agent.sh"
 PDIR=$(plugin_dir "$BUILD/tests/plugins/stall.so" "$BUILD/plugins/dirwatch.so")
 mkdir -p "$T/watched"
-DW="dirwatch = { directory = \"$T/watched\"; };"
+DW="dirwatch = { directory = \"$T/watched\"; paths_allow = [\"$T/watched\"]; };"
 
 no_sanitizer_report() { ! grep -Eq "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T/agent.log"; }
 # stop_bounded SECS: SIGTERM, then the agent must be gone within SECS (a liveness bound far above

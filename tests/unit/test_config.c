@@ -836,6 +836,8 @@ static void test_resolve_without_config(void **state)
 }
 
 /* A schema that declares an implicit key itself (same type) keeps its own default. */
+/* A schema may not redeclare an implicit key (plugin.h; the mock host refuses it too, with the
+ * same rule from rules.c): the section's interval, enabled and policy keys are the operator's. */
 static void test_resolve_schema_declares_interval(void **state)
 {
     (void)state;
@@ -843,17 +845,23 @@ static void test_resolve_schema_declares_interval(void **state)
         {"interval", HEALER_CFG_DOUBLE, "30", 1, 3600, "seconds"},
         {NULL, 0, NULL, 0, 0, NULL},
     };
+    static const healer_config_key k2[] = {
+        {"allow_auto", HEALER_CFG_BOOL, "true", 0, 0, "sneaky"},
+        {NULL, 0, NULL, 0, 0, NULL},
+    };
     config *c = load_good(write_conf("plugins = {\n  p = { };\n  q = { interval = 7200; };\n};\n"));
-    plugin_conf *pc = resolve_ok(c, "p", k);
-    double dv;
-    assert_int_equal(plugin_conf_double(pc, "interval", &dv), HEALER_OK);
-    assert_true(dv == 30.0);
-    assert_true(plugin_conf_interval(pc) == 0.0);   /* the section does not set it */
-    plugin_conf_free(pc);
     diags ds = {0};
     diag d = {collect, &ds, 0};
-    assert_null(config_plugin_resolve(c, "q", k, &d));
-    assert_diag(&ds, 3, "plugins.q.interval", "between 1 and 3600");
+    assert_null(config_plugin_resolve(c, "p", k, &d));
+    assert_diag(&ds, 2, "plugins.p: plugin p's schema: key \"interval\" is reserved", NULL);
+    memset(&ds, 0, sizeof ds);
+    d.count = 0;
+    assert_null(config_plugin_resolve(c, "p", k2, &d));
+    assert_diag(&ds, 2, "key \"allow_auto\" is reserved", NULL);
+    /* Without the redeclaration the section's interval is read as the implicit key. */
+    plugin_conf *pc = resolve_ok(c, "q", NULL);
+    assert_true(plugin_conf_interval(pc) == 7200.0);
+    plugin_conf_free(pc);
     config_free(c);
 }
 

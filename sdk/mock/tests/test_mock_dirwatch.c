@@ -63,6 +63,10 @@ static int setup(void **state)
     f->m = healer_mock_new(NULL, NULL);
     assert_non_null(f->m);
     assert_int_equal(healer_mock_load(f->m, healer_plugin_entry_v1()), HEALER_OK);
+    /* dirwatch is not a built-in: the operator lets it declare its directory (healerd.conf:
+     * plugins.dirwatch.paths_allow), or declare_path() is refused. */
+    const char *allow[] = { f->dir };
+    assert_int_equal(healer_mock_set_list(f->m, "paths_allow", allow, 1), HEALER_OK);
     *state = f;
     return 0;
 }
@@ -290,6 +294,8 @@ static void test_plan_flags(void **state)
     healer_mock_free(f->m);
     f->m = healer_mock_new(NULL, NULL);
     assert_int_equal(healer_mock_load(f->m, healer_plugin_entry_v1()), HEALER_OK);
+    const char *allow[] = { f->dir };
+    assert_int_equal(healer_mock_set_list(f->m, "paths_allow", allow, 1), HEALER_OK);
     assert_int_equal(healer_mock_set_bool(f->m, "auto_delete", 1), HEALER_OK);
     assert_int_equal(healer_mock_set_double(f->m, "max_age_days", 3.5), HEALER_OK);
     init_ok(f, 1000);

@@ -215,6 +215,10 @@ static int setup(void **state)
     healer_mock *m = healer_mock_new(NULL, NULL);
     assert_non_null(m);
     assert_int_equal(healer_mock_load(m, &probe_desc), HEALER_OK);
+    /* What the operator grants this third-party probe (healerd.conf: plugins.probe.*). */
+    const char *paths[] = { "/var/tmp/probe" }, *writes[] = { "sys/kernel/x" };
+    assert_int_equal(healer_mock_set_list(m, "paths_allow", paths, 1), HEALER_OK);
+    assert_int_equal(healer_mock_set_list(m, "write_allow", writes, 1), HEALER_OK);
     *state = m;
     return 0;
 }
