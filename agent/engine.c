@@ -1,7 +1,8 @@
 /* engine.c — the flow of one issue: detect -> merge -> govern -> plan -> execute -> verify ->
  * learn -> restore. Everything here runs on the engine thread (or the --once caller), which owns
- * the open issues and the heals in flight. The loop and life cycle are in engine_loop.c, the
- * HTTP views and system health in engine_views.c; the shared state is in engine_int.h. */
+ * the open issues and the heals in flight. Records are in engine_record.c, per-plugin slots and
+ * futility in engine_steps.c, restores in engine_restore.c, the loop and life cycle in
+ * engine_loop.c, health and the HTTP views in engine_views.c; shared state in engine_int.h. */
 #include "engine_int.h"
 
 #include <errno.h>
@@ -19,6 +20,8 @@ const char *eng_sev_name(int s)
 {
     return (s >= 0 && s <= 3) ? SEVERITY[s] : "low";
 }
+
+static void execute_next(engine *e, heal *h);
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
@@ -75,479 +78,6 @@ int eng_send_to(engine *e, int idx, const msg *m)
     return bus_send(e->rt->bus, e->push[idx], m);
 }
 
-/* ---- issues ------------------------------------------------------------------------------ */
-
-/* The open-issue table's key: type, a NUL, target. malloc'd; *klen excludes the final NUL. */
-static char *issue_key(const char *type, const char *target, size_t *klen)
-{
-    size_t tl = strlen(type), gl = strlen(target);
-    char *key = malloc(tl + gl + 2);
-    if (!key)
-        return NULL;
-    memcpy(key, type, tl + 1);
-    memcpy(key + tl + 1, target, gl + 1);
-    *klen = tl + 1 + gl;
-    return key;
-}
-
-static void free_measures(msg_measure *m, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free((char *)m[i].name);
-    free(m);
-}
-
-static void set_measures(eissue *is, const msg_issue *mi)
-{
-    free_measures(is->measures, is->n_measures);
-    is->measures = NULL;
-    is->n_measures = 0;
-    if (mi->n_measures) {
-        is->measures = calloc(mi->n_measures, sizeof *is->measures);
-        for (size_t i = 0; is->measures && i < mi->n_measures; i++) {
-            is->measures[i].name = eng_sdup(mi->measures[i].name);
-            is->measures[i].value = mi->measures[i].value;
-            is->n_measures++;
-        }
-    }
-    for (size_t i = 0; i < is->n_components; i++)
-        free(is->components[i]);
-    free(is->components);
-    is->components = NULL;
-    is->n_components = 0;
-    if (mi->n_components) {
-        is->components = calloc(mi->n_components, sizeof *is->components);
-        for (size_t i = 0; is->components && i < mi->n_components; i++)
-            is->components[is->n_components++] = eng_sdup(mi->components[i]);
-    }
-}
-
-void eng_free_issue(eissue *is)
-{
-    free(is->key);
-    free(is->type);
-    free(is->target);
-    free(is->summary);
-    free(is->plugin);
-    free_measures(is->measures, is->n_measures);
-    for (size_t i = 0; i < is->n_components; i++)
-        free(is->components[i]);
-    free(is->components);
-    for (size_t i = 0; i < is->n_acted; i++)
-        free(is->acted[i]);
-    free(is->acted);
-    free(is);
-}
-
-static void note_acted(eissue *is, const char *plugin)
-{
-    for (size_t i = 0; i < is->n_acted; i++)
-        if (strcmp(is->acted[i], plugin) == 0)
-            return;
-    char **nv = realloc(is->acted, (is->n_acted + 1) * sizeof *nv);
-    if (!nv)
-        return;
-    is->acted = nv;
-    is->acted[is->n_acted++] = eng_sdup(plugin);
-}
-
-/* The condition is gone: forget the issue and let every plugin that changed something undo it.
- * Each RESTORE is kept until its ACK comes back (sent again otherwise), so a dropped message or
- * a busy worker never leaves a change behind. */
-void eng_close_issue(engine *e, eissue *is)
-{
-    for (size_t i = 0; i < is->n_acted; i++) {
-        int idx = eng_plugin_index(e, is->acted[i]);
-        if (idx >= 0 && e->set->v[idx].desc.restore)
-            eng_send_restore(e, idx, is);
-    }
-    log_debug("engine", "issue #%llu %s on %s closed", (unsigned long long)is->id, is->type,
-              is->target);
-    strmap_del(e->issues, is->key, is->klen);
-    if (is->prev) is->prev->next = is->next; else e->ihead = is->next;
-    if (is->next) is->next->prev = is->prev; else e->itail = is->prev;
-    eng_free_issue(is);
-}
-
-/* ---- heals ------------------------------------------------------------------------------- */
-
-static void free_action(msg_action *a)
-{
-    free((char *)a->plugin);
-    msg_action_release(a);
-}
-
-static void copy_action(msg_action *d, const msg_action *s, const char *plugin)
-{
-    memset(d, 0, sizeof *d);
-    d->plugin = eng_sdup(plugin);
-    d->name = eng_sdup(s->name);
-    d->target = s->target ? eng_sdup(s->target) : NULL;
-    d->description = eng_sdup(s->description);
-    d->step = s->step;
-    d->impact = s->impact;
-    d->confidence = s->confidence;
-    d->flags = s->flags;
-    if (s->n_params) {
-        msg_kv *kv = calloc(s->n_params, sizeof *kv);
-        for (size_t i = 0; kv && i < s->n_params; i++) {
-            kv[i].key = eng_sdup(s->params[i].key);
-            kv[i].value = eng_sdup(s->params[i].value);
-        }
-        d->params = kv;
-        d->n_params = kv ? s->n_params : 0;
-    }
-}
-
-/* Attempt ids are unique for the process's life (not per engine): a late answer from a worker
- * of a previous load can never match a step of this one. */
-static _Atomic uint64_t g_attempt;
-
-uint64_t eng_next_attempt(void)
-{
-    return atomic_fetch_add(&g_attempt, 1) + 1;
-}
-
-void eng_free_heal(heal *h)
-{
-    free(h->asked);
-    for (size_t i = 0; i < h->n_cands; i++)
-        free_action(&h->cands[i]);
-    free(h->cands);
-    free(h->order);
-    for (size_t i = 0; i < h->n_acts; i++) {
-        kb_action *a = &h->acts[i];
-        free((char *)a->plugin);
-        free((char *)a->action);
-        free((char *)a->target);
-        free((char *)a->message);
-        free((char *)a->before_json);
-        free((char *)a->after_json);
-    }
-    free(h->acts);
-    free(h);
-}
-
-static const char *outcome_name(int o)
-{
-    switch (o) {
-    case HEALER_OUTCOME_DONE: return "done";
-    case HEALER_OUTCOME_HEALED: return "healed";
-    case HEALER_OUTCOME_FAILED: return "failed";
-    case HEALER_OUTCOME_SKIPPED: return "skipped";
-    case HEALER_OUTCOME_DRY_RUN: return "dry_run";
-    case HEALER_OUTCOME_UNSET: return "error"; /* the plugin never said: a bug, never success */
-    }
-    return "failed";
-}
-
-static json_t *heal_summary_json(const heal *h, const char *outcome, const char *reason)
-{
-    json_t *acts = json_array();
-    for (size_t i = 0; i < h->n_acts; i++) {
-        const kb_action *a = &h->acts[i];
-        json_array_append_new(acts, json_pack("{s:s, s:s, s:s, s:s, s:b}", "plugin", a->plugin,
-                                              "action", a->action, "target", a->target,
-                                              "outcome", a->outcome, "success", a->success));
-        json_object_set_new(json_array_get(acts, i), "message", json_string(a->message));
-    }
-    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:b, s:o}", "id", (json_int_t)h->id,
-                          "issue_id", (json_int_t)h->is->id, "issue_type", h->is->type, "target",
-                          h->is->target, "severity", eng_sev_name(h->is->severity), "outcome", outcome,
-                          "dry_run", h->dry_run, "actions", acts);
-    json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
-    return o;
-}
-
-/* Ends a heal: records it, updates metrics and the issue, frees it. */
-static void wq_remove(engine *e, heal *h);
-
-void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason)
-{
-    eissue *is = h->is;
-    double now = clock_now();
-    if (h->phase == H_WAITING)
-        wq_remove(e, h);
-    if (h->phase == H_VERIFYING && h->attempt && h->step_plugin >= 0) {
-        /* a verification still settling on the worker: nobody will read its verdict */
-        msg c = { .kind = MSG_CANCEL, .seq = h->id, .attempt = h->attempt };
-        (void)eng_send_to(e, h->step_plugin, &c);
-    }
-    h->attempt = 0;
-    kb_heal kh = {
-        .id = h->id,
-        .issue_id = is->id,
-        .issue_type = is->type,
-        .severity = eng_sev_name(is->severity),
-        .target = is->target,
-        .plugin = is->plugin,
-        .summary = is->summary,
-        .outcome = outcome,
-        .reason = reason,
-        .dry_run = h->dry_run,
-        .detected_at = h->detected_at,
-        .started_at = h->started_at,
-        .finished_at = now,
-        .actions = h->acts,
-        .n_actions = h->n_acts,
-    };
-    if (e->rt->kb && knowledge_record_heal(e->rt->kb, &kh) < 0)
-        log_error("engine", "heal #%llu could not be queued for the knowledge base",
-                  (unsigned long long)h->id);
-    if (!h->dry_run && h->n_acts)
-        metrics_duration(e->rt->metrics, is->type, now - h->started_at);
-    if (e->recent) {
-        json_array_insert_new(e->recent, 0, heal_summary_json(h, outcome, reason));
-        while (json_array_size(e->recent) > RECENT_MAX)
-            json_array_remove(e->recent, RECENT_MAX);
-    }
-
-    if (strcmp(outcome, "healed") == 0) {
-        is->state = IS_HEALED;
-        is->reason = NULL;
-    } else if (strcmp(outcome, "failed") == 0) {
-        is->state = IS_FAILED;
-        is->reason = NULL;
-    } else if (strcmp(outcome, "dry_run") == 0) {
-        is->state = IS_SUPPRESSED;
-        is->reason = "dry_run";
-    } else {
-        is->state = IS_SUPPRESSED;
-        is->reason = reason;
-    }
-    log_info("engine", "heal #%llu %s on %s: %s%s%s%s", (unsigned long long)h->id, is->type,
-             is->target, outcome, reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
-    is->active = NULL;
-    u64map_del(e->heals, h->id);
-    eng_free_heal(h);
-    atomic_fetch_add(&e->heals_finished, 1);
-    if (is->closing)
-        eng_close_issue(e, is);
-}
-
-static kb_action *add_act(heal *h, const msg_action *a)
-{
-    kb_action *nv = realloc(h->acts, (h->n_acts + 1) * sizeof *nv);
-    if (!nv)
-        return NULL;
-    h->acts = nv;
-    kb_action *k = &h->acts[h->n_acts++];
-    memset(k, 0, sizeof *k);
-    k->plugin = eng_sdup(a->plugin);
-    k->action = eng_sdup(a->name);
-    k->target = eng_sdup(a->target ? a->target : h->is->target);
-    k->outcome = "failed";
-    k->message = eng_sdup("");
-    k->before_json = msg_measures_json(h->is->measures, h->is->n_measures);
-    k->started_at = clock_now();
-    return k;
-}
-
-static void set_act_message(kb_action *k, const char *text)
-{
-    free((char *)k->message);
-    k->message = eng_sdup(text);
-}
-
-/* One line per action in audit.jsonl, written when the action's result (and verdict) is known. */
-static void audit_action(engine *e, heal *h, const msg_action *a, const kb_action *k)
-{
-    if (!e->rt->audit)
-        return;
-    json_t *params = json_object();
-    for (size_t i = 0; i < a->n_params; i++)
-        json_object_set_new(params, a->params[i].key, json_string(a->params[i].value));
-    audit_rec r = {
-        .heal_id = h->id,
-        .plugin = a->plugin,
-        .action = a->name,
-        .actuator = NULL,
-        .target = k->target,
-        .params = params,
-        .result = k->outcome,
-        .message = k->message,
-        .before_json = k->before_json,
-        .after_json = k->after_json,
-        .dry_run = h->dry_run,
-    };
-    if (audit_append(e->rt->audit, &r) < 0)
-        log_error("engine", "audit line for heal #%llu not written", (unsigned long long)h->id);
-    json_decref(params);
-}
-
-static void execute_next(engine *e, heal *h);
-
-/* ---- futility: an action that ran, changed nothing, and is not tried again for that state ---- */
-
-static char *futile_key(const eissue *is, const char *action, int sev, size_t *klen)
-{
-    size_t tl = strlen(is->type), gl = strlen(is->target), al = strlen(action);
-    char *k = malloc(tl + gl + al + 5);
-    if (!k)
-        return NULL;
-    char *p = k;
-    memcpy(p, is->type, tl + 1); p += tl + 1;
-    memcpy(p, is->target, gl + 1); p += gl + 1;
-    memcpy(p, action, al + 1); p += al + 1;
-    *p = (char)('0' + (sev & 3));
-    *klen = (size_t)(p - k) + 1;
-    return k;
-}
-
-static void futile_mark(engine *e, const eissue *is, const char *action, int sev, int futile)
-{
-    size_t kl;
-    char *k = futile_key(is, action, sev, &kl);
-    if (!k)
-        return;
-    double *v = strmap_get(e->futile, k, kl);
-    if (!futile) {
-        free(strmap_del(e->futile, k, kl));
-    } else if (v) {
-        *v = clock_mono() + FUTILE_TTL;
-    } else if ((v = malloc(sizeof *v))) {
-        *v = clock_mono() + FUTILE_TTL;
-        if (strmap_put(e->futile, k, kl, v) < 0)
-            free(v);
-    }
-    free(k);
-}
-
-/* Seconds since the action was marked futile for this state, or -1 when it is not. */
-static double futile_age(engine *e, const eissue *is, const char *action, int sev)
-{
-    size_t kl;
-    char *k = futile_key(is, action, sev, &kl);
-    if (!k)
-        return -1;
-    double *v = strmap_get(e->futile, k, kl), age = -1;
-    double now = clock_mono();
-    if (v && now < *v)
-        age = now - (*v - FUTILE_TTL);
-    else if (v)
-        free(strmap_del(e->futile, k, kl));
-    free(k);
-    return age;
-}
-
-/* Drops expired marks; called from the sweep. Bounded work per call. */
-static void futile_prune(engine *e)
-{
-    size_t i = 0, klen, n = 0;
-    const char *key;
-    void *val;
-    double now = clock_mono();
-    struct { char *k; size_t l; } dead[64];
-    while (n < 64 && strmap_next(e->futile, &i, &key, &klen, &val)) {
-        if (now >= *(double *)val && (dead[n].k = malloc(klen))) {
-            memcpy(dead[n].k, key, klen);
-            dead[n++].l = klen;
-        }
-    }
-    for (size_t j = 0; j < n; j++) {
-        free(strmap_del(e->futile, dead[j].k, dead[j].l));
-        free(dead[j].k);
-    }
-}
-
-/* ---- one step at a time per plugin ------------------------------------------------------ */
-
-/* FIFO, except that a critical heal goes ahead of every non-critical one. */
-static void wq_push(engine *e, int idx, heal *h)
-{
-    pslot *s = &e->slots[idx];
-    h->wnext = NULL;
-    if (h->severity == HEALER_SEV_CRITICAL) {
-        heal **pp = &s->wq_head, *prev = NULL;
-        while (*pp && (*pp)->severity == HEALER_SEV_CRITICAL) {
-            prev = *pp;
-            pp = &(*pp)->wnext;
-        }
-        h->wnext = *pp;
-        *pp = h;
-        if (!h->wnext)
-            s->wq_tail = h;
-        (void)prev;
-        return;
-    }
-    if (s->wq_tail) s->wq_tail->wnext = h; else s->wq_head = h;
-    s->wq_tail = h;
-}
-
-static void wq_remove(engine *e, heal *h)
-{
-    if (h->step_plugin < 0 || (size_t)h->step_plugin >= e->n)
-        return;
-    pslot *s = &e->slots[h->step_plugin];
-    heal *prev = NULL;
-    for (heal *x = s->wq_head; x; prev = x, x = x->wnext) {
-        if (x != h)
-            continue;
-        if (prev) prev->wnext = x->wnext; else s->wq_head = x->wnext;
-        if (s->wq_tail == x) s->wq_tail = prev;
-        x->wnext = NULL;
-        return;
-    }
-}
-
-static void send_step(engine *e, heal *h);
-
-static int slot_open(const pslot *s)
-{
-    return s->n_abandoned == 0 && s->inflight < SLOT_PIPE_MAX;
-}
-
-/* The engine gives up on a step still running in plugin idx: remember it until its result. */
-static void slot_abandon(engine *e, int idx, uint64_t attempt)
-{
-    pslot *s = &e->slots[idx];
-    if (s->n_abandoned == s->cap_abandoned) {
-        size_t cap = s->cap_abandoned ? s->cap_abandoned * 2 : 4;
-        uint64_t *nv = realloc(s->abandoned, cap * sizeof *nv);
-        if (!nv) {
-            /* cannot remember it: stay stuck until the plugin is restarted (fail closed) */
-            if (s->n_abandoned == 0) {
-                static uint64_t never = UINT64_MAX;
-                s->abandoned = &never;
-                s->n_abandoned = 1;
-            }
-            return;
-        }
-        s->abandoned = nv;
-        s->cap_abandoned = cap;
-    }
-    s->abandoned[s->n_abandoned++] = attempt;
-}
-
-/* 1 when attempt was abandoned on plugin idx (and forgets it: its result has come). */
-static int slot_take_abandoned(engine *e, int idx, uint64_t attempt)
-{
-    pslot *s = &e->slots[idx];
-    for (size_t i = 0; i < s->n_abandoned; i++) {
-        if (s->abandoned[i] != attempt)
-            continue;
-        s->abandoned[i] = s->abandoned[--s->n_abandoned];
-        return 1;
-    }
-    return 0;
-}
-
-/* The plugin may take steps again: waiting heals go, critical ones first. */
-static void slot_kick(engine *e, int idx)
-{
-    pslot *s = &e->slots[idx];
-    while (slot_open(s) && s->wq_head) {
-        heal *h = s->wq_head;
-        s->wq_head = h->wnext;
-        if (!s->wq_head)
-            s->wq_tail = NULL;
-        h->wnext = NULL;
-        send_step(e, h);
-    }
-}
-
-/* A risky action that ran under a confirmation (the operator's, or the automatic one it earned)
- * extends or resets its streak towards limits.auto_after_confirmations. */
 static void note_confirmed_result(engine *e, heal *h, const msg_action *a, const kb_action *k)
 {
     if (!h->confirmed || h->dry_run || !(a->flags & HEALER_ACTION_RISKY) ||
@@ -584,7 +114,7 @@ static void action_done(engine *e, heal *h, int healed)
         k->outcome = "healed";
     }
     note_confirmed_result(e, h, a, k);
-    audit_action(e, h, a, k);
+    eng_audit_action(e, h, a, k);
     int counted = !h->dry_run && strcmp(k->outcome, "skipped") != 0 &&
                   strcmp(k->outcome, "preempted") != 0;
     if (counted) {
@@ -593,7 +123,7 @@ static void action_done(engine *e, heal *h, int healed)
             metrics_success(e->rt->metrics, h->is->type, a->name);
         /* ran and changed nothing: not again for this state until FUTILE_TTL; healed: forget */
         if (k->success || strcmp(k->outcome, "not_healed") == 0)
-            futile_mark(e, h->is, a->name, h->severity, !k->success);
+            eng_futile_mark(e, h->is, a->name, h->severity, !k->success);
     }
     if (healed) {
         eng_finish_heal(e, h, h->dry_run ? "dry_run" : "healed", NULL);
@@ -604,7 +134,7 @@ static void action_done(engine *e, heal *h, int healed)
 }
 
 /* Sends the current step to its plugin, which is free. */
-static void send_step(engine *e, heal *h)
+void eng_send_step(engine *e, heal *h)
 {
     const msg_action *a = h->order[h->cur].action;
     int idx = h->step_plugin;
@@ -623,7 +153,7 @@ static void send_step(engine *e, heal *h)
         return;
     }
     k->outcome = "error";
-    set_act_message(k, rc == HEALER_E_FULL ? "plugin queue full: not sent" : "plugin not running");
+    eng_set_act_message(k, rc == HEALER_E_FULL ? "plugin queue full: not sent" : "plugin not running");
     action_done(e, h, 0);
 }
 
@@ -641,7 +171,7 @@ static void execute_next(engine *e, heal *h)
         return;
     }
     const msg_action *a = h->order[h->cur].action;
-    if (!add_act(h, a)) {
+    if (!eng_add_act(h, a)) {
         eng_finish_heal(e, h, "failed", "out of memory");
         return;
     }
@@ -650,19 +180,19 @@ static void execute_next(engine *e, heal *h)
     if (idx < 0) {
         kb_action *k = &h->acts[h->n_acts - 1];
         k->outcome = "error";
-        set_act_message(k, "plugin not running");
+        eng_set_act_message(k, "plugin not running");
         action_done(e, h, 0);
         return;
     }
-    if (!slot_open(&e->slots[idx]) || e->slots[idx].wq_head) {
+    if (!eng_slot_open(&e->slots[idx]) || e->slots[idx].wq_head) {
         /* The plugin is stuck in a step the engine gave up on (or saturated): wait, at most one
          * action timeout, behind the heals already waiting. */
         h->phase = H_WAITING;
         h->deadline = clock_mono() + e->rt->cfg->action_timeout;
-        wq_push(e, idx, h);
+        eng_wq_push(e, idx, h);
         return;
     }
-    send_step(e, h);
+    eng_send_step(e, h);
 }
 
 /* Counts a refusal once per issue and reason, however often the issue repeats. */
@@ -751,18 +281,18 @@ static void skip_futile(engine *e, heal *h)
     size_t keep = 0;
     for (size_t i = 0; i < h->n_order; i++) {
         const msg_action *a = h->order[i].action;
-        double age = h->dry_run ? -1 : futile_age(e, h->is, a->name, h->severity);
+        double age = h->dry_run ? -1 : eng_futile_age(e, h->is, a->name, h->severity);
         if (age < 0) {
             h->order[keep++] = h->order[i];
             continue;
         }
-        kb_action *k = add_act(h, a);
+        kb_action *k = eng_add_act(h, a);
         if (k) {
             char why[200];
             snprintf(why, sizeof why, "skipped: ran %.0f s ago on this target at this severity "
                      "and changed nothing; escalating", age);
             k->outcome = "skipped";
-            set_act_message(k, why);
+            eng_set_act_message(k, why);
         }
     }
     h->n_order = keep;
@@ -947,7 +477,7 @@ static void on_issue(engine *e, const msg *m)
     int idx = eng_plugin_index(e, m->plugin);
     const char *target = m->issue.target ? m->issue.target : "";
     size_t klen;
-    char *key = issue_key(m->issue.type, target, &klen);
+    char *key = eng_issue_key(m->issue.type, target, &klen);
     if (!key)
         return;
     eissue *is = strmap_get(e->issues, key, klen);
@@ -1008,7 +538,7 @@ static void on_issue(engine *e, const msg *m)
     }
     free(is->summary);
     is->summary = eng_sdup(m->issue.summary);
-    set_measures(is, &m->issue);
+    eng_set_measures(is, &m->issue);
     double iv = idx >= 0 ? e->set->v[idx].interval : e->rt->cfg->interval;
     is->ttl = 3 * iv + 1;
     if (is->active && is->severity == HEALER_SEV_CRITICAL && is->active->severity < is->severity)
@@ -1021,7 +551,7 @@ static void on_resolve(engine *e, const msg *m)
     if (!m->has_issue || !m->issue.type)
         return;
     size_t klen;
-    char *key = issue_key(m->issue.type, m->issue.target ? m->issue.target : "", &klen);
+    char *key = eng_issue_key(m->issue.type, m->issue.target ? m->issue.target : "", &klen);
     if (!key)
         return;
     eissue *is = strmap_get(e->issues, key, klen);
@@ -1034,7 +564,7 @@ static void on_resolve(engine *e, const msg *m)
         heal *h = is->active;
         kb_action *k = &h->acts[h->n_acts - 1];
         k->outcome = "skipped";
-        set_act_message(k, "not run: the issue cleared first");
+        eng_set_act_message(k, "not run: the issue cleared first");
         is->closing = 1;
         eng_finish_heal(e, h, "cancelled", "the issue cleared during the heal");
         free(key);
@@ -1090,7 +620,7 @@ static void on_plan(engine *e, const msg *m)
                      "ignored: plugins.%s.allow_auto is not set (healerd.conf)",
                      (unsigned long long)h->id, m->plugin, a.name, m->plugin);
         a.flags &= keep;
-        copy_action(&h->cands[h->n_cands++], &a, m->plugin);
+        eng_copy_action(&h->cands[h->n_cands++], &a, m->plugin);
     }
     if (h->plans_waiting)
         h->plans_waiting--;
@@ -1114,13 +644,13 @@ static void on_result(engine *e, const msg *m)
     int idx = eng_plugin_index(e, m->plugin);
     if (idx < 0 || !m->attempt)
         return;
-    if (slot_take_abandoned(e, idx, m->attempt)) {
+    if (eng_slot_take_abandoned(e, idx, m->attempt)) {
         if (e->slots[idx].inflight)
             e->slots[idx].inflight--;
         log_info("engine", "late result of step %llu (heal #%llu) from %s discarded: %s%s%s",
                  (unsigned long long)m->attempt, (unsigned long long)m->seq, m->plugin,
-                 outcome_name(m->code), m->text && m->text[0] ? ": " : "", m->text ? m->text : "");
-        slot_kick(e, idx);
+                 eng_outcome_name(m->code), m->text && m->text[0] ? ": " : "", m->text ? m->text : "");
+        eng_slot_kick(e, idx);
         return;
     }
     heal *h = step_heal(e, m, H_EXECUTING);
@@ -1131,14 +661,14 @@ static void on_result(engine *e, const msg *m)
     const msg_action *a = h->order[h->cur].action;
     kb_action *k = &h->acts[h->n_acts - 1];
     int outcome = m->code;
-    k->outcome = outcome_name(outcome);
+    k->outcome = eng_outcome_name(outcome);
     k->duration = m->duration;
-    set_act_message(k, m->text);
+    eng_set_act_message(k, m->text);
     free((char *)k->after_json);
     k->after_json = m->n_measures ? msg_measures_json(m->measures, m->n_measures) : NULL;
     if (!h->dry_run && outcome != HEALER_OUTCOME_SKIPPED && outcome != HEALER_OUTCOME_DRY_RUN &&
         outcome != HEALER_OUTCOME_FAILED)
-        note_acted(h->is, a->plugin);
+        eng_note_acted(h->is, a->plugin);
     double settle = m->wait > 0 && m->wait <= HEALER_VERIFY_MAX_S ? m->wait : 0;
     switch (outcome) {
     case HEALER_OUTCOME_HEALED:
@@ -1172,7 +702,7 @@ static void on_result(engine *e, const msg *m)
         action_done(e, h, 0);
         break;
     }
-    slot_kick(e, idx);
+    eng_slot_kick(e, idx);
 }
 
 static void on_verdict(engine *e, const msg *m)
@@ -1194,7 +724,7 @@ static void on_verdict(engine *e, const msg *m)
     if (m->text && m->text[0]) {
         char buf[HEALER_MSG_MAX * 2 + 16];
         snprintf(buf, sizeof buf, "%s%s%s", k->message, k->message[0] ? "; verify: " : "verify: ", m->text);
-        set_act_message(k, buf);
+        eng_set_act_message(k, buf);
     }
     k->duration = clock_mono() - h->act_started;
     if (!m->code && !h->dry_run)
@@ -1224,16 +754,16 @@ static void preempt(engine *e, heal *h)
         kb_action *k = &h->acts[h->n_acts - 1];
         const msg_action *a = h->order[h->cur].action;
         if (h->phase == H_EXECUTING) {
-            slot_abandon(e, h->step_plugin, h->attempt); /* its result will be late: discard it */
+            eng_slot_abandon(e, h->step_plugin, h->attempt); /* its result will be late: discard it */
             if (!h->dry_run)
-                note_acted(h->is, a->plugin);
+                eng_note_acted(h->is, a->plugin);
         }
         if (h->phase != H_VERIFYING || strcmp(k->outcome, "failed") == 0)
             k->outcome = "preempted";
         char buf[HEALER_MSG_MAX + 64];
         snprintf(buf, sizeof buf, "%s%s%s", k->message, k->message[0] ? "; " : "", why);
-        set_act_message(k, buf);
-        audit_action(e, h, a, k);
+        eng_set_act_message(k, buf);
+        eng_audit_action(e, h, a, k);
         eng_finish_heal(e, h, "cancelled", why);
         return;
     }
@@ -1328,7 +858,7 @@ void eng_sweep(engine *e)
     for (size_t k = 0; k < ndue; k++) {
         heal *h = u64map_get(e->heals, due[k]);
         if (h && h->phase == H_EXECUTING)
-            slot_abandon(e, h->step_plugin, h->attempt); /* its result will be late: discard */
+            eng_slot_abandon(e, h->step_plugin, h->attempt); /* its result will be late: discard */
     }
     for (size_t k = 0; k < ndue; k++) {
         heal *h = u64map_get(e->heals, due[k]);
@@ -1347,13 +877,13 @@ void eng_sweep(engine *e)
             break;
         case H_WAITING: {
             /* the plugin is still stuck in an earlier step: this one never ran */
-            wq_remove(e, h);
+            eng_wq_remove(e, h);
             kb_action *last = &h->acts[h->n_acts - 1];
             char text[200];
             snprintf(text, sizeof text, "not run: plugin %s was still busy with a step that "
                      "timed out", h->order[h->cur].action->plugin);
             last->outcome = "skipped";
-            set_act_message(last, text);
+            eng_set_act_message(last, text);
             log_warn("engine", "heal #%llu: %s", (unsigned long long)h->id, text);
             action_done(e, h, 0);
             break;
@@ -1366,14 +896,14 @@ void eng_sweep(engine *e)
             snprintf(text, sizeof text, "plugin %s did not %s within %.0f s", plugin,
                      h->phase == H_EXECUTING ? "answer" : "verify", e->rt->cfg->action_timeout);
             last->outcome = "timeout";
-            set_act_message(last, text);
+            eng_set_act_message(last, text);
             log_warn("engine", "heal #%llu: %s", (unsigned long long)h->id, text);
             if (h->phase == H_EXECUTING) {
                 /* It may still act (or have acted): restore it when the issue clears; the
                  * plugin stays busy until its late result (abandoned above), so no later step
                  * inherits it. */
                 if (!h->dry_run)
-                    note_acted(h->is, plugin);
+                    eng_note_acted(h->is, plugin);
             } else {
                 msg c = { .kind = MSG_CANCEL, .seq = h->id, .attempt = h->attempt };
                 (void)eng_send_to(e, h->step_plugin, &c);
@@ -1383,7 +913,7 @@ void eng_sweep(engine *e)
         }
         }
     }
-    futile_prune(e);
+    eng_futile_prune(e);
     eng_retry_restores(e, 0);
     if (e->auto_detect) {
         eissue *is = e->ihead;

@@ -205,6 +205,29 @@ engine *engine_new_detached(runtime *rt, plugin_set *set, engine_send_hook hook,
  * engine thread does with a queued one: for detached engines, which have no thread. */
 int eng_command_now(engine *e, http_command c, uint64_t id, char *msgbuf, size_t len);
 
+/* engine_record.c */
+char *eng_issue_key(const char *type, const char *target, size_t *klen);
+void eng_set_measures(eissue *is, const msg_issue *mi);
+void eng_note_acted(eissue *is, const char *plugin);
+void eng_copy_action(msg_action *d, const msg_action *s, const char *plugin);
+const char *eng_outcome_name(int o);
+kb_action *eng_add_act(heal *h, const msg_action *a);
+void eng_set_act_message(kb_action *k, const char *text);
+void eng_audit_action(engine *e, heal *h, const msg_action *a, const kb_action *k);
+
+/* engine_steps.c */
+void eng_futile_mark(engine *e, const eissue *is, const char *action, int sev, int futile);
+double eng_futile_age(engine *e, const eissue *is, const char *action, int sev);
+void eng_futile_prune(engine *e);
+void eng_wq_push(engine *e, int idx, heal *h);
+void eng_wq_remove(engine *e, heal *h);
+int eng_slot_open(const pslot *s);
+void eng_slot_abandon(engine *e, int idx, uint64_t attempt);
+int eng_slot_take_abandoned(engine *e, int idx, uint64_t attempt);
+void eng_slot_kick(engine *e, int idx);
+/* engine.c: sends the current step of h to its plugin, which is free */
+void eng_send_step(engine *e, heal *h);
+
 /* engine_views.c */
 extern const char *const ENG_ISSUE_STATE[];
 void eng_recompute_health(engine *e);
