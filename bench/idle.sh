@@ -4,7 +4,8 @@
 set -euo pipefail
 BUILD=${1:-build}
 SECONDS_TO_MEASURE=${2:-60}
-T=$(mktemp -d /tmp/healerd-idle.XXXXXX)
+mkdir -p "$BUILD/benchtmp"   # the loader refuses a plugin_dir under world-writable /tmp
+T=$(mktemp -d "$BUILD/benchtmp/healerd-idle.XXXXXX")
 chmod 755 "$T"
 mkdir -p "$T/plugins" "$T/watched"
 install -m 0755 "$BUILD/plugins/dirwatch.so" "$T/plugins/"

@@ -29,7 +29,8 @@ CROSS=10   # emergency_available_percent's default, and earlyoom's -m default
 COOLDOWN=${COOLDOWN:-0}
 PAGES=${PAGES:-huge}
 TUID=$(( 62000 + $$ % 1000 ))
-T=$(mktemp -d /tmp/healerd-emerg.XXXXXX)
+mkdir -p "$BUILD/benchtmp"   # the loader refuses a plugin_dir under world-writable /tmp
+T=$(mktemp -d "$BUILD/benchtmp/healerd-emerg.XXXXXX")
 chmod 755 "$T"
 CGNAME=healer-mem-emerg-$$
 CG=/sys/fs/cgroup/memory/$CGNAME

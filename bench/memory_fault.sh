@@ -19,7 +19,8 @@ set -euo pipefail
 BUILD=${BUILD:-build}
 BUILD=$(cd "$BUILD" && pwd)
 RUNS=${RUNS:-3}
-T=$(mktemp -d /tmp/healerd-bench.XXXXXX)
+mkdir -p "$BUILD/benchtmp"   # the loader refuses a plugin_dir under world-writable /tmp
+T=$(mktemp -d "$BUILD/benchtmp/healerd-bench.XXXXXX")
 chmod 755 "$T"
 CG=/sys/fs/cgroup/memory/healer-mem-bench-$$
 PIDS=()

@@ -14,7 +14,8 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 rc=0; sysroot_build || rc=$?
 [ "$rc" = 0 ] || { echo "SKIP: no isolated systemd root"; exit 77; }
 command -v monit >/dev/null || { echo "SKIP: monit is not installed"; exit 77; }
-T=$(mktemp -d /tmp/healerd-svcbench.XXXXXX)
+mkdir -p "$BUILD/benchtmp"   # the loader refuses a plugin_dir under world-writable /tmp
+T=$(mktemp -d "$BUILD/benchtmp/healerd-svcbench.XXXXXX")
 chmod 755 "$T"
 AGENT=; MONIT=
 finish() {
