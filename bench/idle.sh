@@ -4,8 +4,10 @@
 set -euo pipefail
 BUILD=${1:-build}
 SECONDS_TO_MEASURE=${2:-60}
-mkdir -p "$BUILD/benchtmp"   # the loader refuses a plugin_dir under world-writable /tmp
-T=$(mktemp -d "$BUILD/benchtmp/healerd-idle.XXXXXX")
+. "$(dirname "$0")/../tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
+TESTTMP=$(healer_test_tmp "$BUILD")
+mkdir -p -m 0755 "$TESTTMP"
+T=$(mktemp -d "$TESTTMP/healerd-idle.XXXXXX")
 chmod 755 "$T"
 mkdir -p "$T/plugins" "$T/watched"
 install -m 0755 "$BUILD/plugins/dirwatch.so" "$T/plugins/"

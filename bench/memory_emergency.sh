@@ -29,8 +29,10 @@ CROSS=10   # emergency_available_percent's default, and earlyoom's -m default
 COOLDOWN=${COOLDOWN:-0}
 PAGES=${PAGES:-huge}
 TUID=$(( 62000 + $$ % 1000 ))
-mkdir -p "$BUILD/benchtmp"   # the loader refuses a plugin_dir under world-writable /tmp
-T=$(mktemp -d "$BUILD/benchtmp/healerd-emerg.XXXXXX")
+. "$(dirname "$0")/../tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
+TESTTMP=$(healer_test_tmp "$BUILD")
+mkdir -p -m 0755 "$TESTTMP"
+T=$(mktemp -d "$TESTTMP/healerd-emerg.XXXXXX")
 chmod 755 "$T"
 CGNAME=healer-mem-emerg-$$
 CG=/sys/fs/cgroup/memory/$CGNAME

@@ -19,8 +19,10 @@ set -euo pipefail
 BUILD=${BUILD:-build}
 BUILD=$(cd "$BUILD" && pwd)
 RUNS=${RUNS:-3}
-mkdir -p "$BUILD/benchtmp"   # the loader refuses a plugin_dir under world-writable /tmp
-T=$(mktemp -d "$BUILD/benchtmp/healerd-bench.XXXXXX")
+. "$(dirname "$0")/../tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
+TESTTMP=$(healer_test_tmp "$BUILD")
+mkdir -p -m 0755 "$TESTTMP"
+T=$(mktemp -d "$TESTTMP/healerd-bench.XXXXXX")
 chmod 755 "$T"
 CG=/sys/fs/cgroup/memory/healer-mem-bench-$$
 PIDS=()

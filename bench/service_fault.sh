@@ -14,8 +14,10 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 rc=0; sysroot_build || rc=$?
 [ "$rc" = 0 ] || { echo "SKIP: no isolated systemd root"; exit 77; }
 command -v monit >/dev/null || { echo "SKIP: monit is not installed"; exit 77; }
-mkdir -p "$BUILD/benchtmp"   # the loader refuses a plugin_dir under world-writable /tmp
-T=$(mktemp -d "$BUILD/benchtmp/healerd-svcbench.XXXXXX")
+. "$(dirname "$0")/../tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
+TESTTMP=$(healer_test_tmp "$BUILD")
+mkdir -p -m 0755 "$TESTTMP"
+T=$(mktemp -d "$TESTTMP/healerd-svcbench.XXXXXX")
 chmod 755 "$T"
 AGENT=; MONIT=
 finish() {

@@ -17,8 +17,10 @@ done
 
 # Not under /tmp: the plugin folder is in $T, and the loader refuses one below a directory anyone
 # may write.
-mkdir -p -m 0755 "$BUILD/testtmp"
-T=$(mktemp -d "$BUILD/testtmp/healer-sdk-oot.XXXXXX")
+. "$SRC/tests/lib/testtmp.sh"
+TESTTMP=$(healer_test_tmp "$BUILD")
+mkdir -p -m 0755 "$TESTTMP"
+T=$(mktemp -d "$TESTTMP/healer-sdk-oot.XXXXXX")
 chmod 755 "$T"
 trap 'rm -rf "$T"' EXIT
 PASS=0

@@ -8,8 +8,10 @@ HEALERD="$BUILD/bin/healerd"
 HEALCTL="$BUILD/bin/healctl"
 # Not under /tmp: the loader refuses a plugin_dir below a directory anyone may write (a sticky
 # /tmp included), and plugin folders live in $T.
-mkdir -p -m 0755 "$BUILD/testtmp"
-T=$(mktemp -d "$BUILD/testtmp/healerd-test.XXXXXX")
+. "$SRC/tests/lib/testtmp.sh"
+TESTTMP=$(healer_test_tmp "$BUILD")
+mkdir -p -m 0755 "$TESTTMP"
+T=$(mktemp -d "$TESTTMP/healerd-test.XXXXXX")
 chmod 755 "$T"
 AGENT_PID=""
 PORT=""

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testtmp.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -61,10 +63,13 @@ static int setup(void **state)
         return 0;
     /* Under the build tree, not /tmp: the loader refuses a plugin_dir below a directory anyone
      * may write. */
-    snprintf(dir, sizeof dir, "%s/testtmp", build);
+    char root[512];
+    if (!test_tmp_root(build, root, sizeof root))
+        return -1;
+    snprintf(dir, sizeof dir, "%s", root);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return -1;
-    snprintf(dir, sizeof dir, "%s/testtmp/healerd-lcheck.XXXXXX", build);
+    snprintf(dir, sizeof dir, "%s/healerd-lcheck.XXXXXX", root);
     if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
         return -1;
     snprintf(pdir, sizeof pdir, "%s/plugins", dir);

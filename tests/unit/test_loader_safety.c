@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testtmp.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -73,10 +75,13 @@ static int setup(void **state)
     if (!b || !*b || getuid() != 0)
         return 0; /* the tests skip: they need the built fixtures and root (chown) */
     snprintf(build, sizeof build, "%s", b);
-    snprintf(dir, sizeof dir, "%s/testtmp", build);
+    char root[512];
+    if (!test_tmp_root(build, root, sizeof root))
+        return -1;
+    snprintf(dir, sizeof dir, "%s", root);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return -1;
-    snprintf(dir, sizeof dir, "%s/testtmp/loader-safety.XXXXXX", build);
+    snprintf(dir, sizeof dir, "%s/loader-safety.XXXXXX", root);
     if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
         return -1;
     log_set_level(HEALER_LOG_ERROR); /* thousands of refusals in the race */
