@@ -40,14 +40,16 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   [ -d "$CG" ] && for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
-  rm -rf "$T"
+  rm -rf "$T" "${P:-}"
 }
 trap cleanup EXIT
 command -v earlyoom >/dev/null || { echo "earlyoom not installed (scripts/install-deps.sh)"; exit 1; }
 [ -w /sys/fs/cgroup/memory ] || { echo "needs root and the v1 memory controller"; exit 1; }
 install -m 0755 "$BUILD/tests/memory_fast_hog" "$T/memory_fast_hog"
-mkdir -p "$T/plugins"; chmod 755 "$T/plugins"
-install -m 0755 "$BUILD/plugins/memory.so" "$T/plugins/"
+# The plugin folder stays root-only: $T is handed to the hog's uid below.
+P=$(mktemp -d "$TESTTMP/healerd-emerg-plugins.XXXXXX")
+chmod 755 "$P"
+install -m 0755 "$BUILD/plugins/memory.so" "$P/"
 mkdir "$CG"
 chown "$TUID" "$T"
 
@@ -101,7 +103,7 @@ stats() { # NAME FILE: p50/p90/p99/max of the latencies in FILE (nearest rank)
 # ---- healerd: one agent, only the memory plugin, defaults but the scope ----
 mkdir -p "$T/hd"
 cat >"$T/hd/healerd.conf" <<CONF
-agent = { mode = "live"; plugin_dir = "$T/plugins"; state_dir = "$T/hd"; log_level = "info"; };
+agent = { mode = "live"; plugin_dir = "$P"; state_dir = "$T/hd"; log_level = "info"; };
 limits = { max_heals_per_hour = 1000; cooldown_minutes = $COOLDOWN; };
 http = { listen = "127.0.0.1:0"; };
 scope = { cgroup = "/$CGNAME"; uids = [$TUID]; };
