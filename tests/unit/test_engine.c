@@ -870,6 +870,46 @@ static void test_confirm_and_reject(void **state)
     done(h);
 }
 
+static void two_confirmations(hx *h)
+{
+    h->cfg.limits.auto_after_confirmations = 2;
+}
+
+/* Confirmed and healed twice: the third plan of that (type, action) runs without asking; one
+ * failure sends it back to asking. */
+static void test_auto_after_confirmations(void **state)
+{
+    (void)state;
+    hx *h = mk(0, two_confirmations);
+    const char *targets[] = { "a", "b" };
+    for (int i = 0; i < 2; i++) {
+        uint64_t id = raise(h, targets[i], 1);
+        size_t mark = h->n_log;
+        hx_plan(h, "pa", id, (hx_act[]){ { "risky", 0, HEALER_ACTION_CONFIG, 0 } }, 1);
+        hx_plan(h, "pb", id, NULL, 0);
+        assert_int_equal(heal_of(h, id)->phase, H_PENDING);
+        assert_int_equal(hx_command(h, HTTP_CMD_CONFIRM, id), HEALER_OK);
+        hx_sent x = exec_of(h, mark, id);
+        hx_result(h, "pa", id, x.attempt, HEALER_OUTCOME_HEALED, 0, "ok");
+        assert_string_equal(outcome(hx_heal(h, id)), "healed");
+    }
+    /* earned: no confirmation this time, and it fails */
+    uint64_t id = raise(h, "c", 1);
+    size_t mark = h->n_log;
+    hx_plan(h, "pa", id, (hx_act[]){ { "risky", 0, HEALER_ACTION_CONFIG, 0 } }, 1);
+    hx_plan(h, "pb", id, NULL, 0);
+    assert_int_equal(heal_of(h, id)->phase, H_EXECUTING);
+    hx_sent x = exec_of(h, mark, id);
+    hx_result(h, "pa", id, x.attempt, HEALER_OUTCOME_FAILED, 0, "no");
+    assert_string_equal(outcome(hx_heal(h, id)), "failed");
+    /* one failure: back to asking */
+    uint64_t id2 = raise(h, "d", 1);
+    hx_plan(h, "pa", id2, (hx_act[]){ { "risky", 0, HEALER_ACTION_CONFIG, 0 } }, 1);
+    hx_plan(h, "pb", id2, NULL, 0);
+    assert_int_equal(heal_of(h, id2)->phase, H_PENDING);
+    done(h);
+}
+
 /* ---- ids and the durable record --------------------------------------------------------- */
 
 /* Without a knowledge base the engine still never gives two heals one id. */
@@ -949,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_hourly_limit_and_emergency),
         cmocka_unit_test(test_dry_run_keeps_live_windows),
         cmocka_unit_test(test_confirm_and_reject),
+        cmocka_unit_test(test_auto_after_confirmations),
         cmocka_unit_test(test_heal_ids_unique_without_kb),
         cmocka_unit_test(test_recorded_in_knowledge_base),
     };
