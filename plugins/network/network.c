@@ -1134,6 +1134,29 @@ static int network_pred_tcp(network *n, const void *arg)
     return network_tcp_healthy(n);
 }
 
+/* One look for verify: healed, or (not yet, and the settle time is not over) ask the host to call
+ * verify again in 0.1 s (*settling = 1), so the worker never sleeps while a fix settles and this
+ * plugin's netlink events keep flowing. */
+static int network_look(network *n, const healer_issue *is, int (*pred)(network *, const void *),
+                        const void *arg, healer_verdict *v, int *settling)
+{
+    double now = network_mono();
+    if (n->verify_issue != is->id || !(n->verify_until > 0) || now > n->verify_until + 1.0) {
+        n->verify_issue = is->id;
+        n->verify_until = now + n->settle_seconds;
+    }
+    network_nl_resync(n);
+    int ok = pred(n, arg);
+    if (!ok && now < n->verify_until) {
+        v->recheck_after_s = 0.1;
+        *settling = 1;
+        return 0;
+    }
+    n->verify_until = 0;
+    *settling = 0;
+    return ok;
+}
+
 static int network_verify(void *state, const healer_issue *issue, const healer_action *action,
                           healer_verdict *v)
 {
@@ -1141,8 +1164,11 @@ static int network_verify(void *state, const healer_issue *issue, const healer_a
     (void)action;
     const char *t = issue->target ? issue->target : "";
     size_t k = 0;
+    int settling = 0;
     if (strcmp(issue->type, NETWORK_DOWN) == 0) {
-        v->healed = network_wait(n, n->settle_seconds, network_pred_link_ok, t);
+        v->healed = network_look(n, issue, network_pred_link_ok, t, v, &settling);
+        if (settling)
+            return HEALER_OK;
         network_link *l = network_link_by_name(n, t);
         v->measurements[k++] = (healer_measurement){"link_admin_up", l && (l->flags & IFF_UP)};
         v->measurements[k++] = (healer_measurement){"link_carrier", l && (l->flags & IFF_RUNNING)};
@@ -1151,18 +1177,24 @@ static int network_verify(void *state, const healer_issue *issue, const healer_a
                  : network_pred_link_admin_up(n, t) ? "up without carrier" : "down");
     } else if (strcmp(issue->type, NETWORK_ROUTE) == 0) {
         int family = strcmp(t, "default6") == 0 ? AF_INET6 : AF_INET;
-        v->healed = network_wait(n, n->settle_seconds, network_pred_default, &family);
+        v->healed = network_look(n, issue, network_pred_default, &family, v, &settling);
+        if (settling)
+            return HEALER_OK;
         v->measurements[k++] = (healer_measurement){"default_routes",
                                                     (double)network_default_count(n, family)};
         snprintf(v->message, sizeof v->message, "%s default route %s",
                  family == AF_INET ? "IPv4" : "IPv6", v->healed ? "present" : "still missing");
     } else if (strcmp(issue->type, NETWORK_DNS) == 0) {
-        v->healed = network_wait(n, n->settle_seconds, network_pred_dns, NULL);
+        v->healed = network_look(n, issue, network_pred_dns, NULL, v, &settling);
+        if (settling)
+            return HEALER_OK;
         v->measurements[k++] = (healer_measurement){"dns_names_failed", n->dns_failed_names};
         snprintf(v->message, sizeof v->message, "%d of %zu name(s) resolve", n->dns_ok_names,
                  n->n_dns_names);
     } else if (strcmp(issue->type, NETWORK_CONN) == 0) {
-        v->healed = network_wait(n, n->settle_seconds, network_pred_tcp, NULL);
+        v->healed = network_look(n, issue, network_pred_tcp, NULL, v, &settling);
+        if (settling)
+            return HEALER_OK;
         snprintf(v->message, sizeof v->message, "%d of %zu TCP target(s) reachable", n->tcp_ok,
                  n->n_targets);
     } else {

@@ -78,6 +78,10 @@ typedef struct network {
     char **dnsmasq_pid_files;
     size_t n_dnsmasq_pid_files;
     double settle_seconds;
+    /* verify looks once per call and asks to be called again while the fix settles: the issue
+     * it is verifying and until when it may still settle (monotonic; 0 = none) */
+    uint64_t verify_issue;
+    double verify_until;
     const char *ip_cmd;
 
     /* rtnetlink */

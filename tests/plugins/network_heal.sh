@@ -45,10 +45,21 @@ wait_for "connectivity_lost closed" 10 no_issue connectivity_lost
 # 4. dnsmasq serves stale data: the name is removed and dnsmasq told (SIGHUP by the test);
 #    then the file is fixed on disk but dnsmasq is not told. Only a cache flush (SIGHUP, sent
 #    by the agent through act_signal) makes it answer again.
+#    Healing is paused while the test makes the cache stale: a flush of the still empty file
+#    would change nothing, and the agent rightly does not repeat within the hour an action that
+#    changed nothing for the same state (it escalates instead).
+echo "net-test-token" >"$T/token"
+chmod 600 "$T/token"
+apipost() {
+  ip netns exec "$NA" curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST \
+    -H "Authorization: Bearer net-test-token" "http://127.0.0.1:$PORT$1"
+}
+check "healing paused while the cache is made stale" [ "$(apipost /api/v1/pause)" = 200 ]
 : >"$T/hosts"
 kill -HUP "$DNS_PID"
 wait_for "the name no longer resolves (dnsmasq re-read the empty hosts file)" 10 bash -c "! ip netns exec $NA timeout 3 getent ahostsv4 $DNS_NAME >/dev/null"
 echo "$DNS_ANSWER $DNS_NAME" >"$T/hosts"
+check "healing resumed" [ "$(apipost /api/v1/resume)" = 200 ]
 wait_for "dns_failure healed by flush_dns_cache (the agent's SIGHUP to dnsmasq)" 25 action_healed dns_failure flush_dns_cache
 check "the name resolves again" resolves
 check "the SIGHUP went through the actuator (audit)" audit_has '.actuator=="signal" and .action=="flush_dns_cache" and .result=="ok" and .params.signal_name=="SIGHUP"'
