@@ -122,7 +122,8 @@ static void action_done(engine *e, heal *h, int healed)
         if (k->success)
             metrics_success(e->rt->metrics, h->is->type, a->name);
         /* ran and changed nothing: not again for this state until FUTILE_TTL; healed: forget */
-        if (k->success || strcmp(k->outcome, "not_healed") == 0)
+        if ((k->success || strcmp(k->outcome, "not_healed") == 0) &&
+            h->severity != HEALER_SEV_CRITICAL)
             eng_futile_mark(e, h->is, a->name, h->severity, !k->success);
     }
     if (healed) {
@@ -278,6 +279,11 @@ static void drop_heal(engine *e, heal *h)
  * nothing: it is recorded as skipped (with why) and the ladder starts past it. */
 static void skip_futile(engine *e, heal *h)
 {
+    /* An emergency is never held back by what learning says about a gentler time: at critical
+     * the plugin plans what works fast (a kill picks a new victim each time), and blocking it
+     * would leave the host to the kernel's OOM killer. */
+    if (h->severity == HEALER_SEV_CRITICAL)
+        return;
     size_t keep = 0;
     for (size_t i = 0; i < h->n_order; i++) {
         const msg_action *a = h->order[i].action;

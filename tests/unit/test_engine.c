@@ -616,6 +616,25 @@ static json_t *ladder(hx *h, const char *target, int sev, int v1, int v2)
     return rec;
 }
 
+/* A critical issue is never held back by futility: an emergency kill that "changed nothing"
+ * (the memory was not back yet when it re-measured) runs again at the next emergency — found by
+ * bench/memory_emergency.sh, where the marks silenced every emergency after the sixth. */
+static void test_critical_ignores_futility(void **state)
+{
+    (void)state;
+    hx *h = mk(0, NULL);
+    json_t *r = ladder(h, "a", 3, 0, 0);
+    assert_string_equal(act_field(r, 0, "outcome"), "not_healed");
+    assert_string_equal(act_field(r, 1, "outcome"), "not_healed");
+    size_t mark = h->n_log;
+    r = ladder(h, "a", 3, 0, 1);
+    assert_int_equal(hx_count(h, mark, MSG_EXECUTE, NULL), 2);
+    assert_string_equal(act_field(r, 0, "action"), "a1");
+    assert_string_equal(act_field(r, 0, "outcome"), "not_healed");
+    assert_string_equal(act_field(r, 1, "outcome"), "healed");
+    done(h);
+}
+
 static void test_futile_skipped_then_exhausted(void **state)
 {
     (void)state;
@@ -984,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_pause_holds_even_critical),
         cmocka_unit_test(test_critical_first_in_wait_queue),
         cmocka_unit_test(test_futile_skipped_then_exhausted),
+        cmocka_unit_test(test_critical_ignores_futility),
         cmocka_unit_test(test_futile_cleared_by_heal),
         cmocka_unit_test(test_restore_resent_until_acked),
         cmocka_unit_test(test_hourly_limit_and_emergency),
