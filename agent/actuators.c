@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "actuators_int.h"
+#include "dryrun.h"
 #include "procinfo.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -613,11 +614,7 @@ int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     json_object_set_new(params, "name", jstr(pi.p.name));
     int escalate = sig == SIGTERM && grace_s > 0;
     if (is_dry(a)) {
-        if (escalate)
-            setmsg(m, sizeof m, "would send %s to pid %d (%s), then SIGKILL if it outlives "
-                   "%.3g s", sn, (int)pid, pi.p.name, grace_s);
-        else
-            setmsg(m, sizeof m, "would send %s to pid %d (%s)", sn, (int)pid, pi.p.name);
+        healer_dry_signal(m, sizeof m, pid, pi.p.name, sig, grace_s);
         return finish(a, c, "signal", target, params, HEALER_DRY_RUN, m, msg, len);
     }
 
@@ -719,8 +716,7 @@ int act_renice(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     json_object_set_new(params, "name", jstr(pi.p.name));
     json_object_set_new(params, "old_nice", json_integer(old));
     if (is_dry(a)) {
-        setmsg(m, sizeof m, "would renice pid %d (%s) from %d to %d", (int)pid, pi.p.name, old,
-               nice);
+        healer_dry_renice(m, sizeof m, pid, pi.p.name, old, nice);
         return finish(a, c, "renice", target, params, HEALER_DRY_RUN, m, msg, len);
     }
     /* setpriority has no pidfd form. Holding a pidfd across it still tells us afterwards

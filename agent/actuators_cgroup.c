@@ -1,6 +1,7 @@
 /* actuators_cgroup.c — act_freeze_cgroup: freeze (after checking every process in the tree) or
  * thaw a v1 freezer or cgroup2 cgroup below sys_root/fs/cgroup. */
 #include "actuators_int.h"
+#include "dryrun.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -169,9 +170,7 @@ int act_freeze_cgroup(actuators *a, const act_context *c, const char *cgroup_dir
     json_object_set_new(params, "was", jstr(was));
     json_object_set_new(params, "processes", json_integer((json_int_t)nprocs));
     if (is_dry(a)) {
-        setmsg(m, sizeof m, "would %s cgroup %s (%s now %s)", verb, real, file, was);
-        if (freeze)
-            setmsg(m + strlen(m), sizeof m - strlen(m), "; %zu processes", nprocs);
+        healer_dry_freeze(m, sizeof m, real, freeze, file, was, nprocs);
         rc = HEALER_DRY_RUN;
         goto out;
     }

@@ -1,6 +1,7 @@
 /* actuators_clean.c — act_remove_old_files: old files under a declared path, never through a
  * symlink or into another filesystem, never a file some process holds open. */
 #include "actuators_int.h"
+#include "dryrun.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -369,9 +370,8 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
              held, w.skipped_special,
              w.skipped_mount ? ", other filesystems not entered" : "");
     if (dry) {
-        setmsg(m, sizeof m, "would remove %llu file%s (%llu bytes) under %s: %s (%s)",
-               (unsigned long long)cnt, cnt == 1 ? "" : "s", (unsigned long long)fr, real,
-               cnt ? list : "none", extra);
+        healer_dry_remove(m, sizeof m, real, (unsigned long long)cnt, (unsigned long long)fr,
+                          cnt ? list : "", extra);
         rc = HEALER_DRY_RUN;
     } else if (failed && cnt == 0) {
         setmsg(m, sizeof m, "remove_old_files %s: %zu removal%s failed: %s (%s)", real, failed,

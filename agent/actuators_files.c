@@ -1,6 +1,7 @@
 /* actuators_files.c — act_write_file: procfs/sysfs attributes written in one write, declared
  * files replaced atomically, the old content backed up to state_dir/backups first. */
 #include "actuators_int.h"
+#include "dryrun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -353,7 +354,7 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
         snprintf(oldshown, sizeof oldshown, "%s", unreadable ? "unreadable" : "no file");
     json_object_set_new(params, "old_value", old && oldn <= 4096 ? jstr(old) : json_null());
     if (is_dry(a)) {
-        setmsg(m, sizeof m, "would write '%s' to %s (now '%s')", shown, real, oldshown);
+        healer_dry_write(m, sizeof m, real, shown, oldshown);
         rc = HEALER_DRY_RUN;
         goto out;
     }

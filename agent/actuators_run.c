@@ -1,6 +1,7 @@
 /* actuators_run.c — commands without a shell: act_run (an action: dry-run, audit) and act_probe
  * (a read-only measurement), with a timeout that kills the whole process group. */
 #include "actuators_int.h"
+#include "dryrun.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -111,7 +112,7 @@ static int run_command(actuators *a, const act_context *c, const char *actuator,
         return finish(a, c, actuator, target, params, HEALER_E_DENIED, m, msg, len);
     }
     if (is_dry(a) && strcmp(actuator, "probe") != 0) {
-        setmsg(m, sizeof m, "would run: %s (timeout %.3g s)", cmdline, timeout_s);
+        healer_dry_run(m, sizeof m, cmdline, timeout_s);
         return finish(a, c, actuator, target, params, HEALER_DRY_RUN, m, msg, len);
     }
     char exe[PATH_MAX];

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <jansson.h>
 
+extern char **environ;
+
 #include "isolation.h"
 #include "loader.h"
 #include "log.h"
@@ -62,6 +64,9 @@ static int from_json(plugin_rec *p, json_t *o, char *why, size_t len)
     long long size = json_integer_value(json_object_get(o, "struct_size"));
     p->abi_major = (unsigned)json_integer_value(json_object_get(o, "abi_major"));
     p->abi_minor = (unsigned)json_integer_value(json_object_get(o, "abi_minor"));
+    /* A program has no C struct: struct_size is the runner's word for a .so only. */
+    if (p->is_exec && !json_object_get(o, "struct_size"))
+        size = (long long)DESC_MIN_SIZE;
     if (size < (long long)DESC_MIN_SIZE) {
         snprintf(why, len, "descriptor too small (%lld bytes, ABI %d.0 needs at least %zu); fix: "
                  "set .struct_size = sizeof(healer_plugin) and rebuild", size, HEALER_ABI_MAJOR,
@@ -161,6 +166,13 @@ int describe_in_child(plugin_rec *p, char *why, size_t len)
         if (ho < 0 || hp < 0 || dup2(ho, 1) < 0 || dup2(hp, 3) < 0)
             _exit(127);
         syscall(SYS_close_range, 4, ~0U, 0);
+        if (p->is_exec) {
+            /* The program checked, by its descriptor; fd 3 stays open (not close-on-exec) so
+             * that a script's interpreter can read it as /dev/fd/3. */
+            char *pargv[] = { p->file, "--describe", NULL };
+            fexecve(3, pargv, environ);
+            _exit(127);
+        }
         char *argv[] = { (char *)exe, "--describe", "--plugin-fd", "3", NULL };
         execv(exe, argv);
         _exit(127);
@@ -211,6 +223,10 @@ int describe_in_child(plugin_rec *p, char *why, size_t len)
         int sig = WTERMSIG(status);
         snprintf(why, len, "crashed while loading (constructor or entry point): killed by signal "
                  "%d (SIG%s); fix the plugin", sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    } else if (WEXITSTATUS(status) == 127 && p->is_exec) {
+        snprintf(why, len, "cannot run %s --describe (exit 127: not executable, or its "
+                 "interpreter is missing)%s%.200s", p->file, buf && *buf ? ": " : "",
+                 buf ? buf : "");
     } else if (WEXITSTATUS(status) == 127) {
         snprintf(why, len, "cannot run %s to read it; fix: install healerd-plugin", exe);
     } else if (WEXITSTATUS(status) != 0) {

@@ -19,6 +19,8 @@ const healer_config_key isolation_keys[] = {
       "CPU limit of the plugin's child, percent of one CPU (cgroup cpu quota); 0 = none" },
     { "max_crashes", HEALER_CFG_INT, "5", 1, 1000,
       "crashes within 10 minutes after which the child is left failed until a reload" },
+    { "exec", HEALER_CFG_STRING, "", 0, 0,
+      "absolute path of a plugin program (any language) speaking sdk/docs/child-protocol.md" },
     { NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -35,8 +37,9 @@ void isolation_apply(plugin_rec *p)
     long long v = 0;
     double d = 0;
     plugin_conf_string(p->conf, "isolation", &iso);
-    p->isolation = iso && strcmp(iso, "process") == 0 ? PLUGIN_ISOLATION_PROCESS
-                                                       : PLUGIN_ISOLATION_THREAD;
+    /* A program has no thread to run in: it is always a process of its own. */
+    p->isolation = p->is_exec || (iso && strcmp(iso, "process") == 0) ? PLUGIN_ISOLATION_PROCESS
+                                                                      : PLUGIN_ISOLATION_THREAD;
     p->memory_max_mb = plugin_conf_int(p->conf, "memory_max_mb", &v) == 0 ? v : 64;
     p->cpu_max_percent = plugin_conf_double(p->conf, "cpu_max_percent", &d) == 0 ? d : 50;
     p->max_crashes = plugin_conf_int(p->conf, "max_crashes", &v) == 0 ? (int)v : 5;

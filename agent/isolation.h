@@ -13,7 +13,7 @@ struct plugin_rec;
 
 /* isolation, memory_max_mb, cpu_max_percent, max_crashes; terminated by a NULL name. */
 extern const healer_config_key isolation_keys[];
-#define ISOLATION_N_KEYS 4
+#define ISOLATION_N_KEYS 5
 
 /* NULL when value is a valid isolation, else the message for FILE:LINE. */
 const char *isolation_check(const char *value);

@@ -129,6 +129,9 @@ static void capture_emit(void *ud, const char *file, int line, const char *msg)
         snprintf(c->text + n, sizeof c->text - n, "%s%s:%d: %s", n ? "; " : "", file, line, msg);
 }
 
+static void check_described(const config *cfg, plugin_set *set, plugin_rec *p,
+                            const healer_plugin *src, diag *d);
+
 static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, int dirfd,
                          const char *entry_name, diag *d)
 {
@@ -202,6 +205,14 @@ static void check_plugin(const config *cfg, plugin_set *set, plugin_rec *p, int 
     }
     src = entry();
 check:
+    check_described(cfg, set, p, src, d);
+}
+
+/* The rules every plugin's descriptor and settings go through, whether a .so dlopen'ed here,
+ * one described by a healerd-plugin child, or a program (exec) that described itself. */
+static void check_described(const config *cfg, plugin_set *set, plugin_rec *p,
+                            const healer_plugin *src, diag *d)
+{
     p->abi_major = src ? src->abi_major : 0;
     p->abi_minor = src ? src->abi_minor : 0;
     /* The descriptor rules are the mock host's too (rules.c): one copy, one verdict. */
@@ -216,6 +227,12 @@ check:
     p->description = xstrdup(p->desc.description ? p->desc.description : "");
     /* Its settings are plugins.<file name without .so>: a descriptor named otherwise would run
      * on defaults while the operator edits the section of the name it shows. */
+    if (p->is_exec && strcmp(p->name, p->section) != 0) {
+        refuse(p, "its --describe output is named \"%s\" but it runs as plugins.%s.exec, whose "
+               "section holds its settings; fix: rename the section to plugins.%s, or make the "
+               "program describe itself as \"%s\"", p->name, p->section, p->name, p->section);
+        return;
+    }
     if (strcmp(p->name, p->section) != 0) {
         refuse(p, "its descriptor is named \"%s\" but its file is %s.so, and its settings are "
                "read from plugins.<file name without .so>; fix: rename %s.so to %s.so, or set "
@@ -251,6 +268,81 @@ check:
     p->state = PLUGIN_LOADED;
     log_info("loader", "%s: loaded %s %s (ABI %u.%u)", p->file, p->name, p->version,
              p->abi_major, p->abi_minor);
+}
+
+/* A plugin that is a program (plugins.<section>.exec): the same file safety as a .so (every
+ * directory from / root-owned and not writable by others, the file opened O_NOFOLLOW and only
+ * its descriptor used from then on: the agent runs it by fexecve of that descriptor), then it
+ * describes itself (`PROGRAM --describe`, in a child) and goes through the descriptor rules. */
+static void check_exec(const config *cfg, plugin_set *set, plugin_rec *p, diag *d)
+{
+    char why[1024], what[PATH_MAX + 16];
+    const char *path = p->file;
+    const char *slash = strrchr(path, '/');
+    if (path[0] != '/' || !slash || !slash[1]) {
+        refuse(p, "plugins.%s.exec = \"%s\": must be the absolute path of a program", p->section,
+               path);
+        return;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int dfd = lfs_open_dir(dir, cfg->plugin_check_owner, why, sizeof why);
+    if (dfd < 0) {
+        refuse(p, "plugins.%s.exec: cannot open the folder of %s: %s", p->section, path, why);
+        return;
+    }
+    if (why[0]) {
+        close(dfd);
+        refuse(p, "plugins.%s.exec: %s", p->section, why);
+        return;
+    }
+    p->fd = lfs_open_file(dfd, slash + 1);
+    int err = errno;
+    close(dfd);
+    if (p->fd < 0) {
+        if (err == ELOOP)
+            refuse(p, "plugins.%s.exec names a symbolic link; plugin programs are never run "
+                   "through one; fix: name the file itself", p->section);
+        else
+            refuse(p, "plugins.%s.exec: cannot open %s: %s", p->section, path, strerror(err));
+        return;
+    }
+    struct stat st;
+    if (fstat(p->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        refuse(p, "plugins.%s.exec: %s is not a regular file", p->section, path);
+        return;
+    }
+    snprintf(what, sizeof what, "the program %s", path);
+    if (lfs_insecure(&st, cfg->plugin_check_owner, what, why, sizeof why)) {
+        refuse(p, "%s", why);
+        return;
+    }
+    if (!(st.st_mode & S_IXUSR)) {
+        refuse(p, "plugins.%s.exec: %s is not executable; fix: chmod 0755 %s", p->section, path,
+               path);
+        return;
+    }
+    const char *iso = config_plugin_raw_string(cfg, p->section, "isolation");
+    if (iso && strcmp(iso, "thread") == 0) {
+        refuse(p, "plugins.%s: isolation = \"thread\" cannot hold a program (exec): it always "
+               "runs as a process of its own; fix: remove the isolation key", p->section);
+        return;
+    }
+    if (!config_plugin_enabled(cfg, p->section)) {
+        release_file(p);
+        p->state = PLUGIN_DISABLED;
+        p->reason = strdup("disabled in the config (enabled = false)");
+        log_info("loader", "%s: disabled by plugins.%s.enabled", path, p->section);
+        return;
+    }
+    p->file_dev = st.st_dev;
+    p->file_ino = st.st_ino;
+    if (describe_in_child(p, why, sizeof why) < 0) {
+        refuse(p, "%s", why);
+        return;
+    }
+    healer_plugin copy = p->desc;
+    check_described(cfg, set, p, &copy, d);
 }
 
 /* Optimal string alignment distance (Levenshtein plus a swap of neighbours), capped. */
@@ -399,10 +491,41 @@ int loader_scan(const config *cfg, plugin_set *out, diag *d)
         p->interval = cfg->interval;
         if (dir_why[0])
             refuse(p, "%s", dir_why);
+        else if (config_plugin_raw_string(cfg, p->section, "exec"))
+            refuse(p, "plugins.%s.exec names a program, and %s.so is in %s too; fix: remove "
+                   "one of them", p->section, p->section, cfg->plugin_dir);
         else
             check_plugin(cfg, out, p, dfd, names[i], d);
     }
     close(dfd);
+    /* Plugins that are programs: one per section with exec, in the sections' order. */
+    const char **sections = NULL;
+    size_t n_sections = config_plugin_sections(cfg, &sections);
+    plugin_rec *grown = out->v ? realloc(out->v, (out->n + n_sections + 1) * sizeof *out->v)
+                               : NULL;
+    if (grown)
+        out->v = grown;
+    for (size_t i = 0; i < n_sections && grown; i++) {
+        const char *prog = config_plugin_raw_string(cfg, sections[i], "exec");
+        if (!prog && config_plugin_has_key(cfg, sections[i], "exec")) {
+            const char *file = NULL;
+            int line = config_plugin_section_line(cfg, sections[i], &file);
+            diag_report(d, file, line, "plugins.%s.exec: must be a string (the absolute path "
+                        "of a plugin program)", sections[i]);
+            out->unknown_sections++;
+        }
+        if (!prog)
+            continue;
+        plugin_rec *p = &out->v[out->n++];
+        memset(p, 0, sizeof *p);
+        p->fd = -1;
+        p->is_exec = 1;
+        p->file = strdup(prog);
+        p->section = strdup(sections[i]);
+        p->name = strdup(sections[i]);
+        p->interval = cfg->interval;
+        check_exec(cfg, out, p, d);
+    }
     /* The sections are checked against the files (stems), loaded or not. */
     for (size_t i = 0; i < n; i++)
         names[i][strlen(names[i]) - 3] = '\0';

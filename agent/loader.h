@@ -46,6 +46,8 @@ typedef struct plugin_rec {
     double cpu_max_percent;     /* of one CPU; 0 = no limit */
     int max_crashes;            /* within BACKOFF_WINDOW_S, then failed until a reload */
     void *described;            /* read by a healerd-plugin child, not dlopen'ed (describe.c) */
+    int is_exec;                /* a program (plugins.<name>.exec), not a .so: file is its path,
+                                   fd the checked program, always run as a process of its own */
     /* The operator's policy for it (plugin_policy.c): its lists point into conf and
      * policy_paths, read-only once loaded, so any thread may read it. */
     healer_rules_policy policy;

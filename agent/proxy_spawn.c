@@ -20,6 +20,8 @@
 
 #include "log.h"
 
+extern char **environ;
+
 #ifndef HEALERD_RUNNER_INSTALLED
 #define HEALERD_RUNNER_INSTALLED "/usr/bin/healerd-plugin"
 #endif
@@ -249,7 +251,7 @@ int proxy_spawn(proxy *px, char *why, size_t len)
 {
     worker *w = px->w;
     plugin_rec *p = w->p;
-    const char *exe = runner();
+    const char *exe = p->is_exec ? p->file : runner();
     /* The very file the loader checked (its descriptor): never the path again, which anyone
      * able to rename into the folder's parents could have swapped since. */
     int pfd = p->fd >= 0 ? fcntl(p->fd, F_DUPFD_CLOEXEC, 3) : -1;
@@ -324,6 +326,13 @@ int proxy_spawn(proxy *px, char *why, size_t len)
         if (hs < 0 || hp < 0 || dup2(hs, 3) < 0 || dup2(hp, 4) < 0)
             _exit(127);
         syscall(SYS_close_range, 5, ~0U, 0);
+        if (p->is_exec) {
+            /* A program: the file checked, by its descriptor (4 stays open for a script's
+             * interpreter, which reads it as /dev/fd/4). */
+            char *pargv[] = { (char *)exe, "--sock", "3", NULL };
+            fexecve(4, pargv, environ);
+            _exit(127);
+        }
         char *argv[] = { (char *)exe, "--sock", "3", "--plugin-fd", "4", NULL };
         execv(exe, argv);
         _exit(127);

@@ -12,6 +12,8 @@ PKGS=(
   # test tools
   prometheus nix-bin iproute2 stress-ng debootstrap wrk sqlite3 curl jq
   procps psmisc util-linux earlyoom valgrind
+  # the Python example plugin (sdk/examples/python) and its test
+  python3 python3-msgpack
   # service plugin: sd-bus, systemd-nspawn for the isolated test root, monit for the bench
   libsystemd-dev systemd-container monit
   # network plugin tests: a real DNS server in a namespace (dnsmasq-base ships no service)

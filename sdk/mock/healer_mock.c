@@ -3,6 +3,7 @@
  * breaks an SDK rule fails its own unit tests long before it meets the agent. */
 #include "healer/mock.h"
 #include "rules.h"
+#include "dryrun.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -1285,18 +1286,40 @@ static int act_forced(healer_mock *m, healer_mock_act act)
     return m->forced_set[act] ? m->forced_rc[act] : -1000;
 }
 
-static int act_end(healer_mock *m, healer_mock_call *c, int rc, const char *what)
+/* dry: the dry-run line in the agent's own words (dryrun.c); NULL = "would <what>". */
+static int act_end_dry(healer_mock *m, healer_mock_call *c, int rc, const char *what,
+                       const char *dry)
 {
     if (rc == HEALER_OK && m->dry_run)
         rc = HEALER_DRY_RUN;
-    if (rc == HEALER_DRY_RUN)
-        set_message(m, "dry-run: would %s", what);
+    if (rc == HEALER_DRY_RUN && dry)
+        set_message(m, "%s", dry);
+    else if (rc == HEALER_DRY_RUN)
+        set_message(m, "would %s", what);
     else if (rc == HEALER_OK)
         set_message(m, "%s", what);
     else if (rc < 0 && (strcmp(m->last_message, "ok") == 0 || !m->last_message[0]))
         set_message(m, "%s: %s", what, healer_rc_str(rc));
     c->rc = rc;
     return rc;
+}
+
+static int act_end(healer_mock *m, healer_mock_call *c, int rc, const char *what)
+{
+    return act_end_dry(m, c, rc, what, NULL);
+}
+
+/* The first line of a fixture file, for "now '...'" (NULL when there is none). */
+static const char *fixture_first_line(const char *path, char *buf, size_t len)
+{
+    FILE *f = path ? fopen(path, "re") : NULL;
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf;
 }
 
 /* Process actuators: the process must still be the one the plugin saw, and not protected. */
@@ -1337,7 +1360,12 @@ static int h_act_signal(healer_ctx *ctx, pid_t pid, uint64_t start_time, int sig
         return act_end(m, c, HEALER_E_INVAL, what);
     if ((rc = act_forced(m, HEALER_MOCK_ACT_SIGNAL)) != -1000)
         return act_end(m, c, rc, what);
-    return act_end(m, c, act_check_proc(m, pid, start_time), what);
+    healer_proc p;
+    char dry[HEALER_MSG_MAX];
+    rc = act_check_proc(m, pid, start_time);
+    healer_dry_signal(dry, sizeof dry, pid,
+                      mock_proc_read(m, pid, &p) == HEALER_OK ? p.name : "?", sig, grace_s);
+    return act_end_dry(m, c, rc, what, dry);
 }
 
 static int h_act_renice(healer_ctx *ctx, pid_t pid, uint64_t start_time, int nice)
@@ -1358,11 +1386,24 @@ static int h_act_renice(healer_ctx *ctx, pid_t pid, uint64_t start_time, int nic
         return act_end(m, c, HEALER_E_INVAL, what);
     if ((rc = act_forced(m, HEALER_MOCK_ACT_RENICE)) != -1000)
         return act_end(m, c, rc, what);
-    return act_end(m, c, act_check_proc(m, pid, start_time), what);
+    healer_proc p;
+    char dry[HEALER_MSG_MAX];
+    rc = act_check_proc(m, pid, start_time);
+    int known = mock_proc_read(m, pid, &p) == HEALER_OK;
+    healer_dry_renice(dry, sizeof dry, pid, known ? p.name : "?", known ? p.nice : 0, nice);
+    return act_end_dry(m, c, rc, what, dry);
+}
+
+static const char *write_dry(const char *path, const char *value, char *dry, size_t len)
+{
+    char old[256];
+    healer_dry_write(dry, len, path, value, fixture_first_line(path, old, sizeof old));
+    return dry;
 }
 
 static int h_act_write_file(healer_ctx *ctx, const char *path, const char *value)
 {
+    char dry[HEALER_MSG_MAX];
     healer_mock *m = ctx_mock(ctx);
     if (!m)
         return HEALER_E_INVAL;
@@ -1396,14 +1437,14 @@ static int h_act_write_file(healer_ctx *ctx, const char *path, const char *value
         const char *rel = norm + strlen(root);
         rc = healer_rules_check_write(root == m->proc_root ? 'p' : 's', rel, &pol,
                                       m->last_message, sizeof m->last_message);
-        return act_end(m, c, rc, what);
+        return act_end_dry(m, c, rc, what, write_dry(norm, value, dry, sizeof dry));
     }
     if (!path_declared(m, norm)) {
         set_message(m, "act_write_file %s: real path %s is not under proc_root, sys_root or a "
                     "declared path", path, norm);
         return act_end(m, c, HEALER_E_SCOPE, what);
     }
-    return act_end(m, c, HEALER_OK, what);
+    return act_end_dry(m, c, HEALER_OK, what, write_dry(norm, value, dry, sizeof dry));
 }
 
 static int h_act_run(healer_ctx *ctx, const char *const argv[], double timeout_s, char *out,
@@ -1444,7 +1485,14 @@ static int h_act_run(healer_ctx *ctx, const char *const argv[], double timeout_s
     }
     if ((rc = act_forced(m, HEALER_MOCK_ACT_RUN)) == -1000)
         rc = HEALER_OK;
-    rc = act_end(m, c, rc, what);
+    char cmdline[256] = "", dry[HEALER_MSG_MAX];
+    for (size_t i = 0; i < argc; i++) { /* as the agent joins it */
+        size_t cl = strlen(cmdline);
+        if (cl + 2 < sizeof cmdline)
+            snprintf(cmdline + cl, sizeof cmdline - cl, "%s%s", cl ? " " : "", argv[i]);
+    }
+    healer_dry_run(dry, sizeof dry, cmdline, timeout_s);
+    rc = act_end_dry(m, c, rc, what, dry);
     if (rc == HEALER_OK) {
         if (out && out_len)
             snprintf(out, out_len, "%s", m->run_output ? m->run_output : "");
@@ -1489,7 +1537,12 @@ static int h_act_remove_old_files(healer_ctx *ctx, const char *dir, double older
             rc = HEALER_E_SCOPE;
         }
     }
-    rc = act_end(m, c, rc, what);
+    char dry[HEALER_MSG_MAX];
+    healer_dry_remove(dry, sizeof dry, dir, (unsigned long long)m->remove_count,
+                      (unsigned long long)m->remove_freed,
+                      m->remove_count ? "(files not listed by the mock)" : "",
+                      "0 held open kept, 0 special files skipped");
+    rc = act_end_dry(m, c, rc, what, dry);
     if (rc >= 0) {
         if (freed)
             *freed = m->remove_freed;
@@ -1525,7 +1578,28 @@ static int h_act_freeze_cgroup(healer_ctx *ctx, const char *cgroup_dir, int free
             rc = HEALER_E_SCOPE;
         }
     }
-    return act_end(m, c, rc, what);
+    /* As the agent: cgroup v2's cgroup.freeze when the fixture has one, else v1's freezer. */
+    char file_path[4200], was[64], dry[HEALER_MSG_MAX];
+    snprintf(file_path, sizeof file_path, "%s/cgroup.freeze", cgroup_dir);
+    const char *file = "cgroup.freeze";
+    const char *now = fixture_first_line(file_path, was, sizeof was);
+    if (!now) {
+        snprintf(file_path, sizeof file_path, "%s/freezer.state", cgroup_dir);
+        file = "freezer.state";
+        now = fixture_first_line(file_path, was, sizeof was);
+    }
+    size_t nprocs = 0;
+    snprintf(file_path, sizeof file_path, "%s/cgroup.procs", cgroup_dir);
+    FILE *pf = fopen(file_path, "re");
+    for (int ch, line = 0; pf && (ch = fgetc(pf)) != EOF;) {
+        if (ch != '\n' && !line)
+            nprocs++;
+        line = ch != '\n';
+    }
+    if (pf)
+        fclose(pf);
+    healer_dry_freeze(dry, sizeof dry, cgroup_dir, freeze, file, now ? now : "?", nprocs);
+    return act_end_dry(m, c, rc, what, dry);
 }
 
 static void mock_sleep(double s)

@@ -30,6 +30,7 @@
 #include "actuators.h"
 #include "audit.h"
 #include "procinfo.h"
+#include "dryrun.h"
 
 #define NOBODY 65534
 
@@ -1427,14 +1428,26 @@ static void test_dry_run_changes_nothing(void **state)
     pid_t pid = spawn(&o);
     uint64_t s = start_of(r.a, pid);
 
+    /* The text is dryrun.c's, the mock's too: same words for the same call. */
+    char want[1024], pname[64];
+    procinfo hp;
+    char perr[256];
+    assert_int_equal(procinfo_read("/proc", pid, &hp, perr, sizeof perr), HEALER_OK);
+    snprintf(pname, sizeof pname, "%s", hp.p.name);
     assert_int_equal(act_signal(r.a, &ctx, pid, s, SIGKILL, 0, m, sizeof m), HEALER_DRY_RUN);
+    healer_dry_signal(want, sizeof want, pid, pname, SIGKILL, 0);
+    assert_string_equal(m, want);
     assert_non_null(strstr(m, "would send SIGKILL"));
     AUDITED(&r, "signal", "dry_run");
     assert_int_equal(act_signal(r.a, &ctx, pid, s, SIGTERM, 1, m, sizeof m), HEALER_DRY_RUN);
+    healer_dry_signal(want, sizeof want, pid, pname, SIGTERM, 1);
+    assert_string_equal(m, want);
     AUDITED(&r, "signal", "dry_run");
     assert_true(alive(pid));
 
     assert_int_equal(act_renice(r.a, &ctx, pid, s, 15, m, sizeof m), HEALER_DRY_RUN);
+    healer_dry_renice(want, sizeof want, pid, pname, 0, 15);
+    assert_string_equal(m, want);
     assert_non_null(strstr(m, "would renice"));
     assert_non_null(strstr(m, "from 0 to 15"));
     AUDITED(&r, "renice", "dry_run");

@@ -18,6 +18,8 @@
 
 #include <healer/mock.h>
 
+#include "dryrun.h"
+
 /* ---- a plugin whose callbacks do what the test asks --------------------------------------- */
 
 typedef enum step {
@@ -478,6 +480,11 @@ static void test_dry_run_and_forced_rc(void **state)
     healer_mock_execute(m, &probe_issue, &act, &res);
     assert_int_equal(P.rc, HEALER_DRY_RUN);
     assert_non_null(strstr(P.host->last_message(P.ctx), "would remove"));
+    /* In the agent's words (dryrun.c, which the agent's actuators use too). */
+    char want[HEALER_MSG_MAX];
+    healer_dry_remove(want, sizeof want, P.remove_dir, 0, 0, "",
+                      "0 held open kept, 0 special files skipped");
+    assert_string_equal(P.host->last_message(P.ctx), want);
     healer_mock_set_actuator_rc(m, HEALER_MOCK_ACT_COUNT, HEALER_E_IO);
     healer_mock_execute(m, &probe_issue, &act, &res);
     assert_int_equal(P.rc, HEALER_E_IO);

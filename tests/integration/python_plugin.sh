@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# python_plugin.sh — a plugin that is a program (plugins.<name>.exec): the Python example
+# sdk/examples/python/filewatch.py run by the real agent, live. An old file appears in the
+# watched directory -> stale_files issue -> plan -> its action runs through the agent's
+# act_remove_old_files (audited; the old file really gone, the new one kept) -> verdict healed.
+# The program is checked like a .so (a symlink or a group-writable program is refused), and a
+# program that crashes is contained like any plugin child while the others keep healing.
+set -euo pipefail
+export MODE=live MAX_HEALS=100000 INTERVAL=0.3
+. "$SRC/tests/lib/agent.sh"
+
+/usr/bin/python3 -c 'import msgpack' || { echo "python3-msgpack is missing: scripts/install-deps.sh"; exit 1; }
+FIX="$BUILD/tests/plugins"
+PROG="$T/programs/filewatch.py"
+mkdir -p -m 0755 "$T/programs" "$T/watched" "$T/out"
+install -m 0755 "$SRC/sdk/examples/python/filewatch.py" "$PROG"
+PD=$(plugin_dir "$FIX/ticker.so")
+fw() { # extra keys for the filewatch section
+  echo "filewatch = { exec = \"$1\"; directory = \"$T/watched\"; paths_allow = [\"$T/watched\"];
+      max_age_days = 1.0; auto_delete = true; allow_auto = true; interval = 0.3; ${2:-} };
+    ticker = { dir = \"$T/out\"; paths_allow = [\"$T/out\"]; isolation = \"process\"; };"
+}
+
+# ---- the describe handshake: --check-config reads the program in a child ---------------------
+write_config "$T/c.conf" "$PD" "$(fw "$PROG")"
+check "--check-config accepts the Python plugin" "$HEALERD" --check-config -c "$T/c.conf"
+
+# ---- file safety: the program is checked like a .so --------------------------------------------
+ln -sf "$PROG" "$T/programs/link.py"
+write_config "$T/l.conf" "$PD" "$(fw "$T/programs/link.py")"
+rc=0; "$HEALERD" --check-config -c "$T/l.conf" 2>"$T/l.err" || rc=$?
+check "a program named through a symlink is refused" bash -c "[ $rc -eq 2 ] && grep -q 'exec names a symbolic link' $T/l.err"
+install -m 0775 "$PROG" "$T/programs/gw.py"
+write_config "$T/g.conf" "$PD" "$(fw "$T/programs/gw.py")"
+rc=0; "$HEALERD" --check-config -c "$T/g.conf" 2>"$T/g.err" || rc=$?
+check "a group-writable program is refused" bash -c "[ $rc -eq 2 ] && grep -q 'the program $T/programs/gw.py.*writable' $T/g.err"
+write_config "$T/t.conf" "$PD" "$(fw "$PROG" 'isolation = "thread";')"
+rc=0; "$HEALERD" --check-config -c "$T/t.conf" 2>"$T/t.err" || rc=$?
+check "isolation = thread with exec is refused" bash -c "[ $rc -eq 2 ] && grep -q 'cannot hold a program' $T/t.err"
+
+# ---- end to end, live -------------------------------------------------------------------------
+start_agent "$T/c.conf"
+wait_for "the Python plugin is running in its own process" 20 bash -c \
+  "curl -s $URL/api/v1/plugins | jq -e '.plugins[] | select(.name==\"filewatch\") | .state==\"loaded\" and .isolation==\"process\" and .process.run_state==\"running\"'"
+echo fresh >"$T/watched/keep.txt"
+head -c 5000 /dev/zero >"$T/watched/old.log"
+touch -d '10 days ago' "$T/watched/old.log"
+wait_for "stale_files healed through the agent" 30 grep -q "heal #.* stale_files on $T/watched: healed" "$T/agent.log"
+check "the old file was really removed" test ! -e "$T/watched/old.log"
+check "the new file was kept" test -e "$T/watched/keep.txt"
+check "the removal is in the audit log, by filewatch, through remove_old_files" bash -c \
+  "jq -e -s 'map(select(.plugin==\"filewatch\" and (tostring|test(\"remove_old_files\")) and (tostring|test(\"old.log\")))) | length >= 1' $T/state/audit.jsonl >/dev/null"
+wait_for "the issue is resolved by the plugin" 10 bash -c \
+  "! curl -s $URL/api/v1/issues | jq -e '.issues[]? | select(.type==\"stale_files\" and .state!=\"healed\")'"
+
+# ---- a crash of the program is contained -----------------------------------------------------
+PYPID=$(curl -s "$URL/api/v1/plugins" | jq -r '.plugins[] | select(.name=="filewatch") | .process.pid')
+check "the program runs as a child of the agent" bash -c "[ \"\$(awk '{print \$4}' /proc/$PYPID/stat)\" = $AGENT_PID ]"
+check "the child runs the program checked (its descriptor)" bash -c "[ \"\$(readlink /proc/$PYPID/fd/4)\" = $PROG ] && grep -q python3 /proc/$PYPID/cmdline"
+kill -SEGV "$PYPID" # our agent's child, started by this test
+wait_for "the crash is logged with its signal" 10 grep -q "plugin filewatch crashed: killed by signal 11 (SIGSEGV)" "$T/agent.log"
+before=$(ls "$T/out" | wc -l)
+wait_for "the ticker keeps healing" 20 bash -c "[ \$(ls $T/out | wc -l) -gt $before ]"
+wait_for "the program is restarted" 20 bash -c \
+  "curl -s $URL/api/v1/plugins | jq -e '.plugins[] | select(.name==\"filewatch\") | .process.run_state==\"running\" and .process.crashes==1'"
+head -c 100 /dev/zero >"$T/watched/old2.log"
+touch -d '10 days ago' "$T/watched/old2.log"
+wait_for "the restarted program heals again" 30 bash -c "[ ! -e $T/watched/old2.log ]"
+check "the agent is alive" kill -0 "$AGENT_PID"
+stop_agent
+check "the program stops with the agent on MSG_STOP, not killed" bash -c \
+  "! grep -q -e 'filewatch crashed' -e 'filewatch.*did not stop' <(sed -n '/SIGTERM received/,\$p' $T/agent.log)"
+finish
