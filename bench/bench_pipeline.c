@@ -13,9 +13,13 @@
 #include "engine.h"
 #include "log.h"
 
+/* Under the build tree: the loader refuses a plugin_dir below a world-writable /tmp. */
+static char tmpl[400] = "/var/tmp/healerd-bench.XXXXXX";
+
 static int run(const char *plugin, int rounds, int burst, const char *isolation)
 {
-    char dir[] = "/tmp/healerd-bench.XXXXXX";
+    char dir[sizeof tmpl];
+    snprintf(dir, sizeof dir, "%s", tmpl);
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
@@ -107,6 +111,13 @@ int main(int argc, char **argv)
         snprintf(runner, sizeof runner, "%s/../bin/healerd-plugin", exe);
         if (access(runner, X_OK) == 0)
             setenv("HEALERD_PLUGIN_RUNNER", runner, 1);
+    }
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(tmpl, sizeof tmpl, "%.380s/run.XXXXXX", exe);
     }
     int rc = 0;
     if (strcmp(iso, "thread") == 0 || strcmp(iso, "both") == 0)

@@ -6,7 +6,7 @@ set -euo pipefail
 BUILD=${1:-build}
 CALLS=${2:-20000}
 BUILD=$(cd "$BUILD" && pwd)
-T=$(mktemp -d /tmp/healerd-rtt.XXXXXX)
+T=$(mktemp -d "$BUILD/bench/run.XXXXXX") # not under /tmp: the loader refuses a world-writable parent
 chmod 755 "$T"
 sleep 600 &
 target=$!

@@ -7,10 +7,10 @@ set -euo pipefail
 BUILD=${1:-build}
 SETTLE=${2:-8}
 BUILD=$(cd "$BUILD" && pwd)
-T=$(mktemp -d /tmp/healerd-iso.XXXXXX)
+T=$(mktemp -d "$BUILD/bench/run.XXXXXX") # not under /tmp: the loader refuses a world-writable parent
 chmod 755 "$T"
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$T"; }
+cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$T"; }
 trap cleanup EXIT
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/smaps_rollup" 2>/dev/null || echo 0; }
 for iso in process thread; do
