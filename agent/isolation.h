@@ -9,7 +9,7 @@
 struct plugin_rec;
 
 /* The default of plugins.<name>.isolation. */
-#define ISOLATION_DEFAULT "thread"
+#define ISOLATION_DEFAULT "process"
 
 /* isolation, memory_max_mb, cpu_max_percent, max_crashes; terminated by a NULL name. */
 extern const healer_config_key isolation_keys[];

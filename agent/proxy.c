@@ -356,6 +356,10 @@ static void child_ready(proxy *px, const msg *m)
         snprintf(px->init_why, sizeof px->init_why, "init failed: %s%s%s", healer_rc_str(m->code),
                  m->text && strcmp(m->text, healer_rc_str(m->code)) ? ": " : "",
                  m->text && strcmp(m->text, healer_rc_str(m->code)) ? m->text : "");
+    /* Its first init failed: the plugin is failed, as in a thread, and the child's exit that
+     * follows is not a crash (child_down). */
+    if (m->code < 0 && px->first_start)
+        px->state = PX_FAILED;
     if (m->code >= 0) {
         px->state = PX_RUNNING;
         if (!px->first_start)
@@ -497,6 +501,10 @@ static void child_down(proxy *px, const char *hung)
     int clean = reap(px, 1, how, sizeof how);
     close_child(px);
     proxy_cgroup_remove(px);
+    if (px->state == PX_FAILED && w->init_rc < 0) { /* its first init failed (child_ready) */
+        proxy_status_update(px, NULL);
+        goto answer;
+    }
     if (hung)
         snprintf(line, sizeof line, "%s", hung);
     else

@@ -1,6 +1,7 @@
 /* bench_pipeline.c — issues per second through the whole pipeline: detect (the noop plugin's
  * bursts), merge, govern, plan, dry-run execute, verify, record (knowledge base and audit log),
- * with the real agent in-process. Prints numbers; asserts nothing. */
+ * with the real agent in-process, the plugin in a thread and in a healerd-plugin child, side by
+ * side (the machine may be loaded: compare within one run). Prints numbers; asserts nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,13 @@
 #include "engine.h"
 #include "log.h"
 
-int main(int argc, char **argv)
+/* Under the build tree: the loader refuses a plugin_dir below a world-writable /tmp. */
+static char tmpl[400] = "/var/tmp/healerd-bench.XXXXXX";
+
+static int run(const char *plugin, int rounds, int burst, const char *isolation)
 {
-    const char *plugin = argc > 1 ? argv[1] : "build/bench/plugins/noop.so";
-    int rounds = argc > 2 ? atoi(argv[2]) : 90;
-    int burst = argc > 3 ? atoi(argv[3]) : 1000;
-    char dir[] = "/tmp/healerd-bench.XXXXXX";
+    char dir[sizeof tmpl];
+    snprintf(dir, sizeof dir, "%s", tmpl);
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
@@ -46,8 +48,8 @@ int main(int argc, char **argv)
             "  log_level = \"warn\"; queue_limit = 100000; };\n"
             "limits = { max_heals_per_hour = 100000; cooldown_minutes = 0; min_health_for_auto = 0; };\n"
             "http = { listen = \"\"; };\n"
-            "plugins = { noop = { burst = %d; }; };\n",
-            pdir, dir, burst);
+            "plugins = { noop = { burst = %d; isolation = \"%s\"; }; };\n",
+            pdir, dir, burst, isolation);
     fclose(c);
 
     agent_opts o = { .config_path = conf, .once = 1 };
@@ -69,10 +71,11 @@ int main(int argc, char **argv)
     uint64_t heals = engine_heals_finished(e) - before;
     agent_close(a); /* flushes the knowledge base */
     double t2 = clock_mono();
-    printf("pipeline: %llu issues healed (dry-run) in %.3f s: %.0f issues/s through detect, govern, "
-           "plan, execute, verify, audit\n", (unsigned long long)heals, t1 - t0, (double)heals / (t1 - t0));
-    printf("pipeline: including the final knowledge-base flush (%.3f s): %.0f issues/s recorded\n",
-           t2 - t1, (double)heals / (t2 - t0));
+    printf("pipeline (%s): %llu issues healed (dry-run) in %.3f s: %.0f issues/s through detect, "
+           "govern, plan, execute, verify, audit\n", isolation, (unsigned long long)heals, t1 - t0,
+           (double)heals / (t1 - t0));
+    printf("pipeline (%s): including the final knowledge-base flush (%.3f s): %.0f issues/s "
+           "recorded\n", isolation, t2 - t1, (double)heals / (t2 - t0));
     snprintf(cmd, sizeof cmd, "%s", dir);
     /* Leave no files behind. */
     char rm[700];
@@ -88,4 +91,38 @@ int main(int argc, char **argv)
     unlink(conf);
     rmdir(dir);
     return 0;
+}
+
+/* bench_pipeline [NOOP.SO [ROUNDS [BURST [thread|process|both]]]] */
+int main(int argc, char **argv)
+{
+    const char *plugin = argc > 1 ? argv[1] : "build/bench/plugins/noop.so";
+    int rounds = argc > 2 ? atoi(argv[2]) : 90;
+    int burst = argc > 3 ? atoi(argv[3]) : 1000;
+    const char *iso = argc > 4 ? argv[4] : "both";
+    /* The runner of this build tree (build/bin), unless the caller chose one. */
+    char exe[4096], runner[4200];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (!getenv("HEALERD_PLUGIN_RUNNER") && n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(runner, sizeof runner, "%s/../bin/healerd-plugin", exe);
+        if (access(runner, X_OK) == 0)
+            setenv("HEALERD_PLUGIN_RUNNER", runner, 1);
+    }
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(tmpl, sizeof tmpl, "%.380s/run.XXXXXX", exe);
+    }
+    int rc = 0;
+    if (strcmp(iso, "thread") == 0 || strcmp(iso, "both") == 0)
+        rc |= run(plugin, rounds, burst, "thread");
+    if (strcmp(iso, "process") == 0 || strcmp(iso, "both") == 0)
+        rc |= run(plugin, rounds, burst, "process");
+    return rc;
 }

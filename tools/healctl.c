@@ -1354,6 +1354,47 @@ static int cmd_history(const ctx *c, long limit)
     return rc;
 }
 
+/* The ISOLATION, CHILD, PID, CRASHES and LAST CRASH cells of one plugin: what its healerd-plugin
+ * child is doing ("process" object of /api/v1/plugins), so an operator sees a crash loop. */
+static void plugin_child_cells(table *t, const json_t *p)
+{
+    const json_t *proc = json_object_get(p, "process");
+    table_cell(t, "%s", jstr(p, "isolation", "-"));
+    if (!json_is_object(proc)) {
+        for (int k = 0; k < 4; k++)
+            table_cell(t, "-");
+        return;
+    }
+    const char *run = jstr(proc, "run_state", "-");
+    char when[64], last[64];
+    double pid = 0, crashes = 0;
+    double at;
+    if (strcmp(run, "restarting") == 0 && jnum(proc, "next_start", &at) && at > 0 && at < 1e11) {
+        time_t tt = (time_t)at;
+        struct tm tm;
+        char clock[32] = "?";
+        if (localtime_r(&tt, &tm))
+            strftime(clock, sizeof clock, "%H:%M:%S", &tm);
+        fmt_time(when, sizeof when, proc, "next_start");
+        table_cell(t, "restarting at %s (%s)", clock, when);
+    } else {
+        table_cell(t, "%s", run);
+    }
+    if (jnum(proc, "pid", &pid) && pid > 0)
+        table_cell(t, "%.0f", pid);
+    else
+        table_cell(t, "-");
+    jnum(proc, "crashes", &crashes);
+    table_cell(t, "%.0f", crashes);
+    const char *lc = jstr(proc, "last_crash", NULL);
+    if (lc && *lc) {
+        fmt_time(last, sizeof last, proc, "last_crash_time");
+        table_cell(t, "%s (%s)", lc, last);
+    } else {
+        table_cell(t, "-");
+    }
+}
+
 static int cmd_plugins(const ctx *c)
 {
     json_t *root;
@@ -1374,7 +1415,9 @@ static int cmd_plugins(const ctx *c)
     }
     static const column cols[] = {
         {"NAME", COL_LEFT, 32}, {"VERSION", COL_LEFT, 16}, {"STATE", COL_LEFT, 10},
-        {"INTERVAL", COL_RIGHT, 0}, {"ISSUE TYPES", COL_LEFT, 40}, {"DETAILS", COL_LEFT, 120}};
+        {"INTERVAL", COL_RIGHT, 0}, {"ISOLATION", COL_LEFT, 0}, {"CHILD", COL_LEFT, 40},
+        {"PID", COL_RIGHT, 0}, {"CRASHES", COL_RIGHT, 0}, {"LAST CRASH", COL_LEFT, 80},
+        {"ISSUE TYPES", COL_LEFT, 40}, {"DETAILS", COL_LEFT, 120}};
     table t = {cols, sizeof cols / sizeof *cols, NULL, 0, 0, 0};
     size_t i;
     json_t *p;
@@ -1395,6 +1438,7 @@ static int cmd_plugins(const ctx *c)
         table_cell(&t, "%s", jstr(p, "version", "-"));
         table_cell(&t, "%s", state);
         table_cell(&t, "%s", iv);
+        plugin_child_cells(&t, p);
         table_cell(&t, "%s", types && *types ? types : "-");
         if (reason && *reason)
             table_cell(&t, "%s: %s", file, reason);

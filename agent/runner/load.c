@@ -11,7 +11,7 @@
 
 #define DESC_MIN_SIZE (offsetof(healer_plugin, handle_request) + sizeof(void *))
 
-int runner_load(runner *r, int fd, char *why, size_t len)
+int runner_load(runner *r, int fd, int describing, char *why, size_t len)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
@@ -25,7 +25,20 @@ int runner_load(runner *r, int fd, char *why, size_t len)
     healer_plugin_entry_fn entry;
     *(void **)&entry = dlsym(r->dl, HEALER_ENTRY_SYMBOL);
     if (!entry) {
-        snprintf(why, len, "not a healerd plugin: no %s symbol", HEALER_ENTRY_SYMBOL);
+        /* Say "built for ABI N" as the agent's loader does for a thread plugin, not "not a
+         * plugin", when the file has another major's entry point. */
+        for (int major = 0; major <= 16; major++) {
+            char sym[64];
+            snprintf(sym, sizeof sym, "healer_plugin_entry_v%d", major);
+            if (major != HEALER_ABI_MAJOR && dlsym(r->dl, sym)) {
+                snprintf(why, len, "built for plugin ABI major %d, this agent speaks %d; fix: "
+                         "rebuild it against healer-sdk %d.x", major, HEALER_ABI_MAJOR,
+                         HEALER_ABI_MAJOR);
+                return -1;
+            }
+        }
+        snprintf(why, len, "not a healerd plugin: no %s symbol; fix: use "
+                 "HEALER_PLUGIN(descriptor)", HEALER_ENTRY_SYMBOL);
         return -1;
     }
     const healer_plugin *src = entry();
@@ -41,6 +54,8 @@ int runner_load(runner *r, int fd, char *why, size_t len)
     memset(&r->desc, 0, sizeof r->desc);
     memcpy(&r->desc, src, src->struct_size < sizeof r->desc ? src->struct_size : sizeof r->desc);
     r->desc.struct_size = sizeof r->desc;
+    if (describing)
+        return 0;
     if (r->desc.abi_major != HEALER_ABI_MAJOR || r->desc.abi_minor > HEALER_ABI_MINOR) {
         snprintf(why, len, "descriptor says ABI %u.%u, this host speaks %d.%d", r->desc.abi_major,
                  r->desc.abi_minor, HEALER_ABI_MAJOR, HEALER_ABI_MINOR);

@@ -26,7 +26,7 @@ static int usage(void)
 static int describe(runner *r, int pfd)
 {
     char why[512];
-    if (runner_load(r, pfd, why, sizeof why) < 0) {
+    if (runner_load(r, pfd, 1, why, sizeof why) < 0) {
         printf("%s\n", why); /* the agent's loader reads the reason here */
         return 3;
     }
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
     r.sock = sock;
     ph_transport tr = runner_transport(&r);
     char why[512];
-    int rc = runner_load(&r, pfd, why, sizeof why);
+    int rc = runner_load(&r, pfd, 0, why, sizeof why);
     close(pfd);
     if (rc < 0) {
         msg m = { .kind = MSG_READY, .code = HEALER_E_INVAL, .text = why };

@@ -34,7 +34,9 @@ const healer_host *runner_host_table(void);
 
 /* load.c: dlopen of the inherited descriptor, the entry symbol and the descriptor's shape; a
  * refusal is written to why. 0 or -1. */
-int runner_load(runner *r, int fd, char *why, size_t len);
+/* describing: only the entry point and size are checked here; the agent judges the rest with
+ * the rules module (rules.c), so a child-read plugin is refused in the same words. */
+int runner_load(runner *r, int fd, int describing, char *why, size_t len);
 /* --describe: the descriptor as JSON on out (what the agent's loader checks). */
 json_t *runner_describe(const healer_plugin *d);
 

@@ -4,6 +4,8 @@
 # until it returns, then it cleans up after itself (destroy, sockets) and a later reap frees
 # its generation. Reloads meanwhile never free what it uses; SIGTERM never hangs on it. Run it
 # against the ASan build too (ctest in build-asan): any sanitizer report fails the test.
+# stall runs with isolation = "thread": orphans are agent threads; a stuck child is killed and
+# restarted instead (tests/integration/plugin_crash.sh covers that).
 . "$SRC/tests/lib/agent.sh"
 PDIR=$(plugin_dir "$BUILD/tests/plugins/stall.so" "$BUILD/plugins/dirwatch.so")
 mkdir -p "$T/watched"
@@ -29,7 +31,7 @@ count() { grep -c "$1" "$T/agent.log" || true; }
 
 # --- 1. init stuck; reload while it waits; let it return; reap; SIGTERM ---
 ACTION_TIMEOUT=1 write_config "$T/a.conf" "$PDIR" "
-  stall = { init_wait = 600.0; release_file = \"$T/release-init\"; };
+  stall = { isolation = \"thread\"; init_wait = 600.0; release_file = \"$T/release-init\"; };
   $DW"
 start_agent "$T/a.conf"
 wait_for "init times out" 20 grep -q "stall.so: init did not return within 1 s" "$T/agent.log"
@@ -37,7 +39,7 @@ check "stall shown failed with the reason" [ "$(get /api/v1/plugins | jq -r '.pl
 check "dirwatch runs meanwhile" [ "$(plugin_state dirwatch)" = loaded ]
 # (a) reload while init still waits: the new generation's stall does not wait.
 ACTION_TIMEOUT=1 write_config "$T/a.conf" "$PDIR" "
-  stall = { init_wait = 0.0; };
+  stall = { isolation = \"thread\"; init_wait = 0.0; };
   $DW"
 kill -HUP "$AGENT_PID"
 wait_for "reload while init is stuck" 20 grep -q "info agent: reloaded" "$T/agent.log"
@@ -58,7 +60,7 @@ mv "$T/agent.log" "$T/agent1.log"
 
 # --- 2. init stuck for good, even across a reload: SIGTERM still exits, naming the plugin ---
 ACTION_TIMEOUT=1 write_config "$T/b.conf" "$PDIR" "
-  stall = { init_wait = 3600.0; };
+  stall = { isolation = \"thread\"; init_wait = 3600.0; };
   $DW"
 start_agent "$T/b.conf"
 wait_for "init times out" 20 grep -q "stall.so: init did not return within 1 s" "$T/agent.log"
@@ -73,12 +75,12 @@ mv "$T/agent.log" "$T/agent2.log"
 
 # --- 3. execute stuck past the stop timeout at a reload (worker_stop's orphan) ---
 MIN_HEALTH=0 ACTION_TIMEOUT=1 write_config "$T/c.conf" "$PDIR" "
-  stall = { execute_wait = 600.0; release_file = \"$T/release-exec\"; };
+  stall = { isolation = \"thread\"; execute_wait = 600.0; release_file = \"$T/release-exec\"; };
   $DW"
 start_agent "$T/c.conf"
 wait_for "execute is stuck" 20 grep -q "plugin stall did not answer within 1 s" "$T/agent.log"
 MIN_HEALTH=0 ACTION_TIMEOUT=1 write_config "$T/c.conf" "$PDIR" "
-  stall = { };
+  stall = { isolation = \"thread\"; };
   $DW"
 kill -HUP "$AGENT_PID"
 wait_for "reload with execute stuck" 30 grep -q "info agent: reloaded" "$T/agent.log"

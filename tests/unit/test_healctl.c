@@ -127,16 +127,45 @@ static json_t *be_heals(void *ud, int limit)
 static json_t *be_plugins(void *ud)
 {
     (void)ud;
-    return remember(json_pack(
-        "{s:[{s:s, s:s, s:s, s:s, s:n, s:s, s:s, s:[s], s:f, s:[]},"
-        "    {s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:f, s:[]}]}",
+    double t_now = now_s();
+    json_t *o = json_pack(
+        "{s:[{s:s, s:s, s:s, s:s, s:n, s:s, s:s, s:[s], s:f, s:[], s:s},"
+        "    {s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:f, s:[], s:s},"
+        "    {s:s, s:s, s:s, s:s, s:n, s:s, s:s, s:[s], s:f, s:[], s:s},"
+        "    {s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:f, s:[], s:s},"
+        "    {s:s, s:s, s:s, s:s, s:n, s:s, s:s, s:[s], s:f, s:[], s:s}]}",
         "plugins",
         "name", "cpu", "version", "1.0.0", "file", "/usr/lib/healerd/plugins/cpu.so",
         "state", "loaded", "reason", "abi", "1.0", "description", "CPU load healer",
-        "issue_types", "cpu_high", "interval", 5.0, "declared_paths",
+        "issue_types", "cpu_high", "interval", 5.0, "declared_paths", "isolation", "process",
         "name", "", "version", "", "file", "/usr/lib/healerd/plugins/broken.so", "state", "refused",
         "reason", "built for plugin ABI 2.0, this host has 1.0", "abi", "2.0", "description", "",
-        "issue_types", "interval", 0.0, "declared_paths"));
+        "issue_types", "interval", 0.0, "declared_paths", "isolation", "process",
+        "name", "flaky", "version", "0.1.0", "file", "/usr/lib/healerd/plugins/flaky.so",
+        "state", "loaded", "reason", "abi", "1.0", "description", "crashes now and then",
+        "issue_types", "flaky_thing", "interval", 1.0, "declared_paths", "isolation", "process",
+        "name", "dead", "version", "0.1.0", "file", "/usr/lib/healerd/plugins/dead.so",
+        "state", "failed", "reason", "5 crashes in 10 minutes: killed by signal 6 (SIGABRT)",
+        "abi", "1.0", "description", "", "issue_types", "dead_thing", "interval", 1.0,
+        "declared_paths", "isolation", "process",
+        "name", "memory", "version", "1.0.0", "file", "/usr/lib/healerd/plugins/memory.so",
+        "state", "loaded", "reason", "abi", "1.0", "description", "memory pressure healer",
+        "issue_types", "memory_pressure", "interval", 2.0, "declared_paths", "isolation", "thread");
+    json_t *arr = json_object_get(o, "plugins");
+    json_object_set_new(json_array_get(arr, 0), "process",
+                        json_pack("{s:s, s:i, s:i, s:n, s:n, s:n}", "run_state", "running", "pid",
+                                  4242, "crashes", 0, "last_crash", "last_crash_time",
+                                  "next_start"));
+    json_object_set_new(json_array_get(arr, 2), "process",
+                        json_pack("{s:s, s:i, s:i, s:s, s:f, s:f}", "run_state", "restarting",
+                                  "pid", 0, "crashes", 3, "last_crash",
+                                  "killed by signal 11 (SIGSEGV)", "last_crash_time", t_now - 120,
+                                  "next_start", t_now + 600));
+    json_object_set_new(json_array_get(arr, 3), "process",
+                        json_pack("{s:s, s:i, s:i, s:s, s:f, s:n}", "run_state", "failed", "pid",
+                                  0, "crashes", 5, "last_crash", "exited with status 3",
+                                  "last_crash_time", t_now - 30, "next_start"));
+    return remember(o);
 }
 
 static json_t *be_knowledge(void *ud)
@@ -483,9 +512,27 @@ static void plugins_table(void **state)
     assert_contains(l, "loaded");
     assert_contains(l, "5s");
     assert_contains(l, "CPU load healer");
+    assert_contains(l, "process");
+    assert_contains(l, "running");
+    assert_contains(l, "4242");
     line_with(R.out, "broken.so", l, sizeof l);
     assert_contains(l, "refused");
     assert_contains(l, "built for plugin ABI 2.0");
+    /* A child waiting out its back-off: when it restarts, how often it crashed, and why. */
+    line_with(R.out, "flaky ", l, sizeof l);
+    assert_contains(l, "restarting at ");
+    assert_contains(l, "(in 9m)");
+    assert_contains(l, " 3 ");
+    assert_contains(l, "killed by signal 11 (SIGSEGV) (2m ago)");
+    line_with(R.out, "dead ", l, sizeof l);
+    assert_contains(l, "failed");
+    assert_contains(l, " 5 ");
+    assert_contains(l, "exited with status 3 (");
+    assert_contains(l, "5 crashes in 10 minutes");
+    /* A plugin in a thread has no child: dashes, not zeros. */
+    line_with(R.out, "memory ", l, sizeof l);
+    assert_contains(l, "thread");
+    assert_not_contains(l, "running");
     check_json("plugins");
 }
 
