@@ -128,10 +128,9 @@ static void test_clean_set_is_ready(void **state)
     assert_string_equal(problems, "");
     assert_int_equal(set.n, 1);
     assert_int_equal(set.v[0].state, PLUGIN_LOADED);
-    /* In a child by default: the agent read its descriptor through healerd-plugin --describe
-     * and never mapped the file itself. */
-    assert_int_equal(set.v[0].isolation, PLUGIN_ISOLATION_PROCESS);
-    assert_null(set.v[0].dl);
+    /* The default isolation is "thread" for now: the agent mapped the checked file itself. */
+    assert_int_equal(set.v[0].isolation, PLUGIN_ISOLATION_THREAD);
+    assert_non_null(set.v[0].dl);
     assert_non_null(set.v[0].conf);
     loader_free(&set);
     config_free(c);
