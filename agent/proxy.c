@@ -6,6 +6,7 @@
 #include "rules.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,6 +499,14 @@ static void child_down(proxy *px, const char *hung)
 {
     worker *w = px->w;
     char how[128] = "", line[256];
+    /* A child that closed its end is exiting (an interpreter closes its sockets on the way
+     * out): give it a moment to end by itself, longer when it was asked to stop, so its real
+     * exit status is what is logged, not our SIGKILL. */
+    if (!hung && px->pidfd >= 0) {
+        struct pollfd pf = { .fd = px->pidfd, .events = POLLIN };
+        while (poll(&pf, 1, px->stopping ? 2000 : 200) < 0 && errno == EINTR) {
+        }
+    }
     int clean = reap(px, 1, how, sizeof how);
     close_child(px);
     proxy_cgroup_remove(px);
