@@ -372,8 +372,15 @@ int proxy_spawn(proxy *px, char *why, size_t len)
         if (hs < 0 || hp < 0 || dup2(hs, 3) < 0 || dup2(hp, 4) < 0)
             _exit(127);
         syscall(SYS_close_range, 5, ~0U, 0);
-        char *argv[] = { (char *)exe, "--sock", "3", "--plugin-fd", "4",
-                         sdir[0] ? "--state-dir" : NULL, sdir, NULL };
+        char *argv[8] = { (char *)exe, "--sock", "3", "--plugin-fd", "4", NULL };
+        int ac = 5;
+        if (!p->confine)
+            argv[ac++] = "--no-confine";
+        else if (sdir[0]) {
+            argv[ac++] = "--state-dir";
+            argv[ac++] = sdir;
+        }
+        argv[ac] = NULL;
         execv(exe, argv);
         _exit(127);
     }
@@ -389,6 +396,9 @@ int proxy_spawn(proxy *px, char *why, size_t len)
         snprintf(why, len, "cannot send MSG_INIT: %s", healer_rc_str(rc));
         return -1;
     }
+    if (!p->confine)
+        log_warn(w->ph.who, "started %s (pid %d) NOT confined: plugins.%s.confine = false", exe,
+                 (int)pid, p->name);
     log_debug(w->ph.who, "started %s (pid %d; %s)", exe, (int)pid, px->limits);
     return 0;
 }

@@ -17,7 +17,7 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: healerd-plugin --sock FD --plugin-fd FD [--state-dir DIR]\n"
+    fprintf(stderr, "usage: healerd-plugin --sock FD --plugin-fd FD [--state-dir DIR | --no-confine]\n"
                     "       healerd-plugin --describe --plugin-fd FD\n"
                     "Started by healerd for plugins with isolation = \"process\"; not for "
                     "direct use.\n");
@@ -76,7 +76,7 @@ static const char *jstr(json_t *o, const char *k, const char *dflt)
 
 int main(int argc, char **argv)
 {
-    int sock = -1, pfd = -1, desc_only = 0;
+    int sock = -1, pfd = -1, desc_only = 0, confine = 1;
     const char *state_dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--sock") == 0 && i + 1 < argc)
@@ -85,6 +85,8 @@ int main(int argc, char **argv)
             pfd = atoi(argv[++i]);
         else if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
             state_dir = argv[++i];
+        else if (strcmp(argv[i], "--no-confine") == 0)
+            confine = 0;
         else if (strcmp(argv[i], "--describe") == 0)
             desc_only = 1;
         else
@@ -94,8 +96,9 @@ int main(int argc, char **argv)
     if (pfd < 0 || (!desc_only && sock < 0))
         return usage();
     /* Before the plugin is mapped: its constructors run confined too. */
-    char what[512], cwhy[256];
-    if (confine_self(desc_only ? NULL : state_dir, what, sizeof what, cwhy, sizeof cwhy) < 0) {
+    char what[512] = "not confined (plugins.<name>.confine = false)", cwhy[256];
+    if (confine &&
+        confine_self(desc_only ? NULL : state_dir, what, sizeof what, cwhy, sizeof cwhy) < 0) {
         if (desc_only) {
             printf("cannot confine the plugin's process: %s\n", cwhy);
             return 3;

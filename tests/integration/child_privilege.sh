@@ -7,7 +7,8 @@
 #     it may still create files in state_dir/plugins/privprobe and signal or renice itself;
 #   - /api/v1/plugins shows how the child is confined;
 #   - the memhog fixture leaks past plugins.memhog.memory_max_mb: its child is killed, logged
-#     and counted as a crash with the reason (out of memory), and the ticker keeps healing.
+#     and counted as a crash with the reason (out of memory), and the ticker keeps healing;
+#   - plugins.<name>.confine = false (the ticker's) is warned about and shown.
 set -euo pipefail
 . "$SRC/tests/lib/agent.sh"
 FIX="$BUILD/tests/plugins"
@@ -74,7 +75,7 @@ fi
 rm -rf "$T/state"
 PD=$(plugin_dir "$FIX/ticker.so" "$FIX/memhog.so")
 rm -f "$PD/privprobe.so"
-conf "$T/b.conf" "$PD" "ticker = { dir = \"$T/out\"; paths_allow = [\"$T/out\"]; isolation = \"process\"; };
+conf "$T/b.conf" "$PD" "ticker = { dir = \"$T/out\"; paths_allow = [\"$T/out\"]; isolation = \"process\"; confine = false; };
   memhog = { isolation = \"process\"; memory_max_mb = 16; mb = 8; max_crashes = 2; };"
 start_agent "$T/b.conf"
 wait_for "memhog's child was killed for memory" 60 grep -q "plugin memhog crashed: killed by signal 9 (SIGKILL): out of memory (over plugins.memhog.memory_max_mb = 16)" "$T/agent.log"
@@ -86,5 +87,8 @@ check "/api/v1/plugins shows the limit" bash -c \
 before=$(ls "$T/out" | wc -l)
 wait_for "the ticker keeps healing" 20 bash -c "[ \$(ls $T/out | wc -l) -gt $before ]"
 check "the agent is alive" kill -0 "$AGENT_PID"
+check "confine = false is warned about" grep -q "NOT confined: plugins.ticker.confine = false" "$T/agent.log"
+check "/api/v1/plugins says the ticker is not confined" bash -c \
+  "curl -s $URL/api/v1/plugins | jq -e '.plugins[] | select(.name==\"ticker\") | .process.privileges | test(\"not confined\")' >/dev/null"
 stop_agent
 finish
