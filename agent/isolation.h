@@ -13,9 +13,9 @@ struct plugin_rec;
  * nixconfig's probes fail. Set isolation = "process" per plugin to opt in. */
 #define ISOLATION_DEFAULT "thread"
 
-/* isolation, memory_max_mb, cpu_max_percent, max_crashes; terminated by a NULL name. */
+/* isolation, memory_max_mb, cpu_max_percent, confine, max_crashes; terminated by a NULL name. */
 extern const healer_config_key isolation_keys[];
-#define ISOLATION_N_KEYS 5
+#define ISOLATION_N_KEYS 6 /* entries of isolation_keys (checked in isolation.c) */
 
 /* NULL when value is a valid isolation, else the message for FILE:LINE. */
 const char *isolation_check(const char *value);

@@ -45,6 +45,7 @@ typedef struct plugin_rec {
     long long memory_max_mb;    /* 0 = no limit */
     double cpu_max_percent;     /* of one CPU; 0 = no limit */
     int max_crashes;            /* within BACKOFF_WINDOW_S, then failed until a reload */
+    int confine;                /* the child confines itself (runner/confine.c) */
     void *described;            /* read by a healerd-plugin child, not dlopen'ed (describe.c) */
     int is_exec;                /* a program (plugins.<name>.exec), not a .so: file is its path,
                                    fd the checked program, always run as a process of its own */

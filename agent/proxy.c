@@ -34,6 +34,7 @@ typedef struct pstatus {
     long long memory_max_mb;
     double cpu_max_percent;
     char limits[160];
+    char privileges[320];
     char reason[256];
     struct pstatus *next;
 } pstatus;
@@ -81,6 +82,7 @@ void proxy_status_update(proxy *px, const char *last_crash)
         s->memory_max_mb = p->memory_max_mb;
         s->cpu_max_percent = p->cpu_max_percent;
         snprintf(s->limits, sizeof s->limits, "%s", px->limits);
+        snprintf(s->privileges, sizeof s->privileges, "%s", px->privileges);
         if (last_crash) {
             s->crashes++;
             snprintf(s->last_crash, sizeof s->last_crash, "%s", last_crash);
@@ -106,6 +108,7 @@ json_t *proxy_status_json(const char *name)
                       (json_int_t)s->pid, "crashes", (json_int_t)s->crashes, "memory_max_mb",
                       (json_int_t)s->memory_max_mb, "cpu_max_percent", s->cpu_max_percent,
                       "limits", s->limits);
+        json_object_set_new(o, "privileges", json_string(s->privileges));
         json_object_set_new(o, "last_crash", s->last_crash[0] ? json_string(s->last_crash)
                                                                : json_null());
         json_object_set_new(o, "last_crash_time", s->last_crash_time > 0
@@ -366,6 +369,7 @@ static void child_ready(proxy *px, const msg *m)
         if (!px->first_start)
             log_info(w->ph.who, "restarted (pid %d)", (int)px->pid);
         px->init_why[0] = '\0';
+        snprintf(px->privileges, sizeof px->privileges, "%s", m->text ? m->text : "");
     }
     proxy_status_update(px, NULL);
     if (px->first_start) {
@@ -498,7 +502,7 @@ static int reap(proxy *px, int kill_it, char *how, size_t len)
 static void child_down(proxy *px, const char *hung)
 {
     worker *w = px->w;
-    char how[128] = "", line[256];
+    char how[200] = "", line[256];
     /* A child that closed its end is exiting (an interpreter closes its sockets on the way
      * out): give it a moment to end by itself, longer when it was asked to stop, so its real
      * exit status is what is logged, not our SIGKILL. */
@@ -509,6 +513,7 @@ static void child_down(proxy *px, const char *hung)
     }
     int clean = reap(px, 1, how, sizeof how);
     close_child(px);
+    proxy_cgroup_oom(px, how, sizeof how);
     proxy_cgroup_remove(px);
     if (px->state == PX_FAILED && w->init_rc < 0) { /* its first init failed (child_ready) */
         proxy_status_update(px, NULL);

@@ -34,6 +34,7 @@ typedef struct proxy {
     int pidfd, sock;
     char cgroup[2][512];          /* memory, cpu: this child's cgroup dirs ("" = none) */
     char limits[160];             /* how its limits are enforced, for the status */
+    char privileges[320];         /* how the child confined itself (its MSG_READY) */
     double started;               /* clock_mono() of the last start */
     double last_heard;            /* of anything from the child */
     double restart_at;            /* PX_RESTARTING: when */
@@ -52,6 +53,8 @@ int proxy_spawn(proxy *px, char *why, size_t len);
 unsigned long long proxy_child_private(pid_t pid);
 /* Removes the child's cgroups (after it was reaped). */
 void proxy_cgroup_remove(proxy *px);
+/* Appends "out of memory ..." to how when the child's memory cgroup OOM-killed it. */
+void proxy_cgroup_oom(proxy *px, char *how, size_t len);
 /* proxy_calls.c: serves one MSG_HOSTCALL and answers it. */
 void proxy_serve_call(proxy *px, const msg *m);
 /* proxy.c */

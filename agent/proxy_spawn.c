@@ -1,7 +1,8 @@
 /* proxy_spawn.c — starting a plugin child: the socketpair, the checked file passed as a descriptor
  * (the child maps that inode, not whatever the path names by then), fork and exec of
  * healerd-plugin without a shell, its memory and CPU limits (a cgroup of its own when one can be
- * made, RLIMIT_DATA otherwise), and MSG_INIT with its resolved settings. */
+ * made, RLIMIT_DATA otherwise), its private state directory (the only place it may write:
+ * runner/confine.c), and MSG_INIT with its resolved settings. */
 #include "proxy_int.h"
 
 #include <errno.h>
@@ -162,6 +163,27 @@ static void cgroups_make(proxy *px)
              !want[1] ? "none" : (used[1][0] ? "cgroup v1" : "not enforced (no cpu cgroup)"));
 }
 
+/* After the child died: did its memory cgroup OOM-kill it? Appends the reason to how. */
+void proxy_cgroup_oom(proxy *px, char *how, size_t len)
+{
+    if (!px->cgroup[0][0])
+        return;
+    char p[PATH_MAX + 32], line[128];
+    snprintf(p, sizeof p, "%s/memory.oom_control", px->cgroup[0]);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return;
+    unsigned long long kills = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "oom_kill %llu", &kills) == 1)
+            break;
+    fclose(f);
+    size_t n = strlen(how);
+    if (kills > 0 && n < len)
+        snprintf(how + n, len - n, ": out of memory (over plugins.%s.memory_max_mb = %lld)",
+                 px->w->p->name, px->w->p->memory_max_mb);
+}
+
 void proxy_cgroup_remove(proxy *px)
 {
     for (int i = 0; i < 2; i++) {
@@ -247,6 +269,27 @@ static char *init_doc(proxy *px)
 
 /* ---- fork and exec --------------------------------------------------------------------------- */
 
+/* state_dir/plugins/<name>: the one directory the child may write (runner/confine.c). */
+static int state_dir_make(proxy *px, char *out, size_t olen, char *why, size_t len)
+{
+    const char *sd = px->w->rt->cfg->state_dir;
+    out[0] = '\0';
+    if (!sd || !*sd)
+        return 0;
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/plugins", sd);
+    if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+        snprintf(why, len, "cannot make %s: %s", p, strerror(errno));
+        return -1;
+    }
+    snprintf(out, olen, "%.3000s/plugins/%s", sd, px->w->p->name);
+    if (mkdir(out, 0700) != 0 && errno != EEXIST) {
+        snprintf(why, len, "cannot make %s: %s", out, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int proxy_spawn(proxy *px, char *why, size_t len)
 {
     worker *w = px->w;
@@ -265,6 +308,11 @@ int proxy_spawn(proxy *px, char *why, size_t len)
     if (fstat(pfd, &st) != 0 || st.st_dev != p->file_dev || st.st_ino != p->file_ino) {
         snprintf(why, len, "%s was replaced since it was checked; it loads at the next reload",
                  p->file);
+        close(pfd);
+        return -1;
+    }
+    char sdir[PATH_MAX];
+    if (state_dir_make(px, sdir, sizeof sdir, why, len) < 0) {
         close(pfd);
         return -1;
     }
@@ -333,7 +381,15 @@ int proxy_spawn(proxy *px, char *why, size_t len)
             fexecve(4, pargv, environ);
             _exit(127);
         }
-        char *argv[] = { (char *)exe, "--sock", "3", "--plugin-fd", "4", NULL };
+        char *argv[8] = { (char *)exe, "--sock", "3", "--plugin-fd", "4", NULL };
+        int ac = 5;
+        if (!p->confine)
+            argv[ac++] = "--no-confine";
+        else if (sdir[0]) {
+            argv[ac++] = "--state-dir";
+            argv[ac++] = sdir;
+        }
+        argv[ac] = NULL;
         execv(exe, argv);
         _exit(127);
     }
@@ -349,6 +405,9 @@ int proxy_spawn(proxy *px, char *why, size_t len)
         snprintf(why, len, "cannot send MSG_INIT: %s", healer_rc_str(rc));
         return -1;
     }
+    if (!p->confine)
+        log_warn(w->ph.who, "started %s (pid %d) NOT confined: plugins.%s.confine = false", exe,
+                 (int)pid, p->name);
     log_debug(w->ph.who, "started %s (pid %d; %s)", exe, (int)pid, px->limits);
     return 0;
 }

@@ -11,12 +11,13 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "confine.h"
 #include "log.h"
 #include "runner.h"
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: healerd-plugin --sock FD --plugin-fd FD\n"
+    fprintf(stderr, "usage: healerd-plugin --sock FD --plugin-fd FD [--state-dir DIR | --no-confine]\n"
                     "       healerd-plugin --describe --plugin-fd FD\n"
                     "Started by healerd for plugins with isolation = \"process\"; not for "
                     "direct use.\n");
@@ -75,12 +76,17 @@ static const char *jstr(json_t *o, const char *k, const char *dflt)
 
 int main(int argc, char **argv)
 {
-    int sock = -1, pfd = -1, desc_only = 0;
+    int sock = -1, pfd = -1, desc_only = 0, confine = 1;
+    const char *state_dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--sock") == 0 && i + 1 < argc)
             sock = atoi(argv[++i]);
         else if (strcmp(argv[i], "--plugin-fd") == 0 && i + 1 < argc)
             pfd = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
+            state_dir = argv[++i];
+        else if (strcmp(argv[i], "--no-confine") == 0)
+            confine = 0;
         else if (strcmp(argv[i], "--describe") == 0)
             desc_only = 1;
         else
@@ -89,6 +95,21 @@ int main(int argc, char **argv)
     static runner r;
     if (pfd < 0 || (!desc_only && sock < 0))
         return usage();
+    /* Before the plugin is mapped: its constructors run confined too. */
+    char what[512] = "not confined (plugins.<name>.confine = false)", cwhy[256];
+    if (confine &&
+        confine_self(desc_only ? NULL : state_dir, what, sizeof what, cwhy, sizeof cwhy) < 0) {
+        if (desc_only) {
+            printf("cannot confine the plugin's process: %s\n", cwhy);
+            return 3;
+        }
+        r.sock = sock;
+        char m_text[300];
+        snprintf(m_text, sizeof m_text, "cannot confine the plugin's process: %s", cwhy);
+        msg m = { .kind = MSG_READY, .code = HEALER_E_INVAL, .text = m_text };
+        runner_send(&r, &m);
+        return 3;
+    }
     if (desc_only)
         return describe(&r, pfd);
 
@@ -124,8 +145,9 @@ int main(int argc, char **argv)
                    json_is_true(json_object_get(in, "auto_detect")), tr, NULL);
     r.ph.ctx.remote = &r;
     rc = plughost_init(&r.ph, runner_host_table());
+    /* On success the text says how this child is confined (the agent shows it). */
     msg ready = { .kind = MSG_READY, .code = rc, .plugin = r.name,
-                  .text = rc < 0 ? healer_rc_str(rc) : NULL };
+                  .text = rc < 0 ? healer_rc_str(rc) : what };
     runner_send(&r, &ready);
     if (rc >= 0)
         plughost_run(&r.ph);

@@ -60,7 +60,7 @@ run_case hang execute "stopped answering for"
 rm -rf "$T/out" "$T/state" && mkdir -p "$T/out"
 setpriv --reuid=65534 --regid=65534 --clear-groups sleep 300 &
 VICTIM=$!
-trap 'kill -KILL $VICTIM 2>/dev/null; cleanup' EXIT
+trap 'kill -KILL $VICTIM 2>/dev/null || true; cleanup' EXIT
 MODE=live write_config "$T/c.conf" "$(plugin_dir "$FIX/ticker.so" "$FIX/crasher.so")" \
   "ticker = { dir = \"$T/out\"; paths_allow = [\"$T/out\"]; isolation = \"process\"; };
    crasher = { isolation = \"process\"; how = \"segv\"; when = \"execute\"; pid = $VICTIM; max_crashes = 1; };" \
