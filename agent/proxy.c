@@ -460,7 +460,10 @@ static void from_child(proxy *px, msg *m)
                  msg_kind_name(m->kind));
         return;
     }
-    m->plugin = m->kind == MSG_REPLY ? m->plugin : me;
+    /* A REQUEST's plugin is its destination and a REPLY's the requester: both stay; every
+     * other message is sent as this plugin, whatever the child wrote. */
+    if (m->kind != MSG_REPLY && m->kind != MSG_REQUEST)
+        m->plugin = me;
     to_engine(px, m);
 }
 

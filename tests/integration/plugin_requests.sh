@@ -16,4 +16,16 @@ MODE=live write_config "$T/b.conf" "$PDIR2"
 cat "$T/once2.out"
 check "absent plugin: the heal fails" grep -q "^heal #.* ask_issue on ask: failed" "$T/once2.out"
 check "absent plugin: the result says so" grep -q 'no plugin "responder" is loaded (not found)' "$T/once2.out"
+
+# The same with both plugins in children: the request goes to its destination through two proxies
+# and the reply comes back to the requester's child.
+for iso in "requester process, responder thread:process:thread" "both in children:process:process" \
+           "requester thread, responder process:thread:process"; do
+  IFS=: read -r what ra rb <<<"$iso"
+  MODE=live write_config "$T/c.conf" "$PDIR" "requester = { isolation = \"$ra\"; };
+  responder = { isolation = \"$rb\"; };"
+  "$HEALERD" -c "$T/c.conf" --once >"$T/once3.out" 2>"$T/once3.log" || { cat "$T/once3.log"; exit 1; }
+  check "$what: the reply travelled back" \
+    grep -q "requester/ask_other on ask: healed: asked responder: pong x=42 (ok)" "$T/once3.out"
+done
 finish
