@@ -352,9 +352,12 @@ static int run_call(healer_ctx *ctx, const char *method, const char *const argv[
         snprintf(idx[i], sizeof idx[i], "%zu", i);
         kv[n++] = (msg_kv){ idx[i], argv[i] };
     }
+    /* The agent's own HEALER_E_IO (a probe that exited non-zero) still carries the output and
+     * the exit status: only a call that got no reply at all returns early. */
     msg reply;
+    memset(&reply, 0, sizeof reply);
     int rc = runner_call(R(ctx), method, kv, n, &reply);
-    if (rc == HEALER_E_IO)
+    if (reply.kind != MSG_HOSTREPLY)
         return rc;
     const char *o = runner_reply_arg(&reply, "out");
     const char *es = runner_reply_arg(&reply, "exit_status");
@@ -396,8 +399,9 @@ static int host_act_remove_old_files(healer_ctx *ctx, const char *dir, double ol
     if (opts && opts->pattern)
         kv[n++] = (msg_kv){ "pattern", opts->pattern };
     msg reply;
+    memset(&reply, 0, sizeof reply);
     int rc = runner_call(R(ctx), "act_remove_old_files", kv, n, &reply);
-    if (rc == HEALER_E_IO)
+    if (reply.kind != MSG_HOSTREPLY)
         return rc;
     const char *f = runner_reply_arg(&reply, "freed"), *c = runner_reply_arg(&reply, "count");
     if (freed)

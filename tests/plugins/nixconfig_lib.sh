@@ -50,7 +50,7 @@ current_gen() { readlink "$PROFILE" | sed -n 's/.*system-\([0-9]*\)-link$/\1/p';
 # NIXCONF [extra keys]: the plugin's section with every path in the temporary tree.
 NIXCONF() {
   echo "nixconfig = { config_file = \"$ETC/configuration.nix\"; backup_dir = \"$T/nc/backups\";
-    state_file = \"$T/nc/generations\"; profile = \"$PROFILE\"; status_file = \"$STATUS\"; $1 };"
+    state_file = \"$T/nc/generations\"; profile = \"$PROFILE\"; status_file = \"$STATUS\"; ${NC_ISOLATION:-} $1 };"
 }
 export MIN_HEALTH=0
 A="$T/state/audit.jsonl"
