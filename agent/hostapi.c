@@ -478,10 +478,7 @@ static int host_probe_run(healer_ctx *ctx, const char *const argv[], double time
 
 static double host_action_time_left(healer_ctx *ctx)
 {
-    if (!on_thread(ctx) || ctx->deadline_mono <= 0)
-        return INFINITY;
-    double left = ctx->deadline_mono - clock_mono();
-    return left > 0 ? left : 0;
+    return on_thread(ctx) ? plughost_time_left(ctx) : INFINITY;
 }
 
 static const healer_host host_table = {

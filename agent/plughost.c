@@ -5,6 +5,7 @@
 #include "rules.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -689,6 +690,14 @@ void plughost_finish(plughost *w, int inited)
     free(w->ctx.before_json);
     w->ctx.before_json = NULL;
     plan_builder_clear(&w->plan);
+}
+
+double plughost_time_left(const struct healer_ctx *ctx)
+{
+    if (ctx->deadline_mono <= 0)
+        return INFINITY;
+    double left = ctx->deadline_mono - clock_mono();
+    return left > 0 ? left : 0;
 }
 
 static char *dup_trunc(const char *s, size_t max)

@@ -125,6 +125,8 @@ int worker_unwatch_fd(struct healer_ctx *ctx, int fd);
 const char *worker_before_json(struct healer_ctx *ctx);
 /* host->plan_add_action, the same in both hosts. */
 int plughost_plan_add_action(healer_plan *plan, const healer_action *a);
+/* host->action_time_left after the caller's thread check: seconds to the callback's deadline. */
+double plughost_time_left(const struct healer_ctx *ctx);
 /* Frees a plan builder's copies. */
 void plan_builder_clear(plan_builder *pb);
 
