@@ -41,6 +41,10 @@ check "detect ran while settle settled ($n_detect times)" [ "$n_detect" -ge 3 ]
 check "the forgotten outcome is named in the record" \
   sh -c "curl -s $URL/api/v1/heals | jq -r '.heals[0].actions[1].message' | grep -q 'did not set result->outcome'"
 check "the forgotten outcome is logged as a plugin bug" grep -q "execute(forget) returned without setting result->outcome" "$T/agent.log"
+left=$(heals | jq -r '.heals[0].actions[2].message' | sed -n 's/.*time left \([0-9.]*\) s.*/\1/p')
+check "execute() learns its deadline: 0 < time left ($left) <= action_timeout (2)" \
+  awk -v l="$left" 'BEGIN { exit !(l != "" && l > 0 && l <= 2.0) }'
+check "outside an action there is no deadline" bash -c "! grep -q 'detect deadline' '$LOG'"
 K=$(get /api/v1/knowledge)
 check "knowledge: slow 1 attempt, 0 successes" \
   [ "$(echo "$K" | jq -c '[.knowledge[] | select(.action == "slow") | .attempts, .successes]')" = "[1,0]" ]
