@@ -1,0 +1,202 @@
+/* knowledge_json.c — the read-side JSON views of the knowledge base for the HTTP API: recent
+ * heals with their actions, and the per (type, action) statistics. Reads go through the
+ * read-only connection under read_mtx. */
+#include "knowledge.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "healer/types.h"
+#include "log.h"
+#include "knowledge_int.h"
+
+#define KB_HEALS_LIMIT_DEFAULT 50
+#define KB_HEALS_LIMIT_MAX 1000
+
+/* ------------------------------------------------------------------ JSON views */
+
+static json_t *jstr(const unsigned char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string((const char *)s);
+    if (j)
+        return j;
+    /* Not UTF-8 (a process name, a path): show it with the odd bytes replaced rather than
+     * fail the whole answer. */
+    char *copy = strdup((const char *)s);
+    if (!copy)
+        return json_null();
+    for (unsigned char *p = (unsigned char *)copy; *p; p++)
+        if (*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j ? j : json_null();
+}
+
+static json_t *jreal(double v)
+{
+    json_t *j = json_real(kb_finite_or_zero(v));
+    return j ? j : json_null();
+}
+
+static json_t *jobject_text(const unsigned char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_loads((const char *)s, JSON_DECODE_ANY, NULL);
+    if (!j)
+        return json_null();
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return json_null();
+    }
+    return j;
+}
+
+static json_t *heal_row(sqlite3_stmt *st)
+{
+    json_t *h = json_object();
+    if (!h)
+        return NULL;
+    sqlite3_int64 issue_id = sqlite3_column_int64(st, 1);
+    json_object_set_new(h, "id", json_integer(sqlite3_column_int64(st, 0)));
+    json_object_set_new(h, "issue_id", sqlite3_column_type(st, 1) == SQLITE_NULL
+                                           ? json_null()
+                                           : json_integer(issue_id));
+    json_object_set_new(h, "issue_type", jstr(sqlite3_column_text(st, 2)));
+    json_object_set_new(h, "severity", jstr(sqlite3_column_text(st, 3)));
+    json_object_set_new(h, "target", jstr(sqlite3_column_text(st, 4)));
+    json_object_set_new(h, "plugin", jstr(sqlite3_column_text(st, 5)));
+    json_object_set_new(h, "summary", jstr(sqlite3_column_text(st, 6)));
+    json_object_set_new(h, "outcome", jstr(sqlite3_column_text(st, 7)));
+    json_object_set_new(h, "reason", jstr(sqlite3_column_text(st, 8)));
+    json_object_set_new(h, "dry_run", json_boolean(sqlite3_column_int(st, 9) != 0));
+    json_object_set_new(h, "detected_at", jreal(sqlite3_column_double(st, 10)));
+    json_object_set_new(h, "started_at", jreal(sqlite3_column_double(st, 11)));
+    json_object_set_new(h, "finished_at", jreal(sqlite3_column_double(st, 12)));
+    json_object_set_new(h, "duration_seconds", jreal(sqlite3_column_double(st, 13)));
+    return h;
+}
+
+static json_t *action_row(sqlite3_stmt *st)
+{
+    json_t *a = json_object();
+    if (!a)
+        return NULL;
+    json_object_set_new(a, "plugin", jstr(sqlite3_column_text(st, 0)));
+    json_object_set_new(a, "action", jstr(sqlite3_column_text(st, 1)));
+    json_object_set_new(a, "target", jstr(sqlite3_column_text(st, 2)));
+    json_object_set_new(a, "outcome", jstr(sqlite3_column_text(st, 3)));
+    json_object_set_new(a, "message", jstr(sqlite3_column_text(st, 4)));
+    json_object_set_new(a, "started_at", jreal(sqlite3_column_double(st, 5)));
+    json_object_set_new(a, "duration_seconds", jreal(sqlite3_column_double(st, 6)));
+    json_object_set_new(a, "before", jobject_text(sqlite3_column_text(st, 7)));
+    json_object_set_new(a, "after", jobject_text(sqlite3_column_text(st, 8)));
+    return a;
+}
+
+json_t *knowledge_heals_json(knowledge *kb, int limit)
+{
+    if (!kb)
+        return NULL;
+    if (limit <= 0)
+        limit = KB_HEALS_LIMIT_DEFAULT;
+    if (limit > KB_HEALS_LIMIT_MAX)
+        limit = KB_HEALS_LIMIT_MAX;
+    json_t *heals = json_array();
+    if (!heals)
+        return NULL;
+    pthread_mutex_lock(&kb->read_mtx);
+    /* One read transaction: every heal and its actions from the same snapshot. */
+    int rc = kb_db_exec(kb->rdb, "BEGIN");
+    sqlite3_bind_int(kb->sel_heals, 1, limit);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(kb->sel_heals)) == SQLITE_ROW) {
+        rc = SQLITE_OK;
+        json_t *h = heal_row(kb->sel_heals);
+        json_t *acts = json_array();
+        if (!h || !acts) {
+            json_decref(h);
+            json_decref(acts);
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        sqlite3_bind_int64(kb->sel_actions, 1, sqlite3_column_int64(kb->sel_heals, 0));
+        int arc;
+        while ((arc = sqlite3_step(kb->sel_actions)) == SQLITE_ROW)
+            json_array_append_new(acts, action_row(kb->sel_actions));
+        sqlite3_reset(kb->sel_actions);
+        if (arc != SQLITE_DONE)
+            rc = arc;
+        json_object_set_new(h, "actions", acts);
+        json_array_append_new(heals, h);
+    }
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    if (rc != SQLITE_OK)
+        log_error(KB_WHO, "%s: reading heals: %s", kb->path, sqlite3_errmsg(kb->rdb));
+    sqlite3_reset(kb->sel_heals);
+    if (!sqlite3_get_autocommit(kb->rdb))
+        kb_db_exec(kb->rdb, "COMMIT");
+    pthread_mutex_unlock(&kb->read_mtx);
+    if (rc != SQLITE_OK) {
+        json_decref(heals);
+        return NULL;
+    }
+    json_t *out = json_object();
+    if (!out || json_object_set_new(out, "heals", heals) != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+json_t *knowledge_stats_json(knowledge *kb)
+{
+    if (!kb)
+        return NULL;
+    json_t *list = json_array();
+    if (!list)
+        return NULL;
+    pthread_mutex_lock(&kb->read_mtx);
+    int rc;
+    while ((rc = sqlite3_step(kb->sel_stats)) == SQLITE_ROW) {
+        sqlite3_int64 a = sqlite3_column_int64(kb->sel_stats, 2);
+        sqlite3_int64 s = sqlite3_column_int64(kb->sel_stats, 3);
+        uint64_t att = a > 0 ? (uint64_t)a : 0, suc = s > 0 ? (uint64_t)s : 0;
+        json_t *e = json_object();
+        if (!e)
+            continue;
+        json_object_set_new(e, "issue_type", jstr(sqlite3_column_text(kb->sel_stats, 0)));
+        json_object_set_new(e, "action", jstr(sqlite3_column_text(kb->sel_stats, 1)));
+        json_object_set_new(e, "attempts", json_integer((json_int_t)att));
+        json_object_set_new(e, "successes", json_integer((json_int_t)suc));
+        json_object_set_new(e, "confidence", jreal(knowledge_confidence(att, suc, 0.5)));
+        json_array_append_new(list, e);
+    }
+    if (rc != SQLITE_DONE)
+        log_error(KB_WHO, "%s: reading statistics: %s", kb->path, sqlite3_errmsg(kb->rdb));
+    sqlite3_reset(kb->sel_stats);
+    pthread_mutex_unlock(&kb->read_mtx);
+    if (rc != SQLITE_DONE) {
+        json_decref(list);
+        return NULL;
+    }
+    json_t *out = json_object();
+    if (!out || json_object_set_new(out, "knowledge", list) != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
