@@ -1,6 +1,7 @@
 /* network.h — the network plugin's shared state and the functions its files offer each other:
  * network_nl.c (rtnetlink: links, addresses, default routes), network_probe.c (DNS and TCP
- * probes, resolv.conf), network.c (the descriptor, detect, plan, execute, verify). */
+ * probes, resolv.conf), network.c (the descriptor, init, detect), network_act.c (plan, execute,
+ * verify). */
 #ifndef HEALER_NETWORK_H
 #define HEALER_NETWORK_H
 
@@ -17,6 +18,12 @@
 #define NETWORK_MAX_PROBES 32     /* DNS names x resolvers, and TCP targets */
 #define NETWORK_MAX_RESOLVERS 8
 #define NETWORK_GW_MAX 64         /* INET6_ADDRSTRLEN rounded up */
+
+/* issue types */
+#define NETWORK_DOWN "network_down"
+#define NETWORK_ROUTE "route_missing"
+#define NETWORK_DNS "dns_failure"
+#define NETWORK_CONN "connectivity_lost"
 
 typedef struct network_link {
     int ifindex;
@@ -153,5 +160,16 @@ int network_tcp_healthy(const network *n);
 /* Re-evaluates links and default routes after a change; publishes network_down and
  * route_missing as they appear, resolves them as they clear. from_detect: republish. */
 void network_evaluate(network *n, int from_detect);
+/* The default route to restore for a family: the configured one, else the last-known-good. */
+const network_route *network_known_route(const network *n, int family);
+/* 1 when the default routes of the family now present include the known one. */
+int network_route_present(const network *n, const network_route *k);
+
+/* ---- network_act.c ---- */
+int network_plan(void *state, const healer_issue *issue, healer_plan *plan);
+int network_execute(void *state, const healer_issue *issue, const healer_action *action,
+                    healer_result *result);
+int network_verify(void *state, const healer_issue *issue, const healer_action *action,
+                   healer_verdict *v);
 
 #endif
