@@ -1,10 +1,11 @@
 /* nixconfig.c — the nixconfig plugin: validates the NixOS configuration and its imports with
  * nix-instantiate (probe_run), offers validated syntax fixes (backed up, confirmed), detects a
  * failed activation of the system profile and rolls back to a working generation. Owns the
- * descriptor, the config schema and the detect/plan/execute/verify callbacks. */
+ * descriptor, the config schema, init/destroy and detection (validation, activation); plan,
+ * execute and verify are in nixconfig_act.c. */
 #include <healer/healer.h>
 
-#include "nixconfig.h"
+#include "nixconfig_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -16,74 +17,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#define NC_ISSUE_INVALID "nixos_config_invalid"
-#define NC_ISSUE_ACTIVATION "nixos_activation_failed"
-#define NC_ACT_FIX "fix_syntax"
-#define NC_ACT_ROLLBACK "rollback_generation"
-#define NC_ACT_EMERGENCY "emergency_rollback"
-
-#define NC_MAX_FILES 256        /* hard cap on files followed through imports */
-#define NC_MAX_BAD 8            /* broken files reported at once */
-#define NC_OUT_LEN (1u << 20)   /* probe output buffer: parse output of a large config */
-#define NC_MAX_FILE_BYTES (8u << 20)
-#define NC_FIX_BUDGET 24        /* parser runs spent searching for one fix */
-
-typedef struct nc_file {
-    char path[PATH_MAX];
-    int exists;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime, ctime;
-} nc_file;
-
-typedef struct nc_bad {
-    char file[PATH_MAX];
-    nc_perr err;
-    const char *kind;            /* "syntax", "missing_import", "eval" */
-    int fixable;
-    char hash[17];
-    char edits[512];
-    size_t n_edits;
-    char desc[HEALER_MSG_MAX];
-} nc_bad;
-
-typedef struct nixconfig {
-    const healer_host *host;
-    healer_ctx *ctx;
-
-    char config_file[PATH_MAX];
-    char config_dir[PATH_MAX];
-    char backup_dir[PATH_MAX];
-    char state_file[PATH_MAX];
-    char status_file[PATH_MAX];
-    char profile[PATH_MAX];
-    char current_system[PATH_MAX];
-    const char *nix_instantiate;
-    const char *nix_env;
-    int follow_imports, eval, auto_fix, auto_rollback, rollback, check_current_system;
-    long long max_files, backups_keep, max_fix_steps;
-    double parse_timeout, eval_timeout, switch_timeout;
-
-    char scratch[PATH_MAX];      /* private temp dir for the copies being validated */
-    int absent_noted;            /* said once that a non-NixOS host has no configuration */
-    char *out;                   /* probe output */
-
-    nc_file files[NC_MAX_FILES];
-    size_t n_files;
-    int validated;               /* files[] and bad[] hold a validation of the current files */
-    nc_bad bad[NC_MAX_BAD];
-    size_t n_bad;
-    char published[NC_MAX_BAD][PATH_MAX];
-    size_t n_published;
-    unsigned long long validations, probes;
-
-    nc_genstate gs;
-    int act_published;
-    int act_failed_gen, act_exit;
-    char act_why[256];
-} nixconfig;
 
 static const char *const nc_issue_types[] = {NC_ISSUE_INVALID, NC_ISSUE_ACTIVATION, NULL};
 
@@ -128,9 +61,7 @@ static const healer_config_key nc_config[] = {
 
 /* snprintf that truncates quietly: messages and paths here are bounded by their buffers, and
  * a truncated message is better than none (it also keeps -Wformat-truncation quiet). */
-static void nc_fmt(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void nc_fmt(char *buf, size_t len, const char *fmt, ...)
+void nc_fmt(char *buf, size_t len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -140,7 +71,7 @@ static void nc_fmt(char *buf, size_t len, const char *fmt, ...)
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-static void nc_dirname(const char *path, char *buf, size_t len)
+void nc_dirname(const char *path, char *buf, size_t len)
 {
     const char *s = strrchr(path, '/');
     if (!s || s == path)
@@ -149,7 +80,7 @@ static void nc_dirname(const char *path, char *buf, size_t len)
         nc_fmt(buf, len, "%.*s", (int)(s - path), path);
 }
 
-static const char *nc_basename(const char *path)
+const char *nc_basename(const char *path)
 {
     const char *s = strrchr(path, '/');
     return s ? s + 1 : path;
@@ -172,7 +103,7 @@ static int nc_mkdirs(const char *dir)
 }
 
 /* Whole file, NUL-terminated; NULL with errno. */
-static char *nc_slurp(const char *path, size_t *n)
+char *nc_slurp(const char *path, size_t *n)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -224,7 +155,7 @@ static char *nc_slurp(const char *path, size_t *n)
     return b;
 }
 
-static int nc_write_scratch(nixconfig *w, const char *name, const char *s, size_t n,
+int nc_write_scratch(nixconfig *w, const char *name, const char *s, size_t n,
                             char *path, size_t len)
 {
     nc_fmt(path, len, "%s/%s", w->scratch, name);
@@ -277,7 +208,7 @@ static int nc_file_changed(const nc_file *f)
 /* ---- the parser through probe_run -------------------------------------------------------- */
 
 /* 1 parses, 0 does not (e filled), -1 the parser could not be run (e->msg says why). */
-static int nc_parse(nixconfig *w, const char *path, nc_perr *e)
+int nc_parse(nixconfig *w, const char *path, nc_perr *e)
 {
     const char *argv[] = {w->nix_instantiate, "--parse", path, NULL};
     int status = -1;
@@ -719,7 +650,7 @@ static int nc_activation_failed(nixconfig *w, int cur)
 }
 
 /* The failure repeats: our own rollback failed, or the generation before is known bad. */
-static int nc_emergency(nixconfig *w, int cur)
+int nc_emergency(nixconfig *w, int cur)
 {
     if (w->gs.last_gen == cur && w->gs.last_exit != 0)
         return 1;
@@ -733,7 +664,7 @@ static int nc_emergency(nixconfig *w, int cur)
 
 /* Where to roll back to: normally the newest older generation not known bad; in emergency
  * mode the newest generation known to have activated well. -1 when there is none. */
-static int nc_pick(nixconfig *w, int cur, int emergency)
+int nc_pick(nixconfig *w, int cur, int emergency)
 {
     int gens[NC_MAX_GENS], c;
     int n = nc_gen_list(w->profile, gens, NC_MAX_GENS, &c);
@@ -811,375 +742,6 @@ static int nc_detect(void *state)
     nc_detect_config(w);
     if (w->rollback)
         nc_detect_activation(w);
-    return HEALER_OK;
-}
-
-/* ---- plan -------------------------------------------------------------------------------- */
-
-static const nc_bad *nc_find_bad(const nixconfig *w, const char *file)
-{
-    for (size_t i = 0; i < w->n_bad; i++)
-        if (strcmp(w->bad[i].file, file) == 0)
-            return &w->bad[i];
-    return NULL;
-}
-
-/* 1 when path's real directory is under the declared configuration directory. */
-static int nc_under_config_dir(const nixconfig *w, const char *path)
-{
-    char dir[PATH_MAX], rd[PATH_MAX], rc[PATH_MAX];
-    nc_dirname(path, dir, sizeof dir);
-    if (!realpath(dir, rd) || !realpath(w->config_dir, rc))
-        return 0;
-    size_t l = strlen(rc);
-    return strncmp(rd, rc, l) == 0 && (rd[l] == '\0' || rd[l] == '/' || l == 1);
-}
-
-static int nc_plan(void *state, const healer_issue *issue, healer_plan *plan)
-{
-    nixconfig *w = state;
-    const healer_host *h = w->host;
-    if (!issue->target)
-        return HEALER_OK;
-    if (strcmp(issue->type, NC_ISSUE_INVALID) == 0) {
-        const nc_bad *b = nc_find_bad(w, issue->target);
-        if (!b)
-            return HEALER_OK;   /* not one of ours, or fixed meanwhile */
-        if (!b->fixable) {
-            h->log(w->ctx, HEALER_LOG_INFO, "%s: %s: not an error this plugin fixes (it fixes a "
-                   "missing ';', unbalanced brackets and an unterminated string, when the "
-                   "fixed copy parses); fix it by hand", b->file, b->err.msg);
-            return HEALER_OK;
-        }
-        if (!nc_under_config_dir(w, b->file)) {
-            h->log(w->ctx, HEALER_LOG_INFO, "%s is outside %s (the declared configuration "
-                   "directory): fix not offered", b->file, w->config_dir);
-            return HEALER_OK;
-        }
-        healer_kv params[] = {{"file", b->file}, {"hash", b->hash}, {"edits", b->edits}};
-        healer_action a = {
-            .name = NC_ACT_FIX,
-            .target = b->file,
-            .description = b->desc,
-            .step = 0,
-            .impact = 0.2,
-            .confidence = 0.8,
-            .flags = HEALER_ACTION_CONFIG | (w->auto_fix ? HEALER_ACTION_AUTO_OK : 0u),
-            .params = params,
-            .n_params = 3,
-        };
-        return h->plan_add_action(plan, &a);
-    }
-    if (strcmp(issue->type, NC_ISSUE_ACTIVATION) == 0) {
-        if (!w->rollback || strcmp(issue->target, w->profile) != 0)
-            return HEALER_OK;
-        int cur = nc_gen_current(w->profile);
-        if (cur <= 0)
-            return HEALER_OK;
-        int emergency = issue->severity == HEALER_SEV_CRITICAL || nc_emergency(w, cur);
-        int to = nc_pick(w, cur, emergency);
-        if (to <= 0) {
-            h->log(w->ctx, HEALER_LOG_WARN, "%s: no %sgeneration to roll back to from %d",
-                   w->profile, emergency ? "known-good " : "", cur);
-            return HEALER_OK;
-        }
-        char from_s[16], to_s[16], desc[HEALER_MSG_MAX];
-        nc_fmt(from_s, sizeof from_s, "%d", cur);
-        nc_fmt(to_s, sizeof to_s, "%d", to);
-        nc_fmt(desc, sizeof desc, "%s%s --switch-generation %d (from %d), then %s-%d-link/bin/"
-                 "switch-to-configuration switch", emergency ? "emergency: newest known-good "
-                 "generation: " : "", w->nix_env, to, cur, w->profile, to);
-        healer_kv params[] = {{"profile", w->profile}, {"from", from_s}, {"to", to_s}};
-        healer_action a = {
-            .name = emergency ? NC_ACT_EMERGENCY : NC_ACT_ROLLBACK,
-            .target = w->profile,
-            .description = desc,
-            .step = 0,
-            .impact = 0.5,
-            .confidence = emergency ? 0.8 : 0.7,
-            .flags = HEALER_ACTION_ROLLBACK | HEALER_ACTION_CONFIG |
-                     (w->auto_rollback ? HEALER_ACTION_AUTO_OK : 0u),
-            .params = params,
-            .n_params = 3,
-        };
-        return h->plan_add_action(plan, &a);
-    }
-    return HEALER_OK;
-}
-
-/* ---- execute ----------------------------------------------------------------------------- */
-
-static const char *nc_param(const healer_action *a, const char *key)
-{
-    for (size_t i = 0; i < a->n_params; i++)
-        if (a->params[i].key && strcmp(a->params[i].key, key) == 0)
-            return a->params[i].value;
-    return NULL;
-}
-
-static int nc_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Removes the oldest backups of base beyond backups_keep (names sort by their timestamp). */
-static void nc_prune_backups(nixconfig *w, const char *base)
-{
-    DIR *d = opendir(w->backup_dir);
-    if (!d)
-        return;
-    char *names[1024];
-    size_t n = 0, bl = strlen(base);
-    struct dirent *de;
-    while ((de = readdir(d)) && n < 1024)
-        if (strncmp(de->d_name, base, bl) == 0 && de->d_name[bl] == '.' &&
-            strchr("0123456789", de->d_name[bl + 1]))
-            if ((names[n] = strdup(de->d_name)))
-                n++;
-    closedir(d);
-    qsort(names, n, sizeof *names, nc_cmp_str);
-    for (size_t i = 0; i + (size_t)w->backups_keep < n; i++) {
-        healer_remove_opts o;
-        memset(&o, 0, sizeof o);
-        o.pattern = names[i];
-        uint64_t freed = 0, count = 0;
-        int rc = w->host->act_remove_old_files(w->ctx, w->backup_dir, 0, &o, &freed, &count);
-        w->host->log(w->ctx, HEALER_LOG_DEBUG, "prune backup %s: %s", names[i],
-                     w->host->last_message(w->ctx));
-        (void)rc;
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-}
-
-static int nc_exec_fix(nixconfig *w, const healer_action *a, healer_result *r)
-{
-    const healer_host *h = w->host;
-    const char *file = nc_param(a, "file"), *hash = nc_param(a, "hash"),
-               *edits = nc_param(a, "edits");
-    nc_edit eds[10];
-    size_t ne = 0;
-    if (!file || !hash || !edits || nc_edits_parse(edits, eds, 10, &ne) != 0 || ne == 0) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "fix_syntax: bad parameters");
-        return HEALER_OK;
-    }
-    size_t n;
-    char *orig = nc_slurp(file, &n);
-    if (!orig) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "read %s: %s", file, strerror(errno));
-        return HEALER_OK;
-    }
-    char now_hash[17];
-    nc_hash(orig, n, now_hash);
-    if (strcmp(now_hash, hash) != 0) {
-        free(orig);
-        w->validated = 0;
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "%s changed since the fix was planned: not "
-                 "applied (it is validated again)", file);
-        return HEALER_OK;
-    }
-    /* The fix goes on a copy first; the copy must parse. */
-    char *cur = malloc(n + 1);
-    if (!cur) {
-        free(orig);
-        return HEALER_E_NOMEM;
-    }
-    memcpy(cur, orig, n + 1);
-    size_t cn = n;
-    for (size_t i = 0; i < ne; i++) {
-        size_t nn;
-        char *next = nc_apply(cur, cn, &eds[i], &nn);
-        free(cur);
-        if (!next) {
-            free(orig);
-            return HEALER_E_NOMEM;
-        }
-        cur = next;
-        cn = nn;
-    }
-    char copy[PATH_MAX];
-    nc_perr e;
-    int valid = nc_write_scratch(w, nc_basename(file), cur, cn, copy, sizeof copy) == 0 &&
-                nc_parse(w, copy, &e) == 1;
-    if (!valid) {
-        free(orig);
-        free(cur);
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "the fixed copy of %s does not parse; the "
-                 "original is kept", file);
-        return HEALER_OK;
-    }
-    /* Back up first: a timestamped copy in backup_dir. */
-    char ts[32], backup[PATH_MAX];
-    time_t t = (time_t)h->now(w->ctx);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
-    nc_fmt(backup, sizeof backup, "%s/%s.%s", w->backup_dir, nc_basename(file), ts);
-    for (int i = 1; i < 100 && access(backup, F_OK) == 0; i++)
-        nc_fmt(backup, sizeof backup, "%s/%s.%s-%d", w->backup_dir, nc_basename(file), ts, i);
-    int rc = h->act_write_file(w->ctx, backup, orig);
-    int dry = rc == HEALER_DRY_RUN;
-    if (rc < 0) {
-        free(orig);
-        free(cur);
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "backup of %s to %s failed (%s): nothing "
-                 "changed", file, backup, h->last_message(w->ctx));
-        return HEALER_OK;
-    }
-    rc = h->act_write_file(w->ctx, file, cur);
-    free(orig);
-    free(cur);
-    w->validated = 0;   /* validate again next cycle, whatever happened */
-    if (rc == HEALER_DRY_RUN || dry) {
-        r->outcome = HEALER_OUTCOME_DRY_RUN;
-        nc_fmt(r->message, sizeof r->message, "would back %s up to %s and apply: %s", file,
-                 backup, a->description ? a->description : edits);
-        return HEALER_OK;
-    }
-    if (rc < 0) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "write %s: %s (backup in %s)", file,
-                 h->last_message(w->ctx), backup);
-        return HEALER_OK;
-    }
-    nc_prune_backups(w, nc_basename(file));
-    r->outcome = HEALER_OUTCOME_DONE;
-    r->measurements[0] = (healer_measurement){"edits_applied", (double)ne};
-    r->n_measurements = 1;
-    nc_fmt(r->message, sizeof r->message, "fixed %s (%zu edit%s; backup %s)", file, ne,
-             ne == 1 ? "" : "s", backup);
-    return HEALER_OK;
-}
-
-/* Writes the generation record through the actuator (audited, honours dry-run). */
-static void nc_save_state(nixconfig *w)
-{
-    char buf[8192];
-    nc_state_format(&w->gs, w->profile, buf, sizeof buf);
-    if (w->host->act_write_file(w->ctx, w->state_file, buf) < 0)
-        w->host->log(w->ctx, HEALER_LOG_WARN, "state %s: %s", w->state_file,
-                     w->host->last_message(w->ctx));
-}
-
-static int nc_exec_rollback(nixconfig *w, const healer_action *a, healer_result *r)
-{
-    const healer_host *h = w->host;
-    const char *prof = nc_param(a, "profile"), *from_s = nc_param(a, "from"),
-               *to_s = nc_param(a, "to");
-    int from = from_s ? atoi(from_s) : -1, to = to_s ? atoi(to_s) : -1;
-    if (!prof || strcmp(prof, w->profile) != 0 || from <= 0 || to <= 0 || to > NC_MAX_GENS) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "rollback: bad parameters");
-        return HEALER_OK;
-    }
-    int cur = nc_gen_current(w->profile);
-    if (cur != from) {
-        r->outcome = HEALER_OUTCOME_SKIPPED;
-        nc_fmt(r->message, sizeof r->message, "%s is at generation %d now, not %d: the "
-                 "planned rollback no longer applies", w->profile, cur, from);
-        return HEALER_OK;
-    }
-    char link[PATH_MAX], sw[PATH_MAX + 40], gen_s[16];
-    nc_gen_link(w->profile, to, link, sizeof link);
-    nc_fmt(sw, sizeof sw, "%s/bin/switch-to-configuration", link);
-    struct stat st;
-    if (lstat(link, &st) != 0) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "generation %d (%s) is gone", to, link);
-        return HEALER_OK;
-    }
-    nc_fmt(gen_s, sizeof gen_s, "%d", to);
-    char out[2048];
-    int status = -1;
-    const char *argv1[] = {w->nix_env, "-p", w->profile, "--switch-generation", gen_s, NULL};
-    int rc = h->act_run(w->ctx, argv1, 120, out, sizeof out, &status);
-    if (rc < 0 || (rc == HEALER_OK && status != 0)) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "%s --switch-generation %d failed: %s (exit "
-                 "%d)", w->nix_env, to, h->last_message(w->ctx), status);
-        return HEALER_OK;
-    }
-    int dry = rc == HEALER_DRY_RUN;
-    const char *argv2[] = {sw, "switch", NULL};
-    status = -1;
-    rc = h->act_run(w->ctx, argv2, w->switch_timeout, out, sizeof out, &status);
-    if (dry || rc == HEALER_DRY_RUN) {
-        r->outcome = HEALER_OUTCOME_DRY_RUN;
-        nc_fmt(r->message, sizeof r->message, "would switch %s from generation %d to %d and "
-                 "run %s switch", w->profile, from, to, sw);
-        return HEALER_OK;
-    }
-    int exit_status = rc == HEALER_OK ? status : (status >= 0 ? status : 255);
-    w->gs.last_gen = to;
-    w->gs.last_exit = exit_status;
-    nc_state_mark(&w->gs, to, exit_status == 0);
-    nc_state_mark(&w->gs, from, 0);
-    nc_save_state(w);
-    r->measurements[0] = (healer_measurement){"generation", (double)to};
-    r->measurements[1] = (healer_measurement){"exit_status", (double)exit_status};
-    r->n_measurements = 2;
-    r->outcome = HEALER_OUTCOME_DONE;
-    if (exit_status == 0)
-        nc_fmt(r->message, sizeof r->message, "%s switched from generation %d to %d; "
-                 "switch-to-configuration succeeded", w->profile, from, to);
-    else
-        nc_fmt(r->message, sizeof r->message, "%s switched from generation %d to %d; but "
-                 "switch-to-configuration exited %d: %.200s", w->profile, from, to, exit_status,
-                 rc == HEALER_OK || rc == HEALER_E_IO ? out : h->last_message(w->ctx));
-    return HEALER_OK;
-}
-
-static int nc_execute(void *state, const healer_issue *issue, const healer_action *action,
-                      healer_result *result)
-{
-    nixconfig *w = state;
-    (void)issue;
-    if (strcmp(action->name, NC_ACT_FIX) == 0)
-        return nc_exec_fix(w, action, result);
-    if (strcmp(action->name, NC_ACT_ROLLBACK) == 0 || strcmp(action->name, NC_ACT_EMERGENCY) == 0)
-        return nc_exec_rollback(w, action, result);
-    result->outcome = HEALER_OUTCOME_FAILED;
-    nc_fmt(result->message, sizeof result->message, "unknown action %s", action->name);
-    return HEALER_E_INVAL;
-}
-
-static int nc_verify(void *state, const healer_issue *issue, const healer_action *action,
-                     healer_verdict *v)
-{
-    nixconfig *w = state;
-    (void)issue;
-    if (w->host->dry_run(w->ctx)) {
-        nc_fmt(v->message, sizeof v->message, "dry run: nothing was changed, nothing to verify");
-        return HEALER_OK;
-    }
-    if (strcmp(action->name, NC_ACT_FIX) == 0) {
-        const char *file = nc_param(action, "file");
-        nc_perr e;
-        memset(&e, 0, sizeof e);
-        int r = file ? nc_parse(w, file, &e) : -1;
-        v->healed = r == 1;
-        v->measurements[0] = (healer_measurement){"parses", r == 1 ? 1.0 : 0.0};
-        v->n_measurements = 1;
-        if (r == 1)
-            nc_fmt(v->message, sizeof v->message, "%s parses", file);
-        else
-            nc_fmt(v->message, sizeof v->message, "%s: %d:%d: %s", file ? file : "?",
-                     e.line, e.col, e.msg);
-        return HEALER_OK;
-    }
-    const char *to_s = nc_param(action, "to");
-    int to = to_s ? atoi(to_s) : -1;
-    int cur = nc_gen_current(w->profile);
-    v->healed = cur == to && w->gs.last_gen == to && w->gs.last_exit == 0;
-    v->measurements[0] = (healer_measurement){"current_generation", (double)cur};
-    v->n_measurements = 1;
-    nc_fmt(v->message, sizeof v->message, "%s at generation %d (wanted %d)%s", w->profile, cur,
-             to, v->healed ? ", activated" : ", not activated");
     return HEALER_OK;
 }
 

@@ -1,0 +1,107 @@
+/* nixconfig_int.h — private declarations shared by nixconfig.c (descriptor, init, detection)
+ * and nixconfig_act.c (plan, execute, verify): the plugin state, its limits, and the helpers
+ * both use. */
+#ifndef NIXCONFIG_INT_H
+#define NIXCONFIG_INT_H
+
+#include <healer/healer.h>
+
+#include "nixconfig.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define NC_ISSUE_INVALID "nixos_config_invalid"
+#define NC_ISSUE_ACTIVATION "nixos_activation_failed"
+#define NC_ACT_FIX "fix_syntax"
+#define NC_ACT_ROLLBACK "rollback_generation"
+#define NC_ACT_EMERGENCY "emergency_rollback"
+
+#define NC_MAX_FILES 256        /* hard cap on files followed through imports */
+#define NC_MAX_BAD 8            /* broken files reported at once */
+#define NC_OUT_LEN (1u << 20)   /* probe output buffer: parse output of a large config */
+#define NC_MAX_FILE_BYTES (8u << 20)
+#define NC_FIX_BUDGET 24        /* parser runs spent searching for one fix */
+
+typedef struct nc_file {
+    char path[PATH_MAX];
+    int exists;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+} nc_file;
+
+typedef struct nc_bad {
+    char file[PATH_MAX];
+    nc_perr err;
+    const char *kind;            /* "syntax", "missing_import", "eval" */
+    int fixable;
+    char hash[17];
+    char edits[512];
+    size_t n_edits;
+    char desc[HEALER_MSG_MAX];
+} nc_bad;
+
+typedef struct nixconfig {
+    const healer_host *host;
+    healer_ctx *ctx;
+
+    char config_file[PATH_MAX];
+    char config_dir[PATH_MAX];
+    char backup_dir[PATH_MAX];
+    char state_file[PATH_MAX];
+    char status_file[PATH_MAX];
+    char profile[PATH_MAX];
+    char current_system[PATH_MAX];
+    const char *nix_instantiate;
+    const char *nix_env;
+    int follow_imports, eval, auto_fix, auto_rollback, rollback, check_current_system;
+    long long max_files, backups_keep, max_fix_steps;
+    double parse_timeout, eval_timeout, switch_timeout;
+
+    char scratch[PATH_MAX];      /* private temp dir for the copies being validated */
+    int absent_noted;            /* said once that a non-NixOS host has no configuration */
+    char *out;                   /* probe output */
+
+    nc_file files[NC_MAX_FILES];
+    size_t n_files;
+    int validated;               /* files[] and bad[] hold a validation of the current files */
+    nc_bad bad[NC_MAX_BAD];
+    size_t n_bad;
+    char published[NC_MAX_BAD][PATH_MAX];
+    size_t n_published;
+    unsigned long long validations, probes;
+
+    nc_genstate gs;
+    int act_published;
+    int act_failed_gen, act_exit;
+    char act_why[256];
+} nixconfig;
+
+/* snprintf that truncates quietly (nixconfig.c). */
+void nc_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void nc_dirname(const char *path, char *buf, size_t len);
+const char *nc_basename(const char *path);
+/* Whole file, NUL-terminated; NULL with errno. */
+char *nc_slurp(const char *path, size_t *n);
+int nc_write_scratch(nixconfig *w, const char *name, const char *s, size_t n, char *path,
+                     size_t len);
+/* 1 parses, 0 does not (e filled), -1 the parser could not be run (e->msg says why). */
+int nc_parse(nixconfig *w, const char *path, nc_perr *e);
+/* The failure repeats: our own rollback failed, or the generation before is known bad. */
+int nc_emergency(nixconfig *w, int cur);
+/* Where to roll back to (-1 when there is none). */
+int nc_pick(nixconfig *w, int cur, int emergency);
+
+/* ---- nixconfig_act.c: the plugin's plan, execute and verify callbacks -------------------- */
+
+int nc_plan(void *state, const healer_issue *issue, healer_plan *plan);
+int nc_execute(void *state, const healer_issue *issue, const healer_action *action,
+               healer_result *result);
+int nc_verify(void *state, const healer_issue *issue, const healer_action *action,
+              healer_verdict *v);
+
+#endif
