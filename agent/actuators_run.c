@@ -172,6 +172,17 @@ static int run_command(actuators *a, const act_context *c, const char *actuator,
         for (int s = 1; s < NSIG; s++)
             if (s != SIGKILL && s != SIGSTOP)
                 sigaction(s, &dfl, NULL);
+        /* The agent runs at nice -5 and oom_score_adj -900 (healerd.service) so that it outlives
+         * the hogs it stops; a command it runs (nix-collect-garbage, nixos-rebuild, sync) is
+         * just another process and must not inherit that, least of all when memory is short.
+         * Both only ever go up here, which needs no privilege. */
+        setpriority(PRIO_PROCESS, 0, 0);
+        int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (adj >= 0) {
+            ssize_t aw = write(adj, "0", 1);
+            (void)aw;
+            close(adj);
+        }
         int null = open("/dev/null", O_RDONLY);
         if (null < 0 || dup2(null, 0) < 0 || dup2(outp[1], 1) < 0 || dup2(outp[1], 2) < 0)
             goto child_fail;

@@ -1065,6 +1065,32 @@ static void test_run(void **state)
     assert_int_equal(status, 128 + SIGTERM);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
+    /* The agent's raised priority (nice -5) and OOM immunity are not the command's: it
+     * starts at nice 0 and oom_score_adj 0. The test raises its own oom_score_adj (lowering
+     * needs CAP_SYS_RESOURCE), so a child that inherited it would say 300. */
+    errno = 0;
+    int old_nice = getpriority(PRIO_PROCESS, 0);
+    assert_int_equal(errno, 0);
+    char old_adj[32];
+    const char *cur = get_file("/proc/self/oom_score_adj");
+    snprintf(old_adj, sizeof old_adj, "%.16s", cur ? cur : "0");
+    int adj = open("/proc/self/oom_score_adj", O_WRONLY);
+    assert_true(adj >= 0);
+    int raised = setpriority(PRIO_PROCESS, 0, -5) == 0 && write(adj, "300", 3) == 3;
+    if (raised) {
+        const char *pri[] = { "/bin/sh", "-c",
+                              "cat /proc/self/oom_score_adj; cut -d' ' -f19 /proc/$$/stat", NULL };
+        assert_int_equal(act_run(r.a, &ctx, pri, 10, out, sizeof out, &status, m, sizeof m),
+                         HEALER_OK);
+        AUDITED(&r, "run", "ok");
+        assert_string_equal(out, "0\n0\n");
+    } else {
+        print_message("cannot raise priority or oom_score_adj here: not checked\n");
+    }
+    setpriority(PRIO_PROCESS, 0, old_nice);
+    assert_true(write(adj, old_adj, strlen(old_adj)) > 0);
+    close(adj);
+
     /* out and exit_status may be NULL. */
     const char *t[] = { "true", NULL };
     assert_int_equal(act_run(r.a, &ctx, t, 10, NULL, 0, NULL, m, sizeof m), HEALER_OK);

@@ -166,7 +166,10 @@ typedef struct healer_host {
 
     /* Runs argv[0] (an absolute path, or found on PATH) without a shell, with a timeout.
      * Output (stdout and stderr) is captured into out (NUL-terminated, truncated at
-     * out_len); *exit_status gets the exit code, or 128+signal. Either may be NULL. */
+     * out_len); *exit_status gets the exit code, or 128+signal. Either may be NULL.
+     * The command runs in its own process group with stdin /dev/null, no inherited
+     * descriptors, default signal handling, nice 0 and oom_score_adj 0 (not the agent's
+     * raised priority and OOM protection). */
     int (*act_run)(healer_ctx *ctx, const char *const argv[], double timeout_s,
                    char *out, size_t out_len, int *exit_status);
 
