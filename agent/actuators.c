@@ -23,6 +23,7 @@
 
 #include "actuators_int.h"
 #include "dryrun.h"
+#include "log.h"
 #include "procinfo.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -354,9 +355,17 @@ void actuators_set_dry_run(actuators *a, int dry_run)
         __atomic_store_n(&a->dry_run, dry_run ? 1 : 0, __ATOMIC_RELAXED);
 }
 
-int is_dry(actuators *a)
+int is_dry_config(actuators *a)
 {
     return __atomic_load_n(&a->dry_run, __ATOMIC_RELAXED);
+}
+
+/* Asked right before every change: no change without room for the line that records it. */
+int is_dry(actuators *a)
+{
+    if (is_dry_config(a))
+        return 1;
+    return a->audit && !audit_ready(a->audit, NULL, 0);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -386,6 +395,30 @@ int finish(actuators *a, const act_context *c, const char *actuator, const char 
         json_object_set_new(params, "issue_type", jstr(c->issue_type));
     /* Probes measure; they change nothing and would flood the audit log every cycle. */
     if (a->audit && strcmp(actuator, "probe") != 0) {
+        /* A dry run forced by a failing audit log is a refusal, said as such. */
+        char why[512];
+        if (rc == HEALER_DRY_RUN && !is_dry_config(a) && !audit_ready(a->audit, why, sizeof why)) {
+            char m2[1024];
+            snprintf(m2, sizeof m2, "not done: %.500s; %.500s", why, m);
+            log_warn("actuators", "%s %s for %s refused: %s", actuator, target ? target : "",
+                     c->plugin ? c->plugin : "agent", why);
+            setmsg(msg, len, "%s", m2);
+            audit_rec r = {
+                .heal_id = c->heal_id,
+                .plugin = c->plugin ? c->plugin : "agent",
+                .action = c->action ? c->action : actuator,
+                .actuator = actuator,
+                .target = target,
+                .params = params,
+                .result = "refused",
+                .message = m2,
+                .before_json = c->before_json,
+                .dry_run = 1,
+            };
+            audit_append(a->audit, &r); /* likely fails too; it is tried all the same */
+            json_decref(params);
+            return rc;
+        }
         audit_rec r = {
             .heal_id = c->heal_id,
             .plugin = c->plugin ? c->plugin : "agent",

@@ -1,6 +1,7 @@
 /* actuators_files.c — act_write_file: procfs/sysfs attributes written in one write, declared
  * files replaced atomically, the old content backed up to state_dir/backups first. */
 #include "actuators_int.h"
+#include "statedir.h"
 #include "dryrun.h"
 
 #include <errno.h>
@@ -68,29 +69,6 @@ static void utc_stamp(char *buf, size_t len)
     snprintf(buf, len, "%.20s.%03dZ", b, (int)((ts.tv_nsec / 1000000L) % 1000));
 }
 
-static int mkdir_p(const char *dir, mode_t mode)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof buf) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, dir, n + 1);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -1;
-            *p = saved;
-            if (!saved)
-                break;
-        }
-    }
-    return 0;
-}
-
 /* Writes content to a new file state_dir/backups/<stamp>-<plugin>-<flattened path>.
  * The name goes to out. */
 static int write_backup(actuators *a, const char *plugin, const char *path, const char *content,
@@ -102,8 +80,15 @@ static int write_backup(actuators *a, const char *plugin, const char *path, cons
         return HEALER_E_IO;
     }
     snprintf(dir, sizeof dir, "%s/backups", a->state_dir);
-    if (mkdir_p(dir, 0750) < 0) {
-        setmsg(m, ml, "backup dir %s: %s", dir, strerror(errno));
+    /* By descriptors from the checked state directory down: a link planted as backups/ would
+     * send a copy of the file (perhaps a secret) wherever it points. */
+    char why[PATH_MAX + 200];
+    int sfd = statedir_open(a->state_dir, why, sizeof why);
+    int dfd = sfd < 0 ? -1 : statedir_subdir(sfd, a->state_dir, "backups", 0700, why, sizeof why);
+    if (sfd >= 0)
+        close(sfd);
+    if (dfd < 0) {
+        setmsg(m, ml, "backup: %s", why);
         return HEALER_E_IO;
     }
     char stamp[40], plug[HEALER_NAME_MAX + 1], flat[160];
@@ -123,11 +108,6 @@ static int write_backup(actuators *a, const char *plugin, const char *path, cons
     for (char *p = flat; *p; p++)
         if (*p == '/')
             *p = '_';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        setmsg(m, ml, "backup dir %s: %s", dir, strerror(errno));
-        return HEALER_E_IO;
-    }
     char name[NAME_MAX + 1];
     int fd = -1;
     for (int i = 0; i < 100 && fd < 0; i++) {
@@ -154,7 +134,8 @@ static int write_backup(actuators *a, const char *plugin, const char *path, cons
     close(fd);
     fsync(dfd);
     close(dfd);
-    snprintf(out, outlen, "%s/%s", dir, name);
+    if (snprintf(out, outlen, "%s/%s", dir, name) < 0)
+        out[0] = '\0';
     return HEALER_OK;
 }
 

@@ -261,7 +261,7 @@ size_t act_undo_replay(actuators *a)
     log_warn(WHO, "%s: %zu change(s) the agent had not given back when it last stopped: "
              "undoing them before any plugin runs", undo_path(a->undo), n);
     /* These are a live run's changes: giving them back is not a new action, dry-run or not. */
-    int dry = is_dry(a);
+    int dry = is_dry_config(a);
     if (dry)
         actuators_set_dry_run(a, 0);
     size_t undone = 0;
@@ -279,7 +279,7 @@ size_t act_undo_replay_plugin(actuators *a, const char *plugin)
 {
     /* Dry-run journals nothing; entries of an earlier live generation stay for the next start
      * (switching the actuators live here would make other plugins' dry runs real). */
-    if (!a || !a->undo || !plugin || is_dry(a))
+    if (!a || !a->undo || !plugin || is_dry_config(a))
         return 0;
     undo_entry *v;
     size_t n = undo_snapshot(a->undo, &v);

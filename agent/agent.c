@@ -27,6 +27,7 @@
 #include "loader.h"
 #include "log.h"
 #include "runtime.h"
+#include "statedir.h"
 #include "sdnotify.h"
 #include "worker.h"
 
@@ -169,6 +170,8 @@ static json_t *be_status(void *ud)
     json_object_set_new(limits, "auto_after_confirmations",
                         json_integer(l->auto_after_confirmations));
     json_object_set_new(o, "undo_outstanding", json_integer((json_int_t)undo_outstanding(a->undo)));
+    /* "failing": no action changes anything until a line can be written again. */
+    json_object_set_new(o, "audit", json_string(audit_failing(a->audit) ? "failing" : "ok"));
     pthread_rwlock_unlock(&a->lock);
     return o;
 }
@@ -402,12 +405,18 @@ static void prune_history(agent *a);
  * pid is written in it for the message. */
 static int lock_state_dir(agent *a)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], why[PATH_MAX + 300];
     snprintf(path, sizeof path, "%s/lock", a->cfg->state_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int dfd = statedir_open(a->cfg->state_dir, why, sizeof why);
+    if (dfd < 0) {
+        log_error("agent", "cannot start: %s", why);
+        return -1;
+    }
+    int fd = statedir_openat(dfd, a->cfg->state_dir, "lock", O_RDWR | O_CREAT, 0600, why,
+                             sizeof why);
+    close(dfd);
     if (fd < 0) {
-        log_error("agent", "%s: cannot open the state_dir lock: %s%s", path, strerror(errno),
-                  errno == ELOOP ? " (a symlink: remove it)" : "");
+        log_error("agent", "cannot open the state_dir lock: %s", why);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -455,13 +464,13 @@ agent *agent_open(const agent_opts *o, int *exit_code)
         a->cfg->dry_run = 1;
     log_set_level((healer_log_level)a->cfg->log_level);
 
-    char err[256] = "";
-    if (mkdir(a->cfg->state_dir, 0750) != 0 && errno != EEXIST) {
-        log_error("agent", "%s: cannot create state_dir: %s", a->cfg->state_dir, strerror(errno));
+    char err[PATH_MAX + 300] = "";
+    if (lock_state_dir(a) < 0) {
+        /* A state_dir someone else may write is the operator's to fix, like a config error. */
+        if (statedir_check(a->cfg->state_dir, err, sizeof err) != 0)
+            *exit_code = EXIT_USAGE;
         goto fail;
     }
-    if (lock_state_dir(a) < 0)
-        goto fail;
     a->bus = bus_new(a->cfg->bus_hwm);
     a->metrics = metrics_new(a->cfg->metrics_namespace);
     a->audit = audit_open(a->cfg->state_dir, err, sizeof err);
@@ -480,6 +489,7 @@ agent *agent_open(const agent_opts *o, int *exit_code)
         log_error("agent", "undo journal: %s; running without it: changes are not journaled "
                   "and will not be undone if the agent dies", err);
     undo_set_metrics(a->undo, a->metrics);
+    audit_set_metrics(a->audit, a->metrics);
     a->gov = governor_new(&a->cfg->limits, a->cfg->dry_run);
     if (!a->bus || !a->metrics || !a->gov) {
         log_error("agent", "cannot start: out of memory");
@@ -617,6 +627,11 @@ static void reload(agent *a)
         log_error("agent", "cannot reopen the audit log in %s: %s; still writing the old one",
                   a->cfg->state_dir, strerror(errno));
     worker_orphans_reap();
+    char sdwhy[PATH_MAX + 300];
+    if (statedir_check(a->cfg->state_dir, sdwhy, sizeof sdwhy) != 0) {
+        refuse_reload("%s", sdwhy);
+        return;
+    }
     config *nc = NULL;
     diag d = { .emit = diag_to_log };
     if (config_load(a->opts.config_path, &nc, &d) != 0 || !nc) {
@@ -876,6 +891,11 @@ int agent_check_config(const char *path, FILE *out, FILE *err)
     plugin_set set;
     int problems = loader_check(cfg, &set, &d, problem_to_file, err);
     log_set_level(saved);
+    char why[PATH_MAX + 300];
+    if (statedir_check(cfg->state_dir, why, sizeof why) != 0) {
+        fprintf(err, "%s: %s\n", path, why);
+        problems++;
+    }
     size_t loaded = 0;
     for (size_t i = 0; i < set.n; i++)
         if (set.v[i].state == PLUGIN_LOADED)

@@ -1,6 +1,8 @@
 /* audit.c — state_dir/audit.jsonl: one JSON object per line for every action executed,
- * refused or dry-run. Owns the file, the line format (built with jansson, never by hand) and
- * the durability policy (one write(2) per line under a mutex, fdatasync at most once a second). */
+ * refused or dry-run. Owns the file (opened by descriptor, never through a link), the line
+ * format (built with jansson, never by hand), the durability policy (one write(2) per line under
+ * a mutex, cut back on failure, fdatasync at most once a second) and the "failing" state in
+ * which the actuators change nothing. */
 #include "audit.h"
 
 #include <errno.h>
@@ -15,13 +17,25 @@
 #include <unistd.h>
 
 #include "healer/types.h"
+#include "log.h"
+#include "metrics.h"
+#include "statedir.h"
+
+/* Room kept allocated past the end of the file (FALLOC_FL_KEEP_SIZE) before any change is made,
+ * so the line that records it can be written even if the disk fills meanwhile. */
+#define AUDIT_RESERVE 8192
 
 struct audit_log {
     pthread_mutex_t mu;
     int fd;
+    int dfd;               /* the state directory: audit.jsonl is reopened relative to it */
+    int failing;           /* the last write or reservation failed: actuators change nothing */
+    int err;               /* its errno */
+    metrics *m;
     int dirty;             /* lines written since the last fdatasync */
     double last_sync;      /* CLOCK_MONOTONIC seconds of the last fdatasync */
     char path[PATH_MAX];
+    char dir[PATH_MAX];
 };
 
 static double mono_now(void)
@@ -31,35 +45,87 @@ static double mono_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* mkdir -p with the given mode for every missing component. */
-static int mkdir_p(const char *dir, mode_t mode, char *err, size_t errlen)
+static void set_failing_locked(audit_log *a, int e)
 {
-    char buf[PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof buf) {
-        snprintf(err, errlen, "audit: state_dir '%s': empty or too long", dir);
-        return -1;
+    if (!a->failing)
+        log_error("audit", "%s cannot be written: %s; until it can, no action changes anything "
+                  "(actuators behave as in dry-run)", a->path, strerror(e));
+    a->failing = 1;
+    a->err = e;
+    if (a->m) {
+        metrics_counter_add(a->m, "audit_failures_total",
+                            "Audit lines that could not be written or space for them that "
+                            "could not be reserved (no change is made while the audit log "
+                            "fails)", NULL, 0, 1);
+        metrics_gauge_set(a->m, "audit_failing",
+                          "1 while the audit log cannot be written (actions change nothing)",
+                          NULL, 0, 1);
     }
-    memcpy(buf, dir, n + 1);
-    for (char *p = buf + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, mode) < 0 && errno != EEXIST) {
-                snprintf(err, errlen, "audit: mkdir %s: %s", buf, strerror(errno));
-                return -1;
-            }
-            *p = saved;
-            if (saved == '\0')
-                break;
-        }
-    }
+}
+
+static void set_ok_locked(audit_log *a)
+{
+    if (a->failing)
+        log_info("audit", "%s can be written again: actions resume", a->path);
+    a->failing = 0;
+    a->err = 0;
+    if (a->m)
+        metrics_gauge_set(a->m, "audit_failing",
+                          "1 while the audit log cannot be written (actions change nothing)",
+                          NULL, 0, 0);
+}
+
+void audit_set_metrics(audit_log *a, metrics *m)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->m = m;
+    if (m)
+        metrics_gauge_set(m, "audit_failing",
+                          "1 while the audit log cannot be written (actions change nothing)",
+                          NULL, 0, a->failing);
+    pthread_mutex_unlock(&a->mu);
+}
+
+int audit_ready(audit_log *a, char *why, size_t len)
+{
+    if (!a)
+        return 1;
+    pthread_mutex_lock(&a->mu);
+    int ok;
     struct stat st;
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "audit: state_dir %s is not a directory", dir);
-        return -1;
+    if (a->fd < 0) {
+        set_failing_locked(a, EBADF);
+        ok = 0;
+    } else if (fstat(a->fd, &st) != 0) {
+        set_failing_locked(a, errno);
+        ok = 0;
+    } else if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, st.st_size, AUDIT_RESERVE) == 0) {
+        set_ok_locked(a);
+        ok = 1;
+    } else if (errno == EOPNOTSUPP || errno == ENOSYS) {
+        /* A file system that cannot reserve: the last write's outcome is all we know. */
+        ok = !a->failing;
+    } else {
+        set_failing_locked(a, errno);
+        ok = 0;
     }
-    return 0;
+    if (!ok && why && len)
+        snprintf(why, len, "the audit log %s cannot be written (%s)", a->path,
+                 strerror(a->err ? a->err : EIO));
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+int audit_failing(audit_log *a)
+{
+    if (!a)
+        return 0;
+    pthread_mutex_lock(&a->mu);
+    int f = a->failing;
+    pthread_mutex_unlock(&a->mu);
+    return f;
 }
 
 audit_log *audit_open(const char *state_dir, char *err, size_t errlen)
@@ -73,8 +139,6 @@ audit_log *audit_open(const char *state_dir, char *err, size_t errlen)
         snprintf(err, errlen, "audit: no state_dir");
         return NULL;
     }
-    if (mkdir_p(state_dir, 0750, err, errlen) < 0)
-        return NULL;
     audit_log *a = calloc(1, sizeof *a);
     if (!a) {
         snprintf(err, errlen, "audit: out of memory");
@@ -86,11 +150,21 @@ audit_log *audit_open(const char *state_dir, char *err, size_t errlen)
         free(a);
         return NULL;
     }
+    snprintf(a->dir, sizeof a->dir, "%s", state_dir);
+    char why[600];
+    a->dfd = statedir_open(state_dir, why, sizeof why);
+    if (a->dfd < 0) {
+        snprintf(err, errlen, "audit: %s", why);
+        free(a);
+        return NULL;
+    }
     /* O_APPEND: every write lands at the end even with another writer on the file, so a line
      * is never interleaved with another. */
-    a->fd = open(a->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    a->fd = statedir_openat(a->dfd, a->dir, "audit.jsonl", O_WRONLY | O_CREAT | O_APPEND, 0640,
+                            why, sizeof why);
     if (a->fd < 0) {
-        snprintf(err, errlen, "audit: open %s: %s", a->path, strerror(errno));
+        snprintf(err, errlen, "audit: %s", why);
+        close(a->dfd);
         free(a);
         return NULL;
     }
@@ -128,9 +202,13 @@ int audit_reopen(audit_log *a)
         return HEALER_E_INVAL;
     /* Open the new file before letting go of the old one: if it fails, lines keep going to the
      * old (possibly rotated) file rather than nowhere. */
-    int fd = open(a->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0)
+    char why[600];
+    int fd = statedir_openat(a->dfd, a->dir, "audit.jsonl", O_WRONLY | O_CREAT | O_APPEND, 0640,
+                             why, sizeof why);
+    if (fd < 0) {
+        log_error("audit", "cannot reopen: %s", why);
         return HEALER_E_IO;
+    }
     pthread_mutex_lock(&a->mu);
     sync_locked(a);
     int old = a->fd;
@@ -148,6 +226,8 @@ void audit_close(audit_log *a)
     sync_locked(a);
     close(a->fd);
     a->fd = -1;
+    close(a->dfd);
+    a->dfd = -1;
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_destroy(&a->mu);
     free(a);
@@ -236,18 +316,23 @@ int audit_append(audit_log *a, const audit_rec *r)
 
     int rc = 0;
     pthread_mutex_lock(&a->mu);
-    /* One write(2) for the whole line; the loop only finishes a short write (disk full,
-     * signal), still under the mutex so our own lines never interleave. */
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(a->fd, line + off, n - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = HEALER_E_IO;
-            break;
-        }
-        off += (size_t)w;
+    /* One write(2) for the whole line. A short or failed one (disk full) is cut back to where
+     * the file ended, so no half line is left for the next one to be glued to. */
+    struct stat st;
+    off_t before = fstat(a->fd, &st) == 0 ? st.st_size : -1;
+    ssize_t w;
+    do
+        w = write(a->fd, line, n);
+    while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)n) {
+        int e = w < 0 ? errno : ENOSPC;
+        if (w > 0 && (before < 0 || ftruncate(a->fd, before) != 0))
+            log_error("audit", "%s: cannot cut off a partly written line: %s", a->path,
+                      before < 0 ? "its length is unknown" : strerror(errno));
+        set_failing_locked(a, e);
+        rc = HEALER_E_IO;
+    } else if (a->failing) {
+        set_ok_locked(a);
     }
     a->dirty = 1;
     if (mono_now() - a->last_sync >= 1.0)

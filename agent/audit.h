@@ -1,6 +1,6 @@
 /* audit.h — state_dir/audit.jsonl: one JSON object per line for every action executed or
- * dry-run. Lines are written with one O_APPEND write each (a crash never leaves half a line
- * from another writer) and fdatasync'd at least once a second. Thread-safe. */
+ * dry-run. Lines are written whole or not at all (one O_APPEND write each, cut back when it
+ * fails) and fdatasync'd at least once a second. Thread-safe. */
 #ifndef AGENT_AUDIT_H
 #define AGENT_AUDIT_H
 
@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 typedef struct audit_log audit_log;
+struct metrics;
 
 typedef struct audit_rec {
     uint64_t heal_id;          /* 0 when not part of a heal */
@@ -23,9 +24,20 @@ typedef struct audit_rec {
     int dry_run;
 } audit_rec;
 
+/* Opens (creating it 0700 if absent) and checks the state directory (statedir.h), then
+ * audit.jsonl in it without following a link. NULL with err when either is refused. */
 audit_log *audit_open(const char *state_dir, char *err, size_t errlen);
+/* Before a change: 1 when room for its line is reserved (or the file system cannot reserve and
+ * the last write succeeded); 0 (why says so) while the log cannot be written — the caller then
+ * changes nothing. A success after failures ends the failing state. */
+int audit_ready(audit_log *a, char *why, size_t len);
+/* 1 while the last write or reservation failed (for /api/v1/status). */
+int audit_failing(audit_log *a);
+/* Counts failures in audit_failures_total and the state in the audit_failing gauge. */
+void audit_set_metrics(audit_log *a, struct metrics *m);
 void audit_close(audit_log *a);
-/* Adds "time" (RFC 3339 with ms, UTC) and writes one line. 0 or HEALER_E_IO. */
+/* Adds "time" (RFC 3339 with ms, UTC) and writes one line, whole or not at all. 0 or
+ * HEALER_E_IO (the log is then failing until a write or reservation succeeds). */
 int audit_append(audit_log *a, const audit_rec *r);
 int audit_sync(audit_log *a);
 /* Closes and reopens audit.jsonl by name (after logrotate moved it; SIGHUP does this). The old

@@ -4,6 +4,8 @@
 #include "knowledge.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -18,6 +20,7 @@
 
 #include "healer/types.h"
 #include "log.h"
+#include "statedir.h"
 #include "knowledge_int.h"
 
 #define KB_FILE "knowledge.db"
@@ -97,35 +100,14 @@ static const char *const migrations[KB_SCHEMA_VERSION] = {
     "  PRIMARY KEY (issue_type, action)) WITHOUT ROWID;",
 };
 
-static int mkdir_p(const char *dir, char *err, size_t errlen)
-{
-    char *tmp = strdup(dir);
-    if (!tmp) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(tmp, 0750) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "%s: cannot create directory: %s", tmp, strerror(errno));
-            free(tmp);
-            return -1;
-        }
-        *p = saved;
-        if (!saved)
-            break;
-    }
-    free(tmp);
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a directory", dir);
-        return -1;
-    }
-    return 0;
-}
+/* The tables each schema version has: a file claiming a version without them is not ours. */
+static const char *const tables_of[KB_SCHEMA_VERSION][6] = {
+    {"issues", "heals", "heal_actions", "stats", "meta", NULL},
+    {"gov_heals", "gov_cooldowns", "gov_snoozes", "gov_state", "confirm_streaks", NULL},
+};
+
+/* SQLite refuses a path with a symbolic link anywhere in it under SQLITE_OPEN_NOFOLLOW. */
+#define KB_OPEN_FLAGS (SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX)
 
 static int single_text(sqlite3 *db, const char *sql, char *out, size_t outlen)
 {
@@ -164,14 +146,64 @@ static int single_int(sqlite3 *db, const char *sql, sqlite3_int64 *out)
     return rc;
 }
 
-/* 1: the file is there and is not a sound database; 0: absent or sound; -1: cannot tell. */
-static int check_existing(const char *path, char *why, size_t whylen, char *err, size_t errlen)
+/* Why a sound SQLite file is still not a knowledge base this healerd can use (a newer schema,
+ * another application's tables, its own tables missing); "" when it is one. */
+static int schema_verdict(sqlite3 *db, char *why, size_t whylen)
+{
+    sqlite3_int64 version = 0, count = 0;
+    int rc = single_int(db, "PRAGMA user_version", &version);
+    if (rc == SQLITE_OK)
+        rc = single_int(db, "SELECT count(*) FROM sqlite_master", &count);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (version > KB_SCHEMA_VERSION || version < 0) {
+        snprintf(why, whylen, "schema version %lld is newer than this healerd knows (%d)",
+                 (long long)version, KB_SCHEMA_VERSION);
+        return SQLITE_OK;
+    }
+    if (version == 0 && count > 0) {
+        /* Migrating it would write our tables into another application's database. */
+        snprintf(why, whylen, "a database without healerd's schema version (%lld object(s) of "
+                 "another application)", (long long)count);
+        return SQLITE_OK;
+    }
+    for (sqlite3_int64 v = 0; v < version; v++)
+        for (const char *const *t = tables_of[v]; *t; t++) {
+            sqlite3_stmt *st = NULL;
+            rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                        "name = ?1", -1, &st, NULL);
+            if (rc != SQLITE_OK)
+                return rc;
+            sqlite3_bind_text(st, 1, *t, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st);
+            sqlite3_finalize(st);
+            if (rc == SQLITE_DONE) {
+                snprintf(why, whylen, "schema version %lld without its table %s",
+                         (long long)version, *t);
+                return SQLITE_OK;
+            }
+            if (rc != SQLITE_ROW)
+                return rc;
+        }
+    return SQLITE_OK;
+}
+
+/* 1: the file is there and is not a sound database of ours; 0: absent or sound; -1: cannot
+ * tell, or refused (a link). */
+static int check_existing(int dfd, const char *path, char *why, size_t whylen, char *err,
+                          size_t errlen)
 {
     struct stat st;
-    if (stat(path, &st) != 0) {
+    if (fstatat(dfd, KB_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT)
             return 0;
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        /* Whatever it points at (another application's database) is not ours to migrate. */
+        snprintf(err, errlen, "%s is a symbolic link: refusing to follow it (remove it; the "
+                 "agent creates the file itself)", path);
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -179,7 +211,7 @@ static int check_existing(const char *path, char *why, size_t whylen, char *err,
         return -1;
     }
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | KB_OPEN_FLAGS, NULL);
     char result[256] = "";
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(db, KB_BUSY_TIMEOUT_MS);
@@ -197,57 +229,74 @@ static int check_existing(const char *path, char *why, size_t whylen, char *err,
     } else if (strcmp(result, "ok") != 0) {
         snprintf(why, whylen, "quick_check: %s", result);
         verdict = 1;
+    } else if ((rc = schema_verdict(db, why, whylen)) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot read its schema: %s", path, sqlite3_errmsg(db));
+        verdict = -1;
     } else {
-        verdict = 0;
+        verdict = why[0] ? 1 : 0;
     }
     sqlite3_close(db);
     return verdict;
 }
 
-/* On success *newname is the new name (caller frees). */
-static int move_aside(const char *path, char *err, size_t errlen, char **newname)
+/* Renames knowledge.db and its journal files to knowledge.db.corrupt-TIME (by name in the state
+ * directory: never through a link). On success *newname is the new path (caller frees). */
+static int move_aside(int dfd, const char *dir, char *err, size_t errlen, char **newname)
 {
     long now = (long)time(NULL);
     struct stat st;
-    char *name = NULL;
+    char name[NAME_MAX + 1];
     for (int i = 0; i < 1000; i++) {
-        free(name);
-        int n = i ? asprintf(&name, "%s.corrupt-%ld.%d", path, now, i)
-                  : asprintf(&name, "%s.corrupt-%ld", path, now);
-        if (n < 0) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        if (stat(name, &st) != 0)
+        if (i)
+            snprintf(name, sizeof name, "%s.corrupt-%ld.%d", KB_FILE, now, i);
+        else
+            snprintf(name, sizeof name, "%s.corrupt-%ld", KB_FILE, now);
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             break;
     }
-    if (rename(path, name) != 0) {
-        snprintf(err, errlen, "%s: corrupt, and cannot move it to %s: %s", path, name,
+    if (renameat(dfd, KB_FILE, dfd, name) != 0) {
+        snprintf(err, errlen, "%s/%s: unusable, and cannot move it to %s: %s", dir, KB_FILE, name,
                  strerror(errno));
-        free(name);
         return -1;
     }
     /* The journal files belong to the old file: left behind they would be replayed into the
      * fresh one. */
     static const char *const suffixes[] = {"-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        char *from = NULL, *to = NULL;
-        if (asprintf(&from, "%s%s", path, suffixes[i]) < 0)
-            from = NULL;
-        if (asprintf(&to, "%s%s", name, suffixes[i]) < 0)
-            to = NULL;
-        int bad = !from || !to || (rename(from, to) != 0 && errno != ENOENT);
-        if (bad)
-            snprintf(err, errlen, "%s: cannot move it aside: %s", from ? from : path,
-                     from && to ? strerror(errno) : "out of memory");
-        free(from);
-        free(to);
-        if (bad) {
-            free(name);
+        char from[NAME_MAX + 1], to[NAME_MAX + 16];
+        snprintf(from, sizeof from, "%s%s", KB_FILE, suffixes[i]);
+        snprintf(to, sizeof to, "%s%s", name, suffixes[i]);
+        if (renameat(dfd, from, dfd, to) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "%s/%s: cannot move it aside: %s", dir, from, strerror(errno));
             return -1;
         }
     }
-    *newname = name;
+    if (asprintf(newname, "%s/%s", dir, name) < 0) {
+        *newname = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* A link planted as a journal file would have SQLite write the WAL through it: removed (the link
+ * only; its target is not touched). */
+static int drop_linked_companions(int dfd, const char *dir, char *err, size_t errlen)
+{
+    static const char *const suffixes[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char name[NAME_MAX + 1];
+        snprintf(name, sizeof name, "%s%s", KB_FILE, suffixes[i]);
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISREG(st.st_mode))
+            continue;
+        if (unlinkat(dfd, name, 0) != 0) {
+            snprintf(err, errlen, "%s/%s is not a regular file and cannot be removed: %s", dir,
+                     name, strerror(errno));
+            return -1;
+        }
+        log_warn(KB_WHO, "%s/%s was not a regular file (a symbolic link?): removed it", dir, name);
+    }
     return 0;
 }
 
@@ -381,7 +430,7 @@ static void kb_free(knowledge *kb)
 static int open_databases(knowledge *kb, char *err, size_t errlen)
 {
     int rc = sqlite3_open_v2(kb->path, &kb->wdb,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | KB_OPEN_FLAGS, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open: %s", kb->path,
                  kb->wdb ? sqlite3_errmsg(kb->wdb) : sqlite3_errstr(rc));
@@ -433,7 +482,7 @@ static int open_databases(knowledge *kb, char *err, size_t errlen)
     if (load_state(kb, err, errlen) != 0)
         return -1;
 
-    rc = sqlite3_open_v2(kb->path, &kb->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    rc = sqlite3_open_v2(kb->path, &kb->rdb, SQLITE_OPEN_READONLY | KB_OPEN_FLAGS, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open for reading: %s", kb->path,
                  kb->rdb ? sqlite3_errmsg(kb->rdb) : sqlite3_errstr(rc));
@@ -471,18 +520,32 @@ int knowledge_open(const char *state_dir, knowledge **out, char *err, size_t err
         snprintf(err, errlen, "knowledge_open: %s", !out ? "no result pointer" : "no state_dir");
         return -1;
     }
-    if (mkdir_p(state_dir, err, errlen) != 0)
+    char why[PATH_MAX + 300] = "";
+    int dfd = statedir_open(state_dir, why, sizeof why);
+    if (dfd < 0) {
+        snprintf(err, errlen, "%s", why);
         return -1;
+    }
+    /* SQLite opens by path: the one without links that reaches the directory just checked. */
+    char real[PATH_MAX];
+    struct stat a, b;
+    if (!realpath(state_dir, real) || stat(real, &a) != 0 || fstat(dfd, &b) != 0 ||
+        a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        snprintf(err, errlen, "%s: changed while it was being opened", state_dir);
+        close(dfd);
+        return -1;
+    }
     knowledge *kb = calloc(1, sizeof *kb);
-    size_t plen = strlen(state_dir) + sizeof "/" KB_FILE;
+    size_t plen = strlen(real) + sizeof "/" KB_FILE;
     if (kb)
         kb->path = malloc(plen);
     if (!kb || !kb->path) {
         free(kb);
+        close(dfd);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    snprintf(kb->path, plen, "%s/%s", state_dir, KB_FILE);
+    snprintf(kb->path, plen, "%s/%s", real, KB_FILE);
     pthread_mutex_init(&kb->db_mtx, NULL);
     pthread_mutex_init(&kb->read_mtx, NULL);
     pthread_mutex_init(&kb->stats_mtx, NULL);
@@ -503,22 +566,31 @@ int knowledge_open(const char *state_dir, knowledge **out, char *err, size_t err
         return -1;
     }
 
-    char why[300] = "";
-    int bad = check_existing(kb->path, why, sizeof why, err, errlen);
+    why[0] = '\0';
+    int bad = check_existing(dfd, kb->path, why, sizeof why, err, errlen);
     if (bad < 0) {
+        close(dfd);
         kb_free(kb);
         return -1;
     }
     if (bad) {
+        /* Refusing to start would only restart the agent into the same file for ever. */
         char *newname = NULL;
-        if (move_aside(kb->path, err, errlen, &newname) != 0) {
+        if (move_aside(dfd, real, err, errlen, &newname) != 0) {
+            close(dfd);
             kb_free(kb);
             return -1;
         }
-        log_error(KB_WHO, "%s: not a sound database (%s); moved it to %s and started a fresh one",
-                  kb->path, why, newname);
+        log_error(KB_WHO, "%s: not a usable knowledge base (%s); moved it to %s and started a "
+                  "fresh one", kb->path, why, newname);
         free(newname);
     }
+    if (drop_linked_companions(dfd, real, err, errlen) != 0) {
+        close(dfd);
+        kb_free(kb);
+        return -1;
+    }
+    close(dfd);
     if (open_databases(kb, err, errlen) != 0) {
         kb_free(kb);
         return -1;

@@ -4,6 +4,7 @@
  * made, RLIMIT_DATA otherwise), its private state directory (the only place it may write:
  * runner/confine.c), and MSG_INIT with its resolved settings. */
 #include "proxy_int.h"
+#include "statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -276,17 +277,21 @@ static int state_dir_make(proxy *px, char *out, size_t olen, char *why, size_t l
     out[0] = '\0';
     if (!sd || !*sd)
         return 0;
+    /* By descriptors from the checked state directory: a link planted as plugins/ or as the
+     * plugin's own folder would open the child's Landlock rule on whatever it points to. */
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/plugins", sd);
-    if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-        snprintf(why, len, "cannot make %s: %s", p, strerror(errno));
+    int sfd = statedir_open(sd, why, len);
+    int pfd = sfd < 0 ? -1 : statedir_subdir(sfd, sd, "plugins", 0700, why, len);
+    int nfd = pfd < 0 ? -1 : statedir_subdir(pfd, p, px->w->p->name, 0700, why, len);
+    if (sfd >= 0)
+        close(sfd);
+    if (pfd >= 0)
+        close(pfd);
+    if (nfd < 0)
         return -1;
-    }
+    close(nfd);
     snprintf(out, olen, "%.3000s/plugins/%s", sd, px->w->p->name);
-    if (mkdir(out, 0700) != 0 && errno != EEXIST) {
-        snprintf(why, len, "cannot make %s: %s", out, strerror(errno));
-        return -1;
-    }
     return 0;
 }
 

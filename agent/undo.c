@@ -6,6 +6,7 @@
 #include "undo.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "statedir.h"
 
 #define WHO "undo journal"
 /* Compaction bound: the file is rewritten when it grows past this and twice what is live. */
@@ -28,6 +30,7 @@ struct undo_journal {
     pthread_mutex_t mu;
     char *dir, *path;
     int fd;
+    int dfd;                /* the state directory: the journal and its compaction by name in it */
     undo_entry *v;          /* outstanding, oldest first */
     size_t n, cap;
     uint64_t next_id;
@@ -456,6 +459,7 @@ undo_journal *undo_open(const char *state_dir, char *err, size_t errlen)
     }
     pthread_mutex_init(&j->mu, NULL);
     j->fd = -1;
+    j->dfd = -1;
     j->next_id = 1;
     j->dir = strdup(state_dir);
     size_t pl = strlen(state_dir) + sizeof UNDO_FILE + 2;
@@ -468,11 +472,13 @@ undo_journal *undo_open(const char *state_dir, char *err, size_t errlen)
     snprintf(j->path, pl, "%s/%s", state_dir, UNDO_FILE);
     /* Never through a symlink: whoever could plant one could point the agent's writes (and
      * what it later replays) at another file. */
-    j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    char why[PATH_MAX + 300];
+    j->dfd = statedir_open(state_dir, why, sizeof why);
+    if (j->dfd >= 0)
+        j->fd = statedir_openat(j->dfd, state_dir, UNDO_FILE, O_RDWR | O_CREAT | O_APPEND, 0600,
+                                why, sizeof why);
     if (j->fd < 0) {
-        int e = errno;
-        seterr(err, errlen, "%s: %s", j->path,
-               e == ELOOP ? "is a symbolic link; refusing to follow it" : strerror(e));
+        seterr(err, errlen, "%s", why);
         undo_close(j);
         return NULL;
     }
@@ -503,6 +509,8 @@ void undo_close(undo_journal *j)
         return;
     if (j->fd >= 0)
         close(j->fd);
+    if (j->dfd >= 0)
+        close(j->dfd);
     undo_entries_free(j->v, j->n);
     free(j->dir);
     free(j->path);
@@ -547,16 +555,13 @@ size_t undo_file_bytes(undo_journal *j)
 
 static int compact_locked(undo_journal *j)
 {
-    size_t tl = strlen(j->path) + 5;
-    char *tmp = malloc(tl);
-    if (!tmp)
-        return -1;
-    snprintf(tmp, tl, "%s.tmp", j->path);
-    unlink(tmp);   /* a leftover (or a planted symlink) from an earlier attempt */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    static const char tmp[] = UNDO_FILE ".tmp";
+    unlinkat(j->dfd, tmp, 0);   /* a leftover (or a planted symlink) from an earlier attempt */
+    int fd = openat(j->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+                    0600);
     if (fd < 0) {
-        log_error(WHO, "compaction: %s: %s; still appending to the old file", tmp, strerror(errno));
-        free(tmp);
+        log_error(WHO, "compaction: %s/%s: %s; still appending to the old file", j->dir, tmp,
+                  strerror(errno));
         return -1;
     }
     size_t total = 0;
@@ -572,7 +577,7 @@ static int compact_locked(undo_journal *j)
     }
     ok = ok && fsync(fd) == 0;
     int e = errno;
-    if (ok && rename(tmp, j->path) < 0) {
+    if (ok && renameat(j->dfd, tmp, j->dfd, UNDO_FILE) < 0) {
         ok = 0;
         e = errno;
     }
@@ -580,18 +585,12 @@ static int compact_locked(undo_journal *j)
         log_error(WHO, "compaction of %s failed: %s; still appending to the old file", j->path,
                   strerror(e));
         close(fd);
-        unlink(tmp);
-        free(tmp);
+        unlinkat(j->dfd, tmp, 0);
         return -1;
     }
     /* The rename is durable only once the directory is. */
-    int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) < 0)
-            log_warn(WHO, "fsync of %s: %s", j->dir, strerror(errno));
-        close(dfd);
-    }
-    free(tmp);
+    if (fsync(j->dfd) < 0)
+        log_warn(WHO, "fsync of %s: %s", j->dir, strerror(errno));
     close(j->fd);
     j->fd = fd;
     j->file_bytes = total;
