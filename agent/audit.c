@@ -101,11 +101,10 @@ int audit_ready(audit_log *a, char *why, size_t len)
     } else if (fstat(a->fd, &st) != 0) {
         set_failing_locked(a, errno);
         ok = 0;
-    } else if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, st.st_size, AUDIT_RESERVE) == 0) {
-        set_ok_locked(a);
-        ok = 1;
-    } else if (errno == EOPNOTSUPP || errno == ENOSYS) {
-        /* A file system that cannot reserve: the last write's outcome is all we know. */
+    } else if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, st.st_size, AUDIT_RESERVE) == 0 ||
+               errno == EOPNOTSUPP || errno == ENOSYS) {
+        /* Room, or a file system that cannot reserve. Only a line written ends the failing
+         * state (the refusals are still written): a reservation proves nothing about EIO. */
         ok = !a->failing;
     } else {
         set_failing_locked(a, errno);

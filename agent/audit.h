@@ -29,7 +29,7 @@ typedef struct audit_rec {
 audit_log *audit_open(const char *state_dir, char *err, size_t errlen);
 /* Before a change: 1 when room for its line is reserved (or the file system cannot reserve and
  * the last write succeeded); 0 (why says so) while the log cannot be written — the caller then
- * changes nothing. A success after failures ends the failing state. */
+ * changes nothing. Only a line written ends the failing state (the refusals' lines are). */
 int audit_ready(audit_log *a, char *why, size_t len);
 /* 1 while the last write or reservation failed (for /api/v1/status). */
 int audit_failing(audit_log *a);

@@ -202,7 +202,7 @@ static int check_existing(int dfd, const char *path, char *why, size_t whylen, c
     }
     if (S_ISLNK(st.st_mode)) {
         /* Whatever it points at (another application's database) is not ours to migrate. */
-        snprintf(err, errlen, "%s is a symbolic link: refusing to follow it (remove it; the "
+        snprintf(err, errlen, "%s: is a symbolic link: refusing to follow it (remove it; the "
                  "agent creates the file itself)", path);
         return -1;
     }

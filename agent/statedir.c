@@ -125,7 +125,7 @@ int statedir_openat(int dfd, const char *dir, const char *name, int flags, mode_
     if (fd < 0) {
         int e = errno;
         if (e == ELOOP)
-            snprintf(why, len, "%s/%s is a symbolic link: refusing to follow it (remove it; "
+            snprintf(why, len, "%s/%s: is a symbolic link: refusing to follow it (remove it; "
                      "the agent creates the file itself)", dir, name);
         else
             snprintf(why, len, "%s/%s: %s", dir, name, strerror(e));

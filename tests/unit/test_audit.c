@@ -1,6 +1,8 @@
 /* test_audit.c — the audit log on a real file: directory and file creation with their modes,
  * one well-formed JSON object per line whatever the strings hold, concurrent writers (threads
- * and two handles on one file) never interleave, reopen appends. */
+ * and two handles on one file) never interleave, reopen appends; a planted link or an unsafe
+ * state_dir refused; a write cut short (RLIMIT_FSIZE) leaves no half line and makes the log
+ * "failing" until a write fits again. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +14,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <regex.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +115,7 @@ static void test_creates_dir_and_modes(void **state)
     assert_non_null(a);
     struct stat st;
     assert_int_equal(stat(dir, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0750);
+    assert_int_equal(st.st_mode & 0777, 0700); /* the state_dir: the agent's alone */
     char file[600];
     snprintf(file, sizeof file, "%s/audit.jsonl", dir);
     assert_int_equal(stat(file, &st), 0);
@@ -302,6 +306,118 @@ static void test_reopen_appends(void **state)
     free_lines(v, n);
 }
 
+/* A link planted as audit.jsonl (by whoever could write the folder once) is never followed:
+ * root would otherwise append to whatever it points at. */
+static void test_symlink_refused(void **state)
+{
+    (void)state;
+    char dir[512], target[600], link[600], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/state", tmpdir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(target, sizeof target, "%s/root-only", tmpdir);
+    int fd = open(target, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "secret\n", 7), 7);
+    close(fd);
+    snprintf(link, sizeof link, "%s/audit.jsonl", dir);
+    assert_int_equal(symlink(target, link), 0);
+    audit_log *a = audit_open(dir, err, sizeof err);
+    assert_null(a);
+    assert_non_null(strstr(err, link));
+    assert_non_null(strstr(err, "symbolic link"));
+    struct stat st;
+    assert_int_equal(stat(target, &st), 0);
+    assert_int_equal(st.st_size, 7);
+}
+
+/* A state_dir others may write is refused with the command that fixes it; fixed, it opens. */
+static void test_unsafe_state_dir(void **state)
+{
+    (void)state;
+    char dir[512], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/open", tmpdir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, 0777), 0);
+    assert_null(audit_open(dir, err, sizeof err));
+    assert_non_null(strstr(err, dir));
+    assert_non_null(strstr(err, "chmod 0700"));
+    assert_int_equal(chmod(dir, 0770), 0);
+    err[0] = '\0';
+    assert_null(audit_open(dir, err, sizeof err));
+    assert_non_null(strstr(err, "group"));
+    if (geteuid() == 0) {
+        assert_int_equal(chmod(dir, 0700), 0);
+        assert_int_equal(chown(dir, 65534, 0), 0);
+        err[0] = '\0';
+        assert_null(audit_open(dir, err, sizeof err));
+        assert_non_null(strstr(err, "chown root:root"));
+        assert_int_equal(chown(dir, 0, 0), 0);
+    }
+    assert_int_equal(chmod(dir, 0700), 0);
+    audit_log *a = audit_open(dir, err, sizeof err);
+    assert_non_null(a);
+    audit_close(a);
+}
+
+static void append_one(audit_log *a, const char *msg, int expect)
+{
+    audit_rec r = { .heal_id = 1, .plugin = "cpu", .action = "renice", .actuator = "renice",
+                    .target = "pid 1", .result = "ok", .message = msg };
+    assert_int_equal(audit_append(a, &r), expect);
+}
+
+/* The file may not grow past a limit (RLIMIT_FSIZE: the kernel cuts the write short, as a full
+ * disk does): the line that does not fit leaves nothing behind, the log is failing (no room can
+ * be reserved for the next change), and once the limit is lifted both recover. */
+static void test_short_write_cut_back(void **state)
+{
+    (void)state;
+    char dir[512], file[600], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/full", tmpdir);
+    audit_log *a = audit_open(dir, err, sizeof err);
+    assert_non_null(a);
+    snprintf(file, sizeof file, "%s/audit.jsonl", dir);
+    append_one(a, "first", 0);
+    assert_int_equal(audit_ready(a, NULL, 0), 1);
+    assert_int_equal(audit_failing(a), 0);
+    struct stat st;
+    assert_int_equal(stat(file, &st), 0);
+    off_t one = st.st_size;
+
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old_sa;
+    sigaction(SIGXFSZ, &ign, &old_sa);
+    struct rlimit old_rl, rl;
+    getrlimit(RLIMIT_FSIZE, &old_rl);
+    rl = old_rl;
+    rl.rlim_cur = (rlim_t)one + 40; /* room for a part of the next line only */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    char big[400];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    append_one(a, big, HEALER_E_IO);
+    assert_int_equal(audit_failing(a), 1);
+    char why[700] = "";
+    assert_int_equal(audit_ready(a, why, sizeof why), 0);
+    assert_non_null(strstr(why, file));
+    setrlimit(RLIMIT_FSIZE, &old_rl);
+    sigaction(SIGXFSZ, &old_sa, NULL);
+
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_size, one); /* not a byte of the line that did not fit */
+    /* Failing until a line is written (an actuator's refusal line, say); then ready. */
+    assert_int_equal(audit_ready(a, NULL, 0), 0);
+    append_one(a, "after", 0);
+    assert_int_equal(audit_failing(a), 0);
+    assert_int_equal(audit_ready(a, NULL, 0), 1);
+    audit_close(a);
+    json_t **v;
+    size_t n = read_lines(file, &v);
+    assert_int_equal(n, 2);
+    assert_string_equal(json_string_value(json_object_get(v[0], "message")), "first");
+    assert_string_equal(json_string_value(json_object_get(v[1], "message")), "after");
+    free_lines(v, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +426,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsafe_state_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_write_cut_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
