@@ -537,7 +537,8 @@ static void test_open_errors(void **state)
     kb = open_kb(nested);
     knowledge_close(kb);
 
-    /* A database from a newer healerd is refused, not moved aside or rewritten. */
+    /* A database from a newer healerd is moved aside, not rewritten, and a fresh one starts
+     * (refusing would only restart the agent into the same file for ever). */
     char path[300];
     snprintf(path, sizeof path, "%s/knowledge.db", nested);
     sqlite3 *db;
@@ -545,10 +546,98 @@ static void test_open_errors(void **state)
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     err[0] = '\0';
-    assert_int_equal(knowledge_open(nested, &kb, err, sizeof err), -1);
-    assert_non_null(strstr(err, "newer"));
+    kb = open_kb(nested);
     char name[256];
-    assert_int_equal(count_corrupt(nested, name, sizeof name), 0);
+    assert_int_equal(count_corrupt(nested, name, sizeof name), 1);
+    char moved[600];
+    snprintf(moved, sizeof moved, "%s/%s", nested, name);
+    assert_int_equal(sqlite3_open(moved, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 99);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    fresh_db_works(kb, nested);
+}
+
+/* Not ours: every case is moved aside with a line naming where, and a fresh database starts. */
+static void expect_moved(const char *dir, const char *setup_sql, const char *said)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/knowledge.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, setup_sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    open_call c = {dir, NULL};
+    char *log = capture_stderr(do_open, &c, dir);
+    char name[256];
+    assert_int_equal(count_corrupt(dir, name, sizeof name), 1);
+    assert_non_null(strstr(log, name));
+    if (!strstr(log, said))
+        fail_msg("expected '%s' in: %s", said, log);
+    free(log);
+    fresh_db_works(c.kb, dir);
+}
+
+static void test_foreign_schema_moved(void **state)
+{
+    fixture *f = *state;
+    char d1[300], d2[300];
+    snprintf(d1, sizeof d1, "%s/foreign", f->dir);
+    snprintf(d2, sizeof d2, "%s/missing", f->dir);
+    assert_int_equal(mkdir(d1, 0700), 0);
+    assert_int_equal(mkdir(d2, 0700), 0);
+    /* Another application's database: no schema version of ours, tables of its own. */
+    expect_moved(d1, "CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('a');",
+                 "another application");
+    /* Our version number, but a table of that version missing. */
+    expect_moved(d2, "CREATE TABLE issues (id INTEGER); PRAGMA user_version = 2;",
+                 "without its table heals");
+}
+
+/* A link planted as knowledge.db pointing at another SQLite database: refused by name, and the
+ * target is neither migrated nor moved. */
+static void test_symlink_refused(void **state)
+{
+    fixture *f = *state;
+    char other[300], link[300];
+    snprintf(other, sizeof other, "%s/other.db", f->dir);
+    snprintf(link, sizeof link, "%s/knowledge.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE app (v INTEGER); INSERT INTO app VALUES (7);",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct stat before, after;
+    assert_int_equal(stat(other, &before), 0);
+    assert_int_equal(symlink(other, link), 0);
+    knowledge *kb = (knowledge *)0x1;
+    char err[512] = "";
+    assert_int_equal(knowledge_open(f->dir, &kb, err, sizeof err), -1);
+    assert_null(kb);
+    assert_non_null(strstr(err, link));
+    assert_non_null(strstr(err, "symbolic link"));
+    assert_int_equal(stat(other, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(after.st_mtime, before.st_mtime);
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM sqlite_master"), 1); /* through the link */
+    char name[256];
+    assert_int_equal(count_corrupt(f->dir, name, sizeof name), 0);
+}
+
+/* A state_dir others may write: refused with how to fix it. */
+static void test_unsafe_state_dir(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(chmod(f->dir, 0757), 0);
+    knowledge *kb = (knowledge *)0x1;
+    char err[512] = "";
+    assert_int_equal(knowledge_open(f->dir, &kb, err, sizeof err), -1);
+    assert_null(kb);
+    assert_non_null(strstr(err, "chmod 0700"));
+    assert_int_equal(chmod(f->dir, 0700), 0);
 }
 
 static void test_bad_input(void **state)
@@ -938,6 +1027,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_record_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_schema_moved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsafe_state_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heals_json_shape_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_json_and_confidence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_garbage, setup, teardown),
