@@ -1,8 +1,8 @@
 /* confine.c — the plugin child's least privilege, applied by healerd-plugin before the plugin's
  * file is mapped or its program executed (no_new_privs, seccomp and Landlock survive execve):
  * every capability gone but CAP_DAC_READ_SEARCH (and CAP_SYS_PTRACE with inspect_processes), a
- * write barrier (a Landlock domain; with inspect_processes a dedicated uid and a read-only mount
- * namespace, as Landlock refuses /proc/PID access out of its domain), and a seccomp filter that
+ * write barrier (a Landlock domain; with inspect_processes a dedicated uid, as Landlock refuses
+ * /proc/PID access out of its domain), and a seccomp filter that
  * refuses signalling, renicing or tracing other processes, the system-changing calls and (unless
  * local_sockets) socket(AF_UNIX). */
 #include "confine.h"
@@ -14,11 +14,8 @@
 #include <linux/filter.h>
 #include <grp.h>
 #include <linux/landlock.h>
-#include <linux/mount.h>
 #include <linux/seccomp.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -96,38 +93,6 @@ static int identity_drop(const confine_opts *o, char *why, size_t len)
     }
     prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     return 0;
-}
-
-/* ---- read-only mount namespace (inspect_processes) ------------------------------------------- */
-
-/* The view of the filesystem in a mount namespace of its own, read-only but the state directory:
- * procfs, sysfs and every file answer EROFS to a write even where the permission bits would let
- * the dedicated uid write (world-writable directories). 0, or 1 when the kernel or the
- * environment refuses it (the uid is then the barrier; what[] says so). */
-static int mounts_readonly(const confine_opts *o, char *what, size_t wlen)
-{
-    const char *sd = o->state_dir && *o->state_dir ? o->state_dir : NULL;
-    struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY }, rw = { .attr_clr = MOUNT_ATTR_RDONLY };
-    const char *step = "unshare(CLONE_NEWNS)";
-    if (unshare(CLONE_NEWNS) != 0)
-        goto fail;
-    step = "making mounts private";
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        goto fail;
-    step = "binding the state directory";
-    if (sd && mount(sd, sd, NULL, MS_BIND, NULL) != 0)
-        goto fail;
-    step = "mount_setattr read-only";
-    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof ro) != 0)
-        goto fail;
-    step = "mount_setattr of the state directory";
-    if (sd && syscall(SYS_mount_setattr, AT_FDCWD, sd, 0, &rw, sizeof rw) != 0)
-        goto fail;
-    snprintf(what, wlen, "a read-only mount namespace (writable: %s)", sd ? sd : "nothing");
-    return 0;
-fail:
-    snprintf(what, wlen, "no read-only mount namespace (%s: %s)", step, strerror(errno));
-    return 1;
 }
 
 /* ---- Landlock -------------------------------------------------------------------------------- */
@@ -344,11 +309,11 @@ int confine_self(const confine_opts *o, char *what, size_t wlen, char *why, size
     /* The write barrier and seccomp first: installing them needs nothing, and a failure below
      * leaves the child refused rather than half confined. A Landlock domain refuses every
      * ptrace-mode access (/proc/PID/fd, root, environ) to a process outside it whatever the
-     * capabilities, so inspect_processes trades it for a dedicated uid and read-only mounts. */
-    char ll[256];
-    if (o->inspect_processes)
-        mounts_readonly(o, ll, sizeof ll);
-    else if (landlock(o, ll, sizeof ll, why, len) < 0)
+     * capabilities, so inspect_processes trades it for a dedicated uid. (Not a read-only mount
+     * namespace: a plugin that reads /proc/self/mounts or statvfs would see every filesystem
+     * read-only.) */
+    char ll[256] = "";
+    if (!o->inspect_processes && landlock(o, ll, sizeof ll, why, len) < 0)
         return -1;
     if (seccomp(o, why, len) < 0)
         return -1;
@@ -360,8 +325,9 @@ int confine_self(const confine_opts *o, char *what, size_t wlen, char *why, size
         return -1;
     if (o->inspect_processes)
         snprintf(what, wlen, "no_new_privs, capabilities: dac_read_search, sys_ptrace "
-                 "(inspect_processes), uid %u, %s, seccomp: no signals, renice or tracing of "
-                 "other processes%s", (unsigned)CONFINE_INSPECT_UID, ll,
+                 "(inspect_processes), uid %u (no Landlock: writes limited by permissions), "
+                 "seccomp: no signals, renice or tracing of other processes%s",
+                 (unsigned)CONFINE_INSPECT_UID,
                  o->local_sockets ? "" : ", no unix sockets");
     else
         snprintf(what, wlen, "no_new_privs, capabilities: dac_read_search only, %s, seccomp: no "
