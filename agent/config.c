@@ -1049,7 +1049,9 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
      * are a built-in's own needs and nothing for any other plugin. */
     add_implicit_keys(pc, name);
 
-    /* How it runs (isolation.h), unless the schema has a key of that name. */
+    /* How it runs (isolation.h), unless the schema has a key of that name; a built-in's child
+     * needs (rules.h) are its defaults. */
+    const healer_rules_builtin *bi = healer_rules_builtin_policy(name);
     for (const healer_config_key *k = isolation_keys; k->name; k++) {
         if (pc_find(pc, k->name))
             continue;
@@ -1057,7 +1059,12 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
         e->type = k->type;
         e->min = k->min;
         e->max = k->max;
-        if ((e->name = strdup(k->name)) && parse_default(e, k->default_value))
+        const char *def = k->default_value;
+        if (bi && strcmp(k->name, "inspect_processes") == 0 && bi->inspect_processes)
+            def = "true";
+        if (bi && strcmp(k->name, "local_sockets") == 0 && bi->local_sockets)
+            def = "true";
+        if ((e->name = strdup(k->name)) && parse_default(e, def))
             pc->n++;
         else
             free(e->name);

@@ -14,7 +14,6 @@
 #include <unistd.h>
 #include <jansson.h>
 
-extern char **environ;
 
 #include "isolation.h"
 #include "loader.h"
@@ -166,14 +165,10 @@ int describe_in_child(plugin_rec *p, char *why, size_t len)
         if (ho < 0 || hp < 0 || dup2(ho, 1) < 0 || dup2(hp, 3) < 0)
             _exit(127);
         syscall(SYS_close_range, 4, ~0U, 0);
-        if (p->is_exec) {
-            /* The program checked, by its descriptor; fd 3 stays open (not close-on-exec) so
-             * that a script's interpreter can read it as /dev/fd/3. */
-            char *pargv[] = { p->file, "--describe", NULL };
-            fexecve(3, pargv, environ);
-            _exit(127);
-        }
-        char *argv[] = { (char *)exe, "--describe", "--plugin-fd", "3", NULL };
+        /* A program is executed by healerd-plugin once confined (--exec): the file checked,
+         * by its descriptor; fd 3 stays open so that a script's interpreter reads /dev/fd/3. */
+        char *argv[] = { (char *)exe, "--describe", "--plugin-fd", "3",
+                         p->is_exec ? "--exec" : NULL, p->file, NULL };
         execv(exe, argv);
         _exit(127);
     }

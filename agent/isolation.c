@@ -20,6 +20,13 @@ const healer_config_key isolation_keys[] = {
     { "confine", HEALER_CFG_BOOL, "true", 0, 0,
       "confine the child (runner/confine.c): writes only under state_dir/plugins/<name>, no "
       "signals, renice or tracing of other processes, no capabilities but dac_read_search" },
+    { "inspect_processes", HEALER_CFG_BOOL, "false", 0, 0,
+      "the child keeps CAP_SYS_PTRACE to read other processes' /proc/PID/{fd,root,environ} (it "
+      "then runs as a dedicated uid in a read-only mount namespace instead of a Landlock domain; "
+      "ptrace(2) and process_vm_* stay refused)" },
+    { "local_sockets", HEALER_CFG_BOOL, "false", 0, 0,
+      "the child may create unix sockets (socket(AF_UNIX)) and so talk to local daemons "
+      "(D-Bus...): what such a daemon lets its client do, the plugin can do" },
     { "max_crashes", HEALER_CFG_INT, "5", 1, 1000,
       "crashes within 10 minutes after which the child is left failed until a reload" },
     { "exec", HEALER_CFG_STRING, "", 0, 0,
@@ -48,6 +55,10 @@ void isolation_apply(plugin_rec *p)
     p->max_crashes = plugin_conf_int(p->conf, "max_crashes", &v) == 0 ? (int)v : 5;
     int b = 1;
     p->confine = plugin_conf_bool(p->conf, "confine", &b) == 0 ? b : 1;
+    b = 0;
+    p->inspect_processes = plugin_conf_bool(p->conf, "inspect_processes", &b) == 0 && b;
+    b = 0;
+    p->local_sockets = plugin_conf_bool(p->conf, "local_sockets", &b) == 0 && b;
 }
 
 static int all_in_child;

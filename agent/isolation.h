@@ -13,9 +13,11 @@ struct plugin_rec;
  * nixconfig's probes fail. Set isolation = "process" per plugin to opt in. */
 #define ISOLATION_DEFAULT "thread"
 
-/* isolation, memory_max_mb, cpu_max_percent, confine, max_crashes; terminated by a NULL name. */
+/* isolation, memory_max_mb, cpu_max_percent, confine, inspect_processes, local_sockets,
+ * max_crashes, exec; terminated by a NULL name. A built-in's defaults of inspect_processes and
+ * local_sockets come from its row in rules_policy.c (config.c). */
 extern const healer_config_key isolation_keys[];
-#define ISOLATION_N_KEYS 6 /* entries of isolation_keys (checked in isolation.c) */
+#define ISOLATION_N_KEYS 8 /* entries of isolation_keys (checked in isolation.c) */
 
 /* NULL when value is a valid isolation, else the message for FILE:LINE. */
 const char *isolation_check(const char *value);

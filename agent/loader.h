@@ -46,6 +46,8 @@ typedef struct plugin_rec {
     double cpu_max_percent;     /* of one CPU; 0 = no limit */
     int max_crashes;            /* within BACKOFF_WINDOW_S, then failed until a reload */
     int confine;                /* the child confines itself (runner/confine.c) */
+    int inspect_processes;      /* ... keeping CAP_SYS_PTRACE for other processes' /proc */
+    int local_sockets;          /* ... with socket(AF_UNIX) allowed */
     void *described;            /* read by a healerd-plugin child, not dlopen'ed (describe.c) */
     int is_exec;                /* a program (plugins.<name>.exec), not a .so: file is its path,
                                    fd the checked program, always run as a process of its own */

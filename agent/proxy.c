@@ -370,6 +370,12 @@ static void child_ready(proxy *px, const msg *m)
             log_info(w->ph.who, "restarted (pid %d)", (int)px->pid);
         px->init_why[0] = '\0';
         snprintf(px->privileges, sizeof px->privileges, "%s", m->text ? m->text : "");
+        /* A program's MSG_READY is its own: healerd-plugin logged how it confined it. */
+        if (w->p->is_exec)
+            snprintf(px->privileges, sizeof px->privileges, "%s",
+                     !w->p->confine ? "not confined (plugins.<name>.confine = false)"
+                     : "confined by healerd-plugin before execve (no_new_privs, seccomp, "
+                       "capabilities, write barrier: its log line says which)");
     }
     proxy_status_update(px, NULL);
     if (px->first_start) {

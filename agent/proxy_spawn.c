@@ -2,7 +2,8 @@
  * (the child maps that inode, not whatever the path names by then), fork and exec of
  * healerd-plugin without a shell, its memory and CPU limits (a cgroup of its own when one can be
  * made, RLIMIT_DATA otherwise), its private state directory (the only place it may write:
- * runner/confine.c), and MSG_INIT with its resolved settings. */
+ * runner/confine.c), and MSG_INIT with its resolved settings. A program (plugins.<name>.exec)
+ * is started the same way: healerd-plugin confines itself and then executes it. */
 #include "proxy_int.h"
 #include "statedir.h"
 
@@ -299,7 +300,7 @@ int proxy_spawn(proxy *px, char *why, size_t len)
 {
     worker *w = px->w;
     plugin_rec *p = w->p;
-    const char *exe = p->is_exec ? p->file : runner();
+    const char *exe = runner();
     /* The very file the loader checked (its descriptor): never the path again, which anyone
      * able to rename into the folder's parents could have swapped since. */
     int pfd = p->fd >= 0 ? fcntl(p->fd, F_DUPFD_CLOEXEC, 3) : -1;
@@ -379,20 +380,23 @@ int proxy_spawn(proxy *px, char *why, size_t len)
         if (hs < 0 || hp < 0 || dup2(hs, 3) < 0 || dup2(hp, 4) < 0)
             _exit(127);
         syscall(SYS_close_range, 5, ~0U, 0);
-        if (p->is_exec) {
-            /* A program: the file checked, by its descriptor (4 stays open for a script's
-             * interpreter, which reads it as /dev/fd/4). */
-            char *pargv[] = { (char *)exe, "--sock", "3", NULL };
-            fexecve(4, pargv, environ);
-            _exit(127);
-        }
-        char *argv[8] = { (char *)exe, "--sock", "3", "--plugin-fd", "4", NULL };
+        /* A program too goes through healerd-plugin, which confines itself as for a .so and
+         * then executes the file checked, by its descriptor (--exec). */
+        char *argv[12] = { (char *)exe, "--sock", "3", "--plugin-fd", "4", NULL };
         int ac = 5;
         if (!p->confine)
             argv[ac++] = "--no-confine";
         else if (sdir[0]) {
             argv[ac++] = "--state-dir";
             argv[ac++] = sdir;
+        }
+        if (p->inspect_processes)
+            argv[ac++] = "--inspect-processes";
+        if (p->local_sockets)
+            argv[ac++] = "--local-sockets";
+        if (p->is_exec) {
+            argv[ac++] = "--exec";
+            argv[ac++] = p->file;
         }
         argv[ac] = NULL;
         execv(exe, argv);

@@ -151,6 +151,9 @@ typedef struct healer_rules_builtin {
     /* The plugin's own keys that name directories it declares (a "dir:" prefix takes the
      * directory of a file key), allowed when paths_allow is not set. NULL-terminated. */
     const char *const *path_keys;
+    /* Defaults of plugins.<name>.inspect_processes and local_sockets (isolation.c): what its
+     * child needs beyond reading files (its README says why). */
+    int inspect_processes, local_sockets;
 } healer_rules_builtin;
 const healer_rules_builtin *healer_rules_builtin_policy(const char *name);
 

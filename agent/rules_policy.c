@@ -188,14 +188,14 @@ static const char *const nixconfig_keys[] = { "dir:config_file", "backup_dir", "
                                               NULL };
 
 static const healer_rules_builtin builtins[] = {
-    {"cpu", "sys/devices/system/cpu/", "", 0, 0, NULL},
+    {"cpu", "sys/devices/system/cpu/", "", 0, 0, NULL, 0, 0},
     {"thermal", "sys/devices/system/cpu/,sys/class/hwmon/hwmon*/pwm*,"
-                "sys/devices/*/hwmon/hwmon*/pwm*", "", 0, 1, NULL},
-    {"memory", "proc/sys/vm/drop_caches", "", 0, 1, NULL},
-    {"disk", "", "", 1, 0, disk_keys},
-    {"nixconfig", "", "", 1, 0, nixconfig_keys},
-    {"service", "", "", 1, 0, NULL},
-    {"network", "", "", 0, 1, NULL},
+                "sys/devices/*/hwmon/hwmon*/pwm*", "", 0, 1, NULL, 0, 0},
+    {"memory", "proc/sys/vm/drop_caches", "", 0, 1, NULL, 0, 0},
+    {"disk", "", "", 1, 0, disk_keys, 1, 0},
+    {"nixconfig", "", "", 1, 0, nixconfig_keys, 0, 0},
+    {"service", "", "", 1, 0, NULL, 1, 1},
+    {"network", "", "", 0, 1, NULL, 0, 0},
 };
 
 const healer_rules_builtin *healer_rules_builtin_policy(const char *name)

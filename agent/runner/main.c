@@ -2,7 +2,10 @@
  * plugin that crashes, exits or hangs takes only this process down. The agent starts it with the
  * socketpair and the checked plugin file as inherited descriptors (sdk/docs/child-protocol.md):
  *   healerd-plugin --sock N --plugin-fd M        run the plugin
- *   healerd-plugin --describe --plugin-fd M      print its descriptor as JSON (--check-config) */
+ *   healerd-plugin --describe --plugin-fd M      print its descriptor as JSON (--check-config)
+ * With --exec PATH the file is a program (plugins.<name>.exec): this process confines itself
+ * the same way and then executes it (fexecve of M; no_new_privs, seccomp, Landlock, the uid and
+ * the cgroup survive execve), as PATH --sock N or PATH --describe. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,10 +18,13 @@
 #include "log.h"
 #include "runner.h"
 
+extern char **environ;
+
 static int usage(void)
 {
     fprintf(stderr, "usage: healerd-plugin --sock FD --plugin-fd FD [--state-dir DIR | --no-confine]\n"
-                    "       healerd-plugin --describe --plugin-fd FD\n"
+                    "                      [--inspect-processes] [--local-sockets] [--exec PATH]\n"
+                    "       healerd-plugin --describe --plugin-fd FD [--exec PATH]\n"
                     "Started by healerd for plugins with isolation = \"process\"; not for "
                     "direct use.\n");
     return 2;
@@ -74,10 +80,26 @@ static const char *jstr(json_t *o, const char *k, const char *dflt)
     return s ? s : dflt;
 }
 
+/* A program: the checked file by its descriptor (left open: a script's interpreter reads it as
+ * /dev/fd/M). Its MSG_READY is its own, so how it is confined goes to the agent's log. */
+static int exec_program(const char *program, int pfd, int sock, int desc_only, const char *what)
+{
+    char s[16];
+    snprintf(s, sizeof s, "%d", sock);
+    char *pargv[] = { (char *)program, desc_only ? "--describe" : "--sock", desc_only ? NULL : s,
+                      NULL };
+    if (!desc_only)
+        fprintf(stderr, "info healerd-plugin: %s: %s\n", program, what);
+    fexecve(pfd, pargv, environ);
+    fprintf(stderr, "healerd-plugin: cannot execute %s: %s\n", program, strerror(errno));
+    return 127;
+}
+
 int main(int argc, char **argv)
 {
     int sock = -1, pfd = -1, desc_only = 0, confine = 1;
-    const char *state_dir = NULL;
+    const char *state_dir = NULL, *program = NULL;
+    confine_opts co = { 0 };
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--sock") == 0 && i + 1 < argc)
             sock = atoi(argv[++i]);
@@ -85,6 +107,12 @@ int main(int argc, char **argv)
             pfd = atoi(argv[++i]);
         else if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
             state_dir = argv[++i];
+        else if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc)
+            program = argv[++i];
+        else if (strcmp(argv[i], "--inspect-processes") == 0)
+            co.inspect_processes = 1;
+        else if (strcmp(argv[i], "--local-sockets") == 0)
+            co.local_sockets = 1;
         else if (strcmp(argv[i], "--no-confine") == 0)
             confine = 0;
         else if (strcmp(argv[i], "--describe") == 0)
@@ -97,8 +125,8 @@ int main(int argc, char **argv)
         return usage();
     /* Before the plugin is mapped: its constructors run confined too. */
     char what[512] = "not confined (plugins.<name>.confine = false)", cwhy[256];
-    if (confine &&
-        confine_self(desc_only ? NULL : state_dir, what, sizeof what, cwhy, sizeof cwhy) < 0) {
+    co.state_dir = desc_only ? NULL : state_dir;
+    if (confine && confine_self(&co, what, sizeof what, cwhy, sizeof cwhy) < 0) {
         if (desc_only) {
             printf("cannot confine the plugin's process: %s\n", cwhy);
             return 3;
@@ -110,6 +138,8 @@ int main(int argc, char **argv)
         runner_send(&r, &m);
         return 3;
     }
+    if (program)
+        return exec_program(program, pfd, sock, desc_only, what);
     if (desc_only)
         return describe(&r, pfd);
 

@@ -5,6 +5,10 @@
 # act_remove_old_files (audited; the old file really gone, the new one kept) -> verdict healed.
 # The program is checked like a .so (a symlink or a group-writable program is refused), and a
 # program that crashes is contained like any plugin child while the others keep healing.
+# A program is confined like a .so child (healerd-plugin confines itself, then executes it): the
+# fixture tests/fixtures/programs/pyprobe.py (the example plus direct attempts) gets EPERM from
+# kill(2) of a process this test started and EACCES opening /proc/sys/vm/drop_caches for writing,
+# while the agent's act_signal on the same process and its own heal work.
 set -euo pipefail
 export MODE=live MAX_HEALS=100000 INTERVAL=0.3
 . "$SRC/tests/lib/agent.sh"
@@ -70,4 +74,33 @@ check "the agent is alive" kill -0 "$AGENT_PID"
 stop_agent
 check "the program stops with the agent on MSG_STOP, not killed" bash -c \
   "! grep -q -e 'filewatch crashed' -e 'filewatch.*did not stop' <(sed -n '/SIGTERM received/,\$p' $T/agent.log)"
+
+# ---- a program is confined: direct changes fail, the same through the agent work --------------
+setpriv --reuid=65534 --regid=65534 --clear-groups sleep 300 &
+VICTIM=$!
+trap 'kill -KILL $VICTIM 2>/dev/null || true; cleanup' EXIT
+export HEALER_PY_EXAMPLES="$SRC/sdk/examples/python" PYTHONDONTWRITEBYTECODE=1
+install -m 0755 "$SRC/tests/fixtures/programs/pyprobe.py" "$T/programs/pyprobe.py"
+mkdir -p "$T/watched2"
+head -c 100 /dev/zero >"$T/watched2/old.log"
+touch -d '10 days ago' "$T/watched2/old.log"
+write_config "$T/p.conf" "$PD" "pyprobe = { exec = \"$T/programs/pyprobe.py\"; pid = $VICTIM;
+    directory = \"$T/watched2\"; paths_allow = [\"$T/watched2\"]; max_age_days = 1.0;
+    auto_delete = true; allow_auto = true; interval = 0.3; };" "scope = { uids = [65534]; };"
+start_agent "$T/p.conf"
+wait_for "the probe's heal ran through the agent" 30 grep -q "heal #.* stale_files on $T/watched2: healed" "$T/agent.log"
+check "direct kill(2) of the test's process: EPERM" grep -q "pyprobe: direct kill other: EPERM" "$T/agent.log"
+check "direct open of /proc/sys/vm/drop_caches for writing: refused" grep -Eq "pyprobe: direct open drop_caches: (EACCES|EPERM)" "$T/agent.log"
+check "the agent's act_signal worked" grep -q "pyprobe: host signal: 0 " "$T/agent.log"
+check "the process survived the direct SIGKILL and is stopped by the agent" \
+  bash -c "[ \"\$(awk '{print \$3}' /proc/$VICTIM/stat)\" = T ]"
+check "the old file was removed through the agent" test ! -e "$T/watched2/old.log"
+PYPID=$(curl -s "$URL/api/v1/plugins" | jq -r '.plugins[] | select(.name=="pyprobe") | .process.pid')
+check "the program runs with no_new_privs, a seccomp filter and only dac_read_search" bash -c \
+  "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$PYPID/status && grep -q '^Seccomp:[[:space:]]*2' /proc/$PYPID/status && grep -q '^CapEff:[[:space:]]*0000000000000004' /proc/$PYPID/status"
+check "healerd-plugin logged how it confined the program" grep -q "healerd-plugin: $T/programs/pyprobe.py: no_new_privs" "$T/agent.log"
+check "/api/v1/plugins says the program is confined" bash -c \
+  "curl -s $URL/api/v1/plugins | jq -e '.plugins[] | select(.name==\"pyprobe\") | .process.privileges | test(\"confined by healerd-plugin\")' >/dev/null"
+stop_agent
+kill -CONT "$VICTIM" 2>/dev/null || true
 finish

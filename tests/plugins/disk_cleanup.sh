@@ -58,7 +58,7 @@ snapshot() { (cd "$M" && find . -printf '%p %s %T@\n' | sort); find "$OUT" -prin
 DISKCONF() { # $1: extra keys
   echo "disk = { mounts = [\"$M\"]; log_dirs = [\"$M/log\"]; tmp_dirs = [\"$M/tmp\"];
     nix_store = \"$M/no-nix-store\"; journal_dirs = [\"$M/no-journal\"];
-    journald_socket = \"$M/no-socket\"; $1 };"
+    journald_socket = \"$M/no-socket\"; ${DISK_ISOLATION:-} $1 };"
 }
 SCOPE='scope = { uids = [65534]; }; protect = { names = ["sshd", "healerd", "sleep"]; };'
 MIN_HEALTH=0; export MIN_HEALTH
