@@ -6,6 +6,7 @@
  * is started the same way: healerd-plugin confines itself and then executes it. */
 #include "proxy_int.h"
 #include "statedir.h"
+#include "runner/confine.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -284,6 +285,18 @@ static int state_dir_make(proxy *px, char *out, size_t olen, char *why, size_t l
     snprintf(p, sizeof p, "%s/plugins", sd);
     int sfd = statedir_open(sd, why, len);
     int pfd = sfd < 0 ? -1 : statedir_subdir(sfd, sd, "plugins", 0700, why, len);
+    /* A child that inspects processes runs as CONFINE_INSPECT_UID and was given its folder
+     * (runner/confine.c): take it back before judging it; the runner gives it again. */
+    if (pfd >= 0) {
+        int own = openat(pfd, px->w->p->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat ost;
+        if (own >= 0 && fstat(own, &ost) == 0 && ost.st_uid == CONFINE_INSPECT_UID &&
+            fchown(own, 0, 0) != 0)
+            log_warn("proxy", "%s/%s: cannot take it back from uid %u: %s", p, px->w->p->name,
+                     (unsigned)CONFINE_INSPECT_UID, strerror(errno));
+        if (own >= 0)
+            close(own);
+    }
     int nfd = pfd < 0 ? -1 : statedir_subdir(pfd, p, px->w->p->name, 0700, why, len);
     if (sfd >= 0)
         close(sfd);
