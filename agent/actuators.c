@@ -368,6 +368,11 @@ int is_dry(actuators *a)
     return a->audit && !audit_ready(a->audit, NULL, 0);
 }
 
+int is_dry_release(actuators *a)
+{
+    return is_dry_config(a);
+}
+
 /* ---------------------------------------------------------------------------------------
  * Audit */
 
@@ -646,7 +651,7 @@ int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
         return finish(a, c, "signal", target, params, rc, m, msg, len);
     json_object_set_new(params, "name", jstr(pi.p.name));
     int escalate = sig == SIGTERM && grace_s > 0;
-    if (is_dry(a)) {
+    if (sig == SIGCONT ? is_dry_release(a) : is_dry(a)) {
         healer_dry_signal(m, sizeof m, pid, pi.p.name, sig, grace_s);
         return finish(a, c, "signal", target, params, HEALER_DRY_RUN, m, msg, len);
     }
@@ -748,7 +753,7 @@ int act_renice(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     int old = pi.p.nice;
     json_object_set_new(params, "name", jstr(pi.p.name));
     json_object_set_new(params, "old_nice", json_integer(old));
-    if (is_dry(a)) {
+    if (nice < old ? is_dry_release(a) : is_dry(a)) {
         healer_dry_renice(m, sizeof m, pid, pi.p.name, old, nice);
         return finish(a, c, "renice", target, params, HEALER_DRY_RUN, m, msg, len);
     }

@@ -50,6 +50,10 @@ int is_dry_config(actuators *a);
 /* Whether this change must only be reported: the configured dry-run, or an audit log that
  * cannot take the line that would record it (audit_ready). Call it right before the change. */
 int is_dry(actuators *a);
+/* The same for a change that only gives something back (SIGCONT, a thaw, a renice towards more
+ * priority): only the configured dry-run holds it. A failing audit log stops new changes, never
+ * the release of a process the agent stopped (its line is still attempted; a failure is logged). */
+int is_dry_release(actuators *a);
 /* Every actuator call ends here: the message goes to the caller and one line to the audit
  * log, whatever the outcome. Takes params. */
 int finish(actuators *a, const act_context *c, const char *actuator, const char *target,

@@ -586,6 +586,67 @@ static void test_dry_run_changes_nothing(void **state)
     rig_close(&r);
 }
 
+/* While the audit log cannot be written, no new change is made, but what the agent stopped or
+ * deprioritised is still given back: a process left stopped is the harm. */
+static char proc_state(pid_t pid)
+{
+    char f[64];
+    snprintf(f, sizeof f, "/proc/%d/stat", (int)pid);
+    char *t = get_file(f);
+    char *r = t ? strrchr(t, ')') : NULL;
+    return r && r[1] == ' ' ? r[2] : '?';
+}
+
+static void test_audit_failing_releases(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, "state-auditfail", base_cfg());
+    child_opts o = { .as_nobody = 1 };
+    pid_t pid = spawn(&o);
+    uint64_t st0 = start_of(r.a, pid);
+    char m[512];
+    assert_int_equal(act_renice(r.a, &ctx, pid, st0, 5, m, sizeof m), HEALER_OK);
+    AUDITED(&r, "renice", "ok");
+    kill(pid, SIGSTOP); /* our own child, as if the agent had stopped it */
+    for (int i = 0; i < 500 && proc_state(pid) != 'T'; i++)
+        msleep(10);
+    assert_int_equal(proc_state(pid), 'T');
+
+    /* No byte more fits in the audit log. */
+    char f[400];
+    snprintf(f, sizeof f, "%s/audit.jsonl", r.state);
+    struct stat sb;
+    assert_int_equal(stat(f, &sb), 0);
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old_sa;
+    sigaction(SIGXFSZ, &ign, &old_sa);
+    struct rlimit old_rl, rl;
+    getrlimit(RLIMIT_FSIZE, &old_rl);
+    rl = old_rl;
+    rl.rlim_cur = (rlim_t)sb.st_size;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    /* A new change: refused or, if the space check let it through, its line failed; either
+     * way the log is failing from here on and the next change is refused. */
+    act_renice(r.a, &ctx, pid, st0, 10, m, sizeof m);
+    assert_int_equal(audit_failing(r.aud), 1);
+    int nice_now = getpriority(PRIO_PROCESS, (id_t)pid);
+    assert_int_not_equal(act_renice(r.a, &ctx, pid, st0, 15, m, sizeof m), HEALER_OK);
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)pid), nice_now);
+    assert_int_not_equal(act_signal(r.a, &ctx, pid, st0, SIGTERM, 0, m, sizeof m), HEALER_OK);
+    assert_true(alive(pid));
+    /* Giving back goes through. */
+    assert_int_equal(act_signal(r.a, &ctx, pid, st0, SIGCONT, 0, m, sizeof m), HEALER_OK);
+    for (int i = 0; i < 500 && proc_state(pid) == 'T'; i++)
+        msleep(10);
+    assert_int_not_equal(proc_state(pid), 'T');
+    assert_int_equal(act_renice(r.a, &ctx, pid, st0, 0, m, sizeof m), HEALER_OK);
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)pid), 0);
+    setrlimit(RLIMIT_FSIZE, &old_rl);
+    sigaction(SIGXFSZ, &old_sa, NULL);
+    reap(pid);
+    rig_close(&r);
+}
+
 int main(void)
 {
     if (geteuid() != 0) {
@@ -602,6 +663,7 @@ int main(void)
         cmocka_unit_test_teardown(test_scope_uid, cleanup),
         cmocka_unit_test_teardown(test_scope_cgroup, cleanup),
         cmocka_unit_test_teardown(test_renice, cleanup),
+        cmocka_unit_test_teardown(test_audit_failing_releases, cleanup),
         cmocka_unit_test_teardown(test_dry_run_changes_nothing, cleanup),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
