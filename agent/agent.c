@@ -298,7 +298,11 @@ static http_server *http_open(agent *a, const config *c, char *err, size_t errle
         .metrics = a->metrics,
         .ud = a,
     };
-    http_server *s = http_start(c->http_listen, c->token_file, &be, err, errlen);
+    http_options o = {
+        .allowed_hosts = (const char *const *)c->http_allowed_hosts,
+        .n_allowed_hosts = c->n_http_allowed_hosts,
+    };
+    http_server *s = http_start_opts(c->http_listen, c->token_file, &o, &be, err, errlen);
     if (!s && !err[0])
         snprintf(err, errlen, "libmicrohttpd could not start");
     return s;
@@ -713,9 +717,14 @@ static void reload(agent *a)
         http_stop(old);
         if (!nh)
             log_info("http", "http.listen is empty: HTTP disabled");
-    } else if (token_changed && a->http && http_set_token_file(a->http, nc->token_file) < 0) {
-        log_error("http", "cannot switch to token file %s: out of memory; POST requests are "
-                  "refused", nc->token_file);
+    } else {
+        if (token_changed && a->http && http_set_token_file(a->http, nc->token_file) < 0)
+            log_error("http", "cannot switch to token file %s: out of memory; POST requests "
+                      "are refused", nc->token_file);
+        if (a->http && http_set_allowed_hosts(a->http, (const char *const *)nc->http_allowed_hosts,
+                                              nc->n_http_allowed_hosts) < 0)
+            log_error("http", "cannot switch to the new http.allowed_hosts: out of memory; "
+                      "the previous names stay");
     }
     sdnotify_send("READY=1\nSTATUS=running");
     log_info("agent", "reloaded");

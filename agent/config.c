@@ -262,7 +262,8 @@ typedef enum kind {
     K_LISTEN,    /* ADDR:PORT, [v6]:PORT or "" */
     K_NAMESPACE, /* a Prometheus metric name prefix */
     K_STRLIST,   /* protect.names */
-    K_UIDLIST    /* scope.uids */
+    K_UIDLIST,   /* scope.uids */
+    K_HOSTLIST   /* http.allowed_hosts */
 } kind;
 
 typedef struct key_spec {
@@ -298,6 +299,8 @@ static const key_spec KEYS[] = {
      false},
     {"http", "listen", K_LISTEN, F(http_listen), 0, 0, false},
     {"http", "token_file", K_STRING, F(token_file), 0, 0, false},
+    {"http", "allowed_hosts", K_HOSTLIST, F(http_allowed_hosts), 0, 0, false},
+    {"http", "allow_remote", K_BOOL, F(http_allow_remote), 0, 0, false},
     {"metrics", "namespace", K_NAMESPACE, F(metrics_namespace), 0, 0, false},
     {"protect", "names", K_STRLIST, F(protect_names), 0, 0, false},
     {"protect", "min_uid", K_UINT, F(protect_min_uid), 0, UID_LIMIT, false},
@@ -392,6 +395,90 @@ static bool check_listen(const char *text, char *why, size_t n)
         return false;
     }
     return true;
+}
+
+/* An http.allowed_hosts entry: a DNS name or an IP address (IPv6 with or without brackets),
+ * without a port: the Host header's port is not compared. */
+static bool check_host_name(const char *h, char *why, size_t n)
+{
+    size_t l = strlen(h);
+    if (l > 253) {
+        snprintf(why, n, "a host name has at most 253 characters, got %zu", l);
+        return false;
+    }
+    char inner[256];
+    snprintf(inner, sizeof inner, "%s", h);
+    if (l >= 2 && h[0] == '[' && h[l - 1] == ']') {
+        memcpy(inner, h + 1, l - 2);
+        inner[l - 2] = '\0';
+    }
+    struct in6_addr a6;
+    if (strchr(inner, ':')) {
+        if (inet_pton(AF_INET6, inner, &a6) == 1)
+            return true;
+        snprintf(why, n, "\"%s\" is not a host name or an address (no port: the Host header's "
+                 "port is not compared)", h);
+        return false;
+    }
+    for (const char *p = inner; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_') {
+            snprintf(why, n, "\"%s\": a host name has letters, digits, '.', '-' and '_' only",
+                     h);
+            return false;
+        }
+    if (!inner[0]) {
+        snprintf(why, n, "an empty host name");
+        return false;
+    }
+    return true;
+}
+
+/* A listen address on this host only: 127.0.0.0/8 or ::1 ("" disables HTTP: local too). */
+static bool listen_is_loopback(const char *text)
+{
+    if (!*text)
+        return true;
+    char host[128];
+    const char *end = text[0] == '[' ? strchr(text, ']') : strrchr(text, ':');
+    size_t off = text[0] == '[' ? 1 : 0;
+    if (!end || (size_t)(end - text) - off >= sizeof host)
+        return false;
+    memcpy(host, text + off, (size_t)(end - text) - off);
+    host[(size_t)(end - text) - off] = '\0';
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+/* Serving the network is a choice made twice: http.allow_remote, and a token (which every
+ * request from off the host must then carry, GETs included). */
+static void check_remote(rctx *r, const config *cfg)
+{
+    if (listen_is_loopback(cfg->http_listen))
+        return;
+    const config_setting_t *ls = config_lookup(&cfg->impl->lc, "http.listen");
+    const char *why = NULL;
+    char buf[PATH_MAX + 128];
+    struct stat st;
+    if (!cfg->http_allow_remote)
+        why = "set http.allow_remote = true (and a token in http.token_file) to serve the network";
+    else if (!cfg->token_file[0])
+        why = "http.allow_remote needs a token: http.token_file is empty";
+    else if (stat(cfg->token_file, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        snprintf(buf, sizeof buf, "http.allow_remote needs a token: http.token_file %s %s",
+                 cfg->token_file,
+                 stat(cfg->token_file, &st) != 0 ? strerror(errno)
+                 : !S_ISREG(st.st_mode)          ? "is not a regular file"
+                                                 : "is empty");
+        why = buf;
+    }
+    if (why)
+        report(r, ls, "http.listen = \"%s\" is not a loopback address: %s", cfg->http_listen,
+               why);
 }
 
 static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_setting_t *s)
@@ -489,6 +576,29 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
         free(cfg->scope_uids);
         cfg->scope_uids = uids;
         cfg->n_scope_uids = (size_t)n;
+        return;
+    }
+
+    case K_HOSTLIST: {
+        char **v = NULL;
+        size_t n = 0;
+        if (!read_string_list(r, s, path, true, &v, &n))
+            return;
+        bool ok = true;
+        for (size_t i = 0; i < n; i++) {
+            char why[160];
+            if (!check_host_name(v[i], why, sizeof why)) {
+                report(r, config_setting_get_elem(s, (unsigned)i), "%s[%zu]: %s", path, i, why);
+                ok = false;
+            }
+        }
+        if (!ok) {
+            free_strv(v, n);
+            return;
+        }
+        free_strv(cfg->http_allowed_hosts, cfg->n_http_allowed_hosts);
+        cfg->http_allowed_hosts = v;
+        cfg->n_http_allowed_hosts = n;
         return;
     }
 
@@ -669,6 +779,7 @@ void config_free(config *cfg)
     free(cfg->sys_root);
     free(cfg->http_listen);
     free(cfg->token_file);
+    free_strv(cfg->http_allowed_hosts, cfg->n_http_allowed_hosts);
     free(cfg->metrics_namespace);
     free_strv(cfg->protect_names, cfg->n_protect_names);
     free(cfg->scope_cgroup);
@@ -771,6 +882,8 @@ int config_load(const char *path, config **out, diag *d)
             read_section(&r, cfg, sec);
     }
 
+    if (r.errors == 0)
+        check_remote(&r, cfg);
     if (r.errors > 0) {
         config_free(cfg);
         return r.errors;

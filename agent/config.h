@@ -46,6 +46,11 @@ typedef struct config {
     /* http */
     char *http_listen;             /* "127.0.0.1:9191"; "" disables HTTP */
     char *token_file;
+    char **http_allowed_hosts;     /* http.allowed_hosts: Host names served besides loopback and
+                                      the listen address */
+    size_t n_http_allowed_hosts;
+    int http_allow_remote;         /* http.allow_remote: a non-loopback listen is allowed (with a
+                                      token) */
     /* metrics */
     char *metrics_namespace;       /* "luminous_nix" */
     /* protect */

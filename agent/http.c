@@ -1,6 +1,7 @@
-/* http.c — the HTTP server on libmicrohttpd: routing, /metrics, /healthz, the dashboard, the
- * JSON API of docs/http-api.md, bearer-token checks for POSTs (constant-time, token file
- * re-read when it changes), body and connection limits, and the error answers. */
+/* http.c — the HTTP server on libmicrohttpd: /metrics, /healthz, the dashboard, the JSON API
+ * of docs/http-api.md, the bearer token (token file re-read when it changes), the Host
+ * allow-list, body limits and the error answers. Decisions on bytes are in http_parse.c, the
+ * connection limits and request-head deadline in http_guard.c. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -19,6 +20,8 @@
 #include <unistd.h>
 
 #include "dashboard.h"
+#include "http_guard.h"
+#include "http_parse.h"
 #include "log.h"
 
 /* A fixed pool rather than a thread per connection: the handlers never block for long (the
@@ -26,12 +29,18 @@
  * threads serve many keep-alive scrapers, and idle or slow clients cannot make the agent
  * spawn threads without bound. */
 #define POOL_THREADS 4
-#define CONNECTION_LIMIT 128
-#define CONNECTION_TIMEOUT_S 15
+/* Connections: http_guard keeps at most MAX_CONNECTIONS (MAX_PER_CLIENT from one address) by
+ * shutting down the oldest that have not sent a request head; libmicrohttpd's own limit is
+ * higher so that a new client is accepted while shut-down ones are still being reaped. */
+#define MAX_CONNECTIONS 256
+#define MAX_PER_CLIENT 64
+#define MHD_SLACK 128
+#define HEADER_DEADLINE_S 10.0
+#define CONNECTION_TIMEOUT_S 15    /* idle while a body or an answer is in flight */
 #define CONNECTION_MEMORY 65536    /* per-connection buffer: request line and headers */
 #define MAX_BODY 16384             /* no endpoint takes a body; this is generous */
 #define MAX_DISCARD (1024 * 1024)  /* past this a chunked body is cut off, not read */
-#define TOKEN_MAX 256
+#define TOKEN_MAX HTTP_TOKEN_MAX
 #define HEALS_DEFAULT 50
 #define HEALS_MAX 1000
 
@@ -57,11 +66,16 @@ struct http_server {
     struct stat tok_st;           /* what the file looked like when last read */
     pthread_mutex_t err_mu;       /* own lock: libmicrohttpd may log while tok_mu is held */
     char last_error[256];         /* libmicrohttpd's last message, for http_start's err */
+    http_guard *guard;
+    pthread_mutex_t hosts_mu;
+    char **hosts;                 /* Host names served: loopback, the listen address, extras */
+    size_t n_hosts;
 };
 
 typedef struct request {
     size_t body;
     int too_large;
+    int refused;       /* answered on the first call (Host, head): the rest is not served */
 } request;
 
 /* ---- token --------------------------------------------------------------------------- */
@@ -167,18 +181,6 @@ static void token_refresh(http_server *s)
     token_load(s);
     log_info("http", "token file %s %s", s->token_file,
              s->have_token ? "read again: new token in use" : "changed: no usable token");
-}
-
-/* Compares in time that depends on neither the secret's bytes nor its length. */
-static int token_matches(const http_server *s, const char *given, size_t glen)
-{
-    unsigned char g[TOKEN_MAX] = {0};
-    memcpy(g, given, glen < TOKEN_MAX ? glen : TOKEN_MAX);
-    volatile unsigned diff = (unsigned)(glen > TOKEN_MAX);
-    diff |= (unsigned)(glen ^ s->token_len);
-    for (size_t i = 0; i < TOKEN_MAX; i++)
-        diff |= (unsigned)(g[i] ^ s->token[i]);
-    return diff == 0;
 }
 
 /* ---- responses ----------------------------------------------------------------------- */
@@ -349,10 +351,45 @@ static const char *client_addr(struct MHD_Connection *c, char *buf, size_t len)
     return buf;
 }
 
-/* 0 when the request carries the right bearer token; otherwise it has been answered (401 or
- * 403) and *ret holds what to return to libmicrohttpd. */
+static http_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    (void)key;
+    (void)value;
+    *(size_t *)cls += key_size + 2 + value_size + 2;   /* "Key: value\r\n" */
+    return MHD_YES;
+}
+
+/* libmicrohttpd hands out header values as C strings: "Bearer TOKEN<NUL>junk" reaches us as
+ * "Bearer TOKEN". It does count every byte of the request head, though, so the bytes a NUL hid
+ * show as a head longer than the request line and headers we were given, written plainly. Extra
+ * spaces around a value count too (no client of the agent sends them). */
+static long hidden_head_bytes(http_server *s, struct MHD_Connection *c, const char *method,
+                              const char *version)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    http_conn *hc = conn_of(c);
+    if (!ci || !hc || !method || !version)
+        return 1;   /* cannot tell: do not trust the header */
+    size_t seen = strlen(method) + 1 + http_guard_uri_len(s->guard, hc) + 1 + strlen(version) + 2;
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, sum_header, &seen);
+    seen += 2;
+    return (long)ci->header_size - (long)seen;
+}
+
+/* 0 when the request carries the right bearer token; otherwise it has been answered (400, 401
+ * or 403) and *ret holds what to return to libmicrohttpd. */
 static int authorize(http_server *s, struct MHD_Connection *c, const char *what,
-                     enum MHD_Result *ret)
+                     const char *method, const char *version, enum MHD_Result *ret)
 {
     char addr[INET6_ADDRSTRLEN + 1];
     pthread_mutex_lock(&s->tok_mu);
@@ -366,25 +403,27 @@ static int authorize(http_server *s, struct MHD_Connection *c, const char *what,
                           "a token in the first line of http.token_file", why);
         return -1;
     }
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *tok = NULL;
-    if (h) {
-        while (*h == ' ' || *h == '\t')
-            h++;
-        if (strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t')) {
-            tok = h + 7;
-            while (*tok == ' ' || *tok == '\t')
-                tok++;
-        }
-    }
-    size_t tlen = tok ? strlen(tok) : 0;
-    while (tlen && (tok[tlen - 1] == ' ' || tok[tlen - 1] == '\t'))
-        tlen--;
-    int ok = tlen > 0 && token_matches(s, tok, tlen);
+    const char *h = NULL;
+    size_t hlen = 0;
+    int have = MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+                                             strlen(MHD_HTTP_HEADER_AUTHORIZATION), &h,
+                                             &hlen) == MHD_YES;
+    long hidden = have ? hidden_head_bytes(s, c, method, version) : 0;
+    int given = 0;
+    int ok = have && hidden <= 0 && http_bearer_check(h, hlen, s->token, s->token_len, &given);
     pthread_mutex_unlock(&s->tok_mu);
     if (ok)
         return 0;
-    if (!tlen) {
+    if (have && hidden > 0) {
+        log_warn("http", "%s from %s refused: %ld byte(s) of the request head belong to no "
+                 "header", what, client_addr(c, addr, sizeof addr), hidden);
+        *ret = send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
+                          "%ld byte(s) of the request head belong to no header (a NUL byte "
+                          "inside a header, or spaces around a value); the Authorization "
+                          "header is not trusted", hidden);
+        return -1;
+    }
+    if (!given) {
         const char *extra[] = {"WWW-Authenticate", "Bearer realm=\"healerd\"", NULL};
         *ret = send_error(c, MHD_HTTP_UNAUTHORIZED, extra,
                           "a bearer token is required: send Authorization: Bearer TOKEN "
@@ -409,33 +448,16 @@ static const char *cmd_name(http_command cmd)
     }
 }
 
-/* id_text: NULL for pause/resume. */
+/* id: the plan (0 for pause and resume, which take none); already authorized. */
 static enum MHD_Result serve_command(http_server *s, struct MHD_Connection *c, http_command cmd,
-                                     const char *id_text)
+                                     uint64_t id)
 {
     char what[96];
-    if (id_text)
-        snprintf(what, sizeof what, "%s of pending plan %.40s", cmd_name(cmd), id_text);
+    if (id)
+        snprintf(what, sizeof what, "%s of pending plan %llu", cmd_name(cmd),
+                 (unsigned long long)id);
     else
         snprintf(what, sizeof what, "%s", cmd_name(cmd));
-    enum MHD_Result ret;
-    if (authorize(s, c, what, &ret) < 0)
-        return ret;
-    uint64_t id = 0;
-    if (id_text) {
-        size_t i = 0;
-        int overflow = 0;
-        for (; isdigit((unsigned char)id_text[i]); i++) {
-            unsigned d = (unsigned)(id_text[i] - '0');
-            if (id > (UINT64_MAX - d) / 10)
-                overflow = 1;
-            else
-                id = id * 10 + d;
-        }
-        if (i == 0 || id_text[i] || overflow)
-            return send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
-                              "the ID must be a decimal number, not \"%.40s\"", id_text);
-    }
     if (!s->be.command)
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "commands are not available");
     char msg[512] = "";
@@ -459,101 +481,116 @@ static enum MHD_Result serve_command(http_server *s, struct MHD_Connection *c, h
 
 /* ---- routing ------------------------------------------------------------------------- */
 
-typedef enum route_id {
-    RT_NONE, RT_DASHBOARD, RT_METRICS, RT_HEALTHZ, RT_STATUS, RT_ISSUES, RT_HEALS, RT_PLUGINS,
-    RT_KNOWLEDGE, RT_PENDING, RT_PAUSE, RT_RESUME, RT_CONFIRM, RT_REJECT
-} route_id;
-
-static const struct route {
-    const char *path;
-    route_id id;
-    int post;
-} routes[] = {
-    {"/", RT_DASHBOARD, 0},
-    {"/metrics", RT_METRICS, 0},
-    {"/healthz", RT_HEALTHZ, 0},
-    {"/api/v1/status", RT_STATUS, 0},
-    {"/api/v1/issues", RT_ISSUES, 0},
-    {"/api/v1/heals", RT_HEALS, 0},
-    {"/api/v1/plugins", RT_PLUGINS, 0},
-    {"/api/v1/knowledge", RT_KNOWLEDGE, 0},
-    {"/api/v1/pending", RT_PENDING, 0},
-    {"/api/v1/pause", RT_PAUSE, 1},
-    {"/api/v1/resume", RT_RESUME, 1},
-};
-
-#define PENDING_PREFIX "/api/v1/pending/"
-
-/* Matches url; for /api/v1/pending/ID/(confirm|reject) the ID segment goes to id (unparsed:
- * a bad ID is a 400, not a 404). */
-static route_id route_match(const char *url, int *post, char *id, size_t idlen)
-{
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (strcmp(url, routes[i].path) == 0) {
-            *post = routes[i].post;
-            return routes[i].id;
-        }
-    size_t pl = strlen(PENDING_PREFIX);
-    if (strncmp(url, PENDING_PREFIX, pl) != 0)
-        return RT_NONE;
-    const char *seg = url + pl;
-    const char *slash = strchr(seg, '/');
-    if (!slash)
-        return RT_NONE;
-    route_id r;
-    if (strcmp(slash + 1, "confirm") == 0)
-        r = RT_CONFIRM;
-    else if (strcmp(slash + 1, "reject") == 0)
-        r = RT_REJECT;
-    else
-        return RT_NONE;
-    size_t n = (size_t)(slash - seg);
-    if (n >= idlen)
-        n = idlen - 1;   /* too long to be a number anyway: still a 400 */
-    memcpy(id, seg, n);
-    id[n] = '\0';
-    *post = 1;
-    return r;
-}
-
 static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const char *url,
-                                const char *method)
+                                const char *method, const char *version)
 {
-    char id[48];
-    int post = 0;
-    route_id r = route_match(url, &post, id, sizeof id);
-    if (r == RT_NONE)
+    http_route r;
+    http_route_match(url, strlen(url), &r);
+    if (r.id == HTTP_RT_NONE)
         return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such resource: %.200s", url);
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-    if (post ? !is_post : !is_get) {
-        const char *allow = post ? "POST" : "GET, HEAD";
+    if (r.post ? !is_post : !is_get) {
+        const char *allow = r.post ? "POST" : "GET, HEAD";
         const char *extra[] = {MHD_HTTP_HEADER_ALLOW, allow, NULL};
         return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, extra,
                           "method %.20s is not allowed on %.200s; use %s", method, url, allow);
     }
+    if (r.id == HTTP_RT_BAD_ID)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
+                          "the plan ID must be a decimal number from 1 to %llu without leading "
+                          "zeros, in %.200s", (unsigned long long)UINT64_MAX, url);
+    /* POSTs always need the token; so does everything but /healthz from a client that is not
+     * on this host (http.allow_remote): what the API shows is for the operator only. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    int remote = !ci || !http_addr_is_loopback(ci->client_addr);
+    if (r.post || (remote && r.id != HTTP_RT_HEALTHZ)) {
+        char what[96];
+        if (r.id == HTTP_RT_CONFIRM || r.id == HTTP_RT_REJECT)
+            snprintf(what, sizeof what, "%s of pending plan %llu",
+                     r.id == HTTP_RT_CONFIRM ? "confirm" : "reject",
+                     (unsigned long long)r.plan_id);
+        else
+            snprintf(what, sizeof what, "%s %.60s", method, url);
+        enum MHD_Result ret;
+        if (authorize(s, c, what, method, version, &ret) < 0)
+            return ret;
+    }
     void *ud = s->be.ud;
-    switch (r) {
-    case RT_DASHBOARD: return serve_dashboard(c);
-    case RT_METRICS: return serve_metrics(s, c);
-    case RT_HEALTHZ: {
+    switch (r.id) {
+    case HTTP_RT_DASHBOARD: return serve_dashboard(c);
+    case HTTP_RT_METRICS: return serve_metrics(s, c);
+    case HTTP_RT_HEALTHZ: {
         static const char ok[] = "ok\n";
         return send_buf(c, MHD_HTTP_OK, CT_TEXT, (void *)ok, sizeof ok - 1,
                         MHD_RESPMEM_PERSISTENT, NULL);
     }
-    case RT_STATUS: return serve_backend(c, "status", s->be.status, ud);
-    case RT_ISSUES: return serve_backend(c, "issues", s->be.issues, ud);
-    case RT_HEALS: return serve_heals(s, c);
-    case RT_PLUGINS: return serve_backend(c, "plugins", s->be.plugins, ud);
-    case RT_KNOWLEDGE: return serve_backend(c, "knowledge", s->be.knowledge, ud);
-    case RT_PENDING: return serve_backend(c, "pending plans", s->be.pending, ud);
-    case RT_PAUSE: return serve_command(s, c, HTTP_CMD_PAUSE, NULL);
-    case RT_RESUME: return serve_command(s, c, HTTP_CMD_RESUME, NULL);
-    case RT_CONFIRM: return serve_command(s, c, HTTP_CMD_CONFIRM, id);
-    case RT_REJECT: return serve_command(s, c, HTTP_CMD_REJECT, id);
+    case HTTP_RT_STATUS: return serve_backend(c, "status", s->be.status, ud);
+    case HTTP_RT_ISSUES: return serve_backend(c, "issues", s->be.issues, ud);
+    case HTTP_RT_HEALS: return serve_heals(s, c);
+    case HTTP_RT_PLUGINS: return serve_backend(c, "plugins", s->be.plugins, ud);
+    case HTTP_RT_KNOWLEDGE: return serve_backend(c, "knowledge", s->be.knowledge, ud);
+    case HTTP_RT_PENDING: return serve_backend(c, "pending plans", s->be.pending, ud);
+    case HTTP_RT_PAUSE: return serve_command(s, c, HTTP_CMD_PAUSE, 0);
+    case HTTP_RT_RESUME: return serve_command(s, c, HTTP_CMD_RESUME, 0);
+    case HTTP_RT_CONFIRM: return serve_command(s, c, HTTP_CMD_CONFIRM, r.plan_id);
+    case HTTP_RT_REJECT: return serve_command(s, c, HTTP_CMD_REJECT, r.plan_id);
     default: return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such resource");
     }
+}
+
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (key && strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        (*(int *)cls)++;
+    return MHD_YES;
+}
+
+/* The Host header names this server: a page from another site that a DNS name was pointed at
+ * 127.0.0.1 (DNS rebinding) sends its own name and gets 421. A request without Host can only
+ * come from a program written for it, never a browser: allowed for HTTP/1.0, which had none;
+ * HTTP/1.1 requires one (400). 0 to go on, else answered. */
+static int check_host(http_server *s, struct MHD_Connection *c, const char *version,
+                      enum MHD_Result *ret)
+{
+    int n = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &n);
+    const char *h = NULL;
+    size_t hlen = 0;
+    if (n == 0) {
+        if (version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
+            return 0;
+        *ret = send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "an HTTP/1.1 request needs a Host header");
+        return -1;
+    }
+    if (n > 1) {
+        *ret = send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%d Host headers; send one", n);
+        return -1;
+    }
+    MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST,
+                                  strlen(MHD_HTTP_HEADER_HOST), &h, &hlen);
+    pthread_mutex_lock(&s->hosts_mu);
+    int ok = h && http_host_allowed(h, hlen, (const char *const *)s->hosts, s->n_hosts);
+    pthread_mutex_unlock(&s->hosts_mu);
+    if (ok)
+        return 0;
+    char addr[INET6_ADDRSTRLEN + 1];
+    char shown[80];
+    size_t k = 0;
+    for (size_t i = 0; h && i < hlen && k + 1 < sizeof shown; i++)   /* printable only */
+        shown[k++] = (h[i] >= 0x20 && h[i] < 0x7f && h[i] != '"' && h[i] != '\\') ? h[i] : '?';
+    shown[k] = '\0';
+    log_info("http", "request from %s for Host \"%s\" refused (421): not a name of this server",
+             client_addr(c, addr, sizeof addr), shown);
+    *ret = send_error(c, MHD_HTTP_MISDIRECTED_REQUEST, NULL,
+                      "Host \"%s\" is not a name of this server (localhost, 127.0.0.1, [::1], "
+                      "the listen address and http.allowed_hosts are)", shown);
+    return -1;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -561,7 +598,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     (void)upload_data;
     http_server *s = cls;
     request *rq = *con_cls;
@@ -572,6 +608,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!rq)
             return MHD_NO;
         *con_cls = rq;
+        http_guard_request_started(s->guard, conn_of(c));
+        enum MHD_Result ret;
+        if (check_host(s, c, version, &ret) < 0) {
+            rq->refused = 1;
+            return ret;
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -596,22 +638,58 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;   /* stop reading a body this large: close the connection */
         return MHD_YES;
     }
+    if (rq->refused)
+        return MHD_YES;   /* answered already; the body is being read and dropped */
     if (rq->too_large)
         return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
                           "request body too large (at most %d bytes)", MAX_BODY);
     if (!url || !method)
         return send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "malformed request");
-    return dispatch(s, c, url, method);
+    return dispatch(s, c, url, method, version);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)c;
+    http_server *s = cls;
     (void)toe;
+    http_guard_request_done(s->guard, conn_of(c));
     free(*con_cls);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ad =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_context = fd ? http_guard_opened(s->guard, fd->connect_fd,
+                                                 ad ? ad->client_addr : NULL)
+                             : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_guard_closed(s->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Called with the request line's URI as sent, before it is decoded: its length is part of the
+ * head that hidden_head_bytes accounts for. NULL: *con_cls stays NULL for on_request. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    http_server *s = cls;
+    http_guard_set_uri_len(s->guard, conn_of(c), uri ? strlen(uri) : 0);
+    return NULL;
+}
+
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *text)
+{
+    (void)cls;
+    (void)c;
+    return http_unescape(text);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -632,12 +710,15 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ------------------------------------------------------------------ */
 
+/* host_out (INET6_ADDRSTRLEN + 2 bytes, may be NULL): the address as written, no brackets. */
 static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6, int *any,
-                        char *err, size_t errlen)
+                        char *host_out, char *err, size_t errlen)
 {
     char host[INET6_ADDRSTRLEN + 2];
     const char *port_text;
     memset(ss, 0, sizeof *ss);
+    if (host_out)
+        host_out[0] = '\0';
     *v6 = *any = 0;
     if (!listen || !*listen) {
         snprintf(err, errlen, "http.listen is empty (expected ADDR:PORT, e.g. 127.0.0.1:9191)");
@@ -702,12 +783,75 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6
                      "(names are not resolved)", listen, host);
             return -1;
         }
+        *any = a->sin_addr.s_addr == htonl(INADDR_ANY);
     }
+    if (host_out)
+        memcpy(host_out, host, strlen(host) + 1);
     return 0;
+}
+
+static void free_strv_n(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* The Host names: loopback, the listen address unless it is a wildcard, then extra. NULL when
+ * out of memory. IPv6 names are kept without brackets, as http_host_allowed compares them. */
+static char **host_list(const char *listen_host, const char *const *extra, size_t n_extra,
+                        size_t *n_out)
+{
+    static const char *const loopback[] = {"localhost", "127.0.0.1", "::1"};
+    size_t cap = 3 + 1 + n_extra, n = 0;
+    char **v = calloc(cap + 1, sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < 3; i++)
+        if (!(v[n++] = strdup(loopback[i])))
+            goto oom;
+    if (listen_host && *listen_host && strcmp(listen_host, "0.0.0.0") != 0 &&
+        strcmp(listen_host, "::") != 0 && !(v[n++] = strdup(listen_host)))
+        goto oom;
+    for (size_t i = 0; i < n_extra; i++) {
+        const char *h = extra[i];
+        if (!h)
+            continue;
+        size_t l = strlen(h);
+        if (l >= 2 && h[0] == '[' && h[l - 1] == ']')
+            v[n] = strndup(h + 1, l - 2);
+        else
+            v[n] = strdup(h);
+        if (!v[n++])
+            goto oom;
+    }
+    *n_out = n;
+    return v;
+oom:
+    free_strv_n(v, n);
+    return NULL;
+}
+
+static void server_free(http_server *s)
+{
+    http_guard_free(s->guard);
+    free_strv_n(s->hosts, s->n_hosts);
+    memset(s->token, 0, sizeof s->token);
+    free(s->token_file);
+    pthread_mutex_destroy(&s->tok_mu);
+    pthread_mutex_destroy(&s->err_mu);
+    pthread_mutex_destroy(&s->hosts_mu);
+    free(s);
 }
 
 http_server *http_start(const char *listen, const char *token_file, const http_backend *be,
                         char *err, size_t errlen)
+{
+    return http_start_opts(listen, token_file, NULL, be, err, errlen);
+}
+
+http_server *http_start_opts(const char *listen, const char *token_file, const http_options *o,
+                             const http_backend *be, char *err, size_t errlen)
 {
     char dummy[8];
     if (!err || errlen == 0) {
@@ -719,9 +863,17 @@ http_server *http_start(const char *listen, const char *token_file, const http_b
         snprintf(err, errlen, "http_start: no backend");
         return NULL;
     }
+    http_options opt = o ? *o : (http_options){0};
+    if (!opt.max_connections)
+        opt.max_connections = MAX_CONNECTIONS;
+    if (!opt.max_per_client)
+        opt.max_per_client = MAX_PER_CLIENT;
+    if (!(opt.header_deadline_s > 0))
+        opt.header_deadline_s = HEADER_DEADLINE_S;
     struct sockaddr_storage ss;
     int v6, any;
-    if (parse_listen(listen, &ss, &v6, &any, err, errlen) < 0)
+    char lhost[INET6_ADDRSTRLEN + 2];
+    if (parse_listen(listen, &ss, &v6, &any, lhost, err, errlen) < 0)
         return NULL;
     http_server *s = calloc(1, sizeof *s);
     if (!s) {
@@ -730,21 +882,19 @@ http_server *http_start(const char *listen, const char *token_file, const http_b
     }
     s->be = *be;
     snprintf(s->listen, sizeof s->listen, "%s", listen);
-    if (pthread_mutex_init(&s->tok_mu, NULL) != 0) {
-        free(s);
+    if (pthread_mutex_init(&s->tok_mu, NULL) != 0 || pthread_mutex_init(&s->err_mu, NULL) != 0 ||
+        pthread_mutex_init(&s->hosts_mu, NULL) != 0) {
+        /* glibc's default mutexes do not fail to initialise; destroying one never used is
+         * harmless there. */
+        server_free(s);
         snprintf(err, errlen, "pthread_mutex_init failed");
         return NULL;
     }
-    if (pthread_mutex_init(&s->err_mu, NULL) != 0) {
-        pthread_mutex_destroy(&s->tok_mu);
-        free(s);
-        snprintf(err, errlen, "pthread_mutex_init failed");
-        return NULL;
-    }
-    if (token_file && *token_file && !(s->token_file = strdup(token_file))) {
-        pthread_mutex_destroy(&s->tok_mu);
-        pthread_mutex_destroy(&s->err_mu);
-        free(s);
+    if ((token_file && *token_file && !(s->token_file = strdup(token_file))) ||
+        !(s->hosts = host_list(lhost, opt.allowed_hosts, opt.n_allowed_hosts, &s->n_hosts)) ||
+        !(s->guard = http_guard_new(opt.max_connections, opt.max_per_client,
+                                    opt.header_deadline_s))) {
+        server_free(s);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -753,8 +903,8 @@ http_server *http_start(const char *listen, const char *token_file, const http_b
 
     /* poll(), not epoll: with libmicrohttpd 0.9.75's edge-triggered epoll a client that
      * sends its request and half-closes at once is sometimes not noticed until the
-     * connection timeout (tests/unit/test_http.c, malformed requests, shows it). With at
-     * most CONNECTION_LIMIT sockets per pool thread poll() costs nothing measurable. */
+     * connection timeout (tests/unit/test_http.c, malformed requests, shows it). A few hundred
+     * sockets per pool thread cost poll() nothing measurable. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
@@ -767,19 +917,19 @@ http_server *http_start(const char *listen, const char *token_file, const http_b
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_LIMIT, opt.max_connections + (unsigned)MHD_SLACK,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, s,
         MHD_OPTION_END);
     if (!d) {
         /* The caller says "cannot listen on ADDR"; err says why. */
         snprintf(err, errlen, "%s",
                  s->last_error[0] ? s->last_error : "libmicrohttpd could not start");
-        free(s->token_file);
-        pthread_mutex_destroy(&s->tok_mu);
-        pthread_mutex_destroy(&s->err_mu);
-        free(s);
+        server_free(s);
         return NULL;
     }
     s->d = d;
@@ -788,6 +938,28 @@ http_server *http_start(const char *listen, const char *token_file, const http_b
     log_info("http", "listening on %s (port %d)%s", listen, s->port,
              s->have_token ? "" : "; POST requests are refused: no API token");
     return s;
+}
+
+int http_set_allowed_hosts(http_server *s, const char *const *hosts, size_t n)
+{
+    char lhost[INET6_ADDRSTRLEN + 2];
+    struct sockaddr_storage ss;
+    int v6, any;
+    char err[8];
+    if (parse_listen(s->listen, &ss, &v6, &any, lhost, err, sizeof err) < 0)
+        lhost[0] = '\0';
+    size_t nn = 0;
+    char **v = host_list(lhost, hosts, n, &nn);
+    if (!v)
+        return -1;
+    pthread_mutex_lock(&s->hosts_mu);
+    char **old = s->hosts;
+    size_t n_old = s->n_hosts;
+    s->hosts = v;
+    s->n_hosts = nn;
+    pthread_mutex_unlock(&s->hosts_mu);
+    free_strv_n(old, n_old);
+    return 0;
 }
 
 int http_set_token_file(http_server *s, const char *token_file)
@@ -812,11 +984,14 @@ void http_stop(http_server *s)
 {
     if (!s)
         return;
-    if (s->d)
+    if (s->d) {
+        http_guard_stats st;
+        http_guard_get_stats(s->guard, &st);
         MHD_stop_daemon(s->d);
-    memset(s->token, 0, sizeof s->token);
-    free(s->token_file);
-    pthread_mutex_destroy(&s->tok_mu);
-    pthread_mutex_destroy(&s->err_mu);
-    free(s);
+        if (st.evicted || st.late)
+            log_info("http", "connections shut down: %llu to make room for new clients, %llu "
+                     "that sent no whole request within the deadline",
+                     (unsigned long long)st.evicted, (unsigned long long)st.late);
+    }
+    server_free(s);
 }

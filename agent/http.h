@@ -27,10 +27,30 @@ typedef struct http_backend {
 
 typedef struct http_server http_server;
 
+/* What an operator or a test may change; zero fields take the defaults. */
+typedef struct http_options {
+    /* Host header names served besides localhost, 127.0.0.1, ::1 and the listen address
+     * (http.allowed_hosts); IPv6 addresses without brackets. Copied. */
+    const char *const *allowed_hosts;
+    size_t n_allowed_hosts;
+    unsigned max_connections;       /* in all (256) */
+    unsigned max_per_client;        /* from one address (64) */
+    double header_deadline_s;       /* from connect (or the last answer) to a whole request
+                                       head (10 s); trickling bytes does not extend it */
+} http_options;
+
 /* listen: "ADDR:PORT" (IPv4, or [IPv6]:PORT). token_file: its first line is the token; a
- * missing or empty file means every POST is refused (403 with a message saying so). */
+ * missing or empty file means every POST is refused (403 with a message saying so). Clients
+ * that are not on a loopback address need the token for everything but /healthz (config.c
+ * allows such a listen address only with http.allow_remote and a token). */
 http_server *http_start(const char *listen, const char *token_file, const http_backend *be,
                         char *err, size_t errlen);
+/* The same with options (NULL: the defaults). */
+http_server *http_start_opts(const char *listen, const char *token_file, const http_options *o,
+                             const http_backend *be, char *err, size_t errlen);
+/* Replaces the extra Host names (a reload that kept the address). 0, or -1 out of memory (the
+ * old names stay). */
+int http_set_allowed_hosts(http_server *s, const char *const *hosts, size_t n);
 /* Switches to another token file (a reload that kept the address): read now, and re-read
  * when it changes as before. 0, or -1 out of memory (then POSTs are refused). */
 int http_set_token_file(http_server *s, const char *token_file);

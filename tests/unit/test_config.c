@@ -300,9 +300,13 @@ static void test_listen_good_values(void **state)
     (void)state;
     const char *good[] = {"", "127.0.0.1:0", "0.0.0.0:65535", "[::1]:9191", "[::]:80",
                           "10.1.2.3:443"};
+    /* Off loopback needs allow_remote and a token (test_config_http.c has the refusals). */
+    char tok[PATH_MAX];
+    snprintf(tok, sizeof tok, "%s", write_conf("t0ken\n"));
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        char text[256];
-        snprintf(text, sizeof text, "http = { listen = \"%s\"; };\n", good[i]);
+        char text[PATH_MAX + 256];
+        snprintf(text, sizeof text, "http = { listen = \"%s\"; allow_remote = true; "
+                 "token_file = \"%s\"; };\n", good[i], tok);
         config *c = load_good(write_conf(text));
         assert_string_equal(c->http_listen, good[i]);
         config_free(c);

@@ -769,13 +769,13 @@ static void test_bodies(void **state)
     (void)state;
     fixture *f = fixture_new(TOKEN "\n");
     /* A small body is read and ignored. */
-    const char small[] = "POST /api/v1/pause HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
+    const char small[] = "POST /api/v1/pause HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" AUTH
                          "Content-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"why\": 1}\n";
     resp r = raw_request(f->port, small, sizeof small - 1);
     expect_ok(&r, "paused");
     resp_free(&r);
     /* A declared huge body is refused before it is read. */
-    const char huge[] = "POST /api/v1/pause HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" AUTH
+    const char huge[] = "POST /api/v1/pause HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" AUTH
                         "Content-Length: 100000000000\r\n\r\nxxxx";
     r = raw_request(f->port, huge, sizeof huge - 1);
     expect_error(&r, 413, "too large");
@@ -784,14 +784,14 @@ static void test_bodies(void **state)
     size_t n = 40000;
     char *big = malloc(n + 512);
     assert_non_null(big);
-    int hl = snprintf(big, 512, "POST /api/v1/pending/7/confirm HTTP/1.1\r\nHost: x\r\n"
+    int hl = snprintf(big, 512, "POST /api/v1/pending/7/confirm HTTP/1.1\r\nHost: localhost\r\n"
                       "Connection: close\r\n" AUTH "Content-Length: %zu\r\n\r\n", n);
     memset(big + hl, 'b', n);
     r = raw_request(f->port, big, (size_t)hl + n);
     expect_error(&r, 413, NULL);
     resp_free(&r);
     /* A chunked body without a length: counted as it comes, refused at the end. */
-    size_t pos = (size_t)snprintf(big, 512, "POST /api/v1/pause HTTP/1.1\r\nHost: x\r\n"
+    size_t pos = (size_t)snprintf(big, 512, "POST /api/v1/pause HTTP/1.1\r\nHost: localhost\r\n"
                                   "Connection: close\r\n" AUTH "Transfer-Encoding: chunked\r\n\r\n");
     size_t cap = n + 512;
     for (int i = 0; i < 20; i++) {
@@ -811,7 +811,7 @@ static void test_bodies(void **state)
     resp_free(&r);
     free(big);
     /* A bodied GET is fine as long as it is small. */
-    const char getb[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    const char getb[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                         "Content-Length: 3\r\n\r\nabc";
     r = raw_request(f->port, getb, sizeof getb - 1);
     assert_int_equal(r.status, 200);
@@ -828,14 +828,14 @@ static void test_malformed_requests(void **state)
         "GARBAGE\r\n\r\n",
         "GET\r\n\r\n",
         "GET /healthz\r\n\r\n",
-        "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+        "GET /healthz HTTP/9.9\r\nHost: localhost\r\n\r\n",
         "GET /healthz HTTP/1.1\r\nNoColonHeader\r\n\r\n",
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
         "\x01\x02\x03\xff\xfe\r\n\r\n",
-        "GET /\x7f\x80 HTTP/1.1\r\nHost: x\r\n\r\n",
-        "POST /api/v1/pause HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab",
+        "GET /\x7f\x80 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "POST /api/v1/pause HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nab",
     };
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
         resp r = raw_request_ex(f->port, junk[i], strlen(junk[i]), 1);
@@ -854,12 +854,12 @@ static void test_malformed_requests(void **state)
     assert_non_null(big);
     strcpy(big, "GET /");
     memset(big + 5, 'a', n);
-    strcpy(big + 5 + n, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    strcpy(big + 5 + n, " HTTP/1.1\r\nHost: localhost\r\n\r\n");
     resp r = raw_request(f->port, big, strlen(big));
     if (r.status)
         assert_true(r.status >= 400 && r.status < 500);
     resp_free(&r);
-    int hl = sprintf(big, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    int hl = sprintf(big, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ");
     memset(big + hl, 'h', n);
     strcpy(big + hl + n, "\r\n\r\n");
     r = raw_request(f->port, big, strlen(big));
@@ -888,7 +888,7 @@ static void test_keep_alive(void **state)
     fixture *f = fixture_new(TOKEN "\n");
     int fd = connect_to(AF_INET, f->port);
     for (int i = 0; i < 5; i++) {
-        const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        const char req[] = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
         assert_int_equal(send(fd, req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)(sizeof req - 1));
         char buf[65536];
         size_t got = 0;
@@ -1002,7 +1002,7 @@ static void test_listen_addresses(void **state)
     int port = http_port(s);
     assert_true(port > 0);
     int fd = connect_to(AF_INET6, port);
-    const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: [::1]:0\r\nConnection: close\r\n\r\n";
     assert_int_equal(send(fd, req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)(sizeof req - 1));
     char buf[1024];
     size_t got = 0;

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# run_http.sh BUILD_DIR SECONDS — builds the HTTP server's libFuzzer targets (clang, ASan+UBSan)
+# in BUILD_DIR and fuzzes each for SECONDS: fuzz_http_route (percent decoding, routing, plan ids,
+# the Host allow-list) and fuzz_http_auth (the bearer-token check against a reference reading).
+# Both link only agent/http_parse.c. Exits non-zero on a crash, a leak or a broken property; the
+# input is left in BUILD_DIR/crash-* (replay: BUILD_DIR/fuzz_http_route BUILD_DIR/crash-...).
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 BUILD_DIR SECONDS" >&2
+    exit 2
+fi
+mkdir -p "$1"
+build=$(cd "$1" && pwd)
+seconds=$2
+src=$(cd "$(dirname "$0")/../.." && pwd)
+
+CC=${CLANG:-clang}
+if ! command -v "$CC" >/dev/null; then
+    echo "fuzz: $CC not found (apt-get install clang)" >&2
+    exit 1
+fi
+flags=(-std=gnu11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$src/agent")
+
+# Seeds: every route, ids at the edges, the issue's inputs, Host and Authorization values.
+seed() { # seed TARGET NAME BYTES(printf format)
+    mkdir -p "$build/seeds_$1"
+    printf "$3" >"$build/seeds_$1/$2"
+}
+for p in / /metrics /healthz /api/v1/status /api/v1/issues /api/v1/heals /api/v1/plugins \
+         /api/v1/knowledge /api/v1/pending /api/v1/pause /api/v1/resume; do
+    seed route "r$(echo "$p" | tr / _)" "$p"
+done
+seed route confirm "/api/v1/pending/7/confirm"
+seed route reject "/api/v1/pending/18446744073709551615/reject"
+seed route over "/api/v1/pending/18446744073709551616/reject"
+seed route zeros "/api/v1/pending/00000000000000000000000000000000000000000000000002junk/confirm"
+seed route space "/api/v1/pending/%%20 1/confirm"
+seed route nul "/api/v1/status%%00junk"
+seed route host1 "localhost:9191"
+seed route host2 "[::1]:80"
+seed route host3 "HEALER.example"
+seed auth ok '\x05tokenBearer token'
+seed auth nul '\x05tokenBearer token\x00junk'
+seed auth tabs '\x05token \tbEaReR\t token \t'
+seed auth basic '\x05tokenBasic token'
+
+rm -f "$build"/crash-* "$build"/leak-* "$build"/timeout-* "$build"/oom-* "$build"/slow-unit-*
+rc=0
+for target in route auth; do
+    bin="$build/fuzz_http_$target"
+    echo "fuzz: building $bin"
+    "$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        "$src/tests/fuzz/fuzz_http_$target.c" "$src/agent/http_parse.c" -o "$bin"
+    mkdir -p "$build/corpus_http_$target"
+    echo "fuzz: running fuzz_http_$target for ${seconds}s"
+    set +e
+    (cd "$build" && ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+        "$bin" -max_total_time="$seconds" -max_len=1024 -timeout=10 -rss_limit_mb=1024 \
+        -print_final_stats=1 -artifact_prefix="$build/" \
+        "$build/corpus_http_$target" "$build/seeds_$target" >"$build/fuzz_http_$target.log" 2>&1)
+    r=$?
+    set -e
+    tail -n 8 "$build/fuzz_http_$target.log"
+    [ $r -eq 0 ] || rc=$r
+done
+found=$(ls "$build"/crash-* "$build"/leak-* "$build"/timeout-* "$build"/oom-* 2>/dev/null || true)
+if [ $rc -ne 0 ] || [ -n "$found" ]; then
+    echo "fuzz: FAILED (exit $rc); inputs: ${found:-none written}; logs: $build/fuzz_http_*.log" >&2
+    exit 1
+fi
+echo "fuzz: no crash in ${seconds}s per target"
