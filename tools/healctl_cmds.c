@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "healctl_int.h"
+#include "sanitize.h"
 
 /* ---- Text output -------------------------------------------------------------------- */
 
@@ -24,27 +25,9 @@ int healctl_utf8_term;   /* the terminal takes UTF-8: "…" as the truncation ma
  * from a plugin and must not be able to drive the terminal with escape sequences. */
 char *healctl_clean_text(const char *s)
 {
-    if (!s)
-        s = "";
-    size_t n = strlen(s);
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) {
-            out[o++] = ' ';
-        } else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
-                   (unsigned char)s[i + 1] <= 0x9f) {
-            out[o++] = ' ';
-            i++;
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
-    return out;
+    /* The agent's own sanitizer: an ESC, BEL or C1 byte in a process name is shown escaped
+     * (\x1b, \u009b), never sent to the terminal; a newline would break the table's row. */
+    return sanitize_dup(s ? s : "", SANITIZE_SPACE_WS);
 }
 
 /* Display width: one column per code point (good enough for the text the agent produces). */
