@@ -64,7 +64,7 @@ static size_t escape_of(const unsigned char *s, size_t l, unsigned flags, char e
         return 4;
     }
     uint32_t cp = decode(s, l);
-    if (!is_control(cp))
+    if (!is_control(cp) || (cp < 0x20 && (flags & SANITIZE_KEEP_C0)))
         return 0;
     if ((flags & SANITIZE_SPACE_WS) && (cp == '\n' || cp == '\r' || cp == '\t')) {
         esc[0] = ' ';
