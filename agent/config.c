@@ -3,6 +3,7 @@
  * FILE:LINE. Also owns plugin sections: checking them against a plugin's declared schema and
  * resolving them into plugin_conf, a copy that does not depend on libconfig's memory. */
 #include "config.h"
+#include "config_int.h"
 #include "isolation.h"
 
 #include <arpa/inet.h>
@@ -28,13 +29,6 @@
 /* A day: longer detection intervals are a typo, not a plan. */
 #define INTERVAL_MAX 86400.0
 
-struct config_impl {
-    config_t lc;                  /* kept for config_plugin_resolve */
-    bool lc_live;                 /* config_init was called */
-    char *include_dir;            /* libconfig may keep only the pointer */
-    char **plugin_names;
-    size_t n_plugins;
-};
 
 /* ---- diagnostics ------------------------------------------------------------------------ */
 
@@ -53,14 +47,6 @@ void diag_report(diag *d, const char *file, int line, const char *fmt, ...)
     d->emit(d->ud, file ? file : "?", line, msg);
 }
 
-/* One reading of a file or one plugin section: counts its own problems, because the caller's
- * diag may be NULL or may already hold problems from earlier reads. */
-typedef struct rctx {
-    diag *d;
-    const char *path;   /* fallback file name for settings libconfig did not tag */
-    const char *include_dir; /* libconfig names an @included file as written: relative to it */
-    int errors;
-} rctx;
 
 static const char *setting_file(const rctx *r, const config_setting_t *s)
 {
@@ -86,7 +72,7 @@ static const char *display_file(const rctx *r, const char *file, char *buf, size
 }
 
 __attribute__((format(printf, 3, 4)))
-static void report(rctx *r, const config_setting_t *s, const char *fmt, ...)
+void cfg_report(rctx *r, const config_setting_t *s, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -124,7 +110,7 @@ static void setting_path(const config_setting_t *s, char *buf, size_t n)
         buf[n - 1] = '\0';
 }
 
-static const char *type_name(int type)
+const char *cfg_type_name(int type)
 {
     switch (type) {
     case CONFIG_TYPE_GROUP: return "a group";
@@ -139,19 +125,11 @@ static const char *type_name(int type)
     }
 }
 
-static bool get_integer(const config_setting_t *s, long long *out)
-{
-    switch (config_setting_type(s)) {
-    case CONFIG_TYPE_INT: *out = config_setting_get_int(s); return true;
-    case CONFIG_TYPE_INT64: *out = config_setting_get_int64(s); return true;
-    default: return false;
-    }
-}
 
-static bool get_number(const config_setting_t *s, double *out)
+bool cfg_get_number(const rctx *r, const config_setting_t *s, double *out)
 {
     long long i;
-    if (get_integer(s, &i)) {
+    if (cfg_get_integer(r, s, &i, NULL)) {
         *out = (double)i;
         return true;
     }
@@ -162,7 +140,7 @@ static bool get_number(const config_setting_t *s, double *out)
     return false;
 }
 
-static bool is_list_like(const config_setting_t *s)
+bool cfg_is_list_like(const config_setting_t *s)
 {
     return config_setting_is_array(s) || config_setting_is_list(s);
 }
@@ -185,7 +163,7 @@ static bool match_ident(const char *s, bool lower_only)
 
 /* ---- strings and lists that we own --------------------------------------------------------- */
 
-static void free_strv(char **v, size_t n)
+void cfg_free_strv(char **v, size_t n)
 {
     if (!v)
         return;
@@ -206,12 +184,12 @@ static int set_string(char **dst, const char *src)
 
 /* Reads an array or list of non-empty strings; returns false (and reports) on any bad
  * element, leaving *out untouched. */
-static bool read_string_list(rctx *r, const config_setting_t *s, const char *path, bool nonempty,
+bool cfg_read_string_list(rctx *r, const config_setting_t *s, const char *path, bool nonempty,
                              char ***out, size_t *n_out)
 {
-    if (!is_list_like(s)) {
-        report(r, s, "%s: expected a list of strings [\"a\", \"b\"], got %s", path,
-               type_name(config_setting_type(s)));
+    if (!cfg_is_list_like(s)) {
+        cfg_report(r, s, "%s: expected a list of strings [\"a\", \"b\"], got %s", path,
+               cfg_type_name(config_setting_type(s)));
         return false;
     }
     int n = config_setting_length(s);
@@ -219,11 +197,11 @@ static bool read_string_list(rctx *r, const config_setting_t *s, const char *pat
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
         if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-            report(r, e, "%s[%d]: expected a string, got %s", path, i,
-                   type_name(config_setting_type(e)));
+            cfg_report(r, e, "%s[%d]: expected a string, got %s", path, i,
+                   cfg_type_name(config_setting_type(e)));
             ok = false;
         } else if (nonempty && !*config_setting_get_string(e)) {
-            report(r, e, "%s[%d]: must not be empty", path, i);
+            cfg_report(r, e, "%s[%d]: must not be empty", path, i);
             ok = false;
         }
     }
@@ -231,14 +209,14 @@ static bool read_string_list(rctx *r, const config_setting_t *s, const char *pat
         return false;
     char **v = calloc((size_t)n + 1, sizeof *v);
     if (!v) {
-        report(r, s, "%s: out of memory", path);
+        cfg_report(r, s, "%s: out of memory", path);
         return false;
     }
     for (int i = 0; i < n; i++) {
         v[i] = strdup(config_setting_get_string_elem(s, i));
         if (!v[i]) {
-            free_strv(v, (size_t)i);
-            report(r, s, "%s: out of memory", path);
+            cfg_free_strv(v, (size_t)i);
+            cfg_report(r, s, "%s: out of memory", path);
             return false;
         }
     }
@@ -405,7 +383,7 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
     switch (k->kind) {
     case K_BOOL:
         if (type != CONFIG_TYPE_BOOL) {
-            report(r, s, "%s: expected a bool (true or false), got %s", path, type_name(type));
+            cfg_report(r, s, "%s: expected a bool (true or false), got %s", path, cfg_type_name(type));
             return;
         }
         *(int *)base = config_setting_get_bool(s);
@@ -414,13 +392,17 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
     case K_INT:
     case K_UINT: {
         long long v;
-        if (!get_integer(s, &v)) {
-            report(r, s, "%s: expected an integer, got %s", path, type_name(type));
+        bool huge;
+        if (!cfg_get_integer(r, s, &v, &huge)) {
+            cfg_report(r, s, "%s: expected an integer, got %s", path, cfg_type_name(type));
             return;
         }
-        if ((double)v < k->lo || (double)v > k->hi) {
+        if (huge || (double)v < k->lo || (double)v > k->hi) {
             range_text(k->lo, false, k->hi, range, sizeof range);
-            report(r, s, "%s: %s, got %lld", path, range, v);
+            if (huge)
+                cfg_report(r, s, "%s: %s, got a number beyond 64 bits", path, range);
+            else
+                cfg_report(r, s, "%s: %s, got %lld", path, range, v);
             return;
         }
         if (k->kind == K_INT)
@@ -432,13 +414,13 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
 
     case K_DOUBLE: {
         double v;
-        if (!get_number(s, &v)) {
-            report(r, s, "%s: expected a number, got %s", path, type_name(type));
+        if (!cfg_get_number(r, s, &v)) {
+            cfg_report(r, s, "%s: expected a number, got %s", path, cfg_type_name(type));
             return;
         }
         if (!in_range(v, k->lo, k->lo_excl, k->hi)) {
             range_text(k->lo, k->lo_excl, k->hi, range, sizeof range);
-            report(r, s, "%s: %s, got %.15g", path, range, v);
+            cfg_report(r, s, "%s: %s, got %.15g", path, range, v);
             return;
         }
         *(double *)base = v;
@@ -448,35 +430,36 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
     case K_STRLIST: {
         char **v = NULL;
         size_t n = 0;
-        if (!read_string_list(r, s, path, true, &v, &n))
+        if (!cfg_read_string_list(r, s, path, true, &v, &n))
             return;
-        free_strv(cfg->protect_names, cfg->n_protect_names);
+        cfg_free_strv(cfg->protect_names, cfg->n_protect_names);
         cfg->protect_names = v;
         cfg->n_protect_names = n;
         return;
     }
 
     case K_UIDLIST: {
-        if (!is_list_like(s)) {
-            report(r, s, "%s: expected a list of uids [0, 1000], got %s", path, type_name(type));
+        if (!cfg_is_list_like(s)) {
+            cfg_report(r, s, "%s: expected a list of uids [0, 1000], got %s", path, cfg_type_name(type));
             return;
         }
         int n = config_setting_length(s);
         uid_t *uids = calloc((size_t)n + 1, sizeof *uids);
         if (!uids) {
-            report(r, s, "%s: out of memory", path);
+            cfg_report(r, s, "%s: out of memory", path);
             return;
         }
         bool ok = true;
         for (int i = 0; i < n; i++) {
             const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
             long long v;
-            if (!get_integer(e, &v)) {
-                report(r, e, "%s[%d]: expected an integer uid, got %s", path, i,
-                       type_name(config_setting_type(e)));
+            bool huge;
+            if (!cfg_get_integer(r, e, &v, &huge)) {
+                cfg_report(r, e, "%s[%d]: expected an integer uid, got %s", path, i,
+                       cfg_type_name(config_setting_type(e)));
                 ok = false;
-            } else if (v < 0 || (double)v > k->hi) {
-                report(r, e, "%s[%d]: must be between 0 and %.0f, got %lld", path, i, k->hi, v);
+            } else if (huge || v < 0 || (double)v > k->hi) {
+                cfg_report(r, e, "%s[%d]: must be between 0 and %.0f, got %lld", path, i, k->hi, v);
                 ok = false;
             } else {
                 uids[i] = (uid_t)v;
@@ -498,7 +481,7 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
 
     /* The rest are strings. */
     if (type != CONFIG_TYPE_STRING) {
-        report(r, s, "%s: expected a string, got %s", path, type_name(type));
+        cfg_report(r, s, "%s: expected a string, got %s", path, cfg_type_name(type));
         return;
     }
     const char *v = config_setting_get_string(s);
@@ -510,38 +493,38 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
         else if (strcmp(v, "dry-run") == 0)
             cfg->dry_run = 1;
         else
-            report(r, s, "%s: must be \"live\" or \"dry-run\", got \"%s\"", path, v);
+            cfg_report(r, s, "%s: must be \"live\" or \"dry-run\", got \"%s\"", path, v);
         return;
     case K_LOGLEVEL: {
         int lvl = log_level_parse(v);
         if (lvl < 0)
-            report(r, s, "%s: must be one of error, warn, info, debug, got \"%s\"", path, v);
+            cfg_report(r, s, "%s: must be one of error, warn, info, debug, got \"%s\"", path, v);
         else
             cfg->log_level = lvl;
         return;
     }
     case K_ABSPATH:
         if (v[0] != '/') {
-            report(r, s, "%s: must be an absolute path, got \"%s\"", path, v);
+            cfg_report(r, s, "%s: must be an absolute path, got \"%s\"", path, v);
             return;
         }
         break;
     case K_CGROUP:
         if (v[0] && v[0] != '/') {
-            report(r, s, "%s: must be a cgroup path starting with / (or \"\" for any), got \"%s\"",
+            cfg_report(r, s, "%s: must be a cgroup path starting with / (or \"\" for any), got \"%s\"",
                    path, v);
             return;
         }
         break;
     case K_LISTEN:
         if (!check_listen(v, why, sizeof why)) {
-            report(r, s, "%s: %s", path, why);
+            cfg_report(r, s, "%s: %s", path, why);
             return;
         }
         break;
     case K_NAMESPACE:
         if (!match_ident(v, false)) {
-            report(r, s, "%s: must match [a-zA-Z_][a-zA-Z0-9_]*, got \"%s\"", path, v);
+            cfg_report(r, s, "%s: must match [a-zA-Z_][a-zA-Z0-9_]*, got \"%s\"", path, v);
             return;
         }
         break;
@@ -549,7 +532,7 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
         break;
     }
     if (set_string((char **)base, v) != HEALER_OK)
-        report(r, s, "%s: out of memory", path);
+        cfg_report(r, s, "%s: out of memory", path);
 }
 
 static void read_section(rctx *r, config *cfg, const config_setting_t *sec)
@@ -573,7 +556,7 @@ static void read_section(rctx *r, config *cfg, const config_setting_t *sec)
                     if (w > 0)
                         len += (size_t)w;
                 }
-            report(r, s, "%s.%s: unknown key (known: %s)", sname, key, known);
+            cfg_report(r, s, "%s.%s: unknown key (known: %s)", sname, key, known);
             continue;
         }
         apply_key(r, cfg, k, s);
@@ -586,32 +569,32 @@ static void read_plugins(rctx *r, config *cfg, const config_setting_t *sec)
     int n = config_setting_length(sec);
     impl->plugin_names = calloc((size_t)n + 1, sizeof *impl->plugin_names);
     if (!impl->plugin_names) {
-        report(r, sec, "plugins: out of memory");
+        cfg_report(r, sec, "plugins: out of memory");
         return;
     }
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(sec, (unsigned)i);
         const char *name = config_setting_name(s);
         if (!config_setting_is_group(s)) {
-            report(r, s, "plugins.%s: expected a group { ... }, got %s", name,
-                   type_name(config_setting_type(s)));
+            cfg_report(r, s, "plugins.%s: expected a group { ... }, got %s", name,
+                   cfg_type_name(config_setting_type(s)));
             continue;
         }
         if (!match_ident(name, true)) {
-            report(r, s, "plugins.%s: a plugin section's name must match [a-z0-9_]+", name);
+            cfg_report(r, s, "plugins.%s: a plugin section's name must match [a-z0-9_]+", name);
             continue;
         }
         /* enabled is checked here, not only at resolve time: a disabled plugin is never
          * resolved, and config_plugin_enabled must have a bool to answer with. */
         const config_setting_t *en = config_setting_get_member(s, "enabled");
         if (en && config_setting_type(en) != CONFIG_TYPE_BOOL) {
-            report(r, en, "plugins.%s.enabled: expected a bool (true or false), got %s", name,
-                   type_name(config_setting_type(en)));
+            cfg_report(r, en, "plugins.%s.enabled: expected a bool (true or false), got %s", name,
+                   cfg_type_name(config_setting_type(en)));
             continue;
         }
         char *copy = strdup(name);
         if (!copy) {
-            report(r, s, "plugins: out of memory");
+            cfg_report(r, s, "plugins: out of memory");
             return;
         }
         impl->plugin_names[impl->n_plugins++] = copy;
@@ -670,14 +653,15 @@ void config_free(config *cfg)
     free(cfg->http_listen);
     free(cfg->token_file);
     free(cfg->metrics_namespace);
-    free_strv(cfg->protect_names, cfg->n_protect_names);
+    cfg_free_strv(cfg->protect_names, cfg->n_protect_names);
     free(cfg->scope_cgroup);
     free(cfg->scope_uids);
     if (cfg->impl) {
         if (cfg->impl->lc_live)
             config_destroy(&cfg->impl->lc);
         free(cfg->impl->include_dir);
-        free_strv(cfg->impl->plugin_names, cfg->impl->n_plugins);
+        free(cfg->impl->exact);
+        cfg_free_strv(cfg->impl->plugin_names, cfg->impl->n_plugins);
         free(cfg->impl);
     }
     free(cfg);
@@ -746,6 +730,11 @@ int config_load(const char *path, config **out, diag *d)
         return 1;
     }
 
+    /* libconfig 1.5 wraps integers beyond 32 bits (4294967296 reads as 0): every integer is
+     * read again from the text, exactly (config_lex.c). */
+    r.impl = cfg->impl;
+    cfg_exact_integers(&r, cfg->impl, path);
+
     const config_setting_t *root = config_root_setting(&cfg->impl->lc);
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
@@ -755,14 +744,14 @@ int config_load(const char *path, config **out, diag *d)
         for (size_t j = 0; j < N_SECTIONS; j++)
             known = known || strcmp(SECTIONS[j], name) == 0;
         if (!known) {
-            report(&r, sec,
+            cfg_report(&r, sec,
                    "%s: unknown section (known: agent, limits, http, metrics, protect, scope, "
                    "planner, plugins)", name);
             continue;
         }
         if (!config_setting_is_group(sec)) {
-            report(&r, sec, "%s: expected a group { ... }, got %s", name,
-                   type_name(config_setting_type(sec)));
+            cfg_report(&r, sec, "%s: expected a group { ... }, got %s", name,
+                   cfg_type_name(config_setting_type(sec)));
             continue;
         }
         if (strcmp(name, "plugins") == 0)
@@ -791,7 +780,7 @@ size_t config_plugin_sections(const config *cfg, const char ***names)
     return cfg->impl->n_plugins;
 }
 
-static const config_setting_t *plugin_section(const config *cfg, const char *name)
+const config_setting_t *cfg_plugin_section(const config *cfg, const char *name)
 {
     if (!cfg || !cfg->impl || !name)
         return NULL;
@@ -804,7 +793,7 @@ static const config_setting_t *plugin_section(const config *cfg, const char *nam
 
 int config_plugin_section_line(const config *cfg, const char *name, const char **file)
 {
-    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *s = cfg_plugin_section(cfg, name);
     const char *f = s ? config_setting_source_file(s) : NULL;
     if (file)
         *file = f ? f : (cfg && cfg->path ? cfg->path : "(config)");
@@ -813,359 +802,23 @@ int config_plugin_section_line(const config *cfg, const char *name, const char *
 
 int config_plugin_has_key(const config *cfg, const char *name, const char *key)
 {
-    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *s = cfg_plugin_section(cfg, name);
     return s && config_setting_get_member(s, key) != NULL;
 }
 
 const char *config_plugin_raw_string(const config *cfg, const char *name, const char *key)
 {
-    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *s = cfg_plugin_section(cfg, name);
     const config_setting_t *v = s ? config_setting_get_member(s, key) : NULL;
     return v && config_setting_type(v) == CONFIG_TYPE_STRING ? config_setting_get_string(v) : NULL;
 }
 
 int config_plugin_enabled(const config *cfg, const char *name)
 {
-    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *s = cfg_plugin_section(cfg, name);
     const config_setting_t *en = s ? config_setting_get_member(s, "enabled") : NULL;
     if (!en || config_setting_type(en) != CONFIG_TYPE_BOOL)
         return 1;
     return config_setting_get_bool(en) ? 1 : 0;
 }
 
-/* ---- plugin sections resolved against a schema ---------------------------------------------- */
-
-typedef struct pc_entry {
-    char *name;
-    healer_config_type type;
-    double min, max;
-    int b;
-    long long i;
-    double d;
-    char *s;
-    char **items;     /* NULL-terminated */
-    size_t n_items;
-    bool set;         /* the file sets it (else the default holds) */
-} pc_entry;
-
-struct plugin_conf {
-    double interval;  /* 0 = not set in the section */
-    pc_entry *e;
-    size_t n;
-};
-
-void plugin_conf_free(plugin_conf *pc)
-{
-    if (!pc)
-        return;
-    for (size_t i = 0; i < pc->n; i++) {
-        free(pc->e[i].name);
-        free(pc->e[i].s);
-        free_strv(pc->e[i].items, pc->e[i].n_items);
-    }
-    free(pc->e);
-    free(pc);
-}
-
-static pc_entry *pc_find(const plugin_conf *pc, const char *key)
-{
-    if (!pc || !key)
-        return NULL;
-    for (size_t i = 0; i < pc->n; i++)
-        if (strcmp(pc->e[i].name, key) == 0)
-            return &pc->e[i];
-    return NULL;
-}
-
-static bool has_range(const pc_entry *e)
-{
-    return (e->type == HEALER_CFG_INT || e->type == HEALER_CFG_DOUBLE) && e->min != e->max;
-}
-
-/* Sets e from a default's text (the schema's, or a built-in policy's), parsed as the mock host
- * parses it (rules.c). false when it does not parse as e's type or memory ran out. */
-static bool parse_default(pc_entry *e, const char *text)
-{
-    healer_rules_value v;
-    if (healer_rules_parse_text(e->type, text, &v, NULL, 0) != HEALER_OK)
-        return false;
-    e->b = v.b;
-    e->i = v.i;
-    e->d = v.d;
-    e->s = v.s;
-    e->items = v.items;
-    e->n_items = v.n_items;
-    if (e->type == HEALER_CFG_STRING_LIST && !e->items)
-        e->items = calloc(1, sizeof *e->items);
-    return e->type != HEALER_CFG_STRING_LIST || e->items != NULL;
-}
-
-#define N_IMPLICIT 6
-
-/* enabled, interval, and the operator's policy keys with a built-in's defaults (rules.h). */
-static void add_implicit_keys(plugin_conf *pc, const char *name)
-{
-    const healer_rules_builtin *bi = healer_rules_builtin_policy(name);
-    const struct {
-        const char *key;
-        healer_config_type type;
-        const char *def;
-    } keys[N_IMPLICIT] = {
-        {"enabled", HEALER_CFG_BOOL, "true"},
-        {"interval", HEALER_CFG_DOUBLE, NULL},
-        {"write_allow", HEALER_CFG_STRING_LIST, bi ? bi->write_allow : NULL},
-        {"paths_allow", HEALER_CFG_STRING_LIST, bi ? bi->paths_allow : NULL},
-        {"allow_auto", HEALER_CFG_BOOL, bi && bi->allow_auto ? "true" : "false"},
-        {"allow_system", HEALER_CFG_BOOL, bi && bi->allow_system ? "true" : "false"},
-    };
-    for (size_t i = 0; i < N_IMPLICIT; i++) {
-        pc_entry *e = &pc->e[pc->n];
-        e->type = keys[i].type;
-        if (!(e->name = strdup(keys[i].key)))
-            continue;
-        if (!parse_default(e, keys[i].def)) {
-            free(e->name);
-            e->name = NULL;
-            continue;
-        }
-        pc->n++;
-    }
-}
-
-static bool entry_in_range(const pc_entry *e, double v)
-{
-    return !has_range(e) || (v >= e->min && v <= e->max);
-}
-
-/* Sets e from the file's value s; reports and returns false when s does not fit. */
-static bool read_value(rctx *r, pc_entry *e, const config_setting_t *s, const char *path)
-{
-    int type = config_setting_type(s);
-    switch (e->type) {
-    case HEALER_CFG_BOOL:
-        if (type != CONFIG_TYPE_BOOL) {
-            report(r, s, "%s: expected a bool (true or false), got %s", path, type_name(type));
-            return false;
-        }
-        e->b = config_setting_get_bool(s);
-        return true;
-    case HEALER_CFG_INT: {
-        long long v;
-        if (!get_integer(s, &v)) {
-            report(r, s, "%s: expected an integer, got %s", path, type_name(type));
-            return false;
-        }
-        if (!entry_in_range(e, (double)v)) {
-            report(r, s, "%s: must be between %.15g and %.15g, got %lld", path, e->min, e->max, v);
-            return false;
-        }
-        e->i = v;
-        return true;
-    }
-    case HEALER_CFG_DOUBLE: {
-        double v;
-        if (!get_number(s, &v)) {
-            report(r, s, "%s: expected a number, got %s", path, type_name(type));
-            return false;
-        }
-        if (!entry_in_range(e, v)) {
-            report(r, s, "%s: must be between %.15g and %.15g, got %.15g", path, e->min, e->max, v);
-            return false;
-        }
-        e->d = v;
-        return true;
-    }
-    case HEALER_CFG_STRING: {
-        if (type != CONFIG_TYPE_STRING) {
-            report(r, s, "%s: expected a string, got %s", path, type_name(type));
-            return false;
-        }
-        char *copy = strdup(config_setting_get_string(s));
-        if (!copy) {
-            report(r, s, "%s: out of memory", path);
-            return false;
-        }
-        free(e->s);
-        e->s = copy;
-        return true;
-    }
-    case HEALER_CFG_STRING_LIST: {
-        char **v = NULL;
-        size_t n = 0;
-        if (!read_string_list(r, s, path, false, &v, &n))
-            return false;
-        free_strv(e->items, e->n_items);
-        e->items = v;
-        e->n_items = n;
-        return true;
-    }
-    }
-    return false;
-}
-
-plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
-                                   const healer_config_key *schema, diag *d)
-{
-    const char *file = cfg && cfg->path ? cfg->path : "(no config)";
-    rctx r = {.d = d, .path = file, .errors = 0,
-              .include_dir = cfg && cfg->impl ? cfg->impl->include_dir : NULL};
-    const char *pname = name ? name : "?";
-    const config_setting_t *sec = plugin_section(cfg, name);
-
-    size_t n_schema = 0;
-    while (schema && schema[n_schema].name)
-        n_schema++;
-
-    plugin_conf *pc = calloc(1, sizeof *pc);
-    if (pc)
-        pc->e = calloc(n_schema + N_IMPLICIT + ISOLATION_N_KEYS, sizeof *pc->e);
-    if (!pc || !pc->e) {
-        plugin_conf_free(pc);
-        report(&r, sec, "plugins.%s: out of memory", pname);
-        return NULL;
-    }
-
-    /* The schema is the plugin author's; its mistakes are reported (naming plugin and key)
-     * like the operator's, at the section's line when there is one. The rules are the ones the
-     * mock host applies (rules.c). */
-    for (size_t i = 0; i < n_schema; i++) {
-        const healer_config_key *k = &schema[i];
-        char why[512];
-        if (healer_rules_check_schema_key(schema, i, why, sizeof why) != HEALER_OK) {
-            report(&r, sec, "plugins.%s: plugin %s's schema: %s", pname, pname, why);
-            continue;
-        }
-        pc_entry *e = &pc->e[pc->n];
-        e->type = k->type;
-        e->min = k->min;
-        e->max = k->max;
-        if (!(e->name = strdup(k->name)) || !parse_default(e, k->default_value)) {
-            report(&r, sec, "plugins.%s: out of memory", pname);
-            continue;
-        }
-        pc->n++;
-    }
-    /* The implicit keys: enabled, interval and the operator's policy (rules.h), whose defaults
-     * are a built-in's own needs and nothing for any other plugin. */
-    add_implicit_keys(pc, name);
-
-    /* How it runs (isolation.h), unless the schema has a key of that name. */
-    for (const healer_config_key *k = isolation_keys; k->name; k++) {
-        if (pc_find(pc, k->name))
-            continue;
-        pc_entry *e = &pc->e[pc->n];
-        e->type = k->type;
-        e->min = k->min;
-        e->max = k->max;
-        if ((e->name = strdup(k->name)) && parse_default(e, k->default_value))
-            pc->n++;
-        else
-            free(e->name);
-    }
-
-    int n = sec ? config_setting_length(sec) : 0;
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *s = config_setting_get_elem(sec, (unsigned)i);
-        const char *key = config_setting_name(s);
-        char path[256];
-        snprintf(path, sizeof path, "plugins.%s.%s", pname, key);
-        pc_entry *e = pc_find(pc, key);
-        if (!e) {
-            char known[512] = "";
-            size_t len = 0;
-            for (size_t j = 0; j < pc->n && len < sizeof known; j++) {
-                int w = snprintf(known + len, sizeof known - len, "%s%s", j ? ", " : "",
-                                 pc->e[j].name);
-                if (w > 0)
-                    len += (size_t)w;
-            }
-            report(&r, s, "%s: unknown key for plugin %s (known: %s)", path, pname, known);
-            continue;
-        }
-        if (!read_value(&r, e, s, path))
-            continue;
-        e->set = true;
-        if (strcmp(key, "write_allow") == 0 || strcmp(key, "paths_allow") == 0) {
-            for (size_t j = 0; j < e->n_items; j++) {
-                char why[512];
-                if (healer_rules_check_policy_item(key, e->items[j], why, sizeof why) != HEALER_OK)
-                    report(&r, s, "%s: %s", path, why);
-            }
-        }
-        if (strcmp(key, "interval") == 0) {
-            double v = e->type == HEALER_CFG_INT ? (double)e->i : e->d;
-            if (!(v > 0)) {
-                report(&r, s, "%s: must be > 0, got %.15g", path, v);
-                continue;
-            }
-            pc->interval = v;
-        }
-        if (strcmp(key, "isolation") == 0 && e->type == HEALER_CFG_STRING && isolation_check(e->s))
-            report(&r, s, "%s: %s", path, isolation_check(e->s));
-    }
-
-    if (r.errors > 0) {
-        plugin_conf_free(pc);
-        return NULL;
-    }
-    return pc;
-}
-
-int plugin_conf_is_set(const plugin_conf *pc, const char *key)
-{
-    const pc_entry *e = pc_find(pc, key);
-    return e && e->set;
-}
-
-double plugin_conf_interval(const plugin_conf *pc)
-{
-    return pc ? pc->interval : 0;
-}
-
-static const pc_entry *pc_get(const plugin_conf *pc, const char *key, healer_config_type type)
-{
-    const pc_entry *e = pc_find(pc, key);
-    return e && e->type == type ? e : NULL;
-}
-
-int plugin_conf_bool(const plugin_conf *pc, const char *key, int *out)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_BOOL);
-    if (out)
-        *out = e ? e->b : 0;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}
-
-int plugin_conf_int(const plugin_conf *pc, const char *key, long long *out)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_INT);
-    if (out)
-        *out = e ? e->i : 0;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}
-
-int plugin_conf_double(const plugin_conf *pc, const char *key, double *out)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_DOUBLE);
-    if (out)
-        *out = e ? e->d : 0;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}
-
-int plugin_conf_string(const plugin_conf *pc, const char *key, const char **out)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_STRING);
-    if (out)
-        *out = e ? e->s : NULL;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}
-
-int plugin_conf_list(const plugin_conf *pc, const char *key, const char *const **items, size_t *n)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_STRING_LIST);
-    if (items)
-        *items = e ? (const char *const *)e->items : NULL;
-    if (n)
-        *n = e ? e->n_items : 0;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}
