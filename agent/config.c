@@ -26,8 +26,12 @@
 
 /* A uid of (uid_t)-1 means "no change" to the kernel; it can never name a process owner. */
 #define UID_LIMIT 4294967294.0
-/* A day: longer detection intervals are a typo, not a plan. */
+/* A day: longer detection intervals, timeouts and waits are a typo, not a plan. */
 #define INTERVAL_MAX 86400.0
+/* 10 ms: a shorter detection interval is a busy loop on the host it is meant to heal. */
+#define INTERVAL_MIN 0.01
+/* A year, in minutes: the longest cooldown or confirmation wait that still means something. */
+#define MINUTES_MAX 525600.0
 
 
 /* ---- diagnostics ------------------------------------------------------------------------ */
@@ -255,7 +259,7 @@ typedef struct key_spec {
 #define F(field) offsetof(config, field)
 static const key_spec KEYS[] = {
     {"agent", "mode", K_MODE, F(dry_run), 0, 0, false},
-    {"agent", "interval", K_DOUBLE, F(interval), 0, INTERVAL_MAX, true},
+    {"agent", "interval", K_DOUBLE, F(interval), INTERVAL_MIN, INTERVAL_MAX, false},
     {"agent", "plugin_dir", K_ABSPATH, F(plugin_dir), 0, 0, false},
     {"agent", "state_dir", K_ABSPATH, F(state_dir), 0, 0, false},
     {"agent", "proc_root", K_ABSPATH, F(proc_root), 0, 0, false},
@@ -263,21 +267,22 @@ static const key_spec KEYS[] = {
     {"agent", "log_level", K_LOGLEVEL, F(log_level), 0, 0, false},
     {"agent", "plugin_check_owner", K_BOOL, F(plugin_check_owner), 0, 0, false},
     {"agent", "queue_limit", K_INT, F(bus_hwm), 10, 1000000, false},
-    {"agent", "action_timeout", K_DOUBLE, F(action_timeout), 0, INFINITY, true},
+    {"agent", "action_timeout", K_DOUBLE, F(action_timeout), 0.001, INTERVAL_MAX, false},
     {"agent", "max_open_issues", K_INT, F(max_open_issues), 1, 10000000, false},
     {"agent", "history_days", K_DOUBLE, F(history_days), 0, 36500, false},
     {"limits", "max_heals_per_hour", K_INT, F(limits.max_heals_per_hour), 0, 100000, false},
     {"limits", "max_rollbacks_per_day", K_INT, F(limits.max_rollbacks_per_day), 0, 1000, false},
     {"limits", "min_health_for_auto", K_INT, F(limits.min_health_for_auto), 0, 100, false},
-    {"limits", "cooldown_minutes", K_DOUBLE, F(limits.cooldown_minutes), 0, INFINITY, false},
+    {"limits", "cooldown_minutes", K_DOUBLE, F(limits.cooldown_minutes), 0, MINUTES_MAX, false},
     {"limits", "confirm_timeout_minutes", K_DOUBLE, F(limits.confirm_timeout_minutes), 0,
-     INFINITY, true},
+     MINUTES_MAX, true},
     {"limits", "auto_after_confirmations", K_INT, F(limits.auto_after_confirmations), 0, 1000,
      false},
     {"http", "listen", K_LISTEN, F(http_listen), 0, 0, false},
     {"http", "token_file", K_STRING, F(token_file), 0, 0, false},
     {"metrics", "namespace", K_NAMESPACE, F(metrics_namespace), 0, 0, false},
     {"protect", "names", K_STRLIST, F(protect_names), 0, 0, false},
+    {"protect", "replace_default_names", K_BOOL, F(protect_replace_default_names), 0, 0, false},
     {"protect", "min_uid", K_UINT, F(protect_min_uid), 0, UID_LIMIT, false},
     {"scope", "cgroup", K_CGROUP, F(scope_cgroup), 0, 0, false},
     {"scope", "uids", K_UIDLIST, F(scope_uids), 0, UID_LIMIT, false},
@@ -303,7 +308,7 @@ static void range_text(double lo, bool lo_excl, double hi, char *buf, size_t n)
 
 static bool in_range(double v, double lo, bool lo_excl, double hi)
 {
-    if (isnan(v))
+    if (!isfinite(v)) /* 1e400 reads as infinity */
         return false;
     if (lo_excl ? !(v > lo) : !(v >= lo))
         return false;
@@ -432,9 +437,11 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
         size_t n = 0;
         if (!cfg_read_string_list(r, s, path, true, &v, &n))
             return;
-        cfg_free_strv(cfg->protect_names, cfg->n_protect_names);
-        cfg->protect_names = v;
-        cfg->n_protect_names = n;
+        /* Kept apart: whether it adds to the built-in names or replaces them depends on
+         * protect.replace_default_names, which may come later in the section. */
+        cfg_free_strv(cfg->impl->protect_extra, cfg->impl->n_protect_extra);
+        cfg->impl->protect_extra = v;
+        cfg->impl->n_protect_extra = n;
         return;
     }
 
@@ -641,6 +648,38 @@ static int set_defaults(config *cfg)
     return HEALER_OK;
 }
 
+/* protect.names adds to the built-in names (a list naming "postgres" must not silently take
+ * sshd's protection away); protect.replace_default_names = true makes it the whole list. */
+static int merge_protect_names(config *cfg)
+{
+    struct config_impl *impl = cfg->impl;
+    if (cfg->protect_replace_default_names) {
+        cfg_free_strv(cfg->protect_names, cfg->n_protect_names);
+        cfg->protect_names = impl->protect_extra ? impl->protect_extra : calloc(1, sizeof(char *));
+        cfg->n_protect_names = impl->n_protect_extra;
+        impl->protect_extra = NULL;
+        impl->n_protect_extra = 0;
+        return cfg->protect_names ? HEALER_OK : HEALER_E_NOMEM;
+    }
+    size_t n = cfg->n_protect_names;
+    char **v = realloc(cfg->protect_names, (n + impl->n_protect_extra + 1) * sizeof *v);
+    if (!v)
+        return HEALER_E_NOMEM;
+    cfg->protect_names = v;
+    for (size_t i = 0; i < impl->n_protect_extra; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = strcmp(v[j], impl->protect_extra[i]) == 0;
+        if (dup)
+            continue;
+        v[n++] = impl->protect_extra[i];
+        impl->protect_extra[i] = NULL;
+    }
+    v[n] = NULL;
+    cfg->n_protect_names = n;
+    return HEALER_OK;
+}
+
 void config_free(config *cfg)
 {
     if (!cfg)
@@ -661,6 +700,7 @@ void config_free(config *cfg)
             config_destroy(&cfg->impl->lc);
         free(cfg->impl->include_dir);
         free(cfg->impl->exact);
+        cfg_free_strv(cfg->impl->protect_extra, cfg->impl->n_protect_extra);
         cfg_free_strv(cfg->impl->plugin_names, cfg->impl->n_plugins);
         free(cfg->impl);
     }
@@ -760,6 +800,8 @@ int config_load(const char *path, config **out, diag *d)
             read_section(&r, cfg, sec);
     }
 
+    if (r.errors == 0 && merge_protect_names(cfg) != HEALER_OK)
+        cfg_report(&r, NULL, "protect.names: out of memory");
     if (r.errors > 0) {
         config_free(cfg);
         return r.errors;

@@ -22,6 +22,8 @@ struct config_impl {
     char *include_dir;            /* libconfig may keep only the pointer */
     char **plugin_names;
     size_t n_plugins;
+    char **protect_extra;         /* protect.names as written, merged at the end of the load */
+    size_t n_protect_extra;
     cfg_exact *exact;             /* sorted by setting; NULL when the scan could not pair */
     size_t n_exact;
 };

@@ -11,6 +11,9 @@
 
 #include "rules.h"
 
+#define PLUGIN_INTERVAL_MIN 0.01
+#define PLUGIN_INTERVAL_MAX 86400.0
+
 /* ---- plugin sections resolved against a schema ---------------------------------------------- */
 
 typedef struct pc_entry {
@@ -110,9 +113,10 @@ static void add_implicit_keys(plugin_conf *pc, const char *name)
     }
 }
 
+/* Without a declared range a number still has to be finite (1e400 reads as infinity). */
 static bool entry_in_range(const pc_entry *e, double v)
 {
-    return !has_range(e) || (v >= e->min && v <= e->max);
+    return isfinite(v) && (!has_range(e) || (v >= e->min && v <= e->max));
 }
 
 /* Sets e from the file's value s; reports and returns false when s does not fit. */
@@ -152,7 +156,11 @@ static bool read_value(rctx *r, pc_entry *e, const config_setting_t *s, const ch
             return false;
         }
         if (!entry_in_range(e, v)) {
-            cfg_report(r, s, "%s: must be between %.15g and %.15g, got %.15g", path, e->min, e->max, v);
+            if (has_range(e))
+                cfg_report(r, s, "%s: must be between %.15g and %.15g, got %.15g", path, e->min,
+                           e->max, v);
+            else
+                cfg_report(r, s, "%s: must be a finite number, got %.15g", path, v);
             return false;
         }
         e->d = v;
@@ -277,8 +285,10 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
         }
         if (strcmp(key, "interval") == 0) {
             double v = e->type == HEALER_CFG_INT ? (double)e->i : e->d;
-            if (!(v > 0)) {
-                cfg_report(&r, s, "%s: must be > 0, got %.15g", path, v);
+            /* As agent.interval: at least 10 ms (shorter is a busy loop), at most a day. */
+            if (!(v >= PLUGIN_INTERVAL_MIN && v <= PLUGIN_INTERVAL_MAX)) {
+                cfg_report(&r, s, "%s: must be between %g and %g seconds, got %.15g", path,
+                           PLUGIN_INTERVAL_MIN, PLUGIN_INTERVAL_MAX, v);
                 continue;
             }
             pc->interval = v;
