@@ -64,12 +64,14 @@ static size_t escape_of(const unsigned char *s, size_t l, unsigned flags, char e
         return 4;
     }
     uint32_t cp = decode(s, l);
-    if (!is_control(cp) || (cp < 0x20 && (flags & SANITIZE_KEEP_C0)))
+    if (!is_control(cp))
         return 0;
     if ((flags & SANITIZE_SPACE_WS) && (cp == '\n' || cp == '\r' || cp == '\t')) {
         esc[0] = ' ';
         return 1;
     }
+    if ((flags & SANITIZE_KEEP_C0) && cp > 0 && cp < 0x20)
+        return 0; /* NUL never: it would cut the C string */
     if (cp < 0x80) {
         esc[0] = '\\', esc[1] = 'x', esc[2] = hex[cp >> 4], esc[3] = hex[cp & 15];
         return 4;

@@ -9,7 +9,7 @@
 
 /* \n, \r and \t become a space instead of \x0a etc.: a log line stays one readable line. */
 #define SANITIZE_SPACE_WS 1u
-/* C0 controls (U+0000..U+001F) kept: for a JSON encoder, which writes them as \n, \u001b. DEL,
+/* C0 controls (U+0001..U+001F) kept: for a JSON encoder, which writes them as \n, \u001b. DEL,
  * C1 and the rest are still escaped as text: jansson writes those raw. */
 #define SANITIZE_KEEP_C0 2u
 
