@@ -2,6 +2,7 @@
  * call ends with, and the process actuators (signal, renice). Files, commands, old-file removal
  * and cgroups live in actuators_files.c, _run.c, _clean.c and _cgroup.c. */
 #include "actuators.h"
+#include "sanitize_json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -62,21 +63,9 @@ static char *xstrdup(const char *s)
 /* A string for a JSON value: jansson refuses invalid UTF-8, a file name may be anything. */
 json_t *jstr(const char *s)
 {
-    if (!s)
-        return json_null();
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    size_t n = strlen(s);
-    char *c = malloc(n + 1);
-    if (!c)
-        return json_null();
-    for (size_t i = 0; i < n; i++)
-        c[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-    c[n] = '\0';
-    j = json_string(c);
-    free(c);
-    return j ? j : json_null();
+    /* Not UTF-8 or with control bytes (a file name, a process name, a command's output):
+     * escaped by the sanitizer, never dropped (jansson refuses invalid UTF-8). */
+    return sanitize_json_str((const char *)s);
 }
 
 /* A value for a message: at most 60 bytes, non-printables as '?'. */

@@ -3,6 +3,7 @@
  * engine); runs the daemon loop (signals, atomic reload, systemd notify) or a single --once
  * cycle; serves the HTTP backend. Services that carry history survive a reload. */
 #include "agent.h"
+#include "sanitize_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,12 +74,18 @@ static void diag_to_log(void *ud, const char *file, int line, const char *m)
 
 static void diag_to_file(void *ud, const char *file, int line, const char *m)
 {
-    fprintf((FILE *)ud, "%s:%d: %s\n", file, line, m);
+    char *f = sanitize_dup(file, SANITIZE_SPACE_WS), *c = sanitize_dup(m, SANITIZE_SPACE_WS);
+    fprintf((FILE *)ud, "%s:%d: %s\n", f ? f : "?", line, c ? c : "?");
+    free(f);
+    free(c);
 }
 
 static void problem_to_file(void *ud, const char *file, const char *why)
 {
-    fprintf((FILE *)ud, "%s: %s\n", file, why);
+    char *f = sanitize_dup(file, SANITIZE_SPACE_WS), *c = sanitize_dup(why, SANITIZE_SPACE_WS);
+    fprintf((FILE *)ud, "%s: %s\n", f ? f : "?", c ? c : "?");
+    free(f);
+    free(c);
 }
 
 void agent_block_signals(void)
@@ -120,8 +127,8 @@ static int add_entry(void *ud, const gov_entry *e)
     json_t *arr = ud;
     if (json_array_size(arr) >= 1000)
         return 1; /* a bounded answer; cooldowns_active has the count */
-    json_t *o = json_pack("{s:s, s:s, s:f}", "issue_type", e->issue_type, "target", e->target,
-                          "until", e->until);
+    json_t *o = json_pack("{s:o, s:o, s:f}", "issue_type", sanitize_json_str(e->issue_type),
+                          "target", sanitize_json_str(e->target), "until", e->until);
     if (o && e->severity >= 0)
         json_object_set_new(o, "severity", json_string(SEV_NAME[e->severity <= 3 ? e->severity : 3]));
     json_array_append_new(arr, o);
@@ -226,28 +233,34 @@ static json_t *plugins_json(const plugin_set *set)
         json_t *types = json_array();
         if (p->state == PLUGIN_LOADED && p->desc.issue_types)
             for (const char *const *t = p->desc.issue_types; *t; t++)
-                json_array_append_new(types, json_string(*t));
+                json_array_append_new(types, sanitize_json_str(*t));
         json_t *paths = json_array();
         /* Only a loaded plugin's list is final: a plugin whose init timed out may still be
          * appending to its list on its own thread. */
         for (size_t k = 0; p->state == PLUGIN_LOADED && k < p->n_declared_paths; k++)
-            json_array_append_new(paths, json_string(p->declared_paths[k]));
+            json_array_append_new(paths, sanitize_json_str(p->declared_paths[k]));
         char abi[32] = "";
         if (p->abi_major || p->abi_minor)
             snprintf(abi, sizeof abi, "%u.%u", p->abi_major, p->abi_minor);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:f, s:o}", "name", p->name,
-                              "file", p->file, "state", plugin_state_name(p->state), "abi", abi,
-                              "description", p->description ? p->description : "", "issue_types",
-                              types, "interval", p->interval, "declared_paths", paths);
-        json_object_set_new(o, "version", p->version ? json_string(p->version) : json_null());
-        json_object_set_new(o, "reason", p->reason ? json_string(p->reason) : json_null());
+        /* Names, paths and reasons come from files and plugins: through the sanitizer, so a
+         * file name that is not UTF-8 still lists its plugin (json_pack would fail on it). */
+        json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:o, s:o, s:f, s:o}", "name",
+                              sanitize_json_str(p->name), "file", sanitize_json_str(p->file),
+                              "state", plugin_state_name(p->state), "abi", abi, "description",
+                              sanitize_json_str(p->description ? p->description : ""),
+                              "issue_types", types, "interval",
+                              isfinite(p->interval) ? p->interval : 0.0, "declared_paths", paths);
+        if (!o)
+            continue;
+        json_object_set_new(o, "version", sanitize_json_str(p->version));
+        json_object_set_new(o, "reason", sanitize_json_str(p->reason));
         json_object_set_new(o, "isolation", json_string(p->isolation == PLUGIN_ISOLATION_PROCESS
                                                             ? "process" : "thread"));
         /* A child left failed after its crashes: the plugin is failed, and says why. */
         char why[256];
         if (p->state == PLUGIN_LOADED && proxy_status_failed(p->name, why, sizeof why)) {
             json_object_set_new(o, "state", json_string("failed"));
-            json_object_set_new(o, "reason", json_string(why));
+            json_object_set_new(o, "reason", sanitize_json_str(why));
         }
         json_t *proc = p->state == PLUGIN_LOADED && p->isolation == PLUGIN_ISOLATION_PROCESS
                            ? proxy_status_json(p->name) : NULL;
@@ -786,19 +799,36 @@ int agent_run(agent *a)
 
 /* ---- --once -------------------------------------------------------------------------------- */
 
+/* One line of --once output: names, targets and reasons quote processes, files and plugins,
+ * so the whole line goes through the sanitizer (no ESC or BEL reaches the terminal). */
+static void out_line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_line(FILE *out, const char *fmt, ...)
+{
+    char *raw = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&raw, fmt, ap);
+    va_end(ap);
+    char *clean = n < 0 ? NULL : sanitize_dup(raw, SANITIZE_SPACE_WS);
+    fprintf(out, "%s\n", clean ? clean : "(out of memory)");
+    free(clean);
+    if (n >= 0)
+        free(raw);
+}
+
 int agent_once(agent *a, FILE *out)
 {
     double timeout = a->cfg->action_timeout * 3 + 10;
     int rc = engine_run_once(a->engine, timeout);
     knowledge_flush(a->kb);
-    fprintf(out, "healerd %s --once: mode %s, health %.0f\n", HEALERD_VERSION,
+    out_line(out, "healerd %s --once: mode %s, health %.0f", HEALERD_VERSION,
             a->cfg->dry_run ? "dry-run" : "live", engine_health(a->engine));
     size_t loaded = 0, refused = 0, n_refused_only = 0, n_failed = 0;
     for (size_t i = 0; a->gen && i < a->gen->plugins.n; i++) {
         const plugin_rec *p = &a->gen->plugins.v[i];
         if (p->state == PLUGIN_LOADED) {
             loaded++;
-            fprintf(out, "plugin %s %s: loaded\n", p->name, p->version);
+            out_line(out, "plugin %s %s: loaded", p->name, p->version);
         } else {
             if (p->state != PLUGIN_DISABLED)
                 refused++;
@@ -806,7 +836,7 @@ int agent_once(agent *a, FILE *out)
                 n_refused_only++;
             else if (p->state == PLUGIN_FAILED)
                 n_failed++;
-            fprintf(out, "plugin %s: %s: %s\n", p->name, plugin_state_name(p->state),
+            out_line(out, "plugin %s: %s: %s", p->name, plugin_state_name(p->state),
                     p->reason ? p->reason : "");
             if (p->state != PLUGIN_DISABLED)
                 log_error("agent", "--once: %s: %s: %s", p->file, plugin_state_name(p->state),
@@ -819,7 +849,7 @@ int agent_once(agent *a, FILE *out)
     json_t *it;
     json_array_foreach(list, i, it) {
         json_t *reason = json_object_get(it, "reason");
-        fprintf(out, "issue #%lld %s %s on %s: %s [%s%s%s]\n",
+        out_line(out, "issue #%lld %s %s on %s: %s [%s%s%s]",
                 (long long)json_integer_value(json_object_get(it, "id")),
                 json_string_value(json_object_get(it, "type")),
                 json_string_value(json_object_get(it, "severity")),
@@ -833,7 +863,7 @@ int agent_once(agent *a, FILE *out)
     json_t *heals = engine_recent_json(a->engine);
     json_array_foreach(heals, i, it) {
         json_t *reason = json_object_get(it, "reason");
-        fprintf(out, "heal #%lld %s on %s: %s%s%s\n",
+        out_line(out, "heal #%lld %s on %s: %s%s%s",
                 (long long)json_integer_value(json_object_get(it, "id")),
                 json_string_value(json_object_get(it, "issue_type")),
                 json_string_value(json_object_get(it, "target")),
@@ -842,7 +872,7 @@ int agent_once(agent *a, FILE *out)
         size_t k;
         json_t *act;
         json_array_foreach(json_object_get(it, "actions"), k, act) {
-            fprintf(out, "  %s/%s on %s: %s: %s\n", json_string_value(json_object_get(act, "plugin")),
+            out_line(out, "  %s/%s on %s: %s: %s", json_string_value(json_object_get(act, "plugin")),
                     json_string_value(json_object_get(act, "action")),
                     json_string_value(json_object_get(act, "target")),
                     json_string_value(json_object_get(act, "outcome")),
@@ -853,7 +883,7 @@ int agent_once(agent *a, FILE *out)
     json_decref(heals);
     json_t *pend = engine_pending_json(a->engine);
     json_array_foreach(json_object_get(pend, "pending"), i, it) {
-        fprintf(out, "pending #%lld %s on %s: %s (confirm with: healctl confirm %lld)\n",
+        out_line(out, "pending #%lld %s on %s: %s (confirm with: healctl confirm %lld)",
                 (long long)json_integer_value(json_object_get(it, "id")),
                 json_string_value(json_object_get(it, "issue_type")),
                 json_string_value(json_object_get(it, "target")),
@@ -861,7 +891,7 @@ int agent_once(agent *a, FILE *out)
                 (long long)json_integer_value(json_object_get(it, "id")));
     }
     json_decref(pend);
-    fprintf(out, "summary: %zu plugin(s) loaded, %zu refused, %zu issue(s), %zu heal(s)\n", loaded,
+    out_line(out, "summary: %zu plugin(s) loaded, %zu refused, %zu issue(s), %zu heal(s)", loaded,
             refused, n_issues, n_heals);
     /* A plugin refused is a bad plugin folder or config (2, as --check-config says); one whose
      * init failed is a runtime failure (1). Scripts must not read "healed" from either. */

@@ -4,6 +4,7 @@
  * a mutex, cut back on failure, fdatasync at most once a second) and the "failing" state in
  * which the actuators change nothing. */
 #include "audit.h"
+#include "sanitize_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -246,23 +247,9 @@ static void rfc3339_now(char *buf, size_t len)
 
 static json_t *str_or_null(const char *s)
 {
-    if (!s)
-        return json_null();
-    json_t *j = json_string(s);
-    /* Not UTF-8 (a file name, a command's output): keep the bytes readable rather than drop
-     * the field; jansson refuses invalid UTF-8. */
-    if (!j) {
-        size_t n = strlen(s);
-        char *copy = malloc(n + 1);
-        if (!copy)
-            return json_null();
-        for (size_t i = 0; i < n; i++)
-            copy[i] = ((unsigned char)s[i] < 0x80) ? s[i] : '?';
-        copy[n] = '\0';
-        j = json_string(copy);
-        free(copy);
-    }
-    return j ? j : json_null();
+    /* Not UTF-8 or with control bytes (a file name, a process name, a command's output):
+     * escaped by the sanitizer, never dropped (jansson refuses invalid UTF-8). */
+    return sanitize_json_str((const char *)s);
 }
 
 /* The measurements are JSON text; a caller that hands us something unparsable still gets

@@ -3,6 +3,7 @@
  * FILE:LINE. Also owns plugin sections: checking them against a plugin's declared schema and
  * resolving them into plugin_conf, a copy that does not depend on libconfig's memory. */
 #include "config.h"
+#include "config_int.h"
 #include "isolation.h"
 
 #include <arpa/inet.h>
@@ -25,16 +26,13 @@
 
 /* A uid of (uid_t)-1 means "no change" to the kernel; it can never name a process owner. */
 #define UID_LIMIT 4294967294.0
-/* A day: longer detection intervals are a typo, not a plan. */
+/* A day: longer detection intervals, timeouts and waits are a typo, not a plan. */
 #define INTERVAL_MAX 86400.0
+/* 10 ms: a shorter detection interval is a busy loop on the host it is meant to heal. */
+#define INTERVAL_MIN 0.01
+/* A year, in minutes: the longest cooldown or confirmation wait that still means something. */
+#define MINUTES_MAX 525600.0
 
-struct config_impl {
-    config_t lc;                  /* kept for config_plugin_resolve */
-    bool lc_live;                 /* config_init was called */
-    char *include_dir;            /* libconfig may keep only the pointer */
-    char **plugin_names;
-    size_t n_plugins;
-};
 
 /* ---- diagnostics ------------------------------------------------------------------------ */
 
@@ -53,14 +51,6 @@ void diag_report(diag *d, const char *file, int line, const char *fmt, ...)
     d->emit(d->ud, file ? file : "?", line, msg);
 }
 
-/* One reading of a file or one plugin section: counts its own problems, because the caller's
- * diag may be NULL or may already hold problems from earlier reads. */
-typedef struct rctx {
-    diag *d;
-    const char *path;   /* fallback file name for settings libconfig did not tag */
-    const char *include_dir; /* libconfig names an @included file as written: relative to it */
-    int errors;
-} rctx;
 
 static const char *setting_file(const rctx *r, const config_setting_t *s)
 {
@@ -86,7 +76,7 @@ static const char *display_file(const rctx *r, const char *file, char *buf, size
 }
 
 __attribute__((format(printf, 3, 4)))
-static void report(rctx *r, const config_setting_t *s, const char *fmt, ...)
+void cfg_report(rctx *r, const config_setting_t *s, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -124,7 +114,7 @@ static void setting_path(const config_setting_t *s, char *buf, size_t n)
         buf[n - 1] = '\0';
 }
 
-static const char *type_name(int type)
+const char *cfg_type_name(int type)
 {
     switch (type) {
     case CONFIG_TYPE_GROUP: return "a group";
@@ -139,19 +129,11 @@ static const char *type_name(int type)
     }
 }
 
-static bool get_integer(const config_setting_t *s, long long *out)
-{
-    switch (config_setting_type(s)) {
-    case CONFIG_TYPE_INT: *out = config_setting_get_int(s); return true;
-    case CONFIG_TYPE_INT64: *out = config_setting_get_int64(s); return true;
-    default: return false;
-    }
-}
 
-static bool get_number(const config_setting_t *s, double *out)
+bool cfg_get_number(const rctx *r, const config_setting_t *s, double *out)
 {
     long long i;
-    if (get_integer(s, &i)) {
+    if (cfg_get_integer(r, s, &i, NULL)) {
         *out = (double)i;
         return true;
     }
@@ -162,7 +144,7 @@ static bool get_number(const config_setting_t *s, double *out)
     return false;
 }
 
-static bool is_list_like(const config_setting_t *s)
+bool cfg_is_list_like(const config_setting_t *s)
 {
     return config_setting_is_array(s) || config_setting_is_list(s);
 }
@@ -185,7 +167,7 @@ static bool match_ident(const char *s, bool lower_only)
 
 /* ---- strings and lists that we own --------------------------------------------------------- */
 
-static void free_strv(char **v, size_t n)
+void cfg_free_strv(char **v, size_t n)
 {
     if (!v)
         return;
@@ -206,12 +188,12 @@ static int set_string(char **dst, const char *src)
 
 /* Reads an array or list of non-empty strings; returns false (and reports) on any bad
  * element, leaving *out untouched. */
-static bool read_string_list(rctx *r, const config_setting_t *s, const char *path, bool nonempty,
+bool cfg_read_string_list(rctx *r, const config_setting_t *s, const char *path, bool nonempty,
                              char ***out, size_t *n_out)
 {
-    if (!is_list_like(s)) {
-        report(r, s, "%s: expected a list of strings [\"a\", \"b\"], got %s", path,
-               type_name(config_setting_type(s)));
+    if (!cfg_is_list_like(s)) {
+        cfg_report(r, s, "%s: expected a list of strings [\"a\", \"b\"], got %s", path,
+               cfg_type_name(config_setting_type(s)));
         return false;
     }
     int n = config_setting_length(s);
@@ -219,11 +201,11 @@ static bool read_string_list(rctx *r, const config_setting_t *s, const char *pat
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
         if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-            report(r, e, "%s[%d]: expected a string, got %s", path, i,
-                   type_name(config_setting_type(e)));
+            cfg_report(r, e, "%s[%d]: expected a string, got %s", path, i,
+                   cfg_type_name(config_setting_type(e)));
             ok = false;
         } else if (nonempty && !*config_setting_get_string(e)) {
-            report(r, e, "%s[%d]: must not be empty", path, i);
+            cfg_report(r, e, "%s[%d]: must not be empty", path, i);
             ok = false;
         }
     }
@@ -231,14 +213,14 @@ static bool read_string_list(rctx *r, const config_setting_t *s, const char *pat
         return false;
     char **v = calloc((size_t)n + 1, sizeof *v);
     if (!v) {
-        report(r, s, "%s: out of memory", path);
+        cfg_report(r, s, "%s: out of memory", path);
         return false;
     }
     for (int i = 0; i < n; i++) {
         v[i] = strdup(config_setting_get_string_elem(s, i));
         if (!v[i]) {
-            free_strv(v, (size_t)i);
-            report(r, s, "%s: out of memory", path);
+            cfg_free_strv(v, (size_t)i);
+            cfg_report(r, s, "%s: out of memory", path);
             return false;
         }
     }
@@ -278,7 +260,7 @@ typedef struct key_spec {
 #define F(field) offsetof(config, field)
 static const key_spec KEYS[] = {
     {"agent", "mode", K_MODE, F(dry_run), 0, 0, false},
-    {"agent", "interval", K_DOUBLE, F(interval), 0, INTERVAL_MAX, true},
+    {"agent", "interval", K_DOUBLE, F(interval), INTERVAL_MIN, INTERVAL_MAX, false},
     {"agent", "plugin_dir", K_ABSPATH, F(plugin_dir), 0, 0, false},
     {"agent", "state_dir", K_ABSPATH, F(state_dir), 0, 0, false},
     {"agent", "proc_root", K_ABSPATH, F(proc_root), 0, 0, false},
@@ -286,15 +268,15 @@ static const key_spec KEYS[] = {
     {"agent", "log_level", K_LOGLEVEL, F(log_level), 0, 0, false},
     {"agent", "plugin_check_owner", K_BOOL, F(plugin_check_owner), 0, 0, false},
     {"agent", "queue_limit", K_INT, F(bus_hwm), 10, 1000000, false},
-    {"agent", "action_timeout", K_DOUBLE, F(action_timeout), 0, INFINITY, true},
+    {"agent", "action_timeout", K_DOUBLE, F(action_timeout), 0.001, INTERVAL_MAX, false},
     {"agent", "max_open_issues", K_INT, F(max_open_issues), 1, 10000000, false},
     {"agent", "history_days", K_DOUBLE, F(history_days), 0, 36500, false},
     {"limits", "max_heals_per_hour", K_INT, F(limits.max_heals_per_hour), 0, 100000, false},
     {"limits", "max_rollbacks_per_day", K_INT, F(limits.max_rollbacks_per_day), 0, 1000, false},
     {"limits", "min_health_for_auto", K_INT, F(limits.min_health_for_auto), 0, 100, false},
-    {"limits", "cooldown_minutes", K_DOUBLE, F(limits.cooldown_minutes), 0, INFINITY, false},
+    {"limits", "cooldown_minutes", K_DOUBLE, F(limits.cooldown_minutes), 0, MINUTES_MAX, false},
     {"limits", "confirm_timeout_minutes", K_DOUBLE, F(limits.confirm_timeout_minutes), 0,
-     INFINITY, true},
+     MINUTES_MAX, true},
     {"limits", "auto_after_confirmations", K_INT, F(limits.auto_after_confirmations), 0, 1000,
      false},
     {"http", "listen", K_LISTEN, F(http_listen), 0, 0, false},
@@ -303,6 +285,7 @@ static const key_spec KEYS[] = {
     {"http", "allow_remote", K_BOOL, F(http_allow_remote), 0, 0, false},
     {"metrics", "namespace", K_NAMESPACE, F(metrics_namespace), 0, 0, false},
     {"protect", "names", K_STRLIST, F(protect_names), 0, 0, false},
+    {"protect", "replace_default_names", K_BOOL, F(protect_replace_default_names), 0, 0, false},
     {"protect", "min_uid", K_UINT, F(protect_min_uid), 0, UID_LIMIT, false},
     {"scope", "cgroup", K_CGROUP, F(scope_cgroup), 0, 0, false},
     {"scope", "uids", K_UIDLIST, F(scope_uids), 0, UID_LIMIT, false},
@@ -328,7 +311,7 @@ static void range_text(double lo, bool lo_excl, double hi, char *buf, size_t n)
 
 static bool in_range(double v, double lo, bool lo_excl, double hi)
 {
-    if (isnan(v))
+    if (!isfinite(v)) /* 1e400 reads as infinity */
         return false;
     if (lo_excl ? !(v > lo) : !(v >= lo))
         return false;
@@ -477,7 +460,7 @@ static void check_remote(rctx *r, const config *cfg)
         why = buf;
     }
     if (why)
-        report(r, ls, "http.listen = \"%s\" is not a loopback address: %s", cfg->http_listen,
+        cfg_report(r, ls, "http.listen = \"%s\" is not a loopback address: %s", cfg->http_listen,
                why);
 }
 
@@ -492,7 +475,7 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
     switch (k->kind) {
     case K_BOOL:
         if (type != CONFIG_TYPE_BOOL) {
-            report(r, s, "%s: expected a bool (true or false), got %s", path, type_name(type));
+            cfg_report(r, s, "%s: expected a bool (true or false), got %s", path, cfg_type_name(type));
             return;
         }
         *(int *)base = config_setting_get_bool(s);
@@ -501,13 +484,17 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
     case K_INT:
     case K_UINT: {
         long long v;
-        if (!get_integer(s, &v)) {
-            report(r, s, "%s: expected an integer, got %s", path, type_name(type));
+        bool huge;
+        if (!cfg_get_integer(r, s, &v, &huge)) {
+            cfg_report(r, s, "%s: expected an integer, got %s", path, cfg_type_name(type));
             return;
         }
-        if ((double)v < k->lo || (double)v > k->hi) {
+        if (huge || (double)v < k->lo || (double)v > k->hi) {
             range_text(k->lo, false, k->hi, range, sizeof range);
-            report(r, s, "%s: %s, got %lld", path, range, v);
+            if (huge)
+                cfg_report(r, s, "%s: %s, got a number beyond 64 bits", path, range);
+            else
+                cfg_report(r, s, "%s: %s, got %lld", path, range, v);
             return;
         }
         if (k->kind == K_INT)
@@ -519,13 +506,13 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
 
     case K_DOUBLE: {
         double v;
-        if (!get_number(s, &v)) {
-            report(r, s, "%s: expected a number, got %s", path, type_name(type));
+        if (!cfg_get_number(r, s, &v)) {
+            cfg_report(r, s, "%s: expected a number, got %s", path, cfg_type_name(type));
             return;
         }
         if (!in_range(v, k->lo, k->lo_excl, k->hi)) {
             range_text(k->lo, k->lo_excl, k->hi, range, sizeof range);
-            report(r, s, "%s: %s, got %.15g", path, range, v);
+            cfg_report(r, s, "%s: %s, got %.15g", path, range, v);
             return;
         }
         *(double *)base = v;
@@ -535,35 +522,38 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
     case K_STRLIST: {
         char **v = NULL;
         size_t n = 0;
-        if (!read_string_list(r, s, path, true, &v, &n))
+        if (!cfg_read_string_list(r, s, path, true, &v, &n))
             return;
-        free_strv(cfg->protect_names, cfg->n_protect_names);
-        cfg->protect_names = v;
-        cfg->n_protect_names = n;
+        /* Kept apart: whether it adds to the built-in names or replaces them depends on
+         * protect.replace_default_names, which may come later in the section. */
+        cfg_free_strv(cfg->impl->protect_extra, cfg->impl->n_protect_extra);
+        cfg->impl->protect_extra = v;
+        cfg->impl->n_protect_extra = n;
         return;
     }
 
     case K_UIDLIST: {
-        if (!is_list_like(s)) {
-            report(r, s, "%s: expected a list of uids [0, 1000], got %s", path, type_name(type));
+        if (!cfg_is_list_like(s)) {
+            cfg_report(r, s, "%s: expected a list of uids [0, 1000], got %s", path, cfg_type_name(type));
             return;
         }
         int n = config_setting_length(s);
         uid_t *uids = calloc((size_t)n + 1, sizeof *uids);
         if (!uids) {
-            report(r, s, "%s: out of memory", path);
+            cfg_report(r, s, "%s: out of memory", path);
             return;
         }
         bool ok = true;
         for (int i = 0; i < n; i++) {
             const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
             long long v;
-            if (!get_integer(e, &v)) {
-                report(r, e, "%s[%d]: expected an integer uid, got %s", path, i,
-                       type_name(config_setting_type(e)));
+            bool huge;
+            if (!cfg_get_integer(r, e, &v, &huge)) {
+                cfg_report(r, e, "%s[%d]: expected an integer uid, got %s", path, i,
+                       cfg_type_name(config_setting_type(e)));
                 ok = false;
-            } else if (v < 0 || (double)v > k->hi) {
-                report(r, e, "%s[%d]: must be between 0 and %.0f, got %lld", path, i, k->hi, v);
+            } else if (huge || v < 0 || (double)v > k->hi) {
+                cfg_report(r, e, "%s[%d]: must be between 0 and %.0f, got %lld", path, i, k->hi, v);
                 ok = false;
             } else {
                 uids[i] = (uid_t)v;
@@ -582,21 +572,21 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
     case K_HOSTLIST: {
         char **v = NULL;
         size_t n = 0;
-        if (!read_string_list(r, s, path, true, &v, &n))
+        if (!cfg_read_string_list(r, s, path, true, &v, &n))
             return;
         bool ok = true;
         for (size_t i = 0; i < n; i++) {
             char why[160];
             if (!check_host_name(v[i], why, sizeof why)) {
-                report(r, config_setting_get_elem(s, (unsigned)i), "%s[%zu]: %s", path, i, why);
+                cfg_report(r, config_setting_get_elem(s, (unsigned)i), "%s[%zu]: %s", path, i, why);
                 ok = false;
             }
         }
         if (!ok) {
-            free_strv(v, n);
+            cfg_free_strv(v, n);
             return;
         }
-        free_strv(cfg->http_allowed_hosts, cfg->n_http_allowed_hosts);
+        cfg_free_strv(cfg->http_allowed_hosts, cfg->n_http_allowed_hosts);
         cfg->http_allowed_hosts = v;
         cfg->n_http_allowed_hosts = n;
         return;
@@ -608,7 +598,7 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
 
     /* The rest are strings. */
     if (type != CONFIG_TYPE_STRING) {
-        report(r, s, "%s: expected a string, got %s", path, type_name(type));
+        cfg_report(r, s, "%s: expected a string, got %s", path, cfg_type_name(type));
         return;
     }
     const char *v = config_setting_get_string(s);
@@ -620,38 +610,38 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
         else if (strcmp(v, "dry-run") == 0)
             cfg->dry_run = 1;
         else
-            report(r, s, "%s: must be \"live\" or \"dry-run\", got \"%s\"", path, v);
+            cfg_report(r, s, "%s: must be \"live\" or \"dry-run\", got \"%s\"", path, v);
         return;
     case K_LOGLEVEL: {
         int lvl = log_level_parse(v);
         if (lvl < 0)
-            report(r, s, "%s: must be one of error, warn, info, debug, got \"%s\"", path, v);
+            cfg_report(r, s, "%s: must be one of error, warn, info, debug, got \"%s\"", path, v);
         else
             cfg->log_level = lvl;
         return;
     }
     case K_ABSPATH:
         if (v[0] != '/') {
-            report(r, s, "%s: must be an absolute path, got \"%s\"", path, v);
+            cfg_report(r, s, "%s: must be an absolute path, got \"%s\"", path, v);
             return;
         }
         break;
     case K_CGROUP:
         if (v[0] && v[0] != '/') {
-            report(r, s, "%s: must be a cgroup path starting with / (or \"\" for any), got \"%s\"",
+            cfg_report(r, s, "%s: must be a cgroup path starting with / (or \"\" for any), got \"%s\"",
                    path, v);
             return;
         }
         break;
     case K_LISTEN:
         if (!check_listen(v, why, sizeof why)) {
-            report(r, s, "%s: %s", path, why);
+            cfg_report(r, s, "%s: %s", path, why);
             return;
         }
         break;
     case K_NAMESPACE:
         if (!match_ident(v, false)) {
-            report(r, s, "%s: must match [a-zA-Z_][a-zA-Z0-9_]*, got \"%s\"", path, v);
+            cfg_report(r, s, "%s: must match [a-zA-Z_][a-zA-Z0-9_]*, got \"%s\"", path, v);
             return;
         }
         break;
@@ -659,7 +649,7 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
         break;
     }
     if (set_string((char **)base, v) != HEALER_OK)
-        report(r, s, "%s: out of memory", path);
+        cfg_report(r, s, "%s: out of memory", path);
 }
 
 static void read_section(rctx *r, config *cfg, const config_setting_t *sec)
@@ -683,7 +673,7 @@ static void read_section(rctx *r, config *cfg, const config_setting_t *sec)
                     if (w > 0)
                         len += (size_t)w;
                 }
-            report(r, s, "%s.%s: unknown key (known: %s)", sname, key, known);
+            cfg_report(r, s, "%s.%s: unknown key (known: %s)", sname, key, known);
             continue;
         }
         apply_key(r, cfg, k, s);
@@ -696,32 +686,32 @@ static void read_plugins(rctx *r, config *cfg, const config_setting_t *sec)
     int n = config_setting_length(sec);
     impl->plugin_names = calloc((size_t)n + 1, sizeof *impl->plugin_names);
     if (!impl->plugin_names) {
-        report(r, sec, "plugins: out of memory");
+        cfg_report(r, sec, "plugins: out of memory");
         return;
     }
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(sec, (unsigned)i);
         const char *name = config_setting_name(s);
         if (!config_setting_is_group(s)) {
-            report(r, s, "plugins.%s: expected a group { ... }, got %s", name,
-                   type_name(config_setting_type(s)));
+            cfg_report(r, s, "plugins.%s: expected a group { ... }, got %s", name,
+                   cfg_type_name(config_setting_type(s)));
             continue;
         }
         if (!match_ident(name, true)) {
-            report(r, s, "plugins.%s: a plugin section's name must match [a-z0-9_]+", name);
+            cfg_report(r, s, "plugins.%s: a plugin section's name must match [a-z0-9_]+", name);
             continue;
         }
         /* enabled is checked here, not only at resolve time: a disabled plugin is never
          * resolved, and config_plugin_enabled must have a bool to answer with. */
         const config_setting_t *en = config_setting_get_member(s, "enabled");
         if (en && config_setting_type(en) != CONFIG_TYPE_BOOL) {
-            report(r, en, "plugins.%s.enabled: expected a bool (true or false), got %s", name,
-                   type_name(config_setting_type(en)));
+            cfg_report(r, en, "plugins.%s.enabled: expected a bool (true or false), got %s", name,
+                   cfg_type_name(config_setting_type(en)));
             continue;
         }
         char *copy = strdup(name);
         if (!copy) {
-            report(r, s, "plugins: out of memory");
+            cfg_report(r, s, "plugins: out of memory");
             return;
         }
         impl->plugin_names[impl->n_plugins++] = copy;
@@ -768,6 +758,38 @@ static int set_defaults(config *cfg)
     return HEALER_OK;
 }
 
+/* protect.names adds to the built-in names (a list naming "postgres" must not silently take
+ * sshd's protection away); protect.replace_default_names = true makes it the whole list. */
+static int merge_protect_names(config *cfg)
+{
+    struct config_impl *impl = cfg->impl;
+    if (cfg->protect_replace_default_names) {
+        cfg_free_strv(cfg->protect_names, cfg->n_protect_names);
+        cfg->protect_names = impl->protect_extra ? impl->protect_extra : calloc(1, sizeof(char *));
+        cfg->n_protect_names = impl->n_protect_extra;
+        impl->protect_extra = NULL;
+        impl->n_protect_extra = 0;
+        return cfg->protect_names ? HEALER_OK : HEALER_E_NOMEM;
+    }
+    size_t n = cfg->n_protect_names;
+    char **v = realloc(cfg->protect_names, (n + impl->n_protect_extra + 1) * sizeof *v);
+    if (!v)
+        return HEALER_E_NOMEM;
+    cfg->protect_names = v;
+    for (size_t i = 0; i < impl->n_protect_extra; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = strcmp(v[j], impl->protect_extra[i]) == 0;
+        if (dup)
+            continue;
+        v[n++] = impl->protect_extra[i];
+        impl->protect_extra[i] = NULL;
+    }
+    v[n] = NULL;
+    cfg->n_protect_names = n;
+    return HEALER_OK;
+}
+
 void config_free(config *cfg)
 {
     if (!cfg)
@@ -779,16 +801,18 @@ void config_free(config *cfg)
     free(cfg->sys_root);
     free(cfg->http_listen);
     free(cfg->token_file);
-    free_strv(cfg->http_allowed_hosts, cfg->n_http_allowed_hosts);
+    cfg_free_strv(cfg->http_allowed_hosts, cfg->n_http_allowed_hosts);
     free(cfg->metrics_namespace);
-    free_strv(cfg->protect_names, cfg->n_protect_names);
+    cfg_free_strv(cfg->protect_names, cfg->n_protect_names);
     free(cfg->scope_cgroup);
     free(cfg->scope_uids);
     if (cfg->impl) {
         if (cfg->impl->lc_live)
             config_destroy(&cfg->impl->lc);
         free(cfg->impl->include_dir);
-        free_strv(cfg->impl->plugin_names, cfg->impl->n_plugins);
+        free(cfg->impl->exact);
+        cfg_free_strv(cfg->impl->protect_extra, cfg->impl->n_protect_extra);
+        cfg_free_strv(cfg->impl->plugin_names, cfg->impl->n_plugins);
         free(cfg->impl);
     }
     free(cfg);
@@ -857,6 +881,11 @@ int config_load(const char *path, config **out, diag *d)
         return 1;
     }
 
+    /* libconfig 1.5 wraps integers beyond 32 bits (4294967296 reads as 0): every integer is
+     * read again from the text, exactly (config_lex.c). */
+    r.impl = cfg->impl;
+    cfg_exact_integers(&r, cfg->impl, path);
+
     const config_setting_t *root = config_root_setting(&cfg->impl->lc);
     int n = config_setting_length(root);
     for (int i = 0; i < n; i++) {
@@ -866,14 +895,14 @@ int config_load(const char *path, config **out, diag *d)
         for (size_t j = 0; j < N_SECTIONS; j++)
             known = known || strcmp(SECTIONS[j], name) == 0;
         if (!known) {
-            report(&r, sec,
+            cfg_report(&r, sec,
                    "%s: unknown section (known: agent, limits, http, metrics, protect, scope, "
                    "planner, plugins)", name);
             continue;
         }
         if (!config_setting_is_group(sec)) {
-            report(&r, sec, "%s: expected a group { ... }, got %s", name,
-                   type_name(config_setting_type(sec)));
+            cfg_report(&r, sec, "%s: expected a group { ... }, got %s", name,
+                   cfg_type_name(config_setting_type(sec)));
             continue;
         }
         if (strcmp(name, "plugins") == 0)
@@ -884,6 +913,8 @@ int config_load(const char *path, config **out, diag *d)
 
     if (r.errors == 0)
         check_remote(&r, cfg);
+    if (r.errors == 0 && merge_protect_names(cfg) != HEALER_OK)
+        cfg_report(&r, NULL, "protect.names: out of memory");
     if (r.errors > 0) {
         config_free(cfg);
         return r.errors;
@@ -904,7 +935,7 @@ size_t config_plugin_sections(const config *cfg, const char ***names)
     return cfg->impl->n_plugins;
 }
 
-static const config_setting_t *plugin_section(const config *cfg, const char *name)
+const config_setting_t *cfg_plugin_section(const config *cfg, const char *name)
 {
     if (!cfg || !cfg->impl || !name)
         return NULL;
@@ -917,7 +948,7 @@ static const config_setting_t *plugin_section(const config *cfg, const char *nam
 
 int config_plugin_section_line(const config *cfg, const char *name, const char **file)
 {
-    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *s = cfg_plugin_section(cfg, name);
     const char *f = s ? config_setting_source_file(s) : NULL;
     if (file)
         *file = f ? f : (cfg && cfg->path ? cfg->path : "(config)");
@@ -926,366 +957,23 @@ int config_plugin_section_line(const config *cfg, const char *name, const char *
 
 int config_plugin_has_key(const config *cfg, const char *name, const char *key)
 {
-    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *s = cfg_plugin_section(cfg, name);
     return s && config_setting_get_member(s, key) != NULL;
 }
 
 const char *config_plugin_raw_string(const config *cfg, const char *name, const char *key)
 {
-    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *s = cfg_plugin_section(cfg, name);
     const config_setting_t *v = s ? config_setting_get_member(s, key) : NULL;
     return v && config_setting_type(v) == CONFIG_TYPE_STRING ? config_setting_get_string(v) : NULL;
 }
 
 int config_plugin_enabled(const config *cfg, const char *name)
 {
-    const config_setting_t *s = plugin_section(cfg, name);
+    const config_setting_t *s = cfg_plugin_section(cfg, name);
     const config_setting_t *en = s ? config_setting_get_member(s, "enabled") : NULL;
     if (!en || config_setting_type(en) != CONFIG_TYPE_BOOL)
         return 1;
     return config_setting_get_bool(en) ? 1 : 0;
 }
 
-/* ---- plugin sections resolved against a schema ---------------------------------------------- */
-
-typedef struct pc_entry {
-    char *name;
-    healer_config_type type;
-    double min, max;
-    int b;
-    long long i;
-    double d;
-    char *s;
-    char **items;     /* NULL-terminated */
-    size_t n_items;
-    bool set;         /* the file sets it (else the default holds) */
-} pc_entry;
-
-struct plugin_conf {
-    double interval;  /* 0 = not set in the section */
-    pc_entry *e;
-    size_t n;
-};
-
-void plugin_conf_free(plugin_conf *pc)
-{
-    if (!pc)
-        return;
-    for (size_t i = 0; i < pc->n; i++) {
-        free(pc->e[i].name);
-        free(pc->e[i].s);
-        free_strv(pc->e[i].items, pc->e[i].n_items);
-    }
-    free(pc->e);
-    free(pc);
-}
-
-static pc_entry *pc_find(const plugin_conf *pc, const char *key)
-{
-    if (!pc || !key)
-        return NULL;
-    for (size_t i = 0; i < pc->n; i++)
-        if (strcmp(pc->e[i].name, key) == 0)
-            return &pc->e[i];
-    return NULL;
-}
-
-static bool has_range(const pc_entry *e)
-{
-    return (e->type == HEALER_CFG_INT || e->type == HEALER_CFG_DOUBLE) && e->min != e->max;
-}
-
-/* Sets e from a default's text (the schema's, or a built-in policy's), parsed as the mock host
- * parses it (rules.c). false when it does not parse as e's type or memory ran out. */
-static bool parse_default(pc_entry *e, const char *text)
-{
-    healer_rules_value v;
-    if (healer_rules_parse_text(e->type, text, &v, NULL, 0) != HEALER_OK)
-        return false;
-    e->b = v.b;
-    e->i = v.i;
-    e->d = v.d;
-    e->s = v.s;
-    e->items = v.items;
-    e->n_items = v.n_items;
-    if (e->type == HEALER_CFG_STRING_LIST && !e->items)
-        e->items = calloc(1, sizeof *e->items);
-    return e->type != HEALER_CFG_STRING_LIST || e->items != NULL;
-}
-
-#define N_IMPLICIT 6
-
-/* enabled, interval, and the operator's policy keys with a built-in's defaults (rules.h). */
-static void add_implicit_keys(plugin_conf *pc, const char *name)
-{
-    const healer_rules_builtin *bi = healer_rules_builtin_policy(name);
-    const struct {
-        const char *key;
-        healer_config_type type;
-        const char *def;
-    } keys[N_IMPLICIT] = {
-        {"enabled", HEALER_CFG_BOOL, "true"},
-        {"interval", HEALER_CFG_DOUBLE, NULL},
-        {"write_allow", HEALER_CFG_STRING_LIST, bi ? bi->write_allow : NULL},
-        {"paths_allow", HEALER_CFG_STRING_LIST, bi ? bi->paths_allow : NULL},
-        {"allow_auto", HEALER_CFG_BOOL, bi && bi->allow_auto ? "true" : "false"},
-        {"allow_system", HEALER_CFG_BOOL, bi && bi->allow_system ? "true" : "false"},
-    };
-    for (size_t i = 0; i < N_IMPLICIT; i++) {
-        pc_entry *e = &pc->e[pc->n];
-        e->type = keys[i].type;
-        if (!(e->name = strdup(keys[i].key)))
-            continue;
-        if (!parse_default(e, keys[i].def)) {
-            free(e->name);
-            e->name = NULL;
-            continue;
-        }
-        pc->n++;
-    }
-}
-
-static bool entry_in_range(const pc_entry *e, double v)
-{
-    return !has_range(e) || (v >= e->min && v <= e->max);
-}
-
-/* Sets e from the file's value s; reports and returns false when s does not fit. */
-static bool read_value(rctx *r, pc_entry *e, const config_setting_t *s, const char *path)
-{
-    int type = config_setting_type(s);
-    switch (e->type) {
-    case HEALER_CFG_BOOL:
-        if (type != CONFIG_TYPE_BOOL) {
-            report(r, s, "%s: expected a bool (true or false), got %s", path, type_name(type));
-            return false;
-        }
-        e->b = config_setting_get_bool(s);
-        return true;
-    case HEALER_CFG_INT: {
-        long long v;
-        if (!get_integer(s, &v)) {
-            report(r, s, "%s: expected an integer, got %s", path, type_name(type));
-            return false;
-        }
-        if (!entry_in_range(e, (double)v)) {
-            report(r, s, "%s: must be between %.15g and %.15g, got %lld", path, e->min, e->max, v);
-            return false;
-        }
-        e->i = v;
-        return true;
-    }
-    case HEALER_CFG_DOUBLE: {
-        double v;
-        if (!get_number(s, &v)) {
-            report(r, s, "%s: expected a number, got %s", path, type_name(type));
-            return false;
-        }
-        if (!entry_in_range(e, v)) {
-            report(r, s, "%s: must be between %.15g and %.15g, got %.15g", path, e->min, e->max, v);
-            return false;
-        }
-        e->d = v;
-        return true;
-    }
-    case HEALER_CFG_STRING: {
-        if (type != CONFIG_TYPE_STRING) {
-            report(r, s, "%s: expected a string, got %s", path, type_name(type));
-            return false;
-        }
-        char *copy = strdup(config_setting_get_string(s));
-        if (!copy) {
-            report(r, s, "%s: out of memory", path);
-            return false;
-        }
-        free(e->s);
-        e->s = copy;
-        return true;
-    }
-    case HEALER_CFG_STRING_LIST: {
-        char **v = NULL;
-        size_t n = 0;
-        if (!read_string_list(r, s, path, false, &v, &n))
-            return false;
-        free_strv(e->items, e->n_items);
-        e->items = v;
-        e->n_items = n;
-        return true;
-    }
-    }
-    return false;
-}
-
-plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
-                                   const healer_config_key *schema, diag *d)
-{
-    const char *file = cfg && cfg->path ? cfg->path : "(no config)";
-    rctx r = {.d = d, .path = file, .errors = 0,
-              .include_dir = cfg && cfg->impl ? cfg->impl->include_dir : NULL};
-    const char *pname = name ? name : "?";
-    const config_setting_t *sec = plugin_section(cfg, name);
-
-    size_t n_schema = 0;
-    while (schema && schema[n_schema].name)
-        n_schema++;
-
-    plugin_conf *pc = calloc(1, sizeof *pc);
-    if (pc)
-        pc->e = calloc(n_schema + N_IMPLICIT + ISOLATION_N_KEYS, sizeof *pc->e);
-    if (!pc || !pc->e) {
-        plugin_conf_free(pc);
-        report(&r, sec, "plugins.%s: out of memory", pname);
-        return NULL;
-    }
-
-    /* The schema is the plugin author's; its mistakes are reported (naming plugin and key)
-     * like the operator's, at the section's line when there is one. The rules are the ones the
-     * mock host applies (rules.c). */
-    for (size_t i = 0; i < n_schema; i++) {
-        const healer_config_key *k = &schema[i];
-        char why[512];
-        if (healer_rules_check_schema_key(schema, i, why, sizeof why) != HEALER_OK) {
-            report(&r, sec, "plugins.%s: plugin %s's schema: %s", pname, pname, why);
-            continue;
-        }
-        pc_entry *e = &pc->e[pc->n];
-        e->type = k->type;
-        e->min = k->min;
-        e->max = k->max;
-        if (!(e->name = strdup(k->name)) || !parse_default(e, k->default_value)) {
-            report(&r, sec, "plugins.%s: out of memory", pname);
-            continue;
-        }
-        pc->n++;
-    }
-    /* The implicit keys: enabled, interval and the operator's policy (rules.h), whose defaults
-     * are a built-in's own needs and nothing for any other plugin. */
-    add_implicit_keys(pc, name);
-
-    /* How it runs (isolation.h), unless the schema has a key of that name; a built-in's child
-     * needs (rules.h) are its defaults. */
-    const healer_rules_builtin *bi = healer_rules_builtin_policy(name);
-    for (const healer_config_key *k = isolation_keys; k->name; k++) {
-        if (pc_find(pc, k->name))
-            continue;
-        pc_entry *e = &pc->e[pc->n];
-        e->type = k->type;
-        e->min = k->min;
-        e->max = k->max;
-        const char *def = k->default_value;
-        if (bi && strcmp(k->name, "inspect_processes") == 0 && bi->inspect_processes)
-            def = "true";
-        if (bi && strcmp(k->name, "local_sockets") == 0 && bi->local_sockets)
-            def = "true";
-        if ((e->name = strdup(k->name)) && parse_default(e, def))
-            pc->n++;
-        else
-            free(e->name);
-    }
-
-    int n = sec ? config_setting_length(sec) : 0;
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *s = config_setting_get_elem(sec, (unsigned)i);
-        const char *key = config_setting_name(s);
-        char path[256];
-        snprintf(path, sizeof path, "plugins.%s.%s", pname, key);
-        pc_entry *e = pc_find(pc, key);
-        if (!e) {
-            char known[512] = "";
-            size_t len = 0;
-            for (size_t j = 0; j < pc->n && len < sizeof known; j++) {
-                int w = snprintf(known + len, sizeof known - len, "%s%s", j ? ", " : "",
-                                 pc->e[j].name);
-                if (w > 0)
-                    len += (size_t)w;
-            }
-            report(&r, s, "%s: unknown key for plugin %s (known: %s)", path, pname, known);
-            continue;
-        }
-        if (!read_value(&r, e, s, path))
-            continue;
-        e->set = true;
-        if (strcmp(key, "write_allow") == 0 || strcmp(key, "paths_allow") == 0) {
-            for (size_t j = 0; j < e->n_items; j++) {
-                char why[512];
-                if (healer_rules_check_policy_item(key, e->items[j], why, sizeof why) != HEALER_OK)
-                    report(&r, s, "%s: %s", path, why);
-            }
-        }
-        if (strcmp(key, "interval") == 0) {
-            double v = e->type == HEALER_CFG_INT ? (double)e->i : e->d;
-            if (!(v > 0)) {
-                report(&r, s, "%s: must be > 0, got %.15g", path, v);
-                continue;
-            }
-            pc->interval = v;
-        }
-        if (strcmp(key, "isolation") == 0 && e->type == HEALER_CFG_STRING && isolation_check(e->s))
-            report(&r, s, "%s: %s", path, isolation_check(e->s));
-    }
-
-    if (r.errors > 0) {
-        plugin_conf_free(pc);
-        return NULL;
-    }
-    return pc;
-}
-
-int plugin_conf_is_set(const plugin_conf *pc, const char *key)
-{
-    const pc_entry *e = pc_find(pc, key);
-    return e && e->set;
-}
-
-double plugin_conf_interval(const plugin_conf *pc)
-{
-    return pc ? pc->interval : 0;
-}
-
-static const pc_entry *pc_get(const plugin_conf *pc, const char *key, healer_config_type type)
-{
-    const pc_entry *e = pc_find(pc, key);
-    return e && e->type == type ? e : NULL;
-}
-
-int plugin_conf_bool(const plugin_conf *pc, const char *key, int *out)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_BOOL);
-    if (out)
-        *out = e ? e->b : 0;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}
-
-int plugin_conf_int(const plugin_conf *pc, const char *key, long long *out)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_INT);
-    if (out)
-        *out = e ? e->i : 0;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}
-
-int plugin_conf_double(const plugin_conf *pc, const char *key, double *out)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_DOUBLE);
-    if (out)
-        *out = e ? e->d : 0;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}
-
-int plugin_conf_string(const plugin_conf *pc, const char *key, const char **out)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_STRING);
-    if (out)
-        *out = e ? e->s : NULL;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}
-
-int plugin_conf_list(const plugin_conf *pc, const char *key, const char *const **items, size_t *n)
-{
-    const pc_entry *e = pc_get(pc, key, HEALER_CFG_STRING_LIST);
-    if (items)
-        *items = e ? (const char *const *)e->items : NULL;
-    if (n)
-        *n = e ? e->n_items : 0;
-    return e ? HEALER_OK : HEALER_E_NOTFOUND;
-}

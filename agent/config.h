@@ -54,7 +54,10 @@ typedef struct config {
     /* metrics */
     char *metrics_namespace;       /* "luminous_nix" */
     /* protect */
-    char **protect_names; size_t n_protect_names;
+    char **protect_names; size_t n_protect_names; /* the built-in names (sshd, systemd,
+                                      healerd) plus protect.names, or protect.names alone when
+                                      protect.replace_default_names = true */
+    int protect_replace_default_names;
     unsigned protect_min_uid;      /* 1000 */
     /* scope: which processes the agent may act on (empty = all) */
     char *scope_cgroup;            /* a cgroup path ("/user.slice"), "" = any */

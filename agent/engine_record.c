@@ -2,6 +2,7 @@
  * acted and so get restore()), the heal record (actions as they ran, the audit line of each) and
  * its end (knowledge base, metrics, the --once summary). Engine thread only. */
 #include "engine_int.h"
+#include "sanitize_json.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -182,16 +183,21 @@ static json_t *heal_summary_json(const heal *h, const char *outcome, const char 
     json_t *acts = json_array();
     for (size_t i = 0; i < h->n_acts; i++) {
         const kb_action *a = &h->acts[i];
-        json_array_append_new(acts, json_pack("{s:s, s:s, s:s, s:s, s:b}", "plugin", a->plugin,
-                                              "action", a->action, "target", a->target,
-                                              "outcome", a->outcome, "success", a->success));
-        json_object_set_new(json_array_get(acts, i), "message", json_string(a->message));
+        json_t *ao = json_pack("{s:o, s:o, s:o, s:o, s:b}", "plugin", sanitize_json_str(a->plugin),
+                               "action", sanitize_json_str(a->action), "target",
+                               sanitize_json_str(a->target), "outcome",
+                               sanitize_json_str(a->outcome), "success", a->success);
+        if (!ao)
+            continue;
+        json_object_set_new(ao, "message", sanitize_json_str(a->message));
+        json_array_append_new(acts, ao);
     }
-    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:b, s:o}", "id", (json_int_t)h->id,
-                          "issue_id", (json_int_t)h->is->id, "issue_type", h->is->type, "target",
-                          h->is->target, "severity", eng_sev_name(h->is->severity), "outcome", outcome,
+    json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:s, s:s, s:b, s:o}", "id", (json_int_t)h->id,
+                          "issue_id", (json_int_t)h->is->id, "issue_type",
+                          sanitize_json_str(h->is->type), "target",
+                          sanitize_json_str(h->is->target), "severity", eng_sev_name(h->is->severity), "outcome", outcome,
                           "dry_run", h->dry_run, "actions", acts);
-    json_object_set_new(o, "reason", reason ? json_string(reason) : json_null());
+    json_object_set_new(o, "reason", sanitize_json_str(reason));
     return o;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "sanitize_json.h"
 
 const char *const ENG_ISSUE_STATE[] = { "open", "healing", "pending", "healed", "failed",
                                         "suppressed" };
@@ -105,7 +106,12 @@ void engine_counts(engine *e, size_t *open_issues, size_t *pending)
 
 static json_t *time_or_null(double t)
 {
-    return t > 0 ? json_real(t) : json_null();
+    return t > 0 && isfinite(t) ? json_real(t) : json_null();
+}
+
+static json_t *finite_or_null(double t)
+{
+    return isfinite(t) ? json_real(t) : json_null();
 }
 
 json_t *engine_issues_json(engine *e)
@@ -116,17 +122,21 @@ json_t *engine_issues_json(engine *e)
     for (eissue *is = e->ihead; is; is = is->next) {
         json_t *comps = json_array();
         for (size_t i = 0; i < is->n_components; i++)
-            json_array_append_new(comps, json_string(is->components[i]));
-        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:I, s:s, s:o, s:o}",
-                              "id", (json_int_t)is->id, "type", is->type, "severity",
-                              eng_sev_name(is->severity), "target", is->target, "summary", is->summary,
-                              "plugin", is->plugin, "first_seen", is->first_seen, "last_seen",
-                              is->last_seen, "count", (json_int_t)is->count, "state",
+            json_array_append_new(comps, sanitize_json_str(is->components[i]));
+        /* Types, targets and summaries quote process names and paths: sanitized, so an ESC
+         * never reaches a terminal and a byte that is not UTF-8 never drops the issue. */
+        json_t *o = json_pack("{s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:s, s:o, s:o}",
+                              "id", (json_int_t)is->id, "type", sanitize_json_str(is->type),
+                              "severity", eng_sev_name(is->severity), "target",
+                              sanitize_json_str(is->target), "summary",
+                              sanitize_json_str(is->summary), "plugin", sanitize_json_str(is->plugin),
+                              "first_seen", finite_or_null(is->first_seen), "last_seen",
+                              finite_or_null(is->last_seen), "count", (json_int_t)is->count, "state",
                               ENG_ISSUE_STATE[is->state], "measurements",
                               msg_measures_object(is->measures, is->n_measures), "components", comps);
         if (!o)
             continue;
-        json_object_set_new(o, "reason", is->reason ? json_string(is->reason) : json_null());
+        json_object_set_new(o, "reason", sanitize_json_str(is->reason));
         json_object_set_new(o, "heal_id", is->heal_id ? json_integer((json_int_t)is->heal_id) : json_null());
         /* When the governor lets this (type, target) heal again: the windows of the mode the
          * agent runs in (dry-run keeps its own). */
@@ -167,21 +177,31 @@ json_t *engine_pending_json(engine *e)
         json_t *acts = json_array();
         for (size_t k = 0; k < h->n_order; k++) {
             const msg_action *a = h->order[k].action;
-            json_array_append_new(acts, json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:o}",
-                                                  "plugin", a->plugin, "action", a->name,
-                                                  "target", a->target ? a->target : h->is->target,
-                                                  "description", a->description, "step",
-                                                  (int)a->step, "expected", h->order[k].expected,
-                                                  "flags", flags_json(a->flags)));
+            double x = h->order[k].expected;
+            json_array_append_new(acts, json_pack("{s:o, s:o, s:o, s:o, s:i, s:f, s:o}",
+                                                  "plugin", sanitize_json_str(a->plugin), "action",
+                                                  sanitize_json_str(a->name), "target",
+                                                  sanitize_json_str(a->target ? a->target
+                                                                              : h->is->target),
+                                                  "description",
+                                                  sanitize_json_str(a->description ? a->description
+                                                                                   : ""),
+                                                  "step", (int)a->step, "expected",
+                                                  isfinite(x) ? x : 0.0, "flags",
+                                                  flags_json(a->flags)));
         }
-        json_array_append_new(arr, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:f, s:f, s:s, s:o}",
+        /* A plan that never expires (an infinite deadline) shows expires_at null: jansson
+         * refuses a non-finite number, and the plan must not vanish from the list. */
+        json_array_append_new(arr, json_pack("{s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o}",
                                              "id", (json_int_t)h->id, "issue_id",
-                                             (json_int_t)h->is->id, "issue_type", h->is->type,
-                                             "target", h->is->target, "severity",
-                                             eng_sev_name(h->is->severity), "summary", h->is->summary,
-                                             "created_at", h->pending_created, "expires_at",
-                                             h->pending_expires, "reason", h->pending_reason,
-                                             "actions", acts));
+                                             (json_int_t)h->is->id, "issue_type",
+                                             sanitize_json_str(h->is->type), "target",
+                                             sanitize_json_str(h->is->target), "severity",
+                                             eng_sev_name(h->is->severity), "summary",
+                                             sanitize_json_str(h->is->summary), "created_at",
+                                             finite_or_null(h->pending_created), "expires_at",
+                                             finite_or_null(h->pending_expires), "reason",
+                                             sanitize_json_str(h->pending_reason), "actions", acts));
     }
     pthread_mutex_unlock(&e->lock);
     return json_pack("{s:o}", "pending", arr);

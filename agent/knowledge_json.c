@@ -2,6 +2,7 @@
  * heals with their actions, and the per (type, action) statistics. Reads go through the
  * read-only connection under read_mtx. */
 #include "knowledge.h"
+#include "sanitize_json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,22 +28,9 @@
 
 static json_t *jstr(const unsigned char *s)
 {
-    if (!s)
-        return json_null();
-    json_t *j = json_string((const char *)s);
-    if (j)
-        return j;
-    /* Not UTF-8 (a process name, a path): show it with the odd bytes replaced rather than
-     * fail the whole answer. */
-    char *copy = strdup((const char *)s);
-    if (!copy)
-        return json_null();
-    for (unsigned char *p = (unsigned char *)copy; *p; p++)
-        if (*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
-    return j ? j : json_null();
+    /* Not UTF-8 or with control bytes (a file name, a process name, a command's output):
+     * escaped by the sanitizer, never dropped (jansson refuses invalid UTF-8). */
+    return sanitize_json_str((const char *)s);
 }
 
 static json_t *jreal(double v)

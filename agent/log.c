@@ -2,6 +2,7 @@
  * time from any thread. Owns nothing but the current level and the lock that keeps lines
  * whole. */
 #include "log.h"
+#include "sanitize.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -78,25 +79,29 @@ void log_vwrite(healer_log_level level, const char *who, const char *fmt, va_lis
     int saved_errno = errno; /* callers often log strerror(errno) and then test errno */
     char line[LOG_LINE_MAX];
     int head = snprintf(line, sizeof line, "%s %s: ", log_level_name(level), who ? who : "healerd");
-    if (head < 0 || (size_t)head >= sizeof line - 1)
-        head = (int)sizeof line - 2;
+    if (head < 0 || (size_t)head >= sizeof line - 8)
+        head = (int)sizeof line - 8; /* keeps room for "...\n" below */
     size_t len = (size_t)head;
     if (fmt) {
-        int n = vsnprintf(line + len, sizeof line - len, fmt, ap);
-        if (n > 0)
-            len = ((size_t)n >= sizeof line - len) ? sizeof line - 1 : len + (size_t)n;
+        /* The message quotes outside strings (process names, paths, a command's output): an
+         * ESC or BEL in one must not drive the reader's terminal, and a newline would forge a
+         * second log line. The sanitizer escapes them (newlines and tabs become spaces). */
+        char raw[LOG_LINE_MAX];
+        int n = vsnprintf(raw, sizeof raw, fmt, ap);
+        if (n > 0) {
+            size_t rl = (size_t)n < sizeof raw ? (size_t)n : sizeof raw - 1;
+            /* Room kept for "..." and the newline; the sanitizer never cuts a character. */
+            size_t room = sizeof line - len - 4;
+            size_t need = sanitize_to(raw, rl, line + len, room, SANITIZE_SPACE_WS);
+            len += strlen(line + len);
+            if (need >= room || (size_t)n >= sizeof raw) {
+                memcpy(line + len, "...", 3);
+                len += 3;
+            }
+        }
     }
-    /* One event, one line: a newline inside a message (a command's output, a file name)
-     * would forge a second log line. */
-    for (size_t i = (size_t)head; i < len; i++)
-        if (line[i] == '\n' || line[i] == '\r')
-            line[i] = ' ';
     while (len > (size_t)head && line[len - 1] == ' ')
         len--;
-    if (len >= sizeof line - 1) {
-        len = sizeof line - 1;
-        memcpy(line + len - 3, "...", 3);
-    }
     line[len++] = '\n';
     pthread_mutex_lock(&g_write_lock);
     write_all(STDERR_FILENO, line, len);

@@ -3,6 +3,7 @@
  * pings it, and contains its crashes: reap, log with the signal, count, answer the engine for
  * what was in flight, undo the plugin's journaled changes, restart with back-off or mark failed. */
 #include "proxy_int.h"
+#include "sanitize_json.h"
 #include "rules.h"
 
 #include <errno.h>
@@ -109,7 +110,7 @@ json_t *proxy_status_json(const char *name)
                       (json_int_t)s->memory_max_mb, "cpu_max_percent", s->cpu_max_percent,
                       "limits", s->limits);
         json_object_set_new(o, "privileges", json_string(s->privileges));
-        json_object_set_new(o, "last_crash", s->last_crash[0] ? json_string(s->last_crash)
+        json_object_set_new(o, "last_crash", s->last_crash[0] ? sanitize_json_str(s->last_crash)
                                                                : json_null());
         json_object_set_new(o, "last_crash_time", s->last_crash_time > 0
                                                       ? json_real(s->last_crash_time)

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "healctl_int.h"
+#include "sanitize.h"
 
 #ifndef HEALERD_VERSION
 #define HEALERD_VERSION "0.0.0"
@@ -61,6 +62,15 @@ static void print_pretty_json(const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (in_str) {
+            /* jansson escapes C0 but sends DEL, C1 (U+0080..U+009F) and bidi controls as
+             * they are; a terminal acts on them. \uNNNN is the same JSON string. */
+            size_t cl;
+            long cp = (unsigned char)c >= 0x7f ? sanitize_control_at(s + i, len - i, &cl) : -1;
+            if (cp >= 0 && !esc) {
+                printf("\\u%04lx", (unsigned long)cp);
+                i += cl - 1;
+                continue;
+            }
             putchar(c);
             if (esc)
                 esc = 0;

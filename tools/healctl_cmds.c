@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "healctl_int.h"
+#include "sanitize.h"
 
 /* ---- Text output -------------------------------------------------------------------- */
 
@@ -24,27 +25,35 @@ int healctl_utf8_term;   /* the terminal takes UTF-8: "…" as the truncation ma
  * from a plugin and must not be able to drive the terminal with escape sequences. */
 char *healctl_clean_text(const char *s)
 {
-    if (!s)
-        s = "";
-    size_t n = strlen(s);
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) {
-            out[o++] = ' ';
-        } else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
-                   (unsigned char)s[i + 1] <= 0x9f) {
-            out[o++] = ' ';
-            i++;
-        } else {
-            out[o++] = (char)c;
-        }
+    /* The agent's own sanitizer: an ESC, BEL or C1 byte in a process name is shown escaped
+     * (\x1b, \u009b), never sent to the terminal; a newline would break the table's row. */
+    return sanitize_dup(s ? s : "", SANITIZE_SPACE_WS);
+}
+
+/* printf for text that quotes the agent's answers (targets, plugin and component names):
+ * each line through the sanitizer, so nothing the agent relays drives the terminal. */
+static void cprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void cprintf(const char *fmt, ...)
+{
+    char *raw = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&raw, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    for (char *line = raw, *nl;; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        char *c = sanitize_dup(line, SANITIZE_SPACE_WS);
+        fputs(c ? c : "", stdout);
+        free(c);
+        if (!nl)
+            break;
+        putchar('\n');
     }
-    out[o] = '\0';
-    return out;
+    free(raw);
 }
 
 /* Display width: one column per code point (good enough for the text the agent produces). */
@@ -354,7 +363,7 @@ static void print_entries(const json_t *arr, const char *what)
         char *type = healctl_clean_text(healctl_jstr(e, "issue_type", "?"));
         char *target = healctl_clean_text(healctl_jstr(e, "target", "?"));
         const char *sev = healctl_jstr(e, "severity", NULL);
-        printf("               %s %s on %s %s%s%s%s\n", what, type ? type : "?",
+        cprintf("               %s %s on %s %s%s%s%s\n", what, type ? type : "?",
                target ? target : "?", until, sev ? " (after a " : "", sev ? sev : "",
                sev ? " heal)" : "");
         free(type);
@@ -379,13 +388,13 @@ int healctl_cmd_status(const ctx *c)
     char *ver = healctl_clean_text(healctl_jstr(root, "version", "?"));
     char *abi = healctl_clean_text(healctl_jstr(root, "abi", "?"));
     char *mode = healctl_clean_text(healctl_jstr(root, "mode", "?"));
-    printf("healerd %s (plugin ABI %s) at %s\n", ver ? ver : "?", abi ? abi : "?", c->u.base);
+    cprintf("healerd %s (plugin ABI %s) at %s\n", ver ? ver : "?", abi ? abi : "?", c->u.base);
     free(ver);
     free(abi);
-    printf("  mode         %s%s\n", mode ? mode : "?",
+    cprintf("  mode         %s%s\n", mode ? mode : "?",
            json_is_true(json_object_get(root, "paused")) ? ", PAUSED (no healing until resume)" : "");
     free(mode);
-    printf("  uptime       %s\n", up);
+    cprintf("  uptime       %s\n", up);
     if (jnum(root, "health", &d)) {
         /* Name the component that pulls the number down, so "why 50?" has an answer. */
         const json_t *worst = NULL, *comp;
@@ -400,7 +409,7 @@ int healctl_cmd_status(const ctx *c)
         if (worst && ws < 100) {
             char *wp = healctl_clean_text(healctl_jstr(worst, "plugin", "?"));
             char *wc = healctl_clean_text(healctl_jstr(worst, "component", "?"));
-            printf("  health       %.1f / 100 (lowest: %s %s at %.0f)\n", d, wp ? wp : "?",
+            cprintf("  health       %.1f / 100 (lowest: %s %s at %.0f)\n", d, wp ? wp : "?",
                    wc ? wc : "?", ws);
             free(wp);
             free(wc);
@@ -411,9 +420,9 @@ int healctl_cmd_status(const ctx *c)
         printf("  health       -\n");
     }
     fmt_int(v, sizeof v, root, "open_issues");
-    printf("  open issues  %s\n", v);
+    cprintf("  open issues  %s\n", v);
     fmt_int(v, sizeof v, root, "pending");
-    printf("  pending      %s%s\n", v,
+    cprintf("  pending      %s%s\n", v,
            jnum(root, "pending", &d) && d > 0 ? " (see 'healctl pending')" : "");
     const json_t *l = json_object_get(root, "limits");
     if (json_is_object(l)) {
@@ -421,19 +430,19 @@ int healctl_cmd_status(const ctx *c)
         fmt_int(a, sizeof a, l, "heals_last_hour");
         fmt_int(b, sizeof b, l, "heals_left_this_hour");
         fmt_int(m, sizeof m, l, "max_heals_per_hour");
-        printf("  heals        %s in the last hour, %s left (max %s)\n", a, b, m);
+        cprintf("  heals        %s in the last hour, %s left (max %s)\n", a, b, m);
         fmt_int(a, sizeof a, l, "rollbacks_today");
         fmt_int(b, sizeof b, l, "rollbacks_left_today");
         fmt_int(m, sizeof m, l, "max_rollbacks_per_day");
-        printf("  rollbacks    %s today, %s left (max %s)\n", a, b, m);
+        cprintf("  rollbacks    %s today, %s left (max %s)\n", a, b, m);
         fmt_int(a, sizeof a, l, "min_health_for_auto");
-        printf("  auto-heal    when health >= %s, or the issue is critical\n", a);
+        cprintf("  auto-heal    when health >= %s, or the issue is critical\n", a);
         fmt_int(a, sizeof a, l, "cooldowns_active");
         if (jnum(l, "cooldown_minutes", &d))
             snprintf(b, sizeof b, "%g", d);
         else
             snprintf(b, sizeof b, "-");
-        printf("  cooldowns    %s active (%s min each)\n", a, b);
+        cprintf("  cooldowns    %s active (%s min each)\n", a, b);
         print_entries(json_object_get(root, "cooldowns"), "cooldown");
         print_entries(json_object_get(root, "snoozes"), "rejected: snoozed");
         if (jnum(l, "auto_after_confirmations", &d) && d > 0)
@@ -447,7 +456,7 @@ int healctl_cmd_status(const ctx *c)
         fmt_int(r, sizeof r, bus, "received");
         fmt_int(dr, sizeof dr, bus, "dropped");
         fmt_int(ma, sizeof ma, bus, "malformed");
-        printf("  bus          %s sent, %s received, %s dropped, %s malformed\n", s, r, dr, ma);
+        cprintf("  bus          %s sent, %s received, %s dropped, %s malformed\n", s, r, dr, ma);
     }
     json_decref(root);
     return EX_OK;
@@ -798,7 +807,7 @@ int healctl_cmd_post(const ctx *c, const char *path, const char *id, const char 
         rc = EX_AGENT;
     } else if (!c->json) {
         char *m = healctl_clean_text(msg && *msg ? msg : done);
-        printf("%s\n", m ? m : done);
+        cprintf("%s\n", m ? m : done);
         free(m);
     }
     json_decref(root);

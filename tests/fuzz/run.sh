@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# run.sh BUILD_DIR SECONDS — builds the bus decoder's libFuzzer target (clang, ASan+UBSan) in
-# BUILD_DIR, seeds it with valid encoded messages of every kind, and fuzzes for SECONDS.
-# Exits non-zero when the fuzzer finds a crash, a leak or a round-trip mismatch; the input that
-# did it is left in BUILD_DIR/crash-* (replay: BUILD_DIR/fuzz_message BUILD_DIR/crash-...).
+# run.sh BUILD_DIR SECONDS — builds the libFuzzer targets (clang, ASan+UBSan) in BUILD_DIR and
+# runs them: the bus decoder (seeded with valid encoded messages of every kind) for SECONDS, then
+# the configuration loader (seeded with the shipped and fixture configs) and the string
+# sanitizer for FUZZ_OTHER_SECONDS each (default 20).
+# Exits non-zero when a fuzzer finds a crash, a leak or a broken invariant; the input that did
+# it is left in BUILD_DIR/crash-* (replay: BUILD_DIR/fuzz_NAME BUILD_DIR/crash-...).
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -29,6 +31,18 @@ echo "fuzz: building in $build"
     -o "$build/fuzz_message" "${mp_libs[@]}"
 "$CC" "${flags[@]}" "${mp_cflags[@]}" "$src/tests/fuzz/gen_seeds.c" "$src/agent/message.c" \
     -o "$build/gen_seeds" "${mp_libs[@]}"
+read -r -a lc_cflags <<<"$(pkg-config --cflags libconfig jansson)"
+read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson) -lm -lpthread"
+# rules.c's long messages are concatenated literals in an array: clang asks about those.
+"$CC" "${flags[@]}" -Wno-string-concatenation -DHEALERD_PLUGIN_DIR='"/usr/lib/healerd/plugins"' \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined "${lc_cflags[@]}" \
+    "$src/tests/fuzz/fuzz_config.c" "$src/agent/config.c" "$src/agent/config_lex.c" \
+    "$src/agent/config_plugin.c" "$src/agent/isolation.c" "$src/agent/rules.c" \
+    "$src/agent/rules_policy.c" "$src/agent/log.c" "$src/agent/sanitize.c" \
+    -o "$build/fuzz_config" "${lc_libs[@]}"
+"$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_sanitize.c" "$src/agent/sanitize.c" \
+    -o "$build/fuzz_sanitize" "${mp_libs[@]}"
 
 # Seeds are regenerated each run so they follow the schema; the corpus the fuzzer grows is
 # kept in BUILD_DIR between runs (a later run starts where the last one stopped).
@@ -54,3 +68,32 @@ if [ $rc -ne 0 ] || [ -n "$found" ]; then
     exit 1
 fi
 echo "fuzz: no crash in ${seconds}s"
+
+# The configuration loader and the string sanitizer, each in its own corpus.
+other=${FUZZ_OTHER_SECONDS:-20}
+mkdir -p "$build/corpus_config" "$build/seeds_config" "$build/corpus_sanitize"
+cp "$src"/tests/fixtures/config/*.conf "$src/etc/healerd.conf" "$build/seeds_config/"
+for target in config sanitize; do
+    rm -f crash-* leak-* timeout-* oom-* slow-unit-*
+    seeds=()
+    [ "$target" = config ] && seeds=("$build/seeds_config")
+    echo "fuzz: $target for ${other}s"
+    set +e
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
+    LSAN_OPTIONS=suppressions="$src/tests/fuzz/lsan.supp" \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    "$build/fuzz_$target" -max_total_time="$other" -max_len=4096 -timeout=10 \
+        -rss_limit_mb=2048 -malloc_limit_mb=256 -print_final_stats=1 \
+        -artifact_prefix="$build/" "$build/corpus_$target" "${seeds[@]}" \
+        >"$build/fuzz_$target.log" 2>&1
+    rc=$?
+    set -e
+    tail -n 8 "$build/fuzz_$target.log"
+    found=$(ls crash-* leak-* timeout-* oom-* 2>/dev/null || true)
+    if [ $rc -ne 0 ] || [ -n "$found" ]; then
+        echo "fuzz: $target FAILED (exit $rc); inputs: ${found:-none written};" \
+             "full log: $build/fuzz_$target.log" >&2
+        exit 1
+    fi
+    echo "fuzz: $target: no crash in ${other}s"
+done

@@ -219,9 +219,13 @@ static void test_full_config(void **state)
     assert_string_equal(c->http_listen, "[::1]:8080");
     assert_string_equal(c->token_file, "/run/healerd/token");
     assert_string_equal(c->metrics_namespace, "healer_test");
-    assert_int_equal(c->n_protect_names, 2);
+    /* protect.names = ["sshd", "postgres"] adds to sshd, systemd, healerd (sshd once) */
+    assert_int_equal(c->n_protect_names, 4);
     assert_string_equal(c->protect_names[0], "sshd");
-    assert_string_equal(c->protect_names[1], "postgres");
+    assert_string_equal(c->protect_names[1], "systemd");
+    assert_string_equal(c->protect_names[2], "healerd");
+    assert_string_equal(c->protect_names[3], "postgres");
+    assert_null(c->protect_names[4]);
     assert_int_equal(c->protect_min_uid, 500);
     assert_string_equal(c->scope_cgroup, "/user.slice");
     assert_int_equal(c->n_scope_uids, 2);
@@ -333,7 +337,7 @@ static void test_ranges_edges_accepted(void **state)
         "agent = { interval = 86400; queue_limit = 10; action_timeout = 0.001; };\n"
         "limits = { max_heals_per_hour = 0; min_health_for_auto = 100; cooldown_minutes = 0;\n"
         "  max_rollbacks_per_day = 1000; };\n"
-        "protect = { names = []; min_uid = 0; };\n"
+        "protect = { names = []; replace_default_names = true; min_uid = 0; };\n"
         "scope = { uids = (0); };\n"
         "planner = { exploration = 1; };\n"));
     assert_true(c->interval == 86400.0);
@@ -417,12 +421,12 @@ static void test_out_of_range(void **state)
         "scope = { uids = [1000, -1]; };\n";   /* 13 */
     assert_int_equal(load_bad(text, &ds), 9);
     /* The exact wording the brief promises. */
-    assert_diag(&ds, 2, "limits.cooldown_minutes: must be >= 0, got -1", NULL);
+    assert_diag(&ds, 2, "limits.cooldown_minutes: must be between 0 and 525600, got -1", NULL);
     assert_diag(&ds, 3, "limits.max_heals_per_hour:", "got 100001");
-    assert_diag(&ds, 4, "limits.confirm_timeout_minutes: must be > 0", "got 0");
-    assert_diag(&ds, 7, "agent.interval: must be > 0 and <= 86400", "got 86400.5");
+    assert_diag(&ds, 4, "limits.confirm_timeout_minutes: must be > 0 and <= 525600", "got 0");
+    assert_diag(&ds, 7, "agent.interval: must be between 0.01 and 86400", "got 86400.5");
     assert_diag(&ds, 8, "agent.queue_limit: must be between 10 and 1000000", "got 9");
-    assert_diag(&ds, 9, "agent.action_timeout: must be > 0", NULL);
+    assert_diag(&ds, 9, "agent.action_timeout: must be between 0.001 and 86400", NULL);
     assert_diag(&ds, 11, "planner.exploration: must be between 0 and 1", "got 1.5");
     assert_diag(&ds, 12, "protect.min_uid:", "got -5");
     assert_diag(&ds, 13, "scope.uids[1]:", "got -1");
@@ -540,7 +544,7 @@ static void test_multiple_errors_all_reported(void **state)
     assert_diag(&ds, 5, "agent.plugin_dir", NULL);
     assert_diag(&ds, 6, "agent.log_level", NULL);
     assert_diag(&ds, 7, "agent.queue_limit", NULL);
-    assert_diag(&ds, 10, "limits.cooldown_minutes: must be >= 0, got -1", NULL);
+    assert_diag(&ds, 10, "limits.cooldown_minutes: must be between 0 and 525600, got -1", NULL);
     assert_diag(&ds, 12, "limits.min_health_for_auto", NULL);
     assert_diag(&ds, 13, "limits.retries", "unknown key");
     assert_diag(&ds, 15, "http.listen", "70000");
@@ -779,7 +783,7 @@ static void test_resolve_wrong_types(void **state)
     assert_diag(&ds, 23, "plugins.wrongtype.label", "expected a string");
     assert_diag(&ds, 24, "plugins.wrongtype.paths", "expected a list");
     assert_diag(&ds, 25, "plugins.wrongtype.verbose", "expected a bool");
-    assert_diag(&ds, 26, "plugins.wrongtype.interval: must be > 0", NULL);
+    assert_diag(&ds, 26, "plugins.wrongtype.interval: must be between 0.01 and 86400 seconds", NULL);
     config_free(c);
 }
 
@@ -869,6 +873,118 @@ static void test_resolve_schema_declares_interval(void **state)
     config_free(c);
 }
 
+/* libconfig 1.5 stores 4294967296 as 0: the value read must be the one written, so these are
+ * refused, not turned into "protect nothing" and "never heal". */
+static void test_integers_beyond_32_bits(void **state)
+{
+    (void)state;
+    diags ds;
+    assert_int_equal(load_bad("protect = { min_uid = 4294967296; };\n"
+                              "limits = {\n"
+                              "  max_heals_per_hour = 4294967296;\n"
+                              "  max_rollbacks_per_day = -4294967295;\n"
+                              "};\n"
+                              "agent = { queue_limit = 0x100000010; max_open_issues = 99999999999999999999; };\n"
+                              "scope = { uids = [0, 4294967296]; };\n", &ds), 6);
+    assert_diag(&ds, 1, "protect.min_uid: must be between 0 and 4294967294", "got 4294967296");
+    assert_diag(&ds, 3, "limits.max_heals_per_hour: must be between 0 and 100000",
+                "got 4294967296");
+    assert_diag(&ds, 4, "limits.max_rollbacks_per_day", "got -4294967295");
+    assert_diag(&ds, 6, "agent.queue_limit", "got 4294967312");
+    assert_diag(&ds, 6, "agent.max_open_issues", "beyond 64 bits");
+    assert_diag(&ds, 7, "scope.uids[1]: must be between 0 and 4294967294", "got 4294967296");
+
+    /* uids past 2^31 are uids: read exactly, with or without L, several on a line, and
+     * after an @include and comments holding numbers */
+    const char *inc = write_conf("# 4294967296 in a comment\nplanner = { exploration = 0.5; };\n");
+    char text[2048];
+    snprintf(text, sizeof text,
+             "/* 1 2 3 */ protect = { min_uid = 3000000000; }; // 5\n"
+             "@include \"%s\"\n"
+             "scope = { uids = (1, 4294967294, 2147483648L, 0x80000000); };\n"
+             "agent = { log_level = \"debug\"; queue_limit = 2000; };\n", strrchr(inc, '/') + 1);
+    config *c = load_good(write_conf(text));
+    assert_int_equal(c->protect_min_uid, 3000000000u);
+    assert_int_equal(c->n_scope_uids, 4);
+    assert_int_equal(c->scope_uids[0], 1);
+    assert_int_equal(c->scope_uids[1], 4294967294u);
+    assert_int_equal(c->scope_uids[2], 2147483648u);
+    assert_int_equal(c->scope_uids[3], 2147483648u);
+    assert_int_equal(c->bus_hwm, 2000);
+    config_free(c);
+}
+
+/* The busy loop and the never-expiring wait of the issue: refused with FILE:LINE. */
+static void test_interval_and_timeout_bounds(void **state)
+{
+    (void)state;
+    diags ds;
+    assert_int_equal(load_bad("agent = {\n"
+                              "  interval = 1e-300;\n"
+                              "  action_timeout = 1e400;\n"
+                              "};\n"
+                              "limits = { confirm_timeout_minutes = 1e308;\n"
+                              "  cooldown_minutes = 1e300; };\n", &ds), 4);
+    assert_diag(&ds, 2, "agent.interval: must be between 0.01 and 86400", "got 1e-300");
+    assert_diag(&ds, 3, "agent.action_timeout: must be between 0.001 and 86400", NULL);
+    assert_diag(&ds, 5, "limits.confirm_timeout_minutes: must be > 0 and <= 525600", "1e+308");
+    assert_diag(&ds, 6, "limits.cooldown_minutes: must be between 0 and 525600", NULL);
+
+    config *c = load_good(write_conf("agent = { interval = 0.01; };\n"
+                                     "limits = { confirm_timeout_minutes = 525600; };\n"
+                                     "plugins = { p = { interval = 0.01; }; };\n"));
+    diags pd = {0};
+    diag d = {collect, &pd, 0};
+    plugin_conf *pc = config_plugin_resolve(c, "p", NULL, &d);
+    assert_non_null(pc);
+    assert_true(plugin_conf_interval(pc) == 0.01);
+    plugin_conf_free(pc);
+    config_free(c);
+
+    c = load_good(write_conf("plugins = {\n"
+                             "  cpu = { interval = 0.000001; };\n"
+                             "  big = { interval = 86401; };\n"
+                             "  inf = { nodefault_d = 1e400; unbounded = 9223372036854775808; };\n"
+                             "};\n"));
+    memset(&pd, 0, sizeof pd);
+    d.count = 0;
+    assert_null(config_plugin_resolve(c, "cpu", NULL, &d));
+    assert_diag(&pd, 2, "plugins.cpu.interval: must be between 0.01 and 86400 seconds", "1e-06");
+    assert_null(config_plugin_resolve(c, "big", NULL, &d));
+    assert_diag(&pd, 3, "plugins.big.interval", "got 86401");
+    assert_null(config_plugin_resolve(c, "inf", demo_schema, &d));
+    assert_diag(&pd, 4, "plugins.inf.nodefault_d: must be a finite number", NULL);
+    assert_diag(&pd, 4, "plugins.inf.unbounded: the number does not fit in 64 bits", NULL);
+    config_free(c);
+}
+
+/* protect.names adds; replace_default_names = true replaces, wherever it stands. */
+static void test_protect_names_add(void **state)
+{
+    (void)state;
+    config *c = load_good(write_conf("protect = { names = [\"postgres\"]; };\n"));
+    assert_int_equal(c->n_protect_names, 4);
+    assert_string_equal(c->protect_names[0], "sshd");
+    assert_string_equal(c->protect_names[1], "systemd");
+    assert_string_equal(c->protect_names[2], "healerd");
+    assert_string_equal(c->protect_names[3], "postgres");
+    config_free(c);
+
+    c = load_good(write_conf("protect = { names = [\"postgres\"]; replace_default_names = true; };\n"));
+    assert_int_equal(c->n_protect_names, 1);
+    assert_string_equal(c->protect_names[0], "postgres");
+    assert_null(c->protect_names[1]);
+    config_free(c);
+
+    c = load_good(write_conf("protect = { replace_default_names = false; };\n"));
+    assert_int_equal(c->n_protect_names, 3);
+    config_free(c);
+
+    diags ds;
+    assert_int_equal(load_bad("protect = { replace_default_names = 1; };\n", &ds), 1);
+    assert_diag(&ds, 1, "protect.replace_default_names: expected a bool", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -901,6 +1017,9 @@ int main(void)
         cmocka_unit_test(test_resolve_bad_schema),
         cmocka_unit_test(test_resolve_without_config),
         cmocka_unit_test(test_resolve_schema_declares_interval),
+        cmocka_unit_test(test_integers_beyond_32_bits),
+        cmocka_unit_test(test_interval_and_timeout_bounds),
+        cmocka_unit_test(test_protect_names_add),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

@@ -200,6 +200,39 @@ static void test_one_event_one_line(void **state)
     capture_free(&c);
 }
 
+/* A process name with ESC, BEL, a C1 CSI and bytes that are not UTF-8 reaches the log escaped:
+ * no raw control byte, every byte of the line valid UTF-8, the escapes readable. */
+static void test_control_bytes_escaped(void **state)
+{
+    (void)state;
+    log_set_level(HEALER_LOG_INFO);
+    capture c;
+    capture_start(&c);
+    log_info("cpu", "renice of pid 42 (%s)", "evil\x1b]0;pwned\x07\xc2\x9b" "31m\xff\x7f");
+    /* a cut in the middle of an escape never leaves half of it */
+    char big[5000];
+    memset(big, '\x1b', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    log_info("big", "%s", big);
+    const char *out = capture_stop(&c);
+    assert_int_equal(count_lines(out), 2);
+    const char *want = "info cpu: renice of pid 42 (evil\\x1b]0;pwned\\x07\\u009b31m\\xff\\x7f)\n";
+    assert_true(strncmp(out, want, strlen(want)) == 0);
+    for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+        assert_true(*p == '\n' || (*p >= 0x20 && *p < 0x7f));
+    const char *second = strchr(out, '\n') + 1;
+    size_t len2 = strlen(second);
+    assert_true(len2 <= 4096);
+    assert_string_equal(second + len2 - 4, "...\n");
+    /* whole escapes only: the text before "..." is a run of "\x1b" */
+    const char *body = second + strlen("info big: ");
+    size_t blen = len2 - strlen("info big: ") - 4;
+    assert_int_equal(blen % 4, 0);
+    for (size_t i = 0; i < blen; i += 4)
+        assert_memory_equal(body + i, "\\x1b", 4);
+    capture_free(&c);
+}
+
 static void test_errno_preserved(void **state)
 {
     (void)state;
@@ -316,6 +349,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_line_format, teardown),
         cmocka_unit_test_teardown(test_level_filtering, teardown),
+        cmocka_unit_test_teardown(test_control_bytes_escaped, teardown),
         cmocka_unit_test_teardown(test_level_names, teardown),
         cmocka_unit_test_teardown(test_one_event_one_line, teardown),
         cmocka_unit_test_teardown(test_errno_preserved, teardown),

@@ -1,0 +1,59 @@
+/* config_int.h — what config.c (the file and the agent's sections) and config_plugin.c (plugin
+ * sections against a schema) share: the parsed file, one reading's context, and the checks both
+ * apply to a setting. */
+#ifndef AGENT_CONFIG_INT_H
+#define AGENT_CONFIG_INT_H
+
+#include <libconfig.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+/* One integer setting's value as the file wrote it (config_lex.c). */
+typedef struct cfg_exact {
+    const config_setting_t *s;
+    long long v;
+    bool huge;                    /* beyond 64 bits: v saturated */
+} cfg_exact;
+
+struct config_impl {
+    config_t lc;                  /* kept for config_plugin_resolve */
+    bool lc_live;                 /* config_init was called */
+    char *include_dir;            /* libconfig may keep only the pointer */
+    char **plugin_names;
+    size_t n_plugins;
+    char **protect_extra;         /* protect.names as written, merged at the end of the load */
+    size_t n_protect_extra;
+    cfg_exact *exact;             /* sorted by setting; NULL when the scan could not pair */
+    size_t n_exact;
+};
+
+/* One reading of a file or one plugin section: counts its own problems, because the caller's
+ * diag may be NULL or may already hold problems from earlier reads. */
+typedef struct rctx {
+    diag *d;
+    const char *path;   /* fallback file name for settings libconfig did not tag */
+    const char *include_dir; /* libconfig names an @included file as written: relative to it */
+    const struct config_impl *impl; /* for the exact integers; may be NULL */
+    int errors;
+} rctx;
+
+__attribute__((format(printf, 3, 4)))
+void cfg_report(rctx *r, const config_setting_t *s, const char *fmt, ...);
+const char *cfg_type_name(int type);
+/* Scans path (and its @includes) for integer literals and pairs them with the parsed tree's
+ * integer settings (impl->exact); when it cannot, reports every literal libconfig 1.5 would
+ * have wrapped. */
+void cfg_exact_integers(rctx *r, struct config_impl *impl, const char *path);
+/* The setting's integer exactly as written: false when it is not an integer; *huge (may be
+ * NULL) true when it does not fit 64 bits (*out is then saturated). */
+bool cfg_get_integer(const rctx *r, const config_setting_t *s, long long *out, bool *huge);
+/* An integer or a float; false for anything else. */
+bool cfg_get_number(const rctx *r, const config_setting_t *s, double *out);
+bool cfg_is_list_like(const config_setting_t *s);
+bool cfg_read_string_list(rctx *r, const config_setting_t *s, const char *path, bool nonempty,
+                          char ***out, size_t *n_out);
+void cfg_free_strv(char **v, size_t n);
+const config_setting_t *cfg_plugin_section(const config *cfg, const char *name);
+
+#endif
