@@ -67,13 +67,16 @@ static int t_recv(void *ud, msg *m, int timeout_ms)
             /* Nothing is answered while what the plugin said still sits here. */
             if (runner_flush(r) == HEALER_E_IO)
                 return HEALER_E_IO;
+        }
+        if (timeout_ms > 0) {
             int n = wait_readable(r->sock, timeout_ms);
             if (n == 0)
                 return HEALER_E_TIMEOUT;
             if (n < 0)
                 return HEALER_E_IO;
         }
-        long len = dgram_recv(&in, r->sock, MSG_DONTWAIT);
+        /* No deadline (a host call waiting for its reply): the blocking recv is the wait. */
+        long len = dgram_recv(&in, r->sock, timeout_ms < 0 ? 0 : MSG_DONTWAIT);
         if (len < 0)
             return errno == EAGAIN || errno == EINTR ? HEALER_E_TIMEOUT : HEALER_E_IO;
         if (len == 0)
