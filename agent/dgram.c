@@ -51,7 +51,12 @@ int dgram_flush(dgram_out *o, int fd, int dontwait)
             n = send(fd, o->buf + o->sent, end - o->sent,
                      MSG_NOSIGNAL | (dontwait ? MSG_DONTWAIT : 0));
         } while (n < 0 && errno == EINTR);
-        if (n < 0) {
+        if (n < 0 && errno == EMSGSIZE) {
+            /* One message larger than the socket's buffer can ever hold: it alone is lost (the
+             * caller counts it); what follows still goes. */
+            o->dropped += k - o->next_end;
+            n = 0;
+        } else if (n < 0) {
             if (errno == EAGAIN)
                 return HEALER_E_FULL;
             dgram_out_reset(o);

@@ -29,6 +29,7 @@ typedef struct dgram_out {
     size_t *ends;                 /* end offset in buf of each queued message */
     size_t n_ends, cap_ends, next_end; /* next_end: the first message not yet sent */
     size_t batch;                 /* bytes per datagram; 0 = one message per datagram (v1 peer) */
+    unsigned long dropped;        /* messages the socket refused as too large (EMSGSIZE) */
 } dgram_out;
 
 /* Queues m (encoded now). HEALER_OK, HEALER_E_NOMEM, or HEALER_E_INVAL (the schema cannot carry
@@ -36,7 +37,8 @@ typedef struct dgram_out {
 int dgram_queue(dgram_out *o, const msg *m);
 /* Sends what is queued, as few datagrams as the batch size allows. dontwait: a full socket
  * leaves the rest queued (HEALER_E_FULL); else it blocks. HEALER_OK when nothing is left,
- * HEALER_E_IO when the socket failed (the rest is dropped). */
+ * HEALER_E_IO when the socket failed (the rest is dropped). A datagram the socket refuses as too
+ * large is skipped and counted in dropped. */
 int dgram_flush(dgram_out *o, int fd, int dontwait);
 /* Bytes queued and not sent yet. */
 size_t dgram_pending(const dgram_out *o);

@@ -217,8 +217,14 @@ int proxy_send_child(proxy *px, const msg *m)
  * reads as closed and child_down follows. */
 static void flush_child(proxy *px)
 {
-    if (px->sock >= 0 && dgram_pending(&px->out))
-        dgram_flush(&px->out, px->sock, 1);
+    if (px->sock < 0 || !dgram_pending(&px->out))
+        return;
+    unsigned long before = px->out.dropped;
+    if (dgram_flush(&px->out, px->sock, 1) == HEALER_E_IO)
+        log_warn(px->w->ph.who, "messages to the child lost: %s (it is going)", strerror(errno));
+    if (px->out.dropped != before)
+        log_warn(px->w->ph.who, "%lu message(s) larger than the socket's buffer not delivered to "
+                 "the child", px->out.dropped - before);
 }
 
 /* Answers an engine message on the child's behalf: it crashed, is restarting, or has failed. */

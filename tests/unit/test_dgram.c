@@ -1,7 +1,8 @@
 /* test_dgram.c — the child socket's channel (agent/dgram.c) over a real SOCK_SEQPACKET socketpair:
  * batches carry every message once and in order, a v1 peer gets one per datagram, a full socket
- * keeps the rest queued, a dead peer drops it, and a datagram with garbage after good messages
- * yields the good ones; the codec's append encoder and prefix decoder it rests on. */
+ * keeps the rest queued, a dead peer drops it, a message too large for the socket is skipped
+ * alone, and a datagram with garbage after good messages yields the good ones; the codec's append
+ * encoder and prefix decoder it rests on. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
