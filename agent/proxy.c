@@ -220,8 +220,13 @@ static void flush_child(proxy *px)
     if (px->sock < 0 || !dgram_pending(&px->out))
         return;
     unsigned long before = px->out.dropped;
-    if (dgram_flush(&px->out, px->sock, 1) == HEALER_E_IO)
-        log_warn(px->w->ph.who, "messages to the child lost: %s (it is going)", strerror(errno));
+    if (dgram_flush(&px->out, px->sock, 1) == HEALER_E_IO) {
+        int e = errno; /* its end closed (EPIPE) is a child on its way out: child_down says so */
+        if (e == EPIPE || e == ECONNRESET)
+            log_debug(px->w->ph.who, "messages to the child lost: %s", strerror(e));
+        else
+            log_warn(px->w->ph.who, "messages to the child lost: %s", strerror(e));
+    }
     if (px->out.dropped != before)
         log_warn(px->w->ph.who, "%lu message(s) larger than the socket's buffer not delivered to "
                  "the child", px->out.dropped - before);
