@@ -119,6 +119,13 @@ static int from_json(plugin_rec *p, json_t *o, char *why, size_t len)
     return 0;
 }
 
+int describe_protocol(const plugin_rec *p)
+{
+    const described *d = p->described;
+    json_int_t v = d ? json_integer_value(json_object_get(d->doc, "protocol")) : 0;
+    return v > 1 ? (int)v : 1;
+}
+
 void describe_free(plugin_rec *p)
 {
     described *d = p->described;

@@ -31,6 +31,8 @@ void isolation_all_in_child(int on);
  * loading: killed by signal 11 (SIGSEGV)"). */
 int describe_in_child(struct plugin_rec *p, char *why, size_t len);
 void describe_free(struct plugin_rec *p);
+/* The child protocol its --describe announced ("protocol"; 1 when absent or not described). */
+int describe_protocol(const struct plugin_rec *p);
 /* Copies the resolved keys of p->conf into p (isolation, limits). */
 void isolation_apply(struct plugin_rec *p);
 

@@ -111,6 +111,7 @@ static size_t utf8_check(const char *str, size_t n)
 typedef struct enc {
     msgpack_sbuffer sb;
     msgpack_packer pk;
+    size_t base;                  /* where this message starts in sb (msg_encode_append) */
     int too_big;
 } enc;
 
@@ -119,7 +120,7 @@ typedef struct enc {
 static int enc_write(void *data, const char *buf, size_t len)
 {
     enc *e = data;
-    if (len > MSG_MAX_BYTES || e->sb.size + len > MSG_MAX_BYTES) {
+    if (len > MSG_MAX_BYTES || e->sb.size - e->base + len > MSG_MAX_BYTES) {
         e->too_big = 1;
         return -1;
     }
@@ -384,6 +385,43 @@ int msg_encode(const msg *m, char **out, size_t *len)
     return 0;
 }
 
+int msg_encode_append(const msg *m, char **buf, size_t *len, size_t *cap)
+{
+    if (!m || !buf || !len || !cap || *len > *cap) {
+        errno = EINVAL;
+        return -1;
+    }
+    if ((int)m->kind < MSG_ISSUE || (int)m->kind > MSG_KIND_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t guess = size_guess(m);
+    if (*cap - *len < guess) {
+        size_t ncap = *cap ? *cap : 4096;
+        while (ncap - *len < guess)
+            ncap *= 2;
+        char *nb = realloc(*buf, ncap);
+        if (!nb) {
+            errno = ENOMEM;
+            return -1;
+        }
+        *buf = nb;
+        *cap = ncap;
+    }
+    enc e = { .sb = { .size = *len, .data = *buf, .alloc = *cap }, .base = *len };
+    msgpack_packer_init(&e.pk, &e, enc_write);
+    int rc = pack_msg(&e, m);
+    /* sbuffer may have grown the buffer even when the message failed: keep what it holds. */
+    *buf = e.sb.data;
+    *cap = e.sb.alloc;
+    if (rc) {
+        errno = e.too_big ? EMSGSIZE : ENOMEM;
+        return -1;
+    }
+    *len = e.sb.size;
+    return 0;
+}
+
 /* ---- structural pre-scan -------------------------------------------------------------- */
 
 static uint64_t be(const unsigned char *p, size_t n)
@@ -396,9 +434,10 @@ static uint64_t be(const unsigned char *p, size_t n)
 
 /* Walks the raw bytes once, without allocating, before msgpack-c is trusted with them: every
  * length must fit in what is left, containers may not nest past MSG_MAX_DEPTH nor declare
- * more than MSG_MAX_ELEMENTS in all, and exactly one object must fill the buffer. After this,
+ * more than MSG_MAX_ELEMENTS in all, and exactly one object must fill the buffer (with used:
+ * the first object, its length stored there, anything may follow). After this,
  * msgpack_unpack's allocations are bounded by the input. */
-static int prescan(const unsigned char *p, size_t len, char *err, size_t errlen)
+static int prescan(const unsigned char *p, size_t len, size_t *used, char *err, size_t errlen)
 {
     uint64_t left[MSG_MAX_DEPTH + 1];
     int depth = 0;
@@ -502,6 +541,10 @@ static int prescan(const unsigned char *p, size_t len, char *err, size_t errlen)
         }
     }
 done:
+    if (used) { /* one of several messages back to back: the rest is the caller's */
+        *used = pos;
+        return 0;
+    }
     if (pos != len) {
         snprintf(err, errlen, "%zu trailing bytes after the message", len - pos);
         return -1;
@@ -814,10 +857,28 @@ static int dec_issue(dec *d, const msgpack_object *o, msg_issue *is)
     return 0;
 }
 
+/* "actions[N]" for error messages, without printf: it is built for every action of every message
+ * decoded (twice: both passes), and snprintf showed in the profile of a plugin child's proxy. */
+static void action_prefix(char pfx[32], size_t idx)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + idx % 10);
+        idx /= 10;
+    } while (idx);
+    memcpy(pfx, "actions[", 8);
+    size_t p = 8;
+    while (n)
+        pfx[p++] = digits[--n];
+    pfx[p++] = ']';
+    pfx[p] = '\0';
+}
+
 static int dec_action(dec *d, const msgpack_object *o, size_t idx, msg_action *a)
 {
     char pfx[32];
-    snprintf(pfx, sizeof pfx, "actions[%zu]", idx);
+    action_prefix(pfx, idx);
     if (o->type != MSGPACK_OBJECT_MAP)
         return fail(d, "key '%s': expected map, got %s", pfx, tname(o));
     uint32_t mask = 0;
@@ -961,7 +1022,12 @@ static int dec_msg(dec *d, const msgpack_object *root, msg *m)
     return 0;
 }
 
-int msg_decode(const void *data, size_t len, msg *out, char *err, size_t errlen)
+static int decode_scanned(const void *data, size_t len, msg *out, char *err, size_t errlen);
+
+/* used == NULL: data must be exactly one message; else the first of several, its length in
+ * *used. */
+static int decode(const void *data, size_t len, size_t *used, msg *out, char *err,
+                  size_t errlen)
 {
     char scratch[8];
     if (!err || !errlen) {
@@ -978,13 +1044,42 @@ int msg_decode(const void *data, size_t len, msg *out, char *err, size_t errlen)
         snprintf(err, errlen, "empty message");
         return -1;
     }
-    if (len > MSG_MAX_BYTES) {
+    if (!used && len > MSG_MAX_BYTES) {
         snprintf(err, errlen, "message of %zu bytes exceeds the limit of %u", len,
                  MSG_MAX_BYTES);
         return -1;
     }
-    if (prescan(data, len, err, errlen))
+    if (prescan(data, len, used, err, errlen))
         return -1;
+    if (used) {
+        if (*used > MSG_MAX_BYTES) {
+            snprintf(err, errlen, "message of %zu bytes exceeds the limit of %u", *used,
+                     MSG_MAX_BYTES);
+            return -1;
+        }
+        len = *used;
+    }
+    return decode_scanned(data, len, out, err, errlen);
+}
+
+int msg_decode(const void *data, size_t len, msg *out, char *err, size_t errlen)
+{
+    return decode(data, len, NULL, out, err, errlen);
+}
+
+int msg_decode_next(const void *data, size_t len, size_t *used, msg *out, char *err,
+                    size_t errlen)
+{
+    size_t scratch;
+    int rc = decode(data, len, used ? used : &scratch, out, err, errlen);
+    if (rc && used)
+        *used = 0;
+    return rc;
+}
+
+/* After prescan: exactly one bounded object fills data. */
+static int decode_scanned(const void *data, size_t len, msg *out, char *err, size_t errlen)
+{
 
     /* Small messages fit the zone's first chunk: one malloc for the whole object tree. */
     size_t chunk = len * 16 + 512;

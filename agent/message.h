@@ -96,10 +96,19 @@ typedef struct msg {
 
 /* Encodes m into a malloc'd buffer (*out, *len). 0 on success, -1 when out of memory. */
 int msg_encode(const msg *m, char **out, size_t *len);
+/* Appends m's encoding to a growable malloc'd buffer (*buf of *cap bytes, *len in use), so a
+ * batch of messages costs no allocation per message. 0, or -1 with errno as msg_encode and
+ * *len unchanged (*buf and *cap may have grown). */
+int msg_encode_append(const msg *m, char **buf, size_t *len, size_t *cap);
 /* Decodes data into out (which it owns until msg_free). 0 on success; -1 on a malformed or
  * unsupported message, with the reason in err ("key 'seq': expected uint, got str"). Never
  * reads past len, never aborts, bounded allocation. */
 int msg_decode(const void *data, size_t len, msg *out, char *err, size_t errlen);
+/* The first of several messages back to back in data (a batched datagram of the child
+ * protocol): as msg_decode, and *used = its length in bytes (0 on error: the rest cannot be
+ * framed). */
+int msg_decode_next(const void *data, size_t len, size_t *used, msg *out, char *err,
+                    size_t errlen);
 void msg_free(msg *m);
 
 /* Frees the strings and params of an action whose fields were each malloc'd (plan builders, the

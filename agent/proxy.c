@@ -20,8 +20,6 @@
 #include "clock.h"
 #include "log.h"
 
-#define DGRAM_MAX ((1u << 20) + 1)
-
 /* ---- the status registry (proxy.h) ---------------------------------------------------------- */
 
 typedef struct pstatus {
@@ -156,8 +154,8 @@ proxy *proxy_new(worker *w)
     proxy *px = calloc(1, sizeof *px);
     if (!px)
         return NULL;
-    px->rbuf = malloc(DGRAM_MAX);
-    if (!px->rbuf) {
+    px->in.buf = malloc(DGRAM_MAX);
+    if (!px->in.buf) {
         free(px);
         return NULL;
     }
@@ -184,7 +182,8 @@ void proxy_free(proxy *px)
         px->fl = f->next;
         fl_free(f);
     }
-    free(px->rbuf);
+    free(px->in.buf);
+    dgram_out_free(&px->out);
     free(px);
 }
 
@@ -207,21 +206,31 @@ static void to_engine(proxy *px, const msg *m)
 
 int proxy_send_child(proxy *px, const msg *m)
 {
-    char *buf;
-    size_t len;
     if (px->sock < 0)
         return HEALER_E_IO;
-    if (msg_encode(m, &buf, &len) != 0)
-        return HEALER_E_NOMEM;
-    /* Never blocks: a child that does not read is the heartbeat's business, not this thread's. */
-    ssize_t n;
-    do {
-        n = send(px->sock, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    free(buf);
-    if (n < 0)
-        return errno == EAGAIN ? HEALER_E_FULL : HEALER_E_IO;
-    return HEALER_OK;
+    if (dgram_pending(&px->out) > PROXY_QUEUE_MAX)
+        return HEALER_E_FULL;
+    return dgram_queue(&px->out, m);
+}
+
+/* Never blocks: what a full socket does not take waits for POLLOUT; a child that does not read is
+ * the heartbeat's business, not this thread's. A failed socket means the child is going: its end
+ * reads as closed and child_down follows. */
+static void flush_child(proxy *px)
+{
+    if (px->sock < 0 || !dgram_pending(&px->out))
+        return;
+    unsigned long before = px->out.dropped;
+    if (dgram_flush(&px->out, px->sock, 1) == HEALER_E_IO) {
+        int e = errno; /* its end closed (EPIPE) is a child on its way out: child_down says so */
+        if (e == EPIPE || e == ECONNRESET)
+            log_debug(px->w->ph.who, "messages to the child lost: %s", strerror(e));
+        else
+            log_warn(px->w->ph.who, "messages to the child lost: %s", strerror(e));
+    }
+    if (px->out.dropped != before)
+        log_warn(px->w->ph.who, "%lu message(s) larger than the socket's buffer not delivered to "
+                 "the child", px->out.dropped - before);
 }
 
 /* Answers an engine message on the child's behalf: it crashed, is restarting, or has failed. */
@@ -484,6 +493,8 @@ static void close_child(proxy *px)
         close(px->pidfd);
     px->sock = px->pidfd = -1;
     px->pid = -1;
+    dgram_out_reset(&px->out);
+    px->in.len = px->in.pos = 0;
 }
 
 /* Kills (when still alive) and reaps the child; describes how it ended. */
@@ -604,13 +615,15 @@ static void start_child(proxy *px)
     proxy_status_update(px, NULL);
 }
 
+/* Drains the socket: every datagram there now and every message in each (a child speaking
+ * protocol 2 batches them), then sends the replies to its host calls at once. */
 static void read_child(proxy *px)
 {
     for (int k = 0; k < 256 && px->sock >= 0; k++) {
-        ssize_t n = recv(px->sock, px->rbuf, DGRAM_MAX, MSG_DONTWAIT);
+        long n = dgram_recv(&px->in, px->sock, MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
-                return;
+                break;
             child_down(px, NULL);
             return;
         }
@@ -618,15 +631,21 @@ static void read_child(proxy *px)
             child_down(px, NULL);
             return;
         }
-        msg m;
-        char err[160];
-        if (msg_decode(px->rbuf, (size_t)n, &m, err, sizeof err) != 0) {
-            log_warn(px->w->ph.who, "malformed message from the child dropped: %s", err);
-            continue;
+        for (;;) {
+            msg m;
+            char err[160];
+            int rc = dgram_next(&px->in, &m, err, sizeof err);
+            if (rc == HEALER_E_TIMEOUT)
+                break;
+            if (rc < 0) {
+                log_warn(px->w->ph.who, "malformed message from the child dropped: %s", err);
+                break;
+            }
+            from_child(px, &m);
+            msg_free(&m);
         }
-        from_child(px, &m);
-        msg_free(&m);
     }
+    flush_child(px);
 }
 
 void *proxy_main(void *arg)
@@ -692,13 +711,15 @@ void *proxy_main(void *arg)
             msg ping = { .kind = MSG_PING, .seq = ++px->ping_seq };
             proxy_send_child(px, &ping);
         }
+        flush_child(px);
         zmq_pollitem_t items[3];
         int n = 0;
         items[n++] = (zmq_pollitem_t){ .socket = w->pull, .events = ZMQ_POLLIN };
         int sock_i = -1, pid_i = -1;
         if (px->sock >= 0) {
             sock_i = n;
-            items[n++] = (zmq_pollitem_t){ .fd = px->sock, .events = ZMQ_POLLIN };
+            short ev = ZMQ_POLLIN | (dgram_pending(&px->out) ? ZMQ_POLLOUT : 0);
+            items[n++] = (zmq_pollitem_t){ .fd = px->sock, .events = ev };
         }
         if (px->pidfd >= 0) {
             pid_i = n;

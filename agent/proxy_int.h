@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "backoff.h"
+#include "dgram.h"
 #include "proxy.h"
 #include "worker_int.h"
 
@@ -14,6 +15,9 @@
 #define PROXY_HEARTBEAT_MARGIN_S 5.0
 /* Pinged when it has said nothing for this long. */
 #define PROXY_PING_S 1.0
+/* Bytes queued for a child that does not read, past which the engine's messages are answered for
+ * it ("not delivered") instead of queued; the heartbeat ends a child that stays stuck. */
+#define PROXY_QUEUE_MAX (8u << 20)
 /* At stop, the child gets this long to run its restores and destroy(). */
 #define PROXY_STOP_GRACE_S 4.0
 
@@ -44,7 +48,8 @@ typedef struct proxy {
     inflight *fl;
     backoff bo;
     char init_why[256];
-    char *rbuf;                   /* one datagram */
+    dgram_in in;                  /* the child's last datagram (DGRAM_MAX bytes) */
+    dgram_out out;                /* to the child: sent before the proxy waits */
 } proxy;
 
 /* proxy_spawn.c: starts the child (state PX_STARTING) and sends MSG_INIT. 0 or -1 (why). */
@@ -59,6 +64,8 @@ void proxy_cgroup_oom(proxy *px, char *how, size_t len);
 void proxy_serve_call(proxy *px, const msg *m);
 /* proxy.c */
 inflight *proxy_find(proxy *px, msg_kind kind, uint64_t attempt);
+/* Queues m for the child (sent, batched, before this thread next waits). HEALER_OK, HEALER_E_IO
+ * (no child), HEALER_E_FULL (it has not read PROXY_QUEUE_MAX bytes), or an encoding error. */
 int proxy_send_child(proxy *px, const msg *m);
 void proxy_status_update(proxy *px, const char *last_crash);
 

@@ -5,6 +5,7 @@
  * runner/confine.c), and MSG_INIT with its resolved settings. A program (plugins.<name>.exec)
  * is started the same way: healerd-plugin confines itself and then executes it. */
 #include "proxy_int.h"
+#include "isolation.h"
 #include "statedir.h"
 #include "runner/confine.h"
 
@@ -419,6 +420,8 @@ int proxy_spawn(proxy *px, char *why, size_t len)
     close(pfd);
     px->pid = pid;
     px->sock = sv[0];
+    /* Batches only to a child that said it reads them (healerd-plugin does; a program may). */
+    px->out.batch = describe_protocol(p) >= 2 ? DGRAM_BATCH_BYTES : 0;
     px->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     msg m = { .kind = MSG_INIT, .plugin = p->name, .text = doc ? doc : "{}" };
     int rc = proxy_send_child(px, &m);

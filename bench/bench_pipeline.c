@@ -1,10 +1,14 @@
 /* bench_pipeline.c — issues per second through the whole pipeline: detect (the noop plugin's
  * bursts), merge, govern, plan, dry-run execute, verify, record (knowledge base and audit log),
  * with the real agent in-process, the plugin in a thread and in a healerd-plugin child, side by
- * side (the machine may be loaded: compare within one run). Prints numbers; asserts nothing. */
+ * side (the machine may be loaded: compare within one run), with the CPU time each spends per issue
+ * (the agent's threads; the plugin child's), which depends far less on the load than the rate.
+ * Prints numbers; asserts nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +19,52 @@
 
 /* Under the build tree: the loader refuses a plugin_dir below a world-writable /tmp. */
 static char tmpl[400] = "/var/tmp/healerd-bench.XXXXXX";
+
+/* CPU seconds of this process (all threads). */
+static double self_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU seconds of the children alive now (the plugin child): utime + stime from /proc/PID/stat. */
+static double children_cpu(void)
+{
+    double total = 0;
+    long tck = sysconf(_SC_CLK_TCK);
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/self/task/%s/children", e->d_name);
+        FILE *f = fopen(path, "r");
+        long pid;
+        while (f && fscanf(f, "%ld", &pid) == 1) {
+            char sp[64], line[1024];
+            snprintf(sp, sizeof sp, "/proc/%ld/stat", pid);
+            FILE *st = fopen(sp, "r");
+            if (st && fgets(line, sizeof line, st)) {
+                char *p = strrchr(line, ')');
+                unsigned long long ut = 0, stt = 0;
+                /* after "pid (comm)": state and 10 fields, then utime and stime */
+                if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                                &ut, &stt) == 2)
+                    total += (double)(ut + stt) / (double)tck;
+            }
+            if (st)
+                fclose(st);
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
 
 static int run(const char *plugin, int rounds, int burst, const char *isolation)
 {
@@ -64,16 +114,23 @@ static int run(const char *plugin, int rounds, int burst, const char *isolation)
     engine_keep_recent(e, 0); /* the daemon keeps no --once summary */
     engine_run_once(e, 60); /* warm-up round */
     uint64_t before = engine_heals_finished(e);
+    double c0 = self_cpu(), k0 = children_cpu();
     double t0 = clock_mono();
     for (int r = 0; r < rounds; r++)
         engine_run_once(e, 60);
     double t1 = clock_mono();
+    double c1 = self_cpu(), k1 = children_cpu();
     uint64_t heals = engine_heals_finished(e) - before;
     agent_close(a); /* flushes the knowledge base */
     double t2 = clock_mono();
     printf("pipeline (%s): %llu issues healed (dry-run) in %.3f s: %.0f issues/s through detect, "
            "govern, plan, execute, verify, audit\n", isolation, (unsigned long long)heals, t1 - t0,
            (double)heals / (t1 - t0));
+    printf("pipeline (%s): CPU per issue: agent %.1f us (all its threads), plugin child %.1f us, "
+           "total %.1f us (%.0f issues per CPU-second)\n", isolation,
+           heals ? (c1 - c0) * 1e6 / (double)heals : 0, heals ? (k1 - k0) * 1e6 / (double)heals : 0,
+           heals ? (c1 - c0 + k1 - k0) * 1e6 / (double)heals : 0,
+           c1 - c0 + k1 - k0 > 0 ? (double)heals / (c1 - c0 + k1 - k0) : 0);
     printf("pipeline (%s): including the final knowledge-base flush (%.3f s): %.0f issues/s "
            "recorded\n", isolation, t2 - t1, (double)heals / (t2 - t0));
     snprintf(cmd, sizeof cmd, "%s", dir);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Host-call round trip: the rtt plugin times proc_allowed() (detect) and dry-run
+# Host-call round trip: the rtt plugin times proc_allowed() and metric() (detect) and dry-run
 # act_signal(pid, start, 0) (execute) with the plugin in an agent thread and in a healerd-plugin
 # child, in one run (the machine may be loaded: compare side by side). Numbers only; bounded.
 set -euo pipefail

@@ -28,6 +28,10 @@ plugins = {
   network = { isolation = "$iso"; };
 };
 CONF
+  # nixconfig makes its scratch directory under $TMPDIR, and a confined child may write only
+  # under state_dir/plugins/<name>/: point TMPDIR there, or it fails its init in a child.
+  mkdir -p -m 0700 "$T/state/plugins/nixconfig"
+  TMPDIR="$T/state/plugins/nixconfig" \
   HEALERD_PLUGIN_RUNNER="$BUILD/bin/healerd-plugin" "$BUILD/bin/healerd" -c "$T/healerd.conf" 2>"$T/log" &
   pid=$!
   sleep "$SETTLE"
@@ -51,5 +55,8 @@ CONF
   done
   printf 'isolation=%s: %d children, largest private %.2f MiB; agent + children Pss %.2f MiB\n' "$iso" "$n" \
     "$(bc -l <<<"$max/1024")" "$(bc -l <<<"$total/1024")"
+  # A built-in whose init fails on this host (say nixconfig without nix) has no child: say why.
+  [ "$iso" = process ] && [ "$n" -lt 7 ] && grep -E 'error|fail' "$T/log" | head -7 | sed 's/^/  not running: /'
+  true
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 done

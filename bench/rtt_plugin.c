@@ -1,7 +1,8 @@
 /* rtt_plugin.c — the host-call round-trip benchmark's plugin: detect() times `calls` calls of
- * proc_allowed() and execute() times `calls` dry-run act_signal(pid, start, 0) calls on the
- * target_pid the script started; each logs p50/p99/max at warn level (bench/hostcall.sh reads
- * them). In a thread these are function calls, in a child they are host calls over the socket. */
+ * proc_allowed() and of metric() (a gauge), execute() times `calls` dry-run
+ * act_signal(pid, start, 0) calls on the target_pid the script started; each logs p50/p99/max at
+ * warn level (bench/hostcall.sh reads them). In a thread these are function calls, in a child
+ * they are host calls over the socket. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,15 @@ static int rtt_detect(void *state)
             us[i] = now_us() - t0;
         }
         report(r, "proc_allowed", us, r->calls, rc);
+        /* A host call that changes nothing outside the agent: a gauge with one label. */
+        healer_kv lab = { "phase", "detect" };
+        for (long long i = 0; i < r->calls; i++) {
+            double t0 = now_us();
+            rc = r->host->metric(r->ctx, HEALER_METRIC_GAUGE, "rtt_calls_timed", "host-call benchmark",
+                                 &lab, 1, (double)i);
+            us[i] = now_us() - t0;
+        }
+        report(r, "metric", us, r->calls, rc);
     }
     free(us);
     healer_measurement m = { "rtt_value", 1.0 };

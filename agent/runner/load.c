@@ -2,6 +2,7 @@
  * it, and dlopen("/proc/self/fd/N") maps that inode whatever happens to the path meanwhile. Then
  * the entry point and the descriptor's shape, as the agent's loader reads them. */
 #include "runner.h"
+#include "dgram.h"
 #include "rules.h"
 
 #include <dlfcn.h>
@@ -97,6 +98,7 @@ json_t *runner_describe(const healer_plugin *d)
                           "interval", d->interval, "issue_types", types, "config", keys,
                           "callbacks", cb);
     json_object_set_new(o, "name", str_or_null(d->name));
+    json_object_set_new(o, "protocol", json_integer(CHILD_PROTOCOL));
     json_object_set_new(o, "version", str_or_null(d->version));
     json_object_set_new(o, "description", str_or_null(d->description));
     return o;

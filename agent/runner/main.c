@@ -182,6 +182,8 @@ int main(int argc, char **argv)
     if (rc >= 0)
         plughost_run(&r.ph);
     plughost_finish(&r.ph, rc >= 0);
+    runner_flush(&r); /* the ACKs of the last restores */
+    runner_transport_free();
     json_decref(r.init);
     /* The agent's ACKs were sent before destroy(): tell it this end is done. */
     close(r.sock);

@@ -9,7 +9,7 @@
 
 typedef struct runner {
     plughost ph;
-    int sock;                  /* SOCK_SEQPACKET to the agent: one message per datagram */
+    int sock;                  /* SOCK_SEQPACKET to the agent: messages batched (dgram.h) */
     healer_plugin desc;        /* zero-extended copy of the plugin's descriptor */
     void *dl;
     json_t *init;              /* MSG_INIT's document (settings, roots, dry_run) */
@@ -21,7 +21,12 @@ typedef struct runner {
 
 /* transport.c */
 ph_transport runner_transport(runner *r);
+/* Sends m now, after whatever is queued (the plugin's own messages are queued by the
+ * transport's send and go out before the child waits). HEALER_OK or a negative rc. */
 int runner_send(runner *r, const msg *m);
+/* Sends what is queued (blocking). */
+int runner_flush(runner *r);
+void runner_transport_free(void);
 /* One host call: sends MSG_HOSTCALL and waits for its MSG_HOSTREPLY (other messages meanwhile are
  * deferred, pings answered). The reply's code, its text in ctx->last_msg, *reply owned by the
  * caller (msg_free) when reply != NULL. HEALER_E_IO when the agent is gone. */

@@ -1,5 +1,7 @@
-/* transport.c — the child's end of the socketpair: one msgpack message per SOCK_SEQPACKET
- * datagram, and host calls that wait for their reply while deferring everything else. */
+/* transport.c — the child's end of the socketpair: messages queued and sent several per
+ * SOCK_SEQPACKET datagram (flushed before the child waits for anything), datagrams taken apart
+ * one message at a time, and host calls that wait for their reply while deferring everything
+ * else. */
 #include "runner.h"
 
 #include <errno.h>
@@ -8,26 +10,41 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dgram.h"
 #include "log.h"
 
-/* One datagram: the schema's largest message (1 MiB) and a byte to tell one that is larger. */
-#define DGRAM_MAX ((1u << 20) + 1)
 static char rbuf[DGRAM_MAX];
+static dgram_in in = { .buf = rbuf };
+/* The agent always reads batches (child protocol 2, which --describe announces). */
+static dgram_out out = { .batch = DGRAM_BATCH_BYTES };
+
+int runner_flush(runner *r)
+{
+    return dgram_flush(&out, r->sock, 0);
+}
+
+/* Queued: what the plugin publishes in one detect() leaves in a few datagrams. */
+static int runner_queue(runner *r, const msg *m)
+{
+    int rc = dgram_queue(&out, m);
+    if (rc < 0)
+        return rc;
+    if (dgram_pending(&out) >= DGRAM_BATCH_BYTES)
+        return runner_flush(r);
+    return HEALER_OK;
+}
 
 int runner_send(runner *r, const msg *m)
 {
-    char *buf;
-    size_t len;
-    if (msg_encode(m, &buf, &len) != 0)
-        return HEALER_E_NOMEM;
-    ssize_t n;
-    do {
-        n = send(r->sock, buf, len, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    free(buf);
-    if (n < 0)
-        return errno == EAGAIN ? HEALER_E_FULL : HEALER_E_IO;
-    return HEALER_OK;
+    int rc = dgram_queue(&out, m);
+    if (rc < 0)
+        return rc;
+    return runner_flush(r);
+}
+
+void runner_transport_free(void)
+{
+    dgram_out_free(&out);
 }
 
 static int wait_readable(int fd, int timeout_ms)
@@ -44,34 +61,49 @@ static int t_recv(void *ud, msg *m, int timeout_ms)
 {
     runner *r = ud;
     memset(m, 0, sizeof *m);
-    if (timeout_ms != 0) {
-        int n = wait_readable(r->sock, timeout_ms);
-        if (n == 0)
-            return HEALER_E_TIMEOUT;
-        if (n < 0)
-            return HEALER_E_IO;
-    }
-    ssize_t len = recv(r->sock, rbuf, sizeof rbuf, MSG_DONTWAIT);
-    if (len < 0)
-        return errno == EAGAIN || errno == EINTR ? HEALER_E_TIMEOUT : HEALER_E_IO;
-    if (len == 0)
-        return HEALER_E_IO; /* the agent closed its end */
     char err[160];
-    if (msg_decode(rbuf, (size_t)len, m, err, sizeof err) != 0) {
-        log_warn(r->ph.who, "malformed message from the agent dropped: %s", err);
-        return HEALER_E_INVAL;
+    if (!dgram_in_pending(&in)) {
+        if (timeout_ms != 0) {
+            /* Nothing is answered while what the plugin said still sits here. */
+            if (runner_flush(r) == HEALER_E_IO)
+                return HEALER_E_IO;
+        }
+        if (timeout_ms > 0) {
+            int n = wait_readable(r->sock, timeout_ms);
+            if (n == 0)
+                return HEALER_E_TIMEOUT;
+            if (n < 0)
+                return HEALER_E_IO;
+        }
+        /* No deadline (a host call waiting for its reply): the blocking recv is the wait. */
+        long len = dgram_recv(&in, r->sock, timeout_ms < 0 ? 0 : MSG_DONTWAIT);
+        if (len < 0)
+            return errno == EAGAIN || errno == EINTR ? HEALER_E_TIMEOUT : HEALER_E_IO;
+        if (len == 0)
+            return HEALER_E_IO; /* the agent closed its end */
     }
-    return HEALER_OK;
+    int rc = dgram_next(&in, m, err, sizeof err);
+    if (rc == HEALER_E_INVAL)
+        log_warn(r->ph.who, "malformed message from the agent dropped: %s", err);
+    return rc == HEALER_E_TIMEOUT ? HEALER_E_INVAL : rc;
 }
 
 static int t_send(void *ud, const msg *m)
 {
-    return runner_send(ud, m);
+    return runner_queue(ud, m);
 }
 
 static int t_poll(void *ud, struct pollfd *fds, size_t n, int timeout_ms, int *inbox)
 {
     runner *r = ud;
+    if (runner_flush(r) == HEALER_E_IO) {
+        *inbox = 1; /* the next recv sees the agent gone */
+        return 1;
+    }
+    /* Messages left of the last datagram are the inbox too: look at the fds, do not wait. */
+    int queued = dgram_in_pending(&in);
+    if (queued)
+        timeout_ms = 0;
     struct pollfd p[1 + WORKER_MAX_FDS];
     p[0] = (struct pollfd){ .fd = r->sock, .events = POLLIN };
     for (size_t i = 0; i < n; i++)
@@ -79,10 +111,10 @@ static int t_poll(void *ud, struct pollfd *fds, size_t n, int timeout_ms, int *i
     int k = poll(p, 1 + n, timeout_ms);
     if (k < 0)
         return errno == EINTR ? 0 : -1;
-    *inbox = (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+    *inbox = queued || (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
     for (size_t i = 0; i < n; i++)
         fds[i].revents = p[1 + i].revents;
-    return k;
+    return k + queued;
 }
 
 ph_transport runner_transport(runner *r)

@@ -19,14 +19,26 @@ PROG="$T/programs/filewatch.py"
 mkdir -p -m 0755 "$T/programs" "$T/watched" "$T/out"
 install -m 0755 "$SRC/sdk/examples/python/filewatch.py" "$PROG"
 PD=$(plugin_dir "$FIX/ticker.so")
-fw() { # extra keys for the filewatch section
+fw() { # extra keys for the filewatch section; more sections
   echo "filewatch = { exec = \"$1\"; directory = \"$T/watched\"; paths_allow = [\"$T/watched\"];
       max_age_days = 1.0; auto_delete = true; allow_auto = true; interval = 0.3; ${2:-} };
-    ticker = { dir = \"$T/out\"; paths_allow = [\"$T/out\"]; isolation = \"process\"; };"
+    ticker = { dir = \"$T/out\"; paths_allow = [\"$T/out\"]; isolation = \"process\"; }; ${3:-}"
 }
+# The same program (its own name and issue type) as a child protocol 1 reader (no "protocol" in
+# its descriptor): the agent must send it one message per datagram (msgpack.unpackb of a batch
+# would raise and end it), while filewatch (protocol 2) may get batches.
+PROG1="$T/programs/filewatch1.py"
+sed -e 's/^NAME = "filewatch"$/NAME = "filewatch1"/' -e 's/^ISSUE = "stale_files"$/ISSUE = "stale_files1"/' \
+  -e '/"protocol": 2,/d' "$PROG" >"$PROG1"
+chmod 0755 "$PROG1"
+mkdir -p -m 0755 "$T/watched1"
+FW1="filewatch1 = { exec = \"$PROG1\"; directory = \"$T/watched1\"; paths_allow = [\"$T/watched1\"];
+      max_age_days = 1.0; auto_delete = true; allow_auto = true; interval = 0.3; };"
 
 # ---- the describe handshake: --check-config reads the program in a child ---------------------
-write_config "$T/c.conf" "$PD" "$(fw "$PROG")"
+check "the example announces child protocol 2" bash -c "'$PROG' --describe | jq -e '.protocol == 2'"
+check "its protocol 1 copy announces none" bash -c "'$PROG1' --describe | jq -e '.name == \"filewatch1\" and (has(\"protocol\") | not)'"
+write_config "$T/c.conf" "$PD" "$(fw "$PROG" "" "$FW1")"
 check "--check-config accepts the Python plugin" "$HEALERD" --check-config -c "$T/c.conf"
 
 # ---- file safety: the program is checked like a .so --------------------------------------------
@@ -55,7 +67,12 @@ check "the new file was kept" test -e "$T/watched/keep.txt"
 check "the removal is in the audit log, by filewatch, through remove_old_files" bash -c \
   "jq -e -s 'map(select(.plugin==\"filewatch\" and (tostring|test(\"remove_old_files\")) and (tostring|test(\"old.log\")))) | length >= 1' $T/state/audit.jsonl >/dev/null"
 wait_for "the issue is resolved by the plugin" 10 bash -c \
-  "! curl -s $URL/api/v1/issues | jq -e '.issues[]? | select(.type==\"stale_files\" and .state!=\"healed\")'"
+  "! curl -s $URL/api/v1/issues | jq -e '.issues[]? | select((.type|startswith(\"stale_files\")) and .state!=\"healed\")'"
+head -c 100 /dev/zero >"$T/watched1/old1.log"
+touch -d '10 days ago' "$T/watched1/old1.log"
+wait_for "the protocol 1 copy heals as well (one message per datagram)" 30 bash -c "[ ! -e $T/watched1/old1.log ]"
+check "no malformed message either way, and the protocol 1 copy never crashed" bash -c \
+  "! grep -q -e 'malformed message' -e 'filewatch1 crashed' $T/agent.log"
 
 # ---- a crash of the program is contained -----------------------------------------------------
 PYPID=$(curl -s "$URL/api/v1/plugins" | jq -r '.plugins[] | select(.name=="filewatch") | .process.pid')

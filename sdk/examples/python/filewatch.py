@@ -39,6 +39,7 @@ DESCRIPTOR = {
     "description": "removes files older than a limit from one directory (example, Python)",
     "abi_major": 1,
     "abi_minor": 0,
+    "protocol": 2,           # child protocol: reads datagrams holding several messages (recv)
     "interval": 5.0,
     "issue_types": [ISSUE],
     "config": [
@@ -64,21 +65,27 @@ class Plugin:
     def __init__(self, sock):
         self.sock = sock
         self.deferred = []       # messages that came while a hostcall waited for its reply
+        self.inbox = []          # messages of the last datagram not taken yet
         self.call_seq = 0
         self.published = False   # we raised stale_files and have not resolved it
         self.settings = {}
 
-    # ---- transport: one msgpack map per datagram ----------------------------------------------
+    # ---- transport: msgpack maps; the agent may put several in one datagram (protocol 2) ------
     def send(self, m):
+        # One message per datagram: the agent reads either.
         m = {k: v for k, v in m.items() if v is not None}
         m["v"] = 1
         self.sock.send(msgpack.packb(m, use_bin_type=True))
 
     def recv(self):
-        data = self.sock.recv(1 << 20 | 1)
-        if not data:
-            return None                       # the agent closed the socket: it is gone
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if not self.inbox:
+            data = self.sock.recv(1 << 20 | 1)
+            if not data:
+                return None                   # the agent closed the socket: it is gone
+            u = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(data))
+            u.feed(data)
+            self.inbox.extend(u)              # every map of the datagram, in order
+        return self.inbox.pop(0)
 
     def hostcall(self, method, args, phase, att=0):
         """Asks the agent to run a host function; returns (code, text, out-values)."""
@@ -218,7 +225,8 @@ class Plugin:
                     return 0
                 continue
             timeout = max(0.0, next_detect - time.monotonic()) if auto else None
-            ready, _, _ = select.select([self.sock], [], [], timeout)
+            # Messages left of the last datagram are ready without waiting.
+            ready = self.inbox or select.select([self.sock], [], [], timeout)[0]
             m = self.recv() if ready else False
             if m is None:
                 return 0                    # EOF: the agent is gone
