@@ -128,10 +128,22 @@ static void test_clean_set_is_ready(void **state)
     assert_string_equal(problems, "");
     assert_int_equal(set.n, 1);
     assert_int_equal(set.v[0].state, PLUGIN_LOADED);
-    /* The default isolation is "thread" for now: the agent mapped the checked file itself. */
+    /* The default isolation is "process": the descriptor was read by a healerd-plugin child and
+     * the agent never mapped the plugin (its constructors never ran here). */
+    assert_int_equal(set.v[0].isolation, PLUGIN_ISOLATION_PROCESS);
+    assert_null(set.v[0].dl);
+    assert_string_equal(set.v[0].desc.name, "dirwatch");
+    assert_non_null(set.v[0].conf);
+    loader_free(&set);
+    config_free(c);
+    /* isolation = "thread", the opt-in: the agent maps the checked file itself. */
+    c = load(pdir, "dirwatch = { directory = \"/tmp\"; isolation = \"thread\"; };");
+    assert_int_equal(check(c, &set), 0);
+    assert_string_equal(problems, "");
+    assert_int_equal(set.n, 1);
+    assert_int_equal(set.v[0].state, PLUGIN_LOADED);
     assert_int_equal(set.v[0].isolation, PLUGIN_ISOLATION_THREAD);
     assert_non_null(set.v[0].dl);
-    assert_non_null(set.v[0].conf);
     loader_free(&set);
     config_free(c);
 }
