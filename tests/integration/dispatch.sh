@@ -10,7 +10,8 @@
 . "$SRC/tests/lib/agent.sh"
 PDIR=$(plugin_dir "$BUILD/tests/plugins/stepper.so")
 TRIG="$T/trigger"
-LOG="$T/steps.log"
+# The fixture's own trace, in its state directory: the one place its confined child may write.
+LOG="$T/state/plugins/stepper/steps.log"
 heals() { get /api/v1/heals; }
 # acts N: "action:outcome" of heal N (newest first = 0), space-separated
 acts() { heals | jq -r ".heals[$1].actions | map(.action + \":\" + .outcome) | join(\" \")"; }

@@ -32,6 +32,8 @@ NEED=$(sysctl_bus get-property org.freedesktop.systemd1 /org/freedesktop/systemd
 check "svc-reload needs a daemon-reload" [ "$NEED" = "b true" ]
 
 PDIR=$(plugin_dir "$BUILD/plugins/service.so")
+# confine = false until plugins.service.local_sockets/inspect_processes (branch h/confine): the
+# confined child cannot reach D-Bus through /proc/PID/root.
 SVC="service = {
   bus_address = \"unix:path=$SYSROOT_BUS\";
   units = [\"svc-fail.service\", \"svc-flap.service\", \"svc-dep.service\", \"svc-reload.service\",
@@ -40,6 +42,7 @@ SVC="service = {
   health_checks = [\"svc-fail.service=cmd:/usr/bin/test -e $ROOTFS/run/svc-fail.once\"];
   flap_failures = 5; flap_window_minutes = 2.0;
   verify_timeout_s = 8.0; verify_stable_s = 0.5;
+  confine = false;
 };"
 MODE=live ACTION_TIMEOUT=40 INTERVAL=0.5 write_config "$T/live.conf" "$PDIR" "$SVC"
 start_agent "$T/live.conf"
