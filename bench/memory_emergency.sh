@@ -32,6 +32,7 @@ CROSS=10   # emergency_available_percent's default, and earlyoom's -m default
 COOLDOWN=${COOLDOWN:-0}
 PAGES=${PAGES:-huge}
 ISOLATION=${ISOLATION:-process}
+MEMORY_KEYS=${MEMORY_KEYS:-}   # more keys for plugins.memory, e.g. 'cpu_max_percent = 0;' 
 EARLYOOM=${EARLYOOM:-1}
 case $ISOLATION in process|thread) MODES=$ISOLATION ;; both) MODES="process thread" ;;
   *) echo "ISOLATION must be process, thread or both"; exit 2 ;; esac
@@ -116,7 +117,7 @@ limits = { max_heals_per_hour = 1000; cooldown_minutes = $COOLDOWN; };
 http = { listen = "127.0.0.1:0"; };
 scope = { cgroup = "/$CGNAME"; uids = [$TUID]; };
 protect = { names = ["sshd", "healerd"]; min_uid = 1000; };
-plugins = { memory = { isolation = "$iso"; }; };
+plugins = { memory = { isolation = "$iso"; $MEMORY_KEYS }; };
 CONF
 "$BUILD/bin/healerd" -c "$T/hd-$iso/healerd.conf" 2>"$T/hd-$iso/agent.log" &
 AGENT=$!
@@ -135,6 +136,9 @@ for r in $(seq "$RUNS"); do
   [ "$lat" != - ] && echo "$lat" >>"$T/hd-$iso.lat"
   printf "healerd (%s) run %2d: from %s %% available, hog %5s MiB/s, crossing -> SIGTERM %7s ms\n" "$iso" "$r" "$start" "$rate" "$lat"
 done
+# The child's CPU quota (plugins.memory.cpu_max_percent): how often the kernel throttled it.
+cg=$(find /sys/fs/cgroup/cpu/ -maxdepth 4 -name "healerd-plugin.$AGENT.memory" 2>/dev/null | head -n1)
+[ -n "$cg" ] && [ -r "$cg/cpu.stat" ] && echo "# the child's cpu.stat: $(tr '\n' ' ' <"$cg/cpu.stat")"
 kill -TERM "$AGENT"; wait "$AGENT" || true
 victims=$(grep '"actuator":"signal"' "$T/hd-$iso/audit.jsonl" 2>/dev/null | grep '"result":"ok"' | grep -o '"name":"[^"]*"' | sort | uniq -c | tr -s ' ' | tr '\n' ';' || true)
 echo "# healerd ($iso) signalled: ${victims:-nothing}"
