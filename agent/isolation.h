@@ -12,6 +12,9 @@ struct plugin_rec;
  * so a crash, hang or runaway of one plugin cannot take the agent down. "thread" is the opt-in for
  * a measured case where the child's round trip matters (README "Plugin children"). */
 #define ISOLATION_DEFAULT "process"
+/* The default for one plugin section: ISOLATION_DEFAULT, but "thread" for the built-in memory
+ * plugin, whose emergency kill was measured slower in a child (README "Plugin children"). */
+const char *isolation_default(const char *section);
 
 /* isolation, memory_max_mb, cpu_max_percent, confine, max_crashes; terminated by a NULL name. */
 extern const healer_config_key isolation_keys[];
@@ -29,7 +32,8 @@ void isolation_all_in_child(int on);
  * loading: killed by signal 11 (SIGSEGV)"). */
 int describe_in_child(struct plugin_rec *p, char *why, size_t len);
 void describe_free(struct plugin_rec *p);
-/* Copies the resolved keys of p->conf into p (isolation, limits). */
-void isolation_apply(struct plugin_rec *p);
+/* Copies the resolved keys of p->conf into p (isolation, limits); an isolation the operator did
+ * not set in cfg is isolation_default(p->section). */
+void isolation_apply(struct plugin_rec *p, const struct config *cfg);
 
 #endif
