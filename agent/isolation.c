@@ -12,7 +12,8 @@
  * runaway, and 50 % keeps a spinning plugin from taking a core. */
 const healer_config_key isolation_keys[] = {
     { "isolation", HEALER_CFG_STRING, ISOLATION_DEFAULT, 0, 0,
-      "\"process\": run in a healerd-plugin child (crash-contained); \"thread\": in the agent" },
+      "\"process\": run in a healerd-plugin child (crash-contained); \"thread\": in the agent "
+      "(the built-in memory plugin's default)" },
     { "memory_max_mb", HEALER_CFG_INT, "64", 0, 1048576,
       "memory limit of the plugin's child in MiB (cgroup, else RLIMIT_DATA); 0 = none" },
     { "cpu_max_percent", HEALER_CFG_DOUBLE, "50", 0, 6400,
@@ -41,12 +42,24 @@ const char *isolation_check(const char *value)
     return "must be \"process\" or \"thread\"";
 }
 
-void isolation_apply(plugin_rec *p)
+const char *isolation_default(const char *section)
 {
-    const char *iso = NULL;
+    /* Measured with bench/memory_emergency.sh (MemAvailable below 10 % to SIGTERM in the hog):
+     * in a child the extra hops (proxy, socket, the child's own scheduling and CPU quota) cost
+     * 60-100 ms at the median and several hundred at the tail on a loaded machine, which is when
+     * emergencies happen; in a thread it stays near earlyoom's 100 ms. */
+    if (section && strcmp(section, "memory") == 0)
+        return "thread";
+    return ISOLATION_DEFAULT;
+}
+
+void isolation_apply(plugin_rec *p, const config *cfg)
+{
+    const char *iso = cfg ? config_plugin_raw_string(cfg, p->section, "isolation") : NULL;
     long long v = 0;
     double d = 0;
-    plugin_conf_string(p->conf, "isolation", &iso);
+    if (!iso)
+        iso = isolation_default(p->section);
     /* A program has no thread to run in: it is always a process of its own. */
     p->isolation = p->is_exec || (iso && strcmp(iso, "process") == 0) ? PLUGIN_ISOLATION_PROCESS
                                                                       : PLUGIN_ISOLATION_THREAD;
@@ -74,7 +87,7 @@ int isolation_in_child(const config *cfg, const char *section)
         return 1;
     const char *v = config_plugin_raw_string(cfg, section, "isolation");
     if (!v)
-        v = ISOLATION_DEFAULT;
+        v = isolation_default(section);
     return strcmp(v, "process") == 0;
 }
 

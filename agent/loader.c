@@ -264,7 +264,7 @@ static void check_described(const config *cfg, plugin_set *set, plugin_rec *p,
     }
     double iv = plugin_conf_interval(p->conf);
     p->interval = iv > 0 ? iv : (p->desc.interval > 0 ? p->desc.interval : cfg->interval);
-    isolation_apply(p);
+    isolation_apply(p, cfg);
     p->state = PLUGIN_LOADED;
     log_info("loader", "%s: loaded %s %s (ABI %u.%u)", p->file, p->name, p->version,
              p->abi_major, p->abi_minor);

@@ -522,6 +522,14 @@ int worker_request(struct healer_ctx *ctx, const char *plugin, const char *metho
             msg_free(&m);
             return status < 0 ? status : HEALER_OK;
         }
+        if (m.kind == MSG_PING) {
+            /* A child waiting on another plugin is alive: its wait has its own timeout, and a
+             * deferred ping would get it killed as hung once the wait outlasts the heartbeat. */
+            msg pong = { .kind = MSG_PONG, .seq = m.seq, .plugin = w->name };
+            worker_send(w, &pong);
+            msg_free(&m);
+            continue;
+        }
         if (m.kind == MSG_STOP)
             w->stop_seen = 1;
         plughost_defer(w, &m);

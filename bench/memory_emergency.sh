@@ -17,7 +17,10 @@
 # - the hog stops growing at FLOOR_PCT (4 %, under earlyoom's SIGKILL level and far above the
 #   kernel's OOM killer), exits by itself HOLD_S after that, and asks the kernel's OOM killer to
 #   take it first (oom_score_adj 1000); the trap kills everything the bench started.
-# usage: BUILD=build bench/memory_emergency.sh   (as root; RUNS=10 START_PCT=40 COOLDOWN=0)
+# ISOLATION picks how the memory plugin runs: "process" (its confined child, the default) or
+# "thread" (in the agent); "both" runs healerd once with each. EARLYOOM=0 skips earlyoom.
+# usage: BUILD=build bench/memory_emergency.sh   (as root; RUNS=10 START_PCT=40 COOLDOWN=0
+#        ISOLATION=process EARLYOOM=1)
 set -euo pipefail
 BUILD=${BUILD:-build}
 BUILD=$(cd "$BUILD" && pwd)
@@ -28,6 +31,11 @@ HOLD_S=20
 CROSS=10   # emergency_available_percent's default, and earlyoom's -m default
 COOLDOWN=${COOLDOWN:-0}
 PAGES=${PAGES:-huge}
+ISOLATION=${ISOLATION:-process}
+MEMORY_KEYS=${MEMORY_KEYS:-}   # more keys for plugins.memory, e.g. 'cpu_max_percent = 0;' 
+EARLYOOM=${EARLYOOM:-1}
+case $ISOLATION in process|thread) MODES=$ISOLATION ;; both) MODES="process thread" ;;
+  *) echo "ISOLATION must be process, thread or both"; exit 2 ;; esac
 TUID=$(( 62000 + $$ % 1000 ))
 . "$(dirname "$0")/../tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
 TESTTMP=$(healer_test_tmp "$BUILD")
@@ -43,7 +51,7 @@ cleanup() {
   rm -rf "$T" "${P:-}"
 }
 trap cleanup EXIT
-command -v earlyoom >/dev/null || { echo "earlyoom not installed (scripts/install-deps.sh)"; exit 1; }
+[ "$EARLYOOM" = 0 ] || command -v earlyoom >/dev/null || { echo "earlyoom not installed (scripts/install-deps.sh)"; exit 1; }
 [ -w /sys/fs/cgroup/memory ] || { echo "needs root and the v1 memory controller"; exit 1; }
 install -m 0755 "$BUILD/tests/memory_fast_hog" "$T/memory_fast_hog"
 # The plugin folder stays root-only: $T is handed to the hog's uid below.
@@ -100,37 +108,42 @@ stats() { # NAME FILE: p50/p90/p99/max of the latencies in FILE (nearest rank)
     printf "%-30s n=%d  p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", name, NR, p[1], p[2], p[3], v[NR] }'
 }
 
-# ---- healerd: one agent, only the memory plugin, defaults but the scope ----
-mkdir -p "$T/hd"
-cat >"$T/hd/healerd.conf" <<CONF
-agent = { mode = "live"; plugin_dir = "$P"; state_dir = "$T/hd"; log_level = "info"; };
+# ---- healerd: one agent per isolation mode, only the memory plugin, defaults but the scope ----
+for iso in $MODES; do
+mkdir -p "$T/hd-$iso"
+cat >"$T/hd-$iso/healerd.conf" <<CONF
+agent = { mode = "live"; plugin_dir = "$P"; state_dir = "$T/hd-$iso"; log_level = "info"; };
 limits = { max_heals_per_hour = 1000; cooldown_minutes = $COOLDOWN; };
 http = { listen = "127.0.0.1:0"; };
 scope = { cgroup = "/$CGNAME"; uids = [$TUID]; };
 protect = { names = ["sshd", "healerd"]; min_uid = 1000; };
-plugins = { memory = { }; };
+plugins = { memory = { isolation = "$iso"; $MEMORY_KEYS }; };
 CONF
-"$BUILD/bin/healerd" -c "$T/hd/healerd.conf" 2>"$T/hd/agent.log" &
+"$BUILD/bin/healerd" -c "$T/hd-$iso/healerd.conf" 2>"$T/hd-$iso/agent.log" &
 AGENT=$!
 PIDS+=("$AGENT")
-for _ in $(seq 100); do grep -q "running (pid" "$T/hd/agent.log" && break; sleep 0.05; done
-: >"$T/hd.lat"
+for _ in $(seq 100); do grep -q "running (pid" "$T/hd-$iso/agent.log" && break; sleep 0.05; done
+: >"$T/hd-$iso.lat"
 for r in $(seq "$RUNS"); do
   settle_mem
-  out="$T/hd.$r.out"
+  out="$T/hd-$iso.$r.out"
   start=$(memavail_pct)
   run_hog "$out"
   end=$(( $(date +%s) + 60 ))
   while ! gone "$HOG" && [ "$(date +%s)" -le "$end" ]; do sleep 0.05; done
   kill -KILL "$HOG" 2>/dev/null || true; wait "$HOG" 2>/dev/null || true
   read -r lat rate < <(result "$out")
-  [ "$lat" != - ] && echo "$lat" >>"$T/hd.lat"
-  printf "healerd  run %2d: from %s %% available, hog %5s MiB/s, crossing -> SIGTERM %7s ms\n" "$r" "$start" "$rate" "$lat"
+  [ "$lat" != - ] && echo "$lat" >>"$T/hd-$iso.lat"
+  printf "healerd (%s) run %2d: from %s %% available, hog %5s MiB/s, crossing -> SIGTERM %7s ms\n" "$iso" "$r" "$start" "$rate" "$lat"
 done
+# The child's CPU quota (plugins.memory.cpu_max_percent): how often the kernel throttled it.
+cg=$(find /sys/fs/cgroup/cpu/ -maxdepth 4 -name "healerd-plugin.$AGENT.memory" 2>/dev/null | head -n1)
+[ -n "$cg" ] && [ -r "$cg/cpu.stat" ] && echo "# the child's cpu.stat: $(tr '\n' ' ' <"$cg/cpu.stat")"
 kill -TERM "$AGENT"; wait "$AGENT" || true
-victims=$(grep '"actuator":"signal"' "$T/hd/audit.jsonl" 2>/dev/null | grep '"result":"ok"' | grep -o '"name":"[^"]*"' | sort | uniq -c | tr -s ' ' | tr '\n' ';' || true)
-echo "# healerd signalled: ${victims:-nothing}"
-grep -c "fast sampler" "$T/hd/agent.log" | sed 's/^/# emergencies published by the fast sampler: /'
+victims=$(grep '"actuator":"signal"' "$T/hd-$iso/audit.jsonl" 2>/dev/null | grep '"result":"ok"' | grep -o '"name":"[^"]*"' | sort | uniq -c | tr -s ' ' | tr '\n' ';' || true)
+echo "# healerd ($iso) signalled: ${victims:-nothing}"
+{ grep -c "fast sampler" "$T/hd-$iso/agent.log" || true; } | sed 's/^/# emergencies published by the fast sampler: /'
+done
 
 # ---- earlyoom: defaults (-m 10 -s 100 on this swapless machine), in a private PID namespace ----
 UNSHARE=(unshare --pid --fork --kill-child --mount-proc)
@@ -152,6 +165,7 @@ exit 0
 NS
 : >"$T/eo.lat"
 for r in $(seq "$RUNS"); do
+  [ "$EARLYOOM" = 0 ] && break
   settle_mem
   out="$T/eo.$r.out"; d="$T/eo$r"; mkdir -p "$d"; chmod 755 "$d"
   start=$(memavail_pct)
@@ -169,5 +183,5 @@ for r in $(seq "$RUNS"); do
 done
 
 echo "# latency from MemAvailable <= $CROSS % to SIGTERM in the hog (cooldown_minutes = $COOLDOWN)"
-stats "healerd (memory plugin)" "$T/hd.lat"
-stats "earlyoom 1.7" "$T/eo.lat"
+for iso in $MODES; do stats "healerd (memory, $iso)" "$T/hd-$iso.lat"; done
+[ "$EARLYOOM" = 0 ] || stats "earlyoom 1.7" "$T/eo.lat"

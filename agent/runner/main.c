@@ -142,6 +142,11 @@ int main(int argc, char **argv)
         return exec_program(program, pfd, sock, desc_only, what);
     if (desc_only)
         return describe(&r, pfd);
+    /* Confined, the state directory is the one place the plugin may create files: its temporary
+     * files go there too (callers that build the name from TMPDIR), else a plugin that works in a
+     * thread fails in a child on /tmp. */
+    if (confine && state_dir && *state_dir)
+        setenv("TMPDIR", state_dir, 1);
 
     signal(SIGPIPE, SIG_IGN);
     /* The agent stops this process with MSG_STOP (its restores run first); a signal meant for

@@ -36,7 +36,7 @@ static const healer_config_key nc_config[] = {
     {"auto_fix", HEALER_CFG_BOOL, "false", 0, 0,
      "apply validated syntax fixes without confirmation"},
     {"max_fix_steps", HEALER_CFG_INT, "4", 1, 10, "at most this many edits in one fix"},
-    {"backup_dir", HEALER_CFG_STRING, "/var/lib/healerd/nixconfig/backups", 0, 0,
+    {"backup_dir", HEALER_CFG_STRING, "/var/lib/healerd/plugins/nixconfig/backups", 0, 0,
      "timestamped copies of a file taken before it is fixed"},
     {"backups_keep", HEALER_CFG_INT, "10", 1, 10000, "backups kept per file (oldest removed)"},
     {"profile", HEALER_CFG_STRING, "/nix/var/nix/profiles/system", 0, 0,
@@ -46,13 +46,13 @@ static const healer_config_key nc_config[] = {
     {"rollback", HEALER_CFG_BOOL, "true", 0, 0, "watch activation and offer rollbacks"},
     {"auto_rollback", HEALER_CFG_BOOL, "false", 0, 0,
      "roll back without confirmation (still counted against limits.max_rollbacks_per_day)"},
-    {"status_file", HEALER_CFG_STRING, "/var/lib/healerd/nixconfig/activation-status", 0, 0,
+    {"status_file", HEALER_CFG_STRING, "/var/lib/healerd/plugins/nixconfig/activation-status", 0, 0,
      "\"GEN EXIT\" of the last activation, written by the activation wrapper"},
     {"check_current_system", HEALER_CFG_BOOL, "false", 0, 0,
      "also count the profile's generation as failed when current_system points elsewhere"},
     {"current_system", HEALER_CFG_STRING, "/run/current-system", 0, 0,
      "the link the activation updates"},
-    {"state_file", HEALER_CFG_STRING, "/var/lib/healerd/nixconfig/generations", 0, 0,
+    {"state_file", HEALER_CFG_STRING, "/var/lib/healerd/plugins/nixconfig/generations", 0, 0,
      "the plugin's record of generations that activated well or failed"},
     {"switch_timeout", HEALER_CFG_DOUBLE, "600", 1, 86400,
      "seconds allowed for switch-to-configuration"},
@@ -844,11 +844,22 @@ static int nc_init(const healer_host *host, healer_ctx *ctx, void **state)
     }
     char state_dir[PATH_MAX];
     nc_dirname(w->state_file, state_dir, sizeof state_dir);
-    /* The plugin's own directories are made on a live start; a dry run creates nothing. */
-    if (!host->dry_run(ctx) && (nc_mkdirs(w->backup_dir) != 0 || nc_mkdirs(state_dir) != 0)) {
-        host->log(ctx, HEALER_LOG_ERROR, "cannot create %s or %s: %s", w->backup_dir, state_dir,
-                  strerror(errno));
-        goto fail;
+    /* The plugin's own directories are made on a live start; a dry run creates nothing. In a
+     * confined child (the default) only state_dir/plugins/nixconfig is writable: the defaults
+     * lie there; a directory elsewhere must exist already. */
+    const char *mk[][2] = {{"backup_dir", w->backup_dir}, {"state_file", state_dir}};
+    for (size_t i = 0; i < 2 && !host->dry_run(ctx); i++) {
+        if (nc_mkdirs(mk[i][1]) != 0) {
+            int e = errno;
+            host->log(ctx, HEALER_LOG_ERROR, "plugins.nixconfig.%s: cannot create %s: %s%s",
+                      mk[i][0], mk[i][1], strerror(e),
+                      e == EACCES || e == EPERM || e == EROFS
+                          ? " (a confined plugin child writes only under "
+                            "state_dir/plugins/nixconfig: create the directory, or keep the "
+                            "default)"
+                          : "");
+            goto fail;
+        }
     }
     const char *tmp = getenv("TMPDIR");
     nc_fmt(w->scratch, sizeof w->scratch, "%s/healerd-nixconfig.XXXXXX",

@@ -10,7 +10,8 @@
 . "$SRC/tests/lib/agent.sh"
 PDIR=$(plugin_dir "$BUILD/tests/plugins/stepper.so")
 TRIG="$T/trigger"
-LOG="$T/steps.log"
+# The fixture's own trace, in its state directory: the one place its confined child may write.
+LOG="$T/state/plugins/stepper/steps.log"
 heals() { get /api/v1/heals; }
 # acts N: "action:outcome" of heal N (newest first = 0), space-separated
 acts() { heals | jq -r ".heals[$1].actions | map(.action + \":\" + .outcome) | join(\" \")"; }
@@ -45,12 +46,28 @@ left=$(heals | jq -r '.heals[0].actions[2].message' | sed -n 's/.*time left \([0
 check "execute() learns its deadline: 0 < time left ($left) <= action_timeout (2)" \
   awk -v l="$left" 'BEGIN { exit !(l != "" && l > 0 && l <= 2.0) }'
 check "outside an action there is no deadline" bash -c "! grep -q 'detect deadline' '$LOG'"
-K=$(get /api/v1/knowledge)
-check "knowledge: slow 1 attempt, 0 successes" \
-  [ "$(echo "$K" | jq -c '[.knowledge[] | select(.action == "slow") | .attempts, .successes]')" = "[1,0]" ]
-check "knowledge: settle 1 success" \
-  [ "$(echo "$K" | jq -c '[.knowledge[] | select(.action == "settle") | .successes]')" = "[1]" ]
+# The knowledge base: a timed-out step is an attempt, never a success; a verified one is a
+# success. The trigger stays until here, so the issue is still detected after heal #1 healed and,
+# with cooldown 0, gets a heal #2 (cancelled below when the trigger goes); whether that one has
+# run its slow step before the knowledge is read depends on timing (in a plugin child it usually
+# has). So the exact one-heal figures are checked when one heal ran, and otherwise the rule.
 rm -f "$TRIG"
+closed() { ! get /api/v1/issues | jq -e '.issues[] | select(.type == "stepper_issue")'; }
+wait_for "the issue closes once the trigger is gone" 10 closed
+kn() { get /api/v1/knowledge | jq -c "[.knowledge[] | select(.action == \"$1\") | $2]"; }
+if [ "$(heals | jq '.heals | length')" = 1 ]; then
+  slow_one() { [ "$(kn slow '.attempts, .successes')" = "[1,0]" ]; }   # read again on every poll
+  settle_one() { [ "$(kn settle .successes)" = "[1]" ]; }
+  wait_for "knowledge: slow 1 attempt, 0 successes" 10 slow_one
+  wait_for "knowledge: settle 1 success" 10 settle_one
+else
+  echo "# $(heals | jq '.heals | length') heals:"
+  heals | jq -c ".heals[] | [.id, .outcome, (.actions | map(.action + \":\" + .outcome))]" | head -5
+  slow_ok() { kn slow '.attempts >= 1 and .successes == 0' | grep -qx '\[true\]'; }
+  settle_ok() { kn settle '.successes >= 1' | grep -qx '\[true\]'; }
+  wait_for "knowledge: slow attempted, never a success" 10 slow_ok
+  wait_for "knowledge: settle counted a success" 10 settle_ok
+fi
 check "SIGTERM exits 0" stop_agent
 
 # ---- 2. a critical issue pre-empts a settling heal --------------------------------------------

@@ -31,7 +31,7 @@ check "ctorfault refused with its signal" bash -c "curl -s $URL/api/v1/plugins |
 stop_agent
 
 # ---- each way of dying, in detect and in execute ------------------------------------------------
-rm -f "$T/plugins/ctorfault.so" # thread isolation is still the default: keep it out of the rest
+rm -f "$T/plugins/ctorfault.so" # refused at every load (shown above): keep it out of the rest
 run_case() { # how when expect-in-log
   local how=$1 when=$2 expect=$3
   rm -rf "$T/out" "$T/state" && mkdir -p "$T/out"

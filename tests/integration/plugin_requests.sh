@@ -28,4 +28,16 @@ for iso in "requester process, responder thread:process:thread" "both in childre
   check "$what: the reply travelled back" \
     grep -q "requester/ask_other on ask: healed: asked responder: pong x=42 (ok)" "$T/once3.out"
 done
+# A request that outlasts the child's heartbeat (agent.action_timeout + 5 s): the requester's
+# child waits on it, answering the agent's pings meanwhile, and is never killed as hung. The step
+# itself has timed out long before (action_timeout 1 s); the late answer is discarded.
+MODE=live ACTION_TIMEOUT=1.0 write_config "$T/d.conf" "$PDIR" "requester = { isolation = \"process\";
+    args = [\"x=7\", \"delay_s=8\"]; };
+  responder = { isolation = \"thread\"; };"
+start_agent "$T/d.conf"
+late() { grep -q "late result of step .* from requester discarded: .*pong x=7" "$T/agent.log"; }
+wait_for "the slow answer came back to the waiting child (its result late)" 30 late
+check "the requester's child was not killed while it waited" bash -c "! grep -q 'stopped answering' '$T/agent.log'"
+check "no crash counted" bash -c "curl -s $URL/api/v1/plugins | jq -e '.plugins[] | select(.name == \"requester\") | .process.crashes == 0 and .process.run_state == \"running\"' >/dev/null"
+check "SIGTERM exits 0" stop_agent
 finish

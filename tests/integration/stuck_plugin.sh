@@ -66,7 +66,8 @@ start_agent "$T/b.conf"
 wait_for "init times out" 20 grep -q "stall.so: init did not return within 1 s" "$T/agent.log"
 kill -HUP "$AGENT_PID"
 wait_for "reload while init is stuck" 20 grep -q "info agent: reloaded" "$T/agent.log"
-wait_for "the new generation's init is stuck too" 20 test "$(count 'init did not return')" = 2
+stuck_twice() { [ "$(count 'init did not return')" = 2 ]; }   # counted again on every poll
+wait_for "the new generation's init is stuck too" 20 stuck_twice
 check "SIGTERM: exits with status 0 despite two stuck threads" stop_bounded 60
 check "the log names the stuck plugin" grep -q "plugin stall: still stuck in init" "$T/agent.log"
 check "the bus is left alone" grep -q "exiting with 2 plugin thread(s) still stuck: the bus is not terminated" "$T/agent.log"

@@ -11,11 +11,11 @@ parses() { nix-instantiate --parse "$1" >/dev/null 2>&1; }
 cp "$FIX/imports-broken.nix" "$ETC/configuration.nix"
 cp "$FIX/hardware.nix" "$FIX/broken-module.nix" "$ETC/"
 cp "$ETC/broken-module.nix" "$T/orig-module.nix"
-mkdir -p "$T/nc/backups"
+mkdir -p "$NC/backups"
 for d in 20200101-000000 20200102-000000 20200103-000000; do
-  echo old >"$T/nc/backups/broken-module.nix.$d"; touch -d '400 days ago' "$T/nc/backups/broken-module.nix.$d"
+  echo old >"$NC/backups/broken-module.nix.$d"; touch -d '400 days ago' "$NC/backups/broken-module.nix.$d"
 done
-echo keep >"$T/nc/backups/other.nix.20200101-000000"; touch -d '400 days ago' "$T/nc/backups/other.nix.20200101-000000"
+echo keep >"$NC/backups/other.nix.20200101-000000"; touch -d '400 days ago' "$NC/backups/other.nix.20200101-000000"
 MODE=live write_config "$T/auto.conf" "$PDIR" "$(NIXCONF 'auto_fix = true; backups_keep = 2;')"
 start_agent "$T/auto.conf"
 healed() { get /api/v1/heals | jq -e '.heals[] | select(.issue_type == "nixos_config_invalid" and .outcome == "healed")'; }
@@ -24,11 +24,11 @@ get /api/v1/heals | jq -r '.heals[0].actions[0] | "\(.action): \(.message)"'
 check "auto: the module parses now" parses "$ETC/broken-module.nix"
 check "auto: exactly the missing ';' was inserted" diff <(sed 's/enable = true$/enable = true;/' "$T/orig-module.nix") "$ETC/broken-module.nix"
 check "auto: the main file untouched" cmp -s "$FIX/imports-broken.nix" "$ETC/configuration.nix"
-NEWB=$(ls "$T/nc/backups" | grep -v '^broken-module.nix.2020' | grep '^broken-module.nix\.' | head -n1)
-check "auto: a timestamped backup of the original" cmp -s "$T/orig-module.nix" "$T/nc/backups/$NEWB"
-check "auto: old backups pruned to backups_keep = 2" [ "$(ls "$T/nc/backups" | grep -c '^broken-module.nix\.')" = 2 ]
-check "auto: the newest old backup kept, the oldest gone" [ -f "$T/nc/backups/broken-module.nix.20200103-000000" -a ! -e "$T/nc/backups/broken-module.nix.20200101-000000" ]
-check "auto: another file's backup untouched" [ -f "$T/nc/backups/other.nix.20200101-000000" ]
+NEWB=$(ls "$NC/backups" | grep -v '^broken-module.nix.2020' | grep '^broken-module.nix\.' | head -n1)
+check "auto: a timestamped backup of the original" cmp -s "$T/orig-module.nix" "$NC/backups/$NEWB"
+check "auto: old backups pruned to backups_keep = 2" [ "$(ls "$NC/backups" | grep -c '^broken-module.nix\.')" = 2 ]
+check "auto: the newest old backup kept, the oldest gone" [ -f "$NC/backups/broken-module.nix.20200103-000000" -a ! -e "$NC/backups/broken-module.nix.20200101-000000" ]
+check "auto: another file's backup untouched" [ -f "$NC/backups/other.nix.20200101-000000" ]
 check "audit: the write of the module" jq -s -e --arg p "$ETC/broken-module.nix" 'any(.[]; .actuator == "write_file" and .target == $p and .result == "ok")' "$A"
 closed() { ! get /api/v1/issues | jq -e '.issues[] | select(.type == "nixos_config_invalid")'; }
 wait_for "auto: the issue is closed" 10 closed

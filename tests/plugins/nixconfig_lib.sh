@@ -47,10 +47,13 @@ SH
 }
 current_gen() { readlink "$PROFILE" | sed -n 's/.*system-\([0-9]*\)-link$/\1/p'; }
 
-# NIXCONF [extra keys]: the plugin's section with every path in the temporary tree.
+# NIXCONF [extra keys]: the plugin's section with every path in the temporary tree. Backups and
+# state go to NC: by default a directory of the test's own that exists before the agent starts
+# (a confined child cannot create it); NC="$T/state/plugins/nixconfig" is the shipped layout.
+NC=${NC:-$T/nc}
 NIXCONF() {
-  echo "nixconfig = { config_file = \"$ETC/configuration.nix\"; backup_dir = \"$T/nc/backups\";
-    state_file = \"$T/nc/generations\"; profile = \"$PROFILE\"; status_file = \"$STATUS\"; ${NC_ISOLATION:-} $1 };"
+  echo "nixconfig = { config_file = \"$ETC/configuration.nix\"; backup_dir = \"$NC/backups\";
+    state_file = \"$NC/generations\"; profile = \"$PROFILE\"; status_file = \"$STATUS\"; ${NC_ISOLATION:-} $1 };"
 }
 export MIN_HEALTH=0
 A="$T/state/audit.jsonl"

@@ -5,7 +5,10 @@
 # --switch-generation, then switch-to-configuration switch); with limits.max_rollbacks_per_day = 1
 # the second rollback is refused (rollback_limit); after a restart with room left, emergency
 # recovery skips the known-bad generation and switches to the newest known-good one.
+# The plugin runs in its confined child (the default) with the shipped layout: backups and state
+# under state_dir/plugins/nixconfig, the one directory the child may write.
 . "$SRC/tests/lib/agent.sh"
+NC="$T/state/plugins/nixconfig"
 . "$SRC/tests/plugins/nixconfig_lib.sh"
 cp "$FIX/valid.nix" "$ETC/configuration.nix"
 cp "$FIX/hardware.nix" "$ETC/"
@@ -27,11 +30,15 @@ start_agent "$T/live.conf"
 healed() { get /api/v1/heals | jq -e --arg a "$1" '[.heals[] | select(.issue_type == "nixos_activation_failed" and .outcome == "healed" and .actions[0].action == $a)] | length >= '"${2:-1}"; }
 wait_for "rollback: healed" 20 healed rollback_generation
 get /api/v1/heals | jq -r '.heals[0].actions[0] | "\(.action): \(.message)"'
+confined() { get /api/v1/plugins | jq -e '.plugins[] | select(.name == "nixconfig") | .isolation == "process" and (.process.privileges | startswith("no_new_privs"))' >/dev/null; }
+check "child: the plugin runs confined in a process (the default)" confined
+check "child: it made backup_dir inside its state directory" [ -d "$NC/backups" ]
+check "child: its scratch copies live in its state directory (TMPDIR)" bash -c "ls -d '$NC'/healerd-nixconfig.* >/dev/null"
 check "rollback: the profile is at generation 2" [ "$(current_gen)" = 2 ]
 check "rollback: generation 2's switch-to-configuration ran with 'switch'" grep -qx "gen2 switch" "$SWLOG"
 check "rollback: nothing else ran" [ "$(wc -l <"$SWLOG")" = 1 ]
 check "rollback: nix-env agrees (2 is current)" grep -q "2 .*(current)" <(nix-env -p "$PROFILE" --list-generations 2>/dev/null)
-check "rollback: state records 2 good, 3 bad" bash -c "grep -qx 'good 2' '$T/nc/generations' && grep -qx 'bad 3' '$T/nc/generations'"
+check "rollback: state records 2 good, 3 bad" bash -c "grep -qx 'good 2' '$NC/generations' && grep -qx 'bad 3' '$NC/generations'"
 check "audit: nix-env --switch-generation 2" jq -s -e 'any(.[]; .actuator == "run" and .result == "ok" and (.params.argv | index("--switch-generation")) != null and .params.argv[-1] == "2")' "$A"
 check "audit: switch-to-configuration switch" jq -s -e --arg s "$T/profiles/system-2-link/bin/switch-to-configuration" 'any(.[]; .actuator == "run" and .params.argv[0] == $s and .params.argv[1] == "switch")' "$A"
 check "status: one rollback used today" [ "$(get /api/v1/status | jq -r .limits.rollbacks_today)" = 1 ]
@@ -60,5 +67,16 @@ get /api/v1/heals | jq -r '.heals[0].actions[0] | "\(.action): \(.message)"'
 check "emergency: the profile is at generation 2" [ "$(current_gen)" = 2 ]
 check "emergency: generation 3 never switched to" bash -c "! grep -q gen3 '$SWLOG'"
 check "emergency: generation 2 switched again" [ "$(grep -cx 'gen2 switch' "$SWLOG")" = 2 ]
+stop_agent
+check "child: its scratch directory is gone after the stop" bash -c "! ls -d '$NC'/healerd-nixconfig.* 2>/dev/null"
+
+# A backup_dir outside the state directory that does not exist: the confined child cannot make
+# it; init fails naming the key, the agent runs on.
+NC="$T/elsewhere" conf "$T/missing.conf" 3
+start_agent "$T/missing.conf"
+refused_init() { grep -q "plugins.nixconfig.backup_dir: cannot create $T/elsewhere/backups: .*confined plugin child" "$T/agent.log"; }
+wait_for "missing backup_dir: init fails naming the key" 20 refused_init
+check "missing backup_dir: the agent answers" [ "$(status_of "$URL/healthz")" = 200 ]
+check "missing backup_dir: nothing was created" [ ! -e "$T/elsewhere" ]
 stop_agent
 finish

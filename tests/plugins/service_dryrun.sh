@@ -24,11 +24,14 @@ UNITS="svc-fail svc-dep svc-reload svc-alt"
 for u in $UNITS svc-base; do check "$u failed at boot" [ "$(sysroot_state $u.service)" = failed ]; done
 
 PDIR=$(plugin_dir "$BUILD/plugins/service.so")
+# confine = false until plugins.service.local_sockets/inspect_processes (branch h/confine): the
+# confined child cannot reach D-Bus through /proc/PID/root.
 SVC="service = {
   bus_address = \"unix:path=$SYSROOT_BUS\";
   units = [\"svc-fail.service\", \"svc-dep.service\", \"svc-reload.service\", \"svc-alt.service\"];
   alternatives = [\"svc-alt.service=svc-alt-backup.service\"];
   verify_timeout_s = 5.0;
+  confine = false;
 };"
 MODE=dry-run ACTION_TIMEOUT=30 INTERVAL=0.5 write_config "$T/dry.conf" "$PDIR" "$SVC"
 start_agent "$T/dry.conf"

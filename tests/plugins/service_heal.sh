@@ -32,6 +32,8 @@ NEED=$(sysctl_bus get-property org.freedesktop.systemd1 /org/freedesktop/systemd
 check "svc-reload needs a daemon-reload" [ "$NEED" = "b true" ]
 
 PDIR=$(plugin_dir "$BUILD/plugins/service.so")
+# confine = false until plugins.service.local_sockets/inspect_processes (branch h/confine): the
+# confined child cannot reach D-Bus through /proc/PID/root.
 SVC="service = {
   bus_address = \"unix:path=$SYSROOT_BUS\";
   units = [\"svc-fail.service\", \"svc-flap.service\", \"svc-dep.service\", \"svc-reload.service\",

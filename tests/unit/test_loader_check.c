@@ -128,12 +128,56 @@ static void test_clean_set_is_ready(void **state)
     assert_string_equal(problems, "");
     assert_int_equal(set.n, 1);
     assert_int_equal(set.v[0].state, PLUGIN_LOADED);
-    /* The default isolation is "thread" for now: the agent mapped the checked file itself. */
-    assert_int_equal(set.v[0].isolation, PLUGIN_ISOLATION_THREAD);
-    assert_non_null(set.v[0].dl);
+    /* The default isolation is "process": the descriptor was read by a healerd-plugin child and
+     * the agent never mapped the plugin (its constructors never ran here). */
+    assert_int_equal(set.v[0].isolation, PLUGIN_ISOLATION_PROCESS);
+    assert_null(set.v[0].dl);
+    assert_string_equal(set.v[0].desc.name, "dirwatch");
     assert_non_null(set.v[0].conf);
     loader_free(&set);
     config_free(c);
+    /* isolation = "thread", the opt-in: the agent maps the checked file itself. */
+    c = load(pdir, "dirwatch = { directory = \"/tmp\"; isolation = \"thread\"; };");
+    assert_int_equal(check(c, &set), 0);
+    assert_string_equal(problems, "");
+    assert_int_equal(set.n, 1);
+    assert_int_equal(set.v[0].state, PLUGIN_LOADED);
+    assert_int_equal(set.v[0].isolation, PLUGIN_ISOLATION_THREAD);
+    assert_non_null(set.v[0].dl);
+    loader_free(&set);
+    config_free(c);
+}
+
+/* The one measured exception: the built-in memory plugin stays in the agent unless told otherwise
+ * (its emergency kill is slower through a child); any other plugin goes to a child. */
+static void test_memory_defaults_to_thread(void **state)
+{
+    (void)state;
+    if (!dir[0])
+        skip();
+    char md[1100], from[PATH_MAX], to[PATH_MAX + 16];
+    snprintf(md, sizeof md, "%s/mem", dir);
+    assert_int_equal(mkdir(md, 0755), 0);
+    snprintf(from, sizeof from, "%s/plugins/memory.so", getenv("BUILD"));
+    snprintf(to, sizeof to, "%s/memory.so", md);
+    assert_int_equal(copy_file(from, to), 0);
+    const char *sections[] = { "memory = { };", "memory = { isolation = \"process\"; };" };
+    const int want[] = { PLUGIN_ISOLATION_THREAD, PLUGIN_ISOLATION_PROCESS };
+    for (int i = 0; i < 2; i++) {
+        config *c = load(md, sections[i]);
+        plugin_set set;
+        assert_int_equal(check(c, &set), 0);
+        assert_string_equal(problems, "");
+        assert_int_equal(set.n, 1);
+        assert_int_equal(set.v[0].state, PLUGIN_LOADED);
+        assert_int_equal(set.v[0].isolation, want[i]);
+        if (want[i] == PLUGIN_ISOLATION_THREAD)
+            assert_non_null(set.v[0].dl);
+        else
+            assert_null(set.v[0].dl);
+        loader_free(&set);
+        config_free(c);
+    }
 }
 
 static void test_unknown_key_and_wrong_type(void **state)
@@ -215,6 +259,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clean_set_is_ready),
+        cmocka_unit_test(test_memory_defaults_to_thread),
         cmocka_unit_test(test_unknown_key_and_wrong_type),
         cmocka_unit_test(test_missing_dir),
         cmocka_unit_test(test_disabled_plugin_not_checked),
