@@ -23,12 +23,15 @@ sysroot_fix_reload_unit
 UNITS="svc-fail svc-dep svc-reload svc-alt"
 for u in $UNITS svc-base; do check "$u failed at boot" [ "$(sysroot_state $u.service)" = failed ]; done
 
+# Thread mode unless SVC_ISOLATION says otherwise (plugins/service_*_process): both stay
+# covered whatever the agent's default isolation is.
+ISO=${SVC_ISOLATION:-'isolation = "thread";'}
 PDIR=$(plugin_dir "$BUILD/plugins/service.so")
 SVC="service = {
   bus_address = \"unix:path=$SYSROOT_BUS\";
   units = [\"svc-fail.service\", \"svc-dep.service\", \"svc-reload.service\", \"svc-alt.service\"];
   alternatives = [\"svc-alt.service=svc-alt-backup.service\"];
-  verify_timeout_s = 5.0;
+  verify_timeout_s = 5.0; $ISO
 };"
 MODE=dry-run ACTION_TIMEOUT=30 INTERVAL=0.5 write_config "$T/dry.conf" "$PDIR" "$SVC"
 start_agent "$T/dry.conf"

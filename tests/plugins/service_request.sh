@@ -15,9 +15,12 @@ ROOTFS=/proc/$SYSROOT_INIT/root
 check "svc-base failed at boot" [ "$(sysroot_state svc-base.service)" = failed ]
 touch "$ROOTFS/run/svc-base.ok"   # it can start now; nobody watches it but the request will
 
+# Thread mode unless SVC_ISOLATION says otherwise (plugins/service_*_process): both stay
+# covered whatever the agent's default isolation is.
+ISO=${SVC_ISOLATION:-'isolation = "thread";'}
 PDIR=$(plugin_dir "$BUILD/plugins/service.so" "$BUILD/tests/plugins/requester.so")
 CONF="service = { bus_address = \"unix:path=$SYSROOT_BUS\"; units = [\"svc-fail.service\"];
-                  verify_timeout_s = 8.0; verify_stable_s = 0.5; };
+                  verify_timeout_s = 8.0; verify_stable_s = 0.5; $ISO };
   requester = { ask = \"service\"; method = \"restart\"; args = [\"unit=svc-base.service\"]; };"
 MODE=live ACTION_TIMEOUT=40 write_config "$T/a.conf" "$PDIR" "$CONF"
 "$HEALERD" -c "$T/a.conf" --once >"$T/once.out" 2>"$T/once.log" || { cat "$T/once.log"; exit 1; }
