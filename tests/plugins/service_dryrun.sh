@@ -36,6 +36,9 @@ SVC="service = {
 MODE=dry-run ACTION_TIMEOUT=30 INTERVAL=0.5 write_config "$T/dry.conf" "$PDIR" "$SVC"
 start_agent "$T/dry.conf"
 A="$T/state/audit.jsonl"
+WANT=thread; case "$ISO" in *process*) WANT=process ;; esac
+check "the service plugin runs as a $WANT" bash -c "curl -s '$URL/api/v1/plugins' | jq -e --arg w $WANT \
+  '.plugins[] | select(.name == \"service\" and .isolation == \$w and .state == \"loaded\")' >/dev/null"
 planned() { # planned UNIT ACTION: a dry-run audit line for that action of that unit's heal
   jq -s -e --arg u "$1" --arg a "$2" '[.[] | select(.action == $a and .actuator == null and
      .dry_run == true and (.target | tostring | startswith($u)))] | length > 0' "$A" >/dev/null
