@@ -194,7 +194,7 @@ static const healer_rules_builtin builtins[] = {
     {"memory", "proc/sys/vm/drop_caches", "", 0, 1, NULL, 0, 0},
     {"disk", "", "", 1, 0, disk_keys, 1, 0},
     {"nixconfig", "", "", 1, 0, nixconfig_keys, 0, 0},
-    {"service", "", "", 1, 0, NULL, 1, 1},
+    {"service", "", "", 1, 0, NULL, 0, 1},
     {"network", "", "", 0, 1, NULL, 0, 0},
 };
 

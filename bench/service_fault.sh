@@ -52,7 +52,7 @@ agent = { mode = "live"; interval = 1.0; plugin_dir = "$T/plugins"; state_dir = 
           log_level = "warn"; action_timeout = 30.0; };
 limits = { max_heals_per_hour = 1000; cooldown_minutes = 0; min_health_for_auto = 0; };
 http = { listen = "127.0.0.1:0"; token_file = "$T/token"; };
-plugins = { service = { bus_address = "$BUSADDR"; units = ["bench-a.service"];
+plugins = { service = { isolation = "thread"; bus_address = "$BUSADDR"; units = ["bench-a.service"];
                         flap_failures = 1000; verify_stable_s = 0.2; }; };
 CONF
 "$BUILD/bin/healerd" -c "$T/healerd.conf" 2>"$T/agent.log" &

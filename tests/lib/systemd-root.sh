@@ -46,22 +46,33 @@ sysroot_build() {
     return 0
 }
 
-# sysroot_boot DIR: overlays the root at DIR/root (upper layer in DIR), installs nothing (the
-# caller writes units into DIR/root/etc/systemd/system before calling sysroot_start).
+# sysroot_prepare DIR: overlays the root at DIR/root (upper layer in DIR), installs nothing
+# (the caller writes units into DIR/root/etc/systemd/system before calling sysroot_start).
+# DIR/dbus becomes the container's /run/dbus (sysroot_start binds it), so its system bus socket
+# is a plain file on the host: a client connects as it would to /run/dbus/system_bus_socket,
+# with no /proc/PID/root (which needs CAP_SYS_PTRACE over the container's init). DIR is below
+# the test's temp dir (mode 0700, root's), so no other user of the host reaches that bus.
 sysroot_prepare() {
     SYSROOT_DIR=$1
     mkdir -p "$SYSROOT_DIR/upper" "$SYSROOT_DIR/work" "$SYSROOT_DIR/root"
+    # 0755 as Debian ships /run/dbus: the container's own clients (its dbus-daemon runs as
+    # messagebus) look inside it; the 0700 parent keeps the host's other users out.
+    mkdir -p -m 0755 "$SYSROOT_DIR/dbus"
+    chmod 0700 "$SYSROOT_DIR"
     mount -t overlay overlay \
         -o "lowerdir=$SYSROOT,upperdir=$SYSROOT_DIR/upper,workdir=$SYSROOT_DIR/work" \
         "$SYSROOT_DIR/root"
 }
 
-# sysroot_start: boots DIR/root; sets SYSROOT_INIT (the container's init pid on the host) and
-# SYSROOT_BUS (its system bus socket as the host sees it). Returns 1 when it does not come up.
+# sysroot_start: boots DIR/root with DIR/dbus bound on its /run/dbus; sets SYSROOT_INIT (the
+# container's init pid on the host) and SYSROOT_BUS (its system bus socket, DIR/dbus/
+# system_bus_socket). Returns 1 when it does not come up.
 sysroot_start() {
     SYSROOT_NSPAWN_PID=
     SYSROOT_INIT=
+    SYSROOT_BUS=$SYSROOT_DIR/dbus/system_bus_socket
     systemd-nspawn --register=no --keep-unit --private-network --console=read-only \
+        --bind="$SYSROOT_DIR/dbus:/run/dbus" \
         -D "$SYSROOT_DIR/root" --boot >"$SYSROOT_DIR/console.log" 2>&1 &
     SYSROOT_NSPAWN_PID=$!
     local i
@@ -70,7 +81,6 @@ sysroot_start() {
         # runs systemd.
         SYSROOT_INIT=$(pgrep -P "$SYSROOT_NSPAWN_PID" -x systemd 2>/dev/null | head -1 || true)
         if [ -n "$SYSROOT_INIT" ]; then
-            SYSROOT_BUS=/proc/$SYSROOT_INIT/root/run/dbus/system_bus_socket
             if [ -S "$SYSROOT_BUS" ] &&
                busctl --address="unix:path=$SYSROOT_BUS" get-property org.freedesktop.systemd1 \
                    /org/freedesktop/systemd1 org.freedesktop.systemd1.Manager SystemState \

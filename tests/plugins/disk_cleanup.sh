@@ -55,8 +55,6 @@ fill() {
 used_pct() { df --output=pcent "$M" | tail -n1 | tr -dc 0-9; }
 snapshot() { (cd "$M" && find . -printf '%p %s %T@\n' | sort); find "$OUT" -printf '%p %s\n' | sort; }
 
-# confine = false until plugins.disk.inspect_processes (branch h/confine): the confined child
-# cannot list /proc/PID/fd, so it would not see the held-open log.
 DISKCONF() { # $1: extra keys
   echo "disk = { mounts = [\"$M\"]; log_dirs = [\"$M/log\"]; tmp_dirs = [\"$M/tmp\"];
     nix_store = \"$M/no-nix-store\"; journal_dirs = [\"$M/no-journal\"];

@@ -23,19 +23,22 @@ sysroot_fix_reload_unit
 UNITS="svc-fail svc-dep svc-reload svc-alt"
 for u in $UNITS svc-base; do check "$u failed at boot" [ "$(sysroot_state $u.service)" = failed ]; done
 
+# Thread mode unless SVC_ISOLATION says otherwise (plugins/service_*_process): both stay
+# covered whatever the agent's default isolation is.
+ISO=${SVC_ISOLATION:-'isolation = "thread";'}
 PDIR=$(plugin_dir "$BUILD/plugins/service.so")
-# confine = false until plugins.service.local_sockets/inspect_processes (branch h/confine): the
-# confined child cannot reach D-Bus through /proc/PID/root.
 SVC="service = {
   bus_address = \"unix:path=$SYSROOT_BUS\";
   units = [\"svc-fail.service\", \"svc-dep.service\", \"svc-reload.service\", \"svc-alt.service\"];
   alternatives = [\"svc-alt.service=svc-alt-backup.service\"];
-  verify_timeout_s = 5.0;
-  confine = false;
+  verify_timeout_s = 5.0; $ISO
 };"
 MODE=dry-run ACTION_TIMEOUT=30 INTERVAL=0.5 write_config "$T/dry.conf" "$PDIR" "$SVC"
 start_agent "$T/dry.conf"
 A="$T/state/audit.jsonl"
+WANT=thread; case "$ISO" in *process*) WANT=process ;; esac
+check "the service plugin runs as a $WANT" bash -c "curl -s '$URL/api/v1/plugins' | jq -e --arg w $WANT \
+  '.plugins[] | select(.name == \"service\" and .isolation == \$w and .state == \"loaded\")' >/dev/null"
 planned() { # planned UNIT ACTION: a dry-run audit line for that action of that unit's heal
   jq -s -e --arg u "$1" --arg a "$2" '[.[] | select(.action == $a and .actuator == null and
      .dry_run == true and (.target | tostring | startswith($u)))] | length > 0' "$A" >/dev/null

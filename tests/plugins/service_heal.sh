@@ -31,9 +31,10 @@ NEED=$(sysctl_bus get-property org.freedesktop.systemd1 /org/freedesktop/systemd
        org.freedesktop.systemd1.Unit NeedDaemonReload)
 check "svc-reload needs a daemon-reload" [ "$NEED" = "b true" ]
 
+# Thread mode unless SVC_ISOLATION says otherwise (plugins/service_*_process): both stay
+# covered whatever the agent's default isolation is.
+ISO=${SVC_ISOLATION:-'isolation = "thread";'}
 PDIR=$(plugin_dir "$BUILD/plugins/service.so")
-# confine = false until plugins.service.local_sockets/inspect_processes (branch h/confine): the
-# confined child cannot reach D-Bus through /proc/PID/root.
 SVC="service = {
   bus_address = \"unix:path=$SYSROOT_BUS\";
   units = [\"svc-fail.service\", \"svc-flap.service\", \"svc-dep.service\", \"svc-reload.service\",
@@ -41,12 +42,30 @@ SVC="service = {
   alternatives = [\"svc-alt.service=svc-alt-backup.service\"];
   health_checks = [\"svc-fail.service=cmd:/usr/bin/test -e $ROOTFS/run/svc-fail.once\"];
   flap_failures = 5; flap_window_minutes = 2.0;
-  verify_timeout_s = 8.0; verify_stable_s = 0.5; ${SVC_ISOLATION:-}
+  verify_timeout_s = 8.0; verify_stable_s = 0.5; $ISO
 };"
 MODE=live ACTION_TIMEOUT=40 INTERVAL=0.5 write_config "$T/live.conf" "$PDIR" "$SVC"
 start_agent "$T/live.conf"
 
 A="$T/state/audit.jsonl"
+case "$ISO" in *process*)
+  # The child is confined with the built-in defaults: uid 0 under Landlock and seccomp, unix
+  # sockets allowed (its bus), no CAP_SYS_PTRACE, and it heals as the thread does below.
+  svc_child() { get /api/v1/plugins | jq -e '.plugins[] | select(.name == "service") | .process |
+    select(.run_state == "running" and .pid > 0)' >/dev/null; }
+  wait_for "service runs in a child" 20 svc_child
+  PRIV=$(get /api/v1/plugins | jq -r '.plugins[] | select(.name == "service") | .process.privileges')
+  echo "# service child: $PRIV"
+  check "the child is confined: Landlock, seccomp, no_new_privs" \
+    bash -c '[[ $1 == *"Landlock ABI"* && $1 == *seccomp* && $1 == *no_new_privs* ]]' _ "$PRIV"
+  check "the child has no sys_ptrace and keeps unix sockets" \
+    bash -c '[[ $1 != *sys_ptrace* && $1 != *"no unix sockets"* ]]' _ "$PRIV"
+  CPID=$(get /api/v1/plugins | jq -r '.plugins[] | select(.name == "service") | .process.pid')
+  check "the child runs as uid 0 with no effective capability but dac_read_search" \
+    bash -c '[ "$(awk "/^Uid:/{print \$3}" /proc/$1/status)" = 0 ] &&
+             [ "$(awk "/^CapEff:/{print \$2}" /proc/$1/status)" = 0000000000000004 ]' _ "$CPID"
+  ;;
+esac
 st() { [ "$(sysroot_state "$1")" = "$2" ]; }
 wait_for "svc-fail restarted and active" 60 st svc-fail.service active
 wait_for "svc-dep active" 90 st svc-dep.service active

@@ -15,18 +15,26 @@ ROOTFS=/proc/$SYSROOT_INIT/root
 check "svc-base failed at boot" [ "$(sysroot_state svc-base.service)" = failed ]
 touch "$ROOTFS/run/svc-base.ok"   # it can start now; nobody watches it but the request will
 
+# Thread mode unless SVC_ISOLATION says otherwise (plugins/service_*_process): both stay
+# covered whatever the agent's default isolation is.
+ISO=${SVC_ISOLATION:-'isolation = "thread";'}
 PDIR=$(plugin_dir "$BUILD/plugins/service.so" "$BUILD/tests/plugins/requester.so")
-# confine = false until plugins.service.local_sockets/inspect_processes (branch h/confine): the
-# confined child cannot reach D-Bus through /proc/PID/root.
 CONF="service = { bus_address = \"unix:path=$SYSROOT_BUS\"; units = [\"svc-fail.service\"];
-                  verify_timeout_s = 8.0; verify_stable_s = 0.5; confine = false; };
+                  verify_timeout_s = 8.0; verify_stable_s = 0.5; $ISO };
   requester = { ask = \"service\"; method = \"restart\"; args = [\"unit=svc-base.service\"]; };"
-MODE=live ACTION_TIMEOUT=40 write_config "$T/a.conf" "$PDIR" "$CONF"
+MODE=live ACTION_TIMEOUT=40 LOG_LEVEL=debug write_config "$T/a.conf" "$PDIR" "$CONF"
 "$HEALERD" -c "$T/a.conf" --once >"$T/once.out" 2>"$T/once.log" || { cat "$T/once.log"; exit 1; }
 cat "$T/once.out"
 check "the asking plugin's heal succeeded" grep -q "^heal #.* ask_issue on ask: healed" "$T/once.out"
 check "the service plugin's answer came back" grep -q "requester/ask_other on ask: healed: asked service: .*svc-base" "$T/once.out"
 check "svc-base is active in the container" [ "$(sysroot_state svc-base.service)" = active ]
+case "$ISO" in
+  *process*) check "the service plugin ran in a confined child" \
+               grep -Eq 'plugin service: started .*healerd-plugin \(pid [0-9]+' "$T/once.log"
+             check "... not unconfined" bash -c "! grep -q 'plugin service: .*NOT confined' '$T/once.log'" ;;
+  *) check "the service plugin ran in a thread (no child)" \
+       bash -c "! grep -q 'plugin service: started .*healerd-plugin' '$T/once.log'" ;;
+esac
 check "the restart went through the audited actuator" \
   jq -s -e '[.[] | select(.plugin == "service" and .actuator == "run" and .result == "ok" and (.params.argv | join(" ") | contains("svc-base")))] | length > 0' "$T/state/audit.jsonl"
 finish
