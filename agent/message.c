@@ -190,13 +190,24 @@ static int pack_measures(enc *e, const msg_measure *ms, size_t n)
     return 0;
 }
 
+/* A value (a host call's argument, an action's parameter) is often a path, and a path is bytes:
+ * one that is not UTF-8 travels as a msgpack bin with its exact bytes (cutting it to U+FFFD
+ * would name another file). Text that is too long is cut as pack_text cuts it. */
+static int pack_value(enc *e, const char *s)
+{
+    size_t n = s ? strnlen(s, MSG_MAX_STR + 1) : 0;
+    if (!s || n > MSG_MAX_STR || utf8_check(s, n) == n)
+        return pack_text(e, s);
+    return msgpack_pack_bin_with_body(&e->pk, s, n);
+}
+
 static int pack_kvs(enc *e, const msg_kv *kv, size_t n)
 {
     n = cap(n, MSG_MAX_KV);
     if (msgpack_pack_map(&e->pk, n))
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (pack_text(e, kv[i].key) || pack_text(e, kv[i].value))
+        if (pack_text(e, kv[i].key) || pack_value(e, kv[i].value))
             return -1;
     return 0;
 }
@@ -781,6 +792,20 @@ static int dec_kvs(dec *d, const char *pfx, const char *key, const msgpack_objec
         char why[96];
         if (str_problem(d, &kv->key, why, sizeof why))
             return fail(d, LBL ": a key: %s", LARGS(pfx, key), why);
+        if (kv->val.type == MSGPACK_OBJECT_BIN) { /* bytes that are not UTF-8 (pack_value) */
+            const msgpack_object_bin *b = &kv->val.via.bin;
+            if (b->size > MSG_MAX_STR || memchr(b->ptr, 0, b->size))
+                return fail(d, LBL ": value of '%.*s': bytes too long or with a NUL",
+                            LARGS(pfx, key), SHOWN(&kv->key));
+            p->key = copy_str(d, &kv->key);
+            char *v = take(d, b->size + 1, 1);
+            if (v) {
+                memcpy(v, b->ptr, b->size);
+                v[b->size] = '\0';
+            }
+            p->value = v;
+            continue;
+        }
         if (str_problem(d, &kv->val, why, sizeof why))
             return fail(d, LBL ": value of '%.*s': %s", LARGS(pfx, key), SHOWN(&kv->key), why);
         p->key = copy_str(d, &kv->key);

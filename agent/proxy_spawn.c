@@ -216,6 +216,24 @@ unsigned long long proxy_child_private(pid_t pid)
 
 /* ---- MSG_INIT -------------------------------------------------------------------------------- */
 
+/* A setting is bytes, as a path on Linux is: one that is not UTF-8 (JSON's alphabet) travels
+ * as {"bytes": "<hex>"}, which the runner turns back into the same bytes (runner/main.c). */
+static json_t *str_json(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    if (j)
+        return j;
+    size_t n = strlen(s);
+    char *hex = malloc(2 * n + 1);
+    if (!hex)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)s[i]);
+    j = json_pack("{s:s}", "bytes", hex);
+    free(hex);
+    return j;
+}
+
 static json_t *setting_json(const plugin_rec *p, const char *name, healer_config_type type)
 {
     int b;
@@ -232,13 +250,13 @@ static json_t *setting_json(const plugin_rec *p, const char *name, healer_config
     case HEALER_CFG_DOUBLE:
         return plugin_conf_double(p->conf, name, &d) == 0 ? json_real(d) : NULL;
     case HEALER_CFG_STRING:
-        return plugin_conf_string(p->conf, name, &s) == 0 ? json_string(s ? s : "") : NULL;
+        return plugin_conf_string(p->conf, name, &s) == 0 ? str_json(s) : NULL;
     case HEALER_CFG_STRING_LIST: {
         if (plugin_conf_list(p->conf, name, &items, &n) != 0)
             return NULL;
         json_t *a = json_array();
         for (size_t k = 0; k < n; k++)
-            json_array_append_new(a, json_string(items[k]));
+            json_array_append_new(a, str_json(items[k]));
         return a;
     }
     }
@@ -261,8 +279,9 @@ static char *init_doc(proxy *px)
         json_object_set_new(set, "enabled", v);
     if (!json_object_get(set, "interval") && (v = setting_json(p, "interval", HEALER_CFG_DOUBLE)))
         json_object_set_new(set, "interval", v);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:f, s:f, s:b, s:i, s:o}", "plugin", p->name,
-                          "proc_root", c->proc_root, "sys_root", c->sys_root, "dry_run",
+    json_t *o = json_pack("{s:s, s:o, s:o, s:b, s:f, s:f, s:b, s:i, s:o}", "plugin", p->name,
+                          "proc_root", str_json(c->proc_root), "sys_root", str_json(c->sys_root),
+                          "dry_run",
                           c->dry_run, "interval", p->interval, "action_timeout",
                           c->action_timeout, "auto_detect", w->auto_detect, "log_level",
                           c->log_level, "settings", set);

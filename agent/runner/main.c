@@ -47,6 +47,35 @@ static int describe(runner *r, int pfd)
     return 0;
 }
 
+/* A string that is not UTF-8 comes as {"bytes": "<hex>"} (proxy_spawn.c): back to its bytes.
+ * Anything else that is not a string stays what it was (the plugin's type check names it). */
+static json_t *bytes_of(json_t *o)
+{
+    const char *hex = json_string_value(json_object_get(o, "bytes"));
+    size_t n = hex ? strlen(hex) : 0;
+    char *b = hex && n % 2 == 0 ? malloc(n / 2 + 1) : NULL;
+    if (!b)
+        return json_incref(o);
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1 || v == 0) {
+            free(b);
+            return json_incref(o);
+        }
+        b[i] = (char)v;
+    }
+    json_t *j = json_stringn_nocheck(b, n / 2);
+    free(b);
+    return j ? j : json_incref(o);
+}
+
+static void bytes_unwrap(json_t *parent, const char *key)
+{
+    json_t *v = json_object_get(parent, key);
+    if (json_is_object(v))
+        json_object_set_new(parent, key, bytes_of(v));
+}
+
 /* The first message is MSG_INIT: the settings and what the host functions read. */
 static int read_init(runner *r, ph_transport *tr, char *why, size_t len)
 {
@@ -172,6 +201,19 @@ int main(int argc, char **argv)
     json_t *in = r.init;
     log_set_level((healer_log_level)json_integer_value(json_object_get(in, "log_level")));
     r.settings = json_object_get(in, "settings");
+    bytes_unwrap(in, "proc_root");
+    bytes_unwrap(in, "sys_root");
+    const char *sk;
+    json_t *sv;
+    json_object_foreach(r.settings, sk, sv) {
+        if (json_is_array(sv)) {
+            for (size_t i = 0; i < json_array_size(sv); i++)
+                if (json_is_object(json_array_get(sv, i)))
+                    json_array_set_new(sv, i, bytes_of(json_array_get(sv, i)));
+        } else if (json_is_object(sv)) {
+            bytes_unwrap(r.settings, sk);
+        }
+    }
     r.proc_root = jstr(in, "proc_root", "/proc");
     r.sys_root = jstr(in, "sys_root", "/sys");
     r.dry_run = json_is_true(json_object_get(in, "dry_run"));

@@ -701,6 +701,35 @@ static void test_random_garbage(void **state)
 
 /* ---- the encoder's side of the limits ----------------------------------------------------- */
 
+/* A path is bytes: a host call's argument that is not UTF-8 arrives byte for byte (a bin on the
+ * wire), never as U+FFFD, which would name another file. A bin with a NUL is refused. */
+static void test_kv_bytes_exact(void **state)
+{
+    (void)state;
+    msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = MSG_HOSTCALL;
+    m.method = "declare_path";
+    msg_kv kv[] = { { "path", "/srv/w\x1b]0;x\x07\xff\xfe" }, { "plain", "ok \xc3\xa9" } };
+    m.args = kv;
+    m.n_args = 2;
+    char *buf;
+    size_t len;
+    encode_ok(&m, &buf, &len);
+    msg d;
+    decode_ok(buf, len, &d);
+    assert_int_equal(d.n_args, 2);
+    assert_string_equal(d.args[0].value, kv[0].value);
+    assert_string_equal(d.args[1].value, kv[1].value);
+    msg_free(&d);
+    /* The same message with a NUL planted inside the bin. */
+    char *at = memmem(buf, len, "\xff\xfe", 2);
+    assert_non_null(at);
+    at[0] = '\0';
+    decode_fails(buf, len, "NUL");
+    free(buf);
+}
+
 static void test_encoder_sanitizes(void **state)
 {
     (void)state;
@@ -894,6 +923,7 @@ int main(void)
         cmocka_unit_test(test_flipped_bytes),
         cmocka_unit_test(test_random_garbage),
         cmocka_unit_test(test_encoder_sanitizes),
+        cmocka_unit_test(test_kv_bytes_exact),
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_child_protocol_kinds),
         cmocka_unit_test(test_decode_null_args),
