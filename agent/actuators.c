@@ -304,6 +304,8 @@ actuators *actuators_new(const act_config *cfg, audit_log *audit)
     a->state_dir = xstrdup(cfg->state_dir ? cfg->state_dir : "");
     a->scope_cgroup = xstrdup(cfg->scope_cgroup ? cfg->scope_cgroup : "");
     a->protect_min_uid = cfg->protect_min_uid;
+    /* 0 from a caller that predates the login range: no upper bound, as before. */
+    a->protect_max_uid = cfg->protect_max_uid ? cfg->protect_max_uid : 4294967294u;
     a->dry_run = cfg->dry_run ? 1 : 0;
     a->audit = audit;
     a->undo = cfg->undo;
@@ -481,8 +483,13 @@ int check_allowed(actuators *a, const healer_proc *p, int allow_system, int syst
             }
     }
     healer_rules_protect pr = { (const char *const *)a->protect_names, a->n_protect_names,
-                                a->protect_min_uid };
-    int rc = healer_rules_proc_protected(p, &pr, allow_system, system_denied, plugin, m, ml);
+                                a->protect_min_uid, a->protect_max_uid, a->scope_cgroup,
+                                a->scope_uids, a->n_scope_uids };
+    /* Unreadable (gone, or a fixture without the file): only the uid decides. */
+    char cg[512];
+    const char *cgp = procinfo_cgroup(a->proc_root, p->pid, cg, sizeof cg) == 0 ? cg : NULL;
+    int rc = healer_rules_proc_protected(p, cgp, &pr, allow_system, system_denied, plugin, m,
+                                         ml);
     if (rc != HEALER_OK)
         return rc;
     if (a->n_protect_names) {

@@ -15,7 +15,7 @@ struct actuators {
     char *proc_root, *sys_root, *state_dir, *scope_cgroup;
     char **protect_names;
     size_t n_protect_names;
-    unsigned protect_min_uid;
+    unsigned protect_min_uid, protect_max_uid;   /* the login range */
     uid_t *scope_uids;
     size_t n_scope_uids;
     pid_t self;

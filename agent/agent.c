@@ -103,6 +103,7 @@ static actuators *make_actuators(const config *c, audit_log *audit, undo_journal
         .protect_names = (const char *const *)c->protect_names,
         .n_protect_names = c->n_protect_names,
         .protect_min_uid = c->protect_min_uid,
+        .protect_max_uid = c->protect_max_uid,
         .scope_cgroup = c->scope_cgroup,
         .scope_uids = c->scope_uids,
         .n_scope_uids = c->n_scope_uids,

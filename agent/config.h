@@ -50,7 +50,8 @@ typedef struct config {
     char *metrics_namespace;       /* "luminous_nix" */
     /* protect */
     char **protect_names; size_t n_protect_names;
-    unsigned protect_min_uid;      /* 1000 */
+    unsigned protect_min_uid;      /* the login range: protect.min_uid when set, else UID_MIN of */
+    unsigned protect_max_uid;      /* /etc/login.defs (1000); UID_MAX (60000). rules.h */
     /* scope: which processes the agent may act on (empty = all) */
     char *scope_cgroup;            /* a cgroup path ("/user.slice"), "" = any */
     uid_t *scope_uids; size_t n_scope_uids;
@@ -63,6 +64,9 @@ typedef struct config {
 /* Reads and validates path. Returns 0 and *out, or the number of problems (each emitted
  * through d as FILE:LINE: message) and *out = NULL. */
 int config_load(const char *path, config **out, diag *d);
+/* The login.defs(5) config_load reads for the login range (tests point it at a fixture); NULL
+ * restores /etc/login.defs. */
+void config_set_login_defs(const char *path);
 void config_free(config *cfg);
 
 /* Names of the plugin sections present in the file (borrowed from cfg). */
