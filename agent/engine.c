@@ -260,6 +260,7 @@ static const char *risk_reason(uint32_t flags)
     if (flags & HEALER_ACTION_DELETES) return "deletes files";
     if (flags & HEALER_ACTION_CONFIG) return "changes the configuration";
     if (flags & HEALER_ACTION_ROOTFS) return "changes the root filesystem";
+    if (flags & HEALER_ACTION_STOPS) return "stops or kills processes";
     return "risky";
 }
 
