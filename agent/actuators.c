@@ -363,9 +363,10 @@ int is_dry_config(actuators *a)
 }
 
 /* Asked right before every change: no change without room for the line that records it. */
-int is_dry(actuators *a)
+int is_dry(actuators *a, const act_context *c)
 {
-    if (is_dry_config(a))
+    /* plugins.<name>.mode = "dry-run" in a live agent: that plugin's calls only report. */
+    if (is_dry_config(a) || (c && c->dry_run))
         return 1;
     return a->audit && !audit_ready(a->audit, NULL, 0);
 }
@@ -399,7 +400,8 @@ int finish(actuators *a, const act_context *c, const char *actuator, const char 
     if (a->audit && strcmp(actuator, "probe") != 0) {
         /* A dry run forced by a failing audit log is a refusal, said as such. */
         char why[512];
-        if (rc == HEALER_DRY_RUN && !is_dry_config(a) && !audit_ready(a->audit, why, sizeof why)) {
+        if (rc == HEALER_DRY_RUN && !is_dry_config(a) && !c->dry_run &&
+            !audit_ready(a->audit, why, sizeof why)) {
             char m2[1024];
             snprintf(m2, sizeof m2, "not done: %.500s; %.500s", why, m);
             log_warn("actuators", "%s %s for %s refused: %s", actuator, target ? target : "",
@@ -653,7 +655,7 @@ int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
         return finish(a, c, "signal", target, params, rc, m, msg, len);
     json_object_set_new(params, "name", jstr(pi.p.name));
     int escalate = sig == SIGTERM && grace_s > 0;
-    if (is_dry(a)) {
+    if (is_dry(a, c)) {
         healer_dry_signal(m, sizeof m, pid, pi.p.name, sig, grace_s);
         return finish(a, c, "signal", target, params, HEALER_DRY_RUN, m, msg, len);
     }
@@ -755,7 +757,7 @@ int act_renice(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     int old = pi.p.nice;
     json_object_set_new(params, "name", jstr(pi.p.name));
     json_object_set_new(params, "old_nice", json_integer(old));
-    if (is_dry(a)) {
+    if (is_dry(a, c)) {
         healer_dry_renice(m, sizeof m, pid, pi.p.name, old, nice);
         return finish(a, c, "renice", target, params, HEALER_DRY_RUN, m, msg, len);
     }

@@ -42,6 +42,8 @@ typedef struct act_context {
                                               call (undo replay), bound by the deny list only */
     const char *const *declared_paths; size_t n_declared_paths;
     uint64_t issue_id;                     /* the issue acted on (undo journal), or 0 */
+    int dry_run;                           /* the plugin is in dry-run (plugins.<name>.mode) in a
+                                              live agent: its changes only report */
 } act_context;
 
 typedef struct actuators actuators;

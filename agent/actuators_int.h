@@ -47,9 +47,10 @@ char *slurp_at(int dirfd, const char *name, size_t cap, size_t *len_out);
 int write_all(int fd, const char *buf, size_t n);
 /* The configured mode (dry-run or live), what a reload sets. */
 int is_dry_config(actuators *a);
-/* Whether this change must only be reported: the configured dry-run, or an audit log that
+/* Whether this change must only be reported: the configured dry-run, the plugin's own mode
+ * (c->dry_run; c may be NULL), or an audit log that
  * cannot take the line that would record it (audit_ready). Call it right before the change. */
-int is_dry(actuators *a);
+int is_dry(actuators *a, const act_context *c);
 /* Every actuator call ends here: the message goes to the caller and one line to the audit
  * log, whatever the outcome. Takes params. */
 int finish(actuators *a, const act_context *c, const char *actuator, const char *target,
