@@ -219,7 +219,7 @@ static json_t *be_knowledge(void *ud)
     return o;
 }
 
-static json_t *plugins_json(const plugin_set *set)
+static json_t *plugins_json(const plugin_set *set, int agent_dry)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < set->n; i++) {
@@ -244,6 +244,9 @@ static json_t *plugins_json(const plugin_set *set)
         json_object_set_new(o, "reason", p->reason ? json_string(p->reason) : json_null());
         json_object_set_new(o, "isolation", json_string(p->isolation == PLUGIN_ISOLATION_PROCESS
                                                             ? "process" : "thread"));
+        /* The mode it acts in: a dry-run agent keeps every plugin in dry-run. */
+        json_object_set_new(o, "mode", json_string(agent_dry || p->mode_dry_run ? "dry-run"
+                                                                                 : "live"));
         /* A child left failed after its crashes: the plugin is failed, and says why. */
         char why[256];
         if (p->state == PLUGIN_LOADED && proxy_status_failed(p->name, why, sizeof why)) {
@@ -263,7 +266,7 @@ static json_t *be_plugins(void *ud)
 {
     agent *a = ud;
     pthread_rwlock_rdlock(&a->lock);
-    json_t *o = a->gen ? plugins_json(&a->gen->plugins) : json_pack("{s:[]}", "plugins");
+    json_t *o = a->gen ? plugins_json(&a->gen->plugins, a->gen->cfg->dry_run) : json_pack("{s:[]}", "plugins");
     pthread_rwlock_unlock(&a->lock);
     return o;
 }
