@@ -683,8 +683,25 @@ static void test_dry_run_changes_nothing(void **state)
                      HEALER_E_PROTECTED);
     AUDITED(&r, "signal", "refused");
 
-    /* Switching live again acts. */
+    /* A live agent, a plugin in dry-run (plugins.<name>.mode): its calls only report, the same
+     * words; another plugin's calls act. */
     actuators_set_dry_run(r.a, 0);
+    act_context pd = ctx;
+    pd.dry_run = 1;
+    assert_int_equal(act_renice(r.a, &pd, pid, s, 15, m, sizeof m), HEALER_DRY_RUN);
+    assert_string_equal(m, want);
+    AUDITED(&r, "renice", "dry_run");
+    assert_int_equal(act_signal(r.a, &pd, pid, s, SIGKILL, 0, m, sizeof m), HEALER_DRY_RUN);
+    AUDITED(&r, "signal", "dry_run");
+    assert_int_equal(act_run(r.a, &pd, touch, 5, out, sizeof out, &status, m, sizeof m),
+                     HEALER_DRY_RUN);
+    AUDITED(&r, "run", "dry_run");
+    assert_false(exists(touched));
+    assert_true(alive(pid));
+    errno = 0;
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)pid), 0);
+
+    /* Switching live again acts. */
     assert_int_equal(act_renice(r.a, &ctx, pid, s, 15, m, sizeof m), HEALER_OK);
     AUDITED(&r, "renice", "ok");
     errno = 0;
