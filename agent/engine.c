@@ -209,6 +209,21 @@ static void refuse(engine *e, eissue *is, gov_verdict v)
              is->type, is->target, gov_verdict_label(v));
 }
 
+/* Before a plan exists: 1 when every plugin that would plan for the type is in dry-run, so the
+ * pre-check reads the simulated windows (a live heal's cooldown does not hold a dry-run one). */
+static int claimants_dry(engine *e, const char *type)
+{
+    int any = 0;
+    for (size_t i = 0; e->set && i < e->set->n; i++) {
+        if (!e->live[i] || !eng_claims(&e->set->v[i], type))
+            continue;
+        if (!e->set->v[i].mode_dry_run)
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
 gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirmed)
 {
     return (gov_request){
@@ -220,7 +235,7 @@ gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirme
         .rollbacks = h ? h->rollbacks : 0,
         .health = e->health_value,
         .confirmed = confirmed,
-        .dry_run = e->rt->cfg->dry_run || (h && h->dry_run),
+        .dry_run = e->rt->cfg->dry_run || (h ? h->dry_run : claimants_dry(e, is->type)),
     };
 }
 

@@ -56,4 +56,19 @@ A="$T/state/audit.jsonl"
 check "audit: no change by any plugin but dirwatch" \
   jq -se '[.[] | select(.actuator != null and .dry_run != true and .plugin != "dirwatch" and .result == "ok")] | length == 0' "$A"
 check "SIGTERM exits 0" stop_agent
+
+# Beyond the tour: the same live agent with dirwatch itself in dry-run (plugins.dirwatch.mode):
+# its heal is a dry run (no confirmation asked, history says dry_run) and nothing is deleted.
+sed 's#^  dirwatch = {#  dirwatch = {\n    mode = "dry-run";#' "$T/live.conf" >"$T/pdry.conf"
+for i in 1 2 3; do head -c 50M /dev/zero >"$T/state/demo/old$i.log"; done
+touch -d '30 days ago' "$T/state/demo/"old*.log
+start_agent "$T/pdry.conf"
+check "plugin dry-run in a live agent: /api/v1/status says live" \
+  [ "$(get /api/v1/status | jq -r .mode)" = live ]
+check "plugin dry-run in a live agent: dirwatch says dry-run" [ "$(plugin_mode dirwatch)" = dry-run ]
+dry_heals() { "$HEALCTL" --url "$URL" --json history | jq -e '[.heals[] | select(.issue_type == "dir_oversize" and .outcome == "dry_run")] | length >= 2'; }
+wait_for "plugin dry-run: a dry_run heal, without asking" 30 dry_heals || tail -n 20 "$T/agent.log"
+check "plugin dry-run: nothing pending" bash -c "! '$HEALCTL' --url '$URL' --json pending | jq -e '.pending[] | select(.issue_type == \"dir_oversize\")'"
+check "plugin dry-run: nothing deleted" [ -f "$T/state/demo/old1.log" ]
+check "SIGTERM exits 0" stop_agent
 finish
