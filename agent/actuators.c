@@ -293,6 +293,8 @@ actuators *actuators_new(const act_config *cfg, audit_log *audit)
     a->state_dir = xstrdup(cfg->state_dir ? cfg->state_dir : "");
     a->scope_cgroup = xstrdup(cfg->scope_cgroup ? cfg->scope_cgroup : "");
     a->protect_min_uid = cfg->protect_min_uid;
+    /* 0 from a caller that predates the login range: no upper bound, as before. */
+    a->protect_max_uid = cfg->protect_max_uid ? cfg->protect_max_uid : 4294967294u;
     a->dry_run = cfg->dry_run ? 1 : 0;
     a->audit = audit;
     a->undo = cfg->undo;
@@ -350,16 +352,17 @@ int is_dry_config(actuators *a)
 }
 
 /* Asked right before every change: no change without room for the line that records it. */
-int is_dry(actuators *a)
+int is_dry(actuators *a, const act_context *c)
 {
-    if (is_dry_config(a))
+    /* plugins.<name>.mode = "dry-run" in a live agent: that plugin's calls only report. */
+    if (is_dry_config(a) || (c && c->dry_run))
         return 1;
     return a->audit && !audit_ready(a->audit, NULL, 0);
 }
 
-int is_dry_release(actuators *a)
+int is_dry_release(actuators *a, const act_context *c)
 {
-    return is_dry_config(a);
+    return is_dry_config(a) || (c && c->dry_run);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -391,7 +394,8 @@ int finish(actuators *a, const act_context *c, const char *actuator, const char 
     if (a->audit && strcmp(actuator, "probe") != 0) {
         /* A dry run forced by a failing audit log is a refusal, said as such. */
         char why[512];
-        if (rc == HEALER_DRY_RUN && !is_dry_config(a) && !audit_ready(a->audit, why, sizeof why)) {
+        if (rc == HEALER_DRY_RUN && !is_dry_config(a) && !c->dry_run &&
+            !audit_ready(a->audit, why, sizeof why)) {
             char m2[1024];
             snprintf(m2, sizeof m2, "not done: %.500s; %.500s", why, m);
             log_warn("actuators", "%s %s for %s refused: %s", actuator, target ? target : "",
@@ -475,8 +479,13 @@ int check_allowed(actuators *a, const healer_proc *p, int allow_system, int syst
             }
     }
     healer_rules_protect pr = { (const char *const *)a->protect_names, a->n_protect_names,
-                                a->protect_min_uid };
-    int rc = healer_rules_proc_protected(p, &pr, allow_system, system_denied, plugin, m, ml);
+                                a->protect_min_uid, a->protect_max_uid, a->scope_cgroup,
+                                a->scope_uids, a->n_scope_uids };
+    /* Unreadable (gone, or a fixture without the file): only the uid decides. */
+    char cg[512];
+    const char *cgp = procinfo_cgroup(a->proc_root, p->pid, cg, sizeof cg) == 0 ? cg : NULL;
+    int rc = healer_rules_proc_protected(p, cgp, &pr, allow_system, system_denied, plugin, m,
+                                         ml);
     if (rc != HEALER_OK)
         return rc;
     if (a->n_protect_names) {
@@ -640,7 +649,7 @@ int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
         return finish(a, c, "signal", target, params, rc, m, msg, len);
     json_object_set_new(params, "name", jstr(pi.p.name));
     int escalate = sig == SIGTERM && grace_s > 0;
-    if (sig == SIGCONT ? is_dry_release(a) : is_dry(a)) {
+    if (sig == SIGCONT ? is_dry_release(a, c) : is_dry(a, c)) {
         healer_dry_signal(m, sizeof m, pid, pi.p.name, sig, grace_s);
         return finish(a, c, "signal", target, params, HEALER_DRY_RUN, m, msg, len);
     }
@@ -742,7 +751,7 @@ int act_renice(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     int old = pi.p.nice;
     json_object_set_new(params, "name", jstr(pi.p.name));
     json_object_set_new(params, "old_nice", json_integer(old));
-    if (nice < old ? is_dry_release(a) : is_dry(a)) {
+    if (nice < old ? is_dry_release(a, c) : is_dry(a, c)) {
         healer_dry_renice(m, sizeof m, pid, pi.p.name, old, nice);
         return finish(a, c, "renice", target, params, HEALER_DRY_RUN, m, msg, len);
     }

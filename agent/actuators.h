@@ -20,7 +20,8 @@ typedef struct act_config {
     const char *sys_root;                  /* "/sys" */
     const char *state_dir;                 /* backups go to state_dir/backups */
     const char *const *protect_names; size_t n_protect_names;
-    unsigned protect_min_uid;
+    unsigned protect_min_uid;              /* the login range, resolved by config.c: */
+    unsigned protect_max_uid;              /* outside it a uid is a system uid (rules.h) */
     const char *scope_cgroup;              /* "" = any */
     const uid_t *scope_uids; size_t n_scope_uids;   /* 0 = any */
     undo_journal *undo;                    /* borrowed, outlives the actuators; NULL: none */
@@ -41,6 +42,8 @@ typedef struct act_context {
                                               call (undo replay), bound by the deny list only */
     const char *const *declared_paths; size_t n_declared_paths;
     uint64_t issue_id;                     /* the issue acted on (undo journal), or 0 */
+    int dry_run;                           /* the plugin is in dry-run (plugins.<name>.mode) in a
+                                              live agent: its changes only report */
 } act_context;
 
 typedef struct actuators actuators;
@@ -54,8 +57,9 @@ void actuators_set_dry_run(actuators *a, int dry_run);
  * done, or why not) into msg. */
 int act_proc_read(actuators *a, pid_t pid, healer_proc *out);
 /* HEALER_OK, HEALER_E_PROTECTED or HEALER_E_SCOPE (reason in msg). Protected: PID 1, kernel
- * threads, the agent and its ancestors, protect.names, uid < min_uid unless allow_system,
- * oom_score_adj -1000. Scope: outside scope.cgroup / scope.uids. */
+ * threads, the agent and its ancestors, protect.names, oom_score_adj -1000, and system processes
+ * (a uid outside the login range, nobody, DynamicUser, init.scope or system.slice: rules.h)
+ * unless allow_system. Scope: outside scope.cgroup / scope.uids. */
 int act_proc_allowed(actuators *a, const healer_proc *p, int allow_system, char *msg, size_t len);
 
 int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_time, int sig,

@@ -169,7 +169,7 @@ int act_freeze_cgroup(actuators *a, const act_context *c, const char *cgroup_dir
     first_line(was);
     json_object_set_new(params, "was", jstr(was));
     json_object_set_new(params, "processes", json_integer((json_int_t)nprocs));
-    if (freeze ? is_dry(a) : is_dry_release(a)) {
+    if (freeze ? is_dry(a, c) : is_dry_release(a, c)) {
         healer_dry_freeze(m, sizeof m, real, freeze, file, was, nprocs);
         rc = HEALER_DRY_RUN;
         goto out;

@@ -310,7 +310,7 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
     int rf = o.rotated_first;
     qsort_r(w.v, w.n, sizeof *w.v, cmp_cand, &rf);
 
-    int dry = is_dry(a);
+    int dry = is_dry(a, c);
     json_t *files = json_array();
     uint64_t fr = 0, cnt = 0;
     size_t held = 0, failed = 0, listed = 0;

@@ -15,7 +15,7 @@ struct actuators {
     char *proc_root, *sys_root, *state_dir, *scope_cgroup;
     char **protect_names;
     size_t n_protect_names;
-    unsigned protect_min_uid;
+    unsigned protect_min_uid, protect_max_uid;   /* the login range */
     uid_t *scope_uids;
     size_t n_scope_uids;
     pid_t self;
@@ -47,13 +47,15 @@ char *slurp_at(int dirfd, const char *name, size_t cap, size_t *len_out);
 int write_all(int fd, const char *buf, size_t n);
 /* The configured mode (dry-run or live), what a reload sets. */
 int is_dry_config(actuators *a);
-/* Whether this change must only be reported: the configured dry-run, or an audit log that
+/* Whether this change must only be reported: the configured dry-run, the plugin's own mode
+ * (c->dry_run; c may be NULL), or an audit log that
  * cannot take the line that would record it (audit_ready). Call it right before the change. */
-int is_dry(actuators *a);
+int is_dry(actuators *a, const act_context *c);
 /* The same for a change that only gives something back (SIGCONT, a thaw, a renice towards more
- * priority): only the configured dry-run holds it. A failing audit log stops new changes, never
- * the release of a process the agent stopped (its line is still attempted; a failure is logged). */
-int is_dry_release(actuators *a);
+ * priority): only the configured dry-run (the agent's or the plugin's mode) holds it. A failing
+ * audit log stops new changes, never the release of a process the agent stopped (its line is
+ * still attempted; a failure is logged). */
+int is_dry_release(actuators *a, const act_context *c);
 /* Every actuator call ends here: the message goes to the caller and one line to the audit
  * log, whatever the outcome. Takes params. */
 int finish(actuators *a, const act_context *c, const char *actuator, const char *target,

@@ -111,7 +111,7 @@ static int run_command(actuators *a, const act_context *c, const char *actuator,
                        "limits.max_rollbacks_per_day)");
         return finish(a, c, actuator, target, params, HEALER_E_DENIED, m, msg, len);
     }
-    if (strcmp(actuator, "probe") != 0 && is_dry(a)) {
+    if (strcmp(actuator, "probe") != 0 && is_dry(a, c)) {
         healer_dry_run(m, sizeof m, cmdline, timeout_s);
         return finish(a, c, actuator, target, params, HEALER_DRY_RUN, m, msg, len);
     }

@@ -110,6 +110,7 @@ static actuators *make_actuators(const config *c, audit_log *audit, undo_journal
         .protect_names = (const char *const *)c->protect_names,
         .n_protect_names = c->n_protect_names,
         .protect_min_uid = c->protect_min_uid,
+        .protect_max_uid = c->protect_max_uid,
         .scope_cgroup = c->scope_cgroup,
         .scope_uids = c->scope_uids,
         .n_scope_uids = c->n_scope_uids,
@@ -225,7 +226,7 @@ static json_t *be_knowledge(void *ud)
     return o;
 }
 
-static json_t *plugins_json(const plugin_set *set)
+static json_t *plugins_json(const plugin_set *set, int agent_dry)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < set->n; i++) {
@@ -256,6 +257,9 @@ static json_t *plugins_json(const plugin_set *set)
         json_object_set_new(o, "reason", sanitize_json_str(p->reason));
         json_object_set_new(o, "isolation", json_string(p->isolation == PLUGIN_ISOLATION_PROCESS
                                                             ? "process" : "thread"));
+        /* The mode it acts in: a dry-run agent keeps every plugin in dry-run. */
+        json_object_set_new(o, "mode", json_string(agent_dry || p->mode_dry_run ? "dry-run"
+                                                                                 : "live"));
         /* A child left failed after its crashes: the plugin is failed, and says why. */
         char why[256];
         if (p->state == PLUGIN_LOADED && proxy_status_failed(p->name, why, sizeof why)) {
@@ -275,7 +279,7 @@ static json_t *be_plugins(void *ud)
 {
     agent *a = ud;
     pthread_rwlock_rdlock(&a->lock);
-    json_t *o = a->gen ? plugins_json(&a->gen->plugins) : json_pack("{s:[]}", "plugins");
+    json_t *o = a->gen ? plugins_json(&a->gen->plugins, a->gen->cfg->dry_run) : json_pack("{s:[]}", "plugins");
     pthread_rwlock_unlock(&a->lock);
     return o;
 }

@@ -735,7 +735,8 @@ static int set_defaults(config *cfg)
     cfg->limits.cooldown_minutes = 5.0;
     cfg->limits.confirm_timeout_minutes = 60.0;
     cfg->limits.auto_after_confirmations = 0;
-    cfg->protect_min_uid = 1000;
+    cfg->protect_min_uid = HEALER_RULES_LOGIN_UID_MIN;
+    cfg->protect_max_uid = HEALER_RULES_LOGIN_UID_MAX;
     cfg->exploration = 0.1;
     if (set_string(&cfg->plugin_dir, HEALERD_PLUGIN_DIR) ||
         set_string(&cfg->state_dir, "/var/lib/healerd") ||
@@ -816,6 +817,37 @@ void config_free(config *cfg)
         free(cfg->impl);
     }
     free(cfg);
+}
+
+static const char *login_defs_path = "/etc/login.defs";
+
+void config_set_login_defs(const char *path)
+{
+    login_defs_path = path ? path : "/etc/login.defs";
+}
+
+/* The login range: UID_MIN..UID_MAX of login.defs, the same as useradd's; protect.min_uid, when
+ * the file sets it, moves the lower end (an operator whose users start at 500 says so there),
+ * never the upper one: nobody and DynamicUser stay system whatever it says (rules.h). */
+static void login_range(config *cfg)
+{
+    unsigned lo = HEALER_RULES_LOGIN_UID_MIN, hi = HEALER_RULES_LOGIN_UID_MAX;
+    int fd = open(login_defs_path, O_RDONLY | O_CLOEXEC);
+    char *buf = fd >= 0 ? malloc(65536) : NULL;
+    if (buf) {
+        size_t n = 0;
+        ssize_t k;
+        while (n < 65535 && (k = read(fd, buf + n, 65535 - n)) > 0)
+            n += (size_t)k;
+        buf[n] = '\0';
+        healer_rules_login_defs(buf, &lo, &hi);
+        free(buf);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (!config_lookup(&cfg->impl->lc, "protect.min_uid"))
+        cfg->protect_min_uid = lo;
+    cfg->protect_max_uid = hi;
 }
 
 int config_load(const char *path, config **out, diag *d)
@@ -919,6 +951,7 @@ int config_load(const char *path, config **out, diag *d)
         config_free(cfg);
         return r.errors;
     }
+    login_range(cfg);
     *out = cfg;
     return 0;
 }

@@ -58,7 +58,8 @@ typedef struct config {
                                       healerd) plus protect.names, or protect.names alone when
                                       protect.replace_default_names = true */
     int protect_replace_default_names;
-    unsigned protect_min_uid;      /* 1000 */
+    unsigned protect_min_uid;      /* the login range: protect.min_uid when set, else UID_MIN of */
+    unsigned protect_max_uid;      /* /etc/login.defs (1000); UID_MAX (60000). rules.h */
     /* scope: which processes the agent may act on (empty = all) */
     char *scope_cgroup;            /* a cgroup path ("/user.slice"), "" = any */
     uid_t *scope_uids; size_t n_scope_uids;
@@ -71,6 +72,9 @@ typedef struct config {
 /* Reads and validates path. Returns 0 and *out, or the number of problems (each emitted
  * through d as FILE:LINE: message) and *out = NULL. */
 int config_load(const char *path, config **out, diag *d);
+/* The login.defs(5) config_load reads for the login range (tests point it at a fixture); NULL
+ * restores /etc/login.defs. */
+void config_set_login_defs(const char *path);
 void config_free(config *cfg);
 
 /* Names of the plugin sections present in the file (borrowed from cfg). */

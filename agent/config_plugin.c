@@ -302,6 +302,9 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
         }
         if (strcmp(key, "isolation") == 0 && e->type == HEALER_CFG_STRING && isolation_check(e->s))
             cfg_report(&r, s, "%s: %s", path, isolation_check(e->s));
+        if (strcmp(key, "mode") == 0 && e->type == HEALER_CFG_STRING &&
+            isolation_mode_check(e->s))
+            cfg_report(&r, s, "%s: %s, got \"%s\"", path, isolation_mode_check(e->s), e->s);
     }
 
     if (r.errors > 0) {

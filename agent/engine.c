@@ -209,6 +209,21 @@ static void refuse(engine *e, eissue *is, gov_verdict v)
              is->type, is->target, gov_verdict_label(v));
 }
 
+/* Before a plan exists: 1 when every plugin that would plan for the type is in dry-run, so the
+ * pre-check reads the simulated windows (a live heal's cooldown does not hold a dry-run one). */
+static int claimants_dry(engine *e, const char *type)
+{
+    int any = 0;
+    for (size_t i = 0; e->set && i < e->set->n; i++) {
+        if (!e->live[i] || !eng_claims(&e->set->v[i], type))
+            continue;
+        if (!e->set->v[i].mode_dry_run)
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
 gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirmed)
 {
     return (gov_request){
@@ -220,8 +235,26 @@ gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirme
         .rollbacks = h ? h->rollbacks : 0,
         .health = e->health_value,
         .confirmed = confirmed,
-        .dry_run = e->rt->cfg->dry_run,
+        .dry_run = e->rt->cfg->dry_run || (h ? h->dry_run : claimants_dry(e, is->type)),
     };
+}
+
+/* A heal is a dry run when the agent is, or when every plugin that proposed an action is in
+ * dry-run (plugins.<name>.mode): then it is decided on the governor's simulated windows and
+ * never waits for confirmation. A mixed plan is live; the dry-run plugins' steps only report
+ * (their actuator calls carry the plugin's mode). */
+static int plan_is_dry(engine *e, const heal *h)
+{
+    if (e->rt->cfg->dry_run)
+        return 1;
+    if (h->n_cands == 0)
+        return 0;
+    for (size_t i = 0; i < h->n_cands; i++) {
+        int idx = eng_plugin_index(e, h->cands[i].plugin);
+        if (idx < 0 || !e->set->v[idx].mode_dry_run)
+            return 0;
+    }
+    return 1;
 }
 
 void eng_start_execution(engine *e, heal *h, gov_verdict v)
@@ -240,7 +273,7 @@ void eng_start_execution(engine *e, heal *h, gov_verdict v)
     } else {
         governor_commit(e->rt->gov, &req, now);
     }
-    h->dry_run = (v == GOV_DRY_RUN) || e->rt->cfg->dry_run;
+    h->dry_run = (v == GOV_DRY_RUN) || e->rt->cfg->dry_run || h->dry_run;
     if (h->dry_run)
         metrics_suppressed(e->rt->metrics, h->is->type, "dry_run");
     h->is->last_refusal = -1;
@@ -260,6 +293,7 @@ static const char *risk_reason(uint32_t flags)
     if (flags & HEALER_ACTION_DELETES) return "deletes files";
     if (flags & HEALER_ACTION_CONFIG) return "changes the configuration";
     if (flags & HEALER_ACTION_ROOTFS) return "changes the root filesystem";
+    if (flags & HEALER_ACTION_STOPS) return "stops or kills processes";
     return "risky";
 }
 
@@ -335,7 +369,7 @@ static void decide(engine *e, heal *h)
     h->n_order = h->n_cands;
     planner_order(h->order, h->n_order, is->type, e->rt->kb, e->rt->cfg->exploration, &e->rng);
     metrics_confidence(e->rt->metrics, is->type, h->order[0].expected);
-    h->dry_run = e->rt->cfg->dry_run;
+    h->dry_run = plan_is_dry(e, h);
     skip_futile(e, h);
     if (h->n_order == 0) {
         /* Everything proposed was just tried and changed nothing: nothing runs, nothing is

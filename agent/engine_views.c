@@ -161,6 +161,7 @@ static json_t *flags_json(uint32_t f)
     if (f & HEALER_ACTION_DELETES) json_array_append_new(a, json_string("deletes"));
     if (f & HEALER_ACTION_SYSTEM) json_array_append_new(a, json_string("system"));
     if (f & HEALER_ACTION_ROLLBACK) json_array_append_new(a, json_string("rollback"));
+    if (f & HEALER_ACTION_STOPS) json_array_append_new(a, json_string("stops"));
     return a;
 }
 

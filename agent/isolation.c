@@ -30,6 +30,9 @@ const healer_config_key isolation_keys[] = {
       "(D-Bus...): what such a daemon lets its client do, the plugin can do" },
     { "max_crashes", HEALER_CFG_INT, "5", 1, 1000,
       "crashes within 10 minutes after which the child is left failed until a reload" },
+    { "mode", HEALER_CFG_STRING, "", 0, 0,
+      "\"live\" or \"dry-run\"; not set: the agent's mode. A dry-run agent keeps every plugin "
+      "in dry-run, whatever this says" },
     { "exec", HEALER_CFG_STRING, "", 0, 0,
       "absolute path of a plugin program (any language) speaking sdk/docs/child-protocol.md" },
     { NULL, 0, NULL, 0, 0, NULL },
@@ -40,6 +43,13 @@ const char *isolation_check(const char *value)
     if (value && (strcmp(value, "process") == 0 || strcmp(value, "thread") == 0))
         return NULL;
     return "must be \"process\" or \"thread\"";
+}
+
+const char *isolation_mode_check(const char *value)
+{
+    if (value && (strcmp(value, "live") == 0 || strcmp(value, "dry-run") == 0))
+        return NULL;
+    return "must be \"live\" or \"dry-run\" (or left out: the agent's mode)";
 }
 
 const char *isolation_default(const char *section)
@@ -72,6 +82,9 @@ void isolation_apply(plugin_rec *p, const config *cfg)
     p->inspect_processes = plugin_conf_bool(p->conf, "inspect_processes", &b) == 0 && b;
     b = 0;
     p->local_sockets = plugin_conf_bool(p->conf, "local_sockets", &b) == 0 && b;
+    const char *mode = NULL;
+    p->mode_dry_run = plugin_conf_string(p->conf, "mode", &mode) == 0 && mode &&
+                      strcmp(mode, "dry-run") == 0;
 }
 
 static int all_in_child;

@@ -20,10 +20,12 @@ const char *isolation_default(const char *section);
  * max_crashes, exec; terminated by a NULL name. A built-in's defaults of inspect_processes and
  * local_sockets come from its row in rules_policy.c (config.c). */
 extern const healer_config_key isolation_keys[];
-#define ISOLATION_N_KEYS 8 /* entries of isolation_keys (checked in isolation.c) */
+#define ISOLATION_N_KEYS 9 /* entries of isolation_keys (checked in isolation.c) */
 
 /* NULL when value is a valid isolation, else the message for FILE:LINE. */
 const char *isolation_check(const char *value);
+/* NULL when value is a plugin mode ("live", "dry-run"), else what is wrong with it. */
+const char *isolation_mode_check(const char *value);
 struct config;
 /* 1 when the plugin of this config section is read and run by a child: its isolation is
  * "process", or every plugin is (isolation_all_in_child, --check-config). */

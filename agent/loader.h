@@ -48,6 +48,8 @@ typedef struct plugin_rec {
     int confine;                /* the child confines itself (runner/confine.c) */
     int inspect_processes;      /* ... keeping CAP_SYS_PTRACE for other processes' /proc */
     int local_sockets;          /* ... with socket(AF_UNIX) allowed */
+    int mode_dry_run;           /* plugins.<name>.mode = "dry-run": its changes only report,
+                                   even in a live agent (a dry-run agent wins over "live") */
     void *described;            /* read by a healerd-plugin child, not dlopen'ed (describe.c) */
     int is_exec;                /* a program (plugins.<name>.exec), not a .so: file is its path,
                                    fd the checked program, always run as a process of its own */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "healer/types.h"
+#include "rules.h"
 
 ssize_t procinfo_read_file(int dirfd, const char *name, char *buf, size_t len)
 {
@@ -303,4 +304,19 @@ int procinfo_cgroup_under(const char *proc_root, pid_t pid, const char *scope,
             return 1;
     }
     return 0;
+}
+
+int procinfo_cgroup(const char *proc_root, pid_t pid, char *out, size_t len)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%d", proc_root, (int)pid);
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    char buf[16384];
+    ssize_t n = procinfo_read_file(dfd, "cgroup", buf, sizeof buf);
+    close(dfd);
+    if (n < 0)
+        return -1;
+    return healer_rules_cgroup_of(buf, out, len);
 }

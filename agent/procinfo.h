@@ -36,6 +36,10 @@ int procinfo_exe_name(const char *proc_root, pid_t pid, char *buf, size_t len);
 int procinfo_cgroup_under(const char *proc_root, pid_t pid, const char *scope,
                           char *found, size_t found_len);
 
+/* The process's cgroup path (rules.h healer_rules_cgroup_of: the unified line first) from
+ * proc_root/PID/cgroup. 0, or -1 when unreadable or empty. */
+int procinfo_cgroup(const char *proc_root, pid_t pid, char *out, size_t len);
+
 /* Reads a small file whole into buf (NUL-terminated). Bytes read, or -1 with errno. */
 ssize_t procinfo_read_file(int dirfd, const char *name, char *buf, size_t len);
 

@@ -282,7 +282,7 @@ static char *init_doc(proxy *px)
     json_t *o = json_pack("{s:s, s:o, s:o, s:b, s:f, s:f, s:b, s:i, s:o}", "plugin", p->name,
                           "proc_root", str_json(c->proc_root), "sys_root", str_json(c->sys_root),
                           "dry_run",
-                          c->dry_run, "interval", p->interval, "action_timeout",
+                          c->dry_run || p->mode_dry_run, "interval", p->interval, "action_timeout",
                           c->action_timeout, "auto_detect", w->auto_detect, "log_level",
                           c->log_level, "settings", set);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;

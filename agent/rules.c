@@ -364,7 +364,7 @@ static int kvs_valid(const healer_kv *kv, size_t n)
     return 1;
 }
 
-#define KNOWN_FLAGS 0x7fu
+#define KNOWN_FLAGS 0xffu
 
 int healer_rules_check_action(const healer_action *a, char *why, size_t len)
 {

@@ -181,21 +181,54 @@ int healer_rules_check_write(char root, const char *rel, const healer_rules_poli
  * ...), for the docs and tests: i-th entry or NULL past the end; *reason gets why. */
 const char *healer_rules_denied_pattern(size_t i, const char **reason);
 
-/* ---- process protection ------------------------------------------------------------------ */
+/* ---- process protection (rules_proc.c) ----------------------------------------------------- */
+
+/* Outside the login range a uid is a system uid. These two are system whatever the range says:
+ * nobody, and the uids systemd hands out to DynamicUser= services. */
+#define HEALER_RULES_UID_NOBODY 65534u
+#define HEALER_RULES_DYNAMIC_UID_MIN 61184u
+#define HEALER_RULES_DYNAMIC_UID_MAX 65519u
+/* The login range when /etc/login.defs does not say (shadow's own defaults). */
+#define HEALER_RULES_LOGIN_UID_MIN 1000u
+#define HEALER_RULES_LOGIN_UID_MAX 60000u
 
 typedef struct healer_rules_protect {
     const char *const *names; size_t n_names;   /* protect.names */
-    unsigned min_uid;                           /* protect.min_uid */
+    unsigned min_uid;                           /* the login range: protect.min_uid, else */
+    unsigned max_uid;                           /* UID_MIN..UID_MAX of /etc/login.defs */
+    /* The operator's scope (agent only; the mock has none): a uid listed in scope.uids, and a
+     * process under a scope.cgroup that itself lies in a system cgroup, are named, so no longer
+     * system by that criterion. */
+    const char *scope_cgroup;                   /* NULL or "" = none */
+    const uid_t *scope_uids; size_t n_scope_uids;
 } healer_rules_protect;
 
+/* Reads UID_MIN and UID_MAX from the text of a login.defs(5) file into *uid_min and *uid_max,
+ * leaving either untouched when the file does not set it (or sets it to something that is not
+ * a uid). Returns how many of the two it found. */
+int healer_rules_login_defs(const char *text, unsigned *uid_min, unsigned *uid_max);
+
+/* The cgroup path of a process from the text of /proc/PID/cgroup: the unified ("0::") line,
+ * else the "name=systemd" one, else the first. 0 and out filled; -1 when there is none. */
+int healer_rules_cgroup_of(const char *text, char *out, size_t len);
+
+/* 1 when a cgroup path is the system's own: /init.scope, or /system.slice and below. */
+int healer_rules_cgroup_is_system(const char *cgroup);
+
+/* Why a process is a system process, as a phrase ("uid 65534 is nobody", "cgroup
+ * /system.slice/x.service"), or NULL when it is not. why is the buffer for it. cgroup: the
+ * process's cgroup (healer_rules_cgroup_of), NULL when unknown (then only its uid counts). */
+const char *healer_rules_system_reason(const healer_proc *p, const char *cgroup,
+                                       const healer_rules_protect *pr, char *why, size_t len);
+
 /* HEALER_OK or HEALER_E_PROTECTED (HEALER_E_INVAL for pid <= 0): PID 1, kernel threads,
- * protect.names (comm, which the kernel cuts at 15 bytes), oom_score_adj -1000, and a uid
- * below min_uid unless allow_system. system_denied: the action asked for SYSTEM but the
- * operator did not allow it (the message then names plugins.<plugin>.allow_system). The
- * agent adds its own pid, its ancestors, the executable's name and scope after this. */
-int healer_rules_proc_protected(const healer_proc *p, const healer_rules_protect *pr,
-                                int allow_system, int system_denied, const char *plugin,
-                                char *why, size_t len);
+ * protect.names (comm, which the kernel cuts at 15 bytes), oom_score_adj -1000, and a system
+ * process (healer_rules_system_reason) unless allow_system. system_denied: the action asked for
+ * SYSTEM but the operator did not allow it (the message then names plugins.<plugin>.allow_system).
+ * The agent adds its own pid, its ancestors, the executable's name and scope after this. */
+int healer_rules_proc_protected(const healer_proc *p, const char *cgroup,
+                                const healer_rules_protect *pr, int allow_system,
+                                int system_denied, const char *plugin, char *why, size_t len);
 
 #ifdef __cplusplus
 }

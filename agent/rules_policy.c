@@ -1,7 +1,7 @@
 /* rules_policy.c — the path and policy half of the shared rules (rules.h): path normalisation,
  * declare_path, the procfs/sysfs hard deny list and the operator's write_allow/paths_allow,
- * which flags of a plugin are honoured, the built-ins' default policies, and process protection.
- * Compiled into the agent and the mock host alike. */
+ * which flags of a plugin are honoured and the built-ins' default policies (process protection
+ * is in rules_proc.c). Compiled into the agent and the mock host alike. */
 #include "rules.h"
 
 #include <fnmatch.h>
@@ -283,51 +283,4 @@ int healer_rules_check_declare(const char *path, const healer_rules_policy *pol,
                    plugin, real);
     return say(why, len, HEALER_E_SCOPE, "declare_path: \"%s\" is not in plugins.%s.paths_allow "
                "(healerd.conf): add \"%s\" to allow it", path, plugin, norm);
-}
-
-/* ---- process protection ------------------------------------------------------------------ */
-
-static int name_matches(const char *comm, const char *name)
-{
-    if (!name || !*name)
-        return 0;
-    if (strcmp(comm, name) == 0)
-        return 1;
-    /* comm is cut at 15 bytes: "systemd-journald" shows as "systemd-journal". */
-    size_t cl = strlen(comm);
-    return cl == 15 && strlen(name) > 15 && strncmp(comm, name, 15) == 0;
-}
-
-int healer_rules_proc_protected(const healer_proc *p, const healer_rules_protect *pr,
-                                int allow_system, int system_denied, const char *plugin,
-                                char *why, size_t len)
-{
-    if (!p)
-        return say(why, len, HEALER_E_INVAL, "no process");
-    int pid = (int)p->pid;
-    const char *nm = p->name;
-    if (p->pid <= 0)
-        return say(why, len, HEALER_E_INVAL, "pid %d: not a process id", pid);
-    if (p->pid == 1)
-        return say(why, len, HEALER_E_PROTECTED, "pid 1 (%s): protected: PID 1", nm);
-    if (p->kernel_thread)
-        return say(why, len, HEALER_E_PROTECTED, "pid %d (%s): protected: kernel thread", pid, nm);
-    for (size_t i = 0; pr && i < pr->n_names; i++)
-        if (name_matches(nm, pr->names[i]))
-            return say(why, len, HEALER_E_PROTECTED, "pid %d (%s): protected by name "
-                       "(protect.names)", pid, nm);
-    if (p->oom_score_adj == -1000)
-        return say(why, len, HEALER_E_PROTECTED, "pid %d (%s): protected: oom_score_adj -1000",
-                   pid, nm);
-    unsigned min_uid = pr ? pr->min_uid : 1000;
-    if (!allow_system && p->uid < min_uid) {
-        if (system_denied)
-            return say(why, len, HEALER_E_PROTECTED, "pid %d (%s): protected: system process "
-                       "(uid %u < protect.min_uid %u); the action is flagged SYSTEM but "
-                       "plugins.%s.allow_system is not set (healerd.conf): set it to true to "
-                       "allow it", pid, nm, (unsigned)p->uid, min_uid, plugin ? plugin : "<name>");
-        return say(why, len, HEALER_E_PROTECTED, "pid %d (%s): protected: system process (uid %u "
-                   "< protect.min_uid %u)", pid, nm, (unsigned)p->uid, min_uid);
-    }
-    return HEALER_OK;
 }

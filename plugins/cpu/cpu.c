@@ -50,6 +50,7 @@ typedef struct cpu_plugin {
     double governor_percent, grace_seconds, settle_seconds;
     int renice_nice, top_n, stop_max, restore;
     int emergency_kill;       /* emergency = "kill" (else "stop") */
+    int auto_stop;            /* auto_stop: stopping and killing need no confirmation */
     /* measuring */
     cpu_scan scan;
     int scan_ok;
@@ -103,6 +104,9 @@ static const healer_config_key cpu_config[] = {
      "step 2, cpufreq_governor: proposed when utilization is at least this"},
     {"governors", HEALER_CFG_STRING_LIST, "ondemand,schedutil", 0, 0,
      "governors to switch to, first one scaling_available_governors offers"},
+    {"auto_stop", HEALER_CFG_BOOL, "false", 0, 0,
+     "stop_processes and the emergency stop/kill run without confirmation (else they are flagged "
+     "STOPS: the plan waits for the operator)"},
     {"emergency", HEALER_CFG_STRING, "stop", 0, 0,
      "step 3 for critical issues: \"stop\" (SIGSTOP, SIGCONT on restore) or \"kill\" the top hog"},
     {"settle_seconds", HEALER_CFG_DOUBLE, "5", 0, 600,
@@ -382,6 +386,7 @@ static int cpu_init(const healer_host *host, healer_ctx *ctx, void **state)
     c->governor_percent = host->config_double(ctx, "governor_percent");
     c->settle_seconds = host->config_double(ctx, "settle_seconds");
     c->restore = host->config_bool(ctx, "restore");
+    c->auto_stop = host->config_bool(ctx, "auto_stop");
     const char *em = host->config_string(ctx, "emergency");
     if (!em || (strcmp(em, "stop") != 0 && strcmp(em, "kill") != 0)) {
         host->log(ctx, HEALER_LOG_ERROR, "plugins.cpu.emergency = \"%s\": must be \"stop\" or "
@@ -612,6 +617,9 @@ static int cpu_plan(void *state, const healer_issue *issue, healer_plan *plan)
         stopped[nstopped++] = hp.pid;
     }
 
+    /* A busy process is not an emergency of the machine's memory: stopping or killing it waits
+     * for a person unless the operator said otherwise (issue #10). */
+    uint32_t stops = c->auto_stop ? 0u : HEALER_ACTION_STOPS;
     char desc[HEALER_MSG_MAX], nice[16], grace[32], lv[32];
     snprintf(lv, sizeof lv, "%.1f", level);
     int rc = HEALER_OK;
@@ -630,7 +638,7 @@ static int cpu_plan(void *state, const healer_issue *issue, healer_plan *plan)
                  stop.names);
         healer_kv params[] = {{"pids", stop.list}, {"grace_seconds", grace}, {"cpu_percent", lv}};
         healer_action a = {.name = "stop_processes", .target = CPU_TARGET, .description = desc,
-                           .step = 1, .impact = 0.8, .confidence = 0.7, .flags = 0,
+                           .step = 1, .impact = 0.8, .confidence = 0.7, .flags = stops,
                            .params = params, .n_params = 3};
         rc = h->plan_add_action(plan, &a);
     }
@@ -653,7 +661,7 @@ static int cpu_plan(void *state, const healer_issue *issue, healer_plan *plan)
         healer_action a = {.name = c->emergency_kill ? "emergency_kill" : "emergency_stop",
                            .target = CPU_TARGET, .description = desc, .step = 3,
                            .impact = c->emergency_kill ? 1.0 : 0.7, .confidence = 0.9,
-                           .flags = c->emergency_kill ? 0u : HEALER_ACTION_REVERSIBLE,
+                           .flags = stops | (c->emergency_kill ? 0u : HEALER_ACTION_REVERSIBLE),
                            .params = params, .n_params = 3};
         rc = h->plan_add_action(plan, &a);
     }

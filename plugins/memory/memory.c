@@ -61,7 +61,8 @@ static const healer_config_key memory_config[] = {
     {"avoid", HEALER_CFG_STRING_LIST, NULL, 0, 0,
      "POSIX extended regexes on the process name: -300 badness (as earlyoom --avoid)"},
     {"kill_system", HEALER_CFG_BOOL, "false", 0, 0,
-     "kills may pick processes with uid < protect.min_uid (flag SYSTEM)"},
+     "kills may pick system processes: a uid outside the login range, nobody, DynamicUser, "
+     "init.scope, system.slice (flag SYSTEM)"},
     {"kill_grace_s", HEALER_CFG_DOUBLE, "5", 0, 3600,
      "kill_low_priority: SIGTERM, then SIGKILL after this grace"},
     {"emergency_grace_s", HEALER_CFG_DOUBLE, "1", 0, 60,

@@ -539,8 +539,20 @@ int hmock_proc_allowed(healer_mock *m, const healer_proc *p, int allow_system,
                        int system_denied)
 {
     healer_rules_protect pr = { (const char *const *)m->protect_names.v, m->protect_names.n,
-                                m->min_uid };
-    int rc = healer_rules_proc_protected(p, &pr, allow_system, system_denied, m->desc.name,
+                                m->min_uid, HEALER_RULES_LOGIN_UID_MAX, NULL, NULL, 0 };
+    /* As the agent: the cgroup from proc_root/PID/cgroup when the fixture has one. */
+    char path[4096], text[4096], cg[512];
+    const char *cgp = NULL;
+    snprintf(path, sizeof path, "%s/%d/cgroup", m->proc_root, (int)p->pid);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = '\0';
+        fclose(f);
+        if (healer_rules_cgroup_of(text, cg, sizeof cg) == 0)
+            cgp = cg;
+    }
+    int rc = healer_rules_proc_protected(p, cgp, &pr, allow_system, system_denied, m->desc.name,
                                          m->last_message, sizeof m->last_message);
     if (rc == HEALER_OK)
         hmock_set_message(m, "ok");

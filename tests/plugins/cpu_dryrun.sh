@@ -7,9 +7,9 @@
 cpu_setup
 PDIR=$(plugin_dir "$BUILD/plugins/cpu.so")
 
-start_burner cpuhog 65534 100;   HOG1=${CPU_PIDS[-1]}
-start_burner cpuhog 65534 100;   HOG2=${CPU_PIDS[-1]}
-start_burner cpuhog 65534 100;   HOG3=${CPU_PIDS[-1]}
+start_burner cpuhog 2000 100;    HOG1=${CPU_PIDS[-1]}
+start_burner cpuhog 2000 100;    HOG2=${CPU_PIDS[-1]}
+start_burner cpuhog 2000 100;    HOG3=${CPU_PIDS[-1]}
 for p in "${CPU_PIDS[@]}"; do wait_comm "$p" cpuhog; done
 declare -A NICE0
 for p in "${CPU_PIDS[@]}"; do NICE0[$p]=$(nice_of "$p"); done
@@ -19,7 +19,7 @@ CPU="cpu = { interval = 0.5; high_percent = 60.0; high_seconds = 1.0;
   critical_percent = 60.0; critical_seconds = 3.0; clear_seconds = 1.0;
   renice_percent = 50.0; renice_min_percent = 3.0; stop_percent = 55.0;
   stop_min_percent = 20.0; grace_seconds = 1.0; settle_seconds = 1.0; emergency = \"kill\"; };"
-EXTRA="protect = { min_uid = 60000; };
+EXTRA="
 scope = { cgroup = \"/$CG_NAME\"; };"
 MODE=dry-run INTERVAL=0.5 write_config "$T/dry.conf" "$PDIR" "$CPU" "$EXTRA"
 start_agent "$T/dry.conf"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The cpu plugin in the real agent, live, on real busy processes in a cgroup of the test's own:
-# two hogs (uid 65534) are reniced and then killed; a light process (uid 65534, ~10% of a core)
-# is reniced but not killed, and gets its nice value back once the load clears; two busy decoys
-# (one protected by name, one by uid < protect.min_uid) are never touched; the agent is confined
+# two hogs (uid 2000, an ordinary user) are reniced and then killed (auto_stop = true: no
+# confirmation); a light process (uid 2000, ~10% of a core) is reniced but not killed, and gets
+# its nice value back once the load clears; four busy decoys (one protected by name, one by a
+# system uid, one as nobody, one as a DynamicUser uid) are never reniced or stopped; the agent is confined
 # to the test's cgroup with scope.cgroup, so nothing else can be touched either. The hogs are
 # picked by share (over 25% of a core) and, should other load on this shared machine squeeze
 # their share, by name (killable); the unit tests cover each rule alone.
@@ -11,12 +12,15 @@
 cpu_setup
 PDIR=$(plugin_dir "$BUILD/plugins/cpu.so")
 
-start_burner cpuhog 65534 100;      HOG1=${CPU_PIDS[-1]}
-start_burner cpuhog 65534 100;      HOG2=${CPU_PIDS[-1]}
-start_burner cpulight 65534 10;     LIGHT=${CPU_PIDS[-1]}
-start_burner cpudecoy 65534 100;    DECOY_NAME=${CPU_PIDS[-1]}
+start_burner cpuhog 2000 100;       HOG1=${CPU_PIDS[-1]}
+start_burner cpuhog 2000 100;       HOG2=${CPU_PIDS[-1]}
+start_burner cpulight 2000 10;      LIGHT=${CPU_PIDS[-1]}
+start_burner cpudecoy 2000 100;     DECOY_NAME=${CPU_PIDS[-1]}
 start_burner cpusysdecoy 1 100;     DECOY_UID=${CPU_PIDS[-1]}
-for p in $HOG1 $HOG2; do wait_comm "$p" cpuhog; done
+# Named like the hogs (killable): only the uid keeps them safe.
+start_burner cpuhog 65534 100;      DECOY_NOBODY=${CPU_PIDS[-1]}
+start_burner cpuhog 61200 100;      DECOY_DYN=${CPU_PIDS[-1]}
+for p in $HOG1 $HOG2 $DECOY_NOBODY $DECOY_DYN; do wait_comm "$p" cpuhog; done
 wait_comm "$LIGHT" cpulight
 wait_comm "$DECOY_NAME" cpudecoy
 wait_comm "$DECOY_UID" cpusysdecoy
@@ -24,13 +28,15 @@ for p in "${CPU_PIDS[@]}"; do check "pid $p is in the test's cgroup" in_cgroup "
 NICE0_LIGHT=$(nice_of "$LIGHT")
 NICE0_DN=$(nice_of "$DECOY_NAME")
 NICE0_DU=$(nice_of "$DECOY_UID")
+NICE0_NB=$(nice_of "$DECOY_NOBODY")
+NICE0_DY=$(nice_of "$DECOY_DYN")
 
 CPU="cpu = { interval = 0.5; high_percent = 60.0; high_seconds = 2.0;
   critical_percent = 100.0; critical_seconds = 3600.0; clear_seconds = 1.0;
   renice_percent = 50.0; renice_min_percent = 3.0; top_n = 8;
   stop_percent = 55.0; stop_min_percent = 25.0; grace_seconds = 1.0; killable = [\"cpuhog\"];
-  settle_seconds = 1.0; };"
-EXTRA="protect = { names = [\"sshd\", \"systemd\", \"healerd\", \"cpudecoy\"]; min_uid = 60000; };
+  settle_seconds = 1.0; auto_stop = true; };"
+EXTRA="protect = { names = [\"sshd\", \"systemd\", \"healerd\", \"cpudecoy\"]; };
 scope = { cgroup = \"/$CG_NAME\"; };"
 MODE=live INTERVAL=0.5 ACTION_TIMEOUT=20.0 write_config "$T/live.conf" "$PDIR" "$CPU" "$EXTRA"
 start_agent "$T/live.conf"
@@ -58,19 +64,24 @@ check "decoy protected by name still running" alive "$DECOY_NAME"
 check "decoy protected by uid still running" alive "$DECOY_UID"
 check "decoy protected by name: nice unchanged" [ "$(nice_of "$DECOY_NAME")" = "$NICE0_DN" ]
 check "decoy protected by uid: nice unchanged" [ "$(nice_of "$DECOY_UID")" = "$NICE0_DU" ]
+check "decoy running as nobody (65534) still running" alive "$DECOY_NOBODY"
+check "decoy running as a DynamicUser uid (61200) still running" alive "$DECOY_DYN"
+check "decoy running as nobody: nice unchanged" [ "$(nice_of "$DECOY_NOBODY")" = "$NICE0_NB" ]
+check "decoy running as a DynamicUser uid: nice unchanged" [ "$(nice_of "$DECOY_DYN")" = "$NICE0_DY" ]
 check "audit: stop_processes signalled the hogs" \
   jqa --argjson a "$HOG1" --argjson b "$HOG2" '[.[] | select(.actuator == "signal" and .params.signal == 15) | .params.pid] | (index($a) != null and index($b) != null)'
 ours=$(printf '%s\n' "${CPU_PIDS[@]}" | jq -s .)
 check "audit: no actuator call on a process the test did not start" \
   jqa --argjson ours "$ours" '[.[] | select(.actuator != null and .params.pid != null) | .params.pid | select(. as $p | $ours | index($p) | not)] | length == 0'
 check "audit: no actuator call on a decoy" \
-  jqa --argjson a "$DECOY_NAME" --argjson b "$DECOY_UID" '[.[] | select(.actuator != null and (.params.pid == $a or .params.pid == $b))] | length == 0'
+  jqa --argjson a "$DECOY_NAME" --argjson b "$DECOY_UID" --argjson c "$DECOY_NOBODY" --argjson d "$DECOY_DYN" \
+  '[.[] | select(.actuator != null and (.params.pid == $a or .params.pid == $b or .params.pid == $c or .params.pid == $d))] | length == 0'
 
 # The decoys hold the load up (they are protected); the test ends them itself, the load clears,
 # and the agent gives the surviving process its nice value back. (Utilization is system-wide: on
 # a shared machine, someone else's sustained load above high_percent delays this.)
-kill -KILL "$DECOY_NAME" "$DECOY_UID"
-wait "$DECOY_NAME" "$DECOY_UID" 2>/dev/null || true
+kill -KILL "$DECOY_NAME" "$DECOY_UID" "$DECOY_NOBODY" "$DECOY_DYN"
+wait "$DECOY_NAME" "$DECOY_UID" "$DECOY_NOBODY" "$DECOY_DYN" 2>/dev/null || true
 restored() { [ "$(nice_of "$LIGHT")" = "$NICE0_LIGHT" ]; }
 wait_for "the light process's nice restored to $NICE0_LIGHT" 90 restored
 check "audit: the restore renice" \

@@ -1,5 +1,5 @@
 # tests/plugins/memory_lib.sh — shared set-up for the memory plugin's integration tests: a real
-# v1 memory cgroup with a limit and swappiness 0, real hogs (memory_hog, run as nobody) started
+# v1 memory cgroup with a limit and swappiness 0, real hogs (memory_hog, run as uid 2000, an ordinary user) started
 # inside it, the agent confined to that cgroup by scope.cgroup, and a clean-up that kills only
 # the hogs this test started and removes the cgroup. Source it after tests/lib/agent.sh.
 MEMCG_ROOT=/sys/fs/cgroup/memory
@@ -32,10 +32,10 @@ mkdir "$CG"
 echo "${LIMIT:-256M}" >"$CG/memory.limit_in_bytes"
 echo 0 >"$CG/memory.swappiness"
 
-# start_hog MAX_MB STEP_MB STEP_MS: a hog as nobody inside the cgroup; its pid in HOG_PID.
+# start_hog MAX_MB STEP_MB STEP_MS: a hog as uid 2000 (an ordinary user: nobody is a system uid) inside the cgroup; its pid in HOG_PID.
 start_hog() {
   ( echo "$BASHPID" >"$CG/cgroup.procs"
-    exec setpriv --reuid=65534 --regid=65534 --clear-groups "$HOG" "$@" >"$T/hog.$BASHPID.out" ) &
+    exec setpriv --reuid=2000 --regid=2000 --clear-groups "$HOG" "$@" >"$T/hog.$BASHPID.out" ) &
   HOG_PID=$!
   HOGS+=("$HOG_PID")
 }

@@ -37,7 +37,7 @@ protect = { names = [\"sshd\", \"healerd\"]; min_uid = 1000; };"
 start_agent "$T/healerd.conf"
 wait_for "cgroup seen as v2" 5 grep -q "cgroup .*$CGNAME (v2)" "$T/agent.log"
 ( echo "$BASHPID" >"$CG/cgroup.procs"
-  exec setpriv --reuid=65534 --regid=65534 --clear-groups "$HOG" 400 2 100 >/dev/null ) &
+  exec setpriv --reuid=2000 --regid=2000 --clear-groups "$HOG" 400 2 100 >/dev/null ) &
 hog=$!
 HOGS+=("$hog")
 gone() { local st; st=$(ps -o stat= -p "$hog" 2>/dev/null || true); [ -z "$st" ] || [ "${st#Z}" != "$st" ]; }

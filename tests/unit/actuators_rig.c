@@ -136,6 +136,7 @@ act_config base_cfg(void)
     c.protect_names = protect;
     c.n_protect_names = 3;
     c.protect_min_uid = 1000;
+    c.protect_max_uid = 60000;
     c.scope_cgroup = "";
     return c;
 }
@@ -227,8 +228,9 @@ pid_t spawn(const child_opts *o)
         }
         if (o->ignore_term)
             signal(SIGTERM, SIG_IGN);
-        if (o->as_nobody) {
-            if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+        if (o->as_user || o->uid) {
+            uid_t u = o->uid ? (uid_t)o->uid : USER_UID;
+            if (setgroups(0, NULL) < 0 || setgid(u) < 0 || setuid(u) < 0)
                 _exit(91);
         }
         /* After setuid: a credential change clears the parent-death signal. */

@@ -1,6 +1,7 @@
 /* actuators_rig.h — what the actuator tests share: a rig (audit log + actuators in a temp
- * state dir) whose every call must leave one audit line, children the test forks (some as uid
- * 65534) and cgroups it makes, all cleaned up after each test even when one fails. */
+ * state dir) whose every call must leave one audit line, children the test forks (some as an
+ * ordinary user, uid 2000, or a chosen uid) and cgroups it makes, all cleaned up after each test
+ * even when one fails. */
 #ifndef TESTS_ACTUATORS_RIG_H
 #define TESTS_ACTUATORS_RIG_H
 
@@ -17,6 +18,8 @@
 #include "audit.h"
 
 #define NOBODY 65534
+/* An ordinary user: inside the login range (1000-60000 of login.defs; nobody is a system uid). */
+#define USER_UID 2000
 
 extern char tmp[128];
 extern const char *const protect[3];
@@ -34,7 +37,8 @@ typedef struct rig {
 } rig;
 
 typedef struct child_opts {
-    int as_nobody;
+    int as_user;                       /* run as USER_UID */
+    unsigned uid;                      /* else run as this uid when not 0 */
     const char *name;
     int ignore_term;
     int oom_never;

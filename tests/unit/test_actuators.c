@@ -1,5 +1,5 @@
 /* test_actuators.c — the process actuators (read, signal, renice, protection, scope) and dry-run against the real kernel: processes this test forks (some
- * as uid 65534), real cgroups it creates (v1 freezer and cgroup2), real procfs writes, real
+ * as uid 2000, an ordinary user; nobody and DynamicUser for protection), real cgroups it creates (v1 freezer and cgroup2), real procfs writes, real
  * commands, a real file tree. Every call must leave exactly one well-formed audit line.
  * Runs as root; it only ever signals, renices or freezes processes it started itself. */
 #include <stdarg.h>
@@ -133,12 +133,12 @@ static void test_proc_read_real(void **state)
     assert_true(p.rss_bytes > 0);
     assert_int_equal(p.kernel_thread, 0);
 
-    child_opts o = { .as_nobody = 1, .name = "a) (b c)" };
+    child_opts o = { .as_user = 1, .name = "a) (b c)" };
     pid_t pid = spawn(&o);
     assert_int_equal(act_proc_read(r.a, pid, &p), HEALER_OK);
     assert_string_equal(p.name, "a) (b c)");
     assert_int_equal(p.ppid, getpid());
-    assert_int_equal(p.uid, NOBODY);
+    assert_int_equal(p.uid, USER_UID);
     reap(pid);
     assert_int_equal(act_proc_read(r.a, pid, &p), HEALER_E_GONE);
 
@@ -193,7 +193,7 @@ static void test_signal_escalates_to_kill(void **state)
     (void)state;
     rig r;
     rig_open(&r, "state-sig", base_cfg());
-    child_opts o = { .as_nobody = 1, .ignore_term = 1, .name = "stubborn" };
+    child_opts o = { .as_user = 1, .ignore_term = 1, .name = "stubborn" };
     pid_t pid = spawn(&o);
     char m[512];
     int rc = act_signal(r.a, &ctx, pid, start_of(r.a, pid), SIGTERM, 0.2, m, sizeof m);
@@ -210,7 +210,7 @@ static void test_signal_escalates_to_kill(void **state)
     assert_int_equal(WTERMSIG(st), SIGKILL);
 
     /* An obedient process exits on SIGTERM: no SIGKILL. */
-    child_opts o2 = { .as_nobody = 1 };
+    child_opts o2 = { .as_user = 1 };
     pid = spawn(&o2);
     rc = act_signal(r.a, &ctx, pid, start_of(r.a, pid), SIGTERM, 30, m, sizeof m);
     assert_int_equal(rc, HEALER_OK);
@@ -231,7 +231,7 @@ static void test_signal_identity(void **state)
     (void)state;
     rig r;
     rig_open(&r, "state-ident", base_cfg());
-    child_opts o = { .as_nobody = 1 };
+    child_opts o = { .as_user = 1 };
     pid_t pid = spawn(&o);
     uint64_t st0 = start_of(r.a, pid);
     char m[512];
@@ -294,14 +294,14 @@ static void test_protection(void **state)
     expect_protected(&r, getpid(), 1, "the agent itself");
     expect_protected(&r, getppid(), 1, "ancestor of the agent");
 
-    child_opts o = { .as_nobody = 1, .name = "healer-prot" };
+    child_opts o = { .as_user = 1, .name = "healer-prot" };
     pid_t pid = spawn(&o);
     snprintf(want, sizeof want, "pid %d (healer-prot): protected by name", (int)pid);
     expect_protected(&r, pid, 0, want);
     assert_true(alive(pid));
     reap(pid);
 
-    child_opts o2 = { .as_nobody = 1, .name = "healer-protected-long" };  /* comm cut at 15 */
+    child_opts o2 = { .as_user = 1, .name = "healer-protected-long" };  /* comm cut at 15 */
     pid = spawn(&o2);
     expect_protected(&r, pid, 0, "protected by name");
     assert_true(alive(pid));
@@ -313,7 +313,7 @@ static void test_protection(void **state)
     assert_int_equal(act_proc_allowed(r.a, &forged, 0, m, sizeof m), HEALER_E_PROTECTED);
     assert_non_null(strstr(m, "pid 999999 (oomless): protected: oom_score_adj -1000"));
     /* ...and on a real one, when we may set -1000 (needs CAP_SYS_RESOURCE). */
-    child_opts o3 = { .as_nobody = 1, .oom_never = 1 };
+    child_opts o3 = { .as_user = 1, .oom_never = 1 };
     pid = spawn(&o3);
     if (pid > 0) {
         expect_protected(&r, pid, 0, "oom_score_adj -1000");
@@ -327,7 +327,7 @@ static void test_protection(void **state)
     /* uid 0 < min_uid: a system process, unless the action says it may touch those. */
     child_opts o4 = { .name = "rootchild" };
     pid = spawn(&o4);
-    expect_protected(&r, pid, 0, "system process (uid 0 < protect.min_uid 1000)");
+    expect_protected(&r, pid, 0, "system process (uid 0 is outside the login range 1000-");
     assert_true(alive(pid));
     healer_proc p;
     assert_int_equal(act_proc_read(r.a, pid, &p), HEALER_OK);
@@ -351,7 +351,7 @@ static void test_protection(void **state)
     char alias[256];
     snprintf(alias, sizeof alias, "%s/innocent", tmp);
     assert_int_equal(symlink("/bin/sleep", alias), 0);
-    child_opts o5 = { .as_nobody = 1, .exec = alias };
+    child_opts o5 = { .as_user = 1, .exec = alias };
     pid = spawn(&o5);
     expect_protected(&r2, pid, 0, "(innocent): protected by name (executable sleep)");
     assert_true(alive(pid));
@@ -363,9 +363,9 @@ static void test_protection(void **state)
 static void test_scope_uid(void **state)
 {
     (void)state;
-    child_opts o = { .as_nobody = 1 };
+    child_opts o = { .as_user = 1 };
     pid_t pid = spawn(&o);
-    uid_t other[] = { 65533 }, mine[] = { 1000, NOBODY };
+    uid_t other[] = { 65533 }, mine[] = { 1000, USER_UID };
     act_config cfg = base_cfg();
     cfg.scope_uids = other;
     cfg.n_scope_uids = 1;
@@ -374,7 +374,7 @@ static void test_scope_uid(void **state)
     char m[512];
     assert_int_equal(act_signal(r.a, &ctx, pid, start_of(r.a, pid), SIGKILL, 0, m, sizeof m),
                      HEALER_E_SCOPE);
-    assert_non_null(strstr(m, "uid 65534 is not in scope.uids"));
+    assert_non_null(strstr(m, "uid 2000 is not in scope.uids"));
     AUDITED(&r, "signal", "refused");
     assert_true(alive(pid));
     rig_close(&r);
@@ -386,6 +386,113 @@ static void test_scope_uid(void **state)
     assert_int_equal(act_proc_allowed(r.a, &p, 0, m, sizeof m), HEALER_OK);
     rig_close(&r);
     reap(pid);
+}
+
+/* Issue #10: system is more than uid < 1000. nobody and a DynamicUser uid are system processes
+ * (real children), and so is a process whose cgroup is in system.slice or init.scope (a
+ * fixture's /proc/PID/cgroup: this host runs no systemd); a SYSTEM action the operator allows,
+ * and a scope naming them, reach them. */
+static void test_system_processes(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, "state-system", base_cfg());
+    child_opts on = { .uid = NOBODY }, od = { .uid = 61200 }, ou = { .as_user = 1 };
+    pid_t nob = spawn(&on), dyn = spawn(&od), usr = spawn(&ou);
+    expect_protected(&r, nob, 0, "system process (uid 65534 is nobody)");
+    expect_protected(&r, dyn, 0, "system process (uid 61200 is in systemd's DynamicUser range");
+    assert_true(alive(nob) && alive(dyn));
+    char m[512];
+    healer_proc p;
+    assert_int_equal(act_proc_read(r.a, usr, &p), HEALER_OK);
+    assert_int_equal(act_proc_allowed(r.a, &p, 0, m, sizeof m), HEALER_OK);
+    /* The refusal of a SYSTEM action the operator did not allow names the key. */
+    act_context denied = ctx;
+    denied.system_denied = 1;
+    assert_int_equal(act_proc_read(r.a, nob, &p), HEALER_OK);
+    assert_int_equal(act_signal(r.a, &denied, nob, p.start_time, SIGKILL, 0, m, sizeof m),
+                     HEALER_E_PROTECTED);
+    assert_non_null(strstr(m, "plugins.test.allow_system"));
+    AUDITED(&r, "signal", "refused");
+    assert_true(alive(nob));
+    /* Allowed (memory's kill_system in an out-of-memory emergency): nobody can be killed. */
+    act_context sys = ctx;
+    sys.allow_system = 1;
+    assert_int_equal(act_signal(r.a, &sys, nob, p.start_time, SIGKILL, 0, m, sizeof m), HEALER_OK);
+    AUDITED(&r, "signal", "ok");
+    int st;
+    assert_int_equal(waitpid(nob, &st, 0), nob);
+    rig_close(&r);
+
+    /* protect.min_uid moves the lower end of the login range; nobody stays system. */
+    act_config cfg = base_cfg();
+    cfg.protect_min_uid = 3000;
+    rig_open(&r, "state-system-min", cfg);
+    expect_protected(&r, usr, 0, "uid 2000 is outside the login range 3000-60000");
+    rig_close(&r);
+    /* A scope that names a uid reaches it. */
+    uid_t named[] = { 61200 };
+    cfg = base_cfg();
+    cfg.scope_uids = named;
+    cfg.n_scope_uids = 1;
+    rig_open(&r, "state-system-scope", cfg);
+    assert_int_equal(act_proc_read(r.a, dyn, &p), HEALER_OK);
+    assert_int_equal(act_proc_allowed(r.a, &p, 0, m, sizeof m), HEALER_OK);
+    rig_close(&r);
+    reap(dyn);
+    reap(usr);
+
+    /* Cgroups, from a fixture procfs: uid 2000 everywhere, only the cgroup differs. */
+    char root[256], d[300], f[400];
+    snprintf(root, sizeof root, "%s/cgproc", tmp);
+    static const struct { int pid; const char *cg; int system; } fx[] = {
+        {5001, "0::/system.slice/nginx.service\n", 1},
+        {5002, "0::/init.scope\n", 1},
+        {5003, "0::/user.slice/user-2000.slice/session-1.scope\n", 0},
+        {5004, "0::/system.slicex/a\n", 0},
+        /* v1 hybrid: the name=systemd line when there is no unified one */
+        {5005, "9:name=systemd:/system.slice/cron.service\n8:pids:/\n", 1},
+        {5006, "1:name=systemd:/system.slice/x.service\n0::/user.slice\n", 0},
+    };
+    for (size_t i = 0; i < sizeof fx / sizeof fx[0]; i++) {
+        snprintf(d, sizeof d, "%s/%d", root, fx[i].pid);
+        mkdirs(d);
+        snprintf(f, sizeof f, "%s/stat", d);
+        char stat[128];
+        snprintf(stat, sizeof stat, "%d (svc) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 1 2\n",
+                 fx[i].pid);
+        put_file(f, stat, 0644);
+        snprintf(f, sizeof f, "%s/status", d);
+        char status[128];
+        snprintf(status, sizeof status, "Name:\tsvc\nTgid:\t%d\nUid:\t2000\t2000\t2000\t2000\n",
+                 fx[i].pid);
+        put_file(f, status, 0644);
+        snprintf(f, sizeof f, "%s/oom_score_adj", d);
+        put_file(f, "0\n", 0644);
+        snprintf(f, sizeof f, "%s/cgroup", d);
+        put_file(f, fx[i].cg, 0644);
+    }
+    cfg = base_cfg();
+    cfg.proc_root = root;
+    rig_open(&r, "state-system-cg", cfg);
+    for (size_t i = 0; i < sizeof fx / sizeof fx[0]; i++) {
+        assert_int_equal(act_proc_read(r.a, fx[i].pid, &p), HEALER_OK);
+        int rc = act_proc_allowed(r.a, &p, 0, m, sizeof m);
+        if (rc != (fx[i].system ? HEALER_E_PROTECTED : HEALER_OK))
+            fail_msg("pid %d (%s): %s", fx[i].pid, fx[i].cg, m);
+        if (fx[i].system)
+            assert_non_null(strstr(m, "system process (cgroup /"));
+        assert_int_equal(act_proc_allowed(r.a, &p, 1, m, sizeof m), HEALER_OK);
+    }
+    rig_close(&r);
+    /* A scope.cgroup inside system.slice names what is under it, and nothing else there. */
+    cfg.scope_cgroup = "/system.slice/nginx.service";
+    rig_open(&r, "state-system-cg2", cfg);
+    assert_int_equal(act_proc_read(r.a, 5001, &p), HEALER_OK);
+    assert_int_equal(act_proc_allowed(r.a, &p, 0, m, sizeof m), HEALER_OK);
+    assert_int_equal(act_proc_read(r.a, 5005, &p), HEALER_OK);
+    assert_int_not_equal(act_proc_allowed(r.a, &p, 0, m, sizeof m), HEALER_OK);
+    rig_close(&r);
 }
 
 static void test_scope_cgroup(void **state)
@@ -402,7 +509,7 @@ static void test_scope_cgroup(void **state)
         skip();
     }
     assert_int_equal(cg_make(sib), 0);
-    child_opts o = { .as_nobody = 1 };
+    child_opts o = { .as_user = 1 };
     pid_t a = spawn(&o), b = spawn(&o);
     cg_move(in, a);
     cg_move(sib, b);
@@ -451,7 +558,7 @@ static void test_renice(void **state)
     (void)state;
     rig r;
     rig_open(&r, "state-renice", base_cfg());
-    child_opts o = { .as_nobody = 1, .threads = 2 };
+    child_opts o = { .as_user = 1, .threads = 2 };
     pid_t pid = spawn(&o);
     msleep(50);  /* let the threads start; the count below is checked, not assumed */
     char m[512];
@@ -513,7 +620,7 @@ static void test_dry_run_changes_nothing(void **state)
     rig r;
     rig_open(&r, "state-dry", cfg);
     char m[1024];
-    child_opts o = { .as_nobody = 1 };
+    child_opts o = { .as_user = 1 };
     pid_t pid = spawn(&o);
     uint64_t s = start_of(r.a, pid);
 
@@ -576,8 +683,25 @@ static void test_dry_run_changes_nothing(void **state)
                      HEALER_E_PROTECTED);
     AUDITED(&r, "signal", "refused");
 
-    /* Switching live again acts. */
+    /* A live agent, a plugin in dry-run (plugins.<name>.mode): its calls only report, the same
+     * words; another plugin's calls act. */
     actuators_set_dry_run(r.a, 0);
+    act_context pd = ctx;
+    pd.dry_run = 1;
+    assert_int_equal(act_renice(r.a, &pd, pid, s, 15, m, sizeof m), HEALER_DRY_RUN);
+    assert_string_equal(m, want);
+    AUDITED(&r, "renice", "dry_run");
+    assert_int_equal(act_signal(r.a, &pd, pid, s, SIGKILL, 0, m, sizeof m), HEALER_DRY_RUN);
+    AUDITED(&r, "signal", "dry_run");
+    assert_int_equal(act_run(r.a, &pd, touch, 5, out, sizeof out, &status, m, sizeof m),
+                     HEALER_DRY_RUN);
+    AUDITED(&r, "run", "dry_run");
+    assert_false(exists(touched));
+    assert_true(alive(pid));
+    errno = 0;
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)pid), 0);
+
+    /* Switching live again acts. */
     assert_int_equal(act_renice(r.a, &ctx, pid, s, 15, m, sizeof m), HEALER_OK);
     AUDITED(&r, "renice", "ok");
     errno = 0;
@@ -661,6 +785,7 @@ int main(void)
         cmocka_unit_test_teardown(test_signal_identity, cleanup),
         cmocka_unit_test_teardown(test_protection, cleanup),
         cmocka_unit_test_teardown(test_scope_uid, cleanup),
+        cmocka_unit_test_teardown(test_system_processes, cleanup),
         cmocka_unit_test_teardown(test_scope_cgroup, cleanup),
         cmocka_unit_test_teardown(test_renice, cleanup),
         cmocka_unit_test_teardown(test_audit_failing_releases, cleanup),

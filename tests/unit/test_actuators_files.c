@@ -116,7 +116,7 @@ static void test_write_file(void **state)
 
     /* Real procfs: a child's oom_score_adj, written once, old value backed up. */
     rig_open(&r, "state-write-proc", base_cfg());
-    child_opts o = { .as_nobody = 1 };
+    child_opts o = { .as_user = 1 };
     pid_t pid = spawn(&o);
     snprintf(p, sizeof p, "/proc/%d/oom_score_adj", (int)pid);
     assert_int_equal(act_write_file(r.a, &ctx, p, "500", m, sizeof m), HEALER_OK);
@@ -497,7 +497,7 @@ static void freeze_case(const char *hier, int v2)
                                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(counter != MAP_FAILED);
     *counter = 0;
-    child_opts o = { .as_nobody = 1, .counter = counter };
+    child_opts o = { .as_user = 1, .counter = counter };
     pid_t pid = spawn(&o);
     cg_move(dir, pid);
 

@@ -269,6 +269,9 @@ static void test_installed_config_matches_defaults(void **state)
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/etc/healerd.conf", build);
     config *c = load_good(path);
+    /* Issue #10: it ships in dry-run (the one value that is not the built-in default). */
+    assert_int_equal(c->dry_run, 1);
+    c->dry_run = 0;
     assert_defaults(c);
     const char **names = NULL;
     size_t n = config_plugin_sections(c, &names);
@@ -985,6 +988,58 @@ static void test_protect_names_add(void **state)
     assert_diag(&ds, 1, "protect.replace_default_names: expected a bool", NULL);
 }
 
+/* Issue #10: the login range comes from login.defs; protect.min_uid, when set, moves its lower
+ * end; the built-in range when the file is missing. */
+static void test_login_range(void **state)
+{
+    (void)state;
+    char defs[PATH_MAX];
+    snprintf(defs, sizeof defs, "%s/login.defs", g_tmpdir);
+    FILE *f = fopen(defs, "w");
+    assert_non_null(f);
+    fputs("# shadow\nUID_MIN\t\t\t 500\nUID_MAX  30000  # site\nSYS_UID_MAX 499\nUID_MIN x\n", f);
+    assert_int_equal(fclose(f), 0);
+    config_set_login_defs(defs);
+    config *c = load_good(write_conf("agent = { mode = \"live\"; };\n"));
+    assert_int_equal(c->protect_min_uid, 500);
+    assert_int_equal(c->protect_max_uid, 30000);
+    config_free(c);
+    c = load_good(write_conf("protect = { min_uid = 2000; };\n"));
+    assert_int_equal(c->protect_min_uid, 2000);
+    assert_int_equal(c->protect_max_uid, 30000);
+    config_free(c);
+    char missing[PATH_MAX];
+    snprintf(missing, sizeof missing, "%s/no-login.defs", g_tmpdir);
+    config_set_login_defs(missing);
+    c = load_good(write_conf("agent = { mode = \"live\"; };\n"));
+    assert_int_equal(c->protect_min_uid, 1000);
+    assert_int_equal(c->protect_max_uid, 60000);
+    config_free(c);
+    config_set_login_defs(NULL);
+}
+
+/* plugins.<name>.mode: "live" or "dry-run", anything else is FILE:LINE. */
+static void test_plugin_mode(void **state)
+{
+    (void)state;
+    config *c = load_good(write_conf("plugins = {\n  a = { mode = \"dry-run\"; };\n"
+                                      "  b = { mode = \"live\"; };\n  d = { mode = \"Live\"; };\n};\n"));
+    plugin_conf *pc = resolve_ok(c, "a", demo_schema);
+    const char *s;
+    assert_int_equal(plugin_conf_string(pc, "mode", &s), HEALER_OK);
+    assert_string_equal(s, "dry-run");
+    plugin_conf_free(pc);
+    pc = resolve_ok(c, "c", demo_schema);   /* no section: the agent's mode */
+    assert_int_equal(plugin_conf_string(pc, "mode", &s), HEALER_OK);
+    assert_string_equal(s, "");
+    plugin_conf_free(pc);
+    diags ds = {0};
+    diag d = {collect, &ds, 0};
+    assert_null(config_plugin_resolve(c, "d", demo_schema, &d));
+    assert_diag(&ds, 4, "plugins.d.mode: must be \"live\" or \"dry-run\"", "got \"Live\"");
+    config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1020,6 +1075,8 @@ int main(void)
         cmocka_unit_test(test_integers_beyond_32_bits),
         cmocka_unit_test(test_interval_and_timeout_bounds),
         cmocka_unit_test(test_protect_names_add),
+        cmocka_unit_test(test_login_range),
+        cmocka_unit_test(test_plugin_mode),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

@@ -542,11 +542,69 @@ static void test_same_schema_verdicts(void **state)
     plugin_conf_free(pc);
 }
 
+/* Issue #10: the login range from login.defs text, a process's cgroup from /proc/PID/cgroup
+ * text, and which processes are system ones. */
+static void test_system_rules(void **state)
+{
+    (void)state;
+    unsigned lo = 1, hi = 2;
+    assert_int_equal(healer_rules_login_defs("# x\nUID_MIN 500\n  UID_MAX\t40000 # c\n", &lo, &hi), 2);
+    assert_int_equal(lo, 500);
+    assert_int_equal(hi, 40000);
+    lo = 7; hi = 8;
+    assert_int_equal(healer_rules_login_defs("UID_MIN -5\nUID_MAX 99999999999\nUID_MINX 3\n", &lo, &hi), 0);
+    assert_int_equal(lo, 7);
+    assert_int_equal(hi, 8);
+    char cg[64];
+    assert_int_equal(healer_rules_cgroup_of("3:cpu:/a\n0::/system.slice/x.service\n", cg, sizeof cg), 0);
+    assert_string_equal(cg, "/system.slice/x.service");
+    assert_int_equal(healer_rules_cgroup_of("3:cpu:/a\n1:name=systemd:/init.scope\n", cg, sizeof cg), 0);
+    assert_string_equal(cg, "/init.scope");
+    assert_int_equal(healer_rules_cgroup_of("garbage\n", cg, sizeof cg), -1);
+    assert_true(healer_rules_cgroup_is_system("/system.slice"));
+    assert_true(healer_rules_cgroup_is_system("/init.scope"));
+    assert_false(healer_rules_cgroup_is_system("/system.slice2"));
+    assert_false(healer_rules_cgroup_is_system("/user.slice/system.slice"));
+
+    healer_rules_protect pr = { NULL, 0, 1000, 60000, NULL, NULL, 0 };
+    healer_proc p = { .pid = 4242 };
+    snprintf(p.name, sizeof p.name, "x");
+    char why[256];
+    static const struct { unsigned uid; int system; } uids[] = {
+        {0, 1}, {999, 1}, {1000, 0}, {60000, 0}, {60001, 1}, {61184, 1}, {65519, 1},
+        {65534, 1}, {65533, 1}, {70000, 1},
+    };
+    for (size_t i = 0; i < sizeof uids / sizeof uids[0]; i++) {
+        p.uid = uids[i].uid;
+        int rc = healer_rules_proc_protected(&p, NULL, &pr, 0, 0, "t", why, sizeof why);
+        if (rc != (uids[i].system ? HEALER_E_PROTECTED : HEALER_OK))
+            fail_msg("uid %u: %s", uids[i].uid, why);
+        assert_int_equal(healer_rules_proc_protected(&p, NULL, &pr, 1, 0, "t", why, sizeof why),
+                         HEALER_OK);
+    }
+    /* A wider login range still leaves nobody and DynamicUser system. */
+    pr.max_uid = 4000000;
+    p.uid = 65534;
+    assert_int_equal(healer_rules_proc_protected(&p, NULL, &pr, 0, 0, "t", why, sizeof why),
+                     HEALER_E_PROTECTED);
+    p.uid = 61200;
+    assert_int_equal(healer_rules_proc_protected(&p, NULL, &pr, 0, 1, "memory", why, sizeof why),
+                     HEALER_E_PROTECTED);
+    assert_non_null(strstr(why, "plugins.memory.allow_system"));
+    p.uid = 2000;
+    assert_int_equal(healer_rules_proc_protected(&p, "/system.slice/a.service", &pr, 0, 0, "t",
+                                                 why, sizeof why), HEALER_E_PROTECTED);
+    assert_non_null(strstr(why, "cgroup /system.slice/a.service"));
+    assert_int_equal(healer_rules_proc_protected(&p, "/user.slice", &pr, 0, 0, "t", why,
+                                                 sizeof why), HEALER_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_same_verdicts, reap_child),
         cmocka_unit_test(test_same_schema_verdicts),
+        cmocka_unit_test(test_system_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

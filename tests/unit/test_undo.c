@@ -29,7 +29,8 @@
 #include "metrics.h"
 #include "undo.h"
 
-#define NOBODY 65534
+/* An ordinary user: inside the login range (nobody, 65534, is a system uid). */
+#define USER_UID 2000
 
 static char tmp[128];
 static pid_t kids[16];
@@ -301,7 +302,7 @@ static void test_gauge(void **state)
 
 /* ---- the actuators' journaling (root) ----------------------------------------------------- */
 
-static pid_t spawn_nobody(void)
+static pid_t spawn_user(void)
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
@@ -309,7 +310,7 @@ static pid_t spawn_nobody(void)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(p[0]);
-        if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+        if (setgroups(0, NULL) < 0 || setgid(USER_UID) < 0 || setuid(USER_UID) < 0)
             _exit(91);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         char ok = 1;
@@ -449,7 +450,7 @@ static void test_actuators_journal_and_inverse(void **state)
     put_file(gov, "performance\n");
     rig r;
     rig_open(&r, "act", sys);
-    pid_t pid = spawn_nobody();
+    pid_t pid = spawn_user();
     uint64_t st = start_of(r.a, pid);
 
     /* SIGSTOP: journaled, and the entry is on disk by the time the process is stopped. */
@@ -530,7 +531,7 @@ static void test_freeze_journal(void **state)
     }
     rig r;
     rig_open(&r, "freeze", "/sys");
-    pid_t pid = spawn_nobody();
+    pid_t pid = spawn_user();
     make_cgroup(pid);
     char m[1024];
     assert_int_equal(act_freeze_cgroup(r.a, &ctx, cgroup_dir, 1, m, sizeof m), HEALER_OK);
@@ -565,8 +566,8 @@ static void test_restored_and_replay(void **state)
     int freezer = have_freezer();
     rig r;
     rig_open(&r, "replay", sys);
-    pid_t stopped = spawn_nobody(), niced = spawn_nobody(), frozen = spawn_nobody();
-    pid_t other = spawn_nobody();
+    pid_t stopped = spawn_user(), niced = spawn_user(), frozen = spawn_user();
+    pid_t other = spawn_user();
     kill(other, SIGSTOP);   /* stopped by the test, not by the agent */
     assert_true(wait_state(other, 1));
     uint64_t s1 = start_of(r.a, stopped), s2 = start_of(r.a, niced);

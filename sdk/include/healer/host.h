@@ -98,7 +98,8 @@ typedef struct healer_host {
 
     /* HEALER_OK when the agent may act on the process, HEALER_E_PROTECTED or HEALER_E_SCOPE
      * otherwise, with the reason in last_message(). allow_system: the action is declared for
-     * system processes (uid below protect.min_uid). Use it to pick candidates in plan(). */
+     * system processes (a uid outside the login range, nobody, DynamicUser, init.scope or
+     * system.slice: healerd.conf(5)). Use it to pick candidates in plan(). */
     int (*proc_allowed)(healer_ctx *ctx, const healer_proc *proc, int allow_system);
 
     /* Declares a directory or file the plugin may change (remove_old_files, write_file

@@ -93,7 +93,10 @@ void healer_mock_advance(healer_mock *m, double seconds);
 double healer_mock_time(const healer_mock *m);
 
 /* Names that proc_allowed() treats as protected (as protect.names), and protect.min_uid
- * (default 1000). PID 1 and kernel threads are always protected. */
+ * (default 1000), the lower end of the login range (its upper end is 60000). PID 1 and kernel
+ * threads are always protected; nobody, DynamicUser uids and a process whose fixture
+ * proc_root/PID/cgroup puts it in init.scope or system.slice are system processes, as in the
+ * agent. */
 int healer_mock_protect_name(healer_mock *m, const char *name);
 void healer_mock_set_min_uid(healer_mock *m, uid_t min_uid);
 

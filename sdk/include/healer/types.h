@@ -111,12 +111,16 @@ enum {
     HEALER_ACTION_ROOTFS = 1u << 1,       /* changes the root filesystem (risky) */
     HEALER_ACTION_CONFIG = 1u << 2,       /* changes system configuration (risky) */
     HEALER_ACTION_DELETES = 1u << 3,      /* deletes files or data (risky) */
-    HEALER_ACTION_SYSTEM = 1u << 4,       /* may act on system processes (uid < protect.min_uid) */
+    HEALER_ACTION_SYSTEM = 1u << 4,       /* may act on system processes (a uid outside the login
+                                             range, nobody, DynamicUser, init.scope, system.slice) */
     HEALER_ACTION_ROLLBACK = 1u << 5,     /* a rollback: counted against max_rollbacks_per_day */
-    HEALER_ACTION_AUTO_OK = 1u << 6       /* the plugin's config marked this risky class
+    HEALER_ACTION_AUTO_OK = 1u << 6,      /* the plugin's config marked this risky class
                                              automatic: no confirmation needed */
+    HEALER_ACTION_STOPS = 1u << 7         /* stops or kills processes for anything but an
+                                             out-of-memory emergency (risky) */
 };
-#define HEALER_ACTION_RISKY (HEALER_ACTION_ROOTFS | HEALER_ACTION_CONFIG | HEALER_ACTION_DELETES)
+#define HEALER_ACTION_RISKY (HEALER_ACTION_ROOTFS | HEALER_ACTION_CONFIG | HEALER_ACTION_DELETES | \
+                             HEALER_ACTION_STOPS)
 
 /* One candidate action a plugin proposes in plan() (host->plan_add_action copies it). */
 typedef struct healer_action {

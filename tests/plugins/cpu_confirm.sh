@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Safe first contact (issue #10): in a live agent with the cpu plugin's defaults (auto_stop
+# false), a plan that would stop a busy process of an ordinary user (uid 2000) waits for the
+# operator: nothing is signalled or reniced while it is pending (the plan is confirmed whole);
+# once confirmed, the hog is stopped. The agent is confined to the test's cgroup (scope.cgroup).
+. "$SRC/tests/lib/agent.sh"
+. "$SRC/tests/plugins/cpu_lib.sh"
+cpu_setup
+PDIR=$(plugin_dir "$BUILD/plugins/cpu.so")
+
+start_burner cpuhog 2000 100;   HOG1=${CPU_PIDS[-1]}
+start_burner cpuhog 2000 100;   HOG2=${CPU_PIDS[-1]}
+for p in "${CPU_PIDS[@]}"; do wait_comm "$p" cpuhog; done
+NICE0=$(nice_of "$HOG1")
+
+CPU="cpu = { interval = 0.5; high_percent = 60.0; high_seconds = 1.0;
+  critical_percent = 100.0; critical_seconds = 3600.0; clear_seconds = 1.0;
+  renice_percent = 50.0; renice_min_percent = 3.0; stop_percent = 55.0;
+  stop_min_percent = 20.0; grace_seconds = 1.0; settle_seconds = 1.0; killable = [\"cpuhog\"]; };"
+EXTRA="scope = { cgroup = \"/$CG_NAME\"; };"
+echo "s3cret-token" >"$T/token"; chmod 600 "$T/token"
+MODE=live INTERVAL=0.5 ACTION_TIMEOUT=20.0 write_config "$T/live.conf" "$PDIR" "$CPU" "$EXTRA"
+start_agent "$T/live.conf"
+A="$T/state/audit.jsonl"
+
+pending_id() { get /api/v1/pending | jq -e '.pending[] | select(.actions | map(.action) | index("stop_processes")) | .id'; }
+wait_for "a plan with stop_processes waits for confirmation" 30 pending_id
+ID=$(pending_id)
+check "stop_processes is flagged stops" \
+  bash -c "curl -s $URL/api/v1/pending | jq -e '.pending[] | .actions[] | select(.action == \"stop_processes\") | .flags | index(\"stops\")'"
+check "the pending plan says why it asks" \
+  bash -c "curl -s $URL/api/v1/pending | jq -r '.pending[].reason // empty' | grep -q 'stops or kills processes'"
+check "hog 1 running while pending" alive "$HOG1"
+check "hog 1 not reniced while pending" [ "$(nice_of "$HOG1")" = "$NICE0" ]
+check "audit: no signal before the confirmation" \
+  bash -c "[ ! -s '$A' ] || jq -se '[.[] | select(.actuator == \"signal\")] | length == 0' '$A' >/dev/null"
+check "confirm with token: 200" \
+  [ "$(status_of -X POST -H 'Authorization: Bearer s3cret-token' "$URL/api/v1/pending/$ID/confirm")" = 200 ]
+both_gone() { gone "$HOG1" && gone "$HOG2"; }
+wait_for "after the confirmation the hogs are stopped" 60 both_gone
+check "audit: SIGTERM to the hogs" \
+  jq -se --argjson a "$HOG1" '[.[] | select(.actuator == "signal" and .params.signal == 15 and .params.pid == $a)] | length > 0' "$A"
+check "SIGTERM exits 0" stop_agent
+finish
