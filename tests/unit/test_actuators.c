@@ -726,7 +726,7 @@ static void test_audit_failing_releases(void **state)
     (void)state;
     rig r;
     rig_open(&r, "state-auditfail", base_cfg());
-    child_opts o = { .as_nobody = 1 };
+    child_opts o = { .as_user = 1 };
     pid_t pid = spawn(&o);
     uint64_t st0 = start_of(r.a, pid);
     char m[512];
