@@ -9,7 +9,12 @@ DEV="$BUILD/healerd.conf"
 [ -f "$DEV" ] || { echo "1..0 # SKIP no $DEV"; exit 0; }
 S="$BUILD/state"
 # The dev config with its state and port moved into $T (the dirwatch directory too).
-sed -e "s#$S#$T/state#g" -e 's#"127.0.0.1:9191"#"127.0.0.1:0"#' "$DEV" >"$T/dev.conf"
+# Its plugins copied into $T: a clone below a world-writable /tmp (CI's may be) has its build
+# tree's plugin folder refused by the loader, as the README says.
+PD=$(plugin_dir "$BUILD"/plugins/*.so)
+sed -e "s#$S#$T/state#g" -e 's#"127.0.0.1:9191"#"127.0.0.1:0"#' \
+  -e "s#plugin_dir = \"$BUILD/plugins\"#plugin_dir = \"$PD\"#" "$DEV" >"$T/dev.conf"
+check "the dev config's plugin folder was moved" grep -q "plugin_dir = \"$PD\"" "$T/dev.conf"
 mkdir -p "$T/state"
 check "the dev config is dry-run" grep -q '^  mode = "dry-run";' "$T/dev.conf"
 for p in cpu thermal memory disk nixconfig service network; do
