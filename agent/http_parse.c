@@ -201,6 +201,9 @@ int http_host_allowed(const char *value, size_t len, const char *const *names, s
             return 0;
         host = value + 1;
         hlen = (size_t)(close - host);
+        /* Brackets hold an IPv6 literal (RFC 3986), never a name or an IPv4 address. */
+        if (!memchr(host, ':', hlen))
+            return 0;
         port = close + 1;
     } else {
         const char *colon = memchr(value, ':', len);
