@@ -482,8 +482,9 @@ int check_allowed(actuators *a, const healer_proc *p, int allow_system, int syst
                                 a->protect_min_uid, a->protect_max_uid, a->scope_cgroup,
                                 a->scope_uids, a->n_scope_uids };
     /* Unreadable (gone, or a fixture without the file): only the uid decides. */
-    char cg[512];
-    const char *cgp = procinfo_cgroup(a->proc_root, p->pid, cg, sizeof cg) == 0 ? cg : NULL;
+    char cgtext[16384], cg[512];
+    int cg_read = procinfo_cgroup_read(a->proc_root, p->pid, cgtext, sizeof cgtext) >= 0;
+    const char *cgp = cg_read && healer_rules_cgroup_of(cgtext, cg, sizeof cg) == 0 ? cg : NULL;
     int rc = healer_rules_proc_protected(p, cgp, &pr, allow_system, system_denied, plugin, m,
                                          ml);
     if (rc != HEALER_OK)
@@ -500,7 +501,7 @@ int check_allowed(actuators *a, const healer_proc *p, int allow_system, int syst
     }
     if (a->scope_cgroup[0]) {
         char found[256];
-        int r = procinfo_cgroup_under(a->proc_root, p->pid, a->scope_cgroup, found, sizeof found);
+        int r = cg_read ? procinfo_cgroup_under(cgtext, a->scope_cgroup, found, sizeof found) : -1;
         if (r < 0) {
             setmsg(m, ml, "pid %d (%s): out of scope: cannot read its cgroup", pid, nm);
             return HEALER_E_SCOPE;

@@ -269,19 +269,20 @@ int procinfo_exe_name(const char *proc_root, pid_t pid, char *buf, size_t len)
     return 0;
 }
 
-int procinfo_cgroup_under(const char *proc_root, pid_t pid, const char *scope,
-                          char *found, size_t found_len)
+ssize_t procinfo_cgroup_read(const char *proc_root, pid_t pid, char *buf, size_t len)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%d", proc_root, (int)pid);
     int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -1;
-    char buf[16384];
-    ssize_t n = procinfo_read_file(dfd, "cgroup", buf, sizeof buf);
+    ssize_t n = procinfo_read_file(dfd, "cgroup", buf, len);
     close(dfd);
-    if (n < 0)
-        return -1;
+    return n;
+}
+
+int procinfo_cgroup_under(char *buf, const char *scope, char *found, size_t found_len)
+{
     if (found && found_len)
         found[0] = '\0';
     size_t sl = strlen(scope);
@@ -304,19 +305,4 @@ int procinfo_cgroup_under(const char *proc_root, pid_t pid, const char *scope,
             return 1;
     }
     return 0;
-}
-
-int procinfo_cgroup(const char *proc_root, pid_t pid, char *out, size_t len)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%d", proc_root, (int)pid);
-    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -1;
-    char buf[16384];
-    ssize_t n = procinfo_read_file(dfd, "cgroup", buf, sizeof buf);
-    close(dfd);
-    if (n < 0)
-        return -1;
-    return healer_rules_cgroup_of(buf, out, len);
 }

@@ -30,15 +30,13 @@ int procinfo_read(const char *proc_root, pid_t pid, procinfo *out, char *msg, si
 /* Basename of proc_root/PID/exe's target, without " (deleted)". 0, or -1 when unreadable. */
 int procinfo_exe_name(const char *proc_root, pid_t pid, char *buf, size_t len);
 
-/* 1 when any line of proc_root/PID/cgroup names a cgroup at or below scope ("/a/b" is
- * below "/a", "/ab" is not); 0 when none does (first cgroup path in found); -1 when the file
- * cannot be read. */
-int procinfo_cgroup_under(const char *proc_root, pid_t pid, const char *scope,
-                          char *found, size_t found_len);
+/* The text of proc_root/PID/cgroup into buf (NUL-terminated): its length, or -1 when it
+ * cannot be read. Read once, it serves both questions below. */
+ssize_t procinfo_cgroup_read(const char *proc_root, pid_t pid, char *buf, size_t len);
 
-/* The process's cgroup path (rules.h healer_rules_cgroup_of: the unified line first) from
- * proc_root/PID/cgroup. 0, or -1 when unreadable or empty. */
-int procinfo_cgroup(const char *proc_root, pid_t pid, char *out, size_t len);
+/* 1 when any line of that text names a cgroup at or below scope ("/a/b" is below "/a", "/ab"
+ * is not); 0 when none does (first cgroup path in found). buf is cut into lines (strtok). */
+int procinfo_cgroup_under(char *buf, const char *scope, char *found, size_t found_len);
 
 /* Reads a small file whole into buf (NUL-terminated). Bytes read, or -1 with errno. */
 ssize_t procinfo_read_file(int dirfd, const char *name, char *buf, size_t len);
