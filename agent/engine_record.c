@@ -296,8 +296,10 @@ void eng_audit_action(engine *e, heal *h, const msg_action *a, const kb_action *
 {
     if (!e->rt->audit)
         return;
-    audit_kv kv[a->n_params ? a->n_params : 1];
-    for (size_t i = 0; i < a->n_params; i++) {
+    /* the rules cap an action's params at HEALER_MAX_PARAMS; never more on the stack */
+    audit_kv kv[HEALER_MAX_PARAMS];
+    size_t n_kv = a->n_params < HEALER_MAX_PARAMS ? a->n_params : HEALER_MAX_PARAMS;
+    for (size_t i = 0; i < n_kv; i++) {
         kv[i].key = a->params[i].key;
         kv[i].value = a->params[i].value;
     }
@@ -309,7 +311,7 @@ void eng_audit_action(engine *e, heal *h, const msg_action *a, const kb_action *
         .target = k->target,
         .kv_params = 1,
         .kv = kv,
-        .n_kv = a->n_params,
+        .n_kv = n_kv,
         .result = k->outcome,
         .message = k->message,
         .before_json = k->before_json,
