@@ -22,6 +22,7 @@
 #include <healer/mock.h>
 
 #include "../nixconfig.h"
+#include "../nixconfig_int.h"
 
 const healer_plugin *healer_plugin_entry_v1(void);
 
@@ -183,9 +184,19 @@ static char *run_fix(fx *f, const char *fixture, int want_line, int want_col)
             write = c;
     }
     assert_int_equal(writes, 2);
-    char bdir[PATH_MAX + 32];
-    snprintf(bdir, sizeof bdir, "%s/backups/configuration.nix.", f->dir);
+    /* Named after the file's full path; made with the original's mode and owner before the
+     * agent fills it (the mock writes nothing: the placeholder is there, empty). */
+    char bdir[PATH_MAX * 3 + 32], base[512];
+    nc_backup_base(f->cfg, base, sizeof base);
+    snprintf(bdir, sizeof bdir, "%s/backups/%s.", f->dir, base);
     assert_int_equal(strncmp(backup->path, bdir, strlen(bdir)), 0);
+    assert_non_null(strstr(backup->path, "etc%2Fconfiguration.nix."));
+    struct stat bst, ost;
+    assert_int_equal(lstat(backup->path, &bst), 0);
+    assert_int_equal(stat(f->cfg, &ost), 0);
+    assert_true(S_ISREG(bst.st_mode));
+    assert_int_equal(bst.st_mode & 07777, ost.st_mode & 0777);
+    assert_int_equal(bst.st_uid, ost.st_uid);
     assert_string_equal(backup->value, before);
     assert_int_equal(backup->rc, HEALER_OK);
     assert_string_equal(write->path, f->cfg);
@@ -298,12 +309,35 @@ static void test_fix_unclosed_paren(void **state)
     free(fixed);
 }
 
-static void test_fix_unterminated_string(void **state)
+/* An unterminated string is reported with where it starts, never "fixed": any closing quote
+ * but its author's moves the content after it out of the string. */
+static void test_unterminated_string_reported(void **state)
 {
     fx *f = *state;
     char *fixed = run_fix(f, "unterminated-string.nix", 3, 26);
+    assert_null(fixed);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(strstr(is->summary, "no fix: unterminated string at 3:25"));
+    assert_int_equal(healer_mock_call_count(f->m), 0);
+}
+
+/* The attack of issue #11: an unclosed { before an indented string whose lines start at
+ * column 0 (and hold }, the ''$ ''' and ''\t escapes, $${, a ${ "b}" } nesting). The old fixer
+ * put a } line inside the string (it parses, so it was offered as validated). The only fix
+ * now: the closer appended, every byte of the string and of the comments unchanged. */
+static void test_indented_string_untouched(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "indented-unclosed.nix", 12, 5);
     assert_non_null(fixed);
-    assert_non_null(strstr(fixed, "networking.hostName = \"fixture\";\n"));
+    char from[PATH_MAX + 64];
+    snprintf(from, sizeof from, "%s/indented-unclosed.nix", fixtures());
+    char *orig = slurp(from);
+    size_t on = strlen(orig);
+    assert_int_equal(strlen(fixed), on + 2);
+    assert_memory_equal(fixed, orig, on);
+    assert_string_equal(fixed + on, "}\n");
+    free(orig);
     free(fixed);
 }
 
@@ -492,7 +526,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fix_unclosed_brace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_bracket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_paren, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fix_unterminated_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unterminated_string_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_indented_string_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_extra_brace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_fixable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_that_would_not_validate, setup, teardown),
