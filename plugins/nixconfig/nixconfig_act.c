@@ -182,39 +182,64 @@ static int nc_backup(nixconfig *w, const char *file, const struct stat *st, cons
     nc_fmt(backup, blen, "%s/%s.%s", w->backup_dir, base, ts);
     for (int i = 1; i < 100 && faccessat(AT_FDCWD, backup, F_OK, AT_SYMLINK_NOFOLLOW) == 0; i++)
         nc_fmt(backup, blen, "%s/%s.%s-%d", w->backup_dir, base, ts, i);
-    int chown_needed = 0;
+    /* The placeholder holds the mode and owner before any content goes in. Made here when the
+     * plugin may write backup_dir (its own state directory); otherwise (a confined child and a
+     * backup_dir elsewhere) through the agent: an empty file, then chmod and chown, and only
+     * then the content (act_write_file keeps an existing file's mode and owner). */
+    int fix_mode = 0, fix_owner = 0;
     *dry = h->dry_run(w->ctx);
     if (!*dry) {
-        chown_needed = nc_backup_placeholder(backup, st);
-        if (chown_needed < 0) {
+        int p = nc_backup_placeholder(backup, st);
+        if (p < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+            fix_mode = fix_owner = 1;
+        } else if (p < 0) {
             nc_fix_failed(r, "backup of %s: cannot create %s: %s: nothing changed", file, backup,
                           strerror(errno));
             return -1;
+        } else {
+            fix_owner = p > 0;
         }
     }
-    int rc = h->act_write_file(w->ctx, backup, orig);
-    if (rc == HEALER_DRY_RUN)
-        *dry = 1;
-    if (rc < 0) {
-        nc_fix_failed(r, "backup of %s to %s failed (%s): nothing changed", file, backup,
-                      h->last_message(w->ctx));
-        if (!*dry)
-            unlink(backup);   /* the empty placeholder */
-        return -1;
+    int rc = HEALER_OK;
+    if (fix_mode) {
+        rc = h->act_write_file(w->ctx, backup, "");
+        if (rc == HEALER_OK) {
+            char mode[16], out[256];
+            nc_fmt(mode, sizeof mode, "%04o", (unsigned)(st->st_mode & 0777));
+            const char *argv[] = {"chmod", mode, "--", backup, NULL};
+            int status = -1;
+            int rr = h->act_run(w->ctx, argv, 30, out, sizeof out, &status);
+            if (rr < 0 || status != 0) {
+                nc_fix_failed(r, "backup %s of %s: cannot give it the mode %s (%s): nothing "
+                              "changed", backup, file, mode, rr < 0 ? h->last_message(w->ctx)
+                              : out);
+                return -1;
+            }
+        }
     }
-    if (chown_needed > 0 && !*dry) {
-        /* A confined child has no CAP_CHOWN: the agent gives the backup the original's owner. */
+    if (rc == HEALER_OK && fix_owner) {
         char owner[48], out[256];
         nc_fmt(owner, sizeof owner, "%lu:%lu", (unsigned long)st->st_uid,
                (unsigned long)st->st_gid);
         const char *argv[] = {"chown", "--no-dereference", owner, "--", backup, NULL};
         int status = -1;
-        rc = h->act_run(w->ctx, argv, 30, out, sizeof out, &status);
-        if (rc < 0 || status != 0) {
+        int rr = h->act_run(w->ctx, argv, 30, out, sizeof out, &status);
+        if (rr < 0 || status != 0) {
             nc_fix_failed(r, "backup %s of %s: cannot give it the owner %s (%s): nothing "
-                          "changed", backup, file, owner, rc < 0 ? h->last_message(w->ctx) : out);
+                          "changed", backup, file, owner, rr < 0 ? h->last_message(w->ctx) : out);
             return -1;
         }
+    }
+    if (rc == HEALER_OK)
+        rc = h->act_write_file(w->ctx, backup, orig);
+    if (rc == HEALER_DRY_RUN)
+        *dry = 1;
+    if (rc < 0) {
+        nc_fix_failed(r, "backup of %s to %s failed (%s): nothing changed", file, backup,
+                      h->last_message(w->ctx));
+        if (!*dry && !fix_mode)
+            unlink(backup);   /* the empty placeholder */
+        return -1;
     }
     return 0;
 }
