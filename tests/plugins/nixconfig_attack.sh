@@ -24,10 +24,12 @@ chmod 600 "$ETC/secret.nix"
 chown 1000:1000 "$ETC/secret.nix"
 cp -p "$ETC/secret.nix" "$T/orig-secret.nix"
 mkdir -p "$NC/backups"
-MODE=live write_config "$T/attack.conf" "$PDIR" "$(NIXCONF 'auto_fix = true; eval = false;')"
+ACTION_TIMEOUT=30 MODE=live write_config "$T/attack.conf" "$PDIR" "$(NIXCONF 'auto_fix = true; eval = false;')"
 start_agent "$T/attack.conf"
 
-healed_for() { get /api/v1/heals | jq -e --arg t "$1" '.heals[] | select(.target == $t and .outcome == "healed")'; }
+# Fixed: the file parses and no issue is open for it (on a loaded machine the engine may have
+# given up waiting for the result, recording the heal as timed out, while the fix was made).
+healed_for() { parses "$1" && ! get /api/v1/issues | jq -e --arg t "$1" '.issues[] | select(.target == $t)'; }
 issue_for() { get /api/v1/issues | jq -e --arg t "$1" --arg s "$2" '.issues[] | select(.target == $t and (.summary | contains($s)))'; }
 
 # --- the indented string -----------------------------------------------------------------------
