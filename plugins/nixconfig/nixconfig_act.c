@@ -191,7 +191,9 @@ static int nc_backup(nixconfig *w, const char *file, const struct stat *st, cons
     if (!*dry) {
         int p = nc_backup_placeholder(backup, st);
         if (p < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
-            fix_mode = fix_owner = 1;
+            /* The agent makes the file as its own user (root): chown only for another. */
+            fix_mode = 1;
+            fix_owner = st->st_uid != geteuid() || st->st_gid != getegid();
         } else if (p < 0) {
             nc_fix_failed(r, "backup of %s: cannot create %s: %s: nothing changed", file, backup,
                           strerror(errno));

@@ -19,7 +19,7 @@ for d in 20200101-000000 20200102-000000 20200103-000000; do
 done
 echo keep >"$NC/backups/$BB.old.20200101-000000"; touch -d '400 days ago' "$NC/backups/$BB.old.20200101-000000"
 echo keep >"$NC/backups/other.nix.20200101-000000"; touch -d '400 days ago' "$NC/backups/other.nix.20200101-000000"
-MODE=live write_config "$T/auto.conf" "$PDIR" "$(NIXCONF 'auto_fix = true; backups_keep = 2;')"
+ACTION_TIMEOUT=30 MODE=live write_config "$T/auto.conf" "$PDIR" "$(NIXCONF 'auto_fix = true; backups_keep = 2;')"
 start_agent "$T/auto.conf"
 healed() { get /api/v1/heals | jq -e '.heals[] | select(.issue_type == "nixos_config_invalid" and .outcome == "healed")'; }
 wait_for "auto: the broken import is fixed (heal healed)" 20 healed
