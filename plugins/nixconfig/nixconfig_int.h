@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -43,6 +44,7 @@ typedef struct nc_bad {
     char edits[512];
     size_t n_edits;
     char desc[HEALER_MSG_MAX];
+    char nofix[200];             /* why no fix is offered, when a reason is known */
 } nc_bad;
 
 typedef struct nixconfig {
@@ -85,10 +87,31 @@ typedef struct nixconfig {
 void nc_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void nc_dirname(const char *path, char *buf, size_t len);
 const char *nc_basename(const char *path);
-/* Whole file, NUL-terminated; NULL with errno. */
-char *nc_slurp(const char *path, size_t *n);
+
+/* ---- nixconfig_io.c: file access ---------------------------------------------------------- */
+
+/* Whole file, NUL-terminated (*n bytes, NULs inside possible); NULL with errno. Never blocks,
+ * never follows a final link (ELOOP); not a regular file: EINVAL with its type in *st. */
+char *nc_slurp(const char *path, size_t *n, struct stat *st);
+/* "a FIFO", "a character device", ...: what st is, for messages. */
+const char *nc_ftype(const struct stat *st);
 int nc_write_scratch(nixconfig *w, const char *name, const char *s, size_t n, char *path,
                      size_t len);
+void nc_file_sig(nc_file *f);
+int nc_file_changed(const nc_file *f);
+/* The backup's file name for path (its full path, escaped: "etc%2Fnixos%2Fa.nix"), without the
+ * time suffix; fits a directory entry with room for ".YYYYmmdd-HHMMSS-NN". */
+void nc_backup_base(const char *path, char *out, size_t len);
+/* 1 when name is base followed by ".YYYYmmdd-HHMMSS" and an optional "-N". */
+int nc_backup_match(const char *name, const char *base);
+/* Creates the empty backup file with the original's mode (set-id bits dropped) and, when this
+ * process may, its owner: act_write_file then fills it keeping both. 0 done, 1 done but the
+ * owner could not be set (EPERM: chown it through act_run), -1 with errno. */
+int nc_backup_placeholder(const char *backup, const struct stat *orig);
+
+/* ---- nixconfig_val.c: validation and detection of the configuration --------------------- */
+
+void nc_detect_config(nixconfig *w);
 /* 1 parses, 0 does not (e filled), -1 the parser could not be run (e->msg says why). */
 int nc_parse(nixconfig *w, const char *path, nc_perr *e);
 /* The failure repeats: our own rollback failed, or the generation before is known bad. */

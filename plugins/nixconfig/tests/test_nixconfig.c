@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -22,6 +23,7 @@
 #include <healer/mock.h>
 
 #include "../nixconfig.h"
+#include "../nixconfig_int.h"
 
 const healer_plugin *healer_plugin_entry_v1(void);
 
@@ -183,9 +185,19 @@ static char *run_fix(fx *f, const char *fixture, int want_line, int want_col)
             write = c;
     }
     assert_int_equal(writes, 2);
-    char bdir[PATH_MAX + 32];
-    snprintf(bdir, sizeof bdir, "%s/backups/configuration.nix.", f->dir);
+    /* Named after the file's full path; made with the original's mode and owner before the
+     * agent fills it (the mock writes nothing: the placeholder is there, empty). */
+    char bdir[PATH_MAX * 3 + 32], base[512];
+    nc_backup_base(f->cfg, base, sizeof base);
+    snprintf(bdir, sizeof bdir, "%s/backups/%s.", f->dir, base);
     assert_int_equal(strncmp(backup->path, bdir, strlen(bdir)), 0);
+    assert_non_null(strstr(backup->path, "etc%2Fconfiguration.nix."));
+    struct stat bst, ost;
+    assert_int_equal(lstat(backup->path, &bst), 0);
+    assert_int_equal(stat(f->cfg, &ost), 0);
+    assert_true(S_ISREG(bst.st_mode));
+    assert_int_equal(bst.st_mode & 07777, ost.st_mode & 0777);
+    assert_int_equal(bst.st_uid, ost.st_uid);
     assert_string_equal(backup->value, before);
     assert_int_equal(backup->rc, HEALER_OK);
     assert_string_equal(write->path, f->cfg);
@@ -298,13 +310,152 @@ static void test_fix_unclosed_paren(void **state)
     free(fixed);
 }
 
-static void test_fix_unterminated_string(void **state)
+/* An unterminated string is reported with where it starts, never "fixed": any closing quote
+ * but its author's moves the content after it out of the string. */
+static void test_unterminated_string_reported(void **state)
 {
     fx *f = *state;
     char *fixed = run_fix(f, "unterminated-string.nix", 3, 26);
+    assert_null(fixed);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(strstr(is->summary, "no fix: unterminated string at 3:25"));
+    assert_int_equal(healer_mock_call_count(f->m), 0);
+}
+
+/* The attack of issue #11: an unclosed { before an indented string whose lines start at
+ * column 0 (and hold }, the ''$ ''' and ''\t escapes, $${, a ${ "b}" } nesting). The old fixer
+ * put a } line inside the string (it parses, so it was offered as validated). The only fix
+ * now: the closer appended, every byte of the string and of the comments unchanged. */
+static void test_indented_string_untouched(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "indented-unclosed.nix", 12, 5);
     assert_non_null(fixed);
-    assert_non_null(strstr(fixed, "networking.hostName = \"fixture\";\n"));
+    char from[PATH_MAX + 64];
+    snprintf(from, sizeof from, "%s/indented-unclosed.nix", fixtures());
+    char *orig = slurp(from);
+    size_t on = strlen(orig);
+    assert_int_equal(strlen(fixed), on + 2);
+    assert_memory_equal(fixed, orig, on);
+    assert_string_equal(fixed + on, "}\n");
+    free(orig);
     free(fixed);
+}
+
+/* A NUL byte in a comment (valid Nix) plus a missing ';': reported with the parser's location
+ * and the reason, no fix offered; an action forged for it anyway is refused in execute(): no
+ * backup, no write (the old plugin truncated the file and its backup at the NUL). */
+static void test_nul_never_rewritten(void **state)
+{
+    fx *f = *state;
+    const char text[] = "{\n  # a\0b\n  a = 1\n  b = 2;\n}\n";
+    FILE *fp = fopen(f->cfg, "we");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(text, 1, sizeof text - 1, fp), sizeof text - 1);
+    fclose(fp);
+    assert_int_equal(healer_mock_set_bool(f->m, "auto_fix", 1), HEALER_OK);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(strstr(is->summary, ":4:5: syntax error"));
+    assert_non_null(strstr(is->summary, "no fix: a NUL byte at 2:6"));
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 0);
+    /* Forged: the right hash, a ';' where it belongs. */
+    char hash[17];
+    nc_hash(text, sizeof text - 1, hash);
+    healer_kv params[] = {{"file", f->cfg}, {"hash", hash}, {"edits", "17:0:3b"}};
+    healer_action a = {.name = "fix_syntax", .target = f->cfg, .description = "forged",
+                       .flags = HEALER_ACTION_CONFIG, .params = params, .n_params = 3};
+    healer_result r;
+    assert_int_equal(healer_mock_execute(f->m, is, &a, &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_FAILED);
+    assert_non_null(strstr(r.message, "NUL"));
+    assert_null(healer_mock_last_call(f->m, HEALER_MOCK_ACT_WRITE_FILE));
+    char b[PATH_MAX + 32];
+    snprintf(b, sizeof b, "%s/backups", f->dir);
+    DIR *d = opendir(b);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        assert_true(de->d_name[0] == '.');   /* no backup, not even a placeholder */
+    closedir(d);
+}
+
+/* A FIFO among the imports: detect returns (the old plugin blocked in open() for good), the
+ * FIFO is reported for what it is and never parsed, and the other import's error is found. */
+static void test_fifo_import_never_blocks(void **state)
+{
+    fx *f = *state;
+    put(f->cfg, "{ ... }:\n{\n  imports = [ ./pipe.nix ./broken.nix ];\n}\n");
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/etc/pipe.nix", f->dir);
+    assert_int_equal(mkfifo(p, 0644), 0);
+    snprintf(p, sizeof p, "%s/etc/broken.nix", f->dir);
+    put(p, "{\n  a = 1\n  b = 2;\n}\n");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 2);
+    int fifo = 0, broken = 0;
+    for (size_t i = 0; i < healer_mock_issue_count(f->m); i++) {
+        const healer_issue *is = healer_mock_issue(f->m, i);
+        if (strstr(is->target, "/etc/pipe.nix") && strstr(is->summary, "is a FIFO, not a "
+                                                          "regular file"))
+            fifo = 1;
+        if (strstr(is->target, "/etc/broken.nix") && strstr(is->summary, ":3:5: syntax error"))
+            broken = 1;
+    }
+    assert_true(fifo);
+    assert_true(broken);
+    /* The plan for the FIFO offers nothing. */
+    const healer_issue *is = NULL;
+    for (size_t i = 0; i < healer_mock_issue_count(f->m); i++)
+        if (strstr(healer_mock_issue(f->m, i)->target, "pipe.nix"))
+            is = healer_mock_issue(f->m, i);
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 0);
+}
+
+/* A 0600 file of another owner: the backup is made 0600 with that owner before any content
+ * goes into it, and named after the full path. */
+static void test_backup_mode_owner(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    assert_int_equal(chmod(f->cfg, 0600), 0);
+    if (geteuid() == 0)
+        assert_int_equal(chown(f->cfg, 1000, 1000), 0);
+    char *fixed = run_fix(f, "missing-semicolon.nix", 4, 27);   /* checks mode and owner */
+    assert_non_null(fixed);
+    free(fixed);
+    const healer_mock_call *c = healer_mock_call_at(f->m, 0);
+    struct stat st;
+    assert_int_equal(lstat(c->path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    if (geteuid() == 0)
+        assert_int_equal(st.st_uid, 1000);
+}
+
+static void test_backup_names(void **state)
+{
+    (void)state;
+    char b[512];
+    nc_backup_base("/etc/nixos/configuration.nix", b, sizeof b);
+    assert_string_equal(b, "etc%2Fnixos%2Fconfiguration.nix");
+    nc_backup_base("/etc/nixos/100%/a.nix", b, sizeof b);
+    assert_string_equal(b, "etc%2Fnixos%2F100%25%2Fa.nix");
+    assert_true(nc_backup_match("a.nix.20240101-120000", "a.nix"));
+    assert_true(nc_backup_match("a.nix.20240101-120000-3", "a.nix"));
+    assert_false(nc_backup_match("a.nix.2.20240101-120000", "a.nix"));
+    assert_false(nc_backup_match("a.nix.20240101-12000", "a.nix"));
+    assert_false(nc_backup_match("a.nix.old", "a.nix"));
+    char longp[600];
+    memset(longp, 'x', sizeof longp - 1);
+    longp[0] = '/';
+    longp[sizeof longp - 1] = '\0';
+    nc_backup_base(longp, b, sizeof b);
+    assert_true(strlen(b) <= 200);
 }
 
 static void test_fix_extra_brace(void **state)
@@ -492,7 +643,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fix_unclosed_brace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_bracket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_paren, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fix_unterminated_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unterminated_string_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_indented_string_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_never_rewritten, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_import_never_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_mode_owner, setup, teardown),
+        cmocka_unit_test(test_backup_names),
         cmocka_unit_test_setup_teardown(test_fix_extra_brace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_fixable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_that_would_not_validate, setup, teardown),
