@@ -721,6 +721,24 @@ static double mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* utime + stime of pid in clock ticks, -1 when unreadable. */
+static long proc_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (long)(ut + st);
+}
+
 static void test_real_proc_scan(void **state)
 {
     (void)state;
@@ -728,13 +746,20 @@ static void test_real_proc_scan(void **state)
     cpu_scan s;
     assert_int_equal(cpu_scan_open(&s, "/proc", 100000, 0.1), 0);
     assert_true(cpu_scan_run(&s, mono()) > 2);
-    sleep_s(0.6);
+    /* Wait for the busy child to have run 20 ticks rather than for a fixed time: on a loaded
+     * machine its share of a core is anyone's guess, and tests do not assert on timing. */
+    long t0 = proc_ticks(busy);
+    assert_true(t0 >= 0);
+    sleep_s(0.3);
+    for (int k = 0; k < 600 && proc_ticks(busy) - t0 < 20; k++)
+        sleep_s(0.05);
     assert_true(cpu_scan_run(&s, mono()) > 2);
     const cpu_proc *b = cpu_scan_find(&s, busy), *i = cpu_scan_find(&s, idle);
     assert_non_null(b);
     assert_non_null(i);
     assert_true(b->fd >= 0);   /* kept open for the next pread */
-    assert_true(cpu_scan_recent(&s, b) > 20);   /* a busy loop, even on a shared machine */
+    assert_true(cpu_scan_recent(&s, b) > 0.5);   /* it ran between the two scans ... */
+    assert_true(cpu_scan_recent(&s, b) > cpu_scan_recent(&s, i));   /* ... and the idle one did not */
     assert_true(cpu_scan_share(&s, i, 10) < 5);
     size_t idx[3];
     double sh[3];
