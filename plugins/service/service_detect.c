@@ -61,6 +61,11 @@ void service_on_state(service *s, const char *unit, const char *active, const ch
         }
         s->h->log(s->ctx, HEALER_LOG_DEBUG, "%s: %s/%s", unit, u->active, u->sub);
     }
+    /* failed -> inactive with no action of ours: an operator's reset-failed. Their answer ends
+     * the streak (a fast loop still shows in the window). */
+    if (was_failed && is(u->active, "inactive") && !u->v_on &&
+        !(s->busy_unit && is(s->busy_unit, u->name)))
+        u->streak = 0;
     if (up(u) && !was_up)
         u->active_since = now;
     else if (!up(u))
@@ -85,6 +90,14 @@ static void service_refresh(service *s, service_unit *u, double now)
     if (service_bus_info(s, u->name, &i) != HEALER_OK)
         return;
     u->need_info = 0;
+    if (strcmp(u->active, i.active) != 0 || strcmp(u->sub, i.sub) != 0) {
+        /* A transition whose signal we did not get (systemd merges them): the state read now
+         * is the truth; an exit it hid is counted through NRestarts below. */
+        s->h->log(s->ctx, HEALER_LOG_DEBUG, "%s: signalled %s/%s, reads %s/%s", u->name,
+                  u->active, u->sub, i.active, i.sub);
+        service_cpy(u->active, sizeof u->active, i.active);
+        service_cpy(u->sub, sizeof u->sub, i.sub);
+    }
     service_cpy(u->load, sizeof u->load, i.load);
     service_cpy(u->result, sizeof u->result, i.result);
     service_cpy(u->restart, sizeof u->restart, i.restart);
