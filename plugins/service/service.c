@@ -402,9 +402,11 @@ static const char *service_hands_off(service *s, const char *unit, int request, 
     service_info i;
     if (!s->bus || service_bus_info(s, unit, &i) != HEALER_OK)
         return NULL;
-    if (strcmp(i.active, "failed") == 0 && strcmp(i.result, "start-limit-hit") == 0)
-        snprintf(why, len, "%s hit systemd's start limit: not reset, waiting for an operator",
-                 unit);
+    int restarts = strcmp(i.restart, "always") == 0 || strcmp(i.restart, "on-failure") == 0;
+    if (strcmp(i.active, "failed") == 0 && (strcmp(i.result, "start-limit-hit") == 0 || restarts))
+        snprintf(why, len,
+                 "systemd gave up restarting %s (Restart=%s, result %s: its start limit): not "
+                 "reset, waiting for an operator", unit, i.restart, i.result);
     else if (strcmp(i.sub, "auto-restart") == 0 || i.job != 0 ||
              strcmp(i.active, "activating") == 0 || strcmp(i.active, "deactivating") == 0)
         snprintf(why, len, "systemd is already acting on %s (%s/%s, job %u): waiting for its verdict",
@@ -435,7 +437,9 @@ static int service_plan(void *state, const healer_issue *is, healer_plan *plan)
     const service_pair *alt = service_pair_find(s->alts, s->n_alts, unit);
     service_info inf;
     if (service_bus_info(s, unit, &inf) == HEALER_OK)
-        f.limit_hit = strcmp(inf.result, "start-limit-hit") == 0;
+        f.limit_hit = strcmp(inf.active, "failed") == 0 &&
+                      (strcmp(inf.result, "start-limit-hit") == 0 ||
+                       strcmp(inf.restart, "always") == 0 || strcmp(inf.restart, "on-failure") == 0);
     f.clean = service_list_has(s->clean_units, s->n_clean, unit);
     char d[HEALER_MSG_MAX];
     if (strcmp(is->type, "service_degraded") == 0) {

@@ -41,6 +41,8 @@ typedef struct service_unit {
     double active_since;      /* agent clock when it last entered active (0: not active) */
     double defer_until;       /* failed with Restart= set: systemd's verdict is awaited until
                                  then (monotonic); 0 = not deferred */
+    int limit_hit;            /* failed and systemd gave up on it (start-limit-hit, or a
+                                 Restart=always/on-failure unit still failed after the grace) */
     int stopped_by_dep;       /* went inactive while a Requires=/BindsTo= unit was down */
     char dep_down[SERVICE_UNIT_MAX]; /* that unit */
     int dep_open;             /* we published service_dependency_down */

@@ -130,12 +130,17 @@ static int service_covered(service *s, const service_unit *u)
     return a && is(a->active, "active");
 }
 
+/* systemd restarts it after a failure by itself (Restart=always or on-failure). */
+static int service_systemd_restarts(const service_unit *u)
+{
+    return is(u->restart, "always") || is(u->restart, "on-failure");
+}
+
 static int service_flap_now(service *s, service_unit *u, double now, unsigned recent)
 {
     if (is(u->load, "masked"))
         return 0; /* the operator's answer (or the confirmed mask): nothing runs to flap */
-    if ((is(u->active, "failed") && is(u->result, "start-limit-hit")) ||
-        recent >= (unsigned)s->flap_failures || u->streak >= (unsigned)s->flap_failures)
+    if (u->limit_hit || recent >= (unsigned)s->flap_failures || u->streak >= (unsigned)s->flap_failures)
         return 1;
     if (!u->flapping_open)
         return 0;
@@ -182,11 +187,12 @@ static void service_publish_main(service *s, service_unit *u, int flapping, unsi
                                  double now)
 {
     char summary[HEALER_MSG_MAX];
-    int limit = is(u->result, "start-limit-hit");
+    int limit = u->limit_hit;
     if (flapping && limit)
         snprintf(summary, sizeof summary,
-                 "%s hit systemd's start limit (%s/%s, NRestarts %u): waiting for an operator",
-                 u->name, u->active, u->sub, u->nrestarts);
+                 "%s: systemd gave up restarting it (Restart=%s, %s/%s, result %s, NRestarts "
+                 "%u: its start limit): waiting for an operator", u->name, u->restart, u->active,
+                 u->sub, u->result, u->nrestarts);
     else if (flapping)
         snprintf(summary, sizeof summary,
                  "%s is flapping: %u failures in %.0f s, %u since it last ran %.0f s (%s/%s); "
@@ -273,6 +279,22 @@ static void service_evaluate(service *s, service_unit *u, double now)
     if (u->active_since > 0 && now - u->active_since >= s->verify_window_s && !u->v_on)
         u->streak = 0;
     unsigned recent = service_recent_failures(u, now, s->flap_window_s);
+    int failed = is(u->active, "failed");
+    /* Restart= set and systemd has not given up: its own restart is on the way (252 sends
+     * failed just before auto-restart). Its verdict is awaited for restart_grace_s. */
+    int deferred = 0;
+    if (failed && service_systemd_restarts(u) && !is(u->result, "start-limit-hit")) {
+        if (u->defer_until == 0) {
+            u->defer_until = mono + s->restart_grace_s;
+            service_arm_timer(s);
+        }
+        deferred = mono < u->defer_until;
+    }
+    /* Still failed after that: systemd gave up, which for Restart=always/on-failure is its start
+     * limit (252 keeps the Result of the last exit, exit-code, not start-limit-hit). Not ours
+     * to reset or restart. */
+    u->limit_hit = failed && (is(u->result, "start-limit-hit") ||
+                              (service_systemd_restarts(u) && !deferred));
     int flapping = service_flap_now(s, u, now, recent);
     if (flapping) {
         service_publish_main(s, u, 1, recent, now);
@@ -283,17 +305,6 @@ static void service_evaluate(service *s, service_unit *u, double now)
     }
     service_degraded(s, u, mono);
     service_dependency(s, u);
-    int failed = is(u->active, "failed");
-    /* Restart= set and systemd has not given up: its own restart is on the way (252 sends
-     * failed just before auto-restart). Its verdict is awaited for restart_grace_s. */
-    int deferred = 0;
-    if (failed && !is(u->result, "start-limit-hit") && u->restart[0] && !is(u->restart, "no")) {
-        if (u->defer_until == 0) {
-            u->defer_until = mono + s->restart_grace_s;
-            service_arm_timer(s);
-        }
-        deferred = mono < u->defer_until;
-    }
     if (failed && u->job)
         deferred = 1; /* a job is queued for it: systemd (or an operator) is on it */
     int covered = failed && service_covered(s, u);

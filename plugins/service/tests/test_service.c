@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <healer/mock.h>
@@ -230,6 +231,41 @@ static void test_flapping_sticky(void **st)
     healer_mock_free(m);
 }
 
+/* A Restart=always unit left failed: systemd's verdict is awaited for restart_grace_s (no
+ * service_failed meanwhile); still failed after it, systemd gave up (its start limit, whose
+ * Result 252 leaves at exit-code): service_flapping, never service_failed, no restart. */
+static void test_restart_always_gave_up(void **st)
+{
+    (void)st;
+    healer_mock *m = service_mock();
+    service *s = healer_mock_state(m);
+    service_on_state(s, "g.service", "active", "running");
+    service_unit *u = service_unit_get(s, "g.service", 0);
+    assert_non_null(u);
+    snprintf(u->restart, sizeof u->restart, "always");
+    snprintf(u->result, sizeof u->result, "exit-code");
+    s->restart_grace_s = 0.2;
+    service_on_state(s, "g.service", "failed", "failed");
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "service_failed"));
+    assert_null(healer_mock_last_issue(m, "service_flapping"));
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "service_failed"));
+    const healer_issue *fl = healer_mock_last_issue(m, "service_flapping");
+    assert_non_null(fl);
+    assert_non_null(strstr(fl->summary, "gave up"));
+    healer_issue fi = {.type = "service_failed", .target = "g.service", .summary = "x"};
+    healer_action a = {.name = "reset_and_retry", .target = "g.service"};
+    healer_result res;
+    assert_int_equal(healer_mock_execute(m, &fi, &a, &res), HEALER_OK);
+    assert_int_equal(res.outcome, HEALER_OUTCOME_SKIPPED);
+    assert_null(healer_mock_last_call(m, HEALER_MOCK_ACT_RUN));
+    assert_int_equal(healer_mock_violations(m), 0);
+    healer_mock_free(m);
+}
+
 /* Stopped on purpose (inactive, not failed) is not an issue. */
 static void test_stopped_is_not_failed(void **st)
 {
@@ -350,7 +386,7 @@ int main(void)
         cmocka_unit_test(test_pairs),           cmocka_unit_test(test_busctl_argv),
         cmocka_unit_test(test_no_bus),          cmocka_unit_test(test_flapping),
         cmocka_unit_test(test_one_failure_per_exit), cmocka_unit_test(test_flapping_sticky),
-        cmocka_unit_test(test_stopped_is_not_failed),
+        cmocka_unit_test(test_stopped_is_not_failed), cmocka_unit_test(test_restart_always_gave_up),
         cmocka_unit_test(test_failed_and_covered), cmocka_unit_test(test_requests),
         cmocka_unit_test(test_execute_dry_run), cmocka_unit_test(test_loads_as_so),
     };
