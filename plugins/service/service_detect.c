@@ -30,6 +30,12 @@ static void service_count_failure(service *s, service_unit *u, double now)
 
 void service_on_state(service *s, const char *unit, const char *active, const char *sub)
 {
+    service_on_state_at(s, unit, active, sub, 0);
+}
+
+void service_on_state_at(service *s, const char *unit, const char *active, const char *sub,
+                         uint64_t inactive_usec)
+{
     /* A unit a dependent went down with: its recovery is the dependent's news. */
     for (size_t i = 0; i < s->n_tab; i++)
         if (s->tab[i].stopped_by_dep && is(s->tab[i].dep_down, unit))
@@ -49,11 +55,17 @@ void service_on_state(service *s, const char *unit, const char *active, const ch
         service_cpy(u->sub, sizeof u->sub, sub);
     int is_failed = is(u->active, "failed");
     int is_ar = is(u->sub, "auto-restart");
+    /* failed -> activating -> failed in one signal (a unit that fails at once): the states look
+     * unchanged, the time it went inactive did not. */
+    int refailed = is_failed && was_failed && inactive_usec && u->inactive_usec &&
+                   inactive_usec != u->inactive_usec;
+    if (inactive_usec)
+        u->inactive_usec = inactive_usec;
     double now = s->h->now(s->ctx);
     /* One failure per exit: entering failed, or entering auto-restart (systemd restarting it by
      * itself). systemd 252 sends failed and then auto-restart for the same exit of a
      * Restart= unit: the second is not another failure. */
-    if ((is_failed && !was_failed) || (is_ar && !was_ar && !was_failed)) {
+    if ((is_failed && (!was_failed || refailed)) || (is_ar && !was_ar && !was_failed)) {
         service_count_failure(s, u, now);
         if (is_failed) {
             u->failed_at = now;
@@ -98,6 +110,8 @@ static void service_refresh(service *s, service_unit *u, double now)
         service_cpy(u->active, sizeof u->active, i.active);
         service_cpy(u->sub, sizeof u->sub, i.sub);
     }
+    if (!u->inactive_usec)
+        u->inactive_usec = i.inactive_enter_usec;
     service_cpy(u->load, sizeof u->load, i.load);
     service_cpy(u->result, sizeof u->result, i.result);
     service_cpy(u->restart, sizeof u->restart, i.restart);

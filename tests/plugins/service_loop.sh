@@ -13,6 +13,7 @@
 #  - loop-mask (/bin/false, file in /usr/lib): its confirmed mask is verified by LoadState masked;
 #  - loop-stop, stopped by an administrator, is never raised or started, and a restart request
 #    from another plugin for it is refused;
+#  - loop-slow (activating for long: ExecStartPre sleeps) is service_degraded, never restarted;
 #  - loop-bound (BindsTo= loop-base): stopped by systemd when loop-base crashed, started again
 #    once loop-base runs (service_dependency_down).
 # Prints the measured counts ("# measured:") that plugins/service/README.md quotes.
@@ -45,6 +46,7 @@ unit "$V" loop-mask $'[Service]\nExecStart=/bin/false'
 unit "$V" loop-3s $'[Service]\nExecStart=/bin/sh -c \'sleep 3; exit 1\''
 unit "$E" loop-always $'[Unit]\nStartLimitIntervalSec=120\nStartLimitBurst=3\n[Service]\nExecStart=/bin/sh -c \'sleep 1; exit 1\'\nRestart=always\nRestartSec=300ms'
 unit "$E" loop-limit $'[Unit]\nStartLimitIntervalSec=120\nStartLimitBurst=3\n[Service]\nExecStart=/bin/sh -c \'sleep 1; exit 1\'\nRestart=always\nRestartSec=300ms'
+unit "$V" loop-slow $'[Service]\nExecStartPre=/bin/sleep 100000\nExecStart=/bin/sleep infinity\nTimeoutStartSec=infinity'
 unit "$V" loop-stop $'[Service]\nExecStart=/bin/sleep infinity'
 unit "$V" loop-base $'[Service]\nExecStart=/bin/sleep infinity\nRestart=always\nRestartSec=1'
 unit "$V" loop-bound $'[Unit]\nBindsTo=loop-base.service\nAfter=loop-base.service\n[Service]\nExecStart=/bin/sleep infinity'
@@ -63,7 +65,8 @@ SVC="service = {
   bus_address = \"unix:path=$SYSROOT_BUS\";
   units = [\"loop-false.service\", \"loop-mask.service\", \"loop-3s.service\",
            \"loop-always.service\", \"loop-limit.service\", \"loop-stop.service\",
-           \"loop-bound.service\"];
+           \"loop-bound.service\", \"loop-slow.service\"];
+  activating_timeout_s = 3.0;
   flap_failures = 3; flap_window_minutes = 1.0;
   verify_timeout_s = 5.0; verify_window_s = 10.0; $ISO
 };"
@@ -154,6 +157,10 @@ check "loop-stop: no issue raised" \
 get '/api/v1/heals?limit=500' | jq -c '.heals[] | select(.target == "loop-bound.service") | [.issue_type, .outcome, [.actions[] | [.action, .outcome]]]'
 bound_healed() { get '/api/v1/heals?limit=500' | jq -e '[.heals[] | select(.target == "loop-bound.service" and
   .issue_type == "service_dependency_down" and .outcome == "healed" and (.actions | map(.action) | index("start_unit")))] | length > 0'; }
+degraded() { get /api/v1/issues | jq -e '.issues[] | select(.type == "service_degraded" and .target == "loop-slow.service" and .severity == "medium")'; }
+check "loop-slow: activating for long is service_degraded (medium)" degraded
+check "loop-slow: never restarted or started by healerd" [ "$(starts loop-slow.service)" = 0 ]
+check "loop-slow: still activating (systemd's job left to run)" st loop-slow.service activating
 check "loop-bound: healed by start_unit (service_dependency_down)" bound_healed
 check "agent exits cleanly" stop_agent
 
