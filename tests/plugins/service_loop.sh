@@ -46,7 +46,8 @@ unit "$V" loop-mask $'[Service]\nExecStart=/bin/false'
 unit "$V" loop-3s $'[Service]\nExecStart=/bin/sh -c \'sleep 3; exit 1\''
 unit "$E" loop-always $'[Unit]\nStartLimitIntervalSec=120\nStartLimitBurst=3\n[Service]\nExecStart=/bin/sh -c \'sleep 1; exit 1\'\nRestart=always\nRestartSec=300ms'
 unit "$E" loop-limit $'[Unit]\nStartLimitIntervalSec=120\nStartLimitBurst=3\n[Service]\nExecStart=/bin/sh -c \'sleep 1; exit 1\'\nRestart=always\nRestartSec=300ms'
-unit "$V" loop-slow $'[Service]\nExecStartPre=/bin/sleep 100000\nExecStart=/bin/sleep infinity\nTimeoutStartSec=infinity'
+# not enabled: a unit activating forever would hold the boot; started once the agent runs
+printf '[Service]\nExecStartPre=/bin/sleep 100000\nExecStart=/bin/sleep infinity\nTimeoutStartSec=infinity\n' >"$V/loop-slow.service"
 unit "$V" loop-stop $'[Service]\nExecStart=/bin/sleep infinity'
 unit "$V" loop-base $'[Service]\nExecStart=/bin/sleep infinity\nRestart=always\nRestartSec=1'
 unit "$V" loop-bound $'[Unit]\nBindsTo=loop-base.service\nAfter=loop-base.service\n[Service]\nExecStart=/bin/sleep infinity'
@@ -78,6 +79,7 @@ start_agent "$T/live.conf"
 T0=$(date +%s)
 A="$T/state/audit.jsonl"
 
+sysroot_systemctl start --no-block loop-slow.service
 # An administrator stops loop-stop on purpose while the agent watches.
 sleep 2
 sysroot_systemctl stop loop-stop.service
