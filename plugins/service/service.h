@@ -30,7 +30,8 @@ typedef struct service_unit {
     double failed_at;         /* agent clock when it last entered failed */
     /* What systemd says beyond the state (read when the state changes: service_refresh). */
     int need_info;            /* re-read the facts below at the next evaluation */
-    uint64_t inactive_usec;   /* InactiveEnterTimestampMonotonic last signalled */
+    uint64_t inactive_usec;   /* InactiveEnterTimestampMonotonic last known */
+    uint64_t exit_usec;       /* InactiveExitTimestampMonotonic last known */
     char load[16];            /* LoadState: loaded, masked, not-found... */
     char result[32];          /* Service.Result: success, exit-code, start-limit-hit... */
     char restart[24];         /* Service.Restart: no, always, on-failure... ("" = not a service) */
@@ -68,7 +69,7 @@ typedef struct service_info {
     char fragment[256];       /* FragmentPath: where its unit file is */
     uint32_t nrestarts, job;
     int has_service;          /* the Service interface answered (Result, Restart, NRestarts) */
-    uint64_t active_enter_usec, state_change_usec, inactive_enter_usec;
+    uint64_t active_enter_usec, state_change_usec, inactive_enter_usec, inactive_exit_usec;
 } service_info;
 
 /* "from=to" pairs of a config list (alternatives, health checks). */
@@ -180,10 +181,11 @@ void service_kick(service *s);
 
 /* ---- service_detect.c: called by service_bus.c on a state change ------------------------ */
 void service_on_state(service *s, const char *unit, const char *active, const char *sub);
-/* The same with the unit's InactiveEnterTimestampMonotonic from the signal (0: not in it): a
- * failed unit whose timestamp moved failed again, even when the signals merged the states. */
+/* The same with the unit's Inactive{Enter,Exit}TimestampMonotonic from the signal (0: not in
+ * it): a failed unit that left inactive and entered it again failed again, even when the
+ * signals merged the states (failed -> activating -> failed). */
 void service_on_state_at(service *s, const char *unit, const char *active, const char *sub,
-                         uint64_t inactive_usec);
+                         uint64_t inactive_usec, uint64_t exit_usec);
 /* After a batch of signals: publishes or resolves for the units whose state changed. */
 void service_after_drain(service *s);
 /* Every detect() cycle: re-publishes what holds; returns units with an open issue. */

@@ -28,7 +28,7 @@ static int service_bus_on_props(sd_bus_message *m, void *ud, sd_bus_error *ret_e
     const char *iface = NULL;
     char *name = NULL;
     char active[32] = "", sub[32] = "";
-    uint64_t inactive_usec = 0;
+    uint64_t inactive_usec = 0, exit_usec = 0;
     s->signals_seen++;
     if (!path || sd_bus_path_decode(path, SD_UNIT_PREFIX, &name) <= 0 || !name)
         return 0;
@@ -56,6 +56,9 @@ static int service_bus_on_props(sd_bus_message *m, void *ud, sd_bus_error *ret_e
             /* failed -> activating -> failed merged into one signal still moves this */
             if (sd_bus_message_read(m, "v", "t", &inactive_usec) < 0)
                 break;
+        } else if (strcmp(prop, "InactiveExitTimestampMonotonic") == 0) {
+            if (sd_bus_message_read(m, "v", "t", &exit_usec) < 0)
+                break;
         } else if (dst) {
             const char *v = NULL;
             if (sd_bus_message_read(m, "v", "s", &v) < 0)
@@ -67,8 +70,8 @@ static int service_bus_on_props(sd_bus_message *m, void *ud, sd_bus_error *ret_e
         if (sd_bus_message_exit_container(m) < 0)
             break;
     }
-    if (active[0] || sub[0] || inactive_usec)
-        service_on_state_at(s, name, active, sub, inactive_usec);
+    if (active[0] || sub[0] || inactive_usec || exit_usec)
+        service_on_state_at(s, name, active, sub, inactive_usec, exit_usec);
 out:
     free(name);
     return 0;
@@ -340,6 +343,11 @@ int service_bus_info(service *s, const char *unit, service_info *i)
         r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
                                         "InactiveEnterTimestampMonotonic", &err, 't',
                                         &i->inactive_enter_usec);
+    sd_bus_error_free(&err);
+    if (r >= 0)
+        r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
+                                        "InactiveExitTimestampMonotonic", &err, 't',
+                                        &i->inactive_exit_usec);
     sd_bus_error_free(&err);
     if (r >= 0) {
         /* Job is (uo): a queued start or stop is systemd's own business in progress. */

@@ -30,11 +30,11 @@ static void service_count_failure(service *s, service_unit *u, double now)
 
 void service_on_state(service *s, const char *unit, const char *active, const char *sub)
 {
-    service_on_state_at(s, unit, active, sub, 0);
+    service_on_state_at(s, unit, active, sub, 0, 0);
 }
 
 void service_on_state_at(service *s, const char *unit, const char *active, const char *sub,
-                         uint64_t inactive_usec)
+                         uint64_t inactive_usec, uint64_t exit_usec)
 {
     /* A unit a dependent went down with: its recovery is the dependent's news. */
     for (size_t i = 0; i < s->n_tab; i++)
@@ -56,9 +56,13 @@ void service_on_state_at(service *s, const char *unit, const char *active, const
     int is_failed = is(u->active, "failed");
     int is_ar = is(u->sub, "auto-restart");
     /* failed -> activating -> failed in one signal (a unit that fails at once): the states look
-     * unchanged, the time it went inactive did not. */
-    int refailed = is_failed && was_failed && inactive_usec && u->inactive_usec &&
-                   inactive_usec != u->inactive_usec;
+     * unchanged, but it left inactive after it last entered it, and entered it again. The stop
+     * half of a restart of a failed unit re-enters failed without leaving it: not a failure. */
+    uint64_t prev_enter = u->inactive_usec;
+    if (exit_usec)
+        u->exit_usec = exit_usec;
+    int refailed = is_failed && was_failed && inactive_usec && prev_enter &&
+                   inactive_usec != prev_enter && u->exit_usec > prev_enter;
     if (inactive_usec)
         u->inactive_usec = inactive_usec;
     double now = s->h->now(s->ctx);
@@ -112,6 +116,8 @@ static void service_refresh(service *s, service_unit *u, double now)
     }
     if (!u->inactive_usec)
         u->inactive_usec = i.inactive_enter_usec;
+    if (!u->exit_usec)
+        u->exit_usec = i.inactive_exit_usec;
     service_cpy(u->load, sizeof u->load, i.load);
     service_cpy(u->result, sizeof u->result, i.result);
     service_cpy(u->restart, sizeof u->restart, i.restart);

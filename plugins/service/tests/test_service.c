@@ -266,6 +266,24 @@ static void test_restart_always_gave_up(void **st)
     healer_mock_free(m);
 }
 
+/* One signal for failed -> activating -> failed (a unit that fails at once) is a failure; the
+ * stop half of a restart of a failed unit (failed again, never left inactive) is not. */
+static void test_merged_refail(void **st)
+{
+    (void)st;
+    healer_mock *m = service_mock();
+    service *s = healer_mock_state(m);
+    service_on_state_at(s, "z.service", "failed", "failed", 100, 50);
+    service_unit *u = service_unit_get(s, "z.service", 0);
+    assert_non_null(u);
+    assert_int_equal(u->n_fails, 1);
+    service_on_state_at(s, "z.service", "failed", "failed", 200, 0); /* restart's stop half */
+    assert_int_equal(u->n_fails, 1);
+    service_on_state_at(s, "z.service", "failed", "failed", 300, 250); /* ran and failed */
+    assert_int_equal(u->n_fails, 2);
+    healer_mock_free(m);
+}
+
 /* Stopped on purpose (inactive, not failed) is not an issue. */
 static void test_stopped_is_not_failed(void **st)
 {
@@ -387,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_no_bus),          cmocka_unit_test(test_flapping),
         cmocka_unit_test(test_one_failure_per_exit), cmocka_unit_test(test_flapping_sticky),
         cmocka_unit_test(test_stopped_is_not_failed), cmocka_unit_test(test_restart_always_gave_up),
+        cmocka_unit_test(test_merged_refail),
         cmocka_unit_test(test_failed_and_covered), cmocka_unit_test(test_requests),
         cmocka_unit_test(test_execute_dry_run), cmocka_unit_test(test_loads_as_so),
     };
