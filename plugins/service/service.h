@@ -32,6 +32,7 @@ typedef struct service_unit {
     int need_info;            /* re-read the facts below at the next evaluation */
     uint64_t inactive_usec;   /* InactiveEnterTimestampMonotonic last known */
     uint64_t exit_usec;       /* InactiveExitTimestampMonotonic last known */
+    uint64_t fail_enter_usec; /* InactiveEnterTimestampMonotonic of the failure last counted */
     char load[16];            /* LoadState: loaded, masked, not-found... */
     char result[32];          /* Service.Result: success, exit-code, start-limit-hit... */
     char restart[24];         /* Service.Restart: no, always, on-failure... ("" = not a service) */
@@ -60,7 +61,6 @@ typedef struct service_unit {
     uint64_t v_since_usec;    /* StateChangeTimestampMonotonic before acting */
     uint64_t v_active_enter;  /* ActiveEnterTimestampMonotonic when first seen active */
     uint32_t v_nrestarts;     /* NRestarts when first seen active */
-    unsigned v_fails;         /* n_fails when the action ended */
 } service_unit;
 
 /* Facts of one unit read in one go (service_bus_info). */

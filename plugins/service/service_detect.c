@@ -69,7 +69,12 @@ void service_on_state_at(service *s, const char *unit, const char *active, const
     /* One failure per exit: entering failed, or entering auto-restart (systemd restarting it by
      * itself). systemd 252 sends failed and then auto-restart for the same exit of a
      * Restart= unit: the second is not another failure. */
-    if ((is_failed && (!was_failed || refailed)) || (is_ar && !was_ar && !was_failed)) {
+    /* A failure is known by the time it entered failed: the same one signalled again (a
+     * daemon-reload re-sends states) is not counted twice. */
+    int same = is_failed && inactive_usec && inactive_usec == u->fail_enter_usec;
+    if (is_failed && inactive_usec)
+        u->fail_enter_usec = inactive_usec;
+    if (((is_failed && (!was_failed || refailed)) && !same) || (is_ar && !was_ar && !was_failed)) {
         service_count_failure(s, u, now);
         if (is_failed) {
             u->failed_at = now;
@@ -118,6 +123,8 @@ static void service_refresh(service *s, service_unit *u, double now)
         u->inactive_usec = i.inactive_enter_usec;
     if (!u->exit_usec)
         u->exit_usec = i.inactive_exit_usec;
+    if (!u->fail_enter_usec && strcmp(i.active, "failed") == 0)
+        u->fail_enter_usec = i.inactive_enter_usec;
     service_cpy(u->load, sizeof u->load, i.load);
     service_cpy(u->result, sizeof u->result, i.result);
     service_cpy(u->restart, sizeof u->restart, i.restart);

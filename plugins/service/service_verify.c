@@ -18,7 +18,6 @@ void service_verify_begin(service *s, const char *target, uint64_t since_usec, i
     u->v_started = service_mono();
     u->v_active_at = 0;
     u->v_since_usec = since_usec;
-    u->v_fails = u->n_fails;
     /* Past this the engine has given up on the step: the issue is judged by state again. */
     u->v_until = u->v_started + s->verify_timeout_s * 2 + s->verify_window_s + 10;
 }
@@ -93,18 +92,14 @@ int service_verify(void *state, const healer_issue *is, const healer_action *a, 
     double mono = service_mono();
     double waited = mono - u->v_started;
     double stable = u->v_active_at > 0 ? mono - u->v_active_at : 0;
-    if (u->n_fails > u->v_fails) {
-        snprintf(v->message, sizeof v->message,
-                 "%s failed again %.1f s after the action (%s/%s): relapsed, not healed", target,
-                 waited, u->active, u->sub);
-        return service_verdict(s, u, v, 0, stable);
-    }
     service_info i;
     if (service_bus_info(s, target, &i) != HEALER_OK) {
         snprintf(v->message, sizeof v->message, "cannot read the state of %s", target);
         return service_verdict(s, u, v, 0, stable);
     }
     int active = strcmp(i.active, "active") == 0 || strcmp(i.active, "reloading") == 0;
+    /* Relapses are judged on systemd's own facts (state, ActiveEnterTimestamp, NRestarts), not
+     * on the signals we counted: a daemon-reload re-sends states that are no new failure. */
     if (u->v_phase == 0) {
         if (active) {
             u->v_phase = 1;
@@ -122,8 +117,12 @@ int service_verify(void *state, const healer_issue *is, const healer_action *a, 
          * changed since (or the unit had time enough to leave it). */
         int fresh = i.state_change_usec != u->v_since_usec || waited > 2.0;
         snprintf(v->message, sizeof v->message, "%s is %s/%s", target, i.active, i.sub);
-        if ((strcmp(i.active, "failed") == 0 && fresh) || strcmp(i.sub, "auto-restart") == 0)
+        if ((strcmp(i.active, "failed") == 0 && fresh) || strcmp(i.sub, "auto-restart") == 0) {
+            size_t l = strlen(v->message);
+            snprintf(v->message + l, sizeof v->message - l,
+                     ": failed again %.1f s after the action, not healed", waited);
             return service_verdict(s, u, v, 0, 0);
+        }
         if (waited >= s->verify_timeout_s) {
             size_t l = strlen(v->message);
             snprintf(v->message + l, sizeof v->message - l, " after %.1f s: did not come up",
