@@ -46,6 +46,7 @@ typedef struct service_unit {
                                  then (monotonic); 0 = not deferred */
     int limit_hit;            /* failed and systemd gave up on it (start-limit-hit, or a
                                  Restart=always/on-failure unit still failed after the grace) */
+    int went_inactive;        /* it just became inactive: look for a dependency that did it */
     int stopped_by_dep;       /* went inactive while a Requires=/BindsTo= unit was down */
     char dep_down[SERVICE_UNIT_MAX]; /* that unit */
     int dep_open;             /* we published service_dependency_down */

@@ -49,6 +49,8 @@ void service_on_state_at(service *s, const char *unit, const char *active, const
     int was_failed = is(u->active, "failed");
     int was_ar = is(u->sub, "auto-restart");
     int was_up = up(u);
+    int was_inactive = is(u->active, "inactive");
+    int had_state = u->active[0] != '\0'; /* not the first sight (the list at connect) */
     if (active && *active)
         service_cpy(u->active, sizeof u->active, active);
     if (sub && *sub)
@@ -99,6 +101,10 @@ void service_on_state_at(service *s, const char *unit, const char *active, const
     }
     if (up(u) || is_failed)
         u->stopped_by_dep = 0;
+    /* only a unit that just stopped is looked at for a dependency that took it down: reading
+     * dependencies of every inactive unit every cycle would cost a bus round trip each */
+    if (is(u->active, "inactive") && !was_inactive && had_state)
+        u->went_inactive = 1;
     u->need_info = 1;
     u->dirty = 1;
 }
@@ -264,7 +270,9 @@ static void service_degraded(service *s, service_unit *u, double mono)
  * once that unit runs again and the dependent is still inactive, it is raised to be started. */
 static void service_dependency(service *s, service_unit *u)
 {
-    if (is(u->active, "inactive") && !u->stopped_by_dep && !u->dep_open && s->bus) {
+    if (u->went_inactive && is(u->active, "inactive") && !u->stopped_by_dep && !u->dep_open &&
+        s->bus) {
+        u->went_inactive = 0;
         char down[1][SERVICE_UNIT_MAX];
         if (service_bus_down_deps(s, u->name, down, 1) == 1) {
             u->stopped_by_dep = 1;
