@@ -114,6 +114,10 @@ static int nc_activation_failed(nixconfig *w, int cur)
     if (nc_status_read(w->status_file, &sg, &se)) {
         if (sg == -1)
             sg = cur;
+        /* 100: switch-to-configuration installed the generation as the boot default but its
+         * init needs a reboot: nothing failed, nothing is known yet. */
+        if (se == NC_EXIT_REBOOT)
+            return 0;
         if (sg > 0 && sg <= NC_MAX_GENS) {
             if (se != 0 && !w->gs.bad[sg] && sg != w->gs.last_gen)
                 nc_state_mark(&w->gs, sg, 0);

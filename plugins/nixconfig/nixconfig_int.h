@@ -24,7 +24,8 @@
 #define NC_MAX_BAD 8            /* broken files reported at once */
 #define NC_OUT_LEN (1u << 20)   /* probe output buffer: parse output of a large config */
 #define NC_MAX_FILE_BYTES (8u << 20)
-#define NC_FIX_BUDGET 24        /* parser runs spent searching for one fix */
+#define NC_FIX_BUDGET 24
+#define NC_EXIT_REBOOT 100      /* switch-to-configuration: installed, active after a reboot */        /* parser runs spent searching for one fix */
 
 typedef struct nc_file {
     char path[PATH_MAX];
