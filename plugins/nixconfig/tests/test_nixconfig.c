@@ -316,6 +316,45 @@ static void test_flake_host(void **state)
     assert_int_equal(healer_mock_violations(f->m), 0);
 }
 
+/* A file that comes back broken the same way after every fix (the mock applies nothing, as
+ * if something rewrote it each time): the fix is offered max_fix_attempts (3) times, then
+ * only reported. Another broken state of the same file is a new problem: offered again. */
+static void test_fix_attempts_bounded(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    int applied = 0;
+    for (int round = 0; round < 6; round++) {
+        healer_mock_clear(f->m);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+        assert_non_null(is);
+        assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+        if (healer_mock_action_count(f->m) == 0)
+            continue;
+        healer_result r;
+        assert_int_equal(healer_mock_execute(f->m, is, healer_mock_action(f->m, 0), &r),
+                         HEALER_OK);
+        assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+        applied++;
+    }
+    assert_int_equal(applied, 3);
+    /* Broken differently: a new state, a fix offered. */
+    char *t = slurp(f->cfg);
+    char *more = malloc(strlen(t) + 32);
+    sprintf(more, "%s\n", t);
+    put(f->cfg, more);
+    free(more);
+    free(t);
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 1);
+}
+
 static void test_revalidates_only_on_change(void **state)
 {
     fx *f = *state;
@@ -707,6 +746,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_valid_with_import, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flake_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_attempts_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revalidates_only_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_missing_semicolon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_brace, setup, teardown),
