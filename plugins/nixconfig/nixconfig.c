@@ -36,6 +36,9 @@ static const healer_config_key nc_config[] = {
     {"auto_fix", HEALER_CFG_BOOL, "false", 0, 0,
      "apply validated syntax fixes without confirmation"},
     {"max_fix_steps", HEALER_CFG_INT, "4", 1, 10, "at most this many edits in one fix"},
+    {"max_fix_attempts", HEALER_CFG_INT, "3", 1, 100,
+     "a file broken again the same way after a fix gets that fix offered at most this many "
+     "times an hour; then it is only reported, for a human"},
     {"backup_dir", HEALER_CFG_STRING, "/var/lib/healerd/plugins/nixconfig/backups", 0, 0,
      "timestamped copies of a file taken before it is fixed"},
     {"backups_keep", HEALER_CFG_INT, "10", 1, 10000, "backups kept per file (oldest removed)"},
@@ -114,6 +117,10 @@ static int nc_activation_failed(nixconfig *w, int cur)
     if (nc_status_read(w->status_file, &sg, &se)) {
         if (sg == -1)
             sg = cur;
+        /* 100: switch-to-configuration installed the generation as the boot default but its
+         * init needs a reboot: nothing failed, nothing is known yet. */
+        if (se == NC_EXIT_REBOOT)
+            return 0;
         if (sg > 0 && sg <= NC_MAX_GENS) {
             if (se != 0 && !w->gs.bad[sg] && sg != w->gs.last_gen)
                 nc_state_mark(&w->gs, sg, 0);
@@ -330,6 +337,7 @@ static int nc_init(const healer_host *host, healer_ctx *ctx, void **state)
     w->max_files = host->config_int(ctx, "max_files");
     w->backups_keep = host->config_int(ctx, "backups_keep");
     w->max_fix_steps = host->config_int(ctx, "max_fix_steps");
+    w->max_fix_attempts = host->config_int(ctx, "max_fix_attempts");
     w->parse_timeout = host->config_double(ctx, "parse_timeout");
     w->eval_timeout = host->config_double(ctx, "eval_timeout");
     w->switch_timeout = host->config_double(ctx, "switch_timeout");

@@ -38,6 +38,26 @@ static int nc_under_config_dir(const nixconfig *w, const char *path)
     return strncmp(rd, rc, l) == 0 && (rd[l] == '\0' || rd[l] == '/' || l == 1);
 }
 
+/* The record of fixes applied to file in the broken state hash (NULL when none, or when
+ * create and the table is full: the oldest entry is reused). */
+static nc_attempt *nc_attempt_of(nixconfig *w, const char *file, const char *hash, int create)
+{
+    nc_attempt *oldest = &w->attempts[0];
+    for (size_t i = 0; i < NC_MAX_ATTEMPTS; i++) {
+        nc_attempt *t = &w->attempts[i];
+        if (t->count && strcmp(t->file, file) == 0 && strcmp(t->hash, hash) == 0)
+            return t;
+        if (!t->count || (oldest->count && t->first < oldest->first))
+            oldest = t;
+    }
+    if (!create)
+        return NULL;
+    memset(oldest, 0, sizeof *oldest);
+    nc_fmt(oldest->file, sizeof oldest->file, "%s", file);
+    nc_fmt(oldest->hash, sizeof oldest->hash, "%s", hash);
+    return oldest;
+}
+
 int nc_plan(void *state, const healer_issue *issue, healer_plan *plan)
 {
     nixconfig *w = state;
@@ -57,6 +77,19 @@ int nc_plan(void *state, const healer_issue *issue, healer_plan *plan)
         if (!nc_under_config_dir(w, b->file)) {
             h->log(w->ctx, HEALER_LOG_INFO, "%s is outside %s (the declared configuration "
                    "directory): fix not offered", b->file, w->config_dir);
+            return HEALER_OK;
+        }
+        /* The same fix for the same broken bytes, again and again: something rewrites the
+         * file (a generator, a sync, a person). Stop offering it and wait for a human. */
+        nc_attempt *t = nc_attempt_of(w, b->file, b->hash, 0);
+        double now = h->now(w->ctx);
+        if (t && now - t->first > NC_FIX_WINDOW)
+            t->count = 0;
+        else if (t && t->count >= w->max_fix_attempts) {
+            h->log(w->ctx, HEALER_LOG_WARN, "%s: broken again the same way after %d fixes "
+                   "since %.0f s ago: fix not offered again (max_fix_attempts = %lld); "
+                   "something rewrites this file: waiting for a human", b->file, t->count,
+                   now - t->first, w->max_fix_attempts);
             return HEALER_OK;
         }
         healer_kv params[] = {{"file", b->file}, {"hash", b->hash}, {"edits", b->edits}};
@@ -321,6 +354,10 @@ static int nc_exec_fix(nixconfig *w, const healer_action *a, healer_result *r)
     char base[256];
     nc_backup_base(file, base, sizeof base);
     nc_prune_backups(w, base);
+    nc_attempt *t = nc_attempt_of(w, file, hash, 1);
+    if (t->count == 0)
+        t->first = h->now(w->ctx);
+    t->count++;
     r->outcome = HEALER_OUTCOME_DONE;
     r->measurements[0] = (healer_measurement){"edits_applied", (double)ne};
     r->n_measurements = 1;

@@ -24,7 +24,8 @@
 #define NC_MAX_BAD 8            /* broken files reported at once */
 #define NC_OUT_LEN (1u << 20)   /* probe output buffer: parse output of a large config */
 #define NC_MAX_FILE_BYTES (8u << 20)
-#define NC_FIX_BUDGET 24        /* parser runs spent searching for one fix */
+#define NC_FIX_BUDGET 24
+#define NC_EXIT_REBOOT 100      /* switch-to-configuration: installed, active after a reboot */        /* parser runs spent searching for one fix */
 
 typedef struct nc_file {
     char path[PATH_MAX];
@@ -47,6 +48,17 @@ typedef struct nc_bad {
     char nofix[200];             /* why no fix is offered, when a reason is known */
 } nc_bad;
 
+/* A fix applied to a file in a given broken state: when the file comes back in that very state,
+ * the same fix is offered at most max_fix_attempts times in NC_FIX_WINDOW, then only reported. */
+#define NC_FIX_WINDOW 3600.0
+#define NC_MAX_ATTEMPTS 16
+typedef struct nc_attempt {
+    char file[PATH_MAX];
+    char hash[17];
+    int count;
+    double first;
+} nc_attempt;
+
 typedef struct nixconfig {
     const healer_host *host;
     healer_ctx *ctx;
@@ -61,7 +73,8 @@ typedef struct nixconfig {
     const char *nix_instantiate;
     const char *nix_env;
     int follow_imports, eval, auto_fix, auto_rollback, rollback, check_current_system;
-    long long max_files, backups_keep, max_fix_steps;
+    long long max_files, backups_keep, max_fix_steps, max_fix_attempts;
+    nc_attempt attempts[NC_MAX_ATTEMPTS];
     double parse_timeout, eval_timeout, switch_timeout;
 
     char scratch[PATH_MAX];      /* private temp dir for the copies being validated */

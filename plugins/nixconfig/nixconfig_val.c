@@ -273,14 +273,66 @@ static nc_bad *nc_new_bad(nixconfig *w, const char *file, const char *kind)
     return b;
 }
 
-/* Parses the configuration and everything it imports; fills files[] and bad[]. */
+/* The .nix files a flake.nix names by relative path (./hosts/a.nix, ../common): found by the
+ * lexer, so a path in a comment or a string is never taken; a path with an interpolation is
+ * skipped. Only what can be Nix source is followed: a name ending in .nix, or a directory with
+ * a default.nix (a flake's ./. or ./secrets must not become a "missing import"). */
+static void nc_scan_flake_paths(nixconfig *w, const char *src, size_t n, const char *dir,
+                                nc_addctx *ac)
+{
+    unsigned char *cls = malloc(n ? n : 1);
+    if (!cls)
+        return;
+    nc_lex L;
+    nc_lex_run(src, n, n, &L, cls);
+    for (size_t i = 0; i < n; i++) {
+        if ((cls[i] & NC_CL_MASK) != NC_CL_PATH || (cls[i] & NC_CL_CONT))
+            continue;
+        size_t e = i + 1;
+        while (e < n && cls[e] == (NC_CL_PATH | NC_CL_CONT))
+            e++;
+        size_t l = e - i;
+        int rel = (l > 2 && strncmp(src + i, "./", 2) == 0) ||
+                  (l > 3 && strncmp(src + i, "../", 3) == 0);
+        if (!rel || memmem(src + i, l, "${", 2)) {
+            i = e - 1;
+            continue;
+        }
+        char path[PATH_MAX], dflt[PATH_MAX + 16];
+        int wr = snprintf(path, sizeof path, "%s/%.*s", dir, (int)l, src + i);
+        i = e - 1;
+        if (wr <= 0 || (size_t)wr >= sizeof path)
+            continue;
+        struct stat st;
+        nc_fmt(dflt, sizeof dflt, "%s/default.nix", path);
+        int is_nix = l > 4 && strncmp(path + wr - 4, ".nix", 4) == 0;
+        if (is_nix || (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && access(dflt, F_OK) == 0))
+            nc_add_file(ac, path);
+        else
+            w->host->log(w->ctx, HEALER_LOG_DEBUG, "%s/flake.nix names %s: not Nix source, "
+                         "not followed", dir, path);
+    }
+    free(cls);
+}
+
+/* Parses the configuration and everything it imports; fills files[] and bad[]. A flake host
+ * (config_dir/flake.nix) has flake.nix and the files it names validated too; without a
+ * configuration file beside it that is the whole configuration, never a missing file. */
 static void nc_validate(nixconfig *w)
 {
     w->n_files = 0;
     w->n_bad = 0;
     w->validations++;
     nc_addctx ac = {w};
-    nc_add_file(&ac, w->config_file);
+    char flake[PATH_MAX + 16];
+    struct stat fst, cst;
+    nc_fmt(flake, sizeof flake, "%s/flake.nix", strcmp(w->config_dir, "/") ? w->config_dir : "");
+    int have_flake = lstat(flake, &fst) == 0;
+    int have_cfg = lstat(w->config_file, &cst) == 0;
+    if (have_cfg || !have_flake)
+        nc_add_file(&ac, w->config_file);
+    if (have_flake)
+        nc_add_file(&ac, flake);
     int all_parse = 1;
     for (size_t i = 0; i < w->n_files; i++) {
         nc_file *f = &w->files[i];
@@ -332,6 +384,9 @@ static void nc_validate(nixconfig *w)
         nc_dirname(f->path, dir, sizeof dir);
         nc_perr e;
         int r = nc_parse(w, f->path, &e);
+        int is_flake = strcmp(nc_basename(f->path), "flake.nix") == 0;
+        if (is_flake && w->follow_imports && r >= 0)
+            nc_scan_flake_paths(w, src, n, dir, &ac);
         if (r == 1) {
             if (w->follow_imports) {
                 size_t ol = strnlen(w->out, NC_OUT_LEN);
@@ -354,7 +409,9 @@ static void nc_validate(nixconfig *w)
         }
         free(src);
     }
-    if (all_parse && w->eval && nc_have_nixpkgs(w)) {
+    /* <nixpkgs/nixos> evaluates a configuration.nix; a flake-only host is parsed, not
+     * evaluated (that needs the flake's inputs). */
+    if (all_parse && have_cfg && w->eval && nc_have_nixpkgs(w)) {
         nc_perr e;
         if (nc_eval(w, &e) == 0) {
             nc_bad *b = nc_new_bad(w, w->config_file, "eval");

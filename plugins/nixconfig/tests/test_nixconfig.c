@@ -248,6 +248,113 @@ static void test_valid_with_import(void **state)
     assert_string_equal(healer_mock_resolved_at(f->m, 0)->target, real);
 }
 
+static double files_checked(fx *f)
+{
+    double files = -1;
+    for (size_t i = 0; i < healer_mock_metric_count(f->m); i++) {
+        const healer_mock_metric *mm = healer_mock_metric_at(f->m, i);
+        if (strcmp(mm->name, "nixconfig_files_checked") == 0)
+            files = mm->value;
+    }
+    return files;
+}
+
+/* A flake host: flake.nix and no configuration.nix. No issue while it is fine; flake.nix and
+ * the .nix files it names by relative path (not those in a comment or a string, not a
+ * directory without default.nix) are validated; a broken one is found and resolved. */
+static void test_flake_host(void **state)
+{
+    fx *f = *state;
+    char p[PATH_MAX + 64], a[PATH_MAX + 64], real[PATH_MAX];
+    snprintf(p, sizeof p, "%s/etc/hosts", f->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/etc/common", f->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/etc/assets", f->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/etc/common/default.nix", f->dir);
+    put(p, "{ ... }:\n{\n  imports = [ ./users.nix ];\n}\n");
+    snprintf(p, sizeof p, "%s/etc/common/users.nix", f->dir);
+    put(p, "{ ... }:\n{\n  users.users.a.isNormalUser = true;\n}\n");
+    snprintf(a, sizeof a, "%s/etc/hosts/a.nix", f->dir);
+    put(a, "{ pkgs, ... }:\n{\n  networking.hostName = \"a\";\n}\n");
+    snprintf(p, sizeof p, "%s/etc/flake.nix", f->dir);
+    put(p, "{\n  # ./commented-out.nix is not a reference\n  inputs.nixpkgs.url = "
+           "\"github:NixOS/nixpkgs/nixos-24.05\";\n  outputs = { self, nixpkgs }: {\n"
+           "    nixosConfigurations.a = nixpkgs.lib.nixosSystem {\n"
+           "      system = \"x86_64-linux\";\n      extraArgs.s = \"./in-a-string.nix\";\n"
+           "      extraArgs.assets = ./assets;\n"
+           "      modules = [ ./hosts/a.nix ./common ];\n    };\n  };\n}\n");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 0);
+    assert_true(healer_mock_last_health(f->m, "nixos-config") == 100.0);
+    /* flake.nix, hosts/a.nix, common/default.nix and the users.nix it imports. */
+    assert_true(files_checked(f) == 4.0);
+    /* The host's module breaks: found (the flake's reference was followed). */
+    put(a, "{ pkgs, ... }:\n{\n  networking.hostName = \"a\"\n  x = 1;\n}\n");
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(realpath(a, real));
+    assert_string_equal(is->target, real);
+    assert_non_null(strstr(is->summary, "a validated fix is available"));
+    put(a, "{ pkgs, ... }:\n{\n  networking.hostName = \"a\";\n  x = 1;\n}\n");
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 0);
+    assert_int_equal(healer_mock_resolved_count(f->m), 1);
+    /* flake.nix itself is validated. */
+    snprintf(p, sizeof p, "%s/etc/flake.nix", f->dir);
+    put(p, "{\n  outputs = { self }: {\n    x = ./hosts/a.nix\n  };\n}\n");
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(realpath(p, real));
+    assert_string_equal(is->target, real);
+    assert_int_equal(healer_mock_violations(f->m), 0);
+}
+
+/* A file that comes back broken the same way after every fix (the mock applies nothing, as
+ * if something rewrote it each time): the fix is offered max_fix_attempts (3) times, then
+ * only reported. Another broken state of the same file is a new problem: offered again. */
+static void test_fix_attempts_bounded(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    int applied = 0;
+    for (int round = 0; round < 6; round++) {
+        healer_mock_clear(f->m);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+        assert_non_null(is);
+        assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+        if (healer_mock_action_count(f->m) == 0)
+            continue;
+        healer_result r;
+        assert_int_equal(healer_mock_execute(f->m, is, healer_mock_action(f->m, 0), &r),
+                         HEALER_OK);
+        assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+        applied++;
+    }
+    assert_int_equal(applied, 3);
+    /* Broken differently: a new state, a fix offered. */
+    char *t = slurp(f->cfg);
+    char *more = malloc(strlen(t) + 32);
+    sprintf(more, "%s\n", t);
+    put(f->cfg, more);
+    free(more);
+    free(t);
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 1);
+}
+
 static void test_revalidates_only_on_change(void **state)
 {
     fx *f = *state;
@@ -638,6 +745,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_valid_with_import, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flake_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_attempts_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revalidates_only_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_missing_semicolon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_brace, setup, teardown),
