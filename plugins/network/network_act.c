@@ -283,10 +283,10 @@ static void network_say(healer_result *r, const char *fmt, ...)
 /* Runs `ip ARGS...` through the host's act_run (dry-run and audit apply). */
 static int network_ip(network *n, healer_result *r, const char *const *args)
 {
-    const char *argv[16];
+    const char *argv[48];
     size_t k = 0;
     argv[k++] = n->ip_cmd;
-    for (size_t i = 0; args[i] && k < 15; i++)
+    for (size_t i = 0; args[i] && k < 47; i++)
         argv[k++] = args[i];
     argv[k] = NULL;
     char out[512];
