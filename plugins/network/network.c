@@ -207,7 +207,11 @@ static void network_publish_down(network *n, const char *name, const network_lin
 static void network_publish_route(network *n, int family, const network_route *k, size_t missing)
 {
     char summary[HEALER_MSG_MAX], comp[HEALER_TARGET_MAX], deferred[160] = "", metric[32] = "";
-    size_t left = network_default_count(n, family);
+    /* What still carries traffic: present default routes that are remembered good (a wrong
+     * gateway that took the slot carries nothing). */
+    size_t left = 0;
+    for (size_t i = 0; i < n->n_good; i++)
+        left += n->good[i].family == family && network_route_present(n, &n->good[i]);
     const char *mgr = network_managed_by(n, k->dev);
     if (mgr)
         snprintf(deferred, sizeof deferred, "; %s is managed by %s: healerd defers to it and "

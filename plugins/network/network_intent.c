@@ -141,8 +141,13 @@ void network_routes_age(network *n)
         }
         g->missing_since = now;
         network_link *l = network_link_by_name(n, g->dev);
+        /* Deleted, not replaced: a route that took its slot (same metric) is a fault to
+         * repair (a wrong gateway), not someone's intent. */
+        int slot_taken = 0;
+        for (size_t i = 0; i < n->n_routes; i++)
+            slot_taken |= n->routes[i].family == g->family && n->routes[i].metric == g->metric;
         if (g->restored_at > 0 && now - g->restored_at <= n->route_window_s &&
-            network_link_ok(l)) {
+            network_link_ok(l) && !slot_taken) {
             n->host->log(n->ctx, HEALER_LOG_WARN, "default route via %s dev %s deleted again "
                          "%.0f s after healerd restored it, its link up: taken as intended, no "
                          "longer restored", g->gw[0] ? g->gw : "(none)", g->dev,

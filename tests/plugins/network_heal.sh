@@ -37,10 +37,13 @@ wait_for "route_missing closed" 10 no_issue route_missing
 # 3. The default route points at a gateway that does not exist: TCP to the far target fails.
 sleep 1   # probe rounds over the restored route
 ip -n "$NA" route replace default via "$WRONG_GW" dev veth-a
-wait_for "connectivity_lost healed by reset_routes" 20 action_healed connectivity_lost reset_routes
+# The replace took the remembered route's slot (same metric): the remembered route is missing,
+# so it is route_missing now (before issue #11 only "no default route at all" counted).
+wait_for "route_missing healed by reset_routes (the wrong gateway's route replaced)" 20 action_healed route_missing reset_routes
 check "default route via B again" route_via "$B_IP"
 check "the dead gateway's route is gone" bash -c "! ip -n $NA route show default | grep -q $WRONG_GW"
 wait_for "connectivity_lost closed" 10 no_issue connectivity_lost
+wait_for "route_missing closed" 10 no_issue route_missing
 
 # 4. dnsmasq serves stale data: the name is removed and dnsmasq told (SIGHUP by the test);
 #    then the file is fixed on disk but dnsmasq is not told. Only a cache flush (SIGHUP, sent

@@ -127,6 +127,10 @@ network_conf() {
     dns_caches = [\"dnsmasq\"];
     dnsmasq_pid_files = [\"$T/dnsmasq.pid\"];
     settle_seconds = 2.0;
+    verify_window_s = ${NET_VERIFY_WINDOW:-1.0};
+    verify_recheck_s = 0.3;
+    networkd_links_dir = \"\";
+    nm_devices_dir = \"\";
     ${NET_EXTRA:-}
   };" "scope = { cgroup = \"/$CG_NAME\"; };"
 }

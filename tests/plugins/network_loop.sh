@@ -15,7 +15,7 @@ net_setup
 
 FLAP_COUNT=4
 # interval 5 s: a re-decision that waited for detect() would show as seconds, not milliseconds
-NET_INTERVAL=5 NET_EXTRA="verify_window_s = 1.5; link_flap_count = $FLAP_COUNT; link_flap_window_s = 90.0; networkd_links_dir = \"\"; nm_devices_dir = \"\";" \
+NET_INTERVAL=5 NET_VERIFY_WINDOW=1.5 NET_EXTRA="link_flap_count = $FLAP_COUNT; link_flap_window_s = 90.0;" \
   MODE=live network_conf "$T/healerd.conf"
 start_ns_agent "$T/healerd.conf"
 wait_for "the plugin is loaded" 10 bash -c "ip netns exec $NA curl -s http://127.0.0.1:$PORT/api/v1/plugins | jq -e '.plugins[] | select(.name==\"network\" and .state==\"loaded\")'"
