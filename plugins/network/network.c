@@ -204,14 +204,41 @@ static void network_publish_down(network *n, const char *name, const network_lin
                      healer_rc_str(rc));
 }
 
-static void network_publish_route(network *n, int family, const network_route *k, size_t missing)
+/* Remembered-good default routes of the family that still carry traffic. The kernel sends
+ * everything through the present route of the lowest metric: when that one is not remembered
+ * good (a wrong gateway took the primary's slot), a good backup behind it carries nothing, and
+ * neither does any route when every TCP target failed in the last probe round. Counted as 0
+ * then, so the loss is as grave as having no route at all (critical for IPv4): a route that
+ * carries no traffic must not make it look like a lost backup. */
+size_t network_routes_carrying(const network *n, int family)
 {
-    char summary[HEALER_MSG_MAX], comp[HEALER_TARGET_MAX], deferred[160] = "", metric[32] = "";
-    /* What still carries traffic: present default routes that are remembered good (a wrong
-     * gateway that took the slot carries nothing). */
+    const network_route *best = NULL;
+    for (size_t i = 0; i < n->n_routes; i++) {
+        const network_route *r = &n->routes[i];
+        long long m = r->metric < 0 ? 0 : r->metric;
+        long long bm = best && best->metric > 0 ? best->metric : 0;
+        if (r->family == family && (!best || m < bm))
+            best = r;
+    }
+    if (!best)
+        return 0;
+    int best_good = 0;
+    for (size_t i = 0; i < n->n_good && !best_good; i++)
+        best_good = network_route_match(&n->good[i], best);
+    if (!best_good)
+        return 0;
+    if (family == AF_INET && n->n_targets && n->tcp_probed && n->tcp_ok == 0)
+        return 0;
     size_t left = 0;
     for (size_t i = 0; i < n->n_good; i++)
         left += n->good[i].family == family && network_route_present(n, &n->good[i]);
+    return left;
+}
+
+static void network_publish_route(network *n, int family, const network_route *k, size_t missing)
+{
+    char summary[HEALER_MSG_MAX], comp[HEALER_TARGET_MAX], deferred[160] = "", metric[32] = "";
+    size_t left = network_routes_carrying(n, family);
     const char *mgr = network_managed_by(n, k->dev);
     if (mgr)
         snprintf(deferred, sizeof deferred, "; %s is managed by %s: healerd defers to it and "

@@ -76,6 +76,18 @@ typedef struct network_route {
     double restored_at;          /* when reset_routes last put it back (0 = never) */
 } network_route;
 
+/* One heal's verify window, keyed by the issue it verifies. */
+#define NETWORK_MAX_VERIFY 8
+typedef struct network_vstate {
+    uint64_t issue;
+    int busy;                    /* 0 = free */
+    double until;                /* may still settle until then (monotonic; 0 = window over) */
+    double ok_since;             /* the fixed state was first seen healthy (0 = not yet) */
+    double used;                 /* last look: the oldest slot is reused when all are taken */
+    unsigned long long drops;    /* the link's drop count then */
+    int oks;                     /* healthy looks so far */
+} network_vstate;
+
 /* A parsed endpoint: "10.0.0.1:53", "[fd00::1]:443", or a bare address with a default port. */
 typedef struct network_endpoint {
     struct sockaddr_storage sa;
@@ -108,10 +120,6 @@ typedef struct network {
     char **dnsmasq_pid_files;
     size_t n_dnsmasq_pid_files;
     double settle_seconds;
-    /* verify looks once per call and asks to be called again while the fix settles: the issue
-     * it is verifying and until when it may still settle (monotonic; 0 = none) */
-    uint64_t verify_issue;
-    double verify_until;
     const char *ip_cmd;
     /* verification and restraint (issue #11) */
     double dns_slow_s;           /* dns_slow_ms / 1000 */
@@ -123,11 +131,9 @@ typedef struct network {
     char **managed_links, **unmanaged_links;
     size_t n_managed_links, n_unmanaged_links;
     const char *networkd_dir, *nm_dir;
-    /* verify's settle window: when the fixed state was first seen healthy (0 = not yet), the
-     * drops of the link then, how many healthy looks */
-    double verify_ok_since;
-    unsigned long long verify_drops;
-    int verify_oks;
+    /* verify looks once per call and asks to be called again while the fix settles; heals of
+     * several issues verify at once (a link and its route), each with its own window */
+    network_vstate vs[NETWORK_MAX_VERIFY];
     int own_bounce_ifindex;      /* restart_interface's own down/up: not a drop */
     int repub_fd;                /* timerfd: re-publish at once after a relapse */
     char flap_open[NETWORK_MAX_LINKS][IF_NAMESIZE];
@@ -211,6 +217,9 @@ const network_route *network_known_route(const network *n, int family);
 /* How many default routes of the family that may be restored are missing now (*known: the
  * first): the configured one, or remembered ones within route_restore_window_s. */
 size_t network_route_missing(network *n, int family, const network_route **known);
+/* Remembered-good default routes of the family still carrying traffic: 0 when the preferred
+ * (lowest-metric) present route is not remembered good, or every TCP target failed. */
+size_t network_routes_carrying(const network *n, int family);
 /* 1 when the default routes of the family now present include the known one. */
 int network_route_present(const network *n, const network_route *k);
 

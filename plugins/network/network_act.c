@@ -623,49 +623,74 @@ static int network_pred_routes(network *n, const void *arg)
  *             0.25 s, and any drop of the link in between is a relapse even if it came back);
  *             DNS and TCP (twice) must pass again verify_recheck_s later.
  * Returns 1 healed, 0 not healed, 2 relapsed (healed, then broken again within the window). */
+/* The verify window of this issue's heal: its own slot, so a link's and its route's heals
+ * verifying at once do not restart each other's window (they did: neither ever ended). */
+static network_vstate *network_vslot(network *n, uint64_t issue, double now)
+{
+    network_vstate *oldest = &n->vs[0];
+    for (size_t i = 0; i < NETWORK_MAX_VERIFY; i++) {
+        if (n->vs[i].busy && n->vs[i].issue == issue)
+            return &n->vs[i];
+        /* a free slot (used 0) is the oldest of all */
+        if (!n->vs[i].busy)
+            n->vs[i].used = 0;
+        if (n->vs[i].used < oldest->used)
+            oldest = &n->vs[i];
+    }
+    memset(oldest, 0, sizeof *oldest);
+    oldest->busy = 1;
+    oldest->issue = issue;
+    oldest->until = now + n->settle_seconds;
+    return oldest;
+}
+
 static int network_look(network *n, const healer_issue *is, int (*pred)(network *, const void *),
                         const void *arg, const network_link *watch, int twice,
-                        healer_verdict *v, int *settling)
+                        healer_verdict *v, int *settling, double *ok_since)
 {
     double now = network_mono();
-    if (n->verify_issue != is->id || !(n->verify_until > 0)) {
-        n->verify_issue = is->id;
-        n->verify_until = now + n->settle_seconds;
-        n->verify_ok_since = 0;
-        n->verify_oks = 0;
+    network_vstate *s = network_vslot(n, is->id, now);
+    if (!(s->until > 0)) {
+        /* The previous heal of this issue ended: a new window. */
+        memset(s, 0, sizeof *s);
+        s->busy = 1;
+        s->issue = is->id;
+        s->until = now + n->settle_seconds;
     }
+    s->used = now;
     network_nl_resync(n);
     int ok = pred(n, arg);
     *settling = 0;
-    if (n->verify_ok_since > 0) {
-        if (!ok || (watch && watch->drop_total != n->verify_drops)) {
-            n->verify_until = 0;
+    *ok_since = s->ok_since;
+    if (s->ok_since > 0) {
+        if (!ok || (watch && watch->drop_total != s->drops)) {
+            s->until = 0;
             return 2;
         }
-        n->verify_oks++;
-        if (twice || now - n->verify_ok_since >= n->verify_window_s) {
-            n->verify_until = 0;
+        s->oks++;
+        if (twice || now - s->ok_since >= n->verify_window_s) {
+            s->until = 0;
             return 1;
         }
-        double left = n->verify_ok_since + n->verify_window_s - now;
+        double left = s->ok_since + n->verify_window_s - now;
         v->recheck_after_s = left < 0.25 ? left + 0.01 : 0.25;
         *settling = 1;
         return 0;
     }
     if (!ok) {
-        if (now < n->verify_until) {
+        if (now < s->until) {
             v->recheck_after_s = 0.1;
             *settling = 1;
             return 0;
         }
-        n->verify_until = 0;
+        s->until = 0;
         return 0;
     }
-    n->verify_ok_since = now;
-    n->verify_oks = 1;
-    n->verify_drops = watch ? watch->drop_total : 0;
+    s->ok_since = now;
+    s->oks = 1;
+    s->drops = watch ? watch->drop_total : 0;
     if (!twice && !(n->verify_window_s > 0)) {
-        n->verify_until = 0;
+        s->until = 0;
         return 1;
     }
     v->recheck_after_s = twice ? n->verify_recheck_s
@@ -674,13 +699,13 @@ static int network_look(network *n, const healer_issue *is, int (*pred)(network 
     return 0;
 }
 
-static void network_relapse_msg(network *n, healer_verdict *v, int res, const char *what)
+static void network_relapse_msg(healer_verdict *v, int res, double ok_since, const char *what)
 {
     if (res != 2)
         return;
     size_t l = strlen(v->message);
     snprintf(v->message + l, sizeof v->message - l, "; relapsed %.1f s after %s (within the "
-             "verify window): not healed", network_mono() - n->verify_ok_since, what);
+             "verify window): not healed", network_mono() - ok_since, what);
 }
 
 int network_verify(void *state, const healer_issue *issue, const healer_action *action,
@@ -691,9 +716,10 @@ int network_verify(void *state, const healer_issue *issue, const healer_action *
     const char *t = issue->target ? issue->target : "";
     size_t k = 0;
     int settling = 0, res = 0;
+    double since = 0;
     if (strcmp(issue->type, NETWORK_DOWN) == 0) {
         network_link *w = network_link_by_name(n, t);
-        res = network_look(n, issue, network_pred_link_ok, t, w, 0, v, &settling);
+        res = network_look(n, issue, network_pred_link_ok, t, w, 0, v, &settling, &since);
         if (settling)
             return HEALER_OK;
         v->healed = res == 1;
@@ -709,10 +735,10 @@ int network_verify(void *state, const healer_issue *issue, const healer_action *
         if (v->healed)
             snprintf(v->message + strlen(v->message), sizeof v->message - strlen(v->message),
                      " and stayed so for %g s", n->verify_window_s);
-        network_relapse_msg(n, v, res, "coming up");
+        network_relapse_msg(v, res, since, "coming up");
     } else if (strcmp(issue->type, NETWORK_ROUTE) == 0) {
         int family = strcmp(t, "default6") == 0 ? AF_INET6 : AF_INET;
-        res = network_look(n, issue, network_pred_routes, &family, NULL, 0, v, &settling);
+        res = network_look(n, issue, network_pred_routes, &family, NULL, 0, v, &settling, &since);
         if (settling)
             return HEALER_OK;
         v->healed = res == 1;
@@ -724,9 +750,9 @@ int network_verify(void *state, const healer_issue *issue, const healer_action *
         snprintf(v->message, sizeof v->message, "%s default route(s) %s",
                  family == AF_INET ? "IPv4" : "IPv6",
                  v->healed ? "present, and stayed for the verify window" : "still missing");
-        network_relapse_msg(n, v, res, "the restore");
+        network_relapse_msg(v, res, since, "the restore");
     } else if (strcmp(issue->type, NETWORK_DNS) == 0) {
-        res = network_look(n, issue, network_pred_dns, NULL, NULL, 1, v, &settling);
+        res = network_look(n, issue, network_pred_dns, NULL, NULL, 1, v, &settling, &since);
         if (settling)
             return HEALER_OK;
         v->healed = res == 1;
@@ -734,15 +760,15 @@ int network_verify(void *state, const healer_issue *issue, const healer_action *
         v->measurements[k++] = (healer_measurement){"dns_latency_ms", n->dns_latency_max * 1000};
         snprintf(v->message, sizeof v->message, "%d of %zu name(s) resolve%s", n->dns_ok_names,
                  n->n_dns_names, v->healed ? " (twice, verify_recheck_s apart)" : "");
-        network_relapse_msg(n, v, res, "the first answer");
+        network_relapse_msg(v, res, since, "the first answer");
     } else if (strcmp(issue->type, NETWORK_CONN) == 0) {
-        res = network_look(n, issue, network_pred_tcp, NULL, NULL, 1, v, &settling);
+        res = network_look(n, issue, network_pred_tcp, NULL, NULL, 1, v, &settling, &since);
         if (settling)
             return HEALER_OK;
         v->healed = res == 1;
         snprintf(v->message, sizeof v->message, "%d of %zu TCP target(s) reachable%s", n->tcp_ok,
                  n->n_targets, v->healed ? " (twice, verify_recheck_s apart)" : "");
-        network_relapse_msg(n, v, res, "the first connect");
+        network_relapse_msg(v, res, since, "the first connect");
     } else {
         snprintf(v->message, sizeof v->message, "not a network issue");
         return HEALER_OK;

@@ -624,6 +624,39 @@ static void routes_in_netns(void)
                             "src 10.9.1.1 mtu 1400");
     }
     assert_int_equal(runs, 1);   /* no `ip route del` of the backup */
+    /* A link's heal and a route's heal verifying at once (the engine interleaves their
+     * rechecks): each keeps its own window and both reach a verdict. With one window shared,
+     * every look of one restarted the other's and neither ever ended. */
+    {
+        healer_issue vd = {.id = 41, .type = "network_down", .severity = HEALER_SEV_HIGH,
+                           .target = "v0", .summary = "x"};
+        healer_issue vr = {.id = 42, .type = "route_missing", .severity = HEALER_SEV_MEDIUM,
+                           .target = "default", .summary = "x"};
+        healer_verdict v1, v2;
+        int done1 = 0, done2 = 0, healed1 = 0, healed2 = 0, looks = 0;
+        for (; looks < 200 && !(done1 && done2); looks++) {
+            if (!done1) {
+                memset(&v1, 0, sizeof v1);
+                assert_int_equal(healer_mock_verify(m, &vd, a, &v1), HEALER_OK);
+                if (!(v1.recheck_after_s > 0)) {
+                    done1 = 1;
+                    healed1 = v1.healed;
+                }
+            }
+            if (!done2) {
+                memset(&v2, 0, sizeof v2);
+                assert_int_equal(healer_mock_verify(m, &vr, a, &v2), HEALER_OK);
+                if (!(v2.recheck_after_s > 0)) {
+                    done2 = 1;
+                    healed2 = v2.healed;
+                }
+            }
+            usleep(100 * 1000);
+        }
+        assert_true(done1 && done2);
+        assert_true(healed1);    /* v0 stayed up through verify_window_s */
+        assert_false(healed2);   /* the route is still missing (the mock ran nothing) */
+    }
     /* The mock performs nothing: do what the command says, and the issue clears. */
     sh("ip route replace default via 10.9.0.2 dev v0 metric 100 proto 16 src 10.9.1.1 mtu 1400");
     healer_mock_clear(m);
@@ -682,6 +715,53 @@ static void routes_in_netns(void)
     rmdir(dir);
 }
 
+/* Which remembered routes still carry traffic decides route_missing's severity. */
+static network_route rt(const char *gw, long long metric)
+{
+    network_route r;
+    memset(&r, 0, sizeof r);
+    r.family = AF_INET;
+    r.oif = 2;
+    snprintf(r.dev, sizeof r.dev, "eth0");
+    snprintf(r.gw, sizeof r.gw, "%s", gw);
+    r.metric = metric;
+    return r;
+}
+
+static void test_route_carrying(void **state)
+{
+    (void)state;
+    network *n = calloc(1, sizeof *n);
+    assert_non_null(n);
+    n->good[0] = rt("10.0.0.1", 100);
+    n->good[1] = rt("10.0.0.2", 200);
+    n->n_good = 2;
+    /* The primary deleted: the backup is the preferred route and carries traffic. */
+    n->routes[0] = rt("10.0.0.2", 200);
+    n->n_routes = 1;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 1);
+    /* A wrong gateway took the primary's slot: everything goes to it, the backup behind it
+     * carries nothing. */
+    n->routes[1] = rt("10.0.0.99", 100);
+    n->n_routes = 2;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 0);
+    /* A route without a metric (0) is preferred over every one with a metric. */
+    n->routes[1] = rt("10.0.0.99", -1);
+    assert_int_equal(network_routes_carrying(n, AF_INET), 0);
+    /* Only the backup again, but every TCP target failed in the last round: nothing carries. */
+    n->n_routes = 1;
+    n->n_targets = 1;
+    n->tcp_probed = 1;
+    n->tcp_ok = 0;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 0);
+    n->tcp_ok = 1;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 1);
+    /* No route at all. */
+    n->n_routes = 0;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 0);
+    free(n);
+}
+
 static void test_routes_netns(void **state)
 {
     (void)state;
@@ -713,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_dns_probe),
         cmocka_unit_test(test_dns_slow),
         cmocka_unit_test(test_routes_netns),
+        cmocka_unit_test(test_route_carrying),
         cmocka_unit_test(test_tcp_probe),
         cmocka_unit_test(test_flush_dnsmasq),
         cmocka_unit_test(test_interface_restart_recorded),
