@@ -198,6 +198,16 @@ size_t eng_restores_outstanding(engine *e);
 void eng_restore_acked(engine *e, const msg *m);
 void eng_free_restores(engine *e);
 
+/* engine.c: runs the heal's current step (or ends the heal when none is left) */
+void eng_execute_next(engine *e, heal *h);
+
+/* engine_plan.c */
+void eng_maybe_heal(engine *e, eissue *is);
+void eng_on_plan(engine *e, const msg *m);
+void eng_decide(engine *e, heal *h);
+/* Drops a heal that never ran a step (no plan, refused, cleared while planning). */
+void eng_drop_heal(engine *e, heal *h);
+
 /* engine_loop.c — for tests: an engine whose plugins are played by the test through hook
  * (no worker threads); messages go in with eng_dispatch, time passes with eng_sweep. */
 engine *engine_new_detached(runtime *rt, plugin_set *set, engine_send_hook hook, void *ud);

@@ -1,0 +1,382 @@
+/* engine_plan.c — from an issue to a plan: the governor's pre-check, PLAN_REQs to the plugins
+ * that claim the type, their answers (with the operator's flag policy), the planner's order,
+ * futile steps skipped, and the verdict: run, run the automatic steps and wait for a person at
+ * the first that needs one (partial plans), park, or refuse. Engine thread only. */
+#include "engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "planner.h"
+/* Every risky action of the plan has earned automatic runs: true when the plan may run without
+ * asking. Actions the plugin marked AUTO_OK need no streak. */
+static int plan_earned_auto(engine *e, const heal *h)
+{
+    int any = 0;
+    for (size_t i = 0; i < h->n_order; i++) {
+        const msg_action *a = h->order[i].action;
+        if (!(a->flags & HEALER_ACTION_RISKY) || (a->flags & HEALER_ACTION_AUTO_OK))
+            continue;
+        if (!governor_auto_approved(e->rt->gov, h->is->type, a->name))
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
+
+/* Counts a refusal once per issue and reason, however often the issue repeats. */
+static void refuse(engine *e, eissue *is, gov_verdict v)
+{
+    is->state = IS_SUPPRESSED;
+    is->reason = gov_verdict_label(v);
+    if (is->last_refusal == (int)v)
+        return;
+    is->last_refusal = (int)v;
+    metrics_suppressed(e->rt->metrics, is->type, gov_verdict_label(v));
+    log_info("engine", "issue #%llu %s on %s: not healed: %s", (unsigned long long)is->id,
+             is->type, is->target, gov_verdict_label(v));
+}
+
+/* Before a plan exists: 1 when every plugin that would plan for the type is in dry-run, so the
+ * pre-check reads the simulated windows (a live heal's cooldown does not hold a dry-run one). */
+static int claimants_dry(engine *e, const char *type)
+{
+    int any = 0;
+    for (size_t i = 0; e->set && i < e->set->n; i++) {
+        if (!e->live[i] || !eng_claims(&e->set->v[i], type))
+            continue;
+        if (!e->set->v[i].mode_dry_run)
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
+gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirmed)
+{
+    return (gov_request){
+        .issue_type = is->type,
+        .target = is->target,
+        .critical = is->severity == HEALER_SEV_CRITICAL,
+        .severity = is->severity,
+        .flags = h ? h->flags : 0,
+        .rollbacks = h ? h->rollbacks : 0,
+        .health = e->health_value,
+        .confirmed = confirmed,
+        .dry_run = e->rt->cfg->dry_run || (h ? h->dry_run : claimants_dry(e, is->type)),
+    };
+}
+
+/* A heal is a dry run when the agent is, or when every plugin that proposed an action is in
+ * dry-run (plugins.<name>.mode): then it is decided on the governor's simulated windows and
+ * never waits for confirmation. A mixed plan is live; the dry-run plugins' steps only report
+ * (their actuator calls carry the plugin's mode). */
+static int plan_is_dry(engine *e, const heal *h)
+{
+    if (e->rt->cfg->dry_run)
+        return 1;
+    if (h->n_cands == 0)
+        return 0;
+    for (size_t i = 0; i < h->n_cands; i++) {
+        int idx = eng_plugin_index(e, h->cands[i].plugin);
+        if (idx < 0 || !e->set->v[idx].mode_dry_run)
+            return 0;
+    }
+    return 1;
+}
+
+void eng_start_execution(engine *e, heal *h, gov_verdict v)
+{
+    gov_request req = eng_gov_req(e, h->is, h, 1);
+    double now = clock_now();
+    /* A live commit is made durable (fsync) before the heal runs, so a crash loop cannot reset
+     * the limits. A critical heal is not held by any limit but pause, so its step goes out
+     * first and its commit follows: an emergency never waits for a disk flush. */
+    char *type = NULL, *target = NULL;
+    if (req.severity == HEALER_SEV_CRITICAL) {
+        type = eng_sdup(req.issue_type);
+        target = eng_sdup(req.target);
+        req.issue_type = type;
+        req.target = target;
+    } else {
+        governor_commit(e->rt->gov, &req, now);
+    }
+    h->dry_run = (v == GOV_DRY_RUN) || e->rt->cfg->dry_run || h->dry_run;
+    if (h->dry_run)
+        metrics_suppressed(e->rt->metrics, h->is->type, "dry_run");
+    h->is->last_refusal = -1;
+    h->is->state = IS_HEALING;
+    h->is->reason = NULL;
+    h->started_at = clock_now();
+    h->cur = 0;
+    eng_execute_next(e, h); /* h may be gone after this */
+    if (type && target)
+        governor_commit(e->rt->gov, &req, now);
+    free(type);
+    free(target);
+}
+
+static const char *risk_reason(uint32_t flags)
+{
+    if (flags & HEALER_ACTION_DELETES) return "deletes files";
+    if (flags & HEALER_ACTION_CONFIG) return "changes the configuration";
+    if (flags & HEALER_ACTION_ROOTFS) return "changes the root filesystem";
+    if (flags & HEALER_ACTION_STOPS) return "stops or kills processes";
+    return "risky";
+}
+
+/* Every plan is in (or the planning time ran out): order, govern, then run or park. */
+/* Drops a heal that never ran a step (no plan, refused, cleared while planning). */
+void eng_drop_heal(engine *e, heal *h)
+{
+    eissue *is = h->is;
+    is->active = NULL;
+    u64map_del(e->heals, h->id);
+    eng_free_heal(h);
+    if (is->closing)
+        eng_close_issue(e, is);
+}
+
+/* Takes out of the order every action that ran for this state within FUTILE_TTL and changed
+ * nothing: it is recorded as skipped (with why) and the ladder starts past it. */
+static void skip_futile(engine *e, heal *h)
+{
+    /* An emergency is never held back by what learning says about a gentler time: at critical
+     * the plugin plans what works fast (a kill picks a new victim each time), and blocking it
+     * would leave the host to the kernel's OOM killer. */
+    if (h->severity == HEALER_SEV_CRITICAL)
+        return;
+    size_t keep = 0;
+    for (size_t i = 0; i < h->n_order; i++) {
+        const msg_action *a = h->order[i].action;
+        double age = h->dry_run ? -1 : eng_futile_age(e, h->is, a->name, h->severity);
+        if (age < 0) {
+            h->order[keep++] = h->order[i];
+            continue;
+        }
+        kb_action *k = eng_add_act(h, a);
+        if (k) {
+            char why[200];
+            snprintf(why, sizeof why, "skipped: ran %.0f s ago on this target at this severity "
+                     "and changed nothing; escalating", age);
+            k->outcome = "skipped";
+            eng_set_act_message(k, why);
+        }
+    }
+    h->n_order = keep;
+}
+
+void eng_decide(engine *e, heal *h)
+{
+    eissue *is = h->is;
+    if (is->closing) {
+        log_debug("engine", "heal #%llu: the issue cleared while plans were made",
+                  (unsigned long long)h->id);
+        eng_drop_heal(e, h);
+        return;
+    }
+    if (h->n_cands == 0) {
+        /* Nothing was tried, so nothing is recorded as a heal; ask again after the cooldown (at
+         * least 30 s) — a plugin may keep an issue open on purpose until it can restore. */
+        double wait = e->rt->cfg->limits.cooldown_minutes * 60.0;
+        is->retry_at_mono = clock_mono() + (wait > 30 ? wait : 30);
+        is->state = IS_OPEN;
+        is->reason = "no_action";
+        log_debug("engine", "issue #%llu %s on %s: no plugin proposed an action",
+                  (unsigned long long)is->id, is->type, is->target);
+        eng_drop_heal(e, h);
+        return;
+    }
+    h->order = calloc(h->n_cands, sizeof *h->order);
+    if (!h->order) {
+        eng_finish_heal(e, h, "failed", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < h->n_cands; i++)
+        h->order[i].action = &h->cands[i];
+    h->n_order = h->n_cands;
+    planner_order(h->order, h->n_order, is->type, e->rt->kb, e->rt->cfg->exploration, &e->rng);
+    metrics_confidence(e->rt->metrics, is->type, h->order[0].expected);
+    h->dry_run = plan_is_dry(e, h);
+    skip_futile(e, h);
+    if (h->n_order == 0) {
+        /* Everything proposed was just tried and changed nothing: nothing runs, nothing is
+         * recorded as a heal, and a person must look (logged once per issue). The plugins are
+         * asked again when the issue repeats: a worse state may bring a harsher step. */
+        if (!is->exhausted)
+            log_info("engine", "issue #%llu %s on %s: every action proposed for this state ran "
+                     "within the last %.0f min and changed nothing: needs a person",
+                     (unsigned long long)is->id, is->type, is->target, FUTILE_TTL / 60);
+        is->exhausted = 1;
+        is->state = IS_FAILED;
+        is->reason = "exhausted";
+        eng_drop_heal(e, h);
+        return;
+    }
+    is->exhausted = 0;
+    h->flags = 0;
+    h->rollbacks = 0;
+    /* AUTO_OK on one action must not wave through another's risk: keep it only when every risky
+     * action carries it. */
+    int all_auto = 1, any_risky = 0;
+    for (size_t i = 0; i < h->n_order; i++) {
+        const msg_action *a = h->order[i].action;
+        h->flags |= a->flags;
+        if (a->flags & HEALER_ACTION_ROLLBACK)
+            h->rollbacks++;
+        if (a->flags & HEALER_ACTION_RISKY) {
+            any_risky = 1;
+            if (!(a->flags & HEALER_ACTION_AUTO_OK))
+                all_auto = 0;
+        }
+    }
+    h->flags &= ~(uint32_t)HEALER_ACTION_AUTO_OK;
+    if (any_risky && all_auto)
+        h->flags |= HEALER_ACTION_AUTO_OK;
+    if (any_risky && !all_auto && plan_earned_auto(e, h)) {
+        h->flags |= HEALER_ACTION_AUTO_OK;
+        h->confirmed = 2;
+        log_info("engine", "heal #%llu for %s on %s runs without confirmation: its risky actions "
+                 "succeeded %d times in a row after confirmation", (unsigned long long)h->id,
+                 is->type, is->target, e->rt->cfg->limits.auto_after_confirmations);
+    }
+
+    gov_request req = eng_gov_req(e, is, h, 0);
+    gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
+    switch (v) {
+    case GOV_ALLOW:
+    case GOV_DRY_RUN:
+        eng_start_execution(e, h, v);
+        return;
+    case GOV_AWAITING_CONFIRMATION:
+        h->phase = H_PENDING;
+        h->pending_created = clock_now();
+        h->pending_expires = h->pending_created + e->rt->cfg->limits.confirm_timeout_minutes * 60.0;
+        h->pending_reason = risk_reason(h->flags);
+        is->state = IS_PENDING;
+        is->reason = "awaiting_confirmation";
+        metrics_suppressed(e->rt->metrics, is->type, "awaiting_confirmation");
+        log_info("engine", "heal #%llu for %s on %s awaits confirmation (%s): healctl confirm %llu",
+                 (unsigned long long)h->id, is->type, is->target, h->pending_reason,
+                 (unsigned long long)h->id);
+        return;
+    default:
+        refuse(e, is, v);
+        if (h->n_acts) {
+            /* futile steps were recorded: keep the record honest, as a refused heal */
+            eng_finish_heal(e, h, "suppressed", gov_verdict_label(v));
+            return;
+        }
+        eng_drop_heal(e, h);
+        return;
+    }
+}
+
+void eng_maybe_heal(engine *e, eissue *is)
+{
+    if (is->active || clock_mono() < is->retry_at_mono)
+        return;
+    /* An operator rejected the last plan: not again before the snooze ends (not for critical). */
+    if (governor_snoozed_until(e->rt->gov, is->type, is->target, is->severity, clock_now()) > 0)
+        return;
+    int planners = 0;
+    for (size_t i = 0; i < e->n; i++)
+        if (e->live[i] && eng_claims(&e->set->v[i], is->type))
+            planners++;
+    if (!planners) {
+        if (is->state != IS_OPEN || is->reason == NULL) {
+            is->state = IS_OPEN;
+            is->reason = "no_planner";
+            log_info("engine", "issue %s on %s: no loaded plugin plans for it", is->type, is->target);
+        }
+        return;
+    }
+    /* A cheap check before asking for plans: most refusals don't depend on the plan. */
+    gov_request req = eng_gov_req(e, is, NULL, 0);
+    gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
+    if (v != GOV_ALLOW && v != GOV_DRY_RUN && v != GOV_AWAITING_CONFIRMATION) {
+        refuse(e, is, v);
+        return;
+    }
+    heal *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    h->asked = calloc(e->n ? e->n : 1, 1);
+    if (!h->asked) {
+        free(h);
+        return;
+    }
+    h->id = e->rt->kb ? knowledge_next_heal_id(e->rt->kb) : ++e->next_local_id;
+    h->is = is;
+    h->phase = H_PLANNING;
+    h->severity = is->severity;
+    h->step_plugin = -1;
+    h->detected_at = is->first_seen;
+    h->started_at = clock_now();
+    if (u64map_put(e->heals, h->id, h) < 0) {
+        free(h->asked);
+        free(h);
+        return;
+    }
+    is->active = h;
+    is->heal_id = h->id;
+    is->state = IS_HEALING;
+    is->reason = NULL;
+    msg m = { .kind = MSG_PLAN_REQ, .seq = h->id, .has_issue = 1, .issue = eng_issue_view(is) };
+    for (size_t i = 0; i < e->n; i++) {
+        if (e->live[i] && eng_claims(&e->set->v[i], is->type) && eng_send_to(e, (int)i, &m) == HEALER_OK) {
+            h->plans_waiting++;
+            if (h->asked)
+                h->asked[i] = 1;
+        }
+    }
+    double pt = e->rt->cfg->action_timeout < PLAN_TIMEOUT_MAX ? e->rt->cfg->action_timeout : PLAN_TIMEOUT_MAX;
+    h->deadline = clock_mono() + pt;
+    if (h->plans_waiting == 0)
+        eng_decide(e, h);
+}
+
+void eng_on_plan(engine *e, const msg *m)
+{
+    heal *h = u64map_get(e->heals, m->seq);
+    if (!h || h->phase != H_PLANNING || !m->plugin)
+        return;
+    /* Only a plugin that was asked, and only once: another plugin's answer, or a second one,
+     * must not count against the plans awaited (the heal would be decided too early). */
+    int idx = eng_plugin_index(e, m->plugin);
+    if (idx < 0 || !h->asked || h->asked[idx] != 1)
+        return;
+    h->asked[idx] = 2;
+    for (size_t i = 0; i < m->n_actions && h->n_cands < 64; i++) {
+        if (!m->actions[i].name || !loader_valid_name(m->actions[i].name))
+            continue;
+        if (h->n_cands == h->cap_cands) {
+            size_t cap = h->cap_cands ? h->cap_cands * 2 : 4;
+            msg_action *nv = realloc(h->cands, cap * sizeof *nv);
+            if (!nv)
+                break;
+            h->cands = nv;
+            h->cap_cands = cap;
+        }
+        /* The operator decides which of the plugin's flags count (plugins.<name>.allow_auto):
+         * an AUTO_OK it may not give is dropped here, before decide() reads it. SYSTEM is
+         * judged where it matters, by the actuators (make_act_ctx). */
+        msg_action a = m->actions[i];
+        const healer_rules_policy *pol = &e->set->v[idx].policy;
+        uint32_t keep = healer_rules_effective_flags(a.flags, pol) | HEALER_ACTION_SYSTEM;
+        if ((a.flags & HEALER_ACTION_AUTO_OK) && !(keep & HEALER_ACTION_AUTO_OK))
+            log_info("engine", "heal #%llu: %s's action %s asks to run without confirmation; "
+                     "ignored: plugins.%s.allow_auto is not set (healerd.conf)",
+                     (unsigned long long)h->id, m->plugin, a.name, m->plugin);
+        a.flags &= keep;
+        eng_copy_action(&h->cands[h->n_cands++], &a, m->plugin);
+    }
+    if (h->plans_waiting)
+        h->plans_waiting--;
+    if (h->plans_waiting == 0)
+        eng_decide(e, h);
+}
+
