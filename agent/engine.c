@@ -80,7 +80,8 @@ int eng_send_to(engine *e, int idx, const msg *m)
 
 static void note_confirmed_result(engine *e, heal *h, const msg_action *a, const kb_action *k)
 {
-    if (!h->confirmed || h->dry_run || !(a->flags & HEALER_ACTION_RISKY) ||
+    /* A heal the operator confirmed, or a risky step that ran because it had earned it. */
+    if (h->dry_run || (!h->confirmed && !governor_auto_approved(e->rt->gov, h->is->type, a->name)) || !(a->flags & HEALER_ACTION_RISKY) ||
         strcmp(k->outcome, "skipped") == 0 || strcmp(k->outcome, "dry_run") == 0 ||
         strcmp(k->outcome, "preempted") == 0)
         return;
@@ -156,6 +157,10 @@ void eng_execute_next(engine *e, heal *h)
         return;
     }
     const msg_action *a = h->order[h->cur].action;
+    if (eng_step_needs_confirmation(e, h, a)) {
+        eng_park(e, h); /* the steps before it ran; this one waits for a person */
+        return;
+    }
     if (!eng_add_act(h, a)) {
         eng_finish_heal(e, h, "failed", "out of memory");
         return;

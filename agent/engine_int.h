@@ -87,6 +87,8 @@ typedef struct heal {
     int severity;               /* the severity when the heal began */
     int confirmed;              /* 1: by the operator, 2: automatic after enough confirmed
                                    successes (limits.auto_after_confirmations) */
+    int committed;              /* the governor counted it and its first step ran: a confirmation
+                                   now continues it (a partial plan), it does not start it */
     struct heal *wnext;         /* in its plugin's wait queue (phase H_WAITING) */
     unsigned char *asked;       /* per plugin: 1 = plan requested, 2 = answered */
 } heal;
@@ -207,6 +209,10 @@ void eng_on_plan(engine *e, const msg *m);
 void eng_decide(engine *e, heal *h);
 /* Drops a heal that never ran a step (no plan, refused, cleared while planning). */
 void eng_drop_heal(engine *e, heal *h);
+/* 1 when action a of h must wait for a person (risky, not automatic, not confirmed). */
+int eng_step_needs_confirmation(engine *e, const heal *h, const msg_action *a);
+/* Puts h in the pending queue, waiting for a person to confirm its step h->cur. */
+void eng_park(engine *e, heal *h);
 
 /* engine_loop.c — for tests: an engine whose plugins are played by the test through hook
  * (no worker threads); messages go in with eng_dispatch, time passes with eng_sweep. */

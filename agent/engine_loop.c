@@ -30,6 +30,28 @@ static void run_command(engine *e, cmd *c)
         c->rc = HEALER_OK;
         return;
     }
+    if (h->committed) {
+        /* A partial plan: its automatic steps ran (counted once, when it started: its own
+         * cooldown must not refuse it now); only the operator's pause still holds. */
+        if (governor_paused(e->rt->gov)) {
+            snprintf(c->msg, sizeof c->msg, "plan %llu confirmed but refused now: %s",
+                     (unsigned long long)c->id, gov_verdict_label(GOV_PAUSED));
+            metrics_suppressed(e->rt->metrics, h->is->type, gov_verdict_label(GOV_PAUSED));
+            eng_finish_heal(e, h, "suppressed", gov_verdict_label(GOV_PAUSED));
+        } else {
+            snprintf(c->msg, sizeof c->msg, "plan %llu confirmed: continuing from step %zu (%s)",
+                     (unsigned long long)c->id, h->cur + 1, h->order[h->cur].action->name);
+            log_info("engine", "heal #%llu confirmed by the operator at step %zu (%s)",
+                     (unsigned long long)h->id, h->cur + 1, h->order[h->cur].action->name);
+            h->confirmed = 1;
+            h->phase = H_EXECUTING; /* eng_execute_next sets what it really is */
+            h->is->state = IS_HEALING;
+            h->is->reason = NULL;
+            eng_execute_next(e, h);
+        }
+        c->rc = HEALER_OK;
+        return;
+    }
     gov_request req = eng_gov_req(e, h->is, h, 1);
     gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
     if (v == GOV_ALLOW || v == GOV_DRY_RUN) {

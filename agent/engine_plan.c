@@ -10,22 +10,17 @@
 #include "clock.h"
 #include "log.h"
 #include "planner.h"
-/* Every risky action of the plan has earned automatic runs: true when the plan may run without
- * asking. Actions the plugin marked AUTO_OK need no streak. */
-static int plan_earned_auto(engine *e, const heal *h)
-{
-    int any = 0;
-    for (size_t i = 0; i < h->n_order; i++) {
-        const msg_action *a = h->order[i].action;
-        if (!(a->flags & HEALER_ACTION_RISKY) || (a->flags & HEALER_ACTION_AUTO_OK))
-            continue;
-        if (!governor_auto_approved(e->rt->gov, h->is->type, a->name))
-            return 0;
-        any = 1;
-    }
-    return any;
-}
 
+/* A step needs a person when it is risky, the plugin's config did not make its class automatic,
+ * it has not earned automatic runs (limits.auto_after_confirmations), and nobody confirmed this
+ * heal. A dry run changes nothing, so it never waits. */
+int eng_step_needs_confirmation(engine *e, const heal *h, const msg_action *a)
+{
+    if (h->confirmed || h->dry_run || !(a->flags & HEALER_ACTION_RISKY) ||
+        (a->flags & HEALER_ACTION_AUTO_OK))
+        return 0;
+    return !governor_auto_approved(e->rt->gov, h->is->type, a->name);
+}
 
 /* Counts a refusal once per issue and reason, however often the issue repeats. */
 static void refuse(engine *e, eissue *is, gov_verdict v)
@@ -112,6 +107,7 @@ void eng_start_execution(engine *e, heal *h, gov_verdict v)
     h->is->reason = NULL;
     h->started_at = clock_now();
     h->cur = 0;
+    h->committed = 1;
     eng_execute_next(e, h); /* h may be gone after this */
     if (type && target)
         governor_commit(e->rt->gov, &req, now);
@@ -128,7 +124,25 @@ static const char *risk_reason(uint32_t flags)
     return "risky";
 }
 
-/* Every plan is in (or the planning time ran out): order, govern, then run or park. */
+/* The heal reached a step that needs a person (h->cur): it waits in the pending queue for that
+ * step. Confirmed, it goes on from there (engine_loop.c); rejected or expired, it stops. */
+void eng_park(engine *e, heal *h)
+{
+    eissue *is = h->is;
+    const msg_action *a = h->order[h->cur].action;
+    h->phase = H_PENDING;
+    h->attempt = 0;
+    h->pending_created = clock_now();
+    h->pending_expires = h->pending_created + e->rt->cfg->limits.confirm_timeout_minutes * 60.0;
+    h->pending_reason = risk_reason(a->flags);
+    is->state = IS_PENDING;
+    is->reason = "awaiting_confirmation";
+    metrics_suppressed(e->rt->metrics, is->type, "awaiting_confirmation");
+    log_info("engine", "heal #%llu for %s on %s: step %zu (%s) awaits confirmation (%s): healctl "
+             "confirm %llu", (unsigned long long)h->id, is->type, is->target, h->cur + 1, a->name,
+             h->pending_reason, (unsigned long long)h->id);
+}
+
 /* Drops a heal that never ran a step (no plan, refused, cleared while planning). */
 void eng_drop_heal(engine *e, heal *h)
 {
@@ -219,29 +233,47 @@ void eng_decide(engine *e, heal *h)
     is->exhausted = 0;
     h->flags = 0;
     h->rollbacks = 0;
+    /* Partial plans: the steps before the first one that needs a person run now; the heal waits
+     * for confirmation when it reaches that step (eng_execute_next parks it), so an automatic
+     * step is never held back by a riskier one later on the ladder. The governor judges what
+     * runs now; when the very first step needs a person it judges the whole plan, as before. */
+    size_t first = h->n_order;
+    for (size_t i = 0; i < h->n_order && first == h->n_order; i++)
+        if (eng_step_needs_confirmation(e, h, h->order[i].action))
+            first = i;
+    size_t upto = first == 0 ? h->n_order : first;
     /* AUTO_OK on one action must not wave through another's risk: keep it only when every risky
-     * action carries it. */
-    int all_auto = 1, any_risky = 0;
+     * action that runs now carries it or has earned it. */
+    int all_auto = 1, any_risky = 0, earned = 0;
     for (size_t i = 0; i < h->n_order; i++) {
         const msg_action *a = h->order[i].action;
-        h->flags |= a->flags;
         if (a->flags & HEALER_ACTION_ROLLBACK)
-            h->rollbacks++;
-        if (a->flags & HEALER_ACTION_RISKY) {
+            h->rollbacks++; /* the whole plan: the limit is checked once, when the heal starts */
+        if (i >= upto)
+            continue;
+        h->flags |= a->flags;
+        if ((a->flags & HEALER_ACTION_RISKY) && !(a->flags & HEALER_ACTION_AUTO_OK)) {
             any_risky = 1;
-            if (!(a->flags & HEALER_ACTION_AUTO_OK))
+            if (i < first && !h->dry_run)
+                earned = 1;
+            else
                 all_auto = 0;
+        } else if (a->flags & HEALER_ACTION_RISKY) {
+            any_risky = 1;
         }
     }
     h->flags &= ~(uint32_t)HEALER_ACTION_AUTO_OK;
     if (any_risky && all_auto)
         h->flags |= HEALER_ACTION_AUTO_OK;
-    if (any_risky && !all_auto && plan_earned_auto(e, h)) {
-        h->flags |= HEALER_ACTION_AUTO_OK;
+    if (earned && all_auto && first == h->n_order) {
         h->confirmed = 2;
         log_info("engine", "heal #%llu for %s on %s runs without confirmation: its risky actions "
                  "succeeded %d times in a row after confirmation", (unsigned long long)h->id,
                  is->type, is->target, e->rt->cfg->limits.auto_after_confirmations);
+    } else if (first > 0 && first < h->n_order) {
+        log_info("engine", "heal #%llu for %s on %s: %zu automatic step(s) run now; %s waits for "
+                 "confirmation", (unsigned long long)h->id, is->type, is->target, first,
+                 h->order[first].action->name);
     }
 
     gov_request req = eng_gov_req(e, is, h, 0);
@@ -252,16 +284,8 @@ void eng_decide(engine *e, heal *h)
         eng_start_execution(e, h, v);
         return;
     case GOV_AWAITING_CONFIRMATION:
-        h->phase = H_PENDING;
-        h->pending_created = clock_now();
-        h->pending_expires = h->pending_created + e->rt->cfg->limits.confirm_timeout_minutes * 60.0;
-        h->pending_reason = risk_reason(h->flags);
-        is->state = IS_PENDING;
-        is->reason = "awaiting_confirmation";
-        metrics_suppressed(e->rt->metrics, is->type, "awaiting_confirmation");
-        log_info("engine", "heal #%llu for %s on %s awaits confirmation (%s): healctl confirm %llu",
-                 (unsigned long long)h->id, is->type, is->target, h->pending_reason,
-                 (unsigned long long)h->id);
+        h->cur = 0;
+        eng_park(e, h);
         return;
     default:
         refuse(e, is, v);
