@@ -76,6 +76,7 @@ struct governor {
     strmap *snoozes;       /* "type\0target" -> double* until */
     strmap *streaks;       /* "type\0action" -> int* confirmed successes in a row */
     gov_store store;       /* store.commit NULL: none attached */
+    hold_table *holds;          /* the operator's holds (holds.c: own mutex) */
 };
 
 /* For tests: cooldown entries held in memory (of the windows the governor's mode uses),
@@ -492,9 +493,11 @@ governor *governor_new(const agent_limits *limits, int dry_run)
     }
     g->snoozes = strmap_new();
     g->streaks = strmap_new();
-    if (!g->snoozes || !g->streaks) {
+    g->holds = holds_new();
+    if (!g->snoozes || !g->streaks || !g->holds) {
         strmap_free(g->snoozes);
         strmap_free(g->streaks);
+        holds_free(g->holds);
         pthread_mutex_destroy(&g->mu);
         free(g);
         return NULL;
@@ -515,8 +518,14 @@ void governor_free(governor *g)
     gstate_free(&g->sim);
     map_free_values(g->snoozes);
     map_free_values(g->streaks);
+    holds_free(g->holds);
     pthread_mutex_destroy(&g->mu);
     free(g);
+}
+
+hold_table *governor_holds(governor *g)
+{
+    return g ? g->holds : NULL;
 }
 
 void governor_set_limits(governor *g, const agent_limits *limits, int dry_run)
@@ -540,6 +549,8 @@ void governor_set_store(governor *g, const gov_store *store)
         g->store = *store;
     else
         memset(&g->store, 0, sizeof g->store);
+    hold_store hst = { g->store.ctx, g->store.hold_put, g->store.hold_del };
+    holds_set_store(g->holds, store ? &hst : NULL);
     pthread_mutex_unlock(&g->mu);
 }
 
