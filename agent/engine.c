@@ -157,6 +157,13 @@ void eng_execute_next(engine *e, heal *h)
         return;
     }
     const msg_action *a = h->order[h->cur].action;
+    if (holds_match(governor_holds(e->rt->gov), h->is->type, h->is->target,
+                    h->is->severity == HEALER_SEV_CRITICAL, clock_now())) {
+        /* held since the heal began: no further step runs */
+        eng_finish_heal(e, h, "suppressed", "hold");
+        metrics_suppressed(e->rt->metrics, h->is->type, "hold");
+        return;
+    }
     if (eng_step_needs_confirmation(e, h, a)) {
         eng_park(e, h); /* the steps before it ran; this one waits for a person */
         return;

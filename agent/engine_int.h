@@ -20,8 +20,11 @@
 #define SWEEP_INTERVAL 0.25
 
 typedef enum issue_state {
-    IS_OPEN, IS_HEALING, IS_PENDING, IS_HEALED, IS_FAILED, IS_SUPPRESSED
+    IS_OPEN, IS_HEALING, IS_PENDING, IS_HEALED, IS_FAILED, IS_SUPPRESSED, IS_HELD
 } issue_state;
+
+/* is->last_refusal while an operator's hold keeps the engine off (counted once, as a refusal) */
+#define ENG_REFUSAL_HOLD 1000
 
 /* A heal's life: PLANNING (plans asked) -> PENDING (a person must confirm) or straight to
  * WAITING (its step's plugin is busy with another step) / EXECUTING (one EXECUTE in flight,
@@ -213,6 +216,8 @@ void eng_drop_heal(engine *e, heal *h);
 int eng_step_needs_confirmation(engine *e, const heal *h, const msg_action *a);
 /* Puts h in the pending queue, waiting for a person to confirm its step h->cur. */
 void eng_park(engine *e, heal *h);
+/* 1 when an operator's hold keeps the engine off is now (marked held, counted once). */
+int eng_held(engine *e, eissue *is);
 
 /* engine_loop.c — for tests: an engine whose plugins are played by the test through hook
  * (no worker threads); messages go in with eng_dispatch, time passes with eng_sweep. */

@@ -299,10 +299,36 @@ void eng_decide(engine *e, heal *h)
     }
 }
 
+/* An operator's hold (healctl hold) is explicit intent: the issue stays visible as "held" and
+ * nothing is planned or run for it. A critical issue gets through unless the hold was given
+ * with even_critical: a safety mechanism must not block an emergency by default. */
+int eng_held(engine *e, eissue *is)
+{
+    if (!holds_match(governor_holds(e->rt->gov), is->type, is->target,
+                     is->severity == HEALER_SEV_CRITICAL, clock_now()))
+        return 0;
+    is->state = IS_HELD;
+    is->reason = "hold";
+    if (is->last_refusal != ENG_REFUSAL_HOLD) {
+        is->last_refusal = ENG_REFUSAL_HOLD;
+        metrics_suppressed(e->rt->metrics, is->type, "hold");
+        log_info("engine", "issue #%llu %s on %s: not healed: held by the operator",
+                 (unsigned long long)is->id, is->type, is->target);
+    }
+    return 1;
+}
+
 void eng_maybe_heal(engine *e, eissue *is)
 {
     if (is->active || clock_mono() < is->retry_at_mono)
         return;
+    if (eng_held(e, is))
+        return;
+    if (is->last_refusal == ENG_REFUSAL_HOLD) {
+        is->last_refusal = -1; /* released or expired: heal as usual */
+        is->state = IS_OPEN;
+        is->reason = NULL;
+    }
     /* An operator rejected the last plan: not again before the snooze ends (not for critical). */
     if (governor_snoozed_until(e->rt->gov, is->type, is->target, is->severity, clock_now()) > 0)
         return;

@@ -10,7 +10,7 @@
 #include "sanitize_json.h"
 
 const char *const ENG_ISSUE_STATE[] = { "open", "healing", "pending", "healed", "failed",
-                                        "suppressed" };
+                                        "suppressed", "held" };
 
 /* ---- health ------------------------------------------------------------------------------
  * System health (0..100) comes from the components the plugins report (report_health): half the
@@ -143,6 +143,10 @@ json_t *engine_issues_json(engine *e)
         json_object_set_new(o, "cooldown_until",
                             time_or_null(governor_cooldown_until(e->rt->gov, is->type, is->target,
                                                                  e->rt->cfg->dry_run, now)));
+        /* The operator's hold on it, if one is in force (state "held" once the engine met it). */
+        json_t *hj = holds_match_json(governor_holds(e->rt->gov), is->type, is->target,
+                                      is->severity == HEALER_SEV_CRITICAL, now);
+        json_object_set_new(o, "hold", hj ? hj : json_null());
         json_object_set_new(o, "snoozed_until",
                             time_or_null(governor_snoozed_until(e->rt->gov, is->type, is->target,
                                                                 is->severity, now)));

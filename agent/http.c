@@ -21,6 +21,7 @@
 
 #include "dashboard.h"
 #include "http_guard.h"
+#include "http_int.h"
 #include "http_parse.h"
 #include "log.h"
 
@@ -491,6 +492,8 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    if (r.id == HTTP_RT_HOLDS && is_post)
+        r.post = 1; /* POST /api/v1/holds makes one; GET lists them */
     if (r.post ? !is_post : !is_get) {
         const char *allow = r.post ? "POST" : "GET, HEAD";
         const char *extra[] = {MHD_HTTP_HEADER_ALLOW, allow, NULL};
@@ -537,6 +540,18 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
     case HTTP_RT_RESUME: return serve_command(s, c, HTTP_CMD_RESUME, 0);
     case HTTP_RT_CONFIRM: return serve_command(s, c, HTTP_CMD_CONFIRM, r.plan_id);
     case HTTP_RT_REJECT: return serve_command(s, c, HTTP_CMD_REJECT, r.plan_id);
+    case HTTP_RT_HOLDS:
+        if (!r.post)
+            return serve_backend(c, "holds", s->be.holds, ud);
+        /* fall through */
+    case HTTP_RT_HOLD_RELEASE: {
+        json_t *o;
+        unsigned st = http_holds_post(c, &s->be, r.id == HTTP_RT_HOLD_RELEASE, &o);
+        char addr[INET6_ADDRSTRLEN + 1];
+        log_info("http", "%s from %s: %u", r.id == HTTP_RT_HOLDS ? "hold" : "hold release",
+                 client_addr(c, addr, sizeof addr), st);
+        return send_json(c, st, o, NULL);
+    }
     default: return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such resource");
     }
 }

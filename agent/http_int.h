@@ -1,0 +1,22 @@
+/* http_int.h — what http.c shares with its API handlers in other files (http_api_holds.c). */
+#ifndef AGENT_HTTP_INT_H
+#define AGENT_HTTP_INT_H
+
+#include <microhttpd.h>
+#include <jansson.h>
+#include "holds.h"
+#include "http.h"
+
+/* "90", "90s", "15m", "2h", "1d" -> seconds (>= 0). 0, or -1 when s is no duration. */
+int http_parse_duration(const char *s, double *out);
+
+/* POST /api/v1/holds (release 0) or /api/v1/holds/release (1), already authorized: the HTTP
+ * status, and *out the JSON answer (a new reference). */
+unsigned http_holds_post(struct MHD_Connection *c, const http_backend *be, int release,
+                         json_t **out);
+
+/* Carries out a hold request on hs at now (the backend's half, agent.c): HEALER_OK, _E_INVAL,
+ * _E_NOTFOUND, with what happened in msg. Without --for a hold lasts HOLD_DEFAULT_S. */
+int http_hold_apply(hold_table *hs, const http_hold_req *rq, double now, char *msg, size_t len);
+
+#endif
