@@ -215,6 +215,61 @@ static void test_partial_plan_first_step_risky(void **state)
     done(h);
 }
 
+/* ---- holds ---------------------------------------------------------------------------- */
+
+/* A hold keeps the engine off (state held, nothing planned); it expires and the next repeat
+ * heals; a critical issue gets through unless even_critical; a hold given mid-ladder stops the
+ * next step. */
+static void test_hold(void **state)
+{
+    (void)state;
+    hx *h = mk(NULL);
+    hold_table *hs = governor_holds(h->gov);
+    char err[128];
+    hold hd = { "web*", "tx", "deploying", "test", h->now, h->now + 600, 0 };
+    assert_int_equal(holds_put(hs, &hd, err, sizeof err), 0);
+    assert_int_equal(raise_on(h, "web1", 2), 0);
+    eissue *is = hx_open_issue(h, "tx", "web1");
+    assert_int_equal(is->state, IS_HELD);
+    json_t *ij = engine_issues_json(h->e);
+    json_t *i0 = json_array_get(json_object_get(ij, "issues"), 0);
+    assert_string_equal(json_string_value(json_object_get(i0, "state")), "held");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(i0, "hold"), "reason")),
+                        "deploying");
+    json_decref(ij);
+    /* another target, or another type: not held */
+    assert_true(raise_on(h, "db", 2) > 0);
+    /* critical gets through a plain hold */
+    assert_true(raise_on(h, "web2", 3) > 0);
+    /* expired: the next repeat heals */
+    hx_advance(h, 601);
+    assert_true(raise_on(h, "web1", 2) > 0);
+    /* even_critical holds an emergency too */
+    hold ec = { "vip", "", "", "test", h->now, 0, 1 };
+    assert_int_equal(holds_put(hs, &ec, err, sizeof err), 0);
+    assert_int_equal(raise_on(h, "vip", 3), 0);
+    assert_int_equal(holds_release(hs, "vip", NULL), 1);
+    uint64_t id = raise_on(h, "vip", 3);
+    assert_true(id > 0);
+    /* held mid-ladder (even_critical): no further step */
+    const hx_act two[] = { { "n0", 0, 0, 0.5 }, { "n1", 1, 0, 0.5 } };
+    size_t mark = h->n_log;
+    hx_plan(h, "pa", id, two, 2);
+    assert_int_equal(holds_put(hs, &ec, err, sizeof err), 0);
+    const hx_sent *x = hx_last(h, mark, MSG_EXECUTE, "pa");
+    assert_non_null(x);
+    uint64_t att = x->attempt;
+    hx_result(h, "pa", id, att, HEALER_OUTCOME_FAILED, 0, "no");
+    assert_int_equal(hx_count(h, mark, MSG_EXECUTE, NULL), 1);
+    json_t *rec = hx_heal(h, id);
+    assert_string_equal(outcome(rec), "suppressed");
+    assert_string_equal(json_string_value(json_object_get(rec, "reason")), "hold");
+    json_t *all = holds_json(hs, h->now);
+    assert_int_equal(json_array_size(json_object_get(all, "holds")), 1); /* web* expired */
+    json_decref(all);
+    done(h);
+}
+
 /* ---- model: random interleavings ----------------------------------------------------------
  * Action names carry their class: "n*" plain, "a*" risky with AUTO_OK, "r*" risky. Invariants,
  * checked on every message and after every event:
@@ -409,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_partial_plan_reject_expire_pause),
         cmocka_unit_test(test_partial_plan_first_step_risky),
         cmocka_unit_test(test_partial_plan_model),
+        cmocka_unit_test(test_hold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
