@@ -307,7 +307,9 @@ static json_t *be_holds(void *ud)
 static int be_hold(void *ud, const http_hold_req *rq, char *text, size_t len)
 {
     agent *a = ud;
-    return http_hold_apply(governor_holds(a->gov), rq, clock_now(), text, len);
+    int rc = http_hold_apply(governor_holds(a->gov), rq, clock_now(), text, len);
+    http_hold_audit(a->audit, rq, rc, text);
+    return rc;
 }
 
 /* A listener for c's address and token, serving this agent. NULL with err set when it cannot

@@ -133,6 +133,7 @@ typedef struct cmd {
     http_command c;
     uint64_t id;
     int done, rc;
+    int refused;                /* confirmed, but the governor refused it now (audited so) */
     char msg[256];
     struct cmd *next;
 } cmd;

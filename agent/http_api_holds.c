@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_operator.h"
 #include "healer/types.h"
 #include "log.h"
 
@@ -134,4 +135,24 @@ int http_hold_apply(hold_table *hs, const http_hold_req *rq, double now, char *m
     }
     log_info("holds", "%s (by %s%s%s)", msg, h.by, h.reason[0] ? ": " : "", h.reason);
     return HEALER_OK;
+}
+
+void http_hold_audit(struct audit_log *a, const http_hold_req *rq, int rc, const char *msg)
+{
+    json_t *p = json_object();
+    if (rq->type && rq->type[0])
+        json_object_set_new(p, "type", json_string(rq->type));
+    if (!rq->release) {
+        double d = rq->duration < 0 ? HOLD_DEFAULT_S : rq->duration;
+        json_object_set_new(p, "for_s", json_real(d));
+        json_object_set_new(p, "even_critical", json_boolean(rq->even_critical));
+        json_t *r = json_string(rq->reason ? rq->reason : "");
+        json_object_set_new(p, "reason", r ? r : json_string("(not UTF-8)"));
+    }
+    json_t *b = json_string(rq->by && rq->by[0] ? rq->by : "api");
+    json_object_set_new(p, "by", b ? b : json_string("(not UTF-8)"));
+    const char *res = rc == HEALER_OK ? "ok" : rc == HEALER_E_NOTFOUND ? "not_found"
+                    : rc == HEALER_E_INVAL ? "invalid" : "failed";
+    audit_operator(a, rq->release ? "unhold" : "hold", 0, rq->target, p, res, msg);
+    json_decref(p);
 }

@@ -19,4 +19,9 @@ unsigned http_holds_post(struct MHD_Connection *c, const http_backend *be, int r
  * _E_NOTFOUND, with what happened in msg. Without --for a hold lasts HOLD_DEFAULT_S. */
 int http_hold_apply(hold_table *hs, const http_hold_req *rq, double now, char *msg, size_t len);
 
+/* The hold request and what came of it (rc, msg from http_hold_apply) as an audit.jsonl line:
+ * decision "hold" or "unhold", params type, for_s, reason, by, even_critical. */
+struct audit_log;
+void http_hold_audit(struct audit_log *a, const http_hold_req *rq, int rc, const char *msg);
+
 #endif
