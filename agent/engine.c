@@ -160,8 +160,8 @@ void eng_execute_next(engine *e, heal *h)
     if (holds_match(governor_holds(e->rt->gov), h->is->type, h->is->target,
                     h->is->severity == HEALER_SEV_CRITICAL, clock_now())) {
         /* held since the heal began: no further step runs */
+        metrics_suppressed(e->rt->metrics, h->is->type, "hold"); /* before: finish frees h */
         eng_finish_heal(e, h, "suppressed", "hold");
-        metrics_suppressed(e->rt->metrics, h->is->type, "hold");
         return;
     }
     if (eng_step_needs_confirmation(e, h, a)) {
@@ -248,6 +248,9 @@ static void on_issue(engine *e, const msg *m)
     } else {
         free(key);
     }
+    /* new, or back after its heal said healed: a relapse if within relapse_window_s */
+    if (!is->count || (is->state == IS_HEALED && !is->active))
+        eng_loop_reopened(e, is);
     int old_sev = is->count ? is->severity : -1;
     is->count++;
     is->last_seen = now;

@@ -85,6 +85,7 @@ typedef struct heal {
     int rollbacks;
     double pending_created, pending_expires;
     const char *pending_reason;
+    char loop_reason[96];       /* "loop: N heals in M minutes" when the loop rule parked it */
     uint64_t attempt;           /* the step in flight (EXECUTE/VERIFY); 0 between steps */
     int step_plugin;            /* index of the plugin running (or awaited by) the step */
     int severity;               /* the severity when the heal began */
@@ -219,6 +220,11 @@ int eng_step_needs_confirmation(engine *e, const heal *h, const msg_action *a);
 void eng_park(engine *e, heal *h);
 /* 1 when an operator's hold keeps the engine off is now (marked held, counted once). */
 int eng_held(engine *e, eissue *is);
+/* engine_loops.c: heal-loop escalation and relapse (limits.loop_heals, loop_window_minutes,
+ * relapse_window_s). */
+void eng_loop_healed(engine *e, const heal *h);
+void eng_loop_reopened(engine *e, eissue *is);
+int eng_loop_check(engine *e, heal *h);
 
 /* engine_loop.c — for tests: an engine whose plugins are played by the test through hook
  * (no worker threads); messages go in with eng_dispatch, time passes with eng_sweep. */

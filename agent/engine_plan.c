@@ -278,6 +278,17 @@ void eng_decide(engine *e, heal *h)
 
     gov_request req = eng_gov_req(e, is, h, 0);
     gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
+    if ((v == GOV_ALLOW || v == GOV_AWAITING_CONFIRMATION) && eng_loop_check(e, h)) {
+        /* the same fix keeps "working" and the issue keeps coming back: a person decides */
+        h->cur = 0;
+        h->committed = 0;
+        eng_park(e, h);
+        h->pending_reason = h->loop_reason;
+        is->reason = "loop";
+        log_info("engine", "heal #%llu for %s on %s waits for a person: %s",
+                 (unsigned long long)h->id, is->type, is->target, h->loop_reason);
+        return;
+    }
     switch (v) {
     case GOV_ALLOW:
     case GOV_DRY_RUN:

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include "config.h"
+#include "heal_loops.h"
 #include "holds.h"
 
 typedef enum gov_verdict {
@@ -142,7 +143,13 @@ typedef struct gov_store {
     int (*streak)(void *ctx, const char *type, const char *action, int successes);
     int (*hold_put)(void *ctx, const hold *h);          /* the holds' store (holds.h) */
     int (*hold_del)(void *ctx, const char *target, const char *type);
+    int (*loop_put)(void *ctx, const loop_heal *l);    /* healed heals (heal_loops.h) */
+    int (*loop_prune)(void *ctx, double before);
 } gov_store;
+
+/* The healed-heal history behind loop escalation and relapse (heal_loops.h), kept for the
+ * longer of limits.loop_window_minutes and limits.relapse_window_s. */
+loop_table *governor_loops(governor *g);
 
 /* The operator's holds (holds.h), owned by the governor so they share its store and life. */
 hold_table *governor_holds(governor *g);

@@ -200,10 +200,55 @@ static int st_hold_del(void *ctx, const char *target, const char *type)
     return knowledge_write_sync(ctx, tx_hold_del, &k) == HEALER_OK ? 0 : -1;
 }
 
+/* Healed heals for loop escalation and relapse (heal_loops.h), also a table made on first use. */
+#define LOOPS_TABLE "CREATE TABLE IF NOT EXISTS gov_loops (heal_id INTEGER PRIMARY KEY, " \
+                    "issue_type TEXT NOT NULL, target TEXT NOT NULL, started_at REAL NOT NULL, " \
+                    "healed_at REAL NOT NULL, relapsed INTEGER NOT NULL DEFAULT 0)"
+
+static void bind_loop(sqlite3_stmt *st, const void *arg)
+{
+    const loop_heal *l = arg;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)l->heal_id);
+    sqlite3_bind_text(st, 2, l->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, l->target, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, l->started_at);
+    sqlite3_bind_double(st, 5, l->healed_at);
+    sqlite3_bind_int(st, 6, l->relapsed != 0);
+}
+
+static int tx_loop_put(sqlite3 *db, void *arg)
+{
+    int rc = run1(db, LOOPS_TABLE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = run1(db, "INSERT OR REPLACE INTO gov_loops (heal_id, issue_type, target, started_at,"
+                      " healed_at, relapsed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", bind_loop, arg);
+    return rc;
+}
+
+static int st_loop_put(void *ctx, const loop_heal *l)
+{
+    return knowledge_write_sync(ctx, tx_loop_put, (void *)l) == HEALER_OK ? 0 : -1;
+}
+
+static int tx_loop_prune(sqlite3 *db, void *arg)
+{
+    int rc = run1(db, LOOPS_TABLE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = run1(db, "DELETE FROM gov_loops WHERE healed_at < ?1 AND started_at < ?1", bind_now,
+                  arg);
+    return rc;
+}
+
+static int st_loop_prune(void *ctx, double before)
+{
+    return knowledge_write_sync(ctx, tx_loop_prune, &before) == HEALER_OK ? 0 : -1;
+}
+
 gov_store govstore_ops(knowledge *kb)
 {
     return (gov_store){ .ctx = kb, .commit = st_commit, .pause = st_pause, .snooze = st_snooze,
-                        .streak = st_streak, .hold_put = st_hold_put, .hold_del = st_hold_del };
+                        .streak = st_streak, .hold_put = st_hold_put, .hold_del = st_hold_del,
+                        .loop_put = st_loop_put, .loop_prune = st_loop_prune };
 }
 
 /* ---- load ---------------------------------------------------------------------------------- */
@@ -211,7 +256,7 @@ gov_store govstore_ops(knowledge *kb)
 typedef struct load_ctx {
     governor *g;
     double now;
-    int heals, cooldowns, snoozes, streaks, paused, holds;
+    int heals, cooldowns, snoozes, streaks, paused, holds, loops;
 } load_ctx;
 
 static const char *col(sqlite3_stmt *st, int i)
@@ -279,6 +324,15 @@ static void row_hold(load_ctx *lc, sqlite3_stmt *st)
     lc->holds++;
 }
 
+static void row_loop(load_ctx *lc, sqlite3_stmt *st)
+{
+    loop_heal l = { col(st, 1), col(st, 2), (uint64_t)sqlite3_column_int64(st, 0),
+                    sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
+                    sqlite3_column_int(st, 5) };
+    loops_restore(governor_loops(lc->g), &l);
+    lc->loops++;
+}
+
 static int tx_load(sqlite3 *db, void *arg)
 {
     load_ctx *lc = arg;
@@ -305,6 +359,11 @@ static int tx_load(sqlite3 *db, void *arg)
     if (rc == SQLITE_OK)
         rc = each_row(db, "SELECT target, issue_type, reason, by, since, until, even_critical"
                           " FROM gov_holds", lc->now, lc, row_hold);
+    if (rc == SQLITE_OK)
+        rc = run1(db, LOOPS_TABLE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = each_row(db, "SELECT heal_id, issue_type, target, started_at, healed_at, relapsed"
+                          " FROM gov_loops ORDER BY healed_at", lc->now, lc, row_loop);
     return rc;
 }
 
@@ -316,10 +375,10 @@ int govstore_load(knowledge *kb, governor *g, double now)
                   "empty windows");
         return -1;
     }
-    if (lc.heals || lc.cooldowns || lc.snoozes || lc.streaks || lc.paused || lc.holds)
+    if (lc.heals || lc.cooldowns || lc.snoozes || lc.streaks || lc.paused || lc.holds || lc.loops)
         log_info("governor", "restored: %d heal(s) of the last day, %d cooldown(s), %d snooze(s), "
-                 "%d confirmation streak(s), %d hold(s)%s", lc.heals, lc.cooldowns, lc.snoozes,
-                 lc.streaks, lc.holds,
+                 "%d confirmation streak(s), %d hold(s), %d healed heal(s) for the loop rule%s",
+                 lc.heals, lc.cooldowns, lc.snoozes, lc.streaks, lc.holds, lc.loops,
                  lc.paused ? "; healing is PAUSED (healctl resume)" : "");
     return 0;
 }

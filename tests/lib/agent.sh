@@ -70,6 +70,7 @@ limits = {
   max_heals_per_hour = ${MAX_HEALS:-100};
   cooldown_minutes = ${COOLDOWN:-0};
   min_health_for_auto = ${MIN_HEALTH:-30};
+  ${LIMITS_EXTRA:-}
 };
 http = { listen = "127.0.0.1:0"; token_file = "$T/token"; };
 plugins = {

@@ -24,7 +24,7 @@ size_t governor_debug_cooldown_entries(governor *g);
 
 static agent_limits limits(int heals, int rollbacks, int min_health, double cooldown_min)
 {
-    return (agent_limits){ heals, rollbacks, min_health, cooldown_min, 60.0, 0 };
+    return (agent_limits){ heals, rollbacks, min_health, cooldown_min, 60.0, 0, 0, 60.0, 300.0 };
 }
 
 static gov_request req(const char *type, const char *target)
