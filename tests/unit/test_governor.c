@@ -887,7 +887,7 @@ static void test_store_calls(void **state)
     governor_restore_snooze(g, "x", "z", T0 + 100, T0);
     governor_restore_streak(g, "x", "act", 5);
     governor_restore_paused(g, 1);
-    gov_store st = { &f, fs_commit, fs_pause, fs_snooze, fs_streak, NULL, NULL };
+    gov_store st = { &f, fs_commit, fs_pause, fs_snooze, fs_streak, NULL, NULL, NULL, NULL };
     governor_set_store(g, &st);
     assert_int_equal(f.commits + f.pauses + f.snoozes + f.streaks, 0);
     assert_int_equal(governor_paused(g), 1);
