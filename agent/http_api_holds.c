@@ -126,8 +126,8 @@ int http_hold_apply(hold_table *hs, const http_hold_req *rq, double now, char *m
         snprintf(until, sizeof until, "for %.0f s", d);
     else
         snprintf(until, sizeof until, "until released");
-    snprintf(msg, len, "held: %.200s%s%.60s %s%s%s%s", rq->target, h.type[0] ? " (type " : "",
-             h.type, h.type[0] ? ") " : "", until,
+    snprintf(msg, len, "held: %.200s%s%.60s%s %s%s%s", rq->target, h.type[0] ? " (type " : "",
+             h.type, h.type[0] ? ")" : "", until,
              h.even_critical ? ", critical issues included" : "", rc == -2 ? "; " : "");
     if (rc == -2) {
         size_t k = strlen(msg);
