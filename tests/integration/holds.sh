@@ -10,8 +10,8 @@ mkdir -p "$TICKS"
 echo "s3cret-token" >"$T/token"
 chmod 600 "$T/token"
 AUTH='Authorization: Bearer s3cret-token'
-# many heals an hour (the ticker heals every interval); the loop rule would escalate it to a person
-MODE=live MAX_HEALS=100000 LIMITS_EXTRA="loop_heals = 0;" write_config "$T/a.conf" "$PDIR" \
+# many heals an hour (the ticker heals every interval; the loop rule is off in write_config)
+MODE=live MAX_HEALS=100000 write_config "$T/a.conf" "$PDIR" \
   "ticker = { dir = \"$TICKS\"; paths_allow = [\"$TICKS\"]; fresh = false; };"
 # what ran: the audit log's lines for the ticker's action (the files are one per agent pid)
 heals() { grep -c '"action":"write_tick"' "$T/state/audit.jsonl" || true; }
