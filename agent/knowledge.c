@@ -28,6 +28,14 @@
 /* Test hooks (not in knowledge.h: nothing but tests may shrink the queue or stop the writer). */
 void knowledge_test_set_queue_max(knowledge *kb, size_t max);
 void knowledge_test_pause_writer(knowledge *kb, int paused);
+const char *knowledge_test_sql(knowledge *kb, int which);
+
+static const char PRUNE_HEALS_SQL[] =
+    "DELETE FROM heals WHERE id IN (SELECT id FROM heals WHERE finished_at < ?1"
+    " ORDER BY finished_at LIMIT ?2) RETURNING issue_id";
+static const char PRUNE_ISSUE_SQL[] =
+    "DELETE FROM issues WHERE id = ?1 AND detected_at < ?2 AND NOT EXISTS"
+    " (SELECT 1 FROM heals WHERE issue_id = ?1)";
 
 /* ------------------------------------------------------------------ statistics in memory */
 
@@ -655,10 +663,7 @@ static int prune_batch(knowledge *kb, double before, uint64_t *n)
     sqlite3_stmt *del = NULL, *orphan = NULL;
     int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(kb->wdb,
-                                "DELETE FROM heals WHERE id IN (SELECT id FROM heals"
-                                " WHERE finished_at < ?1 ORDER BY finished_at LIMIT ?2)"
-                                " RETURNING issue_id", -1, &del, NULL);
+        rc = sqlite3_prepare_v2(kb->wdb, PRUNE_HEALS_SQL, -1, &del, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_double(del, 1, before);
         sqlite3_bind_int(del, 2, KB_PRUNE_BATCH);
@@ -671,10 +676,7 @@ static int prune_batch(knowledge *kb, double before, uint64_t *n)
             rc = SQLITE_OK;
     }
     if (rc == SQLITE_OK && n_issues)
-        rc = sqlite3_prepare_v2(kb->wdb,
-                                "DELETE FROM issues WHERE id = ?1 AND detected_at < ?2 AND NOT"
-                                " EXISTS (SELECT 1 FROM heals WHERE issue_id = ?1)", -1, &orphan,
-                                NULL);
+        rc = sqlite3_prepare_v2(kb->wdb, PRUNE_ISSUE_SQL, -1, &orphan, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < n_issues; i++) {
         /* Repeats (several heals of one issue) find nothing the second time. */
         sqlite3_bind_int64(orphan, 1, issues[i]);
@@ -752,4 +754,17 @@ void knowledge_test_pause_writer(knowledge *kb, int paused)
     kb->paused = paused;
     pthread_cond_signal(&kb->q_cond);
     pthread_mutex_unlock(&kb->q_mtx);
+}
+
+/* The statements whose query plans the tests check: 0 the heals page, 1 its actions, 2 and 3
+ * the prune's deletes. */
+const char *knowledge_test_sql(knowledge *kb, int which)
+{
+    switch (which) {
+    case 0: return sqlite3_sql(kb->sel_heals);
+    case 1: return sqlite3_sql(kb->sel_actions);
+    case 2: return PRUNE_HEALS_SQL;
+    case 3: return PRUNE_ISSUE_SQL;
+    default: return NULL;
+    }
 }

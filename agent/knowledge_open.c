@@ -232,9 +232,9 @@ static int read_clean_mark(sqlite3 *db, int *clean)
 }
 
 /* 1: the file is there and is not a sound database of ours; 0: absent or sound; -1: cannot
- * tell, or refused (a link). */
-static int check_existing(int dfd, const char *path, char *why, size_t whylen, char *err,
-                          size_t errlen)
+ * tell, or refused (a link). force: the full check even on a big file closed cleanly. */
+static int check_existing(int dfd, const char *path, int force, char *why, size_t whylen,
+                          char *err, size_t errlen)
 {
     struct stat st;
     if (fstatat(dfd, KB_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -261,7 +261,7 @@ static int check_existing(int dfd, const char *path, char *why, size_t whylen, c
         sqlite3_busy_timeout(db, KB_BUSY_TIMEOUT_MS);
         rc = read_clean_mark(db, &clean);
     }
-    if (rc == SQLITE_OK && clean && st.st_size > check_always_bytes) {
+    if (rc == SQLITE_OK && clean && !force && st.st_size > check_always_bytes) {
         /* quick_check reads every page: 21 s at a million heals. A file the last run closed
          * cleanly (mark committed after its last write, cleared at open) is taken as sound;
          * corruption met while running clears the mark, so the next start checks. */
@@ -455,7 +455,7 @@ static int load_state(knowledge *kb, char *err, size_t errlen)
     return 0;
 }
 
-static void kb_free(knowledge *kb)
+static void close_databases(knowledge *kb)
 {
     sqlite3_stmt **stmts[] = {&kb->ins_issue, &kb->ins_heal, &kb->ins_action, &kb->upd_stats,
                               &kb->set_meta, &kb->sel_heals, &kb->sel_actions, &kb->sel_stats};
@@ -467,6 +467,12 @@ static void kb_free(knowledge *kb)
         sqlite3_close(kb->rdb);
     if (kb->wdb)
         sqlite3_close(kb->wdb);
+    kb->rdb = kb->wdb = NULL;
+}
+
+static void kb_free(knowledge *kb)
+{
+    close_databases(kb);
     for (kb_item *it = kb->head, *next; it; it = next) {
         next = it->next;
         free(it);
@@ -632,35 +638,59 @@ int knowledge_open(const char *state_dir, knowledge **out, char *err, size_t err
         return -1;
     }
 
-    why[0] = '\0';
-    int bad = check_existing(dfd, kb->path, why, sizeof why, err, errlen);
-    if (bad < 0) {
-        close(dfd);
-        kb_free(kb);
-        return -1;
-    }
-    if (bad) {
-        /* Refusing to start would only restart the agent into the same file for ever. */
-        char *newname = NULL;
-        if (move_aside(dfd, real, err, errlen, &newname) != 0) {
+    /* The full check is skipped on a big file closed cleanly; if opening it still meets
+     * corruption (damage at rest), the second pass checks it all and moves it aside. */
+    for (int force = 0;; force++) {
+        why[0] = '\0';
+        int bad = check_existing(dfd, kb->path, force, why, sizeof why, err, errlen);
+        if (bad < 0) {
             close(dfd);
             kb_free(kb);
             return -1;
         }
-        log_error(KB_WHO, "%s: not a usable knowledge base (%s); moved it to %s and started a "
-                  "fresh one", kb->path, why, newname);
-        free(newname);
-    }
-    if (drop_linked_companions(dfd, real, err, errlen) != 0) {
-        close(dfd);
-        kb_free(kb);
-        return -1;
+        if (bad) {
+            /* Refusing to start would only restart the agent into the same file for ever. */
+            char *newname = NULL;
+            if (move_aside(dfd, real, err, errlen, &newname) != 0) {
+                close(dfd);
+                kb_free(kb);
+                return -1;
+            }
+            log_error(KB_WHO, "%s: not a usable knowledge base (%s); moved it to %s and started "
+                      "a fresh one", kb->path, why, newname);
+            free(newname);
+        }
+        if (drop_linked_companions(dfd, real, err, errlen) != 0) {
+            close(dfd);
+            kb_free(kb);
+            return -1;
+        }
+        if (open_databases(kb, err, errlen) == 0)
+            break;
+        int code = kb->wdb ? sqlite3_errcode(kb->wdb) : SQLITE_OK;
+        int rcode = kb->rdb ? sqlite3_errcode(kb->rdb) : SQLITE_OK;
+        int damaged = (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB ||
+                      (rcode & 0xff) == SQLITE_CORRUPT || (rcode & 0xff) == SQLITE_NOTADB;
+        if (force || bad || !damaged) {
+            close(dfd);
+            kb_free(kb);
+            return -1;
+        }
+        log_warn(KB_WHO, "%s: %s: checking the whole file", kb->path, err);
+        err[0] = '\0';
+        close_databases(kb);
+        /* load_state may have counted part of the statistics of the damaged file. */
+        kb_stats_free(kb);
+        kb->n_stats = 0;
+        kb->buckets = calloc(kb->n_buckets, sizeof *kb->buckets);
+        if (!kb->buckets) {
+            snprintf(err, errlen, "out of memory");
+            close(dfd);
+            kb_free(kb);
+            return -1;
+        }
     }
     close(dfd);
-    if (open_databases(kb, err, errlen) != 0) {
-        kb_free(kb);
-        return -1;
-    }
     kb->writer_running = 1;
     int prc = pthread_create(&kb->writer, NULL, kb_writer_main, kb);
     if (prc != 0) {
