@@ -365,6 +365,13 @@ int kb_db_exec(sqlite3 *db, const char *sql)
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+void kb_db_lock(knowledge *kb)
+{
+    atomic_fetch_add(&kb->db_waiters, 1);
+    pthread_mutex_lock(&kb->db_mtx);
+    atomic_fetch_sub(&kb->db_waiters, 1);
+}
+
 int kb_note_rc(knowledge *kb, int rc)
 {
     if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
@@ -404,7 +411,7 @@ static int db_set_meta(knowledge *kb, const char *key, uint64_t value)
 /* Moves the on-disk reservation to `value`, durably, in its own transaction. */
 int kb_reserve_ids(knowledge *kb, id_counter *c, uint64_t value)
 {
-    pthread_mutex_lock(&kb->db_mtx);
+    kb_db_lock(kb);
     int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK)
         rc = db_set_meta(kb, c->meta_key, value);
@@ -449,31 +456,9 @@ uint64_t knowledge_next_issue_id(knowledge *kb)
 
 /* ------------------------------------------------------------------ the writer */
 
-/* Between two batches of a long prune: the writer gets the database before the next batch
- * (a mutex is not fair: unlocking and locking again could starve it). Bounded, so a paused or
- * stuck writer never stops the prune. */
-static void writer_catch_up(knowledge *kb)
-{
-    pthread_mutex_lock(&kb->q_mtx);
-    if (kb->head && kb->writer_running && !kb->paused) {
-        uint64_t was = kb->done_seq;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += KB_BATCH_WAIT_NS * 2;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (kb->done_seq == was && kb->head && kb->writer_running &&
-               pthread_cond_timedwait(&kb->done_cond, &kb->q_mtx, &until) == 0)
-            ;
-    }
-    pthread_mutex_unlock(&kb->q_mtx);
-}
-
 static void writer_batch(knowledge *kb, kb_item *batch)
 {
-    pthread_mutex_lock(&kb->db_mtx);
+    kb_db_lock(kb);
     int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
     for (kb_item *it = batch; it && rc == SQLITE_OK; it = it->next)
         rc = db_write_heal(kb, &it->heal);
@@ -622,7 +607,7 @@ int knowledge_record_heal_sync(knowledge *kb, const kb_heal *heal)
 {
     if (!kb || !heal_valid(heal))
         return HEALER_E_INVAL;
-    pthread_mutex_lock(&kb->db_mtx);
+    kb_db_lock(kb);
     int rc = db_write_one(kb, heal, 1);
     pthread_mutex_unlock(&kb->db_mtx);
     if (rc != SQLITE_OK)
@@ -635,7 +620,7 @@ int knowledge_write_sync(knowledge *kb, int (*fn)(sqlite3 *db, void *arg), void 
 {
     if (!kb || !fn)
         return HEALER_E_INVAL;
-    pthread_mutex_lock(&kb->db_mtx);
+    kb_db_lock(kb);
     int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK)
         rc = fn(kb->wdb, arg);
@@ -710,8 +695,11 @@ int knowledge_prune(knowledge *kb, double before, uint64_t *removed)
         rc = prune_batch(kb, before, &n);
         pthread_mutex_unlock(&kb->db_mtx);
         total += n;
-        if (n == KB_PRUNE_BATCH)
-            writer_catch_up(kb);
+        /* A mutex is not fair: unlocking and locking again at once could starve the writer
+         * and the durable path for the whole prune. Whoever queued on the lock meanwhile
+         * goes first (bounded: a stuck holder never stops the prune). */
+        for (int i = 0; i < 200 && n == KB_PRUNE_BATCH && atomic_load(&kb->db_waiters) > 0; i++)
+            usleep(500);
     } while (rc == SQLITE_OK && n == KB_PRUNE_BATCH);
     if (removed)
         *removed = total; /* the batches committed before a failure stay removed */

@@ -676,7 +676,7 @@ int knowledge_open(const char *state_dir, knowledge **out, char *err, size_t err
             kb_free(kb);
             return -1;
         }
-        log_warn(KB_WHO, "%s: %s: checking the whole file", kb->path, err);
+        log_warn(KB_WHO, "%s: checking the whole file", err);
         err[0] = '\0';
         close_databases(kb);
         /* load_state may have counted part of the statistics of the damaged file. */
