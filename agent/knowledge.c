@@ -1,6 +1,6 @@
 /* knowledge.c — the knowledge base: the writer thread and its bounded queue, the durable
- * one-heal path, the in-memory statistics, and heal and issue ids that stay unique across
- * restarts and crashes (open/schema in knowledge_open.c, JSON views in knowledge_json.c). */
+ * one-heal path, the in-memory statistics, heal and issue ids that stay unique across restarts
+ * and crashes, and the batched prune (open/schema in knowledge_open.c, JSON in knowledge_json.c). */
 #include "knowledge.h"
 
 #include <errno.h>

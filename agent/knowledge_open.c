@@ -1,6 +1,6 @@
-/* knowledge_open.c — opening state_dir/knowledge.db: the schema and its migrations, a corrupt
- * or foreign file moved aside, the prepared statements, statistics and ids loaded at start,
- * the writer thread started; and the clean close. */
+/* knowledge_open.c — opening state_dir/knowledge.db: the schema and its migrations, the full
+ * check only after an unclean stop (the clean-close mark), a corrupt or foreign file moved aside,
+ * the prepared statements, statistics and ids loaded, the writer started; and the clean close. */
 #include "knowledge.h"
 
 #include <errno.h>
