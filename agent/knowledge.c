@@ -1,6 +1,6 @@
 /* knowledge.c — the knowledge base: the writer thread and its bounded queue, the durable
- * one-heal path, the in-memory statistics, and heal and issue ids that stay unique across
- * restarts and crashes (open/schema in knowledge_open.c, JSON views in knowledge_json.c). */
+ * one-heal path, the in-memory statistics, heal and issue ids that stay unique across restarts
+ * and crashes, and the batched prune (open/schema in knowledge_open.c, JSON in knowledge_json.c). */
 #include "knowledge.h"
 
 #include <errno.h>
@@ -22,10 +22,20 @@
 
 #define KB_BATCH_MAX 1000
 #define KB_BATCH_WAIT_NS (50L * 1000 * 1000)
+/* Heals deleted per prune transaction: a few tens of ms of holding the write lock. */
+#define KB_PRUNE_BATCH 1000
 
 /* Test hooks (not in knowledge.h: nothing but tests may shrink the queue or stop the writer). */
 void knowledge_test_set_queue_max(knowledge *kb, size_t max);
 void knowledge_test_pause_writer(knowledge *kb, int paused);
+const char *knowledge_test_sql(knowledge *kb, int which);
+
+static const char PRUNE_HEALS_SQL[] =
+    "DELETE FROM heals WHERE id IN (SELECT id FROM heals WHERE finished_at < ?1"
+    " ORDER BY finished_at LIMIT ?2) RETURNING issue_id";
+static const char PRUNE_ISSUE_SQL[] =
+    "DELETE FROM issues WHERE id = ?1 AND detected_at < ?2 AND NOT EXISTS"
+    " (SELECT 1 FROM heals WHERE issue_id = ?1)";
 
 /* ------------------------------------------------------------------ statistics in memory */
 
@@ -355,6 +365,20 @@ int kb_db_exec(sqlite3 *db, const char *sql)
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+void kb_db_lock(knowledge *kb)
+{
+    atomic_fetch_add(&kb->db_waiters, 1);
+    pthread_mutex_lock(&kb->db_mtx);
+    atomic_fetch_sub(&kb->db_waiters, 1);
+}
+
+int kb_note_rc(knowledge *kb, int rc)
+{
+    if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)
+        atomic_store(&kb->saw_corrupt, 1);
+    return rc;
+}
+
 /* One heal in its own transaction; rolls back (and logs, when asked) on failure. Under
  * db_mtx. */
 static int db_write_one(knowledge *kb, const kb_heal *h, int log_failure)
@@ -365,6 +389,7 @@ static int db_write_one(knowledge *kb, const kb_heal *h, int log_failure)
     if (rc == SQLITE_OK)
         rc = kb_db_exec(kb->wdb, "COMMIT");
     if (rc != SQLITE_OK) {
+        kb_note_rc(kb, rc);
         if (log_failure)
             log_error(KB_WHO, "%s: heal %" PRIu64 " not stored: %s (sqlite %d)", kb->path,
                       h->id, sqlite3_errmsg(kb->wdb), rc);
@@ -386,7 +411,7 @@ static int db_set_meta(knowledge *kb, const char *key, uint64_t value)
 /* Moves the on-disk reservation to `value`, durably, in its own transaction. */
 int kb_reserve_ids(knowledge *kb, id_counter *c, uint64_t value)
 {
-    pthread_mutex_lock(&kb->db_mtx);
+    kb_db_lock(kb);
     int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK)
         rc = db_set_meta(kb, c->meta_key, value);
@@ -433,7 +458,7 @@ uint64_t knowledge_next_issue_id(knowledge *kb)
 
 static void writer_batch(knowledge *kb, kb_item *batch)
 {
-    pthread_mutex_lock(&kb->db_mtx);
+    kb_db_lock(kb);
     int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
     for (kb_item *it = batch; it && rc == SQLITE_OK; it = it->next)
         rc = db_write_heal(kb, &it->heal);
@@ -441,6 +466,7 @@ static void writer_batch(knowledge *kb, kb_item *batch)
         rc = kb_db_exec(kb->wdb, "COMMIT");
     uint64_t failed_seq = 0;
     if (rc != SQLITE_OK) {
+        kb_note_rc(kb, rc);
         /* One bad heal (a duplicate id) must not lose the other 999: redo them one by one and
          * give up only on those that fail alone. */
         log_warn(KB_WHO, "%s: batch failed (%s); retrying its heals one by one", kb->path,
@@ -581,7 +607,7 @@ int knowledge_record_heal_sync(knowledge *kb, const kb_heal *heal)
 {
     if (!kb || !heal_valid(heal))
         return HEALER_E_INVAL;
-    pthread_mutex_lock(&kb->db_mtx);
+    kb_db_lock(kb);
     int rc = db_write_one(kb, heal, 1);
     pthread_mutex_unlock(&kb->db_mtx);
     if (rc != SQLITE_OK)
@@ -594,13 +620,14 @@ int knowledge_write_sync(knowledge *kb, int (*fn)(sqlite3 *db, void *arg), void 
 {
     if (!kb || !fn)
         return HEALER_E_INVAL;
-    pthread_mutex_lock(&kb->db_mtx);
+    kb_db_lock(kb);
     int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK)
         rc = fn(kb->wdb, arg);
     if (rc == SQLITE_OK)
         rc = kb_db_exec(kb->wdb, "COMMIT");
     if (rc != SQLITE_OK) {
+        kb_note_rc(kb, rc);
         log_error(KB_WHO, "%s: write failed: %s (sqlite %d)", kb->path, sqlite3_errmsg(kb->wdb), rc);
         if (!sqlite3_get_autocommit(kb->wdb))
             kb_db_exec(kb->wdb, "ROLLBACK");
@@ -609,40 +636,74 @@ int knowledge_write_sync(knowledge *kb, int (*fn)(sqlite3 *db, void *arg), void 
     return rc == SQLITE_OK ? HEALER_OK : HEALER_E_IO;
 }
 
+/* One batch of the prune, in its own transaction (under db_mtx): up to KB_PRUNE_BATCH of the
+ * oldest heals before `before` (heals_by_finished), their actions by cascade, then those of
+ * their issues no heal refers to any more (heals_by_issue): the cost is what is removed, never
+ * the size of the table. *n gets the heals deleted. */
+static int prune_batch(knowledge *kb, double before, uint64_t *n)
+{
+    sqlite3_int64 issues[KB_PRUNE_BATCH];
+    size_t n_issues = 0;
+    *n = 0;
+    sqlite3_stmt *del = NULL, *orphan = NULL;
+    int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(kb->wdb, PRUNE_HEALS_SQL, -1, &del, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_double(del, 1, before);
+        sqlite3_bind_int(del, 2, KB_PRUNE_BATCH);
+        while ((rc = sqlite3_step(del)) == SQLITE_ROW) {
+            (*n)++;
+            if (sqlite3_column_type(del, 0) != SQLITE_NULL && n_issues < KB_PRUNE_BATCH)
+                issues[n_issues++] = sqlite3_column_int64(del, 0);
+        }
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_OK && n_issues)
+        rc = sqlite3_prepare_v2(kb->wdb, PRUNE_ISSUE_SQL, -1, &orphan, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n_issues; i++) {
+        /* Repeats (several heals of one issue) find nothing the second time. */
+        sqlite3_bind_int64(orphan, 1, issues[i]);
+        sqlite3_bind_double(orphan, 2, before);
+        rc = step_done(orphan);
+    }
+    sqlite3_finalize(del);
+    sqlite3_finalize(orphan);
+    if (rc == SQLITE_OK)
+        rc = kb_db_exec(kb->wdb, "COMMIT");
+    if (rc != SQLITE_OK) {
+        kb_note_rc(kb, rc);
+        log_error(KB_WHO, "%s: pruning old heals failed: %s", kb->path, sqlite3_errmsg(kb->wdb));
+        if (!sqlite3_get_autocommit(kb->wdb))
+            kb_db_exec(kb->wdb, "ROLLBACK");
+        *n = 0;
+    }
+    return rc;
+}
+
 int knowledge_prune(knowledge *kb, double before, uint64_t *removed)
 {
     if (removed)
         *removed = 0;
     if (!kb || !isfinite(before))
         return HEALER_E_INVAL;
-    pthread_mutex_lock(&kb->db_mtx);
-    int rc = HEALER_OK;
-    sqlite3_stmt *del = NULL, *orphans = NULL;
-    if (kb_db_exec(kb->wdb, "BEGIN IMMEDIATE") != 0) {
+    uint64_t total = 0, n;
+    int rc;
+    do {
+        pthread_mutex_lock(&kb->db_mtx);
+        rc = prune_batch(kb, before, &n);
         pthread_mutex_unlock(&kb->db_mtx);
-        return HEALER_E_IO;
-    }
-    /* heal_actions go with their heal (ON DELETE CASCADE). */
-    if (sqlite3_prepare_v2(kb->wdb, "DELETE FROM heals WHERE finished_at < ?1", -1, &del, NULL) != SQLITE_OK ||
-        sqlite3_bind_double(del, 1, before) != SQLITE_OK || step_done(del) != SQLITE_OK) {
-        rc = HEALER_E_IO;
-    } else if (removed) {
-        *removed = (uint64_t)sqlite3_changes(kb->wdb);
-    }
-    if (rc == HEALER_OK &&
-        (sqlite3_prepare_v2(kb->wdb, "DELETE FROM issues WHERE detected_at < ?1 AND id NOT IN "
-                            "(SELECT issue_id FROM heals WHERE issue_id IS NOT NULL)", -1,
-                            &orphans, NULL) != SQLITE_OK ||
-         sqlite3_bind_double(orphans, 1, before) != SQLITE_OK || step_done(orphans) != SQLITE_OK))
-        rc = HEALER_E_IO;
-    sqlite3_finalize(del);
-    sqlite3_finalize(orphans);
-    if (kb_db_exec(kb->wdb, rc == HEALER_OK ? "COMMIT" : "ROLLBACK") != 0)
-        rc = HEALER_E_IO;
-    if (rc != HEALER_OK)
-        log_error("knowledge", "%s: pruning old heals failed: %s", kb->path, sqlite3_errmsg(kb->wdb));
-    pthread_mutex_unlock(&kb->db_mtx);
-    return rc;
+        total += n;
+        /* A mutex is not fair: unlocking and locking again at once could starve the writer
+         * and the durable path for the whole prune. Whoever queued on the lock meanwhile
+         * goes first (bounded: a stuck holder never stops the prune). */
+        for (int i = 0; i < 200 && n == KB_PRUNE_BATCH && atomic_load(&kb->db_waiters) > 0; i++)
+            usleep(500);
+    } while (rc == SQLITE_OK && n == KB_PRUNE_BATCH);
+    if (removed)
+        *removed = total; /* the batches committed before a failure stay removed */
+    return rc == SQLITE_OK ? HEALER_OK : HEALER_E_IO;
 }
 
 int knowledge_flush(knowledge *kb)
@@ -681,4 +742,17 @@ void knowledge_test_pause_writer(knowledge *kb, int paused)
     kb->paused = paused;
     pthread_cond_signal(&kb->q_cond);
     pthread_mutex_unlock(&kb->q_mtx);
+}
+
+/* The statements whose query plans the tests check: 0 the heals page, 1 its actions, 2 and 3
+ * the prune's deletes. */
+const char *knowledge_test_sql(knowledge *kb, int which)
+{
+    switch (which) {
+    case 0: return sqlite3_sql(kb->sel_heals);
+    case 1: return sqlite3_sql(kb->sel_actions);
+    case 2: return PRUNE_HEALS_SQL;
+    case 3: return PRUNE_ISSUE_SQL;
+    default: return NULL;
+    }
 }

@@ -43,7 +43,9 @@ typedef struct kb_heal {
 } kb_heal;
 
 /* Opens (creating) state_dir/knowledge.db. A file that is not a valid database is renamed to
- * knowledge.db.corrupt-<time> with one error line, and a fresh one created. 0 or -1 + err. */
+ * knowledge.db.corrupt-<time> with one error line, and a fresh one created. The page-by-page
+ * check runs on a small file or after a run that did not close cleanly (knowledge_open.c).
+ * 0 or -1 + err. */
 int knowledge_open(const char *state_dir, knowledge **out, char *err, size_t errlen);
 /* Flushes the queue, stops the writer, closes. */
 void knowledge_close(knowledge *kb);
@@ -73,7 +75,9 @@ int knowledge_flush(knowledge *kb);
 int knowledge_mark_relapsed(knowledge *kb, uint64_t heal_id, const char *reason);
 
 /* Deletes the heals (and their actions) that finished before `before` (epoch seconds), and the
- * issues no remaining heal refers to. The per (issue type, action) statistics are aggregates
+ * issues no remaining heal refers to, in transactions of 1 000 heals that let other writers in
+ * between (the cost is what is removed, not the table's size); on failure the batches already
+ * committed stay removed and *removed counts them. The per (issue type, action) statistics are aggregates
  * and stay: what was learned outlives the history. Thread-safe; runs on the caller's thread
  * (the agent's main thread, never the engine's). *removed gets the heals deleted. */
 int knowledge_prune(knowledge *kb, double before, uint64_t *removed);

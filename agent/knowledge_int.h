@@ -69,6 +69,10 @@ struct knowledge {
     size_t n_buckets, n_stats;
 
     id_counter heal_ids, issue_ids;
+    /* Set when any statement met SQLITE_CORRUPT/NOTADB: close then leaves the file unmarked,
+     * so the next open runs the full check. */
+    _Atomic int saw_corrupt;
+    _Atomic int db_waiters; /* threads waiting for db_mtx (kb_db_lock): the prune yields to them */
 };
 
 stat_entry *kb_stat_find(knowledge *kb, const char *type, const char *action, int create);
@@ -77,5 +81,9 @@ int kb_db_exec(sqlite3 *db, const char *sql);
 double kb_finite_or_zero(double v);
 int kb_reserve_ids(knowledge *kb, id_counter *c, uint64_t value);
 void *kb_writer_main(void *arg);
+/* Notes rc in kb->saw_corrupt when it says the file is damaged; returns rc. */
+int kb_note_rc(knowledge *kb, int rc);
+/* Locks db_mtx, counted in db_waiters while waiting. */
+void kb_db_lock(knowledge *kb);
 
 #endif

@@ -78,21 +78,73 @@ static json_t *heal_row(sqlite3_stmt *st)
     return h;
 }
 
+/* Column 0 is heal_id; the action's fields start at 1. */
 static json_t *action_row(sqlite3_stmt *st)
 {
     json_t *a = json_object();
     if (!a)
         return NULL;
-    json_object_set_new(a, "plugin", jstr(sqlite3_column_text(st, 0)));
-    json_object_set_new(a, "action", jstr(sqlite3_column_text(st, 1)));
-    json_object_set_new(a, "target", jstr(sqlite3_column_text(st, 2)));
-    json_object_set_new(a, "outcome", jstr(sqlite3_column_text(st, 3)));
-    json_object_set_new(a, "message", jstr(sqlite3_column_text(st, 4)));
-    json_object_set_new(a, "started_at", jreal(sqlite3_column_double(st, 5)));
-    json_object_set_new(a, "duration_seconds", jreal(sqlite3_column_double(st, 6)));
-    json_object_set_new(a, "before", jobject_text(sqlite3_column_text(st, 7)));
-    json_object_set_new(a, "after", jobject_text(sqlite3_column_text(st, 8)));
+    json_object_set_new(a, "plugin", jstr(sqlite3_column_text(st, 1)));
+    json_object_set_new(a, "action", jstr(sqlite3_column_text(st, 2)));
+    json_object_set_new(a, "target", jstr(sqlite3_column_text(st, 3)));
+    json_object_set_new(a, "outcome", jstr(sqlite3_column_text(st, 4)));
+    json_object_set_new(a, "message", jstr(sqlite3_column_text(st, 5)));
+    json_object_set_new(a, "started_at", jreal(sqlite3_column_double(st, 6)));
+    json_object_set_new(a, "duration_seconds", jreal(sqlite3_column_double(st, 7)));
+    json_object_set_new(a, "before", jobject_text(sqlite3_column_text(st, 8)));
+    json_object_set_new(a, "after", jobject_text(sqlite3_column_text(st, 9)));
     return a;
+}
+
+/* The page's heals, newest first, each with an empty "actions" array; ids[i] is heals[i]'s. */
+static int read_heals(knowledge *kb, int limit, json_t *heals, sqlite3_int64 *ids)
+{
+    int rc;
+    size_t n = 0;
+    sqlite3_bind_int(kb->sel_heals, 1, limit);
+    while ((rc = sqlite3_step(kb->sel_heals)) == SQLITE_ROW) {
+        json_t *h = heal_row(kb->sel_heals);
+        /* The _new calls take their argument's reference even when they fail. */
+        if (h && json_object_set_new(h, "actions", json_array()) != 0) {
+            json_decref(h);
+            h = NULL;
+        }
+        if (!h || json_array_append_new(heals, h) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        ids[n++] = sqlite3_column_int64(kb->sel_heals, 0);
+    }
+    sqlite3_reset(kb->sel_heals);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The actions of the page in one range scan, ascending by heal id, matched to the heals
+ * (descending) from the end of the page. */
+static int read_actions(knowledge *kb, json_t *heals, const sqlite3_int64 *ids)
+{
+    size_t n = json_array_size(heals);
+    if (n == 0)
+        return SQLITE_OK;
+    sqlite3_bind_int64(kb->sel_actions, 1, ids[n - 1]);
+    sqlite3_bind_int64(kb->sel_actions, 2, ids[0]);
+    size_t k = n; /* heals[k - 1] is the candidate: the lowest id not passed yet */
+    int rc;
+    while ((rc = sqlite3_step(kb->sel_actions)) == SQLITE_ROW) {
+        sqlite3_int64 hid = sqlite3_column_int64(kb->sel_actions, 0);
+        while (k > 0 && ids[k - 1] < hid)
+            k--;
+        if (k == 0 || ids[k - 1] != hid)
+            continue; /* not on the page (cannot happen within one snapshot; harmless) */
+        json_t *a = action_row(kb->sel_actions);
+        if (!a || json_array_append_new(json_object_get(json_array_get(heals, k - 1), "actions"),
+                                        a) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_reset(kb->sel_actions);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 json_t *knowledge_heals_json(knowledge *kb, int limit)
@@ -104,40 +156,29 @@ json_t *knowledge_heals_json(knowledge *kb, int limit)
     if (limit > KB_HEALS_LIMIT_MAX)
         limit = KB_HEALS_LIMIT_MAX;
     json_t *heals = json_array();
-    if (!heals)
+    sqlite3_int64 *ids = malloc((size_t)limit * sizeof *ids);
+    if (!heals || !ids) {
+        json_decref(heals);
+        free(ids);
         return NULL;
-    pthread_mutex_lock(&kb->read_mtx);
-    /* One read transaction: every heal and its actions from the same snapshot. */
-    int rc = kb_db_exec(kb->rdb, "BEGIN");
-    sqlite3_bind_int(kb->sel_heals, 1, limit);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(kb->sel_heals)) == SQLITE_ROW) {
-        rc = SQLITE_OK;
-        json_t *h = heal_row(kb->sel_heals);
-        json_t *acts = json_array();
-        if (!h || !acts) {
-            json_decref(h);
-            json_decref(acts);
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        sqlite3_bind_int64(kb->sel_actions, 1, sqlite3_column_int64(kb->sel_heals, 0));
-        int arc;
-        while ((arc = sqlite3_step(kb->sel_actions)) == SQLITE_ROW)
-            json_array_append_new(acts, action_row(kb->sel_actions));
-        sqlite3_reset(kb->sel_actions);
-        if (arc != SQLITE_DONE)
-            rc = arc;
-        json_object_set_new(h, "actions", acts);
-        json_array_append_new(heals, h);
     }
-    if (rc == SQLITE_DONE)
-        rc = SQLITE_OK;
-    if (rc != SQLITE_OK)
-        log_error(KB_WHO, "%s: reading heals: %s", kb->path, sqlite3_errmsg(kb->rdb));
-    sqlite3_reset(kb->sel_heals);
+    pthread_mutex_lock(&kb->read_mtx);
+    /* One read transaction: every heal and its actions from the same snapshot (which is also
+     * what makes the page's id range hold exactly its heals). */
+    int rc = kb_db_exec(kb->rdb, "BEGIN");
+    if (rc == SQLITE_OK)
+        rc = read_heals(kb, limit, heals, ids);
+    if (rc == SQLITE_OK)
+        rc = read_actions(kb, heals, ids);
+    if (rc != SQLITE_OK) {
+        kb_note_rc(kb, rc);
+        log_error(KB_WHO, "%s: reading heals: %s", kb->path,
+                  rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(kb->rdb));
+    }
     if (!sqlite3_get_autocommit(kb->rdb))
         kb_db_exec(kb->rdb, "COMMIT");
     pthread_mutex_unlock(&kb->read_mtx);
+    free(ids);
     if (rc != SQLITE_OK) {
         json_decref(heals);
         return NULL;
