@@ -429,8 +429,13 @@ static void disk_preview_list(disk_plan_ctx *pc, const char *key, double age,
         if (!disk_on_mount(d, pc->dev))
             continue;
         disk_preview p;
-        if (disk_preview_dir(d, age, pattern, time(NULL), &pc->open, &p) != 0)
+        if (disk_preview_dir(d, age, pattern, time(NULL), &pc->open, &p) != 0) {
+            /* Nothing of it is planned: the host would refuse it too, for the same reason. */
+            s->h->log(s->ctx, HEALER_LOG_WARN, "plugins.disk.%s: %s not cleaned: %s", key, d,
+                      p.why);
+            snprintf(sum->why, sizeof sum->why, "%s", p.why);
             continue;
+        }
         sum->count += p.count;
         sum->bytes += p.bytes;
         sum->held += p.held;

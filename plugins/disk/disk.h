@@ -64,20 +64,25 @@ int disk_openset_load(const char *proc_dir, disk_openset *s);
 int disk_openset_has(const disk_openset *s, dev_t dev, ino_t ino);
 void disk_openset_free(disk_openset *s);
 
-/* What removing the regular files older than some age under a directory would free, walked as
- * the host's act_remove_old_files walks (never through symlinks, never into another
- * filesystem, no sockets, fifos or devices, held-open files kept). Read-only. */
+/* What removing the regular files older than some age under a directory would free, walked by
+ * the very code the host's act_remove_old_files runs (agent/clean_walk.c): the directory opened
+ * from / through trusted directories without symlinks, never another mount, ages by the newest
+ * of atime, mtime and ctime, no login records, no sockets, fifos or devices, held-open and
+ * mapped files kept. Read-only. */
 #define DISK_PREVIEW_NAMES 4
 typedef struct disk_preview {
     uint64_t count, bytes;    /* files that would go, and their blocks (st_blocks * 512) */
-    uint64_t held;            /* old enough but held open: kept */
+    uint64_t held;            /* old enough but held open or mapped: kept */
+    uint64_t linked;          /* would go, but another hard link keeps the blocks: 0 bytes */
     uint64_t scanned;         /* directory entries looked at */
-    char names[DISK_PREVIEW_NAMES][96]; /* the first few, rotated ones first */
+    uint64_t mounts_skipped, login_kept;
+    char names[DISK_PREVIEW_NAMES][512]; /* the first few to go, in the host's order */
     size_t n_names;
     int names_rotated[DISK_PREVIEW_NAMES];
+    char why[512];            /* why the directory was refused, when -1 */
 } disk_preview;
 /* pattern: fnmatch on the file name, NULL or "" = every file. held_set may be NULL (no
- * held-open check). 0, or -1 with errno when dir cannot be opened. */
+ * held-open check). 0, or -1 with errno and p->why when dir is refused or cannot be opened. */
 int disk_preview_dir(const char *dir, double older_than_days, const char *pattern, time_t now,
                      const disk_openset *held_set, disk_preview *p);
 
