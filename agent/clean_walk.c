@@ -2,6 +2,9 @@
  * agent's act_remove_old_files and the disk plugin's preview (compiled into both): the declared
  * directory opened from / through trusted directories only, the tree walked by descriptors
  * without leaving its mount (mount ids, not st_dev), ages by the newest of a/m/ctime. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* openat2, statx, name_to_handle_at, qsort_r */
+#endif
 #include "clean_walk.h"
 
 #include <dirent.h>

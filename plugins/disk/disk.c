@@ -429,7 +429,7 @@ static void disk_preview_list(disk_plan_ctx *pc, const char *key, double age,
         if (!disk_on_mount(d, pc->dev))
             continue;
         disk_preview p;
-        if (disk_preview_dir(d, age, pattern, time(NULL), &pc->open, &p) != 0) {
+        if (disk_preview_dir(d, age, pattern, (time_t)s->h->now(s->ctx), &pc->open, &p) != 0) {
             /* Nothing of it is planned: the host would refuse it too, for the same reason. */
             s->h->log(s->ctx, HEALER_LOG_WARN, "plugins.disk.%s: %s not cleaned: %s", key, d,
                       p.why);

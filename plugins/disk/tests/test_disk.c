@@ -115,6 +115,8 @@ static void put(const char *path, const char *text)
     fclose(f);
 }
 
+static time_t fx_now;   /* the plugin's wall clock in the plan tests */
+
 static void make_file(const char *dir, const char *name, size_t bytes, int days_old)
 {
     char p[PATH_MAX * 2];
@@ -129,11 +131,11 @@ static void make_file(const char *dir, const char *name, size_t bytes, int days_
         bytes -= n;
     }
     close(fd);
-    if (days_old) {
-        struct utimbuf t;
-        t.actime = t.modtime = time(NULL) - (time_t)days_old * 86400;
-        assert_int_equal(utime(p, &t), 0);
-    }
+    /* ctime cannot be set back: files are made old by running the plan on a clock fx_now far
+     * ahead of the real one, and a "fresh" file gets fx_now itself as atime and mtime. */
+    struct utimbuf t;
+    t.actime = t.modtime = fx_now - (time_t)days_old * 86400;
+    assert_int_equal(utime(p, &t), 0);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -147,6 +149,7 @@ static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
+    fx_now = time(NULL) + 1000 * 86400;
     snprintf(f->root, sizeof f->root, "/tmp/disk-test-XXXXXX");
     assert_non_null(mkdtemp(f->root));
     snprintf(f->proc, sizeof f->proc, "%s/proc", f->root);
@@ -245,6 +248,7 @@ static void plan_at(fx *f, double pct)
 {
     fx_set(f->mnt, f->dev, pct, 5);
     healer_mock_clear(f->m);
+    healer_mock_set_time(f->m, (double)fx_now);
     healer_issue is = {.type = "disk_space_low", .severity = HEALER_SEV_HIGH, .target = f->mnt,
                        .summary = "test"};
     assert_int_equal(healer_mock_plan(f->m, &is), HEALER_OK);
