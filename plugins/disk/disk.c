@@ -6,6 +6,7 @@
 
 #include "disk.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
@@ -47,7 +48,8 @@ typedef struct disk_state {
     double log_age, tmp_age, em_log_age, em_tmp_age;
     long long keep_gens, em_keep_gens;
     double cmd_timeout, preview_timeout;
-    int auto_nix_gc, auto_logs, auto_tmp, auto_gens, auto_em, preview_nix;
+    int auto_nix_gc, auto_logs, auto_tmp, auto_gens, auto_em, preview_nix, gc_users;
+    const char *user_profiles;
     const char *nix_store, *nix_profile, *gc_older, *em_gc_older, *vacuum_time, *em_vacuum_time;
     const char *journald_socket, *log_pattern;
     disk_watch **w;
@@ -82,8 +84,14 @@ static const healer_config_key disk_config[] = {
     {"nix_store", HEALER_CFG_STRING, "/nix/store", 0, 0,
      "the Nix store; nix_gc is planned only when it is on the full filesystem"},
     {"nix_gc_percent", HEALER_CFG_DOUBLE, "85", 0, 100, "nix_gc from this use (percent)"},
-    {"gc_delete_older_than", HEALER_CFG_STRING, "30d", 0, 0,
-     "nix-collect-garbage --delete-older-than this period (\"\" = plain GC)"},
+    {"gc_delete_older_than", HEALER_CFG_STRING, "", 0, 0,
+     "no longer used (nix_gc never deletes generations by age: keep_generations decides); "
+     "a value is reported at start"},
+    {"gc_user_profiles", HEALER_CFG_BOOL, "false", 0, 0,
+     "nix_gc also deletes generations beyond keep_generations of the profiles under "
+     "user_profiles_dir (default: user profiles are never touched)"},
+    {"user_profiles_dir", HEALER_CFG_STRING, "/nix/var/nix/profiles/per-user", 0, 0,
+     "where the user profiles are (one directory per user), for gc_user_profiles"},
     {"log_dirs", HEALER_CFG_STRING_LIST, "/var/log", 0, 0,
      "directories whose old log files remove_old_logs removes (recursively)"},
     {"log_pattern", HEALER_CFG_STRING, "", 0, 0,
@@ -108,8 +116,8 @@ static const healer_config_key disk_config[] = {
      "delete_generations from this use (percent)"},
     {"emergency_log_age_days", HEALER_CFG_DOUBLE, "1", 0, 36500, "emergency: log age"},
     {"emergency_tmp_age_days", HEALER_CFG_DOUBLE, "1", 0, 36500, "emergency: temp file age"},
-    {"emergency_gc_delete_older_than", HEALER_CFG_STRING, "3d", 0, 0,
-     "emergency: nix-collect-garbage --delete-older-than"},
+    {"emergency_gc_delete_older_than", HEALER_CFG_STRING, "", 0, 0,
+     "no longer used (the emergency GC keeps emergency_keep_generations); reported at start"},
     {"emergency_journal_vacuum_time", HEALER_CFG_STRING, "1d", 0, 0,
      "emergency: journalctl --vacuum-time="},
     {"emergency_keep_generations", HEALER_CFG_INT, "2", 1, 100000,
@@ -595,17 +603,25 @@ static int disk_plan(void *state, const healer_issue *issue, healer_plan *plan)
     char desc[HEALER_MSG_MAX], list[HEALER_MSG_MAX], num[32];
     int store_here = disk_on_mount(s->nix_store, u.dev);
 
-    /* step 0: Nix store garbage collection */
+    /* step 0: Nix store garbage collection: the system profile's generations beyond
+     * keep_generations (never by age), the users' only when configured, then nix-store --gc */
     if (pc.pct >= s->nix_gc_pct && store_here) {
         int trunc;
         long dead = disk_nix_dead(s, &trunc);
-        char deadtxt[64] = "";
+        char deadtxt[64] = "", names[128], gens[320] = "";
         if (dead >= 0)
             snprintf(deadtxt, sizeof deadtxt, "; %s%ld dead store path%s now", trunc ? "at least "
                      : "", dead, dead == 1 ? "" : "s");
-        snprintf(desc, sizeof desc, "nix-collect-garbage%s%s on %s%s",
-                 *s->gc_older ? " --delete-older-than " : "", s->gc_older, pc.mount, deadtxt);
-        healer_kv p[] = {{"delete_older_than", s->gc_older}};
+        int del = disk_gens_to_delete(s, s->keep_gens, names, sizeof names);
+        if (del > 0)
+            snprintf(gens, sizeof gens, "nix-env -p %.100s --delete-generations +%lld (%d "
+                     "generation%s: %s), ", s->nix_profile, s->keep_gens, del,
+                     del == 1 ? "" : "s", names);
+        snprintf(desc, sizeof desc, "%s%s, then nix-store --gc on %s%s", gens,
+                 s->gc_users ? "user profiles' generations beyond the same count"
+                             : "user profiles untouched", pc.mount, deadtxt);
+        snprintf(num, sizeof num, "%lld", s->keep_gens);
+        healer_kv p[] = {{"keep", num}};
         disk_add_action(&pc, DISK_A_NIX_GC, 0, 0.1, 0.5, s->auto_nix_gc, desc, p, 1, plan);
     }
 
@@ -670,15 +686,14 @@ static int disk_plan(void *state, const healer_issue *issue, healer_plan *plan)
             snprintf(desc, sizeof desc, "emergency on %.120s: logs older than %g d [%s]; temp "
                      "older than %g d [%s]%s%.16s%s", pc.mount, s->em_log_age, lt, s->em_tmp_age, tt,
                      journal ? "; journal vacuum " : "", journal ? s->em_vacuum_time : "",
-                     store_here ? "; nix GC and generations" : "");
+                     store_here ? "; nix GC keeping the newest generations" : "");
             char la[32], ta[32], kg[32];
             snprintf(la, sizeof la, "%g", s->em_log_age);
             snprintf(ta, sizeof ta, "%g", s->em_tmp_age);
             snprintf(kg, sizeof kg, "%lld", s->em_keep_gens);
             healer_kv kv[] = {{"log_age_days", la}, {"tmp_age_days", ta},
-                              {"vacuum_time", s->em_vacuum_time},
-                              {"delete_older_than", s->em_gc_older}, {"keep", kg}};
-            disk_add_action(&pc, DISK_A_EMERGENCY, 4, 0.4, 0.6, s->auto_em, desc, kv, 5, plan);
+                              {"vacuum_time", s->em_vacuum_time}, {"keep", kg}};
+            disk_add_action(&pc, DISK_A_EMERGENCY, 4, 0.4, 0.6, s->auto_em, desc, kv, 4, plan);
         }
     }
     if (pc.open_loaded)
@@ -793,31 +808,75 @@ static void disk_exec_journal(disk_exec *e, const char *vacuum)
     }
 }
 
-static void disk_exec_gc(disk_exec *e, const char *older)
+/* nix-env --delete-generations +keep on one profile (the current generation always stays);
+ * 1 when it ran and did not fail. */
+static int disk_exec_delete_gens(disk_exec *e, const char *profile, const char *keep)
 {
-    if (!disk_on_mount(e->s->nix_store, e->dev))
+    struct stat st;
+    if (lstat(profile, &st) != 0)
+        return 0;
+    char k[40];
+    snprintf(k, sizeof k, "+%s", keep);
+    const char *argv[] = {"nix-env", "-p", profile, "--delete-generations", k, NULL};
+    int failed = e->failed;
+    disk_exec_cmd(e, argv);
+    return e->failed == failed;
+}
+
+/* The users' profiles: every symlink directly under user_profiles_dir/<user>/ that is not a
+ * generation link (NAME-N-link). */
+static void disk_exec_user_gens(disk_exec *e, const char *keep)
+{
+    disk_state *s = e->s;
+    DIR *d = s->user_profiles && *s->user_profiles ? opendir(s->user_profiles) : NULL;
+    if (!d)
         return;
-    if (older && *older) {
-        const char *argv[] = {"nix-collect-garbage", "--delete-older-than", older, NULL};
-        disk_exec_cmd(e, argv);
-    } else {
-        const char *argv[] = {"nix-collect-garbage", NULL};
-        disk_exec_cmd(e, argv);
+    struct dirent *u;
+    while ((u = readdir(d))) {
+        if (u->d_name[0] == '.')
+            continue;
+        char ud[4096];
+        snprintf(ud, sizeof ud, "%s/%s", s->user_profiles, u->d_name);
+        DIR *pd = opendir(ud);
+        if (!pd)
+            continue;
+        struct dirent *pe;
+        while ((pe = readdir(pd))) {
+            size_t n = strlen(pe->d_name);
+            if (pe->d_name[0] == '.' || (n > 5 && strcmp(pe->d_name + n - 5, "-link") == 0))
+                continue;
+            char prof[4096 + 256];
+            struct stat st;
+            snprintf(prof, sizeof prof, "%s/%s", ud, pe->d_name);
+            if (lstat(prof, &st) == 0 && S_ISLNK(st.st_mode))
+                disk_exec_delete_gens(e, prof, keep);
+        }
+        closedir(pd);
     }
+    closedir(d);
+}
+
+/* Never nix-collect-garbage --delete-older-than: it deletes every profile's generations by age,
+ * the system's beyond keep_generations and the users' included. */
+static void disk_exec_gc(disk_exec *e, const char *keep)
+{
+    disk_state *s = e->s;
+    if (!disk_on_mount(s->nix_store, e->dev))
+        return;
+    disk_exec_delete_gens(e, s->nix_profile, keep);
+    if (s->gc_users)
+        disk_exec_user_gens(e, keep);
+    const char *gc[] = {"nix-store", "--gc", NULL};
+    disk_exec_cmd(e, gc);
 }
 
 static void disk_exec_gens(disk_exec *e, const char *keep)
 {
     disk_state *s = e->s;
-    struct stat st;
-    if (!disk_on_mount(s->nix_store, e->dev) || lstat(s->nix_profile, &st) != 0)
+    if (!disk_on_mount(s->nix_store, e->dev))
         return;
-    char k[40];
-    snprintf(k, sizeof k, "+%s", keep);
-    const char *argv[] = {"nix-env", "-p", s->nix_profile, "--delete-generations", k, NULL};
-    int failed = e->failed;
-    disk_exec_cmd(e, argv);
-    if (e->failed == failed) {  /* the generations' closures are garbage only after a GC */
+    if (disk_exec_delete_gens(e, s->nix_profile, keep)) {
+        /* the generations' closures are garbage only after a GC */
         const char *gc[] = {"nix-store", "--gc", NULL};
         disk_exec_cmd(e, gc);
     }
@@ -858,7 +917,8 @@ static int disk_execute(void *state, const healer_issue *issue, const healer_act
     const char *n = action->name;
     char kbuf[32];
     if (strcmp(n, DISK_A_NIX_GC) == 0) {
-        disk_exec_gc(&e, disk_param(action, "delete_older_than", s->gc_older));
+        snprintf(kbuf, sizeof kbuf, "%lld", s->keep_gens);
+        disk_exec_gc(&e, disk_param(action, "keep", kbuf));
     } else if (strcmp(n, DISK_A_LOGS) == 0) {
         disk_exec_remove(&e, "log_dirs", disk_param_d(action, "older_than_days", s->log_age),
                          s->log_pattern);
@@ -872,14 +932,13 @@ static int disk_execute(void *state, const healer_issue *issue, const healer_act
         disk_exec_gens(&e, disk_param(action, "keep", kbuf));
     } else if (strcmp(n, DISK_A_EMERGENCY) == 0) {
         /* Cheapest first, as the ladder; each only where its target is on this mount. */
-        disk_exec_gc(&e, disk_param(action, "delete_older_than", s->em_gc_older));
         disk_exec_remove(&e, "log_dirs", disk_param_d(action, "log_age_days", s->em_log_age),
                          s->log_pattern);
         disk_exec_journal(&e, disk_param(action, "vacuum_time", s->em_vacuum_time));
         disk_exec_remove(&e, "tmp_dirs", disk_param_d(action, "tmp_age_days", s->em_tmp_age),
                          NULL);
         snprintf(kbuf, sizeof kbuf, "%lld", s->em_keep_gens);
-        disk_exec_gens(&e, disk_param(action, "keep", kbuf));
+        disk_exec_gc(&e, disk_param(action, "keep", kbuf));
     } else {
         result->outcome = HEALER_OUTCOME_FAILED;
         snprintf(result->message, sizeof result->message, "unknown action %s", n);
@@ -1026,6 +1085,8 @@ static int disk_init(const healer_host *h, healer_ctx *ctx, void **state)
     s->auto_gens = h->config_bool(ctx, "auto_generations");
     s->auto_em = h->config_bool(ctx, "auto_emergency");
     s->preview_nix = h->config_bool(ctx, "preview_nix");
+    s->gc_users = h->config_bool(ctx, "gc_user_profiles");
+    s->user_profiles = h->config_string(ctx, "user_profiles_dir");
     s->nix_store = h->config_string(ctx, "nix_store");
     s->nix_profile = h->config_string(ctx, "nix_profile");
     s->gc_older = h->config_string(ctx, "gc_delete_older_than");
@@ -1034,10 +1095,14 @@ static int disk_init(const healer_host *h, healer_ctx *ctx, void **state)
     s->em_vacuum_time = h->config_string(ctx, "emergency_journal_vacuum_time");
     s->journald_socket = h->config_string(ctx, "journald_socket");
     s->log_pattern = h->config_string(ctx, "log_pattern");
-    if (!s->gc_older)
-        s->gc_older = "";
-    if (!s->em_gc_older)
-        s->em_gc_older = "";
+    if (s->gc_older && *s->gc_older)
+        h->log(ctx, HEALER_LOG_WARN, "plugins.disk.gc_delete_older_than = \"%s\" is no longer "
+               "used: nix_gc deletes the system profile's generations beyond keep_generations "
+               "(%lld), never by age, then runs nix-store --gc", s->gc_older, s->keep_gens);
+    if (s->em_gc_older && *s->em_gc_older)
+        h->log(ctx, HEALER_LOG_WARN, "plugins.disk.emergency_gc_delete_older_than = \"%s\" is "
+               "no longer used: the emergency GC keeps emergency_keep_generations (%lld)",
+               s->em_gc_older, s->em_keep_gens);
     if (!s->vacuum_time || !*s->vacuum_time)
         s->vacuum_time = "7d";
     if (!s->em_vacuum_time || !*s->em_vacuum_time)

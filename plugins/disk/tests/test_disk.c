@@ -556,7 +556,11 @@ static void test_ladder_by_level(void **state)
     assert_int_equal(a->step, 0);
     assert_true(a->flags & HEALER_ACTION_DELETES);
     assert_false(a->flags & HEALER_ACTION_AUTO_OK);
-    assert_string_equal(healer_mock_action_param(a, "delete_older_than"), "30d");
+    /* never by age (issue 11: --delete-older-than took generations keep_generations promised
+     * to keep, and the users'): the count to keep travels with the action */
+    assert_null(healer_mock_action_param(a, "delete_older_than"));
+    assert_string_equal(healer_mock_action_param(a, "keep"), "5");
+    assert_non_null(strstr(a->description, "user profiles untouched"));
 
     plan_at(f, 91);   /* + old logs, with the preview in the description */
     assert_int_equal(healer_mock_action_count(f->m), 2);
@@ -756,16 +760,26 @@ static void test_execute_remove_and_metric(void **state)
     assert_int_equal(healer_mock_execute(f->m, &is, a, &r), HEALER_OK);
     assert_int_equal(r.outcome, HEALER_OUTCOME_FAILED);
 
-    /* nix GC argv */
+    /* nix GC argv: the system profile's generations beyond keep_generations, then a plain GC;
+     * never nix-collect-garbage, never a user's profile unless gc_user_profiles */
     healer_mock_clear_actuator_rc(f->m, HEALER_MOCK_ACT_COUNT);
+    char prof[PATH_MAX * 2];
+    snprintf(prof, sizeof prof, "%s/profile", f->root);
+    assert_int_equal(symlink("/nonexistent", prof), 0);
     healer_action g = {.name = "nix_gc", .target = f->mnt};
+    size_t before = healer_mock_call_count(f->m);
     assert_int_equal(healer_mock_execute(f->m, &is, &g, &r), HEALER_OK);
-    c = healer_mock_last_call(f->m, HEALER_MOCK_ACT_RUN);
-    assert_int_equal(c->argc, 3);
-    assert_string_equal(c->argv[0], "nix-collect-garbage");
-    assert_string_equal(c->argv[1], "--delete-older-than");
-    assert_string_equal(c->argv[2], "30d");
-
+    assert_int_equal(healer_mock_call_count(f->m), before + 2);
+    c = healer_mock_call_at(f->m, before);
+    assert_int_equal(c->argc, 5);
+    assert_string_equal(c->argv[0], "nix-env");
+    assert_string_equal(c->argv[2], prof);
+    assert_string_equal(c->argv[3], "--delete-generations");
+    assert_string_equal(c->argv[4], "+5");
+    c = healer_mock_call_at(f->m, before + 1);
+    assert_int_equal(c->argc, 2);
+    assert_string_equal(c->argv[0], "nix-store");
+    assert_string_equal(c->argv[1], "--gc");
     /* verify: healed below the high threshold only */
     healer_verdict vd;
     fx_set(f->mnt, f->dev, 91, 5);
