@@ -39,55 +39,68 @@ static int cmp_devino(const void *x, const void *y)
     return 0;
 }
 
-/* Every regular file some process holds open or maps, as (dev, inode), from
- * proc_root/[pid]/fd and proc_root/[pid]/map_files: removing either frees nothing until the
- * process lets go. Cost: one fstatat per open fd and mapping on the host (a busy host with 50k:
- * tens of ms), paid once per call and only when there is a candidate. */
-static devino *open_files(const char *proc_root, size_t *n_out)
+typedef struct devset {
+    devino *v;
+    size_t n, cap;
+} devset;
+
+static void devset_add(void *ud, dev_t dev, ino_t ino)
 {
-    static const char *const sub[] = { "fd", "map_files" };
-    size_t n = 0, cap = 256;
-    devino *v = malloc(cap * sizeof *v);
-    if (!v)
-        return NULL;
+    devset *s = ud;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        devino *nv = realloc(s->v, nc * sizeof *nv);
+        if (!nv)
+            return;
+        s->v = nv;
+        s->cap = nc;
+    }
+    s->v[s->n++] = (devino){ dev, ino };
+}
+
+/* Every regular file on dev some process holds open (proc_root/[pid]/fd) or maps
+ * (proc_root/[pid]/maps): removing either frees nothing until the process lets go. Cost: one
+ * fstatat per open fd and one read of maps per process (a busy host with 50k fds: tens of ms),
+ * paid once per call and only when there is a candidate. */
+static devino *open_files(const char *proc_root, dev_t dev, size_t *n_out)
+{
+    devset set = { 0 };
     DIR *d = opendir(proc_root);
     if (d) {
         struct dirent *de;
         while ((de = readdir(d))) {
             if (de->d_name[0] < '0' || de->d_name[0] > '9')
                 continue;
-            for (size_t k = 0; k < 2; k++) {
-                char path[PATH_MAX];
-                snprintf(path, sizeof path, "%s/%s/%s", proc_root, de->d_name, sub[k]);
-                int fdd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fdd < 0)
-                    continue;
-                DIR *fds = fdopendir(fdd);
-                if (!fds) {
-                    close(fdd);
-                    continue;
-                }
-                struct dirent *fe;
-                while ((fe = readdir(fds))) {
-                    if (fe->d_name[0] == '.')
-                        continue;
-                    struct stat st;
-                    if (fstatat(fdd, fe->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
-                        continue;
-                    if (n == cap) {
-                        devino *nv = realloc(v, cap * 2 * sizeof *v);
-                        if (!nv)
-                            break;
-                        v = nv;
-                        cap *= 2;
-                    }
-                    v[n++] = (devino){ st.st_dev, st.st_ino };
-                }
-                closedir(fds);
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s/maps", proc_root, de->d_name);
+            cw_maps_scan(path, dev, devset_add, &set);
+            snprintf(path, sizeof path, "%s/%s/fd", proc_root, de->d_name);
+            int fdd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (fdd < 0)
+                continue;
+            DIR *fds = fdopendir(fdd);
+            if (!fds) {
+                close(fdd);
+                continue;
             }
+            struct dirent *fe;
+            while ((fe = readdir(fds))) {
+                if (fe->d_name[0] == '.')
+                    continue;
+                struct stat st;
+                if (fstatat(fdd, fe->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode) ||
+                    st.st_dev != dev)
+                    continue;
+                devset_add(&set, st.st_dev, st.st_ino);
+            }
+            closedir(fds);
         }
         closedir(d);
     }
+    devino *v = set.v;
+    size_t n = set.n;
+    if (!v)
+        v = malloc(sizeof *v);
     qsort(v, n, sizeof *v, cmp_devino);
     *n_out = n;
     return v;
@@ -159,7 +172,7 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
     cw_walk_dir(&w, rootfd);
 
     size_t n_open = 0;
-    devino *open_set = w.n ? open_files(a->proc_root, &n_open) : NULL;
+    devino *open_set = w.n ? open_files(a->proc_root, w.root_dev, &n_open) : NULL;
     cw_sort(&w, o.rotated_first);
 
     struct statvfs sv0, sv1;

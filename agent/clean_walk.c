@@ -489,3 +489,28 @@ void cw_walk_free(cw_walk *w)
     w->v = NULL;
     w->n = w->cap = 0;
 }
+
+void cw_maps_scan(const char *maps_path, dev_t dev, void (*add)(void *ud, dev_t d, ino_t i),
+                  void *ud)
+{
+    FILE *f = fopen(maps_path, "re");
+    if (!f)
+        return;   /* exited, or not ours to read */
+    char line[4096 + 256];
+    dev_t last_d = 0;
+    ino_t last_i = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned maj, min;
+        unsigned long long ino;
+        /* start-end perms offset maj:min inode path */
+        if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) != 3 || ino == 0)
+            continue;
+        dev_t d = makedev(maj, min);
+        if ((dev && d != dev) || (d == last_d && (ino_t)ino == last_i))
+            continue;   /* another filesystem, or the next mapping of the same file */
+        last_d = d;
+        last_i = (ino_t)ino;
+        add(ud, d, (ino_t)ino);
+    }
+    fclose(f);
+}

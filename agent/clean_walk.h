@@ -103,4 +103,10 @@ int cw_still_candidate(const cw_walk *w, int pfd, const char *name, const cw_fil
 
 void cw_walk_free(cw_walk *w);
 
+/* The files a process maps (proc_root/PID/maps: one read per process, not one stat per mapping:
+ * a host may run thousands), each (dev, inode) passed to add; dev 0 = every device. Removing a
+ * mapped file frees nothing until it is unmapped. */
+void cw_maps_scan(const char *maps_path, dev_t dev, void (*add)(void *ud, dev_t d, ino_t i),
+                  void *ud);
+
 #endif

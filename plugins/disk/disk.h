@@ -54,11 +54,11 @@ int disk_fit_line(const double *t, const double *y, size_t n, disk_fit *f);
  * against time, so filling means a negative slope); -1 when it is not filling. */
 double disk_time_to_full(const disk_fit *f, double avail_bytes);
 
-/* Every regular file held open by some process, as sorted (dev, inode) pairs, read from
- * proc_dir/[pid]/fd. */
+/* Every regular file held open or mapped by some process, as sorted (dev, inode) pairs, read
+ * from proc_dir/[pid]/fd and proc_dir/[pid]/maps. */
 typedef struct disk_openset {
     struct disk_devino { dev_t dev; ino_t ino; } *v;
-    size_t n;
+    size_t n, cap;
 } disk_openset;
 int disk_openset_load(const char *proc_dir, disk_openset *s);
 int disk_openset_has(const disk_openset *s, dev_t dev, ino_t ino);

@@ -162,11 +162,27 @@ static int disk_cmp_devino(const void *x, const void *y)
     return 0;
 }
 
+static void disk_openset_add(void *ud, dev_t dev, ino_t ino)
+{
+    disk_openset *s = ud;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        struct disk_devino *nv = realloc(s->v, nc * sizeof *nv);
+        if (!nv)
+            return;
+        s->v = nv;
+        s->cap = nc;
+    }
+    s->v[s->n].dev = dev;
+    s->v[s->n].ino = ino;
+    s->n++;
+}
+
 int disk_openset_load(const char *proc_dir, disk_openset *s)
 {
     s->v = NULL;
     s->n = 0;
-    size_t cap = 0;
+    s->cap = 0;
     DIR *d = opendir(proc_dir);
     if (!d)
         return -1;
@@ -174,40 +190,30 @@ int disk_openset_load(const char *proc_dir, disk_openset *s)
     while ((de = readdir(d))) {
         if (de->d_name[0] < '0' || de->d_name[0] > '9')
             continue;
-        /* Held open (fd) or mapped (map_files): removing either frees nothing yet. */
-        static const char *const sub[] = { "fd", "map_files" };
-        for (size_t k = 0; k < 2; k++) {
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s/%s", proc_dir, de->d_name, sub[k]);
-            int fdd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (fdd < 0)
-                continue;   /* exited, or not ours to read: skip */
-            DIR *fds = fdopendir(fdd);
-            if (!fds) {
-                close(fdd);
-                continue;
-            }
-            struct dirent *fe;
-            while ((fe = readdir(fds))) {
-                if (fe->d_name[0] == '.')
-                    continue;
-                struct stat st;
-                if (fstatat(fdd, fe->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
-                    continue;
-                if (s->n == cap) {
-                    size_t nc = cap ? cap * 2 : 256;
-                    struct disk_devino *nv = realloc(s->v, nc * sizeof *nv);
-                    if (!nv)
-                        break;
-                    s->v = nv;
-                    cap = nc;
-                }
-                s->v[s->n].dev = st.st_dev;
-                s->v[s->n].ino = st.st_ino;
-                s->n++;
-            }
-            closedir(fds);
+        /* Mapped (maps: one read per process) or held open (fd): removing either frees
+         * nothing yet. */
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s/maps", proc_dir, de->d_name);
+        cw_maps_scan(path, 0, disk_openset_add, s);
+        snprintf(path, sizeof path, "%s/%s/fd", proc_dir, de->d_name);
+        int fdd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fdd < 0)
+            continue;   /* exited, or not ours to read: skip */
+        DIR *fds = fdopendir(fdd);
+        if (!fds) {
+            close(fdd);
+            continue;
         }
+        struct dirent *fe;
+        while ((fe = readdir(fds))) {
+            if (fe->d_name[0] == '.')
+                continue;
+            struct stat st;
+            if (fstatat(fdd, fe->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            disk_openset_add(s, st.st_dev, st.st_ino);
+        }
+        closedir(fds);
     }
     closedir(d);
     if (s->n)
