@@ -3,6 +3,7 @@
  * act_remove_old_files would remove, walked by the same rules). No host calls here. */
 #include "disk.h"
 #include "clean_walk.h"
+#include "sanitize.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -280,7 +281,8 @@ int disk_preview_dir(const char *dir, double older_than_days, const char *patter
         if (p->n_names < DISK_PREVIEW_NAMES) {
             const char *base = strrchr(f->rel, '/');
             p->names_rotated[p->n_names] = cw_is_rotated(base ? base + 1 : f->rel);
-            snprintf(p->names[p->n_names++], sizeof p->names[0], "%s", f->rel);
+            /* the host's sanitizer: a name's raw control bytes never reach a description */
+            sanitize_to(f->rel, strlen(f->rel), p->names[p->n_names++], sizeof p->names[0], 0);
         }
     }
     cw_walk_free(&w);

@@ -221,6 +221,21 @@ static void test_hard_links_and_long_names(void **state)
     assert_int_equal(p.bytes, 2 * 4096);
 }
 
+/* Issue 11: raw control bytes of file names in plan descriptions. */
+static void test_names_sanitized(void **state)
+{
+    (void)state;
+    mk("c", 0755);
+    file("c/evil\x1b[31mred\nline", 30);
+    disk_preview p;
+    assert_int_equal(disk_preview_dir(at("c"), 7, NULL, far_ahead(), NULL, &p), 0);
+    assert_int_equal(p.count, 1);
+    assert_int_equal(p.n_names, 1);
+    assert_string_equal(p.names[0], "evil\\x1b[31mred\\x0aline");
+    for (const char *c = p.names[0]; *c; c++)
+        assert_true((unsigned char)*c >= 0x20 && *c != 0x7f);
+}
+
 int main(void)
 {
     if (geteuid() != 0) {
@@ -233,6 +248,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_age_is_newest_of_three, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_records_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hard_links_and_long_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_sanitized, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
