@@ -224,7 +224,10 @@ static void disk_push(disk_watch *w, double t, double avail)
         w->n++;
 }
 
-/* Fits the samples no older than window_s before now. */
+/* Fits the samples no older than window_s before now, and the latest half, quarter, ... of them
+ * (down to min_samples): the straightest of these lines wins (a longer one unless a shorter one
+ * is clearly straighter). Issue 11: a steady fill after a flat period was never predicted, as
+ * the fit over the whole window is dominated by the flat part; its latest segment is straight. */
 static int disk_fit_watch(const disk_state *s, const disk_watch *w, double now, disk_fit *f)
 {
     double t[DISK_MAX_SAMPLES], y[DISK_MAX_SAMPLES];
@@ -237,7 +240,15 @@ static int disk_fit_watch(const disk_state *s, const disk_watch *w, double now, 
         y[k] = w->avail[at];
         k++;
     }
-    return disk_fit_line(t, y, k, f);
+    if (disk_fit_line(t, y, k, f) != 0)
+        return -1;
+    size_t min = s->min_samples > 2 ? (size_t)s->min_samples : 2;
+    for (size_t m = k / 2; m >= min; m /= 2) {
+        disk_fit g;
+        if (disk_fit_line(t + (k - m), y + (k - m), m, &g) == 0 && g.r2 > f->r2 + 0.01)
+            *f = g;
+    }
+    return 0;
 }
 
 static void disk_metric(disk_state *s, const char *name, const char *help, const char *mount,
