@@ -130,6 +130,9 @@ static const healer_config_key disk_config[] = {
      "delete_generations runs without confirmation"},
     {"auto_emergency", HEALER_CFG_BOOL, "false", 0, 0,
      "emergency_cleanup runs without confirmation"},
+    {"tmpfiles_dirs", HEALER_CFG_STRING_LIST, "/etc/tmpfiles.d,/run/tmpfiles.d,/usr/lib/tmpfiles.d",
+     0, 0, "tmpfiles.d directories: a log or temp directory with an ageing rule there is left "
+     "to systemd-tmpfiles"},
     {"preview_nix", HEALER_CFG_BOOL, "true", 0, 0,
      "plan() asks nix-store --gc --print-dead how many store paths GC would delete"},
     {"command_timeout", HEALER_CFG_DOUBLE, "600", 1, 86400,
@@ -165,6 +168,19 @@ static int disk_mount_wanted(disk_state *s, const disk_mount *m)
     if (s->h->config_list_len(s->ctx, "mounts") && !disk_list_match(s, "mounts", m->dir))
         return 0;
     return !disk_list_match(s, "exclude_mounts", m->dir);
+}
+
+/* 1 when systemd-tmpfiles ages dir (a tmpfiles.d rule with an age for it): the cleanup is its
+ * own, and healerd does not run a second one with other ages. */
+static int disk_deferred(disk_state *s, const char *dir, char *where, size_t wl)
+{
+    const char *dirs[16];
+    size_t n = s->h->config_list_len(s->ctx, "tmpfiles_dirs");
+    if (n > 16)
+        n = 16;
+    for (size_t i = 0; i < n; i++)
+        dirs[i] = s->h->config_list_item(s->ctx, "tmpfiles_dirs", i);
+    return disk_tmpfiles_rule(dirs, n, dir, where, wl);
 }
 
 /* 1 when path exists and lives on the filesystem dev (a directory on another filesystem frees
@@ -447,6 +463,15 @@ static void disk_preview_list(disk_plan_ctx *pc, const char *key, double age,
         const char *d = s->h->config_list_item(s->ctx, key, i);
         if (!disk_on_mount(d, pc->dev))
             continue;
+        char where[400];
+        if (disk_deferred(s, d, where, sizeof where)) {
+            s->h->log(s->ctx, HEALER_LOG_INFO, "plugins.disk.%s: %s left to systemd-tmpfiles "
+                      "(%s)", key, d, where);
+            size_t dl = strlen(sum->deferred);
+            snprintf(sum->deferred + dl, sizeof sum->deferred - dl, "%s%.200s", dl ? ", " : "",
+                     d);
+            continue;
+        }
         disk_preview p;
         if (disk_preview_dir(d, age, pattern, (time_t)s->h->now(s->ctx), &pc->open, &p) != 0) {
             /* Nothing of it is planned: the host would refuse it too, for the same reason. */
@@ -483,7 +508,10 @@ static void disk_preview_text(const disk_preview *p, char *buf, size_t len)
     if (p->count > p->n_names && w > 0 && (size_t)w < len)
         w += snprintf(buf + w, len - (size_t)w, ", ...");
     if (p->held && w > 0 && (size_t)w < len)
-        snprintf(buf + w, len - (size_t)w, "; %llu held open kept", (unsigned long long)p->held);
+        w += snprintf(buf + w, len - (size_t)w, "; %llu held open kept",
+                      (unsigned long long)p->held);
+    if (p->deferred[0] && w > 0 && (size_t)w < len)
+        snprintf(buf + w, len - (size_t)w, "; %s left to systemd-tmpfiles", p->deferred);
 }
 
 static int disk_journald_runs(disk_state *s)
@@ -786,6 +814,11 @@ static void disk_exec_remove(disk_exec *e, const char *key, double age, const ch
         const char *d = s->h->config_list_item(s->ctx, key, i);
         if (!disk_on_mount(d, e->dev))
             continue;
+        char where[400];
+        if (disk_deferred(s, d, where, sizeof where)) {
+            disk_note(e, "%s left to systemd-tmpfiles (%s)", d, where);
+            continue;
+        }
         healer_remove_opts o;
         memset(&o, 0, sizeof o);
         o.recursive = 1;
@@ -968,7 +1001,8 @@ static int disk_execute(void *state, const healer_issue *issue, const healer_act
 
     if (e.calls == 0) {
         result->outcome = HEALER_OUTCOME_SKIPPED;
-        snprintf(result->message, sizeof result->message, "%s: nothing of it is on %s", n, mount);
+        snprintf(result->message, sizeof result->message, "%s: nothing done on %.200s%s%.400s", n,
+                 mount, e.mlen ? ": " : "", e.msg);
     } else if (e.dry && !e.ok && !e.failed) {
         result->outcome = HEALER_OUTCOME_DRY_RUN;
         snprintf(result->message, sizeof result->message, "%s", e.msg);

@@ -80,6 +80,7 @@ typedef struct disk_preview {
     size_t n_names;
     int names_rotated[DISK_PREVIEW_NAMES];
     char why[512];            /* why the directory was refused, when -1 */
+    char deferred[512];       /* directories left to systemd-tmpfiles (the plugin's sum) */
 } disk_preview;
 /* pattern: fnmatch on the file name, NULL or "" = every file. held_set may be NULL (no
  * held-open check). 0, or -1 with errno and p->why when dir is refused or cannot be opened. */
@@ -89,6 +90,12 @@ int disk_preview_dir(const char *dir, double older_than_days, const char *patter
 /* 1 for names logrotate and friends give rotated files (*.1, *.gz, *-YYYYMMDD), as the host's
  * rotated_first ordering decides. */
 int disk_is_rotated(const char *name);
+
+/* 1 when a tmpfiles.d file (*.conf) in one of dirs has an ageing line (type d, D, e, v, q or
+ * Q with an age) for exactly path: systemd-tmpfiles owns its cleanup. *where names the file,
+ * line and rule. */
+int disk_tmpfiles_rule(const char *const *dirs, size_t n_dirs, const char *path, char *where,
+                       size_t wl);
 
 /* "3.2 MiB" into buf. */
 const char *disk_human_bytes(uint64_t bytes, char *buf, size_t len);

@@ -651,6 +651,33 @@ static void test_ladder_auto_flags(void **state)
     assert_false(find_action(f->m, "emergency_cleanup")->flags & HEALER_ACTION_AUTO_OK);
 }
 
+/* A temp directory systemd-tmpfiles ages is left to it: nothing planned, nothing removed. */
+static void test_tmpfiles_defers(void **state)
+{
+    fx *f = *state;
+    fill_tree(f);
+    char td[PATH_MAX * 2], conf[PATH_MAX * 3], rule[PATH_MAX * 3];
+    snprintf(td, sizeof td, "%s/tmpfiles.d", f->root);
+    assert_int_equal(mkdir(td, 0755), 0);
+    snprintf(conf, sizeof conf, "%s/test.conf", td);
+    snprintf(rule, sizeof rule, "q %s 1777 root root 10d\n", f->tmp);
+    put(conf, rule);
+    const char *tds[] = {td};
+    assert_int_equal(healer_mock_set_list(f->m, "tmpfiles_dirs", tds, 1), HEALER_OK);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    plan_at(f, 94);
+    assert_null(find_action(f->m, "clean_tmp"));
+    assert_non_null(find_action(f->m, "remove_old_logs"));   /* no rule for the logs */
+    healer_issue is = {.type = "disk_space_low", .severity = HEALER_SEV_HIGH, .target = f->mnt,
+                       .summary = "test"};
+    healer_action a = {.name = "clean_tmp", .target = f->mnt};
+    healer_result r;
+    size_t before = healer_mock_call_count(f->m);
+    assert_int_equal(healer_mock_execute(f->m, &is, &a, &r), HEALER_OK);
+    assert_int_equal(healer_mock_call_count(f->m), before);   /* no act_remove_old_files */
+    assert_int_equal(r.outcome, HEALER_OUTCOME_SKIPPED);
+}
+
 static void test_held_open_not_listed(void **state)
 {
     fx *f = *state;
@@ -876,6 +903,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ladder_by_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ladder_other_filesystem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ladder_auto_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmpfiles_defers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_open_not_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_and_generations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_execute_remove_and_metric, setup, teardown),

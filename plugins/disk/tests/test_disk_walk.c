@@ -236,6 +236,34 @@ static void test_names_sanitized(void **state)
         assert_true((unsigned char)*c >= 0x20 && *c != 0x7f);
 }
 
+/* Deliver 2: a directory systemd-tmpfiles ages is its own to clean. */
+static void test_tmpfiles_rule(void **state)
+{
+    (void)state;
+    mk("etc", 0755);
+    mk("lib", 0755);
+    FILE *f = fopen(at("lib/tmp.conf"), "w");
+    assert_non_null(f);
+    fputs("# comment\nq /tmp 1777 root root 10d\nd /var/cache/x 0755 root root -\n"
+          "D /srv/scratch/ 0755 root root 2d\nL /srv/link - - - - /x\n", f);
+    fclose(f);
+    f = fopen(at("etc/ignored.txt"), "w");   /* not *.conf */
+    assert_non_null(f);
+    fputs("d /srv/other 0755 root root 1d\n", f);
+    fclose(f);
+    char e[PATH_MAX + 8], l[PATH_MAX + 8], where[512];
+    snprintf(e, sizeof e, "%s/etc", root);
+    snprintf(l, sizeof l, "%s/lib", root);
+    const char *dirs[] = { e, l };
+    assert_true(disk_tmpfiles_rule(dirs, 2, "/tmp", where, sizeof where));
+    assert_non_null(strstr(where, "tmp.conf:2: q /tmp age 10d"));
+    assert_true(disk_tmpfiles_rule(dirs, 2, "/srv/scratch", where, sizeof where));
+    assert_false(disk_tmpfiles_rule(dirs, 2, "/var/cache/x", where, sizeof where)); /* no age */
+    assert_false(disk_tmpfiles_rule(dirs, 2, "/srv/link", where, sizeof where));
+    assert_false(disk_tmpfiles_rule(dirs, 2, "/srv/other", where, sizeof where));
+    assert_false(disk_tmpfiles_rule(dirs, 2, "/tmp/sub", where, sizeof where));
+}
+
 int main(void)
 {
     if (geteuid() != 0) {
@@ -249,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_login_records_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hard_links_and_long_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_sanitized, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmpfiles_rule, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
