@@ -1001,7 +1001,7 @@ static int disk_execute(void *state, const healer_issue *issue, const healer_act
 
     if (e.calls == 0) {
         result->outcome = HEALER_OUTCOME_SKIPPED;
-        snprintf(result->message, sizeof result->message, "%s: nothing done on %.200s%s%.400s", n,
+        snprintf(result->message, sizeof result->message, "%s: nothing done on %.200s%s%.250s", n,
                  mount, e.mlen ? ": " : "", e.msg);
     } else if (e.dry && !e.ok && !e.failed) {
         result->outcome = HEALER_OUTCOME_DRY_RUN;
