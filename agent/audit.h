@@ -1,6 +1,6 @@
 /* audit.h — state_dir/audit.jsonl: one JSON object per line for every action executed or
- * dry-run. Lines are written whole or not at all (one O_APPEND write each, cut back when it
- * fails) and fdatasync'd at least once a second. Thread-safe. */
+ * dry-run. Lines are written whole or not at all (O_APPEND writes of whole lines, cut back to the
+ * last whole line when one fails) and fdatasync'd at least once a second. Thread-safe. */
 #ifndef AGENT_AUDIT_H
 #define AGENT_AUDIT_H
 
@@ -9,6 +9,8 @@
 
 typedef struct audit_log audit_log;
 struct metrics;
+
+typedef struct audit_kv { const char *key; const char *value; } audit_kv;
 
 typedef struct audit_rec {
     uint64_t heal_id;          /* 0 when not part of a heal */
@@ -22,6 +24,14 @@ typedef struct audit_rec {
     const char *before_json;   /* JSON text of measurements before, or NULL */
     const char *after_json;    /* after, or NULL */
     int dry_run;
+    /* before_json and after_json are the agent's own compact JSON (msg_measures_json): written
+     * as they are rather than parsed and written again (same bytes, a fifth of the cost). */
+    int measures_verbatim;
+    /* With params NULL: the params are the n_kv pairs of kv, an object of strings ({} when n_kv
+     * is 0), written without building a jansson object. */
+    int kv_params;
+    const audit_kv *kv;
+    size_t n_kv;
 } audit_rec;
 
 /* Opens (creating it 0700 if absent) and checks the state directory (statedir.h), then
@@ -36,9 +46,19 @@ int audit_failing(audit_log *a);
 /* Counts failures in audit_failures_total and the state in the audit_failing gauge. */
 void audit_set_metrics(audit_log *a, struct metrics *m);
 void audit_close(audit_log *a);
-/* Adds "time" (RFC 3339 with ms, UTC) and writes one line, whole or not at all. 0 or
- * HEALER_E_IO (the log is then failing until a write or reservation succeeds). */
+/* Adds "time" (RFC 3339 with ms, UTC) and writes one line, whole or not at all, now (with the
+ * deferred lines before it, in the same write). 0 or HEALER_E_IO (the log is then failing until a
+ * write succeeds). An actuator's line before or about a change is always written this way. */
 int audit_append(audit_log *a, const audit_rec *r);
+/* Makes the line now (its time is now) and keeps it to be written with the next line, at
+ * audit_flush, audit_sync, audit_reopen or audit_close, or once 64 KiB wait. Only for records of
+ * what is already over (the engine's line per action, written when its result is known): the
+ * caller flushes before it waits for anything. 0, or an error of the write it caused. */
+int audit_defer(audit_log *a, const audit_rec *r);
+/* Writes the deferred lines in one write(2), whole lines or none of a line (cut back when short). */
+int audit_flush(audit_log *a);
+/* The line audit_append would write for r (with its '\n'), malloc'd; for tests. */
+char *audit_format(const audit_rec *r, size_t *len);
 int audit_sync(audit_log *a);
 /* Closes and reopens audit.jsonl by name (after logrotate moved it; SIGHUP does this). The old
  * file is synced first; if the new one cannot be opened the old stays in use. */

@@ -4,6 +4,7 @@
 #include "bus.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,19 +120,56 @@ void bus_close(void *sock)
         zmq_close(sock);
 }
 
-static void free_encoded(void *data, void *hint)
+/* The calling thread's encoding buffer, reused for every message it sends and freed when the
+ * thread ends. Encoding into a fresh malloc'd buffer handed to ZeroMQ (zero-copy) cost two
+ * allocations per message (the buffer and ZeroMQ's descriptor of it), both freed by the
+ * receiving thread; a copy into zmq_msg_init_size's single block is cheaper for messages of a
+ * few hundred bytes. */
+typedef struct sendbuf {
+    char *p;
+    size_t cap;
+} sendbuf;
+
+#define SENDBUF_KEEP 65536 /* a larger buffer (a rare big message) is not kept */
+
+static pthread_key_t sendbuf_key;
+static pthread_once_t sendbuf_once = PTHREAD_ONCE_INIT;
+static int sendbuf_ok;
+
+static void sendbuf_free(void *v)
 {
-    (void)hint;
-    free(data);
+    sendbuf *sb = v;
+    free(sb->p);
+    free(sb);
+}
+
+static void sendbuf_key_make(void)
+{
+    sendbuf_ok = pthread_key_create(&sendbuf_key, sendbuf_free) == 0;
+}
+
+static sendbuf *thread_sendbuf(void)
+{
+    pthread_once(&sendbuf_once, sendbuf_key_make);
+    if (!sendbuf_ok)
+        return NULL;
+    sendbuf *sb = pthread_getspecific(sendbuf_key);
+    if (!sb && (sb = calloc(1, sizeof *sb)) && pthread_setspecific(sendbuf_key, sb) != 0) {
+        free(sb);
+        sb = NULL;
+    }
+    return sb;
 }
 
 int bus_send(bus *b, void *sock, const msg *m)
 {
     if (!b || !sock || !m)
         return HEALER_E_INVAL;
-    char *buf;
-    size_t len;
-    if (msg_encode(m, &buf, &len) != 0) {
+    sendbuf *sb = thread_sendbuf();
+    if (!sb)
+        return HEALER_E_NOMEM;
+    size_t len = 0;
+    if (msg_encode_append(m, &sb->p, &len, &sb->cap) != 0) {
         int e = errno;
         if (e == ENOMEM)
             return HEALER_E_NOMEM;
@@ -139,12 +177,17 @@ int bus_send(bus *b, void *sock, const msg *m)
                  e == EMSGSIZE ? "larger than the schema's 1 MiB" : "kind out of range");
         return HEALER_E_INVAL;
     }
-    /* Zero-copy: the queue holds the encoder's buffer and frees it when the receiver is done. */
     zmq_msg_t zm;
-    if (zmq_msg_init_data(&zm, buf, len, free_encoded, NULL) != 0) {
-        free(buf);
-        return HEALER_E_NOMEM;
+    int ok = zmq_msg_init_size(&zm, len) == 0;
+    if (ok)
+        memcpy(zmq_msg_data(&zm), sb->p, len);
+    if (sb->cap > SENDBUF_KEEP) {
+        free(sb->p);
+        sb->p = NULL;
+        sb->cap = 0;
     }
+    if (!ok)
+        return HEALER_E_NOMEM;
     for (;;) {
         if (zmq_msg_send(&zm, sock, ZMQ_DONTWAIT) >= 0) {
             atomic_fetch_add_explicit(&b->sent, 1, memory_order_relaxed);

@@ -107,6 +107,8 @@ int eng_command_now(engine *e, http_command c, uint64_t id, char *msgbuf, size_t
         return engine_command(e, c, id, msgbuf, len);
     cmd cm = { .c = c, .id = id };
     run_command(e, &cm);
+    if (e->rt->audit)
+        (void)audit_flush(e->rt->audit);
     snprintf(msgbuf, len, "%s", cm.msg);
     return cm.rc;
 }
@@ -149,6 +151,9 @@ static int poll_once(engine *e, long timeout_ms)
         eng_sweep(e);
         e->next_sweep = clock_mono() + SWEEP_INTERVAL;
     }
+    /* the per-action lines made in this iteration, in one write, before the engine waits */
+    if (e->rt->audit)
+        (void)audit_flush(e->rt->audit);
     pthread_mutex_unlock(&e->lock);
     return 0;
 }

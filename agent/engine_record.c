@@ -290,28 +290,35 @@ void eng_set_act_message(kb_action *k, const char *text)
     k->message = eng_sdup(text);
 }
 
-/* One line per action in audit.jsonl, written when the action's result (and verdict) is known. */
+/* One line per action in audit.jsonl, made when the action's result (and verdict) is known and
+ * written with the other lines of this loop iteration (poll_once flushes before it waits). */
 void eng_audit_action(engine *e, heal *h, const msg_action *a, const kb_action *k)
 {
     if (!e->rt->audit)
         return;
-    json_t *params = json_object();
-    for (size_t i = 0; i < a->n_params; i++)
-        json_object_set_new(params, a->params[i].key, json_string(a->params[i].value));
+    /* the rules cap an action's params at HEALER_MAX_PARAMS; never more on the stack */
+    audit_kv kv[HEALER_MAX_PARAMS];
+    size_t n_kv = a->n_params < HEALER_MAX_PARAMS ? a->n_params : HEALER_MAX_PARAMS;
+    for (size_t i = 0; i < n_kv; i++) {
+        kv[i].key = a->params[i].key;
+        kv[i].value = a->params[i].value;
+    }
     audit_rec r = {
         .heal_id = h->id,
         .plugin = a->plugin,
         .action = a->name,
         .actuator = NULL,
         .target = k->target,
-        .params = params,
+        .kv_params = 1,
+        .kv = kv,
+        .n_kv = n_kv,
         .result = k->outcome,
         .message = k->message,
         .before_json = k->before_json,
         .after_json = k->after_json,
+        .measures_verbatim = 1, /* msg_measures_json made both */
         .dry_run = h->dry_run,
     };
-    if (audit_append(e->rt->audit, &r) < 0)
+    if (audit_defer(e->rt->audit, &r) < 0)
         log_error("engine", "audit line for heal #%llu not written", (unsigned long long)h->id);
-    json_decref(params);
 }

@@ -182,6 +182,7 @@ void proxy_free(proxy *px)
         px->fl = f->next;
         fl_free(f);
     }
+    px->fl_last = NULL;
     free(px->in.buf);
     dgram_out_free(&px->out);
     free(px);
@@ -278,10 +279,11 @@ static void fl_add(proxy *px, msg *m)
         return;
     f->m = *m;
     m->arena = NULL;
-    inflight **pp = &px->fl;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = f;
+    if (px->fl_last)
+        px->fl_last->next = f;
+    else
+        px->fl = f;
+    px->fl_last = f;
 }
 
 inflight *proxy_find(proxy *px, msg_kind kind, uint64_t attempt)
@@ -294,9 +296,12 @@ inflight *proxy_find(proxy *px, msg_kind kind, uint64_t attempt)
 
 static void fl_remove(proxy *px, inflight *f)
 {
-    for (inflight **pp = &px->fl; *pp; pp = &(*pp)->next) {
+    inflight *prev = NULL;
+    for (inflight **pp = &px->fl; *pp; prev = *pp, pp = &(*pp)->next) {
         if (*pp == f) {
             *pp = f->next;
+            if (px->fl_last == f)
+                px->fl_last = prev;
             fl_free(f);
             return;
         }
@@ -592,6 +597,8 @@ answer:
     while (px->fl) {
         inflight *f = px->fl;
         px->fl = f->next;
+        if (!px->fl)
+            px->fl_last = NULL;
         answer_for(px, &f->m, f->verifying, why);
         fl_free(f);
     }

@@ -45,7 +45,8 @@ typedef struct proxy {
     double stop_deadline;         /* stopping: when the child is killed */
     int stopping;
     uint64_t ping_seq;
-    inflight *fl;
+    inflight *fl;                 /* oldest first: answers come mostly in order */
+    inflight *fl_last;            /* its last: appending walked the list (a burst of 1 000) */
     backoff bo;
     char init_why[256];
     dgram_in in;                  /* the child's last datagram (DGRAM_MAX bytes) */

@@ -19,5 +19,6 @@ echo "== thermal plugin: cost of one detect";      "$BUILD/bench/bench_thermal"
 echo "== disk plugin: 100 000-file scan";          BUILD="$BUILD" bench/disk_scan.sh
 echo "== nixconfig plugin: validation and idle";   bench/nixconfig_bench.sh "$BUILD"
 echo "== network plugin: link down to healed";     bench/network_fault.sh "$BUILD"
+echo "== network plugin: a fault 1 s after a heal"; bench/network_relapse.sh "$BUILD" 12 after; bench/network_relapse.sh "$BUILD" 12 relapse
 echo "== network plugin: idle";                    bench/network_idle.sh "$BUILD"
 echo "== service plugin: unit failure vs Monit";   bench/service_fault.sh "$BUILD"

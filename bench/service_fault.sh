@@ -53,7 +53,7 @@ agent = { mode = "live"; interval = 1.0; plugin_dir = "$T/plugins"; state_dir = 
 limits = { max_heals_per_hour = 1000; cooldown_minutes = 0; min_health_for_auto = 0; };
 http = { listen = "127.0.0.1:0"; token_file = "$T/token"; };
 plugins = { service = { isolation = "thread"; bus_address = "$BUSADDR"; units = ["bench-a.service"];
-                        flap_failures = 1000; verify_stable_s = 0.2; }; };
+                        flap_failures = 1000; verify_window_s = 0.2; }; };
 CONF
 "$BUILD/bin/healerd" -c "$T/healerd.conf" 2>"$T/agent.log" &
 AGENT=$!

@@ -12,6 +12,8 @@ PKGS=(
   # test tools
   prometheus nix-bin iproute2 stress-ng debootstrap wrk sqlite3 curl jq
   procps psmisc util-linux earlyoom valgrind
+  # bench/scale.sh draws its chart
+  gnuplot-nox
   # the Python example plugin (sdk/examples/python) and its test
   python3 python3-msgpack
   # service plugin: sd-bus, systemd-nspawn for the isolated test root, monit for the bench

@@ -54,6 +54,12 @@ typedef struct cpu_plugin {
     /* measuring */
     cpu_scan scan;
     int scan_ok;
+    /* Per-process sampling runs only from the first sample at or above watch_percent until
+     * utilization stayed below it for clear_seconds with no issue open: an idle host costs
+     * one /proc/stat read per interval, whatever its number of processes (issue #12). */
+    double watch_percent;
+    int sampling;
+    double below_watch;       /* start of the current run below watch_percent, or -1 */
     int stat_fd, load_fd;
     /* verify measures utilization from the end of the action over settle_seconds: the sample
      * taken when the action ended (or at verify's first call), and whether it is set */
@@ -113,6 +119,9 @@ static const healer_config_key cpu_config[] = {
      "verify measures utilization over this long after each action"},
     {"restore", HEALER_CFG_BOOL, "true", 0, 0,
      "undo renice, governor and SIGSTOP when the issue clears"},
+    {"watch_percent", HEALER_CFG_DOUBLE, "-1", -1, 100,
+     "per-process sampling runs while utilization is at or above this (and while cpu_high is "
+     "open); -1: high_percent - 15; 0: always"},
     {"max_open_fds", HEALER_CFG_INT, "4096", 0, 1000000,
      "/proc/PID/stat descriptors kept open between scans (capped at half RLIMIT_NOFILE)"},
     {NULL, 0, NULL, 0, 0, NULL}
@@ -395,7 +404,17 @@ static int cpu_init(const healer_host *host, healer_ctx *ctx, void **state)
         return HEALER_E_INVAL;
     }
     c->emergency_kill = strcmp(em, "kill") == 0;
-    c->above_high = c->above_crit = c->below_high = -1;
+    c->above_high = c->above_crit = c->below_high = c->below_watch = -1;
+    c->watch_percent = host->config_double(ctx, "watch_percent");
+    if (c->watch_percent < 0)
+        c->watch_percent = c->high_percent > 15 ? c->high_percent - 15 : 0;
+    if (c->watch_percent > c->high_percent) {
+        /* Sampling would start after the run that raises the issue: its top list would cover
+         * less than the window. */
+        host->log(ctx, HEALER_LOG_WARN, "plugins.cpu.watch_percent = %g is above high_percent "
+                  "(%g): using %g", c->watch_percent, c->high_percent, c->high_percent);
+        c->watch_percent = c->high_percent;
+    }
 
     /* Descriptors kept open count against the agent's RLIMIT_NOFILE: use half at most. */
     long long max_fds = host->config_int(ctx, "max_open_fds");
@@ -420,14 +439,14 @@ static int cpu_init(const healer_host *host, healer_ctx *ctx, void **state)
         cpu_destroy(c);
         return HEALER_E_IO;
     }
-    /* The first samples: utilization needs two. */
+    /* The first sample: utilization needs two. No process is read until it reaches
+     * watch_percent. */
     double now = host->now(ctx);
     cpu_sample_stat(c, now);
-    cpu_scan_run(&c->scan, now);
     host->log(ctx, HEALER_LOG_INFO, "high at %g%% for %g s, critical at %g%% for %g s; "
-              "%zu processes; up to %zu stat descriptors kept open", c->high_percent,
-              c->high_seconds, c->critical_percent, c->critical_seconds, c->scan.n,
-              c->scan.max_fds);
+              "processes sampled from %g%%; up to %zu stat descriptors kept open",
+              c->high_percent, c->high_seconds, c->critical_percent, c->critical_seconds,
+              c->watch_percent, c->scan.max_fds);
     *state = c;
     return HEALER_OK;
 }
@@ -465,14 +484,43 @@ static size_t cpu_top_components(cpu_plugin *c, char comp[][96], size_t max, cha
     return out;
 }
 
+/* Starts, keeps or stops per-process sampling after a /proc/stat sample, then scans when it
+ * runs. Stopping waits clear_seconds below watch_percent so that load hovering at the watch
+ * level does not rebuild the history (and reopen every stat file) each interval. */
+static void cpu_watch(cpu_plugin *c, int have, double now)
+{
+    const healer_host *h = c->host;
+    if (have > 0) {
+        if (c->util_now >= c->watch_percent || c->open) {
+            c->below_watch = -1;
+            if (!c->sampling) {
+                c->sampling = 1;
+                h->log(c->ctx, HEALER_LOG_DEBUG, "CPU at %.0f%% (watch level %g%%): sampling "
+                       "processes", c->util_now, c->watch_percent);
+            }
+        } else if (c->sampling) {
+            if (c->below_watch < 0)
+                c->below_watch = now;
+            if (now - c->below_watch >= c->clear_seconds) {
+                c->sampling = 0;
+                c->below_watch = -1;
+                cpu_scan_reset(&c->scan);
+                h->log(c->ctx, HEALER_LOG_DEBUG, "CPU at %.0f%%, below %g%% for %g s: process "
+                       "sampling stopped", c->util_now, c->watch_percent, c->clear_seconds);
+            }
+        }
+    }
+    if (c->sampling && cpu_scan_run(&c->scan, now) < 0)
+        h->log(c->ctx, HEALER_LOG_DEBUG, "process scan failed: %s", strerror(errno));
+}
+
 static int cpu_detect(void *state)
 {
     cpu_plugin *c = state;
     const healer_host *h = c->host;
     double now = h->now(c->ctx);
     int have = cpu_sample_stat(c, now);
-    if (cpu_scan_run(&c->scan, now) < 0)
-        h->log(c->ctx, HEALER_LOG_DEBUG, "process scan failed: %s", strerror(errno));
+    cpu_watch(c, have, now);
     if (c->load_fd >= 0 && cpu_loadavg_read(c->load_fd, c->load) < 0)
         h->log(c->ctx, HEALER_LOG_DEBUG, "cannot read loadavg");
     if (have <= 0)
@@ -504,6 +552,8 @@ static int cpu_detect(void *state)
             {"load15", c->load[2]},
             {"cpus", (double)c->ncpu},
             {"processes", (double)c->scan.n},
+            /* what the top list's shares cover: sampling began at the watch level */
+            {"top_window_seconds", cpu_scan_span(&c->scan, c->high_seconds)},
         };
         healer_issue is = {
             .type = CPU_ISSUE,

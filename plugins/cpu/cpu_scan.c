@@ -30,19 +30,31 @@ int cpu_scan_open(cpu_scan *s, const char *proc_root, size_t max_fds, double cp_
     s->proc_fd = open(proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->proc_fd < 0)
         return -1;
-    s->dents = malloc(CPU_DENTS_BUF);
-    if (!s->dents) {
-        close(s->proc_fd);
-        s->proc_fd = -1;
-        errno = ENOMEM;
-        return -1;
-    }
     long hz = sysconf(_SC_CLK_TCK);
     s->hz = hz > 0 ? (double)hz : 100.0;
     s->max_fds = max_fds;
     s->cp_every = cp_every > 0 ? cp_every : 1.0;
-    s->t_last = s->t_prev = -1;
+    s->t_last = s->t_prev = s->since = -1;
     return 0;
+}
+
+void cpu_scan_reset(cpu_scan *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].fd >= 0)
+            close(s->v[i].fd);
+    free(s->v);
+    free(s->nv);
+    free(s->pids);
+    free(s->dents);
+    s->v = s->nv = NULL;
+    s->pids = NULL;
+    s->dents = NULL;
+    s->n = s->cap = s->ncap = s->npids = s->pcap = 0;
+    s->open_fds = 0;
+    s->t_last = s->t_prev = s->since = -1;
+    s->cp_seq = 0;
+    memset(s->cp_time, 0, sizeof s->cp_time);
 }
 
 void cpu_scan_close(cpu_scan *s)
@@ -136,6 +148,10 @@ static int cpu_scan_cmp_pid(const void *a, const void *b)
 static int cpu_scan_list(cpu_scan *s)
 {
     s->npids = 0;
+    if (!s->dents && !(s->dents = malloc(CPU_DENTS_BUF))) {
+        errno = ENOMEM;
+        return -1;
+    }
     if (lseek(s->proc_fd, 0, SEEK_SET) < 0)
         return -1;
     int sorted = 1;
@@ -192,6 +208,7 @@ static void cpu_scan_drop(cpu_scan *s, cpu_proc *p)
 /* Reads /proc/PID/stat of e (reusing its kept descriptor when it has one). */
 static ssize_t cpu_scan_read(cpu_scan *s, cpu_proc *e, char *buf, size_t len)
 {
+    s->stat_reads++;
     if (e->fd >= 0) {
         ssize_t r = pread(e->fd, buf, len - 1, 0);
         if (r > 0) {
@@ -296,6 +313,8 @@ int cpu_scan_run(cpu_scan *s, double now)
     s->ncap = tc;
     s->t_prev = s->t_last;
     s->t_last = now;
+    if (s->since < 0)
+        s->since = now;
     return (int)out;
 }
 
@@ -338,6 +357,20 @@ double cpu_scan_share(const cpu_scan *s, const cpu_proc *p, double window)
     if (dt <= 0 || p->ticks < ref_ticks)
         return cpu_scan_recent(s, p);
     return 100.0 * (double)(p->ticks - ref_ticks) / s->hz / dt;
+}
+
+double cpu_scan_span(const cpu_scan *s, double window)
+{
+    if (s->t_prev < 0 || s->cp_seq == 0)
+        return 0;
+    /* The same choice cpu_scan_share makes for a process present at checkpoint 0 onwards. */
+    uint32_t hi = s->cp_seq - 1;
+    uint32_t lo = s->cp_seq > CPU_SCAN_CP ? s->cp_seq - CPU_SCAN_CP : 0;
+    double target = s->t_last - window;
+    for (uint32_t q = hi + 1; q-- > lo;)
+        if (s->cp_time[q % CPU_SCAN_CP] <= target)
+            return s->t_last - s->cp_time[q % CPU_SCAN_CP];
+    return s->t_last - s->cp_time[lo % CPU_SCAN_CP];
 }
 
 const cpu_proc *cpu_scan_find(const cpu_scan *s, pid_t pid)

@@ -41,6 +41,8 @@ typedef struct cpu_scan {
     double cp_time[CPU_SCAN_CP];
     double cp_every;                /* seconds between checkpoints */
     uint64_t read_errors;           /* stat files that vanished or did not parse */
+    uint64_t stat_reads;            /* /proc/PID/stat reads since open (what idle must not do) */
+    double since;                   /* time of the first scan since open or reset, or -1 */
 } cpu_scan;
 
 /* Opens proc_root (the directory holding PID/ entries). max_fds: how many /proc/PID/stat
@@ -49,6 +51,11 @@ typedef struct cpu_scan {
 int cpu_scan_open(cpu_scan *s, const char *proc_root, size_t max_fds, double cp_every);
 void cpu_scan_close(cpu_scan *s);
 
+/* Forgets every process: kept descriptors closed, arrays freed, history gone (proc_root stays
+ * open). What the plugin does when the host goes quiet, so an idle agent holds nothing that
+ * grows with the number of processes. The next cpu_scan_run starts a fresh history. */
+void cpu_scan_reset(cpu_scan *s);
+
 /* One pass over proc_root: every process's ticks at time now. Returns the number of
  * processes seen, or -1 with errno when proc_root cannot be listed. */
 int cpu_scan_run(cpu_scan *s, double now);
@@ -56,6 +63,11 @@ int cpu_scan_run(cpu_scan *s, double now);
 /* Share of one core (100 = one core busy) the process used over about the last window
  * seconds (from the checkpoint nearest to now - window; shorter for newer processes). */
 double cpu_scan_share(const cpu_scan *s, const cpu_proc *p, double window);
+
+/* How many seconds cpu_scan_share(s, p, window) covers for a process seen since the first scan
+ * of this history: at most about window (plus one checkpoint spacing), less while the history
+ * is younger than the window. 0 before two scans. */
+double cpu_scan_span(const cpu_scan *s, double window);
 
 /* Share over the last interval between two scans. */
 double cpu_scan_recent(const cpu_scan *s, const cpu_proc *p);

@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 static const char *const network_issue_types[] = {NETWORK_DOWN, NETWORK_ROUTE, NETWORK_DNS,
-                                                  NETWORK_CONN, NULL};
+                                                  NETWORK_CONN, NETWORK_SLOW, NETWORK_FLAP,
+                                                  NULL};
 
 static const healer_config_key network_config[] = {
     {"interfaces", HEALER_CFG_STRING_LIST, NULL, 0, 0,
@@ -51,6 +52,27 @@ static const healer_config_key network_config[] = {
     {"settle_seconds", HEALER_CFG_DOUBLE, "5", 0, 120,
      "how long verify (and an interface restart) waits for the probe to pass"},
     {"ip_command", HEALER_CFG_STRING, "ip", 0, 0, "iproute2's ip (absolute path or on PATH)"},
+    {"dns_slow_ms", HEALER_CFG_INT, "1000", 1, 60000,
+     "a name answered only slower than this raises dns_slow (degraded, never healed like a dead "
+     "resolver); must be below dns_timeout"},
+    {"verify_window_s", HEALER_CFG_DOUBLE, "10", 0, 600,
+     "a healed link must stay up (no drop) and a restored route present this long"},
+    {"verify_recheck_s", HEALER_CFG_DOUBLE, "2", 0.1, 60,
+     "DNS and TCP must answer twice, this long apart, after a fix"},
+    {"link_flap_count", HEALER_CFG_INT, "3", 0, 1000,
+     "drops within link_flap_window_s that make a link flapping (no heals, a person); 0 = off"},
+    {"link_flap_window_s", HEALER_CFG_DOUBLE, "120", 1, 86400,
+     "window of link_flap_count; a flapping link clears after this long without a drop"},
+    {"route_restore_window_s", HEALER_CFG_DOUBLE, "300", 0, 604800,
+     "a remembered default route is restored only within this long after it went missing"},
+    {"managed_links", HEALER_CFG_STRING_LIST, NULL, 0, 0,
+     "links another manager owns: issues only, healerd never changes them"},
+    {"unmanaged_links", HEALER_CFG_STRING_LIST, NULL, 0, 0,
+     "links healerd may change even when systemd-networkd or NetworkManager state names them"},
+    {"networkd_links_dir", HEALER_CFG_STRING, "/run/systemd/netif/links", 0, 0,
+     "systemd-networkd's per-link state (IFINDEX files, ADMIN_STATE)"},
+    {"nm_devices_dir", HEALER_CFG_STRING, "/run/NetworkManager/devices", 0, 0,
+     "NetworkManager's per-device state (IFINDEX files, managed=)"},
     {NULL, 0, NULL, 0, 0, NULL}
 };
 
@@ -97,34 +119,29 @@ int network_route_present(const network *n, const network_route *k)
 {
     for (size_t i = 0; i < n->n_routes; i++) {
         const network_route *r = &n->routes[i];
-        if (r->family == k->family && strcmp(r->gw, k->gw) == 0 && strcmp(r->dev, k->dev) == 0)
+        if (r->family == k->family && strcmp(r->gw, k->gw) == 0 && strcmp(r->dev, k->dev) == 0 &&
+            (k == &n->cfg_route || r->metric == k->metric))
             return 1;
     }
     return 0;
 }
 
-/* Replaces the remembered good routes of each family present now with the current ones. */
-static void network_remember_good(network *n)
+/* Some default route of the family that may be restored is missing: the configured one, or
+ * a remembered one within route_restore_window_s (*known: the first). */
+size_t network_route_missing(network *n, int family, const network_route **known)
 {
-    for (int fam = 0; fam < 2; fam++) {
-        int family = fam ? AF_INET6 : AF_INET;
-        if (!network_default_count(n, family))
-            continue;
-        size_t k = 0;
-        for (size_t i = 0; i < n->n_good; i++)
-            if (n->good[i].family != family)
-                n->good[k++] = n->good[i];
-        for (size_t i = 0; i < n->n_routes && k < NETWORK_MAX_ROUTES; i++)
-            if (n->routes[i].family == family && n->routes[i].dev[0])
-                n->good[k++] = n->routes[i];
-        n->n_good = k;
+    *known = NULL;
+    if (n->cfg_route.family == family) {
+        if (network_route_present(n, &n->cfg_route))
+            return 0;
+        *known = &n->cfg_route;
+        return 1;
     }
-}
-
-static int network_route_missing(network *n, int family, const network_route **known)
-{
-    *known = network_known_route(n, family);
-    return *known && network_default_count(n, family) == 0;
+    const network_route *m[NETWORK_MAX_ROUTES];
+    size_t k = network_missing_routes(n, family, m, NETWORK_MAX_ROUTES);
+    if (k)
+        *known = m[0];
+    return k;
 }
 
 /* A link or the default route is broken: DNS and TCP failures follow from it and are not
@@ -155,8 +172,13 @@ static void network_publish_down(network *n, const char *name, const network_lin
             carries = 1;
     if (n->cfg_route.family && strcmp(n->cfg_route.dev, name) == 0)
         carries = 1;
-    snprintf(summary, sizeof summary, "interface %s %s%s", name, why,
-             carries ? "; it carries the default route" : "");
+    const char *mgr = network_managed_by(n, name);
+    char deferred[160] = "";
+    if (mgr)
+        snprintf(deferred, sizeof deferred, "; managed by %s: healerd defers to it and changes "
+                 "nothing", mgr);
+    snprintf(summary, sizeof summary, "interface %s %s%s%s", name, why,
+             carries ? "; it carries the default route" : "", deferred);
     snprintf(comp, sizeof comp, "interface:%s", name);
     const char *comps[] = {comp};
     healer_measurement ms[] = {
@@ -164,6 +186,7 @@ static void network_publish_down(network *n, const char *name, const network_lin
         {"link_admin_up", l && (l->flags & IFF_UP) ? 1 : 0},
         {"link_carrier", l && (l->flags & IFF_RUNNING) ? 1 : 0},
         {"link_addresses", l ? (double)network_link_addr_count(n, l->ifindex) : 0},
+        {"link_drops_in_window", (double)network_flap_recent(n, l)},
     };
     healer_issue is = {
         .type = NETWORK_DOWN,
@@ -181,21 +204,65 @@ static void network_publish_down(network *n, const char *name, const network_lin
                      healer_rc_str(rc));
 }
 
-static void network_publish_route(network *n, int family, const network_route *k)
+/* Remembered-good default routes of the family that still carry traffic. The kernel sends
+ * everything through the present route of the lowest metric: when that one is not remembered
+ * good (a wrong gateway took the primary's slot), a good backup behind it carries nothing, and
+ * neither does any route when every TCP target failed in the last probe round. Counted as 0
+ * then, so the loss is as grave as having no route at all (critical for IPv4): a route that
+ * carries no traffic must not make it look like a lost backup. */
+size_t network_routes_carrying(const network *n, int family)
 {
-    char summary[HEALER_MSG_MAX], comp[HEALER_TARGET_MAX];
-    snprintf(summary, sizeof summary, "no %s default route (last known good: %s%s dev %s)",
-             family == AF_INET ? "IPv4" : "IPv6", k->gw[0] ? "via " : "", k->gw, k->dev);
+    const network_route *best = NULL;
+    for (size_t i = 0; i < n->n_routes; i++) {
+        const network_route *r = &n->routes[i];
+        long long m = r->metric < 0 ? 0 : r->metric;
+        long long bm = best && best->metric > 0 ? best->metric : 0;
+        if (r->family == family && (!best || m < bm))
+            best = r;
+    }
+    if (!best)
+        return 0;
+    int best_good = 0;
+    for (size_t i = 0; i < n->n_good && !best_good; i++)
+        best_good = network_route_match(&n->good[i], best);
+    if (!best_good)
+        return 0;
+    if (family == AF_INET && n->n_targets && n->tcp_probed && n->tcp_ok == 0)
+        return 0;
+    size_t left = 0;
+    for (size_t i = 0; i < n->n_good; i++)
+        left += n->good[i].family == family && network_route_present(n, &n->good[i]);
+    return left;
+}
+
+static void network_publish_route(network *n, int family, const network_route *k, size_t missing)
+{
+    char summary[HEALER_MSG_MAX], comp[HEALER_TARGET_MAX], deferred[160] = "", metric[32] = "";
+    size_t left = network_routes_carrying(n, family);
+    const char *mgr = network_managed_by(n, k->dev);
+    if (mgr)
+        snprintf(deferred, sizeof deferred, "; %s is managed by %s: healerd defers to it and "
+                 "changes nothing", k->dev, mgr);
+    if (k->metric >= 0)
+        snprintf(metric, sizeof metric, " metric %lld", k->metric);
+    snprintf(summary, sizeof summary, "%zu %s default route(s) missing of those seen in the last "
+             "%g s (%s%s dev %s%s)%s%s", missing, family == AF_INET ? "IPv4" : "IPv6",
+             n->route_window_s, k->gw[0] ? "via " : "", k->gw, k->dev, metric,
+             left ? "; another default route still carries traffic" : "; none left", deferred);
     snprintf(comp, sizeof comp, "interface:%s", k->dev);
     const char *comps[] = {comp};
     healer_measurement ms[] = {
-        {"default_routes", (double)network_default_count(n, family)},
+        {"default_routes", (double)left},
+        {"default_routes_missing", (double)missing},
         {"known_good_routes", (double)n->n_good},
+        {"managed_elsewhere", mgr ? 1 : 0},
     };
     healer_issue is = {
         .type = NETWORK_ROUTE,
-        /* No IPv4 default route cuts the host off: as grave as the link itself. */
-        .severity = family == AF_INET ? HEALER_SEV_CRITICAL : HEALER_SEV_HIGH,
+        /* No IPv4 default route cuts the host off: as grave as the link itself. A lost backup
+         * (another default route still there) is not. */
+        .severity = left ? HEALER_SEV_MEDIUM
+                  : family == AF_INET ? HEALER_SEV_CRITICAL : HEALER_SEV_HIGH,
         .target = family == AF_INET ? "default" : "default6",
         .summary = summary,
         .measurements = ms,
@@ -209,72 +276,132 @@ static void network_publish_route(network *n, int family, const network_route *k
                      healer_rc_str(rc));
 }
 
-static int network_in_down_open(const network *n, const char *name)
+static void network_publish_flap(network *n, const network_link *l)
 {
-    for (size_t i = 0; i < n->n_down_open; i++)
-        if (strcmp(n->down_open[i], name) == 0)
+    char summary[HEALER_MSG_MAX], comp[HEALER_TARGET_MAX];
+    size_t drops = network_flap_recent(n, l);
+    snprintf(summary, sizeof summary, "interface %s dropped %zu times within %g s (now %s): "
+             "flapping; not healed by restarts (cable, port, driver or peer?): a person must "
+             "look", l->name, drops, n->flap_window_s, network_link_ok(l) ? "up" : "down");
+    snprintf(comp, sizeof comp, "interface:%s", l->name);
+    const char *comps[] = {comp};
+    healer_measurement ms[] = {
+        {"link_drops_in_window", (double)drops},
+        {"link_flap_window_s", n->flap_window_s},
+        {"link_drops_total", (double)l->drop_total},
+        {"link_up", network_link_ok(l) ? 1 : 0},
+    };
+    healer_issue is = {
+        .type = NETWORK_FLAP,
+        .severity = HEALER_SEV_HIGH,
+        .target = l->name,
+        .summary = summary,
+        .measurements = ms,
+        .n_measurements = sizeof ms / sizeof ms[0],
+        .components = comps,
+        .n_components = 1,
+    };
+    int rc = n->host->publish_issue(n->ctx, &is);
+    if (rc < 0)
+        n->host->log(n->ctx, HEALER_LOG_WARN, "publish %s %s: %s", NETWORK_FLAP, l->name,
+                     healer_rc_str(rc));
+}
+
+static int network_in(const char (*v)[IF_NAMESIZE], size_t nv, const char *name)
+{
+    for (size_t i = 0; i < nv; i++)
+        if (strcmp(v[i], name) == 0)
             return 1;
     return 0;
+}
+
+/* One watched link (l may be NULL: a configured one that is missing). */
+static void network_eval_link(network *n, const char *name, network_link *l, int from_detect,
+                              char (*now_down)[IF_NAMESIZE], size_t *n_now,
+                              char (*now_flap)[IF_NAMESIZE], size_t *n_flap)
+{
+    if (l && network_flapping(n, l)) {
+        /* Flapping: one issue for a person, no heal per drop. */
+        if (*n_flap < NETWORK_MAX_LINKS)
+            snprintf(now_flap[(*n_flap)++], IF_NAMESIZE, "%s", name);
+        if (from_detect || !network_in(n->flap_open, n->n_flap_open, name)) {
+            if (!network_in(n->flap_open, n->n_flap_open, name))
+                n->host->log(n->ctx, HEALER_LOG_WARN, "interface %s is flapping (%zu drops "
+                             "within %g s): no more heals until it is quiet that long", name,
+                             network_flap_recent(n, l), n->flap_window_s);
+            network_publish_flap(n, l);
+        }
+        return;
+    }
+    if (network_link_ok(l) || *n_now >= NETWORK_MAX_LINKS)
+        return;
+    snprintf(now_down[(*n_now)++], IF_NAMESIZE, "%s", name);
+    if (from_detect || !network_in(n->down_open, n->n_down_open, name))
+        network_publish_down(n, name, l);
 }
 
 void network_evaluate(network *n, int from_detect)
 {
     /* Interfaces. */
-    char now_down[NETWORK_MAX_LINKS][IF_NAMESIZE];
-    size_t n_now = 0;
+    char now_down[NETWORK_MAX_LINKS][IF_NAMESIZE], now_flap[NETWORK_MAX_LINKS][IF_NAMESIZE];
+    size_t n_now = 0, n_flap = 0;
     if (n->n_ifaces) {
-        for (size_t i = 0; i < n->n_ifaces && n_now < NETWORK_MAX_LINKS; i++) {
-            network_link *l = network_link_by_name(n, n->ifaces[i]);
-            if (!network_link_ok(l)) {
-                snprintf(now_down[n_now++], IF_NAMESIZE, "%s", n->ifaces[i]);
-                if (from_detect || !network_in_down_open(n, n->ifaces[i]))
-                    network_publish_down(n, n->ifaces[i], l);
-            }
-        }
+        for (size_t i = 0; i < n->n_ifaces; i++)
+            network_eval_link(n, n->ifaces[i], network_link_by_name(n, n->ifaces[i]),
+                              from_detect, now_down, &n_now, now_flap, &n_flap);
     } else {
-        for (size_t i = 0; i < n->n_links && n_now < NETWORK_MAX_LINKS; i++) {
-            network_link *l = &n->links[i];
-            if (network_watched(n, l) && !network_link_ok(l)) {
-                snprintf(now_down[n_now++], IF_NAMESIZE, "%s", l->name);
-                if (from_detect || !network_in_down_open(n, l->name))
-                    network_publish_down(n, l->name, l);
-            }
-        }
+        for (size_t i = 0; i < n->n_links; i++)
+            if (network_watched(n, &n->links[i]))
+                network_eval_link(n, n->links[i].name, &n->links[i], from_detect, now_down,
+                                  &n_now, now_flap, &n_flap);
     }
     for (size_t i = 0; i < n->n_down_open; i++) {
-        int still = 0;
-        for (size_t j = 0; j < n_now; j++)
-            if (strcmp(now_down[j], n->down_open[i]) == 0)
-                still = 1;
-        if (!still) {
-            n->host->resolve_issue(n->ctx, NETWORK_DOWN, n->down_open[i]);
+        if (network_in(now_down, n_now, n->down_open[i]))
+            continue;
+        n->host->resolve_issue(n->ctx, NETWORK_DOWN, n->down_open[i]);
+        if (network_in(now_flap, n_flap, n->down_open[i]))
+            n->host->log(n->ctx, HEALER_LOG_INFO, "interface %s: network_down closed, "
+                         "link_flapping stands for it", n->down_open[i]);
+        else
             n->host->log(n->ctx, HEALER_LOG_INFO, "interface %s is up again", n->down_open[i]);
-        }
     }
     memcpy(n->down_open, now_down, n_now * sizeof now_down[0]);
     n->n_down_open = n_now;
+    for (size_t i = 0; i < n->n_flap_open; i++) {
+        if (network_in(now_flap, n_flap, n->flap_open[i]))
+            continue;
+        n->host->resolve_issue(n->ctx, NETWORK_FLAP, n->flap_open[i]);
+        n->host->log(n->ctx, HEALER_LOG_INFO, "interface %s: no drop for %g s, no longer "
+                     "flapping", n->flap_open[i], n->flap_window_s);
+    }
+    memcpy(n->flap_open, now_flap, n_flap * sizeof now_flap[0]);
+    n->n_flap_open = n_flap;
 
-    /* Default routes. Without probes, whatever default route exists is the good one. */
+    /* Default routes. Without probes, whatever default route exists is good; with them, routes
+     * are confirmed by a passing probe round (detect), and missing ones age here either way. */
     if (!n->n_dns_names && !n->n_targets)
         network_remember_good(n);
+    else
+        network_routes_age(n);
     for (int fi = 0; fi < 2; fi++) {
         int family = fi ? AF_INET6 : AF_INET;
         if (family == AF_INET6 && !n->ipv6_default)
             continue;
         const network_route *k;
-        if (network_route_missing(n, family, &k)) {
+        size_t missing = network_route_missing(n, family, &k);
+        if (missing) {
             network_link *l = network_link_by_name(n, k->dev);
             int covered = l && !network_link_ok(l) && network_watched(n, l);
             if (covered && !n->route_open[fi])
                 continue;   /* network_down is the issue; its heal brings the route back */
             if (from_detect || !n->route_open[fi])
-                network_publish_route(n, family, k);
+                network_publish_route(n, family, k, missing);
             n->route_open[fi] = 1;
         } else if (n->route_open[fi]) {
             n->host->resolve_issue(n->ctx, NETWORK_ROUTE, fi ? "default6" : "default");
             n->route_open[fi] = 0;
-            n->host->log(n->ctx, HEALER_LOG_INFO, "%s default route is back",
-                         fi ? "IPv6" : "IPv4");
+            n->host->log(n->ctx, HEALER_LOG_INFO, "%s default route(s) back or no longer "
+                         "expected", fi ? "IPv6" : "IPv4");
         }
     }
 }
@@ -318,7 +445,13 @@ static void network_destroy(void *state)
         return;
     if (n->ev_fd >= 0)
         n->host->unwatch_fd(n->ctx, n->ev_fd);
+    if (n->repub_fd >= 0) {
+        n->host->unwatch_fd(n->ctx, n->repub_fd);
+        close(n->repub_fd);
+    }
     network_nl_close(n);
+    network_free_list(n->managed_links, n->n_managed_links);
+    network_free_list(n->unmanaged_links, n->n_unmanaged_links);
     network_free_list(n->ifaces, n->n_ifaces);
     network_free_list(n->dns_names, n->n_dns_names);
     network_free_list(n->dnsmasq_pid_files, n->n_dnsmasq_pid_files);
@@ -343,8 +476,10 @@ static int network_init(const healer_host *host, healer_ctx *ctx, void **state)
         return HEALER_E_NOMEM;
     n->host = host;
     n->ctx = ctx;
-    n->ev_fd = n->dump_fd = -1;
+    n->ev_fd = n->dump_fd = n->repub_fd = -1;
     const char *bad = NULL;
+    n->managed_links = network_copy_list(n, "managed_links", &n->n_managed_links);
+    n->unmanaged_links = network_copy_list(n, "unmanaged_links", &n->n_unmanaged_links);
     n->ifaces = network_copy_list(n, "interfaces", &n->n_ifaces);
     n->dns_names = network_copy_list(n, "dns_names", &n->n_dns_names);
     n->dnsmasq_pid_files = network_copy_list(n, "dnsmasq_pid_files", &n->n_dnsmasq_pid_files);
@@ -389,6 +524,22 @@ static int network_init(const healer_host *host, healer_ctx *ctx, void **state)
     n->network_service = host->config_string(ctx, "network_service");
     n->settle_seconds = host->config_double(ctx, "settle_seconds");
     n->ip_cmd = host->config_string(ctx, "ip_command");
+    n->dns_slow_s = (double)host->config_int(ctx, "dns_slow_ms") / 1000.0;
+    n->verify_window_s = host->config_double(ctx, "verify_window_s");
+    n->verify_recheck_s = host->config_double(ctx, "verify_recheck_s");
+    n->flap_count = host->config_int(ctx, "link_flap_count");
+    n->flap_window_s = host->config_double(ctx, "link_flap_window_s");
+    n->route_window_s = host->config_double(ctx, "route_restore_window_s");
+    n->networkd_dir = host->config_string(ctx, "networkd_links_dir");
+    n->nm_dir = host->config_string(ctx, "nm_devices_dir");
+    if (n->dns_names && n->dns_slow_s >= n->dns_timeout) {
+        /* Not a refusal: older configs with a short dns_timeout keep working, and the log says
+         * which two values to change. */
+        host->log(ctx, HEALER_LOG_WARN, "plugins.network.dns_slow_ms (%.0f) is not below "
+                  "dns_timeout (%g s): dns_slow is never raised; lower dns_slow_ms or raise "
+                  "dns_timeout", n->dns_slow_s * 1000, n->dns_timeout);
+        n->dns_slow_s = 0;
+    }
     n->cache_resolved = network_cache_enabled(n, "resolved");
     n->cache_nscd = network_cache_enabled(n, "nscd");
     n->cache_dnsmasq = network_cache_enabled(n, "dnsmasq");
@@ -426,6 +577,15 @@ static int network_init(const healer_host *host, healer_ctx *ctx, void **state)
         host->log(ctx, HEALER_LOG_ERROR, "watch rtnetlink socket: %s", healer_rc_str(rc));
         network_destroy(n);
         return rc;
+    }
+    if (network_repub_open(n) < 0 ||
+        (rc = host->watch_fd(ctx, n->repub_fd, POLLIN, network_repub_cb)) < 0) {
+        /* Without it a relapse waits for the next detect(): slower, still correct. */
+        host->log(ctx, HEALER_LOG_WARN, "re-publish timer: %s", n->repub_fd < 0 ?
+                  strerror(errno) : healer_rc_str(rc));
+        if (n->repub_fd >= 0)
+            close(n->repub_fd);
+        n->repub_fd = -1;
     }
     host->log(ctx, HEALER_LOG_INFO, "%zu links, %zu default route(s); watching %s; %zu DNS "
               "name(s), %zu TCP target(s)", n->n_links, n->n_routes,
@@ -514,6 +674,38 @@ static void network_publish_probe(network *n, int dns)
         n->host->log(n->ctx, HEALER_LOG_WARN, "publish %s: %s", is.type, healer_rc_str(rc));
 }
 
+static void network_publish_slow(network *n)
+{
+    char summary[HEALER_MSG_MAX];
+    const char *comps[4];
+    size_t nc = 0;
+    snprintf(summary, sizeof summary, "%d of %zu name(s) resolve, but only after %.0f ms (%s%s; "
+             "threshold dns_slow_ms %.0f ms, dead at dns_timeout %g s): degraded, not dead",
+             n->dns_slow_names, n->n_dns_names, n->dns_latency_max * 1000, n->dns_slow[0],
+             n->dns_slow_names > 1 ? ", ..." : "", n->dns_slow_s * 1000, n->dns_timeout);
+    for (int i = 0; i < n->dns_slow_names && i < 4; i++)
+        comps[nc++] = n->dns_slow[i];
+    healer_measurement ms[] = {
+        {"dns_latency_ms", n->dns_latency_max * 1000},
+        {"dns_slow_ms", n->dns_slow_s * 1000},
+        {"dns_names_slow", n->dns_slow_names},
+        {"dns_names_ok", n->dns_ok_names},
+    };
+    healer_issue is = {
+        .type = NETWORK_SLOW,
+        .severity = HEALER_SEV_LOW,
+        .target = "dns",
+        .summary = summary,
+        .measurements = ms,
+        .n_measurements = sizeof ms / sizeof ms[0],
+        .components = comps,
+        .n_components = nc,
+    };
+    int rc = n->host->publish_issue(n->ctx, &is);
+    if (rc < 0)
+        n->host->log(n->ctx, HEALER_LOG_WARN, "publish %s: %s", is.type, healer_rc_str(rc));
+}
+
 static int network_routes_equal(const network_route *a, size_t na, const network_route *b,
                                 size_t nb)
 {
@@ -562,6 +754,19 @@ static int network_detect(void *state)
                 h->resolve_issue(n->ctx, NETWORK_DNS, "dns");
                 n->dns_open = 0;
                 h->log(n->ctx, HEALER_LOG_INFO, "DNS resolves again");
+            }
+        }
+        if (n->n_dns_names) {
+            /* Degraded, not dead: its own issue with the latency, never the dead resolver's
+             * cache flush (no action is planned for it). */
+            if (network_dns_healthy(n) && n->dns_slow_names) {
+                network_publish_slow(n);
+                n->slow_open = 1;
+            } else if (n->slow_open) {
+                h->resolve_issue(n->ctx, NETWORK_SLOW, "dns");
+                n->slow_open = 0;
+                h->log(n->ctx, HEALER_LOG_INFO, "DNS answers within %.0f ms again",
+                       n->dns_slow_s * 1000);
             }
         }
         if (n->n_targets) {

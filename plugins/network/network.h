@@ -24,6 +24,11 @@
 #define NETWORK_ROUTE "route_missing"
 #define NETWORK_DNS "dns_failure"
 #define NETWORK_CONN "connectivity_lost"
+#define NETWORK_SLOW "dns_slow"          /* answers, but slower than dns_slow_ms: degraded */
+#define NETWORK_FLAP "link_flapping"     /* link_flap_count drops within link_flap_window_s */
+
+#define NETWORK_FLAP_MAX 32      /* drops remembered per link (the newest) */
+#define NETWORK_RTAX_MAX 17      /* route metrics (RTAX_*) remembered */
 
 typedef struct network_link {
     int ifindex;
@@ -33,6 +38,12 @@ typedef struct network_link {
     unsigned gen;                /* dump generation that last saw it */
     int ever_up;                 /* seen up and running during this run */
     int physical;                /* has sys_root/class/net/NAME/device */
+    /* Drops (ok -> not ok) seen, not counting the plugin's own down/up of the link: the
+     * monotonic times of the newest NETWORK_FLAP_MAX, and the total. */
+    double drops[NETWORK_FLAP_MAX];
+    size_t n_drops;
+    unsigned long long drop_total;
+    int was_ok;
 } network_link;
 
 typedef struct network_addr {
@@ -43,7 +54,8 @@ typedef struct network_addr {
     unsigned gen;
 } network_addr;
 
-/* A default route of the main table, as the kernel reports it (or as remembered). */
+/* A default route of the main table, as the kernel reports it (or as remembered): every
+ * attribute `ip route` can give back, so a restored route is the route that was lost. */
 typedef struct network_route {
     int family;                  /* AF_INET or AF_INET6 */
     int oif;                     /* ifindex; 0 when unknown (remembered by name only) */
@@ -51,7 +63,30 @@ typedef struct network_route {
     char gw[NETWORK_GW_MAX];     /* "" for a device route */
     long long metric;            /* -1 when absent */
     unsigned gen;
+    unsigned char proto;         /* RTPROT_*: dhcp, static, ra, boot... */
+    unsigned char scope;         /* RT_SCOPE_* */
+    unsigned rtm_flags;          /* RTNH_F_ONLINK is the one ip can set */
+    char src[NETWORK_GW_MAX];    /* RTA_PREFSRC; "" when absent */
+    int pref;                    /* IPv6 RTA_PREF; -1 when absent */
+    unsigned mx[NETWORK_RTAX_MAX];   /* RTA_METRICS values (mtu, advmss, ...) */
+    unsigned mx_set;             /* bit i: mx[i] present */
+    /* remembered (good[]) routes only, monotonic seconds */
+    double last_seen;            /* last time it was present */
+    double missing_since;        /* 0 while present */
+    double restored_at;          /* when reset_routes last put it back (0 = never) */
 } network_route;
+
+/* One heal's verify window, keyed by the issue it verifies. */
+#define NETWORK_MAX_VERIFY 8
+typedef struct network_vstate {
+    uint64_t issue;
+    int busy;                    /* 0 = free */
+    double until;                /* may still settle until then (monotonic; 0 = window over) */
+    double ok_since;             /* the fixed state was first seen healthy (0 = not yet) */
+    double used;                 /* last look: the oldest slot is reused when all are taken */
+    unsigned long long drops;    /* the link's drop count then */
+    int oks;                     /* healthy looks so far */
+} network_vstate;
 
 /* A parsed endpoint: "10.0.0.1:53", "[fd00::1]:443", or a bare address with a default port. */
 typedef struct network_endpoint {
@@ -85,11 +120,25 @@ typedef struct network {
     char **dnsmasq_pid_files;
     size_t n_dnsmasq_pid_files;
     double settle_seconds;
-    /* verify looks once per call and asks to be called again while the fix settles: the issue
-     * it is verifying and until when it may still settle (monotonic; 0 = none) */
-    uint64_t verify_issue;
-    double verify_until;
     const char *ip_cmd;
+    /* verification and restraint (issue #11) */
+    double dns_slow_s;           /* dns_slow_ms / 1000 */
+    double verify_window_s;      /* a healed link/route must hold this long */
+    double verify_recheck_s;     /* DNS/TCP: the second answer this long after the first */
+    long long flap_count;        /* link_flap_count */
+    double flap_window_s;        /* link_flap_window_s */
+    double route_window_s;       /* route_restore_window_s */
+    char **managed_links, **unmanaged_links;
+    size_t n_managed_links, n_unmanaged_links;
+    const char *networkd_dir, *nm_dir;
+    /* verify looks once per call and asks to be called again while the fix settles; heals of
+     * several issues verify at once (a link and its route), each with its own window */
+    network_vstate vs[NETWORK_MAX_VERIFY];
+    int own_bounce_ifindex;      /* restart_interface's own down/up: not a drop */
+    int repub_fd;                /* timerfd: re-publish at once after a relapse */
+    char flap_open[NETWORK_MAX_LINKS][IF_NAMESIZE];
+    size_t n_flap_open;
+    int slow_open;
 
     /* rtnetlink */
     int ev_fd;                   /* subscribed to the multicast groups, watched */
@@ -121,6 +170,9 @@ typedef struct network {
     char dns_failing[4][HEALER_TARGET_MAX];
     char tcp_failing[4][NETWORK_GW_MAX + 8];
     double dns_seconds, tcp_seconds;
+    int dns_slow_names;          /* names answered, but only slower than dns_slow_ms */
+    double dns_latency_max;      /* seconds: the slowest name's fastest answer */
+    char dns_slow[4][HEALER_TARGET_MAX];
 } network;
 
 /* ---- network_nl.c ---- */
@@ -162,8 +214,45 @@ int network_tcp_healthy(const network *n);
 void network_evaluate(network *n, int from_detect);
 /* The default route to restore for a family: the configured one, else the last-known-good. */
 const network_route *network_known_route(const network *n, int family);
+/* How many default routes of the family that may be restored are missing now (*known: the
+ * first): the configured one, or remembered ones within route_restore_window_s. */
+size_t network_route_missing(network *n, int family, const network_route **known);
+/* Remembered-good default routes of the family still carrying traffic: 0 when the preferred
+ * (lowest-metric) present route is not remembered good, or every TCP target failed. */
+size_t network_routes_carrying(const network *n, int family);
 /* 1 when the default routes of the family now present include the known one. */
 int network_route_present(const network *n, const network_route *k);
+
+/* ---- network_intent.c ---- */
+double network_now(void);
+/* A link went from ok to not ok (not by the plugin's own restart): remember when. */
+void network_flap_note(network *n, network_link *l);
+/* Drops of the link within link_flap_window_s. */
+size_t network_flap_recent(const network *n, const network_link *l);
+/* 1 while the link counts as flapping (>= link_flap_count drops within the window). */
+int network_flapping(const network *n, const network_link *l);
+/* The manager that owns the link ("systemd-networkd", "NetworkManager", "configuration") or
+ * NULL when healerd may act on it. */
+const char *network_managed_by(network *n, const char *dev);
+/* Refreshes the remembered default routes from the present ones: present routes are (re)added,
+ * a missing one is kept route_restore_window_s from when it went missing, then forgotten; a
+ * missing one whose (family, metric) a present remembered route now holds is superseded. */
+void network_remember_good(network *n);
+/* Marks remembered routes that just went missing; one reset_routes put back within
+ * route_restore_window_s that is deleted again while its link stays up is taken as intended and
+ * forgotten. */
+void network_routes_age(network *n);
+/* The remembered routes of a family that are missing now and may be restored; returns how many
+ * (pointers into good[]). */
+size_t network_missing_routes(network *n, int family, const network_route **out, size_t max);
+int network_route_match(const network_route *a, const network_route *b);
+/* `ip` arguments that recreate r exactly (route replace/del), NULL-terminated into a; strings
+ * live in buf. Returns the count. */
+size_t network_route_args(const network_route *r, int del, const char **a, size_t max, char *buf,
+                          size_t buflen);
+void network_repub_arm(network *n, double seconds);
+int network_repub_open(network *n);
+void network_repub_cb(void *state, int fd, short revents);
 
 /* ---- network_act.c ---- */
 int network_plan(void *state, const healer_issue *issue, healer_plan *plan);

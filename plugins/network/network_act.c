@@ -146,23 +146,46 @@ static void network_plan_ifrestart(network *n, healer_plan *plan, const char *de
                 0, p, 1);
 }
 
-static void network_plan_routes(network *n, healer_plan *plan, const network_route *k,
-                                unsigned step)
+/* reset_routes: the missing remembered (or configured) default routes of the family, exactly. */
+static void network_plan_routes(network *n, healer_plan *plan, int family, unsigned step)
 {
-    char desc[HEALER_MSG_MAX], metric[24];
-    snprintf(metric, sizeof metric, "%lld", k->metric);
-    snprintf(desc, sizeof desc, "restore the %s default route %s%s dev %s%s%s, removing other "
-             "default routes of that family", k->family == AF_INET ? "IPv4" : "IPv6",
-             k->gw[0] ? "via " : "", k->gw, k->dev, k->metric >= 0 ? " metric " : "",
-             k->metric >= 0 ? metric : "");
-    healer_kv p[] = {
-        {"family", k->family == AF_INET ? "4" : "6"},
-        {"gateway", k->gw},
-        {"dev", k->dev},
-        {"metric", metric},
-    };
-    network_add(n, plan, ACT_ROUTES, k->family == AF_INET ? "default" : "default6", desc, step,
-                0.3, 0.7, 0, p, 4);
+    const network_route *m[NETWORK_MAX_ROUTES];
+    size_t k = 0;
+    if (n->cfg_route.family == family) {
+        if (!network_route_present(n, &n->cfg_route))
+            m[k++] = &n->cfg_route;
+    } else {
+        k = network_missing_routes(n, family, m, NETWORK_MAX_ROUTES);
+    }
+    if (!k)
+        return;
+    for (size_t i = 0; i < k; i++)
+        if (network_managed_by(n, m[i]->dev))
+            return;   /* another manager owns it: the issue says so, healerd changes nothing */
+    char desc[HEALER_MSG_MAX];
+    size_t l = (size_t)snprintf(desc, sizeof desc, "restore %zu %s default route(s) exactly as "
+                                "last seen (", k, family == AF_INET ? "IPv4" : "IPv6");
+    for (size_t i = 0; i < k && l < sizeof desc; i++) {
+        const char *a[40];
+        char buf[512];
+        network_route_args(m[i], 0, a, 40, buf, sizeof buf);
+        for (size_t x = 3; a[x] && l < sizeof desc; x++)   /* past "[-6] route replace" */
+            l += (size_t)snprintf(desc + l, sizeof desc - l, "%s%s", x > 3 ? " " : "", a[x]);
+        if (l < sizeof desc)
+            l += (size_t)snprintf(desc + l, sizeof desc - l, "%s", i + 1 < k ? "; " : ")");
+    }
+    healer_kv p[] = {{"family", family == AF_INET ? "4" : "6"}};
+    network_add(n, plan, ACT_ROUTES, family == AF_INET ? "default" : "default6", desc, step,
+                0.3, 0.7, 0, p, 1);
+}
+
+/* Some IPv4 default route that may be restored is missing. */
+static int network_v4_missing(network *n)
+{
+    if (n->cfg_route.family == AF_INET)
+        return !network_route_present(n, &n->cfg_route);
+    const network_route *m[1];
+    return network_missing_routes(n, AF_INET, m, 1) > 0;
 }
 
 int network_plan(void *state, const healer_issue *issue, healer_plan *plan)
@@ -171,17 +194,32 @@ int network_plan(void *state, const healer_issue *issue, healer_plan *plan)
     network_nl_resync(n);
     const char *t = issue->target ? issue->target : "";
     const network_route *k4 = network_known_route(n, AF_INET);
+    /* Degraded (dns_slow) and flapping (link_flapping) get no action: restarting a link that
+     * keeps dropping, or flushing a cache that answers, fights the problem's real owner. The
+     * issue stays open for a person. */
+    if (strcmp(issue->type, NETWORK_SLOW) == 0 || strcmp(issue->type, NETWORK_FLAP) == 0)
+        return HEALER_OK;
     if (strcmp(issue->type, NETWORK_DOWN) == 0) {
+        network_link *l = network_link_by_name(n, t);
+        if (network_managed_by(n, t) || (l && network_flapping(n, l)))
+            return HEALER_OK;
         network_plan_ifrestart(n, plan, t, 0);
         network_plan_service(n, plan, 1);
     } else if (strcmp(issue->type, NETWORK_ROUTE) == 0) {
         int family = strcmp(t, "default6") == 0 ? AF_INET6 : AF_INET;
-        const network_route *k = network_known_route(n, family);
+        const network_route *m[NETWORK_MAX_ROUTES];
+        size_t nm = n->cfg_route.family == family ? 1
+                  : network_missing_routes(n, family, m, NETWORK_MAX_ROUTES);
+        const network_route *k = n->cfg_route.family == family ? &n->cfg_route
+                               : nm ? m[0] : NULL;
+        if (k && network_managed_by(n, k->dev))
+            return HEALER_OK;
         if (k) {
             network_link *l = network_link_by_name(n, k->dev);
             if (l && (l->flags & IFF_UP))
-                network_plan_routes(n, plan, k, 0);
-            network_plan_ifrestart(n, plan, k->dev, 1);
+                network_plan_routes(n, plan, family, 0);
+            if (!l || !network_link_ok(l))
+                network_plan_ifrestart(n, plan, k->dev, 1);
         }
         network_plan_service(n, plan, 2);
     } else if (strcmp(issue->type, NETWORK_DNS) == 0) {
@@ -197,19 +235,19 @@ int network_plan(void *state, const healer_issue *issue, healer_plan *plan)
             network_add(n, plan, ACT_FLUSH, "dns", desc, 0, 0.05, 0.4, HEALER_ACTION_SYSTEM, p,
                         1);
         }
-        if (k4 && !network_route_present(n, k4))
-            network_plan_routes(n, plan, k4, 1);
+        if (network_v4_missing(n))
+            network_plan_routes(n, plan, AF_INET, 1);
         network_plan_service(n, plan, 2);
     } else if (strcmp(issue->type, NETWORK_CONN) == 0) {
-        if (k4 && !network_route_present(n, k4))
-            network_plan_routes(n, plan, k4, 0);
+        if (network_v4_missing(n))
+            network_plan_routes(n, plan, AF_INET, 0);
         const char *dev = n->n_routes ? n->routes[0].dev : k4 ? k4->dev : NULL;
         for (size_t i = 0; i < n->n_routes; i++)
             if (n->routes[i].family == AF_INET) {
                 dev = n->routes[i].dev;
                 break;
             }
-        if (dev && dev[0])
+        if (dev && dev[0] && !network_managed_by(n, dev))
             network_plan_ifrestart(n, plan, dev, 1);
         network_plan_service(n, plan, 2);
     }
@@ -245,10 +283,10 @@ static void network_say(healer_result *r, const char *fmt, ...)
 /* Runs `ip ARGS...` through the host's act_run (dry-run and audit apply). */
 static int network_ip(network *n, healer_result *r, const char *const *args)
 {
-    const char *argv[16];
+    const char *argv[48];
     size_t k = 0;
     argv[k++] = n->ip_cmd;
-    for (size_t i = 0; args[i] && k < 15; i++)
+    for (size_t i = 0; args[i] && k < 47; i++)
         argv[k++] = args[i];
     argv[k] = NULL;
     char out[512];
@@ -300,34 +338,13 @@ static int network_pred_link_admin_up(network *n, const void *arg)
     return l && (l->flags & IFF_UP);
 }
 
-static int network_pred_default(network *n, const void *arg)
-{
-    return network_default_count(n, *(const int *)arg) > 0;
-}
 
-/* `ip [-6] route replace default [via GW] dev DEV [metric M]` */
+/* `ip [-6] route replace|del default ...` with every attribute the route had. */
 static int network_route_replace(network *n, healer_result *r, const network_route *k, int del)
 {
-    char metric[24];
-    snprintf(metric, sizeof metric, "%lld", k->metric);
-    const char *a[14];
-    size_t i = 0;
-    if (k->family == AF_INET6)
-        a[i++] = "-6";
-    a[i++] = "route";
-    a[i++] = del ? "del" : "replace";
-    a[i++] = "default";
-    if (k->gw[0]) {
-        a[i++] = "via";
-        a[i++] = k->gw;
-    }
-    a[i++] = "dev";
-    a[i++] = k->dev;
-    if (k->metric >= 0) {
-        a[i++] = "metric";
-        a[i++] = metric;
-    }
-    a[i] = NULL;
+    const char *a[40];
+    char buf[512];
+    network_route_args(k, del, a, 40, buf, sizeof buf);
     return network_ip(n, r, a);
 }
 
@@ -369,6 +386,8 @@ static void network_exec_ifrestart(network *n, const healer_action *a, healer_re
     char name[IF_NAMESIZE];
     snprintf(name, sizeof name, "%s", dev);
     network_tally t = {0, 0, 0};
+    /* Our own down/up is not a drop of the link (flap detection). */
+    n->own_bounce_ifindex = l->ifindex;
     if (l->flags & IFF_UP) {
         const char *down[] = {"link", "set", "dev", name, "down", NULL};
         network_tally_rc(&t, network_ip(n, r, down));
@@ -388,15 +407,26 @@ static void network_exec_ifrestart(network *n, const healer_action *a, healer_re
     } else if (rc == HEALER_DRY_RUN) {
         network_nl_resync(n);
     }
+    n->own_bounce_ifindex = 0;
     /* An interface going down takes its routes with it: put the known default routes
      * through it back (in dry-run: say we would). */
-    for (int fi = 0; fi < 2; fi++) {
-        const network_route *k = network_known_route(n, fi ? AF_INET6 : AF_INET);
-        if (!k || strcmp(k->dev, name) != 0 || (rc == HEALER_OK && network_route_present(n, k)))
-            continue;
-        if (rc != HEALER_OK && rc != HEALER_DRY_RUN)
-            continue;
-        network_tally_rc(&t, network_route_replace(n, r, k, 0));
+    for (int fi = 0; fi < 2 && (rc == HEALER_OK || rc == HEALER_DRY_RUN); fi++) {
+        int family = fi ? AF_INET6 : AF_INET;
+        const network_route *m[NETWORK_MAX_ROUTES];
+        size_t k = 0;
+        if (n->cfg_route.family == family) {
+            if (!network_route_present(n, &n->cfg_route) || rc == HEALER_DRY_RUN)
+                m[k++] = &n->cfg_route;
+        } else {
+            k = network_missing_routes(n, family, m, NETWORK_MAX_ROUTES);
+            if (rc == HEALER_DRY_RUN)   /* nothing went down: say what would come back */
+                for (size_t i = 0; i < n->n_good && k < NETWORK_MAX_ROUTES; i++)
+                    if (n->good[i].family == family && network_route_present(n, &n->good[i]))
+                        m[k++] = &n->good[i];
+        }
+        for (size_t i = 0; i < k; i++)
+            if (strcmp(m[i]->dev, name) == 0)
+                network_tally_rc(&t, network_route_replace(n, r, m[i], 0));
     }
     r->measurements[0] = (healer_measurement){"link_up",
                                               network_link_ok(network_link_by_name(n, name))};
@@ -407,40 +437,70 @@ static void network_exec_ifrestart(network *n, const healer_action *a, healer_re
 
 static void network_exec_routes(network *n, const healer_action *a, healer_result *r)
 {
-    network_route k;
-    memset(&k, 0, sizeof k);
-    const char *fam = network_param(a, "family"), *gw = network_param(a, "gateway");
-    const char *dev = network_param(a, "dev"), *metric = network_param(a, "metric");
-    k.family = fam && strcmp(fam, "6") == 0 ? AF_INET6 : AF_INET;
-    snprintf(k.gw, sizeof k.gw, "%s", gw ? gw : "");
-    snprintf(k.dev, sizeof k.dev, "%s", dev ? dev : "");
-    k.metric = metric ? strtoll(metric, NULL, 10) : -1;
-    if (!k.dev[0]) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        snprintf(r->message, sizeof r->message, "no interface to route through");
+    const char *fam = network_param(a, "family");
+    int family = fam && strcmp(fam, "6") == 0 ? AF_INET6 : AF_INET;
+    network_nl_resync(n);
+    network_routes_age(n);
+    /* Exactly the routes that were lost, each with its attributes; copies, since good[] may be
+     * re-sorted while the kernel's answers are read. */
+    network_route want[NETWORK_MAX_ROUTES];
+    size_t nw = 0;
+    if (n->cfg_route.family == family) {
+        if (!network_route_present(n, &n->cfg_route))
+            want[nw++] = n->cfg_route;
+    } else {
+        const network_route *m[NETWORK_MAX_ROUTES];
+        size_t k = network_missing_routes(n, family, m, NETWORK_MAX_ROUTES);
+        for (size_t i = 0; i < k; i++)
+            want[nw++] = *m[i];
+    }
+    if (!nw) {
+        r->outcome = HEALER_OUTCOME_SKIPPED;
+        snprintf(r->message, sizeof r->message, "no remembered %s default route is missing",
+                 family == AF_INET ? "IPv4" : "IPv6");
         return;
     }
-    network_nl_resync(n);
+    long long lowest = -1;
+    for (size_t i = 0; i < nw; i++) {
+        long long m = want[i].metric < 0 ? 0 : want[i].metric;
+        if (lowest < 0 || m < lowest)
+            lowest = m;
+    }
     network_tally t = {0, 0, 0};
-    /* Other default routes of the family (a wrong gateway) go first: they would win. */
+    /* A default route nobody remembers as good, at a metric that would win over a restored one
+     * (a wrong gateway), goes first. Remembered ones (a backup at a higher metric) stay. */
     network_route stale[NETWORK_MAX_ROUTES];
     size_t ns = 0;
     for (size_t i = 0; i < n->n_routes; i++) {
         const network_route *x = &n->routes[i];
-        if (x->family == k.family && x->dev[0] &&
-            !(strcmp(x->gw, k.gw) == 0 && strcmp(x->dev, k.dev) == 0))
+        int known = n->cfg_route.family == family && network_route_present(n, &n->cfg_route) &&
+                    strcmp(x->gw, n->cfg_route.gw) == 0 && strcmp(x->dev, n->cfg_route.dev) == 0;
+        for (size_t j = 0; j < n->n_good && !known; j++)
+            known = network_route_match(&n->good[j], x);
+        if (x->family == family && x->dev[0] && !known && (x->metric < 0 ? 0 : x->metric) <= lowest)
             stale[ns++] = *x;
     }
     for (size_t i = 0; i < ns; i++)
         network_tally_rc(&t, network_route_replace(n, r, &stale[i], 1));
-    int rc = network_route_replace(n, r, &k, 0);
-    network_tally_rc(&t, rc);
-    if (rc < 0)
+    int restored = 0;
+    for (size_t i = 0; i < nw; i++) {
+        int rc = network_route_replace(n, r, &want[i], 0);
+        network_tally_rc(&t, rc);
+        if (rc == HEALER_OK) {
+            restored++;
+            for (size_t j = 0; j < n->n_good; j++)
+                if (network_route_match(&n->good[j], &want[i]))
+                    n->good[j].restored_at = network_now();
+        }
+    }
+    if (!restored)
         t.ok = 0;   /* removing the stale ones alone heals nothing */
     network_nl_resync(n);
     r->measurements[0] = (healer_measurement){"default_routes",
-                                              (double)network_default_count(n, k.family)};
-    r->n_measurements = 1;
+                                              (double)network_default_count(n, family)};
+    r->measurements[1] = (healer_measurement){"routes_restored", (double)restored};
+    r->measurements[2] = (healer_measurement){"stale_routes_removed", (double)ns};
+    r->n_measurements = 3;
     network_set_outcome(r, &t);
 }
 
@@ -550,27 +610,102 @@ static int network_pred_tcp(network *n, const void *arg)
     return network_tcp_healthy(n);
 }
 
-/* One look for verify: healed, or (not yet, and the settle time is not over) ask the host to call
- * verify again in 0.1 s (*settling = 1), so the worker never sleeps while a fix settles and this
- * plugin's netlink events keep flowing. */
+static int network_pred_routes(network *n, const void *arg)
+{
+    const network_route *k;
+    return network_route_missing(n, *(const int *)arg, &k) == 0;
+}
+
+/* One look for verify, which the host calls again after recheck_after_s while the verdict is
+ * not final: the worker never sleeps and this plugin's netlink events keep flowing.
+ *   settling: the fix has not shown yet (until settle_seconds);
+ *   window:   it shows; it must hold. Links and routes for verify_window_s (checked every
+ *             0.25 s, and any drop of the link in between is a relapse even if it came back);
+ *             DNS and TCP (twice) must pass again verify_recheck_s later.
+ * Returns 1 healed, 0 not healed, 2 relapsed (healed, then broken again within the window). */
+/* The verify window of this issue's heal: its own slot, so a link's and its route's heals
+ * verifying at once do not restart each other's window (they did: neither ever ended). */
+static network_vstate *network_vslot(network *n, uint64_t issue, double now)
+{
+    network_vstate *oldest = &n->vs[0];
+    for (size_t i = 0; i < NETWORK_MAX_VERIFY; i++) {
+        if (n->vs[i].busy && n->vs[i].issue == issue)
+            return &n->vs[i];
+        /* a free slot (used 0) is the oldest of all */
+        if (!n->vs[i].busy)
+            n->vs[i].used = 0;
+        if (n->vs[i].used < oldest->used)
+            oldest = &n->vs[i];
+    }
+    memset(oldest, 0, sizeof *oldest);
+    oldest->busy = 1;
+    oldest->issue = issue;
+    oldest->until = now + n->settle_seconds;
+    return oldest;
+}
+
 static int network_look(network *n, const healer_issue *is, int (*pred)(network *, const void *),
-                        const void *arg, healer_verdict *v, int *settling)
+                        const void *arg, const network_link *watch, int twice,
+                        healer_verdict *v, int *settling, double *ok_since)
 {
     double now = network_mono();
-    if (n->verify_issue != is->id || !(n->verify_until > 0) || now > n->verify_until + 1.0) {
-        n->verify_issue = is->id;
-        n->verify_until = now + n->settle_seconds;
+    network_vstate *s = network_vslot(n, is->id, now);
+    if (!(s->until > 0)) {
+        /* The previous heal of this issue ended: a new window. */
+        memset(s, 0, sizeof *s);
+        s->busy = 1;
+        s->issue = is->id;
+        s->until = now + n->settle_seconds;
     }
+    s->used = now;
     network_nl_resync(n);
     int ok = pred(n, arg);
-    if (!ok && now < n->verify_until) {
-        v->recheck_after_s = 0.1;
+    *settling = 0;
+    *ok_since = s->ok_since;
+    if (s->ok_since > 0) {
+        if (!ok || (watch && watch->drop_total != s->drops)) {
+            s->until = 0;
+            return 2;
+        }
+        s->oks++;
+        if (twice || now - s->ok_since >= n->verify_window_s) {
+            s->until = 0;
+            return 1;
+        }
+        double left = s->ok_since + n->verify_window_s - now;
+        v->recheck_after_s = left < 0.25 ? left + 0.01 : 0.25;
         *settling = 1;
         return 0;
     }
-    n->verify_until = 0;
-    *settling = 0;
-    return ok;
+    if (!ok) {
+        if (now < s->until) {
+            v->recheck_after_s = 0.1;
+            *settling = 1;
+            return 0;
+        }
+        s->until = 0;
+        return 0;
+    }
+    s->ok_since = now;
+    s->oks = 1;
+    s->drops = watch ? watch->drop_total : 0;
+    if (!twice && !(n->verify_window_s > 0)) {
+        s->until = 0;
+        return 1;
+    }
+    v->recheck_after_s = twice ? n->verify_recheck_s
+                       : n->verify_window_s < 0.25 ? n->verify_window_s : 0.25;
+    *settling = 1;
+    return 0;
+}
+
+static void network_relapse_msg(healer_verdict *v, int res, double ok_since, const char *what)
+{
+    if (res != 2)
+        return;
+    size_t l = strlen(v->message);
+    snprintf(v->message + l, sizeof v->message - l, "; relapsed %.1f s after %s (within the "
+             "verify window): not healed", network_mono() - ok_since, what);
 }
 
 int network_verify(void *state, const healer_issue *issue, const healer_action *action,
@@ -580,43 +715,68 @@ int network_verify(void *state, const healer_issue *issue, const healer_action *
     (void)action;
     const char *t = issue->target ? issue->target : "";
     size_t k = 0;
-    int settling = 0;
+    int settling = 0, res = 0;
+    double since = 0;
     if (strcmp(issue->type, NETWORK_DOWN) == 0) {
-        v->healed = network_look(n, issue, network_pred_link_ok, t, v, &settling);
+        network_link *w = network_link_by_name(n, t);
+        res = network_look(n, issue, network_pred_link_ok, t, w, 0, v, &settling, &since);
         if (settling)
             return HEALER_OK;
+        v->healed = res == 1;
         network_link *l = network_link_by_name(n, t);
         v->measurements[k++] = (healer_measurement){"link_admin_up", l && (l->flags & IFF_UP)};
         v->measurements[k++] = (healer_measurement){"link_carrier", l && (l->flags & IFF_RUNNING)};
+        v->measurements[k++] = (healer_measurement){"verify_window_s", n->verify_window_s};
+        v->measurements[k++] = (healer_measurement){"link_drops_in_window",
+                                                    (double)network_flap_recent(n, l)};
         snprintf(v->message, sizeof v->message, "%s is %s", t,
                  v->healed ? "up with carrier" : !l ? "missing"
                  : network_pred_link_admin_up(n, t) ? "up without carrier" : "down");
+        if (v->healed)
+            snprintf(v->message + strlen(v->message), sizeof v->message - strlen(v->message),
+                     " and stayed so for %g s", n->verify_window_s);
+        network_relapse_msg(v, res, since, "coming up");
     } else if (strcmp(issue->type, NETWORK_ROUTE) == 0) {
         int family = strcmp(t, "default6") == 0 ? AF_INET6 : AF_INET;
-        v->healed = network_look(n, issue, network_pred_default, &family, v, &settling);
+        res = network_look(n, issue, network_pred_routes, &family, NULL, 0, v, &settling, &since);
         if (settling)
             return HEALER_OK;
+        v->healed = res == 1;
+        const network_route *kr;
         v->measurements[k++] = (healer_measurement){"default_routes",
                                                     (double)network_default_count(n, family)};
-        snprintf(v->message, sizeof v->message, "%s default route %s",
-                 family == AF_INET ? "IPv4" : "IPv6", v->healed ? "present" : "still missing");
+        v->measurements[k++] = (healer_measurement){"default_routes_missing",
+                                                    (double)network_route_missing(n, family, &kr)};
+        snprintf(v->message, sizeof v->message, "%s default route(s) %s",
+                 family == AF_INET ? "IPv4" : "IPv6",
+                 v->healed ? "present, and stayed for the verify window" : "still missing");
+        network_relapse_msg(v, res, since, "the restore");
     } else if (strcmp(issue->type, NETWORK_DNS) == 0) {
-        v->healed = network_look(n, issue, network_pred_dns, NULL, v, &settling);
+        res = network_look(n, issue, network_pred_dns, NULL, NULL, 1, v, &settling, &since);
         if (settling)
             return HEALER_OK;
+        v->healed = res == 1;
         v->measurements[k++] = (healer_measurement){"dns_names_failed", n->dns_failed_names};
-        snprintf(v->message, sizeof v->message, "%d of %zu name(s) resolve", n->dns_ok_names,
-                 n->n_dns_names);
+        v->measurements[k++] = (healer_measurement){"dns_latency_ms", n->dns_latency_max * 1000};
+        snprintf(v->message, sizeof v->message, "%d of %zu name(s) resolve%s", n->dns_ok_names,
+                 n->n_dns_names, v->healed ? " (twice, verify_recheck_s apart)" : "");
+        network_relapse_msg(v, res, since, "the first answer");
     } else if (strcmp(issue->type, NETWORK_CONN) == 0) {
-        v->healed = network_look(n, issue, network_pred_tcp, NULL, v, &settling);
+        res = network_look(n, issue, network_pred_tcp, NULL, NULL, 1, v, &settling, &since);
         if (settling)
             return HEALER_OK;
-        snprintf(v->message, sizeof v->message, "%d of %zu TCP target(s) reachable", n->tcp_ok,
-                 n->n_targets);
+        v->healed = res == 1;
+        snprintf(v->message, sizeof v->message, "%d of %zu TCP target(s) reachable%s", n->tcp_ok,
+                 n->n_targets, v->healed ? " (twice, verify_recheck_s apart)" : "");
+        network_relapse_msg(v, res, since, "the first connect");
     } else {
         snprintf(v->message, sizeof v->message, "not a network issue");
         return HEALER_OK;
     }
+    /* Not healed: publish again right after this verdict, so the engine re-decides now and not
+     * at the next detect() (the verdict reaches it first: one channel, in order). */
+    if (!v->healed)
+        network_repub_arm(n, 0.05);
     /* Connectivity after every fix: reported, whatever the issue was. */
     if (n->n_targets && strcmp(issue->type, NETWORK_CONN) != 0)
         network_probe_run(n, 0, 1);

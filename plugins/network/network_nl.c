@@ -174,7 +174,11 @@ static void network_nl_link(network *n, const struct nlmsghdr *h, int del)
     l->flags = ifi->ifi_flags;
     l->operstate = oper;
     l->gen = n->gen;
-    if (network_link_ok(l))
+    int ok = network_link_ok(l);
+    if (l->was_ok && !ok)
+        network_flap_note(n, l);
+    l->was_ok = ok;
+    if (ok)
         l->ever_up = 1;
 }
 
@@ -243,6 +247,10 @@ static void network_nl_route(network *n, const struct nlmsghdr *h, int del)
     memset(&r, 0, sizeof r);
     r.family = rt->rtm_family;
     r.metric = -1;
+    r.pref = -1;
+    r.proto = rt->rtm_protocol;
+    r.scope = rt->rtm_scope;
+    r.rtm_flags = rt->rtm_flags;
     int alen = (int)RTM_PAYLOAD(h);
     for (const struct rtattr *a = RTM_RTA(rt); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
         switch (a->rta_type) {
@@ -262,6 +270,23 @@ static void network_nl_route(network *n, const struct nlmsghdr *h, int del)
             if (RTA_PAYLOAD(a) >= (rt->rtm_family == AF_INET ? 4u : 16u))
                 inet_ntop(rt->rtm_family, RTA_DATA(a), r.gw, sizeof r.gw);
             break;
+        case RTA_PREFSRC:
+            if (RTA_PAYLOAD(a) >= (rt->rtm_family == AF_INET ? 4u : 16u))
+                inet_ntop(rt->rtm_family, RTA_DATA(a), r.src, sizeof r.src);
+            break;
+        case RTA_PREF:
+            if (RTA_PAYLOAD(a) >= 1)
+                r.pref = *(const unsigned char *)RTA_DATA(a);
+            break;
+        case RTA_METRICS: {
+            int mlen = (int)RTA_PAYLOAD(a);
+            for (const struct rtattr *b = RTA_DATA(a); RTA_OK(b, mlen); b = RTA_NEXT(b, mlen))
+                if (b->rta_type > 0 && b->rta_type < NETWORK_RTAX_MAX && RTA_PAYLOAD(b) >= 4) {
+                    r.mx[b->rta_type] = *(const unsigned *)RTA_DATA(b);
+                    r.mx_set |= 1u << b->rta_type;
+                }
+            break;
+        }
         case RTA_MULTIPATH: {
             /* ECMP default route: remember its first next hop (enough to restore a path). */
             const struct rtnexthop *nh = RTA_DATA(a);

@@ -172,6 +172,7 @@ typedef struct network_pending {
     int resent;
     int done;
     int ok;
+    double latency;              /* DNS: seconds from the first send to the answer */
 } network_pending;
 
 static int network_probe_socket(int family, int type)
@@ -334,6 +335,7 @@ void network_probe_run(network *n, int dns, int tcp)
             q->done = 1;
             q->ok = c == 1;
             dns_end = network_mono();
+            q->latency = dns_end - start;
             if (!q->ok)
                 n->host->log(n->ctx, HEALER_LOG_DEBUG, "DNS %s: rcode %d, no answer",
                              n->dns_names[q->name_idx], rcode);
@@ -343,9 +345,29 @@ void network_probe_run(network *n, int dns, int tcp)
     n->dns_ok_names = n->dns_failed_names = 0;
     n->tcp_ok = n->tcp_failed = 0;
     if (dns && n->n_dns_names) {
+        double best[NETWORK_MAX_PROBES];
         for (size_t i = 0; i < np; i++)
-            if (p[i].kind == 0 && p[i].ok)
-                name_ok[p[i].name_idx] = 1;
+            if (p[i].kind == 0 && p[i].ok) {
+                size_t x = p[i].name_idx;
+                if (!name_ok[x] || p[i].latency < best[x])
+                    best[x] = p[i].latency;
+                name_ok[x] = 1;
+            }
+        /* A name is slow when even its fastest resolver took longer than dns_slow_ms. */
+        n->dns_slow_names = 0;
+        n->dns_latency_max = 0;
+        for (size_t i = 0; i < n->n_dns_names && i < NETWORK_MAX_PROBES; i++) {
+            if (!name_ok[i])
+                continue;
+            if (best[i] > n->dns_latency_max)
+                n->dns_latency_max = best[i];
+            if (n->dns_slow_s > 0 && best[i] > n->dns_slow_s) {
+                if (n->dns_slow_names < 4)
+                    snprintf(n->dns_slow[n->dns_slow_names], sizeof n->dns_slow[0], "%s",
+                             n->dns_names[i]);
+                n->dns_slow_names++;
+            }
+        }
         size_t nf = 0;
         for (size_t i = 0; i < n->n_dns_names && i < NETWORK_MAX_PROBES; i++) {
             if (name_ok[i]) {

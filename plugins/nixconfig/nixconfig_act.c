@@ -4,9 +4,12 @@
 #include <healer/healer.h>
 
 #include "nixconfig_int.h"
+#include "nixconfig_lex.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,26 @@ static int nc_under_config_dir(const nixconfig *w, const char *path)
     return strncmp(rd, rc, l) == 0 && (rd[l] == '\0' || rd[l] == '/' || l == 1);
 }
 
+/* The record of fixes applied to file in the broken state hash (NULL when none, or when
+ * create and the table is full: the oldest entry is reused). */
+static nc_attempt *nc_attempt_of(nixconfig *w, const char *file, const char *hash, int create)
+{
+    nc_attempt *oldest = &w->attempts[0];
+    for (size_t i = 0; i < NC_MAX_ATTEMPTS; i++) {
+        nc_attempt *t = &w->attempts[i];
+        if (t->count && strcmp(t->file, file) == 0 && strcmp(t->hash, hash) == 0)
+            return t;
+        if (!t->count || (oldest->count && t->first < oldest->first))
+            oldest = t;
+    }
+    if (!create)
+        return NULL;
+    memset(oldest, 0, sizeof *oldest);
+    nc_fmt(oldest->file, sizeof oldest->file, "%s", file);
+    nc_fmt(oldest->hash, sizeof oldest->hash, "%s", hash);
+    return oldest;
+}
+
 int nc_plan(void *state, const healer_issue *issue, healer_plan *plan)
 {
     nixconfig *w = state;
@@ -54,6 +77,19 @@ int nc_plan(void *state, const healer_issue *issue, healer_plan *plan)
         if (!nc_under_config_dir(w, b->file)) {
             h->log(w->ctx, HEALER_LOG_INFO, "%s is outside %s (the declared configuration "
                    "directory): fix not offered", b->file, w->config_dir);
+            return HEALER_OK;
+        }
+        /* The same fix for the same broken bytes, again and again: something rewrites the
+         * file (a generator, a sync, a person). Stop offering it and wait for a human. */
+        nc_attempt *t = nc_attempt_of(w, b->file, b->hash, 0);
+        double now = h->now(w->ctx);
+        if (t && now - t->first > NC_FIX_WINDOW)
+            t->count = 0;
+        else if (t && t->count >= w->max_fix_attempts) {
+            h->log(w->ctx, HEALER_LOG_WARN, "%s: broken again the same way after %d fixes "
+                   "since %.0f s ago: fix not offered again (max_fix_attempts = %lld); "
+                   "something rewrites this file: waiting for a human", b->file, t->count,
+                   now - t->first, w->max_fix_attempts);
             return HEALER_OK;
         }
         healer_kv params[] = {{"file", b->file}, {"hash", b->hash}, {"edits", b->edits}};
@@ -122,18 +158,18 @@ static int nc_cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Removes the oldest backups of base beyond backups_keep (names sort by their timestamp). */
+/* Removes the oldest backups of base beyond backups_keep (names sort by their timestamp; only
+ * names that are base plus a timestamp: "a.nix" never prunes "a.nix.old"'s backups). */
 static void nc_prune_backups(nixconfig *w, const char *base)
 {
     DIR *d = opendir(w->backup_dir);
     if (!d)
         return;
     char *names[1024];
-    size_t n = 0, bl = strlen(base);
+    size_t n = 0;
     struct dirent *de;
     while ((de = readdir(d)) && n < 1024)
-        if (strncmp(de->d_name, base, bl) == 0 && de->d_name[bl] == '.' &&
-            strchr("0123456789", de->d_name[bl + 1]))
+        if (nc_backup_match(de->d_name, base))
             if ((names[n] = strdup(de->d_name)))
                 n++;
     closedir(d);
@@ -152,6 +188,97 @@ static void nc_prune_backups(nixconfig *w, const char *base)
         free(names[i]);
 }
 
+static int nc_fix_failed(healer_result *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int nc_fix_failed(healer_result *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+    r->outcome = HEALER_OUTCOME_FAILED;
+    return HEALER_OK;
+}
+
+/* The backup: a new file in backup_dir named after the file's full path and the time, with the
+ * original's mode and owner (a 0600 file's secrets stay 0600), holding exactly orig. */
+static int nc_backup(nixconfig *w, const char *file, const struct stat *st, const char *orig,
+                     char *backup, size_t blen, int *dry, healer_result *r)
+{
+    const healer_host *h = w->host;
+    char ts[32], base[256];
+    time_t t = (time_t)h->now(w->ctx);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
+    nc_backup_base(file, base, sizeof base);
+    nc_fmt(backup, blen, "%s/%s.%s", w->backup_dir, base, ts);
+    for (int i = 1; i < 100 && faccessat(AT_FDCWD, backup, F_OK, AT_SYMLINK_NOFOLLOW) == 0; i++)
+        nc_fmt(backup, blen, "%s/%s.%s-%d", w->backup_dir, base, ts, i);
+    /* The placeholder holds the mode and owner before any content goes in. Made here when the
+     * plugin may write backup_dir (its own state directory); otherwise (a confined child and a
+     * backup_dir elsewhere) through the agent: an empty file, then chmod and chown, and only
+     * then the content (act_write_file keeps an existing file's mode and owner). */
+    int fix_mode = 0, fix_owner = 0;
+    *dry = h->dry_run(w->ctx);
+    if (!*dry) {
+        int p = nc_backup_placeholder(backup, st);
+        if (p < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+            /* The agent makes the file as its own user (root): chown only for another. */
+            fix_mode = 1;
+            fix_owner = st->st_uid != geteuid() || st->st_gid != getegid();
+        } else if (p < 0) {
+            nc_fix_failed(r, "backup of %s: cannot create %s: %s: nothing changed", file, backup,
+                          strerror(errno));
+            return -1;
+        } else {
+            fix_owner = p > 0;
+        }
+    }
+    int rc = HEALER_OK;
+    if (fix_mode) {
+        rc = h->act_write_file(w->ctx, backup, "");
+        if (rc == HEALER_OK) {
+            char mode[16], out[256];
+            nc_fmt(mode, sizeof mode, "%04o", (unsigned)(st->st_mode & 0777));
+            const char *argv[] = {"chmod", mode, "--", backup, NULL};
+            int status = -1;
+            int rr = h->act_run(w->ctx, argv, 30, out, sizeof out, &status);
+            if (rr < 0 || status != 0) {
+                nc_fix_failed(r, "backup %s of %s: cannot give it the mode %s (%s): nothing "
+                              "changed", backup, file, mode, rr < 0 ? h->last_message(w->ctx)
+                              : out);
+                return -1;
+            }
+        }
+    }
+    if (rc == HEALER_OK && fix_owner) {
+        char owner[48], out[256];
+        nc_fmt(owner, sizeof owner, "%lu:%lu", (unsigned long)st->st_uid,
+               (unsigned long)st->st_gid);
+        const char *argv[] = {"chown", "--no-dereference", owner, "--", backup, NULL};
+        int status = -1;
+        int rr = h->act_run(w->ctx, argv, 30, out, sizeof out, &status);
+        if (rr < 0 || status != 0) {
+            nc_fix_failed(r, "backup %s of %s: cannot give it the owner %s (%s): nothing "
+                          "changed", backup, file, owner, rr < 0 ? h->last_message(w->ctx) : out);
+            return -1;
+        }
+    }
+    if (rc == HEALER_OK)
+        rc = h->act_write_file(w->ctx, backup, orig);
+    if (rc == HEALER_DRY_RUN)
+        *dry = 1;
+    if (rc < 0) {
+        nc_fix_failed(r, "backup of %s to %s failed (%s): nothing changed", file, backup,
+                      h->last_message(w->ctx));
+        if (!*dry && !fix_mode)
+            unlink(backup);   /* the empty placeholder */
+        return -1;
+    }
+    return 0;
+}
+
 static int nc_exec_fix(nixconfig *w, const healer_action *a, healer_result *r)
 {
     const healer_host *h = w->host;
@@ -159,46 +286,40 @@ static int nc_exec_fix(nixconfig *w, const healer_action *a, healer_result *r)
                *edits = nc_param(a, "edits");
     nc_edit eds[10];
     size_t ne = 0;
-    if (!file || !hash || !edits || nc_edits_parse(edits, eds, 10, &ne) != 0 || ne == 0) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "fix_syntax: bad parameters");
-        return HEALER_OK;
-    }
+    if (!file || !hash || !edits || nc_edits_parse(edits, eds, 10, &ne) != 0 || ne == 0)
+        return nc_fix_failed(r, "fix_syntax: bad parameters");
     size_t n;
-    char *orig = nc_slurp(file, &n);
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    char *orig = nc_slurp(file, &n, &st);
     if (!orig) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "read %s: %s", file, strerror(errno));
-        return HEALER_OK;
+        int e = errno;
+        w->validated = 0;
+        if (e == EINVAL || e == ELOOP)
+            return nc_fix_failed(r, "%s is %s now, not a regular file: never rewritten", file,
+                                 e == ELOOP ? "a symbolic link" : nc_ftype(&st));
+        return nc_fix_failed(r, "read %s: %s", file, strerror(e));
     }
     char now_hash[17];
     nc_hash(orig, n, now_hash);
     if (strcmp(now_hash, hash) != 0) {
         free(orig);
         w->validated = 0;
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "%s changed since the fix was planned: not "
-                 "applied (it is validated again)", file);
-        return HEALER_OK;
+        return nc_fix_failed(r, "%s changed since the fix was planned: not applied (it is "
+                             "validated again)", file);
     }
-    /* The fix goes on a copy first; the copy must parse. */
-    char *cur = malloc(n + 1);
-    if (!cur) {
+    /* Proven again on the very bytes read (a NUL, an unterminated string, an edit that would
+     * touch a string or comment: refused), then the copy must parse. */
+    char *cur = NULL, why[200];
+    size_t cn = 0;
+    int pr = nc_fix_proven(orig, n, eds, ne, &cur, &cn, why, sizeof why);
+    if (pr < 0) {
         free(orig);
         return HEALER_E_NOMEM;
     }
-    memcpy(cur, orig, n + 1);
-    size_t cn = n;
-    for (size_t i = 0; i < ne; i++) {
-        size_t nn;
-        char *next = nc_apply(cur, cn, &eds[i], &nn);
-        free(cur);
-        if (!next) {
-            free(orig);
-            return HEALER_E_NOMEM;
-        }
-        cur = next;
-        cn = nn;
+    if (pr == 0) {
+        free(orig);
+        return nc_fix_failed(r, "%s: the fix is refused: %s; the original is kept", file, why);
     }
     char copy[PATH_MAX];
     nc_perr e;
@@ -207,31 +328,17 @@ static int nc_exec_fix(nixconfig *w, const healer_action *a, healer_result *r)
     if (!valid) {
         free(orig);
         free(cur);
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "the fixed copy of %s does not parse; the "
-                 "original is kept", file);
-        return HEALER_OK;
+        return nc_fix_failed(r, "the fixed copy of %s does not parse; the original is kept",
+                             file);
     }
-    /* Back up first: a timestamped copy in backup_dir. */
-    char ts[32], backup[PATH_MAX];
-    time_t t = (time_t)h->now(w->ctx);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tm);
-    nc_fmt(backup, sizeof backup, "%s/%s.%s", w->backup_dir, nc_basename(file), ts);
-    for (int i = 1; i < 100 && access(backup, F_OK) == 0; i++)
-        nc_fmt(backup, sizeof backup, "%s/%s.%s-%d", w->backup_dir, nc_basename(file), ts, i);
-    int rc = h->act_write_file(w->ctx, backup, orig);
-    int dry = rc == HEALER_DRY_RUN;
-    if (rc < 0) {
+    char backup[PATH_MAX];
+    int dry = 0;
+    if (nc_backup(w, file, &st, orig, backup, sizeof backup, &dry, r) != 0) {
         free(orig);
         free(cur);
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "backup of %s to %s failed (%s): nothing "
-                 "changed", file, backup, h->last_message(w->ctx));
         return HEALER_OK;
     }
-    rc = h->act_write_file(w->ctx, file, cur);
+    int rc = h->act_write_file(w->ctx, file, cur);
     free(orig);
     free(cur);
     w->validated = 0;   /* validate again next cycle, whatever happened */
@@ -241,13 +348,16 @@ static int nc_exec_fix(nixconfig *w, const healer_action *a, healer_result *r)
                  backup, a->description ? a->description : edits);
         return HEALER_OK;
     }
-    if (rc < 0) {
-        r->outcome = HEALER_OUTCOME_FAILED;
-        nc_fmt(r->message, sizeof r->message, "write %s: %s (backup in %s)", file,
-                 h->last_message(w->ctx), backup);
-        return HEALER_OK;
-    }
-    nc_prune_backups(w, nc_basename(file));
+    if (rc < 0)
+        return nc_fix_failed(r, "write %s: %s (backup in %s)", file, h->last_message(w->ctx),
+                             backup);
+    char base[256];
+    nc_backup_base(file, base, sizeof base);
+    nc_prune_backups(w, base);
+    nc_attempt *t = nc_attempt_of(w, file, hash, 1);
+    if (t->count == 0)
+        t->first = h->now(w->ctx);
+    t->count++;
     r->outcome = HEALER_OUTCOME_DONE;
     r->measurements[0] = (healer_measurement){"edits_applied", (double)ne};
     r->n_measurements = 1;

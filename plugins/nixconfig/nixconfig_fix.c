@@ -3,6 +3,7 @@
  * imports scan. Pure functions: no host calls, so they are unit-tested directly; whether a
  * candidate is right is decided by the real parser (the caller validates every one). */
 #include "nixconfig.h"
+#include "nixconfig_lex.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -147,129 +148,9 @@ void nc_linecol(const char *src, size_t n, size_t off, int *line, int *col)
     *col = c;
 }
 
-/* ---- A light lexer: what is open at an offset --------------------------------------------- */
-
-#define NC_LEX_DEPTH 256
-
-typedef struct nc_open {
-    char ch;      /* '{' '[' '(' code; '$' an interpolation ${ (closed by '}'); 'S' "string";
-                     'I' ''indented string'' */
-    size_t off;
-} nc_open;
-
-typedef struct nc_lex {
-    nc_open st[NC_LEX_DEPTH];
-    int depth;
-    int overflow;
-    int in_comment;      /* upto lies inside a comment */
-    size_t comment_start;
-    long bad_close;      /* offset of the first closer that matches nothing open; -1 */
-} nc_lex;
-
-static void nc_push(nc_lex *L, char ch, size_t off)
-{
-    if (L->depth < NC_LEX_DEPTH)
-        L->st[L->depth++] = (nc_open){ch, off};
-    else
-        L->overflow = 1;
-}
-
 static char nc_top(const nc_lex *L)
 {
     return L->depth ? L->st[L->depth - 1].ch : 0;
-}
-
-/* Runs the lexer over s[0, upto). */
-static void nc_lex_run(const char *s, size_t n, size_t upto, nc_lex *L)
-{
-    memset(L, 0, sizeof *L);
-    L->bad_close = -1;
-    if (upto > n)
-        upto = n;
-    for (size_t i = 0; i < upto; i++) {
-        char c = s[i], top = nc_top(L);
-        char nx = i + 1 < n ? s[i + 1] : '\0';
-        if (top == 'S') {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                L->depth--;
-            else if (c == '$' && nx == '{')
-                nc_push(L, '$', i++);
-            continue;
-        }
-        if (top == 'I') {
-            if (c == '\'' && nx == '\'') {
-                char n2 = i + 2 < n ? s[i + 2] : '\0';
-                if (n2 == '\'' || n2 == '$')
-                    i += 2;          /* ''' and ''$ are escapes */
-                else if (n2 == '\\')
-                    i += 3;          /* ''\x */
-                else {
-                    L->depth--;
-                    i++;
-                }
-            } else if (c == '$' && nx == '{') {
-                nc_push(L, '$', i++);
-            }
-            continue;
-        }
-        switch (c) {
-        case '#': {
-            size_t st = i;
-            while (i < n && s[i] != '\n')
-                i++;
-            if (i >= upto) {
-                L->in_comment = 1;
-                L->comment_start = st;
-                return;
-            }
-            break;
-        }
-        case '/':
-            if (nx == '*') {
-                size_t st = i;
-                i += 2;
-                while (i + 1 < n && !(s[i] == '*' && s[i + 1] == '/'))
-                    i++;
-                if (i + 1 >= upto) {
-                    L->in_comment = 1;
-                    L->comment_start = st;
-                    return;
-                }
-                i++;
-            }
-            break;
-        case '"':
-            nc_push(L, 'S', i);
-            break;
-        case '\'':
-            if (nx == '\'')
-                nc_push(L, 'I', i++);
-            break;
-        case '$':
-            if (nx == '{')
-                nc_push(L, '$', i++);
-            break;
-        case '{':
-        case '[':
-        case '(':
-            nc_push(L, c, i);
-            break;
-        case '}':
-        case ']':
-        case ')': {
-            char want = c == '}' ? '{' : c == ']' ? '[' : '(';
-            if (top == want || (c == '}' && top == '$'))
-                L->depth--;
-            else if (L->bad_close < 0)
-                L->bad_close = (long)i;
-            break;
-        }
-        default:
-            break;
-        }
-    }
 }
 
 static char nc_closer(char open)
@@ -285,7 +166,7 @@ static size_t nc_back_ws(const char *s, size_t n, size_t off)
         while (p > 0 && isspace((unsigned char)s[p - 1]))
             p--;
         nc_lex L;
-        nc_lex_run(s, n, p, &L);
+        nc_lex_run(s, n, p, &L, NULL);
         if (!L.in_comment || L.comment_start >= p)
             break;
         p = L.comment_start;
@@ -359,16 +240,21 @@ static size_t nc_indent_at(const char *s, size_t off, size_t *line_start)
 
 /* Unclosed openers at end of file: close the innermost before the first later line that is
  * indented no deeper than the line that opened it (how people indent), or, failing that,
- * close every open one at the end of the file. */
+ * close every open one at the end of the file. A line that starts inside a string, an
+ * ''indented string'' or a comment is content, not code: its indentation says nothing (an
+ * indented string's lines at column 0 are the classic trap), and nothing goes there. */
 static void nc_eof_closers(const char *s, size_t n, nc_edit *out, int *k)
 {
     nc_lex L;
-    nc_lex_run(s, n, n, &L);
-    if (L.overflow || L.depth == 0)
+    unsigned char *cls = malloc(n + 1);
+    if (!cls)
         return;
+    nc_lex_run(s, n, n, &L, cls);
+    if (L.overflow || L.depth == 0 || L.unterminated || L.nul_at >= 0)
+        goto out;
     for (int i = 0; i < L.depth; i++)
         if (L.st[i].ch != '{' && L.st[i].ch != '[' && L.st[i].ch != '(')
-            return;   /* inside a string or an interpolation: not ours */
+            goto out;   /* inside a string or an interpolation: not ours */
     const nc_open *top = &L.st[L.depth - 1];
     size_t ls;
     size_t ind = nc_indent_at(s, top->off, &ls);
@@ -385,8 +271,11 @@ static void nc_eof_closers(const char *s, size_t n, nc_edit *out, int *k)
         size_t le = j;
         while (le < n && s[le] != '\n')
             le++;
-        int blank = j >= n || s[j] == '\n' || s[j] == '#';
-        if (!blank && lind <= ind && !strchr("}])", s[j])) {
+        int content = (cls[start] & NC_CL_MASK) != NC_CL_CODE ||
+                      (j < n && (cls[j] & NC_CL_MASK) != NC_CL_CODE &&
+                       (cls[j] & NC_CL_CONT));
+        int blank = j >= n || s[j] == '\n' || (cls[j] & NC_CL_MASK) == NC_CL_COMMENT;
+        if (!content && !blank && lind <= ind && !strchr("}])", s[j])) {
             char ins[16];
             if (ind + 3 < sizeof ins) {
                 memset(ins, ' ', ind);
@@ -406,10 +295,12 @@ static void nc_eof_closers(const char *s, size_t n, nc_edit *out, int *k)
     for (int d = L.depth - 1; d >= 0 && m + 2 < sizeof ins; d--)
         ins[m++] = nc_closer(L.st[d].ch);
     if ((size_t)L.depth + 2 >= sizeof ins)
-        return;   /* too many to be a typo */
+        goto out;   /* too many to be a typo */
     ins[m++] = '\n';
     ins[m] = '\0';
     nc_cand(out, k, n, 0, ins, "unclosed_bracket");
+out:
+    free(cls);
 }
 
 int nc_fix_candidates(const char *s, size_t n, const nc_perr *e, nc_edit *out)
@@ -422,31 +313,15 @@ int nc_fix_candidates(const char *s, size_t n, const nc_perr *e, nc_edit *out)
     char tok = nc_unexpected_char(msg);
     int eof = strstr(msg, "unexpected end of file") != NULL;
 
-    /* 1. Unterminated "string": the parser points into the string that never ends. */
-    if (eof && strstr(msg, "expecting '\"'")) {
-        size_t q = off;
-        while (q > 0 && s[q - 1] != '\n' && !(q < n && s[q] == '"'))
-            q--;
-        if (q >= n || s[q] != '"')
-            return 0;
-        size_t le = q;
-        while (le < n && s[le] != '\n')
-            le++;
-        size_t t = le;
-        while (t > q + 1 && isspace((unsigned char)s[t - 1]))
-            t--;
-        if (t > q + 1 && s[t - 1] == ';')
-            nc_cand(out, &k, t - 1, 0, "\"", "unterminated_string");
-        nc_cand(out, &k, t, 0, "\"", "unterminated_string");
-        return k;
-    }
+    /* An unterminated "string" or ''indented string'': reported, never fixed. Closing it
+     * anywhere but where its author meant moves the content after it out of the string. */
     if (strstr(msg, "expecting '\"'") || strstr(msg, "IND_STRING_CLOSE"))
-        return 0;   /* ''indented'' strings: not fixed */
+        return 0;
 
     nc_lex L;
-    nc_lex_run(s, n, off, &L);
-    if (L.overflow)
-        return 0;
+    nc_lex_run(s, n, off, &L, NULL);
+    if (L.overflow || (!eof && L.in_comment) || nc_top(&L) == 'S' || nc_top(&L) == 'I')
+        return 0;   /* the parser stopped inside a string or comment: not a token of ours */
 
     /* 2. A closer that closes nothing: remove it. */
     if (tok && strchr("}])", tok) && off < n && s[off] == tok) {

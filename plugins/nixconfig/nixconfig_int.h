@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -23,7 +24,8 @@
 #define NC_MAX_BAD 8            /* broken files reported at once */
 #define NC_OUT_LEN (1u << 20)   /* probe output buffer: parse output of a large config */
 #define NC_MAX_FILE_BYTES (8u << 20)
-#define NC_FIX_BUDGET 24        /* parser runs spent searching for one fix */
+#define NC_FIX_BUDGET 24
+#define NC_EXIT_REBOOT 100      /* switch-to-configuration: installed, active after a reboot */        /* parser runs spent searching for one fix */
 
 typedef struct nc_file {
     char path[PATH_MAX];
@@ -43,7 +45,19 @@ typedef struct nc_bad {
     char edits[512];
     size_t n_edits;
     char desc[HEALER_MSG_MAX];
+    char nofix[200];             /* why no fix is offered, when a reason is known */
 } nc_bad;
+
+/* A fix applied to a file in a given broken state: when the file comes back in that very state,
+ * the same fix is offered at most max_fix_attempts times in NC_FIX_WINDOW, then only reported. */
+#define NC_FIX_WINDOW 3600.0
+#define NC_MAX_ATTEMPTS 16
+typedef struct nc_attempt {
+    char file[PATH_MAX];
+    char hash[17];
+    int count;
+    double first;
+} nc_attempt;
 
 typedef struct nixconfig {
     const healer_host *host;
@@ -59,7 +73,8 @@ typedef struct nixconfig {
     const char *nix_instantiate;
     const char *nix_env;
     int follow_imports, eval, auto_fix, auto_rollback, rollback, check_current_system;
-    long long max_files, backups_keep, max_fix_steps;
+    long long max_files, backups_keep, max_fix_steps, max_fix_attempts;
+    nc_attempt attempts[NC_MAX_ATTEMPTS];
     double parse_timeout, eval_timeout, switch_timeout;
 
     char scratch[PATH_MAX];      /* private temp dir for the copies being validated */
@@ -85,10 +100,31 @@ typedef struct nixconfig {
 void nc_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void nc_dirname(const char *path, char *buf, size_t len);
 const char *nc_basename(const char *path);
-/* Whole file, NUL-terminated; NULL with errno. */
-char *nc_slurp(const char *path, size_t *n);
+
+/* ---- nixconfig_io.c: file access ---------------------------------------------------------- */
+
+/* Whole file, NUL-terminated (*n bytes, NULs inside possible); NULL with errno. Never blocks,
+ * never follows a final link (ELOOP); not a regular file: EINVAL with its type in *st. */
+char *nc_slurp(const char *path, size_t *n, struct stat *st);
+/* "a FIFO", "a character device", ...: what st is, for messages. */
+const char *nc_ftype(const struct stat *st);
 int nc_write_scratch(nixconfig *w, const char *name, const char *s, size_t n, char *path,
                      size_t len);
+void nc_file_sig(nc_file *f);
+int nc_file_changed(const nc_file *f);
+/* The backup's file name for path (its full path, escaped: "etc%2Fnixos%2Fa.nix"), without the
+ * time suffix; fits a directory entry with room for ".YYYYmmdd-HHMMSS-NN". */
+void nc_backup_base(const char *path, char *out, size_t len);
+/* 1 when name is base followed by ".YYYYmmdd-HHMMSS" and an optional "-N". */
+int nc_backup_match(const char *name, const char *base);
+/* Creates the empty backup file with the original's mode (set-id bits dropped) and, when this
+ * process may, its owner: act_write_file then fills it keeping both. 0 done, 1 done but the
+ * owner could not be set (EPERM: chown it through act_run), -1 with errno. */
+int nc_backup_placeholder(const char *backup, const struct stat *orig);
+
+/* ---- nixconfig_val.c: validation and detection of the configuration --------------------- */
+
+void nc_detect_config(nixconfig *w);
 /* 1 parses, 0 does not (e filled), -1 the parser could not be run (e->msg says why). */
 int nc_parse(nixconfig *w, const char *path, nc_perr *e);
 /* The failure repeats: our own rollback failed, or the generation before is known bad. */

@@ -10,12 +10,15 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "service.h"
 
-static const char *const service_issue_types[] = {"service_failed", "service_flapping", NULL};
+static const char *const service_issue_types[] = {"service_failed", "service_flapping",
+                                                  "service_degraded", "service_dependency_down",
+                                                  NULL};
 
 static const healer_config_key service_config[] = {
     {"bus_address", HEALER_CFG_STRING, NULL, 0, 0,
@@ -34,8 +37,15 @@ static const healer_config_key service_config[] = {
      "\"unit=tcp:HOST:PORT\" or \"unit=cmd:/path arg...\" (read-only; exit 0 = healthy)"},
     {"verify_timeout_s", HEALER_CFG_DOUBLE, "15", 0.1, 3600,
      "how long verify waits for the unit to be active and healthy"},
+    {"verify_window_s", HEALER_CFG_DOUBLE, "30", 0, 3000,
+     "how long a restarted unit must stay active (same run, NRestarts unchanged) to be healed"},
     {"verify_stable_s", HEALER_CFG_DOUBLE, "1", 0, 600,
-     "how long the unit must stay active to count as healed"},
+     "deprecated for heals (verify_window_s; a larger value here still lengthens it); the "
+     "settle time of a restart request and of a dependency started by fix_dependencies"},
+    {"activating_timeout_s", HEALER_CFG_DOUBLE, "90", 1, 86400,
+     "activating longer than this raises service_degraded (never restarted for it)"},
+    {"restart_grace_s", HEALER_CFG_DOUBLE, "1", 0.05, 600,
+     "a failed unit with Restart= is left to systemd this long before service_failed"},
     {"command_timeout_s", HEALER_CFG_DOUBLE, "30", 0.1, 3600, "timeout of one busctl call"},
     {"rescan_s", HEALER_CFG_DOUBLE, "60", 1, 86400,
      "period of the ListUnitsFiltered(failed) safety net next to the signals"},
@@ -47,14 +57,14 @@ static const healer_config_key service_config[] = {
 /* ---- small helpers ---------------------------------------------------------------------- */
 
 /* Copies with truncation (messages are bounded; a cut message is fine). */
-static void service_cpy(char *d, size_t len, const char *src)
+void service_cpy(char *d, size_t len, const char *src)
 {
     size_t l = strnlen(src, len - 1);
     memcpy(d, src, l);
     d[l] = '\0';
 }
 
-static double service_mono(void)
+double service_mono(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -115,7 +125,7 @@ int service_watched(const service *s, const char *name)
     return s->n_units == 0 || service_list_has(s->units, s->n_units, name);
 }
 
-static int service_is_alternative(const service *s, const char *name)
+int service_is_alternative(const service *s, const char *name)
 {
     for (size_t i = 0; i < s->n_alts; i++)
         if (strcmp(s->alts[i].value, name) == 0)
@@ -145,119 +155,7 @@ service_unit *service_unit_get(service *s, const char *name, int create)
     return u;
 }
 
-/* ---- detection -------------------------------------------------------------------------- */
-
-void service_on_state(service *s, const char *unit, const char *active, const char *sub)
-{
-    int watched = service_watched(s, unit);
-    if (!watched && !service_is_alternative(s, unit))
-        return;
-    service_unit *u = service_unit_get(s, unit, 1);
-    if (!u)
-        return;
-    int was_failed = strcmp(u->active, "failed") == 0;
-    int was_ar = strcmp(u->sub, "auto-restart") == 0;
-    if (active && *active)
-        service_cpy(u->active, sizeof u->active, active);
-    if (sub && *sub)
-        service_cpy(u->sub, sizeof u->sub, sub);
-    int is_failed = strcmp(u->active, "failed") == 0;
-    int is_ar = strcmp(u->sub, "auto-restart") == 0;
-    /* A failure is entering failed, or entering auto-restart (systemd restarting it after a
-     * failure by itself): both count towards flapping. */
-    if ((is_failed && !was_failed) || (is_ar && !was_ar)) {
-        double now = s->h->now(s->ctx);
-        service_note_failure(u, now, s->flap_window_s);
-        if (is_failed)
-            u->failed_at = now;
-        s->h->log(s->ctx, HEALER_LOG_DEBUG, "%s: %s/%s", unit, u->active, u->sub);
-    }
-    u->dirty = 1;
-}
-
-/* The unit's alternative is running: the service it provides is there. */
-static int service_covered(service *s, const service_unit *u)
-{
-    const service_pair *p = service_pair_find(s->alts, s->n_alts, u->name);
-    if (!p)
-        return 0;
-    service_unit *a = service_unit_get(s, p->value, 0);
-    return a && strcmp(a->active, "active") == 0;
-}
-
-static void service_publish(service *s, service_unit *u, int flapping, unsigned recent)
-{
-    char summary[HEALER_MSG_MAX];
-    if (flapping)
-        snprintf(summary, sizeof summary, "%s is flapping: %u failures in %.0f s (%s/%s)", u->name,
-                 recent, s->flap_window_s, u->active, u->sub);
-    else
-        snprintf(summary, sizeof summary, "%s failed (%s/%s, %u failure(s) in %.0f s)", u->name,
-                 u->active, u->sub, recent, s->flap_window_s);
-    healer_measurement ms[] = {
-        {"failures_in_window", (double)recent},
-        {"flap_window_seconds", s->flap_window_s},
-        {"failed_for_seconds", u->failed_at > 0 ? s->h->now(s->ctx) - u->failed_at : 0},
-    };
-    char comp[SERVICE_UNIT_MAX + 8];
-    snprintf(comp, sizeof comp, "unit:%s", u->name);
-    const char *comps[] = {comp};
-    healer_issue is = {
-        .type = flapping ? "service_flapping" : "service_failed",
-        .severity = HEALER_SEV_HIGH,
-        .target = u->name,
-        .summary = summary,
-        .measurements = ms,
-        .n_measurements = 3,
-        .components = comps,
-        .n_components = 1,
-    };
-    int rc = s->h->publish_issue(s->ctx, &is);
-    if (rc < 0)
-        s->h->log(s->ctx, HEALER_LOG_WARN, "publishing %s for %s: %s", is.type, u->name,
-                  healer_rc_str(rc));
-}
-
-/* Decides, from the unit's current state and recent failures, which issues hold. */
-static void service_evaluate(service *s, service_unit *u, double now)
-{
-    u->dirty = 0;
-    if (!u->watched)
-        return;
-    unsigned recent = service_recent_failures(u, now, s->flap_window_s);
-    int flapping = recent >= (unsigned)s->flap_failures;
-    if (flapping) {
-        service_publish(s, u, 1, recent);
-        u->flapping_open = 1;
-    } else if (u->flapping_open) {
-        s->h->resolve_issue(s->ctx, "service_flapping", u->name);
-        u->flapping_open = 0;
-    }
-    int failed = strcmp(u->active, "failed") == 0;
-    int covered = failed && service_covered(s, u);
-    if (failed && !flapping && !covered) {
-        service_publish(s, u, 0, recent);
-        u->failed_open = 1;
-        return;
-    }
-    if (!u->failed_open)
-        return;
-    /* A unit we are acting on passes through inactive and activating: not cleared yet. */
-    int busy = s->busy_unit && strcmp(s->busy_unit, u->name) == 0;
-    int healthy = strcmp(u->active, "active") == 0 || strcmp(u->active, "reloading") == 0;
-    if (flapping || covered || healthy || (!busy && !failed)) {
-        s->h->resolve_issue(s->ctx, "service_failed", u->name);
-        u->failed_open = 0;
-    }
-}
-
-void service_after_drain(service *s)
-{
-    double now = s->h->now(s->ctx);
-    for (size_t i = 0; i < s->n_tab; i++)
-        if (s->tab[i].dirty)
-            service_evaluate(s, &s->tab[i], now);
-}
+/* ---- detection (service_detect.c decides) ------------------------------------------ */
 
 static void service_try_connect(service *s)
 {
@@ -279,15 +177,9 @@ static int service_detect(void *state)
         service_bus_rescan(s);
     }
     service_bus_drain(s);
-    /* Without the bus the last known states stand (and the flapping windows still age). */
-    /* Every cycle: re-publish what holds (repeats merge), age the flapping windows. */
-    double now = s->h->now(s->ctx);
-    size_t failed = 0;
-    for (size_t i = 0; i < s->n_tab; i++) {
-        service_evaluate(s, &s->tab[i], now);
-        if (s->tab[i].failed_open || s->tab[i].flapping_open)
-            failed++;
-    }
+    /* Without the bus the last known states stand (and the flapping windows still age).
+     * Every cycle: re-publish what holds (repeats merge), age the flapping windows. */
+    size_t failed = service_evaluate_all(s);
     double score = failed ? (failed * 10 >= 60 ? 40 : 100 - 10.0 * (double)failed) : 100;
     if (!s->bus)
         score = score < 50 ? score : 50;
@@ -354,7 +246,7 @@ static int service_tcp_probe(const char *spec, char *why, size_t wlen)
 }
 
 /* 1 when the unit has no health check or it passes; why says what failed. */
-static int service_health_ok(service *s, const char *unit, char *why, size_t wlen)
+int service_health_ok(service *s, const char *unit, char *why, size_t wlen)
 {
     const service_pair *p = service_pair_find(s->checks, s->n_checks, unit);
     if (!p)
@@ -483,13 +375,6 @@ static int service_protected(const service *s, const char *unit)
     return service_list_has(s->protected_units, s->n_protected, unit);
 }
 
-static int service_is_flapping(service *s, const char *unit)
-{
-    service_unit *u = service_unit_get(s, unit, 0);
-    return u && service_recent_failures(u, s->h->now(s->ctx), s->flap_window_s) >=
-                    (unsigned)s->flap_failures;
-}
-
 /* ---- plan ----------------------------------------------------------------------------- */
 
 static int service_add(service *s, healer_plan *plan, const char *name, const char *target,
@@ -508,6 +393,34 @@ static int service_add(service *s, healer_plan *plan, const char *name, const ch
     return s->h->plan_add_action(plan, &a);
 }
 
+/* What systemd is doing with the unit decides whether a restart may be made now: never over
+ * its own restart (auto-restart, a queued job), never over its start limit, never undoing an
+ * operator's stop. NULL: act; else why not (in why). Unreadable: act (the call will tell). */
+static const char *service_hands_off(service *s, const char *unit, int request, char *why,
+                                     size_t len)
+{
+    service_info i;
+    if (!s->bus || service_bus_info(s, unit, &i) != HEALER_OK)
+        return NULL;
+    int restarts = strcmp(i.restart, "always") == 0 || strcmp(i.restart, "on-failure") == 0;
+    if (strcmp(i.active, "failed") == 0 && (strcmp(i.result, "start-limit-hit") == 0 || restarts))
+        snprintf(why, len,
+                 "systemd gave up restarting %s (Restart=%s, result %s: its start limit): not "
+                 "reset, waiting for an operator", unit, i.restart, i.result);
+    else if (strcmp(i.sub, "auto-restart") == 0 || i.job != 0 ||
+             strcmp(i.active, "activating") == 0 || strcmp(i.active, "deactivating") == 0)
+        snprintf(why, len, "systemd is already acting on %s (%s/%s, job %u): waiting for its verdict",
+                 unit, i.active, i.sub, i.job);
+    else if (strcmp(i.active, "inactive") == 0)
+        snprintf(why, len, "%s is stopped (%s/%s, result %s), not failed: left as it was put",
+                 unit, i.active, i.sub, i.result[0] ? i.result : "-");
+    else if (!request && strcmp(i.active, "active") == 0)
+        snprintf(why, len, "%s is active again (%s): nothing to do", unit, i.sub);
+    else
+        return NULL;
+    return why;
+}
+
 static int service_plan(void *state, const healer_issue *is, healer_plan *plan)
 {
     service *s = state;
@@ -522,15 +435,29 @@ static int service_plan(void *state, const healer_issue *is, healer_plan *plan)
         return HEALER_OK;
     }
     const service_pair *alt = service_pair_find(s->alts, s->n_alts, unit);
+    service_info inf;
+    if (service_bus_info(s, unit, &inf) == HEALER_OK)
+        f.limit_hit = strcmp(inf.active, "failed") == 0 &&
+                      (strcmp(inf.result, "start-limit-hit") == 0 ||
+                       strcmp(inf.restart, "always") == 0 || strcmp(inf.restart, "on-failure") == 0);
     f.clean = service_list_has(s->clean_units, s->n_clean, unit);
     char d[HEALER_MSG_MAX];
+    if (strcmp(is->type, "service_degraded") == 0) {
+        /* systemd's start job is running: a restart would only cancel it. */
+        s->h->log(s->ctx, HEALER_LOG_INFO, "%s is slow to start: waiting for systemd's job", unit);
+        return HEALER_OK;
+    }
+    if (strcmp(is->type, "service_dependency_down") == 0) {
+        snprintf(d, sizeof d, "start %s (stopped with a dependency that runs again)", unit);
+        return service_add(s, plan, "start_unit", unit, 0, 0.1, 0.7, 0, d);
+    }
     if (strcmp(is->type, "service_flapping") == 0) {
         /* Restarting a flapping unit is the loop we stop: fall back or (with consent) mask. */
         if (alt) {
             snprintf(d, sizeof d, "start %.200s in place of the flapping %.200s", alt->value, unit);
             return service_add(s, plan, "start_alternative", alt->value, 0, 0.3, 0.6, 0, d);
         }
-        snprintf(d, sizeof d, "mask %s until reboot (runtime) and stop it", unit);
+        snprintf(d, sizeof d, "mask %s until reboot (runtime), daemon-reload, stop it", unit);
         return service_add(s, plan, "mask_unit", unit, 1, 0.6, 0.8,
                            HEALER_ACTION_CONFIG | (s->auto_mask ? HEALER_ACTION_AUTO_OK : 0), d);
     }
@@ -553,8 +480,9 @@ static int service_plan(void *state, const healer_issue *is, healer_plan *plan)
     }
     snprintf(d, sizeof d, "reset-failed %s%s, then start it", unit,
              f.clean ? ", clean its runtime and cache directories" : "");
-    service_add(s, plan, "reset_and_retry", unit, 2, 0.3, 0.4,
-                f.clean ? HEALER_ACTION_DELETES | HEALER_ACTION_AUTO_OK : 0, d);
+    if (!f.limit_hit) /* systemd's protection against a loop is not ours to reset */
+        service_add(s, plan, "reset_and_retry", unit, 2, 0.3, 0.4,
+                    f.clean ? HEALER_ACTION_DELETES | HEALER_ACTION_AUTO_OK : 0, d);
     if (f.need_reload) {
         snprintf(d, sizeof d, "daemon-reload (the unit file of %s changed), then restart it", unit);
         service_add(s, plan, "daemon_reload", unit, 3, 0.4, 0.7, 0, d);
@@ -605,8 +533,6 @@ static int service_execute(void *state, const healer_issue *is, const healer_act
     }
     service_try_connect(s);
     service_bus_drain(s);
-    s->last_since_usec = 0;
-    s->last_dry = 0;
     const char *name = a->name;
     int restarting = strcmp(name, "start_alternative") != 0 && strcmp(name, "mask_unit") != 0;
     if (restarting && service_is_flapping(s, unit)) {
@@ -614,9 +540,20 @@ static int service_execute(void *state, const healer_issue *is, const healer_act
         snprintf(r->message, sizeof r->message, "%s is flapping: not restarting it", unit);
         return HEALER_OK;
     }
-    s->last_since_usec = service_changed_usec(s, target);
+    char hands[HEALER_MSG_MAX];
+    if (restarting && strcmp(name, "start_unit") != 0 &&
+        service_hands_off(s, unit, 0, hands, sizeof hands)) {
+        r->outcome = HEALER_OUTCOME_SKIPPED;
+        service_cpy(r->message, sizeof r->message, hands);
+        return HEALER_OK;
+    }
+    uint64_t since = service_changed_usec(s, target);
     s->busy_unit = unit;
-    if (strcmp(name, "restart") == 0) {
+    if (strcmp(name, "start_unit") == 0) {
+        rc = service_unit_call(s, "StartUnit", unit, m, sizeof m);
+        dry = rc == HEALER_DRY_RUN;
+        service_msg(r->message, sizeof r->message, m);
+    } else if (strcmp(name, "restart") == 0) {
         rc = service_unit_call(s, "RestartUnit", unit, m, sizeof m);
         dry = rc == HEALER_DRY_RUN;
         service_msg(r->message, sizeof r->message, m);
@@ -646,7 +583,7 @@ static int service_execute(void *state, const healer_issue *is, const healer_act
         if (f.n_failed_deps == 0)
             service_msg(r->message, sizeof r->message, "no failed dependency left");
         if (rc >= 0) {
-            s->last_since_usec = service_changed_usec(s, unit);
+            since = service_changed_usec(s, unit);
             rc = service_unit_call(s, "RestartUnit", unit, m, sizeof m);
             dry |= rc == HEALER_DRY_RUN;
             service_msg(r->message, sizeof r->message, m);
@@ -686,6 +623,12 @@ static int service_execute(void *state, const healer_issue *is, const healer_act
         dry |= rc == HEALER_DRY_RUN;
         service_msg(r->message, sizeof r->message, m);
         if (rc >= 0) {
+            /* The mask link takes effect (LoadState masked) only once systemd reloads. */
+            rc = service_call(s, "Reload", NULL, NULL, 0, m, sizeof m);
+            dry |= rc == HEALER_DRY_RUN;
+            service_msg(r->message, sizeof r->message, m);
+        }
+        if (rc >= 0) {
             rc = service_unit_call(s, "StopUnit", unit, m, sizeof m);
             dry |= rc == HEALER_DRY_RUN;
             service_msg(r->message, sizeof r->message, m);
@@ -696,60 +639,25 @@ static int service_execute(void *state, const healer_issue *is, const healer_act
         s->busy_unit = NULL;
         return HEALER_OK;
     }
-    s->last_dry = dry;
     service_result(r, rc, dry);
-    if (r->outcome == HEALER_OUTCOME_FAILED)
-        s->busy_unit = NULL;
+    s->busy_unit = NULL;
+    if (r->outcome != HEALER_OUTCOME_FAILED) {
+        /* Judged by service_verify() over the window, by the host's timers. */
+        service_verify_begin(s, strcmp(name, "mask_unit") == 0 ? unit : target, since, dry);
+        r->verify_after_s = 0.1;
+    }
     return HEALER_OK;
 }
 
 /* Wakes the worker after verify so the signals read during it are handled then, not inside
  * verify (an issue resolved before the engine has the verdict would confuse the ladder). */
-static void service_kick(service *s)
+void service_kick(service *s)
 {
     if (s->kick_fd >= 0) {
         uint64_t one = 1;
         ssize_t w = write(s->kick_fd, &one, sizeof one);
         (void)w;
     }
-}
-
-static int service_verify(void *state, const healer_issue *is, const healer_action *a,
-                          healer_verdict *v)
-{
-    service *s = state;
-    const char *unit = is->target;
-    const char *target = a->target ? a->target : unit;
-    if (s->last_dry || s->h->dry_run(s->ctx)) {
-        v->healed = 0;
-        snprintf(v->message, sizeof v->message, "dry-run: nothing changed");
-        s->busy_unit = NULL;
-        return HEALER_OK;
-    }
-    char why[HEALER_MSG_MAX];
-    if (strcmp(a->name, "mask_unit") == 0) {
-        double end = service_mono() + s->verify_timeout_s;
-        char st[32] = "", sb[32] = "";
-        v->healed = 0;
-        while (service_mono() < end) {
-            if (service_bus_state(s, unit, st, sizeof st, sb, sizeof sb, NULL) == HEALER_OK &&
-                (strcmp(st, "inactive") == 0 || strcmp(st, "failed") == 0)) {
-                v->healed = 1;
-                break;
-            }
-            service_sleep(0.05);
-        }
-        snprintf(v->message, sizeof v->message, "%s is %s/%s", unit, st, sb);
-    } else {
-        v->healed = service_wait_active(s, target, s->last_since_usec, s->verify_timeout_s,
-                                        why, sizeof why);
-        service_cpy(v->message, sizeof v->message, why);
-    }
-    v->measurements[0] = (healer_measurement){"healed", v->healed};
-    v->n_measurements = 1;
-    s->busy_unit = NULL;
-    service_kick(s);
-    return HEALER_OK;
 }
 
 static void service_on_kick(void *state, int fd, short revents)
@@ -760,6 +668,24 @@ static void service_on_kick(void *state, int fd, short revents)
     ssize_t rd = read(fd, &n, sizeof n);
     (void)rd;
     service_bus_drain(s);
+}
+
+/* A deferred decision is due (a failed Restart= unit's grace ended): judge those units now. */
+static void service_on_timer(void *state, int fd, short revents)
+{
+    (void)revents;
+    service *s = state;
+    uint64_t n;
+    ssize_t rd = read(fd, &n, sizeof n);
+    (void)rd;
+    double mono = service_mono();
+    for (size_t i = 0; i < s->n_tab; i++)
+        if (s->tab[i].defer_until > 0 && s->tab[i].defer_until <= mono) {
+            s->tab[i].dirty = 1;
+            s->tab[i].need_info = 1;
+        }
+    service_bus_drain(s); /* evaluates the dirty ones */
+    service_arm_timer(s);
 }
 
 /* ---- requests from other plugins ---------------------------------------------------------- */
@@ -800,6 +726,12 @@ static int service_handle_request(void *state, const char *method, const healer_
         snprintf(reply->message, sizeof reply->message, "%s is flapping: not restarting it", unit);
         return HEALER_OK;
     }
+    char hands[HEALER_MSG_MAX];
+    if (service_hands_off(s, unit, 1, hands, sizeof hands)) {
+        reply->status = HEALER_E_DENIED;
+        service_cpy(reply->message, sizeof reply->message, hands);
+        return HEALER_OK;
+    }
     uint64_t since = service_changed_usec(s, unit);
     char m[HEALER_MSG_MAX], why[HEALER_MSG_MAX];
     s->busy_unit = unit;
@@ -834,6 +766,10 @@ static void service_destroy(void *state)
         s->h->unwatch_fd(s->ctx, s->kick_fd);
         close(s->kick_fd);
     }
+    if (s->timer_fd >= 0) {
+        s->h->unwatch_fd(s->ctx, s->timer_fd);
+        close(s->timer_fd);
+    }
     service_list_free(s->units, s->n_units);
     service_list_free(s->protected_units, s->n_protected);
     service_list_free(s->clean_units, s->n_clean);
@@ -852,6 +788,7 @@ static int service_init(const healer_host *h, healer_ctx *ctx, void **state)
     s->ctx = ctx;
     s->bus_fd = -1;
     s->kick_fd = -1;
+    s->timer_fd = -1;
     const char *addr = h->config_string(ctx, "bus_address");
     service_cpy(s->bus_address, sizeof s->bus_address, addr ? addr : "");
     const char *bc = h->config_string(ctx, "busctl");
@@ -865,6 +802,13 @@ static int service_init(const healer_host *h, healer_ctx *ctx, void **state)
     s->flap_window_s = h->config_double(ctx, "flap_window_minutes") * 60.0;
     s->verify_timeout_s = h->config_double(ctx, "verify_timeout_s");
     s->verify_stable_s = h->config_double(ctx, "verify_stable_s");
+    s->verify_window_s = h->config_double(ctx, "verify_window_s");
+    /* verify_stable_s was the whole window before verify_window_s: an old config that set it
+     * longer still gets at least that. */
+    if (s->verify_stable_s > s->verify_window_s)
+        s->verify_window_s = s->verify_stable_s;
+    s->activating_timeout_s = h->config_double(ctx, "activating_timeout_s");
+    s->restart_grace_s = h->config_double(ctx, "restart_grace_s");
     s->command_timeout_s = h->config_double(ctx, "command_timeout_s");
     s->rescan_s = h->config_double(ctx, "rescan_s");
     s->auto_mask = h->config_bool(ctx, "auto_mask");
@@ -877,6 +821,15 @@ static int service_init(const healer_host *h, healer_ctx *ctx, void **state)
         if (s->kick_fd >= 0)
             close(s->kick_fd);
         s->kick_fd = -1;
+        service_destroy(s);
+        return HEALER_E_IO;
+    }
+    s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->timer_fd < 0 || h->watch_fd(ctx, s->timer_fd, POLLIN, service_on_timer) < 0) {
+        h->log(ctx, HEALER_LOG_ERROR, "cannot set up the timerfd: %s", strerror(errno));
+        if (s->timer_fd >= 0)
+            close(s->timer_fd);
+        s->timer_fd = -1;
         service_destroy(s);
         return HEALER_E_IO;
     }

@@ -1,6 +1,7 @@
 /* plugins/service/service_bus.c — the service plugin's side of sd-bus: the connection (system
  * bus or a configured address), Subscribe and the PropertiesChanged match that makes detection
- * event-driven, and the read-only queries (unit states, dependencies, NeedDaemonReload).
+ * event-driven, the read-only queries (unit states, dependencies, NeedDaemonReload) and
+ * the facts that say what systemd itself is doing (Result, Restart, NRestarts, Job).
  * Nothing here changes a unit: changes go through busctl under host->act_run (service.c). */
 #include <errno.h>
 #include <poll.h>
@@ -27,6 +28,7 @@ static int service_bus_on_props(sd_bus_message *m, void *ud, sd_bus_error *ret_e
     const char *iface = NULL;
     char *name = NULL;
     char active[32] = "", sub[32] = "";
+    uint64_t inactive_usec = 0, exit_usec = 0;
     s->signals_seen++;
     if (!path || sd_bus_path_decode(path, SD_UNIT_PREFIX, &name) <= 0 || !name)
         return 0;
@@ -50,7 +52,14 @@ static int service_bus_on_props(sd_bus_message *m, void *ud, sd_bus_error *ret_e
             dst = sub;
             dlen = sizeof sub;
         }
-        if (dst) {
+        if (strcmp(prop, "InactiveEnterTimestampMonotonic") == 0) {
+            /* failed -> activating -> failed merged into one signal still moves this */
+            if (sd_bus_message_read(m, "v", "t", &inactive_usec) < 0)
+                break;
+        } else if (strcmp(prop, "InactiveExitTimestampMonotonic") == 0) {
+            if (sd_bus_message_read(m, "v", "t", &exit_usec) < 0)
+                break;
+        } else if (dst) {
             const char *v = NULL;
             if (sd_bus_message_read(m, "v", "s", &v) < 0)
                 break;
@@ -61,8 +70,8 @@ static int service_bus_on_props(sd_bus_message *m, void *ud, sd_bus_error *ret_e
         if (sd_bus_message_exit_container(m) < 0)
             break;
     }
-    if (active[0] || sub[0])
-        service_on_state(s, name, active, sub);
+    if (active[0] || sub[0] || inactive_usec || exit_usec)
+        service_on_state_at(s, name, active, sub, inactive_usec, exit_usec);
 out:
     free(name);
     return 0;
@@ -240,7 +249,8 @@ static void service_bus_deps(service *s, const char *path, const char *prop, ser
         char a[32] = "", sb[32] = "";
         if (f->n_failed_deps < SERVICE_DEPS_MAX &&
             service_bus_state(s, *d, a, sizeof a, sb, sizeof sb, NULL) == HEALER_OK &&
-            strcmp(a, "failed") == 0) {
+            (strcmp(a, "failed") == 0 ||
+             (f->want_inactive && strcmp(a, "active") != 0 && strcmp(a, "reloading") != 0))) {
             snprintf(f->failed_deps[f->n_failed_deps++], SERVICE_UNIT_MAX, "%s", *d);
         }
         free(*d);
@@ -289,4 +299,102 @@ void service_bus_drain(service *s)
         }
     }
     service_after_drain(s);
+}
+
+/* One string property into buf; 0 or a negative errno. */
+static int service_bus_str(service *s, const char *path, const char *iface, const char *prop,
+                           char *buf, size_t len)
+{
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    char *v = NULL;
+    int r = sd_bus_get_property_string(s->bus, SD_DEST, path, iface, prop, &err, &v);
+    if (r >= 0)
+        snprintf(buf, len, "%s", v ? v : "");
+    free(v);
+    sd_bus_error_free(&err);
+    return r;
+}
+
+int service_bus_info(service *s, const char *unit, service_info *i)
+{
+    memset(i, 0, sizeof *i);
+    if (!s->bus)
+        return HEALER_E_IO;
+    char *path = service_bus_unit_path(unit);
+    if (!path)
+        return HEALER_E_NOMEM;
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    int r = service_bus_str(s, path, SD_UNIT, "LoadState", i->load, sizeof i->load);
+    if (r >= 0)
+        r = service_bus_str(s, path, SD_UNIT, "ActiveState", i->active, sizeof i->active);
+    if (r >= 0)
+        r = service_bus_str(s, path, SD_UNIT, "SubState", i->sub, sizeof i->sub);
+    if (r >= 0)
+        r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
+                                        "StateChangeTimestampMonotonic", &err, 't',
+                                        &i->state_change_usec);
+    sd_bus_error_free(&err);
+    if (r >= 0)
+        r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
+                                        "ActiveEnterTimestampMonotonic", &err, 't',
+                                        &i->active_enter_usec);
+    sd_bus_error_free(&err);
+    if (r >= 0)
+        r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
+                                        "InactiveEnterTimestampMonotonic", &err, 't',
+                                        &i->inactive_enter_usec);
+    sd_bus_error_free(&err);
+    if (r >= 0)
+        r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
+                                        "InactiveExitTimestampMonotonic", &err, 't',
+                                        &i->inactive_exit_usec);
+    sd_bus_error_free(&err);
+    if (r >= 0) {
+        /* Job is (uo): a queued start or stop is systemd's own business in progress. */
+        sd_bus_message *reply = NULL;
+        if (sd_bus_get_property(s->bus, SD_DEST, path, SD_UNIT, "Job", &err, &reply, "(uo)") >= 0) {
+            const char *jp = NULL;
+            if (sd_bus_message_read(reply, "(uo)", &i->job, &jp) < 0)
+                i->job = 0;
+        }
+        sd_bus_message_unref(reply);
+        sd_bus_error_free(&err);
+        service_bus_str(s, path, SD_UNIT, "FragmentPath", i->fragment, sizeof i->fragment);
+        /* Only services have these; another unit type answers with an error, not a failure. */
+        if (service_bus_str(s, path, "org.freedesktop.systemd1.Service", "Result", i->result,
+                            sizeof i->result) >= 0) {
+            i->has_service = 1;
+            service_bus_str(s, path, "org.freedesktop.systemd1.Service", "Restart", i->restart,
+                            sizeof i->restart);
+            if (sd_bus_get_property_trivial(s->bus, SD_DEST, path,
+                                            "org.freedesktop.systemd1.Service", "NRestarts", &err,
+                                            'u', &i->nrestarts) < 0)
+                i->nrestarts = 0;
+            sd_bus_error_free(&err);
+        }
+    }
+    free(path);
+    if (r == -ECONNRESET || r == -ENOTCONN)
+        service_bus_close(s);
+    return r < 0 ? HEALER_E_IO : HEALER_OK;
+}
+
+size_t service_bus_down_deps(service *s, const char *unit, char (*out)[SERVICE_UNIT_MAX],
+                             size_t max)
+{
+    service_facts f;
+    memset(&f, 0, sizeof f);
+    if (!s->bus)
+        return 0;
+    char *path = service_bus_unit_path(unit);
+    if (!path)
+        return 0;
+    f.want_inactive = 1;
+    service_bus_deps(s, path, "Requires", &f);
+    service_bus_deps(s, path, "BindsTo", &f);
+    free(path);
+    size_t n = f.n_failed_deps < max ? f.n_failed_deps : max;
+    for (size_t k = 0; k < n; k++)
+        snprintf(out[k], SERVICE_UNIT_MAX, "%s", f.failed_deps[k]);
+    return n;
 }

@@ -7,20 +7,9 @@
 # it is left in BUILD_DIR/crash-* (replay: BUILD_DIR/fuzz_NAME BUILD_DIR/crash-...).
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 BUILD_DIR SECONDS" >&2
-    exit 2
-fi
-mkdir -p "$1"
-build=$(cd "$1" && pwd)
-seconds=$2
-src=$(cd "$(dirname "$0")/../.." && pwd)
-
-CC=${CLANG:-clang}
-if ! command -v "$CC" >/dev/null; then
-    echo "fuzz: $CC not found (apt-get install clang)" >&2
-    exit 1
-fi
+# shellcheck source=tests/fuzz/fuzz_lib.sh
+. "$(dirname "$0")/fuzz_lib.sh"
+fuzz_setup "$@"
 flags=(-std=gnu11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$src/agent" -I"$src/sdk/include")
 read -r -a mp_cflags <<<"$(pkg-config --cflags msgpack jansson)"
 read -r -a mp_libs <<<"$(pkg-config --libs msgpack jansson) -lm"
@@ -49,51 +38,14 @@ read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson) -lm -lpthread"
 mkdir -p "$build/seeds" "$build/corpus"
 "$build/gen_seeds" "$build/seeds"
 
-cd "$build"
-rm -f crash-* leak-* timeout-* oom-* slow-unit-*
-echo "fuzz: running for ${seconds}s"
-set +e
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-"$build/fuzz_message" -max_total_time="$seconds" -max_len=8192 -timeout=10 \
-    -rss_limit_mb=2048 -malloc_limit_mb=256 -print_final_stats=1 \
-    -dict="$src/tests/fuzz/message.dict" -artifact_prefix="$build/" \
-    "$build/corpus" "$build/seeds" >"$build/fuzz.log" 2>&1
-rc=$?
-set -e
-tail -n 25 "$build/fuzz.log"
-found=$(ls crash-* leak-* timeout-* oom-* 2>/dev/null || true)
-if [ $rc -ne 0 ] || [ -n "$found" ]; then
-    echo "fuzz: FAILED (exit $rc); inputs: ${found:-none written}; full log: $build/fuzz.log" >&2
-    exit 1
-fi
-echo "fuzz: no crash in ${seconds}s"
+fuzz_target fuzz_message "$seconds" 25 -max_len=8192 -rss_limit_mb=2048 -malloc_limit_mb=256 \
+    -dict="$src/tests/fuzz/message.dict" "$build/corpus" "$build/seeds"
 
 # The configuration loader and the string sanitizer, each in its own corpus.
 other=${FUZZ_OTHER_SECONDS:-20}
 mkdir -p "$build/corpus_config" "$build/seeds_config" "$build/corpus_sanitize"
 cp "$src"/tests/fixtures/config/*.conf "$src/etc/healerd.conf" "$build/seeds_config/"
-for target in config sanitize; do
-    rm -f crash-* leak-* timeout-* oom-* slow-unit-*
-    seeds=()
-    [ "$target" = config ] && seeds=("$build/seeds_config")
-    echo "fuzz: $target for ${other}s"
-    set +e
-    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
-    LSAN_OPTIONS=suppressions="$src/tests/fuzz/lsan.supp" \
-    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-    "$build/fuzz_$target" -max_total_time="$other" -max_len=4096 -timeout=10 \
-        -rss_limit_mb=2048 -malloc_limit_mb=256 -print_final_stats=1 \
-        -artifact_prefix="$build/" "$build/corpus_$target" "${seeds[@]}" \
-        >"$build/fuzz_$target.log" 2>&1
-    rc=$?
-    set -e
-    tail -n 8 "$build/fuzz_$target.log"
-    found=$(ls crash-* leak-* timeout-* oom-* 2>/dev/null || true)
-    if [ $rc -ne 0 ] || [ -n "$found" ]; then
-        echo "fuzz: $target FAILED (exit $rc); inputs: ${found:-none written};" \
-             "full log: $build/fuzz_$target.log" >&2
-        exit 1
-    fi
-    echo "fuzz: $target: no crash in ${other}s"
-done
+fuzz_target fuzz_config "$other" 8 -max_len=4096 -rss_limit_mb=2048 -malloc_limit_mb=256 \
+    "$build/corpus_config" "$build/seeds_config"
+fuzz_target fuzz_sanitize "$other" 8 -max_len=4096 -rss_limit_mb=2048 -malloc_limit_mb=256 \
+    "$build/corpus_sanitize"

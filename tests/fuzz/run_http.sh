@@ -6,20 +6,9 @@
 # input is left in BUILD_DIR/crash-* (replay: BUILD_DIR/fuzz_http_route BUILD_DIR/crash-...).
 set -euo pipefail
 
-if [ $# -ne 2 ]; then
-    echo "usage: $0 BUILD_DIR SECONDS" >&2
-    exit 2
-fi
-mkdir -p "$1"
-build=$(cd "$1" && pwd)
-seconds=$2
-src=$(cd "$(dirname "$0")/../.." && pwd)
-
-CC=${CLANG:-clang}
-if ! command -v "$CC" >/dev/null; then
-    echo "fuzz: $CC not found (apt-get install clang)" >&2
-    exit 1
-fi
+# shellcheck source=tests/fuzz/fuzz_lib.sh
+. "$(dirname "$0")/fuzz_lib.sh"
+fuzz_setup "$@"
 flags=(-std=gnu11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$src/agent")
 
 # Seeds: every route, ids at the edges, the issue's inputs, Host and Authorization values.
@@ -45,29 +34,11 @@ seed auth nul '\x05tokenBearer token\x00junk'
 seed auth tabs '\x05token \tbEaReR\t token \t'
 seed auth basic '\x05tokenBasic token'
 
-rm -f "$build"/crash-* "$build"/leak-* "$build"/timeout-* "$build"/oom-* "$build"/slow-unit-*
-rc=0
 for target in route auth; do
-    bin="$build/fuzz_http_$target"
-    echo "fuzz: building $bin"
+    echo "fuzz: building $build/fuzz_http_$target"
     "$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        "$src/tests/fuzz/fuzz_http_$target.c" "$src/agent/http_parse.c" -o "$bin"
+        "$src/tests/fuzz/fuzz_http_$target.c" "$src/agent/http_parse.c" -o "$build/fuzz_http_$target"
     mkdir -p "$build/corpus_http_$target"
-    echo "fuzz: running fuzz_http_$target for ${seconds}s"
-    set +e
-    (cd "$build" && ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
-        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-        "$bin" -max_total_time="$seconds" -max_len=1024 -timeout=10 -rss_limit_mb=1024 \
-        -print_final_stats=1 -artifact_prefix="$build/" \
-        "$build/corpus_http_$target" "$build/seeds_$target" >"$build/fuzz_http_$target.log" 2>&1)
-    r=$?
-    set -e
-    tail -n 8 "$build/fuzz_http_$target.log"
-    [ $r -eq 0 ] || rc=$r
+    fuzz_target "fuzz_http_$target" "$seconds" 8 -max_len=1024 -rss_limit_mb=1024 \
+        "$build/corpus_http_$target" "$build/seeds_$target"
 done
-found=$(ls "$build"/crash-* "$build"/leak-* "$build"/timeout-* "$build"/oom-* 2>/dev/null || true)
-if [ $rc -ne 0 ] || [ -n "$found" ]; then
-    echo "fuzz: FAILED (exit $rc); inputs: ${found:-none written}; logs: $build/fuzz_http_*.log" >&2
-    exit 1
-fi
-echo "fuzz: no crash in ${seconds}s per target"

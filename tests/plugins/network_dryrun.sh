@@ -20,7 +20,7 @@ ip -n "$NA" link set veth-a down
 wait_for "network_down: a dry-run heal with restart_interface" 20 heal_with network_down restart_interface dry_run
 check "audit: restart_interface planned, dry_run" audit_has '.action=="restart_interface" and .actuator==null and .dry_run==true'
 check "audit: would run ip link set dev veth-a up" audit_has '.actuator=="run" and .result=="dry_run" and ((.params.argv // []) | join(" ")) == "ip link set dev veth-a up"'
-check "audit: would restore the default route" audit_has '.actuator=="run" and .result=="dry_run" and ((.params.argv // []) | join(" ")) == "ip route replace default via '"$B_IP"' dev veth-a"'
+check "audit: would restore the default route" audit_has '.actuator=="run" and .result=="dry_run" and ((.params.argv // []) | join(" ")) == "ip route replace default via '"$B_IP"' dev veth-a proto 3"'
 check "audit: restart_network_service planned, dry_run" audit_has '.action=="restart_network_service" and .dry_run==true'
 sleep 1
 check "veth-a is still down" link_down

@@ -36,11 +36,18 @@ wait_for "route_missing closed" 10 no_issue route_missing
 
 # 3. The default route points at a gateway that does not exist: TCP to the far target fails.
 sleep 1   # probe rounds over the restored route
+routes_healed=$(healed_count route_missing reset_routes)
 ip -n "$NA" route replace default via "$WRONG_GW" dev veth-a
-wait_for "connectivity_lost healed by reset_routes" 20 action_healed connectivity_lost reset_routes
+# The replace took the remembered route's slot (same metric): the remembered route is missing,
+# so it is route_missing now (before issue #11 only "no default route at all" counted). The
+# wrong gateway's route carries no traffic: critical, like no route at all (as medium, the
+# agent's low health refused it). A heal after step 2's, not step 2's own.
+wait_for "route_missing healed by reset_routes (the wrong gateway's route replaced)" 20 healed_more route_missing reset_routes "$routes_healed"
+check "that route_missing was critical (the wrong route carries nothing)" bash -c "ip netns exec $NA curl -s 'http://127.0.0.1:$PORT/api/v1/heals?limit=200' | jq -e '[.heals[] | select(.issue_type==\"route_missing\" and .outcome==\"healed\")] | max_by(.id) | .severity == \"critical\"' >/dev/null"
 check "default route via B again" route_via "$B_IP"
 check "the dead gateway's route is gone" bash -c "! ip -n $NA route show default | grep -q $WRONG_GW"
 wait_for "connectivity_lost closed" 10 no_issue connectivity_lost
+wait_for "route_missing closed" 10 no_issue route_missing
 
 # 4. dnsmasq serves stale data: the name is removed and dnsmasq told (SIGHUP by the test);
 #    then the file is fixed on disk but dnsmasq is not told. Only a cache flush (SIGHUP, sent

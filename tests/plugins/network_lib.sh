@@ -127,6 +127,10 @@ network_conf() {
     dns_caches = [\"dnsmasq\"];
     dnsmasq_pid_files = [\"$T/dnsmasq.pid\"];
     settle_seconds = 2.0;
+    verify_window_s = ${NET_VERIFY_WINDOW:-1.0};
+    verify_recheck_s = 0.3;
+    networkd_links_dir = \"\";
+    nm_devices_dir = \"\";
     ${NET_EXTRA:-}
   };" "scope = { cgroup = \"/$CG_NAME\"; };"
 }
@@ -138,6 +142,14 @@ heal_with() {
 }
 
 # action_healed TYPE ACTION: a heal of TYPE was healed by ACTION itself.
+# healed_count TYPE ACTION: how many heals of TYPE ended healed with ACTION healed in them.
+healed_count() {
+  api "/api/v1/heals?limit=200" | jq --arg t "$1" --arg a "$2" \
+    '[.heals[] | select(.issue_type == $t and .outcome == "healed" and any(.actions[]; .action == $a and .outcome == "healed"))] | length'
+}
+# healed_more TYPE ACTION N: more than N such heals now.
+healed_more() { [ "$(healed_count "$1" "$2")" -gt "$3" ]; }
+
 action_healed() {
   api "/api/v1/heals?limit=200" | jq -e --arg t "$1" --arg a "$2" \
     '[.heals[] | select(.issue_type == $t and .outcome == "healed") | .actions[] | select(.action == $a and .outcome == "healed")] | length > 0' >/dev/null

@@ -28,7 +28,8 @@ check "dry-run: no switch-to-configuration ran" [ ! -s "$SWLOG" ]
 snapshot >"$T/after.txt"
 check "dry-run: nothing in the tree changed (no backup, no state file)" cmp -s "$T/before.txt" "$T/after.txt"
 would() { jq -s -e "any(.[]; .result == \"dry_run\" and $1)" "$A"; }
-check "audit: would back the configuration up" would ".actuator == \"write_file\" and (.target | startswith(\"$NC/backups/configuration.nix.\"))"
+CB=$(printf '%s' "${ETC#/}/configuration.nix" | sed 's/%/%25/g; s|/|%2F|g')
+check "audit: would back the configuration up (named after its full path)" would ".actuator == \"write_file\" and (.target | startswith(\"$NC/backups/$CB.\"))"
 check "audit: would write the fixed configuration" would ".actuator == \"write_file\" and .target == \"$ETC/configuration.nix\" and (.params.value | contains(\"\\\"fixture\\\";\"))"
 check "audit: would run nix-env --switch-generation 1" would ".actuator == \"run\" and .params.argv[1:] == [\"-p\", \"$PROFILE\", \"--switch-generation\", \"1\"]"
 check "audit: would run generation 1's switch-to-configuration switch" would ".actuator == \"run\" and .params.argv == [\"$T/profiles/system-1-link/bin/switch-to-configuration\", \"switch\"]"

@@ -12,11 +12,14 @@ cp "$FIX/imports-broken.nix" "$ETC/configuration.nix"
 cp "$FIX/hardware.nix" "$FIX/broken-module.nix" "$ETC/"
 cp "$ETC/broken-module.nix" "$T/orig-module.nix"
 mkdir -p "$NC/backups"
+# Backups are named after the file's full path, '/' and '%' percent-escaped.
+BB=$(printf '%s' "${ETC#/}/broken-module.nix" | sed 's/%/%25/g; s|/|%2F|g')
 for d in 20200101-000000 20200102-000000 20200103-000000; do
-  echo old >"$NC/backups/broken-module.nix.$d"; touch -d '400 days ago' "$NC/backups/broken-module.nix.$d"
+  echo old >"$NC/backups/$BB.$d"; touch -d '400 days ago' "$NC/backups/$BB.$d"
 done
+echo keep >"$NC/backups/$BB.old.20200101-000000"; touch -d '400 days ago' "$NC/backups/$BB.old.20200101-000000"
 echo keep >"$NC/backups/other.nix.20200101-000000"; touch -d '400 days ago' "$NC/backups/other.nix.20200101-000000"
-MODE=live write_config "$T/auto.conf" "$PDIR" "$(NIXCONF 'auto_fix = true; backups_keep = 2;')"
+ACTION_TIMEOUT=30 MODE=live write_config "$T/auto.conf" "$PDIR" "$(NIXCONF 'auto_fix = true; backups_keep = 2;')"
 start_agent "$T/auto.conf"
 healed() { get /api/v1/heals | jq -e '.heals[] | select(.issue_type == "nixos_config_invalid" and .outcome == "healed")'; }
 wait_for "auto: the broken import is fixed (heal healed)" 20 healed
@@ -24,11 +27,11 @@ get /api/v1/heals | jq -r '.heals[0].actions[0] | "\(.action): \(.message)"'
 check "auto: the module parses now" parses "$ETC/broken-module.nix"
 check "auto: exactly the missing ';' was inserted" diff <(sed 's/enable = true$/enable = true;/' "$T/orig-module.nix") "$ETC/broken-module.nix"
 check "auto: the main file untouched" cmp -s "$FIX/imports-broken.nix" "$ETC/configuration.nix"
-NEWB=$(ls "$NC/backups" | grep -v '^broken-module.nix.2020' | grep '^broken-module.nix\.' | head -n1)
-check "auto: a timestamped backup of the original" cmp -s "$T/orig-module.nix" "$NC/backups/$NEWB"
-check "auto: old backups pruned to backups_keep = 2" [ "$(ls "$NC/backups" | grep -c '^broken-module.nix\.')" = 2 ]
-check "auto: the newest old backup kept, the oldest gone" [ -f "$NC/backups/broken-module.nix.20200103-000000" -a ! -e "$NC/backups/broken-module.nix.20200101-000000" ]
-check "auto: another file's backup untouched" [ -f "$NC/backups/other.nix.20200101-000000" ]
+NEWB=$(ls "$NC/backups" | grep -F "$BB." | grep -v -e "$BB.2020" -e "$BB.old" | head -n1)
+check "auto: a timestamped backup of the original, named after its full path" cmp -s "$T/orig-module.nix" "$NC/backups/$NEWB"
+check "auto: old backups pruned to backups_keep = 2" [ "$(ls "$NC/backups" | grep -F "$BB." | grep -vc -F "$BB.old")" = 2 ]
+check "auto: the newest old backup kept, the oldest gone" [ -f "$NC/backups/$BB.20200103-000000" -a ! -e "$NC/backups/$BB.20200101-000000" ]
+check "auto: another file's backups untouched (a.nix.old's too)" [ -f "$NC/backups/other.nix.20200101-000000" -a -f "$NC/backups/$BB.old.20200101-000000" ]
 check "audit: the write of the module" jq -s -e --arg p "$ETC/broken-module.nix" 'any(.[]; .actuator == "write_file" and .target == $p and .result == "ok")' "$A"
 closed() { ! get /api/v1/issues | jq -e '.issues[] | select(.type == "nixos_config_invalid")'; }
 wait_for "auto: the issue is closed" 10 closed

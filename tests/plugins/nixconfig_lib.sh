@@ -30,6 +30,11 @@ trap 'stop_agent 2>/dev/null || true; nix_cleanup; cleanup' EXIT
 # make_gen N EXIT: a generation whose switch-to-configuration appends "genN switch" to SWLOG and
 # exits EXIT; added to the store and set as the profile's next generation.
 make_gen() {
+  add_gen "$@"
+  nix-env -p "$PROFILE" --set "$GEN_PATH" 2>/dev/null
+}
+# add_gen N EXIT: the same generation added to the store only (GEN_PATH), not set.
+add_gen() {
   local n=$1 rc=$2
   local d="$T/gen-src/gen$n"
   mkdir -p "$d/bin"
@@ -43,7 +48,7 @@ SH
   local p
   p=$(nix-store --add "$d" 2>/dev/null)
   STORE_PATHS+=("$p")
-  nix-env -p "$PROFILE" --set "$p" 2>/dev/null
+  GEN_PATH=$p
 }
 current_gen() { readlink "$PROFILE" | sed -n 's/.*system-\([0-9]*\)-link$/\1/p'; }
 

@@ -63,6 +63,8 @@ stop_agent
 conf "$T/live2.conf" 3
 start_agent "$T/live2.conf"
 wait_for "emergency: healed" 20 healed emergency_rollback
+# The governor restored today's rollbacks from knowledge.db: the one before the restart counts.
+check "restart: rollbacks per day survive it (1 before + the emergency one = 2)" [ "$(get /api/v1/status | jq -r .limits.rollbacks_today)" = 2 ]
 get /api/v1/heals | jq -r '.heals[0].actions[0] | "\(.action): \(.message)"'
 check "emergency: the profile is at generation 2" [ "$(current_gen)" = 2 ]
 check "emergency: generation 3 never switched to" bash -c "! grep -q gen3 '$SWLOG'"

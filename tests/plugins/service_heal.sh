@@ -42,7 +42,7 @@ SVC="service = {
   alternatives = [\"svc-alt.service=svc-alt-backup.service\"];
   health_checks = [\"svc-fail.service=cmd:/usr/bin/test -e $ROOTFS/run/svc-fail.once\"];
   flap_failures = 5; flap_window_minutes = 2.0;
-  verify_timeout_s = 8.0; verify_stable_s = 0.5; $ISO
+  verify_timeout_s = 8.0; verify_window_s = 2.0; $ISO
 };"
 MODE=live ACTION_TIMEOUT=40 INTERVAL=0.5 write_config "$T/live.conf" "$PDIR" "$SVC"
 start_agent "$T/live.conf"

@@ -2,7 +2,9 @@
  * one well-formed JSON object per line whatever the strings hold, concurrent writers (threads
  * and two handles on one file) never interleave, reopen appends; a planted link or an unsafe
  * state_dir refused; a write cut short (RLIMIT_FSIZE) leaves no half line and makes the log
- * "failing" until a write fits again. */
+ * "failing" until a write fits again; the line is byte for byte what jansson writes for the same
+ * record (hostile and random strings, params, measurements); deferred lines wait for a flush and
+ * go before the next line, and a batch cut short keeps exactly its whole lines. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,6 +26,8 @@
 
 #include "audit.h"
 #include "healer/types.h"
+#include "message.h"
+#include "sanitize_json.h"
 
 static char tmpdir[256];
 
@@ -233,13 +237,13 @@ typedef struct worker_arg {
 static void *worker(void *p)
 {
     worker_arg *w = p;
-    char msg[600];
-    memset(msg, 'x', sizeof msg - 1);
-    msg[sizeof msg - 1] = '\0';
+    char text[600];
+    memset(text, 'x', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
     for (int i = 0; i < 300; i++) {
         json_t *params = json_pack("{s:i, s:i}", "thread", w->id, "i", i);
         audit_rec r = { .heal_id = (uint64_t)i, .plugin = "t", .action = "a", .params = params,
-                        .result = "ok", .message = msg };
+                        .result = "ok", .message = text };
         if (audit_append(w->a, &r) != 0)
             abort();
         json_decref(params);
@@ -359,10 +363,10 @@ static void test_unsafe_state_dir(void **state)
     audit_close(a);
 }
 
-static void append_one(audit_log *a, const char *msg, int expect)
+static void append_one(audit_log *a, const char *text, int expect)
 {
     audit_rec r = { .heal_id = 1, .plugin = "cpu", .action = "renice", .actuator = "renice",
-                    .target = "pid 1", .result = "ok", .message = msg };
+                    .target = "pid 1", .result = "ok", .message = text };
     assert_int_equal(audit_append(a, &r), expect);
 }
 
@@ -418,6 +422,255 @@ static void test_short_write_cut_back(void **state)
     free_lines(v, n);
 }
 
+/* ---- the line against jansson ------------------------------------------------------------ */
+
+/* The line as audit.c wrote it before it had its own formatter: one jansson object, dumped. */
+static char *reference_line(const audit_rec *r, const char *when)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "time", json_string(when));
+    json_object_set_new(o, "heal_id", json_integer((json_int_t)r->heal_id));
+    json_object_set_new(o, "plugin", sanitize_json_str(r->plugin));
+    json_object_set_new(o, "action", sanitize_json_str(r->action));
+    json_object_set_new(o, "actuator", sanitize_json_str(r->actuator));
+    json_object_set_new(o, "target", sanitize_json_str(r->target));
+    if (r->params) {
+        json_object_set(o, "params", r->params);
+    } else if (r->kv_params) {
+        json_t *p = json_object();
+        for (size_t i = 0; i < r->n_kv; i++) {
+            /* keys are escaped as values are (jansson would drop one that is not UTF-8) */
+            json_t *kj = sanitize_json_str(r->kv[i].key);
+            json_object_set_new(p, json_string_value(kj), sanitize_json_str(r->kv[i].value));
+            json_decref(kj);
+        }
+        json_object_set_new(o, "params", p);
+    } else {
+        json_object_set_new(o, "params", json_null());
+    }
+    json_object_set_new(o, "result", sanitize_json_str(r->result));
+    json_object_set_new(o, "message", sanitize_json_str(r->message));
+    const char *m[2] = { r->before_json, r->after_json };
+    const char *k[2] = { "before", "after" };
+    for (int i = 0; i < 2; i++) {
+        json_error_t jerr;
+        json_t *j = m[i] ? json_loads(m[i], JSON_DECODE_ANY, &jerr) : json_null();
+        json_object_set_new(o, k[i], j ? j : sanitize_json_str(m[i]));
+    }
+    json_object_set_new(o, "dry_run", json_boolean(r->dry_run));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    size_t n = strlen(text);
+    text = realloc(text, n + 2);
+    text[n] = '\n';
+    text[n + 1] = '\0';
+    return text;
+}
+
+static void check_same(const audit_rec *r)
+{
+    size_t len = 0;
+    char *line = audit_format(r, &len);
+    assert_non_null(line);
+    assert_int_equal(strlen(line), len);
+    /* {"time":"2024-05-01T12:00:00.123Z", */
+    assert_true(len > 33 && strncmp(line, "{\"time\":\"", 9) == 0 && line[33] == '"');
+    char when[32];
+    memcpy(when, line + 9, 24);
+    when[24] = '\0';
+    char *ref = reference_line(r, when);
+    if (strcmp(line, ref) != 0)
+        fail_msg("audit line differs from jansson's:\n  ours: %s  ref:  %s", line, ref);
+    free(ref);
+    free(line);
+}
+
+static unsigned long long rng_state = 0x9e3779b97f4a7c15ULL;
+
+static unsigned rnd(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+/* Mostly printable ASCII with quotes, backslashes, controls, DEL, UTF-8 and stray high bytes. */
+static void random_string(char *out, size_t cap)
+{
+    static const char *const pieces[] = { "\"", "\\", "\n", "\t", "\x01", "\x1b", "\x7f", "/",
+                                          "ä", "€", "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xed\xa0\x80",
+                                          "\xe2\x80\xa8", "\\u0000", "'", "<", "%s" };
+    size_t len = 0, want = rnd(40);
+    while (len < want) {
+        const char *p;
+        char one[2] = { (char)(0x20 + rnd(0x5f)), 0 };
+        p = rnd(4) ? one : pieces[rnd(sizeof pieces / sizeof *pieces)];
+        size_t pl = strlen(p);
+        if (len + pl >= cap)
+            break;
+        memcpy(out + len, p, pl);
+        len += pl;
+    }
+    out[len] = '\0';
+}
+
+static void test_line_matches_jansson(void **state)
+{
+    (void)state;
+    /* The fixed cases first: every kind of value audit_rec can hold. */
+    json_t *params = json_pack("{s:i, s:s, s:f, s:n}", "pid", 42, "name", "we\"ird\n\\ \x01 näme",
+                               "share", 0.25, "none");
+    audit_kv kv[] = { { "path", "/var/log/x\xff" }, { "mode", "0644" }, { "q\"k", "v" } };
+    audit_kv dup[] = { { "a", "1" }, { "b", "2" }, { "a", "3" } };
+    msg_measure ms[] = { { .name = "cpu_percent", .value = 97.5 },
+                         { .name = "tiny", .value = 1e-300 },
+                         { .name = "third", .value = 1.0 / 3.0 },
+                         { .name = "big", .value = 12345678901234567890.0 },
+                         { .name = "neg", .value = -0.0 },
+                         { .name = "nan", .value = 0.0 / 0.0 } };
+    char *mj = msg_measures_json(ms, sizeof ms / sizeof *ms);
+    char *mj1 = msg_measures_json(ms, 1);
+    assert_non_null(mj);
+    audit_rec fixed[] = {
+        { .heal_id = 7, .plugin = "cpu", .action = "renice_hogs", .actuator = "renice",
+          .target = "pid:42", .params = params, .result = "ok",
+          .message = "line1\nline2 \"quoted\" \t tab", .before_json = "{\"cpu_percent\": 97.5}" },
+        { .plugin = "disk\xff\xfe", .result = "refused", .before_json = "{not json", .dry_run = 1 },
+        { .heal_id = UINT64_MAX, .plugin = "p", .action = "a", .target = "t", .kv_params = 1,
+          .kv = kv, .n_kv = 3, .result = "dry_run", .message = "", .before_json = mj,
+          .after_json = mj1, .measures_verbatim = 1, .dry_run = 1 },
+        { .heal_id = 1, .plugin = "p", .kv_params = 1, .kv = dup, .n_kv = 3, .result = "ok" },
+        { .heal_id = 2, .plugin = "p", .kv_params = 1, .n_kv = 0, .result = "ok",
+          .before_json = "[1, 2,\n3]", .after_json = "42", .measures_verbatim = 0 },
+        { .heal_id = 3, .plugin = "p", .result = "ok", .before_json = "",
+          .after_json = "\"s\"" },
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        check_same(&fixed[i]);
+    free(mj);
+    free(mj1);
+    json_decref(params);
+
+    /* Then random strings in every string field, params and measurement names. */
+    for (int round = 0; round < 3000; round++) {
+        char s[8][160];
+        for (int i = 0; i < 8; i++)
+            random_string(s[i], sizeof s[i]);
+        audit_kv rkv[2] = { { s[5], s[6] }, { "k", s[7] } };
+        msg_measure rm[2] = { { .name = "m", .value = (double)rnd(100000) / 7.0 },
+                              { .name = "n", .value = -(double)rnd(1000) } };
+        char *before = msg_measures_json(rm, 2);
+        char *after = msg_measures_json(rm + 1, 1);
+        audit_rec r = { .heal_id = rnd(1000000), .plugin = s[0], .action = s[1],
+                        .actuator = round % 3 ? NULL : s[2], .target = s[3],
+                        .kv_params = 1, .kv = rkv, .n_kv = strcmp(s[5], "k") ? 2 : 1,
+                        .result = "ok", .message = s[4], .before_json = before,
+                        .after_json = after, .measures_verbatim = 1, .dry_run = round & 1 };
+        check_same(&r);
+        /* the same strings as text that is not the agent's own JSON */
+        r.before_json = s[6];
+        r.after_json = s[7];
+        r.measures_verbatim = 0;
+        check_same(&r);
+        free(before);
+        free(after);
+    }
+}
+
+/* ---- deferred lines ---------------------------------------------------------------------- */
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static void defer_one(audit_log *a, const char *text, int expect)
+{
+    audit_rec r = { .heal_id = 9, .plugin = "noop", .action = "noop_fix", .target = "t1",
+                    .kv_params = 1, .result = "dry_run", .message = text, .dry_run = 1 };
+    assert_int_equal(audit_defer(a, &r), expect);
+}
+
+/* Deferred lines are not in the file until a flush, the next direct line (before it, in order)
+ * or the close writes them. */
+static void test_deferred_lines(void **state)
+{
+    (void)state;
+    char err[256], file[600];
+    audit_log *a = audit_open(tmpdir, err, sizeof err);
+    assert_non_null(a);
+    snprintf(file, sizeof file, "%s/audit.jsonl", tmpdir);
+    defer_one(a, "d1", 0);
+    defer_one(a, "d2", 0);
+    assert_int_equal(file_size(file), 0);
+    append_one(a, "direct", 0);
+    off_t three = file_size(file);
+    assert_true(three > 0);
+    defer_one(a, "d3", 0);
+    assert_int_equal(file_size(file), three);
+    assert_int_equal(audit_flush(a), 0);
+    assert_true(file_size(file) > three);
+    assert_int_equal(audit_flush(a), 0); /* nothing waiting: nothing written */
+    defer_one(a, "d4", 0);
+    audit_close(a);                      /* writes d4 */
+
+    json_t **v;
+    size_t n = read_lines(file, &v);
+    assert_int_equal(n, 5);
+    static const char *const want[] = { "d1", "d2", "direct", "d3", "d4" };
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(json_string_value(json_object_get(v[i], "message")), want[i]);
+    assert_true(json_is_object(json_object_get(v[0], "params")));
+    assert_int_equal(json_object_size(json_object_get(v[0], "params")), 0);
+    free_lines(v, n);
+}
+
+/* A batch cut short (RLIMIT_FSIZE, as a full disk) keeps exactly the lines that were written
+ * whole: not a byte of the one cut, none after it; the log is failing until a line fits. */
+static void test_batch_cut_to_whole_lines(void **state)
+{
+    (void)state;
+    char dir[512], file[600], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/batch", tmpdir);
+    audit_log *a = audit_open(dir, err, sizeof err);
+    assert_non_null(a);
+    snprintf(file, sizeof file, "%s/audit.jsonl", dir);
+    defer_one(a, "first", 0);
+    assert_int_equal(audit_flush(a), 0);
+    off_t one = file_size(file);
+    assert_true(one > 0);
+
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old_sa;
+    sigaction(SIGXFSZ, &ign, &old_sa);
+    struct rlimit old_rl, rl;
+    getrlimit(RLIMIT_FSIZE, &old_rl);
+    rl = old_rl;
+    rl.rlim_cur = (rlim_t)(3 * one + one / 2); /* two more whole lines and half of a third */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    defer_one(a, "first", 0); /* the same length as the first */
+    defer_one(a, "first", 0);
+    defer_one(a, "cut", 0);
+    defer_one(a, "lost", 0);
+    assert_int_equal(audit_flush(a), HEALER_E_IO);
+    assert_int_equal(audit_failing(a), 1);
+    setrlimit(RLIMIT_FSIZE, &old_rl);
+    sigaction(SIGXFSZ, &old_sa, NULL);
+    assert_int_equal(file_size(file), 3 * one);
+
+    defer_one(a, "after", 0);
+    assert_int_equal(audit_failing(a), 1); /* deferred: not written yet */
+    assert_int_equal(audit_flush(a), 0);
+    assert_int_equal(audit_failing(a), 0);
+    audit_close(a);
+    json_t **v;
+    size_t n = read_lines(file, &v);
+    assert_int_equal(n, 4);
+    assert_string_equal(json_string_value(json_object_get(v[3], "message")), "after");
+    free_lines(v, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +682,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsafe_state_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_write_cut_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_line_matches_jansson, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_cut_to_whole_lines, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

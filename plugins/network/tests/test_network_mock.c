@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +36,11 @@ static healer_mock *new_mock(void)
     healer_mock_set_list(m, "dns_caches", none, 1);
     healer_mock_set_string(m, "network_service", "");
     healer_mock_set_double(m, "settle_seconds", 0.3);
+    healer_mock_set_double(m, "verify_window_s", 0.5);
+    healer_mock_set_double(m, "verify_recheck_s", 0.2);
+    /* This machine's networkd/NetworkManager state must not decide a test. */
+    healer_mock_set_string(m, "networkd_links_dir", "");
+    healer_mock_set_string(m, "nm_devices_dir", "");
     return m;
 }
 
@@ -133,6 +140,7 @@ static pid_t dns_server(int *port)
     assert_true(pid >= 0);
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        signal(SIGCHLD, SIG_IGN);   /* the slow answers' children reap themselves */
         for (;;) {
             unsigned char q[512];
             struct sockaddr_in from;
@@ -140,7 +148,13 @@ static pid_t dns_server(int *port)
             ssize_t n = recvfrom(s, q, sizeof q, 0, (struct sockaddr *)&from, &fl);
             if (n < 17)
                 continue;
-            int good = memcmp(q + 13, "good", 4) == 0;
+            int slow = memcmp(q + 13, "slow", 4) == 0;
+            int good = slow || memcmp(q + 13, "good", 4) == 0;
+            /* answers, but slowly, without holding up the other names */
+            if (slow && fork() != 0)
+                continue;
+            if (slow)
+                usleep(300 * 1000);
             q[2] = 0x81;
             q[3] = good ? 0x80 : 0x83;
             q[7] = good ? 1 : 0;
@@ -151,6 +165,8 @@ static pid_t dns_server(int *port)
                 len += sizeof rr;
             }
             sendto(s, q, len, 0, (struct sockaddr *)&from, fl);
+            if (slow)
+                _exit(0);
         }
     }
     close(s);
@@ -204,6 +220,54 @@ static void test_dns_probe(void **state)
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
     assert_non_null(healer_mock_last_issue(m, "dns_failure"));
     assert_true(n->dns_seconds < 0.9);
+    assert_int_equal(healer_mock_violations(m), 0);
+    healer_mock_free(m);
+}
+
+/* A resolver that answers after 300 ms, with dns_slow_ms 150: dns_slow with the latency, never
+ * dns_failure, and no action planned (the cache flush is for a dead resolver). */
+static void test_dns_slow(void **state)
+{
+    (void)state;
+    int port;
+    pid_t srv = dns_server(&port);
+    char res[32];
+    snprintf(res, sizeof res, "127.0.0.1:%d", port);
+    healer_mock *m = new_mock();
+    const char *resolvers[] = {res};
+    const char *names[] = {"slow.example", "good.example"};
+    healer_mock_set_list(m, "resolvers", resolvers, 1);
+    healer_mock_set_list(m, "dns_names", names, 2);
+    healer_mock_set_double(m, "dns_timeout", 2.0);
+    healer_mock_set_int(m, "dns_slow_ms", 150);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "dns_failure"));
+    const healer_issue *is = healer_mock_last_issue(m, "dns_slow");
+    assert_non_null(is);
+    assert_int_equal(is->severity, HEALER_SEV_LOW);
+    assert_int_equal(is->n_components, 1);
+    assert_string_equal(is->components[0], "slow.example");
+    double v;
+    assert_true(healer_mock_measurement(is->measurements, is->n_measurements, "dns_latency_ms", &v));
+    assert_true(v > 150);
+    assert_true(healer_mock_measurement(is->measurements, is->n_measurements, "dns_names_slow", &v));
+    assert_true(v == 1);
+    healer_issue copy = {.type = "dns_slow", .severity = HEALER_SEV_LOW, .target = "dns",
+                         .summary = "x"};
+    assert_int_equal(healer_mock_plan(m, &copy), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 0);
+    /* Only the fast name left: dns_slow resolves. */
+    network *n = healer_mock_state(m);
+    free(n->dns_names[0]);
+    n->dns_names[0] = n->dns_names[1];
+    n->n_dns_names = 1;
+    healer_mock_clear(m);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "dns_slow"));
+    assert_int_equal(healer_mock_resolved_count(m), 1);
+    assert_string_equal(healer_mock_resolved_at(m, 0)->type, "dns_slow");
+    stop_child(srv);
     assert_int_equal(healer_mock_violations(m), 0);
     healer_mock_free(m);
 }
@@ -393,9 +457,10 @@ static void test_route_reset_recorded(void **state)
     const healer_action *a = healer_mock_action(m, 0);
     assert_non_null(a);
     assert_string_equal(a->name, "reset_routes");
-    assert_string_equal(healer_mock_action_param(a, "gateway"), "192.0.2.254");
-    assert_string_equal(healer_mock_action_param(a, "metric"), "50");
-    assert_string_equal(healer_mock_action(m, 1)->name, "restart_interface");
+    assert_string_equal(healer_mock_action_param(a, "family"), "4");
+    assert_non_null(strstr(a->description, "via 192.0.2.254 dev lo metric 50"));
+    /* lo is up and running: no interface restart for a missing route */
+    assert_null(healer_mock_action(m, 1));
     healer_mock_set_dry_run(m, 1);
     healer_result r;
     assert_int_equal(healer_mock_execute(m, &is, a, &r), HEALER_OK);
@@ -490,13 +555,232 @@ static void test_netlink_state(void **state)
     assert_non_null(lo);
     assert_true(network_link_ok(lo));
     assert_true(network_link_addr_count(n, lo->ifindex) >= 1);
-    assert_int_equal(healer_mock_watched_fds(m), 1);
+    assert_int_equal(healer_mock_watched_fds(m), 2);   /* rtnetlink events, re-publish timer */
     /* Nothing wrong here: detect publishes nothing about lo (never watched automatically). */
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
     assert_null(healer_mock_last_issue(m, "network_down"));
     assert_int_equal(healer_mock_fire_fd(m, n->ev_fd, POLLIN), HEALER_OK);
     assert_int_equal(healer_mock_violations(m), 0);
     healer_mock_free(m);
+}
+
+/* ---- default routes, in a network namespace of the test's own (never the machine's) ---- */
+
+static void sh(const char *cmd)
+{
+    int rc = system(cmd);
+    if (rc != 0)
+        fail_msg("%s: exit %d", cmd, rc);
+}
+
+static const char *run_line(const healer_mock_call *c, char *line, size_t len)
+{
+    line[0] = '\0';
+    for (size_t k = 0; k < c->argc; k++)
+        snprintf(line + strlen(line), len - strlen(line), "%s%s", k ? " " : "", c->argv[k]);
+    return line;
+}
+
+/* The body, in a child that unshared its network namespace. Two default routes (metric 100 with
+ * proto dhcp, src and mtu; metric 200 static); losing the first restores exactly it, with every
+ * attribute, and never touches the backup; an expired window and a managed link mean no action. */
+static void routes_in_netns(void)
+{
+    sh("ip link add v0 type veth peer name v1 && ip link set lo up && "
+       "ip addr add 10.9.0.1/24 dev v0 && ip addr add 10.9.1.1/24 dev v0 && "
+       "ip link set v0 up && ip link set v1 up && "
+       "ip route add default via 10.9.0.2 dev v0 proto dhcp src 10.9.1.1 metric 100 mtu 1400 && "
+       "ip route add default via 10.9.0.3 dev v0 proto static metric 200");
+    healer_mock *m = new_mock();
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "route_missing"));
+    network *n = healer_mock_state(m);
+    assert_int_equal(n->n_good, 2);
+
+    sh("ip route del default via 10.9.0.2 dev v0 metric 100");
+    healer_mock_clear(m);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(m, "route_missing");
+    assert_non_null(is);
+    assert_int_equal(is->severity, HEALER_SEV_MEDIUM);   /* the backup still carries traffic */
+    healer_issue copy = {.type = "route_missing", .severity = HEALER_SEV_MEDIUM,
+                         .target = "default", .summary = "x"};
+    assert_int_equal(healer_mock_plan(m, &copy), HEALER_OK);
+    const healer_action *a = healer_mock_action(m, 0);
+    assert_non_null(a);
+    assert_string_equal(a->name, "reset_routes");
+    healer_result r;
+    assert_int_equal(healer_mock_execute(m, &copy, a, &r), HEALER_OK);
+    char line[256];
+    size_t runs = 0;
+    for (size_t i = 0; i < healer_mock_call_count(m); i++) {
+        const healer_mock_call *c = healer_mock_call_at(m, i);
+        if (c->act != HEALER_MOCK_ACT_RUN)
+            continue;
+        runs++;
+        assert_string_equal(run_line(c, line, sizeof line),
+                            "ip route replace default via 10.9.0.2 dev v0 metric 100 proto 16 "
+                            "src 10.9.1.1 mtu 1400");
+    }
+    assert_int_equal(runs, 1);   /* no `ip route del` of the backup */
+    /* A link's heal and a route's heal verifying at once (the engine interleaves their
+     * rechecks): each keeps its own window and both reach a verdict. With one window shared,
+     * every look of one restarted the other's and neither ever ended. */
+    {
+        healer_issue vd = {.id = 41, .type = "network_down", .severity = HEALER_SEV_HIGH,
+                           .target = "v0", .summary = "x"};
+        healer_issue vr = {.id = 42, .type = "route_missing", .severity = HEALER_SEV_MEDIUM,
+                           .target = "default", .summary = "x"};
+        healer_verdict v1, v2;
+        int done1 = 0, done2 = 0, healed1 = 0, healed2 = 0, looks = 0;
+        for (; looks < 200 && !(done1 && done2); looks++) {
+            if (!done1) {
+                memset(&v1, 0, sizeof v1);
+                assert_int_equal(healer_mock_verify(m, &vd, a, &v1), HEALER_OK);
+                if (!(v1.recheck_after_s > 0)) {
+                    done1 = 1;
+                    healed1 = v1.healed;
+                }
+            }
+            if (!done2) {
+                memset(&v2, 0, sizeof v2);
+                assert_int_equal(healer_mock_verify(m, &vr, a, &v2), HEALER_OK);
+                if (!(v2.recheck_after_s > 0)) {
+                    done2 = 1;
+                    healed2 = v2.healed;
+                }
+            }
+            usleep(100 * 1000);
+        }
+        assert_true(done1 && done2);
+        assert_true(healed1);    /* v0 stayed up through verify_window_s */
+        assert_false(healed2);   /* the route is still missing (the mock ran nothing) */
+    }
+    /* The mock performs nothing: do what the command says, and the issue clears. */
+    sh("ip route replace default via 10.9.0.2 dev v0 metric 100 proto 16 src 10.9.1.1 mtu 1400");
+    healer_mock_clear(m);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "route_missing"));
+    assert_int_equal(healer_mock_resolved_count(m), 1);
+    healer_mock_free(m);
+
+    /* Gone for longer than route_restore_window_s: taken as intended, nothing planned. */
+    m = new_mock();
+    healer_mock_set_double(m, "route_restore_window_s", 0.2);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    sh("ip route del default via 10.9.0.3 dev v0 metric 200");
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_non_null(healer_mock_last_issue(m, "route_missing"));
+    usleep(400 * 1000);
+    healer_mock_clear(m);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "route_missing"));
+    assert_int_equal(healer_mock_resolved_count(m), 1);
+    healer_issue c6 = {.type = "route_missing", .severity = HEALER_SEV_MEDIUM,
+                       .target = "default", .summary = "x"};
+    assert_int_equal(healer_mock_plan(m, &c6), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 0);
+    healer_mock_free(m);
+
+    /* systemd-networkd manages v0 (its state file says so): the issue says it defers, no action
+     * touches the link or its routes. */
+    char dir[] = "/tmp/hd-networkd-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/%u", dir, if_nametoindex("v0"));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("# This is private data. Do not parse.\nADMIN_STATE=configured\nOPER_STATE=routable\n", f);
+    fclose(f);
+    m = new_mock();
+    healer_mock_set_string(m, "networkd_links_dir", dir);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    sh("ip route del default via 10.9.0.2 dev v0 metric 100");
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    is = healer_mock_last_issue(m, "route_missing");
+    assert_non_null(is);
+    assert_non_null(strstr(is->summary, "managed by systemd-networkd"));
+    assert_int_equal(healer_mock_plan(m, &copy), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 0);
+    healer_issue down = {.type = "network_down", .severity = HEALER_SEV_HIGH, .target = "v0",
+                         .summary = "x"};
+    assert_int_equal(healer_mock_plan(m, &down), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 0);
+    assert_int_equal(healer_mock_violations(m), 0);
+    healer_mock_free(m);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Which remembered routes still carry traffic decides route_missing's severity. */
+static network_route rt(const char *gw, long long metric)
+{
+    network_route r;
+    memset(&r, 0, sizeof r);
+    r.family = AF_INET;
+    r.oif = 2;
+    snprintf(r.dev, sizeof r.dev, "eth0");
+    snprintf(r.gw, sizeof r.gw, "%s", gw);
+    r.metric = metric;
+    return r;
+}
+
+static void test_route_carrying(void **state)
+{
+    (void)state;
+    network *n = calloc(1, sizeof *n);
+    assert_non_null(n);
+    n->good[0] = rt("10.0.0.1", 100);
+    n->good[1] = rt("10.0.0.2", 200);
+    n->n_good = 2;
+    /* The primary deleted: the backup is the preferred route and carries traffic. */
+    n->routes[0] = rt("10.0.0.2", 200);
+    n->n_routes = 1;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 1);
+    /* A wrong gateway took the primary's slot: everything goes to it, the backup behind it
+     * carries nothing. */
+    n->routes[1] = rt("10.0.0.99", 100);
+    n->n_routes = 2;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 0);
+    /* A route without a metric (0) is preferred over every one with a metric. */
+    n->routes[1] = rt("10.0.0.99", -1);
+    assert_int_equal(network_routes_carrying(n, AF_INET), 0);
+    /* Only the backup again, but every TCP target failed in the last round: nothing carries. */
+    n->n_routes = 1;
+    n->n_targets = 1;
+    n->tcp_probed = 1;
+    n->tcp_ok = 0;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 0);
+    n->tcp_ok = 1;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 1);
+    /* No route at all. */
+    n->n_routes = 0;
+    assert_int_equal(network_routes_carrying(n, AF_INET), 0);
+    free(n);
+}
+
+static void test_routes_netns(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        skip();
+        return;
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNET) != 0)
+            _exit(77);
+        routes_in_netns();
+        _exit(0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 int main(void)
@@ -507,6 +791,9 @@ int main(void)
         cmocka_unit_test(test_endpoints),
         cmocka_unit_test(test_resolv_conf),
         cmocka_unit_test(test_dns_probe),
+        cmocka_unit_test(test_dns_slow),
+        cmocka_unit_test(test_routes_netns),
+        cmocka_unit_test(test_route_carrying),
         cmocka_unit_test(test_tcp_probe),
         cmocka_unit_test(test_flush_dnsmasq),
         cmocka_unit_test(test_interface_restart_recorded),

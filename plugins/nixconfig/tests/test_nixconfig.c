@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -22,6 +23,7 @@
 #include <healer/mock.h>
 
 #include "../nixconfig.h"
+#include "../nixconfig_int.h"
 
 const healer_plugin *healer_plugin_entry_v1(void);
 
@@ -183,9 +185,19 @@ static char *run_fix(fx *f, const char *fixture, int want_line, int want_col)
             write = c;
     }
     assert_int_equal(writes, 2);
-    char bdir[PATH_MAX + 32];
-    snprintf(bdir, sizeof bdir, "%s/backups/configuration.nix.", f->dir);
+    /* Named after the file's full path; made with the original's mode and owner before the
+     * agent fills it (the mock writes nothing: the placeholder is there, empty). */
+    char bdir[PATH_MAX * 3 + 32], base[512];
+    nc_backup_base(f->cfg, base, sizeof base);
+    snprintf(bdir, sizeof bdir, "%s/backups/%s.", f->dir, base);
     assert_int_equal(strncmp(backup->path, bdir, strlen(bdir)), 0);
+    assert_non_null(strstr(backup->path, "etc%2Fconfiguration.nix."));
+    struct stat bst, ost;
+    assert_int_equal(lstat(backup->path, &bst), 0);
+    assert_int_equal(stat(f->cfg, &ost), 0);
+    assert_true(S_ISREG(bst.st_mode));
+    assert_int_equal(bst.st_mode & 07777, ost.st_mode & 0777);
+    assert_int_equal(bst.st_uid, ost.st_uid);
     assert_string_equal(backup->value, before);
     assert_int_equal(backup->rc, HEALER_OK);
     assert_string_equal(write->path, f->cfg);
@@ -234,6 +246,113 @@ static void test_valid_with_import(void **state)
     assert_int_equal(healer_mock_issue_count(f->m), 0);
     assert_int_equal(healer_mock_resolved_count(f->m), 1);
     assert_string_equal(healer_mock_resolved_at(f->m, 0)->target, real);
+}
+
+static double files_checked(fx *f)
+{
+    double files = -1;
+    for (size_t i = 0; i < healer_mock_metric_count(f->m); i++) {
+        const healer_mock_metric *mm = healer_mock_metric_at(f->m, i);
+        if (strcmp(mm->name, "nixconfig_files_checked") == 0)
+            files = mm->value;
+    }
+    return files;
+}
+
+/* A flake host: flake.nix and no configuration.nix. No issue while it is fine; flake.nix and
+ * the .nix files it names by relative path (not those in a comment or a string, not a
+ * directory without default.nix) are validated; a broken one is found and resolved. */
+static void test_flake_host(void **state)
+{
+    fx *f = *state;
+    char p[PATH_MAX + 64], a[PATH_MAX + 64], real[PATH_MAX];
+    snprintf(p, sizeof p, "%s/etc/hosts", f->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/etc/common", f->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/etc/assets", f->dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/etc/common/default.nix", f->dir);
+    put(p, "{ ... }:\n{\n  imports = [ ./users.nix ];\n}\n");
+    snprintf(p, sizeof p, "%s/etc/common/users.nix", f->dir);
+    put(p, "{ ... }:\n{\n  users.users.a.isNormalUser = true;\n}\n");
+    snprintf(a, sizeof a, "%s/etc/hosts/a.nix", f->dir);
+    put(a, "{ pkgs, ... }:\n{\n  networking.hostName = \"a\";\n}\n");
+    snprintf(p, sizeof p, "%s/etc/flake.nix", f->dir);
+    put(p, "{\n  # ./commented-out.nix is not a reference\n  inputs.nixpkgs.url = "
+           "\"github:NixOS/nixpkgs/nixos-24.05\";\n  outputs = { self, nixpkgs }: {\n"
+           "    nixosConfigurations.a = nixpkgs.lib.nixosSystem {\n"
+           "      system = \"x86_64-linux\";\n      extraArgs.s = \"./in-a-string.nix\";\n"
+           "      extraArgs.assets = ./assets;\n"
+           "      modules = [ ./hosts/a.nix ./common ];\n    };\n  };\n}\n");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 0);
+    assert_true(healer_mock_last_health(f->m, "nixos-config") == 100.0);
+    /* flake.nix, hosts/a.nix, common/default.nix and the users.nix it imports. */
+    assert_true(files_checked(f) == 4.0);
+    /* The host's module breaks: found (the flake's reference was followed). */
+    put(a, "{ pkgs, ... }:\n{\n  networking.hostName = \"a\"\n  x = 1;\n}\n");
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(realpath(a, real));
+    assert_string_equal(is->target, real);
+    assert_non_null(strstr(is->summary, "a validated fix is available"));
+    put(a, "{ pkgs, ... }:\n{\n  networking.hostName = \"a\";\n  x = 1;\n}\n");
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 0);
+    assert_int_equal(healer_mock_resolved_count(f->m), 1);
+    /* flake.nix itself is validated. */
+    snprintf(p, sizeof p, "%s/etc/flake.nix", f->dir);
+    put(p, "{\n  outputs = { self }: {\n    x = ./hosts/a.nix\n  };\n}\n");
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(realpath(p, real));
+    assert_string_equal(is->target, real);
+    assert_int_equal(healer_mock_violations(f->m), 0);
+}
+
+/* A file that comes back broken the same way after every fix (the mock applies nothing, as
+ * if something rewrote it each time): the fix is offered max_fix_attempts (3) times, then
+ * only reported. Another broken state of the same file is a new problem: offered again. */
+static void test_fix_attempts_bounded(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    int applied = 0;
+    for (int round = 0; round < 6; round++) {
+        healer_mock_clear(f->m);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+        assert_non_null(is);
+        assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+        if (healer_mock_action_count(f->m) == 0)
+            continue;
+        healer_result r;
+        assert_int_equal(healer_mock_execute(f->m, is, healer_mock_action(f->m, 0), &r),
+                         HEALER_OK);
+        assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+        applied++;
+    }
+    assert_int_equal(applied, 3);
+    /* Broken differently: a new state, a fix offered. */
+    char *t = slurp(f->cfg);
+    char *more = malloc(strlen(t) + 32);
+    sprintf(more, "%s\n", t);
+    put(f->cfg, more);
+    free(more);
+    free(t);
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 1);
 }
 
 static void test_revalidates_only_on_change(void **state)
@@ -298,13 +417,152 @@ static void test_fix_unclosed_paren(void **state)
     free(fixed);
 }
 
-static void test_fix_unterminated_string(void **state)
+/* An unterminated string is reported with where it starts, never "fixed": any closing quote
+ * but its author's moves the content after it out of the string. */
+static void test_unterminated_string_reported(void **state)
 {
     fx *f = *state;
     char *fixed = run_fix(f, "unterminated-string.nix", 3, 26);
+    assert_null(fixed);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(strstr(is->summary, "no fix: unterminated string at 3:25"));
+    assert_int_equal(healer_mock_call_count(f->m), 0);
+}
+
+/* The attack of issue #11: an unclosed { before an indented string whose lines start at
+ * column 0 (and hold }, the ''$ ''' and ''\t escapes, $${, a ${ "b}" } nesting). The old fixer
+ * put a } line inside the string (it parses, so it was offered as validated). The only fix
+ * now: the closer appended, every byte of the string and of the comments unchanged. */
+static void test_indented_string_untouched(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "indented-unclosed.nix", 12, 5);
     assert_non_null(fixed);
-    assert_non_null(strstr(fixed, "networking.hostName = \"fixture\";\n"));
+    char from[PATH_MAX + 64];
+    snprintf(from, sizeof from, "%s/indented-unclosed.nix", fixtures());
+    char *orig = slurp(from);
+    size_t on = strlen(orig);
+    assert_int_equal(strlen(fixed), on + 2);
+    assert_memory_equal(fixed, orig, on);
+    assert_string_equal(fixed + on, "}\n");
+    free(orig);
     free(fixed);
+}
+
+/* A NUL byte in a comment (valid Nix) plus a missing ';': reported with the parser's location
+ * and the reason, no fix offered; an action forged for it anyway is refused in execute(): no
+ * backup, no write (the old plugin truncated the file and its backup at the NUL). */
+static void test_nul_never_rewritten(void **state)
+{
+    fx *f = *state;
+    const char text[] = "{\n  # a\0b\n  a = 1\n  b = 2;\n}\n";
+    FILE *fp = fopen(f->cfg, "we");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(text, 1, sizeof text - 1, fp), sizeof text - 1);
+    fclose(fp);
+    assert_int_equal(healer_mock_set_bool(f->m, "auto_fix", 1), HEALER_OK);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(strstr(is->summary, ":4:5: syntax error"));
+    assert_non_null(strstr(is->summary, "no fix: a NUL byte at 2:6"));
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 0);
+    /* Forged: the right hash, a ';' where it belongs. */
+    char hash[17];
+    nc_hash(text, sizeof text - 1, hash);
+    healer_kv params[] = {{"file", f->cfg}, {"hash", hash}, {"edits", "17:0:3b"}};
+    healer_action a = {.name = "fix_syntax", .target = f->cfg, .description = "forged",
+                       .flags = HEALER_ACTION_CONFIG, .params = params, .n_params = 3};
+    healer_result r;
+    assert_int_equal(healer_mock_execute(f->m, is, &a, &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_FAILED);
+    assert_non_null(strstr(r.message, "NUL"));
+    assert_null(healer_mock_last_call(f->m, HEALER_MOCK_ACT_WRITE_FILE));
+    char b[PATH_MAX + 32];
+    snprintf(b, sizeof b, "%s/backups", f->dir);
+    DIR *d = opendir(b);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        assert_true(de->d_name[0] == '.');   /* no backup, not even a placeholder */
+    closedir(d);
+}
+
+/* A FIFO among the imports: detect returns (the old plugin blocked in open() for good), the
+ * FIFO is reported for what it is and never parsed, and the other import's error is found. */
+static void test_fifo_import_never_blocks(void **state)
+{
+    fx *f = *state;
+    put(f->cfg, "{ ... }:\n{\n  imports = [ ./pipe.nix ./broken.nix ];\n}\n");
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/etc/pipe.nix", f->dir);
+    assert_int_equal(mkfifo(p, 0644), 0);
+    snprintf(p, sizeof p, "%s/etc/broken.nix", f->dir);
+    put(p, "{\n  a = 1\n  b = 2;\n}\n");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 2);
+    int fifo = 0, broken = 0;
+    for (size_t i = 0; i < healer_mock_issue_count(f->m); i++) {
+        const healer_issue *is = healer_mock_issue(f->m, i);
+        if (strstr(is->target, "/etc/pipe.nix") && strstr(is->summary, "is a FIFO, not a "
+                                                          "regular file"))
+            fifo = 1;
+        if (strstr(is->target, "/etc/broken.nix") && strstr(is->summary, ":3:5: syntax error"))
+            broken = 1;
+    }
+    assert_true(fifo);
+    assert_true(broken);
+    /* The plan for the FIFO offers nothing. */
+    const healer_issue *is = NULL;
+    for (size_t i = 0; i < healer_mock_issue_count(f->m); i++)
+        if (strstr(healer_mock_issue(f->m, i)->target, "pipe.nix"))
+            is = healer_mock_issue(f->m, i);
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 0);
+}
+
+/* A 0600 file of another owner: the backup is made 0600 with that owner before any content
+ * goes into it, and named after the full path. */
+static void test_backup_mode_owner(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    assert_int_equal(chmod(f->cfg, 0600), 0);
+    if (geteuid() == 0)
+        assert_int_equal(chown(f->cfg, 1000, 1000), 0);
+    char *fixed = run_fix(f, "missing-semicolon.nix", 4, 27);   /* checks mode and owner */
+    assert_non_null(fixed);
+    free(fixed);
+    const healer_mock_call *c = healer_mock_call_at(f->m, 0);
+    struct stat st;
+    assert_int_equal(lstat(c->path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    if (geteuid() == 0)
+        assert_int_equal(st.st_uid, 1000);
+}
+
+static void test_backup_names(void **state)
+{
+    (void)state;
+    char b[512];
+    nc_backup_base("/etc/nixos/configuration.nix", b, sizeof b);
+    assert_string_equal(b, "etc%2Fnixos%2Fconfiguration.nix");
+    nc_backup_base("/etc/nixos/100%/a.nix", b, sizeof b);
+    assert_string_equal(b, "etc%2Fnixos%2F100%25%2Fa.nix");
+    assert_true(nc_backup_match("a.nix.20240101-120000", "a.nix"));
+    assert_true(nc_backup_match("a.nix.20240101-120000-3", "a.nix"));
+    assert_false(nc_backup_match("a.nix.2.20240101-120000", "a.nix"));
+    assert_false(nc_backup_match("a.nix.20240101-12000", "a.nix"));
+    assert_false(nc_backup_match("a.nix.old", "a.nix"));
+    char longp[600];
+    memset(longp, 'x', sizeof longp - 1);
+    longp[0] = '/';
+    longp[sizeof longp - 1] = '\0';
+    nc_backup_base(longp, b, sizeof b);
+    assert_true(strlen(b) <= 200);
 }
 
 static void test_fix_extra_brace(void **state)
@@ -487,12 +745,19 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_valid_with_import, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flake_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_attempts_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revalidates_only_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_missing_semicolon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_brace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_bracket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_paren, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fix_unterminated_string, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unterminated_string_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_indented_string_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_never_rewritten, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_import_never_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_mode_owner, setup, teardown),
+        cmocka_unit_test(test_backup_names),
         cmocka_unit_test_setup_teardown(test_fix_extra_brace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_fixable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_that_would_not_validate, setup, teardown),

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <healer/mock.h>
@@ -165,6 +166,138 @@ static void test_flapping(void **st)
     healer_mock_free(m);
 }
 
+/* systemd 252 sends failed, then auto-restart, for one exit of a Restart= unit: one failure. */
+static void test_one_failure_per_exit(void **st)
+{
+    (void)st;
+    healer_mock *m = service_mock();
+    service *s = healer_mock_state(m);
+    service_on_state(s, "r.service", "active", "running");
+    service_on_state(s, "r.service", "failed", "failed");
+    service_on_state(s, "r.service", "activating", "auto-restart");
+    service_unit *u = service_unit_get(s, "r.service", 0);
+    assert_non_null(u);
+    assert_int_equal(service_recent_failures(u, 1000, 60), 1);
+    assert_int_equal(u->streak, 1);
+    /* the same exit seen only as auto-restart (signals merged) is one failure too */
+    service_on_state(s, "r.service", "activating", "start");
+    service_on_state(s, "r.service", "active", "running");
+    service_on_state(s, "r.service", "activating", "auto-restart");
+    assert_int_equal(service_recent_failures(u, 1000, 60), 2);
+    healer_mock_free(m);
+}
+
+/* A unit that fails at every start, more slowly than the window (a cooldown between heals):
+ * the streak with no stable run between the failures makes it flapping, and the escalation
+ * holds after the window has passed while the unit stays failed; an operator's reset-failed
+ * (inactive) ends it. */
+static void test_flapping_sticky(void **st)
+{
+    (void)st;
+    healer_mock *m = service_mock();
+    service *s = healer_mock_state(m);
+    for (int i = 0; i < 3; i++) {
+        service_on_state(s, "x.service", "activating", "start");
+        service_on_state(s, "x.service", "failed", "failed");
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        healer_mock_advance(m, 100); /* beyond the 60 s window each time */
+    }
+    assert_non_null(healer_mock_last_issue(m, "service_flapping"));
+    healer_mock_advance(m, 600);
+    healer_mock_clear(m);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_non_null(healer_mock_last_issue(m, "service_flapping"));
+    assert_null(healer_mock_last_issue(m, "service_failed"));
+    for (size_t i = 0; i < healer_mock_resolved_count(m); i++)
+        assert_string_not_equal(healer_mock_resolved_at(m, i)->type, "service_flapping");
+    /* no restart while it is escalated */
+    healer_issue fi = {.type = "service_failed", .target = "x.service", .summary = "x"};
+    healer_action a = {.name = "restart", .target = "x.service"};
+    healer_result res;
+    assert_int_equal(healer_mock_execute(m, &fi, &a, &res), HEALER_OK);
+    assert_int_equal(res.outcome, HEALER_OUTCOME_SKIPPED);
+    assert_null(healer_mock_last_call(m, HEALER_MOCK_ACT_RUN));
+    /* the operator resets it: inactive, not failed; the escalation ends, nothing is raised */
+    service_on_state(s, "x.service", "inactive", "dead");
+    healer_mock_clear(m);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    int resolved = 0;
+    for (size_t i = 0; i < healer_mock_resolved_count(m); i++)
+        if (strcmp(healer_mock_resolved_at(m, i)->type, "service_flapping") == 0)
+            resolved = 1;
+    assert_true(resolved);
+    assert_int_equal(healer_mock_issue_count(m), 0);
+    assert_int_equal(healer_mock_violations(m), 0);
+    healer_mock_free(m);
+}
+
+/* A Restart=always unit left failed: systemd's verdict is awaited for restart_grace_s (no
+ * service_failed meanwhile); still failed after it, systemd gave up (its start limit, whose
+ * Result 252 leaves at exit-code): service_flapping, never service_failed, no restart. */
+static void test_restart_always_gave_up(void **st)
+{
+    (void)st;
+    healer_mock *m = service_mock();
+    service *s = healer_mock_state(m);
+    service_on_state(s, "g.service", "active", "running");
+    service_unit *u = service_unit_get(s, "g.service", 0);
+    assert_non_null(u);
+    snprintf(u->restart, sizeof u->restart, "always");
+    snprintf(u->result, sizeof u->result, "exit-code");
+    s->restart_grace_s = 0.2;
+    service_on_state(s, "g.service", "failed", "failed");
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "service_failed"));
+    assert_null(healer_mock_last_issue(m, "service_flapping"));
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_null(healer_mock_last_issue(m, "service_failed"));
+    const healer_issue *fl = healer_mock_last_issue(m, "service_flapping");
+    assert_non_null(fl);
+    assert_non_null(strstr(fl->summary, "gave up"));
+    healer_issue fi = {.type = "service_failed", .target = "g.service", .summary = "x"};
+    healer_action a = {.name = "reset_and_retry", .target = "g.service"};
+    healer_result res;
+    assert_int_equal(healer_mock_execute(m, &fi, &a, &res), HEALER_OK);
+    assert_int_equal(res.outcome, HEALER_OUTCOME_SKIPPED);
+    assert_null(healer_mock_last_call(m, HEALER_MOCK_ACT_RUN));
+    assert_int_equal(healer_mock_violations(m), 0);
+    healer_mock_free(m);
+}
+
+/* One signal for failed -> activating -> failed (a unit that fails at once) is a failure; the
+ * stop half of a restart of a failed unit (failed again, never left inactive) is not. */
+static void test_merged_refail(void **st)
+{
+    (void)st;
+    healer_mock *m = service_mock();
+    service *s = healer_mock_state(m);
+    service_on_state_at(s, "z.service", "failed", "failed", 100, 50);
+    service_unit *u = service_unit_get(s, "z.service", 0);
+    assert_non_null(u);
+    assert_int_equal(u->n_fails, 1);
+    service_on_state_at(s, "z.service", "failed", "failed", 200, 0); /* restart's stop half */
+    assert_int_equal(u->n_fails, 1);
+    service_on_state_at(s, "z.service", "failed", "failed", 300, 250); /* ran and failed */
+    assert_int_equal(u->n_fails, 2);
+    healer_mock_free(m);
+}
+
+/* Stopped on purpose (inactive, not failed) is not an issue. */
+static void test_stopped_is_not_failed(void **st)
+{
+    (void)st;
+    healer_mock *m = service_mock();
+    service *s = healer_mock_state(m);
+    service_on_state(s, "y.service", "active", "running");
+    service_on_state(s, "y.service", "deactivating", "stop-sigterm");
+    service_on_state(s, "y.service", "inactive", "dead");
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(m), 0);
+    healer_mock_free(m);
+}
+
 static void test_failed_and_covered(void **st)
 {
     (void)st;
@@ -270,6 +403,9 @@ int main(void)
         cmocka_unit_test(test_unit_names),      cmocka_unit_test(test_flap_window),
         cmocka_unit_test(test_pairs),           cmocka_unit_test(test_busctl_argv),
         cmocka_unit_test(test_no_bus),          cmocka_unit_test(test_flapping),
+        cmocka_unit_test(test_one_failure_per_exit), cmocka_unit_test(test_flapping_sticky),
+        cmocka_unit_test(test_stopped_is_not_failed), cmocka_unit_test(test_restart_always_gave_up),
+        cmocka_unit_test(test_merged_refail),
         cmocka_unit_test(test_failed_and_covered), cmocka_unit_test(test_requests),
         cmocka_unit_test(test_execute_dry_run), cmocka_unit_test(test_loads_as_so),
     };
