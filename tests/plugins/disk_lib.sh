@@ -29,8 +29,42 @@ disk_age() {
     rel=${p#"$mnt"}
     cmds+="sif \"$rel\" atime @$ts"$'\n'"sif \"$rel\" mtime @$ts"$'\n'"sif \"$rel\" ctime @$ts"$'\n'
   done
-  umount "$mnt"
+  disk_umount "$mnt"
   printf '%s' "$cmds" | debugfs -w -f - "$img" >/dev/null 2>"$T/debugfs.err" || { cat "$T/debugfs.err"; return 1; }
   if grep -v '^debugfs [0-9]' "$T/debugfs.err" | grep -q .; then cat "$T/debugfs.err"; return 1; fi
   mount -o loop "$img" "$mnt"
+}
+
+# disk_umount MNT: unmounts, retrying while a reader of the running agent (a plugin's scan) holds
+# it busy for a moment; gives up after 100 tries.
+disk_umount() {
+  local i
+  for i in $(seq 100); do
+    umount "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  umount "$1"
+}
+
+# disk_private_ns "$0" "$@": re-runs the test in a private mount namespace (its loop mounts are
+# seen by nothing else on the machine and go when it ends); call first, before agent.sh.
+disk_private_ns() {
+  [ -n "${DISK_TEST_IN_NS:-}" ] && return 0
+  command -v unshare >/dev/null || { echo "skip: no unshare"; exit 77; }
+  unshare --mount --propagation private true 2>/dev/null || { echo "skip: cannot unshare"; exit 77; }
+  exec env DISK_TEST_IN_NS=1 unshare --mount --propagation private bash "$@"
+}
+
+# disk_old_dir DIR: DIR becomes a small ext4 of its own (image next to it), so files in it can be
+# made really old with disk_make_old.
+disk_old_dir() {
+  disk_ext4 "$(dirname "$1")/.$(basename "$1").img" "$1" 8
+  chmod 0755 "$1"
+}
+
+# disk_make_old DAYS DIR FILE...: the files (in DIR, made by disk_old_dir) DAYS days old in all
+# three times, as `touch -d` no longer can.
+disk_make_old() {
+  local days=$1 dir=$2; shift 2
+  disk_age "$(dirname "$dir")/.$(basename "$dir").img" "$dir" "$days" "$@"
 }
