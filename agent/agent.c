@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "govstore.h"
 #include "http.h"
+#include "http_int.h"
 #include "isolation.h"
 #include "proxy.h"
 #include "loader.h"
@@ -297,6 +298,20 @@ static int be_command(void *ud, http_command c, uint64_t id, char *text, size_t 
     return rc;
 }
 
+static json_t *be_holds(void *ud)
+{
+    agent *a = ud;
+    return holds_json(governor_holds(a->gov), clock_now());
+}
+
+static int be_hold(void *ud, const http_hold_req *rq, char *text, size_t len)
+{
+    agent *a = ud;
+    int rc = http_hold_apply(governor_holds(a->gov), rq, clock_now(), text, len);
+    http_hold_audit(a->audit, rq, rc, text);
+    return rc;
+}
+
 /* A listener for c's address and token, serving this agent. NULL with err set when it cannot
  * bind (or c disables HTTP: then err is empty). */
 static http_server *http_open(agent *a, const config *c, char *err, size_t errlen)
@@ -312,6 +327,8 @@ static http_server *http_open(agent *a, const config *c, char *err, size_t errle
         .knowledge = be_knowledge,
         .pending = be_pending,
         .command = be_command,
+        .holds = be_holds,
+        .hold = be_hold,
         .metrics = a->metrics,
         .ud = a,
     };

@@ -279,6 +279,10 @@ static const key_spec KEYS[] = {
      MINUTES_MAX, true},
     {"limits", "auto_after_confirmations", K_INT, F(limits.auto_after_confirmations), 0, 1000,
      false},
+    {"limits", "loop_heals", K_INT, F(limits.loop_heals), 0, 1000, false},
+    {"limits", "loop_window_minutes", K_DOUBLE, F(limits.loop_window_minutes), 0, MINUTES_MAX,
+     false},
+    {"limits", "relapse_window_s", K_DOUBLE, F(limits.relapse_window_s), 0, 86400 * 7.0, false},
     {"http", "listen", K_LISTEN, F(http_listen), 0, 0, false},
     {"http", "token_file", K_STRING, F(token_file), 0, 0, false},
     {"http", "allowed_hosts", K_HOSTLIST, F(http_allowed_hosts), 0, 0, false},
@@ -735,6 +739,9 @@ static int set_defaults(config *cfg)
     cfg->limits.cooldown_minutes = 5.0;
     cfg->limits.confirm_timeout_minutes = 60.0;
     cfg->limits.auto_after_confirmations = 0;
+    cfg->limits.loop_heals = 3;
+    cfg->limits.loop_window_minutes = 60.0;
+    cfg->limits.relapse_window_s = 300.0;
     cfg->protect_min_uid = HEALER_RULES_LOGIN_UID_MIN;
     cfg->protect_max_uid = HEALER_RULES_LOGIN_UID_MAX;
     cfg->exploration = 0.1;

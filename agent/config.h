@@ -24,6 +24,10 @@ typedef struct agent_limits {
     double cooldown_minutes;       /* 5 */
     double confirm_timeout_minutes;/* 60: a pending plan expires after this */
     int auto_after_confirmations;  /* 0 = never: confirmed successes in a row before automatic */
+    int loop_heals;                /* 3: healed heals of one (type, target) in the window that
+                                      make the next plan wait for a person; 0 = off */
+    double loop_window_minutes;    /* 60 */
+    double relapse_window_s;       /* 300: back within this after "healed" = relapsed; 0 = off */
 } agent_limits;
 
 typedef struct config {

@@ -1,6 +1,7 @@
 /* engine.c — the flow of one issue: detect -> merge -> govern -> plan -> execute -> verify ->
  * learn -> restore. Everything here runs on the engine thread (or the --once caller), which owns
- * the open issues and the heals in flight. Records are in engine_record.c, per-plugin slots and
+ * the open issues and the heals in flight. Planning and the governor's verdict are in
+ * engine_plan.c, records in engine_record.c, per-plugin slots and
  * futility in engine_steps.c, restores in engine_restore.c, the loop and life cycle in
  * engine_loop.c, health and the HTTP views in engine_views.c; shared state in engine_int.h. */
 #include "engine_int.h"
@@ -21,7 +22,6 @@ const char *eng_sev_name(int s)
     return (s >= 0 && s <= 3) ? SEVERITY[s] : "low";
 }
 
-static void execute_next(engine *e, heal *h);
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
@@ -80,27 +80,12 @@ int eng_send_to(engine *e, int idx, const msg *m)
 
 static void note_confirmed_result(engine *e, heal *h, const msg_action *a, const kb_action *k)
 {
-    if (!h->confirmed || h->dry_run || !(a->flags & HEALER_ACTION_RISKY) ||
+    /* A heal the operator confirmed, or a risky step that ran because it had earned it. */
+    if (h->dry_run || (!h->confirmed && !governor_auto_approved(e->rt->gov, h->is->type, a->name)) || !(a->flags & HEALER_ACTION_RISKY) ||
         strcmp(k->outcome, "skipped") == 0 || strcmp(k->outcome, "dry_run") == 0 ||
         strcmp(k->outcome, "preempted") == 0)
         return;
     governor_record_confirmed(e->rt->gov, h->is->type, a->name, k->success);
-}
-
-/* Every risky action of the plan has earned automatic runs: true when the plan may run without
- * asking. Actions the plugin marked AUTO_OK need no streak. */
-static int plan_earned_auto(engine *e, const heal *h)
-{
-    int any = 0;
-    for (size_t i = 0; i < h->n_order; i++) {
-        const msg_action *a = h->order[i].action;
-        if (!(a->flags & HEALER_ACTION_RISKY) || (a->flags & HEALER_ACTION_AUTO_OK))
-            continue;
-        if (!governor_auto_approved(e->rt->gov, h->is->type, a->name))
-            return 0;
-        any = 1;
-    }
-    return any;
 }
 
 /* The current action is over (healed or not). */
@@ -131,7 +116,7 @@ static void action_done(engine *e, heal *h, int healed)
         return;
     }
     h->cur++;
-    execute_next(e, h);
+    eng_execute_next(e, h);
 }
 
 /* Sends the current step to its plugin, which is free. */
@@ -158,7 +143,7 @@ void eng_send_step(engine *e, heal *h)
     action_done(e, h, 0);
 }
 
-static void execute_next(engine *e, heal *h)
+void eng_execute_next(engine *e, heal *h)
 {
     /* Nothing is dispatched for an issue whose condition has cleared; the heal was cut short
      * by that, even when its last step just failed. */
@@ -172,6 +157,17 @@ static void execute_next(engine *e, heal *h)
         return;
     }
     const msg_action *a = h->order[h->cur].action;
+    if (holds_match(governor_holds(e->rt->gov), h->is->type, h->is->target,
+                    h->is->severity == HEALER_SEV_CRITICAL, clock_now())) {
+        /* held since the heal began: no further step runs */
+        metrics_suppressed(e->rt->metrics, h->is->type, "hold"); /* before: finish frees h */
+        eng_finish_heal(e, h, "suppressed", "hold");
+        return;
+    }
+    if (eng_step_needs_confirmation(e, h, a)) {
+        eng_park(e, h); /* the steps before it ran; this one waits for a person */
+        return;
+    }
     if (!eng_add_act(h, a)) {
         eng_finish_heal(e, h, "failed", "out of memory");
         return;
@@ -196,319 +192,7 @@ static void execute_next(engine *e, heal *h)
     eng_send_step(e, h);
 }
 
-/* Counts a refusal once per issue and reason, however often the issue repeats. */
-static void refuse(engine *e, eissue *is, gov_verdict v)
-{
-    is->state = IS_SUPPRESSED;
-    is->reason = gov_verdict_label(v);
-    if (is->last_refusal == (int)v)
-        return;
-    is->last_refusal = (int)v;
-    metrics_suppressed(e->rt->metrics, is->type, gov_verdict_label(v));
-    log_info("engine", "issue #%llu %s on %s: not healed: %s", (unsigned long long)is->id,
-             is->type, is->target, gov_verdict_label(v));
-}
-
-/* Before a plan exists: 1 when every plugin that would plan for the type is in dry-run, so the
- * pre-check reads the simulated windows (a live heal's cooldown does not hold a dry-run one). */
-static int claimants_dry(engine *e, const char *type)
-{
-    int any = 0;
-    for (size_t i = 0; e->set && i < e->set->n; i++) {
-        if (!e->live[i] || !eng_claims(&e->set->v[i], type))
-            continue;
-        if (!e->set->v[i].mode_dry_run)
-            return 0;
-        any = 1;
-    }
-    return any;
-}
-
-gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirmed)
-{
-    return (gov_request){
-        .issue_type = is->type,
-        .target = is->target,
-        .critical = is->severity == HEALER_SEV_CRITICAL,
-        .severity = is->severity,
-        .flags = h ? h->flags : 0,
-        .rollbacks = h ? h->rollbacks : 0,
-        .health = e->health_value,
-        .confirmed = confirmed,
-        .dry_run = e->rt->cfg->dry_run || (h ? h->dry_run : claimants_dry(e, is->type)),
-    };
-}
-
-/* A heal is a dry run when the agent is, or when every plugin that proposed an action is in
- * dry-run (plugins.<name>.mode): then it is decided on the governor's simulated windows and
- * never waits for confirmation. A mixed plan is live; the dry-run plugins' steps only report
- * (their actuator calls carry the plugin's mode). */
-static int plan_is_dry(engine *e, const heal *h)
-{
-    if (e->rt->cfg->dry_run)
-        return 1;
-    if (h->n_cands == 0)
-        return 0;
-    for (size_t i = 0; i < h->n_cands; i++) {
-        int idx = eng_plugin_index(e, h->cands[i].plugin);
-        if (idx < 0 || !e->set->v[idx].mode_dry_run)
-            return 0;
-    }
-    return 1;
-}
-
-void eng_start_execution(engine *e, heal *h, gov_verdict v)
-{
-    gov_request req = eng_gov_req(e, h->is, h, 1);
-    double now = clock_now();
-    /* A live commit is made durable (fsync) before the heal runs, so a crash loop cannot reset
-     * the limits. A critical heal is not held by any limit but pause, so its step goes out
-     * first and its commit follows: an emergency never waits for a disk flush. */
-    char *type = NULL, *target = NULL;
-    if (req.severity == HEALER_SEV_CRITICAL) {
-        type = eng_sdup(req.issue_type);
-        target = eng_sdup(req.target);
-        req.issue_type = type;
-        req.target = target;
-    } else {
-        governor_commit(e->rt->gov, &req, now);
-    }
-    h->dry_run = (v == GOV_DRY_RUN) || e->rt->cfg->dry_run || h->dry_run;
-    if (h->dry_run)
-        metrics_suppressed(e->rt->metrics, h->is->type, "dry_run");
-    h->is->last_refusal = -1;
-    h->is->state = IS_HEALING;
-    h->is->reason = NULL;
-    h->started_at = clock_now();
-    h->cur = 0;
-    execute_next(e, h); /* h may be gone after this */
-    if (type && target)
-        governor_commit(e->rt->gov, &req, now);
-    free(type);
-    free(target);
-}
-
-static const char *risk_reason(uint32_t flags)
-{
-    if (flags & HEALER_ACTION_DELETES) return "deletes files";
-    if (flags & HEALER_ACTION_CONFIG) return "changes the configuration";
-    if (flags & HEALER_ACTION_ROOTFS) return "changes the root filesystem";
-    if (flags & HEALER_ACTION_STOPS) return "stops or kills processes";
-    return "risky";
-}
-
-/* Every plan is in (or the planning time ran out): order, govern, then run or park. */
-/* Drops a heal that never ran a step (no plan, refused, cleared while planning). */
-static void drop_heal(engine *e, heal *h)
-{
-    eissue *is = h->is;
-    is->active = NULL;
-    u64map_del(e->heals, h->id);
-    eng_free_heal(h);
-    if (is->closing)
-        eng_close_issue(e, is);
-}
-
-/* Takes out of the order every action that ran for this state within FUTILE_TTL and changed
- * nothing: it is recorded as skipped (with why) and the ladder starts past it. */
-static void skip_futile(engine *e, heal *h)
-{
-    /* An emergency is never held back by what learning says about a gentler time: at critical
-     * the plugin plans what works fast (a kill picks a new victim each time), and blocking it
-     * would leave the host to the kernel's OOM killer. */
-    if (h->severity == HEALER_SEV_CRITICAL)
-        return;
-    size_t keep = 0;
-    for (size_t i = 0; i < h->n_order; i++) {
-        const msg_action *a = h->order[i].action;
-        double age = h->dry_run ? -1 : eng_futile_age(e, h->is, a->name, h->severity);
-        if (age < 0) {
-            h->order[keep++] = h->order[i];
-            continue;
-        }
-        kb_action *k = eng_add_act(h, a);
-        if (k) {
-            char why[200];
-            snprintf(why, sizeof why, "skipped: ran %.0f s ago on this target at this severity "
-                     "and changed nothing; escalating", age);
-            k->outcome = "skipped";
-            eng_set_act_message(k, why);
-        }
-    }
-    h->n_order = keep;
-}
-
-static void decide(engine *e, heal *h)
-{
-    eissue *is = h->is;
-    if (is->closing) {
-        log_debug("engine", "heal #%llu: the issue cleared while plans were made",
-                  (unsigned long long)h->id);
-        drop_heal(e, h);
-        return;
-    }
-    if (h->n_cands == 0) {
-        /* Nothing was tried, so nothing is recorded as a heal; ask again after the cooldown (at
-         * least 30 s) — a plugin may keep an issue open on purpose until it can restore. */
-        double wait = e->rt->cfg->limits.cooldown_minutes * 60.0;
-        is->retry_at_mono = clock_mono() + (wait > 30 ? wait : 30);
-        is->state = IS_OPEN;
-        is->reason = "no_action";
-        log_debug("engine", "issue #%llu %s on %s: no plugin proposed an action",
-                  (unsigned long long)is->id, is->type, is->target);
-        drop_heal(e, h);
-        return;
-    }
-    h->order = calloc(h->n_cands, sizeof *h->order);
-    if (!h->order) {
-        eng_finish_heal(e, h, "failed", "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < h->n_cands; i++)
-        h->order[i].action = &h->cands[i];
-    h->n_order = h->n_cands;
-    planner_order(h->order, h->n_order, is->type, e->rt->kb, e->rt->cfg->exploration, &e->rng);
-    metrics_confidence(e->rt->metrics, is->type, h->order[0].expected);
-    h->dry_run = plan_is_dry(e, h);
-    skip_futile(e, h);
-    if (h->n_order == 0) {
-        /* Everything proposed was just tried and changed nothing: nothing runs, nothing is
-         * recorded as a heal, and a person must look (logged once per issue). The plugins are
-         * asked again when the issue repeats: a worse state may bring a harsher step. */
-        if (!is->exhausted)
-            log_info("engine", "issue #%llu %s on %s: every action proposed for this state ran "
-                     "within the last %.0f min and changed nothing: needs a person",
-                     (unsigned long long)is->id, is->type, is->target, FUTILE_TTL / 60);
-        is->exhausted = 1;
-        is->state = IS_FAILED;
-        is->reason = "exhausted";
-        drop_heal(e, h);
-        return;
-    }
-    is->exhausted = 0;
-    h->flags = 0;
-    h->rollbacks = 0;
-    /* AUTO_OK on one action must not wave through another's risk: keep it only when every risky
-     * action carries it. */
-    int all_auto = 1, any_risky = 0;
-    for (size_t i = 0; i < h->n_order; i++) {
-        const msg_action *a = h->order[i].action;
-        h->flags |= a->flags;
-        if (a->flags & HEALER_ACTION_ROLLBACK)
-            h->rollbacks++;
-        if (a->flags & HEALER_ACTION_RISKY) {
-            any_risky = 1;
-            if (!(a->flags & HEALER_ACTION_AUTO_OK))
-                all_auto = 0;
-        }
-    }
-    h->flags &= ~(uint32_t)HEALER_ACTION_AUTO_OK;
-    if (any_risky && all_auto)
-        h->flags |= HEALER_ACTION_AUTO_OK;
-    if (any_risky && !all_auto && plan_earned_auto(e, h)) {
-        h->flags |= HEALER_ACTION_AUTO_OK;
-        h->confirmed = 2;
-        log_info("engine", "heal #%llu for %s on %s runs without confirmation: its risky actions "
-                 "succeeded %d times in a row after confirmation", (unsigned long long)h->id,
-                 is->type, is->target, e->rt->cfg->limits.auto_after_confirmations);
-    }
-
-    gov_request req = eng_gov_req(e, is, h, 0);
-    gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
-    switch (v) {
-    case GOV_ALLOW:
-    case GOV_DRY_RUN:
-        eng_start_execution(e, h, v);
-        return;
-    case GOV_AWAITING_CONFIRMATION:
-        h->phase = H_PENDING;
-        h->pending_created = clock_now();
-        h->pending_expires = h->pending_created + e->rt->cfg->limits.confirm_timeout_minutes * 60.0;
-        h->pending_reason = risk_reason(h->flags);
-        is->state = IS_PENDING;
-        is->reason = "awaiting_confirmation";
-        metrics_suppressed(e->rt->metrics, is->type, "awaiting_confirmation");
-        log_info("engine", "heal #%llu for %s on %s awaits confirmation (%s): healctl confirm %llu",
-                 (unsigned long long)h->id, is->type, is->target, h->pending_reason,
-                 (unsigned long long)h->id);
-        return;
-    default:
-        refuse(e, is, v);
-        if (h->n_acts) {
-            /* futile steps were recorded: keep the record honest, as a refused heal */
-            eng_finish_heal(e, h, "suppressed", gov_verdict_label(v));
-            return;
-        }
-        drop_heal(e, h);
-        return;
-    }
-}
-
 static void preempt(engine *e, heal *h);
-
-static void maybe_heal(engine *e, eissue *is)
-{
-    if (is->active || clock_mono() < is->retry_at_mono)
-        return;
-    /* An operator rejected the last plan: not again before the snooze ends (not for critical). */
-    if (governor_snoozed_until(e->rt->gov, is->type, is->target, is->severity, clock_now()) > 0)
-        return;
-    int planners = 0;
-    for (size_t i = 0; i < e->n; i++)
-        if (e->live[i] && eng_claims(&e->set->v[i], is->type))
-            planners++;
-    if (!planners) {
-        if (is->state != IS_OPEN || is->reason == NULL) {
-            is->state = IS_OPEN;
-            is->reason = "no_planner";
-            log_info("engine", "issue %s on %s: no loaded plugin plans for it", is->type, is->target);
-        }
-        return;
-    }
-    /* A cheap check before asking for plans: most refusals don't depend on the plan. */
-    gov_request req = eng_gov_req(e, is, NULL, 0);
-    gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
-    if (v != GOV_ALLOW && v != GOV_DRY_RUN && v != GOV_AWAITING_CONFIRMATION) {
-        refuse(e, is, v);
-        return;
-    }
-    heal *h = calloc(1, sizeof *h);
-    if (!h)
-        return;
-    h->asked = calloc(e->n ? e->n : 1, 1);
-    if (!h->asked) {
-        free(h);
-        return;
-    }
-    h->id = e->rt->kb ? knowledge_next_heal_id(e->rt->kb) : ++e->next_local_id;
-    h->is = is;
-    h->phase = H_PLANNING;
-    h->severity = is->severity;
-    h->step_plugin = -1;
-    h->detected_at = is->first_seen;
-    h->started_at = clock_now();
-    if (u64map_put(e->heals, h->id, h) < 0) {
-        free(h->asked);
-        free(h);
-        return;
-    }
-    is->active = h;
-    is->heal_id = h->id;
-    is->state = IS_HEALING;
-    is->reason = NULL;
-    msg m = { .kind = MSG_PLAN_REQ, .seq = h->id, .has_issue = 1, .issue = eng_issue_view(is) };
-    for (size_t i = 0; i < e->n; i++) {
-        if (e->live[i] && eng_claims(&e->set->v[i], is->type) && eng_send_to(e, (int)i, &m) == HEALER_OK) {
-            h->plans_waiting++;
-            if (h->asked)
-                h->asked[i] = 1;
-        }
-    }
-    double pt = e->rt->cfg->action_timeout < PLAN_TIMEOUT_MAX ? e->rt->cfg->action_timeout : PLAN_TIMEOUT_MAX;
-    h->deadline = clock_mono() + pt;
-    if (h->plans_waiting == 0)
-        decide(e, h);
-}
 
 static void on_issue(engine *e, const msg *m)
 {
@@ -564,6 +248,9 @@ static void on_issue(engine *e, const msg *m)
     } else {
         free(key);
     }
+    /* new, or back after its heal said healed: a relapse if within relapse_window_s */
+    if (!is->count || (is->state == IS_HEALED && !is->active))
+        eng_loop_reopened(e, is);
     int old_sev = is->count ? is->severity : -1;
     is->count++;
     is->last_seen = now;
@@ -583,7 +270,7 @@ static void on_issue(engine *e, const msg *m)
     is->ttl = 3 * iv + 1;
     if (is->active && is->severity == HEALER_SEV_CRITICAL && is->active->severity < is->severity)
         preempt(e, is->active);
-    maybe_heal(e, is);
+    eng_maybe_heal(e, is);
 }
 
 static void on_resolve(engine *e, const msg *m)
@@ -625,47 +312,6 @@ static void on_resolve(engine *e, const msg *m)
     }
     free(key);
     eng_close_issue(e, is);
-}
-
-static void on_plan(engine *e, const msg *m)
-{
-    heal *h = u64map_get(e->heals, m->seq);
-    if (!h || h->phase != H_PLANNING || !m->plugin)
-        return;
-    /* Only a plugin that was asked, and only once: another plugin's answer, or a second one,
-     * must not count against the plans awaited (the heal would be decided too early). */
-    int idx = eng_plugin_index(e, m->plugin);
-    if (idx < 0 || !h->asked || h->asked[idx] != 1)
-        return;
-    h->asked[idx] = 2;
-    for (size_t i = 0; i < m->n_actions && h->n_cands < 64; i++) {
-        if (!m->actions[i].name || !loader_valid_name(m->actions[i].name))
-            continue;
-        if (h->n_cands == h->cap_cands) {
-            size_t cap = h->cap_cands ? h->cap_cands * 2 : 4;
-            msg_action *nv = realloc(h->cands, cap * sizeof *nv);
-            if (!nv)
-                break;
-            h->cands = nv;
-            h->cap_cands = cap;
-        }
-        /* The operator decides which of the plugin's flags count (plugins.<name>.allow_auto):
-         * an AUTO_OK it may not give is dropped here, before decide() reads it. SYSTEM is
-         * judged where it matters, by the actuators (make_act_ctx). */
-        msg_action a = m->actions[i];
-        const healer_rules_policy *pol = &e->set->v[idx].policy;
-        uint32_t keep = healer_rules_effective_flags(a.flags, pol) | HEALER_ACTION_SYSTEM;
-        if ((a.flags & HEALER_ACTION_AUTO_OK) && !(keep & HEALER_ACTION_AUTO_OK))
-            log_info("engine", "heal #%llu: %s's action %s asks to run without confirmation; "
-                     "ignored: plugins.%s.allow_auto is not set (healerd.conf)",
-                     (unsigned long long)h->id, m->plugin, a.name, m->plugin);
-        a.flags &= keep;
-        eng_copy_action(&h->cands[h->n_cands++], &a, m->plugin);
-    }
-    if (h->plans_waiting)
-        h->plans_waiting--;
-    if (h->plans_waiting == 0)
-        decide(e, h);
 }
 
 /* The heal whose step in flight a RESULT or VERDICT answers: matched on the step's attempt id,
@@ -783,7 +429,7 @@ static void preempt(engine *e, heal *h)
              h->is->target, why);
     switch (h->phase) {
     case H_PLANNING:
-        drop_heal(e, h);
+        eng_drop_heal(e, h);
         return;
     case H_PENDING:
         eng_finish_heal(e, h, "cancelled", why);
@@ -843,7 +489,7 @@ void eng_dispatch(engine *e, const msg *m)
     switch (m->kind) {
     case MSG_ISSUE: on_issue(e, m); break;
     case MSG_RESOLVE: on_resolve(e, m); break;
-    case MSG_PLAN: on_plan(e, m); break;
+    case MSG_PLAN: eng_on_plan(e, m); break;
     case MSG_RESULT: on_result(e, m); break;
     case MSG_VERDICT: on_verdict(e, m); break;
     case MSG_HEALTH: eng_on_health(e, m); break;
@@ -909,7 +555,7 @@ void eng_sweep(engine *e)
             log_warn("engine", "heal #%llu: %u plugin(s) did not answer the plan request in time",
                      (unsigned long long)h->id, h->plans_waiting);
             h->plans_waiting = 0;
-            decide(e, h);
+            eng_decide(e, h);
             break;
         case H_PENDING:
             h->is->retry_at_mono = mono + e->rt->cfg->limits.cooldown_minutes * 60.0;

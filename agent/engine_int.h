@@ -20,8 +20,11 @@
 #define SWEEP_INTERVAL 0.25
 
 typedef enum issue_state {
-    IS_OPEN, IS_HEALING, IS_PENDING, IS_HEALED, IS_FAILED, IS_SUPPRESSED
+    IS_OPEN, IS_HEALING, IS_PENDING, IS_HEALED, IS_FAILED, IS_SUPPRESSED, IS_HELD
 } issue_state;
+
+/* is->last_refusal while an operator's hold keeps the engine off (counted once, as a refusal) */
+#define ENG_REFUSAL_HOLD 1000
 
 /* A heal's life: PLANNING (plans asked) -> PENDING (a person must confirm) or straight to
  * WAITING (its step's plugin is busy with another step) / EXECUTING (one EXECUTE in flight,
@@ -82,11 +85,14 @@ typedef struct heal {
     int rollbacks;
     double pending_created, pending_expires;
     const char *pending_reason;
+    char loop_reason[96];       /* "loop: N heals in M minutes" when the loop rule parked it */
     uint64_t attempt;           /* the step in flight (EXECUTE/VERIFY); 0 between steps */
     int step_plugin;            /* index of the plugin running (or awaited by) the step */
     int severity;               /* the issue's severity when the heal began */
     int confirmed;              /* 1: by the operator, 2: automatic after enough confirmed
                                    successes (limits.auto_after_confirmations) */
+    int committed;              /* the governor counted it and its first step ran: a confirmation
+                                   now continues it (a partial plan), it does not start it */
     struct heal *wnext;         /* in its plugin's wait queue (phase H_WAITING) */
     unsigned char *asked;       /* per plugin: 1 = plan requested, 2 = answered */
 } heal;
@@ -128,6 +134,7 @@ typedef struct cmd {
     http_command c;
     uint64_t id;
     int done, rc;
+    int refused;                /* confirmed, but the governor refused it now (audited so) */
     char msg[256];
     struct cmd *next;
 } cmd;
@@ -197,6 +204,27 @@ void eng_retry_restores(engine *e, int force);
 size_t eng_restores_outstanding(engine *e);
 void eng_restore_acked(engine *e, const msg *m);
 void eng_free_restores(engine *e);
+
+/* engine.c: runs the heal's current step (or ends the heal when none is left) */
+void eng_execute_next(engine *e, heal *h);
+
+/* engine_plan.c */
+void eng_maybe_heal(engine *e, eissue *is);
+void eng_on_plan(engine *e, const msg *m);
+void eng_decide(engine *e, heal *h);
+/* Drops a heal that never ran a step (no plan, refused, cleared while planning). */
+void eng_drop_heal(engine *e, heal *h);
+/* 1 when action a of h must wait for a person (risky, not automatic, not confirmed). */
+int eng_step_needs_confirmation(engine *e, const heal *h, const msg_action *a);
+/* Puts h in the pending queue, waiting for a person to confirm its step h->cur. */
+void eng_park(engine *e, heal *h);
+/* 1 when an operator's hold keeps the engine off is now (marked held, counted once). */
+int eng_held(engine *e, eissue *is);
+/* engine_loops.c: heal-loop escalation and relapse (limits.loop_heals, loop_window_minutes,
+ * relapse_window_s). */
+void eng_loop_healed(engine *e, const heal *h);
+void eng_loop_reopened(engine *e, eissue *is);
+int eng_loop_check(engine *e, heal *h);
 
 /* engine_loop.c — for tests: an engine whose plugins are played by the test through hook
  * (no worker threads); messages go in with eng_dispatch, time passes with eng_sweep. */

@@ -9,12 +9,13 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "audit_operator.h"
 #include "clock.h"
 #include "log.h"
 
 /* ---- commands from HTTP ------------------------------------------------------------------ */
 
-static void run_command(engine *e, cmd *c)
+static void run_command_inner(engine *e, cmd *c)
 {
     heal *h = u64map_get(e->heals, c->id);
     if (!h || h->phase != H_PENDING) {
@@ -30,6 +31,29 @@ static void run_command(engine *e, cmd *c)
         c->rc = HEALER_OK;
         return;
     }
+    if (h->committed) {
+        /* A partial plan: its automatic steps ran (counted once, when it started: its own
+         * cooldown must not refuse it now); only the operator's pause still holds. */
+        if (governor_paused(e->rt->gov)) {
+            snprintf(c->msg, sizeof c->msg, "plan %llu confirmed but refused now: %s",
+                     (unsigned long long)c->id, gov_verdict_label(GOV_PAUSED));
+            c->refused = 1;
+            metrics_suppressed(e->rt->metrics, h->is->type, gov_verdict_label(GOV_PAUSED));
+            eng_finish_heal(e, h, "suppressed", gov_verdict_label(GOV_PAUSED));
+        } else {
+            snprintf(c->msg, sizeof c->msg, "plan %llu confirmed: continuing from step %zu (%s)",
+                     (unsigned long long)c->id, h->cur + 1, h->order[h->cur].action->name);
+            log_info("engine", "heal #%llu confirmed by the operator at step %zu (%s)",
+                     (unsigned long long)h->id, h->cur + 1, h->order[h->cur].action->name);
+            h->confirmed = 1;
+            h->phase = H_EXECUTING; /* eng_execute_next sets what it really is */
+            h->is->state = IS_HEALING;
+            h->is->reason = NULL;
+            eng_execute_next(e, h);
+        }
+        c->rc = HEALER_OK;
+        return;
+    }
     gov_request req = eng_gov_req(e, h->is, h, 1);
     gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
     if (v == GOV_ALLOW || v == GOV_DRY_RUN) {
@@ -40,10 +64,29 @@ static void run_command(engine *e, cmd *c)
     } else {
         snprintf(c->msg, sizeof c->msg, "plan %llu confirmed but refused now: %s",
                  (unsigned long long)c->id, gov_verdict_label(v));
+        c->refused = 1;
         metrics_suppressed(e->rt->metrics, h->is->type, gov_verdict_label(v));
         eng_finish_heal(e, h, "suppressed", gov_verdict_label(v));
     }
     c->rc = HEALER_OK;
+}
+
+/* The decision and what came of it go to audit.jsonl; the issue's (type, target) are taken
+ * before the command runs, since a rejected heal is freed by it. */
+static void run_command(engine *e, cmd *c)
+{
+    heal *h = u64map_get(e->heals, c->id);
+    char *type = h ? eng_sdup(h->is->type) : NULL, *target = h ? eng_sdup(h->is->target) : NULL;
+    run_command_inner(e, c);
+    json_t *params = json_object();
+    if (type)
+        json_object_set_new(params, "type", json_string(type));
+    audit_operator(e->rt->audit, c->c == HTTP_CMD_REJECT ? "reject" : "confirm", c->id, target,
+                   params, c->rc == HEALER_E_NOTFOUND ? "not_found" : c->refused ? "refused" : "ok",
+                   c->msg);
+    json_decref(params);
+    free(type);
+    free(target);
 }
 
 static void run_commands(engine *e)
@@ -63,6 +106,8 @@ int engine_command(engine *e, http_command c, uint64_t id, char *msgbuf, size_t 
         governor_pause(e->rt->gov, c == HTTP_CMD_PAUSE);
         log_info("engine", "healing %s by the operator", c == HTTP_CMD_PAUSE ? "paused" : "resumed");
         snprintf(msgbuf, len, "healing %s", c == HTTP_CMD_PAUSE ? "paused" : "resumed");
+        audit_operator(e->rt->audit, c == HTTP_CMD_PAUSE ? "pause" : "resume", 0, NULL, NULL, "ok",
+                       msgbuf);
         return HEALER_OK;
     }
     pthread_mutex_lock(&e->lock);
@@ -70,6 +115,8 @@ int engine_command(engine *e, http_command c, uint64_t id, char *msgbuf, size_t 
     if (!h || h->phase != H_PENDING || !e->running) {
         pthread_mutex_unlock(&e->lock);
         snprintf(msgbuf, len, "no pending plan %llu", (unsigned long long)id);
+        audit_operator(e->rt->audit, c == HTTP_CMD_REJECT ? "reject" : "confirm", id, NULL, NULL,
+                       "not_found", msgbuf);
         return HEALER_E_NOTFOUND;
     }
     cmd cm = { .c = c, .id = id };

@@ -244,6 +244,7 @@ void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason
     }
 
     if (strcmp(outcome, "healed") == 0) {
+        eng_loop_healed(e, h);
         is->state = IS_HEALED;
         is->reason = NULL;
     } else if (strcmp(outcome, "failed") == 0) {

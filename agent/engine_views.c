@@ -10,7 +10,7 @@
 #include "sanitize_json.h"
 
 const char *const ENG_ISSUE_STATE[] = { "open", "healing", "pending", "healed", "failed",
-                                        "suppressed" };
+                                        "suppressed", "held" };
 
 /* ---- health ------------------------------------------------------------------------------
  * System health (0..100) comes from the components the plugins report (report_health): half the
@@ -143,6 +143,10 @@ json_t *engine_issues_json(engine *e)
         json_object_set_new(o, "cooldown_until",
                             time_or_null(governor_cooldown_until(e->rt->gov, is->type, is->target,
                                                                  e->rt->cfg->dry_run, now)));
+        /* The operator's hold on it, if one is in force (state "held" once the engine met it). */
+        json_t *hj = holds_match_json(governor_holds(e->rt->gov), is->type, is->target,
+                                      is->severity == HEALER_SEV_CRITICAL, now);
+        json_object_set_new(o, "hold", hj ? hj : json_null());
         json_object_set_new(o, "snoozed_until",
                             time_or_null(governor_snoozed_until(e->rt->gov, is->type, is->target,
                                                                 is->severity, now)));
@@ -175,8 +179,10 @@ json_t *engine_pending_json(engine *e)
         heal *h = val;
         if (h->phase != H_PENDING)
             continue;
+        /* A partial plan shows what is left, from the step that waits; what already ran is in
+         * "ran" (automatic steps, with their outcomes). */
         json_t *acts = json_array();
-        for (size_t k = 0; k < h->n_order; k++) {
+        for (size_t k = h->cur; k < h->n_order; k++) {
             const msg_action *a = h->order[k].action;
             double x = h->order[k].expected;
             json_array_append_new(acts, json_pack("{s:o, s:o, s:o, s:o, s:i, s:f, s:o}",
@@ -193,7 +199,14 @@ json_t *engine_pending_json(engine *e)
         }
         /* A plan that never expires (an infinite deadline) shows expires_at null: jansson
          * refuses a non-finite number, and the plan must not vanish from the list. */
-        json_array_append_new(arr, json_pack("{s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o}",
+        json_t *ran = json_array();
+        for (size_t k = 0; k < h->n_acts; k++)
+            json_array_append_new(ran, json_pack("{s:o, s:o, s:s}", "action",
+                                                 sanitize_json_str(h->acts[k].action), "plugin",
+                                                 sanitize_json_str(h->acts[k].plugin), "outcome",
+                                                 h->acts[k].outcome ? h->acts[k].outcome : ""));
+        const msg_action *w = h->cur < h->n_order ? h->order[h->cur].action : NULL;
+        json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o}",
                                              "id", (json_int_t)h->id, "issue_id",
                                              (json_int_t)h->is->id, "issue_type",
                                              sanitize_json_str(h->is->type), "target",
@@ -202,7 +215,15 @@ json_t *engine_pending_json(engine *e)
                                              sanitize_json_str(h->is->summary), "created_at",
                                              finite_or_null(h->pending_created), "expires_at",
                                              finite_or_null(h->pending_expires), "reason",
-                                             sanitize_json_str(h->pending_reason), "actions", acts));
+                                             sanitize_json_str(h->pending_reason), "actions", acts);
+        if (!o) {
+            json_decref(ran);
+            continue;
+        }
+        json_object_set_new(o, "waiting_step", json_integer((json_int_t)h->cur + 1));
+        json_object_set_new(o, "waiting_action", sanitize_json_str(w ? w->name : ""));
+        json_object_set_new(o, "ran", ran);
+        json_array_append_new(arr, o);
     }
     pthread_mutex_unlock(&e->lock);
     return json_pack("{s:o}", "pending", arr);

@@ -76,6 +76,8 @@ struct governor {
     strmap *snoozes;       /* "type\0target" -> double* until */
     strmap *streaks;       /* "type\0action" -> int* confirmed successes in a row */
     gov_store store;       /* store.commit NULL: none attached */
+    hold_table *holds;          /* the operator's holds (holds.c: own mutex) */
+    loop_table *loops;          /* healed heals per (type, target) (heal_loops.c: own mutex) */
 };
 
 /* For tests: cooldown entries held in memory (of the windows the governor's mode uses),
@@ -481,6 +483,8 @@ static void gstate_fit(gstate *s, const agent_limits *l)
         (void)window_resize(&s->rollbacks, rc);
 }
 
+static double loops_keep(const agent_limits *l);
+
 governor *governor_new(const agent_limits *limits, int dry_run)
 {
     governor *g = calloc(1, sizeof *g);
@@ -492,9 +496,13 @@ governor *governor_new(const agent_limits *limits, int dry_run)
     }
     g->snoozes = strmap_new();
     g->streaks = strmap_new();
-    if (!g->snoozes || !g->streaks) {
+    g->holds = holds_new();
+    g->loops = loops_new();
+    if (!g->snoozes || !g->streaks || !g->holds || !g->loops) {
         strmap_free(g->snoozes);
         strmap_free(g->streaks);
+        holds_free(g->holds);
+        loops_free(g->loops);
         pthread_mutex_destroy(&g->mu);
         free(g);
         return NULL;
@@ -502,8 +510,9 @@ governor *governor_new(const agent_limits *limits, int dry_run)
     if (limits)
         g->lim = *limits;
     else  /* the seed's defaults */
-        g->lim = (agent_limits){ 10, 3, 30, 5.0, 60.0, 0 };
+        g->lim = (agent_limits){ 10, 3, 30, 5.0, 60.0, 0, 3, 60.0, 300.0 };
     g->dry_run = dry_run ? 1 : 0;
+    loops_set_keep(g->loops, loops_keep(&g->lim));
     return g;
 }
 
@@ -515,8 +524,27 @@ void governor_free(governor *g)
     gstate_free(&g->sim);
     map_free_values(g->snoozes);
     map_free_values(g->streaks);
+    holds_free(g->holds);
+    loops_free(g->loops);
     pthread_mutex_destroy(&g->mu);
     free(g);
+}
+
+loop_table *governor_loops(governor *g)
+{
+    return g ? g->loops : NULL;
+}
+
+/* What the loop history must remember: the longer of its two windows. */
+static double loops_keep(const agent_limits *l)
+{
+    double w = l->loop_window_minutes * 60.0;
+    return w > l->relapse_window_s ? w : l->relapse_window_s;
+}
+
+hold_table *governor_holds(governor *g)
+{
+    return g ? g->holds : NULL;
 }
 
 void governor_set_limits(governor *g, const agent_limits *limits, int dry_run)
@@ -526,6 +554,7 @@ void governor_set_limits(governor *g, const agent_limits *limits, int dry_run)
     pthread_mutex_lock(&g->mu);
     g->lim = *limits;
     g->dry_run = dry_run ? 1 : 0;
+    loops_set_keep(g->loops, loops_keep(&g->lim));
     gstate_fit(&g->live, &g->lim);
     gstate_fit(&g->sim, &g->lim);
     pthread_mutex_unlock(&g->mu);
@@ -540,6 +569,10 @@ void governor_set_store(governor *g, const gov_store *store)
         g->store = *store;
     else
         memset(&g->store, 0, sizeof g->store);
+    hold_store hst = { g->store.ctx, g->store.hold_put, g->store.hold_del };
+    holds_set_store(g->holds, store ? &hst : NULL);
+    loop_store lst = { g->store.ctx, g->store.loop_put, g->store.loop_prune };
+    loops_set_store(g->loops, store && store->loop_put ? &lst : NULL);
     pthread_mutex_unlock(&g->mu);
 }
 

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 #include "config.h"
+#include "heal_loops.h"
+#include "holds.h"
 
 typedef enum gov_verdict {
     GOV_ALLOW = 0,
@@ -139,7 +141,18 @@ typedef struct gov_store {
     int (*pause)(void *ctx, int paused);
     int (*snooze)(void *ctx, const char *type, const char *target, double until);
     int (*streak)(void *ctx, const char *type, const char *action, int successes);
+    int (*hold_put)(void *ctx, const hold *h);          /* the holds' store (holds.h) */
+    int (*hold_del)(void *ctx, const char *target, const char *type);
+    int (*loop_put)(void *ctx, const loop_heal *l);    /* healed heals (heal_loops.h) */
+    int (*loop_prune)(void *ctx, double before);
 } gov_store;
+
+/* The healed-heal history behind loop escalation and relapse (heal_loops.h), kept for the
+ * longer of limits.loop_window_minutes and limits.relapse_window_s. */
+loop_table *governor_loops(governor *g);
+
+/* The operator's holds (holds.h), owned by the governor so they share its store and life. */
+hold_table *governor_holds(governor *g);
 
 /* Copies *store (NULL detaches). Attach after restoring, so the restore is not written back. */
 void governor_set_store(governor *g, const gov_store *store);

@@ -154,10 +154,101 @@ static int st_streak(void *ctx, const char *type, const char *action, int succes
     return knowledge_write_sync(ctx, tx_streak, &k) == HEALER_OK ? 0 : -1;
 }
 
+/* Holds (issue #11) live in their own table, made on first use: a database of schema 2 from
+ * before them needs no migration. */
+#define HOLDS_TABLE "CREATE TABLE IF NOT EXISTS gov_holds (target TEXT NOT NULL, issue_type " \
+                    "TEXT NOT NULL, reason TEXT, by TEXT, since REAL, until REAL, even_critical " \
+                    "INTEGER, PRIMARY KEY (target, issue_type))"
+
+static void bind_hold(sqlite3_stmt *st, const void *arg)
+{
+    const hold *h = arg;
+    sqlite3_bind_text(st, 1, h->target, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, h->type ? h->type : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, h->reason ? h->reason : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, h->by ? h->by : "", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 5, h->since);
+    sqlite3_bind_double(st, 6, h->until);
+    sqlite3_bind_int(st, 7, h->even_critical != 0);
+}
+
+static int tx_hold_put(sqlite3 *db, void *arg)
+{
+    int rc = run1(db, HOLDS_TABLE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = run1(db, "INSERT OR REPLACE INTO gov_holds (target, issue_type, reason, by, since,"
+                      " until, even_critical) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", bind_hold, arg);
+    return rc;
+}
+
+static int st_hold_put(void *ctx, const hold *h)
+{
+    return knowledge_write_sync(ctx, tx_hold_put, (void *)h) == HEALER_OK ? 0 : -1;
+}
+
+static int tx_hold_del(sqlite3 *db, void *arg)
+{
+    int rc = run1(db, HOLDS_TABLE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = run1(db, "DELETE FROM gov_holds WHERE target = ?1 AND issue_type = ?2", bind_kv2, arg);
+    return rc;
+}
+
+static int st_hold_del(void *ctx, const char *target, const char *type)
+{
+    kv2 k = { target, type ? type : "", 0, 0 };
+    return knowledge_write_sync(ctx, tx_hold_del, &k) == HEALER_OK ? 0 : -1;
+}
+
+/* Healed heals for loop escalation and relapse (heal_loops.h), also a table made on first use. */
+#define LOOPS_TABLE "CREATE TABLE IF NOT EXISTS gov_loops (heal_id INTEGER PRIMARY KEY, " \
+                    "issue_type TEXT NOT NULL, target TEXT NOT NULL, started_at REAL NOT NULL, " \
+                    "healed_at REAL NOT NULL, relapsed INTEGER NOT NULL DEFAULT 0)"
+
+static void bind_loop(sqlite3_stmt *st, const void *arg)
+{
+    const loop_heal *l = arg;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)l->heal_id);
+    sqlite3_bind_text(st, 2, l->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, l->target, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, l->started_at);
+    sqlite3_bind_double(st, 5, l->healed_at);
+    sqlite3_bind_int(st, 6, l->relapsed != 0);
+}
+
+static int tx_loop_put(sqlite3 *db, void *arg)
+{
+    int rc = run1(db, LOOPS_TABLE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = run1(db, "INSERT OR REPLACE INTO gov_loops (heal_id, issue_type, target, started_at,"
+                      " healed_at, relapsed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", bind_loop, arg);
+    return rc;
+}
+
+static int st_loop_put(void *ctx, const loop_heal *l)
+{
+    return knowledge_write_sync(ctx, tx_loop_put, (void *)l) == HEALER_OK ? 0 : -1;
+}
+
+static int tx_loop_prune(sqlite3 *db, void *arg)
+{
+    int rc = run1(db, LOOPS_TABLE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = run1(db, "DELETE FROM gov_loops WHERE healed_at < ?1 AND started_at < ?1", bind_now,
+                  arg);
+    return rc;
+}
+
+static int st_loop_prune(void *ctx, double before)
+{
+    return knowledge_write_sync(ctx, tx_loop_prune, &before) == HEALER_OK ? 0 : -1;
+}
+
 gov_store govstore_ops(knowledge *kb)
 {
     return (gov_store){ .ctx = kb, .commit = st_commit, .pause = st_pause, .snooze = st_snooze,
-                        .streak = st_streak };
+                        .streak = st_streak, .hold_put = st_hold_put, .hold_del = st_hold_del,
+                        .loop_put = st_loop_put, .loop_prune = st_loop_prune };
 }
 
 /* ---- load ---------------------------------------------------------------------------------- */
@@ -165,7 +256,7 @@ gov_store govstore_ops(knowledge *kb)
 typedef struct load_ctx {
     governor *g;
     double now;
-    int heals, cooldowns, snoozes, streaks, paused;
+    int heals, cooldowns, snoozes, streaks, paused, holds, loops;
 } load_ctx;
 
 static const char *col(sqlite3_stmt *st, int i)
@@ -223,6 +314,25 @@ static void row_paused(load_ctx *lc, sqlite3_stmt *st)
     governor_restore_paused(lc->g, lc->paused);
 }
 
+static void row_hold(load_ctx *lc, sqlite3_stmt *st)
+{
+    hold h = { col(st, 0), col(st, 1), col(st, 2), col(st, 3), sqlite3_column_double(st, 4),
+               sqlite3_column_double(st, 5), sqlite3_column_int(st, 6) };
+    if (h.until > 0 && lc->now >= h.until)
+        return;
+    holds_restore(governor_holds(lc->g), &h, lc->now);
+    lc->holds++;
+}
+
+static void row_loop(load_ctx *lc, sqlite3_stmt *st)
+{
+    loop_heal l = { col(st, 1), col(st, 2), (uint64_t)sqlite3_column_int64(st, 0),
+                    sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
+                    sqlite3_column_int(st, 5) };
+    loops_restore(governor_loops(lc->g), &l);
+    lc->loops++;
+}
+
 static int tx_load(sqlite3 *db, void *arg)
 {
     load_ctx *lc = arg;
@@ -242,6 +352,18 @@ static int tx_load(sqlite3 *db, void *arg)
     if (rc == SQLITE_OK)
         rc = each_row(db, "SELECT value FROM gov_state WHERE key = 'paused'", lc->now, lc,
                       row_paused);
+    if (rc == SQLITE_OK)
+        rc = run1(db, HOLDS_TABLE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = run1(db, "DELETE FROM gov_holds WHERE until > 0 AND until <= ?1", bind_now, &lc->now);
+    if (rc == SQLITE_OK)
+        rc = each_row(db, "SELECT target, issue_type, reason, by, since, until, even_critical"
+                          " FROM gov_holds", lc->now, lc, row_hold);
+    if (rc == SQLITE_OK)
+        rc = run1(db, LOOPS_TABLE, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = each_row(db, "SELECT heal_id, issue_type, target, started_at, healed_at, relapsed"
+                          " FROM gov_loops ORDER BY healed_at", lc->now, lc, row_loop);
     return rc;
 }
 
@@ -253,9 +375,10 @@ int govstore_load(knowledge *kb, governor *g, double now)
                   "empty windows");
         return -1;
     }
-    if (lc.heals || lc.cooldowns || lc.snoozes || lc.streaks || lc.paused)
+    if (lc.heals || lc.cooldowns || lc.snoozes || lc.streaks || lc.paused || lc.holds || lc.loops)
         log_info("governor", "restored: %d heal(s) of the last day, %d cooldown(s), %d snooze(s), "
-                 "%d confirmation streak(s)%s", lc.heals, lc.cooldowns, lc.snoozes, lc.streaks,
+                 "%d confirmation streak(s), %d hold(s), %d healed heal(s) for the loop rule%s",
+                 lc.heals, lc.cooldowns, lc.snoozes, lc.streaks, lc.holds, lc.loops,
                  lc.paused ? "; healing is PAUSED (healctl resume)" : "");
     return 0;
 }

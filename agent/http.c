@@ -21,6 +21,7 @@
 
 #include "dashboard.h"
 #include "http_guard.h"
+#include "http_int.h"
 #include "http_parse.h"
 #include "log.h"
 
@@ -41,10 +42,8 @@
 #define MAX_BODY 16384             /* no endpoint takes a body; this is generous */
 #define MAX_DISCARD (1024 * 1024)  /* past this a chunked body is cut off, not read */
 #define TOKEN_MAX HTTP_TOKEN_MAX
-#define HEALS_DEFAULT 50
-#define HEALS_MAX 1000
 
-#define CT_JSON "application/json"
+
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define CT_HTML "text/html; charset=utf-8"
@@ -211,7 +210,7 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, const
 }
 
 /* Sends obj (stolen) as JSON. */
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *obj,
+enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *obj,
                                  const char *const *extra)
 {
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -231,11 +230,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
     return send_buf(c, status, CT_JSON, text, len, MHD_RESPMEM_MUST_FREE, extra);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
-                                  const char *const *extra, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
+enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
                                   const char *const *extra, const char *fmt, ...)
 {
     char msg[512];
@@ -281,60 +276,7 @@ static enum MHD_Result serve_dashboard(struct MHD_Connection *c)
     return send_buf(c, MHD_HTTP_OK, CT_HTML, (void *)page, len, MHD_RESPMEM_PERSISTENT, extra);
 }
 
-static enum MHD_Result serve_backend(struct MHD_Connection *c, const char *what,
-                                     json_t *(*fn)(void *), void *ud)
-{
-    json_t *o = fn ? fn(ud) : NULL;
-    if (!o)
-        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s are not available", what);
-    return send_json(c, MHD_HTTP_OK, o, NULL);
-}
-
-typedef struct arg_scan {
-    const char *name;
-    int count;
-    const char *value;
-} arg_scan;
-
-static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *value)
-{
-    (void)kind;
-    arg_scan *a = cls;
-    if (key && strcmp(key, a->name) == 0) {
-        if (a->count++ == 0)
-            a->value = value;
-    }
-    return MHD_YES;
-}
-
-static enum MHD_Result serve_heals(http_server *s, struct MHD_Connection *c)
-{
-    arg_scan a = {"limit", 0, NULL};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, scan_arg, &a);
-    int limit = HEALS_DEFAULT;
-    if (a.count > 1)
-        return send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "limit given %d times; give it once",
-                          a.count);
-    if (a.count == 1) {
-        const char *v = a.value ? a.value : "";
-        long n = 0;
-        size_t i = 0;
-        for (; v[i] && i < 5 && isdigit((unsigned char)v[i]); i++)
-            n = n * 10 + (v[i] - '0');
-        if (i == 0 || v[i] || n < 1 || n > HEALS_MAX)
-            return send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
-                              "limit must be an integer from 1 to %d, not \"%.40s\"", HEALS_MAX,
-                              v);
-        limit = (int)n;
-    }
-    json_t *o = s->be.heals ? s->be.heals(s->be.ud, limit) : NULL;
-    if (!o)
-        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "heals are not available");
-    return send_json(c, MHD_HTTP_OK, o, NULL);
-}
-
-static const char *client_addr(struct MHD_Connection *c, char *buf, size_t len)
+const char *client_addr(struct MHD_Connection *c, char *buf, size_t len)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -438,47 +380,6 @@ static int authorize(http_server *s, struct MHD_Connection *c, const char *what,
     return -1;
 }
 
-static const char *cmd_name(http_command cmd)
-{
-    switch (cmd) {
-    case HTTP_CMD_CONFIRM: return "confirm";
-    case HTTP_CMD_REJECT: return "reject";
-    case HTTP_CMD_PAUSE: return "pause";
-    default: return "resume";
-    }
-}
-
-/* id: the plan (0 for pause and resume, which take none); already authorized. */
-static enum MHD_Result serve_command(http_server *s, struct MHD_Connection *c, http_command cmd,
-                                     uint64_t id)
-{
-    char what[96];
-    if (id)
-        snprintf(what, sizeof what, "%s of pending plan %llu", cmd_name(cmd),
-                 (unsigned long long)id);
-    else
-        snprintf(what, sizeof what, "%s", cmd_name(cmd));
-    if (!s->be.command)
-        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "commands are not available");
-    char msg[512] = "";
-    int rc = s->be.command(s->be.ud, cmd, id, msg, sizeof msg);
-    msg[sizeof msg - 1] = '\0';
-    char addr[INET6_ADDRSTRLEN + 1];
-    log_info("http", "%s from %s: %s%s%s", what, client_addr(c, addr, sizeof addr),
-             healer_rc_str(rc), msg[0] ? ": " : "", msg);
-    if (rc == HEALER_E_NOTFOUND)
-        return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "%s",
-                          msg[0] ? msg : "no pending plan with this ID");
-    if (rc < 0)
-        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s failed: %s", what,
-                          msg[0] ? msg : healer_rc_str(rc));
-    json_t *o = json_object();
-    json_t *m = json_string(msg[0] ? msg : "done");
-    json_object_set_new(o, "ok", json_true());
-    json_object_set_new(o, "message", m ? m : json_string("done"));
-    return send_json(c, MHD_HTTP_OK, o, NULL);
-}
-
 /* ---- routing ------------------------------------------------------------------------- */
 
 static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const char *url,
@@ -491,6 +392,8 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    if (r.id == HTTP_RT_HOLDS && is_post)
+        r.post = 1; /* POST /api/v1/holds makes one; GET lists them */
     if (r.post ? !is_post : !is_get) {
         const char *allow = r.post ? "POST" : "GET, HEAD";
         const char *extra[] = {MHD_HTTP_HEADER_ALLOW, allow, NULL};
@@ -527,16 +430,28 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
         return send_buf(c, MHD_HTTP_OK, CT_TEXT, (void *)ok, sizeof ok - 1,
                         MHD_RESPMEM_PERSISTENT, NULL);
     }
-    case HTTP_RT_STATUS: return serve_backend(c, "status", s->be.status, ud);
-    case HTTP_RT_ISSUES: return serve_backend(c, "issues", s->be.issues, ud);
-    case HTTP_RT_HEALS: return serve_heals(s, c);
-    case HTTP_RT_PLUGINS: return serve_backend(c, "plugins", s->be.plugins, ud);
-    case HTTP_RT_KNOWLEDGE: return serve_backend(c, "knowledge", s->be.knowledge, ud);
-    case HTTP_RT_PENDING: return serve_backend(c, "pending plans", s->be.pending, ud);
-    case HTTP_RT_PAUSE: return serve_command(s, c, HTTP_CMD_PAUSE, 0);
-    case HTTP_RT_RESUME: return serve_command(s, c, HTTP_CMD_RESUME, 0);
-    case HTTP_RT_CONFIRM: return serve_command(s, c, HTTP_CMD_CONFIRM, r.plan_id);
-    case HTTP_RT_REJECT: return serve_command(s, c, HTTP_CMD_REJECT, r.plan_id);
+    case HTTP_RT_STATUS: return http_serve_backend(c, "status", s->be.status, ud);
+    case HTTP_RT_ISSUES: return http_serve_backend(c, "issues", s->be.issues, ud);
+    case HTTP_RT_HEALS: return http_serve_heals(&s->be, c);
+    case HTTP_RT_PLUGINS: return http_serve_backend(c, "plugins", s->be.plugins, ud);
+    case HTTP_RT_KNOWLEDGE: return http_serve_backend(c, "knowledge", s->be.knowledge, ud);
+    case HTTP_RT_PENDING: return http_serve_backend(c, "pending plans", s->be.pending, ud);
+    case HTTP_RT_PAUSE: return http_serve_command(&s->be, c, HTTP_CMD_PAUSE, 0);
+    case HTTP_RT_RESUME: return http_serve_command(&s->be, c, HTTP_CMD_RESUME, 0);
+    case HTTP_RT_CONFIRM: return http_serve_command(&s->be, c, HTTP_CMD_CONFIRM, r.plan_id);
+    case HTTP_RT_REJECT: return http_serve_command(&s->be, c, HTTP_CMD_REJECT, r.plan_id);
+    case HTTP_RT_HOLDS:
+        if (!r.post)
+            return http_serve_backend(c, "holds", s->be.holds, ud);
+        /* fall through */
+    case HTTP_RT_HOLD_RELEASE: {
+        json_t *o;
+        unsigned st = http_holds_post(c, &s->be, r.id == HTTP_RT_HOLD_RELEASE, &o);
+        char addr[INET6_ADDRSTRLEN + 1];
+        log_info("http", "%s from %s: %u", r.id == HTTP_RT_HOLDS ? "hold" : "hold release",
+                 client_addr(c, addr, sizeof addr), st);
+        return send_json(c, st, o, NULL);
+    }
     default: return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such resource");
     }
 }

@@ -11,6 +11,14 @@
 
 typedef enum http_command { HTTP_CMD_CONFIRM, HTTP_CMD_REJECT, HTTP_CMD_PAUSE, HTTP_CMD_RESUME } http_command;
 
+/* A hold request (POST /api/v1/holds, .../holds/release): strings borrowed for the call. */
+typedef struct http_hold_req {
+    const char *target, *type, *reason, *by;   /* type, reason, by may be NULL */
+    double duration;            /* seconds; -1 when not given (the default), 0 = until released */
+    int even_critical;
+    int release;                /* 1: remove the holds of target (of type, when given) */
+} http_hold_req;
+
 typedef struct http_backend {
     /* Each returns a new JSON reference (the server json_decref's it) or NULL on failure. */
     json_t *(*status)(void *ud);
@@ -21,6 +29,10 @@ typedef struct http_backend {
     json_t *(*pending)(void *ud);
     /* HEALER_OK, HEALER_E_NOTFOUND (unknown id: 404), other negative (500). */
     int (*command)(void *ud, http_command cmd, uint64_t id, char *msg, size_t len);
+    /* GET /api/v1/holds; NULL when the agent has none */
+    json_t *(*holds)(void *ud);
+    /* HEALER_OK, HEALER_E_INVAL (400), HEALER_E_NOTFOUND (no such hold to release: 404). */
+    int (*hold)(void *ud, const http_hold_req *req, char *msg, size_t len);
     metrics *metrics;            /* rendered for /metrics */
     void *ud;
 } http_backend;

@@ -22,6 +22,8 @@ static const struct {
     {"/api/v1/pending", HTTP_RT_PENDING, 0},
     {"/api/v1/pause", HTTP_RT_PAUSE, 1},
     {"/api/v1/resume", HTTP_RT_RESUME, 1},
+    {"/api/v1/holds", HTTP_RT_HOLDS, 0},
+    {"/api/v1/holds/release", HTTP_RT_HOLD_RELEASE, 1},
 };
 
 #define PENDING_PREFIX "/api/v1/pending/"

@@ -13,7 +13,9 @@ typedef enum http_route_id {
     HTTP_RT_BAD_ID,    /* /api/v1/pending/ID/(confirm|reject) with an ID that is no number: 400 */
     HTTP_RT_DASHBOARD, HTTP_RT_METRICS, HTTP_RT_HEALTHZ, HTTP_RT_STATUS, HTTP_RT_ISSUES,
     HTTP_RT_HEALS, HTTP_RT_PLUGINS, HTTP_RT_KNOWLEDGE, HTTP_RT_PENDING, HTTP_RT_PAUSE,
-    HTTP_RT_RESUME, HTTP_RT_CONFIRM, HTTP_RT_REJECT
+    HTTP_RT_RESUME, HTTP_RT_CONFIRM, HTTP_RT_REJECT,
+    HTTP_RT_HOLDS,        /* GET: the list; POST: a new hold (http.c tells them apart) */
+    HTTP_RT_HOLD_RELEASE
 } http_route_id;
 
 typedef struct http_route {

@@ -66,6 +66,11 @@ struct sqlite3;
 int knowledge_write_sync(knowledge *kb, int (*fn)(struct sqlite3 *db, void *arg), void *arg);
 /* Blocks until every queued heal is committed. */
 int knowledge_flush(knowledge *kb);
+/* A heal recorded healed whose issue came back within limits.relapse_window_s
+ * (knowledge_relapse.c): outcome "relapsed" with reason, its successful actions no longer
+ * successes, one success fewer for each in the (type, action) statistics (disk and memory).
+ * Flushes the queue first. HEALER_OK, _E_NOTFOUND (not a healed live heal), _E_IO. */
+int knowledge_mark_relapsed(knowledge *kb, uint64_t heal_id, const char *reason);
 
 /* Deletes the heals (and their actions) that finished before `before` (epoch seconds), and the
  * issues no remaining heal refers to. The per (issue type, action) statistics are aggregates

@@ -277,6 +277,11 @@ static void usage(FILE *f)
             "  reject ID       drop a pending plan *\n"
             "  pause           stop healing; detection goes on *\n"
             "  resume          heal again *\n"
+            "  hold TARGET     leave TARGET alone (default for 1 h) *\n"
+            "                  [--for DURATION (90, 15m, 2h, 1d; 0 = until released)]\n"
+            "                  [--type TYPE] [--reason TEXT] [--even-critical]\n"
+            "  unhold TARGET   release the holds on TARGET [--type TYPE] *\n"
+            "  holds           the holds in force\n"
             "  * sends the bearer token from the token file\n"
             "\n"
             "Options:\n"
@@ -334,6 +339,9 @@ int main(int argc, char **argv)
     const char *pos[4];
     int npos = 0, end_opts = 0;
     const char *limit_text = NULL, *timeout_text = NULL;
+    /* hold/unhold (issue #11) */
+    const char *for_text = NULL, *type_text = NULL, *reason_text = NULL;
+    int even_critical = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (end_opts || a[0] != '-' || a[1] == '\0') {
@@ -367,6 +375,20 @@ int main(int argc, char **argv)
             if (m < 0)
                 return EX_USAGE;
             timeout_text = v;
+        } else if ((m = opt_value(argc, argv, &i, "--for", &v)) != 0) {
+            if (m < 0)
+                return EX_USAGE;
+            for_text = v;
+        } else if ((m = opt_value(argc, argv, &i, "--type", &v)) != 0) {
+            if (m < 0)
+                return EX_USAGE;
+            type_text = v;
+        } else if ((m = opt_value(argc, argv, &i, "--reason", &v)) != 0) {
+            if (m < 0)
+                return EX_USAGE;
+            reason_text = v;
+        } else if (strcmp(a, "--even-critical") == 0) {
+            even_critical = 1;
         } else if ((m = opt_value(argc, argv, &i, "--limit", &v)) != 0) {
             if (m < 0)
                 return EX_USAGE;
@@ -419,8 +441,18 @@ int main(int argc, char **argv)
         }
     }
     int want_id = strcmp(cmd, "confirm") == 0 || strcmp(cmd, "reject") == 0;
+    int want_target = strcmp(cmd, "hold") == 0 || strcmp(cmd, "unhold") == 0;
+    if ((for_text || reason_text || even_critical) && strcmp(cmd, "hold") != 0) {
+        healctl_errmsg("--for, --reason and --even-critical only apply to 'hold'");
+        return EX_USAGE;
+    }
+    if (type_text && !want_target) {
+        healctl_errmsg("--type only applies to 'hold' and 'unhold'");
+        return EX_USAGE;
+    }
     static const char *const known[] = {"status", "issues", "history", "plugins", "knowledge",
-                                        "pending", "confirm", "reject", "pause", "resume"};
+                                        "pending", "confirm", "reject", "pause", "resume",
+                                        "hold", "unhold", "holds"};
     int is_known = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++)
         if (strcmp(cmd, known[k]) == 0)
@@ -433,7 +465,12 @@ int main(int argc, char **argv)
         healctl_errmsg("%s needs exactly one plan ID (see 'healctl pending')", cmd);
         return EX_USAGE;
     }
-    if (!want_id && npos != 1) {
+    if (want_target && (npos != 2 || !pos[1][0])) {
+        healctl_errmsg("%s needs exactly one TARGET (a unit, interface, mount point, ... or a "
+                       "shell pattern)", cmd);
+        return EX_USAGE;
+    }
+    if (!want_id && !want_target && npos != 1) {
         healctl_errmsg("%s takes no argument ('%s' is one too many)", cmd, pos[1]);
         return EX_USAGE;
     }
@@ -461,6 +498,11 @@ int main(int argc, char **argv)
         rc = healctl_cmd_knowledge(&c);
     else if (strcmp(cmd, "pending") == 0)
         rc = healctl_cmd_pending(&c);
+    else if (strcmp(cmd, "holds") == 0)
+        rc = healctl_cmd_holds(&c);
+    else if (want_target)
+        rc = healctl_cmd_hold(&c, cmd[0] == 'u', pos[1], type_text, for_text, reason_text,
+                              even_critical);
     else if (want_id) {
         snprintf(path, sizeof path, "/api/v1/pending/%s/%s", pos[1], cmd);
         snprintf(done, sizeof done, "%s plan %s", cmd[0] == 'c' ? "confirmed" : "rejected", pos[1]);

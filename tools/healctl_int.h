@@ -67,5 +67,9 @@ int healctl_cmd_plugins(const ctx *c);
 int healctl_cmd_knowledge(const ctx *c);
 int healctl_cmd_pending(const ctx *c);
 int healctl_cmd_post(const ctx *c, const char *path, const char *id, const char *done);
+/* healctl_holds.c: hold TARGET / unhold TARGET (release 1), and the list */
+int healctl_cmd_hold(const ctx *c, int release, const char *target, const char *type,
+                     const char *dur, const char *reason, int even_critical);
+int healctl_cmd_holds(const ctx *c);
 
 #endif

@@ -11,6 +11,10 @@
 
 #define SERVICE_UNIT_MAX 256
 #define SERVICE_FAILS_MAX 64   /* failure times kept per unit (the flapping window's ring) */
+/* A dependent that left active this close to its Requires=/BindsTo= unit was taken down with it
+ * (systemd stops it right after), even if that unit already runs again (Restart=, RestartSec=1)
+ * by the time the plugin looks; an operator's stop of the dependent alone is not. */
+#define SERVICE_DEP_LINK_US 5000000ULL
 #define SERVICE_DEPS_MAX 16
 
 typedef struct sd_bus sd_bus;
@@ -91,6 +95,8 @@ typedef struct service_facts {
     int flapping;
     int limit_hit;                   /* Result is start-limit-hit */
     int want_inactive;               /* service_bus_down_deps: inactive deps count too */
+    uint64_t exit_us;                /* ... and so does a dep that left active within
+                                        SERVICE_DEP_LINK_US of this (the dependent's) exit */
 } service_facts;
 
 typedef struct service {

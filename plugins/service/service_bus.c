@@ -236,6 +236,34 @@ int service_bus_state(service *s, const char *unit, char *active, size_t alen, c
     return r < 0 ? HEALER_E_IO : HEALER_OK;
 }
 
+/* ActiveExitTimestampMonotonic of a unit, 0 when unknown or never left active. */
+static uint64_t service_bus_exit_us(service *s, const char *unit)
+{
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    uint64_t t = 0;
+    char *path = service_bus_unit_path(unit);
+    if (!path)
+        return 0;
+    if (sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT, "ActiveExitTimestampMonotonic",
+                                    &err, 't', &t) < 0)
+        t = 0;
+    sd_bus_error_free(&err);
+    free(path);
+    return t;
+}
+
+/* Whether dep left active within SERVICE_DEP_LINK_US of exit_us (the dependent's exit). */
+static int service_bus_left_with(service *s, const char *dep, uint64_t exit_us)
+{
+    if (!exit_us)
+        return 0;
+    uint64_t t = service_bus_exit_us(s, dep);
+    if (!t)
+        return 0;
+    uint64_t d = t > exit_us ? t - exit_us : exit_us - t;
+    return d <= SERVICE_DEP_LINK_US;
+}
+
 /* Adds the units of a dependency list that are failed (or not running) to f. */
 static void service_bus_deps(service *s, const char *path, const char *prop, service_facts *f)
 {
@@ -250,7 +278,8 @@ static void service_bus_deps(service *s, const char *path, const char *prop, ser
         if (f->n_failed_deps < SERVICE_DEPS_MAX &&
             service_bus_state(s, *d, a, sizeof a, sb, sizeof sb, NULL) == HEALER_OK &&
             (strcmp(a, "failed") == 0 ||
-             (f->want_inactive && strcmp(a, "active") != 0 && strcmp(a, "reloading") != 0))) {
+             (f->want_inactive && strcmp(a, "active") != 0 && strcmp(a, "reloading") != 0) ||
+             (f->want_inactive && service_bus_left_with(s, *d, f->exit_us)))) {
             snprintf(f->failed_deps[f->n_failed_deps++], SERVICE_UNIT_MAX, "%s", *d);
         }
         free(*d);
@@ -390,6 +419,7 @@ size_t service_bus_down_deps(service *s, const char *unit, char (*out)[SERVICE_U
     if (!path)
         return 0;
     f.want_inactive = 1;
+    f.exit_us = service_bus_exit_us(s, unit);
     service_bus_deps(s, path, "Requires", &f);
     service_bus_deps(s, path, "BindsTo", &f);
     free(path);

@@ -34,7 +34,8 @@ conf() { # conf FILE PLUGIN_DIR "plugins section"
   cat >"$1" <<CONF
 agent = { mode = "live"; interval = 0.3; plugin_dir = "$2"; state_dir = "$T/state";
           sys_root = "$S"; action_timeout = 5.0; log_level = "info"; };
-limits = { max_heals_per_hour = 100000; cooldown_minutes = 0; };
+# the probe heals the same target again and again: no loop escalation, no relapse marks
+limits = { max_heals_per_hour = 100000; cooldown_minutes = 0; loop_heals = 0; relapse_window_s = 0; };
 scope = { uids = [65534]; };
 http = { listen = "127.0.0.1:0"; token_file = "$T/token"; };
 plugins = {

@@ -26,7 +26,8 @@ conf() { # conf FILE "policy keys"
   cat >"$1" <<CONF
 agent = { mode = "live"; interval = 0.2; plugin_dir = "$PDIR"; state_dir = "$T/state";
           proc_root = "$P"; sys_root = "$S"; action_timeout = 5.0; };
-limits = { max_heals_per_hour = 100; cooldown_minutes = 0; };
+# the probe heals the same target again and again: no loop escalation, no relapse marks
+limits = { max_heals_per_hour = 100; cooldown_minutes = 0; loop_heals = 0; relapse_window_s = 0; };
 http = { listen = "127.0.0.1:0"; token_file = "$T/token"; };
 plugins = {
   policy_probe = { dir = "$T/mine"; core = "$P/sys/kernel/core_pattern";

@@ -70,6 +70,11 @@ limits = {
   max_heals_per_hour = ${MAX_HEALS:-100};
   cooldown_minutes = ${COOLDOWN:-0};
   min_health_for_auto = ${MIN_HEALTH:-30};
+  # Fixtures raise the same (type, target) again and again by design, as cooldown 0 above lets
+  # them be healed again: the loop rule and relapse marks are off unless a test turns them on.
+  loop_heals = ${LOOP_HEALS:-0};
+  relapse_window_s = ${RELAPSE_S:-0};
+  ${LIMITS_EXTRA:-}
 };
 http = { listen = "127.0.0.1:0"; token_file = "$T/token"; };
 plugins = {

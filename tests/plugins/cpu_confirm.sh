@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Safe first contact (issue #10): in a live agent with the cpu plugin's defaults (auto_stop
 # false), a plan that would stop a busy process of an ordinary user (uid 2000) waits for the
-# operator: nothing is signalled or reniced while it is pending (the plan is confirmed whole);
-# once confirmed, the hog is stopped. The agent is confined to the test's cgroup (scope.cgroup).
+# operator. Its automatic steps run at once (issue #11: renice does not wait for a human), the
+# plan waits at the stop step, nothing is signalled while it is pending; once confirmed, the hog
+# is stopped. The agent is confined to the test's cgroup (scope.cgroup).
 . "$SRC/tests/lib/agent.sh"
 . "$SRC/tests/plugins/cpu_lib.sh"
 cpu_setup
@@ -11,7 +12,7 @@ PDIR=$(plugin_dir "$BUILD/plugins/cpu.so")
 start_burner cpuhog 2000 100;   HOG1=${CPU_PIDS[-1]}
 start_burner cpuhog 2000 100;   HOG2=${CPU_PIDS[-1]}
 for p in "${CPU_PIDS[@]}"; do wait_comm "$p" cpuhog; done
-NICE0=$(nice_of "$HOG1")
+
 
 CPU="cpu = { interval = 0.5; high_percent = 60.0; high_seconds = 1.0;
   critical_percent = 100.0; critical_seconds = 3600.0; clear_seconds = 1.0;
@@ -31,7 +32,12 @@ check "stop_processes is flagged stops" \
 check "the pending plan says why it asks" \
   bash -c "curl -s $URL/api/v1/pending | jq -r '.pending[].reason // empty' | grep -q 'stops or kills processes'"
 check "hog 1 running while pending" alive "$HOG1"
-check "hog 1 not reniced while pending" [ "$(nice_of "$HOG1")" = "$NICE0" ]
+check "the plan waits at stop_processes" \
+  bash -c "curl -s $URL/api/v1/pending | jq -e '.pending[] | select(.waiting_action == \"stop_processes\")'"
+check "the automatic renice ran before it waited" \
+  bash -c "curl -s $URL/api/v1/pending | jq -e '.pending[] | .ran[] | select(.action == \"renice\")'"
+check "audit: a renice before the confirmation" \
+  jq -se '[.[] | select(.actuator == "renice")] | length > 0' "$A"
 check "audit: no signal before the confirmation" \
   bash -c "[ ! -s '$A' ] || jq -se '[.[] | select(.actuator == \"signal\")] | length == 0' '$A' >/dev/null"
 check "confirm with token: 200" \

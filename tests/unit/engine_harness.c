@@ -90,7 +90,7 @@ void hx_init(hx *h, const hx_plugin *plugins, size_t n, int with_kb)
     h->cfg.action_timeout = 60;
     h->cfg.interval = 5;
     h->cfg.max_open_issues = 1000;
-    h->cfg.limits = (agent_limits){ 10, 3, 30, 5.0, 60.0, 0 };
+    h->cfg.limits = (agent_limits){ 10, 3, 30, 5.0, 60.0, 0, 0, 60.0, 300.0 }; /* loop rule off unless a test sets it */
     h->cfg.exploration = 0;
     h->gov = governor_new(&h->cfg.limits, 0);
     h->met = metrics_new("t");

@@ -872,7 +872,7 @@ static void run_schedule(model *m, uint64_t seed, int steps)
     m->h.cfg.exploration = rn(m, 2) ? 0 : 0.3;
     m->h.cfg.dry_run = rn(m, 5) == 0;
     governor_set_limits(m->h.gov, &m->h.cfg.limits, m->h.cfg.dry_run);
-    gov_store gs = { m, st_commit, st_pause, st_snooze, st_streak };
+    gov_store gs = { m, st_commit, st_pause, st_snooze, st_streak, NULL, NULL, NULL, NULL };
     governor_set_store(m->h.gov, &gs);
     hx_start(&m->h);
     new_generation(m);

@@ -24,7 +24,7 @@ size_t governor_debug_cooldown_entries(governor *g);
 
 static agent_limits limits(int heals, int rollbacks, int min_health, double cooldown_min)
 {
-    return (agent_limits){ heals, rollbacks, min_health, cooldown_min, 60.0, 0 };
+    return (agent_limits){ heals, rollbacks, min_health, cooldown_min, 60.0, 0, 0, 60.0, 300.0 };
 }
 
 static gov_request req(const char *type, const char *target)
@@ -887,7 +887,7 @@ static void test_store_calls(void **state)
     governor_restore_snooze(g, "x", "z", T0 + 100, T0);
     governor_restore_streak(g, "x", "act", 5);
     governor_restore_paused(g, 1);
-    gov_store st = { &f, fs_commit, fs_pause, fs_snooze, fs_streak };
+    gov_store st = { &f, fs_commit, fs_pause, fs_snooze, fs_streak, NULL, NULL, NULL, NULL };
     governor_set_store(g, &st);
     assert_int_equal(f.commits + f.pauses + f.snoozes + f.streaks, 0);
     assert_int_equal(governor_paused(g), 1);

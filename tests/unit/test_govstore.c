@@ -73,7 +73,7 @@ static knowledge *open_kb(const char *dir)
 static agent_limits limits3(void)
 {
     /* 3 heals per hour, 2 rollbacks per day, health floor 30, 5 min cooldown, auto after 2 */
-    return (agent_limits){ 3, 2, 30, 5.0, 60.0, 2 };
+    return (agent_limits){ 3, 2, 30, 5.0, 60.0, 2, 0, 60.0, 300.0 };
 }
 
 /* A governor with its state loaded from dir's knowledge.db and the store attached, as the agent

@@ -1,0 +1,109 @@
+/* http_api.c — the JSON API's handlers behind http.c's routing and authorization: the
+ * backend views (status, issues, plugins, knowledge, pending, holds), /api/v1/heals and its
+ * limit argument, and the operator's commands (confirm, reject, pause, resume). */
+#include "http_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "healer/types.h"
+#include "log.h"
+
+#define HEALS_DEFAULT 50
+#define HEALS_MAX 1000
+
+enum MHD_Result http_serve_backend(struct MHD_Connection *c, const char *what,
+                                   json_t *(*fn)(void *), void *ud)
+{
+    json_t *o = fn ? fn(ud) : NULL;
+    if (!o)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s are not available", what);
+    return send_json(c, MHD_HTTP_OK, o, NULL);
+}
+
+typedef struct arg_scan {
+    const char *name;
+    int count;
+    const char *value;
+} arg_scan;
+
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    arg_scan *a = cls;
+    if (key && strcmp(key, a->name) == 0) {
+        if (a->count++ == 0)
+            a->value = value;
+    }
+    return MHD_YES;
+}
+
+enum MHD_Result http_serve_heals(const http_backend *be, struct MHD_Connection *c)
+{
+    arg_scan a = {"limit", 0, NULL};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, scan_arg, &a);
+    int limit = HEALS_DEFAULT;
+    if (a.count > 1)
+        return send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "limit given %d times; give it once",
+                          a.count);
+    if (a.count == 1) {
+        const char *v = a.value ? a.value : "";
+        long n = 0;
+        size_t i = 0;
+        for (; v[i] && i < 5 && isdigit((unsigned char)v[i]); i++)
+            n = n * 10 + (v[i] - '0');
+        if (i == 0 || v[i] || n < 1 || n > HEALS_MAX)
+            return send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
+                              "limit must be an integer from 1 to %d, not \"%.40s\"", HEALS_MAX,
+                              v);
+        limit = (int)n;
+    }
+    json_t *o = be->heals ? be->heals(be->ud, limit) : NULL;
+    if (!o)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "heals are not available");
+    return send_json(c, MHD_HTTP_OK, o, NULL);
+}
+
+static const char *cmd_name(http_command cmd)
+{
+    switch (cmd) {
+    case HTTP_CMD_CONFIRM: return "confirm";
+    case HTTP_CMD_REJECT: return "reject";
+    case HTTP_CMD_PAUSE: return "pause";
+    default: return "resume";
+    }
+}
+
+/* id: the plan (0 for pause and resume, which take none); already authorized. */
+enum MHD_Result http_serve_command(const http_backend *be, struct MHD_Connection *c,
+                                   http_command cmd, uint64_t id)
+{
+    char what[96];
+    if (id)
+        snprintf(what, sizeof what, "%s of pending plan %llu", cmd_name(cmd),
+                 (unsigned long long)id);
+    else
+        snprintf(what, sizeof what, "%s", cmd_name(cmd));
+    if (!be->command)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "commands are not available");
+    char msg[512] = "";
+    int rc = be->command(be->ud, cmd, id, msg, sizeof msg);
+    msg[sizeof msg - 1] = '\0';
+    char addr[INET6_ADDRSTRLEN + 1];
+    log_info("http", "%s from %s: %s%s%s", what, client_addr(c, addr, sizeof addr),
+             healer_rc_str(rc), msg[0] ? ": " : "", msg);
+    if (rc == HEALER_E_NOTFOUND)
+        return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "%s",
+                          msg[0] ? msg : "no pending plan with this ID");
+    if (rc < 0)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s failed: %s", what,
+                          msg[0] ? msg : healer_rc_str(rc));
+    json_t *o = json_object();
+    json_t *m = json_string(msg[0] ? msg : "done");
+    json_object_set_new(o, "ok", json_true());
+    json_object_set_new(o, "message", m ? m : json_string("done"));
+    return send_json(c, MHD_HTTP_OK, o, NULL);
+}
