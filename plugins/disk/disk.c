@@ -2,10 +2,9 @@
  * use and for a fill trend that will fill it within the horizon, and heals with an escalation
  * ladder of cleanups (Nix GC, old logs and the journal, old temp files, old NixOS generations,
  * then an emergency pass) run only through the host's actuators. */
-#include <healer/healer.h>
+#include "disk_int.h"
 
-#include "disk.h"
-
+#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
@@ -15,45 +14,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#define DISK_LOW "disk_space_low"
-#define DISK_PREDICTED "disk_full_predicted"
-#define DISK_MAX_SAMPLES 720    /* per mount; a window holding more drops the oldest */
-
-#define DISK_A_NIX_GC "nix_gc"
-#define DISK_A_LOGS "remove_old_logs"
-#define DISK_A_JOURNAL "journal_vacuum"
-#define DISK_A_TMP "clean_tmp"
-#define DISK_A_GENS "delete_generations"
-#define DISK_A_EMERGENCY "emergency_cleanup"
-
-typedef struct disk_watch {
-    char dir[DISK_PATH_MAX];
-    dev_t dev;
-    int seen;                  /* present in this cycle's mounts */
-    double t[DISK_MAX_SAMPLES], avail[DISK_MAX_SAMPLES];
-    size_t head, n;            /* ring: oldest at (head - n) */
-    int low_open, pred_open;
-    disk_usage last;
-} disk_watch;
-
-typedef struct disk_state {
-    const healer_host *h;
-    healer_ctx *ctx;
-    double high, crit;
-    double window_s, min_r2, horizon_s;
-    long long min_samples;
-    double nix_gc_pct, log_pct, tmp_pct, gens_pct;
-    double log_age, tmp_age, em_log_age, em_tmp_age;
-    long long keep_gens, em_keep_gens;
-    double cmd_timeout, preview_timeout;
-    int auto_nix_gc, auto_logs, auto_tmp, auto_gens, auto_em, preview_nix;
-    const char *nix_store, *nix_profile, *gc_older, *em_gc_older, *vacuum_time, *em_vacuum_time;
-    const char *journald_socket, *log_pattern;
-    disk_watch **w;
-    size_t nw;
-    int mounts_missing;        /* logged once */
-} disk_state;
 
 static const char *const disk_issue_types[] = {DISK_LOW, DISK_PREDICTED, NULL};
 
@@ -82,8 +42,14 @@ static const healer_config_key disk_config[] = {
     {"nix_store", HEALER_CFG_STRING, "/nix/store", 0, 0,
      "the Nix store; nix_gc is planned only when it is on the full filesystem"},
     {"nix_gc_percent", HEALER_CFG_DOUBLE, "85", 0, 100, "nix_gc from this use (percent)"},
-    {"gc_delete_older_than", HEALER_CFG_STRING, "30d", 0, 0,
-     "nix-collect-garbage --delete-older-than this period (\"\" = plain GC)"},
+    {"gc_delete_older_than", HEALER_CFG_STRING, "", 0, 0,
+     "no longer used (nix_gc never deletes generations by age: keep_generations decides); "
+     "a value is reported at start"},
+    {"gc_user_profiles", HEALER_CFG_BOOL, "false", 0, 0,
+     "nix_gc also deletes generations beyond keep_generations of the profiles under "
+     "user_profiles_dir (default: user profiles are never touched)"},
+    {"user_profiles_dir", HEALER_CFG_STRING, "/nix/var/nix/profiles/per-user", 0, 0,
+     "where the user profiles are (one directory per user), for gc_user_profiles"},
     {"log_dirs", HEALER_CFG_STRING_LIST, "/var/log", 0, 0,
      "directories whose old log files remove_old_logs removes (recursively)"},
     {"log_pattern", HEALER_CFG_STRING, "", 0, 0,
@@ -108,8 +74,8 @@ static const healer_config_key disk_config[] = {
      "delete_generations from this use (percent)"},
     {"emergency_log_age_days", HEALER_CFG_DOUBLE, "1", 0, 36500, "emergency: log age"},
     {"emergency_tmp_age_days", HEALER_CFG_DOUBLE, "1", 0, 36500, "emergency: temp file age"},
-    {"emergency_gc_delete_older_than", HEALER_CFG_STRING, "3d", 0, 0,
-     "emergency: nix-collect-garbage --delete-older-than"},
+    {"emergency_gc_delete_older_than", HEALER_CFG_STRING, "", 0, 0,
+     "no longer used (the emergency GC keeps emergency_keep_generations); reported at start"},
     {"emergency_journal_vacuum_time", HEALER_CFG_STRING, "1d", 0, 0,
      "emergency: journalctl --vacuum-time="},
     {"emergency_keep_generations", HEALER_CFG_INT, "2", 1, 100000,
@@ -122,6 +88,9 @@ static const healer_config_key disk_config[] = {
      "delete_generations runs without confirmation"},
     {"auto_emergency", HEALER_CFG_BOOL, "false", 0, 0,
      "emergency_cleanup runs without confirmation"},
+    {"tmpfiles_dirs", HEALER_CFG_STRING_LIST, "/etc/tmpfiles.d,/run/tmpfiles.d,/usr/lib/tmpfiles.d",
+     0, 0, "tmpfiles.d directories: a log or temp directory with an ageing rule there is left "
+     "to systemd-tmpfiles"},
     {"preview_nix", HEALER_CFG_BOOL, "true", 0, 0,
      "plan() asks nix-store --gc --print-dead how many store paths GC would delete"},
     {"command_timeout", HEALER_CFG_DOUBLE, "600", 1, 86400,
@@ -159,15 +128,28 @@ static int disk_mount_wanted(disk_state *s, const disk_mount *m)
     return !disk_list_match(s, "exclude_mounts", m->dir);
 }
 
+/* 1 when systemd-tmpfiles ages dir (a tmpfiles.d rule with an age for it): the cleanup is its
+ * own, and healerd does not run a second one with other ages. */
+int disk_deferred(disk_state *s, const char *dir, char *where, size_t wl)
+{
+    const char *dirs[16];
+    size_t n = s->h->config_list_len(s->ctx, "tmpfiles_dirs");
+    if (n > 16)
+        n = 16;
+    for (size_t i = 0; i < n; i++)
+        dirs[i] = s->h->config_list_item(s->ctx, "tmpfiles_dirs", i);
+    return disk_tmpfiles_rule(dirs, n, dir, where, wl);
+}
+
 /* 1 when path exists and lives on the filesystem dev (a directory on another filesystem frees
  * nothing there). */
-static int disk_on_mount(const char *path, dev_t dev)
+int disk_on_mount(const char *path, dev_t dev)
 {
     struct stat st;
     return path && *path && stat(path, &st) == 0 && st.st_dev == dev;
 }
 
-static double disk_pct(const disk_usage *u)
+double disk_pct(const disk_usage *u)
 {
     return u->used_percent > u->inodes_used_percent ? u->used_percent : u->inodes_used_percent;
 }
@@ -185,7 +167,7 @@ static double disk_health(const disk_state *s, double pct)
     return 100.0 * (100.0 - pct) / (100.0 - start);
 }
 
-static disk_watch *disk_find(disk_state *s, const char *dir)
+disk_watch *disk_find(disk_state *s, const char *dir)
 {
     for (size_t i = 0; i < s->nw; i++)
         if (strcmp(s->w[i]->dir, dir) == 0)
@@ -216,7 +198,10 @@ static void disk_push(disk_watch *w, double t, double avail)
         w->n++;
 }
 
-/* Fits the samples no older than window_s before now. */
+/* Fits the samples no older than window_s before now, and the latest half, quarter, ... of them
+ * (down to min_samples): the straightest of these lines wins (a longer one unless a shorter one
+ * is clearly straighter). Issue 11: a steady fill after a flat period was never predicted, as
+ * the fit over the whole window is dominated by the flat part; its latest segment is straight. */
 static int disk_fit_watch(const disk_state *s, const disk_watch *w, double now, disk_fit *f)
 {
     double t[DISK_MAX_SAMPLES], y[DISK_MAX_SAMPLES];
@@ -229,7 +214,15 @@ static int disk_fit_watch(const disk_state *s, const disk_watch *w, double now, 
         y[k] = w->avail[at];
         k++;
     }
-    return disk_fit_line(t, y, k, f);
+    if (disk_fit_line(t, y, k, f) != 0)
+        return -1;
+    size_t min = s->min_samples > 2 ? (size_t)s->min_samples : 2;
+    for (size_t m = k / 2; m >= min; m /= 2) {
+        disk_fit g;
+        if (disk_fit_line(t + (k - m), y + (k - m), m, &g) == 0 && g.r2 > f->r2 + 0.01)
+            *f = g;
+    }
+    return 0;
 }
 
 static void disk_metric(disk_state *s, const char *name, const char *help, const char *mount,
@@ -400,525 +393,6 @@ static int disk_detect(void *state)
     return HEALER_OK;
 }
 
-/* ---- plan --------------------------------------------------------------------------------- */
-
-typedef struct disk_plan_ctx {
-    disk_state *s;
-    const char *mount;
-    dev_t dev;
-    double pct;
-    disk_openset open;
-    int open_loaded;
-} disk_plan_ctx;
-
-/* Previews every directory of the list on the mount; sums into sum, naming the first few. */
-static void disk_preview_list(disk_plan_ctx *pc, const char *key, double age,
-                              const char *pattern, disk_preview *sum)
-{
-    disk_state *s = pc->s;
-    memset(sum, 0, sizeof *sum);
-    if (!pc->open_loaded) {
-        char pd[4096];
-        if (s->h->proc_path(s->ctx, "", pd, sizeof pd))
-            disk_openset_load(pd, &pc->open);
-        pc->open_loaded = 1;
-    }
-    size_t n = s->h->config_list_len(s->ctx, key);
-    for (size_t i = 0; i < n; i++) {
-        const char *d = s->h->config_list_item(s->ctx, key, i);
-        if (!disk_on_mount(d, pc->dev))
-            continue;
-        disk_preview p;
-        if (disk_preview_dir(d, age, pattern, time(NULL), &pc->open, &p) != 0)
-            continue;
-        sum->count += p.count;
-        sum->bytes += p.bytes;
-        sum->held += p.held;
-        sum->scanned += p.scanned;
-        /* Names relative to the mountpoint: short, and still unambiguous. */
-        size_t ml = strlen(pc->mount);
-        const char *rd = strncmp(d, pc->mount, ml) == 0 ? d + ml : d;
-        while (*rd == '/')
-            rd++;
-        for (size_t k = 0; k < p.n_names && sum->n_names < DISK_PREVIEW_NAMES; k++) {
-            snprintf(sum->names[sum->n_names], sizeof sum->names[0], "%.40s%s%.50s", rd,
-                     *rd ? "/" : "", p.names[k]);
-            sum->n_names++;
-        }
-    }
-}
-
-/* "12 files (3.4 MiB): a, b, c, d..." */
-static void disk_preview_text(const disk_preview *p, char *buf, size_t len)
-{
-    char hb[32];
-    int w = snprintf(buf, len, "%llu file%s (%s)", (unsigned long long)p->count,
-                     p->count == 1 ? "" : "s", disk_human_bytes(p->bytes, hb, sizeof hb));
-    for (size_t i = 0; i < p->n_names && w > 0 && (size_t)w < len; i++)
-        w += snprintf(buf + w, len - (size_t)w, "%s%s", i ? ", " : ": ", p->names[i]);
-    if (p->count > p->n_names && w > 0 && (size_t)w < len)
-        w += snprintf(buf + w, len - (size_t)w, ", ...");
-    if (p->held && w > 0 && (size_t)w < len)
-        snprintf(buf + w, len - (size_t)w, "; %llu held open kept", (unsigned long long)p->held);
-}
-
-static int disk_journald_runs(disk_state *s)
-{
-    struct stat st;
-    if (s->journald_socket && *s->journald_socket && stat(s->journald_socket, &st) == 0 &&
-        S_ISSOCK(st.st_mode))
-        return 1;
-    const char *argv[] = {"systemctl", "is-active", "--quiet", "systemd-journald", NULL};
-    int status = -1;
-    char out[256];
-    int rc = s->h->probe_run(s->ctx, argv, 5.0, out, sizeof out, &status);
-    return rc == HEALER_OK && status == 0;
-}
-
-/* Counts the generations nix-env --delete-generations +keep would remove (never the current
- * one). -1 when the profile cannot be listed. Names of the first few into names. */
-static int disk_gens_to_delete(disk_state *s, long long keep, char *names, size_t nlen)
-{
-    struct stat st;
-    names[0] = '\0';
-    if (!s->nix_profile || lstat(s->nix_profile, &st) != 0)
-        return -1;
-    const char *argv[] = {"nix-env", "-p", s->nix_profile, "--list-generations", NULL};
-    char out[16384];
-    int status = -1;
-    if (s->h->probe_run(s->ctx, argv, s->preview_timeout, out, sizeof out, &status) != HEALER_OK)
-        return -1;
-    long gens[1024];
-    int cur[1024];
-    size_t n = 0;
-    char *save = NULL;
-    for (char *l = strtok_r(out, "\n", &save); l && n < 1024; l = strtok_r(NULL, "\n", &save)) {
-        char *end;
-        long g = strtol(l, &end, 10);
-        if (end == l || g <= 0)
-            continue;
-        gens[n] = g;
-        cur[n] = strstr(end, "(current)") != NULL;
-        n++;
-    }
-    /* nix-env lists in ascending order; keep the newest `keep` and the current one. */
-    int del = 0;
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (cur[i] || i + (size_t)keep >= n)
-            continue;
-        del++;
-        if (w < nlen)
-            w += (size_t)snprintf(names + w, nlen - w, "%s%ld", w ? " " : "", gens[i]);
-    }
-    if (w >= nlen && nlen > 4)
-        memcpy(names + nlen - 4, "...", 4);
-    return del;
-}
-
-/* How many store paths GC would delete now (nix-store --gc --print-dead); -1 unknown. */
-static long disk_nix_dead(disk_state *s, int *truncated)
-{
-    *truncated = 0;
-    if (!s->preview_nix)
-        return -1;
-    size_t cap = 256 * 1024;
-    char *out = malloc(cap);
-    if (!out)
-        return -1;
-    const char *argv[] = {"nix-store", "--gc", "--print-dead", NULL};
-    int status = -1;
-    long n = -1;
-    if (s->h->probe_run(s->ctx, argv, s->preview_timeout, out, cap, &status) == HEALER_OK) {
-        n = 0;
-        for (char *p = out; (p = strchr(p, '\n')); p++)
-            if (p[1] == '/')
-                n++;
-        if (out[0] == '/')
-            n++;
-        *truncated = strlen(out) >= cap - 1;
-    }
-    free(out);
-    return n;
-}
-
-static int disk_add_action(disk_plan_ctx *pc, const char *name, unsigned step, double impact,
-                           double conf, int auto_ok, const char *desc, const healer_kv *params,
-                           size_t n_params, healer_plan *plan)
-{
-    healer_action a = {
-        .name = name,
-        .target = pc->mount,
-        .description = desc,
-        .step = step,
-        .impact = impact,
-        .confidence = conf,
-        .flags = HEALER_ACTION_DELETES | (auto_ok ? HEALER_ACTION_AUTO_OK : 0u),
-        .params = params,
-        .n_params = n_params,
-    };
-    int rc = pc->s->h->plan_add_action(plan, &a);
-    if (rc < 0)
-        pc->s->h->log(pc->s->ctx, HEALER_LOG_WARN, "plan %s on %s: %s", name, pc->mount,
-                      healer_rc_str(rc));
-    return rc;
-}
-
-/* 1 when some directory of the list is on the mount. */
-static int disk_any_on_mount(disk_state *s, const char *key, dev_t dev)
-{
-    size_t n = s->h->config_list_len(s->ctx, key);
-    for (size_t i = 0; i < n; i++)
-        if (disk_on_mount(s->h->config_list_item(s->ctx, key, i), dev))
-            return 1;
-    return 0;
-}
-
-static int disk_plan(void *state, const healer_issue *issue, healer_plan *plan)
-{
-    disk_state *s = state;
-    const healer_host *h = s->h;
-    if (!issue->target || issue->target[0] != '/')
-        return HEALER_OK;   /* not a mountpoint: some other plugin's issue */
-    disk_usage u;
-    if (disk_usage_of(issue->target, &u) != 0) {
-        h->log(s->ctx, HEALER_LOG_WARN, "plan: cannot measure %s: %s", issue->target,
-               strerror(errno));
-        return HEALER_OK;
-    }
-    disk_plan_ctx pc = {.s = s, .mount = issue->target, .dev = u.dev, .pct = disk_pct(&u)};
-    char desc[HEALER_MSG_MAX], list[HEALER_MSG_MAX], num[32];
-    int store_here = disk_on_mount(s->nix_store, u.dev);
-
-    /* step 0: Nix store garbage collection */
-    if (pc.pct >= s->nix_gc_pct && store_here) {
-        int trunc;
-        long dead = disk_nix_dead(s, &trunc);
-        char deadtxt[64] = "";
-        if (dead >= 0)
-            snprintf(deadtxt, sizeof deadtxt, "; %s%ld dead store path%s now", trunc ? "at least "
-                     : "", dead, dead == 1 ? "" : "s");
-        snprintf(desc, sizeof desc, "nix-collect-garbage%s%s on %s%s",
-                 *s->gc_older ? " --delete-older-than " : "", s->gc_older, pc.mount, deadtxt);
-        healer_kv p[] = {{"delete_older_than", s->gc_older}};
-        disk_add_action(&pc, DISK_A_NIX_GC, 0, 0.1, 0.5, s->auto_nix_gc, desc, p, 1, plan);
-    }
-
-    /* step 1: old logs, rotated first; the journal */
-    if (pc.pct >= s->log_pct) {
-        disk_preview p;
-        disk_preview_list(&pc, "log_dirs", s->log_age, s->log_pattern, &p);
-        if (p.count > 0) {
-            disk_preview_text(&p, list, sizeof list);
-            snprintf(desc, sizeof desc, "remove log files older than %g days on %s, rotated "
-                     "first: %.380s", s->log_age, pc.mount, list);
-            snprintf(num, sizeof num, "%g", s->log_age);
-            healer_kv kv[] = {{"older_than_days", num}};
-            disk_add_action(&pc, DISK_A_LOGS, 1, 0.1, 0.5, s->auto_logs, desc, kv, 1, plan);
-        }
-        if (disk_any_on_mount(s, "journal_dirs", u.dev) && disk_journald_runs(s)) {
-            snprintf(desc, sizeof desc, "journalctl --vacuum-time=%s on the journal on %s",
-                     s->vacuum_time, pc.mount);
-            healer_kv kv[] = {{"vacuum_time", s->vacuum_time}};
-            disk_add_action(&pc, DISK_A_JOURNAL, 1, 0.1, 0.5, s->auto_logs, desc, kv, 1, plan);
-        }
-    }
-
-    /* step 2: temporary files */
-    if (pc.pct >= s->tmp_pct) {
-        disk_preview p;
-        disk_preview_list(&pc, "tmp_dirs", s->tmp_age, NULL, &p);
-        if (p.count > 0) {
-            disk_preview_text(&p, list, sizeof list);
-            snprintf(desc, sizeof desc, "remove temporary files older than %g days on %s: %.380s",
-                     s->tmp_age, pc.mount, list);
-            snprintf(num, sizeof num, "%g", s->tmp_age);
-            healer_kv kv[] = {{"older_than_days", num}};
-            disk_add_action(&pc, DISK_A_TMP, 2, 0.2, 0.5, s->auto_tmp, desc, kv, 1, plan);
-        }
-    }
-
-    /* step 3: old generations of the system profile */
-    if (pc.pct >= s->gens_pct && store_here) {
-        char names[128];
-        int del = disk_gens_to_delete(s, s->keep_gens, names, sizeof names);
-        if (del > 0) {
-            snprintf(desc, sizeof desc, "nix-env -p %s --delete-generations +%lld (%d "
-                     "generation%s: %s), then nix-store --gc", s->nix_profile, s->keep_gens, del,
-                     del == 1 ? "" : "s", names);
-            snprintf(num, sizeof num, "%lld", s->keep_gens);
-            healer_kv kv[] = {{"keep", num}};
-            disk_add_action(&pc, DISK_A_GENS, 3, 0.3, 0.5, s->auto_gens, desc, kv, 1, plan);
-        }
-    }
-
-    /* step 4: emergency, critical only: the same steps with aggressive ages */
-    if (pc.pct >= s->crit) {
-        disk_preview pl, pt;
-        disk_preview_list(&pc, "log_dirs", s->em_log_age, s->log_pattern, &pl);
-        disk_preview_list(&pc, "tmp_dirs", s->em_tmp_age, NULL, &pt);
-        int journal = disk_any_on_mount(s, "journal_dirs", u.dev) && disk_journald_runs(s);
-        if (pl.count || pt.count || store_here || journal) {
-            char lt[120], tt[120];
-            disk_preview_text(&pl, lt, sizeof lt);
-            disk_preview_text(&pt, tt, sizeof tt);
-            snprintf(desc, sizeof desc, "emergency on %.120s: logs older than %g d [%s]; temp "
-                     "older than %g d [%s]%s%.16s%s", pc.mount, s->em_log_age, lt, s->em_tmp_age, tt,
-                     journal ? "; journal vacuum " : "", journal ? s->em_vacuum_time : "",
-                     store_here ? "; nix GC and generations" : "");
-            char la[32], ta[32], kg[32];
-            snprintf(la, sizeof la, "%g", s->em_log_age);
-            snprintf(ta, sizeof ta, "%g", s->em_tmp_age);
-            snprintf(kg, sizeof kg, "%lld", s->em_keep_gens);
-            healer_kv kv[] = {{"log_age_days", la}, {"tmp_age_days", ta},
-                              {"vacuum_time", s->em_vacuum_time},
-                              {"delete_older_than", s->em_gc_older}, {"keep", kg}};
-            disk_add_action(&pc, DISK_A_EMERGENCY, 4, 0.4, 0.6, s->auto_em, desc, kv, 5, plan);
-        }
-    }
-    if (pc.open_loaded)
-        disk_openset_free(&pc.open);
-    return HEALER_OK;
-}
-
-/* ---- execute ------------------------------------------------------------------------------ */
-
-typedef struct disk_exec {
-    disk_state *s;
-    const char *mount;
-    dev_t dev;
-    uint64_t freed, count;
-    int ok, dry, failed, calls;
-    char msg[HEALER_MSG_MAX];
-    size_t mlen;
-} disk_exec;
-
-static void disk_note(disk_exec *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void disk_note(disk_exec *e, const char *fmt, ...)
-{
-    if (e->mlen >= sizeof e->msg - 1)
-        return;
-    if (e->mlen) {
-        e->msg[e->mlen++] = ';';
-        e->msg[e->mlen++] = ' ';
-        e->msg[e->mlen] = '\0';
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(e->msg + e->mlen, sizeof e->msg - e->mlen, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        e->mlen += (size_t)w;
-    if (e->mlen >= sizeof e->msg)
-        e->mlen = sizeof e->msg - 1;
-}
-
-static void disk_tally(disk_exec *e, int rc)
-{
-    e->calls++;
-    if (rc == HEALER_DRY_RUN)
-        e->dry++;
-    else if (rc < 0)
-        e->failed++;
-    else
-        e->ok++;
-}
-
-static uint64_t disk_avail(const char *mount)
-{
-    disk_usage u;
-    return disk_usage_of(mount, &u) == 0 ? u.avail_bytes : 0;
-}
-
-/* Runs a cleanup command; the bytes it freed are the mount's free space after minus before. */
-static void disk_exec_cmd(disk_exec *e, const char *const *argv)
-{
-    disk_state *s = e->s;
-    uint64_t before = disk_avail(e->mount);
-    char out[1024];
-    int status = -1;
-    int rc = s->h->act_run(s->ctx, argv, s->cmd_timeout, out, sizeof out, &status);
-    disk_tally(e, rc);
-    if (rc == HEALER_OK) {
-        uint64_t after = disk_avail(e->mount);
-        if (after > before)
-            e->freed += after - before;
-    }
-    disk_note(e, "%s", s->h->last_message(s->ctx));
-}
-
-static void disk_exec_remove(disk_exec *e, const char *key, double age, const char *pattern)
-{
-    disk_state *s = e->s;
-    size_t n = s->h->config_list_len(s->ctx, key);
-    for (size_t i = 0; i < n; i++) {
-        const char *d = s->h->config_list_item(s->ctx, key, i);
-        if (!disk_on_mount(d, e->dev))
-            continue;
-        healer_remove_opts o;
-        memset(&o, 0, sizeof o);
-        o.recursive = 1;
-        o.rotated_first = 1;
-        o.pattern = pattern && *pattern ? pattern : NULL;
-        uint64_t fr = 0, cnt = 0;
-        int rc = s->h->act_remove_old_files(s->ctx, d, age, &o, &fr, &cnt);
-        disk_tally(e, rc);
-        if (rc >= 0) {
-            e->freed += fr;
-            e->count += cnt;
-        }
-        disk_note(e, "%s", s->h->last_message(s->ctx));
-    }
-}
-
-static void disk_exec_journal(disk_exec *e, const char *vacuum)
-{
-    disk_state *s = e->s;
-    if (!disk_journald_runs(s))
-        return;
-    char vt[96];
-    snprintf(vt, sizeof vt, "--vacuum-time=%s", vacuum);
-    size_t n = s->h->config_list_len(s->ctx, "journal_dirs");
-    for (size_t i = 0; i < n; i++) {
-        const char *d = s->h->config_list_item(s->ctx, "journal_dirs", i);
-        if (!disk_on_mount(d, e->dev))
-            continue;
-        const char *argv[] = {"journalctl", vt, "-D", d, NULL};
-        disk_exec_cmd(e, argv);
-    }
-}
-
-static void disk_exec_gc(disk_exec *e, const char *older)
-{
-    if (!disk_on_mount(e->s->nix_store, e->dev))
-        return;
-    if (older && *older) {
-        const char *argv[] = {"nix-collect-garbage", "--delete-older-than", older, NULL};
-        disk_exec_cmd(e, argv);
-    } else {
-        const char *argv[] = {"nix-collect-garbage", NULL};
-        disk_exec_cmd(e, argv);
-    }
-}
-
-static void disk_exec_gens(disk_exec *e, const char *keep)
-{
-    disk_state *s = e->s;
-    struct stat st;
-    if (!disk_on_mount(s->nix_store, e->dev) || lstat(s->nix_profile, &st) != 0)
-        return;
-    char k[40];
-    snprintf(k, sizeof k, "+%s", keep);
-    const char *argv[] = {"nix-env", "-p", s->nix_profile, "--delete-generations", k, NULL};
-    int failed = e->failed;
-    disk_exec_cmd(e, argv);
-    if (e->failed == failed) {  /* the generations' closures are garbage only after a GC */
-        const char *gc[] = {"nix-store", "--gc", NULL};
-        disk_exec_cmd(e, gc);
-    }
-}
-
-static const char *disk_param(const healer_action *a, const char *key, const char *def)
-{
-    for (size_t i = 0; i < a->n_params; i++)
-        if (a->params[i].key && strcmp(a->params[i].key, key) == 0 && a->params[i].value)
-            return a->params[i].value;
-    return def;
-}
-
-static double disk_param_d(const healer_action *a, const char *key, double def)
-{
-    const char *v = disk_param(a, key, NULL);
-    if (!v)
-        return def;
-    char *end;
-    double d = strtod(v, &end);
-    return end != v && *end == '\0' && d >= 0 && isfinite(d) ? d : def;
-}
-
-static int disk_execute(void *state, const healer_issue *issue, const healer_action *action,
-                        healer_result *result)
-{
-    disk_state *s = state;
-    const healer_host *h = s->h;
-    const char *mount = action->target && *action->target ? action->target : issue->target;
-    disk_usage u;
-    if (!mount || disk_usage_of(mount, &u) != 0) {
-        result->outcome = HEALER_OUTCOME_FAILED;
-        snprintf(result->message, sizeof result->message, "cannot measure %s: %s",
-                 mount ? mount : "(none)", strerror(errno));
-        return HEALER_OK;
-    }
-    disk_exec e = {.s = s, .mount = mount, .dev = u.dev};
-    const char *n = action->name;
-    char kbuf[32];
-    if (strcmp(n, DISK_A_NIX_GC) == 0) {
-        disk_exec_gc(&e, disk_param(action, "delete_older_than", s->gc_older));
-    } else if (strcmp(n, DISK_A_LOGS) == 0) {
-        disk_exec_remove(&e, "log_dirs", disk_param_d(action, "older_than_days", s->log_age),
-                         s->log_pattern);
-    } else if (strcmp(n, DISK_A_JOURNAL) == 0) {
-        disk_exec_journal(&e, disk_param(action, "vacuum_time", s->vacuum_time));
-    } else if (strcmp(n, DISK_A_TMP) == 0) {
-        disk_exec_remove(&e, "tmp_dirs", disk_param_d(action, "older_than_days", s->tmp_age),
-                         NULL);
-    } else if (strcmp(n, DISK_A_GENS) == 0) {
-        snprintf(kbuf, sizeof kbuf, "%lld", s->keep_gens);
-        disk_exec_gens(&e, disk_param(action, "keep", kbuf));
-    } else if (strcmp(n, DISK_A_EMERGENCY) == 0) {
-        /* Cheapest first, as the ladder; each only where its target is on this mount. */
-        disk_exec_gc(&e, disk_param(action, "delete_older_than", s->em_gc_older));
-        disk_exec_remove(&e, "log_dirs", disk_param_d(action, "log_age_days", s->em_log_age),
-                         s->log_pattern);
-        disk_exec_journal(&e, disk_param(action, "vacuum_time", s->em_vacuum_time));
-        disk_exec_remove(&e, "tmp_dirs", disk_param_d(action, "tmp_age_days", s->em_tmp_age),
-                         NULL);
-        snprintf(kbuf, sizeof kbuf, "%lld", s->em_keep_gens);
-        disk_exec_gens(&e, disk_param(action, "keep", kbuf));
-    } else {
-        result->outcome = HEALER_OUTCOME_FAILED;
-        snprintf(result->message, sizeof result->message, "unknown action %s", n);
-        return HEALER_E_INVAL;
-    }
-
-    disk_usage after;
-    size_t k = 0;
-    result->measurements[k++] = (healer_measurement){"freed_bytes", (double)e.freed};
-    result->measurements[k++] = (healer_measurement){"files_removed", (double)e.count};
-    if (disk_usage_of(mount, &after) == 0) {
-        result->measurements[k++] = (healer_measurement){"used_percent", after.used_percent};
-        result->measurements[k++] = (healer_measurement){"free_bytes", (double)after.avail_bytes};
-    }
-    result->n_measurements = k;
-
-    if (e.calls == 0) {
-        result->outcome = HEALER_OUTCOME_SKIPPED;
-        snprintf(result->message, sizeof result->message, "%s: nothing of it is on %s", n, mount);
-    } else if (e.dry && !e.ok && !e.failed) {
-        result->outcome = HEALER_OUTCOME_DRY_RUN;
-        snprintf(result->message, sizeof result->message, "%s", e.msg);
-    } else if (e.failed && !e.ok) {
-        result->outcome = HEALER_OUTCOME_FAILED;
-        snprintf(result->message, sizeof result->message, "%s", e.msg);
-    } else if (e.freed == 0 && e.count == 0) {
-        result->outcome = HEALER_OUTCOME_SKIPPED;
-        snprintf(result->message, sizeof result->message, "freed nothing: %.480s", e.msg);
-    } else {
-        result->outcome = HEALER_OUTCOME_DONE;
-        snprintf(result->message, sizeof result->message, "%s", e.msg);
-    }
-    if (e.ok && e.freed > 0) {
-        healer_kv l[] = {{"action", n}, {"mount", mount}};
-        h->metric(s->ctx, HEALER_METRIC_COUNTER, "bytes_freed_total",
-                  "Bytes the disk plugin's cleanups freed", l, 2, (double)e.freed);
-        /* The trend before the cleanup says nothing about the one after: fit afresh. */
-        disk_watch *w = disk_find(s, mount);
-        if (w)
-            w->n = 0;
-    }
-    return HEALER_OK;
-}
-
 /* ---- verify ------------------------------------------------------------------------------- */
 
 static int disk_verify(void *state, const healer_issue *issue, const healer_action *action,
@@ -1021,6 +495,8 @@ static int disk_init(const healer_host *h, healer_ctx *ctx, void **state)
     s->auto_gens = h->config_bool(ctx, "auto_generations");
     s->auto_em = h->config_bool(ctx, "auto_emergency");
     s->preview_nix = h->config_bool(ctx, "preview_nix");
+    s->gc_users = h->config_bool(ctx, "gc_user_profiles");
+    s->user_profiles = h->config_string(ctx, "user_profiles_dir");
     s->nix_store = h->config_string(ctx, "nix_store");
     s->nix_profile = h->config_string(ctx, "nix_profile");
     s->gc_older = h->config_string(ctx, "gc_delete_older_than");
@@ -1029,10 +505,14 @@ static int disk_init(const healer_host *h, healer_ctx *ctx, void **state)
     s->em_vacuum_time = h->config_string(ctx, "emergency_journal_vacuum_time");
     s->journald_socket = h->config_string(ctx, "journald_socket");
     s->log_pattern = h->config_string(ctx, "log_pattern");
-    if (!s->gc_older)
-        s->gc_older = "";
-    if (!s->em_gc_older)
-        s->em_gc_older = "";
+    if (s->gc_older && *s->gc_older)
+        h->log(ctx, HEALER_LOG_WARN, "plugins.disk.gc_delete_older_than = \"%s\" is no longer "
+               "used: nix_gc deletes the system profile's generations beyond keep_generations "
+               "(%lld), never by age, then runs nix-store --gc", s->gc_older, s->keep_gens);
+    if (s->em_gc_older && *s->em_gc_older)
+        h->log(ctx, HEALER_LOG_WARN, "plugins.disk.emergency_gc_delete_older_than = \"%s\" is "
+               "no longer used: the emergency GC keeps emergency_keep_generations (%lld)",
+               s->em_gc_older, s->em_keep_gens);
     if (!s->vacuum_time || !*s->vacuum_time)
         s->vacuum_time = "7d";
     if (!s->em_vacuum_time || !*s->em_vacuum_time)

@@ -54,36 +54,48 @@ int disk_fit_line(const double *t, const double *y, size_t n, disk_fit *f);
  * against time, so filling means a negative slope); -1 when it is not filling. */
 double disk_time_to_full(const disk_fit *f, double avail_bytes);
 
-/* Every regular file held open by some process, as sorted (dev, inode) pairs, read from
- * proc_dir/[pid]/fd. */
+/* Every regular file held open or mapped by some process, as sorted (dev, inode) pairs, read
+ * from proc_dir/[pid]/fd and proc_dir/[pid]/maps. */
 typedef struct disk_openset {
     struct disk_devino { dev_t dev; ino_t ino; } *v;
-    size_t n;
+    size_t n, cap;
 } disk_openset;
 int disk_openset_load(const char *proc_dir, disk_openset *s);
 int disk_openset_has(const disk_openset *s, dev_t dev, ino_t ino);
 void disk_openset_free(disk_openset *s);
 
-/* What removing the regular files older than some age under a directory would free, walked as
- * the host's act_remove_old_files walks (never through symlinks, never into another
- * filesystem, no sockets, fifos or devices, held-open files kept). Read-only. */
+/* What removing the regular files older than some age under a directory would free, walked by
+ * the very code the host's act_remove_old_files runs (agent/clean_walk.c): the directory opened
+ * from / through trusted directories without symlinks, never another mount, ages by the newest
+ * of atime, mtime and ctime, no login records, no sockets, fifos or devices, held-open and
+ * mapped files kept. Read-only. */
 #define DISK_PREVIEW_NAMES 4
 typedef struct disk_preview {
     uint64_t count, bytes;    /* files that would go, and their blocks (st_blocks * 512) */
-    uint64_t held;            /* old enough but held open: kept */
+    uint64_t held;            /* old enough but held open or mapped: kept */
+    uint64_t linked;          /* would go, but another hard link keeps the blocks: 0 bytes */
     uint64_t scanned;         /* directory entries looked at */
-    char names[DISK_PREVIEW_NAMES][96]; /* the first few, rotated ones first */
+    uint64_t mounts_skipped, login_kept;
+    char names[DISK_PREVIEW_NAMES][512]; /* the first few to go, in the host's order */
     size_t n_names;
     int names_rotated[DISK_PREVIEW_NAMES];
+    char why[512];            /* why the directory was refused, when -1 */
+    char deferred[512];       /* directories left to systemd-tmpfiles (the plugin's sum) */
 } disk_preview;
 /* pattern: fnmatch on the file name, NULL or "" = every file. held_set may be NULL (no
- * held-open check). 0, or -1 with errno when dir cannot be opened. */
+ * held-open check). 0, or -1 with errno and p->why when dir is refused or cannot be opened. */
 int disk_preview_dir(const char *dir, double older_than_days, const char *pattern, time_t now,
                      const disk_openset *held_set, disk_preview *p);
 
 /* 1 for names logrotate and friends give rotated files (*.1, *.gz, *-YYYYMMDD), as the host's
  * rotated_first ordering decides. */
 int disk_is_rotated(const char *name);
+
+/* 1 when a tmpfiles.d file (*.conf) in one of dirs has an ageing line (type d, D, e, v, q or
+ * Q with an age) for exactly path: systemd-tmpfiles owns its cleanup. *where names the file,
+ * line and rule. */
+int disk_tmpfiles_rule(const char *const *dirs, size_t n_dirs, const char *path, char *where,
+                       size_t wl);
 
 /* "3.2 MiB" into buf. */
 const char *disk_human_bytes(uint64_t bytes, char *buf, size_t len);

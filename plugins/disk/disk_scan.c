@@ -2,6 +2,8 @@
  * least-squares fit behind time-to-full, and the read-only preview of a cleanup (what
  * act_remove_old_files would remove, walked by the same rules). No host calls here. */
 #include "disk.h"
+#include "clean_walk.h"
+#include "sanitize.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -161,11 +163,27 @@ static int disk_cmp_devino(const void *x, const void *y)
     return 0;
 }
 
+static void disk_openset_add(void *ud, dev_t dev, ino_t ino)
+{
+    disk_openset *s = ud;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        struct disk_devino *nv = realloc(s->v, nc * sizeof *nv);
+        if (!nv)
+            return;
+        s->v = nv;
+        s->cap = nc;
+    }
+    s->v[s->n].dev = dev;
+    s->v[s->n].ino = ino;
+    s->n++;
+}
+
 int disk_openset_load(const char *proc_dir, disk_openset *s)
 {
     s->v = NULL;
     s->n = 0;
-    size_t cap = 0;
+    s->cap = 0;
     DIR *d = opendir(proc_dir);
     if (!d)
         return -1;
@@ -173,7 +191,11 @@ int disk_openset_load(const char *proc_dir, disk_openset *s)
     while ((de = readdir(d))) {
         if (de->d_name[0] < '0' || de->d_name[0] > '9')
             continue;
+        /* Mapped (maps: one read per process) or held open (fd): removing either frees
+         * nothing yet. */
         char path[512];
+        snprintf(path, sizeof path, "%s/%s/maps", proc_dir, de->d_name);
+        cw_maps_scan(path, 0, disk_openset_add, s);
         snprintf(path, sizeof path, "%s/%s/fd", proc_dir, de->d_name);
         int fdd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fdd < 0)
@@ -190,17 +212,7 @@ int disk_openset_load(const char *proc_dir, disk_openset *s)
             struct stat st;
             if (fstatat(fdd, fe->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
                 continue;
-            if (s->n == cap) {
-                size_t nc = cap ? cap * 2 : 256;
-                struct disk_devino *nv = realloc(s->v, nc * sizeof *nv);
-                if (!nv)
-                    break;
-                s->v = nv;
-                cap = nc;
-            }
-            s->v[s->n].dev = st.st_dev;
-            s->v[s->n].ino = st.st_ino;
-            s->n++;
+            disk_openset_add(s, st.st_dev, st.st_ino);
         }
         closedir(fds);
     }
@@ -225,123 +237,55 @@ void disk_openset_free(disk_openset *s)
     s->n = 0;
 }
 
-static int disk_all_digits(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 int disk_is_rotated(const char *name)
 {
-    static const char *const comp[] = { ".gz", ".xz", ".bz2", ".zst", ".lz4", ".old", NULL };
-    size_t n = strlen(name);
-    for (size_t i = 0; comp[i]; i++) {
-        size_t cl = strlen(comp[i]);
-        if (n > cl && strcmp(name + n - cl, comp[i]) == 0)
-            return 1;
-    }
-    const char *dot = strrchr(name, '.');
-    if (dot && dot != name && disk_all_digits(dot + 1))
-        return 1;
-    if (n > 9 && name[n - 9] == '-' && disk_all_digits(name + n - 8))
-        return 1;
-    return 0;
-}
-
-/* Keeps the first few names, rotated ones first (the order the host removes them in). */
-static void disk_preview_name(disk_preview *p, const char *rel, int rotated)
-{
-    if (p->n_names < DISK_PREVIEW_NAMES) {
-        snprintf(p->names[p->n_names], sizeof p->names[0], "%.95s", rel);
-        p->names_rotated[p->n_names++] = rotated;
-        return;
-    }
-    if (!rotated)
-        return;
-    for (size_t i = 0; i < p->n_names; i++)
-        if (!p->names_rotated[i]) {
-            snprintf(p->names[i], sizeof p->names[0], "%.95s", rel);
-            p->names_rotated[i] = 1;
-            return;
-        }
-}
-
-static void disk_preview_walk(int dfd, const char *prefix, int depth, dev_t root_dev,
-                              time_t cutoff, const char *pattern, const disk_openset *held_set,
-                              disk_preview *p)
-{
-    int dup_fd = dup(dfd);
-    if (dup_fd < 0)
-        return;
-    DIR *d = fdopendir(dup_fd);
-    if (!d) {
-        close(dup_fd);
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *nm = de->d_name;
-        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0)
-            continue;
-        p->scanned++;
-        /* d_type spares an fstatat for the symlinks and specials we skip anyway. */
-        if (de->d_type == DT_LNK || de->d_type == DT_SOCK || de->d_type == DT_FIFO ||
-            de->d_type == DT_CHR || de->d_type == DT_BLK)
-            continue;
-        struct stat st;
-        if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) != 0)
-            continue;   /* gone while we looked */
-        char rel[512];
-        int rn = snprintf(rel, sizeof rel, "%s%s%s", prefix, *prefix ? "/" : "", nm);
-        if (rn < 0 || (size_t)rn >= sizeof rel)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (depth >= 64 || st.st_dev != root_dev)
-                continue;
-            int sub = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub < 0)
-                continue;
-            disk_preview_walk(sub, rel, depth + 1, root_dev, cutoff, pattern, held_set, p);
-            close(sub);
-            continue;
-        }
-        if (!S_ISREG(st.st_mode) || st.st_mtime >= cutoff)
-            continue;
-        if (pattern && *pattern && fnmatch(pattern, nm, 0) != 0)
-            continue;
-        if (held_set && disk_openset_has(held_set, st.st_dev, st.st_ino)) {
-            p->held++;
-            continue;
-        }
-        p->count++;
-        if (st.st_nlink <= 1)   /* another hard link keeps the blocks */
-            p->bytes += (uint64_t)st.st_blocks * 512u;
-        disk_preview_name(p, rel, disk_is_rotated(nm));
-    }
-    closedir(d);
+    return cw_is_rotated(name);
 }
 
 int disk_preview_dir(const char *dir, double older_than_days, const char *pattern, time_t now,
                      const disk_openset *held_set, disk_preview *p)
 {
     memset(p, 0, sizeof *p);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
+    int fd;
+    if (cw_open_trusted_dir(dir, geteuid(), &fd, p->why, sizeof p->why) != 0)
         return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
+    cw_walk w;
+    memset(&w, 0, sizeof w);
+    w.cutoff = now - (time_t)(older_than_days * 86400.0);
+    w.pattern = pattern;
+    w.recursive = 1;
+    if (cw_walk_dir(&w, fd) != 0) {
         int e = errno;
+        snprintf(p->why, sizeof p->why, "%s: %s", dir, strerror(e));
         close(fd);
         errno = e;
         return -1;
     }
-    time_t cutoff = now - (time_t)(older_than_days * 86400.0);
-    disk_preview_walk(fd, "", 0, st.st_dev, cutoff, pattern, held_set, p);
     close(fd);
+    /* The host's order (rotated first, oldest first): the names shown are the first to go. */
+    cw_sort(&w, 1);
+    p->scanned = w.scanned;
+    p->mounts_skipped = w.skipped_mount;
+    p->login_kept = w.skipped_login;
+    for (size_t i = 0; i < w.n; i++) {
+        const cw_file *f = &w.v[i];
+        if (held_set && disk_openset_has(held_set, f->dev, f->ino)) {
+            p->held++;
+            continue;
+        }
+        p->count++;
+        if (f->nlink <= 1)   /* another hard link keeps the blocks */
+            p->bytes += f->blocks_bytes;
+        else
+            p->linked++;
+        if (p->n_names < DISK_PREVIEW_NAMES) {
+            const char *base = strrchr(f->rel, '/');
+            p->names_rotated[p->n_names] = cw_is_rotated(base ? base + 1 : f->rel);
+            /* the host's sanitizer: a name's raw control bytes never reach a description */
+            sanitize_to(f->rel, strlen(f->rel), p->names[p->n_names++], sizeof p->names[0], 0);
+        }
+    }
+    cw_walk_free(&w);
     return 0;
 }
 

@@ -3,13 +3,21 @@
 # (nothing changes, every planned action audited), a risky plan waiting for confirmation over
 # HTTP with the bearer token, confirm and reject, pause, repeats merged, metrics that promtool
 # accepts, SIGHUP reload (good and bad config), and the command-line contract.
+# The old files are old in all three times (debugfs on a loop-mounted ext4 in this test's own
+# mount namespace): the agent ages a file by the newest of atime/mtime/ctime; touch -d leaves ctime.
+. "$SRC/tests/plugins/disk_lib.sh"
+disk_private_ns "$0" "$@"
 . "$SRC/tests/lib/agent.sh"
+disk_need_ext4
 PDIR=$(plugin_dir "$BUILD/plugins/dirwatch.so")
 W="$T/watched"
+mkdir -p "$W"
+disk_old_dir "$W"
+trap 'umount "$W" 2>/dev/null || true; cleanup' EXIT
 fill() { # two old files (to go) and one new file (to stay), 2.5 MB over a 1 MB limit
   mkdir -p "$W"
   head -c 1000000 /dev/zero >"$W/old1.log"; head -c 1000000 /dev/zero >"$W/old2.log.1"
-  touch -d '30 days ago' "$W/old1.log" "$W/old2.log.1"
+  disk_make_old 30 "$W" "$W/old1.log" "$W/old2.log.1"
   head -c 500000 /dev/zero >"$W/new.log"
 }
 DW="dirwatch = { directory = \"$W\"; paths_allow = [\"$W\"]; max_bytes = 1000000; max_age_days = 7.0; };"

@@ -10,13 +10,21 @@
 # kill(2) of a process this test started and EACCES opening /proc/sys/vm/drop_caches for writing,
 # while the agent's act_signal on the same process and its own heal work.
 set -euo pipefail
+# Old files are made old in all three times (debugfs on a loop-mounted ext4 in this test's own
+# mount namespace): the agent ages a file by the newest of atime/mtime/ctime, and touch -d leaves
+# ctime at now.
+. "$SRC/tests/plugins/disk_lib.sh"
+disk_private_ns "$0" "$@"
 export MODE=live MAX_HEALS=100000 INTERVAL=0.3
 . "$SRC/tests/lib/agent.sh"
+disk_need_ext4
+trap 'for d in watched watched1 watched2; do umount "$T/$d" 2>/dev/null || true; done; cleanup' EXIT
 
 /usr/bin/python3 -c 'import msgpack' || { echo "python3-msgpack is missing: scripts/install-deps.sh"; exit 1; }
 FIX="$BUILD/tests/plugins"
 PROG="$T/programs/filewatch.py"
 mkdir -p -m 0755 "$T/programs" "$T/watched" "$T/out"
+disk_old_dir "$T/watched"
 install -m 0755 "$SRC/sdk/examples/python/filewatch.py" "$PROG"
 PD=$(plugin_dir "$FIX/ticker.so")
 fw() { # extra keys for the filewatch section; more sections
@@ -32,6 +40,7 @@ sed -e 's/^NAME = "filewatch"$/NAME = "filewatch1"/' -e 's/^ISSUE = "stale_files
   -e '/"protocol": 2,/d' "$PROG" >"$PROG1"
 chmod 0755 "$PROG1"
 mkdir -p -m 0755 "$T/watched1"
+disk_old_dir "$T/watched1"
 FW1="filewatch1 = { exec = \"$PROG1\"; directory = \"$T/watched1\"; paths_allow = [\"$T/watched1\"];
       max_age_days = 1.0; auto_delete = true; allow_auto = true; interval = 0.3; };"
 
@@ -60,7 +69,7 @@ wait_for "the Python plugin is running in its own process" 20 bash -c \
   "curl -s $URL/api/v1/plugins | jq -e '.plugins[] | select(.name==\"filewatch\") | .state==\"loaded\" and .isolation==\"process\" and .process.run_state==\"running\"'"
 echo fresh >"$T/watched/keep.txt"
 head -c 5000 /dev/zero >"$T/watched/old.log"
-touch -d '10 days ago' "$T/watched/old.log"
+disk_make_old 10 "$T/watched" "$T/watched/old.log"
 wait_for "stale_files healed through the agent" 30 grep -q "heal #.* stale_files on $T/watched: healed" "$T/agent.log"
 check "the old file was really removed" test ! -e "$T/watched/old.log"
 check "the new file was kept" test -e "$T/watched/keep.txt"
@@ -69,7 +78,7 @@ check "the removal is in the audit log, by filewatch, through remove_old_files" 
 wait_for "the issue is resolved by the plugin" 10 bash -c \
   "! curl -s $URL/api/v1/issues | jq -e '.issues[]? | select((.type|startswith(\"stale_files\")) and .state!=\"healed\")'"
 head -c 100 /dev/zero >"$T/watched1/old1.log"
-touch -d '10 days ago' "$T/watched1/old1.log"
+disk_make_old 10 "$T/watched1" "$T/watched1/old1.log"
 wait_for "the protocol 1 copy heals as well (one message per datagram)" 30 bash -c "[ ! -e $T/watched1/old1.log ]"
 check "no malformed message either way, and the protocol 1 copy never crashed" bash -c \
   "! grep -q -e 'malformed message' -e 'filewatch1 crashed' $T/agent.log"
@@ -85,7 +94,7 @@ wait_for "the ticker keeps healing" 20 bash -c "[ \$(ls $T/out | wc -l) -gt $bef
 wait_for "the program is restarted" 20 bash -c \
   "curl -s $URL/api/v1/plugins | jq -e '.plugins[] | select(.name==\"filewatch\") | .process.run_state==\"running\" and .process.crashes==1'"
 head -c 100 /dev/zero >"$T/watched/old2.log"
-touch -d '10 days ago' "$T/watched/old2.log"
+disk_make_old 10 "$T/watched" "$T/watched/old2.log"
 wait_for "the restarted program heals again" 30 bash -c "[ ! -e $T/watched/old2.log ]"
 check "the agent is alive" kill -0 "$AGENT_PID"
 stop_agent
@@ -95,12 +104,13 @@ check "the program stops with the agent on MSG_STOP, not killed" bash -c \
 # ---- a program is confined: direct changes fail, the same through the agent work --------------
 setpriv --reuid=65534 --regid=65534 --clear-groups sleep 300 &
 VICTIM=$!
-trap 'kill -KILL $VICTIM 2>/dev/null || true; cleanup' EXIT
+trap 'kill -KILL $VICTIM 2>/dev/null || true; for d in watched watched1 watched2; do umount "$T/$d" 2>/dev/null || true; done; cleanup' EXIT
 export HEALER_PY_EXAMPLES="$SRC/sdk/examples/python" PYTHONDONTWRITEBYTECODE=1
 install -m 0755 "$SRC/tests/fixtures/programs/pyprobe.py" "$T/programs/pyprobe.py"
 mkdir -p "$T/watched2"
+disk_old_dir "$T/watched2"
 head -c 100 /dev/zero >"$T/watched2/old.log"
-touch -d '10 days ago' "$T/watched2/old.log"
+disk_make_old 10 "$T/watched2" "$T/watched2/old.log"
 write_config "$T/p.conf" "$PD" "pyprobe = { exec = \"$T/programs/pyprobe.py\"; pid = $VICTIM;
     directory = \"$T/watched2\"; paths_allow = [\"$T/watched2\"]; max_age_days = 1.0;
     auto_delete = true; allow_auto = true; interval = 0.3; };" "scope = { uids = [65534]; };"

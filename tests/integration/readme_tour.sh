@@ -17,6 +17,8 @@ sed -e "s#$S#$T/state#g" -e 's#"127.0.0.1:9191"#"127.0.0.1:0"#' \
 check "the dev config's plugin folder was moved" grep -q "plugin_dir = \"$PD\"" "$T/dev.conf"
 mkdir -p "$T/state"
 check "the dev config is dry-run" grep -q '^  mode = "dry-run";' "$T/dev.conf"
+check "README step 3: the dev config counts every demo file as old, as the README says" \
+  bash -c "sed -n '/^  dirwatch = {/,/^  };/p' '$T/dev.conf' | grep -q '^    max_age_days = 0.0;' && grep -q 'sets to 0' '$SRC/README.md'"
 for p in cpu thermal memory disk nixconfig service network; do
   check "the dev config pins $p to dry-run" grep -q "^  $p = { mode = \"dry-run\"; };" "$T/dev.conf"
 done
@@ -30,7 +32,7 @@ tour_cmd() { tour | grep -E "^        $1" | sed -e 's/^        //' -e "s#build/s
 start_agent "$T/dev.conf"
 check "dry-run: every plugin says dry-run" \
   bash -c "curl -s $URL/api/v1/plugins | jq -e '[.plugins[] | select(.state == \"loaded\") | .mode] | length > 0 and all(. == \"dry-run\")'"
-( cd "$T" && eval "$(tour_cmd 'mkdir -p')" && eval "$(tour_cmd 'for i in')" && eval "$(tour_cmd 'touch -d')" )
+( cd "$T" && eval "$(tour_cmd 'mkdir -p')" && eval "$(tour_cmd 'for i in')" )
 dry_heal() { "$HEALCTL" --url "$URL" --json history | jq -e '.heals[] | select(.issue_type == "dir_oversize" and .outcome == "dry_run")'; }
 wait_for "README step 3: healctl history shows a dry_run heal" 30 dry_heal
 check "nothing was deleted" [ -f "$T/state/demo/old1.log" ]
@@ -66,7 +68,6 @@ check "SIGTERM exits 0" stop_agent
 # its heal is a dry run (no confirmation asked, history says dry_run) and nothing is deleted.
 sed 's#^  dirwatch = {#  dirwatch = {\n    mode = "dry-run";#' "$T/live.conf" >"$T/pdry.conf"
 for i in 1 2 3; do head -c 50M /dev/zero >"$T/state/demo/old$i.log"; done
-touch -d '30 days ago' "$T/state/demo/"old*.log
 start_agent "$T/pdry.conf"
 check "plugin dry-run in a live agent: /api/v1/status says live" \
   [ "$(get /api/v1/status | jq -r .mode)" = live ]

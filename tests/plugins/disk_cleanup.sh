@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The disk plugin with the real agent on a real, small filesystem: a 16 MiB tmpfs mounted in a
-# private mount namespace this script creates (the host's mounts are untouched), filled with old
+# The disk plugin with the real agent on a real, small filesystem: a 16 MiB ext4 image
+# loop-mounted in a private mount namespace this script creates (the host's mounts are untouched;
+# old files are made old in all three times, atime, mtime and ctime, with debugfs), filled with old
 # and new logs, rotated logs, temp files, a file a process holds open, a socket, and symlinks out
 # of the filesystem. Dry-run (--once) changes nothing and audits what would go; live with the
 # deletion classes automatic frees space through the ladder (logs, then temp files) and removes
@@ -12,9 +13,12 @@ if [ -z "${DISK_TEST_IN_NS:-}" ]; then
   exec env DISK_TEST_IN_NS=1 unshare --mount --propagation private bash "$0" "$@"
 fi
 . "$SRC/tests/lib/agent.sh"
+. "$SRC/tests/plugins/disk_lib.sh"
+disk_need_ext4
 PDIR=$(plugin_dir "$BUILD/plugins/disk.so")
 M="$T/mnt"
 OUT="$T/outside"
+IMG="$T/disk.img"
 HOLDER=""
 WRITER=""
 disk_cleanup() {
@@ -24,18 +28,22 @@ disk_cleanup() {
 }
 trap 'disk_cleanup; stop_agent 2>/dev/null || true; umount "$M" 2>/dev/null || true; cleanup' EXIT
 mkdir -p "$M" "$OUT"
-mount -t tmpfs -o size=16m tmpfs "$M"
-check "the tmpfs is visible in this namespace only" grep -q " $M tmpfs " /proc/self/mounts
+disk_ext4 "$IMG" "$M" 16
+check "the ext4 image is visible in this namespace only" grep -q " $M ext4 " /proc/self/mounts
 
 mib() { head -c $(( $1 * 1024 )) /dev/urandom >"$2"; }   # size in KiB
-old() { touch -h -d '30 days ago' "$@"; }
+OLDS=()
+old() { OLDS+=("$@"); }                                    # aged by debugfs at the end of fill
+used_kib() { df --output=used -k "$M" | tail -n1 | tr -dc 0-9; }
+avail_kib() { df --output=avail -k "$M" | tail -n1 | tr -dc 0-9; }
 
-# 15 MiB of 16 (93.75 %): the logs step alone leaves it above 90 %, so the temp step is needed.
+# 93.8 % as df counts (used / (used + avail)): the logs step alone leaves it above 90 %, so the
+# temp step is needed; below the critical 95 %, where the emergency step would join the plan.
 fill() {
   disk_cleanup
   rm -rf "${M:?}"/* "$OUT"/*
+  OLDS=()
   mkdir -p "$M/log/nested" "$M/tmp/sub" "$M/data"
-  mib 9472 "$M/data/big"                                   # new data, not in any cleanup dir
   mib 256 "$M/log/old.log"; mib 128 "$M/log/app.log.1"; mib 128 "$M/log/nested/app.log.2.gz"
   mib 256 "$M/log/new.log"                                 # new: stays
   mib 512 "$M/log/held.log"                                # old, but held open: stays
@@ -44,11 +52,12 @@ fill() {
   mib 512 "$M/tmp/new-scratch"                             # new: stays
   python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$M/tmp/sock"
   echo keep >"$OUT/target.txt"; mkdir -p "$OUT/dir"; echo keep >"$OUT/dir/inner.txt"
-  old "$OUT/target.txt" "$OUT/dir/inner.txt" "$M/tmp/sock"
+  touch -d '30 days ago' "$OUT/target.txt" "$OUT/dir/inner.txt"
+  old "$M/tmp/sock"
   ln -s "$OUT/target.txt" "$M/tmp/escape"                  # symlink out of the filesystem
   ln -s "$OUT/dir" "$M/tmp/linkdir"                         # a symlinked directory: not entered
-  old "$M/tmp/escape" "$M/tmp/linkdir"
-  old "$M/log" "$M/log/nested" "$M/tmp" "$M/tmp/sub"
+  mib $(( ($(used_kib) + $(avail_kib)) * 938 / 1000 - $(used_kib) )) "$M/data/big"   # new data
+  disk_age "$IMG" "$M" 30 "${OLDS[@]}"
   sleep 100000 <"$M/log/held.log" &                        # a real process holding it open
   HOLDER=$!
 }
@@ -66,12 +75,12 @@ A="$T/state/audit.jsonl"
 
 # --- dry-run: nothing changes, the audit lists what would have gone -------------------------
 fill
-check "filled above the tmp threshold (93 %)" [ "$(used_pct)" -ge 93 ]
+check "filled above the tmp threshold (93 %), below critical" [ "$(used_pct)" -ge 93 -a "$(used_pct)" -lt 95 ]
 snapshot >"$T/before.txt"
 write_config "$T/dry.conf" "$PDIR" "$(DISKCONF 'auto_logs = true; auto_tmp = true;')" "$SCOPE"
 "$HEALERD" -c "$T/dry.conf" --once --dry-run >"$T/once.out" 2>"$T/once.log" || true
 cat "$T/once.out"
-check "dry-run: disk_space_low detected on the tmpfs" grep -q "^issue #.* disk_space_low .* on $M" "$T/once.out"
+check "dry-run: disk_space_low detected on the image" grep -q "^issue #.* disk_space_low .* on $M" "$T/once.out"
 snapshot >"$T/after.txt"
 check "dry-run: nothing changed" cmp -s "$T/before.txt" "$T/after.txt"
 would() { jq -r --arg a "$1" 'select(.actuator == "remove_old_files" and .action == $a and .result == "dry_run") | .params.files[]' "$A" | sort -u; }
@@ -128,7 +137,7 @@ wait_for "confirm: the plan waits" 20 pending_id
 ID=$(pending_id)
 get /api/v1/pending | jq -r '.pending[0].actions[] | "\(.step) \(.action): \(.description)"'
 desc() { get /api/v1/pending | jq -r --arg a "$1" '.pending[0].actions[] | select(.action == $a) | .description'; }
-check "confirm: the logs action lists what would go" grep -q '3 files (512.0 KiB): log/app.log.1, log/old.log, log/nested/app.log.2.gz' <<<"$(desc remove_old_logs)"
+check "confirm: the logs action lists what would go" grep -q '3 files (512.0 KiB): log/app.log.1, log/nested/app.log.2.gz, log/old.log' <<<"$(desc remove_old_logs)"
 check "confirm: the held-open file is named as kept" grep -q "1 held open kept" <<<"$(desc remove_old_logs)"
 check "confirm: the temp action lists what would go" grep -q "2 files" <<<"$(desc clean_tmp)"
 check "confirm: flags say deletes" [ "$(get /api/v1/pending | jq -r '.pending[0].actions[0].flags | index("deletes") != null')" = true ]

@@ -32,6 +32,7 @@
 
 
 #include "actuators_rig.h"
+#include "clock.h"
 
 char tmp[128];
 
@@ -110,11 +111,30 @@ void mkdirs(const char *path)
     mkdir(b, 0755);
 }
 
+/* Cleanups age files by the newest of atime, mtime and ctime, and ctime cannot be set back: a
+ * test makes files old by moving the agent's wall clock forward instead (files it does not age
+ * are then that old too). */
+static double clock_shift_s;
+
+static double shifted_now(void *ud)
+{
+    (void)ud;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9 + clock_shift_s;
+}
+
+void cleanup_clock(double shift_days)
+{
+    clock_shift_s = shift_days * 86400.0;
+    clock_override(shift_days != 0 ? shifted_now : NULL, NULL);
+}
+
 void age(const char *path, double days, int nofollow)
 {
     struct timespec ts[2];
     clock_gettime(CLOCK_REALTIME, &ts[0]);
-    ts[0].tv_sec -= (time_t)(days * 86400);
+    ts[0].tv_sec += (time_t)clock_shift_s - (time_t)(days * 86400);
     ts[1] = ts[0];
     assert_int_equal(utimensat(AT_FDCWD, path, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0), 0);
 }

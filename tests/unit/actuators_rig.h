@@ -52,7 +52,10 @@ void msleep(int ms);
 void put_file(const char *path, const char *content, mode_t mode);
 char *get_file(const char *path);   /* a static buffer; NULL when unreadable */
 void mkdirs(const char *path);
+/* Sets a file's atime and mtime days before the (shifted) wall clock. */
 void age(const char *path, double days, int nofollow);
+/* Moves the agent's wall clock (clock_now) shift_days ahead; 0 restores it. */
+void cleanup_clock(double shift_days);
 int exists(const char *path);
 act_config base_cfg(void);
 void rig_open(rig *r, const char *name, act_config cfg);

@@ -115,6 +115,8 @@ static void put(const char *path, const char *text)
     fclose(f);
 }
 
+static time_t fx_now;   /* the plugin's wall clock in the plan tests */
+
 static void make_file(const char *dir, const char *name, size_t bytes, int days_old)
 {
     char p[PATH_MAX * 2];
@@ -129,11 +131,11 @@ static void make_file(const char *dir, const char *name, size_t bytes, int days_
         bytes -= n;
     }
     close(fd);
-    if (days_old) {
-        struct utimbuf t;
-        t.actime = t.modtime = time(NULL) - (time_t)days_old * 86400;
-        assert_int_equal(utime(p, &t), 0);
-    }
+    /* ctime cannot be set back: files are made old by running the plan on a clock fx_now far
+     * ahead of the real one, and a "fresh" file gets fx_now itself as atime and mtime. */
+    struct utimbuf t;
+    t.actime = t.modtime = fx_now - (time_t)days_old * 86400;
+    assert_int_equal(utime(p, &t), 0);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -147,6 +149,7 @@ static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
+    fx_now = time(NULL) + 1000 * 86400;
     snprintf(f->root, sizeof f->root, "/tmp/disk-test-XXXXXX");
     assert_non_null(mkdtemp(f->root));
     snprintf(f->proc, sizeof f->proc, "%s/proc", f->root);
@@ -245,6 +248,7 @@ static void plan_at(fx *f, double pct)
 {
     fx_set(f->mnt, f->dev, pct, 5);
     healer_mock_clear(f->m);
+    healer_mock_set_time(f->m, (double)fx_now);
     healer_issue is = {.type = "disk_space_low", .severity = HEALER_SEV_HIGH, .target = f->mnt,
                        .summary = "test"};
     assert_int_equal(healer_mock_plan(f->m, &is), HEALER_OK);
@@ -472,6 +476,36 @@ static void test_predict_linear_fill(void **state)
     assert_false(v.healed);       /* 500 MiB: 5120 s, still within */
 }
 
+/* Issue 11: a steady 2 MiB/s fill after a flat period was never predicted (the whole window's
+ * fit, R^2 0.34, is dominated by the flat part). */
+static void test_predict_fill_after_flat(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);   /* window 1800 s, 10 samples, 0.9 */
+    fx_set(f->mnt, f->dev, 50, 5);
+    uint64_t avail = 8ull << 30;
+    for (int i = 0; i < 150; i++) {        /* 25 minutes flat, a sample every 10 s */
+        fx_set_avail(f->mnt, avail);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        healer_mock_advance(f->m, 10);
+    }
+    assert_int_equal(count_issues(f->m, "disk_full_predicted"), 0);
+    for (int i = 1; i <= 30; i++) {        /* then 5 minutes at 2 MiB/s */
+        fx_set_avail(f->mnt, avail - (uint64_t)i * 10 * (2ull << 20));
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        healer_mock_advance(f->m, 10);
+    }
+    const healer_issue *is = healer_mock_last_issue(f->m, "disk_full_predicted");
+    assert_non_null(is);
+    double rate, ttf;
+    assert_true(healer_mock_measurement(is->measurements, is->n_measurements,
+                                        "fill_rate_bytes_per_second", &rate));
+    assert_true(healer_mock_measurement(is->measurements, is->n_measurements,
+                                        "time_to_full_seconds", &ttf));
+    assert_true(fabs(rate - (2 << 20)) < 1024);           /* the recent rate, not the average */
+    assert_true(fabs(ttf - (double)(avail - 300ull * (2ull << 20)) / (2 << 20)) < 5);
+}
+
 static void test_predict_noise_and_flat(void **state)
 {
     fx *f = *state;
@@ -552,7 +586,11 @@ static void test_ladder_by_level(void **state)
     assert_int_equal(a->step, 0);
     assert_true(a->flags & HEALER_ACTION_DELETES);
     assert_false(a->flags & HEALER_ACTION_AUTO_OK);
-    assert_string_equal(healer_mock_action_param(a, "delete_older_than"), "30d");
+    /* never by age (issue 11: --delete-older-than took generations keep_generations promised
+     * to keep, and the users'): the count to keep travels with the action */
+    assert_null(healer_mock_action_param(a, "delete_older_than"));
+    assert_string_equal(healer_mock_action_param(a, "keep"), "5");
+    assert_non_null(strstr(a->description, "user profiles untouched"));
 
     plan_at(f, 91);   /* + old logs, with the preview in the description */
     assert_int_equal(healer_mock_action_count(f->m), 2);
@@ -611,6 +649,33 @@ static void test_ladder_auto_flags(void **state)
     assert_true(find_action(f->m, "nix_gc")->flags & HEALER_ACTION_AUTO_OK);
     assert_false(find_action(f->m, "clean_tmp")->flags & HEALER_ACTION_AUTO_OK);
     assert_false(find_action(f->m, "emergency_cleanup")->flags & HEALER_ACTION_AUTO_OK);
+}
+
+/* A temp directory systemd-tmpfiles ages is left to it: nothing planned, nothing removed. */
+static void test_tmpfiles_defers(void **state)
+{
+    fx *f = *state;
+    fill_tree(f);
+    char td[PATH_MAX * 2], conf[PATH_MAX * 3], rule[PATH_MAX * 3];
+    snprintf(td, sizeof td, "%s/tmpfiles.d", f->root);
+    assert_int_equal(mkdir(td, 0755), 0);
+    snprintf(conf, sizeof conf, "%s/test.conf", td);
+    snprintf(rule, sizeof rule, "q %s 1777 root root 10d\n", f->tmp);
+    put(conf, rule);
+    const char *tds[] = {td};
+    assert_int_equal(healer_mock_set_list(f->m, "tmpfiles_dirs", tds, 1), HEALER_OK);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    plan_at(f, 94);
+    assert_null(find_action(f->m, "clean_tmp"));
+    assert_non_null(find_action(f->m, "remove_old_logs"));   /* no rule for the logs */
+    healer_issue is = {.type = "disk_space_low", .severity = HEALER_SEV_HIGH, .target = f->mnt,
+                       .summary = "test"};
+    healer_action a = {.name = "clean_tmp", .target = f->mnt};
+    healer_result r;
+    size_t before = healer_mock_call_count(f->m);
+    assert_int_equal(healer_mock_execute(f->m, &is, &a, &r), HEALER_OK);
+    assert_int_equal(healer_mock_call_count(f->m), before);   /* no act_remove_old_files */
+    assert_int_equal(r.outcome, HEALER_OUTCOME_SKIPPED);
 }
 
 static void test_held_open_not_listed(void **state)
@@ -752,16 +817,26 @@ static void test_execute_remove_and_metric(void **state)
     assert_int_equal(healer_mock_execute(f->m, &is, a, &r), HEALER_OK);
     assert_int_equal(r.outcome, HEALER_OUTCOME_FAILED);
 
-    /* nix GC argv */
+    /* nix GC argv: the system profile's generations beyond keep_generations, then a plain GC;
+     * never nix-collect-garbage, never a user's profile unless gc_user_profiles */
     healer_mock_clear_actuator_rc(f->m, HEALER_MOCK_ACT_COUNT);
+    char prof[PATH_MAX * 2];
+    snprintf(prof, sizeof prof, "%s/profile", f->root);
+    assert_int_equal(symlink("/nonexistent", prof), 0);
     healer_action g = {.name = "nix_gc", .target = f->mnt};
+    size_t before = healer_mock_call_count(f->m);
     assert_int_equal(healer_mock_execute(f->m, &is, &g, &r), HEALER_OK);
-    c = healer_mock_last_call(f->m, HEALER_MOCK_ACT_RUN);
-    assert_int_equal(c->argc, 3);
-    assert_string_equal(c->argv[0], "nix-collect-garbage");
-    assert_string_equal(c->argv[1], "--delete-older-than");
-    assert_string_equal(c->argv[2], "30d");
-
+    assert_int_equal(healer_mock_call_count(f->m), before + 2);
+    c = healer_mock_call_at(f->m, before);
+    assert_int_equal(c->argc, 5);
+    assert_string_equal(c->argv[0], "nix-env");
+    assert_string_equal(c->argv[2], prof);
+    assert_string_equal(c->argv[3], "--delete-generations");
+    assert_string_equal(c->argv[4], "+5");
+    c = healer_mock_call_at(f->m, before + 1);
+    assert_int_equal(c->argc, 2);
+    assert_string_equal(c->argv[0], "nix-store");
+    assert_string_equal(c->argv[1], "--gc");
     /* verify: healed below the high threshold only */
     healer_verdict vd;
     fx_set(f->mnt, f->dev, 91, 5);
@@ -823,10 +898,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_detect_thresholds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_refuses_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predict_linear_fill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predict_fill_after_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_predict_noise_and_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ladder_by_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ladder_other_filesystem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ladder_auto_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmpfiles_defers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_open_not_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_and_generations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_execute_remove_and_metric, setup, teardown),

@@ -174,9 +174,15 @@ typedef struct healer_host {
     int (*act_run)(healer_ctx *ctx, const char *const argv[], double timeout_s,
                    char *out, size_t out_len, int *exit_status);
 
-    /* Removes regular files older than older_than_days under dir, which must be declared.
-     * Never follows symlinks, never removes sockets, fifos or devices, never a file some
-     * process holds open. *freed gets the bytes freed (or that would be), *count the files. */
+    /* Removes regular files older than older_than_days under dir, which must be declared. A
+     * file's age is that of the newest of its atime, mtime and ctime (as systemd-tmpfiles).
+     * dir is opened from / one component at a time, never through a symlink, and refused when
+     * a directory on the way is owned by another user or writable by others without being
+     * sticky and root's. Never enters another mount (bind mounts of the same filesystem
+     * included), never removes sockets, fifos, devices, login records (wtmp, btmp, utmp,
+     * lastlog, faillog and their rotations) or a file some process holds open or maps.
+     * *freed gets the bytes freed (or that would be: the blocks of files whose last link goes;
+     * a hard-linked file is removed but counts 0), *count the files. */
     int (*act_remove_old_files)(healer_ctx *ctx, const char *dir, double older_than_days,
                                 const healer_remove_opts *opts, uint64_t *freed, uint64_t *count);
 
