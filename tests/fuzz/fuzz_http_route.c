@@ -27,7 +27,18 @@ static void check_route(const char *url, size_t len)
         if (r.plan_id != 0 || len < 16 || memcmp(url, "/api/v1/pending/", 16) != 0)
             abort();
     } else if (id != HTTP_RT_NONE) {
-        if (memchr(url, '\0', len) || len > 20 || url[0] != '/')
+        /* every other route is one of the documented paths, byte for byte (docs/http-api.md;
+         * written out here rather than taken from http_parse.c so a route added there by
+         * mistake, or matched loosely, is a finding) */
+        static const char *const known[] = {
+            "/", "/metrics", "/healthz", "/api/v1/status", "/api/v1/issues", "/api/v1/heals",
+            "/api/v1/plugins", "/api/v1/knowledge", "/api/v1/pending", "/api/v1/pause",
+            "/api/v1/resume", "/api/v1/holds", "/api/v1/holds/release"};
+        int ok = 0;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            if (strlen(known[k]) == len && memcmp(known[k], url, len) == 0)
+                ok = 1;
+        if (!ok)
             abort();
     }
 }

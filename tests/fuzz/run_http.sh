@@ -17,7 +17,8 @@ seed() { # seed TARGET NAME BYTES(printf format)
     printf "$3" >"$build/seeds_$1/$2"
 }
 for p in / /metrics /healthz /api/v1/status /api/v1/issues /api/v1/heals /api/v1/plugins \
-         /api/v1/knowledge /api/v1/pending /api/v1/pause /api/v1/resume; do
+         /api/v1/knowledge /api/v1/pending /api/v1/pause /api/v1/resume /api/v1/holds \
+         /api/v1/holds/release; do
     seed route "r$(echo "$p" | tr / _)" "$p"
 done
 seed route confirm "/api/v1/pending/7/confirm"
