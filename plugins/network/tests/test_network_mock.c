@@ -566,11 +566,34 @@ static void test_netlink_state(void **state)
 
 /* ---- default routes, in a network namespace of the test's own (never the machine's) ---- */
 
-static void sh(const char *cmd)
+/* Runs `ip ARGS` (ARGS split at spaces, no shell) in this namespace; fails the test on a
+ * non-zero exit, or after 10 s (the child is killed). */
+static void ip_cmd(const char *args)
 {
-    int rc = system(cmd);
-    if (rc != 0)
-        fail_msg("%s: exit %d", cmd, rc);
+    char buf[512], *argv[40] = {"ip"};
+    size_t n = 1;
+    snprintf(buf, sizeof buf, "%s", args);
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && n < 39;
+         t = strtok_r(NULL, " ", &save))
+        argv[n++] = t;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        fail_msg("ip %s: fork failed", args);
+    if (pid == 0) {
+        execvp("ip", argv);
+        _exit(127);
+    }
+    int st = 0;
+    for (int k = 0; k < 1000 && waitpid(pid, &st, WNOHANG) == 0; k++)
+        usleep(10 * 1000);
+    if (waitpid(pid, &st, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fail_msg("ip %s: still running after 10 s", args);
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("ip %s: exit status %d", args, st);
 }
 
 static const char *run_line(const healer_mock_call *c, char *line, size_t len)
@@ -586,11 +609,14 @@ static const char *run_line(const healer_mock_call *c, char *line, size_t len)
  * attribute, and never touches the backup; an expired window and a managed link mean no action. */
 static void routes_in_netns(void)
 {
-    sh("ip link add v0 type veth peer name v1 && ip link set lo up && "
-       "ip addr add 10.9.0.1/24 dev v0 && ip addr add 10.9.1.1/24 dev v0 && "
-       "ip link set v0 up && ip link set v1 up && "
-       "ip route add default via 10.9.0.2 dev v0 proto dhcp src 10.9.1.1 metric 100 mtu 1400 && "
-       "ip route add default via 10.9.0.3 dev v0 proto static metric 200");
+    ip_cmd("link add v0 type veth peer name v1");
+    ip_cmd("link set lo up");
+    ip_cmd("addr add 10.9.0.1/24 dev v0");
+    ip_cmd("addr add 10.9.1.1/24 dev v0");
+    ip_cmd("link set v0 up");
+    ip_cmd("link set v1 up");
+    ip_cmd("route add default via 10.9.0.2 dev v0 proto dhcp src 10.9.1.1 metric 100 mtu 1400");
+    ip_cmd("route add default via 10.9.0.3 dev v0 proto static metric 200");
     healer_mock *m = new_mock();
     assert_int_equal(healer_mock_init(m), HEALER_OK);
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
@@ -598,7 +624,7 @@ static void routes_in_netns(void)
     network *n = healer_mock_state(m);
     assert_int_equal(n->n_good, 2);
 
-    sh("ip route del default via 10.9.0.2 dev v0 metric 100");
+    ip_cmd("route del default via 10.9.0.2 dev v0 metric 100");
     healer_mock_clear(m);
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
     const healer_issue *is = healer_mock_last_issue(m, "route_missing");
@@ -658,7 +684,7 @@ static void routes_in_netns(void)
         assert_false(healed2);   /* the route is still missing (the mock ran nothing) */
     }
     /* The mock performs nothing: do what the command says, and the issue clears. */
-    sh("ip route replace default via 10.9.0.2 dev v0 metric 100 proto 16 src 10.9.1.1 mtu 1400");
+    ip_cmd("route replace default via 10.9.0.2 dev v0 metric 100 proto 16 src 10.9.1.1 mtu 1400");
     healer_mock_clear(m);
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
     assert_null(healer_mock_last_issue(m, "route_missing"));
@@ -670,7 +696,7 @@ static void routes_in_netns(void)
     healer_mock_set_double(m, "route_restore_window_s", 0.2);
     assert_int_equal(healer_mock_init(m), HEALER_OK);
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
-    sh("ip route del default via 10.9.0.3 dev v0 metric 200");
+    ip_cmd("route del default via 10.9.0.3 dev v0 metric 200");
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
     assert_non_null(healer_mock_last_issue(m, "route_missing"));
     usleep(400 * 1000);
@@ -698,7 +724,7 @@ static void routes_in_netns(void)
     healer_mock_set_string(m, "networkd_links_dir", dir);
     assert_int_equal(healer_mock_init(m), HEALER_OK);
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
-    sh("ip route del default via 10.9.0.2 dev v0 metric 100");
+    ip_cmd("route del default via 10.9.0.2 dev v0 metric 100");
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
     is = healer_mock_last_issue(m, "route_missing");
     assert_non_null(is);
