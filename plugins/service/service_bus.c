@@ -237,17 +237,24 @@ int service_bus_state(service *s, const char *unit, char *active, size_t alen, c
 }
 
 /* ActiveExitTimestampMonotonic of a unit, 0 when unknown or never left active. */
-static uint64_t service_bus_exit_us(service *s, const char *unit)
+/* A 't' (u64) property of the object at path into *out; sd-bus's return code. */
+static int service_bus_u64(service *s, const char *path, const char *iface, const char *prop,
+                           uint64_t *out)
 {
     sd_bus_error err = SD_BUS_ERROR_NULL;
+    int r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, iface, prop, &err, 't', out);
+    sd_bus_error_free(&err);
+    return r;
+}
+
+static uint64_t service_bus_exit_us(service *s, const char *unit)
+{
     uint64_t t = 0;
     char *path = service_bus_unit_path(unit);
     if (!path)
         return 0;
-    if (sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT, "ActiveExitTimestampMonotonic",
-                                    &err, 't', &t) < 0)
+    if (service_bus_u64(s, path, SD_UNIT, "ActiveExitTimestampMonotonic", &t) < 0)
         t = 0;
-    sd_bus_error_free(&err);
     free(path);
     return t;
 }
@@ -359,25 +366,17 @@ int service_bus_info(service *s, const char *unit, service_info *i)
     if (r >= 0)
         r = service_bus_str(s, path, SD_UNIT, "SubState", i->sub, sizeof i->sub);
     if (r >= 0)
-        r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
-                                        "StateChangeTimestampMonotonic", &err, 't',
-                                        &i->state_change_usec);
-    sd_bus_error_free(&err);
+        r = service_bus_u64(s, path, SD_UNIT, "StateChangeTimestampMonotonic",
+                            &i->state_change_usec);
     if (r >= 0)
-        r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
-                                        "ActiveEnterTimestampMonotonic", &err, 't',
-                                        &i->active_enter_usec);
-    sd_bus_error_free(&err);
+        r = service_bus_u64(s, path, SD_UNIT, "ActiveEnterTimestampMonotonic",
+                            &i->active_enter_usec);
     if (r >= 0)
-        r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
-                                        "InactiveEnterTimestampMonotonic", &err, 't',
-                                        &i->inactive_enter_usec);
-    sd_bus_error_free(&err);
+        r = service_bus_u64(s, path, SD_UNIT, "InactiveEnterTimestampMonotonic",
+                            &i->inactive_enter_usec);
     if (r >= 0)
-        r = sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT,
-                                        "InactiveExitTimestampMonotonic", &err, 't',
-                                        &i->inactive_exit_usec);
-    sd_bus_error_free(&err);
+        r = service_bus_u64(s, path, SD_UNIT, "InactiveExitTimestampMonotonic",
+                            &i->inactive_exit_usec);
     if (r >= 0) {
         /* Job is (uo): a queued start or stop is systemd's own business in progress. */
         sd_bus_message *reply = NULL;
