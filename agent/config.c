@@ -906,6 +906,11 @@ int config_load(const char *path, config **out, diag *d)
         return 1;
     }
 
+    int vetted = cfg_vet_files(d, path, cfg->impl->include_dir);
+    if (vetted) {
+        config_free(cfg);
+        return vetted;
+    }
     if (config_read_file(&cfg->impl->lc, path) != CONFIG_TRUE) {
         const config_t *lc = &cfg->impl->lc;
         char joined[PATH_MAX];

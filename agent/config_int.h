@@ -41,6 +41,11 @@ typedef struct rctx {
 __attribute__((format(printf, 3, 4)))
 void cfg_report(rctx *r, const config_setting_t *s, const char *fmt, ...);
 const char *cfg_type_name(int type);
+/* Before libconfig reads path: reports (to d, with file and line) each NUL byte and each
+ * @include of "" or of a non-regular file, which make libconfig 1.5's scanner exit() the
+ * process. Returns the number reported; the file must not be handed to libconfig unless 0. */
+int cfg_vet_files(diag *d, const char *path, const char *include_dir);
+
 /* Scans path (and its @includes) for integer literals and pairs them with the parsed tree's
  * integer settings (impl->exact); when it cannot, reports every literal libconfig 1.5 would
  * have wrapped. */

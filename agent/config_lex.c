@@ -1,16 +1,20 @@
-/* config_lex.c — the integers of healerd.conf exactly as written. libconfig 1.5 stores a decimal
- * or hex integer beyond 32 bits without an L suffix wrapped (4294967296 reads as 0), so a
- * second, small scanner reads the same files (following @include like libconfig does), lists
- * every integer literal in order, and pairs them with the parsed tree's integer settings, which
- * come in the same order. Newer libconfig (64-bit on its own) pairs the same way. */
+/* config_lex.c — a small scanner over healerd.conf and its @includes, used twice. Before
+ * libconfig parses: it refuses what would make libconfig's flex scanner exit() the process (a NUL
+ * byte, an @include of "" or of anything that is not a regular file). After: libconfig 1.5 stores
+ * an integer beyond 32 bits without an L suffix wrapped (4294967296 reads as 0), so the scanner
+ * lists every integer literal in order and pairs them with the parsed tree's integer settings,
+ * which come in the same order. Newer libconfig (64-bit on its own) pairs the same way. */
 #include "config_int.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define LEX_MAX_DEPTH 10          /* libconfig's own include depth */
 #define LEX_MAX_FILE (16u << 20)  /* a configuration file, not a disk image */
@@ -30,13 +34,24 @@ typedef struct lexer {
     char **files;   /* names kept for lit.file */
     size_t n_files;
     bool failed;    /* unreadable include, too deep, out of memory: no pairing */
+    diag *vet;      /* set before parsing: report what libconfig must not see */
+    int problems;   /* reported to vet */
 } lexer;
 
+/* The whole of a regular file, NUL-terminated; NULL with errno set otherwise. O_NONBLOCK: a FIFO
+ * named by an @include must not hang the loader (it is refused as not regular anyway). */
 static char *read_all(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
         return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
@@ -46,20 +61,31 @@ static char *read_all(const char *path, size_t *len)
             char *b = realloc(buf, cap = cap ? cap * 2 : 8192);
             if (!b) {
                 free(buf);
-                fclose(f);
+                close(fd);
+                errno = ENOMEM;
                 return NULL;
             }
             buf = b;
         }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0)
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
             break;
+        n += (size_t)r;
     }
-    fclose(f);
+    close(fd);
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+static void vet_report(lexer *lx, const char *file, int line, const char *msg)
+{
+    if (!lx->vet)
+        return;
+    lx->problems++;
+    diag_report(lx->vet, file, line, "%s", msg);
 }
 
 static void push(lexer *lx, long long v, bool huge, bool wrapped, int line, const char *file)
@@ -77,7 +103,7 @@ static void push(lexer *lx, long long v, bool huge, bool wrapped, int line, cons
     lx->v[lx->n++] = (lit){v, huge, wrapped, line, file};
 }
 
-static void lex_file(lexer *lx, const char *path, int depth);
+static void lex_file(lexer *lx, const char *path, int depth, const char *from, int from_line);
 
 /* A number at s (sign included); returns its end. Floats are skipped, integers listed. */
 static const char *lex_number(lexer *lx, const char *s, int line, const char *file)
@@ -171,6 +197,13 @@ static void lex_text(lexer *lx, const char *s, const char *file, int depth)
                     lx->failed = true;
                     return;
                 }
+                if (e == q + 1) {
+                    /* libconfig opens the include directory itself, and its scanner exits */
+                    vet_report(lx, file, line, "@include \"\": no file named");
+                    p = e + 1;
+                    bol = false;
+                    continue;
+                }
                 char *name = strndup(q + 1, (size_t)(e - q - 1));
                 char *full = NULL;
                 if (name && name[0] != '/' && lx->include_dir &&
@@ -179,7 +212,7 @@ static void lex_text(lexer *lx, const char *s, const char *file, int depth)
                 if (!name || (name[0] != '/' && lx->include_dir && !full))
                     lx->failed = true;
                 else
-                    lex_file(lx, full ? full : name, depth + 1);
+                    lex_file(lx, full ? full : name, depth + 1, file, line);
                 free(full);
                 free(name);
                 p = e + 1;
@@ -210,7 +243,8 @@ static void lex_text(lexer *lx, const char *s, const char *file, int depth)
     }
 }
 
-static void lex_file(lexer *lx, const char *path, int depth)
+/* from/from_line: the @include that named path (NULL for the top file). */
+static void lex_file(lexer *lx, const char *path, int depth, const char *from, int from_line)
 {
     if (depth > LEX_MAX_DEPTH) {
         lx->failed = true;
@@ -218,6 +252,22 @@ static void lex_file(lexer *lx, const char *path, int depth)
     }
     size_t len;
     char *text = read_all(path, &len);
+    if (!text && from && lx->vet) {
+        char msg[PATH_MAX + 128];
+        snprintf(msg, sizeof msg, "@include \"%s\": %s", path,
+                 errno == EINVAL ? "not a regular file" : strerror(errno));
+        vet_report(lx, from, from_line, msg);
+    }
+    if (text && strlen(text) != len) {
+        int line = 1;
+        for (const char *c = text; *c; c++)
+            line += *c == '\n';
+        vet_report(lx, path, line, "a NUL byte: a configuration file is text");
+        if (lx->vet) {
+            free(text);
+            return;
+        }
+    }
     char **files = realloc(lx->files, (lx->n_files + 1) * sizeof *files);
     char *name = strdup(path);
     if (!text || !files || !name) {
@@ -269,7 +319,7 @@ static int by_setting(const void *a, const void *b)
 void cfg_exact_integers(rctx *r, struct config_impl *impl, const char *path)
 {
     lexer lx = {.include_dir = impl->include_dir};
-    lex_file(&lx, path, 0);
+    lex_file(&lx, path, 0, NULL, 0);
     const config_setting_t **set = NULL;
     size_t n = 0, cap = 0;
     bool oom = false;
@@ -320,4 +370,15 @@ bool cfg_get_integer(const rctx *r, const config_setting_t *s, long long *out, b
         }
     }
     return true;
+}
+
+int cfg_vet_files(diag *d, const char *path, const char *include_dir)
+{
+    lexer lx = {.include_dir = include_dir, .vet = d};
+    lex_file(&lx, path, 0, NULL, 0);
+    free(lx.v);
+    for (size_t i = 0; i < lx.n_files; i++)
+        free(lx.files[i]);
+    free(lx.files);
+    return lx.problems;
 }

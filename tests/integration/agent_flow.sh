@@ -114,5 +114,13 @@ echo 'agent = { interval = "x"; };' >>"$T/live.conf"
 kill -HUP "$AGENT_PID"
 wait_for "a bad config is refused on reload" 10 grep -q "reload refused" "$T/agent.log"
 check "still serving after a refused reload" [ "$(status_of "$URL/healthz")" = 200 ]
+# libconfig's scanner exit()s on an @include of "" (it reads the directory): refused, still alive
+sed -i '$d' "$T/live.conf"
+echo '@include ""' >>"$T/live.conf"
+refused=$(grep -c "reload refused" "$T/agent.log")
+kill -HUP "$AGENT_PID"
+wait_for "an @include of \"\" is refused on reload" 10 \
+    test "$(grep -c "reload refused" "$T/agent.log")" -gt "$refused"
+check "still serving after @include \"\"" [ "$(status_of "$URL/healthz")" = 200 ]
 check "SIGTERM exits 0" stop_agent
 finish

@@ -502,6 +502,56 @@ static void test_syntax_error(void **state)
     assert_non_null(strstr(ds.e[0].msg, "duplicate"));
 }
 
+/* libconfig 1.5's flex scanner calls exit() when it reads a directory (an @include of "" names
+ * the include directory) and mis-reads NUL bytes: such files are refused before libconfig sees
+ * them, with the file and line, and the process lives (found by fuzz_config). */
+static void test_hostile_includes_and_nul(void **state)
+{
+    (void)state;
+    diags ds;
+    assert_int_equal(load_bad("agent = { };\n@include \"\"\n", &ds), 1);
+    assert_int_equal(ds.e[0].line, 2);
+    assert_non_null(strstr(ds.e[0].msg, "@include \"\""));
+
+    char text[PATH_MAX + 64];
+    snprintf(text, sizeof text, "@include \"%s\"\n", g_tmpdir);
+    assert_int_equal(load_bad(text, &ds), 1);
+    assert_int_equal(ds.e[0].line, 1);
+    assert_non_null(strstr(ds.e[0].msg, "Is a directory"));
+
+    char fifo[PATH_MAX];
+    snprintf(fifo, sizeof fifo, "%s/fifo", g_tmpdir);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(text, sizeof text, "# c\n\n  @include \"fifo\"\n");  /* relative, and no writer */
+    assert_int_equal(load_bad(text, &ds), 1);
+    assert_int_equal(ds.e[0].line, 3);
+    assert_non_null(strstr(ds.e[0].msg, "not a regular file"));
+    unlink(fifo);
+
+    assert_int_equal(load_bad("@include \"/dev/zero\"\n", &ds), 1);
+    assert_non_null(strstr(ds.e[0].msg, "not a regular file"));
+    assert_int_equal(load_bad("@include \"no-such.inc\"\n", &ds), 1);
+    assert_non_null(strstr(ds.e[0].msg, "No such file or directory"));
+
+    /* a NUL byte: the fuzzer's input had one inside the include name */
+    static const char nul[] = "agent = { };\n@include \"\0\037x\"\n";
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/nul.conf", g_tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(nul, 1, sizeof nul - 1, f), sizeof nul - 1);
+    assert_int_equal(fclose(f), 0);
+    memset(&ds, 0, sizeof ds);
+    diag d = {collect, &ds, 0};
+    config *cfg = (config *)0x1;
+    assert_int_equal(config_load(path, &cfg, &d), 1);
+    assert_null(cfg);
+    assert_string_equal(ds.e[0].file, path);
+    assert_int_equal(ds.e[0].line, 2);
+    assert_non_null(strstr(ds.e[0].msg, "NUL byte"));
+}
+
 static void test_missing_and_unreadable(void **state)
 {
     (void)state;
@@ -1073,6 +1123,7 @@ int main(void)
         cmocka_unit_test(test_resolve_without_config),
         cmocka_unit_test(test_resolve_schema_declares_interval),
         cmocka_unit_test(test_integers_beyond_32_bits),
+        cmocka_unit_test(test_hostile_includes_and_nul),
         cmocka_unit_test(test_interval_and_timeout_bounds),
         cmocka_unit_test(test_protect_names_add),
         cmocka_unit_test(test_login_range),
