@@ -522,6 +522,31 @@ static void export_bus_stats(engine *e)
     e->last_bus = bs;
 }
 
+/* When eng_sweep next has something to do (monotonic): the earliest step or plan deadline,
+ * confirmation expiry, restore retry and stale-issue closing. The loop sleeps until then (at
+ * most its idle cap) instead of turning four times a second on an idle host; the model test
+ * holds it at or before every deadline. */
+double eng_next_due(engine *e)
+{
+    double mono = clock_mono(), now = clock_now(), due = INFINITY;
+    size_t i = 0;
+    void *val;
+    while (u64map_next(e->heals, &i, NULL, &val)) {
+        const heal *h = val;
+        double t = h->phase == H_PENDING ? mono + (h->pending_expires - now) : h->deadline;
+        if (t < due)
+            due = t;
+    }
+    for (const rpend *r = e->restores; r; r = r->next)
+        if (r->next_try < due)
+            due = r->next_try;
+    if (e->auto_detect)
+        for (const eissue *is = e->ihead; is; is = is->next)
+            if (!is->active && is->last_seen_mono + is->ttl < due)
+                due = is->last_seen_mono + is->ttl;
+    return due;
+}
+
 /* Timeouts: plans and actions that never answered, pending plans that expired, issues that were
  * not raised again for three intervals (taken as cleared). */
 void eng_sweep(engine *e)

@@ -17,7 +17,9 @@
 #define RECENT_MAX 100
 
 #define PLAN_TIMEOUT_MAX 10.0
-#define SWEEP_INTERVAL 0.25
+/* The loop's longest sleep with nothing due (a quarter of a shorter systemd watchdog interval):
+ * the heartbeat the watchdog thread checks, health and bus counters are that fresh. */
+#define ENGINE_IDLE_MAX 2.0
 
 typedef enum issue_state {
     IS_OPEN, IS_HEALING, IS_PENDING, IS_HEALED, IS_FAILED, IS_SUPPRESSED, IS_HELD
@@ -163,7 +165,8 @@ struct engine {
     strmap *health;
     double health_value;
     uint64_t rng;
-    double next_sweep;
+    double next_sweep;          /* monotonic: when the loop next sweeps (eng_next_due) */
+    double idle_max;            /* its longest sleep: ENGINE_IDLE_MAX or a quarter watchdog */
     unsigned acks_waiting;
     unsigned long long issues_dropped;
     json_t *recent;             /* finished heals for the --once summary; NULL in the daemon */
@@ -197,6 +200,7 @@ gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirme
 void eng_start_execution(engine *e, heal *h, gov_verdict v);
 void eng_dispatch(engine *e, const msg *m);
 void eng_sweep(engine *e);
+double eng_next_due(engine *e);
 /* Sends a RESTORE for `is` to plugin idx and keeps it until acknowledged. 0 when sent. */
 int eng_send_restore(engine *e, int idx, const eissue *is);
 /* Sends again the unacknowledged RESTOREs that are due (all of them when force). */

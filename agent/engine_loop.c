@@ -3,6 +3,7 @@
 #include "engine_int.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -11,6 +12,7 @@
 
 #include "audit_operator.h"
 #include "clock.h"
+#include "sdnotify.h"
 #include "log.h"
 
 /* ---- commands from HTTP ------------------------------------------------------------------ */
@@ -194,10 +196,16 @@ static int poll_once(engine *e, long timeout_ms)
     if (items[0].revents & ZMQ_POLLIN)
         drain(e);
     run_commands(e);
-    if (clock_mono() >= e->next_sweep) {
+    double mono = clock_mono();
+    if (mono >= e->next_sweep) {
         eng_sweep(e);
-        e->next_sweep = clock_mono() + SWEEP_INTERVAL;
+        mono = clock_mono();
+        e->next_sweep = mono + e->idle_max;
     }
+    /* whatever this turn started (a step's deadline, a pending plan) may be due sooner */
+    double due = eng_next_due(e);
+    if (due < e->next_sweep)
+        e->next_sweep = due;
     /* the per-action lines made in this iteration, in one write, before the engine waits */
     if (e->rt->audit)
         (void)audit_flush(e->rt->audit);
@@ -246,7 +254,10 @@ static void *engine_main(void *arg)
     pthread_setname_np(pthread_self(), "hd-engine");
     while (!atomic_load(&e->stop)) {
         atomic_store(&e->heartbeat, clock_mono());
-        if (poll_once(e, (long)(SWEEP_INTERVAL * 1000)) < 0) {
+        double wait = e->next_sweep - clock_mono();
+        long ms = wait <= 0 ? 0 : wait >= e->idle_max ? (long)(e->idle_max * 1000)
+                                                     : (long)ceil(wait * 1000);
+        if (poll_once(e, ms) < 0) {
             log_error("engine", "poll failed: %s", zmq_strerror(zmq_errno()));
             break;
         }
@@ -311,6 +322,9 @@ static engine *engine_alloc(runtime *rt, plugin_set *set, int auto_detect)
     if (!e->rng)
         e->rng = 1;
     e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    /* a systemd watchdog shorter than 8 s: turn at least four times per interval */
+    double wd = sdnotify_watchdog_interval();
+    e->idle_max = wd > 0 && wd / 4 < ENGINE_IDLE_MAX ? wd / 4 : ENGINE_IDLE_MAX;
     pthread_mutex_init(&e->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

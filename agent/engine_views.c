@@ -1,6 +1,7 @@
 /* engine_views.c — what the engine shows: system health from the plugins' components, and the
  * JSON views the HTTP threads read under e->lock (issues, pending plans, health, recent heals). */
 #include "engine_int.h"
+#include "plughost.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -74,7 +75,9 @@ void eng_on_health(engine *e, const msg *m)
         double v = m->measures[i].value;
         c->score = isfinite(v) ? (v < 0 ? 0 : (v > 100 ? 100 : v)) : 0;
         c->at = clock_mono();
-        c->stale_after = 3 * e->set->v[idx].interval + 1;
+        /* an unchanged score comes again only every HEALER_HEALTH_REFRESH_S (plughost.h) */
+        double iv = e->set->v[idx].interval;
+        c->stale_after = 3 * (iv > HEALER_HEALTH_REFRESH_S ? iv : HEALER_HEALTH_REFRESH_S) + 1;
     }
     eng_recompute_health(e);
 }

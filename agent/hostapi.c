@@ -362,6 +362,8 @@ static int host_report_health(healer_ctx *ctx, const char *component, double sco
     int vr = healer_rules_check_health(component, score, ctx->last_msg, sizeof ctx->last_msg);
     if (vr != HEALER_OK)
         return verdict(ctx, vr);
+    if (!plughost_health_due(ctx->w, component, score))
+        return HEALER_OK;
     msg_measure mm = { component, score };
     msg m = { .kind = MSG_HEALTH, .plugin = ctx->plugin->name, .measures = &mm, .n_measures = 1 };
     return worker_publish(ctx, &m);

@@ -1,6 +1,7 @@
 /* http_guard.c — limits on HTTP connections that idle or trickle: per-address and total counts
  * kept by shutting down the oldest connection still waiting for its request head, and a sweeper
- * thread that shuts down connections whose request head is not complete within the deadline. */
+ * thread that shuts down connections whose request head is not complete within the deadline
+ * (it sleeps until the earliest such deadline, and untimed while no connection waits). */
 #include "http_guard.h"
 
 #include <netinet/in.h>
@@ -83,25 +84,32 @@ static http_conn *oldest_waiting(http_guard *g, const unsigned char *addr, size_
     return NULL;
 }
 
+/* Sleeps until the earliest waiting connection's deadline, or without a timeout while none
+ * waits (an idle agent's HTTP costs no wake-ups); opened and request_done wake it. */
 static void *sweep(void *arg)
 {
     http_guard *g = arg;
     pthread_mutex_lock(&g->mu);
     while (!g->stop) {
-        double now = now_mono();
-        for (http_conn *c = g->head; c; c = c->next)
-            if (!c->shut && !c->busy && now - c->since > g->deadline) {
+        double now = now_mono(), next = -1;
+        for (http_conn *c = g->head; c; c = c->next) {
+            if (c->shut || c->busy)
+                continue;
+            if (now - c->since > g->deadline) {
                 shut(g, c);
                 g->late++;
+            } else if (next < 0 || c->since + g->deadline < next) {
+                next = c->since + g->deadline;
             }
-        /* A quarter of the deadline (at most 0.5 s): a late connection lives at most that much
-         * past it. */
-        double step = g->deadline / 4 < 0.5 ? g->deadline / 4 : 0.5;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        long ns = ts.tv_nsec + (long)(step * 1e9);
-        ts.tv_sec += ns / 1000000000L;
-        ts.tv_nsec = ns % 1000000000L;
+        }
+        if (next < 0) {
+            pthread_cond_wait(&g->cv, &g->mu);
+            continue;
+        }
+        /* just past the deadline: the check above is strict */
+        next += 0.001;
+        struct timespec ts = { .tv_sec = (time_t)next,
+                               .tv_nsec = (long)((next - (double)(time_t)next) * 1e9) };
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
     }
     pthread_mutex_unlock(&g->mu);
@@ -195,6 +203,7 @@ http_conn *http_guard_opened(http_guard *g, int fd, const struct sockaddr *addr)
         shut(g, v);
         g->evicted++;
     }
+    pthread_cond_signal(&g->cv);   /* the sweeper may be asleep with nothing to watch */
     pthread_mutex_unlock(&g->mu);
     return c;
 }
@@ -234,6 +243,7 @@ void http_guard_request_done(http_guard *g, http_conn *c)
     pthread_mutex_lock(&g->mu);
     c->busy = 0;
     c->since = now_mono();
+    pthread_cond_signal(&g->cv);
     pthread_mutex_unlock(&g->mu);
 }
 

@@ -600,6 +600,35 @@ static long ms_until(double due)
     return left <= 0 ? 0 : (long)(left * 1000.0) + 1;
 }
 
+int plughost_health_due(plughost *h, const char *component, double score)
+{
+    uint64_t hash = 1469598103934665603ULL;
+    for (const unsigned char *c = (const unsigned char *)component; *c; c++)
+        hash = (hash ^ *c) * 1099511628211ULL;
+    hash |= 1; /* never 0, the free mark */
+    double now = clock_mono();
+    double refresh = h->interval > HEALER_HEALTH_REFRESH_S ? 0 : HEALER_HEALTH_REFRESH_S;
+    struct ph_health_seen *free_slot = NULL;
+    for (size_t i = 0; i < PH_HEALTH_SEEN; i++) {
+        struct ph_health_seen *e = &h->health[i];
+        if (e->hash == hash) {
+            if (e->score == score && now - e->sent < refresh)
+                return 0;
+            e->score = score;
+            e->sent = now;
+            return 1;
+        }
+        if (!e->hash && !free_slot)
+            free_slot = e;
+    }
+    if (free_slot)
+        *free_slot = (struct ph_health_seen){ hash, score, now };
+    return 1;
+}
+
+/* The loop's sleep when nothing is scheduled. Not a stop check: worker_stop wakes it. */
+#define PH_IDLE_MAX_MS 60000L
+
 void plughost_run(plughost *w)
 {
     w->next_detect = clock_mono();
@@ -616,7 +645,9 @@ void plughost_run(plughost *w)
         size_t nfds = w->n_fds;
         for (size_t i = 0; i < nfds; i++)
             pf[i] = (struct pollfd){ .fd = w->fds[i].fd, .events = w->fds[i].events };
-        long timeout = 1000; /* the stop flag is seen within a second even if STOP was dropped */
+        /* Nothing scheduled: sleep until a message, an fd or a stop wakes it (the transport
+         * watches the worker's wake eventfd), with a long cap as a last resort only. */
+        long timeout = PH_IDLE_MAX_MS;
         if (w->auto_detect && w->desc->detect) {
             long ms = ms_until(w->next_detect);
             if (ms < timeout)

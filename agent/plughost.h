@@ -77,6 +77,17 @@ struct ph_fd_watch {
     healer_fd_cb cb;
 };
 
+/* An unchanged health score is sent again only this often (or every detect, when the interval is
+ * longer): a healthy host's plugins then wake the engine for nothing. The engine holds a score
+ * fresh for three times the longer of this and the plugin's interval. */
+#define HEALER_HEALTH_REFRESH_S 30.0
+#define PH_HEALTH_SEEN 64           /* components remembered per plugin; more are always sent */
+
+struct ph_health_seen {
+    uint64_t hash;                  /* FNV-1a of the component name (0: free) */
+    double score, sent;             /* the last score sent, and when (monotonic) */
+};
+
 struct plughost {
     struct healer_ctx ctx;
     const healer_plugin *desc;      /* the plugin's callbacks (a zero-extended copy) */
@@ -100,6 +111,7 @@ struct plughost {
     uint64_t next_call;             /* the child's host-call ids */
     void *state;
     plan_builder plan;
+    struct ph_health_seen health[PH_HEALTH_SEEN];
     char who[HEALER_NAME_MAX + 8];
 };
 
@@ -114,6 +126,10 @@ void plughost_run(plughost *h);
 void plughost_finish(plughost *h, int inited);
 /* Keeps m (its arena) to handle after the current wait. */
 void plughost_defer(plughost *h, msg *m);
+
+/* report_health in both hosts: 1 when score for component must go to the engine (changed, or
+ * not sent for HEALER_HEALTH_REFRESH_S), 0 when the engine already holds it. */
+int plughost_health_due(plughost *h, const char *component, double score);
 
 /* Used by the host API (hostapi.c and the runner's). */
 int worker_publish(struct healer_ctx *ctx, const msg *m);

@@ -676,6 +676,10 @@ void *proxy_main(void *arg)
     }
     start_child(px);
     double limit = w->rt->cfg->action_timeout + PROXY_HEARTBEAT_MARGIN_S;
+    /* A quiet child is pinged a few times within the limit, not every second: each ping is two
+     * wake-ups of two processes, and a child that reports every interval is never pinged. */
+    double ping_s = limit / 4 > PROXY_PING_MAX_S ? PROXY_PING_MAX_S
+                  : limit / 4 < PROXY_PING_S ? PROXY_PING_S : limit / 4;
     double init_deadline = clock_mono() + w->rt->cfg->action_timeout;
     for (;;) {
         int first = px->first_start;
@@ -714,14 +718,16 @@ void *proxy_main(void *arg)
             start_child(px);
             continue;
         }
-        if (px->state == PX_RUNNING && now - px->last_heard >= PROXY_PING_S) {
+        if (px->state == PX_RUNNING && now - px->last_heard >= ping_s) {
             msg ping = { .kind = MSG_PING, .seq = ++px->ping_seq };
             proxy_send_child(px, &ping);
         }
         flush_child(px);
-        zmq_pollitem_t items[3];
+        zmq_pollitem_t items[4];
         int n = 0;
         items[n++] = (zmq_pollitem_t){ .socket = w->pull, .events = ZMQ_POLLIN };
+        int wake_i = n;
+        items[n++] = (zmq_pollitem_t){ .fd = w->wake_fd, .events = ZMQ_POLLIN };
         int sock_i = -1, pid_i = -1;
         if (px->sock >= 0) {
             sock_i = n;
@@ -732,18 +738,27 @@ void *proxy_main(void *arg)
             pid_i = n;
             items[n++] = (zmq_pollitem_t){ .fd = px->pidfd, .events = ZMQ_POLLIN };
         }
-        long timeout = (long)(PROXY_PING_S * 1000);
-        if (px->state == PX_RESTARTING) {
-            long ms = (long)((px->restart_at - now) * 1000) + 1;
-            if (ms < timeout)
-                timeout = ms < 0 ? 0 : ms;
-        }
+        /* Until the next of: a ping, the hung limit, init's or stop's deadline, a restart. */
+        double next = now + PROXY_IDLE_MAX_S;
+        if (px->state == PX_RUNNING && px->last_heard + ping_s < next)
+            next = px->last_heard + ping_s;
+        if ((px->state == PX_RUNNING || px->state == PX_STARTING) && px->last_heard + limit < next)
+            next = px->last_heard + limit;
+        if (px->state == PX_STARTING && first && init_deadline < next)
+            next = init_deadline;
+        if (px->stopping && px->stop_deadline < next)
+            next = px->stop_deadline;
+        if (px->state == PX_RESTARTING && px->restart_at < next)
+            next = px->restart_at;
+        long timeout = next <= now ? 0 : (long)((next - now) * 1000) + 1;
         int r = zmq_poll(items, n, timeout);
         if (r < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             break;
         }
+        if (items[wake_i].revents & ZMQ_POLLIN)
+            worker_wake_drain(w); /* w->stopping is set: seen at the top of the loop */
         if (sock_i >= 0 && (items[sock_i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             read_child(px);
         if (items[0].revents & ZMQ_POLLIN) {

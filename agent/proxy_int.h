@@ -13,8 +13,11 @@
 
 /* A child that says nothing for action_timeout + this long is killed: it is stuck. */
 #define PROXY_HEARTBEAT_MARGIN_S 5.0
-/* Pinged when it has said nothing for this long. */
+/* Pinged when it has said nothing for a quarter of that limit, within these bounds. */
 #define PROXY_PING_S 1.0
+#define PROXY_PING_MAX_S 10.0
+/* The proxy's longest sleep with nothing due (worker_stop wakes it through the wake fd). */
+#define PROXY_IDLE_MAX_S 60.0
 /* Bytes queued for a child that does not read, past which the engine's messages are answered for
  * it ("not delivered") instead of queued; the heartbeat ends a child that stays stuck. */
 #define PROXY_QUEUE_MAX (8u << 20)

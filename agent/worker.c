@@ -4,10 +4,13 @@
 #include "worker_int.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "clock.h"
@@ -53,8 +56,9 @@ static int zt_recv(void *ud, msg *m, int timeout_ms)
 static int zt_poll(void *ud, struct pollfd *fds, size_t n, int timeout_ms, int *inbox)
 {
     worker *w = ud;
-    zmq_pollitem_t items[1 + WORKER_MAX_FDS];
+    zmq_pollitem_t items[2 + WORKER_MAX_FDS];
     items[0] = (zmq_pollitem_t){ .socket = w->pull, .events = ZMQ_POLLIN };
+    items[1 + n] = (zmq_pollitem_t){ .fd = w->wake_fd, .events = ZMQ_POLLIN };
     /* zmq_poll has its own flag values (ZMQ_POLLPRI is 8, POLLPRI is 2). */
     for (size_t i = 0; i < n; i++) {
         short zev = 0;
@@ -63,7 +67,7 @@ static int zt_poll(void *ud, struct pollfd *fds, size_t n, int timeout_ms, int *
         if (fds[i].events & POLLOUT) zev |= ZMQ_POLLOUT;
         items[1 + i] = (zmq_pollitem_t){ .fd = fds[i].fd, .events = zev };
     }
-    int r = zmq_poll(items, (int)(1 + n), timeout_ms);
+    int r = zmq_poll(items, (int)(2 + n), timeout_ms);
     if (r < 0) {
         if (zmq_errno() == EINTR)
             return 0;
@@ -72,6 +76,8 @@ static int zt_poll(void *ud, struct pollfd *fds, size_t n, int timeout_ms, int *
         return -1;
     }
     *inbox = (items[0].revents & ZMQ_POLLIN) != 0;
+    if (items[1 + n].revents & ZMQ_POLLIN)
+        worker_wake_drain(w); /* stopping is set: the loop's next check sees it */
     for (size_t i = 0; i < n; i++) {
         short re = items[1 + i].revents, ev = 0;
         if (re & ZMQ_POLLIN) ev |= POLLIN;
@@ -280,6 +286,12 @@ worker *worker_start(const runtime *rt, plugin_rec *p, int auto_detect, const ch
     snprintf(w->engine_ep, sizeof w->engine_ep, "%s", engine_ep);
     atomic_init(&w->stopping, 0);
     atomic_init(&w->orphaned, 0);
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd < 0) {
+        loader_fail(p, "cannot create its wake-up eventfd");
+        free(w);
+        return NULL;
+    }
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -288,6 +300,7 @@ worker *worker_start(const runtime *rt, plugin_rec *p, int auto_detect, const ch
     pthread_mutex_init(&w->mu, NULL);
     if (process && !(w->px = proxy_new(w))) {
         loader_fail(p, "out of memory");
+        close(w->wake_fd);
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
         free(w);
@@ -295,6 +308,7 @@ worker *worker_start(const runtime *rt, plugin_rec *p, int auto_detect, const ch
     }
     if (pthread_create(&w->thread, NULL, process ? proxy_main : worker_main, w) != 0) {
         proxy_free(w->px);
+        close(w->wake_fd);
         loader_fail(p, "cannot start its worker thread");
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
@@ -346,7 +360,11 @@ worker *worker_start(const runtime *rt, plugin_rec *p, int auto_detect, const ch
 int worker_stop(worker *w, double timeout_s)
 {
     atomic_store(&w->stopping, 1);
-    /* Wake it now rather than at its next poll timeout. */
+    /* Wake it now: its loop may sleep without a timeout, and the STOP below may be dropped by a
+     * full queue. */
+    uint64_t one = 1;
+    if (write(w->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        log_warn(w->ph.who, "cannot wake its thread: %s", strerror(errno));
     void *s = bus_push(w->rt->bus, w->endpoint);
     if (s) {
         msg m = { .kind = MSG_STOP };
@@ -379,6 +397,15 @@ void worker_free(worker *w)
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     proxy_free(w->px);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
     free(w);
+}
+
+void worker_wake_drain(worker *w)
+{
+    uint64_t v;
+    if (read(w->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        log_warn(w->ph.who, "wake eventfd read failed: %s", strerror(errno));
 }
 

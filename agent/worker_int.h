@@ -27,6 +27,8 @@ struct worker {
     int init_done, init_rc;
     int finished;
     atomic_int stopping;
+    int wake_fd;                  /* eventfd worker_stop writes: the loop sleeps untimed on an
+                                   * idle host and a dropped STOP must still wake it */
 
     /* Orphan bookkeeping (worker.h): set by the host thread that gave up before orphaned is
      * stored, read by the worker thread only after it loaded orphaned == 1. */
@@ -35,6 +37,9 @@ struct worker {
     const char *stuck_in;         /* "init" or "a callback", for the logs */
     worker *next_orphan;          /* the orphan list's, under orph_mu */
 };
+
+/* Reads the wake eventfd empty (its loop saw it readable). */
+void worker_wake_drain(worker *w);
 
 /* The thread ends: wakes worker_stop and the orphan reaper. Nothing of w is touched after it. */
 void worker_finished(worker *w);

@@ -15,7 +15,8 @@
 # For each: CPU % of one core (utime + stime from /proc/PID/stat over the window), RSS, PSS and
 # private memory (smaps_rollup), threads. Then the hot per-process scan (bench_procscan). Prints
 # a table, writes it to OUT/scale.dat and draws OUT/scale.png with gnuplot.
-# Usage: bench/scale.sh [BUILD] [OUT]   (QUICK=1: fewer sizes, 10 s windows; WINDOW=S overrides)
+# Usage: bench/scale.sh [BUILD] [OUT]   (QUICK=1: fewer sizes, 10 s windows; WINDOW=S overrides;
+#   ONLY=DIMENSION runs one dimension; each row's CPU by thread goes to OUT/scale_threads.txt)
 # A full run (60 s windows, 15 rows) takes about 20 minutes; QUICK=1 about 3.
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
@@ -30,6 +31,7 @@ else
   P_SIZES="100 1000 10000"; C_SIZES="10 32"; U_SIZES="10 100 500"; L_SIZES="1 10 100"
   M_SIZES="1 10 50"
 fi
+want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (cgroups, namespaces, mounts)"; exit 77; }
 . "$SRC/tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
 TESTTMP=$(healer_test_tmp "$BUILD")
@@ -75,7 +77,7 @@ echo '{ config, pkgs, ... }: { networking.hostName = "scale"; }' >"$T/nix/config
 
 # --- the isolated systemd root with 500 units (started once) ---
 BUSADDR=""
-if [ -f "$SRC/tests/lib/systemd-root.sh" ]; then
+if [ -f "$SRC/tests/lib/systemd-root.sh" ] && want units; then
   . "$SRC/tests/lib/systemd-root.sh"
   rc=0; sysroot_build >/dev/null 2>&1 || rc=$?
   if [ "$rc" = 0 ]; then
@@ -90,7 +92,7 @@ if [ -f "$SRC/tests/lib/systemd-root.sh" ]; then
     if sysroot_start && sysroot_wait_running; then SYSROOT_UP=1; BUSADDR="unix:path=$SYSROOT_BUS"; fi
   fi
 fi
-[ -n "$BUSADDR" ] || echo "# units: SKIP, no isolated systemd root (tests/lib/systemd-root.sh)"
+[ -n "$BUSADDR" ] || ! want units || echo "# units: SKIP, no isolated systemd root (tests/lib/systemd-root.sh)"
 
 # conf PROCS CGROUPS UNITS: the agent's configuration (links and mounts are made by run)
 conf() {
@@ -122,9 +124,17 @@ CONF
 }
 
 hz=$(getconf CLK_TCK)
+# "TID NAME TICKS" for each of the agent's threads, sorted for join
+threads_ticks() {
+  local t
+  for t in /proc/"$AGENT"/task/*; do
+    echo "${t##*/} $(tr ' ' _ <"$t/comm" 2>/dev/null) $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
+  done | sort
+}
 ROWS=()
 printf '%-10s %7s %10s %9s %9s %9s %8s\n' dimension size "cpu_%core" "rss_MiB" "pss_MiB" "priv_MiB" threads
 : >"$T/scale.dat"
+: >"$T/scale_threads.txt"
 # run DIMENSION SIZE PROCS CGROUPS UNITS LINKS MOUNTS
 run() {
   local dim=$1 size=$2 procs=$3 ncg=$4 nun=$5 nlinks=$6 nmounts=$7 i
@@ -149,9 +159,15 @@ run() {
   for i in $(seq 200); do grep -q 'http: listening' "$T/agent.log" && break; sleep 0.05; done
   sleep "$WARM"
   local t0 t1 s0 s1 rss pss priv th
+  threads_ticks >"$T/th0"
   t0=$(awk '{print $14 + $15}' "/proc/$AGENT/stat"); s0=$(date +%s.%N)
   sleep "$WINDOW"
   t1=$(awk '{print $14 + $15}' "/proc/$AGENT/stat"); s1=$(date +%s.%N)
+  threads_ticks >"$T/th1"
+  { printf '%s %s:' "$dim" "$size"
+    join "$T/th0" "$T/th1" | awk -v hz="$hz" -v w="$WINDOW" '$5 > $3 {
+      printf " %s %.3f", $2, 100 * ($5 - $3) / hz / w }'
+    echo; } >>"$T/scale_threads.txt"
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$AGENT/status")
   th=$(awk '/^Threads/ {print $2}' "/proc/$AGENT/status")
   pss=$(awk '/^Pss:/ {print $2}' "/proc/$AGENT/smaps_rollup")
@@ -165,16 +181,17 @@ run() {
            rss / 1024, pss / 1024, priv / 1024, th }' | tee -a "$T/scale.dat"
 }
 
-for n in $P_SIZES; do run processes "$n" "$n" 10 10 1 1; done
-if [ -d "$CGROOT" ]; then
+if want processes; then for n in $P_SIZES; do run processes "$n" "$n" 10 10 1 1; done; fi
+if ! want cgroups; then :
+elif [ -d "$CGROOT" ]; then
   for n in $C_SIZES; do run cgroups "$n" 0 "$n" 10 1 1; done
+  echo "# cgroups 100 and 1000: not run, the memory plugin watches at most 32 (MEMORY_MAX_CGROUPS)"
 else
   echo "# cgroups: SKIP, no v1 memory hierarchy at $CGROOT"
 fi
-echo "# cgroups 100 and 1000: not run, the memory plugin watches at most 32 (MEMORY_MAX_CGROUPS)"
-if [ -n "$BUSADDR" ]; then for n in $U_SIZES; do run units "$n" 0 10 "$n" 1 1; done; fi
-for n in $L_SIZES; do run links "$n" 0 10 10 "$n" 1; done
-for n in $M_SIZES; do run mounts "$n" 0 10 10 1 "$n"; done
+if [ -n "$BUSADDR" ] && want units; then for n in $U_SIZES; do run units "$n" 0 10 "$n" 1 1; done; fi
+if want links; then for n in $L_SIZES; do run links "$n" 0 10 10 "$n" 1; done; fi
+if want mounts; then for n in $M_SIZES; do run mounts "$n" 0 10 10 1 "$n"; done; fi
 
 # --- hot: the cpu plugin's per-process scan once utilization reached its watch level ---
 if [ -x "$BUILD/bench/bench_procscan" ]; then
@@ -185,6 +202,7 @@ fi
 
 mkdir -p "$OUT"
 cp "$T/scale.dat" "$OUT/scale.dat"
+cp "$T/scale_threads.txt" "$OUT/scale_threads.txt"
 if command -v gnuplot >/dev/null; then
   gnuplot <<GP
 set terminal pngcairo size 1000,520 noenhanced font ",10"

@@ -289,6 +289,8 @@ static int host_report_health(healer_ctx *ctx, const char *component, double sco
         return HEALER_E_INVAL;
     if (score < 0) score = 0;
     if (score > 100) score = 100;
+    if (!plughost_health_due(ctx->w, component, score))
+        return HEALER_OK;
     msg_measure mm = { component, score };
     msg m = { .kind = MSG_HEALTH, .plugin = R(ctx)->name, .measures = &mm, .n_measures = 1 };
     return worker_publish(ctx, &m);

@@ -82,6 +82,7 @@ typedef struct model {
     hx h;
     uint64_t seed, rng;
     int step, failed;
+    double next_due;            /* eng_next_due after the last step: the loop sleeps until then */
     char why[512];
     unsigned gen;
     /* this generation */
@@ -737,6 +738,10 @@ static void advance(model *m, double dt)
         mheal *h = &m->heals[id];
         if (!h->known || h->finished || h->step.kind == ST_NONE || mono < h->step.deadline)
             continue;
+        /* the engine thread sleeps until eng_next_due: it must not lie past this deadline */
+        if (m->next_due > h->step.deadline + 1e-6)
+            mfail(m, "heal %" PRIu64 ": step due at %.3f but the loop would sleep until %.3f", id,
+                  h->step.deadline, m->next_due);
         m->n_timeouts++;
         if (h->step.kind == ST_EXEC) {
             abandon(m, h->step.plugin, h->step.attempt, id);
@@ -891,6 +896,8 @@ static void run_schedule(model *m, uint64_t seed, int steps)
         else if (!m->paused) ev_pause(m);
         collect(m);
         cross_check(m);
+        if (m->h.e)
+            m->next_due = eng_next_due(m->h.e);
         m->n_steps++;
     }
     if (!m->failed)
