@@ -659,7 +659,7 @@ static void network_health_metrics(network *n)
             sum += 100 - lp;
             healer_kv lab = {"target", n->targets[i].text};
             h->metric(n->ctx, HEALER_METRIC_GAUGE, "network_tcp_loss_percent",
-                      "Share of the loss window's probe rounds in which the TCP target failed",
+                      "Percent of the probe rounds in the loss window in which the TCP target failed",
                       &lab, 1, lp);
         }
         h->report_health(n->ctx, "connectivity", sum / (double)n->n_targets);
