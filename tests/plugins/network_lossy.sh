@@ -39,8 +39,10 @@ check "no issue open at the start" bash -c "[ \"\$(ip netns exec $NA curl -s htt
   done
 ) &
 LOSS_PID=$!
-
+t0=$(date +%s%N)
 wait_for "connectivity_degraded is raised" 30 issue_open connectivity_degraded
+t1=$(date +%s%N)
+echo "loss started -> connectivity_degraded raised: $(( (t1 - t0) / 1000000 )) ms (window 10 rounds of 0.5 s)"
 api /api/v1/issues | jq -c '.issues[] | select(.type=="connectivity_degraded")' >"$T/issue.json"
 echo "issue: $(jq -c '{severity, summary, measurements, components}' "$T/issue.json")"
 # is JQ: the raised issue satisfies it

@@ -875,6 +875,14 @@ static void test_init_refusals(void **state)
     healer_mock_set_string(m, "default_gateway", "192.0.2.1");
     assert_int_equal(healer_mock_init(m), HEALER_E_INVAL);   /* interface missing */
     healer_mock_free(m);
+    /* The closing threshold must be below the opening one: the message names both values. */
+    m = new_mock();
+    healer_mock_set_int(m, "loss_degraded_percent", 15);
+    healer_mock_set_int(m, "loss_clear_percent", 15);
+    assert_int_equal(healer_mock_init(m), HEALER_E_INVAL);
+    assert_true(healer_mock_log_find(m, HEALER_LOG_ERROR, "loss_clear_percent (15) must be below "
+                                     "loss_degraded_percent (15)") >= 0);
+    healer_mock_free(m);
 }
 
 static void test_netlink_state(void **state)
