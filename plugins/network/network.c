@@ -1,6 +1,7 @@
-/* network.c — the network plugin: issue types network_down, route_missing, dns_failure and
- * connectivity_lost; the descriptor, config, init and detection from rtnetlink events
- * (network_nl.c) and probes (network_probe.c); plan, execute and verify are in network_act.c. */
+/* network.c — the network plugin: issue types network_down, route_missing, dns_failure,
+ * connectivity_lost (and the degraded ones); the descriptor, config, init and detection from
+ * rtnetlink events (network_nl.c) and probes (network_probe.c, network_loss.c); plan, execute
+ * and verify are in network_act.c. */
 #include "network.h"
 
 #include <errno.h>
@@ -13,7 +14,7 @@
 
 static const char *const network_issue_types[] = {NETWORK_DOWN, NETWORK_ROUTE, NETWORK_DNS,
                                                   NETWORK_CONN, NETWORK_SLOW, NETWORK_FLAP,
-                                                  NULL};
+                                                  NETWORK_LOSSY, NULL};
 
 static const healer_config_key network_config[] = {
     {"interfaces", HEALER_CFG_STRING_LIST, NULL, 0, 0,
@@ -65,6 +66,16 @@ static const healer_config_key network_config[] = {
      "window of link_flap_count; a flapping link clears after this long without a drop"},
     {"route_restore_window_s", HEALER_CFG_DOUBLE, "300", 0, 604800,
      "a remembered default route is restored only within this long after it went missing"},
+    {"loss_window", HEALER_CFG_INT, "20", 2, NETWORK_LOSS_MAX,
+     "TCP probe rounds per target over which loss is measured"},
+    {"loss_degraded_percent", HEALER_CFG_INT, "20", 1, 100,
+     "a target failing at least this share of the window's rounds, while connectivity is not "
+     "lost, raises connectivity_degraded (no automatic action)"},
+    {"loss_clear_percent", HEALER_CFG_INT, "10", 1, 99,
+     "connectivity_degraded closes when every target's loss is below this; must be below "
+     "loss_degraded_percent"},
+    {"loss_lost_rounds", HEALER_CFG_INT, "3", 1, 1000,
+     "consecutive lost rounds (tcp_min_failed targets failing) that make connectivity_lost"},
     {"managed_links", HEALER_CFG_STRING_LIST, NULL, 0, 0,
      "links another manager owns: issues only, healerd never changes them"},
     {"unmanaged_links", HEALER_CFG_STRING_LIST, NULL, 0, 0,
@@ -532,6 +543,17 @@ static int network_init(const healer_host *host, healer_ctx *ctx, void **state)
     n->route_window_s = host->config_double(ctx, "route_restore_window_s");
     n->networkd_dir = host->config_string(ctx, "networkd_links_dir");
     n->nm_dir = host->config_string(ctx, "nm_devices_dir");
+    n->loss_window = (unsigned)host->config_int(ctx, "loss_window");
+    n->loss_degraded_pct = (unsigned)host->config_int(ctx, "loss_degraded_percent");
+    n->loss_clear_pct = (unsigned)host->config_int(ctx, "loss_clear_percent");
+    n->loss_lost_rounds = (unsigned)host->config_int(ctx, "loss_lost_rounds");
+    char loss_bad[160];
+    if (n->loss_clear_pct >= n->loss_degraded_pct && !bad) {
+        snprintf(loss_bad, sizeof loss_bad, "loss_clear_percent (%u) must be below "
+                 "loss_degraded_percent (%u): it is where connectivity_degraded closes",
+                 n->loss_clear_pct, n->loss_degraded_pct);
+        bad = loss_bad;
+    }
     if (n->dns_names && n->dns_slow_s >= n->dns_timeout) {
         /* Not a refusal: older configs with a short dns_timeout keep working, and the log says
          * which two values to change. */
@@ -628,7 +650,19 @@ static void network_health_metrics(network *n)
                   "Duration of the last DNS probe round", NULL, 0, n->dns_seconds);
     }
     if (n->n_targets && n->tcp_probed) {
-        h->report_health(n->ctx, "connectivity", 100.0 * n->tcp_ok / (double)n->n_targets);
+        /* Over the loss window when it holds rounds (a lossy path reads as its loss, not as
+         * 0 and 100 in turn), else the last round. */
+        double sum = 0;
+        for (size_t i = 0; i < n->n_targets && i < NETWORK_MAX_TARGETS; i++) {
+            const network_loss *w = &n->loss[i];
+            double lp = w->filled ? 100.0 * w->failed / w->filled : n->tcp_target_ok[i] ? 0 : 100;
+            sum += 100 - lp;
+            healer_kv lab = {"target", n->targets[i].text};
+            h->metric(n->ctx, HEALER_METRIC_GAUGE, "network_tcp_loss_percent",
+                      "Percent of the probe rounds in the loss window in which the TCP target failed",
+                      &lab, 1, lp);
+        }
+        h->report_health(n->ctx, "connectivity", sum / (double)n->n_targets);
         h->metric(n->ctx, HEALER_METRIC_GAUGE, "network_tcp_probe_seconds",
                   "Duration of the last TCP probe round", NULL, 0, n->tcp_seconds);
     }
@@ -770,15 +804,32 @@ static int network_detect(void *state)
             }
         }
         if (n->n_targets) {
-            if (!network_tcp_healthy(n)) {
+            /* Lost takes loss_lost_rounds consecutive lost rounds (more on a path known to be
+             * lossy); fewer, or targets failing only some rounds, is degraded: its own issue,
+             * never the dead path's plan (network_loss.c). */
+            int was_lossy = n->lossy_open;
+            int st = network_loss_round(n, lower);
+            if (st == 2) {
                 if (n->conn_open || !lower) {
                     network_publish_probe(n, 0);
                     n->conn_open = 1;
                 }
-            } else if (n->conn_open) {
+            } else if (network_tcp_healthy(n) && n->conn_open) {
                 h->resolve_issue(n->ctx, NETWORK_CONN, "connectivity");
                 n->conn_open = 0;
                 h->log(n->ctx, HEALER_LOG_INFO, "TCP targets reachable again");
+            }
+            if (st == 1) {
+                if (!was_lossy)
+                    h->log(n->ctx, HEALER_LOG_WARN, "TCP targets fail part of the time (worst "
+                           "%.0f %% of %u rounds): connectivity_degraded, no action",
+                           network_loss_worst(n, NULL), n->loss_window);
+                network_publish_lossy(n);
+            } else if (was_lossy) {
+                h->resolve_issue(n->ctx, NETWORK_LOSSY, "connectivity");
+                h->log(n->ctx, HEALER_LOG_INFO, "%s", st == 2 ? "connectivity_degraded "
+                       "closed: connectivity_lost stands for it" : "TCP loss below "
+                       "loss_clear_percent again");
             }
         }
         /* Every probe passed over these very routes: they are the last-known-good now. */

@@ -1,7 +1,8 @@
 /* network.h — the network plugin's shared state and the functions its files offer each other:
  * network_nl.c (rtnetlink: links, addresses, default routes), network_probe.c (DNS and TCP
  * probes, resolv.conf), network.c (the descriptor, init, detect), network_act.c (plan, execute,
- * verify). */
+ * verify), network_intent.c (flaps, remembered routes, who manages a link), network_loss.c (the
+ * per-target loss windows: connectivity_lost vs connectivity_degraded). */
 #ifndef HEALER_NETWORK_H
 #define HEALER_NETWORK_H
 
@@ -26,6 +27,7 @@
 #define NETWORK_CONN "connectivity_lost"
 #define NETWORK_SLOW "dns_slow"          /* answers, but slower than dns_slow_ms: degraded */
 #define NETWORK_FLAP "link_flapping"     /* link_flap_count drops within link_flap_window_s */
+#define NETWORK_LOSSY "connectivity_degraded" /* TCP targets fail some rounds: lossy, not dead */
 
 #define NETWORK_FLAP_MAX 32      /* drops remembered per link (the newest) */
 #define NETWORK_RTAX_MAX 17      /* route metrics (RTAX_*) remembered */
@@ -88,6 +90,17 @@ typedef struct network_vstate {
     int oks;                     /* healthy looks so far */
 } network_vstate;
 
+/* The last loss_window probe rounds of one TCP target (or of the rounds as a whole): a ring of
+ * bits, 1 = that round failed. Fixed size, in the plugin's state: a round costs no allocation. */
+#define NETWORK_LOSS_MAX 1024    /* largest loss_window */
+#define NETWORK_MAX_TARGETS (NETWORK_MAX_PROBES / 2)
+typedef struct network_loss {
+    uint64_t bits[NETWORK_LOSS_MAX / 64];
+    unsigned head;               /* the slot the next round is written to */
+    unsigned filled;             /* rounds held (<= loss_window) */
+    unsigned failed;             /* set bits among them */
+} network_loss;
+
 /* A parsed endpoint: "10.0.0.1:53", "[fd00::1]:443", or a bare address with a default port. */
 typedef struct network_endpoint {
     struct sockaddr_storage sa;
@@ -139,6 +152,15 @@ typedef struct network {
     char flap_open[NETWORK_MAX_LINKS][IF_NAMESIZE];
     size_t n_flap_open;
     int slow_open;
+    /* loss (issue #11: a lossy link is degraded, not dead) */
+    unsigned loss_window;        /* rounds per window */
+    unsigned loss_degraded_pct;  /* connectivity_degraded at or above this loss ... */
+    unsigned loss_clear_pct;     /* ... and closed below this one (hysteresis) */
+    unsigned loss_lost_rounds;   /* consecutive lost rounds that make connectivity_lost */
+    network_loss loss[NETWORK_MAX_TARGETS];  /* per target, in tcp_targets order */
+    network_loss loss_rounds;    /* per round: 1 = a lost round (tcp_min_failed met) */
+    unsigned lost_run;           /* consecutive lost rounds up to the last one */
+    int lossy_open;              /* connectivity_degraded published and not resolved */
 
     /* rtnetlink */
     int ev_fd;                   /* subscribed to the multicast groups, watched */
@@ -169,6 +191,7 @@ typedef struct network {
     int tcp_probed, tcp_ok, tcp_failed;
     char dns_failing[4][HEALER_TARGET_MAX];
     char tcp_failing[4][NETWORK_GW_MAX + 8];
+    unsigned char tcp_target_ok[NETWORK_MAX_TARGETS];  /* per target, tcp_targets order */
     double dns_seconds, tcp_seconds;
     int dns_slow_names;          /* names answered, but only slower than dns_slow_ms */
     double dns_latency_max;      /* seconds: the slowest name's fastest answer */
@@ -253,6 +276,25 @@ size_t network_route_args(const network_route *r, int del, const char **a, size_
 void network_repub_arm(network *n, double seconds);
 int network_repub_open(network *n);
 void network_repub_cb(void *state, int fd, short revents);
+
+/* ---- network_loss.c ---- */
+/* Empties a window (an outage is not loss: the measurement starts again after it). */
+void network_loss_reset(network_loss *w);
+/* Appends one round to a window of `window` rounds, dropping the oldest when it is full. */
+void network_loss_push(network_loss *w, unsigned window, int failed);
+/* Consecutive lost rounds that make connectivity_lost now: loss_lost_rounds, or more while the
+ * path is known lossy (connectivity_degraded open), so that a run of failures its measured loss
+ * explains (a chance above 1 in 1000) does not pass for a dead path; at most loss_window. */
+unsigned network_loss_lost_needed(const network *n);
+/* The decision for one probe round, from tcp_target_ok[] and network_tcp_healthy(): updates the
+ * windows (unless lower: a link or route outage is not loss of the path), lost_run, and returns
+ * 2 when connectivity is lost, 1 when degraded (with hysteresis), 0 when fine. Publishes
+ * nothing. */
+int network_loss_round(network *n, int lower);
+/* The worst target's loss now (percent of its window), its index in *worst (may be NULL). */
+double network_loss_worst(const network *n, size_t *worst);
+/* Publishes connectivity_degraded with its measurements. */
+void network_publish_lossy(network *n);
 
 /* ---- network_act.c ---- */
 int network_plan(void *state, const healer_issue *issue, healer_plan *plan);

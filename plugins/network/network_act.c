@@ -194,10 +194,11 @@ int network_plan(void *state, const healer_issue *issue, healer_plan *plan)
     network_nl_resync(n);
     const char *t = issue->target ? issue->target : "";
     const network_route *k4 = network_known_route(n, AF_INET);
-    /* Degraded (dns_slow) and flapping (link_flapping) get no action: restarting a link that
-     * keeps dropping, or flushing a cache that answers, fights the problem's real owner. The
-     * issue stays open for a person. */
-    if (strcmp(issue->type, NETWORK_SLOW) == 0 || strcmp(issue->type, NETWORK_FLAP) == 0)
+    /* Degraded (dns_slow, connectivity_degraded) and flapping (link_flapping) get no action:
+     * restarting a link that keeps dropping or loses packets, or flushing a cache that answers,
+     * fights the problem's real owner. The issue stays open for a person. */
+    if (strcmp(issue->type, NETWORK_SLOW) == 0 || strcmp(issue->type, NETWORK_FLAP) == 0 ||
+        strcmp(issue->type, NETWORK_LOSSY) == 0)
         return HEALER_OK;
     if (strcmp(issue->type, NETWORK_DOWN) == 0) {
         network_link *l = network_link_by_name(n, t);

@@ -390,6 +390,8 @@ void network_probe_run(network *n, int dns, int tcp)
         for (size_t i = 0; i < np; i++) {
             if (p[i].kind != 1)
                 continue;
+            if (p[i].target_idx < NETWORK_MAX_TARGETS)
+                n->tcp_target_ok[p[i].target_idx] = (unsigned char)p[i].ok;
             if (p[i].ok) {
                 n->tcp_ok++;
             } else {

@@ -300,9 +300,16 @@ static void test_tcp_probe(void **state)
     healer_mock_set_bool(m, "tcp_refused_is_reachable", 0);
     healer_mock_set_int(m, "tcp_min_failed", 1);
     assert_int_equal(healer_mock_init(m), HEALER_OK);
+    /* Lost after loss_lost_rounds (default 3) lost rounds in a row, not at the first. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        assert_null(healer_mock_last_issue(m, "connectivity_lost"));
+    }
     assert_int_equal(healer_mock_detect(m), HEALER_OK);
     const healer_issue *is = healer_mock_last_issue(m, "connectivity_lost");
     assert_non_null(is);
+    /* Never both: lost stands alone (the window was not full for degraded anyway). */
+    assert_null(healer_mock_last_issue(m, "connectivity_degraded"));
     assert_string_equal(is->components[0], t2);
     healer_mock_free(m);
 
@@ -542,6 +549,14 @@ static void test_init_refusals(void **state)
     healer_mock *m = new_mock();
     healer_mock_set_string(m, "default_gateway", "192.0.2.1");
     assert_int_equal(healer_mock_init(m), HEALER_E_INVAL);   /* interface missing */
+    healer_mock_free(m);
+    /* The closing threshold must be below the opening one: the message names both values. */
+    m = new_mock();
+    healer_mock_set_int(m, "loss_degraded_percent", 15);
+    healer_mock_set_int(m, "loss_clear_percent", 15);
+    assert_int_equal(healer_mock_init(m), HEALER_E_INVAL);
+    assert_true(healer_mock_log_find(m, HEALER_LOG_ERROR, "loss_clear_percent (15) must be below "
+                                     "loss_degraded_percent (15)") >= 0);
     healer_mock_free(m);
 }
 
