@@ -335,6 +335,8 @@ static int nc_exec_fix(nixconfig *w, const healer_action *a, healer_result *r)
         nc_attempts_save(w);
     }
     int rc = h->act_write_file(w->ctx, file, cur);
+    nc_fmt(w->fixed_file, sizeof w->fixed_file, "%s", rc == HEALER_OK && !dry ? file : "");
+    nc_hash(cur, cn, w->fixed_hash);
     free(orig);
     free(cur);
     w->validated = 0;   /* validate again next cycle, whatever happened */
@@ -467,11 +469,28 @@ int nc_verify(void *state, const healer_issue *issue, const healer_action *actio
         v->healed = r == 1;
         v->measurements[0] = (healer_measurement){"parses", r == 1 ? 1.0 : 0.0};
         v->n_measurements = 1;
-        if (r == 1)
+        if (r == 1) {
             nc_fmt(v->message, sizeof v->message, "%s parses", file);
-        else
-            nc_fmt(v->message, sizeof v->message, "%s: %d:%d: %s", file ? file : "?",
-                     e.line, e.col, e.msg);
+            return HEALER_OK;
+        }
+        /* Not healed; but say what happened: a file written again after the fix (something
+         * rewrites it: the fix worked and was undone) is not a fix that failed. */
+        size_t n = 0;
+        struct stat st;
+        char now_hash[17] = "", *src = file ? nc_slurp(file, &n, &st) : NULL;
+        if (src)
+            nc_hash(src, n, now_hash);
+        free(src);
+        const char *planned = nc_param(action, "hash");
+        const char *what = !src ? "cannot be read again"
+                         : planned && strcmp(now_hash, planned) == 0
+                             ? "was written back after the fix with the very bytes it fixed "
+                               "(something rewrites it)"
+                         : strcmp(w->fixed_file, file) == 0 && strcmp(now_hash, w->fixed_hash) == 0
+                             ? "holds what the fix wrote, and that does not parse"
+                             : "was changed again after the fix (not what the fix wrote)";
+        nc_fmt(v->message, sizeof v->message, "%s %s: %d:%d: %s", file ? file : "?", what,
+               e.line, e.col, e.msg);
         return HEALER_OK;
     }
     const char *to_s = nc_param(action, "to");

@@ -77,6 +77,8 @@ typedef struct nixconfig {
     int follow_imports, eval, auto_fix, auto_rollback, rollback, check_current_system;
     long long max_files, backups_keep, max_fix_steps, max_fix_attempts;
     nc_attempt attempts[NC_MAX_ATTEMPTS];
+    char fixed_file[PATH_MAX];   /* the last file fix_syntax wrote, and the hash of what it */
+    char fixed_hash[17];         /* wrote: verify tells "written again since" from "bad fix" */
     double parse_timeout, eval_timeout, switch_timeout;
 
     char scratch[PATH_MAX];      /* private temp dir for the copies being validated */

@@ -7,8 +7,8 @@
 #  - the engine's bound: max_fix_attempts = 10, loop_heals = 3: 3 healed heals, then the fourth
 #    plan waits for a person (pending, reason "loop: 3 heals in 60 minutes"; issue reason loop)
 #    and the file is left broken.
-#  - the plugin's bound across restarts: max_fix_attempts = 3, the agent restarted twice between
-#    breaks: still exactly 3 fixes (the count is kept in fix-attempts beside state_file).
+#  - the plugin's bound across restarts: max_fix_attempts = 3, the agent restarted before the
+#    third and the fourth break: still exactly 3 fixes (the count is kept in fix-attempts).
 # Prints the counts ("# measured:") that plugins/nixconfig/README.md quotes.
 . "$SRC/tests/lib/agent.sh"
 . "$SRC/tests/plugins/nixconfig_lib.sh"
@@ -69,24 +69,24 @@ check "engine: SIGTERM exits 0" stop_agent
 cat "$T/agent.log" >>"$T/all.log"
 
 # --- the plugin's bound across restarts (a crash loop must not reset it) --------------------
-# max_fix_attempts = 3, the engine's loop rule off. Fix 1; fix 2 on a file broken again before
-# the issue of the first break closed (it used to be called "not an error this plugin fixes"
-# when the file was replaced while being parsed); the agent restarted, fix 3; restarted again,
-# the fourth break is only reported: the count came from fix-attempts, not from memory.
+# max_fix_attempts = 3, the engine's loop rule off: fix 1, fix 2, the agent restarted, fix 3,
+# restarted again: the fourth break is only reported; the count came from fix-attempts, not
+# from memory. (A file broken again before its issue closed is timing-dependent here — before
+# or after verify — and is tested in plugins/nixconfig_unit: test_replaced_while_parsed,
+# test_verify_says_what_happened.)
 rm -rf "$T/state" "$NC"; mkdir -p "$NC/backups"
 ACTION_TIMEOUT=30 MODE=live COOLDOWN=0 LOOP_HEALS=0 write_config "$T/restart.conf" "$PDIR" \
   "$(NIXCONF 'auto_fix = true;')"
 break_it
 start_agent "$T/restart.conf"
-wait_for "restart: the first fix" 20 parses "$CONF"
+fixed "restart: the first fix"
 break_it
-wait_for "restart: broken again before the issue closed, fixed again" 20 parses "$CONF"
-wait_for "restart: issue closed" 20 closed
+fixed "restart: the second fix"
 check "restart: SIGTERM exits 0" stop_agent
 cat "$T/agent.log" >>"$T/all.log"
 break_it
 start_agent "$T/restart.conf"
-wait_for "restart: after a restart, the third fix" 20 parses "$CONF"
+fixed "restart: after a restart, the third fix"
 check "restart: SIGTERM exits 0 (2)" stop_agent
 cat "$T/agent.log" >>"$T/all.log"
 check "restart: the record holds the 3 fixes" grep -q "^attempt [0-9a-f]\{16\} 3 " "$NC/fix-attempts"

@@ -589,6 +589,31 @@ static void test_replaced_while_parsed(void **state)
     free(broken);
 }
 
+
+/* verify() after a fix: healed when the file parses; when it does not, the verdict says what
+ * happened to the file (written back with the bytes the fix was for, or changed otherwise). */
+static void test_verify_says_what_happened(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "missing-semicolon.nix", 4, 27);
+    assert_non_null(fixed);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    const healer_action *a = healer_mock_action(f->m, 0);
+    healer_verdict v;
+    /* The mock wrote nothing: the file still holds the broken bytes the fix was for. */
+    assert_int_equal(healer_mock_verify(f->m, is, a, &v), HEALER_OK);
+    assert_false(v.healed);
+    assert_non_null(strstr(v.message, "written back after the fix with the very bytes it fixed"));
+    put(f->cfg, "{ a = 1 }\n");
+    assert_int_equal(healer_mock_verify(f->m, is, a, &v), HEALER_OK);
+    assert_false(v.healed);
+    assert_non_null(strstr(v.message, "changed again after the fix"));
+    put(f->cfg, fixed);
+    assert_int_equal(healer_mock_verify(f->m, is, a, &v), HEALER_OK);
+    assert_true(v.healed);
+    free(fixed);
+}
+
 static void test_revalidates_only_on_change(void **state)
 {
     fx *f = *state;
@@ -984,6 +1009,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fix_attempts_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_attempts_garbled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replaced_while_parsed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_says_what_happened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revalidates_only_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_missing_semicolon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_brace, setup, teardown),
