@@ -10,6 +10,8 @@
 /* Without --for: a hold lasts an hour, so a forgotten one cannot silence healing for good;
  * --for 0 holds until released. */
 #define HOLD_DEFAULT_S 3600.0
+/* The longest hold (ten years): beyond it a duration is a typo, and 1e300d would be +inf. */
+#define HOLD_MAX_S (3650.0 * 86400.0)
 #define HOLD_TEXT_MAX 256
 
 typedef struct hold {

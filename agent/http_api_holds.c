@@ -40,7 +40,7 @@ int http_parse_duration(const char *s, double *out)
     else if (*end == 'm') mul = 60, end++;
     else if (*end == 'h') mul = 3600, end++;
     else if (*end == 'd') mul = 86400, end++;
-    if (*end)
+    if (*end || !(v * mul <= HOLD_MAX_S))
         return -1;
     *out = v * mul;
     return 0;
@@ -66,7 +66,7 @@ unsigned http_holds_post(struct MHD_Connection *c, const http_backend *be, int r
     if (!release && f && http_parse_duration(f, &rq.duration) < 0) {
         char m[160];
         snprintf(m, sizeof m, "for=%.60s is no duration: a number of seconds, or with s, m, h or d "
-                 "(0 = until released)", f);
+                 "(0 = until released), at most 3650d", f);
         *out = error(m);
         return MHD_HTTP_BAD_REQUEST;
     }

@@ -450,6 +450,12 @@ int main(int argc, char **argv)
         healctl_errmsg("--type only applies to 'hold' and 'unhold'");
         return EX_USAGE;
     }
+    double for_s;
+    if (for_text && healctl_parse_duration(for_text, &for_s) != 0) {
+        healctl_errmsg("--for: '%s' is not a duration: a number of seconds, or with s, m, h or "
+                       "d (90, 15m, 2h, 1.5d; 0 = until released), at most 3650d", for_text);
+        return EX_USAGE;
+    }
     static const char *const known[] = {"status", "issues", "history", "plugins", "knowledge",
                                         "pending", "confirm", "reject", "pause", "resume",
                                         "hold", "unhold", "holds"};

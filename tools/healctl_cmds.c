@@ -322,8 +322,7 @@ static char *join_array(const json_t *arr, const char *key, const char *sep)
     return b.data;
 }
 
-/* The array under key, or an error message and NULL. */
-static json_t *want_array(const ctx *c, json_t *root, const char *key)
+json_t *healctl_want_array(const ctx *c, json_t *root, const char *key)
 {
     json_t *a = json_object_get(root, key);
     if (!json_is_array(a))
@@ -470,7 +469,7 @@ int healctl_cmd_issues(const ctx *c)
         json_decref(root);
         return rc;
     }
-    json_t *arr = want_array(c, root, "issues");
+    json_t *arr = healctl_want_array(c, root, "issues");
     if (!arr) {
         json_decref(root);
         return EX_AGENT;
@@ -530,7 +529,7 @@ int healctl_cmd_history(const ctx *c, long limit)
         json_decref(root);
         return rc;
     }
-    json_t *arr = want_array(c, root, "heals");
+    json_t *arr = healctl_want_array(c, root, "heals");
     if (!arr) {
         json_decref(root);
         return EX_AGENT;
@@ -640,7 +639,7 @@ int healctl_cmd_plugins(const ctx *c)
         json_decref(root);
         return rc;
     }
-    json_t *arr = want_array(c, root, "plugins");
+    json_t *arr = healctl_want_array(c, root, "plugins");
     if (!arr) {
         json_decref(root);
         return EX_AGENT;
@@ -697,7 +696,7 @@ int healctl_cmd_knowledge(const ctx *c)
         json_decref(root);
         return rc;
     }
-    json_t *arr = want_array(c, root, "knowledge");
+    json_t *arr = healctl_want_array(c, root, "knowledge");
     if (!arr) {
         json_decref(root);
         return EX_AGENT;
@@ -748,7 +747,7 @@ int healctl_cmd_pending(const ctx *c)
         json_decref(root);
         return rc;
     }
-    json_t *arr = want_array(c, root, "pending");
+    json_t *arr = healctl_want_array(c, root, "pending");
     if (!arr) {
         json_decref(root);
         return EX_AGENT;

@@ -1,13 +1,15 @@
 /* healctl_holds.c — "healctl hold TARGET", "unhold TARGET" and "holds" (issue #11): the
- * operator's word that a change is intended. The arguments travel as the POST's query,
- * percent-encoded here. */
+ * operator's word that a change is intended. --for is checked here (a bad duration never
+ * reaches the agent); the arguments travel as the POST's query, percent-encoded here. */
 #include "healctl_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <math.h>
 #include <pwd.h>
 
 /* Appends "&key=value" (value percent-encoded) to qs. -1 when it does not fit. */
@@ -30,6 +32,40 @@ static int add_arg(char *qs, size_t len, const char *key, const char *v)
             k += (size_t)snprintf(qs + k, len - k, "%%%02X", *p);
     }
     qs[k] = '\0';
+    return 0;
+}
+
+int healctl_parse_duration(const char *s, double *out)
+{
+    /* Strictly DIGITS[.DIGITS][s|m|h|d]: no sign, exponent, hex, blanks or "inf" (strtod
+     * would take them, and the agent's own check is looser than what the help promises). */
+    const char *p = s;
+    if (!s || !isdigit((unsigned char)*p))
+        return -1;
+    while (isdigit((unsigned char)*p))
+        p++;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    double mul = 1;
+    switch (*p) {
+    case 's': mul = 1; p++; break;
+    case 'm': mul = 60; p++; break;
+    case 'h': mul = 3600; p++; break;
+    case 'd': mul = 86400; p++; break;
+    case '\0': break;
+    default: return -1;
+    }
+    if (*p)
+        return -1;
+    double v = strtod(s, NULL) * mul;
+    if (!(v >= 0) || v > HEALCTL_HOLD_MAX_S)
+        return -1;
+    *out = v;
     return 0;
 }
 
@@ -57,17 +93,16 @@ int healctl_cmd_holds(const ctx *c)
 {
     json_t *root;
     int rc = healctl_call(c, &(req_info){"GET", "/api/v1/holds", NULL}, &root);
+    /* --json: healctl_call printed the agent's text already. */
     if (rc != EX_OK || c->json) {
-        if (rc == EX_OK) {
-            char *t = json_dumps(root, JSON_INDENT(2));
-            if (t)
-                printf("%s\n", t);
-            free(t);
-        }
         json_decref(root);
         return rc;
     }
-    json_t *arr = json_object_get(root, "holds");
+    json_t *arr = healctl_want_array(c, root, "holds");
+    if (!arr) {
+        json_decref(root);
+        return EX_AGENT;
+    }
     if (!json_array_size(arr))
         printf("no holds\n");
     size_t i;
@@ -75,11 +110,14 @@ int healctl_cmd_holds(const ctx *c)
     json_array_foreach(arr, i, h) {
         char until[64] = "until released";
         json_t *u = json_object_get(h, "until");
-        if (json_is_number(u)) {
+        /* Within what time_t and strftime handle (the agent's own answers always are). */
+        if (json_is_number(u) && fabs(json_number_value(u)) < 1e11) {
             time_t t = (time_t)json_number_value(u);
             struct tm tm;
             localtime_r(&t, &tm);
             strftime(until, sizeof until, "until %Y-%m-%d %H:%M:%S", &tm);
+        } else if (json_is_number(u)) {
+            snprintf(until, sizeof until, "until %g (not a time)", json_number_value(u));
         }
         char *tg = healctl_clean_text(healctl_jstr(h, "target", ""));
         char *ty = healctl_clean_text(healctl_jstr(h, "type", "any type"));

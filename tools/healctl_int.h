@@ -60,6 +60,8 @@ net_rc healctl_http_request(const url *u, double timeout, const char *method, co
 extern int healctl_utf8_term;
 char *healctl_clean_text(const char *s);
 const char *healctl_jstr(const json_t *o, const char *key, const char *dflt);
+/* The array under key, or an error message (naming the agent) and NULL. */
+json_t *healctl_want_array(const ctx *c, json_t *root, const char *key);
 int healctl_cmd_status(const ctx *c);
 int healctl_cmd_issues(const ctx *c);
 int healctl_cmd_history(const ctx *c, long limit);
@@ -71,5 +73,9 @@ int healctl_cmd_post(const ctx *c, const char *path, const char *id, const char 
 int healctl_cmd_hold(const ctx *c, int release, const char *target, const char *type,
                      const char *dur, const char *reason, int even_critical);
 int healctl_cmd_holds(const ctx *c);
+/* --for: DIGITS[.DIGITS] with an optional s, m, h or d; 0 = until released; at most
+ * HEALCTL_HOLD_MAX_S. 0 and *out in seconds, or -1. */
+#define HEALCTL_HOLD_MAX_S (3650.0 * 86400.0)
+int healctl_parse_duration(const char *s, double *out);
 
 #endif

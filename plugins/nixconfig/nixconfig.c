@@ -385,6 +385,8 @@ static int nc_init(const healer_host *host, healer_ctx *ctx, void **state)
         rc = HEALER_E_NOMEM;
         goto fail;
     }
+    nc_fmt(w->attempts_file, sizeof w->attempts_file, "%s/fix-attempts", state_dir);
+    nc_attempts_load(w);
     if (nc_state_load(&w->gs, w->state_file) != 0)
         host->log(ctx, HEALER_LOG_WARN, "state %s: %s (starting empty)", w->state_file,
                   strerror(errno));

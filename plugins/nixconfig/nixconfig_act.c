@@ -38,26 +38,6 @@ static int nc_under_config_dir(const nixconfig *w, const char *path)
     return strncmp(rd, rc, l) == 0 && (rd[l] == '\0' || rd[l] == '/' || l == 1);
 }
 
-/* The record of fixes applied to file in the broken state hash (NULL when none, or when
- * create and the table is full: the oldest entry is reused). */
-static nc_attempt *nc_attempt_of(nixconfig *w, const char *file, const char *hash, int create)
-{
-    nc_attempt *oldest = &w->attempts[0];
-    for (size_t i = 0; i < NC_MAX_ATTEMPTS; i++) {
-        nc_attempt *t = &w->attempts[i];
-        if (t->count && strcmp(t->file, file) == 0 && strcmp(t->hash, hash) == 0)
-            return t;
-        if (!t->count || (oldest->count && t->first < oldest->first))
-            oldest = t;
-    }
-    if (!create)
-        return NULL;
-    memset(oldest, 0, sizeof *oldest);
-    nc_fmt(oldest->file, sizeof oldest->file, "%s", file);
-    nc_fmt(oldest->hash, sizeof oldest->hash, "%s", hash);
-    return oldest;
-}
-
 int nc_plan(void *state, const healer_issue *issue, healer_plan *plan)
 {
     nixconfig *w = state;
@@ -68,10 +48,17 @@ int nc_plan(void *state, const healer_issue *issue, healer_plan *plan)
         const nc_bad *b = nc_find_bad(w, issue->target);
         if (!b)
             return HEALER_OK;   /* not one of ours, or fixed meanwhile */
+        if (!b->fixable && b->nofix[0]) {
+            /* The validation knows why (a NUL, an unterminated string, every candidate refused
+             * by the proof, a file changing while validated): say that, not a guess. */
+            h->log(w->ctx, HEALER_LOG_INFO, "%s: %s: no fix offered: %s", b->file, b->err.msg,
+                   b->nofix);
+            return HEALER_OK;
+        }
         if (!b->fixable) {
             h->log(w->ctx, HEALER_LOG_INFO, "%s: %s: not an error this plugin fixes (it fixes a "
-                   "missing ';', unbalanced brackets and an unterminated string, when the "
-                   "fixed copy parses); fix it by hand", b->file, b->err.msg);
+                   "missing ';' and unbalanced brackets, when the fixed copy parses and "
+                   "differs only by them); fix it by hand", b->file, b->err.msg);
             return HEALER_OK;
         }
         if (!nc_under_config_dir(w, b->file)) {
@@ -338,7 +325,18 @@ static int nc_exec_fix(nixconfig *w, const healer_action *a, healer_result *r)
         free(cur);
         return HEALER_OK;
     }
+    if (!dry) {
+        /* Counted, and saved, before the file is written: an agent that dies while or right
+         * after writing it (a crash loop) still finds the attempt at its next start. */
+        nc_attempt *t = nc_attempt_of(w, file, hash, 1);
+        if (t->count == 0)
+            t->first = h->now(w->ctx);
+        t->count++;
+        nc_attempts_save(w);
+    }
     int rc = h->act_write_file(w->ctx, file, cur);
+    nc_fmt(w->fixed_file, sizeof w->fixed_file, "%s", rc == HEALER_OK && !dry ? file : "");
+    nc_hash(cur, cn, w->fixed_hash);
     free(orig);
     free(cur);
     w->validated = 0;   /* validate again next cycle, whatever happened */
@@ -354,10 +352,6 @@ static int nc_exec_fix(nixconfig *w, const healer_action *a, healer_result *r)
     char base[256];
     nc_backup_base(file, base, sizeof base);
     nc_prune_backups(w, base);
-    nc_attempt *t = nc_attempt_of(w, file, hash, 1);
-    if (t->count == 0)
-        t->first = h->now(w->ctx);
-    t->count++;
     r->outcome = HEALER_OUTCOME_DONE;
     r->measurements[0] = (healer_measurement){"edits_applied", (double)ne};
     r->n_measurements = 1;
@@ -475,11 +469,28 @@ int nc_verify(void *state, const healer_issue *issue, const healer_action *actio
         v->healed = r == 1;
         v->measurements[0] = (healer_measurement){"parses", r == 1 ? 1.0 : 0.0};
         v->n_measurements = 1;
-        if (r == 1)
+        if (r == 1) {
             nc_fmt(v->message, sizeof v->message, "%s parses", file);
-        else
-            nc_fmt(v->message, sizeof v->message, "%s: %d:%d: %s", file ? file : "?",
-                     e.line, e.col, e.msg);
+            return HEALER_OK;
+        }
+        /* Not healed; but say what happened: a file written again after the fix (something
+         * rewrites it: the fix worked and was undone) is not a fix that failed. */
+        size_t n = 0;
+        struct stat st;
+        char now_hash[17] = "", *src = file ? nc_slurp(file, &n, &st) : NULL;
+        if (src)
+            nc_hash(src, n, now_hash);
+        free(src);
+        const char *planned = nc_param(action, "hash");
+        const char *what = !src ? "cannot be read again"
+                         : planned && strcmp(now_hash, planned) == 0
+                             ? "was written back after the fix with the very bytes it fixed "
+                               "(something rewrites it)"
+                         : strcmp(w->fixed_file, file) == 0 && strcmp(now_hash, w->fixed_hash) == 0
+                             ? "holds what the fix wrote, and that does not parse"
+                             : "was changed again after the fix (not what the fix wrote)";
+        nc_fmt(v->message, sizeof v->message, "%s %s: %d:%d: %s", file ? file : "?", what,
+               e.line, e.col, e.msg);
         return HEALER_OK;
     }
     const char *to_s = nc_param(action, "to");

@@ -49,7 +49,8 @@ typedef struct nc_bad {
 } nc_bad;
 
 /* A fix applied to a file in a given broken state: when the file comes back in that very state,
- * the same fix is offered at most max_fix_attempts times in NC_FIX_WINDOW, then only reported. */
+ * the same fix is offered at most max_fix_attempts times in NC_FIX_WINDOW, then only reported.
+ * Kept across restarts in attempts_file (nixconfig_attempts.c). */
 #define NC_FIX_WINDOW 3600.0
 #define NC_MAX_ATTEMPTS 16
 typedef struct nc_attempt {
@@ -67,6 +68,7 @@ typedef struct nixconfig {
     char config_dir[PATH_MAX];
     char backup_dir[PATH_MAX];
     char state_file[PATH_MAX];
+    char attempts_file[PATH_MAX];   /* fix-attempts beside state_file */
     char status_file[PATH_MAX];
     char profile[PATH_MAX];
     char current_system[PATH_MAX];
@@ -75,6 +77,8 @@ typedef struct nixconfig {
     int follow_imports, eval, auto_fix, auto_rollback, rollback, check_current_system;
     long long max_files, backups_keep, max_fix_steps, max_fix_attempts;
     nc_attempt attempts[NC_MAX_ATTEMPTS];
+    char fixed_file[PATH_MAX];   /* the last file fix_syntax wrote, and the hash of what it */
+    char fixed_hash[17];         /* wrote: verify tells "written again since" from "bad fix" */
     double parse_timeout, eval_timeout, switch_timeout;
 
     char scratch[PATH_MAX];      /* private temp dir for the copies being validated */
@@ -131,6 +135,18 @@ int nc_parse(nixconfig *w, const char *path, nc_perr *e);
 int nc_emergency(nixconfig *w, int cur);
 /* Where to roll back to (-1 when there is none). */
 int nc_pick(nixconfig *w, int cur, int emergency);
+
+/* ---- nixconfig_attempts.c: fix attempts, kept across restarts ---------------------------- */
+
+/* The record of fixes applied to file in the broken state hash (NULL when none; with create, a
+ * new zeroed one, reusing the oldest slot when the table is full). */
+nc_attempt *nc_attempt_of(nixconfig *w, const char *file, const char *hash, int create);
+/* Reads attempts_file into attempts[] (missing: none). A garbled file or line is logged as an
+ * error naming the file (and line) and skipped; never fatal. */
+void nc_attempts_load(nixconfig *w);
+/* Writes attempts[] to attempts_file: temp file, fsync, rename; through act_write_file when
+ * the plugin may not write the directory (execute() only). 0, or -1 (logged). */
+int nc_attempts_save(nixconfig *w);
 
 /* ---- nixconfig_act.c: the plugin's plan, execute and verify callbacks -------------------- */
 

@@ -359,6 +359,27 @@ static void nc_validate(nixconfig *w)
         struct stat st;
         memset(&st, 0, sizeof st);
         char *src = nc_slurp(f->path, &n, &st);
+        /* The parser reads the file by its name, after us: a file replaced in between (written
+         * back by a generator) gave the error of other bytes than the ones the fix was searched
+         * on, and a fixable file was reported "not fixable". The bytes are read again after
+         * the parse; when they changed, the file is validated again (a few times). */
+        nc_perr pe;
+        int r = -1, steady = 1;
+        for (int round = 0; src; round++) {
+            r = nc_parse(w, f->path, &pe);
+            size_t n2 = 0;
+            struct stat st2;
+            char *again = nc_slurp(f->path, &n2, &st2);
+            steady = again && n2 == n && memcmp(again, src, n) == 0;
+            free(again);
+            if (steady || round == 2)
+                break;
+            w->host->log(w->ctx, HEALER_LOG_DEBUG, "%s changed while it was parsed: again",
+                         f->path);
+            free(src);
+            nc_file_sig(f);
+            src = nc_slurp(f->path, &n, &st);
+        }
         if (!src) {
             int e = errno;
             all_parse = 0;
@@ -382,8 +403,6 @@ static void nc_validate(nixconfig *w)
         }
         char dir[PATH_MAX];
         nc_dirname(f->path, dir, sizeof dir);
-        nc_perr e;
-        int r = nc_parse(w, f->path, &e);
         int is_flake = strcmp(nc_basename(f->path), "flake.nix") == 0;
         if (is_flake && w->follow_imports && r >= 0)
             nc_scan_flake_paths(w, src, n, dir, &ac);
@@ -399,13 +418,20 @@ static void nc_validate(nixconfig *w)
             if (w->follow_imports)
                 nc_scan_imports(src, 0, dir, nc_add_file, &ac);
             nc_bad *b = nc_new_bad(w, f->path, "syntax");
-            if (b) {
-                b->err = e;
+            if (b && !steady) {
+                /* Still changing after three reads: no fix searched on bytes that may not be
+                 * the ones parsed. The signature was taken before the last read, so the next
+                 * cycle sees the change and validates again. */
+                b->err = pe;
+                nc_fmt(b->nofix, sizeof b->nofix, "the file changed while it was being "
+                       "validated (3 times): validated again at the next cycle");
+            } else if (b) {
+                b->err = pe;
                 nc_find_fix(w, b, src, n);
             }
         } else {
             all_parse = 0;
-            w->host->log(w->ctx, HEALER_LOG_WARN, "cannot validate %s: %s", f->path, e.msg);
+            w->host->log(w->ctx, HEALER_LOG_WARN, "cannot validate %s: %s", f->path, pe.msg);
         }
         free(src);
     }

@@ -66,6 +66,7 @@ run() {
     bash -c "[ $(used_pct) -ge 90 ] && kill -0 $AGENT_PID"
   check "$reason: SIGTERM exits 0" stop_agent
   check "$reason: still $expected cleanup(s) after the agent stopped" [ "$(cleanups)" = "$expected" ]
+  echo "# measured: $reason: $((expected + 1)) fills, $(cleanups) cleanups (remove_old_files that removed files), then suppressed ($reason)"
 }
 
 MAX_HEALS=2 COOLDOWN=0 run rate_limit 2

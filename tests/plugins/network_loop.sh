@@ -5,7 +5,8 @@
 # link_flap_count drops within link_flap_window_s, raise link_flapping for a person and stop
 # healing it; a relapse inside the verify window counts as a failure, not a heal. Also measures
 # the relapse heal: a drop 1 s after a heal is healed at once (re-published on the event, not at
-# the next detect). Never touches the host's namespace.
+# the next detect). Prints the counts ("# measured:") that plugins/network/README.md quotes.
+# Never touches the host's namespace.
 source "$SRC/tests/lib/agent.sh"
 source "$SRC/tests/plugins/network_lib.sh"
 net_require
@@ -46,7 +47,7 @@ check "network_down is not open while the link is flapping" no_issue network_dow
 runs=$(jq -s '[.[] | select(.actuator=="run" and ((.params.argv // []) | join(" ")) == "ip link set dev veth-a up" and .result=="ok")] | length' "$T/state/audit.jsonl")
 healed=$(heals_of network_down healed)
 failed=$(heals_of network_down failed)
-echo "loop: 22 drops in ${elapsed}s + 2 before; interface restarts: $runs; network_down heals: healed $healed, failed $failed"
+echo "# measured: 22 drops in ${elapsed}s + 2 before; interface restarts: $runs; network_down heals: healed $healed, relapsed $(heals_of network_down relapsed), failed $failed"
 # Drops before flapping is recognised: FLAP_COUNT (the first two above count too). At most one
 # restart per drop until then; none after.
 check "restarts bounded by link_flap_count ($runs <= $FLAP_COUNT)" [ "$runs" -le "$FLAP_COUNT" ]

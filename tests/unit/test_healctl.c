@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -37,6 +38,11 @@ typedef struct recorder {
     http_command last_cmd;
     uint64_t last_id;
     int last_limit;
+    /* the last hold request as the server decoded it (copies) */
+    int nholds;
+    char hold_target[256], hold_type[128], hold_reason[256], hold_by[128];
+    int hold_has_type, hold_has_reason, hold_even_critical, hold_release;
+    double hold_duration;
 } recorder;
 
 static recorder rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -206,6 +212,48 @@ static int be_command(void *ud, http_command cmd, uint64_t id, char *msg, size_t
     return HEALER_OK;
 }
 
+
+/* GET /api/v1/holds: what the test put in holds_answer (NULL: "no holds"). */
+static json_t *holds_answer;
+
+static json_t *be_holds(void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&rec.lock);
+    json_t *j = holds_answer ? json_deep_copy(holds_answer) : json_pack("{s:[]}", "holds");
+    pthread_mutex_unlock(&rec.lock);
+    return remember(j);
+}
+
+static void copy_or_empty(char *dst, size_t len, const char *src, int *has)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+    if (has)
+        *has = src != NULL;
+}
+
+/* POST /api/v1/holds[/release]: records what arrived; "nothing-held" has no hold to release. */
+static int be_hold(void *ud, const http_hold_req *rq, char *msg, size_t len)
+{
+    (void)ud;
+    pthread_mutex_lock(&rec.lock);
+    rec.nholds++;
+    copy_or_empty(rec.hold_target, sizeof rec.hold_target, rq->target, NULL);
+    copy_or_empty(rec.hold_type, sizeof rec.hold_type, rq->type, &rec.hold_has_type);
+    copy_or_empty(rec.hold_reason, sizeof rec.hold_reason, rq->reason, &rec.hold_has_reason);
+    copy_or_empty(rec.hold_by, sizeof rec.hold_by, rq->by, NULL);
+    rec.hold_duration = rq->duration;
+    rec.hold_even_critical = rq->even_critical;
+    rec.hold_release = rq->release;
+    pthread_mutex_unlock(&rec.lock);
+    if (rq->release && strcmp(rq->target, "nothing-held") == 0) {
+        snprintf(msg, len, "no hold on nothing-held");
+        return HEALER_E_NOTFOUND;
+    }
+    snprintf(msg, len, "%s %s", rq->release ? "released" : "held", rq->target);
+    return HEALER_OK;
+}
+
 typedef struct fixture {
     char dir[64];
     char token[128], wrong_token[128], empty_token[128], no_token[128];
@@ -253,7 +301,7 @@ static int group_setup(void **state)
 
     fx.m = metrics_new("luminous_nix");
     fx.be = (http_backend){be_status, be_issues, be_heals, be_plugins, be_knowledge, be_pending,
-                           be_command, NULL, NULL, fx.m, NULL};
+                           be_command, be_holds, be_hold, fx.m, NULL};
     char err[256];
     fx.srv = http_start("127.0.0.1:0", fx.token, &fx.be, err, sizeof err);
     if (!fx.srv) {
@@ -278,6 +326,7 @@ static int group_teardown(void **state)
     http_stop(fx.srv_notoken);
     metrics_free(fx.m);
     json_decref(take_last_answer());
+    json_decref(holds_answer);
     unlink(fx.token);
     unlink(fx.wrong_token);
     unlink(fx.empty_token);
@@ -755,6 +804,192 @@ static void ipv6_loopback(void **state)
     assert_int_equal(rec.last_cmd, HTTP_CMD_PAUSE);
 }
 
+
+/* ---- holds (issue #11) ----------------------------------------------------------------- */
+
+static int hold_count(void)
+{
+    pthread_mutex_lock(&rec.lock);
+    int n = rec.nholds;
+    pthread_mutex_unlock(&rec.lock);
+    return n;
+}
+
+/* "healctl:USER", as healctl names the operator. */
+static const char *me(void)
+{
+    static char by[96];
+    const struct passwd *pw = getpwuid(getuid());
+    snprintf(by, sizeof by, "healctl:%s", pw && pw->pw_name ? pw->pw_name : "?");
+    return by;
+}
+
+/* What the agent's server decoded from healctl's request, every argument. */
+static void hold_request_decoded(void **state)
+{
+    (void)state;
+    int n = hold_count();
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "hold", "nginx.service", "--for",
+                "30m", "--type", "service_failed", "--reason", "deploy: a&b=c 100%",
+                "--even-critical", NULL);
+    assert_exit(&R, 0);
+    assert_int_equal(hold_count(), n + 1);
+    assert_contains(R.out, "held nginx.service");
+    assert_string_equal(rec.hold_target, "nginx.service");
+    assert_true(rec.hold_has_type);
+    assert_string_equal(rec.hold_type, "service_failed");
+    assert_string_equal(rec.hold_reason, "deploy: a&b=c 100%"); /* percent-encoded, back whole */
+    assert_string_equal(rec.hold_by, me());
+    assert_true(rec.hold_duration == 1800.0);
+    assert_int_equal(rec.hold_even_critical, 1);
+    assert_int_equal(rec.hold_release, 0);
+
+    /* Each unit, the bare number, a fraction, 0 = until released; --for=VALUE too. */
+    static const struct {
+        const char *arg;
+        double secs;
+    } durs[] = {{"2h", 7200}, {"90", 90}, {"45s", 45}, {"1d", 86400}, {"1.5h", 5400},
+                {"0", 0}, {"0m", 0}, {"3650d", 3650.0 * 86400}};
+    for (size_t i = 0; i < sizeof durs / sizeof *durs; i++) {
+        char opt[64];
+        snprintf(opt, sizeof opt, "--for=%s", durs[i].arg);
+        run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "hold", "web-*.service",
+                    i % 2 ? opt : "--for", i % 2 ? NULL : durs[i].arg, NULL);
+        assert_exit(&R, 0);
+        if (rec.hold_duration != durs[i].secs)
+            fail_msg("--for %s: the agent got %g s, wanted %g", durs[i].arg, rec.hold_duration,
+                     durs[i].secs);
+        assert_string_equal(rec.hold_target, "web-*.service");
+        assert_int_equal(rec.hold_even_critical, 0);
+        assert_false(rec.hold_has_type);
+        assert_false(rec.hold_has_reason);
+    }
+    /* No --for: nothing sent, the agent's default (1 h) applies. */
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "hold", "eth0", NULL);
+    assert_exit(&R, 0);
+    assert_true(rec.hold_duration == -1.0);
+    assert_int_equal(hold_count(), n + 2 + (int)(sizeof durs / sizeof *durs));
+}
+
+static void unhold_request_decoded(void **state)
+{
+    (void)state;
+    int n = hold_count();
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "unhold", "nginx.service",
+                "--type", "service_failed", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "released nginx.service");
+    assert_int_equal(rec.hold_release, 1);
+    assert_string_equal(rec.hold_target, "nginx.service");
+    assert_string_equal(rec.hold_type, "service_failed");
+    assert_false(rec.hold_has_reason); /* a release carries no reason, duration or by */
+    assert_true(rec.hold_duration == -1.0);
+    /* Nothing to release: the agent's 404 and its message, exit 1. */
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "unhold", "nothing-held", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "no hold on nothing-held");
+    assert_int_equal(hold_count(), n + 2);
+    /* A hold is a command: the token is needed. */
+    run_healctl(&R, "--url", fx.url, "--token-file", fx.wrong_token, "hold", "x", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "401");
+    assert_int_equal(hold_count(), n + 2);
+}
+
+/* Refused by healctl itself, naming the value: the agent never hears of it. */
+static void hold_usage_refused(void **state)
+{
+    (void)state;
+    int n = hold_count();
+    static const char *const bad[] = {"abc", "-5", "10x", "", "1e3", "inf", "nan", "0x10",
+                                      "5 m", " 5", "1.", ".5", "5mm", "3651d", "99999999999999999999d",
+                                      "2H", "1w"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        run_healctl(&R, "--url", fx.url, "--token-file", fx.token, "hold", "nginx.service",
+                    "--for", bad[i], NULL);
+        if (R.code != 2)
+            fail_msg("--for '%s': exit %d, wanted 2\nstderr:\n%s", bad[i], R.code, R.err);
+        char want[160];
+        snprintf(want, sizeof want, "--for: '%s' is not a duration", bad[i]);
+        assert_contains(R.err, want);
+        assert_contains(R.err, "0 = until released");
+    }
+    run_healctl(&R, "--url", fx.url, "hold", "--for", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "--for needs a value");
+    run_healctl(&R, "--url", fx.url, "hold", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "hold needs exactly one TARGET");
+    run_healctl(&R, "--url", fx.url, "hold", "", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--url", fx.url, "hold", "a", "b", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--url", fx.url, "unhold", "a", "--for", "1h", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "only apply to 'hold'");
+    run_healctl(&R, "--url", fx.url, "unhold", "a", "--even-critical", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--url", fx.url, "holds", "--reason", "x", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--url", fx.url, "holds", "--type", "x", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, "--type only applies");
+    run_healctl(&R, "--url", fx.url, "holds", "extra", NULL);
+    assert_exit(&R, 2);
+    assert_int_equal(hold_count(), n);
+}
+
+static void holds_table(void **state)
+{
+    (void)state;
+    time_t until = (time_t)now_s() + 7200;
+    char when[64];
+    struct tm tm;
+    localtime_r(&until, &tm);
+    strftime(when, sizeof when, "until %Y-%m-%d %H:%M:%S", &tm);
+    json_t *h = json_pack(
+        "{s:[{s:s, s:s, s:s, s:s, s:f, s:f, s:b},"
+        "    {s:s, s:n, s:s, s:s, s:f, s:n, s:b},"
+        "    {s:s, s:n, s:s, s:s, s:f, s:f, s:b}]}",
+        "holds",
+        "target", "nginx.service", "type", "service_failed", "reason", "deploy",
+        "by", "healctl:alice", "since", now_s() - 60, "until", (double)until, "even_critical", 0,
+        "target", "eth*", "type", "reason", "", "by", "api", "since", now_s() - 60, "until",
+        "even_critical", 1,
+        "target", "/srv", "type", "reason", "evil \x1b[31mred\x1b[0m", "by", "healctl:bob",
+        "since", now_s(), "until", 1e300, "even_critical", 0);
+    pthread_mutex_lock(&rec.lock);
+    json_decref(holds_answer);
+    holds_answer = h;
+    pthread_mutex_unlock(&rec.lock);
+
+    run_healctl(&R, "--url", fx.url, "holds", NULL);
+    assert_exit(&R, 0);
+    char l[512];
+    line_with(R.out, "nginx.service", l, sizeof l);
+    char want[256];
+    snprintf(want, sizeof want, "nginx.service  (service_failed)  %s  by healctl:alice: deploy",
+             when);
+    assert_string_equal(l, want);
+    line_with(R.out, "eth*", l, sizeof l);
+    assert_string_equal(l, "eth*  (any type)  until released, critical included  by api");
+    /* Outside text is cleaned (no terminal escape); an absurd time is not handed to
+     * localtime, and not shown as "until released" either. */
+    line_with(R.out, "/srv", l, sizeof l);
+    assert_not_contains(l, "\x1b");
+    assert_contains(l, "until 1e+300 (not a time)");
+    assert_contains(l, "by healctl:bob: evil ");
+    check_json("holds");
+
+    pthread_mutex_lock(&rec.lock);
+    json_decref(holds_answer);
+    holds_answer = NULL;
+    pthread_mutex_unlock(&rec.lock);
+    run_healctl(&R, "--url", fx.url, "holds", NULL);
+    assert_exit(&R, 0);
+    assert_string_equal(R.out, "no holds\n");
+}
+
 /* ---- against a canned server ------------------------------------------------------------- */
 
 typedef struct canned {
@@ -877,6 +1112,39 @@ static void json_mode_keeps_numbers(void **state)
     json_decref(j);
 }
 
+
+/* The bytes on the wire: the query, percent-encoded, the token, an empty body. */
+static void hold_bytes_sent(void **state)
+{
+    (void)state;
+    canned_start(&C, "HTTP/1.1 200 OK\r\nContent-Length: 36\r\n\r\n"
+                     "{\"ok\": true, \"message\": \"held now\"}\n");
+    assert_int_equal(pthread_create(&C.th, NULL, canned_main, &C), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", C.port);
+    run_healctl(&R, "--url", url, "--token-file", fx.token, "hold", "web-*.service", "--for",
+                "2h", "--reason", "a b/c", "--even-critical", NULL);
+    pthread_join(C.th, NULL);
+    close(C.lfd);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "held now");
+    const char *by = me(); /* "healctl:USER": ':' is encoded */
+    char want[512];
+    snprintf(want, sizeof want, "POST /api/v1/holds?target=web-%%2A.service&for=2h"
+             "&reason=a%%20b%%2Fc&by=healctl%%3A%s&even_critical=1 HTTP/1.1\r\n",
+             by + strlen("healctl:"));
+    if (strncmp(C.request, want, strlen(want)) != 0)
+        fail_msg("request line:\n%s\nwanted:\n%s", C.request, want);
+    assert_contains(C.request, "Authorization: Bearer s3cret-token\r\n");
+    assert_contains(C.request, "Content-Length: 0\r\n");
+
+    canned_start(&C, "HTTP/1.1 200 OK\r\nContent-Length: 36\r\n\r\n"
+                     "{\"ok\": true, \"message\": \"released\"}\n");
+    canned_run(&C, fx.token, NULL, "unhold", "eth0");
+    assert_exit(&R, 0);
+    assert_contains(C.request, "POST /api/v1/holds/release?target=eth0 HTTP/1.1\r\n");
+}
+
 static void bad_answers_are_1(void **state)
 {
     (void)state;
@@ -889,6 +1157,7 @@ static void bad_answers_are_1(void **state)
         {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "status", "not valid JSON"},
         {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]", "status", "not a JSON object"},
         {"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"issues\": 5}", "issues", "no \"issues\" array"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", "holds", "no \"holds\" array"},
         {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "plugins", "empty"},
         {"SSH-2.0-OpenSSH_9.2\r\n\r\n", "status", "not an HTTP"},
         {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":1}", "status", "closed after"},
@@ -942,9 +1211,14 @@ int main(void)
         cmocka_unit_test(usage_errors_are_2),
         cmocka_unit_test(option_forms),
         cmocka_unit_test(ipv6_loopback),
+        cmocka_unit_test(hold_request_decoded),
+        cmocka_unit_test(unhold_request_decoded),
+        cmocka_unit_test(hold_usage_refused),
+        cmocka_unit_test(holds_table),
         cmocka_unit_test(chunked_answer),
         cmocka_unit_test(token_sent_on_post),
         cmocka_unit_test(json_mode_keeps_numbers),
+        cmocka_unit_test(hold_bytes_sent),
         cmocka_unit_test(bad_answers_are_1),
         cmocka_unit_test(silent_agent_times_out),
     };

@@ -146,6 +146,20 @@ static void test_hold_bad_input(void **state)
     assert_int_equal(a.status, 400);
     assert_non_null(strstr(err_of(&a), "for=-5m"));
     json_decref(a.body);
+    /* Past ten years, or so large that it is +inf once in seconds: refused, not kept forever. */
+    static const char *const huge[] = {"3651d", "1e300d", "1e400", "nan", "inf"};
+    for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
+        char path[128], want[32];
+        snprintf(path, sizeof path, "/api/v1/holds?target=nginx.service&for=%s", huge[i]);
+        snprintf(want, sizeof want, "for=%s", huge[i]);
+        a = call(r, "POST", path, AUTH);
+        assert_int_equal(a.status, 400);
+        assert_non_null(strstr(err_of(&a), want));
+        json_decref(a.body);
+    }
+    a = call(r, "POST", "/api/v1/holds?target=nginx.service&for=3650d", AUTH);
+    assert_int_equal(a.status, 200);
+    json_decref(a.body);
     a = call(r, "POST", "/api/v1/holds?target=", AUTH);
     assert_int_equal(a.status, 400);
     assert_non_null(strstr(err_of(&a), "target"));

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <healer/mock.h>
@@ -51,6 +52,26 @@ static char *slurp(const char *path)
     b[n] = '\0';
     fclose(f);
     return b;
+}
+
+static char *slurp_fixture(const char *name)
+{
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "%s/%s", fixtures(), name);
+    char *t = slurp(p);
+    assert_non_null(t);
+    return t;
+}
+
+/* The directory part of path (a static copy). */
+static const char *dirname_of(const char *path)
+{
+    static char d[PATH_MAX + 64];
+    snprintf(d, sizeof d, "%s", path);
+    char *s = strrchr(d, '/');
+    if (s)
+        *s = '\0';
+    return d;
 }
 
 static void put(const char *path, const char *text)
@@ -95,6 +116,8 @@ static int parses(fx *f, const char *text)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+static void new_mock(fx *f);
+
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
@@ -106,6 +129,14 @@ static int setup(void **state)
     snprintf(p, sizeof p, "%s/etc", f->dir);
     assert_int_equal(mkdir(p, 0755), 0);
     snprintf(f->cfg, sizeof f->cfg, "%s/etc/configuration.nix", f->dir);
+    new_mock(f);
+    *state = f;
+    return 0;
+}
+
+/* A mock host with the plugin loaded and configured in f->dir (setup, and a "restart"). */
+static void new_mock(fx *f)
+{
     f->m = healer_mock_new(NULL, NULL);
     assert_non_null(f->m);
     assert_int_equal(healer_mock_load(f->m, healer_plugin_entry_v1()), HEALER_OK);
@@ -119,8 +150,6 @@ static int setup(void **state)
     assert_int_equal(healer_mock_set_string(f->m, "profile", b), HEALER_OK);
     snprintf(b, sizeof b, "%s/status", f->dir);
     assert_int_equal(healer_mock_set_string(f->m, "status_file", b), HEALER_OK);
-    *state = f;
-    return 0;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -353,6 +382,236 @@ static void test_fix_attempts_bounded(void **state)
     assert_non_null(is);
     assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
     assert_int_equal(healer_mock_action_count(f->m), 1);
+}
+
+
+/* One detect/plan/execute round; 1 when a fix was offered and applied (the mock writes nothing,
+ * so the file stays broken the same way: something writing it back). */
+static int fix_round(fx *f)
+{
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    if (healer_mock_action_count(f->m) == 0)
+        return 0;
+    healer_result r;
+    assert_int_equal(healer_mock_execute(f->m, is, healer_mock_action(f->m, 0), &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+    return 1;
+}
+
+static void restart(fx *f)
+{
+    healer_mock_free(f->m);
+    new_mock(f);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+}
+
+/* max_fix_attempts survives a restart (a crash loop must not get the fix offered forever):
+ * 2 fixes, restart, 1 more, restart, then refused. */
+static void test_fix_attempts_survive_restart(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(fix_round(f) + fix_round(f), 2);
+    char rec[PATH_MAX + 64];
+    snprintf(rec, sizeof rec, "%s/state/fix-attempts", f->dir);
+    char *t = slurp(rec);
+    assert_non_null(t);
+    char want[PATH_MAX + 80];
+    snprintf(want, sizeof want, " 2 ");
+    assert_non_null(strstr(t, "\nattempt "));
+    assert_non_null(strstr(t, want));
+    assert_non_null(strstr(t, f->cfg));   /* no blank or '%' in the test's path */
+    free(t);
+    struct stat st;
+    assert_int_equal(stat(rec, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    restart(f);
+    assert_int_equal(fix_round(f), 1);
+    restart(f);
+    assert_int_equal(fix_round(f), 0);
+    assert_true(healer_mock_log_find(f->m, HEALER_LOG_WARN, "after 3 fixes") >= 0);
+    /* No temp file left behind. */
+    DIR *d = opendir(rec[0] ? dirname_of(rec) : ".");
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        assert_null(strstr(de->d_name, ".tmp"));
+    closedir(d);
+    assert_int_equal(healer_mock_violations(f->m), 0);
+}
+
+/* A garbled record: every bad line logged with the file and line and ignored, the good line
+ * kept; never a crash. Then one that is not a record at all. */
+static void test_fix_attempts_garbled(void **state)
+{
+    fx *f = *state;
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(fix_round(f), 1);
+    char rec[PATH_MAX + 64];
+    snprintf(rec, sizeof rec, "%s/state/fix-attempts", f->dir);
+    char *good = slurp(rec);
+    assert_non_null(good);
+    /* The good line, its count raised to 3; garbage around it. */
+    char *line = strstr(good, "\nattempt ");
+    assert_non_null(line);
+    line++;
+    char hash[17];
+    assert_int_equal(sscanf(line, "attempt %16s", hash), 1);
+    FILE *o = fopen(rec, "we");
+    assert_non_null(o);
+    fprintf(o, "garbage line\nattempt %s x 1 %s\nattempt zz 1 1 /a\nattempt %s 2 -1 /a\n"
+               "attempt %s 2 5 relative\nattempt %s 2 5 /a%%00b\n", hash, f->cfg, hash, hash,
+            hash);
+    fputc('\0', o);
+    fprintf(o, "\x01\xff binary\nattempt %s 3 %.0f %s\nattempt %s 1 5 /cut-short", hash,
+            (double)time(NULL), f->cfg, hash);
+    fclose(o);
+    free(good);
+    restart(f);
+    char where[PATH_MAX + 160];
+    for (int l = 1; l <= 8; l++) {
+        if (l == 8)
+            continue;   /* the good line */
+        snprintf(where, sizeof where, "%s:%d: ", rec, l);
+        if (healer_mock_log_find(f->m, HEALER_LOG_ERROR, where) < 0)
+            fail_msg("no error logged for %s", where);
+    }
+    snprintf(where, sizeof where, "%s:9: cut short", rec);
+    assert_true(healer_mock_log_find(f->m, HEALER_LOG_ERROR, where) >= 0);
+    assert_int_equal(fix_round(f), 0);   /* the good line's 3 holds */
+
+    /* Not a record: a directory in its place. Logged, the count starts again, no crash. */
+    assert_int_equal(unlink(rec), 0);
+    assert_int_equal(mkdir(rec, 0700), 0);
+    restart(f);
+    snprintf(where, sizeof where, "%s: not a regular file", rec);
+    assert_true(healer_mock_log_find(f->m, HEALER_LOG_ERROR, where) >= 0);
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    rmdir(rec);
+}
+
+/* A parser that sees other bytes than the plugin read: the configuration is replaced (written
+ * back broken by something) between the plugin's read and nix-instantiate's. It used to be
+ * reported "not an error this plugin fixes"; now the file is read again after the parse and
+ * validated again when it changed. A file that keeps changing gets no fix and says so. */
+static void write_swapping_parser(fx *f, const char *script, int every_time)
+{
+    char real[PATH_MAX] = "";
+    const char *path = getenv("PATH");
+    char *dirs = strdup(path ? path : "/usr/bin:/bin");
+    for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        snprintf(real, sizeof real, "%s/nix-instantiate", d);
+        if (access(real, X_OK) == 0)
+            break;
+        real[0] = '\0';
+    }
+    free(dirs);
+    assert_true(real[0]);
+    FILE *o = fopen(script, "we");
+    assert_non_null(o);
+    /* every_time: the file flips between two broken versions at each parse of it. */
+    fprintf(o, "#!/bin/sh\n"
+               "if [ \"$1\" = --parse ] && [ \"$2\" = '%s' ]; then\n"
+               "  if [ %d = 1 ] || [ ! -e '%s/swapped' ]; then\n"
+               "    if [ -e '%s/swapped' ]; then rm '%s/swapped'; cp '%s/b1' '%s.new';\n"
+               "    else : > '%s/swapped'; cp '%s/b2' '%s.new'; fi\n"
+               "    mv -f '%s.new' '%s'\n"
+               "  fi\n"
+               "fi\n"
+               "exec '%s' \"$@\"\n",
+            f->cfg, every_time, f->dir, f->dir, f->dir, f->dir, f->cfg, f->dir, f->dir, f->cfg,
+            f->cfg, f->cfg, real);
+    fclose(o);
+    assert_int_equal(chmod(script, 0755), 0);
+    assert_int_equal(healer_mock_set_string(f->m, "nix_instantiate", script), HEALER_OK);
+}
+
+static void test_replaced_while_parsed(void **state)
+{
+    fx *f = *state;
+    char script[PATH_MAX + 32], b1[PATH_MAX + 32], b2[PATH_MAX + 32];
+    snprintf(script, sizeof script, "%s/nixi.sh", f->dir);
+    snprintf(b1, sizeof b1, "%s/b1", f->dir);
+    snprintf(b2, sizeof b2, "%s/b2", f->dir);
+    char *valid = slurp_fixture("valid.nix"), *broken = slurp_fixture("unclosed-brace.nix");
+    put(b1, valid);
+    put(b2, broken);
+    put(f->cfg, valid);   /* read by the plugin; replaced by b2 before the parser reads it */
+    write_swapping_parser(f, script, 0);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    double fa = -1;
+    assert_true(healer_mock_measurement(is->measurements, is->n_measurements, "fix_available",
+                                        &fa));
+    assert_true(fa == 1.0);
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 1);
+    assert_true(healer_mock_log_find(f->m, HEALER_LOG_DEBUG, "changed while it was parsed") >= 0);
+    /* The fix is for the bytes on disk now (the broken ones), so execute() applies it. */
+    healer_result r;
+    assert_int_equal(healer_mock_execute(f->m, is, healer_mock_action(f->m, 0), &r), HEALER_OK);
+    assert_int_equal(r.outcome, HEALER_OUTCOME_DONE);
+    assert_true(healer_mock_log_find(f->m, HEALER_LOG_INFO, "not an error this plugin fixes") < 0);
+
+    /* Changing at every parse: no fix, and the plan says why (not "not an error it fixes"). */
+    healer_mock_free(f->m);
+    new_mock(f);
+    put(b1, broken);
+    char *other = malloc(strlen(broken) + 8);
+    sprintf(other, "%s\n\n", broken);
+    put(b2, other);
+    free(other);
+    put(f->cfg, broken);
+    char sw[PATH_MAX + 32];
+    snprintf(sw, sizeof sw, "%s/swapped", f->dir);
+    unlink(sw);
+    write_swapping_parser(f, script, 1);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(strstr(is->summary, "no fix: the file changed while it was being validated"));
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m), 0);
+    assert_true(healer_mock_log_find(f->m, HEALER_LOG_INFO, "no fix offered: the file changed "
+                                     "while it was being validated") >= 0);
+    assert_true(healer_mock_log_find(f->m, HEALER_LOG_INFO, "not an error this plugin fixes") < 0);
+    free(valid);
+    free(broken);
+}
+
+
+/* verify() after a fix: healed when the file parses; when it does not, the verdict says what
+ * happened to the file (written back with the bytes the fix was for, or changed otherwise). */
+static void test_verify_says_what_happened(void **state)
+{
+    fx *f = *state;
+    char *fixed = run_fix(f, "missing-semicolon.nix", 4, 27);
+    assert_non_null(fixed);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    const healer_action *a = healer_mock_action(f->m, 0);
+    healer_verdict v;
+    /* The mock wrote nothing: the file still holds the broken bytes the fix was for. */
+    assert_int_equal(healer_mock_verify(f->m, is, a, &v), HEALER_OK);
+    assert_false(v.healed);
+    assert_non_null(strstr(v.message, "written back after the fix with the very bytes it fixed"));
+    put(f->cfg, "{ a = 1 }\n");
+    assert_int_equal(healer_mock_verify(f->m, is, a, &v), HEALER_OK);
+    assert_false(v.healed);
+    assert_non_null(strstr(v.message, "changed again after the fix"));
+    put(f->cfg, fixed);
+    assert_int_equal(healer_mock_verify(f->m, is, a, &v), HEALER_OK);
+    assert_true(v.healed);
+    free(fixed);
 }
 
 static void test_revalidates_only_on_change(void **state)
@@ -747,6 +1006,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_valid_with_import, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flake_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_attempts_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_attempts_survive_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fix_attempts_garbled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replaced_while_parsed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_says_what_happened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revalidates_only_on_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_missing_semicolon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_unclosed_brace, setup, teardown),
