@@ -612,7 +612,11 @@ int plughost_health_due(plughost *h, const char *component, double score)
     for (size_t i = 0; i < PH_HEALTH_SEEN; i++) {
         struct ph_health_seen *e = &h->health[i];
         if (e->hash == hash) {
-            if (e->score == score && now - e->sent < refresh)
+            /* within a point of what the engine holds is noise (free bytes move all the
+             * time), unless it reaches a bound exactly */
+            int same = fabs(score - e->score) < HEALER_HEALTH_STEP &&
+                       !(score != e->score && (score == 0 || score == 100));
+            if (same && now - e->sent < refresh)
                 return 0;
             e->score = score;
             e->sent = now;

@@ -81,6 +81,7 @@ struct ph_fd_watch {
  * longer): a healthy host's plugins then wake the engine for nothing. The engine holds a score
  * fresh for three times the longer of this and the plugin's interval. */
 #define HEALER_HEALTH_REFRESH_S 30.0
+#define HEALER_HEALTH_STEP 1.0      /* a smaller move than this waits for the refresh */
 #define PH_HEALTH_SEEN 64           /* components remembered per plugin; more are always sent */
 
 struct ph_health_seen {
@@ -127,8 +128,9 @@ void plughost_finish(plughost *h, int inited);
 /* Keeps m (its arena) to handle after the current wait. */
 void plughost_defer(plughost *h, msg *m);
 
-/* report_health in both hosts: 1 when score for component must go to the engine (changed, or
- * not sent for HEALER_HEALTH_REFRESH_S), 0 when the engine already holds it. */
+/* report_health in both hosts: 1 when score for component must go to the engine (moved by a
+ * point or more, reached 0 or 100, or not sent for HEALER_HEALTH_REFRESH_S), 0 when the engine
+ * already holds it within a point. */
 int plughost_health_due(plughost *h, const char *component, double score);
 
 /* Used by the host API (hostapi.c and the runner's). */

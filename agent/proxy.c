@@ -718,7 +718,9 @@ void *proxy_main(void *arg)
             start_child(px);
             continue;
         }
-        if (px->state == PX_RUNNING && now - px->last_heard >= ping_s) {
+        if (px->state == PX_RUNNING && now - px->last_heard >= ping_s &&
+            now - px->last_ping >= ping_s) {
+            px->last_ping = now;
             msg ping = { .kind = MSG_PING, .seq = ++px->ping_seq };
             proxy_send_child(px, &ping);
         }
@@ -740,8 +742,9 @@ void *proxy_main(void *arg)
         }
         /* Until the next of: a ping, the hung limit, init's or stop's deadline, a restart. */
         double next = now + PROXY_IDLE_MAX_S;
-        if (px->state == PX_RUNNING && px->last_heard + ping_s < next)
-            next = px->last_heard + ping_s;
+        double ping_at = (px->last_heard > px->last_ping ? px->last_heard : px->last_ping) + ping_s;
+        if (px->state == PX_RUNNING && ping_at < next)
+            next = ping_at;
         if ((px->state == PX_RUNNING || px->state == PX_STARTING) && px->last_heard + limit < next)
             next = px->last_heard + limit;
         if (px->state == PX_STARTING && first && init_deadline < next)

@@ -48,6 +48,8 @@ typedef struct proxy {
     double stop_deadline;         /* stopping: when the child is killed */
     int stopping;
     uint64_t ping_seq;
+    double last_ping;             /* clock_mono() of the last PING sent: one per period, not one
+                                   * per turn while its PONG is on the way */
     inflight *fl;                 /* oldest first: answers come mostly in order */
     inflight *fl_last;            /* its last: appending walked the list (a burst of 1 000) */
     backoff bo;

@@ -57,9 +57,15 @@ static void test_every_change_is_sent(void **state)
     assert_int_equal(plughost_health_due(h, "a", 100), 1);
     assert_int_equal(plughost_health_due(h, "b", 100), 1);       /* another component */
     sim += 0.1;
-    assert_int_equal(plughost_health_due(h, "a", 99.5), 1);
+    assert_int_equal(plughost_health_due(h, "a", 99), 1);        /* a point */
+    assert_int_equal(plughost_health_due(h, "a", 98.4), 0);      /* noise: within a point */
+    assert_int_equal(plughost_health_due(h, "a", 97.9), 1);      /* drift adds up */
+    assert_int_equal(plughost_health_due(h, "a", 97.6), 0);
     assert_int_equal(plughost_health_due(h, "a", 100), 1);
+    assert_int_equal(plughost_health_due(h, "a", 0.5), 1);
+    assert_int_equal(plughost_health_due(h, "a", 0), 1);         /* a bound, exactly */
     assert_int_equal(plughost_health_due(h, "b", 100), 0);       /* b is still known */
+    assert_int_equal(plughost_health_due(h, "a", 100), 1);
     assert_int_equal(plughost_health_due(h, "a", 100), 0);
 }
 
