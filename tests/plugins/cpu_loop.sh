@@ -1,69 +1,141 @@
 #!/usr/bin/env bash
 # A CPU hog re-spawned after every heal (two busy cpuhog processes of uid 2000, killable, in the
 # test's own cgroup; the agent confined to it by scope.cgroup), the real agent live with
-# auto_stop, cooldown 0, max_heals_per_hour = 6 and loop_heals = 3. Watched for at most LOOP_S
-# (75) seconds. Always: no more heals than max_heals_per_hour, no more SIGTERMs than stop_max
-# (2) per heal, no actuator call on a process the test did not start. Once 3 heals were healed
-# the next plan waits for a person (reason "loop: 3 heals in 60 minutes") and no hog is
-# signalled after it. Utilization is system-wide: on a machine someone else keeps above
-# high_percent no heal verifies healed, and on a quiet one a round may take 25 s; when fewer
-# than 3 heals verified in LOOP_S the escalation is not seen: exit 77 (skip) after the bounds
-# were checked (seen on a quiet machine at load 0.8: 3 heals, 2 healed in 75 s). Prints "# measured:" counts that plugins/cpu/README.md quotes.
+# auto_stop, cooldown 0, max_heals_per_hour = 6, loop_heals = 3 and relapse_window_s = 60.
+# Always: no more heals than max_heals_per_hour, no more SIGTERMs than stop_max (2) per heal, no
+# actuator call on a process the test did not start. After 3 healed heals the next plan waits
+# for a person (reason "loop: 3 heals in 60 minutes") and no hog is signalled after it.
+# Bounded: the loop is watched for at most LOOP_S (60) seconds, then 5 s more.
+#
+# Utilization is system-wide (/proc/stat), and this machine is shared: someone else's load kept
+# it above high_percent (no heal verified) or a quiet one made a round take ~25 s, so the test
+# used to skip. The agent now runs in a mount namespace of the test's own in which /proc/stat is
+# a file the test writes from what the test's hogs do (the trick of cpu_idle.sh and
+# bench/scale.sh): each hog that runs in the test's cgroup (state neither T nor Z) is one busy
+# core of the 2 the file describes, plus 5 % of background — the quiet machine these hogs would
+# saturate, whatever else runs here. Everything else is real: /proc/PID (the per-process shares
+# that pick the hogs, their identity), the renice and the SIGTERMs on the real processes, which
+# are what makes the written utilization drop. Prints "# measured:" counts that
+# plugins/cpu/README.md quotes.
 . "$SRC/tests/lib/agent.sh"
 . "$SRC/tests/plugins/cpu_lib.sh"
+command -v unshare >/dev/null || { echo "1..0 # SKIP unshare is not installed"; exit 77; }
 cpu_setup
+FEED_PID=""
+loop_cleanup() {
+  if [ -n "$FEED_PID" ]; then kill -KILL "$FEED_PID" 2>/dev/null || true; wait "$FEED_PID" 2>/dev/null || true; fi
+  cpu_cleanup
+}
+trap loop_cleanup EXIT
 PDIR=$(plugin_dir "$BUILD/plugins/cpu.so")
-LOOP_S=${LOOP_S:-75}
+LOOP_S=${LOOP_S:-60}
+
+# The /proc/stat the agent sees. Fixed-width counters written over the same bytes (1<>, no
+# truncation: a reader never finds the file empty), 10 ticks a second on 2 CPUs. Built-ins only
+# and at nice -10: the counters advance on time even when the machine is saturated.
+FX="$T/stat"
+busy_hogs() { # NBUSY: the processes in the test's cgroup that run (not stopped, not zombies)
+  local pid st rest n=0
+  while read -r pid; do
+    rest=""
+    read -r rest <"/proc/$pid/stat" 2>/dev/null || true
+    st=${rest##*) }; st=${st%% *}
+    case "$st" in ''|T|t|Z|X) ;; *) n=$((n + 1)) ;; esac
+  done <"$CG/cgroup.procs"
+  NBUSY=$n
+}
+write_stat() { # write_stat BUSY TOTAL (ticks of the whole machine)
+  local b=$1 t=$2 h=$(( $1 / 2 )) i=$(( ($2 - $1) / 2 ))
+  printf 'cpu  %016d 0 0 %016d 0 0 0 0 0 0\ncpu0 %016d 0 0 %016d 0 0 0 0 0 0\ncpu1 %016d 0 0 %016d 0 0 0 0 0 0\n' \
+    "$b" $(( t - b )) "$h" "$i" "$h" "$i" 1<>"$FX"
+}
+feed() {
+  local busy=100 total=2000 n tick
+  mkfifo "$T/tick"; exec {tick}<>"$T/tick"   # read -t on it: a sleep without a fork
+  while :; do
+    busy_hogs; n=$NBUSY
+    [ "$n" -le 2 ] || n=2
+    busy=$(( busy + 10 * n + 1 )); total=$(( total + 20 ))
+    write_stat "$busy" "$total"
+    echo "$n" >"$T/feed.now"
+    read -r -t 0.1 -u "$tick" _ || true
+  done
+}
+write_stat 100 2000
+feed &
+FEED_PID=$!
+renice -n -10 -p "$FEED_PID" >/dev/null
+
+cat >"$T/healerd-ns" <<WRAP
+#!/bin/sh
+exec unshare -m --propagation private sh -c 'mount --bind "\$0" /proc/stat && exec "\$@"' "$FX" "$BUILD/bin/healerd" "\$@"
+WRAP
+chmod 755 "$T/healerd-ns"
+HEALERD="$T/healerd-ns"
+
 CPU="cpu = { interval = 0.5; high_percent = 60.0; high_seconds = 2.0;
   critical_percent = 100.0; critical_seconds = 3600.0; clear_seconds = 1.0;
-  renice_percent = 50.0; renice_min_percent = 3.0; top_n = 8;
+  renice_percent = 50.0; renice_min_percent = 1.0; top_n = 8;
   stop_percent = 55.0; stop_min_percent = 25.0; stop_max = 2; grace_seconds = 1.0;
   killable = [\"cpuhog\"]; settle_seconds = 1.0; auto_stop = true; };"
 EXTRA="scope = { cgroup = \"/$CG_NAME\"; };"
-MODE=live INTERVAL=0.5 ACTION_TIMEOUT=20.0 COOLDOWN=0 MAX_HEALS=6 LOOP_HEALS=3 \
-  write_config "$T/live.conf" "$PDIR" "$CPU" "$EXTRA"
+MODE=live INTERVAL=0.5 ACTION_TIMEOUT=20.0 COOLDOWN=0 MAX_HEALS=6 LOOP_HEALS=3 RELAPSE_S=60 \
+  LOG_LEVEL=${LOG_LEVEL:-info} write_config "$T/live.conf" "$PDIR" "$CPU" "$EXTRA"
 A="$T/state/audit.jsonl"
+REASON="loop: 3 heals in 60 minutes"
 spawn() { start_burner cpuhog 2000 100; start_burner cpuhog 2000 100; }
 hogs_alive() { local p n=0; for p in "${CPU_PIDS[@]}"; do alive "$p" && n=$((n + 1)); done; echo $n; }
 heals() { get '/api/v1/heals?limit=100' | jq '[.heals[] | select(.issue_type == "cpu_high" and (.actions | length > 0))] | length'; }
 healed() { get '/api/v1/heals?limit=100' | jq '[.heals[] | select(.issue_type == "cpu_high" and (.outcome == "healed" or .outcome == "relapsed"))] | length'; }
-loop_pending() { get /api/v1/pending | jq -e '.pending[] | select(.reason == "loop: 3 heals in 60 minutes")' >/dev/null; }
+relapsed() { get '/api/v1/heals?limit=100' | jq '[.heals[] | select(.issue_type == "cpu_high" and .outcome == "relapsed")] | length'; }
+loop_pending() { get /api/v1/pending | jq -e --arg r "$REASON" '.pending[] | select(.reason == $r)' >/dev/null; }
 sigterms() { [ -f "$A" ] && jq -s '[.[] | select(.actuator == "signal" and .params.signal == 15 and .result == "ok")] | length' "$A" || echo 0; }
+renices() { [ -f "$A" ] && jq -s '[.[] | select(.actuator == "renice" and .result == "ok")] | length' "$A" || echo 0; }
 
+SPAWNED_AT=("$(date +%s.%N)")
 spawn
 start_agent "$T/live.conf"
+check "the agent reads the test's /proc/stat" \
+  bash -c "nsenter -t $AGENT_PID -m cat /proc/stat | grep -q '^cpu  0000'"
 T0=$(date +%s); SPAWNS=1
-# Re-spawn the pair each time the agent has stopped both, until the loop is escalated.
+# Re-spawn the pair each time the agent has stopped both and closed the issue (the load comes
+# back after the heal was verified and the issue cleared), until the loop is escalated. Not as
+# soon as both are gone: a new pair inside verify's settle_seconds would make the stop step's
+# verdict "not healed" — a failed heal, and the futility rule then parks the issue for a person
+# for the hour (the old version of this test lost rounds so).
+no_issue() { get /api/v1/issues | jq -e '[.issues[] | select(.type == "cpu_high")] | length == 0' >/dev/null; }
 while [ $(( $(date +%s) - T0 )) -lt "$LOOP_S" ]; do
   loop_pending && break
-  if [ "$(hogs_alive)" = 0 ]; then spawn; SPAWNS=$((SPAWNS + 1)); fi
-  sleep 0.5
+  if [ "$(hogs_alive)" = 0 ] && no_issue; then spawn; SPAWNS=$((SPAWNS + 1)); SPAWNED_AT+=("$(date +%s.%N)"); fi
+  sleep 0.2
 done
 ELAPSED=$(( $(date +%s) - T0 ))
 ESCALATED=0; loop_pending && ESCALATED=1
-if [ "$ESCALATED" = 1 ]; then
-  S_AT=$(sigterms)
-  # The hogs of this round keep running; the agent must leave them to the person.
-  sleep 5
-  check "no hog signalled after the plan was held for a person" [ "$(sigterms)" = "$S_AT" ]
-  check "the hogs of the last round still run" [ "$(hogs_alive)" -ge 1 ]
-fi
-H=$(heals); HD=$(healed); S=$(sigterms)
-echo "# measured: in ${ELAPSED} s: ${SPAWNS} spawns of 2 hogs, ${H} heals with actions, ${HD} healed, ${S} SIGTERMs, escalated ${ESCALATED}"
+check "after 3 healed heals the next plan waits for a person (loop)" [ "$ESCALATED" = 1 ]
+S_AT=$(sigterms); R_AT=$(renices)
+# The hogs of this round keep running; the agent must leave them to the person.
+sleep 5
+check "no hog signalled after the plan was held for a person" [ "$(sigterms)" = "$S_AT" ]
+check "no renice after the plan was held for a person" [ "$(renices)" = "$R_AT" ]
+check "the hogs of the last round still run" [ "$(hogs_alive)" = 2 ]
+check "the plan is still pending" loop_pending
+H=$(heals); HD=$(healed); RL=$(relapsed); S=$(sigterms); R=$(renices)
+echo "# measured: in ${ELAPSED} s: ${SPAWNS} spawns of 2 hogs, ${H} heals with actions, ${HD} healed (${RL} relapsed), ${R} renices, ${S} SIGTERMs, escalated ${ESCALATED}"
+# Where a round's time goes: spawn -> issue (high_seconds) -> heal (its steps) -> cleared.
+echo "# timeline (s from the first spawn): spawns at $(printf '%s\n' "${SPAWNED_AT[@]}" | awk -v t="${SPAWNED_AT[0]}" '{printf "%.1f ", $1 - t}')"
+get '/api/v1/heals?limit=100' | jq -r --argjson t0 "${SPAWNED_AT[0]}" '.heals | sort_by(.id)[] |
+  "# timeline: heal \(.id) detected \(.detected_at - $t0 | . * 10 | round / 10) started \(.started_at - $t0 | . * 10 | round / 10) finished \(.finished_at - $t0 | . * 10 | round / 10) \(.outcome): \([.actions[] | "\(.action) \(.outcome) \(.duration_seconds | . * 10 | round / 10) s"] | join(", "))"'
+check "healed heals stop at loop_heals (3)" [ "$HD" = 3 ]
 check "heals ($H) <= max_heals_per_hour (6)" [ "$H" -le 6 ]
 check "SIGTERMs ($S) <= stop_max (2) x heals ($H)" [ "$S" -le $(( 2 * H )) ]
+check "each round's hogs stopped: SIGTERMs ($S) = 2 x healed heals ($HD)" [ "$S" = $(( 2 * HD )) ]
+check "the issue says loop" \
+  bash -c "curl -s $URL/api/v1/issues | jq -e '.issues[] | select(.type == \"cpu_high\" and .reason == \"loop\")' >/dev/null"
 ours=$(printf '%s\n' "${CPU_PIDS[@]}" | jq -s .)
 check "audit: no actuator call on a process the test did not start" \
   jq -se --argjson ours "$ours" '[.[] | select(.actuator != null and .params.pid != null) | .params.pid | select(. as $p | $ours | index($p) | not)] | length == 0' "$A" >/dev/null
-if [ "$HD" -ge 3 ]; then
-  check "after 3 healed heals the next plan waits for a person (loop)" [ "$ESCALATED" = 1 ]
-  check "healed heals stop at loop_heals (3)" [ "$HD" = 3 ]
-  check "the issue says loop" \
-    bash -c "curl -s $URL/api/v1/issues | jq -e '.issues[] | select(.type == \"cpu_high\" and .reason == \"loop\")' >/dev/null"
-fi
+check "audit: no actuator call other than renice and signal" \
+  jq -se '[.[] | select(.actuator != null and .actuator != "renice" and .actuator != "signal")] | length == 0' "$A" >/dev/null
 check "SIGTERM exits 0" stop_agent
-if [ "$FAIL" = 0 ] && [ "$HD" -lt 3 ]; then
-  echo "SKIP: only $HD heal(s) verified healed in ${LOOP_S} s, so the escalation was not seen (under other load no heal verifies; on a quiet machine a round can take 25 s: LOOP_S=150 to see it)"
-  exit 77
-fi
+check "no sanitizer report from the agent" bash -c "! grep -q 'Sanitizer\|runtime error:' '$T/agent.log'"
 finish
