@@ -75,7 +75,6 @@ feed() {
     [ "$n" -le 2 ] || n=2
     busy=$(( busy + 10 * n + 1 )); total=$(( total + 20 ))
     write_stat "$busy" "$total"
-    echo "$n" >"$T/feed.now"
     read -r -t 0.1 -u "$tick" _ || true
   done
 }
