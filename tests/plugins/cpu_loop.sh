@@ -46,49 +46,9 @@ trap loop_cleanup EXIT
 PDIR=$(plugin_dir "$BUILD/plugins/cpu.so")
 LOOP_S=${LOOP_S:-60}
 
-# The /proc/stat the agent sees. Fixed-width counters written over the same bytes (1<>, no
-# truncation: a reader never finds the file empty), 10 ticks a second on 2 CPUs. Built-ins only
-# and at nice -10: the counters advance on time even when the machine is saturated.
-FX="$T/stat"
-busy_hogs() { # NBUSY: the cpuhogs in the test's cgroup that run (not stopped, not zombies)
-  local pid st comm line n=0
-  while read -r pid; do
-    line=""
-    read -r line <"/proc/$pid/stat" 2>/dev/null || true
-    comm=${line#*\(}; comm=${comm%\)*}
-    st=${line##*) }; st=${st%% *}
-    [ "$comm" = cpuhog ] || continue
-    case "$st" in ''|T|t|Z|X) ;; *) n=$((n + 1)) ;; esac
-  done <"$CG/cgroup.procs"
-  NBUSY=$n
-}
-write_stat() { # write_stat BUSY TOTAL (ticks of the whole machine)
-  local b=$1 t=$2 h=$(( $1 / 2 )) i=$(( ($2 - $1) / 2 ))
-  printf 'cpu  %016d 0 0 %016d 0 0 0 0 0 0\ncpu0 %016d 0 0 %016d 0 0 0 0 0 0\ncpu1 %016d 0 0 %016d 0 0 0 0 0 0\n' \
-    "$b" $(( t - b )) "$h" "$i" "$h" "$i" 1<>"$FX"
-}
-feed() {
-  local busy=100 total=2000 n tick
-  mkfifo "$T/tick"; exec {tick}<>"$T/tick"   # read -t on it: a sleep without a fork
-  while :; do
-    busy_hogs; n=$NBUSY
-    [ "$n" -le 2 ] || n=2
-    busy=$(( busy + 10 * n + 1 )); total=$(( total + 20 ))
-    write_stat "$busy" "$total"
-    read -r -t 0.1 -u "$tick" _ || true
-  done
-}
-write_stat 100 2000
-feed &
-FEED_PID=$!
-renice -n -10 -p "$FEED_PID" >/dev/null
-
-cat >"$T/healerd-ns" <<WRAP
-#!/bin/sh
-exec unshare -m --propagation private sh -c 'mount --bind "\$0" /proc/stat && exec "\$@"' "$FX" "$BUILD/bin/healerd" "\$@"
-WRAP
-chmod 755 "$T/healerd-ns"
-HEALERD="$T/healerd-ns"
+cpu_fake_stat cpuhog
+FEED_PID=$CPU_FEED_PID
+HEALERD=$CPU_HEALERD_NS
 
 CPU="cpu = { interval = 0.5; high_percent = 60.0; high_seconds = 2.0;
   critical_percent = 100.0; critical_seconds = 3600.0; clear_seconds = 1.0;
@@ -112,7 +72,7 @@ supervise() {
     done' sh "$CG" "$T/bin/cpuhog" "$T/sup.pids" 2>>"$T/sup.log" &
   SUP_PIDS+=($!)
 }
-cgroup_hogs() { busy_hogs; echo "$NBUSY"; }
+cgroup_hogs() { cpu_busy cpuhog; echo "$NBUSY"; }
 if [ "$CPU_LOOP" = supervisor ]; then
   hogs_alive() { cgroup_hogs; }
   started_pids() { cat "$T/sup.pids"; }
