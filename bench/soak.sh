@@ -12,13 +12,15 @@
 # Every 10 % of the heals: RSS, Private_Dirty (smaps_rollup), open fds, threads, /metrics bytes,
 # knowledge.db size (with its WAL), the child's RSS; then the slope after the first 10 % as KiB
 # per 10 000 heals (least squares).
-# Usage: bench/soak.sh [BUILD]   env: K=20 DAYS=7 SPEED=2400 PATTERNS="recurring fresh"
+# Usage: bench/soak.sh [BUILD]   env: K=20 DAYS=7 SPEED=2400 INTERVAL=0.025 PATTERNS="recurring fresh"
+#        LOOP_WINDOW=60 (limits.loop_window_minutes; 10080 keeps a week of heals: LOOPS_CAP's case)
 #        VALGRIND=1: instead, a short run (K=5, 2 simulated hours) under valgrind --leak-check
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 K=${K:-20}; DAYS=${DAYS:-7}; SPEED=${SPEED:-2400}; PATTERNS=${PATTERNS:-recurring fresh}
-VALGRIND=${VALGRIND:-0}; ISO=${ISO:-process}; INTERVAL=${INTERVAL:-0.05}
+VALGRIND=${VALGRIND:-0}; ISO=${ISO:-process}; INTERVAL=${INTERVAL:-0.025}
+LOOP_WINDOW=${LOOP_WINDOW:-60}  # minutes: the loop history keeps this long (LOOPS_CAP bounds it)
 if [ "$VALGRIND" = 1 ]; then K=${VG_K:-5}; DAYS=${VG_DAYS:-0.0834}; SPEED=${VG_SPEED:-60}; fi
 for b in bin/healerd bin/healerd-plugin bench/plugins/soak.so bench/plugins/soak_clock.so; do
   [ -e "$BUILD/$b" ] || { echo "soak: $BUILD/$b missing (cmake --build $BUILD)"; exit 2; }
@@ -62,7 +64,7 @@ agent = { mode = "live"; interval = 1.0; plugin_dir = "$T/plugins"; state_dir = 
 # window) but at 1 000 heals, above the 60 a target gets in an hour; relapse marks at the
 # default 300 s, so every heal is marked relapsed by the next issue a minute later.
 limits = { max_heals_per_hour = 100000; cooldown_minutes = 0; min_health_for_auto = 0;
-           loop_heals = 1000; };
+           loop_heals = 1000; loop_window_minutes = $LOOP_WINDOW; };
 metrics = { namespace = "$NS"; };
 http = { listen = "127.0.0.1:0"; token_file = "$T/token"; };
 plugins = { soak = { targets = $K; period_s = 60.0; fresh = $fresh; interval = $INTERVAL; isolation = "$ISO"; }; };
@@ -138,6 +140,9 @@ CONF
       printf "\n"
     }' "$rows"
   echo "suppressed: $late; $(grep -o 'soak: raised.*' "$T/agent-$name.log" | tail -1)"
+  if grep -q 'loop and relapse windows' "$T/agent-$name.log"; then
+    echo "the loop history reached LOOPS_CAP (agent/heal_loops.h)"
+  fi
   grep -E '^(error|warn)' "$T/agent-$name.log" | sort | uniq -c | sort -rn | head -5 || true
   if [ "$VALGRIND" = 1 ]; then
     for f in "$T"/vg.*; do

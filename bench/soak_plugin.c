@@ -61,7 +61,7 @@ static int soak_init(const healer_host *host, healer_ctx *ctx, void **state)
 static void soak_destroy(void *state)
 {
     soak *s = state;
-    s->host->log(s->ctx, HEALER_LOG_INFO, "soak: raised %llu issues, %llu late, %llu dropped",
+    s->host->log(s->ctx, HEALER_LOG_WARN, "raised %llu issues, %llu late, %llu dropped",
                  s->raised, s->late, s->dropped);
     free(s->slots);
     free(s);
