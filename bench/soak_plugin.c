@@ -13,9 +13,12 @@
 typedef struct soak_slot {
     char target[32];
     unsigned long long seq;    /* issues this slot raised */
-    double next_due;
+    double next_due, opened;
     int open, healed;
 } soak_slot;
+
+/* Periods an issue may stay open unhealed before the plugin lets it go. */
+#define SOAK_ABANDON 120
 
 typedef struct soak {
     const healer_host *host;
@@ -24,7 +27,7 @@ typedef struct soak {
     double period;
     int fresh;
     soak_slot *slots;
-    unsigned long long raised, late, dropped;
+    unsigned long long raised, late, dropped, abandoned;
 } soak;
 
 static const char *const soak_types[] = { "soak_issue", NULL };
@@ -61,8 +64,9 @@ static int soak_init(const healer_host *host, healer_ctx *ctx, void **state)
 static void soak_destroy(void *state)
 {
     soak *s = state;
-    s->host->log(s->ctx, HEALER_LOG_WARN, "raised %llu issues, %llu late, %llu dropped",
-                 s->raised, s->late, s->dropped);
+    s->host->log(s->ctx, HEALER_LOG_WARN,
+                 "raised %llu issues, %llu late, %llu dropped, %llu abandoned unhealed",
+                 s->raised, s->late, s->dropped, s->abandoned);
     free(s->slots);
     free(s);
 }
@@ -97,7 +101,12 @@ static int soak_detect(void *state)
     healer_issue is;
     for (long long i = 0; i < s->k; i++) {
         soak_slot *sl = &s->slots[i];
-        if (sl->open && sl->healed) {
+        /* Healed: gone, so the next one is a new issue. Unhealed for SOAK_ABANDON periods (a
+         * heal that failed, e.g. its verdict dropped by a full queue, leaves the issue
+         * exhausted): let it go too, counted, so the slot goes on. */
+        if (sl->open && (sl->healed || now - sl->opened > SOAK_ABANDON * s->period)) {
+            if (!sl->healed)
+                s->abandoned++;
             s->host->resolve_issue(s->ctx, "soak_issue", sl->target);
             sl->open = 0;
         }
@@ -128,6 +137,7 @@ static int soak_detect(void *state)
             continue;
         }
         s->raised++;
+        sl->opened = now;
         sl->open = 1;
         sl->healed = 0;
     }
