@@ -72,7 +72,7 @@ CONF
   local pre=()
   [ "$VALGRIND" = 1 ] && pre=(valgrind --leak-check=full --show-leak-kinds=definite,indirect
                                --errors-for-leak-kinds=definite,indirect --num-callers=30
-                               --log-file="$T/vg.%p")
+                               --log-file="$T/vg-$name.%p")
   local t0
   t0=$(date +%s.%N)
   LD_PRELOAD="$BUILD/bench/plugins/soak_clock.so" SOAK_CLOCK_SPEED=$SPEED SOAK_CLOCK_T0=$t0 \
@@ -145,9 +145,8 @@ CONF
   fi
   grep -E '^(error|warn)' "$T/agent-$name.log" | sort | uniq -c | sort -rn | head -5 || true
   if [ "$VALGRIND" = 1 ]; then
-    for f in "$T"/vg.*; do
-      grep -E 'definitely lost|indirectly lost|ERROR SUMMARY' "$f" | sed "s/^/valgrind ($name): /"
-    done
+    # one log per process valgrind saw: the agent's, and forks that exec'd (no summary)
+    grep -hE 'definitely lost|indirectly lost|ERROR SUMMARY' "$T/vg-$name".* | sed "s/^/valgrind ($name): /" || true
   fi
 }
 
