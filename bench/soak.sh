@@ -13,6 +13,7 @@
 # knowledge.db size (with its WAL), the child's RSS; then the slope after the first 10 % as KiB
 # per 10 000 heals (least squares).
 # Usage: bench/soak.sh [BUILD]   env: K=20 DAYS=7 SPEED=2400 INTERVAL=0.025 PATTERNS="recurring fresh"
+#        MAX_S=1800 (real seconds per pattern at most)
 #        LOOP_WINDOW=60 (limits.loop_window_minutes; 10080 keeps a week of heals: LOOPS_CAP's case)
 #        VALGRIND=1: instead, a short run (K=5, 2 simulated hours) under valgrind --leak-check
 set -euo pipefail
@@ -20,6 +21,7 @@ BUILD=$(cd "${1:-build}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 K=${K:-20}; DAYS=${DAYS:-7}; SPEED=${SPEED:-2400}; PATTERNS=${PATTERNS:-recurring fresh}
 VALGRIND=${VALGRIND:-0}; ISO=${ISO:-process}; INTERVAL=${INTERVAL:-0.025}
+MAX_S=${MAX_S:-1800}           # real seconds per pattern at most
 LOOP_WINDOW=${LOOP_WINDOW:-60}  # minutes: the loop history keeps this long (LOOPS_CAP bounds it)
 if [ "$VALGRIND" = 1 ]; then K=${VG_K:-5}; DAYS=${VG_DAYS:-0.0834}; SPEED=${VG_SPEED:-60}; fi
 for b in bin/healerd bin/healerd-plugin bench/plugins/soak.so bench/plugins/soak_clock.so; do
@@ -113,7 +115,10 @@ CONF
       next=$(( next + step ))
       [ "$healed" -ge "$TOTAL" ] && break
     fi
-    # Bounded: give up when no heal happened for 60 s (real).
+    # Bounded: stop after MAX_S real seconds, or when no heal happened for 60 s.
+    if awk -v a="$t0" -v b="$(date +%s.%N)" -v m="$MAX_S" 'BEGIN { exit !(b - a > m) }'; then
+      echo "soak: $MAX_S s passed at $healed heals, stopping"; break
+    fi
     if [ "$healed" = "$last" ]; then
       stall=$((stall + 1))
       [ "$stall" -ge 120 ] && { echo "soak: no heal for 60 s at $healed, stopping"; break; }
