@@ -43,6 +43,7 @@ finish() {
   rm -rf "$T" "$S"
 }
 trap finish EXIT
+trap "exit 1" INT TERM   # so that the EXIT trap cleans up on a signal too
 mkdir -p -m 0755 "$T/plugins"
 install -m 0755 "$BUILD/bench/plugins/soak.so" "$T/plugins/"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/token"; chmod 600 "$T/token"
