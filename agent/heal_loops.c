@@ -1,6 +1,7 @@
 /* heal_loops.c — the healed-heal history per (type, target) behind loop escalation and relapse
- * (heal_loops.h): a short list, pruned to the longer window on every change, so a host that
- * heals often keeps it small; the store is written before memory changes are relied on. */
+ * (heal_loops.h): a short list, pruned to the longer window on every change and capped at
+ * LOOPS_CAP, so a host that heals often keeps it small; the store is written before memory
+ * changes are relied on. */
 #include "heal_loops.h"
 
 #include <pthread.h>
@@ -24,6 +25,7 @@ struct loop_table {
     double keep_s;
     loop_store st;
     int has_store;
+    int cap_logged;
 };
 
 loop_table *loops_new(void)
@@ -95,6 +97,33 @@ static void prune(loop_table *lt, double now)
         (void)lt->st.prune(lt->st.ctx, before);
 }
 
+/* Under mu. Drops the entries added longest ago (the list's tail: newest first) beyond
+ * LOOPS_CAP. O(n), like the duplicate check before it. */
+static void evict_over_cap(loop_table *lt)
+{
+    if (lt->n <= LOOPS_CAP)
+        return;
+    size_t keep = 0;
+    lent **p = &lt->head;
+    while (*p && keep < LOOPS_CAP) {
+        p = &(*p)->next;
+        keep++;
+    }
+    size_t dropped = 0;
+    while (*p) {
+        lent *e = *p;
+        *p = e->next;
+        lent_free(e);
+        lt->n--;
+        dropped++;
+    }
+    if (dropped && !lt->cap_logged) {
+        lt->cap_logged = 1;
+        log_warn("governor", "more than %d healed heals within the loop and relapse windows: the "
+                 "oldest are forgotten (logged once)", LOOPS_CAP);
+    }
+}
+
 static lent *add(loop_table *lt, const loop_heal *l)
 {
     for (lent *e = lt->head; e; e = e->next)
@@ -120,6 +149,7 @@ static lent *add(loop_table *lt, const loop_heal *l)
     e->next = lt->head; /* newest first */
     lt->head = e;
     lt->n++;
+    evict_over_cap(lt);
     return e;
 }
 

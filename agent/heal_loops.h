@@ -9,6 +9,12 @@
 #include <stdint.h>
 #include <stddef.h>
 
+/* The most healed heals kept (memory and every look-up's walk are bounded by it): beyond it the
+ * oldest entry gives way. The window alone bounds the table only by the heal rate times the
+ * window, and loop_window_minutes may be up to a year and critical heals pass the hourly limit;
+ * a loop is made of a target's recent heals, so the oldest matter least. ~2 MB at most. */
+#define LOOPS_CAP 16384
+
 typedef struct loop_heal {
     const char *type, *target;
     uint64_t heal_id;
@@ -30,7 +36,8 @@ void loops_set_store(loop_table *lt, const loop_store *st); /* NULL detaches */
 /* How long an entry matters (the longer of both windows, seconds); older ones are pruned. */
 void loops_set_keep(loop_table *lt, double keep_s);
 
-/* A heal of (type, target) was recorded healed: kept (and stored). 0, -1 out of memory, -2 the
+/* A heal of (type, target) was recorded healed: kept (and stored; LOOPS_CAP bounds memory,
+ * the store is pruned by the window only). 0, -1 out of memory, -2 the
  * store failed (kept in memory: the rule holds for this run). */
 int loops_note_healed(loop_table *lt, const loop_heal *l);
 /* Put back at start (not written to the store). */

@@ -22,3 +22,4 @@ echo "== network plugin: link down to healed";     bench/network_fault.sh "$BUIL
 echo "== network plugin: a fault 1 s after a heal"; bench/network_relapse.sh "$BUILD" 12 after; bench/network_relapse.sh "$BUILD" 12 relapse
 echo "== network plugin: idle";                    bench/network_idle.sh "$BUILD"
 echo "== service plugin: unit failure vs Monit";   bench/service_fault.sh "$BUILD"
+echo "== soak: 7 simulated days of steady issues on 20 targets, recurring and fresh (~10 min)"; bench/soak.sh "$BUILD"

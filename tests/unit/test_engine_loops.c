@@ -205,6 +205,32 @@ static void test_loops_durable(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+/* Every issue on a new target (the soak's "fresh" pattern) within a long window: the table
+ * stops at LOOPS_CAP, the oldest heals giving way, and the newest still count and relapse. */
+static void test_loops_capped(void **state)
+{
+    (void)state;
+    loop_table *lt = loops_new();
+    assert_non_null(lt);
+    loops_set_keep(lt, 7 * 86400.0);
+    double t = HX_T0;
+    char target[32];
+    const int n = LOOPS_CAP + 100;
+    for (int i = 0; i < n; i++) {
+        snprintf(target, sizeof target, "t-%06d", i);
+        loop_heal l = { "soak", target, (uint64_t)(i + 1), t + i, t + i + 1, 0 };
+        assert_int_equal(loops_note_healed(lt, &l), 0);
+    }
+    assert_int_equal(loops_size(lt), LOOPS_CAP);
+    snprintf(target, sizeof target, "t-%06d", n - 1);
+    assert_int_equal(loops_count(lt, "soak", target, t + n + 1, 7 * 86400.0), 1);
+    assert_int_equal(loops_relapse(lt, "soak", target, t + n + 1, 300), (uint64_t)n);
+    /* the first 100 were forgotten, the 101st is the oldest kept */
+    assert_int_equal(loops_count(lt, "soak", "t-000099", t + n + 1, 7 * 86400.0), 0);
+    assert_int_equal(loops_count(lt, "soak", "t-000100", t + n + 1, 7 * 86400.0), 1);
+    loops_free(lt);
+}
+
 /* ---- model-based: random interleavings, one invariant ----------------------------------- */
 
 typedef struct model {
@@ -315,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_loop_escalates_and_relapses),
         cmocka_unit_test(test_no_relapse_after_window),
         cmocka_unit_test(test_loops_durable),
+        cmocka_unit_test(test_loops_capped),
         cmocka_unit_test(test_loop_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
