@@ -27,9 +27,9 @@ static int memory_cg_cmp(const void *a, const void *b)
 
 memory_cg *memory_find_cg(memory *s, const char *target)
 {
-    if (!target || !*target || !s->n_cg)
+    if (!target || !*target)
         return NULL;
-    size_t lo = 0, hi = s->n_cg;
+    size_t lo = 0, hi = s->n_sorted;   /* cgroups added since the last index build are not */
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         int c = strcmp(s->cg_sorted[mid]->dir, target);
@@ -66,6 +66,7 @@ static void memory_cg_free(memory *s, memory_cg *c)
  * glob, or two globs) is watched once, as the explicit entry when there is one. */
 static void memory_cg_reindex(memory *s)
 {
+    s->n_sorted = 0;
     if (!s->n_cg)
         return;
     memcpy(s->cg_sorted, s->cg, s->n_cg * sizeof *s->cg);
@@ -89,6 +90,7 @@ static void memory_cg_reindex(memory *s)
         }
         s->cg_sorted[m++] = c;
     }
+    s->n_sorted = m;
     if (!dups)
         return;
     size_t n = 0;
@@ -617,7 +619,7 @@ void memory_cgroups_free(memory *s)
     free(s->cg);
     free(s->cg_sorted);
     s->cg = s->cg_sorted = NULL;
-    s->n_cg = s->cap_cg = 0;
+    s->n_cg = s->cap_cg = s->n_sorted = 0;
     for (size_t g = 0; g < s->n_globs; g++)
         free(s->globs[g]);
     free(s->globs);

@@ -105,7 +105,7 @@ typedef struct memory {
     /* Watched cgroups (memory_cgroup.c): owned pointers, and the same sorted by dir for
      * look-ups; the `cgroups` entries that are globs, re-expanded every cgroup_rescan_s. */
     memory_cg **cg, **cg_sorted;
-    size_t n_cg, cap_cg;
+    size_t n_cg, cap_cg, n_sorted;
     char **globs;
     size_t n_globs;
     double rescan_s, next_rescan;
