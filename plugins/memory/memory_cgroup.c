@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define MEMORY_LOG_EACH 32   /* cgroups logged one by one at info level up to this count */
+
 /* ---- the set of cgroups ---------------------------------------------------------------------- */
 
 static int memory_cg_cmp(const void *a, const void *b)
@@ -325,8 +327,10 @@ int memory_measure_cg(memory *s, memory_cg *c, memory_level *lv)
         errno = e;
         return -1;
     }
+    /* One line per cgroup as it appears; past a few dozen the summary lines say it. */
     if (!c->present)
-        s->h->log(s->ctx, HEALER_LOG_DEBUG, "cgroup %s (%s): usage %llu, limit %s", c->dir,
+        s->h->log(s->ctx, s->n_cg <= MEMORY_LOG_EACH ? HEALER_LOG_INFO : HEALER_LOG_DEBUG,
+                  "cgroup %s (%s): usage %llu, limit %s", c->dir,
                   c->v2 ? "v2" : "v1", (unsigned long long)usage, limit ? "set" : "none");
     c->present = 1;
     c->tried = 1;
@@ -497,6 +501,7 @@ void memory_cgroups_scan(memory *s, double now, int from_event)
         memory_cgroups_rescan(s);
         s->next_rescan = now + s->rescan_s;
     }
+    size_t evented = 0;
     for (size_t i = 0; i < s->n_cg; i++) {
         memory_cg *c = s->cg[i];
         int quiet = memory_cg_quiet(s, c);
@@ -505,9 +510,15 @@ void memory_cgroups_scan(memory *s, double now, int from_event)
                 memory_cg_check(s, c, now, 0);
             continue;
         }
-        if (quiet && now < c->next_t)
-            continue;
-        memory_cg_check(s, c, now, 1);
+        if (!quiet || now >= c->next_t)
+            memory_cg_check(s, c, now, 1);
+        evented += c->bucket >= 0;
+    }
+    if (!from_event && (evented != s->n_evented || s->n_cg != s->n_cg_logged)) {
+        s->h->log(s->ctx, HEALER_LOG_INFO, "cgroups: %zu of %zu with usage events", evented,
+                  s->n_cg);
+        s->n_evented = evented;
+        s->n_cg_logged = s->n_cg;
     }
 }
 

@@ -117,6 +117,7 @@ typedef struct memory {
     int bucket_fd[MEMORY_EVENT_BUCKETS];
     unsigned bucket_stale[MEMORY_EVENT_BUCKETS];
     size_t next_bucket;
+    size_t n_evented, n_cg_logged;   /* last logged: cgroups with usage events, watched */
     uint64_t cg_reads, cg_event_wakes;    /* cgroup reads and event wake-ups (tests, log) */
     /* PSI trigger */
     int psi_fd;
