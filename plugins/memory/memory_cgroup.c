@@ -4,8 +4,10 @@
  * read, so the idle cost is O(watched cgroups / quiet period), not O(cgroups) per interval. */
 #include "memory_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <poll.h>
 #include <stdio.h>
@@ -149,13 +151,60 @@ static int memory_is_glob(const char *e)
     return strpbrk(e, "*?[") != NULL;
 }
 
+/* Adds (or marks seen) one directory a glob matched. */
+static void memory_glob_match(memory *s, const char *p, size_t *added, size_t *over)
+{
+    if (strlen(p) >= HEALER_TARGET_MAX)
+        return;
+    memory_cg *c = memory_find_cg(s, p);
+    if (c) {
+        c->seen = 1;
+        return;
+    }
+    if (memory_cg_add(s, p, 1) < 0)
+        (*over)++;
+    else
+        (*added)++;
+}
+
 /* Expands one glob (a full path): adds the directories not watched yet, marks the others seen.
- * Returns the number of directories it would add beyond the limit. */
+ * The usual form has its wildcards in the last component only ("memory/app/w*"): that is one
+ * readdir with d_type and fnmatch, no stat per entry (glob(3) stats each match for
+ * GLOB_ONLYDIR); other forms go through glob(3). Returns how many it could not add (limit). */
 static size_t memory_glob_expand(memory *s, const char *pattern, size_t *added)
 {
+    size_t over = 0;
+    const char *slash = strrchr(pattern, '/');
+    if (slash && slash != pattern && !memchr(pattern, '*', (size_t)(slash - pattern)) &&
+        !memchr(pattern, '?', (size_t)(slash - pattern)) &&
+        !memchr(pattern, '[', (size_t)(slash - pattern))) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - pattern), pattern);
+        DIR *d = opendir(dir);
+        if (!d)
+            return 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+                continue;
+            if (fnmatch(slash + 1, e->d_name, FNM_PERIOD) != 0)
+                continue;
+            char p[PATH_MAX + 256];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            if (e->d_type == DT_UNKNOWN) {   /* a file system without d_type */
+                struct stat st;
+                if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+                    continue;
+            } else if (e->d_type != DT_DIR) {
+                continue;
+            }
+            memory_glob_match(s, p, added, &over);
+        }
+        closedir(d);
+        return over;
+    }
     glob_t g;
     memset(&g, 0, sizeof g);
-    size_t over = 0;
     int rc = glob(pattern, GLOB_ONLYDIR | GLOB_MARK, NULL, &g);
     if (rc != 0) {
         if (rc != GLOB_NOMATCH)
@@ -170,18 +219,7 @@ static size_t memory_glob_expand(memory *s, const char *pattern, size_t *added)
         if (!n || p[n - 1] != '/')   /* GLOB_MARK: directories end in '/' */
             continue;
         p[n - 1] = '\0';
-        if (n >= HEALER_TARGET_MAX)
-            continue;
-        memory_cg *c = memory_find_cg(s, p);
-        if (c) {
-            c->seen = 1;
-            continue;
-        }
-        if (memory_cg_add(s, p, 1) < 0) {
-            over++;
-            continue;
-        }
-        (*added)++;
+        memory_glob_match(s, p, added, &over);
     }
     globfree(&g);
     return over;

@@ -43,30 +43,31 @@
 
 /* One watched cgroup: a `cgroups` entry, or a directory one of its globs matched. */
 typedef struct memory_cg {
+    /* What detect() looks at for every cgroup every interval comes first: one cache line. */
+    double next_t;                    /* host time of the next read while quiet */
+    double used_pct;                  /* of the limit, at the last read */
+    uint64_t limit;                   /* 0 = none */
+    int bucket;                       /* v1 usage events on this bucket's eventfd; -1: none */
+    int present;                      /* the files were readable at the last read */
+    int tried;                        /* read at least once */
+    int open_high;                    /* memory_high published and not resolved */
+    int leaking;
+    int health_low;                   /* health last reported below 100 */
     char dir[HEALER_TARGET_MAX];      /* its directory under sys_root/fs/cgroup: the target */
     int from_glob;                    /* found by a glob: dropped when gone and no longer matched */
     int seen;                         /* matched by the current glob rescan */
     int v2;                           /* memory.current (v2) or memory.usage_in_bytes (v1) */
-    int present;                      /* the files were readable at the last read */
-    int tried;                        /* read at least once */
-    uint64_t usage, limit;            /* limit 0 = none */
-    double used_pct;                  /* of the limit, at the last read */
+    uint64_t usage;
     /* Kept descriptors of the usage and limit files (pread from 0), within the fd budget;
      * -1: opened per read. */
     int ufd, lfd;
-    double next_t;                    /* host time of the next read while quiet */
     double phase;                     /* 0..1: spreads quiet reads over the period */
     int staggered;                    /* the phase was applied */
     /* Leak detection: a ring of (time, usage) samples over leak_window_s (s->leak_ring). */
     double *t, *y;
     size_t n, head;
     double slope, r2;
-    int leaking;
-    int open_high;                    /* memory_high published and not resolved */
-    int health_low;                   /* health last reported below 100 */
-    /* v1 usage thresholds (cgroup.event_control) on the eventfd of bucket `bucket` (-1: none),
-     * registered for the limit ev_limit. */
-    int bucket;
+    /* v1 usage thresholds (cgroup.event_control) are registered for this limit. */
     uint64_t ev_limit;
 } memory_cg;
 
