@@ -335,10 +335,9 @@ static void memory_judge_swap(memory *s)
 }
 
 /* One measurement: from detect() (from_event 0) everything, the cgroups that are due included;
- * at once from a PSI trigger (1) the system, so an emergency is on the bus without waiting for
- * the interval. A PSI event re-reads
- * the cgroups polled every interval too; a cgroup usage event re-reads its own bucket
- * (memory_cgroup.c). */
+ * at once from a PSI trigger (1) the system and the cgroups polled every interval, so an
+ * emergency is on the bus without waiting for the interval. A cgroup usage event re-reads its
+ * own bucket (memory_cgroup.c). */
 void memory_scan(memory *s, int from_event)
 {
     char buf[1024];
