@@ -487,6 +487,21 @@ static const healer_issue *issue_for(healer_mock *m, const char *target)
     return found;
 }
 
+/* Wildcards before the last component go through glob(3); files never match, only directories. */
+static void test_glob_in_a_middle_component(void **state)
+{
+    healer_mock *m = *state;
+    many_cgroups(3, 0);
+    const char *cgs[] = {"memory/m*/cg[12]", "memory/many/cg3/memory.*"};
+    healer_mock_set_list(m, "cgroups", cgs, 2);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    memory *s = healer_mock_state(m);
+    assert_int_equal(s->n_cg, 2);
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof p, "%s/fs/cgroup/memory/many/cg2", sys);
+    assert_non_null(memory_find_cg(s, p));
+}
+
 static void test_cgroups_bound_refused_with_key_and_count(void **state)
 {
     healer_mock *m = *state;
@@ -951,6 +966,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cgroup_limit_candidates_in_cgroup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leak_restart_service, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_vanishing_is_not_fatal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_glob_in_a_middle_component, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cgroups_bound_refused_with_key_and_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thousand_cgroups_by_glob_one_over_its_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quiet_cgroups_read_once_per_period_and_events_read_a_bucket, setup, teardown),
