@@ -3,8 +3,9 @@
 # seven plugins (isolation = "thread": one process to measure, shipped intervals) while nothing
 # is wrong, one dimension grown at a time, the others at their smallest:
 #   processes  100 / 1 000 / 10 000 sleeping processes the bench spawns (build/tests/sleepers)
-#   cgroups    10 / 32 v1 memory cgroups under its own parent, watched by memory (32 is the
-#              memory plugin's limit, MEMORY_MAX_CGROUPS: 100 and 1 000 are refused by its config)
+#   cgroups    10 / 100 / 1 000 v1 memory cgroups under its own parent, watched by memory through
+#              one glob (memory/<parent>/cg*); for these rows the memory thread alone (hd-memory,
+#              /proc/PID/task/TID/schedstat) is measured too, printed as a comment line
 #   units      10 / 100 / 500 units in the isolated systemd root (tests/lib/systemd-root.sh),
 #              watched by service (skipped with a message when the root is unavailable)
 #   links      1 / 10 / 100 dummy links in a network namespace it creates (the agent runs in it)
@@ -16,7 +17,9 @@
 # private memory (smaps_rollup), threads. Then the hot per-process scan (bench_procscan). Prints
 # a table, writes it to OUT/scale.dat and draws OUT/scale.png with gnuplot.
 # Usage: bench/scale.sh [BUILD] [OUT]   (QUICK=1: fewer sizes, 10 s windows; WINDOW=S overrides;
-#   ONLY=DIMENSION runs one dimension; each row's CPU by thread goes to OUT/scale_threads.txt)
+#        DIMS="cgroups units": only these dimensions, the chart drawn from them;
+#        C_SIZES="1000": other cgroup counts; each row's CPU by thread goes to
+#        OUT/scale_threads.txt)
 # A full run (60 s windows, 15 rows) takes about 20 minutes; QUICK=1 about 3.
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
@@ -25,13 +28,14 @@ OUT=${2:-$SRC/docs}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
   WINDOW=${WINDOW:-10}; WARM=3
-  P_SIZES="100 1000"; C_SIZES="10 32"; U_SIZES="10 100"; L_SIZES="1 10"; M_SIZES="1 10"
+  P_SIZES="100 1000"; C_SIZES=${C_SIZES:-10 100}; U_SIZES="10 100"; L_SIZES="1 10"; M_SIZES="1 10"
 else
   WINDOW=${WINDOW:-60}; WARM=10
-  P_SIZES="100 1000 10000"; C_SIZES="10 32"; U_SIZES="10 100 500"; L_SIZES="1 10 100"
+  P_SIZES="100 1000 10000"; C_SIZES=${C_SIZES:-10 100 1000}; U_SIZES="10 100 500"; L_SIZES="1 10 100"
   M_SIZES="1 10 50"
 fi
-want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
+DIMS=${DIMS:-processes cgroups units links mounts}
+want() { case " $DIMS " in *" $1 "*) return 0 ;; esac; return 1; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (cgroups, namespaces, mounts)"; exit 77; }
 . "$SRC/tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
 TESTTMP=$(healer_test_tmp "$BUILD")
@@ -77,7 +81,7 @@ echo '{ config, pkgs, ... }: { networking.hostName = "scale"; }' >"$T/nix/config
 
 # --- the isolated systemd root with 500 units (started once) ---
 BUSADDR=""
-if [ -f "$SRC/tests/lib/systemd-root.sh" ] && want units; then
+if want units && [ -f "$SRC/tests/lib/systemd-root.sh" ]; then
   . "$SRC/tests/lib/systemd-root.sh"
   rc=0; sysroot_build >/dev/null 2>&1 || rc=$?
   if [ "$rc" = 0 ]; then
@@ -92,13 +96,13 @@ if [ -f "$SRC/tests/lib/systemd-root.sh" ] && want units; then
     if sysroot_start && sysroot_wait_running; then SYSROOT_UP=1; BUSADDR="unix:path=$SYSROOT_BUS"; fi
   fi
 fi
-[ -n "$BUSADDR" ] || ! want units || echo "# units: SKIP, no isolated systemd root (tests/lib/systemd-root.sh)"
+! want units || [ -n "$BUSADDR" ] || echo "# units: SKIP, no isolated systemd root (tests/lib/systemd-root.sh)"
 
 # conf PROCS CGROUPS UNITS: the agent's configuration (links and mounts are made by run)
 conf() {
   local cgs="" units="" i svc
-  for i in $(seq "$2"); do cgs="$cgs${cgs:+, }\"memory/$CGP/cg$i\""; done
-  [ -d "$CGROOT" ] || cgs=""
+  # One glob, as an operator would write it for many cgroups (re-expanded every 30 s).
+  [ -d "$CGROOT" ] && [ "$2" -gt 0 ] && cgs="\"memory/$CGP/cg*\""
   if [ -n "$BUSADDR" ]; then
     for i in $(seq "$3"); do units="$units${units:+, }\"scale-$i.service\""; done
     svc="service = { isolation = \"thread\"; bus_address = \"$BUSADDR\"; units = [$units]; };"
@@ -158,11 +162,17 @@ run() {
   AGENT=$!
   for i in $(seq 200); do grep -q 'http: listening' "$T/agent.log" && break; sleep 0.05; done
   sleep "$WARM"
-  local t0 t1 s0 s1 rss pss priv th
+  local t0 t1 s0 s1 rss pss priv th mtid="" m0=0 m1=0 mt
+  # The memory plugin's own thread, for the cgroups rows: CPU ns from schedstat (tick-free).
+  for mt in /proc/"$AGENT"/task/*; do
+    [ "$(cat "$mt/comm" 2>/dev/null)" = hd-memory ] && { mtid=${mt##*/}; break; }
+  done
   threads_ticks >"$T/th0"
   t0=$(awk '{print $14 + $15}' "/proc/$AGENT/stat"); s0=$(date +%s.%N)
+  [ -n "$mtid" ] && m0=$(awk '{print $1}' "/proc/$AGENT/task/$mtid/schedstat" 2>/dev/null || echo 0)
   sleep "$WINDOW"
   t1=$(awk '{print $14 + $15}' "/proc/$AGENT/stat"); s1=$(date +%s.%N)
+  [ -n "$mtid" ] && m1=$(awk '{print $1}' "/proc/$AGENT/task/$mtid/schedstat" 2>/dev/null || echo 0)
   threads_ticks >"$T/th1"
   { printf '%s %s:' "$dim" "$size"
     join "$T/th0" "$T/th1" | awk -v hz="$hz" -v w="$WINDOW" '$5 > $3 {
@@ -175,26 +185,33 @@ run() {
   grep -E '^(error|warn)' "$T/agent.log" | head -3 | sed 's/^/#   /' >&2 || true
   kill -TERM "$AGENT"; wait "$AGENT" 2>/dev/null || true; AGENT=""
   if [ -n "$SLEEPERS" ]; then kill -KILL "$SLEEPERS"; wait "$SLEEPERS" 2>/dev/null || true; SLEEPERS=""; fi
+  # The next row's glob must match only its own cgroups.
+  for i in $(seq "$ncg"); do rmdir "$CGROOT/$CGP/cg$i" 2>/dev/null || true; done
   awk -v d="$dim" -v n="$size" -v t0="$t0" -v t1="$t1" -v s0="$s0" -v s1="$s1" -v hz="$hz" \
       -v rss="$rss" -v pss="$pss" -v priv="$priv" -v th="$th" 'BEGIN {
     printf "%-10s %7d %10.3f %9.1f %9.1f %9.1f %8d\n", d, n, 100 * (t1 - t0) / hz / (s1 - s0),
            rss / 1024, pss / 1024, priv / 1024, th }' | tee -a "$T/scale.dat"
+  if [ "$dim" = cgroups ] && [ -n "$mtid" ]; then
+    # detect() runs every second (the plugin's interval): ms per second = ms per interval.
+    awk -v n="$size" -v m0="$m0" -v m1="$m1" -v s0="$s0" -v s1="$s1" 'BEGIN {
+      printf "#   cgroups %d: thread hd-memory %.3f %% of a core (%.3f ms of CPU per 1 s interval)\n",
+             n, 100 * (m1 - m0) / 1e9 / (s1 - s0), (m1 - m0) / 1e6 / (s1 - s0) }'
+  fi
 }
 
 if want processes; then for n in $P_SIZES; do run processes "$n" "$n" 10 10 1 1; done; fi
 if ! want cgroups; then :
 elif [ -d "$CGROOT" ]; then
   for n in $C_SIZES; do run cgroups "$n" 0 "$n" 10 1 1; done
-  echo "# cgroups 100 and 1000: not run, the memory plugin watches at most 32 (MEMORY_MAX_CGROUPS)"
 else
   echo "# cgroups: SKIP, no v1 memory hierarchy at $CGROOT"
 fi
-if [ -n "$BUSADDR" ] && want units; then for n in $U_SIZES; do run units "$n" 0 10 "$n" 1 1; done; fi
+if want units && [ -n "$BUSADDR" ]; then for n in $U_SIZES; do run units "$n" 0 10 "$n" 1 1; done; fi
 if want links; then for n in $L_SIZES; do run links "$n" 0 10 10 "$n" 1; done; fi
 if want mounts; then for n in $M_SIZES; do run mounts "$n" 0 10 10 1 "$n"; done; fi
 
 # --- hot: the cpu plugin's per-process scan once utilization reached its watch level ---
-if [ -x "$BUILD/bench/bench_procscan" ]; then
+if want processes && [ -x "$BUILD/bench/bench_procscan" ]; then
   echo "# hot per-process scan (the cpu plugin's scanner once utilization reached watch_percent; build/bench/bench_procscan):"
   "$BUILD/bench/bench_procscan" "$([ "$QUICK" = 1 ] && echo 5 || echo 20)" 2>&1 | grep -E 'kept open' | sed 's/^/#   /' | tee "$T/hot.txt" ||
     echo "#   (the hot scan bench failed or was interrupted)"   # the table and chart still follow

@@ -1,8 +1,8 @@
 /* memory.c — the memory healer's descriptor, config schema and life cycle (init, destroy,
  * detect). It detects memory_high (system and per-cgroup limits, leaks by least-squares growth),
  * memory_pressure (PSI) and swap_missing and heals them through the host's actuators along an
- * escalation ladder; the work is in memory_sense.c, memory_sample.c, memory_plan.c and
- * memory_kill.c. */
+ * escalation ladder; the work is in memory_sense.c, memory_cgroup.c, memory_sample.c,
+ * memory_plan.c and memory_kill.c. */
 #include "memory_int.h"
 
 #include <errno.h>
@@ -27,7 +27,10 @@ static const healer_config_key memory_config[] = {
     {"watch_system", HEALER_CFG_BOOL, "true", 0, 0,
      "watch the whole system: meminfo and PSI; false = only the listed cgroups"},
     {"cgroups", HEALER_CFG_STRING_LIST, NULL, 0, 0,
-     "cgroup directories to watch, relative to sys_root/fs/cgroup (memory/x, unified/y.service)"},
+     "cgroup directories to watch, relative to sys_root/fs/cgroup (memory/x, unified/y.service), "
+     "or globs of them (memory/app/*); at most 2048 after expansion"},
+    {"cgroup_rescan_s", HEALER_CFG_DOUBLE, "30", 0, 86400,
+     "re-expand the globs in cgroups this often (new and removed cgroups); 0 = only at start"},
     {"cgroup_events", HEALER_CFG_BOOL, "true", 0, 0,
      "v1 cgroups: usage threshold events through cgroup.event_control"},
     {"psi_trigger", HEALER_CFG_BOOL, "true", 0, 0, "use a PSI trigger on pressure/memory"},
@@ -94,14 +97,7 @@ static void memory_destroy(void *state)
         close(s->psi_fd);
     }
     memory_sampler_close(s);
-    for (size_t i = 0; i < s->n_cg; i++) {
-        if (s->cg[i].efd >= 0) {
-            s->h->unwatch_fd(s->ctx, s->cg[i].efd);
-            close(s->cg[i].efd);
-        }
-        if (s->cg[i].ufd >= 0)
-            close(s->cg[i].ufd);
-    }
+    memory_cgroups_free(s);
     for (size_t i = 0; i < s->n_prefer; i++)
         regfree(&s->prefer[i]);
     for (size_t i = 0; i < s->n_avoid; i++)
@@ -144,6 +140,9 @@ static int memory_init(const healer_host *host, healer_ctx *ctx, void **state)
     s->ctx = ctx;
     s->psi_fd = -1;
     s->mfd = s->tfd = -1;
+    s->epfd = -1;
+    for (int b = 0; b < MEMORY_EVENT_BUCKETS; b++)
+        s->bucket_fd[b] = -1;
     s->high = host->config_double(ctx, "high_percent");
     s->critical = host->config_double(ctx, "critical_percent");
     s->kill_pct = host->config_double(ctx, "kill_percent");
@@ -191,33 +190,8 @@ static int memory_init(const healer_host *host, healer_ctx *ctx, void **state)
         memory_compile(s, "avoid", s->avoid, &s->n_avoid) < 0)
         goto fail;
 
-    char base[PATH_MAX];
-    if (!host->sys_path(ctx, "fs/cgroup", base, sizeof base))
+    if (memory_cgroups_init(s) != HEALER_OK)
         goto fail;
-    size_t bl = strlen(base);
-    size_t ncg = host->config_list_len(ctx, "cgroups");
-    for (size_t i = 0; i < ncg; i++) {
-        const char *e = host->config_list_item(ctx, "cgroups", i);
-        if (!e || !*e)
-            continue;
-        if (s->n_cg >= MEMORY_MAX_CGROUPS || strlen(e) >= HEALER_TARGET_MAX - bl - 2 ||
-            strstr(e, "..")) {
-            host->log(ctx, HEALER_LOG_ERROR, "plugins.memory.cgroups: \"%s\": too many, too long "
-                      "or holds '..' (at most %d)", e, MEMORY_MAX_CGROUPS);
-            goto fail;
-        }
-        memory_cg *c = &s->cg[s->n_cg++];
-        c->efd = c->ufd = -1;
-        snprintf(c->conf, sizeof c->conf, "%s", e);
-        /* "memory/x", "/memory/x" and "<sys_root>/fs/cgroup/memory/x" name the same cgroup. */
-        if (strncmp(e, base, bl) == 0 && (e[bl] == '/' || !e[bl]))
-            e += bl;
-        while (*e == '/')
-            e++;
-        snprintf(c->dir, sizeof c->dir, "%s/%s", base, e);
-        for (size_t n = strlen(c->dir); n > 1 && c->dir[n - 1] == '/'; n--)
-            c->dir[n - 1] = '\0';
-    }
     size_t nsw = host->config_list_len(ctx, "swap");
     for (size_t i = 0; i < nsw && s->n_swaps < MEMORY_MAX_SWAPS; i++) {
         const char *e = host->config_list_item(ctx, "swap", i);

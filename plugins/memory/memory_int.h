@@ -1,7 +1,8 @@
 /* memory_int.h — internal to the memory plugin: its state, the types its files share and the
  * functions one file offers another (memory.c: config and life cycle; memory_sense.c:
- * measuring and publishing; memory_sample.c: the adaptive emergency sampler; memory_plan.c:
- * plan, execute and verify; memory_kill.c: candidates and the kill loops). */
+ * measuring and publishing; memory_cgroup.c: the watched cgroups, their files and usage events;
+ * memory_sample.c: the adaptive emergency sampler; memory_plan.c: plan, execute and verify;
+ * memory_kill.c: candidates and the kill loops). */
 #ifndef HEALER_PLUGIN_MEMORY_INT_H
 #define HEALER_PLUGIN_MEMORY_INT_H
 
@@ -20,31 +21,53 @@
 #define MEMORY_PRESSURE "memory_pressure"
 #define MEMORY_SWAP "swap_missing"
 
-#define MEMORY_MAX_CGROUPS 32
+/* Watched cgroups at most (after expanding globs). The bound is the idle cost: a quiet cgroup
+ * is read once per leak sample spacing (15 s by default), two preads of ~3.5 us of CPU each on
+ * this machine, so 2048 cgroups cost ~1 ms/s, 0.1 % of a core, the agent's whole idle budget
+ * (issue 12); and its state (~0.6 KiB with the leak ring) stays ~1 MiB. */
+#define MEMORY_MAX_CGROUPS 2048
+/* v1 usage threshold events: cgroups share this many eventfds (one epoll set watched by the
+ * host), so an event re-reads ~1/64 of the cgroups and the fds stay bounded. */
+#define MEMORY_EVENT_BUCKETS 64
+/* Thresholds left registered for an old limit (they only cause a spurious bucket re-read)
+ * before a bucket's eventfd is replaced and its cgroups registered afresh. */
+#define MEMORY_BUCKET_STALE_MAX 16
 #define MEMORY_MAX_SWAPS 16
 #define MEMORY_MAX_REGEX 32
-#define MEMORY_LEAK_SAMPLES 256
+#define MEMORY_LEAK_SAMPLES 256        /* the largest leak ring (leak_min_samples' maximum) */
+#define MEMORY_LEAK_RING_MIN 16
 #define MEMORY_MAX_TRIED 64
 #define MEMORY_PROC_SUPER_MAGIC 0x9fa0
 #define MEMORY_CAP_SYS_RESOURCE 24
 #define MEMORY_INTERVAL 1.0           /* detect() every second unless configured */
 
-/* One configured cgroup. */
+/* One watched cgroup: a `cgroups` entry, or a directory one of its globs matched. */
 typedef struct memory_cg {
-    char conf[HEALER_TARGET_MAX];     /* as written in the config */
+    /* What detect() looks at for every cgroup every interval comes first: one cache line. */
+    double next_t;                    /* host time of the next read while quiet */
+    double used_pct;                  /* of the limit, at the last read */
+    uint64_t limit;                   /* 0 = none */
+    int bucket;                       /* v1 usage events on this bucket's eventfd; -1: none */
+    int present;                      /* the files were readable at the last read */
+    int tried;                        /* read at least once */
+    int open_high;                    /* memory_high published and not resolved */
+    int leaking;
+    int health_low;                   /* health last reported below 100 */
     char dir[HEALER_TARGET_MAX];      /* its directory under sys_root/fs/cgroup: the target */
+    int from_glob;                    /* found by a glob: dropped when gone and no longer matched */
+    int seen;                         /* matched by the current glob rescan */
     int v2;                           /* memory.current (v2) or memory.usage_in_bytes (v1) */
-    int present;                      /* the directory was readable at the last scan */
-    uint64_t usage, limit;            /* limit 0 = none */
-    /* Leak detection: a ring of (time, usage) samples over leak_window_s. */
-    double t[MEMORY_LEAK_SAMPLES], y[MEMORY_LEAK_SAMPLES];
+    uint64_t usage;
+    /* Kept descriptors of the usage and limit files (pread from 0), within the fd budget;
+     * -1: opened per read. */
+    int ufd, lfd;
+    double phase;                     /* 0..1: spreads quiet reads over the period */
+    int staggered;                    /* the phase was applied */
+    /* Leak detection: a ring of (time, usage) samples over leak_window_s (s->leak_ring). */
+    double *t, *y;
     size_t n, head;
     double slope, r2;
-    int leaking;
-    int open_high;                    /* memory_high published and not resolved */
-    /* v1 usage thresholds (cgroup.event_control): an eventfd the kernel signals when usage
-     * crosses one of our thresholds, so the cgroup is watched without polling. */
-    int efd, ufd;
+    /* v1 usage thresholds (cgroup.event_control) are registered for this limit. */
     uint64_t ev_limit;
 } memory_cg;
 
@@ -80,8 +103,23 @@ typedef struct memory {
     char swaps[MEMORY_MAX_SWAPS][PATH_MAX];
     int swap_open[MEMORY_MAX_SWAPS];
     size_t n_swaps;
-    memory_cg cg[MEMORY_MAX_CGROUPS];
-    size_t n_cg;
+    /* Watched cgroups (memory_cgroup.c): owned pointers, and the same sorted by dir for
+     * look-ups; the `cgroups` entries that are globs, re-expanded every cgroup_rescan_s. */
+    memory_cg **cg, **cg_sorted;
+    size_t n_cg, cap_cg, n_sorted;
+    char **globs;
+    size_t n_globs;
+    double rescan_s, next_rescan;
+    int cg_limit_warned;
+    size_t leak_ring;                 /* samples per cgroup: 2 x leak_min_samples in 16..256 */
+    double quiet_s;                   /* leak_window_s / leak_ring: a quiet cgroup's read period */
+    size_t fd_budget, fds_kept;       /* kept cgroup file descriptors: RLIMIT_NOFILE / 4 */
+    int epfd;                         /* epoll set of the bucket eventfds (watched by the host) */
+    int bucket_fd[MEMORY_EVENT_BUCKETS];
+    unsigned bucket_stale[MEMORY_EVENT_BUCKETS];
+    size_t next_bucket;
+    size_t n_evented, n_cg_logged;   /* last logged: cgroups with usage events, watched */
+    uint64_t cg_reads, cg_event_wakes;    /* cgroup reads and event wake-ups (tests, log) */
     /* PSI trigger */
     int psi_fd;
     unsigned psi_window_us, psi_stall_us;
@@ -124,10 +162,9 @@ double memory_time_left(memory *s);
 long memory_read_proc(memory *s, const char *rel, char *buf, size_t len);
 int memory_has_cap_sys_resource(void);
 const char *memory_target_of(const memory_cg *c);
-memory_cg *memory_find_cg(memory *s, const char *target);
 int memory_measure_system(memory *s, memory_level *lv, memory_meminfo *mi_out);
-int memory_measure_cg(memory *s, memory_cg *c, memory_level *lv);
 int memory_measure_target(memory *s, const char *target, memory_level *lv);
+void memory_leak_sample(memory *s, memory_cg *c, double now);
 void memory_leak_reset(memory_cg *c);
 int memory_is_emergency(memory *s, const memory_level *lv);
 void memory_judge(memory *s, memory_cg *c, const memory_level *lv, double psi_some);
@@ -135,6 +172,23 @@ void memory_scan(memory *s, int from_event);
 void memory_psi_setup(memory *s, long long window_ms, long long stall_ms);
 /* Remembers the PSI "some" total now, for verify's stall share. */
 void memory_psi_snapshot(memory *s);
+
+/* ---- memory_cgroup.c ---- */
+/* Reads the `cgroups` entries (directories and globs) and sets up the event buckets;
+ * HEALER_E_INVAL with an error naming the key and value when one is bad or there are too many. */
+int memory_cgroups_init(memory *s);
+void memory_cgroups_free(memory *s);
+memory_cg *memory_find_cg(memory *s, const char *target);
+/* Usage and limit of a cgroup: 0, or -1 when it cannot be read (gone, not a memory cgroup),
+ * logged once per disappearance; its kept fds are closed then. */
+int memory_measure_cg(memory *s, memory_cg *c, memory_level *lv);
+/* Every interval: re-expands the globs when due, reads the cgroups that are due (hot ones,
+ * polled ones, quiet ones whose period is up), samples leaks and judges. From a PSI event
+ * (from_event 1): only the cgroups polled every interval, no leak samples. */
+void memory_cgroups_scan(memory *s, double now, int from_event);
+/* A quiet cgroup needs no read every interval: its thresholds are events (or it has no limit,
+ * so only the leak sampler reads it) and nothing about it is open. */
+int memory_cg_quiet(const memory *s, const memory_cg *c);
 
 /* ---- memory_sample.c ---- */
 int memory_sampler_setup(memory *s);

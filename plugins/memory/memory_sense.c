@@ -1,6 +1,6 @@
-/* memory_sense.c — the memory plugin's senses: meminfo, cgroup files, PSI (a trigger, avg10
- * as the fallback), v1 cgroup usage events, leak samples; and what it publishes from them
- * (memory_high, memory_pressure, swap_missing, health, gauges). */
+/* memory_sense.c — the memory plugin's senses: meminfo, PSI (a trigger, avg10 as the
+ * fallback), leak samples; and what it publishes from them (memory_high, memory_pressure,
+ * swap_missing, health, gauges). The cgroups' files and events are memory_cgroup.c's. */
 #include "memory_int.h"
 
 #include <errno.h>
@@ -72,16 +72,6 @@ const char *memory_target_of(const memory_cg *c)
     return c ? c->dir : "";
 }
 
-memory_cg *memory_find_cg(memory *s, const char *target)
-{
-    if (!target || !*target)
-        return NULL;
-    for (size_t i = 0; i < s->n_cg; i++)
-        if (strcmp(s->cg[i].dir, target) == 0)
-            return &s->cg[i];
-    return NULL;
-}
-
 /* ---- measuring ------------------------------------------------------------------------------ */
 
 /* meminfo through the fd the sampler keeps open (pread from 0 regenerates a proc file): one
@@ -117,55 +107,6 @@ int memory_measure_system(memory *s, memory_level *lv, memory_meminfo *mi_out)
     return 0;
 }
 
-static int memory_read_u64_at(const char *dir, const char *name, uint64_t *v, int limit)
-{
-    char p[PATH_MAX + 64], buf[64];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    if (memory_read_file(p, buf, sizeof buf) <= 0)
-        return -1;
-    if (limit)
-        return memory_parse_limit(buf, v);
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(buf, &end, 10);
-    if (end == buf || errno)
-        return -1;
-    *v = x;
-    return 0;
-}
-
-/* Usage and limit of a cgroup. -1 when it cannot be read (gone, not a memory cgroup). */
-int memory_measure_cg(memory *s, memory_cg *c, memory_level *lv)
-{
-    memset(lv, 0, sizeof *lv);
-    char p[PATH_MAX + 32];
-    snprintf(p, sizeof p, "%s/memory.current", c->dir);
-    c->v2 = access(p, F_OK) == 0;
-    uint64_t usage, limit;
-    if (memory_read_u64_at(c->dir, c->v2 ? "memory.current" : "memory.usage_in_bytes", &usage, 0) < 0 ||
-        memory_read_u64_at(c->dir, c->v2 ? "memory.max" : "memory.limit_in_bytes", &limit, 1) < 0) {
-        if (c->present)
-            s->h->log(s->ctx, HEALER_LOG_INFO, "cgroup %s: memory files unreadable (%s); not "
-                      "watched until they are", c->dir, strerror(errno));
-        c->present = 0;
-        return -1;
-    }
-    if (!c->present)
-        s->h->log(s->ctx, HEALER_LOG_INFO, "cgroup %s (%s): usage %llu, limit %s", c->dir,
-                  c->v2 ? "v2" : "v1", (unsigned long long)usage, limit ? "set" : "none");
-    c->present = 1;
-    c->usage = usage;
-    c->limit = limit;
-    lv->total = limit;
-    if (limit) {
-        lv->has_limit = 1;
-        lv->avail = usage >= limit ? 0 : limit - usage;
-        lv->avail_pct = 100.0 * (double)lv->avail / (double)limit;
-        lv->used_pct = 100.0 - lv->avail_pct;
-    }
-    return 0;
-}
-
 /* Measures the target of an issue: "" = the system, else a configured cgroup. */
 int memory_measure_target(memory *s, const char *target, memory_level *lv)
 {
@@ -179,26 +120,28 @@ int memory_measure_target(memory *s, const char *target, memory_level *lv)
     return memory_measure_system(s, lv, NULL);
 }
 
-static void memory_leak_sample(memory *s, memory_cg *c, double now)
+void memory_leak_sample(memory *s, memory_cg *c, double now)
 {
-    /* Keep at most MEMORY_LEAK_SAMPLES over the window: skip samples closer than window/N. */
-    double spacing = s->leak_window / MEMORY_LEAK_SAMPLES;
+    /* Keep at most leak_ring samples over the window: skip samples closer than window/ring. */
+    size_t R = s->leak_ring;
+    if (!c->t || !R)
+        return;
     if (c->n) {
-        size_t last = (c->head + MEMORY_LEAK_SAMPLES - 1) % MEMORY_LEAK_SAMPLES;
-        if (now - c->t[last] < spacing)
+        size_t last = (c->head + R - 1) % R;
+        if (now - c->t[last] < s->quiet_s * 0.999)
             return;
     }
     c->t[c->head] = now;
     c->y[c->head] = (double)c->usage;
-    c->head = (c->head + 1) % MEMORY_LEAK_SAMPLES;
-    if (c->n < MEMORY_LEAK_SAMPLES)
+    c->head = (c->head + 1) % R;
+    if (c->n < R)
         c->n++;
     /* The samples inside the window, oldest first. */
     double t[MEMORY_LEAK_SAMPLES], y[MEMORY_LEAK_SAMPLES];
     size_t k = 0;
-    size_t start = (c->head + MEMORY_LEAK_SAMPLES - c->n) % MEMORY_LEAK_SAMPLES;
+    size_t start = (c->head + R - c->n) % R;
     for (size_t i = 0; i < c->n; i++) {
-        size_t j = (start + i) % MEMORY_LEAK_SAMPLES;
+        size_t j = (start + i) % R;
         if (now - c->t[j] <= s->leak_window) {
             t[k] = c->t[j];
             y[k] = c->y[j];
@@ -248,7 +191,14 @@ void memory_judge(memory *s, memory_cg *c, const memory_level *lv, double psi_so
     int emerg = memory_is_emergency(s, lv);
     int *open = c ? &c->open_high : &s->open_sys;
 
-    h->report_health(s->ctx, c ? c->dir : "memory", memory_health(s, lv));
+    double health = memory_health(s, lv);
+    /* A cgroup's health is a component only while it is below 100 (and once more when it is
+     * back): a thousand healthy cgroups would otherwise be a thousand bus messages per read. */
+    if (!c || health < 100 || c->health_low) {
+        h->report_health(s->ctx, c ? c->dir : "memory", health);
+        if (c)
+            c->health_low = health < 100;
+    }
     if (lv->has_limit) {
         healer_kv label = {"target", c ? c->dir : "system"};
         h->metric(s->ctx, HEALER_METRIC_GAUGE, "memory_used_percent",
@@ -312,68 +262,6 @@ void memory_judge(memory *s, memory_cg *c, const memory_level *lv, double psi_so
     *open = 1;
     if (!c)
         s->sys_emerg = emerg;
-}
-
-/* v1 cgroups: ask the kernel to signal an eventfd when usage crosses our thresholds. */
-static void memory_on_cg_event(void *state, int fd, short revents);
-
-static void memory_cg_events(memory *s, memory_cg *c)
-{
-    if (!s->cg_events || c->v2 || !c->limit || c->ev_limit == c->limit)
-        return;
-    const healer_host *h = s->h;
-    if (c->efd >= 0) {
-        h->unwatch_fd(s->ctx, c->efd);
-        close(c->efd);
-        s->watched--;
-        c->efd = -1;
-    }
-    if (c->ufd >= 0) {
-        close(c->ufd);
-        c->ufd = -1;
-    }
-    c->ev_limit = c->limit;   /* tried for this limit, whatever happens below */
-    if (s->watched >= 16)
-        return;
-    char p[PATH_MAX + 32];
-    snprintf(p, sizeof p, "%s/cgroup.event_control", c->dir);
-    int ctl = open(p, O_WRONLY | O_CLOEXEC);
-    snprintf(p, sizeof p, "%s/memory.usage_in_bytes", c->dir);
-    c->ufd = open(p, O_RDONLY | O_CLOEXEC);
-    c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (ctl < 0 || c->ufd < 0 || c->efd < 0) {
-        h->log(s->ctx, HEALER_LOG_DEBUG, "cgroup %s: no usage events (%s): polling", c->dir,
-               strerror(errno));
-        goto fail;
-    }
-    double thr[4] = {s->high, s->kill_pct, 100.0 - s->emerg_term, 100.0 - s->emerg_kill};
-    for (int i = 0; i < 4; i++) {
-        if (thr[i] <= 0 || thr[i] >= 100)
-            continue;
-        char line[96];
-        int n = snprintf(line, sizeof line, "%d %d %llu", c->efd, c->ufd,
-                         (unsigned long long)((double)c->limit * thr[i] / 100.0));
-        if (write(ctl, line, (size_t)n) != n) {
-            h->log(s->ctx, HEALER_LOG_DEBUG, "cgroup %s: event_control: %s: polling", c->dir,
-                   strerror(errno));
-            goto fail;
-        }
-    }
-    close(ctl);
-    if (h->watch_fd(s->ctx, c->efd, POLLIN, memory_on_cg_event) != HEALER_OK)
-        goto fail_closed;
-    s->watched++;
-    h->log(s->ctx, HEALER_LOG_INFO, "cgroup %s: usage threshold events registered", c->dir);
-    return;
-fail:
-    if (ctl >= 0)
-        close(ctl);
-fail_closed:
-    if (c->efd >= 0)
-        close(c->efd);
-    if (c->ufd >= 0)
-        close(c->ufd);
-    c->efd = c->ufd = -1;
 }
 
 static void memory_judge_pressure(memory *s, const memory_psi *psi, int have_psi,
@@ -446,8 +334,10 @@ static void memory_judge_swap(memory *s)
     }
 }
 
-/* One measurement of everything: from detect() (from_event 0) or at once from a PSI trigger or
- * cgroup usage event (1), so an emergency is on the bus without waiting for the interval. */
+/* One measurement: from detect() (from_event 0) everything, the cgroups that are due included;
+ * at once from a PSI trigger (1) the system and the cgroups polled every interval, so an
+ * emergency is on the bus without waiting for the interval. A cgroup usage event re-reads its
+ * own bucket (memory_cgroup.c). */
 void memory_scan(memory *s, int from_event)
 {
     char buf[1024];
@@ -465,32 +355,9 @@ void memory_scan(memory *s, int from_event)
         }
         memory_judge_pressure(s, &psi, have_psi, have_sys ? &sys : NULL);
     }
-    for (size_t i = 0; i < s->n_cg; i++) {
-        memory_cg *c = &s->cg[i];
-        memory_level lv;
-        if (memory_measure_cg(s, c, &lv) < 0) {
-            if (c->open_high && s->h->resolve_issue(s->ctx, MEMORY_HIGH, c->dir) == HEALER_OK)
-                c->open_high = 0;
-            memory_leak_reset(c);
-            continue;
-        }
-        memory_cg_events(s, c);
-        if (!from_event)
-            memory_leak_sample(s, c, now);
-        memory_judge(s, c, &lv, -1);
-    }
+    memory_cgroups_scan(s, now, from_event);
     if (!from_event)
         memory_judge_swap(s);
-}
-
-static void memory_on_cg_event(void *state, int fd, short revents)
-{
-    memory *s = state;
-    uint64_t v;
-    (void)revents;
-    if (read(fd, &v, sizeof v) < 0 && errno != EAGAIN)
-        s->h->log(s->ctx, HEALER_LOG_DEBUG, "cgroup event read: %s", strerror(errno));
-    memory_scan(s, 1);
 }
 
 static void memory_on_psi(void *state, int fd, short revents)

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -447,6 +448,260 @@ static void test_cgroup_vanishing_is_not_fatal(void **state)
     assert_int_equal(healer_mock_issue_count(m), 0);
 }
 
+/* ---- many cgroups: bounds, globs, quiet reads, events, vanishing ---- */
+
+/* Fixture cgroups memory/many/cg1..cgN (v1, 256 MiB limit, 10 MiB used); with_ctl adds a
+ * cgroup.event_control, so the thresholds "register" (written to a plain file) and the cgroups
+ * count as evented, i.e. quiet. */
+static void many_cgroups(int n, int with_ctl)
+{
+    for (int i = 1; i <= n; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "fs/cgroup/memory/many/cg%d/memory.usage_in_bytes", i);
+        put(sys, rel, "10485760\n");
+        snprintf(rel, sizeof rel, "fs/cgroup/memory/many/cg%d/memory.limit_in_bytes", i);
+        put(sys, rel, "268435456\n");
+        snprintf(rel, sizeof rel, "fs/cgroup/memory/many/cg%d/cgroup.procs", i);
+        put(sys, rel, "");
+        if (with_ctl) {
+            snprintf(rel, sizeof rel, "fs/cgroup/memory/many/cg%d/cgroup.event_control", i);
+            put(sys, rel, "");
+        }
+    }
+}
+
+static void many_usage(int i, unsigned long long bytes)
+{
+    char rel[128], b[32];
+    snprintf(rel, sizeof rel, "fs/cgroup/memory/many/cg%d/memory.usage_in_bytes", i);
+    snprintf(b, sizeof b, "%llu\n", bytes);
+    put(sys, rel, b);
+}
+
+static const healer_issue *issue_for(healer_mock *m, const char *target)
+{
+    const healer_issue *found = NULL;
+    for (size_t i = 0; i < healer_mock_issue_count(m); i++)
+        if (strcmp(healer_mock_issue(m, i)->target, target) == 0)
+            found = healer_mock_issue(m, i);
+    return found;
+}
+
+/* Wildcards before the last component go through glob(3); files never match, only directories. */
+static void test_glob_in_a_middle_component(void **state)
+{
+    healer_mock *m = *state;
+    many_cgroups(3, 0);
+    const char *cgs[] = {"memory/m*/cg[12]", "memory/many/cg3/memory.*"};
+    healer_mock_set_list(m, "cgroups", cgs, 2);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    memory *s = healer_mock_state(m);
+    assert_int_equal(s->n_cg, 2);
+    char p[PATH_MAX * 2];
+    snprintf(p, sizeof p, "%s/fs/cgroup/memory/many/cg2", sys);
+    assert_non_null(memory_find_cg(s, p));
+}
+
+static void test_cgroups_bound_refused_with_key_and_count(void **state)
+{
+    healer_mock *m = *state;
+    static char names[MEMORY_MAX_CGROUPS + 1][32];
+    static const char *list[MEMORY_MAX_CGROUPS + 1];
+    for (int i = 0; i <= MEMORY_MAX_CGROUPS; i++) {
+        snprintf(names[i], sizeof names[i], "memory/x/cg%d", i);
+        list[i] = names[i];
+    }
+    /* exactly the limit is accepted (the directories need not exist) */
+    healer_mock_set_list(m, "cgroups", list, MEMORY_MAX_CGROUPS);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    memory *s = healer_mock_state(m);
+    assert_int_equal(s->n_cg, MEMORY_MAX_CGROUPS);
+    assert_non_null(memory_find_cg(s, s->cg[MEMORY_MAX_CGROUPS - 1]->dir));
+    healer_mock_free(m);
+
+    /* one more is refused, naming the key and the count */
+    m = healer_mock_new(proc, sys);
+    *state = m;
+    assert_int_equal(healer_mock_load(m, healer_plugin_entry_v1()), HEALER_OK);
+    healer_mock_set_list(m, "cgroups", list, MEMORY_MAX_CGROUPS + 1);
+    assert_int_equal(healer_mock_init(m), HEALER_E_INVAL);
+    assert_true(healer_mock_log_find(m, HEALER_LOG_ERROR, "plugins.memory.cgroups: 2049 entries")
+                >= 0);
+    healer_mock_free(m);
+
+    /* a glob matching more than the limit is refused too, naming the glob */
+    for (int i = 0; i <= MEMORY_MAX_CGROUPS; i++) {
+        char p[PATH_MAX * 2];
+        snprintf(p, sizeof p, "%s/fs/cgroup/memory/lots/g%d", sys, i);
+        if (i == 0) {
+            char q[PATH_MAX * 2];
+            snprintf(q, sizeof q, "%s/fs/cgroup/memory/lots", sys);
+            mkdir(q, 0755);
+        }
+        assert_int_equal(mkdir(p, 0755), 0);
+    }
+    m = healer_mock_new(proc, sys);
+    *state = m;
+    assert_int_equal(healer_mock_load(m, healer_plugin_entry_v1()), HEALER_OK);
+    const char *glob1[] = {"memory/lots/*"};
+    healer_mock_set_list(m, "cgroups", glob1, 1);
+    assert_int_equal(healer_mock_init(m), HEALER_E_INVAL);
+    assert_true(healer_mock_log_find(m, HEALER_LOG_ERROR, "\"memory/lots/*\" matches 1 cgroups "
+                                     "more than the 2048") >= 0);
+}
+
+static void test_thousand_cgroups_by_glob_one_over_its_limit(void **state)
+{
+    healer_mock *m = *state;
+    many_cgroups(1000, 0);   /* no event_control: every cgroup is polled every interval */
+    const char *cgs[] = {"memory/many/*", "memory/many/cg7"};   /* cg7 twice: watched once */
+    healer_mock_set_list(m, "cgroups", cgs, 2);
+    healer_mock_set_bool(m, "watch_system", 0);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    memory *s = healer_mock_state(m);
+    assert_int_equal(s->n_cg, 1000);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(m), 0);
+    /* one read of usage and limit per cgroup per interval, at most */
+    uint64_t r0 = s->cg_reads;
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_true(s->cg_reads - r0 <= 1000);
+    /* the fds kept stay within the budget; the rest is opened per read */
+    assert_true(s->fds_kept <= s->fd_budget);
+    many_usage(577, 230ULL << 20);   /* 90 % of 256 MiB */
+    healer_mock_advance(m, 1);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(m), 1);
+    char target[PATH_MAX * 2];
+    snprintf(target, sizeof target, "%s/fs/cgroup/memory/many/cg577", sys);
+    const healer_issue *is = issue_for(m, target);
+    assert_non_null(is);
+    assert_string_equal(is->type, "memory_high");
+    assert_true(is->n_components == 1 && strcmp(is->components[0], "cg577.service") == 0);
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_quiet_cgroups_read_once_per_period_and_events_read_a_bucket(void **state)
+{
+    healer_mock *m = *state;
+    many_cgroups(1000, 1);
+    const char *cgs[] = {"memory/many/cg*"};
+    healer_mock_set_list(m, "cgroups", cgs, 1);
+    healer_mock_set_bool(m, "watch_system", 0);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    memory *s = healer_mock_state(m);
+    assert_int_equal(s->n_cg, 1000);
+    assert_true(s->quiet_s > 14 && s->quiet_s < 16);   /* 300 s / (2 x 10 samples) */
+    /* the first reads register the thresholds (and read once more for a crossing in between) */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        healer_mock_advance(m, 1);
+    }
+    size_t evented = 0;
+    for (size_t i = 0; i < s->n_cg; i++)
+        evented += s->cg[i]->bucket >= 0 && memory_cg_quiet(s, s->cg[i]);
+    assert_int_equal(evented, 1000);
+    /* 60 s of detect every second: each cgroup read about every 15 s, spread evenly */
+    uint64_t r0 = s->cg_reads, most = 0;
+    for (int i = 0; i < 60; i++) {
+        uint64_t before = s->cg_reads;
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        if (s->cg_reads - before > most)
+            most = s->cg_reads - before;
+        healer_mock_advance(m, 1);
+    }
+    uint64_t reads = s->cg_reads - r0;
+    assert_true(reads >= 3000 && reads <= 5000);   /* 60 / 15 = 4 per cgroup (+ the phases) */
+    assert_true(most <= 1000 / 4);                 /* never all at once */
+    assert_int_equal(healer_mock_issue_count(m), 0);
+
+    /* a threshold crossing: the kernel signals the cgroup's bucket; only that bucket is read */
+    memory_cg *c = s->cg[321];
+    many_usage(322, 0);   /* keep the index and the name apart: find c's number */
+    const char *num = strrchr(c->dir, 'g') + 1;
+    many_usage(atoi(num), 250ULL << 20);   /* 97.7 %: an emergency */
+    uint64_t one = 1;
+    assert_int_equal(write(s->bucket_fd[c->bucket], &one, sizeof one), (ssize_t)sizeof one);
+    r0 = s->cg_reads;
+    assert_int_equal(healer_mock_fire_fd(m, s->epfd, POLLIN), HEALER_OK);
+    assert_true(s->cg_reads - r0 >= 1 && s->cg_reads - r0 <= 1000 / MEMORY_EVENT_BUCKETS + 1);
+    const healer_issue *is = issue_for(m, c->dir);
+    assert_non_null(is);
+    assert_int_equal(is->severity, HEALER_SEV_CRITICAL);
+    /* hot now: read every interval until it is resolved */
+    assert_false(memory_cg_quiet(s, c));
+    many_usage(atoi(num), 10 << 20);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_true(healer_mock_resolved_count(m) >= 1);
+    assert_string_equal(healer_mock_resolved_at(m, healer_mock_resolved_count(m) - 1)->target,
+                        c->dir);
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_cgroup_vanishing_mid_read_and_glob_rescan(void **state)
+{
+    healer_mock *m = *state;
+    many_cgroups(3, 0);
+    const char *cgs[] = {"memory/many/*"};
+    healer_mock_set_list(m, "cgroups", cgs, 1);
+    healer_mock_set_bool(m, "watch_system", 0);
+    healer_mock_set_double(m, "cgroup_rescan_s", 10);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    memory *s = healer_mock_state(m);
+    many_usage(2, 240ULL << 20);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    memory_cg *c = memory_find_cg(s, s->cg[1]->dir);
+    assert_non_null(c);
+    assert_non_null(issue_for(m, c->dir));
+    assert_true(c->ufd >= 0);   /* kept open */
+
+    /* the cgroup vanishes between the usage and the limit read: the kernel fails the kept
+     * limit fd (ENODEV there; here a write-only fd, EBADF). Logged, resolved, still running. */
+    int wo = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_true(wo >= 0);
+    assert_true(dup2(wo, c->lfd) == c->lfd);
+    close(wo);
+    healer_mock_advance(m, 1);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_true(healer_mock_log_find(m, HEALER_LOG_INFO, "memory files unreadable") >= 0);
+    assert_false(c->present);
+    assert_int_equal(c->ufd, -1);   /* closed, reopened once it is back */
+    assert_true(healer_mock_resolved_count(m) >= 1);
+
+    /* really gone: its files removed; the others are still read and judged */
+    char p[PATH_MAX * 2];
+    const char *files[] = {"memory.usage_in_bytes", "memory.limit_in_bytes", "cgroup.procs"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", c->dir, files[i]);
+        assert_int_equal(unlink(p), 0);
+    }
+    assert_int_equal(rmdir(c->dir), 0);
+    many_usage(3, 240ULL << 20);
+    healer_mock_clear(m);
+    healer_mock_advance(m, 1);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_non_null(issue_for(m, s->cg_sorted[2]->dir));   /* cg3 (sorted: cg1, cg2, cg3) */
+
+    /* the glob's next expansion drops the gone one and adds a new one */
+    many_cgroups(4, 0);
+    many_usage(2, 10 << 20);
+    snprintf(p, sizeof p, "%s/fs/cgroup/memory/many/cg2", sys);
+    char rm[PATH_MAX * 3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(rm, sizeof rm, "%s/%s", p, files[i]);
+        unlink(rm);
+    }
+    assert_int_equal(rmdir(p), 0);
+    many_usage(3, 10 << 20);
+    healer_mock_advance(m, 10);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    assert_int_equal(s->n_cg, 3);   /* cg1, cg3, cg4 */
+    assert_null(memory_find_cg(s, p));
+    snprintf(p, sizeof p, "%s/fs/cgroup/memory/many/cg4", sys);
+    assert_non_null(memory_find_cg(s, p));
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
 /* ---- pressure and swap ---- */
 
 static void test_pressure_polling(void **state)
@@ -711,6 +966,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cgroup_limit_candidates_in_cgroup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leak_restart_service, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_vanishing_is_not_fatal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_glob_in_a_middle_component, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cgroups_bound_refused_with_key_and_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thousand_cgroups_by_glob_one_over_its_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quiet_cgroups_read_once_per_period_and_events_read_a_bucket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cgroup_vanishing_mid_read_and_glob_rescan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pressure_polling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_caches_verify_by_timer_and_futile_not_replanned, setup, teardown),
