@@ -18,7 +18,7 @@ static const char *const OUTCOMES[] = {"healed", "failed", "dry_run", "cancelled
                                        "rejected", "suppressed", NULL};
 /* One plugin's state, as /api/v1/plugins tells it (a child's run_state when it has one). */
 static const char *const PLUGIN_STATES[] = {"running", "starting", "restarting", "stopped",
-                                            "failed", "refused", "disabled", NULL};
+                                            "failed", "refused", NULL};
 
 #define HEALS_HELP "Heals finished, by outcome (healed, failed, dry_run, cancelled, expired, " \
                    "rejected, suppressed)"
