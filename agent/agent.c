@@ -28,6 +28,7 @@
 #include "proxy.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics_agent.h"
 #include "runtime.h"
 #include "statedir.h"
 #include "sdnotify.h"
@@ -314,6 +315,8 @@ static int be_hold(void *ud, const http_hold_req *rq, char *text, size_t len)
 
 /* A listener for c's address and token, serving this agent. NULL with err set when it cannot
  * bind (or c disables HTTP: then err is empty). */
+static void be_collect(void *ud);
+
 static http_server *http_open(agent *a, const config *c, char *err, size_t errlen)
 {
     err[0] = '\0';
@@ -330,6 +333,7 @@ static http_server *http_open(agent *a, const config *c, char *err, size_t errle
         .holds = be_holds,
         .hold = be_hold,
         .metrics = a->metrics,
+        .collect = be_collect,
         .ud = a,
     };
     http_options o = {
@@ -410,6 +414,24 @@ static void start_plugins(agent *a)
     }
     log_info("agent", "%zu plugin(s) running, %zu refused or failed, mode %s", loaded, refused,
              a->cfg->dry_run ? "dry-run" : "live");
+    /* Every series an alert may take rate() of exists at 0 before its first event. */
+    json_t *pj = plugins_json(set, a->cfg->dry_run);
+    json_t *kj = a->kb ? knowledge_stats_json(a->kb) : NULL;
+    metrics_agent_declare(a->metrics, pj, kj);
+    json_decref(pj);
+    json_decref(kj);
+}
+
+/* Before each /metrics render: the gauges read from the views rather than pushed. */
+static void be_collect(void *ud)
+{
+    agent *a = ud;
+    json_t *st = be_status(ud), *pe = be_pending(ud), *is = be_issues(ud), *pl = be_plugins(ud);
+    metrics_agent_refresh(a->metrics, st, pe, is, pl, clock_now());
+    json_decref(st);
+    json_decref(pe);
+    json_decref(is);
+    json_decref(pl);
 }
 
 /* Stops the engine and its workers (restore, then destroy), then frees the generation, or,
@@ -539,6 +561,11 @@ agent *agent_open(const agent_opts *o, int *exit_code)
     governor_set_store(a->gov, &gs);
     prune_history(a);
     metrics_health(a->metrics, 100.0);
+    {
+        char abi[16];
+        snprintf(abi, sizeof abi, "%d.%d", HEALER_ABI_MAJOR, HEALER_ABI_MINOR);
+        metrics_agent_build_info(a->metrics, HEALERD_VERSION, abi);
+    }
     /* At start a missing plugin_dir or a refused plugin does not stop the agent (a reload, by
      * contrast, is refused for them: the running set is kept). */
     plugin_set set;

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics_agent.h"
 
 /* ---- issues ------------------------------------------------------------------------------ */
 
@@ -237,6 +238,7 @@ void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason
                   (unsigned long long)h->id);
     if (!h->dry_run && h->n_acts)
         metrics_duration(e->rt->metrics, is->type, now - h->started_at);
+    metrics_agent_heal_finished(e->rt->metrics, outcome, 1);
     if (e->recent) {
         json_array_insert_new(e->recent, 0, heal_summary_json(h, outcome, reason));
         while (json_array_size(e->recent) > RECENT_MAX)

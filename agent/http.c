@@ -3,6 +3,7 @@
  * allow-list, body limits and the error answers. Decisions on bytes are in http_parse.c, the
  * connection limits and request-head deadline in http_guard.c. */
 #include "http.h"
+#include "metrics_process.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -251,7 +252,12 @@ enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 static enum MHD_Result serve_metrics(http_server *s, struct MHD_Connection *c)
 {
     char *text = NULL;
+    if (s->be.metrics && s->be.collect)
+        s->be.collect(s->be.ud);
     size_t len = s->be.metrics ? metrics_render(s->be.metrics, &text) : 0;
+    /* The agent's own process_* families: read now, never cached. Out of memory leaves them out. */
+    if (text)
+        (void)metrics_process_append(&text, &len);
     if (!text) {
         if (s->be.metrics)
             return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,

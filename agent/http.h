@@ -34,6 +34,9 @@ typedef struct http_backend {
     /* HEALER_OK, HEALER_E_INVAL (400), HEALER_E_NOTFOUND (no such hold to release: 404). */
     int (*hold)(void *ud, const http_hold_req *req, char *msg, size_t len);
     metrics *metrics;            /* rendered for /metrics */
+    /* Optional: called before each /metrics render to refresh the gauges that are read, not
+     * pushed (pending plans' age, plugin states); may run on several HTTP threads at once. */
+    void (*collect)(void *ud);
     void *ud;
 } http_backend;
 

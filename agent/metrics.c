@@ -648,7 +648,7 @@ void metrics_free(metrics *m)
 
 static const char *nz(const char *s) { return s ? s : ""; }
 
-static void counter_inc2(metrics *m, family *f, const char *a, const char *b)
+static void counter_add2(metrics *m, family *f, const char *a, const char *b, double v)
 {
     if (!m)
         return;
@@ -657,10 +657,20 @@ static void counter_inc2(metrics *m, family *f, const char *a, const char *b)
     pthread_mutex_lock(&m->mu);
     series *s = series_get(m, f, vals, &rc);
     if (s) {
-        s->value += 1;
+        s->value += v;
         m->gen++;
     }
     pthread_mutex_unlock(&m->mu);
+}
+#define counter_inc2(m, f, a, b) counter_add2(m, f, a, b, 1)
+
+void metrics_declare(metrics *m, metrics_counter c, const char *a, const char *b)
+{
+    if (!m)
+        return;
+    family *f = c == METRICS_DETECTED ? m->f_detected : c == METRICS_ATTEMPTS ? m->f_attempts
+              : c == METRICS_SUCCESSES ? m->f_successes : m->f_suppressed;
+    counter_add2(m, f, a, b, 0);
 }
 
 void metrics_issue_detected(metrics *m, const char *issue_type, const char *severity)

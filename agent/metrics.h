@@ -22,6 +22,15 @@ void metrics_suppressed(metrics *m, const char *issue_type, const char *reason);
 void metrics_health(metrics *m, double value);
 void metrics_plugin_info(metrics *m, const char *plugin, const char *version);
 void metrics_plugin_info_clear(metrics *m);  /* on reload */
+/* Creates a contract counter's series at 0 (or leaves it as it is), so that rate() and
+ * increase() see the first event: a series born at 1 has no increase to show. */
+typedef enum metrics_counter {
+    METRICS_DETECTED,      /* a: issue_type, b: severity */
+    METRICS_ATTEMPTS,      /* a: issue_type, b: action */
+    METRICS_SUCCESSES,     /* a: issue_type, b: action */
+    METRICS_SUPPRESSED,    /* a: issue_type, b: reason */
+} metrics_counter;
+void metrics_declare(metrics *m, metrics_counter c, const char *a, const char *b);
 
 /* Generic: NS_<name>. Labels are n pairs. The first use of a name fixes its kind and help;
  * a later use with another kind or other label names is refused (HEALER_E_INVAL). Names and

@@ -283,9 +283,11 @@ static void disk_check(disk_state *s, disk_watch *w, double now)
         ttf = disk_time_to_full(&f, (double)u->avail_bytes);
         predicted = ttf >= 0 && ttf < s->horizon_s && f.r2 >= s->min_r2;
     }
+    /* +Inf when not filling (or too few samples): an alert on `< 3600` then needs no special
+     * case, as it would for a -1 sentinel that reads as "already full". */
     disk_metric(s, "disk_time_to_full_seconds",
-                "Seconds until the filesystem fills at the fitted rate (-1: not filling)", w->dir,
-                ttf);
+                "Seconds until the filesystem fills at the fitted rate (+Inf: not filling)",
+                w->dir, ttf < 0 ? INFINITY : ttf);
     if (predicted) {
         snprintf(summary, sizeof summary, "%s fills in %.0f s at %s/s (R^2 %.2f over %zu samples)",
                  w->dir, ttf, disk_human_bytes((uint64_t)-f.slope, fb, sizeof fb), f.r2, f.n);
