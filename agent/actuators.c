@@ -383,15 +383,53 @@ static const char *result_of(int rc)
     }
 }
 
-/* Every actuator call ends here: the message goes to the caller and one line to the audit
- * log, whatever the outcome. Takes params. */
+/* The log's line for an actuator call, made where its audit line is so that no change goes
+ * unsaid: notice for a change made or one dry-run would make ("would"), warn for one that
+ * failed, debug for a refusal (the plugin says why it asked). It names the target the way a
+ * person looks for it: the pid with the process's name and uid, the path, the cgroup, the
+ * command line (in m). log.c sanitizes what comes from outside (names, paths). */
+static void finish_log(const act_context *c, const char *actuator, const char *target,
+                       json_t *params, int rc, const char *m)
+{
+    const char *plugin = c->plugin ? c->plugin : "agent";
+    const char *res = result_of(rc);
+    int ok = rc == HEALER_OK, dry = rc == HEALER_DRY_RUN, refused = !strcmp(res, "refused");
+    healer_log_level lvl = ok || dry ? HEALER_LOG_INFO : refused ? HEALER_LOG_DEBUG
+                                                                 : HEALER_LOG_WARN;
+    if (!log_enabled(lvl))
+        return;
+    char who[160] = "", heal[40] = "";
+    const char *name = json_string_value(json_object_get(params, "name"));
+    json_t *uid = json_object_get(params, "uid");
+    if (name && json_is_integer(uid))
+        snprintf(who, sizeof who, " (%.100s, uid %lld)", name, (long long)json_integer_value(uid));
+    else if (name)
+        snprintf(who, sizeof who, " (%.100s)", name);
+    if (c->heal_id)
+        snprintf(heal, sizeof heal, " heal #%llu", (unsigned long long)c->heal_id);
+    const char *t = target ? target : "";
+    if (ok)
+        log_notice("actuators", "%s%s: %s %s%s: %s", plugin, heal, actuator, t, who, m);
+    else if (dry)
+        log_notice("actuators", "%s%s: would %s %s%s (dry-run): %s", plugin, heal, actuator, t,
+                   who, m);
+    else
+        log_write(lvl, "actuators", "%s%s: %s %s%s %s: %s", plugin, heal, actuator, t, who, res,
+                  m);
+}
+
+/* Every actuator call ends here: the message goes to the caller, one line to the log and one
+ * to the audit log, whatever the outcome. Takes params. */
 int finish(actuators *a, const act_context *c, const char *actuator, const char *target,
            json_t *params, int rc, const char *m, char *msg, size_t len)
 {
     if (c->issue_type && params)
         json_object_set_new(params, "issue_type", jstr(c->issue_type));
     /* Probes measure; they change nothing and would flood the audit log every cycle. */
-    if (a->audit && strcmp(actuator, "probe") != 0) {
+    int probe = strcmp(actuator, "probe") == 0;
+    if (!a->audit && !probe)
+        finish_log(c, actuator, target, params, rc, m);
+    if (a->audit && !probe) {
         /* A dry run forced by a failing audit log is a refusal, said as such. */
         char why[512];
         if (rc == HEALER_DRY_RUN && !is_dry_config(a) && !c->dry_run &&
@@ -417,6 +455,7 @@ int finish(actuators *a, const act_context *c, const char *actuator, const char 
             json_decref(params);
             return rc;
         }
+        finish_log(c, actuator, target, params, rc, m);
         audit_rec r = {
             .heal_id = c->heal_id,
             .plugin = c->plugin ? c->plugin : "agent",
@@ -649,6 +688,7 @@ int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
     if (rc != HEALER_OK)
         return finish(a, c, "signal", target, params, rc, m, msg, len);
     json_object_set_new(params, "name", jstr(pi.p.name));
+    json_object_set_new(params, "uid", json_integer((json_int_t)pi.p.uid));
     int escalate = sig == SIGTERM && grace_s > 0;
     if (sig == SIGCONT ? is_dry_release(a, c) : is_dry(a, c)) {
         healer_dry_signal(m, sizeof m, pid, pi.p.name, sig, grace_s);
@@ -751,6 +791,7 @@ int act_renice(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
         return finish(a, c, "renice", target, params, rc, m, msg, len);
     int old = pi.p.nice;
     json_object_set_new(params, "name", jstr(pi.p.name));
+    json_object_set_new(params, "uid", json_integer((json_int_t)pi.p.uid));
     json_object_set_new(params, "old_nice", json_integer(old));
     if (nice < old ? is_dry_release(a, c) : is_dry(a, c)) {
         healer_dry_renice(m, sizeof m, pid, pi.p.name, old, nice);

@@ -523,6 +523,7 @@ agent *agent_open(const agent_opts *o, int *exit_code)
     if (o->force_dry_run)
         a->cfg->dry_run = 1;
     log_set_level((healer_log_level)a->cfg->log_level);
+    log_set_format((log_format)a->cfg->log_format);
 
     char err[PATH_MAX + 300] = "";
     if (lock_state_dir(a) < 0) {
@@ -766,6 +767,7 @@ static void reload(agent *a)
     a->gen = g;
     a->cfg = nc;
     log_set_level((healer_log_level)nc->log_level);
+    log_set_format((log_format)nc->log_format);
     governor_set_limits(a->gov, &nc->limits, nc->dry_run);
     metrics_plugin_info_clear(a->metrics);
     start_plugins(a);

@@ -241,6 +241,7 @@ typedef enum kind {
     K_CGROUP,    /* "" or an absolute cgroup path */
     K_MODE,      /* "live" | "dry-run" -> dry_run */
     K_LOGLEVEL,  /* error|warn|info|debug */
+    K_LOGFORMAT, /* text|json */
     K_LISTEN,    /* ADDR:PORT, [v6]:PORT or "" */
     K_NAMESPACE, /* a Prometheus metric name prefix */
     K_STRLIST,   /* protect.names */
@@ -266,6 +267,7 @@ static const key_spec KEYS[] = {
     {"agent", "proc_root", K_ABSPATH, F(proc_root), 0, 0, false},
     {"agent", "sys_root", K_ABSPATH, F(sys_root), 0, 0, false},
     {"agent", "log_level", K_LOGLEVEL, F(log_level), 0, 0, false},
+    {"agent", "log_format", K_LOGFORMAT, F(log_format), 0, 0, false},
     {"agent", "plugin_check_owner", K_BOOL, F(plugin_check_owner), 0, 0, false},
     {"agent", "queue_limit", K_INT, F(bus_hwm), 10, 1000000, false},
     {"agent", "action_timeout", K_DOUBLE, F(action_timeout), 0.001, INTERVAL_MAX, false},
@@ -624,6 +626,12 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
             cfg->log_level = lvl;
         return;
     }
+    case K_LOGFORMAT:
+        if (log_format_parse(v) < 0)
+            cfg_report(r, s, "%s: must be \"text\" or \"json\", got \"%s\"", path, v);
+        else
+            cfg->log_format = log_format_parse(v);
+        return;
     case K_ABSPATH:
         if (v[0] != '/') {
             cfg_report(r, s, "%s: must be an absolute path, got \"%s\"", path, v);

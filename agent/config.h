@@ -40,6 +40,7 @@ typedef struct config {
     char *proc_root;
     char *sys_root;
     int log_level;                 /* healer_log_level */
+    int log_format;                /* agent.log_format: log_format (LOG_FORMAT_TEXT) */
     int plugin_check_owner;        /* agent.plugin_check_owner (true): refuse plugins not owned by
                                       root; false relaxes ownership (development), never mode */
     int bus_hwm;                   /* agent.queue_limit: messages per queue, 1000 */

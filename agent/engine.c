@@ -194,6 +194,21 @@ void eng_execute_next(engine *e, heal *h)
 
 static void preempt(engine *e, heal *h);
 
+void eng_storm_say(void *ud, int kind, const char *key, uint64_t n, double span_s)
+{
+    (void)ud;
+    if (kind == STORM_NEW) {
+        log_info("engine", "... and %llu more new %s issue%s in the last %.3g s",
+                 (unsigned long long)n, key, n == 1 ? "" : "s", span_s);
+        return;
+    }
+    /* STORM_NOT_HEALED: the key is "type\treason" */
+    const char *tab = strchr(key, '\t');
+    log_info("engine", "... and %llu more %.*s issue%s not healed: %s, in the last %.3g s",
+             (unsigned long long)n, tab ? (int)(tab - key) : (int)strlen(key), key,
+             n == 1 ? "" : "s", tab ? tab + 1 : "?", span_s);
+}
+
 static void on_issue(engine *e, const msg *m)
 {
     if (!m->has_issue || !m->issue.type || !loader_valid_name(m->issue.type))
@@ -242,9 +257,10 @@ static void on_issue(engine *e, const msg *m)
         e->itail = is;
         int sev = m->issue.severity;
         metrics_issue_detected(e->rt->metrics, is->type, eng_sev_name(sev));
-        log_info("engine", "issue #%llu %s (%s) on %s from %s: %s", (unsigned long long)is->id,
-                 is->type, eng_sev_name(sev), target, m->plugin ? m->plugin : "?",
-                 m->issue.summary ? m->issue.summary : "");
+        if (logstorm_admit(e->storm, STORM_NEW, is->type, clock_mono()))
+            log_info("engine", "issue #%llu %s (%s) on %s from %s: %s",
+                     (unsigned long long)is->id, is->type, eng_sev_name(sev), target,
+                     m->plugin ? m->plugin : "?", m->issue.summary ? m->issue.summary : "");
     } else {
         free(key);
     }
@@ -540,6 +556,9 @@ double eng_next_due(engine *e)
     for (const rpend *r = e->restores; r; r = r->next)
         if (r->next_try < due)
             due = r->next_try;
+    double storm = logstorm_next_due(e->storm);   /* a flood's summary, on time */
+    if (storm < due)
+        due = storm;
     if (e->auto_detect)
         for (const eissue *is = e->ihead; is; is = is->next)
             if (!is->active && is->last_seen_mono + is->ttl < due)
@@ -552,6 +571,7 @@ double eng_next_due(engine *e)
 void eng_sweep(engine *e)
 {
     double mono = clock_mono(), now = clock_now();
+    logstorm_flush(e->storm, mono, 0);
     size_t i = 0;
     uint64_t id;
     void *val;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "logstorm.h"
 #include "planner.h"
 #include "table.h"
 #include "worker.h"
@@ -169,6 +170,7 @@ struct engine {
     double idle_max;            /* its longest sleep: ENGINE_IDLE_MAX or a quarter watchdog */
     unsigned acks_waiting;
     unsigned long long issues_dropped;
+    logstorm *storm;            /* new issues and their refusals per type: summarised in a flood */
     json_t *recent;             /* finished heals for the --once summary; NULL in the daemon */
     atomic_uint_fast64_t heals_finished;
     bus_stats last_bus;         /* what the bus counters were at the last sweep */
@@ -200,6 +202,16 @@ gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirme
 void eng_start_execution(engine *e, heal *h, gov_verdict v);
 void eng_dispatch(engine *e, const msg *m);
 void eng_sweep(engine *e);
+/* The log storm limiter's kinds and its summary line (logstorm.h). A flood of new issues of one
+ * type (1 000 a second from a plugin gone wild, or a real storm) is ENGINE_STORM_BURST lines a
+ * window per type and kind, then one "... and N more" line. */
+#define ENGINE_STORM_WINDOW 1.0
+#define ENGINE_STORM_BURST 10
+#define ENGINE_STORM_KEYS 64
+enum { STORM_NEW = 0, STORM_NOT_HEALED = 1 };
+void eng_storm_say(void *ud, int kind, const char *key, uint64_t n, double span_s);
+/* engine_plan.c: 1 when a "not healed: reason" line of this type may be logged now. */
+int eng_storm_not_healed(engine *e, const char *type, const char *reason);
 double eng_next_due(engine *e);
 /* Sends a RESTORE for `is` to plugin idx and keeps it until acknowledged. 0 when sent. */
 int eng_send_restore(engine *e, int idx, const eissue *is);

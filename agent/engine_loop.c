@@ -322,6 +322,8 @@ static engine *engine_alloc(runtime *rt, plugin_set *set, int auto_detect)
     if (!e->rng)
         e->rng = 1;
     e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    e->storm = logstorm_new(ENGINE_STORM_WINDOW, ENGINE_STORM_BURST, ENGINE_STORM_KEYS,
+                            eng_storm_say, e);
     /* a systemd watchdog shorter than 8 s: turn at least four times per interval */
     double wd = sdnotify_watchdog_interval();
     e->idle_max = wd > 0 && wd / 4 < ENGINE_IDLE_MAX ? wd / 4 : ENGINE_IDLE_MAX;
@@ -333,7 +335,7 @@ static engine *engine_alloc(runtime *rt, plugin_set *set, int auto_detect)
     pthread_condattr_destroy(&ca);
     atomic_init(&e->stop, 0);
     if (!e->workers || !e->live || !e->slots || !e->push || !e->futile || !e->issues || !e->heals ||
-        !e->health || e->efd < 0) {
+        !e->health || e->efd < 0 || !e->storm) {
         log_error("engine", "cannot start: out of memory");
         engine_free(e);
         return NULL;
@@ -435,6 +437,7 @@ void engine_free(engine *e)
     if (!e)
         return;
     engine_stop(e, 5.0);
+    logstorm_free(e->storm);   /* says what it still held back */
     while (e->ihead) {
         eissue *is = e->ihead;
         e->ihead = is->next;

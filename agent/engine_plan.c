@@ -22,6 +22,15 @@ int eng_step_needs_confirmation(engine *e, const heal *h, const msg_action *a)
     return !governor_auto_approved(e->rt->gov, h->is->type, a->name);
 }
 
+/* 1 when the line saying an issue of this type is not healed for this reason may be logged;
+ * 0 in a flood of them (counted, summarised by eng_storm_say). */
+int eng_storm_not_healed(engine *e, const char *type, const char *reason)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%.100s\t%.50s", type, reason);
+    return logstorm_admit(e->storm, STORM_NOT_HEALED, key, clock_mono());
+}
+
 /* Counts a refusal once per issue and reason, however often the issue repeats. */
 static void refuse(engine *e, eissue *is, gov_verdict v)
 {
@@ -31,8 +40,9 @@ static void refuse(engine *e, eissue *is, gov_verdict v)
         return;
     is->last_refusal = (int)v;
     metrics_suppressed(e->rt->metrics, is->type, gov_verdict_label(v));
-    log_info("engine", "issue #%llu %s on %s: not healed: %s", (unsigned long long)is->id,
-             is->type, is->target, gov_verdict_label(v));
+    if (eng_storm_not_healed(e, is->type, gov_verdict_label(v)))
+        log_info("engine", "issue #%llu %s on %s: not healed: %s", (unsigned long long)is->id,
+                 is->type, is->target, gov_verdict_label(v));
 }
 
 /* Before a plan exists: 1 when every plugin that would plan for the type is in dry-run, so the
@@ -326,8 +336,9 @@ int eng_held(engine *e, eissue *is)
     if (is->last_refusal != ENG_REFUSAL_HOLD) {
         is->last_refusal = ENG_REFUSAL_HOLD;
         metrics_suppressed(e->rt->metrics, is->type, "hold");
-        log_info("engine", "issue #%llu %s on %s: not healed: held by the operator",
-                 (unsigned long long)is->id, is->type, is->target);
+        if (eng_storm_not_healed(e, is->type, "held by the operator"))
+            log_info("engine", "issue #%llu %s on %s: not healed: held by the operator",
+                     (unsigned long long)is->id, is->type, is->target);
     }
     return 1;
 }
@@ -354,7 +365,9 @@ void eng_maybe_heal(engine *e, eissue *is)
         if (is->state != IS_OPEN || is->reason == NULL) {
             is->state = IS_OPEN;
             is->reason = "no_planner";
-            log_info("engine", "issue %s on %s: no loaded plugin plans for it", is->type, is->target);
+            if (eng_storm_not_healed(e, is->type, "no loaded plugin plans for it"))
+                log_info("engine", "issue %s on %s: no loaded plugin plans for it", is->type,
+                         is->target);
         }
         return;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "log.h"
 #include "healer/version.h"
 
 static void usage(FILE *f)
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    /* before the first line: priority prefixes if stderr is the journal, else timestamps */
+    log_detect_journal();
     agent_opts o = { .config_path = HEALERD_DEFAULT_CONFIG };
     int check = 0, c;
     while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {

@@ -279,12 +279,13 @@ static char *init_doc(proxy *px)
         json_object_set_new(set, "enabled", v);
     if (!json_object_get(set, "interval") && (v = setting_json(p, "interval", HEALER_CFG_DOUBLE)))
         json_object_set_new(set, "interval", v);
-    json_t *o = json_pack("{s:s, s:o, s:o, s:b, s:f, s:f, s:b, s:i, s:o}", "plugin", p->name,
+    json_t *o = json_pack("{s:s, s:o, s:o, s:b, s:f, s:f, s:b, s:i, s:i, s:b, s:o}", "plugin", p->name,
                           "proc_root", str_json(c->proc_root), "sys_root", str_json(c->sys_root),
                           "dry_run",
                           c->dry_run || p->mode_dry_run, "interval", p->interval, "action_timeout",
                           c->action_timeout, "auto_detect", w->auto_detect, "log_level",
-                          c->log_level, "settings", set);
+                          c->log_level, "log_format", c->log_format, "log_journal",
+                          log_get_journal(), "settings", set);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;

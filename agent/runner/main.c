@@ -200,6 +200,9 @@ int main(int argc, char **argv)
     }
     json_t *in = r.init;
     log_set_level((healer_log_level)json_integer_value(json_object_get(in, "log_level")));
+    /* the agent's log shape: this child writes to the agent's stderr */
+    log_set_format((log_format)json_integer_value(json_object_get(in, "log_format")));
+    log_set_journal(json_is_true(json_object_get(in, "log_journal")));
     r.settings = json_object_get(in, "settings");
     bytes_unwrap(in, "proc_root");
     bytes_unwrap(in, "sys_root");

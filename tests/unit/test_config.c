@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "log.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -128,6 +129,7 @@ static void assert_defaults(const config *c)
     assert_string_equal(c->proc_root, "/proc");
     assert_string_equal(c->sys_root, "/sys");
     assert_int_equal(c->log_level, HEALER_LOG_INFO);
+    assert_int_equal(c->log_format, LOG_FORMAT_TEXT);
     assert_int_equal(c->plugin_check_owner, 1);
     assert_int_equal(c->bus_hwm, 1000);
     assert_true(c->action_timeout == 60.0);
@@ -208,6 +210,7 @@ static void test_full_config(void **state)
     assert_string_equal(c->proc_root, "/tmp/fakeproc");
     assert_string_equal(c->sys_root, "/tmp/fakesys");
     assert_int_equal(c->log_level, HEALER_LOG_DEBUG);
+    assert_int_equal(c->log_format, LOG_FORMAT_JSON);
     assert_int_equal(c->plugin_check_owner, 0);
     assert_int_equal(c->bus_hwm, 5000);
     assert_true(c->action_timeout == 12.5);
@@ -445,14 +448,16 @@ static void test_bad_strings(void **state)
         "  log_level = \"verbose\";\n"      /* 3 */
         "  proc_root = \"proc\";\n"         /* 4 */
         "  sys_root = \"\";\n"              /* 5 */
+        "  log_format = \"yaml\";\n"       /* 6 */
         "};\n"
-        "scope = { cgroup = \"user.slice\"; };\n"; /* 7 */
-    assert_int_equal(load_bad(text, &ds), 5);
+        "scope = { cgroup = \"user.slice\"; };\n"; /* 8 */
+    assert_int_equal(load_bad(text, &ds), 6);
     assert_diag(&ds, 2, "agent.mode:", "\"Live\"");
     assert_diag(&ds, 3, "agent.log_level:", "\"verbose\"");
     assert_diag(&ds, 4, "agent.proc_root: must be an absolute path", "\"proc\"");
     assert_diag(&ds, 5, "agent.sys_root: must be an absolute path", NULL);
-    assert_diag(&ds, 7, "scope.cgroup:", "\"user.slice\"");
+    assert_diag(&ds, 6, "agent.log_format: must be \"text\" or \"json\"", "\"yaml\"");
+    assert_diag(&ds, 8, "scope.cgroup:", "\"user.slice\"");
 }
 
 static void test_bad_listen(void **state)

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <sys/stat.h>
 
 #include "clock.h"
 #include "log.h"
@@ -89,6 +91,35 @@ static void capture_free(capture *c)
     c->buf = NULL;
 }
 
+/* Text lines start with "YYYY-MM-DDTHH:MM:SS.mmmZ ": checks that on every line of c's output
+ * and removes it, so the tests below compare the rest byte for byte. */
+static const char *strip_times(capture *c)
+{
+    if (!c->buf)
+        return "";
+    char *w = c->buf;
+    const char *r = c->buf;
+    while (*r) {
+        static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ ";
+        for (size_t i = 0; i < sizeof shape - 1; i++) {
+            if (shape[i] == 'd')
+                assert_true(r[i] >= '0' && r[i] <= '9');
+            else
+                assert_int_equal(r[i], shape[i]);
+        }
+        r += sizeof shape - 1;
+        const char *nl = strchr(r, '\n');
+        assert_non_null(nl);
+        size_t n = (size_t)(nl - r) + 1;
+        memmove(w, r, n);
+        w += n;
+        r = nl + 1;
+    }
+    *w = '\0';
+    c->len = (size_t)(w - c->buf);
+    return c->buf;
+}
+
 static int count_lines(const char *s)
 {
     int n = 0;
@@ -105,7 +136,10 @@ static int teardown(void **state)
         capture_free(g_active);
     }
     log_set_level(HEALER_LOG_INFO);
+    log_set_format(LOG_FORMAT_TEXT);
+    log_set_journal(0);
     clock_override(NULL, NULL);
+    unsetenv("JOURNAL_STREAM");
     return 0;
 }
 
@@ -122,7 +156,8 @@ static void test_line_format(void **state)
     log_info("plugin cpu", "hello");
     log_debug("bus", "queue %s", "deep");
     log_write(HEALER_LOG_INFO, NULL, "no who");
-    const char *out = capture_stop(&c);
+    capture_stop(&c);
+    const char *out = strip_times(&c);
     assert_string_equal(out,
                         "error engine: plan 7 failed: boom\n"
                         "warn loader: /x/a.so: refused: ABI major 2\n"
@@ -143,7 +178,8 @@ static void test_level_filtering(void **state)
         capture_start(&c);
         for (int m = HEALER_LOG_ERROR; m <= HEALER_LOG_DEBUG; m++)
             log_write((healer_log_level)m, "t", "message at %d", m);
-        const char *out = capture_stop(&c);
+        capture_stop(&c);
+    const char *out = strip_times(&c);
         assert_int_equal(count_lines(out), lvl + 1);
         for (int m = HEALER_LOG_ERROR; m <= HEALER_LOG_DEBUG; m++) {
             char want[64];
@@ -187,7 +223,8 @@ static void test_one_event_one_line(void **state)
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     log_info("big", "%s", big);
-    const char *out = capture_stop(&c);
+    capture_stop(&c);
+    const char *out = strip_times(&c);
     assert_int_equal(count_lines(out), 2);
     const char *want = "info service: output: line two  line three\n";
     assert_true(strncmp(out, want, strlen(want)) == 0);
@@ -214,7 +251,8 @@ static void test_control_bytes_escaped(void **state)
     memset(big, '\x1b', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     log_info("big", "%s", big);
-    const char *out = capture_stop(&c);
+    capture_stop(&c);
+    const char *out = strip_times(&c);
     assert_int_equal(count_lines(out), 2);
     const char *want = "info cpu: renice of pid 42 (evil\\x1b]0;pwned\\x07\\u009b31m\\xff\\x7f)\n";
     assert_true(strncmp(out, want, strlen(want)) == 0);
@@ -281,7 +319,8 @@ static void test_threads_never_interleave(void **state)
     }
     for (int i = 0; i < N_THREADS; i++)
         pthread_join(t[i], NULL);
-    const char *out = capture_stop(&c);
+    capture_stop(&c);
+    const char *out = strip_times(&c);
     assert_int_equal(count_lines(out), N_THREADS * N_LINES);
 
     /* Every line whole, and each thread's lines in its own order. */
@@ -305,6 +344,168 @@ static void test_threads_never_interleave(void **state)
     for (int i = 0; i < N_THREADS; i++)
         assert_int_equal(next[i], N_LINES);
     capture_free(&c);
+}
+
+
+/* ---- where the lines go: journal prefixes, timestamps, JSON -------------------------------- */
+
+static double fixed_time(void *ud)
+{
+    return *(double *)ud;
+}
+
+static void test_journal_stream_parse(void **state)
+{
+    (void)state;
+    assert_true(log_journal_matches("8:1234", 8, 1234));
+    assert_false(log_journal_matches("8:1234", 8, 1235));
+    assert_false(log_journal_matches("9:1234", 8, 1234));
+    assert_false(log_journal_matches(NULL, 8, 1234));
+    assert_false(log_journal_matches("", 8, 1234));
+    assert_false(log_journal_matches("8", 8, 1234));
+    assert_false(log_journal_matches("8:", 8, 1234));
+    assert_false(log_journal_matches(":1234", 8, 1234));
+    assert_false(log_journal_matches("8:1234x", 8, 1234));
+    assert_false(log_journal_matches("8:1234:5", 8, 1234));
+    assert_false(log_journal_matches("x:1234", 8, 1234));
+    assert_true(log_journal_matches("18446744073709551615:1", (dev_t)-1, 1));
+}
+
+/* JOURNAL_STREAM naming the pipe on fd 2 (as systemd names the journal's socket): "<N>" with
+ * the sd-daemon priority of each level, no time. Another stream's device:inode: timestamps. */
+static void test_journal_prefix(void **state)
+{
+    (void)state;
+    log_set_level(HEALER_LOG_DEBUG);
+    capture c;
+    capture_start(&c);
+    struct stat st;
+    assert_int_equal(fstat(STDERR_FILENO, &st), 0);
+    char js[64];
+    snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    setenv("JOURNAL_STREAM", js, 1);
+    assert_int_equal(log_detect_journal(), 1);
+    log_error("engine", "e");
+    log_warn("loader", "w");
+    log_notice("actuators", "n %d", 5);
+    log_info("agent", "i");
+    log_debug("bus", "d");
+    const char *out = capture_stop(&c);
+    assert_string_equal(out, "<3>error engine: e\n<4>warn loader: w\n<5>notice actuators: n 5\n"
+                             "<6>info agent: i\n<7>debug bus: d\n");
+    capture_free(&c);
+
+    /* the same JOURNAL_STREAM, inherited, while fd 2 is another pipe: not the journal */
+    capture_start(&c);
+    assert_int_equal(log_detect_journal(), 0);
+    double t = 1700000000.25;   /* 2023-11-14T22:13:20.250Z */
+    clock_override(fixed_time, &t);
+    log_warn("loader", "w");
+    out = capture_stop(&c);
+    assert_string_equal(out, "2023-11-14T22:13:20.250Z warn loader: w\n");
+    capture_free(&c);
+
+    /* no JOURNAL_STREAM at all */
+    unsetenv("JOURNAL_STREAM");
+    capture_start(&c);
+    assert_int_equal(log_detect_journal(), 0);
+    capture_stop(&c);
+    capture_free(&c);
+}
+
+/* json: one object per line, built by jansson; hostile bytes in the message and component come
+ * out as the sanitizer shows them (no raw control byte), quotes and backslashes escaped. */
+static void test_json_format(void **state)
+{
+    (void)state;
+    log_set_level(HEALER_LOG_DEBUG);
+    assert_int_equal(log_format_parse("json"), LOG_FORMAT_JSON);
+    assert_int_equal(log_format_parse("text"), LOG_FORMAT_TEXT);
+    assert_int_equal(log_format_parse("JSON"), -1);
+    assert_int_equal(log_format_parse(NULL), -1);
+    log_set_format(LOG_FORMAT_JSON);
+    double t = 1700000000.999;
+    clock_override(fixed_time, &t);
+    capture c;
+    capture_start(&c);
+    log_warn("plugin cpu", "renice of pid 42 (%s) \"quoted\" back\\slash", "evil\x1b]0;x\x07\nsecond");
+    log_notice("actuators", "cpu: renice pid:42 (firefox, uid 1000): done");
+    log_info(NULL, "%s", "");
+    const char *out = capture_stop(&c);
+    assert_int_equal(count_lines(out), 3);
+    for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+        assert_true(*p == '\n' || *p >= 0x20);
+    static const char *const want_level[] = {"warn", "notice", "info"};
+    static const char *const want_comp[] = {"plugin cpu", "actuators", "healerd"};
+    static const char *const want_msg[] = {
+        "renice of pid 42 (evil\\x1b]0;x\\x07 second) \"quoted\" back\\slash",
+        "cpu: renice pid:42 (firefox, uid 1000): done", ""};
+    const char *p = out;
+    for (int i = 0; i < 3; i++) {
+        const char *nl = strchr(p, '\n');
+        json_error_t err;
+        json_t *o = json_loadb(p, (size_t)(nl - p), 0, &err);
+        if (!o)
+            fail_msg("line %d is not JSON: %s: %.*s", i, err.text, (int)(nl - p), p);
+        assert_int_equal(json_object_size(o), 4);
+        assert_string_equal(json_string_value(json_object_get(o, "time")),
+                            "2023-11-14T22:13:20.999Z");
+        assert_string_equal(json_string_value(json_object_get(o, "level")), want_level[i]);
+        assert_string_equal(json_string_value(json_object_get(o, "component")), want_comp[i]);
+        assert_string_equal(json_string_value(json_object_get(o, "message")), want_msg[i]);
+        json_decref(o);
+        p = nl + 1;
+    }
+    capture_free(&c);
+
+    /* json on the journal: the priority prefix, then the object */
+    capture_start(&c);
+    log_set_journal(1);
+    log_error("engine", "x");
+    out = capture_stop(&c);
+    assert_true(strncmp(out, "<3>{", 4) == 0);
+    json_t *o = json_loads(out + 3, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "level")), "error");
+    json_decref(o);
+    capture_free(&c);
+
+    /* a message cut at the line limit is still one valid object */
+    char big[9000];
+    memset(big, '"', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    log_set_journal(0);
+    capture_start(&c);
+    log_info("big", "%s", big);
+    out = capture_stop(&c);
+    assert_int_equal(count_lines(out), 1);
+    o = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(o);
+    const char *m = json_string_value(json_object_get(o, "message"));
+    assert_true(strlen(m) > 4000 && strlen(m) < 4096);
+    assert_string_equal(m + strlen(m) - 3, "...");
+    json_decref(o);
+    capture_free(&c);
+}
+
+/* notice sits between warn and info: shown at info and debug, not at warn or error. */
+static void test_notice_level(void **state)
+{
+    (void)state;
+    for (int lvl = HEALER_LOG_ERROR; lvl <= HEALER_LOG_DEBUG; lvl++) {
+        log_set_level((healer_log_level)lvl);
+        capture c;
+        capture_start(&c);
+        log_notice("actuators", "changed");
+        capture_stop(&c);
+        const char *out = strip_times(&c);
+        if (lvl >= HEALER_LOG_INFO)
+            assert_string_equal(out, "notice actuators: changed\n");
+        else
+            assert_string_equal(out, "");
+        capture_free(&c);
+    }
 }
 
 /* ---- clock -------------------------------------------------------------------------------- */
@@ -354,6 +555,10 @@ int main(void)
         cmocka_unit_test_teardown(test_one_event_one_line, teardown),
         cmocka_unit_test_teardown(test_errno_preserved, teardown),
         cmocka_unit_test_teardown(test_threads_never_interleave, teardown),
+        cmocka_unit_test_teardown(test_journal_stream_parse, teardown),
+        cmocka_unit_test_teardown(test_journal_prefix, teardown),
+        cmocka_unit_test_teardown(test_json_format, teardown),
+        cmocka_unit_test_teardown(test_notice_level, teardown),
         cmocka_unit_test_teardown(test_clock_real, teardown),
         cmocka_unit_test_teardown(test_clock_override, teardown),
     };
