@@ -27,6 +27,7 @@
 #include "isolation.h"
 #include "proxy.h"
 #include "loader.h"
+#include "notify.h"
 #include "log.h"
 #include "metrics_agent.h"
 #include "runtime.h"
@@ -59,6 +60,7 @@ struct agent {
     audit_log *audit;
     knowledge *kb;
     governor *gov;
+    notifier *notify;            /* webhooks, Alertmanager, exec hook: outlives reloads */
     undo_journal *undo;          /* the crash-safe record of reversible changes (every gen's) */
     engine *engine;
     http_server *http;
@@ -377,7 +379,7 @@ static generation *gen_new(agent *a, config *cfg, plugin_set *set)
     set->v = NULL;
     set->n = 0;
     g->rt = (runtime){ .cfg = cfg, .bus = a->bus, .act = act, .metrics = a->metrics,
-                       .audit = a->audit, .kb = a->kb, .gov = a->gov,
+                       .audit = a->audit, .kb = a->kb, .gov = a->gov, .notify = a->notify,
                        .generation = ++a->generations };
     return g;
 }
@@ -560,6 +562,16 @@ agent *agent_open(const agent_opts *o, int *exit_code)
     govstore_load(a->kb, a->gov, clock_now());
     gov_store gs = govstore_ops(a->kb);
     governor_set_store(a->gov, &gs);
+    /* --once tells nobody: it is a one-shot run whose result is its output */
+    if (!o->once) {
+        a->notify = notify_new(a->cfg, a->metrics);
+        if (!a->notify)
+            log_error("agent", "notifications: out of memory; running without them");
+        if (governor_paused(a->gov)) { /* restored from knowledge.db: still someone's business */
+            notify_event ev = { .kind = NOTIFY_PAUSED, .reason = "paused (since before start)" };
+            notify_post(a->notify, &ev);
+        }
+    }
     prune_history(a);
     metrics_health(a->metrics, 100.0);
     {
@@ -616,6 +628,9 @@ void agent_close(agent *a)
     a->cfg = NULL;
     /* Bounded: a plugin stuck for good must not keep the agent from exiting. */
     size_t stuck = worker_orphans_drain(ORPHAN_EXIT_WAIT_S);
+    /* what the engine said last (plans dropped with it) still goes out, within bounds */
+    notify_free(a->notify, 5.0);
+    a->notify = NULL;
     governor_set_store(a->gov, NULL); /* nothing may write through it once kb is closed */
     if (a->kb)
         knowledge_close(a->kb);
@@ -770,6 +785,13 @@ static void reload(agent *a)
     log_set_format((log_format)nc->log_format);
     governor_set_limits(a->gov, &nc->limits, nc->dry_run);
     metrics_plugin_info_clear(a->metrics);
+    if (notify_reconfigure(a->notify, nc) < 0)
+        log_error("agent", "notifications: out of memory; keeping the previous notify settings");
+    {
+        /* every plugin starts afresh: a failed one is no longer left failed */
+        notify_event ev = { .kind = NOTIFY_PLUGIN_RECOVERED, .reason = "reload" };
+        notify_post(a->notify, &ev);
+    }
     start_plugins(a);
     if (a->engine && engine_start(a->engine) < 0)
         log_error("agent", "cannot start the engine thread after the reload");

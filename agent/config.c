@@ -301,7 +301,7 @@ static const key_spec KEYS[] = {
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
 static const char *const SECTIONS[] = {"agent", "limits", "http", "metrics", "protect",
-                                       "scope", "planner", "plugins"};
+                                       "scope", "planner", "plugins", "notify"};
 #define N_SECTIONS (sizeof SECTIONS / sizeof SECTIONS[0])
 
 /* "must be > 0 and <= 86400" and the like. */
@@ -753,6 +753,9 @@ static int set_defaults(config *cfg)
     cfg->protect_min_uid = HEALER_RULES_LOGIN_UID_MIN;
     cfg->protect_max_uid = HEALER_RULES_LOGIN_UID_MAX;
     cfg->exploration = 0.1;
+    cfg_notify_defaults(cfg);
+    if (!cfg->notify.instance)
+        return HEALER_E_NOMEM;
     if (set_string(&cfg->plugin_dir, HEALERD_PLUGIN_DIR) ||
         set_string(&cfg->state_dir, "/var/lib/healerd") ||
         set_string(&cfg->proc_root, "/proc") || set_string(&cfg->sys_root, "/sys") ||
@@ -822,6 +825,7 @@ void config_free(config *cfg)
     cfg_free_strv(cfg->protect_names, cfg->n_protect_names);
     free(cfg->scope_cgroup);
     free(cfg->scope_uids);
+    cfg_notify_free(cfg);
     if (cfg->impl) {
         if (cfg->impl->lc_live)
             config_destroy(&cfg->impl->lc);
@@ -949,7 +953,7 @@ int config_load(const char *path, config **out, diag *d)
         if (!known) {
             cfg_report(&r, sec,
                    "%s: unknown section (known: agent, limits, http, metrics, protect, scope, "
-                   "planner, plugins)", name);
+                   "planner, plugins, notify)", name);
             continue;
         }
         if (!config_setting_is_group(sec)) {
@@ -959,6 +963,8 @@ int config_load(const char *path, config **out, diag *d)
         }
         if (strcmp(name, "plugins") == 0)
             read_plugins(&r, cfg, sec);
+        else if (strcmp(name, "notify") == 0)
+            cfg_read_notify(&r, cfg, sec);
         else
             read_section(&r, cfg, sec);
     }

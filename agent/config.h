@@ -30,6 +30,22 @@ typedef struct agent_limits {
     double relapse_window_s;       /* 300: back within this after "healed" = relapsed; 0 = off */
 } agent_limits;
 
+/* notify = { ... } (config_notify.c; docs/notifications.md): who is told about what. */
+typedef struct notify_conf {
+    char **webhooks; size_t n_webhooks;          /* notify.webhook.urls */
+    char **alertmanagers; size_t n_alertmanagers;/* notify.alertmanager.urls (base URLs) */
+    char **exec_argv; size_t n_exec_argv;        /* notify.exec.argv: [0] an absolute path */
+    unsigned events;             /* bit per notify_kind: notify.events (default: all) */
+    char *instance;              /* notify.instance; "" = the host name */
+    int queue_limit;             /* 256 */
+    double timeout_s;            /* 5: one HTTP attempt */
+    int retries;                 /* 5: HTTP attempts after the first */
+    double backoff_s;            /* 1: the first retry's wait, doubled each time */
+    double backoff_max_s;        /* 60 */
+    double resend_s;             /* 60: active alerts are posted again this often */
+    double exec_timeout_s;       /* 10: then SIGKILL */
+} notify_conf;
+
 typedef struct config {
     char *path;                    /* the file it was read from */
     /* agent */
@@ -70,6 +86,7 @@ typedef struct config {
     uid_t *scope_uids; size_t n_scope_uids;
     /* planner */
     double exploration;            /* planner.exploration, 0.1 */
+    notify_conf notify;
     /* plugins = { name = {...}; } kept for config_plugin_resolve */
     struct config_impl *impl;
 } config;

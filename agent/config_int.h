@@ -61,4 +61,9 @@ bool cfg_read_string_list(rctx *r, const config_setting_t *s, const char *path, 
 void cfg_free_strv(char **v, size_t n);
 const config_setting_t *cfg_plugin_section(const config *cfg, const char *name);
 
+/* config_notify.c: the notify section. */
+void cfg_notify_defaults(config *cfg);
+void cfg_read_notify(rctx *r, config *cfg, const config_setting_t *sec);
+void cfg_notify_free(config *cfg);
+
 #endif

@@ -250,6 +250,8 @@ engine *engine_new_detached(runtime *rt, plugin_set *set, engine_send_hook hook,
 int eng_command_now(engine *e, http_command c, uint64_t id, char *msgbuf, size_t len);
 
 /* engine_record.c */
+/* Tells the notifier about h (its issue, its current step's action): never blocks. */
+void eng_notify(engine *e, const heal *h, int kind, const char *outcome, const char *reason);
 char *eng_issue_key(const char *type, const char *target, size_t *klen);
 void eng_set_measures(eissue *is, const msg_issue *mi);
 void eng_note_acted(eissue *is, const char *plugin);

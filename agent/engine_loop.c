@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "sdnotify.h"
 #include "log.h"
+#include "notify.h"
 
 /* ---- commands from HTTP ------------------------------------------------------------------ */
 
@@ -48,6 +49,7 @@ static void run_command_inner(engine *e, cmd *c)
             log_info("engine", "heal #%llu confirmed by the operator at step %zu (%s)",
                      (unsigned long long)h->id, h->cur + 1, h->order[h->cur].action->name);
             h->confirmed = 1;
+            eng_notify(e, h, NOTIFY_PLAN_CONFIRMED, "confirmed", "confirmed by the operator");
             h->phase = H_EXECUTING; /* eng_execute_next sets what it really is */
             h->is->state = IS_HEALING;
             h->is->reason = NULL;
@@ -62,6 +64,7 @@ static void run_command_inner(engine *e, cmd *c)
         snprintf(c->msg, sizeof c->msg, "plan %llu confirmed: executing", (unsigned long long)c->id);
         log_info("engine", "heal #%llu confirmed by the operator", (unsigned long long)h->id);
         h->confirmed = 1;
+        eng_notify(e, h, NOTIFY_PLAN_CONFIRMED, "confirmed", "confirmed by the operator");
         eng_start_execution(e, h, v);
     } else {
         snprintf(c->msg, sizeof c->msg, "plan %llu confirmed but refused now: %s",
@@ -110,6 +113,10 @@ int engine_command(engine *e, http_command c, uint64_t id, char *msgbuf, size_t 
         snprintf(msgbuf, len, "healing %s", c == HTTP_CMD_PAUSE ? "paused" : "resumed");
         audit_operator(e->rt->audit, c == HTTP_CMD_PAUSE ? "pause" : "resume", 0, NULL, NULL, "ok",
                        msgbuf);
+        notify_event ev = { .kind = c == HTTP_CMD_PAUSE ? NOTIFY_PAUSED : NOTIFY_RESUMED,
+                            .reason = c == HTTP_CMD_PAUSE ? "paused by the operator"
+                                                          : "resumed by the operator" };
+        notify_post(e->rt->notify, &ev);
         return HEALER_OK;
     }
     pthread_mutex_lock(&e->lock);
@@ -437,6 +444,17 @@ void engine_free(engine *e)
     if (!e)
         return;
     engine_stop(e, 5.0);
+    if (e->heals) {
+        size_t i = 0;
+        void *val;
+        while (u64map_next(e->heals, &i, NULL, &val)) {
+            heal *h = val;
+            /* a plan that waited for a person is gone with this engine: its alert ends */
+            if (h->phase == H_PENDING)
+                eng_notify(e, h, NOTIFY_HEAL_CANCELLED, "dropped",
+                           "the agent stopped or reloaded before anyone decided");
+        }
+    }
     logstorm_free(e->storm);   /* says what it still held back */
     while (e->ihead) {
         eissue *is = e->ihead;

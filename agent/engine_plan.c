@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "notify.h"
 #include "log.h"
 #include "planner.h"
 
@@ -151,6 +152,8 @@ void eng_park(engine *e, heal *h)
     log_info("engine", "heal #%llu for %s on %s: step %zu (%s) awaits confirmation (%s): healctl "
              "confirm %llu", (unsigned long long)h->id, is->type, is->target, h->cur + 1, a->name,
              h->pending_reason, (unsigned long long)h->id);
+    eng_notify(e, h, NOTIFY_CONFIRMATION_WAITING, NULL, h->loop_reason[0] ? h->loop_reason
+                                                                         : h->pending_reason);
 }
 
 /* Drops a heal that never ran a step (no plan, refused, cleared while planning). */

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics_agent.h"
+#include "notify.h"
 
 /* ---- issues ------------------------------------------------------------------------------ */
 
@@ -92,8 +93,29 @@ void eng_note_acted(eissue *is, const char *plugin)
 /* The condition is gone: forget the issue and let every plugin that changed something undo it.
  * Each RESTORE is kept until its ACK comes back (sent again otherwise), so a dropped message or
  * a busy worker never leaves a change behind. */
+void eng_notify(engine *e, const heal *h, int kind, const char *outcome, const char *reason)
+{
+    if (!e->rt->notify)
+        return;
+    const eissue *is = h->is;
+    const msg_action *a = h->order && h->cur < h->n_order ? h->order[h->cur].action : NULL;
+    notify_event ev = {
+        .kind = (notify_kind)kind, .heal_id = h->id, .issue_id = is->id,
+        .issue_type = is->type, .target = is->target, .severity = eng_sev_name(is->severity),
+        .plugin = a && a->plugin ? a->plugin : is->plugin, .action = a ? a->name : NULL,
+        .outcome = outcome, .reason = reason, .summary = is->summary, .dry_run = h->dry_run,
+    };
+    notify_post(e->rt->notify, &ev);
+}
+
 void eng_close_issue(engine *e, eissue *is)
 {
+    if (e->rt->notify) {
+        /* ends a HealerdHealFailed for (type, target): the condition is gone */
+        notify_event ev = { .kind = NOTIFY_ISSUE_CLOSED, .issue_id = is->id,
+                            .issue_type = is->type, .target = is->target, .plugin = is->plugin };
+        notify_post(e->rt->notify, &ev);
+    }
     for (size_t i = 0; i < is->n_acted; i++) {
         int idx = eng_plugin_index(e, is->acted[i]);
         if (idx >= 0 && e->set->v[idx].desc.restore)
@@ -245,6 +267,15 @@ void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason
             json_array_remove(e->recent, RECENT_MAX);
     }
 
+    int kind = strcmp(outcome, "healed") == 0 || strcmp(outcome, "dry_run") == 0
+                   ? NOTIFY_HEAL_EXECUTED
+               : strcmp(outcome, "failed") == 0   ? NOTIFY_HEAL_FAILED
+               : strcmp(outcome, "expired") == 0  ? NOTIFY_HEAL_EXPIRED
+               : strcmp(outcome, "rejected") == 0 ? NOTIFY_PLAN_REJECTED
+               /* other ends matter to someone only when a person was asked (its alert ends) */
+               : h->pending_created > 0 ? NOTIFY_HEAL_CANCELLED : -1;
+    if (kind >= 0)
+        eng_notify(e, h, kind, outcome, reason);
     if (strcmp(outcome, "healed") == 0) {
         eng_loop_healed(e, h);
         is->state = IS_HEALED;

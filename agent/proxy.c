@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "notify.h"
 #include "log.h"
 
 /* ---- the status registry (proxy.h) ---------------------------------------------------------- */
@@ -555,6 +556,8 @@ static void child_down(proxy *px, const char *hung)
         goto answer;
     }
     log_error(w->ph.who, "plugin %s crashed: %s", w->p->name, line);
+    notify_event nev = { .kind = NOTIFY_PLUGIN_CRASHED, .plugin = w->p->name, .reason = line };
+    notify_post(w->rt->notify, &nev);
     healer_kv lab = { "plugin", w->p->name };
     metrics_counter_add(w->rt->metrics, "plugin_crashes_total",
                         "plugin children that crashed, exited or stopped answering", &lab, 1, 1);
@@ -585,6 +588,9 @@ static void child_down(proxy *px, const char *hung)
                      "%.160s); left failed until a reload", px->bo.max_crashes,
                      BACKOFF_WINDOW_S / 60, line);
             log_error(w->ph.who, "%s", px->init_why);
+            notify_event fev = { .kind = NOTIFY_PLUGIN_FAILED, .plugin = w->p->name,
+                                 .reason = px->init_why };
+            notify_post(w->rt->notify, &fev);
         } else {
             px->state = PX_RESTARTING;
             px->restart_at = clock_mono() + d;

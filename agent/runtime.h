@@ -21,6 +21,7 @@ typedef struct runtime {
     audit_log *audit;
     knowledge *kb;
     governor *gov;
+    struct notifier *notify;  /* may be NULL (tests): notify_post ignores it */
     unsigned generation;      /* bumped on every reload: endpoints carry it (inproc names) */
 } runtime;
 

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "notify.h"
 #include "log.h"
 
 /* The orphan list (worker.h). One per process: orphans outlive the engine and the generation
@@ -336,6 +337,8 @@ worker *worker_start(const runtime *rt, plugin_rec *p, int auto_detect, const ch
         p->state = PLUGIN_FAILED;
         free(p->reason);
         p->reason = strdup(why);
+        notify_event nev = { .kind = NOTIFY_PLUGIN_FAILED, .plugin = p->name, .reason = why };
+        notify_post(rt->notify, &nev);
         orphan_adopt(w, "init");
         return NULL;
     }
@@ -347,6 +350,8 @@ worker *worker_start(const runtime *rt, plugin_rec *p, int auto_detect, const ch
         else
             snprintf(why, sizeof why, "init failed: %s", healer_rc_str(rc));
         log_error("loader", "%s: %s", p->file, why);
+        notify_event nev = { .kind = NOTIFY_PLUGIN_FAILED, .plugin = p->name, .reason = why };
+        notify_post(rt->notify, &nev);
         loader_fail(p, why);
         proxy_free(w->px);
         pthread_mutex_destroy(&w->mu);

@@ -9,8 +9,10 @@ PKGS=(
   # libraries
   libconfig-dev libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
   libjansson-dev libcmocka-dev
+  # notifications: webhooks and Alertmanager over http(s) (agent/notify_http.c)
+  libcurl4-openssl-dev
   # test tools
-  prometheus nix-bin iproute2 stress-ng debootstrap wrk sqlite3 curl jq
+  prometheus prometheus-alertmanager nix-bin iproute2 stress-ng debootstrap wrk sqlite3 curl jq
   procps psmisc util-linux earlyoom valgrind
   # bench/scale.sh draws its chart
   gnuplot-nox
