@@ -41,6 +41,13 @@ typedef struct rctx {
 __attribute__((format(printf, 3, 4)))
 void cfg_report(rctx *r, const config_setting_t *s, const char *fmt, ...);
 const char *cfg_type_name(int type);
+/* config_listen.c: true when text is a listen address http_start accepts, else false and why
+ * not in why; the same for one http.allowed_hosts name; and the loopback-or-token rule for
+ * http.listen, reported through r. */
+bool cfg_check_listen(const char *text, char *why, size_t n);
+bool cfg_check_host_name(const char *h, char *why, size_t n);
+void cfg_check_remote(rctx *r, const config *cfg);
+
 /* Before libconfig reads path: reports (to d, with file and line) each NUL byte and each
  * @include of "" or of a non-regular file, which make libconfig 1.5's scanner exit() the
  * process. Returns the number reported; the file must not be handed to libconfig unless 0. */

@@ -25,7 +25,7 @@ read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson) -lm -lpthread"
 # rules.c's long messages are concatenated literals in an array: clang asks about those.
 "$CC" "${flags[@]}" -Wno-string-concatenation -DHEALERD_PLUGIN_DIR='"/usr/lib/healerd/plugins"' \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined "${lc_cflags[@]}" \
-    "$src/tests/fuzz/fuzz_config.c" "$src/agent/config.c" "$src/agent/config_lex.c" \
+    "$src/tests/fuzz/fuzz_config.c" "$src/agent/config.c" "$src/agent/config_lex.c" "$src/agent/config_listen.c" \
     "$src/agent/config_plugin.c" "$src/agent/isolation.c" "$src/agent/rules.c" \
     "$src/agent/rules_policy.c" "$src/agent/rules_proc.c" "$src/agent/log.c" "$src/agent/clock.c" \
     "$src/agent/sanitize.c" "$src/agent/config_notify.c" "$src/agent/notify_event.c" \
