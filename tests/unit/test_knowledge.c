@@ -222,7 +222,7 @@ static void test_record_reopen(void **state)
     assert_int_equal(db_int(f->dir, "SELECT attempts FROM stats WHERE issue_type = 'cpu_high'"
                                     " AND action = 'renice'"), 3);
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM stats WHERE action = 'freeze'"), 0);
-    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 2);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 3);
     assert_stats_consistent(f->dir);
 
     kb = open_kb(f->dir);
