@@ -212,6 +212,64 @@ static json_t *be_heals(void *ud, int limit)
     return knowledge_heals_json(a->kb, limit);
 }
 
+/* What GET /api/v1/heals/ID adds from audit.jsonl: the heal's lines (its actions and every
+ * actuator call), the newest AUDIT_LINES_MAX of the file's last AUDIT_SCAN_MAX bytes. */
+#define AUDIT_LINES_MAX 200
+#define AUDIT_SCAN_MAX ((size_t)16 << 20)
+
+static int be_heal(void *ud, uint64_t id, json_t **out)
+{
+    agent *a = ud;
+    pthread_rwlock_rdlock(&a->lock);
+    json_t *o = a->engine ? engine_heal_json(a->engine, id) : NULL;
+    char state_dir[4096];
+    snprintf(state_dir, sizeof state_dir, "%s", a->cfg->state_dir);
+    pthread_rwlock_unlock(&a->lock);
+    int rc = HEALER_OK;
+    if (!o)
+        rc = knowledge_heal_json(a->kb, id, &o);
+    if (rc != HEALER_OK)
+        return rc;
+    char why[512] = "";
+    int truncated = 0;
+    json_t *lines = audit_heal_lines(state_dir, id, AUDIT_LINES_MAX, AUDIT_SCAN_MAX, &truncated,
+                                     why, sizeof why);
+    json_object_set_new(o, "audit", lines ? lines : json_null());
+    json_object_set_new(o, "audit_truncated", json_boolean(truncated));
+    if (!lines)
+        json_object_set_new(o, "audit_error", sanitize_json_str(why));
+    *out = o;
+    return HEALER_OK;
+}
+
+/* An open issue as /api/v1/issues shows it, else as last recorded; with its recorded heals. */
+static int be_issue(void *ud, uint64_t id, json_t **out)
+{
+    agent *a = ud;
+    pthread_rwlock_rdlock(&a->lock);
+    json_t *open = a->engine ? engine_issue_json(a->engine, id) : NULL;
+    pthread_rwlock_unlock(&a->lock);
+    json_t *rec = NULL;
+    int rc = knowledge_issue_json(a->kb, id, 20, &rec);
+    if (rc != HEALER_OK && rc != HEALER_E_NOTFOUND) {
+        json_decref(open);
+        return rc;
+    }
+    if (!open && !rec)
+        return HEALER_E_NOTFOUND;
+    json_t *o = open ? open : rec;
+    json_object_set_new(o, "open", json_boolean(open != NULL));
+    if (open) {
+        json_t *h = rec ? json_object_get(rec, "heals") : NULL;
+        json_object_set_new(o, "heals", h ? json_incref(h) : json_array());
+        json_decref(rec);
+    } else {
+        json_object_set_new(o, "state", json_string("closed"));
+    }
+    *out = o;
+    return HEALER_OK;
+}
+
 static json_t *be_knowledge(void *ud)
 {
     agent *a = ud;
@@ -337,6 +395,8 @@ static http_server *http_open(agent *a, const config *c, char *err, size_t errle
         .metrics = a->metrics,
         .collect = be_collect,
         .ud = a,
+        .heal = be_heal,
+        .issue = be_issue,
     };
     http_options o = {
         .allowed_hosts = (const char *const *)c->http_allowed_hosts,

@@ -64,4 +64,10 @@ int audit_sync(audit_log *a);
  * file is synced first; if the new one cannot be opened the old stays in use. */
 int audit_reopen(audit_log *a);
 
+/* audit_read.c: the lines of heal_id in state_dir/audit.jsonl, oldest first, searched in the
+ * file's last scan_max bytes and at most max of them (the newest); *truncated set when either
+ * bound cut something off. A new JSON array, or NULL with why (no file, not readable). */
+json_t *audit_heal_lines(const char *state_dir, uint64_t heal_id, size_t max, size_t scan_max,
+                         int *truncated, char *why, size_t whylen);
+
 #endif

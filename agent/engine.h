@@ -33,6 +33,12 @@ double engine_health(engine *e);
 void engine_counts(engine *e, size_t *open_issues, size_t *pending);
 json_t *engine_issues_json(engine *e);
 json_t *engine_pending_json(engine *e);
+/* A heal not finished yet (planning, pending, running), shaped like knowledge_heal_json's with
+ * "state" (planning | pending | waiting | executing | verifying) and "plan" (every step in
+ * order, with "ran" set on the ones done): a new reference, or NULL when there is none. */
+json_t *engine_heal_json(engine *e, uint64_t id);
+/* One open issue as in engine_issues_json, or NULL when it is not open. */
+json_t *engine_issue_json(engine *e, uint64_t id);
 /* The components behind the system health: [{"plugin", "component", "score"}]. */
 json_t *engine_health_json(engine *e);
 /* The heals finished since start, newest first (at most 100): for the --once summary. */

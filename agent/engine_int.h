@@ -98,6 +98,7 @@ typedef struct heal {
                                    now continues it (a partial plan), it does not start it */
     struct heal *wnext;         /* in its plugin's wait queue (phase H_WAITING) */
     unsigned char *asked;       /* per plugin: 1 = plan requested, 2 = answered */
+    json_t *decision;           /* why it went so (engine_explain.c); NULL until planned */
 } heal;
 
 /* A RESTORE sent and not yet acknowledged: it is sent again until it is. The issue it is about
@@ -196,6 +197,13 @@ int eng_send_to(engine *e, int idx, const msg *m);
 void eng_close_issue(engine *e, eissue *is);
 void eng_free_issue(eissue *is);
 void eng_free_heal(heal *h);
+/* engine_explain.c: the heal's decision record (candidates, the governor's verdict, the
+ * operator's word) and its bounded JSON text for the knowledge base (malloc'd, or NULL). */
+void eng_explain_candidates(engine *e, heal *h, int explored);
+void eng_explain_verdict(engine *e, heal *h, const char *verdict, const char *reason);
+void eng_explain_operator(heal *h, const char *word);
+char *eng_explain_text(const heal *h);
+json_t *eng_flags_json(uint32_t f);   /* engine_views.c: an action's flags as names */
 uint64_t eng_next_attempt(void);
 void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason);
 gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirmed);

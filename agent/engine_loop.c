@@ -26,6 +26,7 @@ static void run_command_inner(engine *e, cmd *c)
         snprintf(c->msg, sizeof c->msg, "no pending plan %llu", (unsigned long long)c->id);
         return;
     }
+    eng_explain_operator(h, c->c == HTTP_CMD_REJECT ? "rejected" : "confirmed");
     if (c->c == HTTP_CMD_REJECT) {
         governor_snooze(e->rt->gov, h->is->type, h->is->target,
                         clock_now() + e->rt->cfg->limits.cooldown_minutes * 60.0);

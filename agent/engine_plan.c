@@ -196,6 +196,57 @@ static void skip_futile(engine *e, heal *h)
     h->n_order = keep;
 }
 
+/* The governor's verdict on the plan in words, for the heal's record (healctl explain). */
+static void explain_verdict(engine *e, heal *h, gov_verdict v, size_t first)
+{
+    char why[300];
+    const msg_action *w = first < h->n_order ? h->order[first].action : NULL;
+    switch (v) {
+    case GOV_ALLOW:
+        if (w)
+            snprintf(why, sizeof why, "within the limits; %zu automatic step(s) run now, step %zu "
+                     "(%s) %s: it waits for a person", first, first + 1, w->name,
+                     risk_reason(w->flags));
+        else if (h->confirmed == 2)
+            snprintf(why, sizeof why, "within the limits; its risky actions run without asking: "
+                     "they succeeded %d times in a row after confirmation",
+                     e->rt->cfg->limits.auto_after_confirmations);
+        else
+            snprintf(why, sizeof why, "within the limits: no step needs a person");
+        break;
+    case GOV_DRY_RUN:
+        snprintf(why, sizeof why, "dry-run: every step only reports what it would do");
+        break;
+    case GOV_AWAITING_CONFIRMATION:
+        snprintf(why, sizeof why, "step 1 (%s) %s: it waits for a person",
+                 h->n_order ? h->order[0].action->name : "?",
+                 risk_reason(h->n_order ? h->order[0].action->flags : 0));
+        break;
+    case GOV_COOLDOWN:
+        snprintf(why, sizeof why, "a heal of %s on %s ran within the last %g min (cooldown)",
+                 h->is->type, h->is->target, e->rt->cfg->limits.cooldown_minutes);
+        break;
+    case GOV_RATE_LIMIT:
+        snprintf(why, sizeof why, "limits.max_heals_per_hour (%d) heals ran in the last hour",
+                 e->rt->cfg->limits.max_heals_per_hour);
+        break;
+    case GOV_LOW_HEALTH:
+        snprintf(why, sizeof why, "system health %.0f is below limits.min_health_for_auto (%d)",
+                 e->health_value, e->rt->cfg->limits.min_health_for_auto);
+        break;
+    case GOV_ROLLBACK_LIMIT:
+        snprintf(why, sizeof why, "limits.max_rollbacks_per_day (%d) rollbacks today",
+                 e->rt->cfg->limits.max_rollbacks_per_day);
+        break;
+    case GOV_PAUSED:
+        snprintf(why, sizeof why, "healing is paused (healctl resume)");
+        break;
+    default:
+        snprintf(why, sizeof why, "%s", gov_verdict_label(v));
+    }
+    eng_explain_verdict(e, h, gov_verdict_label(v), why);
+}
+
 void eng_decide(engine *e, heal *h)
 {
     eissue *is = h->is;
@@ -225,7 +276,9 @@ void eng_decide(engine *e, heal *h)
     for (size_t i = 0; i < h->n_cands; i++)
         h->order[i].action = &h->cands[i];
     h->n_order = h->n_cands;
-    planner_order(h->order, h->n_order, is->type, e->rt->kb, e->rt->cfg->exploration, &e->rng);
+    int explored = planner_order(h->order, h->n_order, is->type, e->rt->kb,
+                                 e->rt->cfg->exploration, &e->rng);
+    eng_explain_candidates(e, h, explored);
     metrics_confidence(e->rt->metrics, is->type, h->order[0].expected);
     h->dry_run = plan_is_dry(e, h);
     skip_futile(e, h);
@@ -294,6 +347,7 @@ void eng_decide(engine *e, heal *h)
 
     gov_request req = eng_gov_req(e, is, h, 0);
     gov_verdict v = governor_check(e->rt->gov, &req, clock_now());
+    explain_verdict(e, h, v, first);
     if ((v == GOV_ALLOW || v == GOV_AWAITING_CONFIRMATION) && eng_loop_check(e, h)) {
         /* the same fix keeps "working" and the issue keeps coming back: a person decides */
         h->cur = 0;
@@ -301,6 +355,7 @@ void eng_decide(engine *e, heal *h)
         eng_park(e, h);
         h->pending_reason = h->loop_reason;
         is->reason = "loop";
+        eng_explain_verdict(e, h, "loop", h->loop_reason);
         log_info("engine", "heal #%llu for %s on %s waits for a person: %s",
                  (unsigned long long)h->id, is->type, is->target, h->loop_reason);
         return;

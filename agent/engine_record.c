@@ -185,6 +185,7 @@ void eng_free_heal(heal *h)
         free((char *)a->after_json);
     }
     free(h->acts);
+    json_decref(h->decision);
     free(h);
 }
 
@@ -238,6 +239,7 @@ void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason
         (void)eng_send_to(e, h->step_plugin, &c);
     }
     h->attempt = 0;
+    char *decision = eng_explain_text(h);
     kb_heal kh = {
         .id = h->id,
         .issue_id = is->id,
@@ -254,10 +256,12 @@ void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason
         .finished_at = now,
         .actions = h->acts,
         .n_actions = h->n_acts,
+        .decision_json = decision,
     };
     if (e->rt->kb && knowledge_record_heal(e->rt->kb, &kh) < 0)
         log_error("engine", "heal #%llu could not be queued for the knowledge base",
                   (unsigned long long)h->id);
+    free(decision);
     if (!h->dry_run && h->n_acts)
         metrics_duration(e->rt->metrics, is->type, now - h->started_at);
     metrics_agent_heal_finished(e->rt->metrics, outcome, 1);

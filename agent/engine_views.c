@@ -159,7 +159,7 @@ json_t *engine_issues_json(engine *e)
     return json_pack("{s:o}", "issues", arr);
 }
 
-static json_t *flags_json(uint32_t f)
+json_t *eng_flags_json(uint32_t f)
 {
     json_t *a = json_array();
     if (f & HEALER_ACTION_REVERSIBLE) json_array_append_new(a, json_string("reversible"));
@@ -198,7 +198,7 @@ json_t *engine_pending_json(engine *e)
                                                                                    : ""),
                                                   "step", (int)a->step, "expected",
                                                   isfinite(x) ? x : 0.0, "flags",
-                                                  flags_json(a->flags)));
+                                                  eng_flags_json(a->flags)));
         }
         /* A plan that never expires (an infinite deadline) shows expires_at null: jansson
          * refuses a non-finite number, and the plan must not vanish from the list. */
@@ -283,3 +283,77 @@ json_t *engine_recent_json(engine *e)
     return c;
 }
 
+
+static const char *is_target(const heal *h)
+{
+    return h->is->target;
+}
+
+static const char *const HEAL_PHASE[] = { "planning", "pending", "waiting", "executing",
+                                          "verifying" };
+
+json_t *engine_heal_json(engine *e, uint64_t id)
+{
+    pthread_mutex_lock(&e->lock);
+    heal *h = u64map_get(e->heals, id);
+    json_t *o = NULL;
+    if (h) {
+        eissue *is = h->is;
+        o = json_pack("{s:I, s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:b, s:o, s:o}", "id",
+                      (json_int_t)h->id, "issue_id", (json_int_t)is->id, "issue_type",
+                      sanitize_json_str(is->type), "severity", eng_sev_name(h->severity),
+                      "target", sanitize_json_str(is->target), "plugin",
+                      sanitize_json_str(is->plugin), "summary", sanitize_json_str(is->summary),
+                      "state", HEAL_PHASE[h->phase], "dry_run", h->dry_run != 0, "detected_at",
+                      finite_or_null(h->detected_at), "started_at", time_or_null(h->started_at));
+    }
+    if (o) {
+        json_object_set_new(o, "outcome", json_null());
+        json_object_set_new(o, "reason", sanitize_json_str(h->phase == H_PENDING
+                                                               ? h->pending_reason : NULL));
+        if (h->phase == H_PENDING)
+            json_object_set_new(o, "expires_at", finite_or_null(h->pending_expires));
+        json_t *acts = json_array();
+        for (size_t k = 0; k < h->n_acts; k++) {
+            const kb_action *a = &h->acts[k];
+            json_array_append_new(acts, json_pack("{s:o, s:o, s:o, s:s, s:o, s:f}", "plugin",
+                                                  sanitize_json_str(a->plugin), "action",
+                                                  sanitize_json_str(a->action), "target",
+                                                  sanitize_json_str(a->target), "outcome",
+                                                  a->outcome ? a->outcome : "", "message",
+                                                  sanitize_json_str(a->message), "started_at",
+                                                  isfinite(a->started_at) ? a->started_at : 0.0));
+        }
+        json_object_set_new(o, "actions", acts);
+        json_t *plan = json_array();
+        for (size_t k = 0; k < h->n_order; k++) {
+            const msg_action *a = h->order[k].action;
+            json_array_append_new(plan, json_pack("{s:i, s:o, s:o, s:o, s:b}", "step",
+                                                  (int)k + 1, "plugin", sanitize_json_str(a->plugin),
+                                                  "action", sanitize_json_str(a->name), "target",
+                                                  sanitize_json_str(a->target ? a->target
+                                                                              : is_target(h)),
+                                                  "ran", k < h->cur));
+        }
+        json_object_set_new(o, "plan", plan);
+        json_object_set_new(o, "decision", h->decision ? json_deep_copy(h->decision)
+                                                       : json_null());
+    }
+    pthread_mutex_unlock(&e->lock);
+    return o;
+}
+
+json_t *engine_issue_json(engine *e, uint64_t id)
+{
+    /* The list is small (open issues) and this view is rare: one shape, built in one place. */
+    json_t *all = engine_issues_json(e), *found = NULL, *it;
+    size_t i;
+    json_array_foreach(json_object_get(all, "issues"), i, it) {
+        if ((uint64_t)json_integer_value(json_object_get(it, "id")) == id) {
+            found = json_incref(it);
+            break;
+        }
+    }
+    json_decref(all);
+    return found;
+}

@@ -408,7 +408,7 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
     }
     if (r.id == HTTP_RT_BAD_ID)
         return send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
-                          "the plan ID must be a decimal number from 1 to %llu without leading "
+                          "the ID must be a decimal number from 1 to %llu without leading "
                           "zeros, in %.200s", (unsigned long long)UINT64_MAX, url);
     /* POSTs always need the token; so does everything but /healthz from a client that is not
      * on this host (http.allow_remote): what the API shows is for the operator only. */
@@ -439,6 +439,8 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
     case HTTP_RT_STATUS: return http_serve_backend(c, "status", s->be.status, ud);
     case HTTP_RT_ISSUES: return http_serve_backend(c, "issues", s->be.issues, ud);
     case HTTP_RT_HEALS: return http_serve_heals(&s->be, c);
+    case HTTP_RT_HEAL: return http_serve_one(c, "heal", s->be.heal, ud, r.plan_id);
+    case HTTP_RT_ISSUE: return http_serve_one(c, "issue", s->be.issue, ud, r.plan_id);
     case HTTP_RT_PLUGINS: return http_serve_backend(c, "plugins", s->be.plugins, ud);
     case HTTP_RT_KNOWLEDGE: return http_serve_backend(c, "knowledge", s->be.knowledge, ud);
     case HTTP_RT_PENDING: return http_serve_backend(c, "pending plans", s->be.pending, ud);

@@ -38,6 +38,11 @@ typedef struct http_backend {
      * pushed (pending plans' age, plugin states); may run on several HTTP threads at once. */
     void (*collect)(void *ud);
     void *ud;
+    /* GET /api/v1/heals/ID and /api/v1/issues/ID: HEALER_OK with *out (a new reference),
+     * HEALER_E_NOTFOUND (404), other negative (500). NULL: 404 for every ID. Last, so the
+     * positional initializers of the views above stay valid. */
+    int (*heal)(void *ud, uint64_t id, json_t **out);
+    int (*issue)(void *ud, uint64_t id, json_t **out);
 } http_backend;
 
 typedef struct http_server http_server;

@@ -1,6 +1,6 @@
 /* http_api.c — the JSON API's handlers behind http.c's routing and authorization: the
  * backend views (status, issues, plugins, knowledge, pending, holds), /api/v1/heals and its
- * limit argument, and the operator's commands (confirm, reject, pause, resume). */
+ * limit argument, one heal or issue by ID, and the operator's commands (confirm, reject, pause, resume). */
 #include "http_int.h"
 
 #include <arpa/inet.h>
@@ -64,6 +64,22 @@ enum MHD_Result http_serve_heals(const http_backend *be, struct MHD_Connection *
     json_t *o = be->heals ? be->heals(be->ud, limit) : NULL;
     if (!o)
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "heals are not available");
+    return send_json(c, MHD_HTTP_OK, o, NULL);
+}
+
+enum MHD_Result http_serve_one(struct MHD_Connection *c, const char *what,
+                               int (*fn)(void *, uint64_t, json_t **), void *ud, uint64_t id)
+{
+    json_t *o = NULL;
+    int rc = fn ? fn(ud, id, &o) : HEALER_E_NOTFOUND;
+    if (rc == HEALER_E_NOTFOUND || (rc == HEALER_OK && !o))
+        return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "no %s with ID %llu", what,
+                          (unsigned long long)id);
+    if (rc < 0) {
+        json_decref(o);
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "%s %llu: %s", what,
+                          (unsigned long long)id, healer_rc_str(rc));
+    }
     return send_json(c, MHD_HTTP_OK, o, NULL);
 }
 

@@ -71,6 +71,22 @@ http_route_id http_route_match(const char *url, size_t len, http_route *out)
                 *out = r;
             return r.id;
         }
+    /* /api/v1/heals/ID and /api/v1/issues/ID: the rest of the path is the ID, all of it */
+    static const struct { const char *prefix; http_route_id id; } ONE[] = {
+        {"/api/v1/heals/", HTTP_RT_HEAL}, {"/api/v1/issues/", HTTP_RT_ISSUE}};
+    for (size_t i = 0; i < sizeof ONE / sizeof ONE[0]; i++) {
+        size_t ol = strlen(ONE[i].prefix);
+        if (len <= ol || memcmp(url, ONE[i].prefix, ol) != 0)
+            continue;
+        r.id = ONE[i].id;
+        if (http_parse_id(url + ol, len - ol, &r.plan_id) < 0) {
+            r.id = HTTP_RT_BAD_ID;
+            r.plan_id = 0;
+        }
+        if (out)
+            *out = r;
+        return r.id;
+    }
     size_t pl = sizeof PENDING_PREFIX - 1;
     if (len <= pl || memcmp(url, PENDING_PREFIX, pl) != 0)
         return HTTP_RT_NONE;

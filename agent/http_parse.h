@@ -10,18 +10,22 @@
 
 typedef enum http_route_id {
     HTTP_RT_NONE,      /* no such resource: 404 */
-    HTTP_RT_BAD_ID,    /* /api/v1/pending/ID/(confirm|reject) with an ID that is no number: 400 */
+    HTTP_RT_BAD_ID,    /* /api/v1/pending/ID/(confirm|reject), /api/v1/heals/ID or
+                          /api/v1/issues/ID with an ID that is no number: 400 */
     HTTP_RT_DASHBOARD, HTTP_RT_METRICS, HTTP_RT_HEALTHZ, HTTP_RT_STATUS, HTTP_RT_ISSUES,
     HTTP_RT_HEALS, HTTP_RT_PLUGINS, HTTP_RT_KNOWLEDGE, HTTP_RT_PENDING, HTTP_RT_PAUSE,
     HTTP_RT_RESUME, HTTP_RT_CONFIRM, HTTP_RT_REJECT,
     HTTP_RT_HOLDS,        /* GET: the list; POST: a new hold (http.c tells them apart) */
-    HTTP_RT_HOLD_RELEASE
+    HTTP_RT_HOLD_RELEASE,
+    HTTP_RT_HEAL,         /* GET /api/v1/heals/ID: one heal, why it went so, its audit lines */
+    HTTP_RT_ISSUE         /* GET /api/v1/issues/ID: one issue and its heals */
 } http_route_id;
 
 typedef struct http_route {
     http_route_id id;
     int post;          /* the route takes POST (else GET and HEAD) */
-    uint64_t plan_id;  /* HTTP_RT_CONFIRM, HTTP_RT_REJECT */
+    uint64_t plan_id;  /* the ID: HTTP_RT_CONFIRM, HTTP_RT_REJECT (a plan), HTTP_RT_HEAL (a heal),
+                          HTTP_RT_ISSUE (an issue) */
 } http_route;
 
 /* The longest plan id accepted: 20 digits hold any uint64_t. */

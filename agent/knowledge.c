@@ -224,7 +224,7 @@ static kb_item *heal_copy(const kb_heal *h)
     size_t bytes = sizeof(kb_item) + h->n_actions * sizeof(kb_action);
     bytes += str_size(h->issue_type) + str_size(h->severity) + str_size(h->target) +
              str_size(h->plugin) + str_size(h->summary) + str_size(h->outcome) +
-             str_size(h->reason);
+             str_size(h->reason) + str_size(h->decision_json);
     for (size_t i = 0; i < h->n_actions; i++) {
         const kb_action *a = &h->actions[i];
         bytes += str_size(a->plugin) + str_size(a->action) + str_size(a->target) +
@@ -247,6 +247,7 @@ static kb_item *heal_copy(const kb_heal *h)
     c->summary = str_copy(&cur, h->summary);
     c->outcome = str_copy(&cur, h->outcome);
     c->reason = str_copy(&cur, h->reason);
+    c->decision_json = str_copy(&cur, h->decision_json);
     for (size_t i = 0; i < h->n_actions; i++) {
         const kb_action *a = &h->actions[i];
         kb_action *d = &acts[i];
@@ -329,6 +330,7 @@ static int db_write_heal(knowledge *kb, const kb_heal *h)
     sqlite3_bind_double(st, 12, kb_finite_or_zero(h->started_at));
     sqlite3_bind_double(st, 13, kb_finite_or_zero(h->finished_at));
     sqlite3_bind_double(st, 14, heal_duration(h));
+    bind_text(st, 15, h->decision_json);
     if ((rc = step_done(st)) != SQLITE_OK)
         return rc;
     for (size_t i = 0; i < h->n_actions; i++) {

@@ -40,7 +40,12 @@ typedef struct kb_heal {
     int dry_run;                /* dry-run heals never change statistics */
     double detected_at, started_at, finished_at;
     const kb_action *actions; size_t n_actions;
+    /* Why it went so (engine_explain.c): a JSON object of the governor's verdict and the
+     * planner's candidates, at most KB_DECISION_MAX bytes; NULL when not known. */
+    const char *decision_json;
 } kb_heal;
+
+#define KB_DECISION_MAX 8192
 
 /* Opens (creating) state_dir/knowledge.db. A file that is not a valid database is renamed to
  * knowledge.db.corrupt-<time> with one error line, and a fresh one created. The page-by-page
@@ -94,5 +99,13 @@ double knowledge_confidence(uint64_t attempts, uint64_t successes, double prior_
  * database through a separate read connection: never on the metrics path. */
 json_t *knowledge_heals_json(knowledge *kb, int limit);   /* {"heals":[...]} newest first */
 json_t *knowledge_stats_json(knowledge *kb);              /* {"knowledge":[...]} */
+/* One heal as in knowledge_heals_json plus its "decision" (null when not recorded): HEALER_OK
+ * and *out, HEALER_E_NOTFOUND, or HEALER_E_IO (logged). Flushes the queue first, so a heal
+ * that just finished is found. */
+int knowledge_heal_json(knowledge *kb, uint64_t id, json_t **out);
+/* The issue as last recorded ({id, type, severity, target, plugin, summary, detected_at,
+ * heal_count}) with its newest heals (at most limit, newest first, without actions) in "heals":
+ * HEALER_OK and *out, HEALER_E_NOTFOUND, HEALER_E_IO. */
+int knowledge_issue_json(knowledge *kb, uint64_t id, int limit, json_t **out);
 
 #endif

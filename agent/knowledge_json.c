@@ -229,3 +229,142 @@ json_t *knowledge_stats_json(knowledge *kb)
     }
     return out;
 }
+
+/* ------------------------------------------------------------------ one heal, one issue */
+
+#define HEAL_COLUMNS                                                                          \
+    "SELECT id, issue_id, issue_type, severity, target, plugin, summary, outcome, reason,"    \
+    " dry_run, detected_at, started_at, finished_at, duration, decision FROM heals"
+
+/* A statement of the read connection made for one look-up (these are not on a hot path). */
+static int read_one(knowledge *kb, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(kb->rdb, sql, -1, st, NULL);
+    if (rc != SQLITE_OK)
+        log_error(KB_WHO, "%s: %s", kb->path, sqlite3_errmsg(kb->rdb));
+    return rc;
+}
+
+static int fill_heal(knowledge *kb, uint64_t id, json_t **out)
+{
+    sqlite3_stmt *st = NULL, *sa = NULL;
+    int rc = read_one(kb, HEAL_COLUMNS " WHERE id = ?1", &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+    }
+    json_t *h = heal_row(st);
+    json_t *acts = json_array();
+    if (h) {
+        json_object_set_new(h, "decision", jobject_text(sqlite3_column_text(st, 14)));
+        json_object_set_new(h, "actions", acts ? json_incref(acts) : json_array());
+    }
+    sqlite3_finalize(st);
+    rc = h ? read_one(kb, "SELECT heal_id, plugin, action, target, outcome, message, started_at,"
+                          " duration, before_json, after_json FROM heal_actions"
+                          " WHERE heal_id = ?1 ORDER BY seq", &sa)
+           : SQLITE_NOMEM;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(sa, 1, (sqlite3_int64)id);
+        while ((rc = sqlite3_step(sa)) == SQLITE_ROW)
+            json_array_append_new(acts, action_row(sa));
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(sa);
+    json_decref(acts);
+    if (rc != SQLITE_OK) {
+        json_decref(h);
+        return rc;
+    }
+    *out = h;
+    return SQLITE_OK;
+}
+
+/* Runs fill under read_mtx in one read transaction; maps SQLite's answer to a healer rc. */
+static int read_locked(knowledge *kb, int (*fill)(knowledge *, uint64_t, int, json_t **),
+                       uint64_t id, int limit, json_t **out, const char *what)
+{
+    *out = NULL;
+    if (!kb)
+        return HEALER_E_NOTFOUND;
+    knowledge_flush(kb);
+    pthread_mutex_lock(&kb->read_mtx);
+    int rc = kb_db_exec(kb->rdb, "BEGIN");
+    if (rc == SQLITE_OK)
+        rc = fill(kb, id, limit, out);
+    if (!sqlite3_get_autocommit(kb->rdb))
+        kb_db_exec(kb->rdb, "COMMIT");
+    if (rc != SQLITE_OK && rc != SQLITE_NOTFOUND) {
+        kb_note_rc(kb, rc);
+        log_error(KB_WHO, "%s: reading %s %" PRIu64 ": %s", kb->path, what, id,
+                  rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(kb->rdb));
+    }
+    pthread_mutex_unlock(&kb->read_mtx);
+    return rc == SQLITE_OK ? HEALER_OK : rc == SQLITE_NOTFOUND ? HEALER_E_NOTFOUND : HEALER_E_IO;
+}
+
+static int fill_heal_l(knowledge *kb, uint64_t id, int limit, json_t **out)
+{
+    (void)limit;
+    return fill_heal(kb, id, out);
+}
+
+int knowledge_heal_json(knowledge *kb, uint64_t id, json_t **out)
+{
+    return read_locked(kb, fill_heal_l, id, 0, out, "heal");
+}
+
+static int fill_issue(knowledge *kb, uint64_t id, int limit, json_t **out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = read_one(kb, "SELECT id, type, severity, target, plugin, summary, detected_at, heals"
+                          " FROM issues WHERE id = ?1", &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+    }
+    json_t *o = json_object();
+    if (o) {
+        json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
+        json_object_set_new(o, "type", jstr(sqlite3_column_text(st, 1)));
+        json_object_set_new(o, "severity", jstr(sqlite3_column_text(st, 2)));
+        json_object_set_new(o, "target", jstr(sqlite3_column_text(st, 3)));
+        json_object_set_new(o, "plugin", jstr(sqlite3_column_text(st, 4)));
+        json_object_set_new(o, "summary", jstr(sqlite3_column_text(st, 5)));
+        json_object_set_new(o, "detected_at", jreal(sqlite3_column_double(st, 6)));
+        json_object_set_new(o, "heal_count", json_integer(sqlite3_column_int64(st, 7)));
+    }
+    sqlite3_finalize(st);
+    if (!o)
+        return SQLITE_NOMEM;
+    json_t *list = json_array();
+    rc = read_one(kb, HEAL_COLUMNS " WHERE issue_id = ?1 ORDER BY id DESC LIMIT ?2", &st);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+        sqlite3_bind_int(st, 2, limit > 0 ? limit : 20);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            json_array_append_new(list, heal_row(st));
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    json_object_set_new(o, "heals", list ? list : json_array());
+    if (rc != SQLITE_OK) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return SQLITE_OK;
+}
+
+int knowledge_issue_json(knowledge *kb, uint64_t id, int limit, json_t **out)
+{
+    return read_locked(kb, fill_issue, id, limit, out, "issue");
+}

@@ -24,7 +24,7 @@
 #include "knowledge_int.h"
 
 #define KB_FILE "knowledge.db"
-#define KB_SCHEMA_VERSION 2
+#define KB_SCHEMA_VERSION 3
 #define KB_BUSY_TIMEOUT_MS 5000
 /* A file up to this size gets the full quick_check at every open, clean or not: it costs well
  * under a second even on a loaded machine. Above it, only after a run that did not close
@@ -119,12 +119,16 @@ static const char *const migrations[KB_SCHEMA_VERSION] = {
     "  action TEXT NOT NULL,"
     "  confirmed_successes INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (issue_type, action)) WITHOUT ROWID;",
+    /* 3: why a heal went as it did (engine_explain.c): the planner's candidates and the
+     * governor's verdict, one bounded JSON object per heal (healctl explain). */
+    "ALTER TABLE heals ADD COLUMN decision TEXT;",
 };
 
 /* The tables each schema version has: a file claiming a version without them is not ours. */
 static const char *const tables_of[KB_SCHEMA_VERSION][6] = {
     {"issues", "heals", "heal_actions", "stats", "meta", NULL},
     {"gov_heals", "gov_cooldowns", "gov_snoozes", "gov_state", "confirm_streaks", NULL},
+    {NULL}, /* 3 adds a column */
 };
 
 /* SQLite refuses a path with a symbolic link anywhere in it under SQLITE_OPEN_NOFOLLOW. */
@@ -529,8 +533,9 @@ static int open_databases(knowledge *kb, char *err, size_t errlen)
                 &kb->ins_issue, kb->path, err, errlen) ||
         prepare(kb->wdb,
                 "INSERT INTO heals (id, issue_id, issue_type, severity, target, plugin, summary,"
-                " outcome, reason, dry_run, detected_at, started_at, finished_at, duration)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                " outcome, reason, dry_run, detected_at, started_at, finished_at, duration,"
+                " decision)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 &kb->ins_heal, kb->path, err, errlen) ||
         prepare(kb->wdb,
                 "INSERT INTO heal_actions (heal_id, seq, plugin, action, target, outcome, success,"

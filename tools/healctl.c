@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libconfig.h>
 
 #include "healctl_int.h"
 #include "sanitize.h"
@@ -37,6 +38,7 @@
 
 #define DEFAULT_URL "http://127.0.0.1:9191"
 #define DEFAULT_TOKEN_FILE "/etc/healerd/token"
+#define DEFAULT_CONFIG "/etc/healerd/healerd.conf"
 #define DEFAULT_TIMEOUT 10.0
 #define MAX_TOKEN 4096
 
@@ -241,6 +243,9 @@ int healctl_call(const ctx *c, const req_info *ri, json_t **out)
         case 404:
             if (ri->id)
                 healctl_errmsg("no pending plan with ID %s (404: %s); see 'healctl pending'", ri->id, msg);
+            else if (ri->what)
+                healctl_errmsg("no %s with ID %s (404: %s); see 'healctl %s'", ri->what, ri->what_id,
+                               msg, strcmp(ri->what, "heal") == 0 ? "history" : "issues");
             else
                 healctl_errmsg("%s %s%s: not found (404: %s): is %s a healerd of this version?",
                        ri->method, c->u.base, ri->path, msg, c->u.base);
@@ -282,11 +287,18 @@ static void usage(FILE *f)
             "                  [--type TYPE] [--reason TEXT] [--even-critical]\n"
             "  unhold TARGET   release the holds on TARGET [--type TYPE] *\n"
             "  holds           the holds in force\n"
+            "  show heal ID    one heal: the governor's verdict, the candidates, every step\n"
+            "                  and actuator call (ID: see 'healctl history')\n"
+            "  show issue ID   one issue and the heals recorded for it\n"
+            "  explain ID      why heal ID went as it did, in sentences\n"
             "  * sends the bearer token from the token file\n"
             "\n"
             "Options:\n"
-            "  --url URL           the agent (default " DEFAULT_URL "; http only;\n"
+            "  --url URL           the agent (default: $HEALCTL_URL, else http.listen of\n"
+            "                      the config, else " DEFAULT_URL "; http only;\n"
             "                      IPv6 as http://[::1]:9191)\n"
+            "  -c, --config FILE   read http.listen from FILE (default " DEFAULT_CONFIG ")\n"
+            "  --no-legend         tables without their header line\n"
             "  --token-file FILE   bearer token for commands, first line (default\n"
             "                      " DEFAULT_TOKEN_FILE ")\n"
             "  --json              print the agent's JSON instead of tables\n"
@@ -330,6 +342,40 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
     return 1;
 }
 
+/* http.listen of a healerd config as a URL for a client on this host ("0.0.0.0:9191" is
+ * reached at 127.0.0.1, "[::]:9191" at [::1]). 0 and url; 1 the file has no http.listen (the
+ * default URL holds); -1 with why (the file named by -c cannot be read, or HTTP is off). */
+static int url_from_config(const char *file, int must, char *out, size_t n, char *why, size_t wn)
+{
+    config_t cf;
+    config_init(&cf);
+    int rc = 1;
+    const char *listen = NULL;
+    if (config_read_file(&cf, file) != CONFIG_TRUE) {
+        if (must || config_error_type(&cf) != CONFIG_ERR_FILE_IO) {
+            snprintf(why, wn, "%s:%d: %s", config_error_file(&cf) ? config_error_file(&cf) : file,
+                     config_error_line(&cf), config_error_text(&cf));
+            rc = -1;
+        }
+    } else if (config_lookup_string(&cf, "http.listen", &listen) == CONFIG_TRUE) {
+        if (!*listen) {
+            snprintf(why, wn, "%s: http.listen is empty: the agent serves no HTTP", file);
+            rc = -1;
+        } else if (strncmp(listen, "0.0.0.0:", 8) == 0) {
+            snprintf(out, n, "http://127.0.0.1:%s", listen + 8);
+            rc = 0;
+        } else if (strncmp(listen, "[::]:", 5) == 0) {
+            snprintf(out, n, "http://[::1]:%s", listen + 5);
+            rc = 0;
+        } else {
+            snprintf(out, n, "http://%s", listen);
+            rc = 0;
+        }
+    }
+    config_destroy(&cf);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     setlocale(LC_CTYPE, "");
@@ -338,7 +384,8 @@ int main(int argc, char **argv)
     ctx c = {.url_text = DEFAULT_URL, .token_file = DEFAULT_TOKEN_FILE, .timeout = DEFAULT_TIMEOUT};
     const char *pos[4];
     int npos = 0, end_opts = 0;
-    const char *limit_text = NULL, *timeout_text = NULL;
+    const char *limit_text = NULL, *timeout_text = NULL, *config_text = NULL;
+    int url_given = 0;
     /* hold/unhold (issue #11) */
     const char *for_text = NULL, *type_text = NULL, *reason_text = NULL;
     int even_critical = 0;
@@ -367,6 +414,14 @@ int main(int argc, char **argv)
             if (m < 0)
                 return EX_USAGE;
             c.url_text = v;
+            url_given = 1;
+        } else if ((m = opt_value(argc, argv, &i, "--config", &v)) != 0 ||
+                   (m = opt_value(argc, argv, &i, "-c", &v)) != 0) {
+            if (m < 0)
+                return EX_USAGE;
+            config_text = v;
+        } else if (strcmp(a, "--no-legend") == 0) {
+            healctl_no_legend = 1;
         } else if ((m = opt_value(argc, argv, &i, "--token-file", &v)) != 0) {
             if (m < 0)
                 return EX_USAGE;
@@ -458,7 +513,7 @@ int main(int argc, char **argv)
     }
     static const char *const known[] = {"status", "issues", "history", "plugins", "knowledge",
                                         "pending", "confirm", "reject", "pause", "resume",
-                                        "hold", "unhold", "holds"};
+                                        "hold", "unhold", "holds", "show", "explain"};
     int is_known = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++)
         if (strcmp(cmd, known[k]) == 0)
@@ -476,7 +531,22 @@ int main(int argc, char **argv)
                        "shell pattern)", cmd);
         return EX_USAGE;
     }
-    if (!want_id && !want_target && npos != 1) {
+    int is_show = strcmp(cmd, "show") == 0, is_explain = strcmp(cmd, "explain") == 0;
+    if (is_show && (npos != 3 || (strcmp(pos[1], "heal") != 0 && strcmp(pos[1], "issue") != 0))) {
+        healctl_errmsg("show needs 'heal ID' or 'issue ID' (see 'healctl history', 'healctl issues')");
+        return EX_USAGE;
+    }
+    if (is_explain && npos != 2) {
+        healctl_errmsg("explain needs exactly one heal ID (see 'healctl history')");
+        return EX_USAGE;
+    }
+    const char *one_id = is_show ? pos[2] : is_explain ? pos[1] : NULL;
+    if (one_id && !valid_id(one_id)) {
+        healctl_errmsg("%s: '%s' is not an ID (a positive number; see 'healctl %s')", cmd, one_id,
+                       is_show && pos[1][0] == 'i' ? "issues" : "history");
+        return EX_USAGE;
+    }
+    if (!want_id && !want_target && !one_id && npos != 1) {
         healctl_errmsg("%s takes no argument ('%s' is one too many)", cmd, pos[1]);
         return EX_USAGE;
     }
@@ -484,9 +554,29 @@ int main(int argc, char **argv)
         healctl_errmsg("%s: '%s' is not a plan ID (a positive number; see 'healctl pending')", cmd, pos[1]);
         return EX_USAGE;
     }
+    /* Where the agent is: --url, else $HEALCTL_URL, else the config's http.listen (the file
+     * of -c must be readable; the default one may be absent), else the default. */
+    char cfg_url[600], why[700];
+    const char *url_from = "--url";
+    const char *env = getenv("HEALCTL_URL");
+    if (!url_given && env && *env) {
+        c.url_text = env;
+        url_from = "HEALCTL_URL";
+    } else if (!url_given) {
+        int r = url_from_config(config_text ? config_text : DEFAULT_CONFIG, config_text != NULL,
+                                cfg_url, sizeof cfg_url, why, sizeof why);
+        if (r < 0 && config_text) {
+            healctl_errmsg("-c %s", why);
+            return EX_USAGE;
+        }
+        if (r == 0) {
+            c.url_text = cfg_url;
+            url_from = "http.listen";
+        }
+    }
     char err[1200];
     if (healctl_url_parse(c.url_text, &c.u, err, sizeof err) != 0) {
-        healctl_errmsg("--url %s", err);
+        healctl_errmsg("%s %s", url_from, err);
         return EX_USAGE;
     }
 
@@ -506,6 +596,10 @@ int main(int argc, char **argv)
         rc = healctl_cmd_pending(&c);
     else if (strcmp(cmd, "holds") == 0)
         rc = healctl_cmd_holds(&c);
+    else if (is_explain)
+        rc = healctl_cmd_explain(&c, one_id);
+    else if (is_show)
+        rc = pos[1][0] == 'h' ? healctl_cmd_show_heal(&c, one_id) : healctl_cmd_show_issue(&c, one_id);
     else if (want_target)
         rc = healctl_cmd_hold(&c, cmd[0] == 'u', pos[1], type_text, for_text, reason_text,
                               even_critical);

@@ -32,8 +32,7 @@ char *healctl_clean_text(const char *s)
 
 /* printf for text that quotes the agent's answers (targets, plugin and component names):
  * each line through the sanitizer, so nothing the agent relays drives the terminal. */
-static void cprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void cprintf(const char *fmt, ...)
+void healctl_cprintf(const char *fmt, ...)
 {
     char *raw = NULL;
     va_list ap;
@@ -92,24 +91,7 @@ static void text_truncate(char *s, size_t w)
     memcpy(s + i, mark, strlen(mark) + 1);
 }
 
-enum { COL_LEFT = 0, COL_RIGHT = 1 };
-
-typedef struct column {
-    const char *head;
-    int align;
-    size_t max;         /* cap in columns (0 = none) */
-} column;
-
-typedef struct table {
-    const column *cols;
-    size_t ncols;
-    char **cells;       /* row-major, owned */
-    size_t ncells, cap;
-    int oom;
-} table;
-
-static void table_cell(table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void table_cell(table *t, const char *fmt, ...)
+void healctl_table_cell(table *t, const char *fmt, ...)
 {
     if (t->oom)
         return;
@@ -139,6 +121,50 @@ static void table_cell(table *t, const char *fmt, ...)
     t->cells[t->ncells++] = c;
 }
 
+/* Cuts s in place to at most w columns in the middle ("/var/lib/…/knowledge.db"): the end of
+ * a path names the file, its start the tree it is in; both say more than either alone. */
+static void text_truncate_mid(char *s, size_t w)
+{
+    size_t tw = text_width(s);
+    if (tw <= w)
+        return;
+    const char *mark = healctl_utf8_term ? "\xe2\x80\xa6" : "...";
+    size_t mw = healctl_utf8_term ? 1 : 3;
+    if (w <= mw + 2) {
+        text_truncate(s, w);
+        return;
+    }
+    /* two thirds for the end: the file name matters most */
+    size_t tail = (w - mw) * 2 / 3, head = w - mw - tail;
+    /* byte offsets of the head's end and the tail's start, at code point boundaries */
+    size_t hb = 0, cols = 0;
+    for (; s[hb] && cols < head; hb++)
+        if (((unsigned char)s[hb + 1] & 0xc0) != 0x80)
+            cols++;
+    size_t skip = tw - tail, tb = 0;
+    cols = 0;
+    for (; s[tb]; tb++) {
+        if (((unsigned char)s[tb] & 0xc0) != 0x80) {
+            if (cols == skip)
+                break;
+            cols++;
+        }
+    }
+    size_t ml = strlen(mark), tl = strlen(s + tb);
+    memmove(s + hb + ml, s + tb, tl + 1);
+    memcpy(s + hb, mark, ml);
+}
+
+static void cut(char *s, size_t w, int align)
+{
+    if (align == COL_MID)
+        text_truncate_mid(s, w);
+    else
+        text_truncate(s, w);
+}
+
+int healctl_no_legend;
+
 static size_t terminal_width(void)
 {
     struct winsize ws;
@@ -155,7 +181,7 @@ static size_t terminal_width(void)
 
 /* Prints the table: columns as wide as their widest cell (within their cap); the last column
  * takes what the terminal has left. */
-static int table_print(table *t)
+int healctl_table_print(table *t)
 {
     if (t->oom) {
         healctl_errmsg("out of memory");
@@ -168,11 +194,11 @@ static int table_print(table *t)
     }
     size_t width[16] = {0};
     for (size_t c = 0; c < nc; c++) {
-        width[c] = text_width(t->cols[c].head);
+        width[c] = healctl_no_legend ? 0 : text_width(t->cols[c].head);
         for (size_t r = 0; r < nrows; r++) {
             char *cell = t->cells[r * nc + c];
             if (t->cols[c].max && c + 1 < nc)
-                text_truncate(cell, t->cols[c].max);
+                cut(cell, t->cols[c].max, t->cols[c].align);
             size_t w = text_width(cell);
             if (w > width[c])
                 width[c] = w;
@@ -180,20 +206,48 @@ static int table_print(table *t)
     }
     size_t term = terminal_width();
     if (term) {
+        /* The last column (a summary, a message) should keep a readable share: paths give way
+         * first, cut in the middle, down to PATH_MIN columns. */
+        enum { PATH_MIN = 16, LAST_WANT = 30 };
+        size_t lastw = 0;
+        for (size_t r = 0; r < nrows; r++) {
+            size_t w = text_width(t->cells[r * nc + nc - 1]);
+            if (w > lastw)
+                lastw = w;
+        }
+        size_t want = lastw < LAST_WANT ? lastw : LAST_WANT;
+        for (;;) {
+            size_t used = 0;
+            for (size_t c = 0; c + 1 < nc; c++)
+                used += width[c] + 2;
+            if (used + want <= term)
+                break;
+            size_t widest = nc;
+            for (size_t c = 0; c + 1 < nc; c++)
+                if (t->cols[c].align == COL_MID && width[c] > PATH_MIN &&
+                    (widest == nc || width[c] > width[widest]))
+                    widest = c;
+            if (widest == nc)
+                break;
+            size_t over = used + want - term, room = width[widest] - PATH_MIN;
+            width[widest] -= over < room ? over : room;
+            for (size_t r = 0; r < nrows; r++)
+                cut(t->cells[r * nc + widest], width[widest], COL_MID);
+        }
         size_t used = 0;
         for (size_t c = 0; c + 1 < nc; c++)
             used += width[c] + 2;
         size_t left = term > used + 10 ? term - used : 10;
         for (size_t r = 0; r < nrows; r++)
-            text_truncate(t->cells[r * nc + nc - 1], left);
+            cut(t->cells[r * nc + nc - 1], left, t->cols[nc - 1].align);
     } else if (t->cols[nc - 1].max) {
         for (size_t r = 0; r < nrows; r++)
-            text_truncate(t->cells[r * nc + nc - 1], t->cols[nc - 1].max);
+            cut(t->cells[r * nc + nc - 1], t->cols[nc - 1].max, t->cols[nc - 1].align);
     }
-    for (size_t r = 0; r <= nrows; r++) {
+    for (size_t r = healctl_no_legend ? 1 : 0; r <= nrows; r++) {
         for (size_t c = 0; c < nc; c++) {
             const char *s = r == 0 ? t->cols[c].head : t->cells[(r - 1) * nc + c];
-            size_t pad = width[c] - text_width(s);
+            size_t w = text_width(s), pad = width[c] > w ? width[c] - w : 0;
             int last = c + 1 == nc;
             if (t->cols[c].align == COL_RIGHT)
                 printf("%*s%s", (int)pad, "", s);
@@ -205,7 +259,7 @@ static int table_print(table *t)
     return 0;
 }
 
-static void table_free(table *t)
+void healctl_table_free(table *t)
 {
     for (size_t i = 0; i < t->ncells; i++)
         free(t->cells[i]);
@@ -220,7 +274,7 @@ const char *healctl_jstr(const json_t *o, const char *key, const char *dflt)
     return s ? s : dflt;
 }
 
-static int jnum(const json_t *o, const char *key, double *out)
+int healctl_jnum(const json_t *o, const char *key, double *out)
 {
     json_t *v = json_object_get(o, key);
     if (!json_is_number(v))
@@ -233,7 +287,7 @@ static int jnum(const json_t *o, const char *key, double *out)
 static void fmt_int(char *b, size_t n, const json_t *o, const char *key)
 {
     double v;
-    if (jnum(o, key, &v))
+    if (healctl_jnum(o, key, &v))
         snprintf(b, n, "%.0f", v);
     else
         snprintf(b, n, "-");
@@ -254,10 +308,10 @@ static void fmt_span(char *b, size_t n, double s)
 }
 
 /* A duration that may be short (an action took 0.2 s). */
-static void fmt_duration(char *b, size_t n, const json_t *o, const char *key)
+void healctl_fmt_duration(char *b, size_t n, const json_t *o, const char *key)
 {
     double s;
-    if (!jnum(o, key, &s) || s < 0)
+    if (!healctl_jnum(o, key, &s) || s < 0)
         snprintf(b, n, "-");
     else if (s < 10)
         snprintf(b, n, "%.1fs", s);
@@ -273,10 +327,10 @@ static double now_real(void)
 }
 
 /* Within a day: "5m ago" / "in 5m"; otherwise local time "YYYY-MM-DD HH:MM:SS". */
-static void fmt_time(char *b, size_t n, const json_t *o, const char *key)
+void healctl_fmt_time(char *b, size_t n, const json_t *o, const char *key)
 {
     double t;
-    if (!jnum(o, key, &t) || t <= 0 || t > 1e11) {
+    if (!healctl_jnum(o, key, &t) || t <= 0 || t > 1e11) {
         snprintf(b, n, "-");
         return;
     }
@@ -331,11 +385,11 @@ json_t *healctl_want_array(const ctx *c, json_t *root, const char *key)
 }
 
 /* "until 14:05:03 (4m left)" for an end time in epoch seconds; "" when absent or past. */
-static void fmt_until(char *b, size_t n, const json_t *o, const char *key)
+void healctl_fmt_until(char *b, size_t n, const json_t *o, const char *key)
 {
     double t;
     b[0] = '\0';
-    if (!jnum(o, key, &t) || t <= 0 || t > 1e11)
+    if (!healctl_jnum(o, key, &t) || t <= 0 || t > 1e11)
         return;
     double left = t - now_real();
     if (left <= 0)
@@ -356,13 +410,13 @@ static void print_entries(const json_t *arr, const char *what)
     const json_t *e;
     json_array_foreach(arr, i, e) {
         char until[96];
-        fmt_until(until, sizeof until, e, "until");
+        healctl_fmt_until(until, sizeof until, e, "until");
         if (!until[0])
             continue;
         char *type = healctl_clean_text(healctl_jstr(e, "issue_type", "?"));
         char *target = healctl_clean_text(healctl_jstr(e, "target", "?"));
         const char *sev = healctl_jstr(e, "severity", NULL);
-        cprintf("               %s %s on %s %s%s%s%s\n", what, type ? type : "?",
+        healctl_cprintf("               %s %s on %s %s%s%s%s\n", what, type ? type : "?",
                target ? target : "?", until, sev ? " (after a " : "", sev ? sev : "",
                sev ? " heal)" : "");
         free(type);
@@ -373,34 +427,34 @@ static void print_entries(const json_t *arr, const char *what)
 int healctl_cmd_status(const ctx *c)
 {
     json_t *root;
-    int rc = healctl_call(c, &(req_info){"GET", "/api/v1/status", NULL}, &root);
+    int rc = healctl_call(c, &(req_info){.method = "GET", .path = "/api/v1/status", .id = NULL}, &root);
     if (rc != EX_OK || c->json) {
         json_decref(root);
         return rc;
     }
     char up[32], v[64];
     double d;
-    if (jnum(root, "uptime_seconds", &d))
+    if (healctl_jnum(root, "uptime_seconds", &d))
         fmt_span(up, sizeof up, d);
     else
         snprintf(up, sizeof up, "-");
     char *ver = healctl_clean_text(healctl_jstr(root, "version", "?"));
     char *abi = healctl_clean_text(healctl_jstr(root, "abi", "?"));
     char *mode = healctl_clean_text(healctl_jstr(root, "mode", "?"));
-    cprintf("healerd %s (plugin ABI %s) at %s\n", ver ? ver : "?", abi ? abi : "?", c->u.base);
+    healctl_cprintf("healerd %s (plugin ABI %s) at %s\n", ver ? ver : "?", abi ? abi : "?", c->u.base);
     free(ver);
     free(abi);
-    cprintf("  mode         %s%s\n", mode ? mode : "?",
+    healctl_cprintf("  mode         %s%s\n", mode ? mode : "?",
            json_is_true(json_object_get(root, "paused")) ? ", PAUSED (no healing until resume)" : "");
     free(mode);
-    cprintf("  uptime       %s\n", up);
-    if (jnum(root, "health", &d)) {
+    healctl_cprintf("  uptime       %s\n", up);
+    if (healctl_jnum(root, "health", &d)) {
         /* Name the component that pulls the number down, so "why 50?" has an answer. */
         const json_t *worst = NULL, *comp;
         size_t ci;
         double ws = 101, s;
         json_array_foreach(json_object_get(root, "health_components"), ci, comp) {
-            if (jnum(comp, "score", &s) && s < ws) {
+            if (healctl_jnum(comp, "score", &s) && s < ws) {
                 ws = s;
                 worst = comp;
             }
@@ -408,7 +462,7 @@ int healctl_cmd_status(const ctx *c)
         if (worst && ws < 100) {
             char *wp = healctl_clean_text(healctl_jstr(worst, "plugin", "?"));
             char *wc = healctl_clean_text(healctl_jstr(worst, "component", "?"));
-            cprintf("  health       %.1f / 100 (lowest: %s %s at %.0f)\n", d, wp ? wp : "?",
+            healctl_cprintf("  health       %.1f / 100 (lowest: %s %s at %.0f)\n", d, wp ? wp : "?",
                    wc ? wc : "?", ws);
             free(wp);
             free(wc);
@@ -419,32 +473,32 @@ int healctl_cmd_status(const ctx *c)
         printf("  health       -\n");
     }
     fmt_int(v, sizeof v, root, "open_issues");
-    cprintf("  open issues  %s\n", v);
+    healctl_cprintf("  open issues  %s\n", v);
     fmt_int(v, sizeof v, root, "pending");
-    cprintf("  pending      %s%s\n", v,
-           jnum(root, "pending", &d) && d > 0 ? " (see 'healctl pending')" : "");
+    healctl_cprintf("  pending      %s%s\n", v,
+           healctl_jnum(root, "pending", &d) && d > 0 ? " (see 'healctl pending')" : "");
     const json_t *l = json_object_get(root, "limits");
     if (json_is_object(l)) {
         char a[32], b[32], m[32];
         fmt_int(a, sizeof a, l, "heals_last_hour");
         fmt_int(b, sizeof b, l, "heals_left_this_hour");
         fmt_int(m, sizeof m, l, "max_heals_per_hour");
-        cprintf("  heals        %s in the last hour, %s left (max %s)\n", a, b, m);
+        healctl_cprintf("  heals        %s in the last hour, %s left (max %s)\n", a, b, m);
         fmt_int(a, sizeof a, l, "rollbacks_today");
         fmt_int(b, sizeof b, l, "rollbacks_left_today");
         fmt_int(m, sizeof m, l, "max_rollbacks_per_day");
-        cprintf("  rollbacks    %s today, %s left (max %s)\n", a, b, m);
+        healctl_cprintf("  rollbacks    %s today, %s left (max %s)\n", a, b, m);
         fmt_int(a, sizeof a, l, "min_health_for_auto");
-        cprintf("  auto-heal    when health >= %s, or the issue is critical\n", a);
+        healctl_cprintf("  auto-heal    when health >= %s, or the issue is critical\n", a);
         fmt_int(a, sizeof a, l, "cooldowns_active");
-        if (jnum(l, "cooldown_minutes", &d))
+        if (healctl_jnum(l, "cooldown_minutes", &d))
             snprintf(b, sizeof b, "%g", d);
         else
             snprintf(b, sizeof b, "-");
-        cprintf("  cooldowns    %s active (%s min each)\n", a, b);
+        healctl_cprintf("  cooldowns    %s active (%s min each)\n", a, b);
         print_entries(json_object_get(root, "cooldowns"), "cooldown");
         print_entries(json_object_get(root, "snoozes"), "rejected: snoozed");
-        if (jnum(l, "auto_after_confirmations", &d) && d > 0)
+        if (healctl_jnum(l, "auto_after_confirmations", &d) && d > 0)
             printf("  confirmed    risky actions run without asking after %.0f confirmed "
                    "successes in a row\n", d);
     }
@@ -455,7 +509,7 @@ int healctl_cmd_status(const ctx *c)
         fmt_int(r, sizeof r, bus, "received");
         fmt_int(dr, sizeof dr, bus, "dropped");
         fmt_int(ma, sizeof ma, bus, "malformed");
-        cprintf("  bus          %s sent, %s received, %s dropped, %s malformed\n", s, r, dr, ma);
+        healctl_cprintf("  bus          %s sent, %s received, %s dropped, %s malformed\n", s, r, dr, ma);
     }
     json_decref(root);
     return EX_OK;
@@ -464,7 +518,7 @@ int healctl_cmd_status(const ctx *c)
 int healctl_cmd_issues(const ctx *c)
 {
     json_t *root;
-    int rc = healctl_call(c, &(req_info){"GET", "/api/v1/issues", NULL}, &root);
+    int rc = healctl_call(c, &(req_info){.method = "GET", .path = "/api/v1/issues", .id = NULL}, &root);
     if (rc != EX_OK || c->json) {
         json_decref(root);
         return rc;
@@ -481,7 +535,7 @@ int healctl_cmd_issues(const ctx *c)
     }
     static const column cols[] = {
         {"ID", COL_RIGHT, 0}, {"SEVERITY", COL_LEFT, 8}, {"STATE", COL_LEFT, 80},
-        {"TYPE", COL_LEFT, 28}, {"TARGET", COL_LEFT, 32}, {"LAST SEEN", COL_LEFT, 0},
+        {"TYPE", COL_LEFT, 28}, {"TARGET", COL_MID, 32}, {"LAST SEEN", COL_LEFT, 0},
         {"COUNT", COL_RIGHT, 0}, {"SUMMARY", COL_LEFT, 100}};
     table t = {cols, sizeof cols / sizeof *cols, NULL, 0, 0, 0};
     size_t i;
@@ -489,29 +543,29 @@ int healctl_cmd_issues(const ctx *c)
     json_array_foreach(arr, i, it) {
         char id[32], seen[48], count[32];
         fmt_int(id, sizeof id, it, "id");
-        fmt_time(seen, sizeof seen, it, "last_seen");
+        healctl_fmt_time(seen, sizeof seen, it, "last_seen");
         fmt_int(count, sizeof count, it, "count");
         const char *state = healctl_jstr(it, "state", "-"), *reason = healctl_jstr(it, "reason", NULL);
         char cd[96], sn[96], wait[256] = "";
-        fmt_until(cd, sizeof cd, it, "cooldown_until");
-        fmt_until(sn, sizeof sn, it, "snoozed_until");
+        healctl_fmt_until(cd, sizeof cd, it, "cooldown_until");
+        healctl_fmt_until(sn, sizeof sn, it, "snoozed_until");
         if (cd[0] || sn[0])
             snprintf(wait, sizeof wait, "; %s%s%s%s%s", cd[0] ? "cooldown " : "", cd,
                      cd[0] && sn[0] ? "; " : "", sn[0] ? "rejected, snoozed " : "", sn);
-        table_cell(&t, "%s", id);
-        table_cell(&t, "%s", healctl_jstr(it, "severity", "-"));
+        healctl_table_cell(&t, "%s", id);
+        healctl_table_cell(&t, "%s", healctl_jstr(it, "severity", "-"));
         if (reason && *reason)
-            table_cell(&t, "%s (%s)%s", state, reason, wait);
+            healctl_table_cell(&t, "%s (%s)%s", state, reason, wait);
         else
-            table_cell(&t, "%s%s", state, wait);
-        table_cell(&t, "%s", healctl_jstr(it, "type", "-"));
-        table_cell(&t, "%s", healctl_jstr(it, "target", "-"));
-        table_cell(&t, "%s", seen);
-        table_cell(&t, "%s", count);
-        table_cell(&t, "%s", healctl_jstr(it, "summary", ""));
+            healctl_table_cell(&t, "%s%s", state, wait);
+        healctl_table_cell(&t, "%s", healctl_jstr(it, "type", "-"));
+        healctl_table_cell(&t, "%s", healctl_jstr(it, "target", "-"));
+        healctl_table_cell(&t, "%s", seen);
+        healctl_table_cell(&t, "%s", count);
+        healctl_table_cell(&t, "%s", healctl_jstr(it, "summary", ""));
     }
-    rc = table_print(&t) == 0 ? EX_OK : EX_AGENT;
-    table_free(&t);
+    rc = healctl_table_print(&t) == 0 ? EX_OK : EX_AGENT;
+    healctl_table_free(&t);
     json_decref(root);
     return rc;
 }
@@ -524,7 +578,7 @@ int healctl_cmd_history(const ctx *c, long limit)
     else
         snprintf(path, sizeof path, "/api/v1/heals");
     json_t *root;
-    int rc = healctl_call(c, &(req_info){"GET", path, NULL}, &root);
+    int rc = healctl_call(c, &(req_info){.method = "GET", .path = path, .id = NULL}, &root);
     if (rc != EX_OK || c->json) {
         json_decref(root);
         return rc;
@@ -541,7 +595,7 @@ int healctl_cmd_history(const ctx *c, long limit)
     }
     static const column cols[] = {
         {"ID", COL_RIGHT, 0}, {"WHEN", COL_LEFT, 0}, {"TYPE", COL_LEFT, 28},
-        {"TARGET", COL_LEFT, 32}, {"OUTCOME", COL_LEFT, 28}, {"TOOK", COL_RIGHT, 0},
+        {"TARGET", COL_MID, 32}, {"OUTCOME", COL_LEFT, 28}, {"TOOK", COL_RIGHT, 0},
         {"ACTIONS", COL_LEFT, 100}};
     table t = {cols, sizeof cols / sizeof *cols, NULL, 0, 0, 0};
     size_t i;
@@ -550,17 +604,17 @@ int healctl_cmd_history(const ctx *c, long limit)
         char id[32], when[48], took[32];
         fmt_int(id, sizeof id, h, "id");
         double dummy;
-        fmt_time(when, sizeof when, h, jnum(h, "started_at", &dummy) ? "started_at" : "detected_at");
-        fmt_duration(took, sizeof took, h, "duration_seconds");
+        healctl_fmt_time(when, sizeof when, h, healctl_jnum(h, "started_at", &dummy) ? "started_at" : "detected_at");
+        healctl_fmt_duration(took, sizeof took, h, "duration_seconds");
         const char *outcome = healctl_jstr(h, "outcome", "-"), *reason = healctl_jstr(h, "reason", NULL);
-        table_cell(&t, "%s", id);
-        table_cell(&t, "%s", when);
-        table_cell(&t, "%s", healctl_jstr(h, "issue_type", "-"));
-        table_cell(&t, "%s", healctl_jstr(h, "target", "-"));
-        table_cell(&t, "%s%s%s%s", strcmp(outcome, "dry_run") == 0 ? "dry-run" : outcome,
+        healctl_table_cell(&t, "%s", id);
+        healctl_table_cell(&t, "%s", when);
+        healctl_table_cell(&t, "%s", healctl_jstr(h, "issue_type", "-"));
+        healctl_table_cell(&t, "%s", healctl_jstr(h, "target", "-"));
+        healctl_table_cell(&t, "%s%s%s%s", strcmp(outcome, "dry_run") == 0 ? "dry-run" : outcome,
                    reason && *reason ? " (" : "", reason && *reason ? reason : "",
                    reason && *reason ? ")" : "");
-        table_cell(&t, "%s", took);
+        healctl_table_cell(&t, "%s", took);
         /* Each action with its own outcome: "renice pid:123 healed; kill pid:123 failed". */
         buf acts = {0};
         healctl_buf_add(&acts, "", 0);
@@ -581,11 +635,11 @@ int healctl_cmd_history(const ctx *c, long limit)
                 healctl_buf_add(&acts, out, strlen(out));
             }
         }
-        table_cell(&t, "%s", acts.data && acts.len ? acts.data : healctl_jstr(h, "summary", ""));
+        healctl_table_cell(&t, "%s", acts.data && acts.len ? acts.data : healctl_jstr(h, "summary", ""));
         free(acts.data);
     }
-    rc = table_print(&t) == 0 ? EX_OK : EX_AGENT;
-    table_free(&t);
+    rc = healctl_table_print(&t) == 0 ? EX_OK : EX_AGENT;
+    healctl_table_free(&t);
     json_decref(root);
     return rc;
 }
@@ -595,46 +649,46 @@ int healctl_cmd_history(const ctx *c, long limit)
 static void plugin_child_cells(table *t, const json_t *p)
 {
     const json_t *proc = json_object_get(p, "process");
-    table_cell(t, "%s", healctl_jstr(p, "isolation", "-"));
+    healctl_table_cell(t, "%s", healctl_jstr(p, "isolation", "-"));
     if (!json_is_object(proc)) {
         for (int k = 0; k < 4; k++)
-            table_cell(t, "-");
+            healctl_table_cell(t, "-");
         return;
     }
     const char *run = healctl_jstr(proc, "run_state", "-");
     char when[64], last[64];
     double pid = 0, crashes = 0;
     double at;
-    if (strcmp(run, "restarting") == 0 && jnum(proc, "next_start", &at) && at > 0 && at < 1e11) {
+    if (strcmp(run, "restarting") == 0 && healctl_jnum(proc, "next_start", &at) && at > 0 && at < 1e11) {
         time_t tt = (time_t)at;
         struct tm tm;
         char clock[32] = "?";
         if (localtime_r(&tt, &tm))
             strftime(clock, sizeof clock, "%H:%M:%S", &tm);
-        fmt_time(when, sizeof when, proc, "next_start");
-        table_cell(t, "restarting at %s (%s)", clock, when);
+        healctl_fmt_time(when, sizeof when, proc, "next_start");
+        healctl_table_cell(t, "restarting at %s (%s)", clock, when);
     } else {
-        table_cell(t, "%s", run);
+        healctl_table_cell(t, "%s", run);
     }
-    if (jnum(proc, "pid", &pid) && pid > 0)
-        table_cell(t, "%.0f", pid);
+    if (healctl_jnum(proc, "pid", &pid) && pid > 0)
+        healctl_table_cell(t, "%.0f", pid);
     else
-        table_cell(t, "-");
-    jnum(proc, "crashes", &crashes);
-    table_cell(t, "%.0f", crashes);
+        healctl_table_cell(t, "-");
+    healctl_jnum(proc, "crashes", &crashes);
+    healctl_table_cell(t, "%.0f", crashes);
     const char *lc = healctl_jstr(proc, "last_crash", NULL);
     if (lc && *lc) {
-        fmt_time(last, sizeof last, proc, "last_crash_time");
-        table_cell(t, "%s (%s)", lc, last);
+        healctl_fmt_time(last, sizeof last, proc, "last_crash_time");
+        healctl_table_cell(t, "%s (%s)", lc, last);
     } else {
-        table_cell(t, "-");
+        healctl_table_cell(t, "-");
     }
 }
 
 int healctl_cmd_plugins(const ctx *c)
 {
     json_t *root;
-    int rc = healctl_call(c, &(req_info){"GET", "/api/v1/plugins", NULL}, &root);
+    int rc = healctl_call(c, &(req_info){.method = "GET", .path = "/api/v1/plugins", .id = NULL}, &root);
     if (rc != EX_OK || c->json) {
         json_decref(root);
         return rc;
@@ -667,23 +721,23 @@ int healctl_cmd_plugins(const ctx *c)
         }
         char iv[32] = "-";
         double d;
-        if (jnum(p, "interval", &d) && d > 0)
+        if (healctl_jnum(p, "interval", &d) && d > 0)
             snprintf(iv, sizeof iv, "%gs", d);
         char *types = join_array(json_object_get(p, "issue_types"), NULL, ",");
-        table_cell(&t, "%s", name);
-        table_cell(&t, "%s", healctl_jstr(p, "version", "-"));
-        table_cell(&t, "%s", state);
-        table_cell(&t, "%s", iv);
+        healctl_table_cell(&t, "%s", name);
+        healctl_table_cell(&t, "%s", healctl_jstr(p, "version", "-"));
+        healctl_table_cell(&t, "%s", state);
+        healctl_table_cell(&t, "%s", iv);
         plugin_child_cells(&t, p);
-        table_cell(&t, "%s", types && *types ? types : "-");
+        healctl_table_cell(&t, "%s", types && *types ? types : "-");
         if (reason && *reason)
-            table_cell(&t, "%s: %s", file, reason);
+            healctl_table_cell(&t, "%s: %s", file, reason);
         else
-            table_cell(&t, "%s", healctl_jstr(p, "description", ""));
+            healctl_table_cell(&t, "%s", healctl_jstr(p, "description", ""));
         free(types);
     }
-    rc = table_print(&t) == 0 ? EX_OK : EX_AGENT;
-    table_free(&t);
+    rc = healctl_table_print(&t) == 0 ? EX_OK : EX_AGENT;
+    healctl_table_free(&t);
     json_decref(root);
     return rc;
 }
@@ -691,7 +745,7 @@ int healctl_cmd_plugins(const ctx *c)
 int healctl_cmd_knowledge(const ctx *c)
 {
     json_t *root;
-    int rc = healctl_call(c, &(req_info){"GET", "/api/v1/knowledge", NULL}, &root);
+    int rc = healctl_call(c, &(req_info){.method = "GET", .path = "/api/v1/knowledge", .id = NULL}, &root);
     if (rc != EX_OK || c->json) {
         json_decref(root);
         return rc;
@@ -718,23 +772,23 @@ int healctl_cmd_knowledge(const ctx *c)
         fmt_int(at, sizeof at, k, "attempts");
         fmt_int(su, sizeof su, k, "successes");
         double a, s, cf;
-        if (jnum(k, "attempts", &a) && jnum(k, "successes", &s) && a > 0)
+        if (healctl_jnum(k, "attempts", &a) && healctl_jnum(k, "successes", &s) && a > 0)
             snprintf(rate, sizeof rate, "%.0f%%", 100.0 * s / a);
-        if (jnum(k, "confidence", &cf))
+        if (healctl_jnum(k, "confidence", &cf))
             snprintf(conf, sizeof conf, "%.2f", cf);
-        table_cell(&t, "%s", healctl_jstr(k, "issue_type", "-"));
-        table_cell(&t, "%s", healctl_jstr(k, "action", "-"));
-        table_cell(&t, "%s", at);
-        table_cell(&t, "%s", su);
-        table_cell(&t, "%s", rate);
-        table_cell(&t, "%s", conf);
+        healctl_table_cell(&t, "%s", healctl_jstr(k, "issue_type", "-"));
+        healctl_table_cell(&t, "%s", healctl_jstr(k, "action", "-"));
+        healctl_table_cell(&t, "%s", at);
+        healctl_table_cell(&t, "%s", su);
+        healctl_table_cell(&t, "%s", rate);
+        healctl_table_cell(&t, "%s", conf);
         char cs[32];
         fmt_int(cs, sizeof cs, k, "confirmed_successes");
-        table_cell(&t, "%s", cs);
-        table_cell(&t, "%s", json_is_true(json_object_get(k, "automatic")) ? "yes" : "no");
+        healctl_table_cell(&t, "%s", cs);
+        healctl_table_cell(&t, "%s", json_is_true(json_object_get(k, "automatic")) ? "yes" : "no");
     }
-    rc = table_print(&t) == 0 ? EX_OK : EX_AGENT;
-    table_free(&t);
+    rc = healctl_table_print(&t) == 0 ? EX_OK : EX_AGENT;
+    healctl_table_free(&t);
     json_decref(root);
     return rc;
 }
@@ -742,7 +796,7 @@ int healctl_cmd_knowledge(const ctx *c)
 int healctl_cmd_pending(const ctx *c)
 {
     json_t *root;
-    int rc = healctl_call(c, &(req_info){"GET", "/api/v1/pending", NULL}, &root);
+    int rc = healctl_call(c, &(req_info){.method = "GET", .path = "/api/v1/pending", .id = NULL}, &root);
     if (rc != EX_OK || c->json) {
         json_decref(root);
         return rc;
@@ -758,7 +812,7 @@ int healctl_cmd_pending(const ctx *c)
         return EX_OK;
     }
     static const column cols[] = {
-        {"ID", COL_RIGHT, 0}, {"TYPE", COL_LEFT, 28}, {"TARGET", COL_LEFT, 32},
+        {"ID", COL_RIGHT, 0}, {"TYPE", COL_LEFT, 28}, {"TARGET", COL_MID, 32},
         {"SEVERITY", COL_LEFT, 8}, {"CREATED", COL_LEFT, 0}, {"EXPIRES", COL_LEFT, 0},
         {"ACTIONS", COL_LEFT, 48}, {"WHY CONFIRM", COL_LEFT, 80}};
     table t = {cols, sizeof cols / sizeof *cols, NULL, 0, 0, 0};
@@ -767,21 +821,21 @@ int healctl_cmd_pending(const ctx *c)
     json_array_foreach(arr, i, p) {
         char id[32], cr[48], ex[48];
         fmt_int(id, sizeof id, p, "id");
-        fmt_time(cr, sizeof cr, p, "created_at");
-        fmt_time(ex, sizeof ex, p, "expires_at");
+        healctl_fmt_time(cr, sizeof cr, p, "created_at");
+        healctl_fmt_time(ex, sizeof ex, p, "expires_at");
         char *acts = join_array(json_object_get(p, "actions"), "action", ", ");
-        table_cell(&t, "%s", id);
-        table_cell(&t, "%s", healctl_jstr(p, "issue_type", "-"));
-        table_cell(&t, "%s", healctl_jstr(p, "target", "-"));
-        table_cell(&t, "%s", healctl_jstr(p, "severity", "-"));
-        table_cell(&t, "%s", cr);
-        table_cell(&t, "%s", ex);
-        table_cell(&t, "%s", acts && *acts ? acts : "-");
-        table_cell(&t, "%s", healctl_jstr(p, "reason", ""));
+        healctl_table_cell(&t, "%s", id);
+        healctl_table_cell(&t, "%s", healctl_jstr(p, "issue_type", "-"));
+        healctl_table_cell(&t, "%s", healctl_jstr(p, "target", "-"));
+        healctl_table_cell(&t, "%s", healctl_jstr(p, "severity", "-"));
+        healctl_table_cell(&t, "%s", cr);
+        healctl_table_cell(&t, "%s", ex);
+        healctl_table_cell(&t, "%s", acts && *acts ? acts : "-");
+        healctl_table_cell(&t, "%s", healctl_jstr(p, "reason", ""));
         free(acts);
     }
-    rc = table_print(&t) == 0 ? EX_OK : EX_AGENT;
-    table_free(&t);
+    rc = healctl_table_print(&t) == 0 ? EX_OK : EX_AGENT;
+    healctl_table_free(&t);
     json_decref(root);
     if (rc == EX_OK)
         printf("\nconfirm with 'healctl confirm ID', refuse with 'healctl reject ID'\n");
@@ -791,7 +845,7 @@ int healctl_cmd_pending(const ctx *c)
 int healctl_cmd_post(const ctx *c, const char *path, const char *id, const char *done)
 {
     json_t *root;
-    int rc = healctl_call(c, &(req_info){"POST", path, id}, &root);
+    int rc = healctl_call(c, &(req_info){.method = "POST", .path = path, .id = id}, &root);
     if (rc != EX_OK) {
         json_decref(root);
         return rc;
@@ -806,7 +860,7 @@ int healctl_cmd_post(const ctx *c, const char *path, const char *id, const char 
         rc = EX_AGENT;
     } else if (!c->json) {
         char *m = healctl_clean_text(msg && *msg ? msg : done);
-        cprintf("%s\n", m ? m : done);
+        healctl_cprintf("%s\n", m ? m : done);
         free(m);
     }
     json_decref(root);

@@ -92,7 +92,7 @@ int healctl_cmd_hold(const ctx *c, int release, const char *target, const char *
 int healctl_cmd_holds(const ctx *c)
 {
     json_t *root;
-    int rc = healctl_call(c, &(req_info){"GET", "/api/v1/holds", NULL}, &root);
+    int rc = healctl_call(c, &(req_info){.method = "GET", .path = "/api/v1/holds", .id = NULL}, &root);
     /* --json: healctl_call printed the agent's text already. */
     if (rc != EX_OK || c->json) {
         json_decref(root);

@@ -1,6 +1,7 @@
 /* fuzz_http_route.c — libFuzzer target for the HTTP server's request-path decisions: percent
  * decoding (never longer, never a new NUL), routing and plan ids (a command route is exactly
- * /api/v1/pending/<canonical decimal>/(confirm|reject)), and the Host allow-list (an allowed
+ * /api/v1/pending/<canonical decimal>/(confirm|reject); a heal or an issue is exactly
+ * /api/v1/heals/<canonical decimal> or /api/v1/issues/<canonical decimal>), and the Host allow-list (an allowed
  * value names a listed host, with at most a numeric port). */
 #include <inttypes.h>
 #include <stdint.h>
@@ -23,8 +24,17 @@ static void check_route(const char *url, size_t len)
                          id == HTTP_RT_CONFIRM ? "confirm" : "reject");
         if (r.plan_id == 0 || !r.post || (size_t)n != len || memcmp(want, url, len) != 0)
             abort();
+    } else if (id == HTTP_RT_HEAL || id == HTTP_RT_ISSUE) {
+        char want[64];
+        int n = snprintf(want, sizeof want, "/api/v1/%s/%" PRIu64,
+                         id == HTTP_RT_HEAL ? "heals" : "issues", r.plan_id);
+        if (r.plan_id == 0 || r.post || (size_t)n != len || memcmp(want, url, len) != 0)
+            abort();
     } else if (id == HTTP_RT_BAD_ID) {
-        if (r.plan_id != 0 || len < 16 || memcmp(url, "/api/v1/pending/", 16) != 0)
+        if (r.plan_id != 0 ||
+            !((len > 16 && memcmp(url, "/api/v1/pending/", 16) == 0) ||
+              (len > 14 && memcmp(url, "/api/v1/heals/", 14) == 0) ||
+              (len > 15 && memcmp(url, "/api/v1/issues/", 15) == 0)))
             abort();
     } else if (id != HTTP_RT_NONE) {
         /* every other route is one of the documented paths, byte for byte (docs/http-api.md;

@@ -245,11 +245,12 @@ static void test_migration_from_v1(void **state)
     knowledge *kb = open_kb(f->dir);
     knowledge_close(kb);
     db_exec(f->dir, "DROP TABLE gov_heals; DROP TABLE gov_cooldowns; DROP TABLE gov_snoozes;"
-                    " DROP TABLE gov_state; DROP TABLE confirm_streaks; PRAGMA user_version = 1;");
+                    " DROP TABLE gov_state; DROP TABLE confirm_streaks;"
+                    " ALTER TABLE heals DROP COLUMN decision; PRAGMA user_version = 1;");
     assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 1);
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'gov_%%'"), 0);
     kb = open_kb(f->dir);
-    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 2);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 3);
     governor *g = start(kb, T0);
     gov_request a = req("cpu_high", "a", HEALER_SEV_LOW);
     assert_int_equal(governor_commit(g, &a, T0), 0);

@@ -130,6 +130,69 @@ static json_t *be_heals(void *ud, int limit)
         "before", "cpu_percent", 97.0, "after", "cpu_percent", 40.0));
 }
 
+/* Heal 5: two candidates weighed, two steps run, two audit lines (an actuator call and a step). */
+#define LONG_PATH "/var/lib/some/very/deep/directory/tree/that/goes/on/and/on/healerd-state/knowledge.db"
+static int be_heal(void *ud, uint64_t id, json_t **out)
+{
+    (void)ud;
+    if (id != 5)
+        return HEALER_E_NOTFOUND;
+    double t = now_s();
+    json_t *h = json_pack(
+        "{s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:n, s:b, s:f, s:f, s:f, s:f}",
+        "id", 5, "issue_id", 12, "issue_type", "cpu_high", "severity", "high", "target", "cpu",
+        "plugin", "cpu", "summary", "CPU at 97%", "outcome", "healed", "reason", "dry_run", 0,
+        "detected_at", t - 151, "started_at", t - 150, "finished_at", t - 148.5,
+        "duration_seconds", 1.5);
+    json_object_set_new(h, "decision", json_pack(
+        "{s:[{s:s, s:s, s:s, s:i, s:f, s:f, s:f, s:i, s:b, s:[]},"
+        "    {s:s, s:s, s:s, s:i, s:f, s:f, s:f, s:i, s:b, s:[s]}], s:i, s:s,"
+        " s:{s:s, s:s, s:f, s:i, s:i, s:f}}",
+        "candidates",
+        "plugin", "cpu", "action", "renice", "target", "pid:123", "step", 1, "impact", 0.1,
+        "prior", 0.6, "expected", 0.8, "attempts", 4, "explored", 0, "flags",
+        "plugin", "cpu", "action", "kill", "target", "pid:123", "step", 2, "impact", 0.9,
+        "prior", 0.5, "expected", 0.5, "attempts", 0, "explored", 0, "flags", "stops",
+        "candidates_total", 2, "first", "the only candidate of the gentlest step (step 1)",
+        "governor", "verdict", "allow", "reason", "within the limits: no step needs a person",
+        "at", t - 150, "heals_left_this_hour", 8, "max_heals_per_hour", 10,
+        "cooldown_until", t + 250));
+    json_object_set_new(h, "actions", json_pack(
+        "[{s:s, s:s, s:s, s:s, s:s, s:f, s:f}, {s:s, s:s, s:s, s:s, s:s, s:f, s:f}]",
+        "plugin", "cpu", "action", "renice", "target", "pid:123", "outcome", "not_healed",
+        "message", "reniced 123 to 10", "started_at", t - 150, "duration_seconds", 0.2,
+        "plugin", "cpu", "action", "kill", "target", LONG_PATH, "outcome", "healed",
+        "message", "killed 123", "started_at", t - 149, "duration_seconds", 0.3));
+    json_object_set_new(h, "audit", json_pack(
+        "[{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:b}, {s:s, s:i, s:s, s:s, s:n, s:s, s:s, s:s, s:b}]",
+        "time", "2026-01-01T10:00:00.000Z", "heal_id", 5, "plugin", "cpu", "action", "kill",
+        "actuator", "signal", "target", "pid:123", "result", "ok", "message", "SIGTERM to 123",
+        "dry_run", 0,
+        "time", "2026-01-01T10:00:00.100Z", "heal_id", 5, "plugin", "cpu", "action", "kill",
+        "actuator", "target", "pid:123", "result", "healed", "message", "killed 123",
+        "dry_run", 0));
+    json_object_set_new(h, "audit_truncated", json_false());
+    *out = remember(h);
+    return HEALER_OK;
+}
+
+static int be_issue(void *ud, uint64_t id, json_t **out)
+{
+    (void)ud;
+    if (id != 12)
+        return HEALER_E_NOTFOUND;
+    double t = now_s();
+    *out = remember(json_pack(
+        "{s:i, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:s, s:n, s:i, s:f, s:n, s:b,"
+        " s:[{s:i, s:s, s:n, s:f, s:f}]}",
+        "id", 12, "type", "cpu_high", "severity", "high", "target", "cpu", "summary",
+        "CPU at 97%", "plugin", "cpu", "first_seen", t - 300, "last_seen", t - 10, "count", 5,
+        "state", "open", "reason", "heal_id", 5, "cooldown_until", t + 250, "snoozed_until",
+        "open", 1, "heals", "id", 5, "outcome", "healed", "reason", "started_at", t - 150,
+        "duration_seconds", 1.5));
+    return HEALER_OK;
+}
+
 static json_t *be_plugins(void *ud)
 {
     (void)ud;
@@ -301,7 +364,7 @@ static int group_setup(void **state)
 
     fx.m = metrics_new("luminous_nix");
     fx.be = (http_backend){be_status, be_issues, be_heals, be_plugins, be_knowledge, be_pending,
-                           be_command, be_holds, be_hold, fx.m, NULL, NULL};
+                           be_command, be_holds, be_hold, fx.m, NULL, NULL, be_heal, be_issue};
     char err[256];
     fx.srv = http_start("127.0.0.1:0", fx.token, &fx.be, err, sizeof err);
     if (!fx.srv) {
@@ -360,6 +423,9 @@ static void drain(int fd, char *b, size_t cap, size_t *len, int *open_)
     b[*len] = '\0';
 }
 
+/* Set for one run by a test (NAME=VALUE), put in the child's environment after the rest. */
+static char *child_env[2];
+
 /* Runs healctl with the NULL-terminated arguments; argv[0] is added. */
 static void run_healctl(run *r, const char *arg, ...)
 {
@@ -384,7 +450,11 @@ static void run_healctl(run *r, const char *arg, ...)
         dup2(pe[1], STDERR_FILENO);
         /* Stable output: no terminal width, the C locale ("..." as the truncation mark). */
         unsetenv("COLUMNS");
+        unsetenv("HEALCTL_URL");
         setenv("LC_ALL", "C", 1);
+        for (size_t k = 0; k < sizeof child_env / sizeof *child_env; k++)
+            if (child_env[k])
+                putenv(child_env[k]);
         execv(healctl, (char *const *)argv);
         _exit(127);
     }
@@ -1194,6 +1264,165 @@ static void silent_agent_times_out(void **state)
     assert_contains(R.err, "no answer");
 }
 
+/* ---- show, explain (issue #13) ---------------------------------------------------------- */
+
+static void show_heal_output(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "show", "heal", "5", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "heal 5: cpu_high on cpu (high)");
+    assert_contains(R.out, "outcome     healed");
+    assert_contains(R.out, "governor    allow: within the limits: no step needs a person");
+    assert_contains(R.out, "cooldown    until ");
+    assert_contains(R.out, "first       the only candidate of the gentlest step (step 1)");
+    char l[1024];
+    line_with(R.out, "  renice ", l, sizeof l);   /* the candidates table: renice first, 80 % */
+    assert_contains(l, "80%");
+    assert_contains(l, "60%");
+    line_with(R.out, "kill", l, sizeof l);
+    assert_contains(l, "50%");
+    assert_contains(l, "stops");
+    assert_contains(R.out, "not_healed");
+    assert_contains(R.out, "killed 123");
+    assert_contains(R.out, "signal (for kill)");
+    assert_contains(R.out, "SIGTERM to 123");
+    assert_contains(R.out, "step kill");
+}
+
+static void explain_sentences(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "explain", "5", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "Heal 5 was for cpu_high on cpu (high severity), issue 12: \"CPU at 97%\"");
+    assert_contains(R.out, "The planner weighed 2 candidates:");
+    assert_contains(R.out, "1. cpu renice on pid:123 (step 1): expected success 80% (tried 4 times before, prior 60%)");
+    assert_contains(R.out, "2. cpu kill on pid:123 (step 2): expected success 50% (never tried");
+    assert_contains(R.out, "renice went first: the only candidate of the gentlest step (step 1).");
+    assert_contains(R.out, "The governor decided \"allow\": within the limits: no step needs a person (8 of 10 heals were left this hour).");
+    assert_contains(R.out, "Its cooldown holds a new heal of this issue type and target until ");
+    assert_contains(R.out, "Step 1: cpu ran renice on pid:123: not_healed, \"reniced 123 to 10\" (took 0.2s).");
+    assert_contains(R.out, "Step 2: cpu ran kill on " LONG_PATH ": healed, \"killed 123\" (took 0.3s).");
+    assert_contains(R.out, "Actuator call: cpu signal on pid:123: ok, SIGTERM to 123.");
+    assert_contains(R.out, "The audit log has 2 lines for this heal, 1 of them actuator calls.");
+    assert_contains(R.out, "Outcome: healed.");
+    run_healctl(&R, "--url", fx.url, "--json", "explain", "5", NULL);
+    assert_exit(&R, 0);
+    json_t *got = json_loads(R.out, 0, NULL), *want = take_last_answer();
+    assert_non_null(got);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+}
+
+static void show_issue_output(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "show", "issue", "12", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "issue 12: cpu_high on cpu (high)");
+    assert_contains(R.out, "seen        5 times");
+    assert_contains(R.out, "cooldown    no new heal until ");
+    assert_contains(R.out, "latest heal 5 (healctl explain 5)");
+    char l[512];
+    line_with(R.out, "healed", l, sizeof l);
+    assert_contains(l, "1.5s");
+}
+
+static void show_unknown_is_404(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "show", "heal", "99", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "no heal with ID 99 (404");
+    assert_contains(R.err, "healctl history");
+    run_healctl(&R, "--url", fx.url, "explain", "98", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "no heal with ID 98");
+    run_healctl(&R, "--url", fx.url, "show", "issue", "99", NULL);
+    assert_exit(&R, 1);
+    assert_contains(R.err, "no issue with ID 99 (404");
+    run_healctl(&R, "--url", fx.url, "show", "heal", "x1", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--url", fx.url, "show", "plan", "1", NULL);
+    assert_exit(&R, 2);
+    run_healctl(&R, "--url", fx.url, "explain", NULL);
+    assert_exit(&R, 2);
+}
+
+/* At 80 columns the path is cut in the middle (its end kept) and the message column keeps room. */
+static void narrow_table_keeps_path_end(void **state)
+{
+    (void)state;
+    child_env[0] = "COLUMNS=80";
+    run_healctl(&R, "--url", fx.url, "show", "heal", "5", NULL);
+    child_env[0] = NULL;
+    assert_exit(&R, 0);
+    char l[1024];
+    line_with(R.out, "killed 123", l, sizeof l);
+    assert_contains(l, "knowledge.db");
+    assert_contains(l, "...");
+    assert_not_contains(l, LONG_PATH);
+    /* every table line fits */
+    for (const char *p = R.out; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (n > 80 && !strstr(p, "Heal") && strncmp(p, "  ", 2) != 0 && strncmp(p, "heal ", 5) != 0)
+            fail_msg("line of %zu columns at 80:\n%.*s", n, (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+    run_healctl(&R, "--url", fx.url, "show", "heal", "5", NULL);
+    line_with(R.out, "killed 123", l, sizeof l);
+    assert_true(strlen(l) > 80); /* not a terminal: only the columns' own caps */
+    assert_contains(l, "knowledge.db");
+}
+
+static void no_legend_drops_headers(void **state)
+{
+    (void)state;
+    run_healctl(&R, "--url", fx.url, "issues", NULL);
+    assert_contains(R.out, "SEVERITY");
+    run_healctl(&R, "--url", fx.url, "--no-legend", "issues", NULL);
+    assert_exit(&R, 0);
+    assert_not_contains(R.out, "SEVERITY");
+    assert_contains(R.out, "cpu_high");
+}
+
+static void healctl_url_env(void **state)
+{
+    (void)state;
+    static char env[300];
+    snprintf(env, sizeof env, "HEALCTL_URL=%s", fx.url);
+    child_env[0] = env;
+    run_healctl(&R, "status", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "healerd 0.1.0");
+    /* --url wins over the environment */
+    run_healctl(&R, "--url", "http://127.0.0.1:1", "status", NULL);
+    assert_exit(&R, 2);
+    child_env[0] = "HEALCTL_URL=ftp://x";
+    run_healctl(&R, "status", NULL);
+    child_env[0] = NULL;
+    assert_exit(&R, 2);
+    assert_contains(R.err, "HEALCTL_URL");
+    /* http.listen from -c FILE */
+    char cfg[] = "/tmp/healctl-cfg-XXXXXX";
+    int fd = mkstemp(cfg);
+    assert_true(fd >= 0);
+    dprintf(fd, "http = { listen = \"%s\"; };\n", fx.url + strlen("http://"));
+    close(fd);
+    run_healctl(&R, "-c", cfg, "status", NULL);
+    assert_exit(&R, 0);
+    assert_contains(R.out, "healerd 0.1.0");
+    fd = open(cfg, O_WRONLY | O_TRUNC);
+    dprintf(fd, "http = { listen = 9; ;\n");
+    close(fd);
+    run_healctl(&R, "-c", cfg, "status", NULL);
+    assert_exit(&R, 2);
+    assert_contains(R.err, cfg);
+    unlink(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1221,6 +1450,13 @@ int main(void)
         cmocka_unit_test(hold_bytes_sent),
         cmocka_unit_test(bad_answers_are_1),
         cmocka_unit_test(silent_agent_times_out),
+        cmocka_unit_test(show_heal_output),
+        cmocka_unit_test(explain_sentences),
+        cmocka_unit_test(show_issue_output),
+        cmocka_unit_test(show_unknown_is_404),
+        cmocka_unit_test(narrow_table_keeps_path_end),
+        cmocka_unit_test(no_legend_drops_headers),
+        cmocka_unit_test(healctl_url_env),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

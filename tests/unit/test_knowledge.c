@@ -222,7 +222,7 @@ static void test_record_reopen(void **state)
     assert_int_equal(db_int(f->dir, "SELECT attempts FROM stats WHERE issue_type = 'cpu_high'"
                                     " AND action = 'renice'"), 3);
     assert_int_equal(db_int(f->dir, "SELECT count(*) FROM stats WHERE action = 'freeze'"), 0);
-    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 2);
+    assert_int_equal(db_int(f->dir, "PRAGMA user_version"), 3);
     assert_stats_consistent(f->dir);
 
     kb = open_kb(f->dir);
@@ -332,6 +332,48 @@ static void test_heals_json_shape_and_order(void **state)
     j = knowledge_heals_json(kb, 1);
     assert_int_equal(json_array_size(json_object_get(j, "heals")), 1);
     json_decref(j);
+    knowledge_close(kb);
+}
+
+/* One heal by id keeps its decision (the planner's candidates, the governor's verdict) and its
+ * actions in order; its issue lists it; an unknown id is NOTFOUND; queued heals are found. */
+static void test_one_heal_and_issue(void **state)
+{
+    fixture *f = *state;
+    knowledge *kb = open_kb(f->dir);
+    kb_action acts[] = {ACT_KILL_FAIL, ACT_FREEZE_SKIPPED};
+    uint64_t id = knowledge_next_heal_id(kb);
+    kb_heal h = make_heal(id, 77, "cpu_high", 0, acts, 2);
+    h.decision_json = "{\"governor\":{\"verdict\":\"allow\"},\"candidates\":[{\"action\":\"kill\"},"
+                      "{\"action\":\"freeze\"}]}";
+    assert_int_equal(knowledge_record_heal(kb, &h), HEALER_OK); /* queued, not yet committed */
+    kb_heal h2 = make_heal(knowledge_next_heal_id(kb), 77, "cpu_high", 0, NULL, 0);
+    assert_int_equal(knowledge_record_heal(kb, &h2), HEALER_OK);
+    json_t *o = NULL;
+    assert_int_equal(knowledge_heal_json(kb, id, &o), HEALER_OK);
+    assert_non_null(o);
+    json_t *d = json_object_get(o, "decision");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(d, "governor"), "verdict")),
+                        "allow");
+    assert_int_equal(json_array_size(json_object_get(d, "candidates")), 2);
+    json_t *a = json_object_get(o, "actions");
+    assert_int_equal(json_array_size(a), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "action")), "kill");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1), "action")), "freeze");
+    json_decref(o);
+    /* no decision recorded: null, not an error */
+    assert_int_equal(knowledge_heal_json(kb, h2.id, &o), HEALER_OK);
+    assert_true(json_is_null(json_object_get(o, "decision")));
+    json_decref(o);
+    assert_int_equal(knowledge_heal_json(kb, 999999, &o), HEALER_E_NOTFOUND);
+    assert_null(o);
+    assert_int_equal(knowledge_issue_json(kb, 77, 20, &o), HEALER_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "heal_count")), 2);
+    json_t *hs = json_object_get(o, "heals");
+    assert_int_equal(json_array_size(hs), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(hs, 0), "id")), (json_int_t)h2.id);
+    json_decref(o);
+    assert_int_equal(knowledge_issue_json(kb, 78, 20, &o), HEALER_E_NOTFOUND);
     knowledge_close(kb);
 }
 
@@ -1031,6 +1073,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsafe_state_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heals_json_shape_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_heal_and_issue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_json_and_confidence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_pages, setup, teardown),
