@@ -66,8 +66,8 @@ static double memory_next_period(memory *s, const memory_level *lv)
 
 static void memory_arm(memory *s, double period)
 {
-    if (s->tfd < 0)
-        return;
+    if (s->tfd < 0 || (period <= 0 && s->period <= 0))
+        return;   /* disarmed already: not a system call a second on a healthy host */
     struct itimerspec its;
     memset(&its, 0, sizeof its);
     if (period > 0) {
