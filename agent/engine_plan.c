@@ -285,10 +285,7 @@ void eng_decide(engine *e, heal *h)
     if (h->n_order == 0) {
         /* Everything proposed was just tried and changed nothing: nothing runs, nothing is
          * recorded as a heal, and a person must look (logged once per issue). The plugins are
-         * asked again 30 s on, or at once when the issue gets worse (on_issue clears the wait):
-         * a worse state may bring a harsher step. Not on every repeat: that was a plan request
-         * per interval, and the issue showed "healing" while each one was out. */
-        is->retry_at_mono = clock_mono() + 30;
+         * asked again when the issue repeats: a worse state may bring a harsher step. */
         if (!is->exhausted)
             log_info("engine", "issue #%llu %s on %s: every action proposed for this state ran "
                      "within the last %.0f min and changed nothing: needs a person",

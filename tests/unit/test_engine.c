@@ -666,15 +666,6 @@ static void test_futile_skipped_then_exhausted(void **state)
     assert_int_equal(is->state, IS_FAILED);
     assert_string_equal(is->reason, "exhausted");
 
-    /* repeats of the same state within 30 s ask no plugin again (they did on every interval) */
-    mark = h->n_log;
-    for (int i = 0; i < 5; i++) {
-        hx_advance(h, 5);
-        hx_issue(h, "det", "tx", "a", 1);
-    }
-    assert_int_equal(hx_count(h, mark, MSG_PLAN_REQ, NULL), 0);
-    assert_int_equal(is->state, IS_FAILED);
-
     /* a worse state is re-decided at once, and its own marks are not those of the milder one */
     mark = h->n_log;
     uint64_t id2 = raise(h, "a", 2);
