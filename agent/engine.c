@@ -151,6 +151,10 @@ void eng_execute_next(engine *e, heal *h)
         eng_finish_heal(e, h, "cancelled", "the issue cleared during the heal");
         return;
     }
+    if (e->stopping) {
+        eng_finish_heal(e, h, "cancelled", "the agent is stopping");
+        return;
+    }
     if (h->cur >= h->n_order) {
         eng_finish_heal(e, h, h->dry_run ? "dry_run" : "failed",
                         h->dry_run ? NULL : "no action healed the issue");

@@ -182,6 +182,10 @@ struct engine {
     cmd *cmds;
     int efd;
     atomic_int stop;
+    /* Set (under lock) when the restores before stop begin: from then on no heal is planned
+     * and no step is sent, or a plan reply answered during the wait for the restores' ACKs
+     * would undo the restore (a process stopped again after its SIGCONT). */
+    int stopping;
     pthread_t thread;
     int running;
     int stopped;                /* engine_stop ran: restores are done */
@@ -226,6 +230,10 @@ int eng_send_restore(engine *e, int idx, const eissue *is);
 /* Sends again the unacknowledged RESTOREs that are due (all of them when force). */
 void eng_retry_restores(engine *e, int force);
 size_t eng_restores_outstanding(engine *e);
+/* The stop begins (caller holds the lock): no heal is planned and no step sent from now on, and
+ * every plugin that acted on a still-open issue gets its RESTORE. Returns the restores
+ * outstanding (these and older unacknowledged ones). */
+size_t eng_begin_stop(engine *e);
 void eng_restore_acked(engine *e, const msg *m);
 void eng_free_restores(engine *e);
 

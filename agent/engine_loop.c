@@ -229,14 +229,7 @@ static int poll_once(engine *e, long timeout_ms)
 static void restore_all(engine *e, double timeout_s)
 {
     pthread_mutex_lock(&e->lock);
-    for (eissue *is = e->ihead; is; is = is->next) {
-        for (size_t i = 0; i < is->n_acted; i++) {
-            int idx = eng_plugin_index(e, is->acted[i]);
-            if (idx >= 0 && e->set->v[idx].desc.restore)
-                eng_send_restore(e, idx, is);
-        }
-    }
-    size_t sent = eng_restores_outstanding(e); /* and any still unacknowledged from before */
+    size_t sent = eng_begin_stop(e);
     pthread_mutex_unlock(&e->lock);
     if (!sent)
         return;

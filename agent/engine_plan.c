@@ -400,7 +400,7 @@ int eng_held(engine *e, eissue *is)
 
 void eng_maybe_heal(engine *e, eissue *is)
 {
-    if (is->active || clock_mono() < is->retry_at_mono)
+    if (e->stopping || is->active || clock_mono() < is->retry_at_mono)
         return;
     if (eng_held(e, is))
         return;

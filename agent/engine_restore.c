@@ -94,6 +94,28 @@ void eng_retry_restores(engine *e, int force)
     }
 }
 
+size_t eng_begin_stop(engine *e)
+{
+    e->stopping = 1;
+    /* A step still executing may have acted, or will: its plugin restores too, and as the
+     * RESTORE follows the EXECUTE on the same queue, it runs after the step. */
+    size_t it = 0;
+    void *val;
+    while (u64map_next(e->heals, &it, NULL, &val)) {
+        heal *h = val;
+        if (h->phase == H_EXECUTING && !h->dry_run && h->cur < h->n_order)
+            eng_note_acted(h->is, h->order[h->cur].action->plugin);
+    }
+    for (eissue *is = e->ihead; is; is = is->next) {
+        for (size_t i = 0; i < is->n_acted; i++) {
+            int idx = eng_plugin_index(e, is->acted[i]);
+            if (idx >= 0 && e->set->v[idx].desc.restore)
+                eng_send_restore(e, idx, is);
+        }
+    }
+    return eng_restores_outstanding(e); /* and any still unacknowledged from before */
+}
+
 size_t eng_restores_outstanding(engine *e)
 {
     size_t n = 0;
