@@ -96,6 +96,10 @@ static int plan_is_dry(engine *e, const heal *h)
 
 void eng_start_execution(engine *e, heal *h, gov_verdict v)
 {
+    if (e->stopping) { /* e.g. a confirmation that came in while the restores are awaited */
+        eng_finish_heal(e, h, "cancelled", "the agent is stopping");
+        return;
+    }
     gov_request req = eng_gov_req(e, h->is, h, 1);
     double now = clock_now();
     /* A live commit is made durable (fsync) before the heal runs, so a crash loop cannot reset

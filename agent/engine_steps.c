@@ -172,6 +172,13 @@ void eng_slot_kick(engine *e, int idx)
         if (!s->wq_head)
             s->wq_tail = NULL;
         h->wnext = NULL;
+        if (e->stopping) { /* its step would follow the restores and undo them */
+            kb_action *k = &h->acts[h->n_acts - 1];
+            k->outcome = "skipped";
+            eng_set_act_message(k, "not run: the agent is stopping");
+            eng_finish_heal(e, h, "cancelled", "the agent is stopping");
+            continue;
+        }
         eng_send_step(e, h);
     }
 }

@@ -109,6 +109,7 @@ typedef struct model {
     double commits[4096];       /* live non-critical commits (epoch seconds) */
     size_t n_commits;
     int paused;
+    int stopping;               /* eng_begin_stop ran: nothing is planned, committed or sent */
     unsigned long long n_steps, n_heals, n_execs_total, n_timeouts, n_preempts, n_restores_total,
         n_late, n_commits_total, n_restarts;
 } model;
@@ -220,6 +221,10 @@ static void on_sent(void *ud, const hx_sent *s)
     if (m->failed)
         return;
     int key = s->has_issue ? key_of(s->type, s->target) : -1;
+    if (m->stopping && (s->kind == MSG_PLAN_REQ || s->kind == MSG_EXECUTE)) {
+        mfail(m, "%s for heal %" PRIu64 " after the stop began", msg_kind_name(s->kind), s->seq);
+        return;
+    }
     switch (s->kind) {
     case MSG_PLAN_REQ: {
         mheal *h = heal_get(m, s->seq);
@@ -342,6 +347,8 @@ static int st_commit(void *ctx, const gov_commit *c)
         mfail(m, "a live window was committed in dry-run (%s/%s)", c->issue_type, c->target);
     if (m->paused)
         mfail(m, "a heal was committed while paused (%s/%s)", c->issue_type, c->target);
+    if (m->stopping)
+        mfail(m, "a heal was committed after the stop began (%s/%s)", c->issue_type, c->target);
     if (c->severity >= HEALER_SEV_CRITICAL)
         return 0;
     if (m->n_commits < 4096)
@@ -789,10 +796,52 @@ static void new_generation(model *m)
         m->ans[i].expected = 0, m->ans[i].seen = 1;
 }
 
-/* A reload: the plugins' workers and the engine go, the governor stays. What the old engine's
- * plugins still had to undo is restore_all's job on the real path (not exercised here). */
+/* The stop before a reload (restore_all's first half, eng_begin_stop): every plugin that acted
+ * for an issue, or has a step executing, has its RESTORE; while the ACKs are awaited, answers,
+ * repeats, confirmations and time go on, but nothing is planned, committed or sent (on_sent,
+ * st_commit). */
+static void stop_phase(model *m)
+{
+    for (uint64_t id = 1; id < m->top; id++) {
+        mheal *h = &m->heals[id];
+        if (h->known && !h->finished && h->step.kind == ST_EXEC)
+            note_acted(m, h->issue_id, h->step.plugin);
+    }
+    pthread_mutex_lock(&m->h.e->lock);
+    m->stopping = 1;
+    (void)eng_begin_stop(m->h.e);
+    pthread_mutex_unlock(&m->h.e->lock);
+    for (size_t i = 0; i < m->n_acted && !m->failed; i++) {
+        size_t k;
+        for (k = 0; k < m->n_restores; k++)
+            if (m->restores[k].issue_id == m->acted[i].issue_id &&
+                m->restores[k].plugin == m->acted[i].plugin)
+                break;
+        if (k == m->n_restores)
+            mfail(m, "%s changed something for issue %" PRIu64 " and got no RESTORE at the stop",
+                 PN[m->acted[i].plugin], m->acted[i].issue_id);
+    }
+    for (int n = rn(m, 30); n > 0 && !m->failed; n--) {
+        switch (rn(m, 7)) {
+        case 0: ev_issue(m); break;
+        case 1: ev_plan(m); break;
+        case 2: ev_result(m); break;
+        case 3: ev_verdict(m); break;
+        case 4: ev_ack(m); break;
+        case 5: ev_command(m); break;
+        default: advance(m, ru(m, 0.01, 2)); break;
+        }
+        collect(m);
+        cross_check(m);
+    }
+    m->stopping = 0;
+}
+
+/* A reload: the plugins' workers and the engine go, the governor stays. */
 static void ev_restart(model *m)
 {
+    if (rn(m, 2))
+        stop_phase(m);
     collect(m);
     m->n_restarts++;
     if (rn(m, 3) == 0)
