@@ -396,7 +396,7 @@ static void finish_log(const act_context *c, const char *actuator, const char *t
     int ok = rc == HEALER_OK, dry = rc == HEALER_DRY_RUN, refused = !strcmp(res, "refused");
     healer_log_level lvl = ok || dry ? HEALER_LOG_INFO : refused ? HEALER_LOG_DEBUG
                                                                  : HEALER_LOG_WARN;
-    if (!log_enabled(lvl))
+    if (ok || dry ? !log_notice_enabled() : !log_enabled(lvl))
         return;
     char who[160] = "", heal[40] = "";
     const char *name = json_string_value(json_object_get(params, "name"));

@@ -475,7 +475,7 @@ static void apply_key(rctx *r, config *cfg, const key_spec *k, const config_sett
     case K_LOGLEVEL: {
         int lvl = log_level_parse(v);
         if (lvl < 0)
-            cfg_report(r, s, "%s: must be one of error, warn, info, debug, got \"%s\"", path, v);
+            cfg_report(r, s, "%s: must be one of error, warn, notice, info, debug, got \"%s\"", path, v);
         else
             cfg->log_level = lvl;
         return;

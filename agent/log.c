@@ -23,6 +23,7 @@
 #define LOG_LINE_MAX 4096
 
 static int g_level = HEALER_LOG_INFO;
+static int g_notice = 1; /* notice lines shown (log_level notice, info or debug) */
 static int g_format = LOG_FORMAT_TEXT;
 static int g_journal;
 /* write(2) of one buffer is atomic for pipes up to PIPE_BUF, but not for ttys or files
@@ -37,16 +38,25 @@ static const int level_prio[] = {3, 4, 6, 7};
 
 void log_set_level(healer_log_level level)
 {
+    if (level == LOG_LEVEL_NOTICE) {
+        __atomic_store_n(&g_notice, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_level, HEALER_LOG_WARN, __ATOMIC_RELAXED);
+        return;
+    }
     if ((int)level < HEALER_LOG_ERROR)
         level = HEALER_LOG_ERROR;
     if ((int)level > HEALER_LOG_DEBUG)
         level = HEALER_LOG_DEBUG;
+    __atomic_store_n(&g_notice, (int)level >= HEALER_LOG_INFO, __ATOMIC_RELAXED);
     __atomic_store_n(&g_level, (int)level, __ATOMIC_RELAXED);
 }
 
 healer_log_level log_get_level(void)
 {
-    return (healer_log_level)__atomic_load_n(&g_level, __ATOMIC_RELAXED);
+    int lvl = __atomic_load_n(&g_level, __ATOMIC_RELAXED);
+    if (lvl == HEALER_LOG_WARN && __atomic_load_n(&g_notice, __ATOMIC_RELAXED))
+        return LOG_LEVEL_NOTICE;
+    return (healer_log_level)lvl;
 }
 
 int log_level_parse(const char *text)
@@ -56,11 +66,15 @@ int log_level_parse(const char *text)
     for (int i = 0; i < (int)(sizeof level_names / sizeof level_names[0]); i++)
         if (strcasecmp(text, level_names[i]) == 0)
             return i;
+    if (strcasecmp(text, "notice") == 0)
+        return (int)LOG_LEVEL_NOTICE;
     return -1;
 }
 
 const char *log_level_name(healer_log_level level)
 {
+    if (level == LOG_LEVEL_NOTICE)
+        return "notice";
     if ((int)level < HEALER_LOG_ERROR || (int)level > HEALER_LOG_DEBUG)
         return "unknown";
     return level_names[level];
@@ -270,9 +284,14 @@ void log_write(healer_log_level level, const char *who, const char *fmt, ...)
     va_end(ap);
 }
 
+int log_notice_enabled(void)
+{
+    return __atomic_load_n(&g_notice, __ATOMIC_RELAXED);
+}
+
 void log_notice(const char *who, const char *fmt, ...)
 {
-    if (!log_enabled(HEALER_LOG_INFO))
+    if (!__atomic_load_n(&g_notice, __ATOMIC_RELAXED))
         return;
     va_list ap;
     va_start(ap, fmt);

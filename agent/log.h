@@ -12,9 +12,14 @@
 
 typedef enum { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 } log_format;
 
+/* log_level = "notice": errors, warnings and the notice line of every change the agent made,
+ * without the info lines (syslog's order: warn < notice < info). Not one of the plugin ABI's
+ * levels, so it has a value of its own that log_set_level and log_get_level carry. */
+#define LOG_LEVEL_NOTICE ((healer_log_level)4)
+
 void log_set_level(healer_log_level level);
 healer_log_level log_get_level(void);
-/* "error", "warn", "info", "debug" -> level; -1 when unknown. */
+/* "error", "warn", "notice", "info", "debug" -> level; -1 when unknown. */
 int log_level_parse(const char *text);
 const char *log_level_name(healer_log_level level);
 int log_enabled(healer_log_level level);
@@ -42,8 +47,9 @@ void log_write(healer_log_level level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vwrite(healer_log_level level, const char *who, const char *fmt, va_list ap);
 /* The agent's notice level (syslog's LOG_NOTICE, between warn and info; not one of the plugin
- * ABI's levels): a change the agent made. Shown when log_level is info or debug. */
+ * ABI's levels): a change the agent made. Shown when log_level is notice, info or debug. */
 void log_notice(const char *who, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int log_notice_enabled(void);
 
 #define log_error(who, ...) log_write(HEALER_LOG_ERROR, who, __VA_ARGS__)
 #define log_warn(who, ...) log_write(HEALER_LOG_WARN, who, __VA_ARGS__)

@@ -29,4 +29,12 @@ check "running after the last stop" running
 "$HEALERD" -c "$T/a.conf" --once >"$T/once.out" 2>"$T/once.log"
 check "--once stopped it (heal healed)" grep -q "stopper_issue on victim: healed" "$T/once.out"
 check "and continued it before exiting" running
+
+# log_level = "notice": the change made (and undone) is logged, nothing at info.
+LOG_LEVEL=notice conf
+"$HEALERD" -c "$T/a.conf" --once >"$T/once.out" 2>"$T/notice.log"
+check "notice: the stop is one notice line naming the pid" \
+  grep -q "notice .*SIGSTOP.*pid $VICTIM" "$T/notice.log"
+check "notice: no info line" bash -c "! grep -q ' info ' '$T/notice.log'"
+check "notice: continued again" running
 finish

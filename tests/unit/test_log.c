@@ -189,6 +189,35 @@ static void test_level_filtering(void **state)
         }
         capture_free(&c);
     }
+    /* notice: errors, warnings and notices; no info, no debug; it reads back as notice */
+    log_set_level(LOG_LEVEL_NOTICE);
+    assert_int_equal(log_get_level(), LOG_LEVEL_NOTICE);
+    assert_int_equal(log_level_parse("notice"), (int)LOG_LEVEL_NOTICE);
+    assert_string_equal(log_level_name(LOG_LEVEL_NOTICE), "notice");
+    capture c;
+    capture_start(&c);
+    log_write(HEALER_LOG_WARN, "t", "a warning");
+    log_notice("t", "a change");
+    log_write(HEALER_LOG_INFO, "t", "some info");
+    capture_stop(&c);
+    const char *out = strip_times(&c);
+    assert_non_null(strstr(out, "warn t: a warning\n"));
+    assert_non_null(strstr(out, "notice t: a change\n"));
+    assert_null(strstr(out, "some info"));
+    capture_free(&c);
+    /* and warn hides the notices, info shows them */
+    log_set_level(HEALER_LOG_WARN);
+    capture_start(&c);
+    log_notice("t", "hidden change");
+    capture_stop(&c);
+    assert_null(strstr(strip_times(&c), "hidden change"));
+    capture_free(&c);
+    log_set_level(HEALER_LOG_INFO);
+    capture_start(&c);
+    log_notice("t", "shown change");
+    capture_stop(&c);
+    assert_non_null(strstr(strip_times(&c), "notice t: shown change"));
+    capture_free(&c);
     /* Out-of-range levels are clamped, not stored. */
     log_set_level((healer_log_level)17);
     assert_int_equal(log_get_level(), HEALER_LOG_DEBUG);
