@@ -13,71 +13,11 @@
 
 #include "log.h"
 
-/* Limits that keep a misbehaving plugin from exhausting memory or making scrapes slow. */
-#define MAX_NAME_LEN 200
-#define MAX_LABELS 16
-#define MAX_LABEL_VALUE_LEN 1024
-#define MAX_HELP_LEN 1024
-#define MAX_SERIES_PER_FAMILY 10000
-#define MAX_FAMILIES 1000
-#define MAX_REFUSAL_LOGS 32
+#include "metrics_int.h"
 
-typedef enum fam_kind { K_COUNTER, K_GAUGE, K_HISTOGRAM } fam_kind;
-
+/* Heal durations: seconds, from a quick renice to a slow rebuild. */
 static const double duration_bounds[] = {0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300};
 #define N_DURATION_BOUNDS (sizeof duration_bounds / sizeof duration_bounds[0])
-
-typedef struct series {
-    struct series *hnext;   /* chain in the family's hash table */
-    struct series *next;    /* insertion order, which is also render order */
-    uint64_t hash;
-    char **values;          /* one per label name of the family */
-    /* Pre-rendered starts of this series' lines, so a render is mostly memcpy:
-     * counter/gauge: `name{a="x"} `; histogram: `name_bucket{a="x",` (the le label and the
-     * rest come from the family), `name_sum{a="x"} ` and `name_count{a="x"} `. */
-    char *line;
-    char *sum_line, *count_line;
-    size_t line_len, sum_len, count_len;
-    double value;           /* counter or gauge */
-    uint64_t *buckets;      /* histogram: per-bucket (not cumulative) counts, nbounds of them */
-    double sum;
-    uint64_t count;
-} series;
-
-typedef struct family {
-    struct family *hnext, *next;
-    char *key;              /* lookup key: the caller's name without namespace or _total */
-    char *name;             /* the exposed name: NS_key, plus _total for counters */
-    char *help;             /* escaped for a HELP line */
-    fam_kind kind;
-    int reserved;           /* one of the contract's families: the generic API may not touch it */
-    size_t nlabels;
-    char **label_names;
-    char *header;           /* "# HELP ...\n# TYPE ...\n" */
-    size_t header_len;
-    const double *bounds;   /* histogram only */
-    size_t nbounds;
-    char **le;              /* `le="0.005"} ` for each bound, then `le="+Inf"} ` */
-    size_t *le_len;
-    series **tab;
-    size_t tab_cap, nseries;
-    series *head, *tail;
-} family;
-
-struct metrics {
-    pthread_mutex_t mu;
-    char *ns;
-    family **tab;
-    size_t tab_cap, nfamilies, nseries;
-    family *head, *tail;
-    family *f_detected, *f_attempts, *f_successes, *f_duration, *f_confidence, *f_suppressed,
-        *f_health, *f_plugin_info;
-    uint64_t gen;           /* bumped on every change */
-    uint64_t cache_gen;     /* the generation the cache was rendered at */
-    char *cache;
-    size_t cache_len, cache_cap;
-    unsigned refusals;
-};
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
@@ -289,7 +229,7 @@ static void series_free(series *s, size_t nlabels)
     free(s);
 }
 
-static void family_clear(family *f)
+void family_clear(family *f)
 {
     series *s = f->head;
     while (s) {
@@ -486,7 +426,7 @@ static int line_start(char **out, size_t *len, const char *name, const char *suf
 
 /* Finds or creates the series for values (one per label name, in the family's order).
  * Called with m->mu held. *rc says why on NULL. */
-static series *series_get(metrics *m, family *f, const char *const *values, int *rc)
+series *series_get(metrics *m, family *f, const char *const *values, int *rc)
 {
     uint64_t h = hash_values(values, f->nlabels);
     for (series *s = f->tab[h & (f->tab_cap - 1)]; s; s = s->hnext) {
@@ -644,138 +584,7 @@ void metrics_free(metrics *m)
     free(m);
 }
 
-/* ---- the contract's families ----------------------------------------------------------- */
-
 static const char *nz(const char *s) { return s ? s : ""; }
-
-static void counter_add2(metrics *m, family *f, const char *a, const char *b, double v)
-{
-    if (!m)
-        return;
-    const char *vals[2] = {nz(a), nz(b)};
-    int rc;
-    pthread_mutex_lock(&m->mu);
-    series *s = series_get(m, f, vals, &rc);
-    if (s) {
-        s->value += v;
-        m->gen++;
-    }
-    pthread_mutex_unlock(&m->mu);
-}
-#define counter_inc2(m, f, a, b) counter_add2(m, f, a, b, 1)
-
-void metrics_declare(metrics *m, metrics_counter c, const char *a, const char *b)
-{
-    if (!m)
-        return;
-    family *f = c == METRICS_DETECTED ? m->f_detected : c == METRICS_ATTEMPTS ? m->f_attempts
-              : c == METRICS_SUCCESSES ? m->f_successes : m->f_suppressed;
-    counter_add2(m, f, a, b, 0);
-}
-
-void metrics_issue_detected(metrics *m, const char *issue_type, const char *severity)
-{
-    if (m)
-        counter_inc2(m, m->f_detected, issue_type, severity);
-}
-
-void metrics_attempt(metrics *m, const char *issue_type, const char *action)
-{
-    if (m)
-        counter_inc2(m, m->f_attempts, issue_type, action);
-}
-
-void metrics_success(metrics *m, const char *issue_type, const char *action)
-{
-    if (m)
-        counter_inc2(m, m->f_successes, issue_type, action);
-}
-
-void metrics_suppressed(metrics *m, const char *issue_type, const char *reason)
-{
-    if (m)
-        counter_inc2(m, m->f_suppressed, issue_type, reason);
-}
-
-void metrics_duration(metrics *m, const char *issue_type, double seconds)
-{
-    if (!m || isnan(seconds))
-        return;
-    if (seconds < 0)
-        seconds = 0;   /* a clock step must not make the sum go backwards */
-    const char *vals[1] = {nz(issue_type)};
-    int rc;
-    pthread_mutex_lock(&m->mu);
-    family *f = m->f_duration;
-    series *s = series_get(m, f, vals, &rc);
-    if (s) {
-        for (size_t i = 0; i < f->nbounds; i++) {
-            if (seconds <= f->bounds[i]) {
-                s->buckets[i]++;
-                break;
-            }
-        }
-        s->sum += seconds;
-        s->count++;
-        m->gen++;
-    }
-    pthread_mutex_unlock(&m->mu);
-}
-
-void metrics_confidence(metrics *m, const char *issue_type, double value)
-{
-    if (!m)
-        return;
-    const char *vals[1] = {nz(issue_type)};
-    int rc;
-    pthread_mutex_lock(&m->mu);
-    series *s = series_get(m, m->f_confidence, vals, &rc);
-    if (s && memcmp(&s->value, &value, sizeof value) != 0) {
-        s->value = value;
-        m->gen++;
-    }
-    pthread_mutex_unlock(&m->mu);
-}
-
-void metrics_health(metrics *m, double value)
-{
-    if (!m)
-        return;
-    int rc;
-    pthread_mutex_lock(&m->mu);
-    series *s = series_get(m, m->f_health, NULL, &rc);
-    if (s && memcmp(&s->value, &value, sizeof value) != 0) {
-        s->value = value;
-        m->gen++;
-    }
-    pthread_mutex_unlock(&m->mu);
-}
-
-void metrics_plugin_info(metrics *m, const char *plugin, const char *version)
-{
-    if (!m)
-        return;
-    const char *vals[2] = {nz(plugin), nz(version)};
-    int rc;
-    pthread_mutex_lock(&m->mu);
-    series *s = series_get(m, m->f_plugin_info, vals, &rc);
-    if (s && s->value != 1) {
-        s->value = 1;
-        m->gen++;
-    }
-    pthread_mutex_unlock(&m->mu);
-}
-
-void metrics_plugin_info_clear(metrics *m)
-{
-    if (!m)
-        return;
-    pthread_mutex_lock(&m->mu);
-    m->nseries -= m->f_plugin_info->nseries;
-    family_clear(m->f_plugin_info);
-    m->gen++;
-    pthread_mutex_unlock(&m->mu);
-}
 
 /* ---- the generic API ------------------------------------------------------------------ */
 
