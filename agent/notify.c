@@ -1,8 +1,9 @@
-/* notify.c — the notifier: its bounded queue (engine and proxies post, never waiting), its
- * thread that delivers each event to the webhooks (retries with back-off), the exec hook and
- * Alertmanager (active alerts re-sent every resend_s, ended ones sent with endsAt), and its
- * configuration across reloads. Sinks are slow and may be down; healing must never wait on them. */
+/* notify.c — the notifier: one lane per kind of sink (webhooks with retries and back-off, the
+ * exec hook, Alertmanager with active alerts re-sent every resend_s and ended ones sent with
+ * endsAt), each a bounded queue (engine and proxies post, never waiting) and its own thread, so a
+ * sink that is down delays only itself; and its configuration across reloads. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,19 +16,31 @@
 #include "log.h"
 #include "notify.h"
 
+/* One lane per kind of sink, each with its own queue and thread, so that a webhook that is down
+ * (its retries can take minutes) never delays the Alertmanager push or the exec hook. */
+enum { LANE_WEBHOOK, LANE_ALERT, LANE_EXEC, N_LANES };
+static const char *const LANE_NAME[N_LANES] = {"webhook", "alertmanager", "exec"};
+
+typedef struct nlane {
+    struct notifier *n;
+    int which;                   /* LANE_* */
+    nqueue q;                    /* under n->mu */
+    pthread_cond_t cv;           /* its thread waits here (events, resend time, stop) */
+    pthread_t th;
+    int running;                 /* the thread was started (on the lane's first event) */
+} nlane;
+
 struct notifier {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    nqueue q;
-    notify_conf conf;            /* under mu; the thread works on a copy per event */
+    notify_conf conf;            /* under mu; a lane works on a copy per event */
     char *instance;              /* conf.instance or the host name */
     metrics *m;
-    nalerts alerts;              /* the thread's own */
-    double next_resend;          /* monotonic; under mu (the thread's wait reads it) */
+    nlane lanes[N_LANES];
+    nalerts alerts;              /* the alertmanager lane's own */
+    double next_resend;          /* monotonic; under mu (the alert lane's wait reads it) */
     int stop;
     double stop_deadline;        /* monotonic: past it, no retry and no more queue draining */
-    pthread_t th;
-    int running;
+    _Atomic double abort_at;     /* the same deadline for a POST in flight (INFINITY until stop) */
     atomic_ullong dropped;
 };
 
@@ -82,23 +95,27 @@ static int conf_copy(notify_conf *d, const notify_conf *s)
     return 0;
 }
 
-static int any_sink(const notify_conf *c)
+/* 1 when the configuration has a sink of this lane's kind. */
+static int lane_wanted(const notify_conf *c, int which)
 {
-    return c->n_webhooks || c->n_alertmanagers || c->n_exec_argv;
+    return which == LANE_WEBHOOK ? c->n_webhooks > 0
+         : which == LANE_ALERT   ? c->n_alertmanagers > 0
+                                 : c->n_exec_argv > 0;
 }
 
 /* ---- delivery (the notifier's thread) ------------------------------------------------------ */
 
 /* Waits up to s seconds unless stopping; 1 when the notifier is stopping. */
-static int pause_for(notifier *n, double s)
+static int pause_for(nlane *l, double s)
 {
+    notifier *n = l->n;
     pthread_mutex_lock(&n->mu);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double t = (double)ts.tv_sec + ts.tv_nsec / 1e9 + s;
     ts.tv_sec = (time_t)t;
     ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    while (!n->stop && pthread_cond_timedwait(&n->cv, &n->mu, &ts) != ETIMEDOUT)
+    while (!n->stop && pthread_cond_timedwait(&l->cv, &n->mu, &ts) != ETIMEDOUT)
         ;
     int stop = n->stop;
     pthread_mutex_unlock(&n->mu);
@@ -115,17 +132,18 @@ static int stopping(notifier *n)
 
 /* One body to one URL: the first attempt, then c->retries more after the back-off (none once
  * the agent is stopping: it must not hang its exit on a dead receiver). */
-static int post_retrying(notifier *n, const notify_conf *c, const char *sink, const char *url,
+static int post_retrying(nlane *l, const notify_conf *c, const char *sink, const char *url,
                          const char *body)
 {
+    notifier *n = l->n;
     char why[256] = "";
     for (int attempt = 0; attempt <= c->retries; attempt++) {
         if (attempt > 0) {
             double d = notify_backoff_delay(attempt, c->backoff_s, c->backoff_max_s);
-            if (stopping(n) || pause_for(n, d))
+            if (stopping(n) || pause_for(l, d))
                 break;
         }
-        if (notify_http_post(url, body, c->timeout_s, why, sizeof why) == 0) {
+        if (notify_http_post(url, body, c->timeout_s, &n->abort_at, why, sizeof why) == 0) {
             count(n, "notifications_sent_total", "notifications delivered, by sink", sink, 1);
             return 0;
         }
@@ -138,7 +156,7 @@ static int post_retrying(notifier *n, const notify_conf *c, const char *sink, co
     return -1;
 }
 
-static void post_alerts(notifier *n, const notify_conf *c, const nalert *list, double ends_at,
+static void post_alerts(nlane *l, const notify_conf *c, const nalert *list, double ends_at,
                         int only_first)
 {
     if (!list || !c->n_alertmanagers)
@@ -157,7 +175,7 @@ static void post_alerts(notifier *n, const notify_conf *c, const nalert *list, d
         while (len && base[len - 1] == '/')
             len--;
         snprintf(url, sizeof url, "%.*s/api/v2/alerts", (int)len, base);
-        post_retrying(n, c, "alertmanager", url, body);
+        post_retrying(l, c, "alertmanager", url, body);
     }
     free(body);
 }
@@ -186,58 +204,62 @@ static void run_hook(notifier *n, const notify_conf *c, const nevent *e)
     }
 }
 
-static void deliver(notifier *n, const notify_conf *c, const nevent *e)
+static void deliver(nlane *l, const notify_conf *c, const nevent *e)
 {
-    if (c->events & (1u << e->kind) && e->kind != NOTIFY_ISSUE_CLOSED) {
-        if (c->n_webhooks) {
-            json_t *j = notify_event_json(e, c->instance);
-            char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-            json_decref(j);
-            for (size_t i = 0; body && i < c->n_webhooks; i++)
-                post_retrying(n, c, "webhook", c->webhooks[i], body);
-            free(body);
+    notifier *n = l->n;
+    int wanted = (c->events & (1u << e->kind)) && e->kind != NOTIFY_ISSUE_CLOSED;
+    if (l->which == LANE_WEBHOOK && wanted && c->n_webhooks) {
+        json_t *j = notify_event_json(e, c->instance);
+        char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        for (size_t i = 0; body && i < c->n_webhooks; i++)
+            post_retrying(l, c, "webhook", c->webhooks[i], body);
+        free(body);
+    } else if (l->which == LANE_EXEC && wanted && c->n_exec_argv) {
+        run_hook(n, c, e);
+    } else if (l->which == LANE_ALERT) {
+        nalert *ended = NULL;
+        nalert *started = nalerts_apply(&n->alerts, e, c->instance, &ended);
+        if (started)
+            post_alerts(l, c, started, 0, 1);
+        if (ended) {
+            post_alerts(l, c, ended, e->time, 0);
+            nalert_free_list(ended);
         }
-        if (c->n_exec_argv)
-            run_hook(n, c, e);
-    }
-    nalert *ended = NULL;
-    nalert *started = nalerts_apply(&n->alerts, e, c->instance, &ended);
-    if (started)
-        post_alerts(n, c, started, 0, 1);
-    if (ended) {
-        post_alerts(n, c, ended, e->time, 0);
-        nalert_free_list(ended);
     }
 }
 
-static void *notify_main(void *arg)
+static void *lane_main(void *arg)
 {
-    notifier *n = arg;
+    nlane *l = arg;
+    notifier *n = l->n;
+    int alerts = l->which == LANE_ALERT;
+    char name[16];
+    snprintf(name, sizeof name, "hd-notify-%.5s", LANE_NAME[l->which]);
+    pthread_setname_np(pthread_self(), name);
     for (;;) {
         pthread_mutex_lock(&n->mu);
         for (;;) {
-            if (n->q.len)
+            if (l->q.len || n->stop)
                 break;
-            if (n->stop)
-                break;
-            int have_alerts = n->alerts.head != NULL;
+            int have_alerts = alerts && n->alerts.head != NULL;
             if (have_alerts && clock_mono() >= n->next_resend)
                 break;
             if (!have_alerts) {
-                pthread_cond_wait(&n->cv, &n->mu); /* idle: no clock of its own */
+                pthread_cond_wait(&l->cv, &n->mu); /* idle: no clock of its own */
                 continue;
             }
             struct timespec ts;
             double t = n->next_resend;
             ts.tv_sec = (time_t)t;
             ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-            pthread_cond_timedwait(&n->cv, &n->mu, &ts);
+            pthread_cond_timedwait(&l->cv, &n->mu, &ts);
         }
-        if (n->stop && (!n->q.len || clock_mono() >= n->stop_deadline)) {
+        if (n->stop && (!l->q.len || clock_mono() >= n->stop_deadline)) {
             pthread_mutex_unlock(&n->mu);
             break;
         }
-        nevent *e = nqueue_pop(&n->q);
+        nevent *e = nqueue_pop(&l->q);
         notify_conf c;
         int ok = conf_copy(&c, &n->conf) == 0;
         if (ok) { /* the resolved name, not the setting: a reload may free n->instance */
@@ -252,13 +274,13 @@ static void *notify_main(void *arg)
             continue;
         }
         if (e) {
-            deliver(n, &c, e);
+            deliver(l, &c, e);
             notify_event_free(e);
-        } else if (n->alerts.head) {
+        } else if (alerts && n->alerts.head) {
             /* Alertmanager drops an alert not re-sent within its resolve_timeout */
-            post_alerts(n, &c, n->alerts.head, 0, 0);
+            post_alerts(l, &c, n->alerts.head, 0, 0);
         }
-        if (n->alerts.head && (!e || n->next_resend <= clock_mono())) {
+        if (alerts && n->alerts.head && (!e || n->next_resend <= clock_mono())) {
             pthread_mutex_lock(&n->mu);
             n->next_resend = clock_mono() + c.resend_s;
             pthread_mutex_unlock(&n->mu);
@@ -285,33 +307,36 @@ notifier *notify_new(const config *cfg, metrics *m)
     notifier *n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
-    if (conf_copy(&n->conf, &cfg->notify) != 0 || !(n->instance = instance_name(&n->conf)) ||
-        nqueue_init(&n->q, (size_t)cfg->notify.queue_limit) != 0) {
+    int qok = 1;
+    for (int i = 0; i < N_LANES; i++)
+        qok &= nqueue_init(&n->lanes[i].q, (size_t)cfg->notify.queue_limit) == 0;
+    if (!qok || conf_copy(&n->conf, &cfg->notify) != 0 || !(n->instance = instance_name(&n->conf))) {
+        for (int i = 0; i < N_LANES; i++)
+            nqueue_free(&n->lanes[i].q);
         conf_free(&n->conf);
         free(n->instance);
         free(n);
         return NULL;
     }
     n->m = m;
+    atomic_store(&n->abort_at, INFINITY);
     pthread_mutex_init(&n->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&n->cv, &ca);
+    for (int i = 0; i < N_LANES; i++) {
+        n->lanes[i].n = n;
+        n->lanes[i].which = i;
+        pthread_cond_init(&n->lanes[i].cv, &ca);
+    }
     pthread_condattr_destroy(&ca);
     /* present at 0 from the start, so an alert rule on them has a series to read */
     count(n, "notifications_dropped_total",
           "notification events dropped because the queue was full (oldest first)", NULL, 0);
-    static const char *const sinks[] = {"webhook", "alertmanager", "exec"};
-    for (size_t i = 0; i < 3; i++) {
-        count(n, "notifications_sent_total", "notifications delivered, by sink", sinks[i], 0);
+    for (size_t i = 0; i < N_LANES; i++) {
+        count(n, "notifications_sent_total", "notifications delivered, by sink", LANE_NAME[i], 0);
         count(n, "notifications_failed_total",
-              "notifications given up on after every retry, by sink", sinks[i], 0);
-    }
-    if (pthread_create(&n->th, NULL, notify_main, n) != 0) {
-        log_error("notify", "cannot start the notifier thread: notifications are off");
-    } else {
-        n->running = 1;
+              "notifications given up on after every retry, by sink", LANE_NAME[i], 0);
     }
     return n;
 }
@@ -340,32 +365,61 @@ int notify_reconfigure(notifier *n, const config *cfg)
     return 0;
 }
 
+/* Starts the lane's thread on its first event (caller holds n->mu): a host without that kind of
+ * sink never has its thread. 0, or -1 when it cannot be started (logged once). */
+static int lane_start(nlane *l)
+{
+    if (l->running)
+        return 0;
+    if (pthread_create(&l->th, NULL, lane_main, l) != 0) {
+        log_error("notify", "cannot start the %s notifier thread: %s notifications are off",
+                  LANE_NAME[l->which], LANE_NAME[l->which]);
+        l->running = -1;
+    } else {
+        l->running = 1;
+    }
+    return l->running > 0 ? 0 : -1;
+}
+
+static void count_drop(notifier *n)
+{
+    atomic_fetch_add(&n->dropped, 1);
+    count(n, "notifications_dropped_total",
+          "notification events dropped because the queue was full (oldest first)", NULL, 1);
+}
+
 void notify_post(notifier *n, const notify_event *ev)
 {
     if (!n || !ev || (unsigned)ev->kind >= NOTIFY_KIND_COUNT)
         return;
+    int want[N_LANES], any = 0;
     pthread_mutex_lock(&n->mu);
-    int wanted = n->running && !n->stop && any_sink(&n->conf);
+    for (int i = 0; i < N_LANES; i++)
+        any |= want[i] = !n->stop && n->lanes[i].running >= 0 && lane_wanted(&n->conf, i);
     pthread_mutex_unlock(&n->mu);
-    if (!wanted)
+    if (!any)
         return;
-    /* copied outside the lock: the engine holds its own lock while posting */
-    nevent *e = notify_event_copy(ev);
-    if (!e) {
-        atomic_fetch_add(&n->dropped, 1);
-        count(n, "notifications_dropped_total",
-              "notification events dropped because the queue was full (oldest first)", NULL, 1);
-        return;
-    }
+    /* copied outside the lock (one copy per lane): the engine holds its own lock while posting */
+    nevent *e[N_LANES] = {NULL};
+    for (int i = 0; i < N_LANES; i++)
+        if (want[i] && !(e[i] = notify_event_copy(ev)))
+            count_drop(n);
+    int dropped = 0;
     pthread_mutex_lock(&n->mu);
-    int dropped = nqueue_push(&n->q, e);
-    pthread_cond_signal(&n->cv);
-    pthread_mutex_unlock(&n->mu);
-    if (dropped) {
-        atomic_fetch_add(&n->dropped, 1);
-        count(n, "notifications_dropped_total",
-              "notification events dropped because the queue was full (oldest first)", NULL, 1);
+    for (int i = 0; i < N_LANES; i++) {
+        if (!e[i])
+            continue;
+        nlane *l = &n->lanes[i];
+        if (n->stop || lane_start(l) < 0) {
+            notify_event_free(e[i]);
+            continue;
+        }
+        dropped += nqueue_push(&l->q, e[i]);
+        pthread_cond_signal(&l->cv);
     }
+    pthread_mutex_unlock(&n->mu);
+    while (dropped-- > 0)
+        count_drop(n);
 }
 
 void notify_free(notifier *n, double timeout_s)
@@ -375,15 +429,20 @@ void notify_free(notifier *n, double timeout_s)
     pthread_mutex_lock(&n->mu);
     n->stop = 1;
     n->stop_deadline = clock_mono() + timeout_s;
-    pthread_cond_broadcast(&n->cv);
+    atomic_store(&n->abort_at, n->stop_deadline);
+    for (int i = 0; i < N_LANES; i++)
+        pthread_cond_broadcast(&n->lanes[i].cv);
     pthread_mutex_unlock(&n->mu);
-    if (n->running)
-        pthread_join(n->th, NULL);
-    nqueue_free(&n->q);
+    for (int i = 0; i < N_LANES; i++) {
+        nlane *l = &n->lanes[i];
+        if (l->running > 0)
+            pthread_join(l->th, NULL);
+        nqueue_free(&l->q);
+        pthread_cond_destroy(&l->cv);
+    }
     nalert_free_list(n->alerts.head);
     conf_free(&n->conf);
     free(n->instance);
-    pthread_cond_destroy(&n->cv);
     pthread_mutex_destroy(&n->mu);
     free(n);
 }
@@ -398,7 +457,9 @@ size_t notify_queued(notifier *n)
     if (!n)
         return 0;
     pthread_mutex_lock(&n->mu);
-    size_t l = n->q.len;
+    size_t len = 0;
+    for (int i = 0; i < N_LANES; i++)
+        len += n->lanes[i].q.len;
     pthread_mutex_unlock(&n->mu);
-    return l;
+    return len;
 }

@@ -100,7 +100,11 @@ void notify_iso8601(double t, char *buf, size_t n);
 double notify_backoff_delay(int attempt, double backoff_s, double backoff_max_s);
 /* POSTs body (JSON) to url, one attempt of at most timeout_s. 0 on a 2xx answer, else -1 with
  * why. */
-int notify_http_post(const char *url, const char *body, double timeout_s, char *why, size_t n);
+/* abort_at (optional): a monotonic time (clock_mono) past which the attempt is abandoned even
+ * mid-transfer (the agent is stopping and its grace for the notifier is over); read about once
+ * a second by libcurl's progress callback. */
+int notify_http_post(const char *url, const char *body, double timeout_s,
+                     const _Atomic double *abort_at, char *why, size_t n);
 
 /* notify_exec.c: runs argv with env (no shell), kills it after timeout_s, logs at most
  * NOTIFY_EXEC_OUTPUT_MAX bytes of its output. Returns its exit status (128+signal when killed

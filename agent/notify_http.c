@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "notify.h"
 
 double notify_backoff_delay(int attempt, double backoff_s, double backoff_max_s)
@@ -79,7 +80,19 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-int notify_http_post(const char *url, const char *body, double timeout_s, char *why, size_t n)
+/* libcurl's progress callback: a non-zero return abandons the transfer. */
+static int past_abort(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    const _Atomic double *abort_at = ud;
+    return clock_mono() >= *abort_at;
+}
+
+int notify_http_post(const char *url, const char *body, double timeout_s,
+                     const _Atomic double *abort_at, char *why, size_t n)
 {
     pthread_once(&once, global_init);
     if (global_rc) {
@@ -105,6 +118,11 @@ int notify_http_post(const char *url, const char *body, double timeout_s, char *
     cu.setopt(c, CURLOPT_WRITEFUNCTION, discard);
     cu.setopt(c, CURLOPT_ERRORBUFFER, err);
     cu.setopt(c, CURLOPT_USERAGENT, "healerd/" HEALERD_VERSION);
+    if (abort_at) {
+        cu.setopt(c, CURLOPT_XFERINFOFUNCTION, past_abort);
+        cu.setopt(c, CURLOPT_XFERINFODATA, (void *)abort_at);
+        cu.setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     CURLcode rc = cu.perform(c);
     long status = 0;
     cu.getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -72,7 +72,9 @@ start_agent "$T/a.conf"
 
 pending_id() { get /api/v1/pending | jq -e '.pending[0].id'; }
 post() { curl -s --max-time 5 -X POST -H "$AUTH" "$URL$1"; }
-hook_has() { jq -e --arg ev "$1" --argjson id "$2" 'select(.event == $ev and .heal_id == $id)' "$T/hook.jsonl"; }
+# -s: jq 1.6's -e judges only the last input's result, so a match followed by other events
+# would read as "not there"
+hook_has() { jq -s -e --arg ev "$1" --argjson id "$2" 'any(.[]; .event == $ev and .heal_id == $id)' "$T/hook.jsonl"; }
 am_alert() { # am_alert NAME [HEAL_ID]: the active alert's JSON
   curl -s "$AM/api/v2/alerts" | jq -e --arg n "$1" --arg id "${2:-}" \
     '.[] | select(.labels.alertname == $n and ($id == "" or .labels.heal_id == $id) and .status.state == "active")'

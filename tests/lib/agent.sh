@@ -29,7 +29,12 @@ cleanup() {
     echo "--- last lines of the agent's log:" >&2
     tail -n 60 "$T/agent.log" >&2 || true
   fi
-  rm -rf "$T"
+  # HEALER_KEEP_TESTTMP=1 keeps a failed test's directory (logs, configs) for a closer look
+  if [ "$FAIL" -gt 0 ] && [ -n "${HEALER_KEEP_TESTTMP:-}" ]; then
+    echo "--- kept $T" >&2
+  else
+    rm -rf "$T"
+  fi
 }
 trap cleanup EXIT
 

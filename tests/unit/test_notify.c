@@ -1,7 +1,7 @@
 /* test_notify.c — the notifier's pieces: the queue's bound (drop-oldest, counted), the retry
  * schedule, the Alertmanager payload and which events start and end which alert, the exec hook's
  * environment, argv without a shell, its timeout and bounded output, and the notify section's
- * validation with FILE:LINE. */
+ * validation with FILE:LINE, and that a sink that is down delays only itself. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -304,6 +304,47 @@ static void test_post_never_blocks(void **s)
     close(ls);
 }
 
+
+/* A webhook that is down does not hold up the other sinks: each kind has its own lane. The
+ * receiver never answers (its first attempt alone lasts timeout_s = 60 s); the exec hook of the
+ * same event still runs (polled for up to 20 s, far below the webhook's minute). */
+static void test_dead_webhook_does_not_delay_exec(void **s)
+{
+    (void)s;
+    seen sn;
+    config *c = NULL;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(ls, 16), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(ls, (struct sockaddr *)&sa, &sl);
+    char dir[] = "/tmp/healer-notify-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char mark[96], text[512];
+    snprintf(mark, sizeof mark, "%s/ran", dir);
+    snprintf(text, sizeof text, "notify = { timeout_s = 60; retries = 3;\n"
+             " webhook = { urls = [\"http://127.0.0.1:%d/\"]; };\n"
+             " exec = { argv = [\"/usr/bin/touch\", \"%s\"]; }; };\n", ntohs(sa.sin_port), mark);
+    assert_int_equal(load_text(text, &c, &sn), 0);
+    notifier *n = notify_new(c, NULL);
+    assert_non_null(n);
+    notify_event e = {.kind = NOTIFY_HEAL_FAILED, .heal_id = 1, .issue_type = "t", .target = "x"};
+    notify_post(n, &e);
+    int ran = 0;
+    for (int i = 0; i < 200 && !ran; i++) {
+        ran = access(mark, F_OK) == 0;
+        if (!ran)
+            usleep(100000);
+    }
+    assert_true(ran);
+    notify_free(n, 0.0); /* stopping ends the webhook's wait at once: no retry */
+    config_free(c);
+    close(ls);
+    unlink(mark);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_event_json),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_post_never_blocks),
+        cmocka_unit_test(test_dead_webhook_does_not_delay_exec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
