@@ -28,6 +28,7 @@
 #include "proxy.h"
 #include "loader.h"
 #include "notify.h"
+#include "history.h"
 #include "log.h"
 #include "metrics_agent.h"
 #include "runtime.h"
@@ -61,6 +62,7 @@ struct agent {
     knowledge *kb;
     governor *gov;
     notifier *notify;            /* webhooks, Alertmanager, exec hook: outlives reloads */
+    history *history;            /* the last 24 h by minute for the dashboard: outlives reloads */
     undo_journal *undo;          /* the crash-safe record of reversible changes (every gen's) */
     engine *engine;
     http_server *http;
@@ -373,6 +375,12 @@ static int be_hold(void *ud, const http_hold_req *rq, char *text, size_t len)
     return rc;
 }
 
+static json_t *be_history(void *ud, int minutes)
+{
+    agent *a = ud;   /* the ring outlives reloads and has its own lock: no agent.lock */
+    return history_json(a->history, clock_mono(), clock_now(), minutes);
+}
+
 /* A listener for c's address and token, serving this agent. NULL with err set when it cannot
  * bind (or c disables HTTP: then err is empty). */
 static void be_collect(void *ud);
@@ -397,6 +405,7 @@ static http_server *http_open(agent *a, const config *c, char *err, size_t errle
         .ud = a,
         .heal = be_heal,
         .issue = be_issue,
+        .history = be_history,
     };
     http_options o = {
         .allowed_hosts = (const char *const *)c->http_allowed_hosts,
@@ -440,6 +449,7 @@ static generation *gen_new(agent *a, config *cfg, plugin_set *set)
     set->n = 0;
     g->rt = (runtime){ .cfg = cfg, .bus = a->bus, .act = act, .metrics = a->metrics,
                        .audit = a->audit, .kb = a->kb, .gov = a->gov, .notify = a->notify,
+                       .history = a->history,
                        .generation = ++a->generations };
     return g;
 }
@@ -614,7 +624,8 @@ agent *agent_open(const agent_opts *o, int *exit_code)
     undo_set_metrics(a->undo, a->metrics);
     audit_set_metrics(a->audit, a->metrics);
     a->gov = governor_new(&a->cfg->limits, a->cfg->dry_run);
-    if (!a->bus || !a->metrics || !a->gov) {
+    a->history = history_new();
+    if (!a->bus || !a->metrics || !a->gov || !a->history) {
         log_error("agent", "cannot start: out of memory");
         goto fail;
     }
@@ -696,6 +707,7 @@ void agent_close(agent *a)
         knowledge_close(a->kb);
     governor_free(a->gov);
     if (!stuck) {
+        history_free(a->history);
         undo_close(a->undo);
         if (a->audit)
             audit_close(a->audit);

@@ -16,4 +16,7 @@ const char *dashboard_csp(void);
  * Exposed so tests can check the policy against the page they were served. */
 void dashboard_sha256_base64(const void *data, size_t len, char out[45]);
 
+/* The page's script (dashboard_js.c), NUL-terminated. */
+extern const char dashboard_js[];
+
 #endif

@@ -294,5 +294,6 @@ void eng_send_step(engine *e, heal *h);
 extern const char *const ENG_ISSUE_STATE[];
 void eng_recompute_health(engine *e);
 void eng_on_health(engine *e, const msg *m);
+void eng_history_health(engine *e, double mono);
 
 #endif

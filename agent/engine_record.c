@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "history.h"
 #include "log.h"
 #include "metrics_agent.h"
 #include "notify.h"
@@ -265,6 +266,7 @@ void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason
     if (!h->dry_run && h->n_acts)
         metrics_duration(e->rt->metrics, is->type, now - h->started_at);
     metrics_agent_heal_finished(e->rt->metrics, outcome, 1);
+    history_heal(e->rt->history, clock_mono(), outcome);
     if (e->recent) {
         json_array_insert_new(e->recent, 0, heal_summary_json(h, outcome, reason));
         while (json_array_size(e->recent) > RECENT_MAX)

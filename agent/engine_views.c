@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "history.h"
 #include "sanitize_json.h"
 
 const char *const ENG_ISSUE_STATE[] = { "open", "healing", "pending", "healed", "failed",
@@ -47,6 +48,28 @@ void eng_recompute_health(engine *e)
     }
     e->health_value = n ? 0.5 * min + 0.5 * (sum / (double)n) : 100.0;
     metrics_health(e->rt->metrics, e->health_value);
+    eng_history_health(e, now);
+}
+
+/* The dashboard's ring (history.c) gets the score and the components now in force. Under
+ * e->lock; the ring's own lock is a leaf. More than HISTORY_COMPONENTS components: the ring
+ * keeps what fits and counts the rest. */
+void eng_history_health(engine *e, double now)
+{
+    if (!e->rt->history)
+        return;
+    history_comp comps[HISTORY_COMPONENTS * 2];
+    size_t n = 0, i = 0, klen;
+    const char *key;
+    void *val;
+    while (n < sizeof comps / sizeof comps[0] && strmap_next(e->health, &i, &key, &klen, &val)) {
+        size_t pl = strnlen(key, klen);
+        comps[n++] = (history_comp){ .plugin = key, .plugin_len = pl,
+                                     .component = pl < klen ? key + pl + 1 : "",
+                                     .component_len = pl < klen ? klen - pl - 1 : 0,
+                                     .score = ((const hcomp *)val)->score };
+    }
+    history_health(e->rt->history, now, e->health_value, comps, n);
 }
 
 void eng_on_health(engine *e, const msg *m)

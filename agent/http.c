@@ -439,6 +439,7 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
     case HTTP_RT_STATUS: return http_serve_backend(c, "status", s->be.status, ud);
     case HTTP_RT_ISSUES: return http_serve_backend(c, "issues", s->be.issues, ud);
     case HTTP_RT_HEALS: return http_serve_heals(&s->be, c);
+    case HTTP_RT_HISTORY: return http_serve_history(&s->be, c);
     case HTTP_RT_HEAL: return http_serve_one(c, "heal", s->be.heal, ud, r.plan_id);
     case HTTP_RT_ISSUE: return http_serve_one(c, "issue", s->be.issue, ud, r.plan_id);
     case HTTP_RT_PLUGINS: return http_serve_backend(c, "plugins", s->be.plugins, ud);

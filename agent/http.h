@@ -43,6 +43,8 @@ typedef struct http_backend {
      * positional initializers of the views above stay valid. */
     int (*heal)(void *ud, uint64_t id, json_t **out);
     int (*issue)(void *ud, uint64_t id, json_t **out);
+    /* GET /api/v1/history?minutes=N (1..1440, default 1440); NULL: 404. */
+    json_t *(*history)(void *ud, int minutes);
 } http_backend;
 
 typedef struct http_server http_server;

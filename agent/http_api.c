@@ -1,6 +1,6 @@
 /* http_api.c — the JSON API's handlers behind http.c's routing and authorization: the
  * backend views (status, issues, plugins, knowledge, pending, holds), /api/v1/heals and its
- * limit argument, one heal or issue by ID, and the operator's commands (confirm, reject, pause, resume). */
+ * limit argument, /api/v1/history and its minutes, one heal or issue by ID, and the operator's commands (confirm, reject, pause, resume). */
 #include "http_int.h"
 
 #include <arpa/inet.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "healer/types.h"
+#include "history.h"
 #include "log.h"
 
 #define HEALS_DEFAULT 50
@@ -41,29 +42,58 @@ static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_YES;
 }
 
-enum MHD_Result http_serve_heals(const http_backend *be, struct MHD_Connection *c)
+/* A whole-number query argument from 1 to max (given at most once): 0 with *out set (def when
+ * absent), or -1 when the request has been answered 400 (*ret). */
+static int int_arg(struct MHD_Connection *c, const char *name, int def, int max, int *out,
+                   enum MHD_Result *ret)
 {
-    arg_scan a = {"limit", 0, NULL};
+    arg_scan a = {name, 0, NULL};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, scan_arg, &a);
-    int limit = HEALS_DEFAULT;
-    if (a.count > 1)
-        return send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "limit given %d times; give it once",
-                          a.count);
+    *out = def;
+    if (a.count > 1) {
+        *ret = send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s given %d times; give it once",
+                          name, a.count);
+        return -1;
+    }
     if (a.count == 1) {
         const char *v = a.value ? a.value : "";
         long n = 0;
         size_t i = 0;
         for (; v[i] && i < 5 && isdigit((unsigned char)v[i]); i++)
             n = n * 10 + (v[i] - '0');
-        if (i == 0 || v[i] || n < 1 || n > HEALS_MAX)
-            return send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
-                              "limit must be an integer from 1 to %d, not \"%.40s\"", HEALS_MAX,
-                              v);
-        limit = (int)n;
+        if (i == 0 || v[i] || n < 1 || n > max) {
+            *ret = send_error(c, MHD_HTTP_BAD_REQUEST, NULL,
+                              "%s must be an integer from 1 to %d, not \"%.40s\"", name, max, v);
+            return -1;
+        }
+        *out = (int)n;
     }
+    return 0;
+}
+
+enum MHD_Result http_serve_heals(const http_backend *be, struct MHD_Connection *c)
+{
+    int limit;
+    enum MHD_Result ret;
+    if (int_arg(c, "limit", HEALS_DEFAULT, HEALS_MAX, &limit, &ret) < 0)
+        return ret;
     json_t *o = be->heals ? be->heals(be->ud, limit) : NULL;
     if (!o)
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "heals are not available");
+    return send_json(c, MHD_HTTP_OK, o, NULL);
+}
+
+enum MHD_Result http_serve_history(const http_backend *be, struct MHD_Connection *c)
+{
+    int minutes;
+    enum MHD_Result ret;
+    if (!be->history)
+        return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "this agent keeps no history");
+    if (int_arg(c, "minutes", HISTORY_SLOTS, HISTORY_SLOTS, &minutes, &ret) < 0)
+        return ret;
+    json_t *o = be->history(be->ud, minutes);
+    if (!o)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "history is not available");
     return send_json(c, MHD_HTTP_OK, o, NULL);
 }
 

@@ -24,6 +24,7 @@ const char *client_addr(struct MHD_Connection *c, char *buf, size_t len);
 enum MHD_Result http_serve_backend(struct MHD_Connection *c, const char *what,
                                    json_t *(*fn)(void *), void *ud);
 enum MHD_Result http_serve_heals(const http_backend *be, struct MHD_Connection *c);
+enum MHD_Result http_serve_history(const http_backend *be, struct MHD_Connection *c);
 /* One heal or issue by ID (what: "heal" or "issue"): 200, 404 unknown, 500. */
 enum MHD_Result http_serve_one(struct MHD_Connection *c, const char *what,
                                int (*fn)(void *, uint64_t, json_t **), void *ud, uint64_t id);

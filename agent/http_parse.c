@@ -20,6 +20,7 @@ static const struct {
     {"/api/v1/plugins", HTTP_RT_PLUGINS, 0},
     {"/api/v1/knowledge", HTTP_RT_KNOWLEDGE, 0},
     {"/api/v1/pending", HTTP_RT_PENDING, 0},
+    {"/api/v1/history", HTTP_RT_HISTORY, 0},
     {"/api/v1/pause", HTTP_RT_PAUSE, 1},
     {"/api/v1/resume", HTTP_RT_RESUME, 1},
     {"/api/v1/holds", HTTP_RT_HOLDS, 0},

@@ -18,7 +18,8 @@ typedef enum http_route_id {
     HTTP_RT_HOLDS,        /* GET: the list; POST: a new hold (http.c tells them apart) */
     HTTP_RT_HOLD_RELEASE,
     HTTP_RT_HEAL,         /* GET /api/v1/heals/ID: one heal, why it went so, its audit lines */
-    HTTP_RT_ISSUE         /* GET /api/v1/issues/ID: one issue and its heals */
+    HTTP_RT_ISSUE,        /* GET /api/v1/issues/ID: one issue and its heals */
+    HTTP_RT_HISTORY       /* GET /api/v1/history: the last 24 h by minute (history.c) */
 } http_route_id;
 
 typedef struct http_route {

@@ -1,6 +1,6 @@
 /* runtime.h — what the engine and every plugin worker of one generation use: that generation's
  * config and actuators, and the services that outlive a reload (bus, metrics, audit log,
- * knowledge base, governor). One per generation (agent.c), so a stuck plugin thread of an old
+ * knowledge base, governor, history). One per generation (agent.c), so a stuck plugin thread of an old
  * generation keeps reading its own. Each service is thread-safe; this only bundles pointers. */
 #ifndef AGENT_RUNTIME_H
 #define AGENT_RUNTIME_H
@@ -22,6 +22,7 @@ typedef struct runtime {
     knowledge *kb;
     governor *gov;
     struct notifier *notify;  /* may be NULL (tests): notify_post ignores it */
+    struct history *history;  /* the dashboard's 24 h ring; may be NULL (tests) */
     unsigned generation;      /* bumped on every reload: endpoints carry it (inproc names) */
 } runtime;
 

@@ -22,6 +22,8 @@ PKGS=(
   libsystemd-dev systemd-container monit
   # network plugin tests: a real DNS server in a namespace (dnsmasq-base ships no service)
   dnsmasq-base
+  # the dashboard's test drives a real headless browser over the DevTools protocol
+  chromium python3-websocket
 )
 
 missing=()

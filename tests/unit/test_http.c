@@ -188,6 +188,7 @@ static void expect_error(const resp *r, int status, const char *needle)
 typedef struct backend_state {
     pthread_mutex_t mu;
     int last_limit;
+    int last_minutes;
     int commands;
     http_command last_cmd;
     uint64_t last_id;
@@ -221,6 +222,15 @@ static json_t *b_heals(void *ud, int limit)
     b->last_limit = limit;
     pthread_mutex_unlock(&b->mu);
     return json_pack("{s:[{s:i, s:s}]}", "heals", "id", 5, "outcome", "healed");
+}
+
+static json_t *b_history(void *ud, int minutes)
+{
+    backend_state *b = ud;
+    pthread_mutex_lock(&b->mu);
+    b->last_minutes = minutes;
+    pthread_mutex_unlock(&b->mu);
+    return json_pack("{s:i}", "minutes", minutes);
 }
 
 static json_t *b_plugins(void *ud)
@@ -300,7 +310,7 @@ static void write_file(const char *path, const char *text)
 static http_backend make_backend(fixture *f)
 {
     http_backend be = {b_status, b_issues, b_heals, b_plugins, b_knowledge, b_pending,
-                       b_command, NULL, NULL, f->m, NULL, &f->b, NULL, NULL};
+                       b_command, NULL, NULL, f->m, NULL, &f->b, NULL, NULL, b_history};
     return be;
 }
 
@@ -435,8 +445,12 @@ static void test_dashboard(void **state)
 
     const char *body = r.body;
     assert_non_null(strstr(body, "<!doctype html>"));
-    /* Self-contained: no reference to another host, no external script or sheet. */
-    assert_null(strstr(body, "http://"));
+    /* Self-contained: no reference to another host, no external script or sheet. The one
+     * http:// allowed is the SVG namespace's name (createElementNS), once; it is never fetched. */
+    const char *ns = strstr(body, "http://");
+    assert_non_null(ns);
+    assert_memory_equal(ns, "http://www.w3.org/2000/svg\"", 27);
+    assert_null(strstr(ns + 1, "http://"));
     assert_null(strstr(body, "https://"));
     assert_null(strstr(body, "//cdn"));
     assert_null(strstr(body, "<script src"));
@@ -518,6 +532,33 @@ static void test_heals_limit(void **state)
     expect_error(&r, 400, "limit");
     resp_free(&r);
     assert_int_equal(f->b.last_limit, 1);   /* the backend never saw a bad one */
+    fixture_free(f);
+}
+
+static void test_history_minutes(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(TOKEN "\n");
+    resp r = request(f->port, "GET", "/api/v1/history", NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(f->b.last_minutes, 1440);     /* the whole day by default */
+    resp_free(&r);
+    r = request(f->port, "GET", "/api/v1/history?minutes=60", NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(f->b.last_minutes, 60);
+    resp_free(&r);
+    static const char *const bad[] = {"0", "1441", "-5", "x", "", "60&minutes=61"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/v1/history?minutes=%s", bad[i]);
+        r = request(f->port, "GET", path, NULL);
+        expect_error(&r, 400, "minutes");
+        resp_free(&r);
+    }
+    assert_int_equal(f->b.last_minutes, 60);
+    r = request(f->port, "POST", "/api/v1/history", NULL);
+    assert_int_equal(r.status, 405);
+    resp_free(&r);
     fixture_free(f);
 }
 
@@ -741,7 +782,7 @@ static void test_no_token(void **state)
     backend_state b = {0};
     pthread_mutex_init(&b.mu, NULL);
     http_backend be = {b_status, b_issues, b_heals, b_plugins, b_knowledge, b_pending,
-                       b_command, NULL, NULL, NULL, NULL, &b, NULL, NULL};
+                       b_command, NULL, NULL, NULL, NULL, &b, NULL, NULL, NULL};
     char err[256];
     http_server *s = http_start("127.0.0.1:0", NULL, &be, err, sizeof err);
     assert_non_null(s);
@@ -1061,6 +1102,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_routes),
         cmocka_unit_test(test_dashboard),
+        cmocka_unit_test(test_history_minutes),
         cmocka_unit_test(test_heals_limit),
         cmocka_unit_test(test_not_found_and_method),
         cmocka_unit_test(test_tokens),
