@@ -81,7 +81,7 @@ static const char dash_css[] =
     "dialog{border:1px solid var(--line);border-radius:10px;background:var(--card);color:var(--fg);padding:18px 20px;width:min(640px,calc(100vw - 24px));max-height:calc(100vh - 48px);overflow:auto}\n"
     "dialog::backdrop{background:rgba(0,0,0,.45)}\n"
     "dialog h3{text-transform:none;letter-spacing:0;font-size:13px;color:var(--fg)}\n"
-    "#dlg-body{overflow-wrap:anywhere}\n"
+    "#dlg-body,#why-body{overflow-wrap:anywhere}\n"
     ".dlg-btns{display:flex;gap:10px;justify-content:flex-end;flex-wrap:wrap;margin-top:16px}\n"
     "@media (max-width:600px){\n"
     "header{padding:10px 12px}\n"
@@ -135,6 +135,11 @@ static const char dash_body[] =
     "<h2 id=\"dlg-title\"></h2>\n"
     "<div id=\"dlg-body\"></div>\n"
     "<div class=\"dlg-btns\"><button id=\"dlg-cancel\" class=\"big\">Cancel</button><button id=\"dlg-ok\" class=\"primary big\">Confirm</button></div>\n"
+    "</dialog>\n"
+    "<dialog id=\"why-dialog\" aria-labelledby=\"why-title\">\n"
+    "<h2 id=\"why-title\"></h2>\n"
+    "<div id=\"why-body\"></div>\n"
+    "<div class=\"dlg-btns\"><button id=\"why-close\" class=\"big\">Close</button></div>\n"
     "</dialog>\n";
 
 static const char dash_head[] =

@@ -224,6 +224,18 @@ def run(udd):
     p.call("Page.reload", ignoreCache=True)
     poll(lambda: p.js("!!document.querySelector('#timeline svg polyline') &&"
                       " document.querySelectorAll('#heals tbody tr').length >= 2"), 30)
+
+    # ---- why: the healed heal's explanation (healctl explain on the page) ----
+    ok(poll(lambda: p.js("(() => { const r = [...document.querySelectorAll('#heals tbody tr')]"
+                         ".find(tr => tr.firstChild && tr.firstChild.textContent === %s);"
+                         " if (!r) return false; r.querySelector('button.why').click(); return true; })()"
+                         % json.dumps(first)), 15), "heal %s has a Why? button" % first)
+    ok(poll(lambda: p.js("document.getElementById('why-dialog').open"), 5), "Why? opens the explanation")
+    why = p.js("document.getElementById('why-body').textContent")
+    for part in ("candidate", "The governor", "Steps", "Actuator calls", "Outcome: healed"):
+        ok(part in why, "the explanation says %r" % part, why[:400])
+    p.js("document.getElementById('why-close').click()")
+    ok(poll(lambda: not p.js("document.getElementById('why-dialog').open"), 5), "Close closes it")
     no_overflow(p, 1400)
     p.shot("dashboard-1400.png", 1400)
 
