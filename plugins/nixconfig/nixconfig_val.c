@@ -328,6 +328,8 @@ static void nc_validate(nixconfig *w)
     struct stat fst, cst;
     nc_fmt(flake, sizeof flake, "%s/flake.nix", strcmp(w->config_dir, "/") ? w->config_dir : "");
     int have_flake = lstat(flake, &fst) == 0;
+    nc_fmt(w->flake.path, sizeof w->flake.path, "%s", flake);
+    nc_file_sig(&w->flake);
     int have_cfg = lstat(w->config_file, &cst) == 0;
     if (have_cfg || !have_flake)
         nc_add_file(&ac, w->config_file);
@@ -451,6 +453,10 @@ static void nc_validate(nixconfig *w)
 static int nc_any_changed(nixconfig *w)
 {
     if (!w->validated)
+        return 1;
+    /* Tracked apart from files[]: beside an existing configuration.nix, or on a host that has
+     * neither yet, files[] does not hold it, and a flake.nix written later went unseen. */
+    if (nc_file_changed(&w->flake))
         return 1;
     for (size_t i = 0; i < w->n_files; i++)
         if (nc_file_changed(&w->files[i]))
