@@ -15,7 +15,7 @@
 # attribute path.
 let
   inherit (builtins)
-    all attrNames concatStringsSep elemAt filter foldl' fromJSON genList isAttrs isBool isFloat
+    all any attrNames concatStringsSep elemAt filter foldl' fromJSON genList isAttrs isBool isFloat
     isInt isList isPath isString length match replaceStrings stringLength substring toJSON
     typeOf throw;
 
@@ -46,7 +46,8 @@ let
 
   int32Min = -2147483648;
   int32Max = 2147483647;
-  renderInt = v: toString v + (if v < int32Min || v > int32Max then "L" else "");
+  wide = v: v < int32Min || v > int32Max;
+  renderInt = v: toString v + (if wide v then "L" else "");
 
   # The shortest text that libconfig reads back as exactly this float. builtins.toJSON gives
   # only 6 significant digits in older Nix (2.8: 123456789.5 -> 1.23457e+08), so each result
@@ -80,7 +81,8 @@ let
 
   isScalar = v: isString v || isInt v || isFloat v || isBool v || isPath v
     || (isAttrs v && v ? outPath);
-  # An array holds scalars of one libconfig type (ints of 32 and 64 bits mix).
+  # An array holds scalars of one libconfig type; int and int64 are two (libconfig: "mismatched
+  # element type in array"), so one int past 32 bits makes every int of the array 64-bit.
   kind = v: if isInt v then "int" else if isFloat v then "float" else if isBool v then "bool"
     else "string";
   isArray = l: l == [ ] || (all isScalar l && all (x: kind x == kind (elemAt l 0)) l);
@@ -102,7 +104,9 @@ let
   renderList = path: d: l:
     let
       items = genList (i: render (path ++ [ "[${toString i}]" ]) (d + 1) (elemAt l i)) (length l);
-    in if isArray l then "[" + concatStringsSep ", " items + "]"
+      longs = map (x: toString x + "L") l;
+    in if isArray l then
+         "[" + concatStringsSep ", " (if l != [ ] && isInt (elemAt l 0) && any wide l then longs else items) + "]"
        else "(\n" + concatStringsSep ",\n" (map (s: indent (d + 1) + s) items) + "\n" + indent d + ")";
 
   # One "name = value;" line per attribute that is not null, in name order.
