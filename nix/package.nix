@@ -41,6 +41,14 @@ stdenv.mkDerivation {
   # are $out/lib/healerd/plugins and $out/bin/healerd-plugin.
   cmakeFlags = [ "-DCMAKE_BUILD_TYPE=RelWithDebInfo" ];
 
+  # The activation wrapper nixconfig's status_file comes from (plugins/nixconfig/README.md):
+  # `healerd-nixos-switch -- --flake /etc/nixos#HOST` instead of `nixos-rebuild switch`.
+  # CMake does not install it (a Debian host has no use for it); the fixup phase patches its
+  # #!/usr/bin/env bash. It finds nixos-rebuild and nix-env on the caller's PATH.
+  postInstall = ''
+    install -Dm755 ../scripts/healerd-nixos-switch $out/bin/healerd-nixos-switch
+  '';
+
   # ctest needs what a build sandbox lacks: root, cgroups, real processes to signal, a Nix
   # store, network namespaces, systemd-nspawn. The tests run on a host (`make test`).
   doCheck = false;
