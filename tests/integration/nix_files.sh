@@ -89,6 +89,62 @@ check "refuse: libconfig itself rejects such a name (FILE:LINE)" bash -c "'$LCJ'
 printf 'true = 1;\n' >"$T/true.conf"
 check "refuse: libconfig itself rejects 'true' as a name" bash -c "! '$LCJ' '$T/true.conf' >/dev/null 2>&1"
 
+# --- the module and the flake, evaluated with stand-ins for nixpkgs ---------------------------------
+# tests/fixtures/nixsettings/module-stub.nix: a stand-in lib and pkgs (no module-system merging);
+# what is checked is the module's own output: the unit, and its two shell scripts, run here.
+mkdir -p "$T/etc/healerd"
+nixi --eval --strict --json "$FX/module-stub.nix" --arg src "$SRC" --argstr tokenFile "$T/etc/healerd/token" >"$T/module.json"
+check "module: evaluates (stand-in lib and pkgs)" jq -e . "$T/module.json" >/dev/null
+mj() { jq -r "$1" "$T/module.json"; }
+check "module: the options" [ "$(mj '.options | join(" ")')" = "enable extraPath extraPlugins generateToken package plugins settings tokenFile" ]
+check "module: Type=notify, NotifyAccess=main, WatchdogSec=30s" [ "$(mj '"\(.type) \(.notifyAccess) \(.watchdog)"')" = "notify main 30s" ]
+check "module: ExecReload runs --check-config before the SIGHUP" [ "$(mj '.execReload | map(split(" ")[1]) | join(" ")')" = "--check-config -HUP" ]
+check "module: ExecStart reads /etc/healerd/healerd.conf" [ "$(mj .execStart)" = "/nix/store/stub-healerd/bin/healerd -c /etc/healerd/healerd.conf" ]
+check "module: nix and nixos-rebuild on the unit's PATH" bash -c "jq -e '.path | index(\"/nix/store/stub-nix\") and index(\"/nix/store/stub-nixos-rebuild\")' '$T/module.json' >/dev/null"
+check "module: agent.plugin_dir is the runtime copy, mode dry-run, the token file" [ "$(mj '.settings | "\(.agent.plugin_dir) \(.agent.mode) \(.http.token_file)"')" = "/run/healerd/plugins dry-run $T/etc/healerd/token" ]
+# The unit is etc/healerd.service's, option for option: every Key=Value of its [Service]
+# section but the two commands (store paths here) has the same value in the module. A key the
+# Debian unit gains (branch h/deb tightens it) fails here until the module follows.
+keys=0
+while IFS='=' read -r k v; do
+  case "$k" in ExecStart|ExecReload) continue ;; esac
+  keys=$((keys + 1))
+  check "module: $k=$v as etc/healerd.service" [ "$(mj ".unit.$k // \"(missing)\"")" = "$v" ]
+done < <(sed -n '/^\[Service\]/,/^\[/{/^[A-Za-z]*=/p}' "$SRC/etc/healerd.service")
+check "module: compared $keys keys of the unit's [Service] (some)" [ "$keys" -ge 15 ]
+check "module: the flake's packages, overlay and module are nix/package.nix and nix/module.nix" \
+  [ "$(mj '.flake | "\(.packages | join(",")) \(.package) \(.overlay) \(.module)"')" = "aarch64-linux,x86_64-linux $SRC/nix/package.nix $SRC/nix/package.nix $SRC/nix/module.nix" ]
+check "module: the flake's lib.renderSettings is the renderer" grep -qF 'configuration, not this file.a = {  b = "x\"y";};' <(mj .flake.render | tr -d '\n'; echo)
+
+# The plugin links (a build step): two packages' .so files linked by name; a name twice fails.
+for p in a b dup; do mkdir -p "$T/pkg-$p/lib/healerd/plugins"; done
+echo cpu >"$T/pkg-a/lib/healerd/plugins/cpu.so"; echo extra >"$T/pkg-b/lib/healerd/plugins/extra.so"
+echo twin >"$T/pkg-dup/lib/healerd/plugins/cpu.so"
+mj .linksScript | sed "s|/nix/store/stub-healerd |$T/pkg-a |; s|/nix/store/stub-extra|$T/pkg-b|" >"$T/links.sh"
+check "links: the script names both packages" grep -q "for p in $T/pkg-a $T/pkg-b;" "$T/links.sh"
+check "links: runs" env out="$T/links" bash -e "$T/links.sh"
+check "links: cpu.so and extra.so linked" [ "$(readlink "$T/links/cpu.so") $(readlink "$T/links/extra.so")" = "$T/pkg-a/lib/healerd/plugins/cpu.so $T/pkg-b/lib/healerd/plugins/extra.so" ]
+sed "s|$T/pkg-b|$T/pkg-dup|" "$T/links.sh" >"$T/links-dup.sh"
+check "links: a plugin name twice fails, naming both" bash -c "! env out='$T/links-dup' bash -e '$T/links-dup.sh' 2>'$T/dup.err' && grep -q 'two plugins named cpu.so' '$T/dup.err'"
+
+# The pre-start script: plugins copied (not linked) root-owned into the runtime folder, the
+# token made once, root-only. Run with the runtime folder moved under $T.
+mj .execStartPre | sed "s|/run/healerd|$T/run/healerd|g; s|/nix/store/stub-healerd-plugins|$T/links|; s|^PATH=.*|PATH=/usr/bin:/bin|" >"$T/prestart.sh"
+mkdir -p "$T/run/healerd"
+check "prestart: runs" bash "$T/prestart.sh"
+check "prestart: regular files, not links, root's, mode 0644" [ "$(stat -c '%F %U %a' "$T/run/healerd/plugins/cpu.so" "$T/run/healerd/plugins/extra.so" | sort -u)" = "regular file root 644" ]
+check "prestart: the runtime folder 0755" [ "$(stat -c %a "$T/run/healerd/plugins")" = 755 ]
+check "prestart: the copies are the plugins" cmp -s "$T/pkg-b/lib/healerd/plugins/extra.so" "$T/run/healerd/plugins/extra.so"
+check "prestart: a token of 64 hex digits, mode 0600" bash -c "[ \"\$(stat -c %a '$T/etc/healerd/token')\" = 600 ] && grep -qxE '[0-9a-f]{64}' '$T/etc/healerd/token'"
+tok=$(cat "$T/etc/healerd/token")
+rm "$T/pkg-b/lib/healerd/plugins/extra.so"
+check "prestart: runs again (a plugin gone)" bash "$T/prestart.sh"
+check "prestart: a plugin gone from the set is gone from the folder" [ ! -e "$T/run/healerd/plugins/extra.so" -a -f "$T/run/healerd/plugins/cpu.so" ]
+check "prestart: the token is kept" [ "$(cat "$T/etc/healerd/token")" = "$tok" ]
+nixi --eval --strict --json "$FX/module-stub.nix" --arg src "$SRC" --argstr tokenFile "$T/etc/healerd/token" --arg generateToken false >"$T/module-notok.json"
+check "module: generateToken = false: no token step" bash -c "! jq -r .execStartPre '$T/module-notok.json' | grep -q urandom"
+check "module: a tokenFile in the store is refused" bash -c "nix-instantiate --eval --strict --json '$FX/module-stub.nix' --arg src '$SRC' --argstr tokenFile /nix/store/x-token 2>/dev/null | jq -e '.assertions == [false]' >/dev/null"
+
 # --- settings a host would give pass healerd --check-config ---------------------------------------
 PDIR=$(plugin_dir "$BUILD/plugins/cpu.so" "$BUILD/plugins/nixconfig.so" "$BUILD/plugins/thermal.so")
 mkdir -p -m 0700 "$T/state"
