@@ -147,7 +147,7 @@ check "module: a tokenFile in the store is refused" bash -c "nix-instantiate --e
 
 # --- settings a host would give pass healerd --check-config ---------------------------------------
 PDIR=$(plugin_dir "$BUILD/plugins/cpu.so" "$BUILD/plugins/nixconfig.so" "$BUILD/plugins/thermal.so")
-mkdir -p -m 0700 "$T/state"
+mkdir -p "$T/state"; chmod 700 "$T/state"
 echo "nix-token" >"$T/token"; chmod 600 "$T/token"
 ARGS="{ plugin_dir = \"$PDIR\"; state_dir = \"$T/state\"; token_file = \"$T/token\";"
 render "import $FX/agent.nix $ARGS }" "$T/agent.conf"
