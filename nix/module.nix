@@ -84,7 +84,23 @@ in
     };
 
     settings = mkOption {
-      type = types.submodule { freeformType = json; };
+      # Free-form (every key of healerd.conf(5)); agent.mode is typed so that a typo fails at
+      # evaluation instead of at the agent's start.
+      type = types.submodule {
+        freeformType = json;
+        options.agent = mkOption {
+          type = types.submodule {
+            freeformType = json;
+            options.mode = mkOption {
+              type = types.enum [ "live" "dry-run" ];
+              default = "dry-run";
+              description = "\"dry-run\" (the default, as the installed configuration): plan and report, change nothing; \"live\": heal.";
+            };
+          };
+          default = { };
+          description = "The agent section of healerd.conf.";
+        };
+      };
       default = { };
       example = literalExpression ''
         {
@@ -156,7 +172,6 @@ in
 
     services.healerd.settings = {
       agent = {
-        mode = mkDefault "dry-run";
         state_dir = mkDefault "/var/lib/healerd";
         # Not mkDefault: another value conflicts at evaluation. Plugins come through
         # extraPlugins, copied here by the pre-start script.

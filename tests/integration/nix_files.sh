@@ -101,7 +101,8 @@ check "module: Type=notify, NotifyAccess=main, WatchdogSec=30s" [ "$(mj '"\(.typ
 check "module: ExecReload runs --check-config before the SIGHUP" [ "$(mj '.execReload | map(split(" ")[1]) | join(" ")')" = "--check-config -HUP" ]
 check "module: ExecStart reads /etc/healerd/healerd.conf" [ "$(mj .execStart)" = "/nix/store/stub-healerd/bin/healerd -c /etc/healerd/healerd.conf" ]
 check "module: nix and nixos-rebuild on the unit's PATH" bash -c "jq -e '.path | index(\"/nix/store/stub-nix\") and index(\"/nix/store/stub-nixos-rebuild\")' '$T/module.json' >/dev/null"
-check "module: agent.plugin_dir is the runtime copy, mode dry-run, the token file" [ "$(mj '.settings | "\(.agent.plugin_dir) \(.agent.mode) \(.http.token_file)"')" = "/run/healerd/plugins dry-run $T/etc/healerd/token" ]
+check "module: agent.plugin_dir is the runtime copy, and the token file" [ "$(mj '.settings | "\(.agent.plugin_dir) \(.http.token_file)"')" = "/run/healerd/plugins $T/etc/healerd/token" ]
+check "module: agent.mode is typed live|dry-run, default dry-run" [ "$(mj '"\(.mode.default) \(.mode.values | join("|"))"')" = "dry-run live|dry-run" ]
 # The unit is etc/healerd.service's, option for option: every Key=Value of its [Service]
 # section but the two commands (store paths here) has the same value in the module. A key the
 # Debian unit gains (branch h/deb tightens it) fails here until the module follows.
