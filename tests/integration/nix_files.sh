@@ -160,6 +160,9 @@ check "check-config: plugins.nixconfig's string with quote, backslash, newline k
   grep -qF 'nix_instantiate = "nix-instantiate \"quoted\" C:\\path\nnext line é";' "$T/agent.conf"
 got=$("$LCJ" "$T/agent.conf" | jq -r .plugins.nixconfig.nix_instantiate) || got="(unreadable)"
 check "check-config: ... and libconfig reads it back byte for byte" [ "$got" = "$(printf 'nix-instantiate "quoted" C:\\path\nnext line é')" ]
+check "check-config: control bytes written \\xNN" grep -qF 'nix_env = "nix-env\x01\x1b\t\x7f";' "$T/agent.conf"
+got=$("$LCJ" "$T/agent.conf" | jq -r .plugins.nixconfig.nix_env | od -An -tx1 | tr -s ' ') || got="(unreadable)"
+check "check-config: ... and read back as those bytes" [ "$got" = " 6e 69 78 2d 65 6e 76 01 1b 09 7f 0a" ]
 
 # A wrong key is refused by the agent at the rendered file's line, which holds that key.
 render "import $FX/agent.nix ($ARGS extra.plugins.cpu.no_such_key = 1; })" "$T/badkey.conf"
