@@ -87,6 +87,8 @@ typedef struct nixconfig {
 
     nc_file files[NC_MAX_FILES];
     size_t n_files;
+    nc_file flake;               /* config_dir/flake.nix and config_file, watched even while */
+    nc_file root;                /* absent: one that appears (or goes) changes what is validated */
     int validated;               /* files[] and bad[] hold a validation of the current files */
     nc_bad bad[NC_MAX_BAD];
     size_t n_bad;

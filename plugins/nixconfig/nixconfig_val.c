@@ -328,6 +328,10 @@ static void nc_validate(nixconfig *w)
     struct stat fst, cst;
     nc_fmt(flake, sizeof flake, "%s/flake.nix", strcmp(w->config_dir, "/") ? w->config_dir : "");
     int have_flake = lstat(flake, &fst) == 0;
+    nc_fmt(w->flake.path, sizeof w->flake.path, "%s", flake);
+    nc_file_sig(&w->flake);
+    nc_fmt(w->root.path, sizeof w->root.path, "%s", w->config_file);
+    nc_file_sig(&w->root);
     int have_cfg = lstat(w->config_file, &cst) == 0;
     if (have_cfg || !have_flake)
         nc_add_file(&ac, w->config_file);
@@ -451,6 +455,11 @@ static void nc_validate(nixconfig *w)
 static int nc_any_changed(nixconfig *w)
 {
     if (!w->validated)
+        return 1;
+    /* Tracked apart from files[], which holds only the ones that existed: a flake.nix written
+     * beside a configuration.nix (or on a host that had neither), or a configuration.nix
+     * written beside a flake.nix, went unseen until another file changed. */
+    if (nc_file_changed(&w->flake) || nc_file_changed(&w->root))
         return 1;
     for (size_t i = 0; i < w->n_files; i++)
         if (nc_file_changed(&w->files[i]))

@@ -345,6 +345,58 @@ static void test_flake_host(void **state)
     assert_int_equal(healer_mock_violations(f->m), 0);
 }
 
+/* A flake.nix written later, beside a configuration.nix that does not change (a host moving
+ * to flakes): validated at the next detect, though no file validated so far changed; when it
+ * goes again, it is no longer validated and its issue is resolved. */
+static void test_flake_appears(void **state)
+{
+    fx *f = *state;
+    char p[PATH_MAX + 64], real[PATH_MAX];
+    copy_fixture(f, "valid.nix", "configuration.nix");
+    copy_fixture(f, "hardware.nix", "hardware.nix");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 0);
+    double before = files_checked(f);
+    snprintf(p, sizeof p, "%s/etc/flake.nix", f->dir);
+    put(p, "{\n  outputs = { self }: {\n    x = 1\n  };\n}\n");
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(realpath(p, real));
+    assert_string_equal(is->target, real);
+    assert_true(files_checked(f) == before + 1);
+    assert_int_equal(unlink(p), 0);
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 0);
+    assert_int_equal(healer_mock_resolved_count(f->m), 1);
+    assert_true(files_checked(f) == before);
+}
+
+/* The other way round: a flake-only host where a configuration.nix is written later is
+ * validated at the next detect too. */
+static void test_config_appears_beside_flake(void **state)
+{
+    fx *f = *state;
+    char p[PATH_MAX + 64], real[PATH_MAX];
+    snprintf(p, sizeof p, "%s/etc/flake.nix", f->dir);
+    put(p, "{\n  outputs = { self }: { };\n}\n");
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    assert_int_equal(healer_mock_issue_count(f->m), 0);
+    assert_true(files_checked(f) == 1.0);
+    copy_fixture(f, "missing-semicolon.nix", "configuration.nix");
+    healer_mock_clear(f->m);
+    assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+    const healer_issue *is = healer_mock_last_issue(f->m, "nixos_config_invalid");
+    assert_non_null(is);
+    assert_non_null(realpath(f->cfg, real));
+    assert_string_equal(is->target, real);
+    assert_true(files_checked(f) == 2.0);
+}
+
 /* A file that comes back broken the same way after every fix (the mock applies nothing, as
  * if something rewrote it each time): the fix is offered max_fix_attempts (3) times, then
  * only reported. Another broken state of the same file is a new problem: offered again. */
@@ -1005,6 +1057,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_valid_with_import, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flake_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flake_appears, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_appears_beside_flake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_attempts_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_attempts_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fix_attempts_garbled, setup, teardown),
