@@ -278,10 +278,11 @@ static int pack_touch(enc *e, const msg_touch *t)
     if (msgpack_pack_map(&e->pk, n))
         return -1;
     for (size_t i = 0; i < 7; i++)
-        if (sv[i] && (KEY(e, sk[i]) || pack_text(e, sv[i])))
+        if (sv[i] && (pack_key(e, sk[i], strlen(sk[i])) || pack_text(e, sv[i])))
             return -1;
     for (size_t i = 0; i < 4; i++)
-        if (nv[i] >= 0 && (KEY(e, nk[i]) || msgpack_pack_uint64(&e->pk, (uint64_t)nv[i])))
+        if (nv[i] >= 0 && (pack_key(e, nk[i], strlen(nk[i])) ||
+                           msgpack_pack_uint64(&e->pk, (uint64_t)nv[i])))
             return -1;
     return 0;
 }
