@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "actuators_int.h"
+#include "preview.h"
 #include "dryrun.h"
 #include "log.h"
 #include "procinfo.h"
@@ -411,11 +412,72 @@ static void finish_log(const act_context *c, const char *actuator, const char *t
     if (ok)
         log_notice("actuators", "%s%s: %s %s%s: %s", plugin, heal, actuator, t, who, m);
     else if (dry)
-        log_notice("actuators", "%s%s: would %s %s%s (dry-run): %s", plugin, heal, actuator, t,
-                   who, m);
+        log_notice("actuators", "%s%s: would %s %s%s (%s): %s", plugin, heal, actuator, t,
+                   who, c->preview ? "preview" : "dry-run", m);
     else
         log_write(lvl, "actuators", "%s%s: %s %s%s %s: %s", plugin, heal, actuator, t, who, res,
                   m);
+}
+
+/* A systemd unit named in a command line (busctl ... RestartUnit nginx.service ...), or NULL. */
+static const char *unit_in_argv(json_t *argv)
+{
+    static const char *const sfx[] = { ".service", ".socket", ".timer", ".mount", ".target",
+                                       ".slice", ".scope", ".path", ".swap", ".automount" };
+    size_t i;
+    json_t *v;
+    json_array_foreach(argv, i, v) {
+        const char *s = json_string_value(v);
+        size_t n = s ? strlen(s) : 0;
+        for (size_t j = 0; n && j < sizeof sfx / sizeof *sfx; j++) {
+            size_t k = strlen(sfx[j]);
+            if (n > k && strcmp(s + n - k, sfx[j]) == 0 && !strchr(s, '/'))
+                return s;
+        }
+    }
+    return NULL;
+}
+
+/* A previewed call's item (preview.h): what it would touch, from its params and message. */
+static void preview_note(const act_context *c, const char *actuator, const char *target,
+                         json_t *params, int rc, const char *m)
+{
+    msg_touch t = preview_touch_init();
+    char text[HEALER_MSG_MAX + 32];
+    t.action = actuator;
+    if (rc == HEALER_DRY_RUN)
+        snprintf(text, sizeof text, "%s", m);
+    else
+        snprintf(text, sizeof text, "not done (%s): %s", result_of(rc), m);
+    t.text = text;
+    json_t *pid = json_object_get(params, "pid"), *uid = json_object_get(params, "uid");
+    if (!strcmp(actuator, "signal") || !strcmp(actuator, "renice")) {
+        t.kind = "process";
+        t.pid = json_is_integer(pid) ? (int64_t)json_integer_value(pid) : -1;
+        t.uid = json_is_integer(uid) ? (int64_t)json_integer_value(uid) : -1;
+        t.name = json_string_value(json_object_get(params, "name"));
+    } else if (!strcmp(actuator, "write_file")) {
+        t.kind = "file";
+        const char *real = json_string_value(json_object_get(params, "real_path"));
+        t.path = real ? real : target;
+    } else if (!strcmp(actuator, "freeze_cgroup")) {
+        t.kind = "cgroup";
+        t.cgroup = target;
+    } else if (!strcmp(actuator, "remove_old_files")) {
+        /* the whole removal: its files are listed before it (actuators_clean.c) */
+        json_t *fb = json_object_get(params, "freed_bytes");
+        json_t *nf = json_object_get(params, "count");
+        t.kind = "file";
+        t.path = target;
+        t.size = json_is_integer(fb) ? (int64_t)json_integer_value(fb) : -1;
+        t.count = json_is_integer(nf) ? (int64_t)json_integer_value(nf) : -1;
+    } else if (!strcmp(actuator, "run")) {
+        t.unit = unit_in_argv(json_object_get(params, "argv"));
+        t.kind = t.unit ? "unit" : "command";
+    } else {
+        t.kind = "other";
+    }
+    preview_add(c->preview, &t);
 }
 
 /* Every actuator call ends here: the message goes to the caller, one line to the log and one
@@ -425,6 +487,11 @@ int finish(actuators *a, const act_context *c, const char *actuator, const char 
 {
     if (c->issue_type && params)
         json_object_set_new(params, "issue_type", jstr(c->issue_type));
+    if (c->preview && strcmp(actuator, "probe") != 0) {
+        if (params)
+            json_object_set_new(params, "preview", json_true());
+        preview_note(c, actuator, target, params, rc, m);
+    }
     /* Probes measure; they change nothing and would flood the audit log every cycle. */
     int probe = strcmp(actuator, "probe") == 0;
     if (!a->audit && !probe)

@@ -44,6 +44,9 @@ typedef struct act_context {
     uint64_t issue_id;                     /* the issue acted on (undo journal), or 0 */
     int dry_run;                           /* the plugin is in dry-run (plugins.<name>.mode) in a
                                               live agent: its changes only report */
+    struct preview_sink *preview;          /* a pending plan's preview (dry_run is set too):
+                                              each call adds what it would touch; its audit
+                                              line says "preview": true in params */
 } act_context;
 
 typedef struct actuators actuators;

@@ -2,6 +2,7 @@
  * under a declared path opened through trusted directories only, never through a symlink, never
  * onto another mount, never a login record, never a file some process holds open. */
 #include "actuators_int.h"
+#include "preview.h"
 #include "clean_walk.h"
 #include "clock.h"
 #include "dryrun.h"
@@ -225,6 +226,20 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
             json_array_append_new(files, jstr(cd->rel));
             listed++;
         }
+        if (dry && c->preview && cnt <= PREVIEW_MAX_FILES) {
+            /* a pending plan's preview lists each file with its size (the first ones) */
+            char path[PATH_MAX + CW_REL_MAX], text[PATH_MAX + CW_REL_MAX + 64];
+            snprintf(path, sizeof path, "%s/%s", real, cd->rel);
+            snprintf(text, sizeof text, "would remove %s (%llu bytes)", path,
+                     (unsigned long long)(nlink <= 1 ? cd->blocks_bytes : 0));
+            msg_touch t = preview_touch_init();
+            t.action = "remove_old_files";
+            t.kind = "file";
+            t.path = path;
+            t.size = (int64_t)cd->blocks_bytes;
+            t.text = text;
+            preview_add(c->preview, &t);
+        }
         size_t ll = strlen(list);
         if (ll < sizeof list - 1)
             snprintf(list + ll, sizeof list - ll, "%s%s", ll ? ", " : "", cd->rel);
@@ -238,6 +253,7 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
     json_object_set_new(params, "login_records_kept", json_integer((json_int_t)w.skipped_login));
     json_object_set_new(params, "mounts_not_entered", json_integer((json_int_t)w.skipped_mount));
     json_object_set_new(params, "freed_bytes", json_integer((json_int_t)fr));
+    json_object_set_new(params, "count", json_integer((json_int_t)cnt));
     if (!dry && have_sv && fstatvfs(rootfd, &sv1) == 0) {
         /* What the filesystem says it got back, other writers included: audited beside the
          * count so the two can be compared. */

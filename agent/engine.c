@@ -350,6 +350,8 @@ static void on_result(engine *e, const msg *m)
     int idx = eng_plugin_index(e, m->plugin);
     if (idx < 0 || !m->attempt)
         return;
+    if (eng_preview_result(e, m, idx))
+        return;
     if (eng_slot_take_abandoned(e, idx, m->attempt)) {
         if (e->slots[idx].inflight)
             e->slots[idx].inflight--;
@@ -576,6 +578,7 @@ void eng_sweep(engine *e)
 {
     double mono = clock_mono(), now = clock_now();
     logstorm_flush(e->storm, mono, 0);
+    eng_preview_sweep(e);
     size_t i = 0;
     uint64_t id;
     void *val;

@@ -44,6 +44,21 @@ typedef enum heal_phase { H_PLANNING, H_PENDING, H_WAITING, H_EXECUTING, H_VERIF
 
 struct heal;
 
+/* A pending plan's preview (engine_preview.c): what each step that would run says it would
+ * touch, asked of its plugin with dry-run forced. At most PREVIEW_MAX_STEPS steps. */
+#define PREVIEW_MAX_STEPS 8
+enum { PV_RUNNING, PV_READY, PV_UNAVAILABLE };
+typedef struct eng_preview {
+    int state;
+    char reason[160];
+    json_t *touches;            /* the items, as served ("touches") */
+    size_t next, end;           /* the step previewed next; one past the last */
+    uint64_t attempt;           /* the preview in flight (0: none) */
+    int plugin;
+    double deadline;            /* monotonic: the one in flight is given up then */
+    double busy_since;          /* monotonic: since when its plugin was busy (0: not waiting) */
+} eng_preview;
+
 typedef struct eissue {
     uint64_t id;
     char *key;
@@ -99,6 +114,7 @@ typedef struct heal {
     struct heal *wnext;         /* in its plugin's wait queue (phase H_WAITING) */
     unsigned char *asked;       /* per plugin: 1 = plan requested, 2 = answered */
     json_t *decision;           /* why it went so (engine_explain.c); NULL until planned */
+    eng_preview *pv;            /* while pending: what its steps would touch; NULL before */
 } heal;
 
 /* A RESTORE sent and not yet acknowledged: it is sent again until it is. The issue it is about
@@ -125,6 +141,7 @@ typedef struct pslot {
     uint64_t *abandoned;        /* attempts given up on, results still to come */
     size_t n_abandoned, cap_abandoned;
     heal *wq_head, *wq_tail;    /* heals waiting for this plugin, critical first, else FIFO */
+    uint64_t pv_attempt;        /* a preview in flight here (counted in inflight), or 0 */
 } pslot;
 
 /* Tests (model-based): every message the engine sends goes here instead of the bus. */
@@ -276,6 +293,15 @@ const char *eng_outcome_name(int o);
 kb_action *eng_add_act(heal *h, const msg_action *a);
 void eng_set_act_message(kb_action *k, const char *text);
 void eng_audit_action(engine *e, heal *h, const msg_action *a, const kb_action *k);
+
+/* engine_preview.c: a pending plan's preview (dry-run forced EXECUTEs, one at a time, only to a
+ * free plugin). start: when the heal parks. result: 1 when m answered a preview (taken). sweep:
+ * retries previews waiting for a busy plugin, times out the overdue. json: its "preview". */
+void eng_preview_start(engine *e, heal *h);
+int eng_preview_result(engine *e, const msg *m, int idx);
+void eng_preview_sweep(engine *e);
+json_t *eng_preview_json(const heal *h);
+void eng_preview_free(eng_preview *pv);
 
 /* engine_steps.c */
 void eng_futile_mark(engine *e, const eissue *is, const char *action, int sev, int futile);

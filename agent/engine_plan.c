@@ -158,6 +158,8 @@ void eng_park(engine *e, heal *h)
              h->pending_reason, (unsigned long long)h->id);
     eng_notify(e, h, NOTIFY_CONFIRMATION_WAITING, NULL, h->loop_reason[0] ? h->loop_reason
                                                                          : h->pending_reason);
+    /* a dry run never parks; what a person is asked to allow is shown first, changing nothing */
+    eng_preview_start(e, h);
 }
 
 /* Drops a heal that never ran a step (no plan, refused, cleared while planning). */

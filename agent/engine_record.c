@@ -187,6 +187,7 @@ void eng_free_heal(heal *h)
     }
     free(h->acts);
     json_decref(h->decision);
+    eng_preview_free(h->pv);
     free(h);
 }
 

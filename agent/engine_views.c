@@ -249,6 +249,7 @@ json_t *engine_pending_json(engine *e)
         json_object_set_new(o, "waiting_step", json_integer((json_int_t)h->cur + 1));
         json_object_set_new(o, "waiting_action", sanitize_json_str(w ? w->name : ""));
         json_object_set_new(o, "ran", ran);
+        json_object_set_new(o, "preview", eng_preview_json(h));
         json_array_append_new(arr, o);
     }
     pthread_mutex_unlock(&e->lock);
@@ -334,8 +335,10 @@ json_t *engine_heal_json(engine *e, uint64_t id)
         json_object_set_new(o, "outcome", json_null());
         json_object_set_new(o, "reason", sanitize_json_str(h->phase == H_PENDING
                                                                ? h->pending_reason : NULL));
-        if (h->phase == H_PENDING)
+        if (h->phase == H_PENDING) {
             json_object_set_new(o, "expires_at", finite_or_null(h->pending_expires));
+            json_object_set_new(o, "preview", eng_preview_json(h));
+        }
         json_t *acts = json_array();
         for (size_t k = 0; k < h->n_acts; k++) {
             const kb_action *a = &h->acts[k];

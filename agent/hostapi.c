@@ -204,7 +204,7 @@ static int host_dry_run(healer_ctx *ctx)
 {
     if (!allowed(ctx, HEALER_FN_QUERY, "dry_run"))
         return ctx ? ctx->rt->cfg->dry_run : 1;
-    return ctx->rt->cfg->dry_run || ctx->plugin->mode_dry_run;
+    return ctx->rt->cfg->dry_run || ctx->plugin->mode_dry_run || ctx->preview;
 }
 
 static int host_proc_read(healer_ctx *ctx, pid_t pid, healer_proc *out)
@@ -393,7 +393,8 @@ static act_context make_act_ctx(healer_ctx *ctx)
         .declared_paths = (const char *const *)ctx->plugin->declared_paths,
         .n_declared_paths = ctx->plugin->n_declared_paths,
         .issue_id = ctx->issue ? ctx->issue->id : 0,
-        .dry_run = ctx->plugin->mode_dry_run,
+        .dry_run = ctx->plugin->mode_dry_run || ctx->preview,
+        .preview = ctx->preview ? ctx->preview_sink : NULL,
     };
 }
 

@@ -263,6 +263,30 @@ static int pack_action(enc *e, const msg_action *a)
     return 0;
 }
 
+/* A touch's number: -1 (or any negative) is unknown, not encoded. */
+static int pack_touch(enc *e, const msg_touch *t)
+{
+    const char *sk[] = { "action", "kind", "text", "name", "path", "unit", "cgroup" };
+    const char *sv[] = { t->action, t->kind, t->text, t->name, t->path, t->unit, t->cgroup };
+    const char *nk[] = { "pid", "uid", "size", "count" };
+    int64_t nv[] = { t->pid, t->uid, t->size, t->count };
+    size_t n = 0;
+    for (size_t i = 0; i < 7; i++)
+        n += sv[i] != NULL;
+    for (size_t i = 0; i < 4; i++)
+        n += nv[i] >= 0;
+    if (msgpack_pack_map(&e->pk, n))
+        return -1;
+    for (size_t i = 0; i < 7; i++)
+        if (sv[i] && (pack_key(e, sk[i], strlen(sk[i])) || pack_text(e, sv[i])))
+            return -1;
+    for (size_t i = 0; i < 4; i++)
+        if (nv[i] >= 0 && (pack_key(e, nk[i], strlen(nk[i])) ||
+                           msgpack_pack_uint64(&e->pk, (uint64_t)nv[i])))
+            return -1;
+    return 0;
+}
+
 static size_t strbound(const char *s) { return s ? 5 + strnlen(s, MSG_MAX_STR) : 0; }
 
 /* A guess at the encoded size (exact upper bound for valid UTF-8), so the common message is
@@ -297,6 +321,12 @@ static size_t size_guess(const msg *m)
     if (m->args)
         for (size_t i = 0; i < cap(m->n_args, MSG_MAX_KV); i++)
             g += 10 + strbound(m->args[i].key) + strbound(m->args[i].value);
+    if (m->touches)
+        for (size_t i = 0; i < cap(m->n_touches, MSG_MAX_TOUCHES); i++) {
+            const msg_touch *t = &m->touches[i];
+            g += 96 + strbound(t->action) + strbound(t->kind) + strbound(t->text) +
+                 strbound(t->name) + strbound(t->path) + strbound(t->unit) + strbound(t->cgroup);
+        }
     return g < MSG_MAX_BYTES ? g : MSG_MAX_BYTES;
 }
 
@@ -305,7 +335,8 @@ static int pack_msg(enc *e, const msg *m)
     int has_a = m->actions && m->n_actions;
     int has_m = m->measures && m->n_measures;
     int has_args = m->args && m->n_args;
-    size_t n = 2 + !!m->seq + !!m->plugin + !!m->from + !!m->has_issue + has_a + !!m->code +
+    int has_t = m->touches && m->n_touches;
+    size_t n = 2 + !!m->preview + has_t + !!m->seq + !!m->plugin + !!m->from + !!m->has_issue + has_a + !!m->code +
                !!m->text + has_m + !!m->method + has_args + dbl_set(m->duration) + !!m->attempt +
                dbl_set(m->wait);
     if (msgpack_pack_map(&e->pk, n))
@@ -346,6 +377,16 @@ static int pack_msg(enc *e, const msg *m)
         return -1;
     if (dbl_set(m->wait) && (KEY(e, "wait") || msgpack_pack_double(&e->pk, m->wait)))
         return -1;
+    if (m->preview && (KEY(e, "pv") || msgpack_pack_true(&e->pk)))
+        return -1;
+    if (has_t) {
+        size_t nt = cap(m->n_touches, MSG_MAX_TOUCHES);
+        if (KEY(e, "touch") || msgpack_pack_array(&e->pk, nt))
+            return -1;
+        for (size_t i = 0; i < nt; i++)
+            if (pack_touch(e, &m->touches[i]))
+                return -1;
+    }
     return 0;
 }
 

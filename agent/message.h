@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "touch.h"
+
 #define MSG_SCHEMA_VERSION 1
 
 typedef enum msg_kind {
@@ -91,6 +93,9 @@ typedef struct msg {
     uint64_t attempt;             /* EXECUTE/VERIFY/RESTORE and their replies: the one step (or
                                      restore) they belong to; unique for the agent's life */
     double wait;                  /* RESULT/VERDICT: seconds until the next verdict (settling) */
+    int preview;                  /* EXECUTE: a preview: every actuator call only reports (dry-run
+                                     forced), no verification follows; its RESULT lists touches */
+    const msg_touch *touches; size_t n_touches;   /* RESULT of a preview */
     void *arena;                  /* decoder's allocation; NULL for messages built by hand */
 } msg;
 

@@ -546,8 +546,64 @@ static int dec_actions(dec *d, const msgpack_object *o, msg *m)
     return 0;
 }
 
+static int dec_touch(dec *d, const msgpack_object *o, size_t idx, msg_touch *t)
+{
+    char pfx[32];
+    snprintf(pfx, sizeof pfx, "touch[%zu]", idx);
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return fail(d, "key '%s': expected map, got %s", pfx, tname(o));
+    static const char *const sk[] = { "action", "kind", "text", "name", "path", "unit",
+                                      "cgroup" };
+    static const char *const nk[] = { "pid", "uid", "size", "count" };
+    const char **sv[] = { &t->action, &t->kind, &t->text, &t->name, &t->path, &t->unit,
+                          &t->cgroup };
+    int64_t *nv[] = { &t->pid, &t->uid, &t->size, &t->count };
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+        if (check_key(d, pfx, k))
+            return -1;
+        if (v->type == MSGPACK_OBJECT_NIL)
+            continue;
+        for (int j = 0; j < 7; j++)
+            if (key_is(k, sk[j], strlen(sk[j])) &&
+                (seen(d, &mask, j, pfx, sk[j]) || get_str(d, pfx, sk[j], v, sv[j])))
+                return -1;
+        for (int j = 0; j < 4; j++) {
+            uint64_t u = 0;
+            if (!key_is(k, nk[j], strlen(nk[j])))
+                continue;
+            if (seen(d, &mask, 7 + j, pfx, nk[j]) ||
+                get_uint(d, pfx, nk[j], v, INT64_MAX, &u))
+                return -1;
+            *nv[j] = (int64_t)u;
+        }
+    }
+    return 0;
+}
+
+static int dec_touches(dec *d, const msgpack_object *o, msg *m)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return fail(d, "key 'touch': expected array, got %s", tname(o));
+    size_t cnt = o->via.array.size;
+    if (cnt > MSG_MAX_TOUCHES)
+        return fail(d, "key 'touch': %zu entries exceed the limit of %u", cnt, MSG_MAX_TOUCHES);
+    msg_touch *arr = cnt ? take(d, cnt * sizeof *arr, _Alignof(msg_touch)) : NULL;
+    for (size_t i = 0; i < cnt; i++) {
+        msg_touch tmp, *t = arr ? &arr[i] : &tmp;
+        memset(t, 0, sizeof *t);
+        t->pid = t->uid = t->size = t->count = -1;
+        if (dec_touch(d, &o->via.array.ptr[i], i, t))
+            return -1;
+    }
+    m->touches = arr;
+    m->n_touches = cnt;
+    return 0;
+}
+
 enum { K_V, K_K, K_SEQ, K_PLUGIN, K_FROM, K_ISSUE, K_ACTIONS, K_CODE, K_TEXT, K_M, K_METHOD,
-       K_ARGS, K_DUR, K_ATT, K_WAIT };
+       K_ARGS, K_DUR, K_ATT, K_WAIT, K_PV, K_TOUCH };
 
 static int dec_msg(dec *d, const msgpack_object *root, msg *m)
 {
@@ -615,6 +671,13 @@ static int dec_msg(dec *d, const msgpack_object *root, msg *m)
             m->attempt = u;
         } else if (IS(k, "wait")) {
             rc = seen(d, &mask, K_WAIT, "", "wait") || get_num(d, "", "wait", v, &m->wait);
+        } else if (IS(k, "pv")) {
+            rc = seen(d, &mask, K_PV, "", "pv");
+            if (!rc && v->type != MSGPACK_OBJECT_BOOLEAN)
+                rc = fail(d, "key 'pv': expected bool, got %s", tname(v));
+            m->preview = !rc && v->via.boolean;
+        } else if (IS(k, "touch")) {
+            rc = seen(d, &mask, K_TOUCH, "", "touch") || dec_touches(d, v, m);
         }
         if (rc)
             return -1;

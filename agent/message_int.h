@@ -13,6 +13,8 @@
 #define MSG_MAX_MEASURES 64
 #define MSG_MAX_KV 64
 #define MSG_MAX_COMPONENTS 16
+/* what one previewed step may list (preview.h keeps it below this) */
+#define MSG_MAX_TOUCHES 128
 /* Containers nested deeper than this are refused before msgpack-c sees them (its own stack is
  * 32 deep); v1 itself needs 4 (message > actions > action > params). */
 #define MSG_MAX_DEPTH 16

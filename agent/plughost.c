@@ -3,6 +3,7 @@
  * it waits for a reply. Transport-agnostic: the agent's threads and the healerd-plugin child share it. */
 #include "plughost.h"
 #include "rules.h"
+#include "preview.h"
 
 #include <errno.h>
 #include <math.h>
@@ -110,6 +111,11 @@ static void set_action_ctx(plughost *w, const msg *m)
     c->issue = &m->issue;
     free(c->before_json);
     c->before_json = NULL; /* most actions call no actuator: build it only when one does */
+    c->preview = m->kind == MSG_EXECUTE && m->preview;
+    preview_sink_free(c->preview_sink);
+    /* In the agent (a thread plugin) the actuators run here and fill the sink; in a child they
+     * run in the agent's proxy, which keeps its own (proxy_calls.c). */
+    c->preview_sink = c->preview && c->plugin ? preview_sink_new() : NULL;
 }
 
 const char *worker_before_json(struct healer_ctx *c)
@@ -131,6 +137,9 @@ static void clear_action_ctx(plughost *w)
     c->issue = NULL;
     free(c->before_json);
     c->before_json = NULL;
+    c->preview = 0;
+    preview_sink_free(c->preview_sink);
+    c->preview_sink = NULL;
 }
 
 static void run_detect(plughost *w, uint64_t seq, int ack)
@@ -327,8 +336,9 @@ static void do_execute(plughost *w, msg *m)
     } else if ((unsigned)res.outcome > HEALER_OUTCOME_DRY_RUN) {
         res.outcome = HEALER_OUTCOME_FAILED;
     }
+    /* A preview changed nothing and nobody waits for its verdict. */
     int will_verify = (res.outcome == HEALER_OUTCOME_DONE || res.outcome == HEALER_OUTCOME_DRY_RUN) &&
-                      w->desc->verify;
+                      w->desc->verify && !m->preview;
     double settle = will_verify && res.verify_after_s > 0 ? res.verify_after_s : 0;
     if (settle > HEALER_VERIFY_MAX_S)
         settle = HEALER_VERIFY_MAX_S;
@@ -340,6 +350,9 @@ static void do_execute(plughost *w, msg *m)
     msg r = { .kind = MSG_RESULT, .seq = m->seq, .attempt = m->attempt, .plugin = w->name,
               .code = res.outcome, .text = res.message, .measures = mm, .n_measures = n,
               .duration = dur, .wait = settle };
+    char note[160];
+    if (w->ctx.preview_sink)
+        r.touches = preview_view(w->ctx.preview_sink, &r.n_touches, note);
     worker_send(w, &r);
     clear_action_ctx(w);
     /* The engine expects a verdict after DONE or DRY_RUN whenever this plugin has verify():

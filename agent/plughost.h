@@ -68,6 +68,8 @@ struct healer_ctx {
     char *before_json;              /* its measurements as JSON, built on first actuator use */
     uint64_t attempt;               /* the step (or restore) being run; 0 outside one */
     double deadline_mono;           /* when the engine gives up on this callback (0: none) */
+    int preview;                    /* the step is a pending plan's preview: dry-run forced */
+    struct preview_sink *preview_sink; /* in the agent: what its actuator calls would touch */
     char last_msg[HEALER_MSG_MAX];
 };
 

@@ -3,6 +3,7 @@
  * pings it, and contains its crashes: reap, log with the signal, count, answer the engine for
  * what was in flight, undo the plugin's journaled changes, restart with back-off or mark failed. */
 #include "proxy_int.h"
+#include "preview.h"
 #include "sanitize_json.h"
 #include "rules.h"
 
@@ -170,6 +171,7 @@ proxy *proxy_new(worker *w)
 
 static void fl_free(inflight *f)
 {
+    preview_sink_free(f->preview);
     msg_free(&f->m);
     free(f);
 }
@@ -438,6 +440,18 @@ static void from_child(proxy *px, msg *m)
     case MSG_RESULT:
         if (!(f = fl_match(px, MSG_EXECUTE, 0, m->attempt, 1)) || f->verifying)
             return;
+        /* What the child says it would touch is not taken: the agent's actuators said it. */
+        m->touches = NULL;
+        m->n_touches = 0;
+        if (f->m.preview) {
+            char note[160];
+            m->plugin = me;
+            m->wait = 0;
+            m->touches = preview_view(f->preview, &m->n_touches, note);
+            to_engine(px, m);
+            fl_remove(px, f);
+            return;
+        }
         if ((m->code == HEALER_OUTCOME_DONE || m->code == HEALER_OUTCOME_DRY_RUN) &&
             w->p->desc.verify)
             f->verifying = 1; /* its verdict comes later, by the child's timer */

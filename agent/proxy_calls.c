@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "proxy_int.h"
+#include "preview.h"
 
 static const char *arg(const msg *m, const char *key)
 {
@@ -58,6 +59,8 @@ static int set_ctx(proxy *px, struct healer_ctx *c, const msg *m, char *why, siz
     c->before_json = NULL;
     c->deadline_mono = 0;
     c->last_msg[0] = '\0';
+    c->preview = 0;
+    c->preview_sink = NULL; /* borrowed from the inflight step, never freed here */
     inflight *f = NULL;
     switch (ph) {
     case PHASE_INIT:
@@ -79,6 +82,12 @@ static int set_ctx(proxy *px, struct healer_ctx *c, const msg *m, char *why, siz
         c->action = f->m.actions[0].name;
         c->action_flags = f->m.actions[0].flags;
         c->issue = &f->m.issue;
+        if (f->m.preview) {
+            if (!f->preview)
+                f->preview = preview_sink_new();
+            c->preview = 1;
+            c->preview_sink = f->preview;
+        }
         break;
     case PHASE_RESTORE:
         f = proxy_find(px, MSG_RESTORE, m->attempt);
@@ -224,5 +233,7 @@ void proxy_serve_call(proxy *px, const msg *m)
     free(c->before_json);
     c->before_json = NULL;
     c->issue = NULL;
+    c->preview = 0;
+    c->preview_sink = NULL;
     c->phase = PHASE_IDLE;
 }

@@ -30,6 +30,7 @@ typedef enum px_state { PX_STARTING, PX_RUNNING, PX_RESTARTING, PX_FAILED, PX_ST
 typedef struct inflight {
     msg m;
     int verifying;                /* an EXECUTE whose verdict comes by the child's timer */
+    struct preview_sink *preview; /* a previewed EXECUTE: what its host calls would touch */
     struct inflight *next;
 } inflight;
 

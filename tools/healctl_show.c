@@ -204,6 +204,76 @@ static int audit_table(const json_t *h)
     return rc;
 }
 
+/* 4096 -> "4.0 KiB": sizes as people read them (binary units, as du -h and ls -lh). */
+static void human_size(char *b, size_t n, double v)
+{
+    static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+    int i = 0;
+    while (v >= 1024 && i < 5) {
+        v /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(b, n, "%.0f B", v);
+    else
+        snprintf(b, n, "%.1f %s", v, u[i]);
+}
+
+/* A pending plan's preview: what each waiting step would touch (GET /api/v1/heals/ID
+ * "preview"), under "Would touch:". Nothing for a heal that is not pending. */
+static int touches_table(const json_t *h)
+{
+    const json_t *pv = json_object_get(h, "preview");
+    if (!json_is_object(pv))
+        return 0;
+    const char *st = s_or(pv, "state", "?"), *why = s_or(pv, "reason", "");
+    healctl_cprintf("\nWould touch: (preview %s%s%s)\n", st, *why ? ": " : "", why);
+    const json_t *arr = json_object_get(pv, "touches");
+    if (!json_array_size(arr)) {
+        printf(strcmp(st, "running") == 0 ? "nothing known yet\n" : "nothing\n");
+        return 0;
+    }
+    static const column cols[] = {
+        {"STEP", COL_RIGHT, 0}, {"PLUGIN", COL_LEFT, 16}, {"KIND", COL_LEFT, 8},
+        {"TARGET", COL_MID, 60}, {"SIZE", COL_RIGHT, 0}, {"WHAT", COL_LEFT, 160}};
+    table t = {cols, sizeof cols / sizeof *cols, NULL, 0, 0, 0};
+    size_t i;
+    json_t *a;
+    json_array_foreach(arr, i, a) {
+        double pid = -1, uid = -1, size = -1, count = -1;
+        healctl_jnum(a, "pid", &pid);
+        healctl_jnum(a, "uid", &uid);
+        healctl_jnum(a, "size", &size);
+        healctl_jnum(a, "count", &count);
+        char tgt[600], sz[48] = "-";
+        const char *path = healctl_jstr(a, "path", NULL), *unit = healctl_jstr(a, "unit", NULL);
+        const char *cg = healctl_jstr(a, "cgroup", NULL), *name = healctl_jstr(a, "name", NULL);
+        if (pid >= 0 && uid >= 0)
+            snprintf(tgt, sizeof tgt, "pid %.0f (%s, uid %.0f)", pid, name ? name : "?", uid);
+        else if (pid >= 0)
+            snprintf(tgt, sizeof tgt, "pid %.0f%s%s", pid, name ? " " : "", name ? name : "");
+        else
+            snprintf(tgt, sizeof tgt, "%s", path ? path : unit ? unit : cg ? cg : "-");
+        if (size >= 0)
+            human_size(sz, sizeof sz, size);
+        if (count >= 0) {
+            size_t l = strlen(sz);
+            snprintf(sz + l, sizeof sz - l, " in %.0f file%s", count, count == 1 ? "" : "s");
+        }
+        double step = 0;
+        healctl_jnum(a, "step", &step);
+        healctl_table_cell(&t, "%.0f", step);
+        healctl_table_cell(&t, "%s", s_or(a, "plugin", "-"));
+        healctl_table_cell(&t, "%s", s_or(a, "kind", "-"));
+        healctl_table_cell(&t, "%s", tgt);
+        healctl_table_cell(&t, "%s", sz);
+        healctl_table_cell(&t, "%s", s_or(a, "text", ""));
+    }
+    int rc = healctl_table_print(&t);
+    healctl_table_free(&t);
+    return rc;
+}
+
 int healctl_cmd_show_heal(const ctx *c, const char *id)
 {
     json_t *h;
@@ -215,7 +285,7 @@ int healctl_cmd_show_heal(const ctx *c, const char *id)
     heal_facts(h);
     const json_t *d = json_object_get(h, "decision");
     governor_facts(d);
-    int bad = candidates_table(d) || actions_table(h) || audit_table(h);
+    int bad = candidates_table(d) || actions_table(h) || touches_table(h) || audit_table(h);
     json_decref(h);
     return bad ? EX_AGENT : EX_OK;
 }
@@ -382,6 +452,7 @@ int healctl_cmd_explain(const ctx *c, const char *id)
     }
     if (!json_array_size(json_object_get(h, "actions")))
         printf("No step ran.\n");
+    (void)touches_table(h); /* a table that cannot be written shows in the lines after it too */
     const json_t *audit = json_object_get(h, "audit");
     size_t calls = 0;
     json_array_foreach(audit, i, a) {

@@ -121,7 +121,7 @@ static const char *host_sys_path(healer_ctx *ctx, const char *rel, char *buf, si
 
 static int host_dry_run(healer_ctx *ctx)
 {
-    return ctx ? R(ctx)->dry_run : 1;
+    return ctx ? R(ctx)->dry_run || ctx->preview : 1;
 }
 
 static int host_proc_read(healer_ctx *ctx, pid_t pid, healer_proc *out)

@@ -57,7 +57,7 @@ static int hook(void *ud, int idx, const msg *m)
     hx_sent *s = &h->log[h->n_log++];
     memset(s, 0, sizeof *s);
     s->plugin = idx;
-    s->kind = m->kind;
+    s->kind = m->kind == MSG_EXECUTE && m->preview ? HX_PREVIEW : m->kind;
     s->seq = m->seq;
     s->attempt = m->attempt;
     s->wait = m->wait;

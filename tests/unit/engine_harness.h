@@ -20,6 +20,10 @@ typedef struct hx_plugin {
     double interval;            /* 0 = agent.interval */
 } hx_plugin;
 
+/* A preview's EXECUTE (msg.preview set) is logged as this kind, so that counts of EXECUTE are
+ * of real steps only. */
+#define HX_PREVIEW ((msg_kind)100)
+
 /* One message the engine sent, copied (the engine's is borrowed). */
 typedef struct hx_sent {
     int plugin;                 /* destination index */

@@ -62,6 +62,11 @@ typedef struct mexec {          /* every EXECUTE of this generation, by attempt 
     char action[64];
 } mexec;
 
+typedef struct mpv {            /* a preview sent: answered at random, never part of a record */
+    uint64_t attempt, seq;
+    int plugin;
+} mpv;
+
 typedef struct manswer {        /* every RESULT/VERDICT sent: its text carries #nonce */
     int verdict, code, plugin;
     uint64_t seq, attempt;
@@ -101,6 +106,8 @@ typedef struct model {
     size_t n_restores;
     uint64_t cancel_want[16];   /* CANCELs the model expects during this operation */
     size_t n_cancel_want;
+    mpv pvs[256];               /* previews sent, not yet answered */
+    size_t n_pvs;
     uint64_t verify_ok;         /* a VERIFY for this attempt may follow (detector verifies) */
     uint64_t verify_seq;
     /* the whole schedule */
@@ -221,11 +228,12 @@ static void on_sent(void *ud, const hx_sent *s)
     if (m->failed)
         return;
     int key = s->has_issue ? key_of(s->type, s->target) : -1;
-    if (m->stopping && (s->kind == MSG_PLAN_REQ || s->kind == MSG_EXECUTE)) {
+    if (m->stopping && (s->kind == MSG_PLAN_REQ || s->kind == MSG_EXECUTE ||
+                        s->kind == HX_PREVIEW)) {
         mfail(m, "%s for heal %" PRIu64 " after the stop began", msg_kind_name(s->kind), s->seq);
         return;
     }
-    switch (s->kind) {
+    switch ((int)s->kind) {
     case MSG_PLAN_REQ: {
         mheal *h = heal_get(m, s->seq);
         if (!h || key < 0) {
@@ -287,6 +295,25 @@ static void on_sent(void *ud, const hx_sent *s)
                       .plugin = s->plugin, .key = key };
         snprintf(x->action, sizeof x->action, "%s", s->action);
         h->step = (mstep){ ST_EXEC, s->attempt, s->plugin, s->mono + m->h.cfg.action_timeout };
+        break;
+    }
+    case HX_PREVIEW: {
+        /* a pending plan's preview: only to a free plugin, for a heal that waits */
+        mheal *h = heal_get(m, s->seq);
+        if (!h || !h->known || h->finished)
+            mfail(m, "preview for heal %" PRIu64 " that is not waiting", s->seq);
+        if (h && h->step.kind != ST_NONE)
+            mfail(m, "preview for heal %" PRIu64 " while its step is in flight", s->seq);
+        if (m->n_abandoned[s->plugin])
+            mfail(m, "preview to %s while its step %" PRIu64 " is abandoned", PN[s->plugin],
+                  m->abandoned[s->plugin][0]);
+        if (!s->attempt || exec_get(m, s->attempt))
+            mfail(m, "preview attempt %" PRIu64 " not fresh", s->attempt);
+        for (size_t i = 0; i < m->n_pvs; i++)
+            if (m->pvs[i].plugin == s->plugin)
+                mfail(m, "two previews in flight on %s", PN[s->plugin]);
+        if (m->n_pvs < 256)
+            m->pvs[m->n_pvs++] = (mpv){ s->attempt, s->seq, s->plugin };
         break;
     }
     case MSG_VERIFY: {
@@ -627,7 +654,16 @@ static void ev_result(model *m)
     static const double waits[] = { 0, 0, 0, 5, 100, 5000 };
     int code = codes[rn(m, 20)];
     double wait = waits[rn(m, 6)];
-    int kind = rn(m, 10);
+    int kind = rn(m, 12);
+    if (kind >= 10) { /* a preview's answer: it must end up in no record */
+        if (!m->n_pvs)
+            return;
+        size_t k = (size_t)rn(m, (int)m->n_pvs);
+        mpv p = m->pvs[k];
+        m->pvs[k] = m->pvs[--m->n_pvs];
+        send_result(m, p.plugin, p.seq, p.attempt, code, wait);
+        return;
+    }
     if (kind < 7) { /* the answer to a step in flight */
         uint64_t ids[MAXH];
         size_t n = 0;
@@ -785,6 +821,7 @@ static void new_generation(model *m)
         m->heals[id] = (mheal){ 0 };
     m->top = 1;
     m->n_execs = 0;
+    m->n_pvs = 0;
     memset(m->n_abandoned, 0, sizeof m->n_abandoned);
     memset(m->resolved, 0, sizeof m->resolved);
     memset(m->raised, 0, sizeof m->raised);

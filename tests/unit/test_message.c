@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "message.h"
+#include "message_int.h"
 
 /* ---- a fully populated message ---------------------------------------------------------- */
 
@@ -906,10 +907,69 @@ static void test_decode_null_args(void **state)
     msg_free(NULL);
 }
 
+/* A preview's EXECUTE flag and its RESULT's touches survive the codec, every key of an item
+ * (a key packed with its full length), unknown numbers stay absent (-1), and the count is
+ * bounded. */
+static void test_roundtrip_preview_touches(void **state)
+{
+    (void)state;
+    msg_touch t[2] = {
+        { .action = "signal", .kind = "process", .text = "would send SIGTERM to pid 7",
+          .name = "cpuhog", .pid = 7, .uid = 2000, .size = -1, .count = -1 },
+        { .action = "remove_old_files", .kind = "file", .text = "would remove /var/tmp/x",
+          .path = "/var/tmp/x", .unit = "nginx.service", .cgroup = "/sys/fs/cgroup/a",
+          .pid = -1, .uid = -1, .size = 4096, .count = 3 },
+    };
+    msg m = { .kind = MSG_RESULT, .seq = 4, .attempt = 9, .plugin = "cpu", .touches = t,
+              .n_touches = 2 };
+    char *buf;
+    size_t len;
+    assert_int_equal(msg_encode(&m, &buf, &len), 0);
+    msg d;
+    char err[256];
+    assert_int_equal(msg_decode(buf, len, &d, err, sizeof err), 0);
+    free(buf);
+    assert_int_equal(d.n_touches, 2);
+    assert_string_equal(d.touches[0].action, "signal");
+    assert_string_equal(d.touches[0].kind, "process");
+    assert_string_equal(d.touches[0].name, "cpuhog");
+    assert_string_equal(d.touches[0].text, "would send SIGTERM to pid 7");
+    assert_int_equal(d.touches[0].pid, 7);
+    assert_int_equal(d.touches[0].uid, 2000);
+    assert_int_equal(d.touches[0].size, -1);
+    assert_null(d.touches[0].path);
+    assert_string_equal(d.touches[1].path, "/var/tmp/x");
+    assert_string_equal(d.touches[1].unit, "nginx.service");
+    assert_string_equal(d.touches[1].cgroup, "/sys/fs/cgroup/a");
+    assert_int_equal(d.touches[1].size, 4096);
+    assert_int_equal(d.touches[1].count, 3);
+    assert_int_equal(d.touches[1].pid, -1);
+    msg_free(&d);
+
+    msg x = { .kind = MSG_EXECUTE, .seq = 4, .attempt = 10, .preview = 1 };
+    assert_int_equal(msg_encode(&x, &buf, &len), 0);
+    assert_int_equal(msg_decode(buf, len, &d, err, sizeof err), 0);
+    free(buf);
+    assert_int_equal(d.preview, 1);
+    msg_free(&d);
+
+    /* more items than the schema allows are cut by the encoder */
+    msg_touch many[MSG_MAX_TOUCHES + 5];
+    for (size_t i = 0; i < MSG_MAX_TOUCHES + 5; i++)
+        many[i] = (msg_touch){ .kind = "other", .pid = -1, .uid = -1, .size = -1, .count = -1 };
+    msg y = { .kind = MSG_RESULT, .attempt = 1, .touches = many, .n_touches = MSG_MAX_TOUCHES + 5 };
+    assert_int_equal(msg_encode(&y, &buf, &len), 0);
+    assert_int_equal(msg_decode(buf, len, &d, err, sizeof err), 0);
+    free(buf);
+    assert_int_equal(d.n_touches, MSG_MAX_TOUCHES);
+    msg_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_every_kind),
+        cmocka_unit_test(test_roundtrip_preview_touches),
         cmocka_unit_test(test_roundtrip_minimal),
         cmocka_unit_test(test_roundtrip_attempt_and_wait),
         cmocka_unit_test(test_roundtrip_empty_arrays_and_strings),
