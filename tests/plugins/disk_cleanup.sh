@@ -141,6 +141,14 @@ check "confirm: the logs action lists what would go" grep -q '3 files (512.0 KiB
 check "confirm: the held-open file is named as kept" grep -q "1 held open kept" <<<"$(desc remove_old_logs)"
 check "confirm: the temp action lists what would go" grep -q "2 files" <<<"$(desc clean_tmp)"
 check "confirm: flags say deletes" [ "$(get /api/v1/pending | jq -r '.pending[0].actions[0].flags | index("deletes") != null')" = true ]
+# the dry-run preview of the waiting plan: each file it would remove, with its real size
+pv_ready() { get /api/v1/pending | jq -e '.pending[0].preview.state == "ready"'; }
+wait_for "confirm: the preview is ready" 20 pv_ready
+touch_size() { get /api/v1/pending | jq -e --arg p "$1" '[.pending[0].preview.touches[] | select(.kind == "file" and (.path | endswith($p)))][0].size'; }
+check "confirm: the preview lists log/old.log with its size" [ "$(touch_size /log/old.log)" = "$(stat -c %s "$M/log/old.log")" ]
+check "confirm: and tmp/old-scratch with its size" [ "$(touch_size /tmp/old-scratch)" = "$(stat -c %s "$M/tmp/old-scratch")" ]
+check "confirm: the held-open file is not in the preview" bash -c "! curl -s '$URL/api/v1/pending' | jq -e '.pending[0].preview.touches[] | select(.path != null and (.path | endswith(\"/log/held.log\")))' >/dev/null"
+check "confirm: healctl show heal lists what it would touch" bash -c "HEALCTL_URL='$URL' '$HEALCTL' show heal $ID | grep -A30 'Would touch' | grep -q 'old.log'"
 sleep 1
 check "confirm: nothing removed while pending" [ -f "$M/log/old.log" -a -f "$M/tmp/old-scratch" ]
 check "confirm: 401 without the token" [ "$(status_of -X POST "$URL/api/v1/pending/$ID/confirm")" = 401 ]
