@@ -77,8 +77,10 @@ heals() { get '/api/v1/heals?limit=100' | jq '[.heals[] | select(.issue_type == 
 healed() { get '/api/v1/heals?limit=100' | jq '[.heals[] | select(.issue_type == "temperature_high" and (.outcome == "healed" or .outcome == "relapsed"))] | length'; }
 relapsed() { get '/api/v1/heals?limit=100' | jq '[.heals[] | select(.issue_type == "temperature_high" and .outcome == "relapsed")] | length'; }
 loop_pending() { get /api/v1/pending | jq -e --arg r "$REASON" '.pending[] | select(.reason == $r)' >/dev/null; }
-audit_lines() { [ -f "$A" ] && wc -l <"$A" || echo 0; }
-acts() { [ -f "$A" ] && jq -s '[.[] | select(.actuator != null)] | length' "$A" || echo 0; }
+# The plan that waits gets a dry-run preview (audit lines with dry_run and params.preview): those
+# change nothing and are not counted as the agent's doing.
+audit_lines() { [ -f "$A" ] && jq -s '[.[] | select((.params.preview // false) | not)] | length' "$A" || echo 0; }
+acts() { [ -f "$A" ] && jq -s '[.[] | select(.actuator != null and ((.params.preview // false) | not))] | length' "$A" || echo 0; }
 acts_ok() { [ -f "$A" ] && jq -s '[.[] | select(.actuator != null and .result == "ok")] | length' "$A" || echo 0; }
 
 heat_source &
@@ -100,6 +102,7 @@ check "nothing audited after the plan was held (no action, no actuator call)" [ 
 check "the governor stays as restore() left it (schedutil on cpu0-3)" all_cpus "$S" scaling_governor schedutil
 check "zone0 is still hot (82 C)" is "$S/class/thermal/thermal_zone0/temp" 82000
 check "the plan is still pending" loop_pending
+wait_for "the waiting plan was previewed (dry-run only)" 10 bash -c "[ \$(jq -s '[.[] | select(.params.preview == true and .dry_run == true)] | length' '$A') -gt 0 ]"
 
 H=$(heals); HD=$(healed); RL=$(relapsed); W=$(acts); WOK=$(acts_ok); HU=$(cat "$T/heatups")
 echo "# measured: in ${ELAPSED} s: ${HU} heat-ups, ${H} heals with actions, ${HD} healed (${RL} of them relapsed), ${W} actuator calls (${WOK} ok), escalated ${ESCALATED}; the heat source's longest round $(( $(cat "$T/maxgap") / 1000 )) ms"
