@@ -1064,7 +1064,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cgroups_bound_refused_with_key_and_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thousand_cgroups_by_glob_one_over_its_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quiet_cgroups_read_once_per_period_and_events_read_a_bucket, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flat_cgroups_back_off_and_a_leak_among_them_is_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_vanishing_mid_read_and_glob_rescan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pressure_polling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap_missing, setup, teardown),
@@ -1074,6 +1073,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sampler_speeds_up_near_the_level_and_publishes_the_crossing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sampler_without_the_system_or_the_emergency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_so, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flat_cgroups_back_off_and_a_leak_among_them_is_found, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
