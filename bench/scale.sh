@@ -17,6 +17,8 @@
 # private memory (smaps_rollup), threads. Then the hot per-process scan (bench_procscan). Prints
 # a table, writes it to OUT/scale.dat and draws OUT/scale.png with gnuplot.
 # Usage: bench/scale.sh [BUILD] [OUT]   (QUICK=1: fewer sizes, 10 s windows; WINDOW=S overrides;
+#        WARM=S: seconds between the start and the window (10; the memory plugin's flat cgroups
+#        reach their longest read period, leak_quiet_backoff, about 75 s after the start);
 #        DIMS="cgroups units": only these dimensions, the chart drawn from them;
 #        C_SIZES="1000": other cgroup counts; each row's CPU by thread goes to
 #        OUT/scale_threads.txt)
@@ -27,10 +29,10 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${2:-$SRC/docs}
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-  WINDOW=${WINDOW:-10}; WARM=3
+  WINDOW=${WINDOW:-10}; WARM=${WARM:-3}
   P_SIZES="100 1000"; C_SIZES=${C_SIZES:-10 100}; U_SIZES="10 100"; L_SIZES="1 10"; M_SIZES="1 10"
 else
-  WINDOW=${WINDOW:-60}; WARM=10
+  WINDOW=${WINDOW:-60}; WARM=${WARM:-10}
   P_SIZES="100 1000 10000"; C_SIZES=${C_SIZES:-10 100 1000}; U_SIZES="10 100 500"; L_SIZES="1 10 100"
   M_SIZES="1 10 50"
 fi

@@ -470,12 +470,20 @@ static size_t cpu_top_components(cpu_plugin *c, char comp[][96], size_t max, cha
             break;
         healer_proc hp;
         char uid[24] = "uid=?";
-        if (c->host->proc_read(c->ctx, p->pid, &hp) == HEALER_OK && hp.start_time == p->start_time)
+        /* The scanner's name may be up to CPU_SCAN_RECHECK scans old (schedstat carries none):
+         * the name is taken from this fresh read of the same process (start time) when there
+         * is one. */
+        const char *name = p->comm;
+        if (c->host->proc_read(c->ctx, p->pid, &hp) == HEALER_OK &&
+            hp.start_time == p->start_time) {
             snprintf(uid, sizeof uid, "uid=%u", (unsigned)hp.uid);
-        snprintf(comp[out], 96, "pid:%d %s %s %.0f%%", (int)p->pid, p->comm, uid, share[i]);
+            if (hp.name[0])
+                name = hp.name;
+        }
+        snprintf(comp[out], 96, "pid:%d %.15s %s %.0f%%", (int)p->pid, name, uid, share[i]);
         if (off < line_len) {
-            int w = snprintf(line + off, line_len - off, "%s%s (pid %d, %s) %.0f%%",
-                             out ? ", " : "", p->comm, (int)p->pid, uid, share[i]);
+            int w = snprintf(line + off, line_len - off, "%s%.15s (pid %d, %s) %.0f%%",
+                             out ? ", " : "", name, (int)p->pid, uid, share[i]);
             if (w > 0)
                 off += (size_t)w;
         }

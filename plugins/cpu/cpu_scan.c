@@ -1,7 +1,18 @@
-/* cpu_scan.c — the cpu plugin's /proc scanner and system counters. Owns the per-process tick
- * history: /proc/PID/stat descriptors are kept open between scans and re-read with pread (one
- * system call per process instead of open+read+close), and processes are matched from scan to
- * scan by merging two pid-sorted lists (procfs lists pids in ascending order). */
+/* cpu_scan.c — the cpu plugin's /proc scanner and system counters. Owns the per-process run-time
+ * history: one descriptor per process kept open between scans and re-read with pread (one system
+ * call per process instead of open+read+close), processes matched from scan to scan by merging
+ * two pid-sorted lists (procfs lists pids in ascending order).
+ *
+ * Sources. The kernel formats /proc/PID/schedstat (three numbers) in about half the time of
+ * stat's 52 fields (bench/bench_procread), but its run time is the *leader thread's* only, while
+ * stat's utime + stime is the whole thread group's. So a process whose stat says one thread is
+ * followed through schedstat (ns), any other through stat (ticks, converted to ns); both count
+ * the same thing (utime + stime is the group's sum_exec_runtime split and rounded to ticks). A
+ * schedstat process has its stat re-read by path every CPU_SCAN_RECHECK scans: a thread started
+ * since moves it to stat, and whatever the group ran beyond what schedstat counted since the
+ * last stat read is added back then, so a window's total stays the group's. Identity: a kept
+ * descriptor reads the process it was opened for (a dead one fails: ESRCH), and every stat
+ * read compares the start time. */
 
 #include "cpu_scan.h"
 
@@ -32,6 +43,7 @@ int cpu_scan_open(cpu_scan *s, const char *proc_root, size_t max_fds, double cp_
         return -1;
     long hz = sysconf(_SC_CLK_TCK);
     s->hz = hz > 0 ? (double)hz : 100.0;
+    s->tick_ns = (uint64_t)(1e9 / s->hz + 0.5);
     s->max_fds = max_fds;
     s->cp_every = cp_every > 0 ? cp_every : 1.0;
     s->t_last = s->t_prev = s->since = -1;
@@ -54,6 +66,7 @@ void cpu_scan_reset(cpu_scan *s)
     s->open_fds = 0;
     s->t_last = s->t_prev = s->since = -1;
     s->cp_seq = 0;
+    s->scans = 0;
     memset(s->cp_time, 0, sizeof s->cp_time);
 }
 
@@ -91,6 +104,21 @@ static int cpu_scan_u64(const char **p, const char *end, uint64_t *out)
 int cpu_scan_parse_stat(const char *buf, size_t len, char comm[16], uint64_t *ticks,
                         uint64_t *start_time)
 {
+    long threads;
+    return cpu_scan_parse_stat_threads(buf, len, comm, ticks, start_time, &threads);
+}
+
+int cpu_scan_parse_schedstat(const char *buf, size_t len, uint64_t *ns)
+{
+    const char *p = buf, *end = buf + len;
+    if (cpu_scan_u64(&p, end, ns) < 0 || p >= end || *p != ' ')
+        return -1;
+    return 0;
+}
+
+int cpu_scan_parse_stat_threads(const char *buf, size_t len, char comm[16], uint64_t *ticks,
+                                uint64_t *start_time, long *threads)
+{
     const char *end = buf + len;
     const char *lp = memchr(buf, '(', len);
     if (!lp)
@@ -110,15 +138,15 @@ int cpu_scan_parse_stat(const char *buf, size_t len, char comm[16], uint64_t *ti
     memcpy(comm, lp + 1, cl);
     comm[cl] = '\0';
     /* Fields from 3 (state) on, separated by single spaces: utime is field 14, stime 15,
-     * starttime 22. */
+     * num_threads 20, starttime 22. */
     const char *p = rp + 1;
-    uint64_t ut = 0, st = 0, start = 0;
+    uint64_t ut = 0, st = 0, start = 0, nth = 0;
     for (int field = 3; field <= 22; field++) {
         while (p < end && *p == ' ')
             p++;
         if (p >= end)
             return -1;
-        if (field == 14 || field == 15 || field == 22) {
+        if (field == 14 || field == 15 || field == 20 || field == 22) {
             uint64_t v;
             if (cpu_scan_u64(&p, end, &v) < 0)
                 return -1;
@@ -126,6 +154,8 @@ int cpu_scan_parse_stat(const char *buf, size_t len, char comm[16], uint64_t *ti
                 ut = v;
             else if (field == 15)
                 st = v;
+            else if (field == 20)
+                nth = v;
             else
                 start = v;
         } else {
@@ -135,6 +165,7 @@ int cpu_scan_parse_stat(const char *buf, size_t len, char comm[16], uint64_t *ti
     }
     *ticks = ut + st;
     *start_time = start;
+    *threads = nth > 1000000 ? 1000000 : (long)nth;
     return 0;
 }
 
@@ -205,37 +236,179 @@ static void cpu_scan_drop(cpu_scan *s, cpu_proc *p)
     }
 }
 
-/* Reads /proc/PID/stat of e (reusing its kept descriptor when it has one). */
-static ssize_t cpu_scan_read(cpu_scan *s, cpu_proc *e, char *buf, size_t len)
+static int cpu_scan_openat(cpu_scan *s, pid_t pid, const char *file)
+{
+    char rel[40];
+    snprintf(rel, sizeof rel, "%d/%s", (int)pid, file);
+    return openat(s->proc_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+static ssize_t cpu_scan_pread(int fd, char *buf, size_t len)
+{
+    ssize_t r = pread(fd, buf, len - 1, 0);
+    if (r > 0)
+        buf[r] = '\0';
+    return r;
+}
+
+/* Reads PID/stat of e through its kept stat descriptor, else by path (then kept while the
+ * budget allows: e->fd, src CPU_SRC_STAT). */
+static ssize_t cpu_scan_read_stat(cpu_scan *s, cpu_proc *e, char *buf, size_t len)
 {
     s->stat_reads++;
-    if (e->fd >= 0) {
-        ssize_t r = pread(e->fd, buf, len - 1, 0);
-        if (r > 0) {
-            buf[r] = '\0';
+    if (e->fd >= 0 && e->src == CPU_SRC_STAT) {
+        ssize_t r = cpu_scan_pread(e->fd, buf, len);
+        if (r > 0)
             return r;
-        }
         /* The process we held died (ESRCH); the pid may belong to a new one now. */
         cpu_scan_drop(s, e);
     }
-    char rel[32];
-    snprintf(rel, sizeof rel, "%d/stat", (int)e->pid);
-    int fd = openat(s->proc_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = cpu_scan_openat(s, e->pid, "stat");
     if (fd < 0)
         return -1;
-    ssize_t r = pread(fd, buf, len - 1, 0);
+    ssize_t r = cpu_scan_pread(fd, buf, len);
     if (r <= 0) {
         close(fd);
         return -1;
     }
-    buf[r] = '\0';
-    if (s->open_fds < s->max_fds) {
+    if (e->fd < 0 && s->open_fds < s->max_fds) {
         e->fd = fd;
+        e->src = CPU_SRC_STAT;
         s->open_fds++;
     } else {
         close(fd);
     }
     return r;
+}
+
+/* A process first seen with one thread and a kept stat descriptor is followed through schedstat
+ * from now on (the kept descriptor swapped): raw is its baseline. A kernel that shows zeros
+ * there (no run-time accounting) keeps it on stat. */
+static void cpu_scan_try_sched(cpu_scan *s, cpu_proc *e, uint64_t ticks)
+{
+    if (s->no_sched || e->fd < 0 || e->src != CPU_SRC_STAT)
+        return;
+    int fd = cpu_scan_openat(s, e->pid, "schedstat");
+    if (fd < 0) {
+        /* A kernel without it (CONFIG_SCHED_INFO off) has none anywhere: stop asking. A fixture
+         * tree may have it for some processes only (ENOENT from a missing file, too). */
+        if (errno == ENOENT && faccessat(s->proc_fd, "self/schedstat", F_OK, 0) == 0)
+            return;
+        if (errno == ENOENT && faccessat(s->proc_fd, "self", F_OK, 0) == 0)
+            s->no_sched = 1;
+        return;
+    }
+    char buf[128];
+    uint64_t v;
+    ssize_t r = cpu_scan_pread(fd, buf, sizeof buf);
+    if (r <= 0 || cpu_scan_parse_schedstat(buf, (size_t)r, &v) < 0 || (v == 0 && ticks > 0)) {
+        close(fd);
+        return;
+    }
+    s->sched_reads++;
+    close(e->fd);
+    e->fd = fd;
+    e->src = CPU_SRC_SCHED;
+    e->raw = v;
+}
+
+/* Every CPU_SCAN_RECHECK scans for a schedstat process: its stat by path (comm, thread count,
+ * the group's total). A thread started since, or one that came and went, shows as group time
+ * beyond what schedstat counted; that is added back (a tolerance of two ticks: stat rounds
+ * utime and stime down separately), and a process with threads moves to stat for good.
+ * Returns -1 when the pid is no longer this process (start time), else 0. */
+static int cpu_scan_recheck(cpu_scan *s, cpu_proc *e)
+{
+    int fd = cpu_scan_openat(s, e->pid, "stat");
+    if (fd < 0)
+        return 0;   /* gone just now: the next schedstat read fails and says so */
+    s->stat_reads++;
+    char buf[1024], comm[16];
+    uint64_t ticks, start;
+    long threads;
+    ssize_t r = cpu_scan_pread(fd, buf, sizeof buf);
+    if (r <= 0 || cpu_scan_parse_stat_threads(buf, (size_t)r, comm, &ticks, &start, &threads) < 0) {
+        close(fd);
+        return 0;
+    }
+    if (start != e->start_time) {
+        close(fd);
+        return -1;
+    }
+    memcpy(e->comm, comm, sizeof e->comm);
+    uint64_t g = ticks > e->grp_ticks ? (ticks - e->grp_ticks) * s->tick_ns : 0;
+    uint64_t c = e->ns - e->ns_at_grp;
+    if (g > c && (threads > 1 || g - c > 2 * s->tick_ns))
+        e->ns += g - c;
+    e->grp_ticks = ticks;
+    e->ns_at_grp = e->ns;
+    if (threads > 1) {
+        close(e->fd);   /* the kept descriptor becomes the stat one: the budget is unchanged */
+        e->fd = fd;
+        e->src = CPU_SRC_STAT;
+    } else {
+        close(fd);
+    }
+    return 0;
+}
+
+/* One process of a scan: e updated to time now. 0, or -1 when it is not a process this time
+ * (vanished, odd content). new_cp: this scan's checkpoint index. */
+static int cpu_scan_one(cpu_scan *s, cpu_proc *e, int existing, double now, uint32_t new_cp)
+{
+    char buf[1024];
+    if (existing) {
+        e->prev_ns = e->ns;
+        if (e->src == CPU_SRC_SCHED && e->fd >= 0) {
+            s->sched_reads++;
+            uint64_t v;
+            ssize_t r = cpu_scan_pread(e->fd, buf, sizeof buf);
+            if (r > 0 && cpu_scan_parse_schedstat(buf, (size_t)r, &v) == 0) {
+                if (v > e->raw)
+                    e->ns += v - e->raw;
+                e->raw = v;
+                if ((s->scans + (uint32_t)e->pid) % CPU_SCAN_RECHECK != 0 ||
+                    cpu_scan_recheck(s, e) == 0)
+                    return 0;
+            }
+            /* The process we held died (or its pid was reused): whatever the pid is now. */
+            cpu_scan_drop(s, e);
+            e->src = CPU_SRC_STAT;
+            existing = 0;
+        }
+    }
+    ssize_t r = cpu_scan_read_stat(s, e, buf, sizeof buf);
+    char comm[16];
+    uint64_t ticks, start;
+    long threads;
+    if (r < 0 || cpu_scan_parse_stat_threads(buf, (size_t)r, comm, &ticks, &start, &threads) < 0)
+        return -1;
+    if (existing && e->start_time != start)
+        existing = 0;   /* the pid was reused */
+    if (!existing) {
+        int fd = e->fd, src = e->src;
+        pid_t pid = e->pid;
+        memset(e, 0, sizeof *e);
+        e->pid = pid;
+        e->fd = fd;
+        e->src = src;
+        e->start_time = start;
+        e->ns = e->prev_ns = e->first_ns = ticks * s->tick_ns;
+        e->first_t = now;
+        e->first_cp = new_cp;
+        e->grp_ticks = ticks;
+        e->ns_at_grp = e->ns;
+        memcpy(e->comm, comm, sizeof e->comm);
+        if (threads == 1)
+            cpu_scan_try_sched(s, e, ticks);
+        return 0;
+    }
+    if (ticks > e->grp_ticks)
+        e->ns += (ticks - e->grp_ticks) * s->tick_ns;
+    e->grp_ticks = ticks;
+    e->ns_at_grp = e->ns;
+    memcpy(e->comm, comm, sizeof e->comm);
+    return 0;
 }
 
 int cpu_scan_run(cpu_scan *s, double now)
@@ -255,7 +428,6 @@ int cpu_scan_run(cpu_scan *s, double now)
     int take_cp = s->cp_seq == 0 || now - s->cp_time[(s->cp_seq - 1) % CPU_SCAN_CP] >= s->cp_every;
     uint32_t cp = s->cp_seq;
     size_t i = 0, out = 0;
-    char buf[1024];
     for (size_t k = 0; k < s->npids; k++) {
         pid_t pid = s->pids[k];
         while (i < s->n && s->v[i].pid < pid)
@@ -268,34 +440,16 @@ int cpu_scan_run(cpu_scan *s, double now)
         } else {
             e.pid = pid;
             e.fd = -1;
+            e.src = CPU_SRC_STAT;
         }
-        ssize_t r = cpu_scan_read(s, &e, buf, sizeof buf);
-        char comm[16];
-        uint64_t ticks, start;
-        if (r < 0 || cpu_scan_parse_stat(buf, (size_t)r, comm, &ticks, &start) < 0) {
+        if (cpu_scan_one(s, &e, existing, now, cp) < 0) {
             /* Vanished mid-scan or odd content: not a process this time. */
             s->read_errors++;
             cpu_scan_drop(s, &e);
             continue;
         }
-        if (existing && e.start_time != start)
-            existing = 0;   /* the pid was reused */
-        if (!existing) {
-            int fd = e.fd;
-            memset(&e, 0, sizeof e);
-            e.pid = pid;
-            e.fd = fd;
-            e.start_time = start;
-            e.first_ticks = e.prev_ticks = ticks;
-            e.first_t = now;
-            e.first_cp = cp;
-        } else {
-            e.prev_ticks = e.ticks;
-        }
-        e.ticks = ticks;
-        memcpy(e.comm, comm, sizeof e.comm);
         if (take_cp)
-            e.cp_ticks[cp % CPU_SCAN_CP] = ticks;
+            e.cp_ns[cp % CPU_SCAN_CP] = e.ns;
         s->nv[out++] = e;
     }
     while (i < s->n)
@@ -313,6 +467,7 @@ int cpu_scan_run(cpu_scan *s, double now)
     s->ncap = tc;
     s->t_prev = s->t_last;
     s->t_last = now;
+    s->scans++;
     if (s->since < 0)
         s->since = now;
     return (int)out;
@@ -321,15 +476,15 @@ int cpu_scan_run(cpu_scan *s, double now)
 double cpu_scan_recent(const cpu_scan *s, const cpu_proc *p)
 {
     double dt = s->t_last - s->t_prev;
-    if (s->t_prev < 0 || dt <= 0 || p->ticks < p->prev_ticks)
+    if (s->t_prev < 0 || dt <= 0 || p->ns < p->prev_ns)
         return 0;
-    return 100.0 * (double)(p->ticks - p->prev_ticks) / s->hz / dt;
+    return 100.0 * (double)(p->ns - p->prev_ns) / 1e9 / dt;
 }
 
 double cpu_scan_share(const cpu_scan *s, const cpu_proc *p, double window)
 {
     double ref_t = p->first_t;
-    uint64_t ref_ticks = p->first_ticks;
+    uint64_t ref_ns = p->first_ns;
     if (s->cp_seq > 0) {
         uint32_t hi = s->cp_seq - 1;
         uint32_t lo = s->cp_seq > CPU_SCAN_CP ? s->cp_seq - CPU_SCAN_CP : 0;
@@ -340,7 +495,7 @@ double cpu_scan_share(const cpu_scan *s, const cpu_proc *p, double window)
         for (uint32_t q = hi + 1; q-- > lo;) {
             if (s->cp_time[q % CPU_SCAN_CP] <= target) {
                 ref_t = s->cp_time[q % CPU_SCAN_CP];
-                ref_ticks = p->cp_ticks[q % CPU_SCAN_CP];
+                ref_ns = p->cp_ns[q % CPU_SCAN_CP];
                 found = 1;
                 break;
             }
@@ -350,13 +505,13 @@ double cpu_scan_share(const cpu_scan *s, const cpu_proc *p, double window)
         if (!found && lo <= hi && s->cp_time[lo % CPU_SCAN_CP] < s->t_last) {
             /* History shorter than the window: the oldest checkpoint we have. */
             ref_t = s->cp_time[lo % CPU_SCAN_CP];
-            ref_ticks = p->cp_ticks[lo % CPU_SCAN_CP];
+            ref_ns = p->cp_ns[lo % CPU_SCAN_CP];
         }
     }
     double dt = s->t_last - ref_t;
-    if (dt <= 0 || p->ticks < ref_ticks)
+    if (dt <= 0 || p->ns < ref_ns)
         return cpu_scan_recent(s, p);
-    return 100.0 * (double)(p->ticks - ref_ticks) / s->hz / dt;
+    return 100.0 * (double)(p->ns - ref_ns) / 1e9 / dt;
 }
 
 double cpu_scan_span(const cpu_scan *s, double window)

@@ -1,6 +1,6 @@
 /* cpu_scan.h — the cpu plugin's measuring side, kept free of the host API so the benchmark can
- * link it alone: the /proc/[pid]/stat scanner (per-process CPU ticks, checkpoints for shares
- * over a window) and the /proc/stat and /proc/loadavg readers. */
+ * link it alone: the /proc/PID scanner (per-process run time in ns from schedstat or stat,
+ * checkpoints for shares over a window) and the /proc/stat and /proc/loadavg readers. */
 #ifndef HEALER_CPU_SCAN_H
 #define HEALER_CPU_SCAN_H
 
@@ -12,17 +12,31 @@
  * nearest to (now - window), so its error is at most one checkpoint spacing. */
 #define CPU_SCAN_CP 8
 
+/* A single-threaded process read through schedstat has its stat re-read every this many scans
+ * (staggered by pid): a thread it started since is seen then, and the time the leader's
+ * schedstat missed is added back from the group total (cpu_scan.c, "Sources"). */
+#define CPU_SCAN_RECHECK 8
+
+/* Where a process's run time comes from. */
+enum { CPU_SRC_STAT = 0, CPU_SRC_SCHED = 1 };
+
 typedef struct cpu_proc {
     pid_t pid;
-    int fd;                         /* /proc/PID/stat kept open for pread, or -1 */
-    uint64_t start_time;            /* field 22: with pid, the identity */
-    uint64_t ticks;                 /* utime + stime at the last scan */
-    uint64_t prev_ticks;            /* at the scan before (== ticks when first seen) */
-    uint64_t first_ticks;           /* when first seen */
+    int fd;                         /* kept descriptor (schedstat or stat, by src), or -1 */
+    int src;                        /* CPU_SRC_SCHED: one-thread process, schedstat's run time;
+                                     * CPU_SRC_STAT: stat's utime + stime (the whole group) */
+    uint64_t start_time;            /* stat field 22: with pid, the identity */
+    uint64_t ns;                    /* run time (ns, utime + stime of every thread) at the last
+                                     * scan, counted from when first seen */
+    uint64_t prev_ns;               /* at the scan before (== ns when first seen) */
+    uint64_t first_ns;              /* when first seen */
+    uint64_t raw;                   /* the schedstat value at the last read (CPU_SRC_SCHED) */
+    uint64_t grp_ticks;             /* stat's utime + stime at the last stat read */
+    uint64_t ns_at_grp;             /* ns at that read */
     double first_t;                 /* scan time when first seen */
     uint32_t first_cp;              /* checkpoints with seq >= this hold this process */
-    uint64_t cp_ticks[CPU_SCAN_CP]; /* ticks at checkpoint seq, index seq % CPU_SCAN_CP */
-    char comm[16];
+    uint64_t cp_ns[CPU_SCAN_CP];    /* ns at checkpoint seq, index seq % CPU_SCAN_CP */
+    char comm[16];                  /* from the last stat read (at most CPU_SCAN_RECHECK old) */
 } cpu_proc;
 
 typedef struct cpu_scan {
@@ -36,12 +50,16 @@ typedef struct cpu_scan {
     char *dents;                    /* getdents64 buffer */
     size_t open_fds, max_fds;       /* stat fds kept open, and the budget for them */
     double hz;                      /* clock ticks per second */
+    uint64_t tick_ns;               /* ns per clock tick */
     double t_last, t_prev;          /* the last two scans' times (t_prev < 0: one scan) */
     uint32_t cp_seq;                /* checkpoints taken so far; the latest is cp_seq - 1 */
     double cp_time[CPU_SCAN_CP];
     double cp_every;                /* seconds between checkpoints */
     uint64_t read_errors;           /* stat files that vanished or did not parse */
     uint64_t stat_reads;            /* /proc/PID/stat reads since open (what idle must not do) */
+    uint64_t sched_reads;           /* /proc/PID/schedstat reads since open */
+    uint32_t scans;                 /* scans since open or reset (staggers the rechecks) */
+    int no_sched;                   /* never use schedstat (tests; a kernel without it) */
     double since;                   /* time of the first scan since open or reset, or -1 */
 } cpu_scan;
 
@@ -56,7 +74,7 @@ void cpu_scan_close(cpu_scan *s);
  * grows with the number of processes. The next cpu_scan_run starts a fresh history. */
 void cpu_scan_reset(cpu_scan *s);
 
-/* One pass over proc_root: every process's ticks at time now. Returns the number of
+/* One pass over proc_root: every process's run time at time now. Returns the number of
  * processes seen, or -1 with errno when proc_root cannot be listed. */
 int cpu_scan_run(cpu_scan *s, double now);
 
@@ -82,6 +100,11 @@ size_t cpu_scan_top(const cpu_scan *s, double window, size_t *out, double *share
 /* Parses one /proc/PID/stat line: comm, utime + stime, start_time. 0, or -1 on odd content. */
 int cpu_scan_parse_stat(const char *buf, size_t len, char comm[16], uint64_t *ticks,
                         uint64_t *start_time);
+/* The same plus num_threads (field 20). */
+int cpu_scan_parse_stat_threads(const char *buf, size_t len, char comm[16], uint64_t *ticks,
+                                uint64_t *start_time, long *threads);
+/* Parses /proc/PID/schedstat's first number (run time, ns). 0, or -1 on odd content. */
+int cpu_scan_parse_schedstat(const char *buf, size_t len, uint64_t *ns);
 
 /* /proc/stat's first line: busy and total jiffies (idle and iowait are not busy), and the
  * number of cpuN lines. fd: an open /proc/stat (read with pread at 0). 0 or -1. */

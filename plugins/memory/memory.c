@@ -45,6 +45,9 @@ static const healer_config_key memory_config[] = {
     {"leak_min_bytes_per_s", HEALER_CFG_DOUBLE, "16384", 0, 1e12,
      "least-squares growth rate that counts as a leak"},
     {"leak_min_r2", HEALER_CFG_DOUBLE, "0.9", 0, 1, "R^2 of the fit that counts as steady"},
+    {"leak_quiet_backoff", HEALER_CFG_INT, "4", 1, 16,
+     "a quiet cgroup whose usage stays flat is read up to this many leak sample periods apart "
+     "(doubling); 1 = every period"},
     {"drop_caches", HEALER_CFG_BOOL, "true", 0, 0,
      "plan drop_caches (step 0) for the system; never for a cgroup (the drop is global)"},
     {"drop_caches_min_gain_percent", HEALER_CFG_DOUBLE, "1", 0, 100,
@@ -157,6 +160,7 @@ static int memory_init(const healer_host *host, healer_ctx *ctx, void **state)
     s->leak_min_samples = host->config_int(ctx, "leak_min_samples");
     s->leak_min_rate = host->config_double(ctx, "leak_min_bytes_per_s");
     s->leak_min_r2 = host->config_double(ctx, "leak_min_r2");
+    s->quiet_backoff = (int)host->config_int(ctx, "leak_quiet_backoff");
     s->drop_caches = host->config_bool(ctx, "drop_caches");
     s->sync_first = host->config_bool(ctx, "sync_first");
     s->sync_timeout = host->config_double(ctx, "sync_timeout_s");

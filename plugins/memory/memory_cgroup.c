@@ -480,10 +480,32 @@ int memory_cg_quiet(const memory *s, const memory_cg *c)
     return c->bucket >= 0 && c->used_pct < s->high;
 }
 
+/* After a quiet read: the cgroup's next quiet period, in quiet_s. Flat usage backs off (doubling
+ * up to leak_quiet_backoff); growth at half the least leak rate or more goes back to every
+ * period. Why that keeps leaks: a leak at leak_min_bytes_per_s that starts anywhere grows by at
+ * least that rate x the whole period between the next two reads, twice the threshold, so dense
+ * sampling is back within two of the longest periods of its start (plugins/memory/README.md,
+ * "Idle cost"). */
+static void memory_cg_backoff(memory *s, memory_cg *c, double now)
+{
+    if (c->sampled_t > 0 && now > c->sampled_t) {
+        double grew = (double)c->usage - (double)c->sampled_usage;
+        if (grew >= 0.5 * s->leak_min_rate * (now - c->sampled_t))
+            c->backoff = 1;
+        else if (c->backoff < s->quiet_backoff)
+            c->backoff = c->backoff * 2 > s->quiet_backoff ? s->quiet_backoff : c->backoff * 2;
+    }
+    c->sampled_t = now;
+    c->sampled_usage = c->usage;
+}
+
 /* Reads one cgroup and publishes what it shows; sample: take a leak sample (detect only). */
 static void memory_cg_check(memory *s, memory_cg *c, double now, int sample)
 {
     memory_level lv;
+    int was_quiet = c->present && memory_cg_quiet(s, c);
+    if (c->backoff < 1)
+        c->backoff = 1;
     /* The second read comes after a fraction (the phase) of the period: from then on the quiet
      * reads of all cgroups are spread evenly instead of all falling in one interval. */
     double period = s->quiet_s;
@@ -497,7 +519,16 @@ static void memory_cg_check(memory *s, memory_cg *c, double now, int sample)
             c->open_high = 0;
         memory_leak_reset(c);
         c->health_low = 0;
+        c->backoff = 1;
+        c->sampled_t = 0;
         return;
+    }
+    if (!was_quiet) {
+        c->backoff = 1;
+        c->sampled_t = 0;
+    } else if (sample) {
+        memory_cg_backoff(s, c, now);
+        c->next_t = now + period * c->backoff;
     }
     memory_cg_register(s, c, now);
     if (sample)

@@ -67,6 +67,12 @@ typedef struct memory_cg {
     double *t, *y;
     size_t n, head;
     double slope, r2;
+    /* The quiet period's multiple (1, 2, 4 ... up to leak_quiet_backoff): doubled at each quiet
+     * read whose usage grew less than half of leak_min_bytes_per_s since the one before, back
+     * to 1 at any growth at that rate or any read while not quiet. */
+    int backoff;
+    double sampled_t;                 /* time and usage at the last quiet read (0: none) */
+    uint64_t sampled_usage;
     /* v1 usage thresholds (cgroup.event_control) are registered for this limit. */
     uint64_t ev_limit;
 } memory_cg;
@@ -113,6 +119,8 @@ typedef struct memory {
     int cg_limit_warned;
     size_t leak_ring;                 /* samples per cgroup: 2 x leak_min_samples in 16..256 */
     double quiet_s;                   /* leak_window_s / leak_ring: a quiet cgroup's read period */
+    int quiet_backoff;                /* leak_quiet_backoff: a flat quiet cgroup's longest period,
+                                       * in quiet_s */
     size_t fd_budget, fds_kept;       /* kept cgroup file descriptors: RLIMIT_NOFILE / 4 */
     int epfd;                         /* epoll set of the bucket eventfds (watched by the host) */
     int bucket_fd[MEMORY_EVENT_BUCKETS];

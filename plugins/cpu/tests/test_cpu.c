@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -772,15 +773,92 @@ static void test_real_proc_scan(void **state)
     /* The dead process's descriptor was closed. Other processes appear during the scan on a
      * busy machine, so look at that descriptor, not the count: closed, or reused for another
      * process's stat file, never still the dead one's. */
-    char fdlink[64], target[256], dead[64];
+    char fdlink[64], target[256], dead[64], dead_sched[64];
     snprintf(fdlink, sizeof fdlink, "/proc/self/fd/%d", bfd);
     snprintf(dead, sizeof dead, "/proc/%d/stat", (int)busy);
+    snprintf(dead_sched, sizeof dead_sched, "/proc/%d/schedstat", (int)busy);
     ssize_t tl = readlink(fdlink, target, sizeof target - 1);
     if (tl >= 0) {
         target[tl] = '\0';
         assert_string_not_equal(target, dead);
+        assert_string_not_equal(target, dead_sched);
     }
     reap(idle);
+    cpu_scan_close(&s);
+}
+
+static void *spin_thread(void *arg)
+{
+    (void)arg;
+    for (volatile unsigned long x = 0;; x++) {
+    }
+    return NULL;
+}
+
+/* A process seen with one thread is followed through schedstat, which counts its leader thread
+ * only. Once it starts threads, the recheck (stat, every CPU_SCAN_RECHECK scans) moves it to
+ * stat and adds back what the threads ran: the scanner's run time since first seen equals the
+ * group's utime + stime since then (within the ticks stat rounds off), not the leader's. */
+static void test_threads_started_later_are_counted(void **state)
+{
+    (void)state;
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid > 0 && n_children < 4)
+        children[n_children++] = pid;   /* killed by the teardown if an assertion fails */
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1)
+            _exit(1);
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            pthread_create(&t[i], NULL, spin_thread, NULL);
+        for (;;)
+            pause();   /* the leader itself never runs again */
+    }
+    close(go[0]);
+    cpu_scan s;
+    assert_int_equal(cpu_scan_open(&s, "/proc", 100000, 0.1), 0);
+    assert_true(cpu_scan_run(&s, mono()) > 1);
+    const cpu_proc *p = cpu_scan_find(&s, pid);
+    assert_non_null(p);
+    assert_int_equal(p->src, CPU_SRC_SCHED);   /* one thread: the cheap file */
+    long g0 = proc_ticks(pid);
+    uint64_t ns0 = p->ns;
+    assert_int_equal(write(go[1], "x", 1), 1);
+    /* Until the threads have run 30 ticks (no fixed time: the machine may be loaded). */
+    for (int k = 0; k < 1200 && proc_ticks(pid) - g0 < 30; k++)
+        sleep_s(0.05);
+    assert_true(proc_ticks(pid) - g0 >= 30);
+    kill(pid, SIGSTOP);   /* hold the count still while it is compared */
+    for (int k = 0; k < 200; k++) {
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = 0;
+        char *q = strrchr(buf, ')');
+        if (q && q[2] == 'T')
+            break;
+        sleep_s(0.01);
+    }
+    for (int k = 0; k <= CPU_SCAN_RECHECK; k++)
+        assert_true(cpu_scan_run(&s, mono()) > 1);
+    p = cpu_scan_find(&s, pid);
+    assert_non_null(p);
+    assert_int_equal(p->src, CPU_SRC_STAT);   /* threads now: the group's file */
+    long g1 = proc_ticks(pid);
+    double counted = (double)(p->ns - ns0) / (double)s.tick_ns;   /* in ticks */
+    print_message("group ran %ld ticks, the scanner counted %.1f\n", g1 - g0, counted);
+    assert_true(counted >= (double)(g1 - g0) - 3);
+    assert_true(counted <= (double)(g1 - g0) + 3);
+    reap(pid);
+    close(go[1]);
     cpu_scan_close(&s);
 }
 
@@ -849,6 +927,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_reads_no_process_file, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_watch_hysteresis, fx_setup, fx_teardown),
         cmocka_unit_test_teardown(test_real_proc_scan, kill_children),
+        cmocka_unit_test_teardown(test_threads_started_later_are_counted, kill_children),
         cmocka_unit_test_teardown(test_real_proc_verify, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
