@@ -81,6 +81,12 @@ check "lintian: no error or warning" [ "$lrc" = 0 ]
 dpkg-deb -c "$DEB" >"$T/contents"
 check "healerd.deb: /etc/healerd/healerd.conf is a conffile" \
   sh -c "dpkg-deb -e '$DEB' '$T/ctl' && grep -qx /etc/healerd/healerd.conf '$T/ctl/conffiles'"
+for f in ./etc/healerd/healerd.conf ./etc/logrotate.d/healerd ./usr/bin/healerd ./usr/bin/healctl \
+         ./usr/bin/healerd-plugin ./usr/lib/healerd/plugins/cpu.so ./usr/share/man/man8/healerd.8.gz \
+         ./usr/share/doc/healerd/http-api.md; do
+  check "healerd.deb holds $f" grep -q " $f\$" "$T/contents"
+done
+check "healerd.deb holds the unit" grep -q '/systemd/system/healerd.service$' "$T/contents"
 check "healerd.deb depends on libcurl4 (dlopened, not seen by shlibdeps)" \
   sh -c "dpkg-deb -f '$DEB' Depends | grep -q 'libcurl4'"
 check "healerd-dev.deb has headers, .pc files and the mock library" \
