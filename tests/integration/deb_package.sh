@@ -84,24 +84,27 @@ check "healerd.deb: /etc/healerd/healerd.conf is a conffile" \
 for f in ./etc/healerd/healerd.conf ./etc/logrotate.d/healerd ./usr/bin/healerd ./usr/bin/healctl \
          ./usr/bin/healerd-plugin ./usr/lib/healerd/plugins/cpu.so ./usr/share/man/man8/healerd.8.gz \
          ./usr/share/doc/healerd/http-api.md; do
-  check "healerd.deb holds $f" grep -q " $f\$" "$T/contents"
+  check "healerd.deb holds $f" grep -Eq " $f(\.gz)?\$" "$T/contents"
 done
 check "healerd.deb holds the unit" grep -q '/systemd/system/healerd.service$' "$T/contents"
 check "healerd.deb depends on libcurl4 (dlopened, not seen by shlibdeps)" \
   sh -c "dpkg-deb -f '$DEB' Depends | grep -q 'libcurl4'"
+dpkg-deb -c "$DEV" >"$T/contents-dev"
 check "healerd-dev.deb has headers, .pc files and the mock library" \
-  sh -c "dpkg-deb -c '$DEV' | grep -q ./usr/include/healer/plugin.h && dpkg-deb -c '$DEV' | grep -q healer-sdk.pc && dpkg-deb -c '$DEV' | grep -q libhealer_mock.a"
+  sh -c "grep -q ./usr/include/healer/plugin.h '$T/contents-dev' && grep -q healer-sdk.pc '$T/contents-dev' && grep -q libhealer_mock.a '$T/contents-dev'"
 
 # ---- 5. install into the overlay of the Debian root (with the network: apt fetches the deps) --
 sysroot_prepare "$T/sysroot"
 R="$SYSROOT_DIR/root"
-cp "$DEB" "$DEV" "$R/tmp/"
+# Not /tmp: nspawn mounts a fresh tmpfs there.
+mkdir -p "$R/root/debs"
+cp "$DEB" "$DEV" "$R/root/debs/"
 nspawn_run() {
   systemd-nspawn -q --register=no --keep-unit -D "$R" "$@"
 }
 echo "# apt-get install ./healerd*.deb inside the overlay (not booted)"
 if ! nspawn_run sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      /tmp/$(basename "$DEB") /tmp/$(basename "$DEV")" >"$T/apt.log" 2>&1; then
+      /root/debs/$(basename "$DEB") /root/debs/$(basename "$DEV")" >"$T/apt.log" 2>&1; then
   tail -30 "$T/apt.log"
   die "apt-get install of the .debs in the Debian root"
 fi

@@ -131,6 +131,7 @@ else
     bad "the mock test builds with pkg-config --cflags --libs healer-sdk healer-mock"
   fi
 fi
+check "plugin_cflags carries -fPIC -fvisibility=hidden (not Cflags: lintian pkg-config-bad-directive)" [ "$($PKG_CONFIG --variable=plugin_cflags healer-sdk)" = "-fPIC -fvisibility=hidden" ]
 check "plugin_ldflags carries -shared" [ "$($PKG_CONFIG --variable=plugin_ldflags healer-sdk)" = "-shared -Wl,--no-undefined" ]
 check "healer-sdk's Libs carry no -shared" sh -c "! $PKG_CONFIG --libs healer-sdk | grep -q -- -shared"
 
