@@ -141,6 +141,8 @@ sysroot_systemctl status healerd --no-pager 2>&1 | head -12 | sed 's/^/# /'
 # (thermal finds no sensors, nixconfig no NixOS: either may be refused for that reason only.)
 PLUGINS=$(nsenter -t "$SYSROOT_INIT" -m -u -i -n -p -r -w healctl --json plugins 2>&1)
 nsenter -t "$SYSROOT_INIT" -m -u -i -n -p -r -w healctl plugins 2>&1 | sed 's/^/# healctl plugins: /'
+BADP=$(echo "$PLUGINS" | jq -r '(.plugins // .)[] | select(.state == "refused" or .state == "failed") | .name' 2>/dev/null | tr '\n' ' ')
+check "no plugin refused or failed (${BADP:-none})" [ -z "$BADP" ]
 for p in cpu memory disk service network; do
   st=$(echo "$PLUGINS" | jq -r --arg p "$p" '(.plugins // .)[] | select(.name == $p) | .state' 2>/dev/null)
   check "plugin $p runs under the hardened unit (state ${st:-none})" \
