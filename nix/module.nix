@@ -189,9 +189,9 @@ in
       mode = "0644";
     };
 
-    # The hardening below is etc/healerd.service's as it is on main; it must follow the
-    # Debian unit (debian/, branch h/deb) when that one is tightened: keep the two the same,
-    # option for option, with the reasons there.
+    # The life-cycle and resource keys are the Debian unit's (etc/healerd.service.in), checked
+    # key for key by tests/integration/nix_files.sh; the hardening is looser, for the reasons
+    # given at serviceConfig below.
     systemd.services.healerd = {
       description = "healerd self-healing agent";
       documentation = [ "man:healerd(8)" "man:healerd.conf(5)" "man:healctl(8)" ];
@@ -249,7 +249,10 @@ in
         SystemCallErrorNumber = "EPERM";
         RestrictRealtime = true;
         RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" "AF_PACKET" ];
-        # Left out on purpose, as in etc/healerd.service (see the reasons there):
+        # The Debian unit (etc/healerd.service.in) is stricter (ProtectSystem=strict, a capability
+        # allow-list, ProtectHostname, RestrictNamespaces...): on NixOS nixconfig writes
+        # /etc/nixos and runs nixos-rebuild / switch-to-configuration, which write /boot and
+        # /nix/var/nix/profiles, set the hostname and start units. Left out here:
         # ProtectSystem, ProtectHome, PrivateTmp, PrivateDevices, PrivateNetwork,
         # PrivateUsers, ProtectKernelTunables, ProtectControlGroups, ProtectKernelLogs,
         # ProtectClock, ProtectHostname, RestrictNamespaces, RestrictSUIDSGID,

@@ -12,6 +12,8 @@ PKGS=(
   # notifications: webhooks and Alertmanager over http(s) (agent/notify_http.c)
   libcurl4-openssl-dev
   # test tools
+  # the Debian package and its test (tests/integration/deb_package.sh)
+  dpkg-dev debhelper lintian fakeroot
   prometheus prometheus-alertmanager nix-bin iproute2 stress-ng debootstrap wrk sqlite3 curl jq
   procps psmisc util-linux earlyoom valgrind
   # bench/scale.sh draws its chart

@@ -131,8 +131,34 @@ else
     bad "the mock test builds with pkg-config --cflags --libs healer-sdk healer-mock"
   fi
 fi
+check "plugin_cflags carries -fPIC -fvisibility=hidden (not Cflags: lintian pkg-config-bad-directive)" [ "$($PKG_CONFIG --variable=plugin_cflags healer-sdk)" = "-fPIC -fvisibility=hidden" ]
 check "plugin_ldflags carries -shared" [ "$($PKG_CONFIG --variable=plugin_ldflags healer-sdk)" = "-shared -Wl,--no-undefined" ]
 check "healer-sdk's Libs carry no -shared" sh -c "! $PKG_CONFIG --libs healer-sdk | grep -q -- -shared"
+
+# ---- 3c. the in-tree build/healer-sdk.pc: a plugin built against the tree, nothing installed --
+mkdir "$T/src-intree"
+cp "$SRC/sdk/examples/dirwatch/dirwatch.c" "$SRC/sdk/examples/dirwatch/Makefile" "$T/src-intree/"
+if env -i PATH="$PATH" PKG_CONFIG_PATH="$BUILD" make -C "$T/src-intree" >"$T/make-intree.log" 2>&1; then
+  ok "make builds dirwatch.so with PKG_CONFIG_PATH=build (in-tree healer-sdk.pc)"
+else
+  cat "$T/make-intree.log"
+  bad "make builds dirwatch.so with PKG_CONFIG_PATH=build (in-tree healer-sdk.pc)"
+fi
+check "in-tree healer-sdk.pc: includedir is the source tree's sdk/include" \
+  [ "$(PKG_CONFIG_PATH="$BUILD" pkg-config --variable=includedir healer-sdk)" = "$SRC/sdk/include" ]
+check "in-tree healer-sdk.pc: plugindir is build/plugins" \
+  [ "$(PKG_CONFIG_PATH="$BUILD" pkg-config --variable=plugindir healer-sdk)" = "$BUILD/plugins" ]
+if pkg-config --exists cmocka && ! grep -q '^HEALER_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+  if env -i PATH="$PATH" PKG_CONFIG_PATH="$BUILD:$(dirname "$(pkg-config --variable=pcfiledir cmocka)")" \
+       sh -c "cc -std=gnu11 -o '$T/src-intree/test_mock' '$SRC/sdk/mock/tests/test_mock_dirwatch.c' \
+              '$T/src-intree/dirwatch.c' \$(pkg-config --cflags --libs healer-sdk healer-mock cmocka)" \
+       >"$T/mock-intree.log" 2>&1; then
+    ok "the mock test links against the in-tree healer-mock.pc (build/sdk/mock/libhealer_mock.a)"
+  else
+    cat "$T/mock-intree.log"
+    bad "the mock test links against the in-tree healer-mock.pc"
+  fi
+fi
 
 # ---- 4. run it in the agent ---------------------------------------------------------------
 PDIR="$T/plugins"
