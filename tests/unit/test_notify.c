@@ -270,6 +270,20 @@ static void test_config(void **s)
     assert_non_null(strstr(sn.text, "notify.bogus: unknown key"));
 }
 
+/* A listener on loopback that never accepts: the kernel completes the handshake and nobody
+ * ever answers, so a POST to it lasts its whole timeout. Returns the socket; *port its port. */
+static int silent_listener(int *port)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(ls, 16), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(ls, (struct sockaddr *)&sa, &sl);
+    *port = ntohs(sa.sin_port);
+    return ls;
+}
+
 /* notify_post never waits: with no receiver answering, posting far more events than the queue
  * holds returns at once and counts the overflow. */
 static void test_post_never_blocks(void **s)
@@ -277,17 +291,11 @@ static void test_post_never_blocks(void **s)
     (void)s;
     seen sn;
     config *c = NULL;
-    /* a listener that never accepts: the kernel completes the handshake, nobody answers, and
-     * the thread sits in its first attempt (1 s) while the test posts */
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(ls, 16), 0);
-    socklen_t sl = sizeof sa;
-    getsockname(ls, (struct sockaddr *)&sa, &sl);
+    /* the thread sits in its first attempt (1 s) while the test posts */
+    int port, ls = silent_listener(&port);
     char text[256];
     snprintf(text, sizeof text, "notify = { queue_limit = 4; timeout_s = 1; retries = 0;\n"
-             " webhook = { urls = [\"http://127.0.0.1:%d/\"]; }; };\n", ntohs(sa.sin_port));
+             " webhook = { urls = [\"http://127.0.0.1:%d/\"]; }; };\n", port);
     assert_int_equal(load_text(text, &c, &sn), 0);
     notifier *n = notify_new(c, NULL);
     assert_non_null(n);
@@ -304,7 +312,6 @@ static void test_post_never_blocks(void **s)
     close(ls);
 }
 
-
 /* A webhook that is down does not hold up the other sinks: each kind has its own lane. The
  * receiver never answers (its first attempt alone lasts timeout_s = 60 s); the exec hook of the
  * same event still runs (polled for up to 20 s, far below the webhook's minute). */
@@ -313,19 +320,14 @@ static void test_dead_webhook_does_not_delay_exec(void **s)
     (void)s;
     seen sn;
     config *c = NULL;
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(ls, 16), 0);
-    socklen_t sl = sizeof sa;
-    getsockname(ls, (struct sockaddr *)&sa, &sl);
+    int port, ls = silent_listener(&port);
     char dir[] = "/tmp/healer-notify-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char mark[96], text[512];
     snprintf(mark, sizeof mark, "%s/ran", dir);
     snprintf(text, sizeof text, "notify = { timeout_s = 60; retries = 3;\n"
              " webhook = { urls = [\"http://127.0.0.1:%d/\"]; };\n"
-             " exec = { argv = [\"/usr/bin/touch\", \"%s\"]; }; };\n", ntohs(sa.sin_port), mark);
+             " exec = { argv = [\"/usr/bin/touch\", \"%s\"]; }; };\n", port, mark);
     assert_int_equal(load_text(text, &c, &sn), 0);
     notifier *n = notify_new(c, NULL);
     assert_non_null(n);
