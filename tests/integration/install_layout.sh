@@ -11,7 +11,8 @@ for f in bin/healerd bin/healctl lib/healerd/plugins/dirwatch.so include/healer/
          share/man/man5/healerd.conf.5 etc/logrotate.d/healerd share/healerd/prometheus/healerd-rules.yml share/healerd/grafana/healerd-dashboard.json share/doc/healerd/http-api.md \
          share/doc/healerd/architecture.md share/doc/healerd/plugins/cpu.md \
          share/doc/healerd/plugins/memory.md share/doc/healerd/plugins/network.md \
-         share/doc/healerd/sdk/writing-a-plugin.md; do
+         share/doc/healerd/sdk/writing-a-plugin.md share/bash-completion/completions/healctl \
+         share/zsh/vendor-completions/_healctl; do
   check "installed $f" [ -e "$P/$f" ]
 done
 check "installed healerd runs" [ "$("$P/bin/healerd" --version)" = "healerd 0.1.0 (plugin ABI 1.2)" ]
