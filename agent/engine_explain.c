@@ -2,7 +2,11 @@
  * heals.decision, shown by GET /api/v1/heals/ID and healctl explain): the candidates the planner
  * weighed with their expected success and why the first went first, the governor's verdict with
  * its reason (and when a cooldown ends), the operator's word. Bounded: at most
- * EXPLAIN_MAX_CANDS candidates and KB_DECISION_MAX bytes. Engine thread, under e->lock. */
+ * EXPLAIN_MAX_CANDS candidates and KB_DECISION_MAX bytes.
+ *
+ * Captured as plain values on the engine thread (under e->lock) and turned into JSON only when
+ * it is read: by the knowledge writer when the heal is stored, or by a view. Formatting it on the
+ * engine thread for every heal was a third of that thread's time (bench_pipeline). */
 #include "engine_int.h"
 
 #include <math.h>
@@ -15,11 +19,43 @@
 
 #define EXPLAIN_MAX_CANDS 16
 
-static json_t *decision_of(heal *h)
+typedef struct explain_cand {
+    const char *plugin, *action, *target; /* in the decision's string block */
+    int step;
+    double impact, prior, expected;
+    uint64_t attempts;
+    int explored;
+    uint32_t flags;
+} explain_cand;
+
+struct eng_decision {
+    explain_cand *cands;        /* one block: the candidates, then their strings */
+    size_t n_cands, total;
+    int explored;               /* order[0] went first as exploration */
+    int has_gov;
+    char verdict[24];
+    char *reason;
+    double gov_at, cooldown_until;
+    int heals_left, max_heals;
+    int has_op;
+    char op_word[16];
+    double op_at;
+};
+
+static eng_decision *decision_of(heal *h)
 {
     if (!h->decision)
-        h->decision = json_object();
+        h->decision = calloc(1, sizeof *h->decision);
     return h->decision;
+}
+
+void eng_decision_free(eng_decision *d)
+{
+    if (!d)
+        return;
+    free(d->cands);
+    free(d->reason);
+    free(d);
 }
 
 static double fin(double v)
@@ -27,66 +63,65 @@ static double fin(double v)
     return isfinite(v) ? v : 0.0;
 }
 
-/* Why order[0] is first, by the planner's rules (planner.c): step, then expected success,
- * then impact, then names. */
-static void why_first(const heal *h, int explored, char *b, size_t n)
+static size_t str_size(const char *s)
 {
-    const plan_item *a = &h->order[0];
-    const plan_item *b2 = h->n_order > 1 ? &h->order[1] : NULL;
-    unsigned step = a->action->step;
-    if (explored) {
-        snprintf(b, n, "explored: the least tried candidate of step %u (%llu attempts) goes first "
-                 "now and then (agent.exploration), so a new action can prove itself", step,
-                 (unsigned long long)a->attempts);
-    } else if (!b2) {
-        snprintf(b, n, "the only candidate");
-    } else if (b2->action->step != step) {
-        snprintf(b, n, "the only candidate of the gentlest step (step %u); the ladder's steps are "
-                 "never reordered", step);
-    } else if (a->expected != b2->expected) {
-        snprintf(b, n, "the highest expected success in step %u: %.0f%% against %.0f%% for %s "
-                 "(%llu attempts so far)", step, 100 * fin(a->expected), 100 * fin(b2->expected),
-                 b2->action->name ? b2->action->name : "?", (unsigned long long)a->attempts);
-    } else if (fin(a->action->impact) != fin(b2->action->impact)) {
-        snprintf(b, n, "as likely to succeed as %s (%.0f%%), and gentler (impact %.2f against %.2f)",
-                 b2->action->name ? b2->action->name : "?", 100 * fin(a->expected),
-                 fin(a->action->impact), fin(b2->action->impact));
-    } else {
-        snprintf(b, n, "as likely to succeed and as gentle as %s: by plugin and action name",
-                 b2->action->name ? b2->action->name : "?");
-    }
+    return s ? strlen(s) + 1 : 0;
+}
+
+static const char *str_put(char **cur, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = *cur;
+    memcpy(d, s, n);
+    *cur += n;
+    return d;
 }
 
 void eng_explain_candidates(engine *e, heal *h, int explored)
 {
     (void)e;
-    json_t *d = decision_of(h);
+    eng_decision *d = decision_of(h);
     if (!d || !h->n_order)
         return;
-    json_t *arr = json_array();
-    for (size_t i = 0; i < h->n_order && i < EXPLAIN_MAX_CANDS; i++) {
+    size_t n = h->n_order < EXPLAIN_MAX_CANDS ? h->n_order : EXPLAIN_MAX_CANDS;
+    size_t bytes = n * sizeof(explain_cand);
+    for (size_t i = 0; i < n; i++) {
+        const msg_action *a = h->order[i].action;
+        bytes += str_size(a->plugin) + str_size(a->name) +
+                 str_size(a->target ? a->target : h->is->target);
+    }
+    explain_cand *c = malloc(bytes);
+    if (!c)
+        return;
+    char *cur = (char *)(c + n);
+    for (size_t i = 0; i < n; i++) {
         const plan_item *it = &h->order[i];
         const msg_action *a = it->action;
-        json_t *o = json_pack("{s:o, s:o, s:o, s:i, s:f, s:f, s:f, s:I, s:b}", "plugin",
-                              sanitize_json_str(a->plugin), "action", sanitize_json_str(a->name),
-                              "target", sanitize_json_str(a->target ? a->target : h->is->target),
-                              "step", (int)a->step, "impact", fin(a->impact), "prior",
-                              fin(a->confidence), "expected", fin(it->expected), "attempts",
-                              (json_int_t)it->attempts, "explored", it->explored != 0);
-        if (o)
-            json_object_set_new(o, "flags", eng_flags_json(a->flags));
-        json_array_append_new(arr, o);
+        c[i] = (explain_cand){
+            .plugin = str_put(&cur, a->plugin),
+            .action = str_put(&cur, a->name),
+            .target = str_put(&cur, a->target ? a->target : h->is->target),
+            .step = (int)a->step,
+            .impact = fin(a->impact),
+            .prior = fin(a->confidence),
+            .expected = fin(it->expected),
+            .attempts = it->attempts,
+            .explored = it->explored != 0,
+            .flags = a->flags,
+        };
     }
-    json_object_set_new(d, "candidates", arr);
-    json_object_set_new(d, "candidates_total", json_integer((json_int_t)h->n_order));
-    char why[400];
-    why_first(h, explored, why, sizeof why);
-    json_object_set_new(d, "first", json_string(why));
+    free(d->cands);
+    d->cands = c;
+    d->n_cands = n;
+    d->total = h->n_order;
+    d->explored = explored;
 }
 
 void eng_explain_verdict(engine *e, heal *h, const char *verdict, const char *reason)
 {
-    json_t *d = decision_of(h);
+    eng_decision *d = decision_of(h);
     if (!d)
         return;
     double now = clock_now();
@@ -94,41 +129,143 @@ void eng_explain_verdict(engine *e, heal *h, const char *verdict, const char *re
     governor_budget(e->rt->gov, now, &b);
     double cd = governor_cooldown_until(e->rt->gov, h->is->type, h->is->target,
                                         e->rt->cfg->dry_run, now);
-    json_t *g = json_pack("{s:s, s:f, s:i, s:i}", "verdict", verdict, "at", now,
-                          "heals_left_this_hour", b.heals_left, "max_heals_per_hour",
-                          e->rt->cfg->limits.max_heals_per_hour);
-    if (!g)
-        return;
-    json_object_set_new(g, "reason", sanitize_json_str(reason));
-    json_object_set_new(g, "cooldown_until", cd > now && isfinite(cd) ? json_real(cd) : json_null());
-    json_object_set_new(d, "governor", g);
+    free(d->reason);
+    d->reason = reason ? strdup(reason) : NULL;
+    snprintf(d->verdict, sizeof d->verdict, "%s", verdict ? verdict : "?");
+    d->gov_at = now;
+    d->heals_left = b.heals_left;
+    d->max_heals = e->rt->cfg->limits.max_heals_per_hour;
+    d->cooldown_until = cd > now && isfinite(cd) ? cd : NAN;
+    d->has_gov = 1;
 }
 
 void eng_explain_operator(heal *h, const char *word)
 {
-    json_t *d = decision_of(h);
-    if (d)
-        json_object_set_new(d, "operator", json_pack("{s:s, s:f}", "decision", word, "at",
-                                                     clock_now()));
+    eng_decision *d = decision_of(h);
+    if (!d)
+        return;
+    snprintf(d->op_word, sizeof d->op_word, "%s", word);
+    d->op_at = clock_now();
+    d->has_op = 1;
 }
 
-char *eng_explain_text(const heal *h)
+/* ------------------------------------------------------------------ reading it (any thread) */
+
+/* Why cands[0] is first, by the planner's rules (planner.c): step, then expected success,
+ * then impact, then names. */
+static void why_first(const eng_decision *d, char *b, size_t n)
 {
-    if (!h->decision)
+    const explain_cand *a = &d->cands[0];
+    const explain_cand *b2 = d->n_cands > 1 ? &d->cands[1] : NULL;
+    int step = a->step;
+    const char *b2name = b2 && b2->action ? b2->action : "?";
+    if (d->explored) {
+        snprintf(b, n, "explored: the least tried candidate of step %d (%llu attempts) goes first "
+                 "now and then (agent.exploration), so a new action can prove itself", step,
+                 (unsigned long long)a->attempts);
+    } else if (!b2) {
+        snprintf(b, n, "the only candidate");
+    } else if (b2->step != step) {
+        snprintf(b, n, "the only candidate of the gentlest step (step %d); the ladder's steps are "
+                 "never reordered", step);
+    } else if (a->expected != b2->expected) {
+        snprintf(b, n, "the highest expected success in step %d: %.0f%% against %.0f%% for %s "
+                 "(%llu attempts so far)", step, 100 * a->expected, 100 * b2->expected, b2name,
+                 (unsigned long long)a->attempts);
+    } else if (a->impact != b2->impact) {
+        snprintf(b, n, "as likely to succeed as %s (%.0f%%), and gentler (impact %.2f against %.2f)",
+                 b2name, 100 * a->expected, a->impact, b2->impact);
+    } else {
+        snprintf(b, n, "as likely to succeed and as gentle as %s: by plugin and action name",
+                 b2name);
+    }
+}
+
+json_t *eng_decision_json(const eng_decision *d)
+{
+    if (!d)
+        return json_null();
+    json_t *o = json_object();
+    if (d->n_cands) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < d->n_cands; i++) {
+            const explain_cand *c = &d->cands[i];
+            json_t *x = json_pack("{s:o, s:o, s:o, s:i, s:f, s:f, s:f, s:I, s:b}", "plugin",
+                                  sanitize_json_str(c->plugin), "action",
+                                  sanitize_json_str(c->action), "target",
+                                  sanitize_json_str(c->target), "step", c->step, "impact",
+                                  c->impact, "prior", c->prior, "expected", c->expected,
+                                  "attempts", (json_int_t)c->attempts, "explored", c->explored);
+            if (x)
+                json_object_set_new(x, "flags", eng_flags_json(c->flags));
+            json_array_append_new(arr, x);
+        }
+        json_object_set_new(o, "candidates", arr);
+        json_object_set_new(o, "candidates_total", json_integer((json_int_t)d->total));
+        char why[400];
+        why_first(d, why, sizeof why);
+        json_object_set_new(o, "first", json_string(why));
+    }
+    if (d->has_gov) {
+        json_t *g = json_pack("{s:s, s:f, s:i, s:i}", "verdict", d->verdict, "at", d->gov_at,
+                              "heals_left_this_hour", d->heals_left, "max_heals_per_hour",
+                              d->max_heals);
+        if (g) {
+            json_object_set_new(g, "reason", sanitize_json_str(d->reason));
+            json_object_set_new(g, "cooldown_until", isnan(d->cooldown_until)
+                                                         ? json_null()
+                                                         : json_real(d->cooldown_until));
+            json_object_set_new(o, "governor", g);
+        }
+    }
+    if (d->has_op)
+        json_object_set_new(o, "operator", json_pack("{s:s, s:f}", "decision", d->op_word, "at",
+                                                     d->op_at));
+    return o;
+}
+
+char *eng_decision_text(const eng_decision *d)
+{
+    if (!d)
         return NULL;
-    char *s = json_dumps(h->decision, JSON_COMPACT);
+    json_t *o = eng_decision_json(d);
+    char *s = json_dumps(o, JSON_COMPACT);
     /* The candidates are bounded, their strings are not: past the bound keep the verdict. */
     if (s && strlen(s) > KB_DECISION_MAX) {
         free(s);
-        json_t *c = json_deep_copy(h->decision);
-        json_object_del(c, "candidates");
-        json_object_set_new(c, "truncated", json_true());
-        s = json_dumps(c, JSON_COMPACT);
-        json_decref(c);
+        json_object_del(o, "candidates");
+        json_object_set_new(o, "truncated", json_true());
+        s = json_dumps(o, JSON_COMPACT);
         if (s && strlen(s) > KB_DECISION_MAX) {
             free(s);
             s = NULL;
         }
     }
+    json_decref(o);
     return s;
+}
+
+/* The knowledge writer's side of kb_heal.decision_later (knowledge.h). */
+static char *decision_render(void *obj)
+{
+    return eng_decision_text(obj);
+}
+
+static void decision_release(void *obj)
+{
+    eng_decision_free(obj);
+}
+
+kb_deferred eng_decision_handoff(heal *h)
+{
+    kb_deferred k = { 0 };
+    eng_decision *d = h->decision;
+    if (!d)
+        return k;
+    h->decision = NULL;
+    k.obj = d;
+    k.render = decision_render;
+    k.release = decision_release;
+    k.approx_bytes = sizeof *d + d->n_cands * 128;
+    return k;
 }

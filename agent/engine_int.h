@@ -85,6 +85,9 @@ typedef struct eissue {
     struct eissue *prev, *next;
 } eissue;
 
+/* engine_explain.c's record of a heal's decision, opaque to the rest. */
+typedef struct eng_decision eng_decision;
+
 typedef struct heal {
     uint64_t id;
     eissue *is;
@@ -113,7 +116,7 @@ typedef struct heal {
                                    now continues it (a partial plan), it does not start it */
     struct heal *wnext;         /* in its plugin's wait queue (phase H_WAITING) */
     unsigned char *asked;       /* per plugin: 1 = plan requested, 2 = answered */
-    json_t *decision;           /* why it went so (engine_explain.c); NULL until planned */
+    eng_decision *decision;     /* why it went so (engine_explain.c); NULL until planned */
     eng_preview *pv;            /* while pending: what its steps would touch; NULL before */
 } heal;
 
@@ -223,7 +226,14 @@ void eng_free_heal(heal *h);
 void eng_explain_candidates(engine *e, heal *h, int explored);
 void eng_explain_verdict(engine *e, heal *h, const char *verdict, const char *reason);
 void eng_explain_operator(heal *h, const char *word);
-char *eng_explain_text(const heal *h);
+/* Reading it, on any thread that owns it: a new JSON object (null for NULL), or the bounded text
+ * (at most KB_DECISION_MAX bytes, candidates dropped first; NULL when none). */
+json_t *eng_decision_json(const eng_decision *d);
+char *eng_decision_text(const eng_decision *d);
+void eng_decision_free(eng_decision *d);
+/* Moves the heal's decision into a kb_deferred for the knowledge writer (h->decision is NULL
+ * after); an empty one when it has none. */
+kb_deferred eng_decision_handoff(heal *h);
 json_t *eng_flags_json(uint32_t f);   /* engine_views.c: an action's flags as names */
 uint64_t eng_next_attempt(void);
 void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason);

@@ -186,7 +186,7 @@ void eng_free_heal(heal *h)
         free((char *)a->after_json);
     }
     free(h->acts);
-    json_decref(h->decision);
+    eng_decision_free(h->decision);
     eng_preview_free(h->pv);
     free(h);
 }
@@ -241,7 +241,6 @@ void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason
         (void)eng_send_to(e, h->step_plugin, &c);
     }
     h->attempt = 0;
-    char *decision = eng_explain_text(h);
     kb_heal kh = {
         .id = h->id,
         .issue_id = is->id,
@@ -258,12 +257,12 @@ void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason
         .finished_at = now,
         .actions = h->acts,
         .n_actions = h->n_acts,
-        .decision_json = decision,
+        /* without a knowledge base it stays with the heal and is freed with it */
+        .decision_later = e->rt->kb ? eng_decision_handoff(h) : (kb_deferred){ 0 },
     };
     if (e->rt->kb && knowledge_record_heal(e->rt->kb, &kh) < 0)
         log_error("engine", "heal #%llu could not be queued for the knowledge base",
                   (unsigned long long)h->id);
-    free(decision);
     if (!h->dry_run && h->n_acts)
         metrics_duration(e->rt->metrics, is->type, now - h->started_at);
     metrics_agent_heal_finished(e->rt->metrics, outcome, 1);

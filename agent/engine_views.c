@@ -362,8 +362,7 @@ json_t *engine_heal_json(engine *e, uint64_t id)
                                                   "ran", k < h->cur));
         }
         json_object_set_new(o, "plan", plan);
-        json_object_set_new(o, "decision", h->decision ? json_deep_copy(h->decision)
-                                                       : json_null());
+        json_object_set_new(o, "decision", eng_decision_json(h->decision));
     }
     pthread_mutex_unlock(&e->lock);
     return o;

@@ -219,6 +219,31 @@ static const char *str_copy(char **cursor, const char *s)
     return d;
 }
 
+static void deferred_release(kb_deferred *d)
+{
+    if (d->obj && d->release)
+        d->release(d->obj);
+    d->obj = NULL;
+}
+
+void kb_item_free(kb_item *it)
+{
+    deferred_release(&it->heal.decision_later);
+    free(it->decision_text);
+    free(it);
+}
+
+/* On the writer thread, before its transaction: the deferred decision becomes text. */
+static void item_render(kb_item *it)
+{
+    kb_deferred *d = &it->heal.decision_later;
+    if (d->obj && d->render && !it->decision_text) {
+        it->decision_text = d->render(d->obj);
+        it->heal.decision_json = it->decision_text;
+    }
+    deferred_release(d);
+}
+
 static kb_item *heal_copy(const kb_heal *h)
 {
     size_t bytes = sizeof(kb_item) + h->n_actions * sizeof(kb_action);
@@ -235,7 +260,7 @@ static kb_item *heal_copy(const kb_heal *h)
     if (!it)
         return NULL;
     memset(it, 0, sizeof *it);
-    it->bytes = bytes;
+    it->bytes = bytes + h->decision_later.approx_bytes;
     it->heal = *h;
     kb_action *acts = (kb_action *)(it + 1);
     char *cur = (char *)(acts + h->n_actions);
@@ -460,6 +485,8 @@ uint64_t knowledge_next_issue_id(knowledge *kb)
 
 static void writer_batch(knowledge *kb, kb_item *batch)
 {
+    for (kb_item *it = batch; it; it = it->next)
+        item_render(it);
     kb_db_lock(kb);
     int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
     for (kb_item *it = batch; it && rc == SQLITE_OK; it = it->next)
@@ -493,7 +520,7 @@ static void writer_batch(knowledge *kb, kb_item *batch)
     for (kb_item *it = batch, *next; it; it = next) {
         next = it->next;
         last = it->seq;
-        free(it);
+        kb_item_free(it);
     }
     pthread_mutex_lock(&kb->q_mtx);
     kb->done_seq = last;
@@ -556,20 +583,32 @@ void *kb_writer_main(void *arg)
     return NULL;
 }
 
+/* The caller's deferred decision is ours from the call on, whatever happens. */
+static void heal_release(const kb_heal *heal)
+{
+    if (heal) {
+        kb_deferred d = heal->decision_later;
+        deferred_release(&d);
+    }
+}
+
 int knowledge_record_heal(knowledge *kb, const kb_heal *heal)
 {
-    if (!kb || !heal_valid(heal))
+    if (!kb || !heal_valid(heal)) {
+        heal_release(heal);
         return HEALER_E_INVAL;
+    }
     kb_item *it = heal_copy(heal);
     if (!it) {
         log_error(KB_WHO, "out of memory queueing heal %" PRIu64, heal->id);
+        heal_release(heal);
         return HEALER_E_NOMEM;
     }
     clock_gettime(CLOCK_MONOTONIC, &it->queued);
     pthread_mutex_lock(&kb->q_mtx);
     if (kb->stop) {
         pthread_mutex_unlock(&kb->q_mtx);
-        free(it);
+        kb_item_free(it);
         return HEALER_E_DENIED;
     }
     if (kb->count >= kb->max_count || kb->bytes + it->bytes > KB_QUEUE_BYTES_MAX) {
@@ -585,7 +624,7 @@ int knowledge_record_heal(knowledge *kb, const kb_heal *heal)
         if (logit)
             log_error(KB_WHO, "queue full (%zu heals waiting): heal %" PRIu64
                       " dropped (%" PRIu64 " dropped so far)", count, heal->id, dropped);
-        free(it);
+        kb_item_free(it);
         return HEALER_E_FULL;
     }
     it->seq = ++kb->enq_seq;
@@ -607,11 +646,19 @@ int knowledge_record_heal(knowledge *kb, const kb_heal *heal)
 
 int knowledge_record_heal_sync(knowledge *kb, const kb_heal *heal)
 {
-    if (!kb || !heal_valid(heal))
+    if (!kb || !heal_valid(heal)) {
+        heal_release(heal);
         return HEALER_E_INVAL;
+    }
+    kb_heal h = *heal;
+    char *text = NULL;
+    if (h.decision_later.obj && h.decision_later.render)
+        h.decision_json = text = h.decision_later.render(h.decision_later.obj);
+    deferred_release(&h.decision_later);
     kb_db_lock(kb);
-    int rc = db_write_one(kb, heal, 1);
+    int rc = db_write_one(kb, &h, 1);
     pthread_mutex_unlock(&kb->db_mtx);
+    free(text);
     if (rc != SQLITE_OK)
         return HEALER_E_IO;
     stats_apply(kb, heal, +1);

@@ -26,6 +26,18 @@ typedef struct kb_action {
     double duration;            /* seconds */
 } kb_action;
 
+/* A value the writer thread turns into text when it stores the heal, so the thread that records
+ * a heal never formats it (the engine's decision record). Ownership of obj passes to
+ * knowledge_record_heal / knowledge_record_heal_sync, which call release(obj) exactly once, on
+ * success or failure; render is called at most once, on the thread that writes, and returns
+ * malloc'd text or NULL. */
+typedef struct kb_deferred {
+    void *obj;                  /* NULL: nothing deferred */
+    char *(*render)(void *obj);
+    void (*release)(void *obj);
+    size_t approx_bytes;        /* counted against the queue's byte bound until rendered */
+} kb_deferred;
+
 typedef struct kb_heal {
     uint64_t id;                /* from knowledge_next_heal_id */
     uint64_t issue_id;
@@ -43,6 +55,8 @@ typedef struct kb_heal {
     /* Why it went so (engine_explain.c): a JSON object of the governor's verdict and the
      * planner's candidates, at most KB_DECISION_MAX bytes; NULL when not known. */
     const char *decision_json;
+    /* Or the same rendered later (decision_json must then be NULL); see kb_deferred. */
+    kb_deferred decision_later;
 } kb_heal;
 
 #define KB_DECISION_MAX 8192

@@ -29,8 +29,12 @@ typedef struct kb_item {
     uint64_t seq;
     size_t bytes;
     struct timespec queued; /* CLOCK_MONOTONIC, for the batch window */
+    char *decision_text;    /* heal.decision_later rendered by the writer (malloc'd) */
     kb_heal heal;
 } kb_item;
+
+/* Frees a queued heal with what it owns (a deferred decision not yet rendered). */
+void kb_item_free(kb_item *it);
 
 typedef struct stat_entry {
     struct stat_entry *next;

@@ -479,7 +479,7 @@ static void kb_free(knowledge *kb)
     close_databases(kb);
     for (kb_item *it = kb->head, *next; it; it = next) {
         next = it->next;
-        free(it);
+        kb_item_free(it);
     }
     kb_stats_free(kb);
     pthread_mutex_destroy(&kb->db_mtx);
