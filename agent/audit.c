@@ -4,6 +4,7 @@
  * per write(2) under a mutex, cut back on failure, fdatasync at most once a second), the batch of
  * deferred lines, and the "failing" state in which the actuators change nothing. */
 #include "audit.h"
+#include "jsonbuf.h"
 #include "sanitize_json.h"
 
 #include <errno.h>
@@ -37,8 +38,7 @@ struct audit_log {
     metrics *m;
     int dirty;             /* lines written since the last fdatasync */
     double last_sync;      /* CLOCK_MONOTONIC seconds of the last fdatasync */
-    char *buf;             /* whole lines not yet written (deferred), then the line being made */
-    size_t len, cap;
+    jsonbuf b;             /* whole lines not yet written (deferred), then the line being made */
     size_t lines;          /* complete lines in buf */
     char path[PATH_MAX];
     char dir[PATH_MAX];
@@ -239,7 +239,7 @@ void audit_close(audit_log *a)
     a->dfd = -1;
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_destroy(&a->mu);
-    free(a->buf);
+    free(a->b.buf);
     free(a);
 }
 
@@ -263,83 +263,6 @@ static void rfc3339_now(char *buf, size_t len)
     snprintf(buf, len, "%.24s.%03dZ", base, (int)((ts.tv_nsec / 1000000L) % 1000));
 }
 
-/* Room for n more bytes and one spare (audit_format's NUL); 0 or -1 when memory ran out. */
-static int reserve(audit_log *a, size_t n)
-{
-    if (a->cap - a->len >= n + 1)
-        return 0;
-    size_t cap = a->cap ? a->cap : 4096;
-    while (cap - a->len < n + 1)
-        cap *= 2;
-    char *nb = realloc(a->buf, cap);
-    if (!nb)
-        return -1;
-    a->buf = nb;
-    a->cap = cap;
-    return 0;
-}
-
-/* Appends to a->buf; 0, or -1 (and the caller drops the line) when memory ran out. */
-static int put(audit_log *a, const char *s, size_t n)
-{
-    if (reserve(a, n) < 0)
-        return -1;
-    memcpy(a->buf + a->len, s, n);
-    a->len += n;
-    return 0;
-}
-
-#define PUT_LIT(a, lit) put((a), (lit), sizeof(lit) - 1)
-
-/* A JSON value as jansson writes it (compact, in order), straight into the buffer. */
-static int put_json(audit_log *a, const json_t *j)
-{
-    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY;
-    for (int tries = 0; tries < 2; tries++) {
-        size_t room = a->cap - a->len;
-        size_t n = json_dumpb(j, room ? a->buf + a->len : NULL, room, flags);
-        if (n == 0)
-            return -1;
-        if (n < room) {
-            a->len += n;
-            return 0;
-        }
-        /* did not fit (its text was cut; nothing counted): make room, write it again */
-        if (reserve(a, n + 1) < 0)
-            return -1;
-    }
-    return -1;
-}
-
-/* Bytes that JSON carries as themselves: printable ASCII except the quote and the backslash.
- * A string of only these is written between quotes as it is — exactly what jansson writes for
- * it (it escapes nothing else in that range; '/' only with JSON_ESCAPE_SLASH, never used here)
- * and what the sanitizer leaves alone. Every other string goes through sanitize_json_str and
- * jansson. test_audit's test_line_matches_jansson holds the two ways to the same bytes. */
-static int plain_ascii(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
-            return 0;
-    }
-    return 1;
-}
-
-/* An outside string as a JSON value: null, or escaped by the sanitizer and jansson. */
-static int put_str(audit_log *a, const char *s)
-{
-    if (!s)
-        return PUT_LIT(a, "null");
-    size_t n = strlen(s);
-    if (plain_ascii(s, n))
-        return PUT_LIT(a, "\"") || put(a, s, n) || PUT_LIT(a, "\"") ? -1 : 0;
-    json_t *j = sanitize_json_str(s);
-    int rc = put_json(a, j);
-    json_decref(j);
-    return rc;
-}
-
 /* The measurements are JSON text. The agent's own (measures_verbatim: msg_measures_json, compact
  * jansson output) is written as it is: parsing and re-writing it gives the same bytes. Any other
  * is parsed, and a caller that hands us something unparsable still gets it recorded, as a string,
@@ -347,15 +270,15 @@ static int put_str(audit_log *a, const char *s)
 static int put_measures(audit_log *a, const char *text, int verbatim)
 {
     if (!text)
-        return PUT_LIT(a, "null");
+        return JB_LIT(&a->b, "null");
     size_t n = strlen(text);
     if (verbatim && n && !memchr(text, '\n', n) && !memchr(text, '\r', n))
-        return put(a, text, n);
+        return jb_put(&a->b, text, n);
     json_error_t jerr;
     json_t *j = json_loads(text, JSON_DECODE_ANY, &jerr);
     if (!j)
-        return put_str(a, text);
-    int rc = put_json(a, j);
+        return jb_str(&a->b, text);
+    int rc = jb_json(&a->b, j);
     json_decref(j);
     return rc;
 }
@@ -387,54 +310,54 @@ static int put_kv(audit_log *a, const audit_kv *kv, size_t n)
                 for (size_t m = 0; o && m < n; m++)
                     if (kv[m].key)
                         set_sanitized(o, kv[m].key, sanitize_json_str(kv[m].value));
-                int rc = o ? put_json(a, o) : -1;
+                int rc = o ? jb_json(&a->b, o) : -1;
                 json_decref(o);
                 return rc;
             }
-    if (PUT_LIT(a, "{"))
+    if (JB_LIT(&a->b, "{"))
         return -1;
     int first = 1;
     for (size_t i = 0; i < n; i++) {
         if (!kv[i].key)
             continue;
-        if ((!first && PUT_LIT(a, ",")) || put_str(a, kv[i].key) || PUT_LIT(a, ":") ||
-            put_str(a, kv[i].value))
+        if ((!first && JB_LIT(&a->b, ",")) || jb_str(&a->b, kv[i].key) || JB_LIT(&a->b, ":") ||
+            jb_str(&a->b, kv[i].value))
             return -1;
         first = 0;
     }
-    return PUT_LIT(a, "}");
+    return JB_LIT(&a->b, "}");
 }
 
-/* One whole line (with its '\n') at the end of a->buf; on failure nothing of it stays. */
+/* One whole line (with its '\n') at the end of a->b.buf; on failure nothing of it stays. */
 static int format_locked(audit_log *a, const audit_rec *r)
 {
     char when[48], id[32];
     rfc3339_now(when, sizeof when);
     /* as jansson writes its (signed) integer: the same text readers have always seen */
     int idn = snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, (json_int_t)r->heal_id);
-    size_t start = a->len;
-    int bad = PUT_LIT(a, "{\"time\":\"") || put(a, when, strlen(when)) ||
-              PUT_LIT(a, "\",\"heal_id\":") || put(a, id, (size_t)idn) ||
-              PUT_LIT(a, ",\"plugin\":") || put_str(a, r->plugin) ||
-              PUT_LIT(a, ",\"action\":") || put_str(a, r->action) ||
-              PUT_LIT(a, ",\"actuator\":") || put_str(a, r->actuator) ||
-              PUT_LIT(a, ",\"target\":") || put_str(a, r->target) ||
-              PUT_LIT(a, ",\"params\":");
+    size_t start = a->b.len;
+    int bad = JB_LIT(&a->b, "{\"time\":\"") || jb_put(&a->b, when, strlen(when)) ||
+              JB_LIT(&a->b, "\",\"heal_id\":") || jb_put(&a->b, id, (size_t)idn) ||
+              JB_LIT(&a->b, ",\"plugin\":") || jb_str(&a->b, r->plugin) ||
+              JB_LIT(&a->b, ",\"action\":") || jb_str(&a->b, r->action) ||
+              JB_LIT(&a->b, ",\"actuator\":") || jb_str(&a->b, r->actuator) ||
+              JB_LIT(&a->b, ",\"target\":") || jb_str(&a->b, r->target) ||
+              JB_LIT(&a->b, ",\"params\":");
     if (!bad) {
         if (r->params)
-            bad = put_json(a, r->params);
+            bad = jb_json(&a->b, r->params);
         else if (r->kv_params)
             bad = put_kv(a, r->kv, r->n_kv);
         else
-            bad = PUT_LIT(a, "null");
+            bad = JB_LIT(&a->b, "null");
     }
-    bad = bad || PUT_LIT(a, ",\"result\":") || put_str(a, r->result) ||
-          PUT_LIT(a, ",\"message\":") || put_str(a, r->message) ||
-          PUT_LIT(a, ",\"before\":") || put_measures(a, r->before_json, r->measures_verbatim) ||
-          PUT_LIT(a, ",\"after\":") || put_measures(a, r->after_json, r->measures_verbatim) ||
-          (r->dry_run ? PUT_LIT(a, ",\"dry_run\":true}\n") : PUT_LIT(a, ",\"dry_run\":false}\n"));
+    bad = bad || JB_LIT(&a->b, ",\"result\":") || jb_str(&a->b, r->result) ||
+          JB_LIT(&a->b, ",\"message\":") || jb_str(&a->b, r->message) ||
+          JB_LIT(&a->b, ",\"before\":") || put_measures(a, r->before_json, r->measures_verbatim) ||
+          JB_LIT(&a->b, ",\"after\":") || put_measures(a, r->after_json, r->measures_verbatim) ||
+          (r->dry_run ? JB_LIT(&a->b, ",\"dry_run\":true}\n") : JB_LIT(&a->b, ",\"dry_run\":false}\n"));
     if (bad) {
-        a->len = start;
+        a->b.len = start;
         return HEALER_E_NOMEM;
     }
     a->lines++;
@@ -446,13 +369,13 @@ char *audit_format(const audit_rec *r, size_t *len)
     audit_log tmp;
     memset(&tmp, 0, sizeof tmp);
     if (!r || format_locked(&tmp, r) != 0) {
-        free(tmp.buf);
+        free(tmp.b.buf);
         return NULL;
     }
-    tmp.buf[tmp.len] = '\0'; /* put always leaves a byte spare */
+    tmp.b.buf[tmp.b.len] = '\0'; /* put always leaves a byte spare */
     if (len)
-        *len = tmp.len;
-    return tmp.buf;
+        *len = tmp.b.len;
+    return tmp.b.buf;
 }
 
 /* ---- writing ------------------------------------------------------------------------------- */
@@ -463,21 +386,21 @@ char *audit_format(const audit_rec *r, size_t *len)
  * failing. */
 static int flush_locked(audit_log *a)
 {
-    if (a->len == 0)
+    if (a->b.len == 0)
         return 0;
-    size_t n = a->len, lines = a->lines;
-    a->len = 0;
+    size_t n = a->b.len, lines = a->lines;
+    a->b.len = 0;
     a->lines = 0;
     int rc = 0;
     ssize_t w;
     do
-        w = write(a->fd, a->buf, n);
+        w = write(a->fd, a->b.buf, n);
     while (w < 0 && errno == EINTR);
     if (w != (ssize_t)n) {
         int e = w < 0 ? errno : ENOSPC;
         size_t keep = 0, kept_lines = 0;
         for (size_t i = 0; w > 0 && i < (size_t)w; i++)
-            if (a->buf[i] == '\n') {
+            if (a->b.buf[i] == '\n') {
                 keep = i + 1;
                 kept_lines++;
             }
@@ -522,7 +445,7 @@ int audit_defer(audit_log *a, const audit_rec *r)
         return HEALER_E_INVAL;
     pthread_mutex_lock(&a->mu);
     int rc = format_locked(a, r);
-    if (rc == 0 && a->len >= AUDIT_BATCH)
+    if (rc == 0 && a->b.len >= AUDIT_BATCH)
         rc = flush_locked(a);
     pthread_mutex_unlock(&a->mu);
     return rc;
@@ -533,7 +456,7 @@ int audit_flush(audit_log *a)
     if (!a)
         return HEALER_E_INVAL;
     pthread_mutex_lock(&a->mu);
-    int rc = a->len ? flush_locked(a) : 0;
+    int rc = a->b.len ? flush_locked(a) : 0;
     pthread_mutex_unlock(&a->mu);
     return rc;
 }

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "clock.h"
-#include "sanitize_json.h"
+#include "jsonbuf.h"
 
 #define EXPLAIN_MAX_CANDS 16
 
@@ -181,68 +181,87 @@ static void why_first(const eng_decision *d, char *b, size_t n)
     }
 }
 
-json_t *eng_decision_json(const eng_decision *d)
+/* The record as JSON text into b, keys in a fixed order; without the candidates (and marked
+ * truncated) when cut. jsonbuf writes what jansson would, a value object per field cost more
+ * than the rest of the heal's bookkeeping. */
+static int decision_put(jsonbuf *b, const eng_decision *d, int cut)
 {
-    if (!d)
-        return json_null();
-    json_t *o = json_object();
+    int bad = JB_LIT(b, "{");
+    const char *sep = "";
     if (d->n_cands) {
-        json_t *arr = json_array();
-        for (size_t i = 0; i < d->n_cands; i++) {
-            const explain_cand *c = &d->cands[i];
-            json_t *x = json_pack("{s:o, s:o, s:o, s:i, s:f, s:f, s:f, s:I, s:b}", "plugin",
-                                  sanitize_json_str(c->plugin), "action",
-                                  sanitize_json_str(c->action), "target",
-                                  sanitize_json_str(c->target), "step", c->step, "impact",
-                                  c->impact, "prior", c->prior, "expected", c->expected,
-                                  "attempts", (json_int_t)c->attempts, "explored", c->explored);
-            if (x)
-                json_object_set_new(x, "flags", eng_flags_json(c->flags));
-            json_array_append_new(arr, x);
+        if (!cut) {
+            bad = bad || JB_LIT(b, "\"candidates\":[");
+            for (size_t i = 0; i < d->n_cands && !bad; i++) {
+                const explain_cand *c = &d->cands[i];
+                bad = (i && JB_LIT(b, ",")) || JB_LIT(b, "{\"plugin\":") || jb_str(b, c->plugin) ||
+                      JB_LIT(b, ",\"action\":") || jb_str(b, c->action) ||
+                      JB_LIT(b, ",\"target\":") || jb_str(b, c->target) ||
+                      JB_LIT(b, ",\"step\":") || jb_int(b, c->step) ||
+                      JB_LIT(b, ",\"impact\":") || jb_real(b, c->impact) ||
+                      JB_LIT(b, ",\"prior\":") || jb_real(b, c->prior) ||
+                      JB_LIT(b, ",\"expected\":") || jb_real(b, c->expected) ||
+                      JB_LIT(b, ",\"attempts\":") || jb_int(b, (long long)c->attempts) ||
+                      JB_LIT(b, ",\"explored\":") || jb_bool(b, c->explored) ||
+                      JB_LIT(b, ",\"flags\":[");
+                const char *fs = "";
+                for (const eng_flag_name *n = eng_flag_names; n->name && !bad; n++)
+                    if (c->flags & n->bit) {
+                        bad = jb_put(b, fs, strlen(fs)) || jb_str(b, n->name);
+                        fs = ",";
+                    }
+                bad = bad || JB_LIT(b, "]}");
+            }
+            bad = bad || JB_LIT(b, "],");
         }
-        json_object_set_new(o, "candidates", arr);
-        json_object_set_new(o, "candidates_total", json_integer((json_int_t)d->total));
         char why[400];
         why_first(d, why, sizeof why);
-        json_object_set_new(o, "first", json_string(why));
+        bad = bad || JB_LIT(b, "\"candidates_total\":") || jb_int(b, (long long)d->total) ||
+              JB_LIT(b, ",\"first\":") || jb_str(b, why);
+        sep = ",";
     }
     if (d->has_gov) {
-        json_t *g = json_pack("{s:s, s:f, s:i, s:i}", "verdict", d->verdict, "at", d->gov_at,
-                              "heals_left_this_hour", d->heals_left, "max_heals_per_hour",
-                              d->max_heals);
-        if (g) {
-            json_object_set_new(g, "reason", sanitize_json_str(d->reason));
-            json_object_set_new(g, "cooldown_until", isnan(d->cooldown_until)
-                                                         ? json_null()
-                                                         : json_real(d->cooldown_until));
-            json_object_set_new(o, "governor", g);
-        }
+        bad = bad || jb_put(b, sep, strlen(sep)) || JB_LIT(b, "\"governor\":{\"verdict\":") ||
+              jb_str(b, d->verdict) || JB_LIT(b, ",\"at\":") || jb_real(b, d->gov_at) ||
+              JB_LIT(b, ",\"heals_left_this_hour\":") || jb_int(b, d->heals_left) ||
+              JB_LIT(b, ",\"max_heals_per_hour\":") || jb_int(b, d->max_heals) ||
+              JB_LIT(b, ",\"reason\":") || jb_str(b, d->reason) ||
+              JB_LIT(b, ",\"cooldown_until\":") ||
+              (isnan(d->cooldown_until) ? JB_LIT(b, "null") : jb_real(b, d->cooldown_until)) ||
+              JB_LIT(b, "}");
+        sep = ",";
     }
-    if (d->has_op)
-        json_object_set_new(o, "operator", json_pack("{s:s, s:f}", "decision", d->op_word, "at",
-                                                     d->op_at));
-    return o;
+    if (d->has_op) {
+        bad = bad || jb_put(b, sep, strlen(sep)) || JB_LIT(b, "\"operator\":{\"decision\":") ||
+              jb_str(b, d->op_word) || JB_LIT(b, ",\"at\":") || jb_real(b, d->op_at) ||
+              JB_LIT(b, "}");
+        sep = ",";
+    }
+    if (cut)
+        bad = bad || jb_put(b, sep, strlen(sep)) || JB_LIT(b, "\"truncated\":true");
+    return bad || JB_LIT(b, "}") ? -1 : 0;
 }
 
 char *eng_decision_text(const eng_decision *d)
 {
     if (!d)
         return NULL;
-    json_t *o = eng_decision_json(d);
-    char *s = json_dumps(o, JSON_COMPACT);
     /* The candidates are bounded, their strings are not: past the bound keep the verdict. */
-    if (s && strlen(s) > KB_DECISION_MAX) {
-        free(s);
-        json_object_del(o, "candidates");
-        json_object_set_new(o, "truncated", json_true());
-        s = json_dumps(o, JSON_COMPACT);
-        if (s && strlen(s) > KB_DECISION_MAX) {
-            free(s);
-            s = NULL;
-        }
+    for (int cut = 0; cut < 2; cut++) {
+        jsonbuf b = { 0 };
+        if (decision_put(&b, d, cut) == 0 && b.len <= KB_DECISION_MAX && jb_cstr(&b))
+            return b.buf;
+        jb_free(&b);
     }
-    json_decref(o);
-    return s;
+    return NULL;
+}
+
+json_t *eng_decision_json(const eng_decision *d)
+{
+    /* views are rare: one shape, made in one place */
+    char *s = eng_decision_text(d);
+    json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+    free(s);
+    return j ? j : json_null();
 }
 
 /* The knowledge writer's side of kb_heal.decision_later (knowledge.h). */

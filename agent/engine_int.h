@@ -235,6 +235,8 @@ void eng_decision_free(eng_decision *d);
  * after); an empty one when it has none. */
 kb_deferred eng_decision_handoff(heal *h);
 json_t *eng_flags_json(uint32_t f);   /* engine_views.c: an action's flags as names */
+typedef struct eng_flag_name { uint32_t bit; const char *name; } eng_flag_name;
+extern const eng_flag_name eng_flag_names[]; /* ends with { 0, NULL } */
 uint64_t eng_next_attempt(void);
 void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason);
 gov_request eng_gov_req(engine *e, const eissue *is, const heal *h, int confirmed);

@@ -182,16 +182,19 @@ json_t *engine_issues_json(engine *e)
     return json_pack("{s:o}", "issues", arr);
 }
 
+const eng_flag_name eng_flag_names[] = {
+    { HEALER_ACTION_REVERSIBLE, "reversible" }, { HEALER_ACTION_ROOTFS, "rootfs" },
+    { HEALER_ACTION_CONFIG, "config" },         { HEALER_ACTION_DELETES, "deletes" },
+    { HEALER_ACTION_SYSTEM, "system" },         { HEALER_ACTION_ROLLBACK, "rollback" },
+    { HEALER_ACTION_STOPS, "stops" },           { 0, NULL },
+};
+
 json_t *eng_flags_json(uint32_t f)
 {
     json_t *a = json_array();
-    if (f & HEALER_ACTION_REVERSIBLE) json_array_append_new(a, json_string("reversible"));
-    if (f & HEALER_ACTION_ROOTFS) json_array_append_new(a, json_string("rootfs"));
-    if (f & HEALER_ACTION_CONFIG) json_array_append_new(a, json_string("config"));
-    if (f & HEALER_ACTION_DELETES) json_array_append_new(a, json_string("deletes"));
-    if (f & HEALER_ACTION_SYSTEM) json_array_append_new(a, json_string("system"));
-    if (f & HEALER_ACTION_ROLLBACK) json_array_append_new(a, json_string("rollback"));
-    if (f & HEALER_ACTION_STOPS) json_array_append_new(a, json_string("stops"));
+    for (const eng_flag_name *n = eng_flag_names; n->name; n++)
+        if (f & n->bit)
+            json_array_append_new(a, json_string(n->name));
     return a;
 }
 
