@@ -58,7 +58,7 @@ int jb_json(jsonbuf *b, const json_t *j)
  * it (it escapes nothing else in that range; '/' only with JSON_ESCAPE_SLASH, never used here)
  * and what the sanitizer leaves alone. Every other string goes through sanitize_json_str and
  * jansson. */
-static int plain_ascii(const char *s, size_t n)
+int jb_plain(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -73,7 +73,7 @@ int jb_str(jsonbuf *b, const char *s)
     if (!s)
         return JB_LIT(b, "null");
     size_t n = strlen(s);
-    if (plain_ascii(s, n))
+    if (jb_plain(s, n))
         return JB_LIT(b, "\"") || jb_put(b, s, n) || JB_LIT(b, "\"") ? -1 : 0;
     json_t *j = sanitize_json_str(s);
     int rc = jb_json(b, j);

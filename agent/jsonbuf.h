@@ -22,6 +22,8 @@ int jb_str(jsonbuf *b, const char *s);               /* an outside string, or nu
 int jb_real(jsonbuf *b, double v);                   /* as json_real dumps (finite only) */
 int jb_int(jsonbuf *b, long long v);
 int jb_bool(jsonbuf *b, int v);
+/* 1 when s[0..n) is printable ASCII without '"' or '\\': written between quotes as it is. */
+int jb_plain(const char *s, size_t n);
 /* The text so far as a C string (NUL added, not counted in len); NULL if memory ran out. */
 const char *jb_cstr(jsonbuf *b);
 void jb_free(jsonbuf *b);

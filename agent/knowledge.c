@@ -538,6 +538,7 @@ static int ts_before(const struct timespec *a, const struct timespec *b)
 void *kb_writer_main(void *arg)
 {
     knowledge *kb = arg;
+    pthread_setname_np(pthread_self(), "hd-kb-writer"); /* as top -H and perf show it */
     pthread_mutex_lock(&kb->q_mtx);
     for (;;) {
         while ((!kb->head || kb->paused) && !kb->stop)

@@ -3,6 +3,7 @@
  * decoding half (any byte string decodes into one arena or is rejected) is message_decode.c;
  * sdk/docs/bus-schema.md is the spec of both. */
 #include "message.h"
+#include "jsonbuf.h"
 #include "message_int.h"
 
 #include <errno.h>
@@ -484,8 +485,42 @@ json_t *msg_measures_object(const msg_measure *m, size_t n)
     return o;
 }
 
+/* The common case — plain names, none twice — written straight (the engine makes one per step);
+ * anything else as the jansson object would have it: a name given twice keeps its first place
+ * and its last value, a name jansson refuses is left out. */
+static char *measures_plain(const msg_measure *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!m[i].name)
+            continue;
+        if (!jb_plain(m[i].name, strlen(m[i].name)))
+            return NULL;
+        for (size_t k = i + 1; k < n; k++)
+            if (m[k].name && strcmp(m[i].name, m[k].name) == 0)
+                return NULL;
+    }
+    jsonbuf b = { 0 };
+    int bad = JB_LIT(&b, "{");
+    const char *sep = "";
+    for (size_t i = 0; i < n && !bad; i++) {
+        if (!m[i].name)
+            continue;
+        bad = jb_put(&b, sep, strlen(sep)) || jb_str(&b, m[i].name) || JB_LIT(&b, ":") ||
+              (isfinite(m[i].value) ? jb_real(&b, m[i].value) : JB_LIT(&b, "null"));
+        sep = ",";
+    }
+    if (bad || JB_LIT(&b, "}") || !jb_cstr(&b)) {
+        jb_free(&b);
+        return NULL;
+    }
+    return b.buf;
+}
+
 char *msg_measures_json(const msg_measure *m, size_t n)
 {
+    char *fast = measures_plain(m, n);
+    if (fast)
+        return fast;
     json_t *o = msg_measures_object(m, n);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);

@@ -29,6 +29,15 @@ static double self_cpu(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+/* CPU seconds of the calling thread: the engine's, which runs here (engine_run_once). */
+static double thread_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
 /* CPU seconds of the children alive now (the plugin child): utime + stime from /proc/PID/stat. */
 static double children_cpu(void)
 {
@@ -64,6 +73,69 @@ static double children_cpu(void)
     if (d)
         closedir(d);
     return total;
+}
+
+/* Each thread's CPU seconds (utime + stime) by name, for the split printed per issue. */
+#define MAX_THREADS 64
+typedef struct tcpu { char name[32]; double s; } tcpu;
+
+static size_t threads_cpu(tcpu *out)
+{
+    size_t n = 0;
+    long tck = sysconf(_SC_CLK_TCK);
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < MAX_THREADS) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], line[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(line, sizeof line, f)) {
+            char *l = strchr(line, '('), *r = strrchr(line, ')');
+            unsigned long long ut = 0, st = 0;
+            if (l && r && r > l &&
+                sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                       &st) == 2) {
+                snprintf(out[n].name, sizeof out[n].name, "%.*s", (int)(r - l - 1), l + 1);
+                out[n++].s = (double)(ut + st) / (double)tck;
+            }
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Per thread name: the CPU it spent between the two readings, per issue. */
+static void print_split(const char *isolation, const tcpu *a, size_t na, const tcpu *b, size_t nb,
+                        uint64_t heals)
+{
+    if (!heals)
+        return;
+    printf("pipeline (%s): CPU per issue by thread:", isolation);
+    for (size_t i = 0; i < nb; i++) {
+        double before = 0;
+        for (size_t k = 0; k < na; k++)
+            if (strcmp(a[k].name, b[i].name) == 0)
+                before += a[k].s;
+        int first = 1; /* same names summed once */
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(b[k].name, b[i].name) == 0)
+                first = 0;
+        if (!first)
+            continue;
+        double after = 0;
+        for (size_t k = i; k < nb; k++)
+            if (strcmp(b[k].name, b[i].name) == 0)
+                after += b[k].s;
+        double us = (after - before) * 1e6 / (double)heals;
+        if (us >= 0.05)
+            printf(" %s %.1f us", b[i].name, us);
+    }
+    printf("\n");
 }
 
 static int run(const char *plugin, int rounds, int burst, const char *isolation)
@@ -114,12 +186,15 @@ static int run(const char *plugin, int rounds, int burst, const char *isolation)
     engine_keep_recent(e, 0); /* the daemon keeps no --once summary */
     engine_run_once(e, 60); /* warm-up round */
     uint64_t before = engine_heals_finished(e);
-    double c0 = self_cpu(), k0 = children_cpu();
+    tcpu ta[MAX_THREADS], tb[MAX_THREADS];
+    size_t na = threads_cpu(ta);
+    double c0 = self_cpu(), k0 = children_cpu(), e0 = thread_cpu();
     double t0 = clock_mono();
     for (int r = 0; r < rounds; r++)
         engine_run_once(e, 60);
     double t1 = clock_mono();
-    double c1 = self_cpu(), k1 = children_cpu();
+    double c1 = self_cpu(), k1 = children_cpu(), e1 = thread_cpu();
+    size_t nb = threads_cpu(tb);
     uint64_t heals = engine_heals_finished(e) - before;
     agent_close(a); /* flushes the knowledge base */
     double t2 = clock_mono();
@@ -131,6 +206,12 @@ static int run(const char *plugin, int rounds, int burst, const char *isolation)
            heals ? (c1 - c0) * 1e6 / (double)heals : 0, heals ? (k1 - k0) * 1e6 / (double)heals : 0,
            heals ? (c1 - c0 + k1 - k0) * 1e6 / (double)heals : 0,
            c1 - c0 + k1 - k0 > 0 ? (double)heals / (c1 - c0 + k1 - k0) : 0);
+    /* Every issue passes through the one engine thread: its CPU per issue bounds the rate on
+     * an otherwise idle core, whatever else the machine is doing. */
+    printf("pipeline (%s): engine thread %.1f us CPU per issue: at most %.0f issues/s on an idle "
+           "core\n", isolation, heals ? (e1 - e0) * 1e6 / (double)heals : 0,
+           e1 - e0 > 0 ? (double)heals / (e1 - e0) : 0);
+    print_split(isolation, ta, na, tb, nb, heals);
     printf("pipeline (%s): including the final knowledge-base flush (%.3f s): %.0f issues/s "
            "recorded\n", isolation, t2 - t1, (double)heals / (t2 - t0));
     snprintf(cmd, sizeof cmd, "%s", dir);

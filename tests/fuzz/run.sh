@@ -17,9 +17,9 @@ read -r -a mp_libs <<<"$(pkg-config --libs msgpack jansson) -lm"
 echo "fuzz: building in $build"
 "$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_message.c" "$src/agent/message.c" "$src/agent/message_decode.c" \
-    -o "$build/fuzz_message" "${mp_libs[@]}"
+    "$src/agent/jsonbuf.c" "$src/agent/sanitize.c" -o "$build/fuzz_message" "${mp_libs[@]}"
 "$CC" "${flags[@]}" "${mp_cflags[@]}" "$src/tests/fuzz/gen_seeds.c" "$src/agent/message.c" "$src/agent/message_decode.c" \
-    -o "$build/gen_seeds" "${mp_libs[@]}"
+    "$src/agent/jsonbuf.c" "$src/agent/sanitize.c" -o "$build/gen_seeds" "${mp_libs[@]}"
 read -r -a lc_cflags <<<"$(pkg-config --cflags libconfig jansson)"
 read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson) -lm -lpthread"
 # rules.c's long messages are concatenated literals in an array: clang asks about those.

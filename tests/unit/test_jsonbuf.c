@@ -51,6 +51,31 @@ static void test_values(void **state)
     jb_free(&b);
 }
 
+/* The engine's measurements text: the fast path and jansson's agree on every shape. */
+static void test_measures(void **state)
+{
+    (void)state;
+    const msg_measure sets[][4] = {
+        { { .name = "cpu_percent", .value = 97.5 }, { .name = "tiny", .value = 1e-300 },
+          { .name = "third", .value = 1.0 / 3.0 }, { .name = "nan", .value = 0.0 / 0.0 } },
+        { { .name = "a", .value = 1 }, { .name = "b", .value = 2 }, { .name = "a", .value = 3 },
+          { .name = NULL, .value = 4 } },
+        { { .name = "n\xc3\xa4me", .value = 1 }, { .name = "q\"k", .value = 2 },
+          { .name = "bad\xff", .value = 3 }, { .name = "ok", .value = -0.0 } },
+    };
+    for (size_t k = 0; k < sizeof sets / sizeof *sets; k++)
+        for (size_t n = 0; n <= 4; n++) {
+            json_t *o = msg_measures_object(sets[k], n);
+            char *want = json_dumps(o, JSON_COMPACT);
+            char *got = msg_measures_json(sets[k], n);
+            assert_non_null(got);
+            assert_string_equal(got, want);
+            free(got);
+            free(want);
+            json_decref(o);
+        }
+}
+
 /* A heal with candidates as eng_decide leaves it, and the jansson object it must read as. */
 typedef struct fake {
     eissue is;
@@ -155,6 +180,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_measures),
         cmocka_unit_test(test_decision_matches_jansson),
         cmocka_unit_test(test_decision_cut_to_bound),
     };
