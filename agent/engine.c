@@ -558,6 +558,10 @@ double eng_next_due(engine *e)
         double t = h->phase == H_PENDING ? mono + (h->pending_expires - now) : h->deadline;
         if (t < due)
             due = t;
+        /* a preview step in flight is given up on time (eng_preview_sweep), not a sweep late */
+        if (h->phase == H_PENDING && h->pv && h->pv->state == PV_RUNNING && h->pv->attempt &&
+            h->pv->deadline < due)
+            due = h->pv->deadline;
     }
     for (const rpend *r = e->restores; r; r = r->next)
         if (r->next_try < due)
