@@ -12,7 +12,18 @@
  * since moves it to stat, and whatever the group ran beyond what schedstat counted since the
  * last stat read is added back then, so a window's total stays the group's. Identity: a kept
  * descriptor reads the process it was opened for (a dead one fails: ESRCH), and every stat
- * read compares the start time. */
+ * read compares the start time. A schedstat process may keep its stat descriptor too (sfd), so
+ * the recheck is one pread instead of open + read + close, but only from descriptors the budget
+ * has left once every process could hold one.
+ *
+ * Listing. getdents over /proc costs about as much per process as a read, so it is not done in
+ * full every scan. procfs positions a pid's entry at a fixed offset from the pid (learned from
+ * the d_off values of a full listing), and pids are allocated upwards: a scan reads the last
+ * allocated pid from /proc/loadavg and lists only the pids above the one read two scans before
+ * (the scan before may have read a pid whose process was not yet visible). The processes below
+ * are the ones already known: each is read through its descriptor and dropped when that fails.
+ * A full listing every CPU_SCAN_FULL_LIST scans, after the pid counter wrapped, or whenever
+ * proc_root is not this process's own procfs (a fixture tree, another pid namespace). */
 
 #include "cpu_scan.h"
 
@@ -22,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -47,14 +60,36 @@ int cpu_scan_open(cpu_scan *s, const char *proc_root, size_t max_fds, double cp_
     s->max_fds = max_fds;
     s->cp_every = cp_every > 0 ? cp_every : 1.0;
     s->t_last = s->t_prev = s->since = -1;
+    s->loadavg_fd = -1;
+    s->pid_pos = -1;
+    s->last_pid[0] = s->last_pid[1] = -1;
+    /* Partial listings need loadavg's last pid to be of proc_root's pid namespace: proc_root is
+     * a procfs whose "self" is this process. */
+    struct statfs fs;
+    char self[32];
+    ssize_t sl;
+    if (fstatfs(s->proc_fd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC &&
+        (sl = readlinkat(s->proc_fd, "self", self, sizeof self - 1)) > 0) {
+        self[sl] = '\0';
+        if (strtol(self, NULL, 10) == (long)getpid())
+            s->loadavg_fd = openat(s->proc_fd, "loadavg", O_RDONLY | O_CLOEXEC);
+    }
     return 0;
+}
+
+static void cpu_scan_close_fds(cpu_scan *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->v[i].fd >= 0)
+            close(s->v[i].fd);
+        if (s->v[i].sfd >= 0)
+            close(s->v[i].sfd);
+    }
 }
 
 void cpu_scan_reset(cpu_scan *s)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (s->v[i].fd >= 0)
-            close(s->v[i].fd);
+    cpu_scan_close_fds(s);
     free(s->v);
     free(s->nv);
     free(s->pids);
@@ -63,7 +98,9 @@ void cpu_scan_reset(cpu_scan *s)
     s->pids = NULL;
     s->dents = NULL;
     s->n = s->cap = s->ncap = s->npids = s->pcap = 0;
-    s->open_fds = 0;
+    s->open_fds = s->open_sfds = 0;
+    s->last_pid[0] = s->last_pid[1] = -1;
+    s->since_full = 0;
     s->t_last = s->t_prev = s->since = -1;
     s->cp_seq = 0;
     s->scans = 0;
@@ -74,17 +111,17 @@ void cpu_scan_close(cpu_scan *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++)
-        if (s->v[i].fd >= 0)
-            close(s->v[i].fd);
+    cpu_scan_close_fds(s);
     if (s->proc_fd >= 0)
         close(s->proc_fd);
+    if (s->loadavg_fd >= 0)
+        close(s->loadavg_fd);
     free(s->v);
     free(s->nv);
     free(s->pids);
     free(s->dents);
     memset(s, 0, sizeof *s);
-    s->proc_fd = -1;
+    s->proc_fd = s->loadavg_fd = -1;
 }
 
 /* Parses an unsigned decimal; advances *p past it. */
@@ -175,17 +212,61 @@ static int cpu_scan_cmp_pid(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Lists the numeric entries of proc_root into s->pids, ascending. */
-static int cpu_scan_list(cpu_scan *s)
+static int cpu_scan_push(cpu_scan *s, pid_t pid)
+{
+    if (s->npids == s->pcap) {
+        size_t cap = s->pcap ? s->pcap * 2 : 1024;
+        pid_t *np = realloc(s->pids, cap * sizeof *np);
+        if (!np) {
+            errno = ENOMEM;
+            return -1;
+        }
+        s->pids = np;
+        s->pcap = cap;
+    }
+    s->pids[s->npids++] = pid;
+    return 0;
+}
+
+/* loadavg's last field: the last pid allocated in this pid namespace, or -1. */
+static pid_t cpu_scan_last_pid(cpu_scan *s)
+{
+    char buf[128];
+    ssize_t r = pread(s->loadavg_fd, buf, sizeof buf - 1, 0);
+    if (r <= 0)
+        return -1;
+    buf[r] = '\0';
+    const char *p = strrchr(buf, ' ');
+    char *end;
+    long v = p ? strtol(p + 1, &end, 10) : -1;
+    if (!p || end == p + 1 || v <= 0 || v >= (1L << 30))
+        return -1;
+    return (pid_t)v;
+}
+
+/* The pids of this scan into s->pids, ascending. from < 0: every numeric entry of proc_root
+ * (and the position of pid 0 learned from the entries' d_off, when they agree). Else the known
+ * processes up to from, then the entries above from, listed from their position. 1 when a
+ * partial listing met an entry at or below from (the positions are not what was learned: list
+ * in full), 0, or -1 with errno. */
+static int cpu_scan_list(cpu_scan *s, pid_t from)
 {
     s->npids = 0;
     if (!s->dents && !(s->dents = malloc(CPU_DENTS_BUF))) {
         errno = ENOMEM;
         return -1;
     }
-    if (lseek(s->proc_fd, 0, SEEK_SET) < 0)
+    if (from >= 0) {
+        for (size_t i = 0; i < s->n && s->v[i].pid <= from; i++)
+            if (cpu_scan_push(s, s->v[i].pid) < 0)
+                return -1;
+    }
+    off_t start = from >= 0 ? (off_t)(s->pid_pos + from + 1) : 0;
+    if (lseek(s->proc_fd, start, SEEK_SET) != start)
         return -1;
-    int sorted = 1;
+    int sorted = 1, agree = 1;
+    long long pos = -1;
+    int64_t prev_off = -1;   /* d_off of the entry before: the position of the one after it */
     for (;;) {
         long nread = syscall(SYS_getdents64, s->proc_fd, s->dents, CPU_DENTS_BUF);
         if (nread < 0) {
@@ -198,6 +279,8 @@ static int cpu_scan_list(cpu_scan *s)
         for (long off = 0; off < nread;) {
             struct cpu_dirent64 *d = (struct cpu_dirent64 *)(s->dents + off);
             off += d->d_reclen;
+            int64_t here = prev_off;
+            prev_off = d->d_off;
             const char *nm = d->d_name;
             if (*nm < '1' || *nm > '9' || (d->d_type != DT_DIR && d->d_type != DT_UNKNOWN))
                 continue;
@@ -206,25 +289,63 @@ static int cpu_scan_list(cpu_scan *s)
                 v = v * 10 + (*nm - '0');
             if (*nm)
                 continue;
-            if (s->npids == s->pcap) {
-                size_t cap = s->pcap ? s->pcap * 2 : 1024;
-                pid_t *np = realloc(s->pids, cap * sizeof *np);
-                if (!np) {
-                    errno = ENOMEM;
-                    return -1;
-                }
-                s->pids = np;
-                s->pcap = cap;
-            }
+            if (from >= 0 && v <= from)
+                return 1;
+            if (here < 0 || (pos >= 0 && pos != here - v))
+                agree = 0;
+            else
+                pos = here - v;
             if (s->npids && s->pids[s->npids - 1] >= (pid_t)v)
                 sorted = 0;
-            s->pids[s->npids++] = (pid_t)v;
+            if (cpu_scan_push(s, (pid_t)v) < 0)
+                return -1;
         }
     }
+    if (from < 0)
+        s->pid_pos = agree && sorted && pos >= 0 ? pos : -1;
     /* procfs is ascending already; a fixture tree on another filesystem may not be. */
     if (!sorted)
         qsort(s->pids, s->npids, sizeof *s->pids, cpu_scan_cmp_pid);
     return 0;
+}
+
+/* Lists this scan's pids: in part when the last pid moved up only since two scans ago and a
+ * full listing is not due (see "Listing"), else in full. */
+static int cpu_scan_pids(cpu_scan *s)
+{
+    pid_t lp = s->loadavg_fd >= 0 ? cpu_scan_last_pid(s) : -1;
+    pid_t from = -1;
+    if (lp > 0 && s->pid_pos >= 0 && s->since_full + 1 < CPU_SCAN_FULL_LIST &&
+        s->last_pid[1] > 0 && s->last_pid[1] <= s->last_pid[0] && s->last_pid[0] <= lp)
+        from = s->last_pid[1];
+    int r = cpu_scan_list(s, from);
+    if (r == 1) {
+        s->pid_pos = -1;
+        from = -1;
+        r = cpu_scan_list(s, from);
+    }
+    if (r < 0)
+        return -1;
+    s->last_pid[1] = s->last_pid[0];
+    s->last_pid[0] = lp;
+    if (from < 0) {
+        s->since_full = 0;
+        s->lists_full++;
+    } else {
+        s->since_full++;
+        s->lists_partial++;
+    }
+    return 0;
+}
+
+static void cpu_scan_drop_sfd(cpu_scan *s, cpu_proc *p)
+{
+    if (p->sfd >= 0) {
+        close(p->sfd);
+        p->sfd = -1;
+        s->open_fds--;
+        s->open_sfds--;
+    }
 }
 
 static void cpu_scan_drop(cpu_scan *s, cpu_proc *p)
@@ -234,6 +355,13 @@ static void cpu_scan_drop(cpu_scan *s, cpu_proc *p)
         p->fd = -1;
         s->open_fds--;
     }
+    cpu_scan_drop_sfd(s, p);
+}
+
+/* Whether one more second descriptor fits: the budget less one for each process listed. */
+static int cpu_scan_room2(const cpu_scan *s)
+{
+    return s->open_fds < s->max_fds && s->open_sfds + s->npids < s->max_fds;
 }
 
 static int cpu_scan_openat(cpu_scan *s, pid_t pid, const char *file)
@@ -306,7 +434,13 @@ static void cpu_scan_try_sched(cpu_scan *s, cpu_proc *e, uint64_t ticks)
         return;
     }
     s->sched_reads++;
-    close(e->fd);
+    if (cpu_scan_room2(s)) {
+        e->sfd = e->fd;   /* the stat descriptor stays, for the recheck */
+        s->open_fds++;
+        s->open_sfds++;
+    } else {
+        close(e->fd);
+    }
     e->fd = fd;
     e->src = CPU_SRC_SCHED;
     e->raw = v;
@@ -319,7 +453,8 @@ static void cpu_scan_try_sched(cpu_scan *s, cpu_proc *e, uint64_t ticks)
  * Returns -1 when the pid is no longer this process (start time), else 0. */
 static int cpu_scan_recheck(cpu_scan *s, cpu_proc *e)
 {
-    int fd = cpu_scan_openat(s, e->pid, "stat");
+    int kept = e->sfd >= 0;
+    int fd = kept ? e->sfd : cpu_scan_openat(s, e->pid, "stat");
     if (fd < 0)
         return 0;   /* gone just now: the next schedstat read fails and says so */
     s->stat_reads++;
@@ -328,11 +463,13 @@ static int cpu_scan_recheck(cpu_scan *s, cpu_proc *e)
     long threads;
     ssize_t r = cpu_scan_pread(fd, buf, sizeof buf);
     if (r <= 0 || cpu_scan_parse_stat_threads(buf, (size_t)r, comm, &ticks, &start, &threads) < 0) {
-        close(fd);
-        return 0;
+        if (!kept)
+            close(fd);
+        return 0;   /* a kept one fails once the process is gone: so does its schedstat */
     }
     if (start != e->start_time) {
-        close(fd);
+        if (!kept)
+            close(fd);
         return -1;
     }
     memcpy(e->comm, comm, sizeof e->comm);
@@ -343,9 +480,21 @@ static int cpu_scan_recheck(cpu_scan *s, cpu_proc *e)
     e->grp_ticks = ticks;
     e->ns_at_grp = e->ns;
     if (threads > 1) {
-        close(e->fd);   /* the kept descriptor becomes the stat one: the budget is unchanged */
+        close(e->fd);   /* the kept descriptor becomes the stat one */
         e->fd = fd;
         e->src = CPU_SRC_STAT;
+        if (kept) {
+            e->sfd = -1;
+            s->open_fds--;
+            s->open_sfds--;
+        }
+    } else if (kept) {
+        if (s->open_sfds + s->npids > s->max_fds)
+            cpu_scan_drop_sfd(s, e);   /* more processes now: their first descriptors come first */
+    } else if (cpu_scan_room2(s)) {
+        e->sfd = fd;
+        s->open_fds++;
+        s->open_sfds++;
     } else {
         close(fd);
     }
@@ -386,11 +535,13 @@ static int cpu_scan_one(cpu_scan *s, cpu_proc *e, int existing, double now, uint
     if (existing && e->start_time != start)
         existing = 0;   /* the pid was reused */
     if (!existing) {
+        cpu_scan_drop_sfd(s, e);   /* (none here: only a schedstat process has one) */
         int fd = e->fd, src = e->src;
         pid_t pid = e->pid;
         memset(e, 0, sizeof *e);
         e->pid = pid;
         e->fd = fd;
+        e->sfd = -1;
         e->src = src;
         e->start_time = start;
         e->ns = e->prev_ns = e->first_ns = ticks * s->tick_ns;
@@ -413,7 +564,7 @@ static int cpu_scan_one(cpu_scan *s, cpu_proc *e, int existing, double now, uint
 
 int cpu_scan_run(cpu_scan *s, double now)
 {
-    if (cpu_scan_list(s) < 0)
+    if (cpu_scan_pids(s) < 0)
         return -1;
     if (s->ncap < s->npids) {
         size_t cap = s->npids + s->npids / 4 + 64;
@@ -439,7 +590,7 @@ int cpu_scan_run(cpu_scan *s, double now)
             existing = 1;
         } else {
             e.pid = pid;
-            e.fd = -1;
+            e.fd = e.sfd = -1;
             e.src = CPU_SRC_STAT;
         }
         if (cpu_scan_one(s, &e, existing, now, cp) < 0) {

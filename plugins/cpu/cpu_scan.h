@@ -17,12 +17,18 @@
  * schedstat missed is added back from the group total (cpu_scan.c, "Sources"). */
 #define CPU_SCAN_RECHECK 8
 
+/* proc_root is listed in full (getdents from the start) at least every this many scans; in
+ * between, only the pids allocated since (cpu_scan.c, "Listing"). */
+#define CPU_SCAN_FULL_LIST 8
+
 /* Where a process's run time comes from. */
 enum { CPU_SRC_STAT = 0, CPU_SRC_SCHED = 1 };
 
 typedef struct cpu_proc {
     pid_t pid;
     int fd;                         /* kept descriptor (schedstat or stat, by src), or -1 */
+    int sfd;                        /* CPU_SRC_SCHED: a kept stat descriptor for the recheck
+                                     * (only from budget no other process needs), or -1 */
     int src;                        /* CPU_SRC_SCHED: one-thread process, schedstat's run time;
                                      * CPU_SRC_STAT: stat's utime + stime (the whole group) */
     uint64_t start_time;            /* stat field 22: with pid, the identity */
@@ -48,7 +54,15 @@ typedef struct cpu_scan {
     pid_t *pids;                    /* pids of this scan's getdents */
     size_t npids, pcap;
     char *dents;                    /* getdents64 buffer */
-    size_t open_fds, max_fds;       /* stat fds kept open, and the budget for them */
+    size_t open_fds, max_fds;       /* descriptors kept open (fd and sfd), and the budget */
+    size_t open_sfds;               /* of which second (stat beside schedstat) descriptors */
+    int loadavg_fd;                 /* proc_root/loadavg when proc_root is the procfs of this
+                                     * process's pid namespace (its last pid), else -1 */
+    long long pid_pos;              /* getdents position of pid 0 (learned), or -1: unknown */
+    pid_t last_pid[2];              /* loadavg's last pid at the last scan and the one before
+                                     * (-1: not read) */
+    uint32_t since_full;            /* scans since the last full listing */
+    uint64_t lists_full, lists_partial, lists_skipped;   /* how each scan found its pids */
     double hz;                      /* clock ticks per second */
     uint64_t tick_ns;               /* ns per clock tick */
     double t_last, t_prev;          /* the last two scans' times (t_prev < 0: one scan) */

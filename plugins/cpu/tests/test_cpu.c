@@ -862,6 +862,83 @@ static void test_threads_started_later_are_counted(void **state)
     cpu_scan_close(&s);
 }
 
+/* Descriptors the scanner says it holds: each process's fd and sfd. */
+static size_t held_fds(const cpu_scan *s, size_t *sfds)
+{
+    size_t n = 0;
+    *sfds = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        n += (s->v[i].fd >= 0) + (s->v[i].sfd >= 0);
+        *sfds += s->v[i].sfd >= 0;
+        if (s->v[i].sfd >= 0)
+            assert_int_equal(s->v[i].src, CPU_SRC_SCHED);
+    }
+    return n;
+}
+
+/* Between full listings the scanner lists only the pids above the last pid read two scans
+ * before (procfs positions): a process started since is found by such a partial listing, and
+ * one that died is dropped through its failing descriptors. A schedstat process keeps its stat
+ * descriptor for the recheck when the budget has room, never beyond it. */
+static void test_partial_listing(void **state)
+{
+    (void)state;
+    cpu_scan s;
+    assert_int_equal(cpu_scan_open(&s, "/proc", 100000, 0.1), 0);
+    if (s.loadavg_fd < 0) {
+        cpu_scan_close(&s);
+        skip();   /* /proc is not this process's pid namespace's procfs */
+    }
+    assert_true(cpu_scan_run(&s, mono()) > 0);
+    assert_true(cpu_scan_run(&s, mono()) > 0);
+    assert_int_equal(s.lists_full, 2);   /* no last pid from two scans ago yet */
+    assert_true(s.pid_pos >= 0);          /* learned from the entries' d_off */
+    pid_t kid = -1;
+    /* The pid counter may wrap on a busy machine (then the scan lists in full): try again. */
+    for (int k = 0; k < 3 && s.lists_partial == 0; k++) {
+        if (kid > 0)
+            reap(kid);
+        kid = fork_busy(0);
+        assert_true(cpu_scan_run(&s, mono()) > 0);
+        assert_non_null(cpu_scan_find(&s, kid));
+    }
+    assert_int_equal(s.lists_partial, 1);
+    const cpu_proc *p = cpu_scan_find(&s, kid);
+    assert_non_null(p);
+    assert_int_equal(p->src, CPU_SRC_SCHED);
+    assert_true(p->sfd >= 0);   /* budget to spare: the stat descriptor stays */
+    size_t sfds, held = held_fds(&s, &sfds);
+    assert_int_equal(held, s.open_fds);
+    assert_int_equal(sfds, s.open_sfds);
+    reap(kid);
+    uint64_t partial = s.lists_partial;
+    assert_true(cpu_scan_run(&s, mono()) > 0);
+    assert_null(cpu_scan_find(&s, kid));
+    print_message("the scan after the death listed %s\n",
+                  s.lists_partial > partial ? "in part" : "in full (the pid counter wrapped)");
+    held = held_fds(&s, &sfds);
+    assert_int_equal(held, s.open_fds);
+    assert_int_equal(sfds, s.open_sfds);
+    /* A full listing every CPU_SCAN_FULL_LIST scans whatever the pids do. */
+    uint64_t full = s.lists_full;
+    for (int k = 0; k < CPU_SCAN_FULL_LIST; k++)
+        assert_true(cpu_scan_run(&s, mono()) > 0);
+    assert_true(s.lists_full > full);
+    cpu_scan_close(&s);
+
+    /* A budget smaller than the processes: no second descriptors, never more than the budget. */
+    assert_int_equal(cpu_scan_open(&s, "/proc", 4, 0.1), 0);
+    for (int k = 0; k < CPU_SCAN_RECHECK + 2; k++) {
+        int n = cpu_scan_run(&s, mono());
+        assert_true(n > 4);
+        assert_true(s.open_fds <= 4);
+        assert_int_equal(s.open_sfds, 0);
+    }
+    held = held_fds(&s, &sfds);
+    assert_int_equal(held, s.open_fds);
+    cpu_scan_close(&s);
+}
+
 static void test_real_proc_verify(void **state)
 {
     (void)state;
@@ -928,6 +1005,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_hysteresis, fx_setup, fx_teardown),
         cmocka_unit_test_teardown(test_real_proc_scan, kill_children),
         cmocka_unit_test_teardown(test_threads_started_later_are_counted, kill_children),
+        cmocka_unit_test_teardown(test_partial_listing, kill_children),
         cmocka_unit_test_teardown(test_real_proc_verify, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
