@@ -25,6 +25,7 @@ typedef struct act_config {
     const char *scope_cgroup;              /* "" = any */
     const uid_t *scope_uids; size_t n_scope_uids;   /* 0 = any */
     undo_journal *undo;                    /* borrowed, outlives the actuators; NULL: none */
+    struct changelog *changes;             /* borrowed: the change log (changelog.h); NULL: none */
 } act_config;
 
 /* Who is acting, for checks and the audit line. Borrowed for the call. */
@@ -47,6 +48,9 @@ typedef struct act_context {
     struct preview_sink *preview;          /* a pending plan's preview (dry_run is set too):
                                               each call adds what it would touch; its audit
                                               line says "preview": true in params */
+    uint64_t reverses;                     /* an operator's undo (pitr.c): the change log id of
+                                              the change this call reverses; once it succeeds
+                                              that change is marked undone */
 } act_context;
 
 typedef struct actuators actuators;
