@@ -51,7 +51,13 @@ int when_parse(const char *s, double now, double *out, char *err, size_t errlen)
     size_t k = 0;
     while (k < n && isdigit((unsigned char)s[k]))
         k++;
-    if (k == n && n <= 12) {         /* epoch seconds */
+    size_t kf = k;
+    if (k > 0 && k < n && s[k] == '.') {
+        kf = k + 1;
+        while (kf < n && isdigit((unsigned char)s[kf]))
+            kf++;
+    }
+    if (kf == n && k <= 12) {        /* epoch seconds, a fraction allowed */
         *out = strtod(s, NULL);
         return 0;
     }
