@@ -300,6 +300,7 @@ actuators *actuators_new(const act_config *cfg, audit_log *audit)
     a->audit = audit;
     a->undo = cfg->undo;
     a->changes = cfg->changes;
+    a->deletions_max_bytes = cfg->deletions_max_bytes;
     if (!a->proc_root || !a->sys_root || !a->state_dir || !a->scope_cgroup)
         goto fail;
     if (cfg->n_protect_names) {

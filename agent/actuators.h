@@ -26,6 +26,7 @@ typedef struct act_config {
     const uid_t *scope_uids; size_t n_scope_uids;   /* 0 = any */
     undo_journal *undo;                    /* borrowed, outlives the actuators; NULL: none */
     struct changelog *changes;             /* borrowed: the change log (changelog.h); NULL: none */
+    uint64_t deletions_max_bytes;          /* copies of removed files kept, at most (0: none) */
 } act_config;
 
 /* Who is acting, for checks and the audit line. Borrowed for the call. */

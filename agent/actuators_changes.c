@@ -125,7 +125,27 @@ static void from_remove(json_t *r, json_t *params)
 {
     copy(r, params, "dir", "dir");
     copy(r, params, "count", "count");
-    not_undoable(r, "remove", "files were removed without a copy: they cannot be brought back");
+    copy(r, params, "kept", "kept");
+    json_t *mf = json_object_get(params, "deletion_backup");
+    long long cnt = json_integer_value(json_object_get(params, "count"));
+    if (cnt == 0) {
+        not_undoable(r, "remove", "no file was removed");
+    } else if (json_is_string(mf)) {
+        json_object_set(r, "manifest", mf);
+        json_object_set_new(r, "kind", json_string("remove"));
+        json_object_set_new(r, "undoable", json_true());
+        long long nk = json_integer_value(json_object_get(params, "not_kept"));
+        if (nk > 0) {
+            char why[160];
+            snprintf(why, sizeof why, "%lld of the removed files did not fit in "
+                     "agent.backup_deletions_max_mb: those cannot be brought back", nk);
+            json_object_set_new(r, "partly", json_string(why));
+        }
+    } else {
+        not_undoable(r, "remove", "files were removed without a copy (agent."
+                     "backup_deletions_max_mb is 0, or they did not fit in it): they cannot be "
+                     "brought back");
+    }
 }
 
 void changes_note(actuators *a, const act_context *c, const char *actuator, const char *target,

@@ -25,6 +25,7 @@ struct actuators {
     audit_log *audit;
     undo_journal *undo;    /* borrowed; NULL: nothing is journaled */
     struct changelog *changes; /* borrowed; NULL: no change log */
+    uint64_t deletions_max_bytes; /* agent.backup_deletions_max_mb in bytes; 0: no copies */
 };
 
 extern const act_context no_context;

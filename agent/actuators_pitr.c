@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "changelog.h"
+#include "keep.h"
 #include "pitr.h"
 #include "procinfo.h"
 #include "statedir.h"
@@ -197,6 +198,13 @@ static const char *undo_one(actuators *a, json_t *r, const pitr_req *rq, char *m
     }
     if (strcmp(kind, "write") == 0)
         return undo_write(a, &c, r, rq->force, m, ml);
+    if (strcmp(kind, "remove") == 0) {
+        int rc = act_restore_deleted(a, &c, str(r, "manifest"), m, ml);
+        const char *partly = str(r, "partly");
+        if (*partly && strlen(m) + strlen(partly) + 3 < ml)
+            snprintf(m + strlen(m), ml - strlen(m), "; %s", partly);
+        return result_of_rc(rc);
+    }
     if (strcmp(kind, "freeze") == 0)
         return result_of_rc(act_freeze_cgroup(a, &c, str(r, "cgroup"), 0, m, ml));
     setmsg(m, ml, "a %s change: healerd keeps nothing that undoes it", kind);

@@ -94,6 +94,7 @@ static actuators *make_actuators(const config *c, audit_log *audit, undo_journal
         .n_scope_uids = c->n_scope_uids,
         .undo = undo,
         .changes = changes,
+        .deletions_max_bytes = (uint64_t)c->backup_deletions_max_mb << 20,
     };
     return actuators_new(&ac, audit);
 }

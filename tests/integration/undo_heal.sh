@@ -4,7 +4,8 @@
 # stops it (SIGSTOP) and kills another. `healctl undo HEAL_ID` writes the file back, renices
 # back and continues the process, and says the killed one cannot be brought back; --dry-run
 # changes nothing; no token is 401; `restore --to` reverts two heals newest first; a file
-# edited after its heal is refused unless --force.
+# edited after its heal is refused unless --force; removed files come back from the copies
+# agent.backup_deletions_max_mb allows, and one too big for it is said to be lost.
 . "$SRC/tests/lib/agent.sh"
 PDIR=$(plugin_dir "$BUILD/tests/plugins/changer.so")
 DATA="$T/data"
@@ -43,9 +44,12 @@ healed() { # TAG: the heal ran and its change is in the change log
 }
 ctl() { "$HEALCTL" --url "$URL" --token-file "$T/token" "$@"; }
 
+SPOOL="$DATA/spool"
+mkdir -m 0755 "$SPOOL"
 MODE=live write_config "$T/agent.conf" "$PDIR" \
-  "changer = { trigger = \"$TRIG\"; out = \"$OUT\"; pid = $VICTIM; kill_pid = $DOOMED; paths_allow = [\"$DATA\"]; };" \
+  "changer = { trigger = \"$TRIG\"; out = \"$OUT\"; pid = $VICTIM; kill_pid = $DOOMED; clean_dir = \"$SPOOL\"; paths_allow = [\"$DATA\"]; };" \
   "scope = { uids = [65534]; };"
+sed -i 's/^  action_timeout = .*/&\n  backup_deletions_max_mb = 1;/' "$T/agent.conf"
 start_agent "$T/agent.conf"
 
 # ---- one heal: write, renice, stop, kill ----
@@ -77,7 +81,7 @@ check "its nice value is back" nice_is 0
 check "the killed process is reported not undoable" grep -q "^NOT .*kill pid:$DOOMED: not_undoable: .*cannot be brought back" "$T/undo.out"
 check "newest first: the stop, then the renice, then the write" bash -c "grep -n '^undone' '$T/undo.out' | awk -F: '{print \$2}' | grep -o 'stop\|renice\|write' | tr '\n' ' ' | grep -q '^stop renice write'"
 check "each reversal audited as operator/undo with heal A's id" bash -c "[ \$(jq -c 'select(.plugin == \"operator\" and .action == \"undo\" and .heal_id == $HA and .result == \"ok\" and .actuator != null)' '$T/state/audit.jsonl' | wc -l) -eq 3 ]"
-check "and the request itself audited" bash -c "jq -e 'select(.plugin == \"operator\" and .action == \"undo\" and .actuator == null and .params.undone == 3)' '$T/state/audit.jsonl' >/dev/null"
+check "and the request itself audited" bash -c "jq -s -e '[.[] | select(.plugin == \"operator\" and .action == \"undo\" and .actuator == null and .params.undone == 3 and .params.dry_run == false)] | length == 1' '$T/state/audit.jsonl' >/dev/null"
 ctl undo "$HA" >"$T/again.out"
 check "a second undo finds it all undone" bash -c "[ \$(grep -c '^already' '$T/again.out') -eq 3 ]"
 rc=0; ctl undo 999999 2>"$T/404.err" || rc=$?
@@ -112,6 +116,24 @@ check "the hand edit is kept" content "edited by hand"
 check "the renice of the same heal was undone" nice_is 0
 ctl undo "$HD" --force >"$T/forced.out"
 check "--force writes the backup back" content original
+
+# ---- removed files, kept within agent.backup_deletions_max_mb = 1 ----
+echo alpha >"$SPOOL/a.log"
+echo beta >"$SPOOL/b.log"
+chmod 640 "$SPOOL/b.log"
+head -c 2097152 /dev/zero >"$SPOOL/big.bin"   # 2 MiB: more than the bound
+sleep 1.1   # older than the heal by the newest of atime/mtime/ctime
+echo "E clean" >"$TRIG"
+wait_for "heal E emptied the spool" 10 bash -c "[ -z \"\$(ls -A '$SPOOL')\" ]"
+rm -f "$TRIG"
+HE=$(heal_of E)
+# (jq -s: jq -e over many lines answers for the last line only)
+wait_for "two copies kept, the big file not" 10 bash -c "jq -s -e '[.[] | select(.actuator == \"remove_old_files\" and .heal_id == $HE and .params.kept == 2 and .params.not_kept == 1)] | length == 1' '$T/state/audit.jsonl'"
+ctl undo "$HE" >"$T/files.out"
+check "a.log is back" bash -c "[ \"\$(cat '$SPOOL/a.log')\" = alpha ]"
+check "b.log is back with its mode" bash -c "[ \"\$(cat '$SPOOL/b.log')\" = beta ] && [ \$(stat -c %a '$SPOOL/b.log') = 640 ]"
+check "the big one is not" test ! -e "$SPOOL/big.bin"
+check "and the answer says it did not fit" grep -q "^undone .*remove.*put back 2 .*1 of the removed files did not fit" "$T/files.out"
 
 check "SIGTERM exits 0" stop_agent
 finish
