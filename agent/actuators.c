@@ -299,6 +299,8 @@ actuators *actuators_new(const act_config *cfg, audit_log *audit)
     a->dry_run = cfg->dry_run ? 1 : 0;
     a->audit = audit;
     a->undo = cfg->undo;
+    a->changes = cfg->changes;
+    a->deletions_max_bytes = cfg->deletions_max_bytes;
     if (!a->proc_root || !a->sys_root || !a->state_dir || !a->scope_cgroup)
         goto fail;
     if (cfg->n_protect_names) {
@@ -487,6 +489,8 @@ int finish(actuators *a, const act_context *c, const char *actuator, const char 
 {
     if (c->issue_type && params)
         json_object_set_new(params, "issue_type", jstr(c->issue_type));
+    if (params)
+        changes_note(a, c, actuator, target, params, rc);
     if (c->preview && strcmp(actuator, "probe") != 0) {
         if (params)
             json_object_set_new(params, "preview", json_true());
@@ -756,6 +760,8 @@ int act_signal(actuators *a, const act_context *c, pid_t pid, uint64_t start_tim
         return finish(a, c, "signal", target, params, rc, m, msg, len);
     json_object_set_new(params, "name", jstr(pi.p.name));
     json_object_set_new(params, "uid", json_integer((json_int_t)pi.p.uid));
+    if (sig == SIGSTOP && (pi.state == 'T' || pi.state == 't'))
+        json_object_set_new(params, "was_stopped", json_true());
     int escalate = sig == SIGTERM && grace_s > 0;
     if (sig == SIGCONT ? is_dry_release(a, c) : is_dry(a, c)) {
         healer_dry_signal(m, sizeof m, pid, pi.p.name, sig, grace_s);

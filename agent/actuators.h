@@ -25,6 +25,8 @@ typedef struct act_config {
     const char *scope_cgroup;              /* "" = any */
     const uid_t *scope_uids; size_t n_scope_uids;   /* 0 = any */
     undo_journal *undo;                    /* borrowed, outlives the actuators; NULL: none */
+    struct changelog *changes;             /* borrowed: the change log (changelog.h); NULL: none */
+    uint64_t deletions_max_bytes;          /* copies of removed files kept, at most (0: none) */
 } act_config;
 
 /* Who is acting, for checks and the audit line. Borrowed for the call. */
@@ -47,6 +49,9 @@ typedef struct act_context {
     struct preview_sink *preview;          /* a pending plan's preview (dry_run is set too):
                                               each call adds what it would touch; its audit
                                               line says "preview": true in params */
+    uint64_t reverses;                     /* an operator's undo (pitr.c): the change log id of
+                                              the change this call reverses; once it succeeds
+                                              that change is marked undone */
 } act_context;
 
 typedef struct actuators actuators;

@@ -6,6 +6,7 @@
 #include "clean_walk.h"
 #include "clock.h"
 #include "dryrun.h"
+#include "keep.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -179,6 +180,11 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
     struct statvfs sv0, sv1;
     int have_sv = fstatvfs(rootfd, &sv0) == 0;
     int dry = is_dry(a, c);
+    /* agent.backup_deletions_max_mb: a copy of each file before it goes, for an undo */
+    char kwhy[PATH_MAX + 200];
+    keep_set *keep = dry || !w.n ? NULL : keep_begin(a, c, real, kwhy, sizeof kwhy);
+    if (!keep && kwhy[0] && !dry && w.n)
+        json_object_set_new(params, "deletion_backup_error", jstr(kwhy));
     json_t *files = json_array();
     uint64_t fr = 0, cnt = 0;
     size_t held = 0, failed = 0, listed = 0, linked = 0;
@@ -206,6 +212,8 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
                      cw_still_candidate(&w, pfd, name, cd);
             if (ok)
                 nlink = now.nlink;
+            if (ok && keep)
+                keep_file(keep, pfd, name, cd->rel);
             if (ok && unlinkat(pfd, name, 0) < 0)
                 ok = 0;
             if (!ok) {
@@ -246,6 +254,7 @@ int act_remove_old_files(actuators *a, const act_context *c, const char *dir,
     }
     if (strlen(list) >= sizeof list - 1)
         memcpy(list + sizeof list - 4, "...", 4);
+    keep_end(keep, params);
     json_object_set_new(params, "files", files);
     json_object_set_new(params, "files_truncated", json_boolean(cnt > listed));
     json_object_set_new(params, "held_open", json_integer((json_int_t)held));

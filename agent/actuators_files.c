@@ -334,6 +334,10 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
     else
         snprintf(oldshown, sizeof oldshown, "%s", unreadable ? "unreadable" : "no file");
     json_object_set_new(params, "old_value", old && oldn <= 4096 ? jstr(old) : json_null());
+    if (!have_old)
+        json_object_set_new(params, "created", json_true());
+    else if (!old)
+        json_object_set_new(params, "unreadable", json_true());
     if (is_dry(a, c)) {
         healer_dry_write(m, sizeof m, real, shown, oldshown);
         rc = HEALER_DRY_RUN;

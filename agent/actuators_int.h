@@ -24,6 +24,8 @@ struct actuators {
     int dry_run;           /* read and written with __atomic: set from the reload thread */
     audit_log *audit;
     undo_journal *undo;    /* borrowed; NULL: nothing is journaled */
+    struct changelog *changes; /* borrowed; NULL: no change log */
+    uint64_t deletions_max_bytes; /* agent.backup_deletions_max_mb in bytes; 0: no copies */
 };
 
 extern const act_context no_context;
@@ -78,6 +80,16 @@ typedef struct undo_tok {
 void undo_before(actuators *a, const act_context *c, undo_entry *e, undo_tok *t, json_t *params);
 void undo_failed(actuators *a, undo_tok *t);
 void undo_inverse(actuators *a, const undo_entry *inv);
+/* The change log's side (actuators_changes.c): a change that was made (rc HEALER_OK, not a
+ * preview, not a probe) is recorded from its audit params, with what undoes it or why nothing
+ * can; the record's id goes into params as "change". A reversal (c->reverses) marks the change
+ * it reverses undone. Called by finish() before the audit line. */
+void changes_note(actuators *a, const act_context *c, const char *actuator, const char *target,
+                  json_t *params, int rc);
+/* A written value's fingerprint for "changed since?": FNV-1a 64 of the text without trailing
+ * white space, as 16 hex digits. */
+void changes_hash(const char *s, size_t n, char out[17]);
+
 /* 1 when the content of a file shows the same value (trailing white space ignored). */
 int undo_same_value(const char *x, const char *y);
 

@@ -77,7 +77,8 @@ void agent_block_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static actuators *make_actuators(const config *c, audit_log *audit, undo_journal *undo)
+static actuators *make_actuators(const config *c, audit_log *audit, undo_journal *undo,
+                                 changelog *changes)
 {
     act_config ac = {
         .dry_run = c->dry_run,
@@ -92,6 +93,8 @@ static actuators *make_actuators(const config *c, audit_log *audit, undo_journal
         .scope_uids = c->scope_uids,
         .n_scope_uids = c->n_scope_uids,
         .undo = undo,
+        .changes = changes,
+        .deletions_max_bytes = (uint64_t)c->backup_deletions_max_mb << 20,
     };
     return actuators_new(&ac, audit);
 }
@@ -103,7 +106,7 @@ static actuators *make_actuators(const config *c, audit_log *audit, undo_journal
 static generation *gen_new(agent *a, config *cfg, plugin_set *set)
 {
     generation *g = calloc(1, sizeof *g);
-    actuators *act = g ? make_actuators(cfg, a->audit, a->undo) : NULL;
+    actuators *act = g ? make_actuators(cfg, a->audit, a->undo, a->changes) : NULL;
     if (!g || !act) {
         free(g);
         loader_free(set);
@@ -278,6 +281,11 @@ agent *agent_open(const agent_opts *o, int *exit_code)
         log_error("agent", "undo journal: %s; running without it: changes are not journaled "
                   "and will not be undone if the agent dies", err);
     undo_set_metrics(a->undo, a->metrics);
+    /* The same for the change log: without it heals run, they only cannot be undone later. */
+    a->changes = changelog_open(a->cfg->state_dir, 0, 0, err, sizeof err);
+    if (!a->changes)
+        log_error("agent", "change log: %s; running without it: changes made now cannot be "
+                  "undone by healctl undo or restore", err);
     audit_set_metrics(a->audit, a->metrics);
     a->gov = governor_new(&a->cfg->limits, a->cfg->dry_run);
     a->history = history_new();
@@ -365,6 +373,7 @@ void agent_close(agent *a)
     if (!stuck) {
         history_free(a->history);
         undo_close(a->undo);
+        changelog_close(a->changes);
         if (a->audit)
             audit_close(a->audit);
         metrics_free(a->metrics);

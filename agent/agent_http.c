@@ -18,7 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit_operator.h"
 #include "clock.h"
+#include "pitr.h"
+#include "when.h"
 #include "engine.h"
 #include "govstore.h"
 #include "http.h"
@@ -285,6 +288,68 @@ static int be_hold(void *ud, const http_hold_req *rq, char *text, size_t len)
     return rc;
 }
 
+/* An operator's undo or restore. Runs on the HTTP thread, under agent.lock as a reader so the
+ * generation's actuators stay (a reload waits for it). What governs it: every reversal is an
+ * actuator call (protection, scope, pid reuse, audit line, the agent's dry-run: "would" lines
+ * and nothing done); it is counted (operator_reversals_total) and audited as a whole (decision
+ * "undo" or "restore"). Pause does not refuse it: pause holds the agent's own heals, and an
+ * operator who paused a misbehaving agent must still be able to take back what it did. */
+static int be_undo(void *ud, const http_undo_req *rq, json_t **out, char *text, size_t len)
+{
+    agent *a = ud;
+    *out = NULL;
+    pitr_req pr = { .heal_id = rq->heal_id, .dry_run = rq->dry_run, .force = rq->force };
+    if (!rq->heal_id) {
+        char err[300];
+        if (when_parse(rq->to, clock_now(), &pr.since, err, sizeof err) < 0) {
+            snprintf(text, len, "to=%s", err);
+            return HEALER_E_INVAL;
+        }
+    }
+    if (!a->changes) {
+        snprintf(text, len, "the change log (state_dir/%s) could not be opened at start: nothing "
+                 "is known to undo (see the agent's log)", CHANGELOG_FILE);
+        return HEALER_E_IO;
+    }
+    pthread_rwlock_rdlock(&a->lock);
+    int rc = HEALER_E_IO;
+    if (a->gen && a->gen->act)
+        rc = act_pitr(a->gen->act, a->changes, &pr, out);
+    else
+        snprintf(text, len, "the agent is reloading");
+    pthread_rwlock_unlock(&a->lock);
+    const char *what = rq->heal_id ? "undo" : "restore";
+    if (rc == HEALER_E_NOTFOUND)
+        snprintf(text, len, "no change is recorded for heal %llu (none made, or older than the "
+                 "change log keeps)", (unsigned long long)rq->heal_id);
+    json_t *p = json_object();
+    if (rq->heal_id)
+        json_object_set_new(p, "heal_id", json_integer((json_int_t)rq->heal_id));
+    else
+        json_object_set_new(p, "to", json_real(pr.since));
+    json_object_set_new(p, "dry_run", json_boolean(rq->dry_run));
+    json_object_set_new(p, "force", json_boolean(rq->force));
+    long long undone = *out ? json_integer_value(json_object_get(*out, "undone")) : 0;
+    long long not_undone = *out ? json_integer_value(json_object_get(*out, "not_undone")) : 0;
+    json_object_set_new(p, "undone", json_integer(undone));
+    json_object_set_new(p, "not_undone", json_integer(not_undone));
+    char m[256];
+    snprintf(m, sizeof m, "%s: %lld change(s) %s, %lld could not be", what, undone,
+             rq->dry_run ? "would be undone" : "undone", not_undone);
+    audit_operator(a->audit, what, rq->heal_id, rq->heal_id ? "heal" : "restore", p,
+                   rc == HEALER_OK ? "ok" : rc == HEALER_E_NOTFOUND ? "not_found" : "failed",
+                   rc == HEALER_OK ? m : text);
+    json_decref(p);
+    if (rc == HEALER_OK) {
+        log_notice("operator", "%s", m);
+        healer_kv lb[2] = { { "kind", what }, { "dry_run", rq->dry_run ? "true" : "false" } };
+        metrics_counter_add(a->metrics, "operator_reversals_total",
+                            "Operator undo and restore requests carried out (healctl undo, "
+                            "restore)", lb, 2, 1);
+    }
+    return rc;
+}
+
 static json_t *be_history(void *ud, int minutes)
 {
     agent *a = ud;   /* the ring outlives reloads and has its own lock: no agent.lock */
@@ -326,6 +391,7 @@ http_server *http_open(agent *a, const config *c, char *err, size_t errlen)
         .heal = be_heal,
         .issue = be_issue,
         .history = be_history,
+        .undo = be_undo,
     };
     http_options o = {
         .allowed_hosts = (const char *const *)c->http_allowed_hosts,

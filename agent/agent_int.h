@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "actuators.h"
+#include "changelog.h"
 #include "governor.h"
 #include "history.h"
 #include "http.h"
@@ -40,6 +41,7 @@ struct agent {
     notifier *notify;            /* webhooks, Alertmanager, exec hook: outlives reloads */
     history *history;            /* the last 24 h by minute for the dashboard: outlives reloads */
     undo_journal *undo;          /* the crash-safe record of reversible changes (every gen's) */
+    changelog *changes;          /* the history of changes and what undoes them (every gen's) */
     engine *engine;
     http_server *http;
     double started_mono;

@@ -273,6 +273,7 @@ static const key_spec KEYS[] = {
     {"agent", "action_timeout", K_DOUBLE, F(action_timeout), 0.001, INTERVAL_MAX, false},
     {"agent", "max_open_issues", K_INT, F(max_open_issues), 1, 10000000, false},
     {"agent", "history_days", K_DOUBLE, F(history_days), 0, 36500, false},
+    {"agent", "backup_deletions_max_mb", K_INT, F(backup_deletions_max_mb), 0, 1048576, false},
     {"limits", "max_heals_per_hour", K_INT, F(limits.max_heals_per_hour), 0, 100000, false},
     {"limits", "max_rollbacks_per_day", K_INT, F(limits.max_rollbacks_per_day), 0, 1000, false},
     {"limits", "min_health_for_auto", K_INT, F(limits.min_health_for_auto), 0, 100, false},

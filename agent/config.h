@@ -62,6 +62,7 @@ typedef struct config {
     int bus_hwm;                   /* agent.queue_limit: messages per queue, 1000 */
     double action_timeout;         /* agent.action_timeout: seconds a plugin callback may take, 60 */
     int max_open_issues;           /* agent.max_open_issues: beyond it new issues are dropped, 100000 */
+    int backup_deletions_max_mb;   /* agent.backup_deletions_max_mb: copies of removed files, 0 */
     double history_days;           /* agent.history_days: heals kept in knowledge.db, 90; 0 = all */
     agent_limits limits;
     /* http */

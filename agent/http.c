@@ -461,6 +461,16 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
                  client_addr(c, addr, sizeof addr), st);
         return send_json(c, st, o, NULL);
     }
+    case HTTP_RT_HEAL_UNDO:
+    case HTTP_RT_RESTORE: {
+        json_t *o;
+        uint64_t id = r.id == HTTP_RT_HEAL_UNDO ? r.plan_id : 0;
+        unsigned st = http_undo_post(c, &s->be, id, &o);
+        char addr[INET6_ADDRSTRLEN + 1];
+        log_info("http", "%s from %s: %u", id ? "undo" : "restore",
+                 client_addr(c, addr, sizeof addr), st);
+        return send_json(c, st, o, NULL);
+    }
     default: return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such resource");
     }
 }

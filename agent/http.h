@@ -19,6 +19,14 @@ typedef struct http_hold_req {
     int release;                /* 1: remove the holds of target (of type, when given) */
 } http_hold_req;
 
+/* An undo (POST /api/v1/heals/ID/undo: heal_id) or a restore (POST /api/v1/restore?to=TIME:
+ * to, as the client wrote it; when.h). Strings borrowed for the call. */
+typedef struct http_undo_req {
+    uint64_t heal_id;           /* 0: a restore */
+    const char *to;
+    int dry_run, force;
+} http_undo_req;
+
 typedef struct http_backend {
     /* Each returns a new JSON reference (the server json_decref's it) or NULL on failure. */
     json_t *(*status)(void *ud);
@@ -45,6 +53,10 @@ typedef struct http_backend {
     int (*issue)(void *ud, uint64_t id, json_t **out);
     /* GET /api/v1/history?minutes=N (1..1440, default 1440); NULL: 404. */
     json_t *(*history)(void *ud, int minutes);
+    /* POST /api/v1/heals/ID/undo and /api/v1/restore: HEALER_OK with *out (the list of what was
+     * undone and what not, a new reference), HEALER_E_NOTFOUND (no change recorded for the heal:
+     * 404), HEALER_E_INVAL (bad time: 400), other negative (503, the reason in msg). NULL: 404. */
+    int (*undo)(void *ud, const http_undo_req *rq, json_t **out, char *msg, size_t len);
 } http_backend;
 
 typedef struct http_server http_server;

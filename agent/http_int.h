@@ -39,6 +39,11 @@ int http_parse_duration(const char *s, double *out);
 unsigned http_holds_post(struct MHD_Connection *c, const http_backend *be, int release,
                          json_t **out);
 
+/* POST /api/v1/heals/ID/undo (heal_id > 0) or /api/v1/restore (0), already authorized: the
+ * HTTP status, and *out the JSON answer (a new reference). */
+unsigned http_undo_post(struct MHD_Connection *c, const http_backend *be, uint64_t heal_id,
+                        json_t **out);
+
 /* Carries out a hold request on hs at now (the backend's half, agent.c): HEALER_OK, _E_INVAL,
  * _E_NOTFOUND, with what happened in msg. Without --for a hold lasts HOLD_DEFAULT_S. */
 int http_hold_apply(hold_table *hs, const http_hold_req *rq, double now, char *msg, size_t len);

@@ -25,6 +25,7 @@ static const struct {
     {"/api/v1/resume", HTTP_RT_RESUME, 1},
     {"/api/v1/holds", HTTP_RT_HOLDS, 0},
     {"/api/v1/holds/release", HTTP_RT_HOLD_RELEASE, 1},
+    {"/api/v1/restore", HTTP_RT_RESTORE, 1},
 };
 
 #define PENDING_PREFIX "/api/v1/pending/"
@@ -80,7 +81,14 @@ http_route_id http_route_match(const char *url, size_t len, http_route *out)
         if (len <= ol || memcmp(url, ONE[i].prefix, ol) != 0)
             continue;
         r.id = ONE[i].id;
-        if (http_parse_id(url + ol, len - ol, &r.plan_id) < 0) {
+        size_t idl = len - ol;
+        /* /api/v1/heals/ID/undo: the ID is everything between the prefix and "/undo" */
+        if (ONE[i].id == HTTP_RT_HEAL && idl > 5 && memcmp(url + len - 5, "/undo", 5) == 0) {
+            r.id = HTTP_RT_HEAL_UNDO;
+            r.post = 1;
+            idl -= 5;
+        }
+        if (http_parse_id(url + ol, idl, &r.plan_id) < 0) {
             r.id = HTTP_RT_BAD_ID;
             r.plan_id = 0;
         }

@@ -10,7 +10,7 @@
 
 typedef enum http_route_id {
     HTTP_RT_NONE,      /* no such resource: 404 */
-    HTTP_RT_BAD_ID,    /* /api/v1/pending/ID/(confirm|reject), /api/v1/heals/ID or
+    HTTP_RT_BAD_ID,    /* /api/v1/pending/ID/(confirm|reject), /api/v1/heals/ID[/undo] or
                           /api/v1/issues/ID with an ID that is no number: 400 */
     HTTP_RT_DASHBOARD, HTTP_RT_METRICS, HTTP_RT_HEALTHZ, HTTP_RT_STATUS, HTTP_RT_ISSUES,
     HTTP_RT_HEALS, HTTP_RT_PLUGINS, HTTP_RT_KNOWLEDGE, HTTP_RT_PENDING, HTTP_RT_PAUSE,
@@ -19,13 +19,16 @@ typedef enum http_route_id {
     HTTP_RT_HOLD_RELEASE,
     HTTP_RT_HEAL,         /* GET /api/v1/heals/ID: one heal, why it went so, its audit lines */
     HTTP_RT_ISSUE,        /* GET /api/v1/issues/ID: one issue and its heals */
-    HTTP_RT_HISTORY       /* GET /api/v1/history: the last 24 h by minute (history.c) */
+    HTTP_RT_HISTORY,      /* GET /api/v1/history: the last 24 h by minute (history.c) */
+    HTTP_RT_HEAL_UNDO,    /* POST /api/v1/heals/ID/undo: revert one heal's changes */
+    HTTP_RT_RESTORE       /* POST /api/v1/restore?to=TIME: revert every change since TIME */
 } http_route_id;
 
 typedef struct http_route {
     http_route_id id;
     int post;          /* the route takes POST (else GET and HEAD) */
-    uint64_t plan_id;  /* the ID: HTTP_RT_CONFIRM, HTTP_RT_REJECT (a plan), HTTP_RT_HEAL (a heal),
+    uint64_t plan_id;  /* the ID: HTTP_RT_CONFIRM, HTTP_RT_REJECT (a plan), HTTP_RT_HEAL and
+                          HTTP_RT_HEAL_UNDO (a heal),
                           HTTP_RT_ISSUE (an issue) */
 } http_route;
 

@@ -291,6 +291,11 @@ static void usage(FILE *f)
             "                  and actuator call (ID: see 'healctl history')\n"
             "  show issue ID   one issue and the heals recorded for it\n"
             "  explain ID      why heal ID went as it did, in sentences\n"
+            "  undo HEAL_ID    revert that heal's changes, newest first, and say what could\n"
+            "                  not be undone and why [--dry-run] [--force] *\n"
+            "  restore --to TIME  revert every change made since TIME (2026-12-02T16:00:00Z,\n"
+            "                  local 2026-12-02T17:00, -1h, -30m, epoch seconds)\n"
+            "                  [--dry-run] [--force] *\n"
             "  * sends the bearer token from the token file\n"
             "\n"
             "Options:\n"
@@ -389,6 +394,9 @@ int main(int argc, char **argv)
     /* hold/unhold (issue #11) */
     const char *for_text = NULL, *type_text = NULL, *reason_text = NULL;
     int even_critical = 0;
+    /* undo/restore (issue #15) */
+    const char *to_text = NULL;
+    int dry_run = 0, force = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (end_opts || a[0] != '-' || a[1] == '\0') {
@@ -444,6 +452,14 @@ int main(int argc, char **argv)
             reason_text = v;
         } else if (strcmp(a, "--even-critical") == 0) {
             even_critical = 1;
+        } else if (strcmp(a, "--dry-run") == 0) {
+            dry_run = 1;
+        } else if (strcmp(a, "--force") == 0) {
+            force = 1;
+        } else if ((m = opt_value(argc, argv, &i, "--to", &v)) != 0) {
+            if (m < 0)
+                return EX_USAGE;
+            to_text = v;
         } else if ((m = opt_value(argc, argv, &i, "--limit", &v)) != 0) {
             if (m < 0)
                 return EX_USAGE;
@@ -513,7 +529,8 @@ int main(int argc, char **argv)
     }
     static const char *const known[] = {"status", "issues", "history", "plugins", "knowledge",
                                         "pending", "confirm", "reject", "pause", "resume",
-                                        "hold", "unhold", "holds", "show", "explain"};
+                                        "hold", "unhold", "holds", "show", "explain",
+                                        "undo", "restore"};
     int is_known = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++)
         if (strcmp(cmd, known[k]) == 0)
@@ -531,6 +548,24 @@ int main(int argc, char **argv)
                        "shell pattern)", cmd);
         return EX_USAGE;
     }
+    int is_undo = strcmp(cmd, "undo") == 0, is_restore = strcmp(cmd, "restore") == 0;
+    if ((dry_run || force) && !is_undo && !is_restore) {
+        healctl_errmsg("--dry-run and --force only apply to 'undo' and 'restore'");
+        return EX_USAGE;
+    }
+    if (to_text && !is_restore) {
+        healctl_errmsg("--to only applies to 'restore'");
+        return EX_USAGE;
+    }
+    if (is_restore && (!to_text || npos != 1)) {
+        healctl_errmsg("restore needs --to TIME and nothing else (TIME: 2026-12-02T16:00:00Z, "
+                       "-1h, -30m, or seconds since the epoch)");
+        return EX_USAGE;
+    }
+    if (is_undo && (npos != 2 || !valid_id(pos[1]))) {
+        healctl_errmsg("undo needs exactly one heal ID (a positive number; see 'healctl history')");
+        return EX_USAGE;
+    }
     int is_show = strcmp(cmd, "show") == 0, is_explain = strcmp(cmd, "explain") == 0;
     if (is_show && (npos != 3 || (strcmp(pos[1], "heal") != 0 && strcmp(pos[1], "issue") != 0))) {
         healctl_errmsg("show needs 'heal ID' or 'issue ID' (see 'healctl history', 'healctl issues')");
@@ -546,7 +581,7 @@ int main(int argc, char **argv)
                        is_show && pos[1][0] == 'i' ? "issues" : "history");
         return EX_USAGE;
     }
-    if (!want_id && !want_target && !one_id && npos != 1) {
+    if (!want_id && !want_target && !one_id && !is_undo && npos != 1) {
         healctl_errmsg("%s takes no argument ('%s' is one too many)", cmd, pos[1]);
         return EX_USAGE;
     }
@@ -598,6 +633,8 @@ int main(int argc, char **argv)
         rc = healctl_cmd_holds(&c);
     else if (is_explain)
         rc = healctl_cmd_explain(&c, one_id);
+    else if (is_undo || is_restore)
+        rc = healctl_cmd_undo(&c, is_undo ? pos[1] : NULL, to_text, dry_run, force);
     else if (is_show)
         rc = pos[1][0] == 'h' ? healctl_cmd_show_heal(&c, one_id) : healctl_cmd_show_issue(&c, one_id);
     else if (want_target)

@@ -110,6 +110,8 @@ int healctl_cmd_explain(const ctx *c, const char *id);
 int healctl_cmd_hold(const ctx *c, int release, const char *target, const char *type,
                      const char *dur, const char *reason, int even_critical);
 int healctl_cmd_holds(const ctx *c);
+/* healctl_undo.c: undo HEAL_ID (heal_id) or restore --to TIME (heal_id NULL) */
+int healctl_cmd_undo(const ctx *c, const char *heal_id, const char *to, int dry_run, int force);
 /* --for: DIGITS[.DIGITS] with an optional s, m, h or d; 0 = until released; at most
  * HEALCTL_HOLD_MAX_S. 0 and *out in seconds, or -1. */
 #define HEALCTL_HOLD_MAX_S (3650.0 * 86400.0)

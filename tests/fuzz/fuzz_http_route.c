@@ -1,7 +1,8 @@
 /* fuzz_http_route.c — libFuzzer target for the HTTP server's request-path decisions: percent
  * decoding (never longer, never a new NUL), routing and plan ids (a command route is exactly
  * /api/v1/pending/<canonical decimal>/(confirm|reject); a heal or an issue is exactly
- * /api/v1/heals/<canonical decimal> or /api/v1/issues/<canonical decimal>), and the Host allow-list (an allowed
+ * /api/v1/heals/<canonical decimal> or /api/v1/issues/<canonical decimal>; an undo exactly
+ * /api/v1/heals/<canonical decimal>/undo), and the Host allow-list (an allowed
  * value names a listed host, with at most a numeric port). */
 #include <inttypes.h>
 #include <stdint.h>
@@ -30,6 +31,11 @@ static void check_route(const char *url, size_t len)
                          id == HTTP_RT_HEAL ? "heals" : "issues", r.plan_id);
         if (r.plan_id == 0 || r.post || (size_t)n != len || memcmp(want, url, len) != 0)
             abort();
+    } else if (id == HTTP_RT_HEAL_UNDO) {
+        char want[64];
+        int n = snprintf(want, sizeof want, "/api/v1/heals/%" PRIu64 "/undo", r.plan_id);
+        if (r.plan_id == 0 || !r.post || (size_t)n != len || memcmp(want, url, len) != 0)
+            abort();
     } else if (id == HTTP_RT_BAD_ID) {
         if (r.plan_id != 0 ||
             !((len > 16 && memcmp(url, "/api/v1/pending/", 16) == 0) ||
@@ -43,7 +49,8 @@ static void check_route(const char *url, size_t len)
         static const char *const known[] = {
             "/", "/metrics", "/healthz", "/api/v1/status", "/api/v1/issues", "/api/v1/heals",
             "/api/v1/plugins", "/api/v1/knowledge", "/api/v1/pending", "/api/v1/pause",
-            "/api/v1/resume", "/api/v1/holds", "/api/v1/holds/release", "/api/v1/history"};
+            "/api/v1/resume", "/api/v1/holds", "/api/v1/holds/release", "/api/v1/history",
+            "/api/v1/restore"};
         int ok = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             if (strlen(known[k]) == len && memcmp(known[k], url, len) == 0)

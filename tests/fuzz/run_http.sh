@@ -18,10 +18,11 @@ seed() { # seed TARGET NAME BYTES(printf format)
 }
 for p in / /metrics /healthz /api/v1/status /api/v1/issues /api/v1/heals /api/v1/plugins \
          /api/v1/knowledge /api/v1/pending /api/v1/pause /api/v1/resume /api/v1/holds \
-         /api/v1/holds/release; do
+         /api/v1/holds/release /api/v1/restore; do
     seed route "r$(echo "$p" | tr / _)" "$p"
 done
 seed route confirm "/api/v1/pending/7/confirm"
+seed route undo "/api/v1/heals/7/undo"
 seed route reject "/api/v1/pending/18446744073709551615/reject"
 seed route over "/api/v1/pending/18446744073709551616/reject"
 seed route zeros "/api/v1/pending/00000000000000000000000000000000000000000000000002junk/confirm"

@@ -20,6 +20,10 @@ check "explain" healctl --url http://x:1 ex
 check "--no-legend" healctl --no-l
 check "" healctl show heal 5 ""
 check "history hold holds help" healctl -c /etc/x.conf h
+check "unhold undo" healctl un
+check "resume restore" healctl res
+check "--dry-run" healctl undo 5 --dr
+check "" healctl restore --to ""
 if command -v zsh >/dev/null; then
     zsh -n "$here/etc/completion/_healctl" || { echo "FAIL: zsh -n _healctl"; fail=1; }
 fi

@@ -88,7 +88,7 @@ static void server_start(server *sv, const char *listen, const http_options *o)
     fputs(TOKEN "\n", f);
     fclose(f);
     chmod(sv->token, 0600);
-    http_backend be = {b_json, b_json, b_heals, b_json, b_json, b_json, b_command, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    http_backend be = {b_json, b_json, b_heals, b_json, b_json, b_json, b_command, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     char err[256];
     sv->s = http_start_opts(listen, sv->token, o, &be, err, sizeof err);
     if (!sv->s)
@@ -294,6 +294,16 @@ static void test_route_pure(void **state)
     assert_true(r.plan_id == 12);
     assert_int_equal(http_route_match("/api/v1/heals/05", 16, &r), HTTP_RT_BAD_ID);
     assert_int_equal(http_route_match("/api/v1/heals/5/x", 17, &r), HTTP_RT_BAD_ID);
+    /* an undo: the ID between the prefix and /undo, strictly; a POST */
+    assert_int_equal(http_route_match("/api/v1/heals/5/undo", 20, &r), HTTP_RT_HEAL_UNDO);
+    assert_true(r.plan_id == 5 && r.post == 1);
+    assert_int_equal(http_route_match("/api/v1/heals/05/undo", 21, &r), HTTP_RT_BAD_ID);
+    assert_int_equal(http_route_match("/api/v1/heals//undo", 19, &r), HTTP_RT_BAD_ID);
+    assert_int_equal(http_route_match("/api/v1/heals/5/undo/", 21, &r), HTTP_RT_BAD_ID);
+    assert_int_equal(http_route_match("/api/v1/heals/undo", 18, &r), HTTP_RT_BAD_ID);
+    assert_int_equal(http_route_match("/api/v1/restore", 15, &r), HTTP_RT_RESTORE);
+    assert_true(r.post == 1);
+    assert_int_equal(http_route_match("/api/v1/restore/", 16, &r), HTTP_RT_NONE);
     assert_int_equal(http_route_match("/api/v1/issues/", 15, &r), HTTP_RT_NONE);
     assert_true(r.plan_id == 0);
     uint64_t v;

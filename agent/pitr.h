@@ -1,0 +1,28 @@
+/* pitr.h — point-in-time recovery (actuators_pitr.c): `healctl undo HEAL_ID` and
+ * `healctl restore --to TIME`, from the change log (changelog.h) through the actuators. */
+#ifndef AGENT_PITR_H
+#define AGENT_PITR_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "actuators.h"
+#include "changelog.h"
+
+typedef struct pitr_req {
+    uint64_t heal_id;   /* > 0: that heal's changes */
+    double since;       /* heal_id 0: every change made at or after this time (epoch seconds) */
+    int dry_run;        /* only say what would be done ("would" lines, audited as dry runs) */
+    int force;          /* write a file back even when it changed since the heal; renice back a
+                           process whose nice changed since */
+} pitr_req;
+
+/* Reverses the matching changes, newest first, each through the actuators (plugin "operator",
+ * action "undo" or "restore", the original heal id; protection, scope, pid reuse and the
+ * agent's dry-run hold as for any change). *out: {heal_id | to, dry_run, force, undone,
+ * not_undone, items: [{change, heal_id, time, plugin, kind, target, result, message}]}, result
+ * one of undone, would, refused, gone, failed, not_undoable, already_undone, nothing_to_do.
+ * HEALER_OK; HEALER_E_NOTFOUND when the heal has no recorded change (*out set all the same). */
+int act_pitr(actuators *a, changelog *l, const pitr_req *rq, json_t **out);
+
+#endif

@@ -1,0 +1,266 @@
+/* test_pitr.c — point-in-time recovery (actuators_pitr.c) against the real kernel with the
+ * real actuators and change log: a SIGSTOP undone by SIGCONT, dry-run changing nothing, a second
+ * undo finding it done, an exited process reported gone, a reused pid (start time) and a
+ * protected process (the agent itself) refused untouched. Only processes this test starts are
+ * signalled. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "actuators.h"
+#include "audit.h"
+#include "changelog.h"
+#include "pitr.h"
+
+#define USER_UID 2000   /* inside the login range: not a system process */
+
+static char dir[128];
+static pid_t kid;
+static audit_log *aud;
+static changelog *cl;
+static actuators *act;
+
+static char state_of(pid_t pid)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+static void wait_state(pid_t pid, int stopped)
+{
+    for (int i = 0; i < 200; i++) {
+        char s = state_of(pid);
+        if ((s == 'T') == stopped)
+            return;
+        struct timespec ts = { 0, 5000000 };
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("pid %d did not become %s", (int)pid, stopped ? "stopped" : "running");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    snprintf(dir, sizeof dir, "/tmp/test_pitr_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0700), 0);
+    char err[256];
+    aud = audit_open(dir, err, sizeof err);
+    assert_non_null(aud);
+    cl = changelog_open(dir, 0, 0, err, sizeof err);
+    assert_non_null(cl);
+    act_config c = { .proc_root = "/proc", .sys_root = "/sys", .state_dir = dir,
+                     .protect_min_uid = 1000, .scope_cgroup = "", .changes = cl };
+    act = actuators_new(&c, aud);
+    assert_non_null(act);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0) {
+        close(p[0]);
+        if (setgroups(0, NULL) < 0 || setgid(USER_UID) < 0 || setuid(USER_UID) < 0)
+            _exit(91);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        char ok = 1;
+        if (write(p[1], &ok, 1) != 1)
+            _exit(94);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char b;
+    assert_int_equal(read(p[0], &b, 1), 1);
+    close(p[0]);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (kid > 0) {
+        kill(kid, SIGKILL);
+        waitpid(kid, NULL, 0);
+        kid = 0;
+    }
+    actuators_free(act);
+    changelog_close(cl);
+    audit_close(aud);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static act_context heal_ctx(uint64_t heal)
+{
+    act_context c = { .plugin = "fixture", .heal_id = heal, .issue_type = "t", .action = "a",
+                      .issue_id = 1 };
+    return c;
+}
+
+static json_t *item0(json_t *o)
+{
+    return json_array_get(json_object_get(o, "items"), 0);
+}
+
+static const char *result0(json_t *o)
+{
+    return json_string_value(json_object_get(item0(o), "result"));
+}
+
+static void stop_kid(uint64_t heal)
+{
+    healer_proc p;
+    assert_int_equal(act_proc_read(act, kid, &p), HEALER_OK);
+    act_context c = heal_ctx(heal);
+    char m[512];
+    assert_int_equal(act_signal(act, &c, kid, p.start_time, SIGSTOP, 0, m, sizeof m), HEALER_OK);
+    wait_state(kid, 1);
+}
+
+static void test_stop_undone_dry_run_first(void **state)
+{
+    (void)state;
+    stop_kid(7);
+    json_t *o;
+    pitr_req dry = { .heal_id = 7, .dry_run = 1 };
+    assert_int_equal(act_pitr(act, cl, &dry, &o), HEALER_OK);
+    assert_string_equal(result0(o), "would");
+    json_decref(o);
+    wait_state(kid, 1);   /* still stopped */
+    pitr_req rq = { .heal_id = 7 };
+    assert_int_equal(act_pitr(act, cl, &rq, &o), HEALER_OK);
+    assert_string_equal(result0(o), "undone");
+    assert_int_equal(json_integer_value(json_object_get(o, "undone")), 1);
+    json_decref(o);
+    wait_state(kid, 0);
+    assert_int_equal(act_pitr(act, cl, &rq, &o), HEALER_OK);
+    assert_string_equal(result0(o), "already_undone");
+    json_decref(o);
+    /* no change for another heal */
+    pitr_req none = { .heal_id = 8 };
+    assert_int_equal(act_pitr(act, cl, &none, &o), HEALER_E_NOTFOUND);
+    json_decref(o);
+}
+
+static void test_exited_process_gone(void **state)
+{
+    (void)state;
+    stop_kid(9);
+    kill(kid, SIGKILL);
+    waitpid(kid, NULL, 0);
+    kid = 0;
+    json_t *o;
+    pitr_req rq = { .heal_id = 9 };
+    assert_int_equal(act_pitr(act, cl, &rq, &o), HEALER_OK);
+    assert_string_equal(result0(o), "gone");
+    assert_non_null(strstr(json_string_value(json_object_get(item0(o), "message")), "exited"));
+    assert_int_equal(json_integer_value(json_object_get(o, "not_undone")), 1);
+    json_decref(o);
+}
+
+static void test_reused_pid_refused(void **state)
+{
+    (void)state;
+    healer_proc p;
+    assert_int_equal(act_proc_read(act, kid, &p), HEALER_OK);
+    kill(kid, SIGSTOP);   /* stopped by the test itself: a wrong SIGCONT would show */
+    wait_state(kid, 1);
+    /* a record of a process that had this pid before: another start time */
+    json_t *r = json_pack("{s:I, s:s, s:s, s:b, s:i, s:I, s:s, s:s}", "heal_id", (json_int_t)11,
+                          "plugin", "fixture", "kind", "stop", "undoable", 1, "pid", (int)kid,
+                          "start_time", (json_int_t)(p.start_time - 1), "name", "older",
+                          "target", "pid");
+    assert_true(changelog_add(cl, r) > 0);
+    json_decref(r);
+    json_t *o;
+    pitr_req rq = { .heal_id = 11 };
+    assert_int_equal(act_pitr(act, cl, &rq, &o), HEALER_OK);
+    assert_string_equal(result0(o), "refused");
+    assert_non_null(strstr(json_string_value(json_object_get(item0(o), "message")),
+                           "the pid now names"));
+    json_decref(o);
+    wait_state(kid, 1);   /* untouched */
+}
+
+static void test_protected_refused(void **state)
+{
+    (void)state;
+    /* the agent itself (here: this test) is protected; a renice record of it is refused and
+     * its nice value stays */
+    healer_proc me;
+    assert_int_equal(act_proc_read(act, getpid(), &me), HEALER_OK);
+    json_t *r = json_pack("{s:I, s:s, s:s, s:b, s:i, s:I, s:s, s:i, s:i, s:s}", "heal_id",
+                          (json_int_t)13, "plugin", "fixture", "kind", "renice", "undoable", 1,
+                          "pid", (int)getpid(), "start_time", (json_int_t)me.start_time, "name",
+                          me.name, "nice_before", me.nice + 1, "nice_after", me.nice, "target",
+                          "pid");
+    assert_true(changelog_add(cl, r) > 0);
+    json_decref(r);
+    json_t *o;
+    pitr_req rq = { .heal_id = 13 };
+    assert_int_equal(act_pitr(act, cl, &rq, &o), HEALER_OK);
+    assert_string_equal(result0(o), "refused");
+    assert_non_null(strstr(json_string_value(json_object_get(item0(o), "message")), "protected"));
+    json_decref(o);
+    healer_proc after;
+    assert_int_equal(act_proc_read(act, getpid(), &after), HEALER_OK);
+    assert_int_equal(after.nice, me.nice);
+}
+
+static void test_kill_not_undoable(void **state)
+{
+    (void)state;
+    healer_proc p;
+    assert_int_equal(act_proc_read(act, kid, &p), HEALER_OK);
+    act_context c = heal_ctx(15);
+    char m[512];
+    assert_int_equal(act_signal(act, &c, kid, p.start_time, SIGKILL, 0, m, sizeof m), HEALER_OK);
+    waitpid(kid, NULL, 0);
+    kid = 0;
+    json_t *o;
+    pitr_req rq = { .heal_id = 15 };
+    assert_int_equal(act_pitr(act, cl, &rq, &o), HEALER_OK);
+    assert_string_equal(result0(o), "not_undoable");
+    assert_string_equal(json_string_value(json_object_get(item0(o), "kind")), "kill");
+    assert_non_null(strstr(json_string_value(json_object_get(item0(o), "message")),
+                           "cannot be brought back"));
+    json_decref(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_stop_undone_dry_run_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exited_process_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reused_pid_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_protected_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_not_undoable, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
