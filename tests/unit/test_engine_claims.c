@@ -81,6 +81,33 @@ static void test_wildcard_plans_and_runs(void **state)
     free(h);
 }
 
+/* A type nobody lists, which the "*" claimant has no plan for: nothing is recorded, and the issue
+ * says no plugin plans for it (as before a "*" claimant existed), not that plans came back empty. */
+static void test_wildcard_without_plan_is_no_planner(void **state)
+{
+    (void)state;
+    hx *h = mk();
+    size_t mark = h->n_log;
+    hx_issue(h, "det", "dns_slow", "resolver", 0);
+    const hx_sent *req = hx_last(h, mark, MSG_PLAN_REQ, "plans");
+    assert_non_null(req);
+    hx_plan(h, "plans", req->seq, NULL, 0);
+    assert_int_equal(hx_count(h, mark, MSG_EXECUTE, NULL), 0);
+    eissue *is = hx_open_issue(h, "dns_slow", "resolver");
+    assert_non_null(is);
+    assert_string_equal(is->reason, "no_planner");
+    assert_null(hx_heal(h, req->seq));
+    /* a listed claimant that proposes nothing still reads no_action */
+    mark = h->n_log;
+    hx_issue(h, "det", "tx", "b", 1);
+    uint64_t id = hx_last(h, mark, MSG_PLAN_REQ, "pa")->seq;
+    hx_plan(h, "pa", id, NULL, 0);
+    hx_plan(h, "plans", id, NULL, 0);
+    assert_string_equal(hx_open_issue(h, "tx", "b")->reason, "no_action");
+    hx_free(h);
+    free(h);
+}
+
 static void test_descriptor_rules(void **state)
 {
     (void)state;
@@ -106,6 +133,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claims),
         cmocka_unit_test(test_wildcard_plans_and_runs),
+        cmocka_unit_test(test_wildcard_without_plan_is_no_planner),
         cmocka_unit_test(test_descriptor_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
