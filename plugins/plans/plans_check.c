@@ -53,13 +53,20 @@ void plans_check_cleanup(plans_state *st)
     st->curl_ready = 0;
 }
 
-/* A pidfile's pid: the first decimal number in its first 64 bytes. 0 when none. */
-static pid_t read_pidfile(const char *path)
+/* A pidfile's pid: the first decimal number in its first 64 bytes of a regular file (never
+ * through a symlink, never blocking on a fifo). 0 when none. *owner gets the file's uid. */
+static pid_t read_pidfile(const char *path, uid_t *owner)
 {
     char buf[64];
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
     if (fd < 0)
         return 0;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    *owner = sb.st_uid;
     ssize_t n = read(fd, buf, sizeof buf - 1);
     close(fd);
     if (n <= 0)
@@ -79,8 +86,18 @@ size_t plans_find_procs(plans_state *st, const char *name, const char *pidfile, 
                         size_t max)
 {
     if (pidfile) {
-        pid_t pid = read_pidfile(pidfile);
-        return pid > 0 && max > 0 && st->h->proc_read(st->ctx, pid, &out[0]) == HEALER_OK;
+        uid_t owner = 0;
+        pid_t pid = read_pidfile(pidfile, &owner);
+        if (pid <= 0 || max == 0 || st->h->proc_read(st->ctx, pid, &out[0]) != HEALER_OK)
+            return 0;
+        /* A pidfile names a process of whoever wrote it: one written by another user than the
+         * process's (and not root) could point a signal step at someone else's process. */
+        if (owner != 0 && owner != out[0].uid) {
+            st->h->log(st->ctx, HEALER_LOG_WARN, "%s (owner uid %u) names pid %d of uid %u: "
+                       "ignored", pidfile, (unsigned)owner, (int)pid, (unsigned)out[0].uid);
+            return 0;
+        }
+        return 1;
     }
     char root[4096];
     if (!st->h->proc_path(st->ctx, "", root, sizeof root))
