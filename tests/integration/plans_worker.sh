@@ -4,7 +4,8 @@
 # stopped (SIGSTOP: hung), its heartbeat ages, check_failed is raised, and the plan's step (TERM,
 # then KILL after the grace, which ends a stopped process) goes through act_signal; the
 # supervisor starts a fresh worker, the heartbeat is fresh again, the heal is healed. Ending a
-# process is risky: without allow_auto the plan waits for a person (checked first).
+# process is risky: without allow_auto the plan waits for a person (checked first). Last, a
+# pidfile written by one user naming another user's process is not followed.
 . "$SRC/tests/lib/agent.sh"
 command -v setpriv >/dev/null || { echo "SKIP: no setpriv"; exit 77; }
 command -v jq >/dev/null || { echo "SKIP: no jq"; exit 77; }
@@ -25,8 +26,10 @@ chmod 755 "$W/worker.sh"
     sleep 0.2
   done ) </dev/null >/dev/null 2>&1 &
 SUP=$!
+DECOY=""
 stop_all() {
   touch "$W/stop"
+  [ -z "$DECOY" ] || kill -KILL "$DECOY" 2>/dev/null || true
   local p; p=$(cat "$PIDFILE" 2>/dev/null) && kill -KILL "$p" 2>/dev/null || true
   for _ in $(seq 30); do kill -0 "$SUP" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$SUP" 2>/dev/null || true
@@ -68,5 +71,25 @@ check "the hung worker is gone" bash -c "! kill -0 $FIRST 2>/dev/null || [ \"\$(
 check "a fresh worker runs" bash -c "p=\$(cat $PIDFILE); [ \"\$p\" != $FIRST ] && kill -0 \$p"
 resolved() { ! get /api/v1/issues | jq -e '.issues[] | select(.type == "check_failed")'; }
 wait_for "the issue resolved" 15 resolved
+check "agent stops cleanly" stop_agent
+
+# ---- a pidfile written by one user naming another user's process is not followed ----
+DECOY_UID=4244
+setpriv --reuid "$DECOY_UID" --regid "$DECOY_UID" --clear-groups sleep 300 </dev/null >/dev/null 2>&1 &
+DECOY=$!
+DECOYFILE="$W/decoy.pid"
+setpriv --reuid "$WUID" --regid "$WUID" --clear-groups sh -c "echo $DECOY > '$DECOYFILE'"
+sed -i "s|pidfile = \"$PIDFILE\"; grace_s|pidfile = \"$DECOYFILE\"; grace_s|" "$T/plans.d/worker.conf"
+check "the plan now names the decoy pidfile" grep -q "decoy.pid\"; grace_s" "$T/plans.d/worker.conf"
+rm -rf "$T/state"
+MODE=live write_config "$T/healerd.conf" "$PDIR" "plans = { allow_auto = true; };"
+start_agent "$T/healerd.conf"
+SECOND=$(wpid)
+kill -STOP "$SECOND"
+wait_for "the pidfile of another user is ignored (logged)" 30 grep -q "decoy.pid (owner uid $WUID) names pid $DECOY of uid $DECOY_UID: ignored" "$T/agent.log"
+check "the other user's process was not signalled" kill -0 "$DECOY"
+check "no signal actuator call was made" bash -c "! jq -s -e '[.[] | select(.actuator == \"signal\")] | length > 0' '$T/state/audit.jsonl' >/dev/null"
+kill -KILL "$DECOY" 2>/dev/null || true
+kill -CONT "$SECOND" 2>/dev/null || true
 check "agent stops cleanly" stop_agent
 finish
