@@ -42,6 +42,7 @@
 #define ORPHAN_EXIT_WAIT_S 2.0
 
 #include "agent_int.h"
+#include "check_plans.h"
 
 static void diag_to_log(void *ud, const char *file, int line, const char *m)
 {
@@ -739,6 +740,8 @@ int agent_check_config(const char *path, FILE *out, FILE *err)
     plugin_set set;
     int problems = loader_check(cfg, &set, &d, problem_to_file, err);
     log_set_level(saved);
+    /* plans.d is configuration too (CONTRACT): its problems with FILE:LINE, as init() sees them. */
+    problems += check_plans_config(&set, err);
     char why[PATH_MAX + 300];
     if (statedir_check(cfg->state_dir, why, sizeof why) != 0) {
         fprintf(err, "%s: %s\n", path, why);

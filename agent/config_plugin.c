@@ -81,6 +81,31 @@ static bool parse_default(pc_entry *e, const char *text)
     return e->type != HEALER_CFG_STRING_LIST || e->items != NULL;
 }
 
+/* A string default starting with "${config_dir}" (sdk/docs/abi.md): that prefix becomes the
+ * directory of the agent's config file, so a plugin can default to a folder beside it (the plans
+ * plugin's plans.d) without knowing where the agent was started from. */
+#define CONFIG_DIR_VAR "${config_dir}"
+
+static int expand_config_dir(char **s, const char *cfg_path)
+{
+    size_t vl = strlen(CONFIG_DIR_VAR);
+    if (strncmp(*s, CONFIG_DIR_VAR, vl) != 0)
+        return 0;
+    const char *slash = cfg_path ? strrchr(cfg_path, '/') : NULL;
+    int dl = slash ? (int)(slash - cfg_path) : 1;
+    const char *dir = slash ? cfg_path : ".";
+    if (slash == cfg_path)
+        dl = 0;   /* "/healerd.conf": the root, so "/plans.d" */
+    size_t n = (size_t)dl + strlen(*s + vl) + 1;
+    char *v = malloc(n);
+    if (!v)
+        return -1;
+    snprintf(v, n, "%.*s%s", dl, dir, *s + vl);
+    free(*s);
+    *s = v;
+    return 0;
+}
+
 #define N_IMPLICIT 6
 
 /* enabled, interval, and the operator's policy keys with a built-in's defaults (rules.h). */
@@ -231,6 +256,10 @@ plugin_conf *config_plugin_resolve(const config *cfg, const char *name,
         e->min = k->min;
         e->max = k->max;
         if (!(e->name = strdup(k->name)) || !parse_default(e, k->default_value)) {
+            cfg_report(&r, sec, "plugins.%s: out of memory", pname);
+            continue;
+        }
+        if (e->type == HEALER_CFG_STRING && e->s && expand_config_dir(&e->s, file) != 0) {
             cfg_report(&r, sec, "plugins.%s: out of memory", pname);
             continue;
         }

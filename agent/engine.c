@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "log.h"
 #include "planner.h"
+#include "rules.h"
 
 static const char *const SEVERITY[] = { "low", "medium", "high", "critical" };
 
@@ -45,7 +46,7 @@ int eng_claims(const plugin_rec *p, const char *type)
     if (!p->desc.plan || !p->desc.issue_types)
         return 0;
     for (const char *const *t = p->desc.issue_types; *t; t++)
-        if (strcmp(*t, type) == 0)
+        if (strcmp(*t, type) == 0 || strcmp(*t, HEALER_RULES_ANY_TYPE) == 0)
             return 1;
     return 0;
 }

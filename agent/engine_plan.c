@@ -253,6 +253,19 @@ static void explain_verdict(engine *e, heal *h, gov_verdict v, size_t first)
     eng_explain_verdict(e, h, gov_verdict_label(v), why);
 }
 
+/* 1 when every plugin asked for this heal's plan claims its type only through "*". */
+static int eng_only_wildcards(engine *e, const heal *h)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        if (!h->asked || !h->asked[i])
+            continue;
+        for (const char *const *t = e->set->v[i].desc.issue_types; t && *t; t++)
+            if (strcmp(*t, h->is->type) == 0)
+                return 0;
+    }
+    return 1;
+}
+
 void eng_decide(engine *e, heal *h)
 {
     eissue *is = h->is;
@@ -268,7 +281,9 @@ void eng_decide(engine *e, heal *h)
         double wait = e->rt->cfg->limits.cooldown_minutes * 60.0;
         is->retry_at_mono = clock_mono() + (wait > 30 ? wait : 30);
         is->state = IS_OPEN;
-        is->reason = "no_action";
+        /* Asked only because it claims "*" (plans.d had no plan for it): as before such a
+         * claimant existed, nobody plans for this type. */
+        is->reason = eng_only_wildcards(e, h) ? "no_planner" : "no_action";
         log_debug("engine", "issue #%llu %s on %s: no plugin proposed an action",
                   (unsigned long long)is->id, is->type, is->target);
         eng_drop_heal(e, h);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rules.h"
+
 static const char *const SEVERITIES[] = {"low", "medium", "high", "critical", NULL};
 /* The governor's verdict labels (gov_verdict_label) plus "hold", as the engine counts them. */
 static const char *const SUPPRESS_REASONS[] = {"paused", "rate_limit", "cooldown", "rollback_limit",
@@ -57,7 +59,7 @@ void metrics_agent_declare(metrics *m, json_t *plugins, json_t *knowledge)
         json_t *t;
         json_array_foreach(json_object_get(p, "issue_types"), k, t) {
             const char *type = json_string_value(t);
-            if (!type)
+            if (!type || strcmp(type, HEALER_RULES_ANY_TYPE) == 0)
                 continue;
             for (const char *const *s = SEVERITIES; *s; s++)
                 metrics_declare(m, METRICS_DETECTED, type, *s);

@@ -85,7 +85,7 @@ int healer_rules_check_descriptor(const healer_plugin *src, healer_plugin *out, 
         return say(why, len, HEALER_E_INVAL, "plan is set but execute is missing; fix: set "
                    "execute");
     for (const char *const *t = d.issue_types; t && *t; t++)
-        if (!healer_rules_valid_name(*t))
+        if (strcmp(*t, HEALER_RULES_ANY_TYPE) != 0 && !healer_rules_valid_name(*t))
             return say(why, len, HEALER_E_INVAL, "claims invalid issue type \"%s\"; fix: use "
                        "[a-z0-9_]", *t);
     if (!(d.interval >= 0) || !isfinite(d.interval))

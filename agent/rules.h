@@ -26,6 +26,10 @@ extern "C" {
 
 /* Plugin, issue type, action, measurement and config key names: [a-z0-9_], 1..63 bytes. */
 int healer_rules_valid_name(const char *s);
+
+/* An issue_types entry that claims every type (sdk/docs/abi.md): the engine sends the plugin
+ * a PLAN_REQ for every issue. */
+#define HEALER_RULES_ANY_TYPE "*"
 /* Prometheus metric and label names: [a-zA-Z_:][a-zA-Z0-9_:]*, 1..63 bytes. */
 int healer_rules_valid_metric_name(const char *s);
 

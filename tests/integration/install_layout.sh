@@ -9,7 +9,9 @@ for f in bin/healerd bin/healctl lib/healerd/plugins/dirwatch.so include/healer/
          include/healer/version.h lib/pkgconfig/healer-sdk.pc etc/healerd/healerd.conf \
          lib/systemd/system/healerd.service share/man/man8/healerd.8 share/man/man8/healctl.8 \
          share/man/man5/healerd.conf.5 etc/logrotate.d/healerd share/healerd/prometheus/healerd-rules.yml share/healerd/grafana/healerd-dashboard.json share/doc/healerd/http-api.md \
-         share/doc/healerd/architecture.md share/doc/healerd/plugins/cpu.md \
+         share/doc/healerd/architecture.md share/doc/healerd/plugins/cpu.md share/doc/healerd/plugins/plans.md \
+         share/doc/healerd/examples/plans.d/web.conf share/doc/healerd/examples/plans.d/spool.conf \
+         share/doc/healerd/examples/plans.d/worker.conf \
          share/doc/healerd/plugins/memory.md share/doc/healerd/plugins/network.md \
          share/doc/healerd/sdk/writing-a-plugin.md share/bash-completion/completions/healctl \
          share/zsh/vendor-completions/_healctl; do

@@ -19,7 +19,7 @@ mkdir -p "$T/state"
 check "the dev config is dry-run" grep -q '^  mode = "dry-run";' "$T/dev.conf"
 check "README step 3: the dev config counts every demo file as old, as the README says" \
   bash -c "sed -n '/^  dirwatch = {/,/^  };/p' '$T/dev.conf' | grep -q '^    max_age_days = 0.0;' && grep -q 'sets to 0' '$SRC/README.md'"
-for p in cpu thermal memory disk nixconfig service network; do
+for p in cpu thermal memory disk nixconfig service network plans; do
   check "the dev config pins $p to dry-run" grep -q "^  $p = { mode = \"dry-run\"; };" "$T/dev.conf"
 done
 
@@ -47,7 +47,7 @@ check "README step 4: the live copy's agent section is live" \
 start_agent "$T/live.conf"
 plugin_mode() { curl -s "$URL/api/v1/plugins" | jq -r --arg n "$1" '.plugins[] | select(.name == $n) | .mode'; }
 check "live: dirwatch is live" [ "$(plugin_mode dirwatch)" = live ]
-for p in cpu thermal memory disk nixconfig service network; do
+for p in cpu thermal memory disk nixconfig service network plans; do
   m=$(plugin_mode "$p")
   [ -z "$m" ] || check "live: $p stays in dry-run" [ "$m" = dry-run ]
 done
