@@ -207,6 +207,74 @@ static double predict_cross(double level, double b, double thr)
     return eta >= 0 ? eta : INFINITY;
 }
 
+/* The Theil-Sen line over rt[0..n) (times relative to the newest point, rt[0] < 0), its
+ * interval and the crossing of threshold, into out (n, t_last, window_s, min_points kept). */
+static int predict_fit_one(const double *rt, const double *v, size_t n, double threshold,
+                           healer_prediction *out, double *scratch, char *msg, size_t len)
+{
+    double buf[HEALER_SERIES_POINTS];
+    size_t np = 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (rt[j] > rt[i])
+                scratch[np++] = (v[j] - v[i]) / (rt[j] - rt[i]);
+    /* np > 0: rt[0] < rt[n - 1] = 0. The median first; the bounds are then selected within the
+     * half on their side of it (the selection left it partitioned). */
+    size_t mid = np / 2;
+    double slope = predict_median(scratch, np);
+    /* Sen's interval: the pairwise slopes of ranks (N -/+ C)/2 around the median, C = z times
+     * the standard deviation of Kendall's S under "no trend" (ties ignored: samples of a
+     * continuous quantity). */
+    double nn = (double)n;
+    double c = PREDICT_Z * sqrt(nn * (nn - 1) * (2 * nn + 5) / 18.0);
+    double lo_r = floor(((double)np - c) / 2), hi_r = ceil(((double)np + c) / 2);
+    size_t lo_k = lo_r < 1 ? 0 : (size_t)lo_r - 1;                        /* 1-based ranks */
+    size_t hi_k = hi_r > (double)np ? np - 1 : (hi_r < 1 ? 0 : (size_t)hi_r - 1);
+    if (lo_k > mid)
+        lo_k = mid;
+    if (hi_k < mid)
+        hi_k = mid;
+    double s_lo = lo_k == mid ? scratch[mid] : predict_select(scratch, mid, lo_k);
+    double s_hi = hi_k == mid ? scratch[mid]
+                              : predict_select(scratch + mid + 1, np - mid - 1, hi_k - mid - 1);
+    out->n = (int)n;
+    out->slope = slope;
+    out->slope_low = s_lo;
+    out->slope_high = s_hi;
+    out->eta_s = out->eta_low_s = out->eta_high_s = INFINITY;
+
+    double level = predict_level(rt, v, n, slope, buf);
+    out->level = level;
+    double mean = 0;
+    for (size_t i = 0; i < n; i++)
+        mean += v[i];
+    mean /= nn;
+    double ss_tot = 0, ss_res = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = v[i] - (level + slope * rt[i]);
+        ss_res += r * r;
+        ss_tot += (v[i] - mean) * (v[i] - mean);
+    }
+    out->r2 = ss_tot > 0 ? fmax(0.0, 1.0 - ss_res / ss_tot) : (ss_res > 0 ? 0 : 1);
+
+    double eta = predict_cross(level, slope, threshold);
+    if (!isfinite(eta)) {
+        snprintf(msg, len, "no trend towards %g: level %g, slope %g/s", threshold, level, slope);
+        return HEALER_E_NOTREND;
+    }
+    /* The bounds: each slope of the interval with its own level (the line pivots about the
+     * median residual, so a steeper slope also moves the level). The steeper end towards the
+     * threshold is the early one. */
+    double e1 = predict_cross(predict_level(rt, v, n, s_lo, buf), s_lo, threshold);
+    double e2 = predict_cross(predict_level(rt, v, n, s_hi, buf), s_hi, threshold);
+    double early = fmin(e1, e2), late = fmax(e1, e2);
+    /* A bound on the far side of zero never crosses: late is +inf then (fmax above). */
+    out->eta_s = eta;
+    out->eta_low_s = fmin(early, eta);
+    out->eta_high_s = fmax(late, eta);
+    return HEALER_OK;
+}
+
 int predict_fit(const double *t, const double *v, size_t n, double threshold,
                 healer_prediction *out, double *scratch, char *msg, size_t len)
 {
@@ -252,60 +320,15 @@ int predict_fit(const double *t, const double *v, size_t n, double threshold,
 
     /* Times relative to the newest point: epoch seconds (1.7e9) squared or multiplied by a slope
      * would lose the precision the differences need. */
-    double rt[HEALER_SERIES_POINTS], buf[HEALER_SERIES_POINTS];
+    double rt[HEALER_SERIES_POINTS];
     for (size_t i = 0; i < n; i++)
         rt[i] = t[i] - last;
-    size_t np = 0;
-    for (size_t i = 0; i + 1 < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            if (rt[j] > rt[i])
-                scratch[np++] = (v[j] - v[i]) / (rt[j] - rt[i]);
-    /* np > 0: t[0] < last */
-    double slope = predict_median(scratch, np);
-    /* Sen's interval: the pairwise slopes of ranks (N -/+ C)/2 around the median, C = z times
-     * the standard deviation of Kendall's S under "no trend" (ties ignored: samples of a
-     * continuous quantity). */
-    double nn = (double)n;
-    double c = PREDICT_Z * sqrt(nn * (nn - 1) * (2 * nn + 5) / 18.0);
-    double lo_r = floor(((double)np - c) / 2), hi_r = ceil(((double)np + c) / 2);
-    size_t lo_k = lo_r < 1 ? 0 : (size_t)lo_r - 1;                        /* 1-based ranks */
-    size_t hi_k = hi_r > (double)np ? np - 1 : (hi_r < 1 ? 0 : (size_t)hi_r - 1);
-    double s_lo = predict_select(scratch, np, lo_k);
-    double s_hi = predict_select(scratch, np, hi_k);
-    out->slope = slope;
-    out->slope_low = s_lo;
-    out->slope_high = s_hi;
-
-    double level = predict_level(rt, v, n, slope, buf);
-    out->level = level;
-    double mean = 0;
-    for (size_t i = 0; i < n; i++)
-        mean += v[i];
-    mean /= nn;
-    double ss_tot = 0, ss_res = 0;
-    for (size_t i = 0; i < n; i++) {
-        double r = v[i] - (level + slope * rt[i]);
-        ss_res += r * r;
-        ss_tot += (v[i] - mean) * (v[i] - mean);
-    }
-    out->r2 = ss_tot > 0 ? fmax(0.0, 1.0 - ss_res / ss_tot) : (ss_res > 0 ? 0 : 1);
-
-    double eta = predict_cross(level, slope, threshold);
-    if (!isfinite(eta)) {
-        snprintf(msg, len, "no trend towards %g: level %g, slope %g/s", threshold, level, slope);
-        return HEALER_E_NOTREND;
-    }
-    /* The bounds: each slope of the interval with its own level (the line pivots about the
-     * median residual, so a steeper slope also moves the level). The steeper end towards the
-     * threshold is the early one. */
-    double e1 = predict_cross(predict_level(rt, v, n, s_lo, buf), s_lo, threshold);
-    double e2 = predict_cross(predict_level(rt, v, n, s_hi, buf), s_hi, threshold);
-    double early = fmin(e1, e2), late = fmax(e1, e2);
-    /* A bound on the far side of zero never crosses: late is +inf then (fmax above). */
-    out->eta_s = eta;
-    out->eta_low_s = fmin(early, eta);
-    out->eta_high_s = fmax(late, eta);
-    return HEALER_OK;
+    /* One line over the whole window. A search over its newest half, quarter, ... (the
+     * straightest wins, as the disk plugin does) was tried: it predicts a ramp after a long flat
+     * stretch sooner, but on flat noisy series the best of several parts is a chance line often
+     * enough to fire several times a day (bench/README.md); a plugin that wants it asks for
+     * shorter windows itself and gates them (the disk plugin, with predict_min_r2). */
+    return predict_fit_one(rt, v, n, threshold, out, scratch, msg, len);
 }
 
 int predict_query(predict_set *s, const char *name, double threshold, healer_prediction *out,
