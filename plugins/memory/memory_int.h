@@ -2,7 +2,8 @@
  * functions one file offers another (memory.c: config and life cycle; memory_sense.c:
  * measuring and publishing; memory_cgroup.c: the watched cgroups, their files and usage events;
  * memory_sample.c: the adaptive emergency sampler; memory_plan.c: plan, execute and verify;
- * memory_kill.c: candidates and the kill loops). */
+ * memory_kill.c: candidates and the kill loops; memory_predict.c: memory_exhaustion_predicted on
+ * the host's prediction service). */
 #ifndef HEALER_PLUGIN_MEMORY_INT_H
 #define HEALER_PLUGIN_MEMORY_INT_H
 
