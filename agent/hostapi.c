@@ -485,6 +485,28 @@ static double host_action_time_left(healer_ctx *ctx)
     return on_thread(ctx) ? plughost_time_left(ctx) : INFINITY;
 }
 
+static int host_series_feed(healer_ctx *ctx, const char *name, double t, double value)
+{
+    if (!allowed(ctx, HEALER_FN_QUERY, "series_feed"))
+        return HEALER_E_DENIED;
+    return plughost_series_feed(ctx, name, t, value);
+}
+
+static int host_series_predict(healer_ctx *ctx, const char *name, double threshold,
+                               healer_prediction *out)
+{
+    if (!allowed(ctx, HEALER_FN_QUERY, "series_predict"))
+        return HEALER_E_DENIED;
+    return plughost_series_predict(ctx, name, threshold, out);
+}
+
+static int host_series_forget(healer_ctx *ctx, const char *name)
+{
+    if (!allowed(ctx, HEALER_FN_QUERY, "series_forget"))
+        return HEALER_E_DENIED;
+    return plughost_series_forget(ctx, name);
+}
+
 static const healer_host host_table = {
     .struct_size = sizeof(healer_host),
     .abi_major = HEALER_ABI_MAJOR,
@@ -520,6 +542,9 @@ static const healer_host host_table = {
     .act_freeze_cgroup = host_act_freeze_cgroup,
     .probe_run = host_probe_run,
     .action_time_left = host_action_time_left,
+    .series_feed = host_series_feed,
+    .series_predict = host_series_predict,
+    .series_forget = host_series_forget,
 };
 
 const healer_host *hostapi_table(void)

@@ -4,6 +4,7 @@
 #include "plughost.h"
 #include "rules.h"
 #include "preview.h"
+#include "predict.h"
 
 #include <errno.h>
 #include <math.h>
@@ -746,6 +747,26 @@ void plughost_finish(plughost *w, int inited)
     free(w->ctx.before_json);
     w->ctx.before_json = NULL;
     plan_builder_clear(&w->plan);
+    predict_set_free(w->ctx.series);
+    w->ctx.series = NULL;
+}
+
+/* Prediction is computed where the plugin runs (its thread, or its child): it reads and changes
+ * nothing but the plugin's own points, so there is nothing for the agent to check or audit. */
+int plughost_series_feed(struct healer_ctx *ctx, const char *name, double t, double value)
+{
+    return predict_feed(&ctx->series, name, t, value, ctx->last_msg, sizeof ctx->last_msg);
+}
+
+int plughost_series_predict(struct healer_ctx *ctx, const char *name, double threshold,
+                            healer_prediction *out)
+{
+    return predict_query(ctx->series, name, threshold, out, ctx->last_msg, sizeof ctx->last_msg);
+}
+
+int plughost_series_forget(struct healer_ctx *ctx, const char *name)
+{
+    return predict_forget(ctx->series, name, ctx->last_msg, sizeof ctx->last_msg);
 }
 
 double plughost_time_left(const struct healer_ctx *ctx)

@@ -70,6 +70,7 @@ struct healer_ctx {
     double deadline_mono;           /* when the engine gives up on this callback (0: none) */
     int preview;                    /* the step is a pending plan's preview: dry-run forced */
     struct preview_sink *preview_sink; /* in the agent: what its actuator calls would touch */
+    struct predict_set *series;     /* the plugin's series (predict.c), made at the first feed */
     char last_msg[HEALER_MSG_MAX];
 };
 
@@ -147,6 +148,12 @@ const char *worker_before_json(struct healer_ctx *ctx);
 int plughost_plan_add_action(healer_plan *plan, const healer_action *a);
 /* host->action_time_left after the caller's thread check: seconds to the callback's deadline. */
 double plughost_time_left(const struct healer_ctx *ctx);
+/* host->series_feed, series_predict, series_forget after the caller's thread check: the same in
+ * both hosts (computed locally in a child, never a host call). */
+int plughost_series_feed(struct healer_ctx *ctx, const char *name, double t, double value);
+int plughost_series_predict(struct healer_ctx *ctx, const char *name, double threshold,
+                            healer_prediction *out);
+int plughost_series_forget(struct healer_ctx *ctx, const char *name);
 /* Frees a plan builder's copies. */
 void plan_builder_clear(plan_builder *pb);
 

@@ -5,6 +5,7 @@ BUILD=${1:-build}
 cd "$(dirname "$0")/.."
 echo "== bus (raw msgpack over ZeroMQ inproc)"; "$BUILD/bench/bench_bus"
 echo "== knowledge base";                         "$BUILD/bench/bench_knowledge"
+echo "== prediction service: lead time, false predictions per day, cost"; BENCH_PREDICT_DAYS=2 "$BUILD/bench/bench_predict"
 echo "== whole pipeline (no-op plugin, dry-run; thread, then child)"; "$BUILD/bench/bench_pipeline" "$BUILD/bench/plugins/noop.so" 90 1000 both
 echo "== host-call round trip (thread vs child)"; bench/hostcall.sh "$BUILD" 20000
 echo "== plugin children's memory (7 built-ins)"; bench/isolation.sh "$BUILD" 8

@@ -189,40 +189,43 @@ static disk_watch *disk_add(disk_state *s, const char *dir)
     return w;
 }
 
-static void disk_push(disk_watch *w, double t, double avail)
+/* The free bytes of w at t into its series on the host's prediction service (named by the
+ * mountpoint). A clock that went back (or another filesystem at the mountpoint) starts it over. */
+static void disk_feed(disk_state *s, disk_watch *w, double t, double avail)
 {
-    w->t[w->head] = t;
-    w->avail[w->head] = avail;
-    w->head = (w->head + 1) % DISK_MAX_SAMPLES;
-    if (w->n < DISK_MAX_SAMPLES)
-        w->n++;
+    int rc = s->h->series_feed(s->ctx, w->dir, t, avail);
+    if (rc == HEALER_E_INVAL && s->h->series_forget(s->ctx, w->dir) == HEALER_OK)
+        rc = s->h->series_feed(s->ctx, w->dir, t, avail);
+    if (rc < 0)
+        s->h->log(s->ctx, HEALER_LOG_DEBUG, "%s: not fed to the prediction service: %s", w->dir,
+                  s->h->last_message(s->ctx));
+    w->fed = rc == HEALER_OK;
 }
 
-/* Fits the samples no older than window_s before now, and the latest half, quarter, ... of them
- * (down to min_samples): the straightest of these lines wins (a longer one unless a shorter one
- * is clearly straighter). Issue 11: a steady fill after a flat period was never predicted, as
- * the fit over the whole window is dominated by the flat part; its latest segment is straight. */
-static int disk_fit_watch(const disk_state *s, const disk_watch *w, double now, disk_fit *f)
+/* Time to full of w: the fit over the samples within window_s, and over its latest half,
+ * quarter, ... (down to min_samples): the straightest of these lines wins (a longer one unless a
+ * shorter one is clearly straighter). Issue 11: a steady fill after a flat period was never
+ * predicted, as the fit over the whole window is dominated by the flat part; its latest segment
+ * is straight. The rc of the chosen fit (HEALER_OK: filling; NOTREND: not), or NODATA. */
+static int disk_predict(const disk_state *s, const disk_watch *w, healer_prediction *best)
 {
-    double t[DISK_MAX_SAMPLES], y[DISK_MAX_SAMPLES];
-    size_t k = 0;
-    for (size_t i = 0; i < w->n; i++) {
-        size_t at = (w->head + DISK_MAX_SAMPLES - w->n + i) % DISK_MAX_SAMPLES;
-        if (w->t[at] < now - s->window_s)
-            continue;
-        t[k] = w->t[at];
-        y[k] = w->avail[at];
-        k++;
+    int best_rc = HEALER_E_NODATA;
+    for (double win = s->window_s; win > 0; win /= 2) {
+        healer_prediction p;
+        memset(&p, 0, sizeof p);
+        p.window_s = win;
+        p.min_points = (int)s->min_samples;
+        int rc = s->h->series_predict(s->ctx, w->dir, 0, &p);
+        if (rc != HEALER_OK && rc != HEALER_E_NOTREND)
+            break;
+        if (best_rc == HEALER_E_NODATA || p.r2 > best->r2 + 0.01) {
+            *best = p;
+            best_rc = rc;
+        }
+        if (p.n < 2 * s->min_samples)
+            break;      /* the next half has too few */
     }
-    if (disk_fit_line(t, y, k, f) != 0)
-        return -1;
-    size_t min = s->min_samples > 2 ? (size_t)s->min_samples : 2;
-    for (size_t m = k / 2; m >= min; m /= 2) {
-        disk_fit g;
-        if (disk_fit_line(t + (k - m), y + (k - m), m, &g) == 0 && g.r2 > f->r2 + 0.01)
-            *f = g;
-    }
-    return 0;
+    return best_rc;
 }
 
 static void disk_metric(disk_state *s, const char *name, const char *help, const char *mount,
@@ -234,7 +237,7 @@ static void disk_metric(disk_state *s, const char *name, const char *help, const
 
 /* ---- detect ------------------------------------------------------------------------------- */
 
-static void disk_check(disk_state *s, disk_watch *w, double now)
+static void disk_check(disk_state *s, disk_watch *w)
 {
     const healer_host *h = s->h;
     const disk_usage *u = &w->last;
@@ -275,24 +278,27 @@ static void disk_check(disk_state *s, disk_watch *w, double now)
             w->low_open = 0;
     }
 
-    disk_fit f;
-    double ttf = -1;
-    int predicted = 0;
-    if (w->n >= (size_t)s->min_samples && disk_fit_watch(s, w, now, &f) == 0 &&
-        f.n >= (size_t)s->min_samples) {
-        ttf = disk_time_to_full(&f, (double)u->avail_bytes);
-        predicted = ttf >= 0 && ttf < s->horizon_s && f.r2 >= s->min_r2;
-    }
+    /* The host's prediction service (Theil-Sen, predict.c): raised when the whole 95% interval
+     * of the time to full is within the horizon and the line is straight (predict_min_r2). */
+    healer_prediction f;
+    memset(&f, 0, sizeof f);
+    int rc = w->fed ? disk_predict(s, w, &f) : HEALER_E_NODATA;
+    double ttf = rc == HEALER_OK ? f.eta_s : -1;
+    int predicted = healer_prediction_fires(rc, &f, s->horizon_s) && f.r2 >= s->min_r2;
     /* +Inf when not filling (or too few samples): an alert on `< 3600` then needs no special
      * case, as it would for a -1 sentinel that reads as "already full". */
     disk_metric(s, "disk_time_to_full_seconds",
                 "Seconds until the filesystem fills at the fitted rate (+Inf: not filling)",
                 w->dir, ttf < 0 ? INFINITY : ttf);
     if (predicted) {
-        snprintf(summary, sizeof summary, "%s fills in %.0f s at %s/s (R^2 %.2f over %zu samples)",
-                 w->dir, ttf, disk_human_bytes((uint64_t)-f.slope, fb, sizeof fb), f.r2, f.n);
+        snprintf(summary, sizeof summary,
+                 "%s fills in %.0f s (%.0f-%.0f s) at %s/s (R^2 %.2f over %d samples)", w->dir,
+                 ttf, f.eta_low_s, f.eta_high_s,
+                 disk_human_bytes((uint64_t)-f.slope, fb, sizeof fb), f.r2, f.n);
         healer_measurement ms[] = {
             {"time_to_full_seconds", ttf},
+            {"time_to_full_low_seconds", f.eta_low_s},
+            {"time_to_full_high_seconds", f.eta_high_s},
             {"fill_rate_bytes_per_second", -f.slope},
             {"fit_r2", f.r2},
             {"samples", (double)f.n},
@@ -367,13 +373,13 @@ static int disk_detect(void *state)
         disk_watch *w = disk_find(s, m->dir);
         if (!w && !(w = disk_add(s, m->dir)))
             continue;
-        if (w->n && w->dev != u.dev)
-            w->n = 0;   /* another filesystem now: its history is not this one's */
+        if (w->fed && w->dev != u.dev)   /* another filesystem now: its history is not this one's */
+            h->series_forget(s->ctx, w->dir);
         w->dev = u.dev;
         w->seen = 1;
         w->last = u;
-        disk_push(w, now, (double)u.avail_bytes);
-        disk_check(s, w, now);
+        disk_feed(s, w, now, (double)u.avail_bytes);
+        disk_check(s, w);
     }
     free(devs);
     free(mv);
@@ -389,6 +395,8 @@ static int disk_detect(void *state)
             h->resolve_issue(s->ctx, DISK_LOW, w->dir);
         if (w->pred_open)
             h->resolve_issue(s->ctx, DISK_PREDICTED, w->dir);
+        if (w->fed)
+            h->series_forget(s->ctx, w->dir);
         free(w);
         s->w[i] = s->w[--s->nw];
     }

@@ -41,19 +41,6 @@ typedef struct disk_usage {
 int disk_usage_of(const char *dir, disk_usage *u);
 extern int (*disk_usage_hook)(const char *dir, disk_usage *u);
 
-/* Least-squares line y = intercept + slope * t over n points (t relative to t[0] to keep
- * precision with epoch seconds). r2 is the coefficient of determination (1 when y is
- * constant). 0, or -1 with fewer than 2 points or all t equal. */
-typedef struct disk_fit {
-    double slope, intercept, r2;
-    size_t n;
-} disk_fit;
-int disk_fit_line(const double *t, const double *y, size_t n, disk_fit *f);
-
-/* Seconds until avail_bytes reaches 0 at the fitted rate (the fit is of available bytes
- * against time, so filling means a negative slope); -1 when it is not filling. */
-double disk_time_to_full(const disk_fit *f, double avail_bytes);
-
 /* Every regular file held open or mapped by some process, as sorted (dev, inode) pairs, read
  * from proc_dir/[pid]/fd and proc_dir/[pid]/maps. */
 typedef struct disk_openset {

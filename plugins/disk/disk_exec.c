@@ -295,8 +295,8 @@ int disk_execute(void *state, const healer_issue *issue, const healer_action *ac
                   "Bytes the disk plugin's cleanups freed", l, 2, (double)e.freed);
         /* The trend before the cleanup says nothing about the one after: fit afresh. */
         disk_watch *w = disk_find(s, mount);
-        if (w)
-            w->n = 0;
+        if (w && w->fed && h->series_forget(s->ctx, w->dir) == HEALER_OK)
+            w->fed = 0;
     }
     return HEALER_OK;
 }

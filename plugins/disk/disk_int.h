@@ -10,7 +10,9 @@
 
 #define DISK_LOW "disk_space_low"
 #define DISK_PREDICTED "disk_full_predicted"
-#define DISK_MAX_SAMPLES 720    /* per mount; a window holding more drops the oldest */
+/* per mount, the host keeps the last HEALER_SERIES_POINTS samples: a window holding more
+ * drops the oldest */
+#define DISK_MAX_SAMPLES HEALER_SERIES_POINTS
 
 #define DISK_A_NIX_GC "nix_gc"
 #define DISK_A_LOGS "remove_old_logs"
@@ -23,8 +25,7 @@ typedef struct disk_watch {
     char dir[DISK_PATH_MAX];
     dev_t dev;
     int seen;                  /* present in this cycle's mounts */
-    double t[DISK_MAX_SAMPLES], avail[DISK_MAX_SAMPLES];
-    size_t head, n;            /* ring: oldest at (head - n) */
+    int fed;                   /* its free bytes are a series of the host's (named dir) */
     int low_open, pred_open;
     disk_usage last;
 } disk_watch;

@@ -115,44 +115,6 @@ int disk_usage_of(const char *dir, disk_usage *u)
     return 0;
 }
 
-int disk_fit_line(const double *t, const double *y, size_t n, disk_fit *f)
-{
-    memset(f, 0, sizeof *f);
-    if (n < 2)
-        return -1;
-    /* Centred sums: epoch seconds squared would lose the digits that matter. */
-    double t0 = t[0], mt = 0, my = 0;
-    for (size_t i = 0; i < n; i++) {
-        mt += t[i] - t0;
-        my += y[i];
-    }
-    mt /= (double)n;
-    my /= (double)n;
-    double sxx = 0, sxy = 0, syy = 0;
-    for (size_t i = 0; i < n; i++) {
-        double dt = t[i] - t0 - mt, dy = y[i] - my;
-        sxx += dt * dt;
-        sxy += dt * dy;
-        syy += dy * dy;
-    }
-    if (!(sxx > 0))
-        return -1;
-    f->n = n;
-    f->slope = sxy / sxx;
-    f->intercept = my - f->slope * (mt + t0);
-    f->r2 = syy > 0 ? (sxy * sxy) / (sxx * syy) : 1.0;
-    return 0;
-}
-
-double disk_time_to_full(const disk_fit *f, double avail_bytes)
-{
-    if (!f || f->n < 2 || !(f->slope < 0) || !isfinite(f->slope))
-        return -1;
-    if (avail_bytes <= 0)
-        return 0;
-    return avail_bytes / -f->slope;
-}
-
 static int disk_cmp_devino(const void *x, const void *y)
 {
     const struct disk_devino *a = x, *b = y;

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const memory_issue_types[] = {MEMORY_HIGH, MEMORY_PRESSURE, MEMORY_SWAP, NULL};
+static const char *const memory_issue_types[] = {MEMORY_HIGH, MEMORY_PRESSURE, MEMORY_SWAP,
+                                                  MEMORY_PREDICTED, NULL};
 
 static const healer_config_key memory_config[] = {
     {"high_percent", HEALER_CFG_DOUBLE, "80", 1, 100,
@@ -39,6 +40,15 @@ static const healer_config_key memory_config[] = {
     {"psi_stall_ms", HEALER_CFG_INT, "0", 0, 10000, "PSI trigger stall; 0 = 10% of the window"},
     {"pressure_percent", HEALER_CFG_DOUBLE, "10", 0, 100,
      "memory_pressure when PSI some avg10 is at least this (polling fallback)"},
+    {"predict", HEALER_CFG_BOOL, "true", 0, 0,
+     "raise memory_exhaustion_predicted when use trends to high_percent within the horizon"},
+    {"predict_horizon_s", HEALER_CFG_DOUBLE, "600", 1, 86400,
+     "memory_exhaustion_predicted when the whole 95% interval of the time to high_percent is "
+     "within this many seconds"},
+    {"predict_sample_s", HEALER_CFG_DOUBLE, "5", 0.1, 3600,
+     "seconds between the samples fed to the prediction (256 are kept: 21 min at 5 s)"},
+    {"predict_window_s", HEALER_CFG_DOUBLE, "0", 0, 86400,
+     "only samples this recent are fitted (0 = all 256 kept)"},
     {"leak_window_s", HEALER_CFG_DOUBLE, "300", 1, 86400, "leak detection window"},
     {"leak_min_samples", HEALER_CFG_INT, "10", 3, MEMORY_LEAK_SAMPLES,
      "samples needed in the window before a leak is judged"},
@@ -165,6 +175,7 @@ static int memory_init(const healer_host *host, healer_ctx *ctx, void **state)
     s->sync_first = host->config_bool(ctx, "sync_first");
     s->sync_timeout = host->config_double(ctx, "sync_timeout_s");
     s->restart_leaking = host->config_bool(ctx, "restart_leaking");
+    memory_predict_config(s);
     s->service_plugin = host->config_string(ctx, "service_plugin");
     s->restart_timeout = host->config_double(ctx, "restart_timeout_s");
     s->kill_system = host->config_bool(ctx, "kill_system");

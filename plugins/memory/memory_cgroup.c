@@ -88,6 +88,7 @@ static void memory_cg_reindex(memory *s)
             for (size_t k = 0; k < s->n_cg; k++)
                 if (s->cg[k] == drop)
                     s->cg[k] = NULL;
+            memory_predict_drop_cg(s, drop);
             memory_cg_free(s, drop);
             dups++;
             continue;
@@ -240,6 +241,7 @@ static void memory_cgroups_rescan(memory *s)
     for (size_t i = 0; i < s->n_cg; i++) {
         memory_cg *c = s->cg[i];
         if (c->from_glob && !c->seen && !c->open_high) {
+            memory_predict_drop_cg(s, c);
             memory_cg_free(s, c);
             dropped++;
             continue;
@@ -518,6 +520,7 @@ static void memory_cg_check(memory *s, memory_cg *c, double now, int sample)
         if (c->open_high && s->h->resolve_issue(s->ctx, MEMORY_HIGH, c->dir) == HEALER_OK)
             c->open_high = 0;
         memory_leak_reset(c);
+        memory_predict_drop_cg(s, c);   /* gone: a cgroup made again starts a new trend */
         c->health_low = 0;
         c->backoff = 1;
         c->sampled_t = 0;
@@ -534,6 +537,7 @@ static void memory_cg_check(memory *s, memory_cg *c, double now, int sample)
     if (sample)
         memory_leak_sample(s, c, now);
     memory_judge(s, c, &lv, -1);
+    memory_predict_cg(s, c, &lv, now);
 }
 
 static void memory_on_cg_event(void *state, int fd, short revents)

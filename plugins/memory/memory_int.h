@@ -2,7 +2,8 @@
  * functions one file offers another (memory.c: config and life cycle; memory_sense.c:
  * measuring and publishing; memory_cgroup.c: the watched cgroups, their files and usage events;
  * memory_sample.c: the adaptive emergency sampler; memory_plan.c: plan, execute and verify;
- * memory_kill.c: candidates and the kill loops). */
+ * memory_kill.c: candidates and the kill loops; memory_predict.c: memory_exhaustion_predicted on
+ * the host's prediction service). */
 #ifndef HEALER_PLUGIN_MEMORY_INT_H
 #define HEALER_PLUGIN_MEMORY_INT_H
 
@@ -20,6 +21,7 @@
 #define MEMORY_HIGH "memory_high"
 #define MEMORY_PRESSURE "memory_pressure"
 #define MEMORY_SWAP "swap_missing"
+#define MEMORY_PREDICTED "memory_exhaustion_predicted"
 
 /* Watched cgroups at most (after expanding globs). The bound is the idle cost: a quiet cgroup
  * is read once per leak sample spacing (15 s by default), two preads of ~3.5 us of CPU each on
@@ -75,6 +77,10 @@ typedef struct memory_cg {
     uint64_t sampled_usage;
     /* v1 usage thresholds (cgroup.event_control) are registered for this limit. */
     uint64_t ev_limit;
+    /* Its used share fed to the host's prediction service (memory_predict.c) at pred_t (0:
+     * not fed); memory_exhaustion_predicted published and not resolved. */
+    double pred_t;
+    int open_pred;
 } memory_cg;
 
 /* A measured level: the whole system, MemAvailable of MemTotal; or a cgroup, limit - usage of limit. */
@@ -158,6 +164,10 @@ typedef struct memory {
     int psi_snap_ok;
     double psi_snap_t;
     uint64_t psi_snap_total;
+    /* memory_exhaustion_predicted (memory_predict.c) */
+    int predict_on, predict_warned, open_pred_sys;
+    double predict_horizon, predict_sample, predict_window;
+    double pred_sys_t;                /* when the system's share was last fed (0: never) */
 } memory;
 
 
@@ -180,6 +190,16 @@ void memory_scan(memory *s, int from_event);
 void memory_psi_setup(memory *s, long long window_ms, long long stall_ms);
 /* Remembers the PSI "some" total now, for verify's stall share. */
 void memory_psi_snapshot(memory *s);
+
+/* ---- memory_predict.c ---- */
+void memory_predict_config(memory *s);
+/* Feed the used share (at most every predict_sample_s) and publish or resolve the prediction. */
+void memory_predict_system(memory *s, const memory_level *lv, double now);
+void memory_predict_cg(memory *s, memory_cg *c, const memory_level *lv, double now);
+/* A cgroup no longer watched or gone: its issue resolved, its series forgotten. */
+void memory_predict_drop_cg(memory *s, memory_cg *c);
+void memory_plan_predicted(memory *s, const healer_issue *issue, healer_plan *plan);
+int memory_verify_predicted(memory *s, const healer_issue *issue, healer_verdict *v);
 
 /* ---- memory_cgroup.c ---- */
 /* Reads the `cgroups` entries (directories and globs) and sets up the event buckets;

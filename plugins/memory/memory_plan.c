@@ -113,6 +113,8 @@ int memory_plan(void *state, const healer_issue *issue, healer_plan *plan)
         if (*target)
             return HEALER_OK;
         memory_plan_memory(s, issue, plan, NULL, 1);
+    } else if (strcmp(issue->type, MEMORY_PREDICTED) == 0) {
+        memory_plan_predicted(s, issue, plan);
     } else if (strcmp(issue->type, MEMORY_SWAP) == 0) {
         if (!*target || target[0] != '/')
             return HEALER_OK;
@@ -366,6 +368,8 @@ int memory_verify(void *state, const healer_issue *issue, const healer_action *a
     memory *s = state;
     const healer_host *h = s->h;
     const char *target = issue->target ? issue->target : "";
+    if (strcmp(issue->type, MEMORY_PREDICTED) == 0)
+        return memory_verify_predicted(s, issue, v);
     if (strcmp(issue->type, MEMORY_SWAP) == 0) {
         char buf[16384], real[PATH_MAX];
         if (memory_read_proc(s, "swaps", buf, sizeof buf) < 0) {

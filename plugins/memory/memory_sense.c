@@ -352,6 +352,8 @@ void memory_scan(memory *s, int from_event)
         if (have_sys) {
             memory_judge(s, NULL, &sys, have_psi ? psi.some_avg10 : -1);
             memory_sampler_note(s, &sys);
+            if (!from_event)
+                memory_predict_system(s, &sys, now);
         }
         memory_judge_pressure(s, &psi, have_psi, have_sys ? &sys : NULL);
     }

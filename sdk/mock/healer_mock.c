@@ -187,6 +187,7 @@ healer_mock *healer_mock_new(const char *proc_root, const char *sys_root)
     h->abi_minor = HEALER_ABI_MINOR;
     hmock_host_fill(h);
     hmock_act_fill(h);
+    hmock_predict_fill(h);
     return m;
 }
 
@@ -231,6 +232,7 @@ void healer_mock_free(healer_mock *m)
     }
     free(m->cfg);
     free(m->run_output);
+    hmock_predict_free(m);
     free(m->proc_root);
     free(m->sys_root);
     if (m->dl)

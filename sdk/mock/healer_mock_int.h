@@ -131,6 +131,7 @@ struct healer_mock {
 
     char last_message[HEALER_MSG_MAX];
     char last_error[HEALER_MSG_MAX];
+    struct predict_set *series;     /* the plugin's series (agent/predict.c) */
 };
 
 extern const char *const hmock_cb_names[];
@@ -148,6 +149,10 @@ healer_mock *hmock_ctx_mock(healer_ctx *ctx);
 int hmock_allowed_fn(healer_mock *m, healer_rules_fn fn, const char *fname);
 int hmock_on_worker(healer_mock *m, const char *fn);
 int hmock_checked(healer_mock *m, int rc, const char *why);
+
+/* healer_mock_predict.c: the prediction service's table entries; its series freed */
+void hmock_predict_fill(healer_host *h);
+void hmock_predict_free(healer_mock *m);
 
 /* healer_mock_host.c: config, processes, paths, records' free functions, the host table */
 void hmock_cfg_val_free(cfg_val *v);

@@ -20,7 +20,7 @@ expect_refused() { # file-stem, substring of the reason
 }
 expect_refused major2 "built for plugin ABI major 2"
 expect_refused major_mismatch "descriptor says ABI major 2"
-expect_refused newer_minor "needs ABI 1.3, this agent has 1.2; fix: upgrade healerd"
+expect_refused newer_minor "needs ABI 1.4, this agent has 1.3; fix: upgrade healerd"
 expect_refused small_descriptor "descriptor too small"
 expect_refused no_init "required callback init is missing"
 expect_refused no_destroy "required callback destroy is missing"

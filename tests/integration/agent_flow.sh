@@ -23,7 +23,7 @@ fill() { # two old files (to go) and one new file (to stay), 2.5 MB over a 1 MB 
 DW="dirwatch = { directory = \"$W\"; paths_allow = [\"$W\"]; max_bytes = 1000000; max_age_days = 7.0; };"
 
 # --- command line ---
-check "--version" [ "$("$HEALERD" --version)" = "healerd 0.1.0 (plugin ABI 1.2)" ]
+check "--version" [ "$("$HEALERD" --version)" = "healerd 0.1.0 (plugin ABI 1.3)" ]
 set +e
 "$HEALERD" --bogus >/dev/null 2>&1; check "bad option exits 2" [ $? = 2 ]
 printf 'agent = { interval = -1.0; nonsense = 3; };\n' >"$T/bad.conf"

@@ -17,7 +17,7 @@ for f in bin/healerd bin/healctl lib/healerd/plugins/dirwatch.so include/healer/
          share/zsh/vendor-completions/_healctl; do
   check "installed $f" [ -e "$P/$f" ]
 done
-check "installed healerd runs" [ "$("$P/bin/healerd" --version)" = "healerd 0.1.0 (plugin ABI 1.2)" ]
+check "installed healerd runs" [ "$("$P/bin/healerd" --version)" = "healerd 0.1.0 (plugin ABI 1.3)" ]
 # Its plugin_dir (/usr/lib/healerd/plugins) may not exist here; the file itself must be clean.
 "$P/bin/healerd" -c "$P/etc/healerd/healerd.conf" --check-config >"$T/cc.out" 2>&1 || true
 check "installed default config has no FILE:LINE problem" [ "$(grep -c "^$P/etc/healerd/healerd.conf:[0-9]*:" "$T/cc.out")" = 0 ]

@@ -276,42 +276,6 @@ static void test_parse_mount_line(void **state)
     assert_int_equal(disk_parse_mount_line(l5, &m), -1);
 }
 
-static void test_fit_line(void **state)
-{
-    (void)state;
-    double t[10], y[10];
-    for (int i = 0; i < 10; i++) {
-        t[i] = 1.7e9 + 5.0 * i;            /* epoch seconds: precision must survive */
-        y[i] = 1e9 - 1e6 * 5.0 * i;         /* 1 MB/s consumed */
-    }
-    disk_fit f;
-    assert_int_equal(disk_fit_line(t, y, 10, &f), 0);
-    assert_true(fabs(f.slope + 1e6) < 1e-3);
-    assert_true(fabs(f.r2 - 1.0) < 1e-9);
-    /* 100 MB free at 1 MB/s: 100 s */
-    assert_true(fabs(disk_time_to_full(&f, 1e8) - 100.0) < 1e-6);
-    /* growing free space: never full */
-    for (int i = 0; i < 10; i++)
-        y[i] = 1e9 + 1e3 * i;
-    assert_int_equal(disk_fit_line(t, y, 10, &f), 0);
-    assert_true(disk_time_to_full(&f, 1e8) < 0);
-    /* flat: slope 0, not filling */
-    for (int i = 0; i < 10; i++)
-        y[i] = 5e8;
-    assert_int_equal(disk_fit_line(t, y, 10, &f), 0);
-    assert_true(f.slope == 0);
-    assert_true(disk_time_to_full(&f, 1e8) < 0);
-    /* zig-zag noise around a flat line: poor R^2 */
-    for (int i = 0; i < 10; i++)
-        y[i] = 5e8 + ((i % 2) ? 1e7 : -1e7) - 1e4 * i;
-    assert_int_equal(disk_fit_line(t, y, 10, &f), 0);
-    assert_true(f.r2 < 0.1);
-    /* degenerate input */
-    assert_int_equal(disk_fit_line(t, y, 1, &f), -1);
-    double same[3] = {5, 5, 5};
-    assert_int_equal(disk_fit_line(same, y, 3, &f), -1);
-}
-
 static void test_is_rotated(void **state)
 {
     (void)state;
@@ -891,7 +855,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_mount_line),
-        cmocka_unit_test(test_fit_line),
         cmocka_unit_test(test_is_rotated),
         cmocka_unit_test_setup_teardown(test_detect_which_mounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detect_include_exclude, setup, teardown),

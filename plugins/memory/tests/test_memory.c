@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <math.h>
 #include <poll.h>
 
 #include <healer/mock.h>
@@ -868,6 +869,104 @@ static void test_swap_missing(void **state)
 }
 
 
+/* ---- memory_exhaustion_predicted (the host's prediction service) ---- */
+
+static unsigned long avail_for(double used_pct)
+{
+    return (unsigned long)(1000000 * (100 - used_pct) / 100);
+}
+
+static void test_exhaustion_predicted_system(void **state)
+{
+    healer_mock *m = *state;
+    char swapfile[PATH_MAX + 16];
+    snprintf(swapfile, sizeof swapfile, "%s/swap.img", root);
+    put(root, "swap.img", "x");
+    const char *sw[] = {swapfile};
+    healer_mock_set_list(m, "swap", sw, 1);
+    healer_mock_set_double(m, "predict_window_s", 60);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    /* flat and noisy (+-5 points) with one spike to 79 %: never predicted */
+    for (int i = 0; i < 40; i++) {
+        double used = i == 30 ? 79 : 40 + ((i % 2) ? 5 : -5) + (i % 3);
+        meminfo(1000000, avail_for(used));
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        healer_mock_advance(m, 5);
+    }
+    assert_null(healer_mock_last_issue(m, "memory_exhaustion_predicted"));
+    /* a steady climb of 0.1 point/s from 40 %: predicted once the window holds the ramp, with
+     * the ETA to high_percent (80) within the horizon (600 s) and the interval around it */
+    healer_mock_advance(m, 120);   /* the flat points leave the 60 s window */
+    const healer_issue *is = NULL;
+    int fired_at = -1;
+    for (int i = 0; i < 20 && !is; i++) {
+        meminfo(1000000, avail_for(40 + 0.5 * i));
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        is = healer_mock_last_issue(m, "memory_exhaustion_predicted");
+        fired_at = i;
+        healer_mock_advance(m, 5);
+    }
+    assert_non_null(is);
+    assert_int_equal(fired_at, 7);     /* the 8th sample: HEALER_SERIES_MIN_POINTS */
+    assert_string_equal(is->target, "");
+    assert_true(fabs(meas(is, "time_to_high_seconds") - (80 - 43.5) / 0.1) < 2);
+    assert_true(meas(is, "time_to_high_low_seconds") <= meas(is, "time_to_high_seconds"));
+    assert_true(meas(is, "time_to_high_high_seconds") <= 600);
+    assert_true(fabs(meas(is, "used_percent_per_second") - 0.1) < 1e-3);
+    assert_null(healer_mock_last_issue(m, "memory_high"));
+    /* the plan: the configured swap only; no cache drop, no kill */
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 1);
+    const healer_action *a = action_named(m, "swapon");
+    assert_non_null(a);
+    assert_int_equal(a->flags & HEALER_ACTION_RISKY, 0);
+    /* not healed while the trend goes on; healed and resolved once it is flat */
+    healer_verdict v;
+    assert_int_equal(healer_mock_verify(m, is, a, &v), HEALER_OK);
+    assert_false(v.healed);
+    for (int i = 0; i < 14; i++) {
+        meminfo(1000000, avail_for(44));
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        healer_mock_advance(m, 5);
+    }
+    assert_int_equal(healer_mock_verify(m, is, a, &v), HEALER_OK);
+    assert_true(v.healed);
+    int resolved = 0;
+    for (size_t i = 0; i < healer_mock_resolved_count(m); i++)
+        resolved |= strcmp(healer_mock_resolved_at(m, i)->type, "memory_exhaustion_predicted") == 0;
+    assert_true(resolved);
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
+static void test_exhaustion_predicted_cgroup_restart_needs_confirmation(void **state)
+{
+    healer_mock *m = *state;
+    const char *cgs[] = {"memory/app.service"};
+    healer_mock_set_list(m, "cgroups", cgs, 1);
+    healer_mock_set_bool(m, "watch_system", 0);
+    healer_mock_set_double(m, "leak_window_s", 20);
+    healer_mock_set_int(m, "leak_min_samples", 5);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    /* 256 MiB limit, 4 MiB more every 5 s from 100 MiB */
+    const healer_issue *is = NULL;
+    for (int i = 0; i < 12 && !is; i++) {
+        cgroup((100ULL << 20) + ((unsigned long long)i << 22), "268435456\n", "4343\n");
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        is = healer_mock_last_issue(m, "memory_exhaustion_predicted");
+        healer_mock_advance(m, 5);
+    }
+    assert_non_null(is);
+    assert_string_equal(is->target, cgdir);
+    assert_int_equal(is->severity, HEALER_SEV_HIGH);   /* ~100 s away, under a quarter of 600 */
+    assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(m), 1);
+    const healer_action *a = action_named(m, "restart_service");
+    assert_non_null(a);
+    assert_true(a->flags & HEALER_ACTION_STOPS);       /* risky: a person confirms it */
+    assert_string_equal(a->target, "app.service");
+    assert_int_equal(healer_mock_violations(m), 0);
+}
+
 /* ---- ABI 1.1: no sleeping in verify; a cgroup's issue acts on the cgroup only ---- */
 
 static void test_drop_caches_verify_by_timer_and_futile_not_replanned(void **state)
@@ -1067,6 +1166,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cgroup_vanishing_mid_read_and_glob_rescan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pressure_polling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhaustion_predicted_system, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhaustion_predicted_cgroup_restart_needs_confirmation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drop_caches_verify_by_timer_and_futile_not_replanned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cgroup_issue_never_plans_system_wide_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_loop_counts_an_unreaped_victim, setup, teardown),

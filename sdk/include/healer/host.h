@@ -49,6 +49,45 @@ typedef void (*healer_fd_cb)(void *state, int fd, short revents);
 /* Kinds of metric a plugin may register (rendered with the agent's namespace prefix). */
 typedef enum healer_metric_kind { HEALER_METRIC_COUNTER = 0, HEALER_METRIC_GAUGE = 1 } healer_metric_kind;
 
+/* ---- Prediction (ABI 1.3): series_feed, series_predict, series_forget ------------------
+ * The host keeps, per plugin, up to HEALER_SERIES_MAX named series of the last
+ * HEALER_SERIES_POINTS (t, value) points each (a ring: the oldest point goes), and answers
+ * "when does this series cross that threshold?" with a robust trend (Theil-Sen: the median of
+ * the slopes between every pair of points) and Sen's 95% interval for it. One outlier moves
+ * neither the slope nor the level, and a flat noisy series gets an interval that reaches
+ * +infinity, so it does not fire. sdk/docs/writing-a-plugin.md shows the use. */
+#define HEALER_SERIES_POINTS 256     /* points kept per series */
+#define HEALER_SERIES_MAX 128        /* series per plugin */
+#define HEALER_SERIES_MIN_POINTS 8   /* fewest points by default (min_points = 0) */
+
+/* The answer of series_predict. Zero it, set the two inputs if you need them, pass it: the host
+ * fills the rest. Times are seconds; slopes are the series' units per second. */
+typedef struct healer_prediction {
+    /* out: seconds from the newest point until the fitted line crosses the threshold (0 when
+     * it is at it), and the 95% interval of that time: eta_low_s from the steepest slope of
+     * the interval, eta_high_s from the shallowest (+INFINITY when the shallowest slope is flat
+     * or points away: the data cannot rule out "never"). eta_low_s <= eta_s <= eta_high_s.
+     * +INFINITY all three when the rc is HEALER_E_NOTREND. */
+    double eta_s, eta_low_s, eta_high_s;
+    double slope;                /* out: Theil-Sen slope (median of the pairwise slopes) */
+    double slope_low, slope_high; /* out: Sen's 95% confidence interval of the slope */
+    double level;                /* out: the fitted line at the newest point's time */
+    double r2;                   /* out: share of the variance the line explains (0..1) */
+    double t_last;               /* out: time of the newest point used */
+    int n;                       /* out: points used */
+    /* in: only points no older than this before the newest one (0 = every point kept) */
+    double window_s;
+    /* in: fewest points to predict from (0 = HEALER_SERIES_MIN_POINTS; 3..HEALER_SERIES_POINTS) */
+    int min_points;
+} healer_prediction;
+
+/* 1 when a prediction should raise an issue: series_predict returned HEALER_OK and the whole
+ * interval is within horizon_s, so the slowest trend the data allows still crosses in time. */
+static inline int healer_prediction_fires(int rc, const healer_prediction *p, double horizon_s)
+{
+    return rc == 0 && p && p->eta_high_s <= horizon_s;
+}
+
 typedef struct healer_host {
     /* sizeof(healer_host) as the agent was built. A plugin built for a later minor must check
      * `offsetof(healer_host, fn) < host->struct_size` before calling a function it added. */
@@ -214,6 +253,33 @@ typedef struct healer_host {
      * outlast it is recorded as timed out, and the engine moves on without it. Outside such a
      * callback: +infinity. Plugin's worker thread only. */
     double (*action_time_left)(healer_ctx *ctx);
+
+    /* ---- ABI 1.3: prediction -------------------------------------------------------------
+     * Check `offsetof(healer_host, series_feed) < host->struct_size` before calling when the
+     * plugin also supports older hosts (abi_minor below 3).
+     * Each plugin's series are its own (kept per ctx, freed after destroy()). The plugin's worker
+     * thread only, from any callback. Pure computation on the plugin's own points: nothing is
+     * changed, nothing audited, and a process plugin's child computes it locally (no round trip
+     * to the agent). The names are borrowed for the call (copied when kept). */
+
+    /* Appends (t, value) to the series name (1..HEALER_TARGET_MAX-1 bytes), made on first use.
+     * t is the plugin's clock (use now()); it must not go backwards within a series. The ring
+     * keeps the last HEALER_SERIES_POINTS points. HEALER_E_INVAL for a bad name, a non-finite t
+     * or value, or t before the series' newest point; HEALER_E_FULL when HEALER_SERIES_MAX
+     * series exist already (series_forget one). The reason is in last_message(). */
+    int (*series_feed)(healer_ctx *ctx, const char *name, double t, double value);
+
+    /* Fits the series name (its points within out->window_s of the newest) and says when the
+     * line crosses threshold, in out (see healer_prediction). HEALER_OK with a finite eta_s;
+     * HEALER_E_NOTREND (slope, level, r2, n still filled) when it is flat or moving away;
+     * HEALER_E_NODATA when fewer than min_points points (or no time between them);
+     * HEALER_E_NOTFOUND for a series never fed; HEALER_E_INVAL for bad arguments. */
+    int (*series_predict)(healer_ctx *ctx, const char *name, double threshold,
+                          healer_prediction *out);
+
+    /* Drops the series name and its points (a watched thing that went away). HEALER_OK, or
+     * HEALER_E_NOTFOUND. */
+    int (*series_forget)(healer_ctx *ctx, const char *name);
 } healer_host;
 
 #ifdef __cplusplus

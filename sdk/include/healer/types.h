@@ -26,7 +26,10 @@ typedef enum healer_rc {
     HEALER_E_DENIED = -7,      /* not allowed from this callback or thread */
     HEALER_E_NOTFOUND = -8,    /* no such plugin, key, file or cgroup */
     HEALER_E_FULL = -9,        /* a bounded queue was full; the message was dropped and counted */
-    HEALER_E_NOMEM = -10
+    HEALER_E_NOMEM = -10,
+    /* ABI 1.3 (series_predict): */
+    HEALER_E_NODATA = -11,     /* too few points (or no time between them) to predict from */
+    HEALER_E_NOTREND = -12     /* no trend towards the threshold: flat, or moving away from it */
 } healer_rc;
 
 /* Text for a return code; static storage, never NULL. Inline: plugins link nothing of the
@@ -46,6 +49,8 @@ static inline const char *healer_rc_str(int rc)
     case HEALER_E_NOTFOUND: return "not found";
     case HEALER_E_FULL: return "queue full";
     case HEALER_E_NOMEM: return "out of memory";
+    case HEALER_E_NODATA: return "not enough data";
+    case HEALER_E_NOTREND: return "no trend towards the threshold";
     default: return "unknown error";
     }
 }

@@ -5,7 +5,7 @@
 #define HEALER_VERSION_H
 
 #define HEALER_ABI_MAJOR 1
-#define HEALER_ABI_MINOR 2
+#define HEALER_ABI_MINOR 3
 
 /* The one symbol a plugin exports. A host of major N looks up only
  * healer_plugin_entry_vN, so a plugin built for another major is never half-loaded. */

@@ -37,6 +37,7 @@ typedef enum step {
     DO_WRITE_ETC,       /* act_write_file(/etc/passwd) */
     DO_METRIC_FLIP,     /* a counter, then the same name as a gauge */
     DO_BAD_HEALTH,
+    DO_SERIES,          /* series_feed(now, 2 * elapsed), then series_predict(threshold 100) */
 } step;
 
 typedef struct probe {
@@ -51,6 +52,7 @@ typedef struct probe {
     int fd_fired;
     healer_reply reply;
     double now_seen;
+    healer_prediction pred;
 } probe;
 
 static probe P;   /* one per test; reset in setup */
@@ -104,6 +106,15 @@ static void do_step(void)
             P.rc = h->metric(P.ctx, HEALER_METRIC_GAUGE, "probe_total", "help", NULL, 0, 1);
         break;
     case DO_BAD_HEALTH: P.rc = h->report_health(P.ctx, "x", 101); break;
+    case DO_SERIES: {
+        double tn = h->now(P.ctx);
+        P.rc = h->series_feed(P.ctx, "ramp", tn, 2 * (tn - P.now_seen));
+        if (P.rc == HEALER_OK) {
+            memset(&P.pred, 0, sizeof P.pred);
+            P.rc = h->series_predict(P.ctx, "ramp", 100, &P.pred);
+        }
+        break;
+    }
     }
 }
 
@@ -334,6 +345,35 @@ static void test_other_thread_refused(void **state)
     assert_string_equal(is->type, "probe_issue");
     assert_string_equal(is->plugin, "probe");
     assert_int_equal(is->id, 1);
+}
+
+/* ABI 1.3: the prediction service on the mock clock, the agent's own predict.c; the table's
+ * size covers it; outside a callback it is refused like every ctx call. */
+static void test_series_on_the_mock_clock(void **state)
+{
+    healer_mock *m = *state;
+    healer_mock_set_time(m, 1.7e9);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    const healer_host *h = healer_mock_host(m);
+    assert_true(offsetof(healer_host, series_forget) < h->struct_size);
+    assert_int_equal(h->abi_minor, 3);
+    P.what = DO_SERIES;
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        assert_int_equal(P.rc, HEALER_E_NODATA);           /* fewer than 8 points */
+        healer_mock_advance(m, 5);
+    }
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);      /* 8th point: 70 at t0 + 35 */
+    assert_int_equal(P.rc, HEALER_OK);
+    assert_float_equal(P.pred.slope, 2, 1e-9);
+    assert_float_equal(P.pred.eta_s, 15, 1e-6);
+    assert_float_equal(P.pred.eta_high_s, 15, 1e-6);
+    assert_int_equal(P.pred.n, 8);
+    healer_prediction p;
+    memset(&p, 0, sizeof p);
+    assert_int_equal(h->series_predict(healer_mock_ctx(m), "ramp", 100, &p), HEALER_E_DENIED);
+    assert_int_equal(h->series_feed(healer_mock_ctx(m), "ramp", 1.8e9, 1), HEALER_E_DENIED);
+    assert_int_equal(healer_mock_violations(m), 2);
 }
 
 static void test_outside_callback_refused(void **state)
@@ -784,6 +824,7 @@ int main(void)
         T(test_plan_add_action_only_in_plan),
         T(test_other_thread_refused),
         T(test_outside_callback_refused),
+        T(test_series_on_the_mock_clock),
         T(test_config_values_and_schema),
         cmocka_unit_test(test_config_defaults_and_set_values),
         cmocka_unit_test(test_bad_schema_refused),

@@ -1,0 +1,36 @@
+/* predict.h — prediction as a host service: one plugin's named series (bounded rings) and the
+ * robust time-to-threshold estimator behind host->series_feed/series_predict/series_forget.
+ * Pure (libc and libm): compiled into the agent, healerd-plugin and the mock host alike. */
+#ifndef HEALER_PREDICT_H
+#define HEALER_PREDICT_H
+
+#include <stddef.h>
+
+#include <healer/host.h>
+
+/* The confidence level of the slope interval: z of a two-sided 95% interval. */
+#define PREDICT_Z 1.959964
+
+typedef struct predict_set predict_set;
+
+/* An empty set (no memory for points until the first feed). NULL when out of memory. */
+predict_set *predict_set_new(void);
+void predict_set_free(predict_set *s);
+
+/* host->series_feed, series_predict, series_forget on one plugin's set; the reason of a refusal
+ * in msg. The set is made on first feed when *s is NULL. */
+int predict_feed(predict_set **s, const char *name, double t, double value, char *msg,
+                 size_t len);
+int predict_query(predict_set *s, const char *name, double threshold, healer_prediction *out,
+                  char *msg, size_t len);
+int predict_forget(predict_set *s, const char *name, char *msg, size_t len);
+/* Series held now (tests). */
+size_t predict_count(const predict_set *s);
+
+/* The estimator on plain arrays, t non-decreasing (tests and the benchmark call it directly):
+ * as series_predict, with out->window_s and out->min_points read. scratch holds at least
+ * n*(n-1)/2 doubles (the pairwise slopes). */
+int predict_fit(const double *t, const double *v, size_t n, double threshold,
+                healer_prediction *out, double *scratch, char *msg, size_t len);
+
+#endif
