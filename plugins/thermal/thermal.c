@@ -54,9 +54,9 @@ static const healer_config_key thermal_config[] = {
     {"predict_horizon_seconds", HEALER_CFG_DOUBLE, "120", 0, 86400,
      "temperature_rise_predicted when the whole 95% interval of a sensor's time to "
      "high_celsius is within this (0 = no prediction)"},
-    {"predict_window_seconds", HEALER_CFG_DOUBLE, "60", 4, 86400,
+    {"predict_window_seconds", HEALER_CFG_DOUBLE, "120", 4, 86400,
      "the trend is fitted over the samples this recent (the host keeps the last 256)"},
-    {"predict_min_r2", HEALER_CFG_DOUBLE, "0.5", 0, 1,
+    {"predict_min_r2", HEALER_CFG_DOUBLE, "0.9", 0, 1,
      "and only when the fitted line explains at least this share of the variance"},
     {NULL, 0, NULL, 0, 0, NULL}
 };
