@@ -435,6 +435,14 @@ static int service_plan(void *state, const healer_issue *is, healer_plan *plan)
     const char *unit = is->target;
     if (!service_unit_name_ok(unit) || service_protected(s, unit))
         return HEALER_OK;
+    if (strcmp(is->type, SERVICE_PREDICTED) == 0) {
+        /* For people, like service_degraded: a restart is a start that counts toward the very
+         * limit, reset-failed would reset systemd's counter (hiding the loop it guards
+         * against), a mask or an alternative is too much for a forecast. Once the limit is hit,
+         * service_flapping's ladder takes over. */
+        s->h->log(s->ctx, HEALER_LOG_INFO, "%s: start limit forecast; notifying only", unit);
+        return HEALER_OK;
+    }
     service_try_connect(s);
     service_facts f;
     memset(&f, 0, sizeof f);
@@ -450,14 +458,6 @@ static int service_plan(void *state, const healer_issue *is, healer_plan *plan)
                        strcmp(inf.restart, "always") == 0 || strcmp(inf.restart, "on-failure") == 0);
     f.clean = service_list_has(s->clean_units, s->n_clean, unit);
     char d[HEALER_MSG_MAX];
-    if (strcmp(is->type, SERVICE_PREDICTED) == 0) {
-        /* For people, like service_degraded: a restart is a start that counts toward the very
-         * limit, reset-failed would reset systemd's counter (hiding the loop it guards
-         * against), a mask or an alternative is too much for a forecast. Once the limit is hit,
-         * service_flapping's ladder takes over. */
-        s->h->log(s->ctx, HEALER_LOG_INFO, "%s: start limit forecast; notifying only", unit);
-        return HEALER_OK;
-    }
     if (strcmp(is->type, "service_degraded") == 0) {
         /* systemd's start job is running: a restart would only cancel it. */
         s->h->log(s->ctx, HEALER_LOG_INFO, "%s is slow to start: waiting for systemd's job", unit);

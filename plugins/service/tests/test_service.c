@@ -464,6 +464,7 @@ static double restart_loop(healer_mock *m, double every, double jitter, double s
                 size_t before = healer_mock_action_count(m);
                 assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
                 assert_int_equal(healer_mock_action_count(m), before);
+                assert_true(healer_mock_log_find(m, HEALER_LOG_INFO, "notifying only") >= 0);
             }
         }
         open = is != NULL;
