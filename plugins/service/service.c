@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 
 static const char *const service_issue_types[] = {"service_failed", "service_flapping",
                                                   "service_degraded", "service_dependency_down",
-                                                  NULL};
+                                                  SERVICE_PREDICTED, NULL};
 
 static const healer_config_key service_config[] = {
     {"bus_address", HEALER_CFG_STRING, NULL, 0, 0,
@@ -52,6 +53,13 @@ static const healer_config_key service_config[] = {
     {"auto_mask", HEALER_CFG_BOOL, "false", 0, 0,
      "mask a flapping unit without confirmation (default: ask)"},
     {"busctl", HEALER_CFG_STRING, "busctl", 0, 0, "the busctl binary"},
+    {"predict_horizon_s", HEALER_CFG_DOUBLE, "300", 0, 86400,
+     "service_start_limit_predicted when the whole 95% interval of the time until a unit's "
+     "failures reach its StartLimitBurst is within this (0 = no prediction)"},
+    {"default_start_limit_interval_s", HEALER_CFG_DOUBLE, "10", 0, 86400,
+     "StartLimitIntervalSec of a unit whose own cannot be read (systemd's default)"},
+    {"default_start_limit_burst", HEALER_CFG_INT, "5", 1, 100000,
+     "StartLimitBurst of a unit whose own cannot be read (systemd's default)"},
     {NULL, 0, NULL, 0, 0, NULL}};
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -427,6 +435,14 @@ static int service_plan(void *state, const healer_issue *is, healer_plan *plan)
     const char *unit = is->target;
     if (!service_unit_name_ok(unit) || service_protected(s, unit))
         return HEALER_OK;
+    if (strcmp(is->type, SERVICE_PREDICTED) == 0) {
+        /* For people, like service_degraded: a restart is a start that counts toward the very
+         * limit, reset-failed would reset systemd's counter (hiding the loop it guards
+         * against), a mask or an alternative is too much for a forecast. Once the limit is hit,
+         * service_flapping's ladder takes over. */
+        s->h->log(s->ctx, HEALER_LOG_INFO, "%s: start limit forecast; notifying only", unit);
+        return HEALER_OK;
+    }
     service_try_connect(s);
     service_facts f;
     memset(&f, 0, sizeof f);
@@ -812,6 +828,15 @@ static int service_init(const healer_host *h, healer_ctx *ctx, void **state)
     s->command_timeout_s = h->config_double(ctx, "command_timeout_s");
     s->rescan_s = h->config_double(ctx, "rescan_s");
     s->auto_mask = h->config_bool(ctx, "auto_mask");
+    s->predict_horizon_s = h->config_double(ctx, "predict_horizon_s");
+    s->default_limit_interval_s = h->config_double(ctx, "default_start_limit_interval_s");
+    s->default_limit_burst = h->config_int(ctx, "default_start_limit_burst");
+    if (s->predict_horizon_s > 0 && (h->abi_minor < 3 ||
+                                     offsetof(healer_host, series_forget) >= h->struct_size)) {
+        h->log(ctx, HEALER_LOG_INFO, "host without the prediction service (ABI 1.%u): no %s",
+               (unsigned)h->abi_minor, SERVICE_PREDICTED);
+        s->predict_horizon_s = 0;
+    }
     for (size_t i = 0; i < s->n_units; i++)
         if (!service_unit_name_ok(s->units[i]))
             h->log(ctx, HEALER_LOG_WARN, "units: \"%s\" is not a unit name", s->units[i]);

@@ -1,6 +1,7 @@
 /* plugins/service/service.h — the service plugin's state shared by service.c (plan, execute,
  * requests, init), service_detect.c (which issues hold: failed, flapping, systemd's own
- * restarts and counters), service_verify.c ("stays healed" by timers), service_bus.c (sd-bus:
+ * restarts and counters), service_predict.c (a start limit about to be hit, on the host's
+ * prediction service), service_verify.c ("stays healed" by timers), service_bus.c (sd-bus:
  * reads and the signal subscription) and service_util.c (pure logic: windows, maps, argv). */
 #ifndef HEALER_SERVICE_H
 #define HEALER_SERVICE_H
@@ -66,6 +67,13 @@ typedef struct service_unit {
     uint64_t v_since_usec;    /* StateChangeTimestampMonotonic before acting */
     uint64_t v_active_enter;  /* ActiveEnterTimestampMonotonic when first seen active */
     uint32_t v_nrestarts;     /* NRestarts when first seen active */
+    /* service_start_limit_predicted (service_predict.c) */
+    double limit_interval_s;  /* StartLimitIntervalUSec read from systemd (0: disabled) */
+    unsigned limit_burst;     /* StartLimitBurst read from systemd */
+    int limit_known;          /* the two above were read (else the configured defaults) */
+    int fed;                  /* its failure count is a series of the host's (named by unit) */
+    int pred_start;           /* a failure since the last evaluation: feed it */
+    int pred_open;            /* we published service_start_limit_predicted */
 } service_unit;
 
 /* Facts of one unit read in one go (service_bus_info). */
@@ -75,6 +83,9 @@ typedef struct service_info {
     uint32_t nrestarts, job;
     int has_service;          /* the Service interface answered (Result, Restart, NRestarts) */
     uint64_t active_enter_usec, state_change_usec, inactive_enter_usec, inactive_exit_usec;
+    uint64_t start_limit_usec;       /* StartLimitIntervalUSec (0: no limit) */
+    uint32_t start_limit_burst;      /* StartLimitBurst */
+    int has_start_limit;             /* both read */
 } service_info;
 
 /* "from=to" pairs of a config list (alternatives, health checks). */
@@ -122,6 +133,9 @@ typedef struct service {
     double activating_timeout_s;     /* activating longer than this: service_degraded */
     double restart_grace_s;          /* how long a failed unit with Restart= is left to systemd */
     int auto_mask;
+    double predict_horizon_s;        /* 0 = no service_start_limit_predicted */
+    double default_limit_interval_s; /* when the unit's own cannot be read */
+    long long default_limit_burst;
     /* runtime */
     sd_bus *bus;
     int bus_seen;                /* connected at least once: losing it is news, never having it is not */
@@ -203,6 +217,14 @@ size_t service_evaluate_all(service *s);
 int service_is_flapping(service *s, const char *unit);
 /* Arms the timerfd for the earliest deferred decision. */
 void service_arm_timer(service *s);
+
+/* ---- service_predict.c ----------------------------------------------------------------- */
+#define SERVICE_PREDICTED "service_start_limit_predicted"
+/* A failure of u at now: its failure count, one point more in its series. */
+void service_predict_failure(service *s, service_unit *u, double now);
+/* Every evaluation: feeds the count, publishes, resolves or forgets. flapping: service_flapping
+ * holds for u (it takes over from the forecast). */
+void service_predict_evaluate(service *s, service_unit *u, double now, int flapping);
 
 /* ---- service_verify.c ------------------------------------------------------------------ */
 /* Execute's end: remembers what "stays healed" is measured against. */

@@ -388,6 +388,12 @@ int service_bus_info(service *s, const char *unit, service_info *i)
         sd_bus_message_unref(reply);
         sd_bus_error_free(&err);
         service_bus_str(s, path, SD_UNIT, "FragmentPath", i->fragment, sizeof i->fragment);
+        /* systemd's own limit on starts: what service_start_limit_predicted forecasts */
+        if (service_bus_u64(s, path, SD_UNIT, "StartLimitIntervalUSec", &i->start_limit_usec) >= 0 &&
+            sd_bus_get_property_trivial(s->bus, SD_DEST, path, SD_UNIT, "StartLimitBurst", &err,
+                                        'u', &i->start_limit_burst) >= 0)
+            i->has_start_limit = 1;
+        sd_bus_error_free(&err);
         /* Only services have these; another unit type answers with an error, not a failure. */
         if (service_bus_str(s, path, "org.freedesktop.systemd1.Service", "Result", i->result,
                             sizeof i->result) >= 0) {

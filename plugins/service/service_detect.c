@@ -26,6 +26,7 @@ static void service_count_failure(service *s, service_unit *u, double now)
     service_note_failure(u, now, s->flap_window_s);
     u->streak++;
     u->exits_unmatched++;
+    service_predict_failure(s, u, now);
 }
 
 void service_on_state(service *s, const char *unit, const char *active, const char *sub)
@@ -135,6 +136,11 @@ static void service_refresh(service *s, service_unit *u, double now)
     service_cpy(u->result, sizeof u->result, i.result);
     service_cpy(u->restart, sizeof u->restart, i.restart);
     u->job = i.job;
+    if (i.has_start_limit) {
+        u->limit_interval_s = (double)i.start_limit_usec / 1e6;
+        u->limit_burst = i.start_limit_burst;
+        u->limit_known = 1;
+    }
     if (!i.has_service)
         return;
     if (u->nr_known && i.nrestarts > u->nrestarts) {
@@ -338,6 +344,7 @@ static void service_evaluate(service *s, service_unit *u, double now)
         s->h->resolve_issue(s->ctx, "service_flapping", u->name);
         u->flapping_open = 0;
     }
+    service_predict_evaluate(s, u, now, flapping);
     service_degraded(s, u, mono);
     service_dependency(s, u);
     if (failed && u->job)

@@ -1,6 +1,7 @@
 /* thermal.c — the thermal plugin's life cycle: config schema, detect (temperature_high from the
- * hottest sensor, with hysteresis and a hold time before the issue is resolved), plan (the
- * escalation ladder the temperature justifies), execute, verify and restore. */
+ * hottest sensor, with hysteresis and a hold time before the issue is resolved; the predicted
+ * rise is thermal_predict.c's), plan (the escalation ladder the temperature justifies, the
+ * gentle steps only for a predicted rise), execute, verify and restore. */
 #include "thermal.h"
 
 #include <errno.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const thermal_issue_types[] = {THERMAL_ISSUE, NULL};
+static const char *const thermal_issue_types[] = {THERMAL_ISSUE, THERMAL_PREDICTED, NULL};
 
 static const healer_config_key thermal_config[] = {
     {"high_celsius", HEALER_CFG_DOUBLE, "80", -50, 150,
@@ -50,6 +51,13 @@ static const healer_config_key thermal_config[] = {
      "(\"iwlwifi*\", \"hwmon3/*\")"},
     {"rescan_seconds", HEALER_CFG_DOUBLE, "60", 1, 86400,
      "look for new or removed sensors this often"},
+    {"predict_horizon_seconds", HEALER_CFG_DOUBLE, "120", 0, 86400,
+     "temperature_rise_predicted when the whole 95% interval of a sensor's time to "
+     "high_celsius is within this (0 = no prediction)"},
+    {"predict_window_seconds", HEALER_CFG_DOUBLE, "120", 4, 86400,
+     "the trend is fitted over the samples this recent (the host keeps the last 256)"},
+    {"predict_min_r2", HEALER_CFG_DOUBLE, "0.9", 0, 1,
+     "and only when the fitted line explains at least this share of the variance"},
     {NULL, 0, NULL, 0, 0, NULL}
 };
 
@@ -75,6 +83,15 @@ static int thermal_init(const healer_host *host, healer_ctx *ctx, void **state)
     t->restore = host->config_bool(ctx, "restore");
     t->rescan_every = host->config_double(ctx, "rescan_seconds");
     t->n_ignore = host->config_list_len(ctx, "ignore_sensors");
+    t->pred_horizon = host->config_double(ctx, "predict_horizon_seconds");
+    t->pred_window = host->config_double(ctx, "predict_window_seconds");
+    t->pred_min_r2 = host->config_double(ctx, "predict_min_r2");
+    if (t->pred_horizon > 0 && (host->abi_minor < 3 ||
+                                offsetof(healer_host, series_forget) >= host->struct_size)) {
+        host->log(ctx, HEALER_LOG_INFO, "host without the prediction service (ABI 1.%u): "
+                  "no temperature_rise_predicted", (unsigned)host->abi_minor);
+        t->pred_horizon = 0;
+    }
     const char *em = host->config_string(ctx, "emergency");
     if (!em || (strcmp(em, "freeze") != 0 && strcmp(em, "stop") != 0)) {
         host->log(ctx, HEALER_LOG_ERROR, "plugins.thermal.emergency = \"%s\": must be \"freeze\" "
@@ -199,13 +216,28 @@ static int thermal_publish(thermal *t, size_t good)
     return rc;
 }
 
+static int thermal_detect_episode(thermal *t, size_t good, double now);
+
+/* A rescan, telling the prediction service which sensors went away. */
+static void thermal_rescan(thermal *t)
+{
+    size_t n_old = t->pred_horizon > 0 ? t->n_sensors : 0;
+    char (*old)[160] = n_old ? calloc(n_old, sizeof *old) : NULL;
+    for (size_t i = 0; old && i < n_old; i++)
+        memcpy(old[i], t->sensors[i].label, sizeof old[i]);
+    thermal_sensors_scan(t);
+    if (old)
+        thermal_predict_rescanned(t, old, n_old);
+    free(old);
+}
+
 static int thermal_detect(void *state)
 {
     thermal *t = state;
     const healer_host *h = t->host;
     double now = h->now(t->ctx);
     if (now - t->scanned_at >= t->rescan_every)
-        thermal_sensors_scan(t);
+        thermal_rescan(t);
     size_t good = thermal_sensors_read(t);
     for (size_t i = 0; i < t->n_sensors; i++) {
         const thermal_sensor *s = &t->sensors[i];
@@ -219,9 +251,19 @@ static int thermal_detect(void *state)
         /* Nothing readable: no health to report. An open episode stays as it is. */
         return HEALER_OK;
     }
-    double c = t->hottest;
-    h->report_health(t->ctx, "thermal", thermal_health(t, c));
+    h->report_health(t->ctx, "thermal", thermal_health(t, t->hottest));
+    thermal_predict_feed(t, now);
+    int rc = thermal_detect_episode(t, good, now);
+    /* After the episode's decision: temperature_high, once raised, takes over the prediction. */
+    thermal_predict_detect(t, now);
+    return rc;
+}
 
+/* temperature_high: raised at high, held open while cooling, resolved once cool for a while. */
+static int thermal_detect_episode(thermal *t, size_t good, double now)
+{
+    const healer_host *h = t->host;
+    double c = t->hottest;
     if (c >= t->high) {
         if (!t->episode) {
             t->episode = 1;
@@ -272,6 +314,30 @@ static double thermal_issue_temp(thermal *t, const healer_issue *is)
     return t->hottest;
 }
 
+/* A forecast is not heat yet: only the two gentlest steps, both put back by restore(), none
+ * of which stops work (no fans at full noise, no freezing, no stopping: those wait for
+ * temperature_high and its own ladder). */
+static int thermal_plan_predicted(thermal *t, healer_plan *plan)
+{
+    char d0[HEALER_MSG_MAX], d1[HEALER_MSG_MAX];
+    snprintf(d0, sizeof d0, "powersave cpufreq governor where offered, before the rise reaches "
+             "%g C (restored once it has stopped)", t->high);
+    snprintf(d1, sizeof d1, "cap scaling_max_freq at %lld%% of cpuinfo_max_freq, before the rise "
+             "reaches %g C (restored once it has stopped)", t->cap_percent, t->high);
+    healer_action acts[] = {
+        {.name = thermal_action_names[A_POWERSAVE], .description = d0, .step = 0,
+         .impact = 0.1, .confidence = 0.4, .flags = HEALER_ACTION_REVERSIBLE},
+        {.name = thermal_action_names[A_CAP], .description = d1, .step = 1,
+         .impact = 0.3, .confidence = 0.5, .flags = HEALER_ACTION_REVERSIBLE},
+    };
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
+        int rc = t->host->plan_add_action(plan, &acts[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return HEALER_OK;
+}
+
 static int thermal_plan(void *state, const healer_issue *issue, healer_plan *plan)
 {
     thermal *t = state;
@@ -279,6 +345,8 @@ static int thermal_plan(void *state, const healer_issue *issue, healer_plan *pla
     /* Another plugin's temperature_high (a disk, a GPU) is not cooled by this ladder. */
     if (!issue->plugin || strcmp(issue->plugin, "thermal") != 0)
         return HEALER_OK;
+    if (issue->type && strcmp(issue->type, THERMAL_PREDICTED) == 0)
+        return thermal_plan_predicted(t, plan);
     double c = thermal_issue_temp(t, issue);
     size_t nfreeze = h->config_list_len(t->ctx, "freeze_cgroups");
     struct {
@@ -335,7 +403,6 @@ static int thermal_execute(void *state, const healer_issue *issue, const healer_
                            healer_result *r)
 {
     thermal *t = state;
-    (void)issue;
     int a = -1;
     for (int i = 0; i < A_COUNT; i++)
         if (strcmp(action->name, thermal_action_names[i]) == 0)
@@ -353,6 +420,8 @@ static int thermal_execute(void *state, const healer_issue *issue, const healer_
         snprintf(r->message, sizeof r->message, "unknown action %s", action->name);
         return HEALER_E_INVAL;
     }
+    if (issue && issue->type && strcmp(issue->type, THERMAL_PREDICTED) == 0)
+        t->pred_acted_celsius = thermal_sensor_celsius(t, issue->target ? issue->target : "");
     /* Heat takes seconds to drain: verify after settle_seconds, by the host's timer (detect keeps
      * running meanwhile). An action that changed nothing needs no waiting. */
     if (r->outcome == HEALER_OUTCOME_DONE && !t->last_noop && t->settle > 0)
@@ -364,11 +433,24 @@ static int thermal_verify(void *state, const healer_issue *issue, const healer_a
                           healer_verdict *v)
 {
     thermal *t = state;
-    (void)issue;
     (void)action;
     if (!thermal_sensors_read(t)) {
         snprintf(v->message, sizeof v->message, "no sensor readable");
         return HEALER_E_IO;
+    }
+    if (issue && issue->type && strcmp(issue->type, THERMAL_PREDICTED) == 0) {
+        /* A forecast is healed when the rise has stopped: its sensor no warmer than when the
+         * step ran (0.5 C: one sensor quantum and some noise), and still below high. */
+        double c = thermal_sensor_celsius(t, issue->target ? issue->target : "");
+        v->healed = c > -1000 && c < t->high && c <= t->pred_acted_celsius + 0.5;
+        v->measurements[0] = (healer_measurement){"temperature_celsius", c};
+        v->measurements[1] = (healer_measurement){"celsius_when_acted", t->pred_acted_celsius};
+        v->n_measurements = 2;
+        snprintf(v->message, sizeof v->message, "%.200s at %.1f C (%.1f C when acted): %s",
+                 issue->target ? issue->target : "?", c, t->pred_acted_celsius,
+                 v->healed ? "the rise stopped" : c >= t->high ? "reached the high threshold" :
+                 c <= -1000 ? "unreadable" : "still rising");
+        return HEALER_OK;
     }
     v->healed = t->hottest < t->high;
     v->measurements[0] = (healer_measurement){"temperature_celsius", t->hottest};
@@ -384,11 +466,12 @@ static int thermal_restore(void *state, const healer_issue *issue)
 {
     thermal *t = state;
     (void)issue;
-    if (t->episode) {
+    if (t->episode || t->pred_open) {
         /* The engine closed the issue on its own (it was not re-published for three
          * intervals while a long heal kept this worker busy), but it is not cool yet: keep
          * the changes. The next detect() publishes again; the new issue's actions find them
-         * in place, and its restore() puts them back. */
+         * in place, and its restore() puts them back. The same while a predicted rise is
+         * open (its issue, the other one, restores them when it is resolved). */
         t->host->log(t->ctx, HEALER_LOG_INFO, "issue closed while still at %.1f C: changes "
                      "kept until it has cooled", t->hottest);
         return HEALER_OK;

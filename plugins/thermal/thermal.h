@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #define THERMAL_ISSUE "temperature_high"
+#define THERMAL_PREDICTED "temperature_rise_predicted"
 #define THERMAL_REL_MAX 96        /* "devices/system/cpu/cpu1023/cpufreq" and the like */
 
 /* One temperature input, its file kept open so a detect() is one pread per sensor. */
@@ -85,6 +86,14 @@ typedef struct thermal {
     size_t n_stopped, cap_stopped;
 
     int last_noop;               /* the last execute changed nothing: verify need not settle */
+
+    /* temperature_rise_predicted (thermal_predict.c): each sensor a series of the host's */
+    double pred_horizon, pred_window, pred_min_r2;   /* config; horizon 0 = off */
+    int pred_open;               /* published and not resolved */
+    char pred_target[HEALER_TARGET_MAX];
+    double pred_quiet_since;     /* 0 = it fires now; else when it stopped firing */
+    double pred_acted_celsius;   /* the target's temperature when a step ran for it */
+    int pred_full_logged;        /* "too many sensors for the prediction service" said once */
 } thermal;
 
 /* thermal_sensors.c */
@@ -94,6 +103,16 @@ int thermal_sensors_scan(thermal *t);
 size_t thermal_sensors_read(thermal *t);
 /* Small sysfs file into buf, trailing whitespace cut. 0, or -1 with errno. */
 int thermal_read_text(const char *path, char *buf, size_t len);
+
+/* thermal_predict.c */
+/* Feeds every readable sensor to its series; forgets the series of sensors a rescan lost
+ * (old: the labels before the rescan, NULL when there was none). */
+void thermal_predict_feed(thermal *t, double now);
+void thermal_predict_rescanned(thermal *t, char (*old)[160], size_t n_old);
+/* After the episode's own detect: publishes, holds or resolves temperature_rise_predicted. */
+void thermal_predict_detect(thermal *t, double now);
+/* The current temperature of the sensor labelled label (-1000 when unreadable). */
+double thermal_sensor_celsius(const thermal *t, const char *label);
 
 /* thermal_act.c */
 int thermal_act_powersave(thermal *t, healer_result *r);

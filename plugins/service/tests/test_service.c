@@ -397,6 +397,166 @@ static void test_loads_as_so(void **st)
     healer_mock_free(m);
 }
 
+/* ---- service_start_limit_predicted ------------------------------------------------------- */
+
+#define PRED "service_start_limit_predicted"
+
+static int resolved_of(healer_mock *m, const char *type)
+{
+    int n = 0;
+    for (size_t i = 0; i < healer_mock_resolved_count(m); i++)
+        if (strcmp(healer_mock_resolved_at(m, i)->type, type) == 0)
+            n++;
+    return n;
+}
+
+/* No bus here, so the unit's StartLimit* cannot be read: the configured defaults stand in
+ * (300 s, 10); flap_failures high so that service_flapping does not come first. */
+static healer_mock *predict_mock(void)
+{
+    healer_mock *m = healer_mock_new(NULL, NULL);
+    assert_int_equal(healer_mock_load(m, healer_plugin_entry_v1()), HEALER_OK);
+    healer_mock_set_string(m, "bus_address", "unix:path=/nonexistent/healerd-test-bus");
+    healer_mock_set_int(m, "flap_failures", 50);
+    healer_mock_set_double(m, "flap_window_minutes", 10);
+    healer_mock_set_double(m, "default_start_limit_interval_s", 300);
+    healer_mock_set_int(m, "default_start_limit_burst", 10);
+    healer_mock_set_time(m, 1000);
+    assert_int_equal(healer_mock_init(m), HEALER_OK);
+    return m;
+}
+
+/* The unit fails every `every` s (+-jitter s, a fixed pseudo-random sequence), one detect every
+ * 5 s, for at most `span` s or until its failures in the last 300 s reach 10. Returns the
+ * seconds between the first forecast and that moment (-1: no forecast; -2: limit never
+ * reached); *n_raised counts the forecasts raised. */
+static double restart_loop(healer_mock *m, double every, double jitter, double span,
+                           int *n_raised)
+{
+    service *s = healer_mock_state(m);
+    service_on_state(s, "loop.service", "active", "running");
+    unsigned seed = 7;
+    double t0 = healer_mock_time(m), next = t0 + every, first = -1;
+    int open = 0;
+    *n_raised = 0;
+    while (healer_mock_time(m) - t0 < span) {
+        double now = healer_mock_time(m);
+        if (now >= next) {
+            service_on_state(s, "loop.service", "activating", "auto-restart");
+            service_on_state(s, "loop.service", "active", "running");
+            seed = seed * 1103515245u + 12345u;
+            next = now + every + jitter * (((double)(seed >> 16 & 0x7fff) / 16383.5) - 1.0);
+        }
+        healer_mock_clear(m);
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        const healer_issue *is = healer_mock_last_issue(m, PRED);
+        if (is && !open) {
+            (*n_raised)++;
+            if (first < 0) {
+                first = now;
+                assert_string_equal(is->target, "loop.service");
+                assert_int_equal(is->severity, HEALER_SEV_MEDIUM);
+                double burst = 0;
+                assert_true(healer_mock_measurement(is->measurements, is->n_measurements,
+                                                    "start_limit_burst", &burst));
+                assert_true(burst == 10);
+                /* notify only: nothing is planned for a forecast */
+                size_t before = healer_mock_action_count(m);
+                assert_int_equal(healer_mock_plan(m, is), HEALER_OK);
+                assert_int_equal(healer_mock_action_count(m), before);
+                assert_true(healer_mock_log_find(m, HEALER_LOG_INFO, "notifying only") >= 0);
+            }
+        }
+        open = is != NULL;
+        service_unit *u = service_unit_get(s, "loop.service", 0);
+        if (service_recent_failures(u, now, 300) >= 10) {
+            /* at the limit: the forecast is over (service_flapping is systemd's verdict) */
+            assert_null(is);
+            return first < 0 ? -1 : now - first;
+        }
+        healer_mock_advance(m, 5);
+    }
+    return -2;
+}
+
+static void test_start_limit_predicted(void **st)
+{
+    (void)st;
+    healer_mock *m = predict_mock();
+    int raised = 0;
+    /* every 20 s +- 5: 15 in 300 s, the limit (10) after ~180 s */
+    double lead = restart_loop(m, 20, 5, 3600, &raised);
+    print_message("start limit (10 in 300 s) forecast %.0f s before, failing every 20+-5 s\n",
+                  lead);
+    assert_true(lead > 0);
+    assert_int_equal(raised, 1);
+    assert_int_equal(resolved_of(m, PRED), 1);
+    assert_int_equal(healer_mock_violations(m), 0);
+    healer_mock_free(m);
+}
+
+/* Failing every 60 s +- 20 (5 in 300 s, half the limit) for two hours: never forecast. */
+static void test_start_limit_slow_loop_not_predicted(void **st)
+{
+    (void)st;
+    healer_mock *m = predict_mock();
+    int raised = 0;
+    assert_true(restart_loop(m, 60, 20, 7200, &raised) == -2);
+    print_message("forecasts for a unit failing every 60+-20 s over 2 h: %d\n", raised);
+    assert_int_equal(raised, 0);
+    healer_mock_free(m);
+}
+
+/* The loop stops (the unit stays up): the forecast resolves and the series is dropped. The
+ * unit's own StartLimit* (read from systemd) win over the defaults; 0 s disables it. */
+static void test_start_limit_resolves_and_own_limits(void **st)
+{
+    (void)st;
+    healer_mock *m = predict_mock();
+    service *s = healer_mock_state(m);
+    service_on_state(s, "loop.service", "active", "running");
+    int opened = 0;
+    for (int i = 0; i < 12 && !opened; i++) {
+        service_on_state(s, "loop.service", "activating", "auto-restart");
+        service_on_state(s, "loop.service", "active", "running");
+        for (int k = 0; k < 4 && !opened; k++) {
+            healer_mock_advance(m, 5);
+            assert_int_equal(healer_mock_detect(m), HEALER_OK);
+            opened = healer_mock_last_issue(m, PRED) != NULL;
+        }
+    }
+    assert_true(opened);
+    double stopped = healer_mock_time(m), after = -1;
+    for (int k = 0; k < 200 && after < 0; k++) {
+        healer_mock_advance(m, 5);
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+        if (resolved_of(m, PRED))
+            after = healer_mock_time(m) - stopped;
+    }
+    print_message("forecast resolved %.0f s after the failures stopped\n", after);
+    assert_true(after > 0);
+    /* quiet for the window: the series is forgotten */
+    healer_mock_advance(m, 400);
+    assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    service_unit *u = service_unit_get(s, "loop.service", 0);
+    assert_int_equal(u->fed, 0);
+    /* systemd says StartLimitIntervalSec=0 (no limit): nothing to forecast, nothing fed */
+    u->limit_known = 1;
+    u->limit_interval_s = 0;
+    u->limit_burst = 10;
+    healer_mock_clear(m);
+    for (int i = 0; i < 20; i++) {
+        service_on_state(s, "loop.service", "activating", "auto-restart");
+        service_on_state(s, "loop.service", "active", "running");
+        healer_mock_advance(m, 10);
+        assert_int_equal(healer_mock_detect(m), HEALER_OK);
+    }
+    assert_null(healer_mock_last_issue(m, PRED));
+    assert_int_equal(u->fed, 0);
+    assert_int_equal(healer_mock_violations(m), 0);
+    healer_mock_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +568,9 @@ int main(void)
         cmocka_unit_test(test_merged_refail),
         cmocka_unit_test(test_failed_and_covered), cmocka_unit_test(test_requests),
         cmocka_unit_test(test_execute_dry_run), cmocka_unit_test(test_loads_as_so),
+        cmocka_unit_test(test_start_limit_predicted),
+        cmocka_unit_test(test_start_limit_slow_loop_not_predicted),
+        cmocka_unit_test(test_start_limit_resolves_and_own_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <signal.h>
+#include <stdint.h>
 
 #include <healer/mock.h>
 
@@ -540,6 +542,250 @@ static void test_failures_and_missing_hardware(void **state)
     assert_int_equal(healer_mock_resolved_count(f->m), 1);
 }
 
+/* ---- temperature_rise_predicted ------------------------------------------------------------- */
+
+#define PRED "temperature_rise_predicted"
+
+/* A reproducible Gaussian noise (xorshift64, Box-Muller): the same series every run. */
+static double noise(uint64_t *st, double sd)
+{
+    double u[2];
+    for (int k = 0; k < 2; k++) {
+        *st ^= *st << 13;
+        *st ^= *st >> 7;
+        *st ^= *st << 17;
+        u[k] = ((double)(*st >> 11) + 1.0) / 9007199254740993.0;
+    }
+    return sd * sqrt(-2.0 * log(u[0])) * cos(2.0 * M_PI * u[1]);
+}
+
+static int resolved_of(fx *f, const char *type)
+{
+    int n = 0;
+    for (size_t i = 0; i < healer_mock_resolved_count(f->m); i++)
+        if (strcmp(healer_mock_resolved_at(f->m, i)->type, type) == 0)
+            n++;
+    return n;
+}
+
+/* zone0 rises from `from` at `rate` C/s with Gaussian noise, one detect every 2 s (the default
+ * interval), until it is at or above high (80 C). Returns the seconds between the first
+ * temperature_rise_predicted and the first reading at or above 80 C (-1: never predicted). */
+static double ramp_lead(fx *f, double from, double rate, double sd, uint64_t seed)
+{
+    double t0 = healer_mock_time(f->m), first = -1;
+    for (int i = 0;; i++) {
+        double now = healer_mock_time(f->m);
+        double c = from + rate * (now - t0) + noise(&seed, sd);
+        fx_zone_temp(f->sys, 0, c);
+        healer_mock_clear(f->m);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        if (c >= 80) {
+            /* temperature_high takes over: the forecast is resolved, not published again */
+            assert_non_null(healer_mock_last_issue(f->m, "temperature_high"));
+            assert_null(healer_mock_last_issue(f->m, PRED));
+            if (first >= 0)
+                assert_int_equal(resolved_of(f, PRED), 1);
+            return first < 0 ? -1 : now - first;
+        }
+        const healer_issue *is = healer_mock_last_issue(f->m, PRED);
+        if (is && first < 0) {
+            first = now;
+            assert_string_equal(is->target, "thermal_zone0 x86_pkg_temp");
+            assert_int_equal(is->severity, HEALER_SEV_MEDIUM);
+            assert_true(measurement(is, "time_to_threshold_high_seconds") <= 120);
+            assert_true(measurement(is, "threshold_celsius") == 80);
+        }
+        assert_true(i < 100000);
+        healer_mock_advance(f->m, 2);
+    }
+}
+
+static void test_predicted_steady_ramp(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    /* 0.2 C/s (12 C a minute: a loaded package with a failing fan) and 0.05 C/s (3 C a minute,
+     * a slow room-warming), each with 0.3 C of noise: predicted before the threshold. */
+    double fast = ramp_lead(f, 60, 0.2, 0.3, 42);
+    print_message("lead before 80 C at 0.2 C/s from 60 C: %.0f s\n", fast);
+    assert_true(fast > 0);
+    healer_mock_free(f->m);
+    f->m = healer_mock_new(f->proc, f->sys);
+    assert_int_equal(healer_mock_load(f->m, healer_plugin_entry_v1()), HEALER_OK);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    double slow = ramp_lead(f, 65, 0.05, 0.3, 7);
+    print_message("lead before 80 C at 0.05 C/s from 65 C: %.0f s\n", slow);
+    assert_true(slow > 0);
+    assert_int_equal(healer_mock_violations(f->m), 0);
+}
+
+/* zone0's temp rewritten in place, same length, no truncation: 43 200 O_TRUNC rewrites cost
+ * a flush each on ext4 (auto_da_alloc), minutes for the simulated day. 5 digits (10..99 C). */
+static void zone0_fast(fx *f, int *fd, double c)
+{
+    if (*fd < 0) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/class/thermal/thermal_zone0/temp", f->sys);
+        *fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        assert_true(*fd >= 0);
+    }
+    char v[16];
+    int n = snprintf(v, sizeof v, "%05lld\n", (long long)(c * 1000));
+    assert_int_equal(n, 6);
+    assert_int_equal(pwrite(*fd, v, (size_t)n, 0), n);
+}
+
+/* A day of a noisy flat sensor 5 C below high, in whole degrees as many sensors report: white
+ * noise (sd 1 C) for the first half, then a drifting one (Ornstein-Uhlenbeck: sd 1.5 C,
+ * correlation time 30 s, so a minute can look like a trend, and it does touch 80 C now and
+ * then). A forecast is false when no reading reaches 80 C within predict_horizon_seconds (120)
+ * of it; at most one false one a day. */
+static void test_predicted_noisy_flat_day(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    uint64_t seed = 12345;
+    int raised = 0, open = 0, fd = -1, crossings = 0, hot = 0, n_false = 0;
+    double pending[64];
+    size_t n_pending = 0;
+    double drift = 0, tau = 30, sd = 1.5;
+    for (int i = 0; i < 86400 / 2; i++) {
+        double now = healer_mock_time(f->m);
+        drift += -drift * 2 / tau + noise(&seed, sd * sqrt(2.0 * 2 / tau));
+        double c = round(75 + (i < 86400 / 4 ? noise(&seed, 1.0) : drift));
+        zone0_fast(f, &fd, c);
+        healer_mock_clear(f->m);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        int now_open = healer_mock_last_issue(f->m, PRED) != NULL;
+        if (now_open && !open) {
+            raised++;
+            if (n_pending < 64)
+                pending[n_pending++] = now;
+        }
+        open = now_open;
+        crossings += c >= 80 && !hot;
+        hot = c >= 80;
+        /* forecasts older than the horizon: true if it got hot meanwhile */
+        for (size_t k = 0; k < n_pending;) {
+            if (hot)
+                pending[k] = pending[--n_pending];
+            else if (now - pending[k] > 120) {
+                n_false++;
+                pending[k] = pending[--n_pending];
+            } else
+                k++;
+        }
+        healer_mock_advance(f->m, 2);
+    }
+    close(fd);
+    print_message("a simulated day of a noisy flat sensor: %d forecasts, %d false; %d real "
+                  "crossings of 80 C\n", raised, n_false, crossings);
+    assert_true(n_false <= 1);
+}
+
+/* The plan is the two gentle, reversible steps; the forecast resolves when the rise stops: at
+ * once when nothing was changed, after restore_after_seconds when a step is in place, and then
+ * restore() puts the governor back. */
+static void test_predicted_plan_and_resolve(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(healer_mock_set_double(f->m, "restore_after_seconds", 20), HEALER_OK);
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    uint64_t seed = 3;
+    double c = 60;
+    const healer_issue *is = NULL;
+    for (int i = 0; i < 60 && !is; i++) {
+        c += 0.4 + noise(&seed, 0.2);
+        fx_zone_temp(f->sys, 0, c);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        is = healer_mock_last_issue(f->m, PRED);
+        healer_mock_advance(f->m, 2);
+    }
+    assert_non_null(is);
+    assert_true(c < 80);
+    size_t before = healer_mock_action_count(f->m);
+    assert_int_equal(healer_mock_plan(f->m, is), HEALER_OK);
+    assert_int_equal(healer_mock_action_count(f->m) - before, 2);
+    static const char *const names[] = {"powersave_governor", "cap_max_freq"};
+    for (size_t i = 0; i < 2; i++) {
+        const healer_action *a = healer_mock_action(f->m, before + i);
+        assert_string_equal(a->name, names[i]);
+        assert_int_equal(a->step, i);
+        assert_true(a->flags & HEALER_ACTION_REVERSIBLE);
+        assert_false(a->flags & (HEALER_ACTION_RISKY | HEALER_ACTION_SYSTEM));
+    }
+    /* The governor step runs; the rise stops right after: verify says healed. */
+    healer_result res;
+    size_t mark = healer_mock_call_count(f->m);
+    const healer_action *a0 = healer_mock_action(f->m, before);
+    assert_int_equal(healer_mock_execute(f->m, is, a0, &res), HEALER_OK);
+    assert_int_equal(res.outcome, HEALER_OUTCOME_DONE);
+    apply_calls(f, mark);
+    healer_verdict v;
+    assert_int_equal(healer_mock_verify(f->m, is, a0, &v), HEALER_OK);
+    assert_true(v.healed);
+    /* the mock's records go with healer_mock_clear() below: keep what restore() is given */
+    healer_issue pred = {.type = PRED, .target = "thermal_zone0 x86_pkg_temp",
+                         .plugin = "thermal"};
+    /* Flat from now on: held open (low) while the governor is in place... */
+    double stopped = healer_mock_time(f->m), resolved_after = -1;
+    for (int i = 0; i < 60 && resolved_after < 0; i++) {
+        fx_zone_temp(f->sys, 0, c + noise(&seed, 0.2));
+        healer_mock_clear(f->m);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        const healer_issue *held = healer_mock_last_issue(f->m, PRED);
+        if (resolved_of(f, PRED))
+            resolved_after = healer_mock_time(f->m) - stopped;
+        else if (assert_non_null(held), held->severity == HEALER_SEV_LOW) {
+            /* restore() while held: the changes stay */
+            size_t m2 = healer_mock_call_count(f->m);
+            assert_int_equal(healer_mock_restore(f->m, healer_mock_last_issue(f->m, PRED)),
+                             HEALER_OK);
+            assert_int_equal(healer_mock_call_count(f->m), m2);
+        }
+        healer_mock_advance(f->m, 2);
+    }
+    print_message("forecast resolved %.0f s after the rise stopped (hold 20 s)\n", resolved_after);
+    assert_true(resolved_after >= 20);
+    assert_true(resolved_after < 120);
+    /* ...and restore() gives the governor back. */
+    mark = healer_mock_call_count(f->m);
+    assert_int_equal(healer_mock_restore(f->m, &pred), HEALER_OK);
+    assert_int_equal(count_calls(f, mark, HEALER_MOCK_ACT_WRITE_FILE, "/scaling_governor",
+                                 "schedutil"), 15);
+    assert_int_equal(healer_mock_violations(f->m), 0);
+}
+
+/* Nothing changed for it: the forecast resolves as soon as the rise stops. */
+static void test_predicted_resolves_when_ramp_stops(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(healer_mock_init(f->m), HEALER_OK);
+    uint64_t seed = 99;
+    double c = 60;
+    int opened = 0;
+    for (int i = 0; i < 60 && !opened; i++) {
+        c += 0.4 + noise(&seed, 0.2);
+        fx_zone_temp(f->sys, 0, c);
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        opened = healer_mock_last_issue(f->m, PRED) != NULL;
+        healer_mock_advance(f->m, 2);
+    }
+    assert_true(opened);
+    double stopped = healer_mock_time(f->m), after = -1;
+    for (int i = 0; i < 60 && after < 0; i++) {
+        fx_zone_temp(f->sys, 0, c + noise(&seed, 0.2));
+        assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
+        if (resolved_of(f, PRED))
+            after = healer_mock_time(f->m) - stopped;
+        healer_mock_advance(f->m, 2);
+    }
+    print_message("forecast resolved %.0f s after the rise stopped (nothing changed)\n", after);
+    assert_true(after >= 0);
+    assert_int_equal(healer_mock_resolved_count(f->m), 1);
+}
+
 static void test_load_so(void **state)
 {
     (void)state;
@@ -570,6 +816,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restore_false_still_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dry_run_remembers_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_and_missing_hardware, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predicted_steady_ramp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predicted_noisy_flat_day, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predicted_plan_and_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_predicted_resolves_when_ramp_stops, setup, teardown),
         cmocka_unit_test(test_load_so),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
