@@ -226,21 +226,6 @@ char *slurp_at(int dirfd, const char *name, size_t cap, size_t *len_out)
     return buf;
 }
 
-int write_all(int fd, const char *buf, size_t n)
-{
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, buf + off, n - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------------------------------
  * Construction */
 

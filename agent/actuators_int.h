@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "jsonl.h"
 #include "actuators.h"
 
 struct actuators {
@@ -46,7 +47,8 @@ int real_of(const char *path, char *out, size_t len);
 /* Reads a whole file relative to dirfd into a malloc'd, NUL-terminated buffer (at most cap
  * bytes). NULL with errno on failure. */
 char *slurp_at(int dirfd, const char *name, size_t cap, size_t *len_out);
-int write_all(int fd, const char *buf, size_t n);
+/* write(2) until all is written: jsonl_write_all (jsonl.c). */
+#define write_all jsonl_write_all
 /* The configured mode (dry-run or live), what a reload sets. */
 int is_dry_config(actuators *a);
 /* Whether this change must only be reported: the configured dry-run, the plugin's own mode

@@ -4,6 +4,7 @@
  * line is fdatasync'd before the call returns; pruning (age, size) rewrites the file through a
  * temporary file and a rename, so a crash leaves the old file or the new one. */
 #include "changelog.h"
+#include "jsonl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,17 +34,6 @@ struct changelog {
     double max_age_s;
 };
 
-static uint32_t crc32_of(const char *s, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= (unsigned char)s[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-}
-
 static void seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t len, const char *fmt, ...)
 {
@@ -55,60 +45,18 @@ static void seterr(char *err, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-/* "CRC32HEX JSON\n", malloc'd. */
-static char *line_of(json_t *o, size_t *len)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (!s)
-        return NULL;
-    size_t n = strlen(s);
-    char *line = malloc(n + 11);
-    if (line) {
-        snprintf(line, 10, "%08x ", crc32_of(s, n));
-        memcpy(line + 9, s, n);
-        line[9 + n] = '\n';
-        line[10 + n] = '\0';
-        *len = n + 10;
-    }
-    free(s);
-    return line;
-}
-
-static int write_all(int fd, const char *buf, size_t n)
-{
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, buf + off, n - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return 0;
-}
-
-/* One line, synced; a failed write is cut back so the next line never lands on half a line. */
+/* One line, synced (jsonl.c: a failed write is cut back). */
 static int append(changelog *l, json_t *o)
 {
-    size_t n = 0;
-    char *line = line_of(o, &n);
-    if (!line) {
-        log_error(WHO, "%s: cannot encode a record", l->path);
+    if (jsonl_append(l->fd, l->path, WHO, o, &l->file_bytes, NULL) < 0) {
+        if (errno == EINVAL)
+            log_error(WHO, "%s: cannot encode a record", l->path);
+        else
+            log_error(WHO, "%s: %s: the change is made but not in the log", l->path,
+                      strerror(errno));
         return -1;
     }
-    int rc = 0;
-    if (write_all(l->fd, line, n) < 0 || fdatasync(l->fd) < 0) {
-        log_error(WHO, "%s: %s: the change is made but not in the log", l->path, strerror(errno));
-        if (ftruncate(l->fd, (off_t)l->file_bytes) < 0)
-            log_error(WHO, "%s: cannot cut off a failed write: %s", l->path, strerror(errno));
-        rc = -1;
-    } else {
-        l->file_bytes += n;
-    }
-    free(line);
-    return rc;
+    return 0;
 }
 
 static json_t *find(changelog *l, uint64_t id)
@@ -130,23 +78,12 @@ static json_t *find(changelog *l, uint64_t id)
 }
 
 /* One line of the file applied to memory; -1 with why when it is not a record. */
-static int apply_line(changelog *l, const char *line, size_t n, const char **why)
+static int apply_line(void *ud, const char *line, size_t n, const char **why)
 {
-    char *end;
-    if (n < 10 || line[8] != ' ') {
-        *why = "not a checksummed record";
+    changelog *l = ud;
+    json_t *o = jsonl_parse(line, n, why);
+    if (!o)
         return -1;
-    }
-    char hex[9];
-    memcpy(hex, line, 8);
-    hex[8] = '\0';
-    unsigned long want = strtoul(hex, &end, 16);
-    if (*end || crc32_of(line + 9, n - 9) != (uint32_t)want) {
-        *why = "checksum mismatch";
-        return -1;
-    }
-    json_error_t je;
-    json_t *o = json_loadb(line + 9, n - 9, 0, &je);
     const char *t = json_string_value(json_object_get(o, "t"));
     json_int_t id = json_integer_value(json_object_get(o, "id"));
     if (!o || !t || id <= 0) {
@@ -180,97 +117,26 @@ static int apply_line(changelog *l, const char *line, size_t n, const char **why
 
 static int load(changelog *l, char *err, size_t errlen)
 {
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        seterr(err, errlen, "%s: out of memory", l->path);
-        return -1;
-    }
-    for (;;) {
-        if (n == cap) {
-            char *nb = cap >= READ_MAX ? NULL : realloc(buf, cap * 2);
-            if (!nb)
-                break;
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = pread(l->fd, buf + n, cap - n, (off_t)n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            seterr(err, errlen, "%s: %s", l->path, strerror(errno));
-            free(buf);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    l->file_bytes = n;
-    int bad = 0;
-    size_t lineno = 0, off = 0;
-    while (off < n) {
-        lineno++;
-        char *nl = memchr(buf + off, '\n', n - off);
-        if (!nl) {
-            log_warn(WHO, "%s:%zu: torn last line (%zu bytes, no end of line; the agent stopped "
-                     "while writing it): ignored", l->path, lineno, n - off);
-            bad++;
-            break;
-        }
-        size_t len = (size_t)(nl - (buf + off));
-        const char *why = NULL;
-        if (apply_line(l, buf + off, len, &why) < 0) {
-            log_warn(WHO, "%s:%zu: %s: line ignored", l->path, lineno, why ? why : "bad record");
-            bad++;
-        }
-        off += len + 1;
-    }
-    free(buf);
-    return bad;
+    return jsonl_load(l->fd, l->path, WHO, READ_MAX, &l->file_bytes, apply_line, l, err, errlen);
+}
+
+/* Record i as it is rewritten: a change with its undone mark folded in. */
+static json_t *rewrite_record(void *ud, size_t i)
+{
+    changelog *l = ud;
+    json_t *o = json_deep_copy(json_array_get(l->recs, i));
+    json_object_set_new(o, "t", json_string("c"));
+    return o;
 }
 
 /* Rewrites the file with the records in memory (undone marks folded in). */
 static int rewrite(changelog *l)
 {
-    static const char tmp[] = CHANGELOG_FILE ".tmp";
-    unlinkat(l->dfd, tmp, 0);
-    int fd = openat(l->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
-                    0600);
-    if (fd < 0) {
-        log_error(WHO, "%s/%s: %s; still appending to the old file", l->dir, tmp, strerror(errno));
+    size_t total = 0;
+    int fd = jsonl_rewrite(l->dfd, l->dir, CHANGELOG_FILE, WHO, json_array_size(l->recs),
+                           rewrite_record, l, &total);
+    if (fd < 0)
         return -1;
-    }
-    size_t total = 0, i;
-    int ok = 1;
-    json_t *r;
-    json_array_foreach(l->recs, i, r) {
-        json_t *o = json_deep_copy(r);
-        json_object_set_new(o, "t", json_string("c"));
-        size_t n = 0;
-        char *line = o ? line_of(o, &n) : NULL;
-        json_decref(o);
-        ok = line && write_all(fd, line, n) == 0;
-        free(line);
-        if (!ok)
-            break;
-        total += n;
-    }
-    ok = ok && fsync(fd) == 0;
-    int e = errno;
-    if (ok && renameat(l->dfd, tmp, l->dfd, CHANGELOG_FILE) < 0) {
-        ok = 0;
-        e = errno;
-    }
-    if (!ok) {
-        log_error(WHO, "rewriting %s failed: %s; still appending to the old file", l->path,
-                  strerror(e));
-        close(fd);
-        unlinkat(l->dfd, tmp, 0);
-        return -1;
-    }
-    if (fsync(l->dfd) < 0)
-        log_warn(WHO, "fsync of %s: %s", l->dir, strerror(errno));
     close(l->fd);
     l->fd = fd;
     l->file_bytes = total;

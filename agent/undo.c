@@ -4,6 +4,7 @@
  * Every record is fdatasync'd before the call
  * returns; compaction rewrites the file through a temporary file and a rename. */
 #include "undo.h"
+#include "jsonl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -52,17 +53,6 @@ static undo_kind kind_parse(const char *s)
         if (strcmp(s, kind_names[k]) == 0)
             return (undo_kind)k;
     return 0;
-}
-
-static uint32_t crc32_of(const char *s, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= (unsigned char)s[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return ~c;
 }
 
 static void seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -204,64 +194,16 @@ static int parse_add(json_t *o, undo_entry *e, const char **why)
     return 0;
 }
 
-/* "CRC32HEX JSON\n", malloc'd. */
-static char *line_of(json_t *o, size_t *len)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (!s)
-        return NULL;
-    size_t n = strlen(s);
-    char *line = malloc(n + 11);
-    if (line) {
-        snprintf(line, 10, "%08x ", crc32_of(s, n));
-        memcpy(line + 9, s, n);
-        line[9 + n] = '\n';
-        line[10 + n] = '\0';
-        *len = n + 10;
-    }
-    free(s);
-    return line;
-}
-
-static int write_all(int fd, const char *buf, size_t n)
-{
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, buf + off, n - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return 0;
-}
-
-/* Appends one record and syncs it. A failed write is cut off again, so the next record never
- * lands on the end of half a line. Takes o. */
+/* Appends one record and syncs it (jsonl.c: a failed write is cut off again). Takes o. */
 static int append(undo_journal *j, json_t *o, size_t *bytes, char *err, size_t errlen)
 {
-    size_t n = 0;
-    char *line = o ? line_of(o, &n) : NULL;
+    int rc = jsonl_append(j->fd, j->path, WHO, o, &j->file_bytes, bytes);
+    int e = errno;
     json_decref(o);
-    if (!line) {
+    if (rc < 0 && e == EINVAL)
         seterr(err, errlen, "%s: cannot encode the record (out of memory or not UTF-8)", j->path);
-        return -1;
-    }
-    int rc = 0;
-    if (write_all(j->fd, line, n) < 0 || fdatasync(j->fd) < 0) {
-        int e = errno;
+    else if (rc < 0)
         seterr(err, errlen, "%s: %s", j->path, strerror(e));
-        if (ftruncate(j->fd, (off_t)j->file_bytes) < 0)
-            log_error(WHO, "%s: cannot cut off a failed write: %s", j->path, strerror(errno));
-        rc = -1;
-    } else {
-        j->file_bytes += n;
-        if (bytes)
-            *bytes = n;
-    }
-    free(line);
     return rc;
 }
 
@@ -270,7 +212,7 @@ static size_t record_bytes(const undo_entry *e)
 {
     json_t *o = add_record(e);
     size_t n = 0;
-    char *line = o ? line_of(o, &n) : NULL;
+    char *line = jsonl_line(o, &n);
     json_decref(o);
     free(line);
     return n;
@@ -316,32 +258,12 @@ static void remove_at(undo_journal *j, size_t i)
 /* ---- reading ------------------------------------------------------------------------------- */
 
 /* Applies one line; 0, or -1 with the reason (the line is then ignored). */
-static int apply_line(undo_journal *j, const char *line, size_t n, const char **why)
+static int apply_line(void *ud, const char *line, size_t n, const char **why)
 {
-    if (n < 11 || line[8] != ' ') {
-        *why = "not a journal record";
+    undo_journal *j = ud;
+    json_t *o = jsonl_parse(line, n, why);
+    if (!o)
         return -1;
-    }
-    char hex[9];
-    memcpy(hex, line, 8);
-    hex[8] = '\0';
-    char *end;
-    unsigned long want = strtoul(hex, &end, 16);
-    if (*end) {
-        *why = "not a journal record";
-        return -1;
-    }
-    if (crc32_of(line + 9, n - 9) != (uint32_t)want) {
-        *why = "checksum mismatch";
-        return -1;
-    }
-    json_error_t je;
-    json_t *o = json_loadb(line + 9, n - 9, 0, &je);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        *why = "not a JSON object";
-        return -1;
-    }
     const char *op = json_string_value(json_object_get(o, "op"));
     int rc = 0;
     if (json_integer_value(json_object_get(o, "v")) != 1) {
@@ -389,62 +311,9 @@ static int apply_line(undo_journal *j, const char *line, size_t n, const char **
 /* Reads the whole file; returns how many lines were ignored, or -1 on a read error. */
 static int load(undo_journal *j, char *err, size_t errlen)
 {
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        seterr(err, errlen, "%s: out of memory", j->path);
-        return -1;
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap >= UNDO_READ_MAX)
-                break;
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                seterr(err, errlen, "%s: out of memory", j->path);
-                return -1;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = pread(j->fd, buf + n, cap - n, (off_t)n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            seterr(err, errlen, "%s: %s", j->path, strerror(errno));
-            free(buf);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    j->file_bytes = n;
-    int bad = 0;
-    size_t lineno = 0, off = 0;
-    while (off < n) {
-        lineno++;
-        char *nl = memchr(buf + off, '\n', n - off);
-        if (!nl) {
-            log_warn(WHO, "%s:%zu: torn last line (%zu bytes, no end of line; the agent stopped "
-                     "while writing it): ignored", j->path, lineno, n - off);
-            bad++;
-            break;
-        }
-        size_t len = (size_t)(nl - (buf + off));
-        const char *why = NULL;
-        if (apply_line(j, buf + off, len, &why) < 0) {
-            log_warn(WHO, "%s:%zu: %s: line ignored", j->path, lineno, why ? why : "bad record");
-            bad++;
-        }
-        off += len + 1;
-    }
-    free(buf);
-    return bad;
+    return jsonl_load(j->fd, j->path, WHO, UNDO_READ_MAX, &j->file_bytes, apply_line, j, err,
+                      errlen);
 }
-
-/* ---- open / close -------------------------------------------------------------------------- */
 
 undo_journal *undo_open(const char *state_dir, char *err, size_t errlen)
 {
@@ -553,44 +422,18 @@ size_t undo_file_bytes(undo_journal *j)
 
 /* ---- compaction ---------------------------------------------------------------------------- */
 
+static json_t *compact_record(void *ud, size_t i)
+{
+    undo_journal *j = ud;
+    return add_record(&j->v[i]);
+}
+
 static int compact_locked(undo_journal *j)
 {
-    static const char tmp[] = UNDO_FILE ".tmp";
-    unlinkat(j->dfd, tmp, 0);   /* a leftover (or a planted symlink) from an earlier attempt */
-    int fd = openat(j->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
-                    0600);
-    if (fd < 0) {
-        log_error(WHO, "compaction: %s/%s: %s; still appending to the old file", j->dir, tmp,
-                  strerror(errno));
-        return -1;
-    }
     size_t total = 0;
-    int ok = 1;
-    for (size_t i = 0; i < j->n && ok; i++) {
-        json_t *o = add_record(&j->v[i]);
-        size_t n = 0;
-        char *line = o ? line_of(o, &n) : NULL;
-        json_decref(o);
-        ok = line && write_all(fd, line, n) == 0;
-        total += n;
-        free(line);
-    }
-    ok = ok && fsync(fd) == 0;
-    int e = errno;
-    if (ok && renameat(j->dfd, tmp, j->dfd, UNDO_FILE) < 0) {
-        ok = 0;
-        e = errno;
-    }
-    if (!ok) {
-        log_error(WHO, "compaction of %s failed: %s; still appending to the old file", j->path,
-                  strerror(e));
-        close(fd);
-        unlinkat(j->dfd, tmp, 0);
+    int fd = jsonl_rewrite(j->dfd, j->dir, UNDO_FILE, WHO, j->n, compact_record, j, &total);
+    if (fd < 0)
         return -1;
-    }
-    /* The rename is durable only once the directory is. */
-    if (fsync(j->dfd) < 0)
-        log_warn(WHO, "fsync of %s: %s", j->dir, strerror(errno));
     close(j->fd);
     j->fd = fd;
     j->file_bytes = total;
