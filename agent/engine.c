@@ -41,14 +41,23 @@ int eng_plugin_index(engine *e, const char *name)
     return -1;
 }
 
-int eng_claims(const plugin_rec *p, const char *type)
+int eng_claim_kind(const plugin_rec *p, const char *type)
 {
     if (!p->desc.plan || !p->desc.issue_types)
         return 0;
-    for (const char *const *t = p->desc.issue_types; *t; t++)
-        if (strcmp(*t, type) == 0 || strcmp(*t, HEALER_RULES_ANY_TYPE) == 0)
-            return 1;
-    return 0;
+    int any = 0;
+    for (const char *const *t = p->desc.issue_types; *t; t++) {
+        if (strcmp(*t, type) == 0)
+            return 2;
+        if (strcmp(*t, HEALER_RULES_ANY_TYPE) == 0)
+            any = 1;
+    }
+    return any;
+}
+
+int eng_claims(const plugin_rec *p, const char *type)
+{
+    return eng_claim_kind(p, type) != 0;
 }
 
 msg_issue eng_issue_view(const eissue *is)
@@ -609,8 +618,12 @@ void eng_sweep(engine *e)
             continue;
         switch (h->phase) {
         case H_PLANNING:
-            log_warn("engine", "heal #%llu: %u plugin(s) did not answer the plan request in time",
-                     (unsigned long long)h->id, h->plans_waiting);
+            if (h->named_waiting)
+                log_warn("engine", "heal #%llu: %u plugin(s) did not answer the plan request in "
+                         "time", (unsigned long long)h->id, h->plans_waiting);
+            else /* only plugins that plan for every type: their grace is over (PLAN_ANY_GRACE) */
+                log_debug("engine", "heal #%llu: decided without %u late plan(s) for any type",
+                          (unsigned long long)h->id, h->plans_waiting);
             h->plans_waiting = 0;
             eng_decide(e, h);
             break;

@@ -18,6 +18,10 @@
 #define RECENT_MAX 100
 
 #define PLAN_TIMEOUT_MAX 10.0
+/* A plugin that plans for every type ("*", the plans plugin) is waited for at most this long
+ * once every plugin that names the type has answered: a user's plans.d busy with a slow check
+ * must not hold up the heals of every other plugin. */
+#define PLAN_ANY_GRACE 0.25
 /* The loop's longest sleep with nothing due (a quarter of a shorter systemd watchdog interval):
  * the heartbeat the watchdog thread checks, health and bus counters are that fresh. */
 #define ENGINE_IDLE_MAX 2.0
@@ -94,6 +98,7 @@ typedef struct heal {
     heal_phase phase;
     int dry_run;
     unsigned plans_waiting;
+    unsigned named_waiting;     /* of those, plugins that name the type (not only "*") */
     msg_action *cands;
     size_t n_cands, cap_cands;
     plan_item *order;
@@ -216,6 +221,8 @@ const char *eng_sev_name(int s);
 char *eng_sdup(const char *s);
 int eng_plugin_index(engine *e, const char *name);
 int eng_claims(const plugin_rec *p, const char *type);
+/* 2: p names type in its issue_types; 1: only through "*"; 0: not at all. */
+int eng_claim_kind(const plugin_rec *p, const char *type);
 msg_issue eng_issue_view(const eissue *is);
 int eng_send_to(engine *e, int idx, const msg *m);
 void eng_close_issue(engine *e, eissue *is);

@@ -419,6 +419,20 @@ int eng_held(engine *e, eissue *is)
     return 1;
 }
 
+/* Only "*" answers are still awaited, and a plugin that names the type asked too (and answered):
+ * the heal is decided within PLAN_ANY_GRACE, with or without them (eng_sweep at the deadline). */
+static void eng_plan_grace(engine *e, heal *h)
+{
+    if (h->phase != H_PLANNING || h->named_waiting || h->plans_waiting == 0)
+        return;
+    int named_asked = 0;
+    for (size_t i = 0; i < e->n && !named_asked; i++)
+        named_asked = h->asked && h->asked[i] && eng_claim_kind(&e->set->v[i], h->is->type) == 2;
+    double grace = clock_mono() + PLAN_ANY_GRACE;
+    if (named_asked && grace < h->deadline)
+        h->deadline = grace;
+}
+
 void eng_maybe_heal(engine *e, eissue *is)
 {
     if (e->stopping || is->active || clock_mono() < is->retry_at_mono)
@@ -480,17 +494,22 @@ void eng_maybe_heal(engine *e, eissue *is)
     is->reason = NULL;
     msg m = { .kind = MSG_PLAN_REQ, .seq = h->id, .has_issue = 1, .issue = eng_issue_view(is) };
     for (size_t i = 0; i < e->n; i++) {
-        if (e->live[i] && eng_claims(&e->set->v[i], is->type) && eng_send_to(e, (int)i, &m) == HEALER_OK) {
+        int kind = e->live[i] ? eng_claim_kind(&e->set->v[i], is->type) : 0;
+        if (kind && eng_send_to(e, (int)i, &m) == HEALER_OK) {
             h->plans_waiting++;
+            if (kind == 2)
+                h->named_waiting++;
             if (h->asked)
                 h->asked[i] = 1;
         }
     }
     double pt = e->rt->cfg->action_timeout < PLAN_TIMEOUT_MAX ? e->rt->cfg->action_timeout : PLAN_TIMEOUT_MAX;
     h->deadline = clock_mono() + pt;
+    eng_plan_grace(e, h);
     if (h->plans_waiting == 0)
         eng_decide(e, h);
 }
+
 
 void eng_on_plan(engine *e, const msg *m)
 {
@@ -529,7 +548,11 @@ void eng_on_plan(engine *e, const msg *m)
     }
     if (h->plans_waiting)
         h->plans_waiting--;
+    if (h->named_waiting && eng_claim_kind(&e->set->v[idx], h->is->type) == 2)
+        h->named_waiting--;
     if (h->plans_waiting == 0)
         eng_decide(e, h);
+    else
+        eng_plan_grace(e, h);
 }
 

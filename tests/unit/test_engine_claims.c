@@ -108,6 +108,45 @@ static void test_wildcard_without_plan_is_no_planner(void **state)
     free(h);
 }
 
+/* A "*" plugin busy elsewhere (plans.d running a slow check) holds up nobody's heal for long: once
+ * the plugins that name the type have answered, it gets PLAN_ANY_GRACE, and its late answer is
+ * ignored. For a type only it plans for, it is waited for as any planner is. */
+static void test_wildcard_late_does_not_hold_up(void **state)
+{
+    (void)state;
+    hx *h = mk();
+    size_t mark = h->n_log;
+    hx_issue(h, "det", "tx", "c", 2);
+    uint64_t id = hx_last(h, mark, MSG_PLAN_REQ, "pa")->seq;
+    hx_plan(h, "pa", id, (hx_act[]){{"fix_it", 0, 0, 0.9}}, 1);
+    hx_advance(h, PLAN_ANY_GRACE / 2);
+    hx_sweep(h);
+    assert_int_equal(hx_count(h, mark, MSG_EXECUTE, NULL), 0);  /* still within the grace */
+    hx_advance(h, PLAN_ANY_GRACE);
+    hx_sweep(h);
+    const hx_sent *x = hx_last(h, mark, MSG_EXECUTE, "pa");
+    assert_non_null(x);
+    assert_string_equal(x->action, "fix_it");
+    size_t after = h->n_log;
+    hx_plan(h, "plans", id, (hx_act[]){{"late_one", 0, 0, 0.99}}, 1);
+    assert_int_equal(hx_count(h, after, MSG_EXECUTE, NULL), 0);
+
+    /* nobody names service_failed: the "*" plugin is its only planner and is waited for */
+    mark = h->n_log;
+    hx_issue(h, "det", "service_failed", "db.service", 2);
+    id = hx_last(h, mark, MSG_PLAN_REQ, "plans")->seq;
+    hx_advance(h, 1.0);
+    hx_sweep(h);
+    heal *hl = u64map_get(h->e->heals, id);
+    assert_non_null(hl);
+    assert_int_equal(hl->phase, H_PLANNING);
+    assert_int_equal(hx_count(h, mark, MSG_EXECUTE, NULL), 0);
+    hx_plan(h, "plans", id, (hx_act[]){{"db_restart", 0, 0, 0.5}}, 1);
+    assert_non_null(hx_last(h, mark, MSG_EXECUTE, "plans"));
+    hx_free(h);
+    free(h);
+}
+
 static void test_descriptor_rules(void **state)
 {
     (void)state;
@@ -134,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_claims),
         cmocka_unit_test(test_wildcard_plans_and_runs),
         cmocka_unit_test(test_wildcard_without_plan_is_no_planner),
+        cmocka_unit_test(test_wildcard_late_does_not_hold_up),
         cmocka_unit_test(test_descriptor_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
