@@ -1,6 +1,7 @@
 /* actuators_files.c — act_write_file: procfs/sysfs attributes written in one write, declared
  * files replaced atomically, the old content backed up to state_dir/backups first. */
 #include "actuators_int.h"
+#include "jsonl.h"
 #include "statedir.h"
 #include "dryrun.h"
 
@@ -124,7 +125,7 @@ static int write_backup(actuators *a, const char *plugin, const char *path, cons
         close(dfd);
         return HEALER_E_IO;
     }
-    if (write_all(fd, content, n) < 0 || fsync(fd) < 0) {
+    if (jsonl_write_all(fd, content, n) < 0 || fsync(fd) < 0) {
         setmsg(m, ml, "backup %s/%s: %s", dir, name, strerror(errno));
         close(fd);
         unlinkat(dfd, name, 0);
@@ -398,7 +399,7 @@ int act_write_file(actuators *a, const act_context *c, const char *path, const c
             rc = HEALER_E_IO;
             goto out;
         }
-        int ok = write_all(fd, value, vn) == 0;
+        int ok = jsonl_write_all(fd, value, vn) == 0;
         if (ok && have_old) {
             ok = fchmod(fd, ost.st_mode & 07777) == 0;
             if (ok && fchown(fd, ost.st_uid, ost.st_gid) < 0 && errno != EPERM)

@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "jsonl.h"
 #include "actuators.h"
 
 struct actuators {
@@ -47,8 +46,6 @@ int real_of(const char *path, char *out, size_t len);
 /* Reads a whole file relative to dirfd into a malloc'd, NUL-terminated buffer (at most cap
  * bytes). NULL with errno on failure. */
 char *slurp_at(int dirfd, const char *name, size_t cap, size_t *len_out);
-/* write(2) until all is written: jsonl_write_all (jsonl.c). */
-#define write_all jsonl_write_all
 /* The configured mode (dry-run or live), what a reload sets. */
 int is_dry_config(actuators *a);
 /* Whether this change must only be reported: the configured dry-run, the plugin's own mode

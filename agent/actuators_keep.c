@@ -4,6 +4,7 @@
  * the sets together stay within the bound, the oldest set dropped first. act_restore_deleted
  * puts a set's files back (healctl undo / restore through actuators_pitr.c). */
 #include "actuators_int.h"
+#include "jsonl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,7 +44,7 @@ static int copy_fd(int from, int to)
             return -1;
         if (r == 0)
             return 0;
-        if (write_all(to, buf, (size_t)r) < 0)
+        if (jsonl_write_all(to, buf, (size_t)r) < 0)
             return -1;
     }
 }
@@ -261,7 +262,7 @@ void keep_end(keep_set *k, json_t *params)
         char *s = json_dumps(k->files, JSON_COMPACT);
         int fd = s ? openat(k->set_fd, MANIFEST, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
                             O_CLOEXEC, 0600) : -1;
-        ok = fd >= 0 && write_all(fd, s, strlen(s)) == 0 && fsync(fd) == 0;
+        ok = fd >= 0 && jsonl_write_all(fd, s, strlen(s)) == 0 && fsync(fd) == 0;
         if (fd >= 0)
             close(fd);
         free(s);

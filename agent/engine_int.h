@@ -99,6 +99,7 @@ typedef struct heal {
     int dry_run;
     unsigned plans_waiting;
     unsigned named_waiting;     /* of those, plugins that name the type (not only "*") */
+    int named_asked;            /* a plugin that names the type was asked at all */
     msg_action *cands;
     size_t n_cands, cap_cands;
     plan_item *order;

@@ -421,15 +421,12 @@ int eng_held(engine *e, eissue *is)
 
 /* Only "*" answers are still awaited, and a plugin that names the type asked too (and answered):
  * the heal is decided within PLAN_ANY_GRACE, with or without them (eng_sweep at the deadline). */
-static void eng_plan_grace(engine *e, heal *h)
+static void eng_plan_grace(heal *h)
 {
-    if (h->phase != H_PLANNING || h->named_waiting || h->plans_waiting == 0)
+    if (h->phase != H_PLANNING || !h->named_asked || h->named_waiting || h->plans_waiting == 0)
         return;
-    int named_asked = 0;
-    for (size_t i = 0; i < e->n && !named_asked; i++)
-        named_asked = h->asked && h->asked[i] && eng_claim_kind(&e->set->v[i], h->is->type) == 2;
     double grace = clock_mono() + PLAN_ANY_GRACE;
-    if (named_asked && grace < h->deadline)
+    if (grace < h->deadline)
         h->deadline = grace;
 }
 
@@ -497,15 +494,17 @@ void eng_maybe_heal(engine *e, eissue *is)
         int kind = e->live[i] ? eng_claim_kind(&e->set->v[i], is->type) : 0;
         if (kind && eng_send_to(e, (int)i, &m) == HEALER_OK) {
             h->plans_waiting++;
-            if (kind == 2)
+            if (kind == 2) {
                 h->named_waiting++;
+                h->named_asked = 1;
+            }
             if (h->asked)
                 h->asked[i] = 1;
         }
     }
     double pt = e->rt->cfg->action_timeout < PLAN_TIMEOUT_MAX ? e->rt->cfg->action_timeout : PLAN_TIMEOUT_MAX;
     h->deadline = clock_mono() + pt;
-    eng_plan_grace(e, h);
+    eng_plan_grace(h);
     if (h->plans_waiting == 0)
         eng_decide(e, h);
 }
@@ -553,6 +552,6 @@ void eng_on_plan(engine *e, const msg *m)
     if (h->plans_waiting == 0)
         eng_decide(e, h);
     else
-        eng_plan_grace(e, h);
+        eng_plan_grace(h);
 }
 

@@ -294,28 +294,40 @@ static void free_check(plans_check *c)
     memset(c, 0, sizeof *c);
 }
 
-static void parse_check(pctx *p, const config_setting_t *g, int idx, plans_check *c)
+/* The start every entry of a list shares: its place (where = "LIST[IDX]", then "KIND NAME"), that
+ * it is a group (shape: what one looks like), its name. The name, or NULL (said). */
+static const char *entry_start(pctx *p, const config_setting_t *g, const char *list, int idx,
+                               const char *kind, const char *shape, char *where, size_t wlen)
 {
-    char where[96];
-    snprintf(where, sizeof where, "checks[%d]", idx);
-    c->line = (int)config_setting_source_line(g);
-    c->file = strdup(p->file);
+    snprintf(where, wlen, "%s[%d]", list, idx);
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        say(p, g, "%s: expected a group { name = ...; type = ...; }", where);
-        return;
+        say(p, g, "%s: expected a group %s", where, shape);
+        return NULL;
     }
     const char *name = get_str(p, g, where, "name");
     if (!name) {
         say(p, g, "%s: missing key \"name\"", where);
-        return;
+        return NULL;
     }
     if (!valid_name(name)) {
         say(p, config_setting_get_member(g, "name"), "%s.name: \"%s\" must be [a-z0-9_], 1 to "
             "%d characters", where, name, PLANS_NAME_MAX - 1);
-        return;
+        return NULL;
     }
+    snprintf(where, wlen, "%s %s", kind, name);
+    return name;
+}
+
+static void parse_check(pctx *p, const config_setting_t *g, int idx, plans_check *c)
+{
+    char where[96];
+    c->line = (int)config_setting_source_line(g);
+    c->file = strdup(p->file);
+    const char *name = entry_start(p, g, "checks", idx, "check", "{ name = ...; type = ...; }",
+                                   where, sizeof where);
+    if (!name)
+        return;
     snprintf(c->name, sizeof c->name, "%s", name);
-    snprintf(where, sizeof where, "check %s", name);
     const char *type = get_str(p, g, where, "type");
     static const char *const kinds[] = {"process", "http", "tcp", "file", "command"};
     static const char *const process_keys[] = {"process", "pidfile", NULL};
@@ -589,21 +601,14 @@ static void parse_step(pctx *p, const config_setting_t *g, const char *plan, int
 static void parse_plan(pctx *p, const config_setting_t *g, int idx, plans_plan *pl)
 {
     char where[96];
-    snprintf(where, sizeof where, "plans[%d]", idx);
     pl->line = (int)config_setting_source_line(g);
     pl->file = strdup(p->file);
-    if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-        say(p, g, "%s: expected a group { name = ...; match = {...}; steps = (...); }", where);
+    const char *name = entry_start(p, g, "plans", idx, "plan",
+                                   "{ name = ...; match = {...}; steps = (...); }", where,
+                                   sizeof where);
+    if (!name)
         return;
-    }
-    const char *name = get_str(p, g, where, "name");
-    if (!name || !valid_name(name)) {
-        say(p, g, "%s: \"name\" is required, [a-z0-9_], 1 to %d characters", where,
-            PLANS_NAME_MAX - 1);
-        return;
-    }
     snprintf(pl->name, sizeof pl->name, "%s", name);
-    snprintf(where, sizeof where, "plan %s", name);
     static const char *const known[] = {"name", "match", "steps", "verify_check",
                                         "verify_command", NULL};
     check_keys(p, g, where, known);

@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "changelog.h"
 #include "pitr.h"
+#include "procstate.h"
 
 #define USER_UID 2000   /* inside the login range: not a system process */
 
@@ -33,32 +34,6 @@ static pid_t kid;
 static audit_log *aud;
 static changelog *cl;
 static actuators *act;
-
-static char state_of(pid_t pid)
-{
-    char p[64], buf[512];
-    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    return rp && rp[1] == ' ' ? rp[2] : '?';
-}
-
-static void wait_state(pid_t pid, int stopped)
-{
-    for (int i = 0; i < 200; i++) {
-        char s = state_of(pid);
-        if ((s == 'T') == stopped)
-            return;
-        struct timespec ts = { 0, 5000000 };
-        nanosleep(&ts, NULL);
-    }
-    fail_msg("pid %d did not become %s", (int)pid, stopped ? "stopped" : "running");
-}
 
 static int setup(void **state)
 {
@@ -140,7 +115,7 @@ static void stop_kid(uint64_t heal)
     act_context c = heal_ctx(heal);
     char m[512];
     assert_int_equal(act_signal(act, &c, kid, p.start_time, SIGSTOP, 0, m, sizeof m), HEALER_OK);
-    wait_state(kid, 1);
+    assert_true(wait_state(kid, 1));
 }
 
 static void test_stop_undone_dry_run_first(void **state)
@@ -152,13 +127,13 @@ static void test_stop_undone_dry_run_first(void **state)
     assert_int_equal(act_pitr(act, cl, &dry, &o), HEALER_OK);
     assert_string_equal(result0(o), "would");
     json_decref(o);
-    wait_state(kid, 1);   /* still stopped */
+    assert_true(wait_state(kid, 1));   /* still stopped */
     pitr_req rq = { .heal_id = 7 };
     assert_int_equal(act_pitr(act, cl, &rq, &o), HEALER_OK);
     assert_string_equal(result0(o), "undone");
     assert_int_equal(json_integer_value(json_object_get(o, "undone")), 1);
     json_decref(o);
-    wait_state(kid, 0);
+    assert_true(wait_state(kid, 0));
     assert_int_equal(act_pitr(act, cl, &rq, &o), HEALER_OK);
     assert_string_equal(result0(o), "already_undone");
     json_decref(o);
@@ -190,7 +165,7 @@ static void test_reused_pid_refused(void **state)
     healer_proc p;
     assert_int_equal(act_proc_read(act, kid, &p), HEALER_OK);
     kill(kid, SIGSTOP);   /* stopped by the test itself: a wrong SIGCONT would show */
-    wait_state(kid, 1);
+    assert_true(wait_state(kid, 1));
     /* a record of a process that had this pid before: another start time */
     json_t *r = json_pack("{s:I, s:s, s:s, s:b, s:i, s:I, s:s, s:s}", "heal_id", (json_int_t)11,
                           "plugin", "fixture", "kind", "stop", "undoable", 1, "pid", (int)kid,
@@ -205,7 +180,7 @@ static void test_reused_pid_refused(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(item0(o), "message")),
                            "the pid now names"));
     json_decref(o);
-    wait_state(kid, 1);   /* untouched */
+    assert_true(wait_state(kid, 1));   /* untouched */
 }
 
 static void test_protected_refused(void **state)

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "procstate.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -326,31 +328,6 @@ static pid_t spawn_user(void)
     close(p[0]);
     kids[n_kids++] = pid;
     return pid;
-}
-
-static char proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    return rp && rp[1] ? rp[2] : '?';
-}
-
-static int wait_state(pid_t pid, int stopped)
-{
-    for (int i = 0; i < 300; i++) {
-        char s = proc_state(pid);
-        if ((s == 'T') == stopped)
-            return 1;
-        sleep_ms(10);
-    }
-    return 0;
 }
 
 static int have_freezer(void)
