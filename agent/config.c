@@ -302,7 +302,8 @@ static const key_spec KEYS[] = {
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
 static const char *const SECTIONS[] = {"agent", "limits", "http", "metrics", "protect",
-                                       "scope", "planner", "plugins", "notify"};
+                                       "scope", "planner", "plugins", "notify",
+                                       "fleet"};
 #define N_SECTIONS (sizeof SECTIONS / sizeof SECTIONS[0])
 
 /* "must be > 0 and <= 86400" and the like. */
@@ -609,7 +610,7 @@ static int set_defaults(config *cfg)
     cfg->protect_max_uid = HEALER_RULES_LOGIN_UID_MAX;
     cfg->exploration = 0.1;
     cfg_notify_defaults(cfg);
-    if (!cfg->notify.instance)
+    if (!cfg->notify.instance || cfg_fleet_defaults(cfg) != 0)
         return HEALER_E_NOMEM;
     if (set_string(&cfg->plugin_dir, HEALERD_PLUGIN_DIR) ||
         set_string(&cfg->state_dir, "/var/lib/healerd") ||
@@ -681,6 +682,7 @@ void config_free(config *cfg)
     free(cfg->scope_cgroup);
     free(cfg->scope_uids);
     cfg_notify_free(cfg);
+    cfg_fleet_free(cfg);
     if (cfg->impl) {
         if (cfg->impl->lc_live)
             config_destroy(&cfg->impl->lc);
@@ -808,7 +810,7 @@ int config_load(const char *path, config **out, diag *d)
         if (!known) {
             cfg_report(&r, sec,
                    "%s: unknown section (known: agent, limits, http, metrics, protect, scope, "
-                   "planner, plugins, notify)", name);
+                   "planner, plugins, notify, fleet)", name);
             continue;
         }
         if (!config_setting_is_group(sec)) {
@@ -820,6 +822,8 @@ int config_load(const char *path, config **out, diag *d)
             read_plugins(&r, cfg, sec);
         else if (strcmp(name, "notify") == 0)
             cfg_read_notify(&r, cfg, sec);
+        else if (strcmp(name, "fleet") == 0)
+            cfg_read_fleet(&r, cfg, sec);
         else
             read_section(&r, cfg, sec);
     }

@@ -46,6 +46,13 @@ typedef struct notify_conf {
     double exec_timeout_s;       /* 10: then SIGKILL */
 } notify_conf;
 
+/* fleet = { ... } (config_fleet.c; docs/fleet.md): optional coordination with other agents.
+ * Every part is off until configured, and none of it is needed for local healing. */
+typedef struct fleet_conf {
+    char *node;                  /* fleet.node: this agent's name among its peers; "" = host name */
+    char *group;                 /* fleet.group: the group fleet-wide limits count in, "default" */
+} fleet_conf;
+
 typedef struct config {
     char *path;                    /* the file it was read from */
     /* agent */
@@ -88,6 +95,7 @@ typedef struct config {
     /* planner */
     double exploration;            /* planner.exploration, 0.1 */
     notify_conf notify;
+    fleet_conf fleet;
     /* plugins = { name = {...}; } kept for config_plugin_resolve */
     struct config_impl *impl;
 } config;

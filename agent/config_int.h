@@ -68,6 +68,25 @@ bool cfg_read_string_list(rctx *r, const config_setting_t *s, const char *path, 
 void cfg_free_strv(char **v, size_t n);
 const config_setting_t *cfg_plugin_section(const config *cfg, const char *name);
 
+/* config_values.c: typed readers shared by the sections that parse themselves. Each reports
+ * problems as FILE:LINE naming path and returns false; *out is left alone then. */
+bool cfg_read_double(rctx *r, const config_setting_t *s, const char *path, double lo, double hi,
+                     double *out);
+bool cfg_read_int(rctx *r, const config_setting_t *s, const char *path, long long lo,
+                  long long hi, int *out);
+/* A non-empty list of http:// or https:// URLs with a host; replaces *out. */
+bool cfg_read_urls(rctx *r, const config_setting_t *s, const char *path, char ***out,
+                   size_t *n_out);
+/* A string, copied into *out (the old value freed). */
+bool cfg_read_str(rctx *r, const config_setting_t *s, const char *path, char **out);
+void cfg_unknown_key(rctx *r, const config_setting_t *s, const char *path, const char *known);
+bool cfg_want_group(rctx *r, const config_setting_t *s, const char *path);
+
+/* config_fleet.c: the fleet section. */
+int cfg_fleet_defaults(config *cfg);
+void cfg_read_fleet(rctx *r, config *cfg, const config_setting_t *sec);
+void cfg_fleet_free(config *cfg);
+
 /* config_notify.c: the notify section. */
 void cfg_notify_defaults(config *cfg);
 void cfg_read_notify(rctx *r, config *cfg, const config_setting_t *sec);

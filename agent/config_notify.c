@@ -33,80 +33,6 @@ void cfg_notify_free(config *cfg)
     memset(n, 0, sizeof *n);
 }
 
-static bool read_double(rctx *r, const config_setting_t *s, const char *path, double lo,
-                        double hi, double *out)
-{
-    double v;
-    if (!cfg_get_number(r, s, &v)) {
-        cfg_report(r, s, "%s: expected a number, got %s", path,
-                   cfg_type_name(config_setting_type(s)));
-        return false;
-    }
-    if (!isfinite(v) || v < lo || v > hi) {
-        cfg_report(r, s, "%s: must be between %g and %g, got %.15g", path, lo, hi, v);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool read_int(rctx *r, const config_setting_t *s, const char *path, long long lo,
-                     long long hi, int *out)
-{
-    long long v;
-    bool huge;
-    if (!cfg_get_integer(r, s, &v, &huge)) {
-        cfg_report(r, s, "%s: expected an integer, got %s", path,
-                   cfg_type_name(config_setting_type(s)));
-        return false;
-    }
-    if (huge || v < lo || v > hi) {
-        cfg_report(r, s, "%s: must be between %lld and %lld, got %s%lld", path, lo, hi,
-                   huge ? "a number beyond 64 bits, " : "", v);
-        return false;
-    }
-    *out = (int)v;
-    return true;
-}
-
-/* http:// or https:// and a host: libcurl would take "localhost:9093" as a scheme-less guess,
- * and an operator's typo must fail at load, not at the first event. */
-static bool read_urls(rctx *r, const config_setting_t *s, const char *path, char ***out,
-                      size_t *n_out)
-{
-    char **v = NULL;
-    size_t n = 0;
-    if (!cfg_read_string_list(r, s, path, true, &v, &n))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        const char *u = v[i];
-        size_t skip = strncmp(u, "http://", 7) == 0 ? 7 : strncmp(u, "https://", 8) == 0 ? 8 : 0;
-        bool bad = !skip || !u[skip] || u[skip] == '/' || strpbrk(u, " \t\r\n");
-        if (bad) {
-            cfg_report(r, s, "%s: \"%s\" is not an http:// or https:// URL with a host", path, u);
-            cfg_free_strv(v, n);
-            return false;
-        }
-    }
-    cfg_free_strv(*out, *n_out);
-    *out = v;
-    *n_out = n;
-    return true;
-}
-
-static void unknown(rctx *r, const config_setting_t *s, const char *path, const char *known)
-{
-    cfg_report(r, s, "%s: unknown key (known: %s)", path, known);
-}
-
-static bool group(rctx *r, const config_setting_t *s, const char *path)
-{
-    if (config_setting_is_group(s))
-        return true;
-    cfg_report(r, s, "%s: expected a group { ... }, got %s", path,
-               cfg_type_name(config_setting_type(s)));
-    return false;
-}
 
 static void read_webhook(rctx *r, config *cfg, const config_setting_t *sec)
 {
@@ -115,11 +41,11 @@ static void read_webhook(rctx *r, config *cfg, const config_setting_t *sec)
         const config_setting_t *s = config_setting_get_elem(sec, (unsigned)i);
         const char *key = config_setting_name(s);
         if (strcmp(key, "urls") == 0)
-            read_urls(r, s, "notify.webhook.urls", &cfg->notify.webhooks, &cfg->notify.n_webhooks);
+            cfg_read_urls(r, s, "notify.webhook.urls", &cfg->notify.webhooks, &cfg->notify.n_webhooks);
         else {
             char p[128];
             snprintf(p, sizeof p, "notify.webhook.%s", key);
-            unknown(r, s, p, "urls");
+            cfg_unknown_key(r, s, p, "urls");
         }
     }
 }
@@ -131,15 +57,15 @@ static void read_alertmanager(rctx *r, config *cfg, const config_setting_t *sec)
         const config_setting_t *s = config_setting_get_elem(sec, (unsigned)i);
         const char *key = config_setting_name(s);
         if (strcmp(key, "urls") == 0)
-            read_urls(r, s, "notify.alertmanager.urls", &cfg->notify.alertmanagers,
+            cfg_read_urls(r, s, "notify.alertmanager.urls", &cfg->notify.alertmanagers,
                       &cfg->notify.n_alertmanagers);
         else if (strcmp(key, "resend_s") == 0)
             /* Alertmanager resolves an alert not re-sent within its resolve_timeout (5 min) */
-            read_double(r, s, "notify.alertmanager.resend_s", 1, 3600, &cfg->notify.resend_s);
+            cfg_read_double(r, s, "notify.alertmanager.resend_s", 1, 3600, &cfg->notify.resend_s);
         else {
             char p[128];
             snprintf(p, sizeof p, "notify.alertmanager.%s", key);
-            unknown(r, s, p, "urls, resend_s");
+            cfg_unknown_key(r, s, p, "urls, resend_s");
         }
     }
 }
@@ -166,11 +92,11 @@ static void read_exec(rctx *r, config *cfg, const config_setting_t *sec)
             cfg->notify.exec_argv = v;
             cfg->notify.n_exec_argv = k;
         } else if (strcmp(key, "timeout_s") == 0)
-            read_double(r, s, "notify.exec.timeout_s", 0.1, 3600, &cfg->notify.exec_timeout_s);
+            cfg_read_double(r, s, "notify.exec.timeout_s", 0.1, 3600, &cfg->notify.exec_timeout_s);
         else {
             char p[128];
             snprintf(p, sizeof p, "notify.exec.%s", key);
-            unknown(r, s, p, "argv, timeout_s");
+            cfg_unknown_key(r, s, p, "argv, timeout_s");
         }
     }
 }
@@ -210,13 +136,13 @@ void cfg_read_notify(rctx *r, config *cfg, const config_setting_t *sec)
         const char *key = config_setting_name(s);
         notify_conf *c = &cfg->notify;
         if (strcmp(key, "webhook") == 0) {
-            if (group(r, s, "notify.webhook"))
+            if (cfg_want_group(r, s, "notify.webhook"))
                 read_webhook(r, cfg, s);
         } else if (strcmp(key, "alertmanager") == 0) {
-            if (group(r, s, "notify.alertmanager"))
+            if (cfg_want_group(r, s, "notify.alertmanager"))
                 read_alertmanager(r, cfg, s);
         } else if (strcmp(key, "exec") == 0) {
-            if (group(r, s, "notify.exec"))
+            if (cfg_want_group(r, s, "notify.exec"))
                 read_exec(r, cfg, s);
         } else if (strcmp(key, "events") == 0) {
             read_events(r, cfg, s);
@@ -234,19 +160,19 @@ void cfg_read_notify(rctx *r, config *cfg, const config_setting_t *sec)
             free(c->instance);
             c->instance = v;
         } else if (strcmp(key, "queue_limit") == 0) {
-            read_int(r, s, "notify.queue_limit", 1, 100000, &c->queue_limit);
+            cfg_read_int(r, s, "notify.queue_limit", 1, 100000, &c->queue_limit);
         } else if (strcmp(key, "timeout_s") == 0) {
-            read_double(r, s, "notify.timeout_s", 0.1, 300, &c->timeout_s);
+            cfg_read_double(r, s, "notify.timeout_s", 0.1, 300, &c->timeout_s);
         } else if (strcmp(key, "retries") == 0) {
-            read_int(r, s, "notify.retries", 0, 100, &c->retries);
+            cfg_read_int(r, s, "notify.retries", 0, 100, &c->retries);
         } else if (strcmp(key, "backoff_s") == 0) {
-            read_double(r, s, "notify.backoff_s", 0.01, 3600, &c->backoff_s);
+            cfg_read_double(r, s, "notify.backoff_s", 0.01, 3600, &c->backoff_s);
         } else if (strcmp(key, "backoff_max_s") == 0) {
-            read_double(r, s, "notify.backoff_max_s", 0.01, 86400, &c->backoff_max_s);
+            cfg_read_double(r, s, "notify.backoff_max_s", 0.01, 86400, &c->backoff_max_s);
         } else {
             char p[128];
             snprintf(p, sizeof p, "notify.%s", key);
-            unknown(r, s, p, "webhook, alertmanager, exec, events, instance, queue_limit, "
+            cfg_unknown_key(r, s, p, "webhook, alertmanager, exec, events, instance, queue_limit, "
                     "timeout_s, retries, backoff_s, backoff_max_s");
         }
     }

@@ -24,6 +24,8 @@ PKGS=(
   libsystemd-dev systemd-container monit
   # network plugin tests: a real DNS server in a namespace (dnsmasq-base ships no service)
   dnsmasq-base
+  # fleet tests: fleet-wide limits in a real etcd (v3 API)
+  etcd-server etcd-client
   # the dashboard's test drives a real headless browser over the DevTools protocol
   chromium python3-websocket
 )

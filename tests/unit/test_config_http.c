@@ -14,64 +14,25 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "confload.h"
 
 static char dir[64];
 
-typedef struct msgs {
-    int n;
-    int line[16];
-    char text[16][512];
-} msgs;
-
-static void collect(void *ud, const char *file, int line, const char *msg)
-{
-    msgs *m = ud;
-    (void)file;
-    if (m->n < 16) {
-        m->line[m->n] = line;
-        snprintf(m->text[m->n], sizeof m->text[0], "%s", msg);
-    }
-    m->n++;
-}
-
-/* Loads text; returns the number of problems (m gets them); *out when it loaded. */
 static int load(const char *text, msgs *m, config **out)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/h.conf", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    memset(m, 0, sizeof *m);
-    diag d = {collect, m, 0};
-    config *c = NULL;
-    int n = config_load(path, &c, &d);
-    if (out)
-        *out = c;
-    else
-        config_free(c);
-    return n;
+    return confload(dir, text, m, out);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_config_http_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return confload_setup(dir, sizeof dir, "test_config_http");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char p[128];
-    snprintf(p, sizeof p, "%s/h.conf", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/token", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/empty", dir);
-    unlink(p);
-    rmdir(dir);
+    confload_teardown(dir);
     return 0;
 }
 
