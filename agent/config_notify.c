@@ -1,7 +1,6 @@
 /* config_notify.c — the `notify` section of healerd.conf: webhook URLs, Alertmanager URLs, the
  * exec hook's argv, which events, the queue bound, timeouts and the retry schedule. Every problem
  * as FILE:LINE like the other sections (cfg_report); config.c only hands the group over. */
-#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,18 +146,7 @@ void cfg_read_notify(rctx *r, config *cfg, const config_setting_t *sec)
         } else if (strcmp(key, "events") == 0) {
             read_events(r, cfg, s);
         } else if (strcmp(key, "instance") == 0) {
-            if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-                cfg_report(r, s, "notify.instance: expected a string, got %s",
-                           cfg_type_name(config_setting_type(s)));
-                continue;
-            }
-            char *v = strdup(config_setting_get_string(s));
-            if (!v) {
-                cfg_report(r, s, "notify.instance: out of memory");
-                continue;
-            }
-            free(c->instance);
-            c->instance = v;
+            cfg_read_str(r, s, "notify.instance", &c->instance);
         } else if (strcmp(key, "queue_limit") == 0) {
             cfg_read_int(r, s, "notify.queue_limit", 1, 100000, &c->queue_limit);
         } else if (strcmp(key, "timeout_s") == 0) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "confload.h"
 
 static const healer_config_key schema[] = {
     {"dir", HEALER_CFG_STRING, "${config_dir}/plans.d", 0, 0, "folder"},
@@ -29,15 +30,10 @@ static void quiet(void *ud, const char *file, int line, const char *msg)
 static const char *resolve(const char *dir, const char *text, const char *key)
 {
     static char out[4096];
-    char path[600];
-    snprintf(path, sizeof path, "%s/healerd.conf", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    msgs m;
     config *c = NULL;
+    assert_int_equal(confload(dir, text, &m, &c), 0);
     diag d = {quiet, NULL, 0};
-    assert_int_equal(config_load(path, &c, &d), 0);
     plugin_conf *pc = config_plugin_resolve(c, "plans", schema, &d);
     assert_non_null(pc);
     const char *s = NULL;
@@ -59,10 +55,7 @@ static void test_expanded_beside_config(void **state)
     assert_string_equal(resolve(dir, "plugins = { plans = { }; };\n", "other"), "x${config_dir}");
     assert_string_equal(resolve(dir, "plugins = { plans = { dir = \"/srv/p\"; }; };\n", "dir"),
                         "/srv/p");
-    char p[300];
-    snprintf(p, sizeof p, "%s/healerd.conf", dir);
-    unlink(p);
-    rmdir(dir);
+    confload_teardown(dir);
 }
 
 int main(void)
