@@ -19,6 +19,10 @@ for d in 20200101-000000 20200102-000000 20200103-000000; do
 done
 echo keep >"$NC/backups/$BB.old.20200101-000000"; touch -d '400 days ago' "$NC/backups/$BB.old.20200101-000000"
 echo keep >"$NC/backups/other.nix.20200101-000000"; touch -d '400 days ago' "$NC/backups/other.nix.20200101-000000"
+# touch ages atime and mtime, never ctime, and remove_old_files ages a file by the newest of the
+# three: a backup whose ctime is in the current second is not yet "older than 0 days". Start the
+# agent in a later second, as a real backup always is by the next fix.
+t0=$(date +%s); while [ "$(date +%s)" = "$t0" ]; do sleep 0.05; done
 ACTION_TIMEOUT=30 MODE=live write_config "$T/auto.conf" "$PDIR" "$(NIXCONF 'auto_fix = true; backups_keep = 2;')"
 start_agent "$T/auto.conf"
 healed() { get /api/v1/heals | jq -e '.heals[] | select(.issue_type == "nixos_config_invalid" and .outcome == "healed")'; }
