@@ -19,7 +19,7 @@ command -v setpriv >/dev/null || { echo "skip: no setpriv"; exit 77; }
 PDIR=$(plugin_dir "$BUILD/plugins/disk.so")
 M="$T/mnt"
 IMG="$T/disk.img"
-trap 'stop_agent 2>/dev/null || true; umount "$M/tmp/bind" 2>/dev/null || true; umount "$M" 2>/dev/null || true; cleanup' EXIT
+trap 'stop_agent 2>/dev/null || true; disk_release "$M/tmp/bind"; disk_release "$M"; cleanup' EXIT
 disk_ext4 "$IMG" "$M" 32
 check "the ext4 image is mounted in this namespace only" grep -q " $M ext4 " /proc/self/mounts
 

@@ -26,7 +26,7 @@ disk_cleanup() {
   HOLDER=""
   WRITER=""
 }
-trap 'disk_cleanup; stop_agent 2>/dev/null || true; umount "$M" 2>/dev/null || true; cleanup' EXIT
+trap 'disk_cleanup; stop_agent 2>/dev/null || true; disk_release "$M"; cleanup' EXIT
 mkdir -p "$M" "$OUT"
 disk_ext4 "$IMG" "$M" 16
 check "the ext4 image is visible in this namespace only" grep -q " $M ext4 " /proc/self/mounts

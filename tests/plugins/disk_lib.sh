@@ -46,6 +46,14 @@ disk_umount() {
   umount "$1"
 }
 
+# disk_release MNT: for the EXIT trap. A worker of the stopped agent, or the last write of a killed
+# writer, can hold the mount busy for a moment after the test ends (seen once under ASan in CI:
+# all checks passed, then rm -rf met "Device or resource busy"). Retry, then detach it lazily, so
+# the test's directory can always go.
+disk_release() {
+  disk_umount "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || true
+}
+
 # disk_private_ns "$0" "$@": re-runs the test in a private mount namespace (its loop mounts are
 # seen by nothing else on the machine and go when it ends); call first, before agent.sh.
 disk_private_ns() {

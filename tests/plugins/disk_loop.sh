@@ -16,7 +16,7 @@ disk_need_ext4
 PDIR=$(plugin_dir "$BUILD/plugins/disk.so")
 M="$T/mnt"
 IMG="$T/disk.img"
-trap 'stop_agent 2>/dev/null || true; umount "$M" 2>/dev/null || true; cleanup' EXIT
+trap 'stop_agent 2>/dev/null || true; disk_release "$M"; cleanup' EXIT
 mkdir -p "$M"
 disk_ext4 "$IMG" "$M" 16
 A="$T/state/audit.jsonl"

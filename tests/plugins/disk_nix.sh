@@ -16,9 +16,10 @@ if [ -z "${DISK_TEST_IN_NS:-}" ]; then
   exec env DISK_TEST_IN_NS=1 unshare --mount --propagation private bash "$0" "$@"
 fi
 . "$SRC/tests/lib/agent.sh"
+. "$SRC/tests/plugins/disk_lib.sh"
 PDIR=$(plugin_dir "$BUILD/plugins/disk.so")
 M="$T/mnt"
-trap 'stop_agent 2>/dev/null || true; umount "$M" 2>/dev/null || true; cleanup' EXIT
+trap 'stop_agent 2>/dev/null || true; disk_release "$M"; cleanup' EXIT
 mkdir -p "$M" "$T/elsewhere"
 mount -t tmpfs -o size=16m tmpfs "$M"
 # gc-reserved-space = 0: otherwise nix keeps an 8 MiB nix/var/nix/db/reserved file that any GC
