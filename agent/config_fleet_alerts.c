@@ -77,6 +77,7 @@ static bool read_entry(rctx *r, const config_setting_t *g, size_t idx, fleet_ale
         return false;
     m->severity = -1;
     int before = r->errors;
+    bool seen[3] = {false, false, false};   /* alertname, type, target_label written at all */
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -84,14 +85,17 @@ static bool read_entry(rctx *r, const config_setting_t *g, size_t idx, fleet_ale
         char p[160];
         snprintf(p, sizeof p, "%s.%s", path, key);
         if (strcmp(key, "alertname") == 0) {
+            seen[0] = true;
             if (cfg_read_str(r, s, p, &m->alertname) &&
                 (!m->alertname[0] || strlen(m->alertname) > 255))
                 cfg_report(r, s, "%s: must be 1 to 255 bytes", p);
         } else if (strcmp(key, "type") == 0) {
+            seen[1] = true;
             if (cfg_read_str(r, s, p, &m->type) && !healer_rules_valid_name(m->type))
                 cfg_report(r, s, "%s: \"%s\" is not an issue type name ([a-z0-9_], 1 to 63 "
                            "bytes)", p, m->type);
         } else if (strcmp(key, "target_label") == 0) {
+            seen[2] = true;
             if (cfg_read_str(r, s, p, &m->target_label) && !label_name_ok(m->target_label))
                 cfg_report(r, s, "%s: \"%s\" is not a Prometheus label name", p, m->target_label);
         } else if (strcmp(key, "measurements") == 0) {
@@ -121,9 +125,8 @@ static bool read_entry(rctx *r, const config_setting_t *g, size_t idx, fleet_ale
         }
     }
     static const char *const need[] = {"alertname", "type", "target_label"};
-    const char *have[] = {m->alertname, m->type, m->target_label};
     for (int k = 0; k < 3; k++)
-        if (!have[k])
+        if (!seen[k])   /* one written wrong was reported where it is */
             cfg_report(r, g, "%s: %s is required", path, need[k]);
     return r->errors == before;
 }
