@@ -70,6 +70,10 @@ check "a 5 MiB body: 413" [ "$(post -H 'Authorization: Bearer alerts-only-token'
 check "unmapped alerts are counted, not errors" [ "$(post -H 'Authorization: Bearer alerts-only-token' "$ALERTS" \
   -d '{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"Other","instance":"x"},"fingerprint":"00aa"}]}')" = 200 ]
 check "unmapped: ignored 1" answer '.ignored == 1 and .accepted == 0' 
+printf '{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"Other","instance":"x"},"fingerprint":"00ab"}]}' >"$T/chunked.json"
+check "a chunked body is read whole" [ "$(post -H 'Authorization: Bearer alerts-only-token' -H 'Transfer-Encoding: chunked' \
+  "$ALERTS" --data-binary @"$T/chunked.json")" = 200 ]
+check "chunked: ignored 1" answer '.ignored == 1' 
 
 # --- the exporter: a metrics file served by python3 ---
 EXP=$(free_port)
@@ -163,6 +167,13 @@ gone() { ! issue; }
 wait_for "resolved: the issue closed" 40 gone
 check "alerts counted as resolved" bash -c "curl -s '$URL/metrics' | grep -Eq '^luminous_nix_alerts_received_total\{outcome=\"resolved\"\} [1-9]'"
 check "alertmanager's posts were all taken (no 4xx/5xx in its log)" bash -c "! grep -Eq 'unexpected status code (4|5)' '$T/am/log'"
+
+# --- a reload without fleet.alerts: the route is gone (404), the agent goes on ---
+MODE=live write_config "$T/healerd.conf" "$PDIR" "plans = { };"
+kill -HUP "$AGENT_PID"
+wait_for "reloaded" 20 grep -q "info agent: reloaded" "$T/agent.log"
+check "without fleet.alerts: 404" [ "$(post -H 'Authorization: Bearer api-token-for-people' "$ALERTS" -d '{"version":"4","alerts":[]}')" = 404 ]
+check "404 says why" answer '.error | test("fleet.alerts is not configured")'
 check "agent stops cleanly" stop_agent
 check "no sanitizer output in the log" bash -c "! grep -q Sanitizer \"$T/agent.log\""
 finish
