@@ -42,7 +42,8 @@
 #define CONNECTION_TIMEOUT_S 15    /* idle while a body or an answer is in flight */
 #define CONNECTION_MEMORY 65536    /* per-connection buffer: request line and headers */
 #define MAX_BODY 16384             /* no endpoint but the alerts one reads a body */
-/* POST /api/v1/alerts reads its body (an Alertmanager group: 10 000 plain alerts are ~1 MiB);
+/* POST /api/v1/alerts reads its body (an Alertmanager group: 10 000 alerts with a few labels
+ * and a summary are ~3.3 MB);
  * all alert bodies being read at once share ALERTS_BODY_TOTAL, beyond it a sender gets 503 and
  * retries (Alertmanager does) rather than the agent growing with the number of senders. */
 #define ALERTS_BODY_MAX (4 * 1024 * 1024)
@@ -657,6 +658,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
                                   "request body too large (at most %zu bytes)", rq->limit);
             }
+        }
+        /* The token before the body: a client without it must not make the agent keep
+         * megabytes (dispatch checks again, as for every POST). */
+        if (rq->keep && !alerts_token_ok(s, c, method, version) &&
+            authorize(s, c, "POST /api/v1/alerts", method, version, &ret) < 0) {
+            rq->refused = 1;
+            return ret;
         }
         return MHD_YES;
     }

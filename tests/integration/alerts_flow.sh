@@ -66,6 +66,9 @@ check "bad JSON: the message says where" answer '.error | test("not JSON: line 1
 check "version 3: 400" [ "$(post -H 'Authorization: Bearer alerts-only-token' "$ALERTS" -d '{"version":"3","alerts":[]}')" = 400 ]
 check "version 3: the message names it" answer '.error | test("version \"3\" is not supported")' 
 head -c $((5 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$T/big.json"
+head -c $((3 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$T/mid.json"
+check "a 3 MiB body without the token: 401 before it is read" [ "$(post "$ALERTS" --data-binary @"$T/mid.json")" = 401 ]
+check "a wrong token: 401" [ "$(post -H 'Authorization: Bearer alerts-only-tokenX' "$ALERTS" -d '{}')" = 401 ]
 check "a 5 MiB body: 413" [ "$(post -H 'Authorization: Bearer alerts-only-token' "$ALERTS" --data-binary @"$T/big.json")" = 413 ]
 check "unmapped alerts are counted, not errors" [ "$(post -H 'Authorization: Bearer alerts-only-token' "$ALERTS" \
   -d '{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"Other","instance":"x"},"fingerprint":"00aa"}]}')" = 200 ]
