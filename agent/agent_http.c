@@ -436,6 +436,13 @@ void agent_alerts_setup(agent *a, const config *c)
     }
     if (alerts_configure(a->alerts, &c->fleet.alerts) < 0)
         log_error("alerts", "out of memory: the previous fleet.alerts mapping stays");
+    /* every outcome's series from the start, so rate() and absent() see 0 rather than nothing */
+    static const char *const outcomes[] = {"accepted", "ignored", "resolved", "invalid",
+                                           "dropped", "refused"};
+    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++) {
+        healer_kv lb[1] = { { "outcome", outcomes[i] } };
+        metrics_counter_add(a->metrics, "alerts_received_total", ALERTS_METRIC_HELP, lb, 1, 0);
+    }
 }
 
 /* A listener for c's address and token, serving this agent. NULL with err set when it cannot

@@ -49,6 +49,7 @@ MODE=live write_config "$T/healerd.conf" "$PDIR" "plans = { };" "fleet = {
 check "--check-config accepts fleet.alerts and plans.d" "$HEALERD" --check-config -c "$T/healerd.conf"
 start_agent "$T/healerd.conf"
 ALERTS="$URL/api/v1/alerts"
+check "alerts_received_total declared at 0 for each outcome" bash -c "curl -s '$URL/metrics' | grep -c '^luminous_nix_alerts_received_total{outcome=\"[a-z]*\"} 0\$' | grep -qx 6"
 post() { curl -s -o "$T/out.json" -w '%{http_code}' --max-time 5 -X POST "$@"; }
 answer() { jq -e "$1" "$T/out.json" >/dev/null; }   # the last answer's JSON holds
 
