@@ -308,6 +308,8 @@ agent *agent_open(const agent_opts *o, int *exit_code)
             notify_post(a->notify, &ev);
         }
     }
+    if (!o->once)
+        agent_alerts_setup(a, a->cfg);
     prune_history(a);
     metrics_health(a->metrics, 100.0);
     {
@@ -357,6 +359,8 @@ void agent_close(agent *a)
         return;
     if (a->http)
         http_stop(a->http);
+    alerts_free(a->alerts);   /* no HTTP thread reads it any more */
+    a->alerts = NULL;
     if (a->gen)
         retire_generation(a); /* the config in force went with it */
     else
@@ -523,6 +527,7 @@ static void reload(agent *a)
     log_set_format((log_format)nc->log_format);
     governor_set_limits(a->gov, &nc->limits, nc->dry_run);
     metrics_plugin_info_clear(a->metrics);
+    agent_alerts_setup(a, nc);
     if (notify_reconfigure(a->notify, nc) < 0)
         log_error("agent", "notifications: out of memory; keeping the previous notify settings");
     {
@@ -544,6 +549,9 @@ static void reload(agent *a)
         if (token_changed && a->http && http_set_token_file(a->http, nc->token_file) < 0)
             log_error("http", "cannot switch to token file %s: out of memory; POST requests "
                       "are refused", nc->token_file);
+        if (a->http && http_set_alerts_token_file(a->http, nc->fleet.alerts.token_file) < 0)
+            log_error("http", "cannot switch to fleet.alerts.token_file %s: out of memory; "
+                      "only the API token is accepted", nc->fleet.alerts.token_file);
         if (a->http && http_set_allowed_hosts(a->http, (const char *const *)nc->http_allowed_hosts,
                                               nc->n_http_allowed_hosts) < 0)
             log_error("http", "cannot switch to the new http.allowed_hosts: out of memory; "

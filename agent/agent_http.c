@@ -350,6 +350,9 @@ static int be_undo(void *ud, const http_undo_req *rq, json_t **out, char *text, 
     return rc;
 }
 
+#define ALERTS_METRIC_HELP "Alerts received on POST /api/v1/alerts by outcome (accepted, ignored: " \
+    "no mapping, resolved, invalid, dropped; refused: a whole payload)"
+
 static json_t *be_history(void *ud, int minutes)
 {
     agent *a = ud;   /* the ring outlives reloads and has its own lock: no agent.lock */
@@ -366,6 +369,80 @@ static void be_collect(void *ud)
     json_decref(pe);
     json_decref(is);
     json_decref(pl);
+}
+
+/* POST /api/v1/alerts: alerts.c maps the payload, the engine raises and resolves the issues
+ * (engine_alerts.c). Under agent.lock as a reader: the engine is not swapped meanwhile. */
+static int be_alerts(void *ud, const char *body, size_t len, json_t **out, char *text,
+                     size_t tlen)
+{
+    agent *a = ud;
+    *out = NULL;
+    pthread_rwlock_rdlock(&a->lock);
+    if (!a->alerts || !a->cfg || !a->cfg->fleet.alerts.enabled) {
+        pthread_rwlock_unlock(&a->lock);
+        snprintf(text, tlen, "alerts are not received: fleet.alerts is not configured");
+        return HEALER_E_NOTFOUND;
+    }
+    alert_op *ops;
+    size_t n;
+    alerts_summary sum;
+    if (alerts_ingest(a->alerts, body, len, clock_mono(), &ops, &n, &sum, text, tlen) < 0) {
+        pthread_rwlock_unlock(&a->lock);
+        healer_kv lb[1] = { { "outcome", "refused" } };
+        metrics_counter_add(a->metrics, "alerts_received_total", ALERTS_METRIC_HELP, lb, 1, 1);
+        log_info("alerts", "webhook payload refused: %s", text);
+        return HEALER_E_INVAL;
+    }
+    int rc = a->engine ? engine_alerts_post(a->engine, ops, n, alerts_stale_seconds(a->alerts))
+                       : (alert_ops_free(ops, n), HEALER_E_IO);
+    pthread_rwlock_unlock(&a->lock);
+    if (rc != HEALER_OK) {
+        /* the fingerprints are remembered: Alertmanager's retry (or next re-send) raises them */
+        snprintf(text, tlen, "the engine's alert queue is full (%d operations) or it is "
+                 "reloading; retry", ENGINE_ALERTS_QUEUE_MAX);
+        sum.dropped += (unsigned)(sum.accepted + sum.resolved);
+        sum.accepted = sum.resolved = 0;
+    }
+    static const char *const names[] = {"accepted", "ignored", "resolved", "invalid", "dropped"};
+    unsigned v[] = {sum.accepted, sum.ignored, sum.resolved, sum.invalid, sum.dropped};
+    json_t *o = json_object();
+    for (size_t i = 0; i < 5; i++) {
+        json_object_set_new(o, names[i], json_integer(v[i]));
+        healer_kv lb[1] = { { "outcome", names[i] } };
+        if (v[i])
+            metrics_counter_add(a->metrics, "alerts_received_total", ALERTS_METRIC_HELP, lb, 1,
+                                v[i]);
+    }
+    if (sum.accepted || sum.resolved || sum.invalid || sum.dropped)
+        log_info("alerts", "webhook: %u firing, %u resolved, %u unmapped, %u invalid, %u dropped",
+                 sum.accepted, sum.resolved, sum.ignored, sum.invalid, sum.dropped);
+    if (rc != HEALER_OK) {
+        json_decref(o);
+        return HEALER_E_IO;
+    }
+    *out = o;
+    return HEALER_OK;
+}
+
+/* fleet.alerts of c: the receiver made (at its first configuration) and given c's mapping. */
+void agent_alerts_setup(agent *a, const config *c)
+{
+    if (!c->fleet.alerts.enabled)
+        return;   /* a section removed by a reload: be_alerts answers 404, nothing is kept busy */
+    if (!a->alerts && !(a->alerts = alerts_new())) {
+        log_error("alerts", "out of memory: POST /api/v1/alerts is not served");
+        return;
+    }
+    if (alerts_configure(a->alerts, &c->fleet.alerts) < 0)
+        log_error("alerts", "out of memory: the previous fleet.alerts mapping stays");
+    /* every outcome's series from the start, so rate() and absent() see 0 rather than nothing */
+    static const char *const outcomes[] = {"accepted", "ignored", "resolved", "invalid",
+                                           "dropped", "refused"};
+    for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++) {
+        healer_kv lb[1] = { { "outcome", outcomes[i] } };
+        metrics_counter_add(a->metrics, "alerts_received_total", ALERTS_METRIC_HELP, lb, 1, 0);
+    }
 }
 
 /* A listener for c's address and token, serving this agent. NULL with err set when it cannot
@@ -392,10 +469,12 @@ http_server *http_open(agent *a, const config *c, char *err, size_t errlen)
         .issue = be_issue,
         .history = be_history,
         .undo = be_undo,
+        .alerts = be_alerts,
     };
     http_options o = {
         .allowed_hosts = (const char *const *)c->http_allowed_hosts,
         .n_allowed_hosts = c->n_http_allowed_hosts,
+        .alerts_token_file = c->fleet.alerts.token_file,
     };
     http_server *s = http_start_opts(c->http_listen, c->token_file, &o, &be, err, errlen);
     if (!s && !err[0])

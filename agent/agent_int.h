@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "actuators.h"
+#include "alerts.h"
 #include "changelog.h"
 #include "governor.h"
 #include "history.h"
@@ -43,6 +44,8 @@ struct agent {
     undo_journal *undo;          /* the crash-safe record of reversible changes (every gen's) */
     changelog *changes;          /* the history of changes and what undoes them (every gen's) */
     engine *engine;
+    alerts *alerts;              /* fleet.alerts' fingerprints and mapping (POST /api/v1/alerts);
+                                    NULL until a config has fleet.alerts; outlives reloads */
     http_server *http;
     double started_mono;
     int state_lock;              /* state_dir/lock, flock'ed for the process's life; -1 none */
@@ -55,6 +58,8 @@ struct agent {
 /* A listener for c's address and token, serving this agent. NULL with err set when it cannot
  * bind (or c disables HTTP: then err is empty). */
 http_server *http_open(agent *a, const config *c, char *err, size_t errlen);
+/* fleet.alerts of c: a->alerts made (the first time) and given c's mapping; nothing without it. */
+void agent_alerts_setup(agent *a, const config *c);
 /* Opens a->cfg's listener into a->http; -1 (logged) when it cannot. */
 int start_http(agent *a);
 /* The plugins view of set (GET /api/v1/plugins); agent_dry: the agent's own mode. */

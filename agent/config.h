@@ -48,9 +48,28 @@ typedef struct notify_conf {
 
 /* fleet = { ... } (config_fleet.c; docs/fleet.md): optional coordination with other agents.
  * Every part is off until configured, and none of it is needed for local healing. */
+/* fleet.alerts (config_fleet_alerts.c): Alertmanager webhooks become issues. */
+typedef struct fleet_alert_map {
+    char *alertname;             /* the alert's alertname label, unique in the list */
+    char *type;                  /* the issue type raised ([a-z0-9_]) */
+    char *target_label;          /* the label whose value is the issue's target ("instance") */
+    char **measurements;         /* labels or annotations read as numbers into measurements */
+    size_t n_measurements;
+    int severity;                /* healer_severity; -1: from the alert's severity label */
+} fleet_alert_map;
+
+typedef struct fleet_alerts_conf {
+    int enabled;                 /* fleet.alerts is present: POST /api/v1/alerts is served */
+    char *token_file;            /* fleet.alerts.token_file: a token for this route only; "" none */
+    fleet_alert_map *map;
+    size_t n_map;
+    double stale_seconds;        /* an alert not re-sent for this long is taken as gone, 43200 */
+} fleet_alerts_conf;
+
 typedef struct fleet_conf {
     char *node;                  /* fleet.node: this agent's name among its peers; "" = host name */
     char *group;                 /* fleet.group: the group fleet-wide limits count in, "default" */
+    fleet_alerts_conf alerts;    /* fleet.alerts */
 } fleet_conf;
 
 typedef struct config {

@@ -223,7 +223,7 @@ void eng_storm_say(void *ud, int kind, const char *key, uint64_t n, double span_
              n == 1 ? "" : "s", tab ? tab + 1 : "?", span_s);
 }
 
-static void on_issue(engine *e, const msg *m)
+void eng_on_issue(engine *e, const msg *m, double ttl)
 {
     if (!m->has_issue || !m->issue.type || !loader_valid_name(m->issue.type))
         return;
@@ -297,7 +297,8 @@ static void on_issue(engine *e, const msg *m)
     is->summary = eng_sdup(m->issue.summary);
     eng_set_measures(is, &m->issue);
     double iv = idx >= 0 ? e->set->v[idx].interval : e->rt->cfg->interval;
-    is->ttl = 3 * iv + 1;
+    /* quiet for three detect intervals: cleared; an alert's issue lives by its stale time */
+    is->ttl = ttl > 0 ? ttl : 3 * iv + 1;
     if (is->active && is->severity == HEALER_SEV_CRITICAL && is->active->severity < is->severity)
         preempt(e, is->active);
     eng_maybe_heal(e, is);
@@ -519,7 +520,7 @@ static void on_reply(engine *e, const msg *m)
 void eng_dispatch(engine *e, const msg *m)
 {
     switch (m->kind) {
-    case MSG_ISSUE: on_issue(e, m); break;
+    case MSG_ISSUE: eng_on_issue(e, m, 0); break;
     case MSG_RESOLVE: on_resolve(e, m); break;
     case MSG_PLAN: eng_on_plan(e, m); break;
     case MSG_RESULT: on_result(e, m); break;

@@ -54,4 +54,13 @@ double engine_heartbeat(engine *e);
 /* Heals finished since start (any outcome). Thread-safe; benchmarks poll it. */
 uint64_t engine_heals_finished(engine *e);
 
+/* Alert operations (alerts.h) for the engine thread, taken over (freed in every case): each
+ * raises or refreshes an issue of detector "alertmanager" that closes after ttl seconds without
+ * a repeat, or resolves one. Never blocks for long: HEALER_OK, or HEALER_E_FULL when more than
+ * ENGINE_ALERTS_QUEUE_MAX operations wait already (dropped). Thread-safe. */
+#define ENGINE_ALERTS_QUEUE_MAX 50000
+#define ENGINE_ALERTS_DETECTOR "alertmanager"
+struct alert_op;
+int engine_alerts_post(engine *e, struct alert_op *ops, size_t n, double ttl);
+
 #endif

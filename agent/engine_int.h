@@ -206,6 +206,8 @@ struct engine {
     pthread_mutex_t lock;
     pthread_cond_t cmd_cv;
     cmd *cmds;
+    struct alert_batch *alerts_head, *alerts_tail;  /* engine_alerts_post's queue */
+    size_t alerts_queued;       /* operations in it (bounded: ENGINE_ALERTS_QUEUE_MAX) */
     int efd;
     atomic_int stop;
     /* Set (under lock) when the restores before stop begin: from then on no heal is planned
@@ -273,6 +275,14 @@ size_t eng_restores_outstanding(engine *e);
 size_t eng_begin_stop(engine *e);
 void eng_restore_acked(engine *e, const msg *m);
 void eng_free_restores(engine *e);
+
+/* engine.c: a raised issue (new or repeated); ttl > 0: it closes after ttl seconds without a
+ * repeat (an alert's stale time) instead of three of its detector's intervals. */
+void eng_on_issue(engine *e, const msg *m, double ttl);
+/* engine_alerts.c: the alert operations queued by engine_alerts_post, run on the engine thread
+ * (or by a test on a detached engine), under e->lock. */
+void eng_run_alerts(engine *e);
+void eng_free_alerts(engine *e);
 
 /* engine.c: runs the heal's current step (or ends the heal when none is left) */
 void eng_execute_next(engine *e, heal *h);

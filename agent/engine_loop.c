@@ -204,6 +204,7 @@ static int poll_once(engine *e, long timeout_ms)
     if (items[0].revents & ZMQ_POLLIN)
         drain(e);
     run_commands(e);
+    eng_run_alerts(e);
     double mono = clock_mono();
     if (mono >= e->next_sweep) {
         eng_sweep(e);
@@ -471,6 +472,7 @@ void engine_free(engine *e)
         strmap_free(e->futile);
     }
     eng_free_restores(e);
+    eng_free_alerts(e);
     if (e->health) {
         size_t i = 0;
         void *val;

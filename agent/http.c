@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,13 @@
 #define HEADER_DEADLINE_S 10.0
 #define CONNECTION_TIMEOUT_S 15    /* idle while a body or an answer is in flight */
 #define CONNECTION_MEMORY 65536    /* per-connection buffer: request line and headers */
-#define MAX_BODY 16384             /* no endpoint takes a body; this is generous */
+#define MAX_BODY 16384             /* no endpoint but the alerts one reads a body */
+/* POST /api/v1/alerts reads its body (an Alertmanager group: 10 000 alerts with a few labels
+ * and a summary are ~3.3 MB);
+ * all alert bodies being read at once share ALERTS_BODY_TOTAL, beyond it a sender gets 503 and
+ * retries (Alertmanager does) rather than the agent growing with the number of senders. */
+#define ALERTS_BODY_MAX (4 * 1024 * 1024)
+#define ALERTS_BODY_TOTAL (16 * 1024 * 1024)
 #define MAX_DISCARD (1024 * 1024)  /* past this a chunked body is cut off, not read */
 #define TOKEN_MAX HTTP_TOKEN_MAX
 
@@ -67,6 +74,8 @@ struct http_server {
     pthread_mutex_t err_mu;       /* own lock: libmicrohttpd may log while tok_mu is held */
     char last_error[256];         /* libmicrohttpd's last message, for http_start's err */
     http_guard *guard;
+    char *alerts_token_file;      /* fleet.alerts.token_file (under tok_mu); NULL none */
+    atomic_size_t alert_bytes;    /* alert bodies buffered now, all connections */
     pthread_mutex_t hosts_mu;
     char **hosts;                 /* Host names served: loopback, the listen address, extras */
     size_t n_hosts;
@@ -76,6 +85,11 @@ typedef struct request {
     size_t body;
     int too_large;
     int refused;       /* answered on the first call (Host, head): the rest is not served */
+    size_t limit;      /* the body this route takes: MAX_BODY, or ALERTS_BODY_MAX */
+    int keep;          /* the route reads its body: kept in buf */
+    int busy;          /* ALERTS_BODY_TOTAL reached: answered 503, the body dropped */
+    char *buf;
+    size_t cap;        /* counted in alert_bytes */
 } request;
 
 /* ---- token --------------------------------------------------------------------------- */
@@ -334,6 +348,50 @@ static long hidden_head_bytes(http_server *s, struct MHD_Connection *c, const ch
     return (long)ci->header_size - (long)seen;
 }
 
+/* 1 when the request carries the token of fleet.alerts.token_file (read at each request:
+ * Alertmanager posts seldom, and a rotated file needs no reload). */
+static int alerts_token_ok(http_server *s, struct MHD_Connection *c, const char *method,
+                           const char *version)
+{
+    pthread_mutex_lock(&s->tok_mu);
+    char *path = s->alerts_token_file ? strdup(s->alerts_token_file) : NULL;
+    pthread_mutex_unlock(&s->tok_mu);
+    if (!path)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    char buf[TOKEN_MAX + 2];
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd < 0 || n < 0)
+        log_warn("http", "fleet.alerts.token_file %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(path);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    char *p = buf + strspn(buf, " \t");
+    size_t len = strlen(p);
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    if (!len || len > TOKEN_MAX)
+        return 0;
+    unsigned char tok[TOKEN_MAX];
+    memset(tok, 0, sizeof tok);
+    memcpy(tok, p, len);
+    const char *h = NULL;
+    size_t hlen = 0;
+    int given = 0;
+    int ok = MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+                                           strlen(MHD_HTTP_HEADER_AUTHORIZATION), &h,
+                                           &hlen) == MHD_YES &&
+             hidden_head_bytes(s, c, method, version) <= 0 &&
+             http_bearer_check(h, hlen, tok, len, &given);
+    memset(tok, 0, sizeof tok);
+    memset(buf, 0, sizeof buf);
+    return ok;
+}
+
 /* 0 when the request carries the right bearer token; otherwise it has been answered (400, 401
  * or 403) and *ret holds what to return to libmicrohttpd. */
 static int authorize(http_server *s, struct MHD_Connection *c, const char *what,
@@ -389,7 +447,7 @@ static int authorize(http_server *s, struct MHD_Connection *c, const char *what,
 /* ---- routing ------------------------------------------------------------------------- */
 
 static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const char *url,
-                                const char *method, const char *version)
+                                const char *method, const char *version, const request *rq)
 {
     http_route r;
     http_route_match(url, strlen(url), &r);
@@ -424,7 +482,8 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
         else
             snprintf(what, sizeof what, "%s %.60s", method, url);
         enum MHD_Result ret;
-        if (authorize(s, c, what, method, version, &ret) < 0)
+        if (!(r.id == HTTP_RT_ALERTS && alerts_token_ok(s, c, method, version)) &&
+            authorize(s, c, what, method, version, &ret) < 0)
             return ret;
     }
     void *ud = s->be.ud;
@@ -469,6 +528,13 @@ static enum MHD_Result dispatch(http_server *s, struct MHD_Connection *c, const 
         char addr[INET6_ADDRSTRLEN + 1];
         log_info("http", "%s from %s: %u", id ? "undo" : "restore",
                  client_addr(c, addr, sizeof addr), st);
+        return send_json(c, st, o, NULL);
+    }
+    case HTTP_RT_ALERTS: {
+        json_t *o;
+        unsigned st = http_alerts_post(&s->be, rq->buf ? rq->buf : "", rq->body, &o);
+        char addr[INET6_ADDRSTRLEN + 1];
+        log_debug("http", "alerts from %s: %u", client_addr(c, addr, sizeof addr), st);
         return send_json(c, st, o, NULL);
     }
     default: return send_error(c, MHD_HTTP_NOT_FOUND, NULL, "no such resource");
@@ -527,6 +593,33 @@ static int check_host(http_server *s, struct MHD_Connection *c, const char *vers
     return -1;
 }
 
+/* Appends got bytes to rq's body, within ALERTS_BODY_TOTAL over all connections. -1 past it
+ * (or out of memory). */
+static int body_keep(http_server *s, request *rq, const char *data, size_t got)
+{
+    if (rq->body + got > rq->cap) {
+        size_t nc = rq->cap ? rq->cap : 16384;
+        while (nc < rq->body + got)
+            nc *= 2;
+        if (nc > rq->limit)
+            nc = rq->limit;
+        size_t grow = nc - rq->cap;
+        if (atomic_fetch_add(&s->alert_bytes, grow) + grow > ALERTS_BODY_TOTAL) {
+            atomic_fetch_sub(&s->alert_bytes, grow);
+            return -1;
+        }
+        char *b = realloc(rq->buf, nc);
+        if (!b) {
+            atomic_fetch_sub(&s->alert_bytes, grow);
+            return -1;
+        }
+        rq->buf = b;
+        rq->cap = nc;
+    }
+    memcpy(rq->buf + rq->body, data, got);
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -542,6 +635,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!rq)
             return MHD_NO;
         *con_cls = rq;
+        rq->limit = MAX_BODY;
+        if (url && method && strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
+            http_route_match(url, strlen(url), NULL) == HTTP_RT_ALERTS) {
+            rq->limit = ALERTS_BODY_MAX;
+            rq->keep = 1;
+        }
         http_guard_request_started(s->guard, conn_of(c));
         enum MHD_Result ret;
         if (check_host(s, c, version, &ret) < 0) {
@@ -554,21 +653,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             char *end;
             errno = 0;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (errno || end == cl || n > MAX_BODY) {
+            if (errno || end == cl || n > rq->limit) {
                 rq->too_large = 1;
                 return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
-                                  "request body too large (at most %d bytes)", MAX_BODY);
+                                  "request body too large (at most %zu bytes)", rq->limit);
             }
+        }
+        /* The token before the body: a client without it must not make the agent keep
+         * megabytes (dispatch checks again, as for every POST). */
+        if (rq->keep && !alerts_token_ok(s, c, method, version) &&
+            authorize(s, c, "POST /api/v1/alerts", method, version, &ret) < 0) {
+            rq->refused = 1;
+            return ret;
         }
         return MHD_YES;
     }
     if (*upload_data_size) {
-        /* No endpoint reads a body: count and drop it. */
-        rq->body += *upload_data_size;
+        size_t got = *upload_data_size;
+        if (rq->keep && !rq->refused && !rq->too_large && !rq->busy &&
+            rq->body + got <= rq->limit && body_keep(s, rq, upload_data, got) < 0)
+            rq->busy = 1;
+        /* Every other endpoint: count and drop it. */
+        rq->body += got;
         *upload_data_size = 0;
-        if (rq->body > MAX_BODY)
+        if (rq->body > rq->limit)
             rq->too_large = 1;
-        if (rq->body > MAX_DISCARD)
+        if (rq->body > MAX_DISCARD && rq->body > rq->limit)
             return MHD_NO;   /* stop reading a body this large: close the connection */
         return MHD_YES;
     }
@@ -576,10 +686,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;   /* answered already; the body is being read and dropped */
     if (rq->too_large)
         return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
-                          "request body too large (at most %d bytes)", MAX_BODY);
+                          "request body too large (at most %zu bytes)", rq->limit);
+    if (rq->busy) {
+        const char *extra[] = {"Retry-After", "5", NULL};
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, extra,
+                          "too many alert payloads are being read at once (%d MiB); retry",
+                          ALERTS_BODY_TOTAL / (1024 * 1024));
+    }
     if (!url || !method)
         return send_error(c, MHD_HTTP_BAD_REQUEST, NULL, "malformed request");
-    return dispatch(s, c, url, method, version);
+    return dispatch(s, c, url, method, version, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -588,7 +704,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     http_server *s = cls;
     (void)toe;
     http_guard_request_done(s->guard, conn_of(c));
-    free(*con_cls);
+    request *rq = *con_cls;
+    if (rq && rq->buf) {
+        atomic_fetch_sub(&s->alert_bytes, rq->cap);
+        free(rq->buf);
+    }
+    free(rq);
     *con_cls = NULL;
 }
 
@@ -772,6 +893,7 @@ static void server_free(http_server *s)
     free_strv_n(s->hosts, s->n_hosts);
     memset(s->token, 0, sizeof s->token);
     free(s->token_file);
+    free(s->alerts_token_file);
     pthread_mutex_destroy(&s->tok_mu);
     pthread_mutex_destroy(&s->err_mu);
     pthread_mutex_destroy(&s->hosts_mu);
@@ -833,6 +955,12 @@ http_server *http_start_opts(const char *listen, const char *token_file, const h
         return NULL;
     }
     token_load(s);
+    if (opt.alerts_token_file && *opt.alerts_token_file &&
+        !(s->alerts_token_file = strdup(opt.alerts_token_file))) {
+        server_free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     dashboard_html(NULL);   /* build the page now, not on the first request */
 
     /* poll(), not epoll: with libmicrohttpd 0.9.75's edge-triggered epoll a client that
@@ -905,6 +1033,18 @@ int http_set_token_file(http_server *s, const char *token_file)
     free(s->token_file);
     s->token_file = dup;
     token_load(s);
+    pthread_mutex_unlock(&s->tok_mu);
+    return 0;
+}
+
+int http_set_alerts_token_file(http_server *s, const char *path)
+{
+    char *dup = NULL;
+    if (path && *path && !(dup = strdup(path)))
+        return -1;
+    pthread_mutex_lock(&s->tok_mu);
+    free(s->alerts_token_file);
+    s->alerts_token_file = dup;
     pthread_mutex_unlock(&s->tok_mu);
     return 0;
 }

@@ -57,6 +57,11 @@ typedef struct http_backend {
      * undone and what not, a new reference), HEALER_E_NOTFOUND (no change recorded for the heal:
      * 404), HEALER_E_INVAL (bad time: 400), other negative (503, the reason in msg). NULL: 404. */
     int (*undo)(void *ud, const http_undo_req *rq, json_t **out, char *msg, size_t len);
+    /* POST /api/v1/alerts: the body (body_len bytes, not NUL-terminated). HEALER_OK with *out
+     * (the summary, a new reference), HEALER_E_INVAL (400, why in msg), HEALER_E_NOTFOUND
+     * (fleet.alerts is not configured: 404), other negative (503, why in msg). NULL: 404. */
+    int (*alerts)(void *ud, const char *body, size_t body_len, json_t **out, char *msg,
+                  size_t len);
 } http_backend;
 
 typedef struct http_server http_server;
@@ -71,6 +76,8 @@ typedef struct http_options {
     unsigned max_per_client;        /* from one address (64) */
     double header_deadline_s;       /* from connect (or the last answer) to a whole request
                                        head (10 s); trickling bytes does not extend it */
+    const char *alerts_token_file;  /* fleet.alerts.token_file: a token POST /api/v1/alerts
+                                       accepts besides the API token; NULL or "" none */
 } http_options;
 
 /* listen: "ADDR:PORT" (IPv4, or [IPv6]:PORT). token_file: its first line is the token; a
@@ -88,6 +95,9 @@ int http_set_allowed_hosts(http_server *s, const char *const *hosts, size_t n);
 /* Switches to another token file (a reload that kept the address): read now, and re-read
  * when it changes as before. 0, or -1 out of memory (then POSTs are refused). */
 int http_set_token_file(http_server *s, const char *token_file);
+/* Switches the extra token file of POST /api/v1/alerts (a reload); NULL or "" none. 0, or -1
+ * out of memory (then only the API token is accepted). */
+int http_set_alerts_token_file(http_server *s, const char *path);
 /* The port actually bound (useful with port 0 in tests). */
 int http_port(const http_server *s);
 void http_stop(http_server *s);

@@ -44,6 +44,10 @@ unsigned http_holds_post(struct MHD_Connection *c, const http_backend *be, int r
 unsigned http_undo_post(struct MHD_Connection *c, const http_backend *be, uint64_t heal_id,
                         json_t **out);
 
+/* POST /api/v1/alerts (http_api_alerts.c), already authorized, its body read (at most
+ * ALERTS_BODY_MAX bytes): the HTTP status, and *out the JSON answer (a new reference). */
+unsigned http_alerts_post(const http_backend *be, const char *body, size_t len, json_t **out);
+
 /* Carries out a hold request on hs at now (the backend's half, agent.c): HEALER_OK, _E_INVAL,
  * _E_NOTFOUND, with what happened in msg. Without --for a hold lasts HOLD_DEFAULT_S. */
 int http_hold_apply(hold_table *hs, const http_hold_req *rq, double now, char *msg, size_t len);

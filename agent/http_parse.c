@@ -26,6 +26,7 @@ static const struct {
     {"/api/v1/holds", HTTP_RT_HOLDS, 0},
     {"/api/v1/holds/release", HTTP_RT_HOLD_RELEASE, 1},
     {"/api/v1/restore", HTTP_RT_RESTORE, 1},
+    {"/api/v1/alerts", HTTP_RT_ALERTS, 1},
 };
 
 #define PENDING_PREFIX "/api/v1/pending/"

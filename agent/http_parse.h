@@ -21,7 +21,8 @@ typedef enum http_route_id {
     HTTP_RT_ISSUE,        /* GET /api/v1/issues/ID: one issue and its heals */
     HTTP_RT_HISTORY,      /* GET /api/v1/history: the last 24 h by minute (history.c) */
     HTTP_RT_HEAL_UNDO,    /* POST /api/v1/heals/ID/undo: revert one heal's changes */
-    HTTP_RT_RESTORE       /* POST /api/v1/restore?to=TIME: revert every change since TIME */
+    HTTP_RT_RESTORE,      /* POST /api/v1/restore?to=TIME: revert every change since TIME */
+    HTTP_RT_ALERTS        /* POST /api/v1/alerts: an Alertmanager webhook payload (alerts.c) */
 } http_route_id;
 
 typedef struct http_route {

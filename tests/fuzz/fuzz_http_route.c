@@ -50,7 +50,7 @@ static void check_route(const char *url, size_t len)
             "/", "/metrics", "/healthz", "/api/v1/status", "/api/v1/issues", "/api/v1/heals",
             "/api/v1/plugins", "/api/v1/knowledge", "/api/v1/pending", "/api/v1/pause",
             "/api/v1/resume", "/api/v1/holds", "/api/v1/holds/release", "/api/v1/history",
-            "/api/v1/restore"};
+            "/api/v1/restore", "/api/v1/alerts"};
         int ok = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
             if (strlen(known[k]) == len && memcmp(known[k], url, len) == 0)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # run.sh BUILD_DIR SECONDS — builds the libFuzzer targets (clang, ASan+UBSan) in BUILD_DIR and
 # runs them: the bus decoder (seeded with valid encoded messages of every kind) for SECONDS, then
-# the configuration loader (seeded with the shipped and fixture configs) and the string
-# sanitizer for FUZZ_OTHER_SECONDS each (default 20).
+# the configuration loader (seeded with the shipped and fixture configs), the Alertmanager
+# webhook parser and the string sanitizer for FUZZ_OTHER_SECONDS each (default 20).
 # Exits non-zero when a fuzzer finds a crash, a leak or a broken invariant; the input that did
 # it is left in BUILD_DIR/crash-* (replay: BUILD_DIR/fuzz_NAME BUILD_DIR/crash-...).
 set -euo pipefail
@@ -28,8 +28,11 @@ read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson) -lm -lpthread"
     "$src/tests/fuzz/fuzz_config.c" "$src/agent/config.c" "$src/agent/config_lex.c" "$src/agent/config_listen.c" \
     "$src/agent/config_plugin.c" "$src/agent/isolation.c" "$src/agent/rules.c" \
     "$src/agent/rules_policy.c" "$src/agent/rules_proc.c" "$src/agent/log.c" "$src/agent/clock.c" \
-    "$src/agent/sanitize.c" "$src/agent/config_notify.c" "$src/agent/config_values.c" "$src/agent/config_fleet.c" "$src/agent/notify_event.c" \
+    "$src/agent/sanitize.c" "$src/agent/config_notify.c" "$src/agent/config_values.c" "$src/agent/config_fleet.c" "$src/agent/config_fleet_alerts.c" "$src/agent/notify_event.c" \
     -o "$build/fuzz_config" "${lc_libs[@]}"
+"$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_alerts.c" "$src/agent/alerts.c" "$src/agent/sanitize.c" \
+    "$src/agent/table.c" -o "$build/fuzz_alerts" "${mp_libs[@]}" -lpthread
 "$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_sanitize.c" "$src/agent/sanitize.c" \
     -o "$build/fuzz_sanitize" "${mp_libs[@]}"
@@ -48,5 +51,10 @@ mkdir -p "$build/corpus_config" "$build/seeds_config" "$build/corpus_sanitize"
 cp "$src"/tests/fixtures/config/*.conf "$src/etc/healerd.conf" "$build/seeds_config/"
 fuzz_target fuzz_config "$other" 8 -max_len=4096 -rss_limit_mb=2048 -malloc_limit_mb=256 \
     "$build/corpus_config" "$build/seeds_config"
+# The Alertmanager webhook parser, seeded with a real payload.
+mkdir -p "$build/corpus_alerts" "$build/seeds_alerts"
+cp "$src/tests/fuzz/alerts_seed.json" "$build/seeds_alerts/"
+fuzz_target fuzz_alerts "$other" 8 -max_len=8192 -rss_limit_mb=2048 -malloc_limit_mb=256 \
+    "$build/corpus_alerts" "$build/seeds_alerts"
 fuzz_target fuzz_sanitize "$other" 8 -max_len=4096 -rss_limit_mb=2048 -malloc_limit_mb=256 \
     "$build/corpus_sanitize"

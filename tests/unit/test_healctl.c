@@ -364,7 +364,7 @@ static int group_setup(void **state)
 
     fx.m = metrics_new("luminous_nix");
     fx.be = (http_backend){be_status, be_issues, be_heals, be_plugins, be_knowledge, be_pending,
-                           be_command, be_holds, be_hold, fx.m, NULL, NULL, be_heal, be_issue, NULL, NULL};
+                           be_command, be_holds, be_hold, fx.m, NULL, NULL, be_heal, be_issue, NULL, NULL, NULL};
     char err[256];
     fx.srv = http_start("127.0.0.1:0", fx.token, &fx.be, err, sizeof err);
     if (!fx.srv) {

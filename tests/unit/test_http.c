@@ -310,7 +310,7 @@ static void write_file(const char *path, const char *text)
 static http_backend make_backend(fixture *f)
 {
     http_backend be = {b_status, b_issues, b_heals, b_plugins, b_knowledge, b_pending,
-                       b_command, NULL, NULL, f->m, NULL, &f->b, NULL, NULL, b_history, NULL};
+                       b_command, NULL, NULL, f->m, NULL, &f->b, NULL, NULL, b_history, NULL, NULL};
     return be;
 }
 
@@ -782,7 +782,7 @@ static void test_no_token(void **state)
     backend_state b = {0};
     pthread_mutex_init(&b.mu, NULL);
     http_backend be = {b_status, b_issues, b_heals, b_plugins, b_knowledge, b_pending,
-                       b_command, NULL, NULL, NULL, NULL, &b, NULL, NULL, NULL, NULL};
+                       b_command, NULL, NULL, NULL, NULL, &b, NULL, NULL, NULL, NULL, NULL};
     char err[256];
     http_server *s = http_start("127.0.0.1:0", NULL, &be, err, sizeof err);
     assert_non_null(s);

@@ -88,7 +88,7 @@ static void server_start(server *sv, const char *listen, const http_options *o)
     fputs(TOKEN "\n", f);
     fclose(f);
     chmod(sv->token, 0600);
-    http_backend be = {b_json, b_json, b_heals, b_json, b_json, b_json, b_command, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    http_backend be = {b_json, b_json, b_heals, b_json, b_json, b_json, b_command, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     char err[256];
     sv->s = http_start_opts(listen, sv->token, o, &be, err, sizeof err);
     if (!sv->s)
