@@ -88,7 +88,7 @@ check "live: the service plugin restarted it (audited: plugin service, run ok)" 
 HID=$(get /api/v1/heals | jq -r '[.heals[] | select(.outcome == "healed")][0].id')
 check "live: the plan's step audited (plans, beat_unit_restart, healed)" \
   jq -s -e --argjson h "$HID" '[.[] | select(.heal_id == $h and .plugin == "plans" and .action == "beat_unit_restart" and .actuator == null and .result == "healed")] | length == 1' "$A"
-check "live: the restart audited under the same heal" \
+check "live: the restart audited under the same heal (the request carries it)" \
   jq -s -e --argjson h "$HID" '[.[] | select(.heal_id == $h and .plugin == "service" and .actuator == "run" and .result == "ok")] | length == 1' "$A"
 check "live: a new main process" [ "$(main_pid)" != "$FIRST" -a "$(main_pid)" -gt 0 ]
 check "live: svc-beat is active" [ "$(sysroot_state svc-beat.service)" = active ]
