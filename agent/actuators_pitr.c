@@ -228,16 +228,13 @@ static const char *undo_switch(actuators *a, act_context *c, json_t *r, const pi
     }
     const char *argv2[] = { sw, "switch", NULL };
     int dry = rc == HEALER_DRY_RUN;
-    /* The activation reverses the same change; the change log keeps the switch back as the
-     * reversal (undone_by), so this call is not marked again. */
-    uint64_t rev = c->reverses;
-    c->reverses = 0;
+    /* The activation is part of the same reversal (never undone itself; the change keeps the
+     * switch back as its undone_by, the first mark). */
     c->action_flags &= ~(uint32_t)HEALER_ACTION_ROLLBACK;
     char m2[HEALER_MSG_MAX];
     status = -1;
     int rc2 = act_run(a, c, argv2, PITR_ACTIVATE_TIMEOUT_S, out, sizeof out, &status, m2,
                       sizeof m2);
-    c->reverses = rev;
     if (dry || rc2 == HEALER_DRY_RUN) {
         setmsg(m, ml, "would switch %s from generation %d back to %d and run %s switch", profile,
                after, before, sw);
