@@ -4,10 +4,13 @@
  * Built from the call's audit params, so the log and audit.jsonl say the same. */
 #include "actuators_int.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "changelog.h"
 
@@ -21,6 +24,69 @@ void changes_hash(const char *s, size_t n, char out[17])
         h *= 1099511628211ULL;
     }
     snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+int changes_profile_gen(const char *profile)
+{
+    char tgt[PATH_MAX];
+    ssize_t l = profile ? readlink(profile, tgt, sizeof tgt - 1) : -1;
+    if (l <= 0)
+        return -1;
+    tgt[l] = '\0';
+    const char *name = strrchr(tgt, '/');
+    name = name ? name + 1 : tgt;
+    const char *base = strrchr(profile, '/');
+    base = base ? base + 1 : profile;
+    size_t bl = strlen(base);
+    if (strncmp(name, base, bl) != 0 || name[bl] != '-' || !isdigit((unsigned char)name[bl + 1]))
+        return -1;
+    char *end;
+    long g = strtol(name + bl + 1, &end, 10);
+    return strcmp(end, "-link") == 0 && g > 0 && g < 1000000000 ? (int)g : -1;
+}
+
+/* The profile a nix-env command switches (-p/--profile) when it is a generation switch
+ * (--switch-generation, -G, --rollback); NULL otherwise or when it names no profile (nix-env's
+ * default profile is the caller's: not a system generation healerd can name). */
+static const char *nixenv_switch_profile(const char *const argv[])
+{
+    if (!argv || !argv[0])
+        return NULL;
+    const char *prog = strrchr(argv[0], '/');
+    prog = prog ? prog + 1 : argv[0];
+    if (strcmp(prog, "nix-env") != 0)
+        return NULL;
+    const char *profile = NULL;
+    int sw = 0;
+    for (size_t i = 1; argv[i]; i++) {
+        if ((strcmp(argv[i], "-p") == 0 || strcmp(argv[i], "--profile") == 0) && argv[i + 1])
+            profile = argv[++i];
+        else if (strcmp(argv[i], "--switch-generation") == 0 || strcmp(argv[i], "-G") == 0 ||
+                 strcmp(argv[i], "--rollback") == 0)
+            sw = 1;
+    }
+    return sw ? profile : NULL;
+}
+
+void changes_run_before(const char *const argv[], json_t *params)
+{
+    const char *profile = nixenv_switch_profile(argv);
+    if (!profile)
+        return;
+    json_object_set_new(params, "profile", jstr(profile));
+    int g = changes_profile_gen(profile);
+    if (g > 0)
+        json_object_set_new(params, "generation_before", json_integer(g));
+}
+
+void changes_run_after(json_t *params)
+{
+    const char *profile = json_string_value(json_object_get(params, "profile"));
+    if (!profile || !json_object_get(params, "generation_before"))
+        return;
+    int g = changes_profile_gen(profile);
+    if (g > 0)
+        json_object_set_new(params, "generation_after", json_integer(g));
 }
 
 static void not_undoable(json_t *r, const char *kind, const char *why)
@@ -148,6 +214,49 @@ static void from_remove(json_t *r, json_t *params)
     }
 }
 
+/* A generation switch is undone by switching back to the generation in use before it (read
+ * from the profile link before the command ran); an activation belongs to the switch before it
+ * (undoing that switch activates the generation before again). Any other command: unknown. */
+static void from_run(json_t *r, json_t *params)
+{
+    json_t *argv = json_object_get(params, "argv");
+    const char *prog = json_string_value(json_array_get(argv, 0));
+    const char *profile = json_string_value(json_object_get(params, "profile"));
+    json_t *before = json_object_get(params, "generation_before");
+    json_t *after = json_object_get(params, "generation_after");
+    char why[PATH_MAX + 200];
+    if (profile && json_is_integer(before) && json_is_integer(after)) {
+        json_object_set_new(r, "profile", jstr(profile));
+        json_object_set_new(r, "target", jstr(profile));
+        json_object_set_new(r, "program", jstr(prog ? prog : "nix-env"));
+        json_object_set(r, "generation_before", before);
+        json_object_set(r, "generation_after", after);
+        if (json_integer_value(before) == json_integer_value(after)) {
+            not_undoable(r, "switch_generation", "the profile stayed at the same generation");
+        } else {
+            json_object_set_new(r, "kind", json_string("switch_generation"));
+            json_object_set_new(r, "undoable", json_true());
+        }
+        return;
+    }
+    if (profile) {
+        snprintf(why, sizeof why, "a generation switch of %s whose generation before or after "
+                 "could not be read (%s-N-link): nothing to switch back to", profile, profile);
+        not_undoable(r, "switch_generation", why);
+        return;
+    }
+    size_t pl = prog ? strlen(prog) : 0;
+    const char *tail = "/bin/switch-to-configuration";
+    if (pl > strlen(tail) && strcmp(prog + pl - strlen(tail), tail) == 0) {
+        json_object_set_new(r, "activation", json_string(prog));
+        not_undoable(r, "activate", "an activation: it is undone by switching back to the "
+                     "generation before (the generation switch of the same heal), which "
+                     "activates that generation again");
+        return;
+    }
+    not_undoable(r, "run", "a command ran: what it changed is not known to healerd");
+}
+
 void changes_note(actuators *a, const act_context *c, const char *actuator, const char *target,
                   json_t *params, int rc)
 {
@@ -188,7 +297,7 @@ void changes_note(actuators *a, const act_context *c, const char *actuator, cons
     } else if (strcmp(actuator, "remove_old_files") == 0) {
         from_remove(r, params);
     } else if (strcmp(actuator, "run") == 0) {
-        not_undoable(r, "run", "a command ran: what it changed is not known to healerd");
+        from_run(r, params);
     } else {
         not_undoable(r, actuator, "healerd keeps nothing that undoes this kind of change");
     }

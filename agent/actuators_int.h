@@ -88,6 +88,13 @@ void changes_note(actuators *a, const act_context *c, const char *actuator, cons
 /* A written value's fingerprint for "changed since?": FNV-1a 64 of the text without trailing
  * white space, as 16 hex digits. */
 void changes_hash(const char *s, size_t n, char out[17]);
+/* A Nix profile's generation (PROFILE -> PROFILE-N-link, one readlink), -1 when not one. */
+int changes_profile_gen(const char *profile);
+/* Before and after a command runs: a nix-env generation switch of a named profile gets
+ * "profile" and "generation_before" (and after it "generation_after") in its params, so its
+ * change record knows the generation to switch back to. */
+void changes_run_before(const char *const argv[], json_t *params);
+void changes_run_after(json_t *params);
 
 /* 1 when the content of a file shows the same value (trailing white space ignored). */
 int undo_same_value(const char *x, const char *y);

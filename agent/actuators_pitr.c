@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "changelog.h"
@@ -160,6 +161,95 @@ static const char *undo_write(actuators *a, act_context *c, json_t *r, int force
     return result_of_rc(rc);
 }
 
+/* Seconds an activation may take when an undo switches a system profile back (nixconfig's
+ * switch_timeout default): the operator's request waits for it. */
+#define PITR_ACTIVATE_TIMEOUT_S 600.0
+
+/* A generation switch undone: the profile back to the generation in use before the heal, then
+ * that generation activated (its bin/switch-to-configuration switch, as the heal did for the
+ * generation it switched to). Both are actuator calls (audited; a rollback by the rules, so
+ * flagged as one and counted by the governor). */
+static const char *undo_switch(actuators *a, act_context *c, json_t *r, const pitr_req *rq,
+                               char *m, size_t ml)
+{
+    const char *profile = str(r, "profile"), *prog = str(r, "program");
+    int before = (int)num(r, "generation_before"), after = (int)num(r, "generation_after");
+    int cur = changes_profile_gen(profile);
+    if (cur == before) {
+        setmsg(m, ml, "%s is at generation %d already: nothing to do", profile, before);
+        return "nothing_to_do";
+    }
+    if (cur != after && !rq->force) {
+        setmsg(m, ml, "%s is at generation %d now, not the %d the heal switched to: switched "
+               "since; not switched back (--force switches it to %d)", profile, cur, after,
+               before);
+        return "refused";
+    }
+    char link[PATH_MAX], sw[PATH_MAX + 40];
+    snprintf(link, sizeof link, "%s-%d-link", profile, before);
+    struct stat st;
+    if (lstat(link, &st) != 0 || stat(link, &st) != 0) {
+        setmsg(m, ml, "generation %d of %s is gone (%s %s: deleted since, e.g. by nix-env "
+               "--delete-generations or nix-collect-garbage -d): there is nothing to switch back "
+               "to; %s stays at generation %d", before, profile, link,
+               lstat(link, &st) != 0 ? "no longer exists" : "points to a store path that was "
+               "garbage-collected", profile, cur);
+        return "gone";
+    }
+    char why[256];
+    if (rq->rollback_ok && !rq->dry_run && !is_dry_config(a) &&
+        !rq->rollback_ok(rq->gov_ud, why, sizeof why)) {
+        if (!rq->force) {
+            setmsg(m, ml, "switching %s back to generation %d is a rollback: %s (--force switches "
+                   "it back all the same)", profile, before, why);
+            return "refused";
+        }
+    }
+    char gen_s[16];
+    snprintf(gen_s, sizeof gen_s, "%d", before);
+    const char *argv1[] = { prog[0] ? prog : "nix-env", "-p", profile, "--switch-generation",
+                            gen_s, NULL };
+    c->action_flags |= HEALER_ACTION_ROLLBACK;
+    char out[1024], m1[HEALER_MSG_MAX];
+    int status = -1;
+    int rc = act_run(a, c, argv1, 120, out, sizeof out, &status, m1, sizeof m1);
+    if (rc != HEALER_OK && rc != HEALER_DRY_RUN) {
+        setmsg(m, ml, "switching %s back to generation %d failed: %s", profile, before, m1);
+        return result_of_rc(rc);
+    }
+    if (rc == HEALER_OK && rq->rollback_done)
+        rq->rollback_done(rq->gov_ud, profile);
+    snprintf(sw, sizeof sw, "%s/bin/switch-to-configuration", link);
+    if (access(sw, X_OK) != 0) {
+        setmsg(m, ml, "%s %s from generation %d back to %d (%s has no bin/switch-to-configuration: "
+               "nothing to activate)", profile, rc == HEALER_DRY_RUN ? "would be switched" :
+               "switched", after, before, link);
+        return result_of_rc(rc);
+    }
+    const char *argv2[] = { sw, "switch", NULL };
+    int dry = rc == HEALER_DRY_RUN;
+    /* The activation is part of the same reversal (never undone itself; the change keeps the
+     * switch back as its undone_by, the first mark). */
+    c->action_flags &= ~(uint32_t)HEALER_ACTION_ROLLBACK;
+    char m2[HEALER_MSG_MAX];
+    status = -1;
+    int rc2 = act_run(a, c, argv2, PITR_ACTIVATE_TIMEOUT_S, out, sizeof out, &status, m2,
+                      sizeof m2);
+    if (dry || rc2 == HEALER_DRY_RUN) {
+        setmsg(m, ml, "would switch %s from generation %d back to %d and run %s switch", profile,
+               after, before, sw);
+        return "would";
+    }
+    if (rc2 != HEALER_OK) {
+        setmsg(m, ml, "%s switched from generation %d back to %d, but its activation failed: "
+               "%s", profile, after, before, m2);
+        return "failed";
+    }
+    setmsg(m, ml, "%s switched from generation %d back to %d; switch-to-configuration switch "
+           "exited 0", profile, after, before);
+    return "undone";
+}
+
 static const char *undo_one(actuators *a, json_t *r, const pitr_req *rq, char *m, size_t ml)
 {
     act_context c = { .plugin = "operator", .heal_id = (uint64_t)num(r, "heal_id"),
@@ -207,8 +297,23 @@ static const char *undo_one(actuators *a, json_t *r, const pitr_req *rq, char *m
     }
     if (strcmp(kind, "freeze") == 0)
         return result_of_rc(act_freeze_cgroup(a, &c, str(r, "cgroup"), 0, m, ml));
+    if (strcmp(kind, "switch_generation") == 0)
+        return undo_switch(a, &c, r, rq, m, ml);
     setmsg(m, ml, "a %s change: healerd keeps nothing that undoes it", kind);
     return "not_undoable";
+}
+
+/* Does r's heal hold a generation switch that can be undone (its activation goes with it)? */
+static int switch_in_heal(json_t *recs, json_t *r)
+{
+    for (size_t i = 0; i < json_array_size(recs); i++) {
+        json_t *o = json_array_get(recs, i);
+        if (num(o, "heal_id") == num(r, "heal_id") &&
+            strcmp(str(o, "kind"), "switch_generation") == 0 &&
+            json_is_true(json_object_get(o, "undoable")) && !json_object_get(o, "reverses"))
+            return 1;
+    }
+    return 0;
 }
 
 int act_pitr(actuators *a, changelog *l, const pitr_req *rq, json_t **out)
@@ -229,6 +334,10 @@ int act_pitr(actuators *a, changelog *l, const pitr_req *rq, json_t **out)
         if (json_object_get(r, "undone_by")) {
             res = "already_undone";
             setmsg(m, sizeof m, "undone before (by change %lld)", num(r, "undone_by"));
+        } else if (strcmp(str(r, "kind"), "activate") == 0 && switch_in_heal(recs, r)) {
+            res = "nothing_to_do";
+            setmsg(m, sizeof m, "the activation %s: undoing the generation switch of the same "
+                   "heal activates the generation before again", str(r, "activation"));
         } else if (!json_is_true(json_object_get(r, "undoable"))) {
             res = "not_undoable";
             setmsg(m, sizeof m, "%s", str(r, "why"));

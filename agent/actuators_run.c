@@ -111,6 +111,8 @@ static int run_command(actuators *a, const act_context *c, const char *actuator,
                        "limits.max_rollbacks_per_day)");
         return finish(a, c, actuator, target, params, HEALER_E_DENIED, m, msg, len);
     }
+    if (!probe)
+        changes_run_before(argv, params);
     if (strcmp(actuator, "probe") != 0 && is_dry(a, c)) {
         healer_dry_run(m, sizeof m, cmdline, timeout_s);
         return finish(a, c, actuator, target, params, HEALER_DRY_RUN, m, msg, len);
@@ -299,6 +301,8 @@ static int run_command(actuators *a, const act_context *c, const char *actuator,
     double took = mono_now() - start;
     int truncated = out && out_len ? total > got : total > 0;
     json_object_set_new(params, "exit_status", json_integer(code));
+    if (!probe)
+        changes_run_after(params);
     json_object_set_new(params, "output_bytes", json_integer((json_int_t)total));
     json_object_set_new(params, "seconds", json_real(took));
     if (out && got) {

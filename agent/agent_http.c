@@ -288,6 +288,29 @@ static int be_hold(void *ud, const http_hold_req *rq, char *text, size_t len)
     return rc;
 }
 
+/* Switching a profile back is a rollback: within limits.max_rollbacks_per_day, and counted in it
+ * (and in the hour's changes) like the agent's own, durably. */
+static int undo_rollback_ok(void *ud, char *why, size_t wl)
+{
+    agent *a = ud;
+    gov_budget b;
+    governor_budget(a->gov, clock_now(), &b);
+    if (b.rollbacks_left > 0)
+        return 1;
+    snprintf(why, wl, "limits.max_rollbacks_per_day is used up (%d today)", b.rollbacks_today);
+    return 0;
+}
+
+static void undo_rollback_done(void *ud, const char *profile)
+{
+    agent *a = ud;
+    gov_request g = { .issue_type = "operator_undo", .target = profile, .rollbacks = 1,
+                      .flags = HEALER_ACTION_ROLLBACK };
+    if (governor_commit(a->gov, &g, clock_now()) < 0)
+        log_write(HEALER_LOG_WARN, "undo", "the switch back of %s could not be counted durably in "
+                "knowledge.db (it counts until the agent stops)", profile);
+}
+
 /* An operator's undo or restore. Runs on the HTTP thread, under agent.lock as a reader so the
  * generation's actuators stay (a reload waits for it). What governs it: every reversal is an
  * actuator call (protection, scope, pid reuse, audit line, the agent's dry-run: "would" lines
@@ -298,7 +321,9 @@ static int be_undo(void *ud, const http_undo_req *rq, json_t **out, char *text, 
 {
     agent *a = ud;
     *out = NULL;
-    pitr_req pr = { .heal_id = rq->heal_id, .dry_run = rq->dry_run, .force = rq->force };
+    pitr_req pr = { .heal_id = rq->heal_id, .dry_run = rq->dry_run, .force = rq->force,
+                    .rollback_ok = undo_rollback_ok, .rollback_done = undo_rollback_done,
+                    .gov_ud = a };
     if (!rq->heal_id) {
         char err[300];
         if (when_parse(rq->to, clock_now(), &pr.since, err, sizeof err) < 0) {

@@ -278,7 +278,9 @@ int changelog_mark_undone(changelog *l, uint64_t id, uint64_t by)
     pthread_mutex_lock(&l->mu);
     json_t *r = find(l, id);
     int rc = -1;
-    if (r) {
+    if (r && json_object_get(r, "undone_by")) {
+        rc = 0;   /* the first reversal is the one (a switch back and its activation are two) */
+    } else if (r) {
         double now = clock_now();
         json_t *o = json_pack("{s:s, s:I, s:I, s:f}", "t", "u", "id", (json_int_t)id, "by",
                               (json_int_t)by, "time", now);

@@ -27,7 +27,8 @@ void changelog_close(changelog *l);
 /* Appends rec (borrowed; "id" and "time" are set here) and syncs it before returning. The new
  * id (> 0), or 0 when it could not be written (logged). */
 uint64_t changelog_add(changelog *l, json_t *rec);
-/* Marks change id undone by change by (the reversal's own record), synced. 0 or -1. */
+/* Marks change id undone by change by (the reversal's own record), synced; a change marked
+ * already keeps its first mark. 0 or -1. */
 int changelog_mark_undone(changelog *l, uint64_t id, uint64_t by);
 /* The records of heal_id (when > 0), else those made at or after since: deep copies, oldest
  * first, each with "undone_by" once undone. A new array. */

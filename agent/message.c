@@ -339,7 +339,7 @@ static int pack_msg(enc *e, const msg *m)
     int has_t = m->touches && m->n_touches;
     size_t n = 2 + !!m->preview + has_t + !!m->seq + !!m->plugin + !!m->from + !!m->has_issue + has_a + !!m->code +
                !!m->text + has_m + !!m->method + has_args + dbl_set(m->duration) + !!m->attempt +
-               dbl_set(m->wait);
+               dbl_set(m->wait) + !!m->heal;
     if (msgpack_pack_map(&e->pk, n))
         return -1;
     if (KEY(e, "v") || msgpack_pack_unsigned_int(&e->pk, MSG_SCHEMA_VERSION))
@@ -377,6 +377,8 @@ static int pack_msg(enc *e, const msg *m)
     if (m->attempt && (KEY(e, "att") || msgpack_pack_uint64(&e->pk, m->attempt)))
         return -1;
     if (dbl_set(m->wait) && (KEY(e, "wait") || msgpack_pack_double(&e->pk, m->wait)))
+        return -1;
+    if (m->heal && (KEY(e, "hid") || msgpack_pack_uint64(&e->pk, m->heal)))
         return -1;
     if (m->preview && (KEY(e, "pv") || msgpack_pack_true(&e->pk)))
         return -1;

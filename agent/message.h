@@ -92,6 +92,8 @@ typedef struct msg {
     double duration;              /* seconds a callback took */
     uint64_t attempt;             /* EXECUTE/VERIFY/RESTORE and their replies: the one step (or
                                      restore) they belong to; unique for the agent's life */
+    uint64_t heal;                /* REQUEST: the heal whose step asked (0: none), so the serving
+                                     plugin's actuator calls are audited under that heal */
     double wait;                  /* RESULT/VERDICT: seconds until the next verdict (settling) */
     int preview;                  /* EXECUTE: a preview: every actuator call only reports (dry-run
                                      forced), no verification follows; its RESULT lists touches */

@@ -603,7 +603,7 @@ static int dec_touches(dec *d, const msgpack_object *o, msg *m)
 }
 
 enum { K_V, K_K, K_SEQ, K_PLUGIN, K_FROM, K_ISSUE, K_ACTIONS, K_CODE, K_TEXT, K_M, K_METHOD,
-       K_ARGS, K_DUR, K_ATT, K_WAIT, K_PV, K_TOUCH };
+       K_ARGS, K_DUR, K_ATT, K_WAIT, K_PV, K_TOUCH, K_HID };
 
 static int dec_msg(dec *d, const msgpack_object *root, msg *m)
 {
@@ -669,6 +669,9 @@ static int dec_msg(dec *d, const msgpack_object *root, msg *m)
         } else if (IS(k, "att")) {
             rc = seen(d, &mask, K_ATT, "", "att") || get_uint(d, "", "att", v, UINT64_MAX, &u);
             m->attempt = u;
+        } else if (IS(k, "hid")) {
+            rc = seen(d, &mask, K_HID, "", "hid") || get_uint(d, "", "hid", v, UINT64_MAX, &u);
+            m->heal = u;
         } else if (IS(k, "wait")) {
             rc = seen(d, &mask, K_WAIT, "", "wait") || get_num(d, "", "wait", v, &m->wait);
         } else if (IS(k, "pv")) {

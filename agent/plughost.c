@@ -414,10 +414,12 @@ static void do_request(plughost *w, const msg *m)
             args[i] = (healer_kv){ m->args[i].key, m->args[i].value };
         w->ctx.phase = PHASE_REQUEST;
         w->ctx.action = m->method;
+        w->ctx.heal_id = m->heal;   /* its actuator calls are audited under the asking heal */
         w->ctx.deadline_mono = msg_deadline(w, m);
         int rc = w->desc->handle_request(w->state, m->method ? m->method : "", args, n, &reply);
         w->ctx.phase = PHASE_IDLE;
         w->ctx.action = NULL;
+        w->ctx.heal_id = 0;
         w->ctx.deadline_mono = 0;
         if (rc < 0 && reply.status == 0)
             reply.status = rc;
@@ -509,7 +511,7 @@ int worker_request(struct healer_ctx *ctx, const char *plugin, const char *metho
         kv[i] = (msg_kv){ args[i].key, args[i].value };
     uint64_t id = ++w->next_request;
     msg q = { .kind = MSG_REQUEST, .seq = id, .plugin = plugin, .from = w->name,
-              .method = method, .args = kv, .n_args = n };
+              .method = method, .args = kv, .n_args = n, .heal = ctx->heal_id };
     int rc = w->tr.send(w->tr.ud, &q);
     if (rc < 0) {
         reply->status = rc;

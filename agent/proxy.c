@@ -480,6 +480,14 @@ static void from_child(proxy *px, msg *m)
         break;
     case MSG_REQUEST:
         m->from = me;
+        /* The asking heal is the step this proxy has in flight, whatever the child wrote: a
+         * child must not put its requests' changes on another heal. */
+        m->heal = 0;
+        for (f = px->fl; f; f = f->next)
+            if (f->m.kind == MSG_EXECUTE && !f->m.preview) {
+                m->heal = f->m.seq;
+                break;
+            }
         break;
     case MSG_REPLY:
         for (f = px->fl; f; f = f->next)

@@ -110,6 +110,7 @@ static int set_ctx(proxy *px, struct healer_ctx *c, const msg *m, char *why, siz
             return -1;
         }
         c->action = f->m.method;
+        c->heal_id = f->m.heal;   /* as the engine sent it: the asking heal */
         break;
     case PHASE_IDLE:
     case PHASE_DETECT:

@@ -37,4 +37,7 @@ case "$ISO" in
 esac
 check "the restart went through the audited actuator" \
   jq -s -e '[.[] | select(.plugin == "service" and .actuator == "run" and .result == "ok" and (.params.argv | join(" ") | contains("svc-base")))] | length > 0' "$T/state/audit.jsonl"
+ASK=$(sed -n 's/^heal #\([0-9]*\) ask_issue on ask: healed.*/\1/p' "$T/once.out" | head -n1)
+check "the restart is audited under the asking heal (#$ASK)" \
+  jq -s -e --argjson h "${ASK:-0}" '[.[] | select(.plugin == "service" and .actuator == "run" and .heal_id == $h and $h > 0)] | length > 0' "$T/state/audit.jsonl"
 finish

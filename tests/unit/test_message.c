@@ -67,6 +67,7 @@ static msg full_msg(msg_kind k)
     m.n_args = sizeof args / sizeof args[0];
     m.duration = 0.000123;
     m.attempt = 42;
+    m.heal = ((uint64_t)1 << 40) + 7;
     m.wait = 1.5;
     return m;
 }
@@ -140,6 +141,7 @@ static void assert_same(const msg *a, const msg *b)
     assert_same_kvs(a->args, a->n_args, b->args, b->n_args);
     assert_true(same_dbl(a->duration, b->duration));
     assert_true(a->attempt == b->attempt);
+    assert_true(a->heal == b->heal);
     assert_true(same_dbl(a->wait, b->wait));
 }
 
