@@ -11,6 +11,14 @@
 /* The confidence level of the slope interval: z of a two-sided 95% interval. */
 #define PREDICT_Z 1.959964
 
+/* The change point (predict.c says why): the window is cut where the cumulative sum of the
+ * whole line's residuals peaks when the newest PREDICT_CP_RUN points all lie beyond PREDICT_CP_Z
+ * robust standard deviations of the older part's residuals, on one side of its line. */
+#define PREDICT_CP_RUN 4
+#define PREDICT_CP_Z 4.0
+#define PREDICT_CP_ZFIT 3.290527   /* z of the new part's slope interval: 99.9% two-sided */
+#define PREDICT_CP_HEAD 3.0   /* the new part starts at its first point this far from the old line */
+
 typedef struct predict_set predict_set;
 
 /* An empty set (no memory for points until the first feed). NULL when out of memory. */
