@@ -312,6 +312,17 @@ static double predict_sigma(const double *r, size_t n, double *a)
     return 1.4826 * predict_median(a, n);
 }
 
+/* The robust deviation of a history's residuals hr[0..c) about its line (slope hs, level hl,
+ * oldest time rt0). A history exact to its line (no noise, as a cgroup holding still): any
+ * departure beyond rounding is a change. */
+static double predict_hist_sigma(const double *hr, size_t c, double *a, double hs, double hl,
+                                 double rt0)
+{
+    double sig = predict_sigma(hr, c, a);
+    double floor_ = 1e-9 * (fabs(hl) + fabs(hs * rt0)) + 1e-300;
+    return sig > floor_ ? sig : floor_;
+}
+
 /* The Theil-Sen slope and level of rt[0..n) (n >= 2, not all at one time). */
 static void predict_line(const double *rt, const double *v, size_t n, double *scratch,
                          double *buf, double *slope, double *level)
@@ -339,11 +350,7 @@ static size_t predict_cp_test(const double *rt, const double *v, size_t n, size_
     predict_line(rt, v, c, scratch, a, &hs, &hl);
     for (size_t i = 0; i < c; i++)
         hr[i] = v[i] - (hl + hs * rt[i]);
-    double hsig = predict_sigma(hr, c, a);
-    /* a history exact to its line (no noise): any departure beyond rounding is a change */
-    double floor_ = 1e-9 * (fabs(hl) + fabs(hs * rt[0])) + 1e-300;
-    if (!(hsig > floor_))
-        hsig = floor_;
+    double hsig = predict_hist_sigma(hr, c, a, hs, hl, rt[0]);
     int lean = v[n - 1] > hl + hs * rt[n - 1] ? 1 : -1;
     for (size_t i = n - PREDICT_CP_RUN; i < n; i++)
         if (!(lean * (v[i] - (hl + hs * rt[i])) > PREDICT_CP_Z * hsig))
@@ -355,6 +362,20 @@ static size_t predict_cp_test(const double *rt, const double *v, size_t n, size_
     while (c < n && lean * (v[c] - (hl + hs * rt[c])) <= PREDICT_CP_HEAD * hsig)
         c++;
     return n - c < min ? 0 : c;
+}
+
+/* A one-sided CUSUM (drift one deviation) of the residuals r in the way lean: the index after
+ * the last sample where it stood at zero (where the departure began). */
+static size_t predict_cusum_start(const double *r, size_t n, int lean, double sigma)
+{
+    size_t c = 0;
+    double S = 0;
+    for (size_t i = 0; i < n; i++) {
+        S = fmax(0.0, S + lean * r[i] / sigma - 1.0);
+        if (S == 0)
+            c = i + 1;
+    }
+    return c;
 }
 
 /* The index of the first point of the new part, 0 when the window is one piece. */
@@ -378,12 +399,20 @@ static size_t predict_change_point(const double *rt, const double *v, size_t n, 
     double m = predict_median(a, PREDICT_CP_RUN);
     if (fabs(m) > sigma) {
         int lean = m > 0 ? 1 : -1;
-        size_t c = 0;
-        double S = 0;
-        for (size_t i = 0; i < n; i++) {
-            S = fmax(0.0, S + lean * r[i] / sigma - 1.0);
-            if (S == 0)
-                c = i + 1;
+        size_t c = predict_cusum_start(r, n, lean, sigma);
+        /* When the history is short the whole line already leans into the new part and the
+         * CUSUM starts it late; the history's own line (up to that start) is the better
+         * reference: locate again against it, until the start holds (at most 3 times). */
+        for (int pass = 0; pass < 3 && c >= min && c < n; pass++) {
+            double hs, hl, hr[HEALER_SERIES_POINTS];
+            predict_line(rt, v, c, scratch, a, &hs, &hl);
+            for (size_t i = 0; i < n; i++)
+                hr[i] = v[i] - (hl + hs * rt[i]);
+            double hsig = predict_hist_sigma(hr, c, a, hs, hl, rt[0]);
+            size_t c2 = predict_cusum_start(hr, n, lean, hsig);
+            if (c2 == c)
+                break;
+            c = c2;
         }
         size_t got = predict_cp_test(rt, v, n, min, c, scratch);
         if (got)
