@@ -14,7 +14,11 @@
  *
  * Why an interval. A noisy flat series always has some slope; its interval then includes zero
  * and the shallow end gives eta_high_s = +inf, so healer_prediction_fires() (the whole interval
- * within the plugin's horizon) is false. A real steady ramp has a narrow interval. */
+ * within the plugin's horizon) is false. A real steady ramp has a narrow interval.
+ *
+ * Why a change point. One line over the window lags a trend that began lately (a fast ramp after
+ * a long flat stretch is over before the median slope turns); the window is cut where the data
+ * shows a change, and only the part since then is fitted ("the change point" below). */
 #include "predict.h"
 
 #include <math.h>

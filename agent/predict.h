@@ -18,7 +18,7 @@
 #define PREDICT_CP_RUN 4
 #endif
 #ifndef PREDICT_CP_Z
-#define PREDICT_CP_Z 4.0
+#define PREDICT_CP_Z 6.0
 #endif
 #ifndef PREDICT_CP_ZFIT
 #define PREDICT_CP_ZFIT 3.290527   /* z of the new part's slope interval: 99.9% two-sided */
