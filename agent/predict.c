@@ -14,7 +14,11 @@
  *
  * Why an interval. A noisy flat series always has some slope; its interval then includes zero
  * and the shallow end gives eta_high_s = +inf, so healer_prediction_fires() (the whole interval
- * within the plugin's horizon) is false. A real steady ramp has a narrow interval. */
+ * within the plugin's horizon) is false. A real steady ramp has a narrow interval.
+ *
+ * Why a change point. One line over the window lags a trend that began lately (a fast ramp after
+ * a long flat stretch is over before the median slope turns); the window is cut where the data
+ * shows a change, and only the part since then is fitted ("the change point" below). */
 #include "predict.h"
 
 #include <math.h>
@@ -210,7 +214,8 @@ static double predict_cross(double level, double b, double thr)
 /* The Theil-Sen line over rt[0..n) (times relative to the newest point, rt[0] < 0), its
  * interval and the crossing of threshold, into out (n, t_last, window_s, min_points kept). */
 static int predict_fit_one(const double *rt, const double *v, size_t n, double threshold,
-                           healer_prediction *out, double *scratch, char *msg, size_t len)
+                           double z, healer_prediction *out, double *scratch, char *msg,
+                           size_t len)
 {
     double buf[HEALER_SERIES_POINTS];
     size_t np = 0;
@@ -226,7 +231,7 @@ static int predict_fit_one(const double *rt, const double *v, size_t n, double t
      * the standard deviation of Kendall's S under "no trend" (ties ignored: samples of a
      * continuous quantity). */
     double nn = (double)n;
-    double c = PREDICT_Z * sqrt(nn * (nn - 1) * (2 * nn + 5) / 18.0);
+    double c = z * sqrt(nn * (nn - 1) * (2 * nn + 5) / 18.0);
     double lo_r = floor(((double)np - c) / 2), hi_r = ceil(((double)np + c) / 2);
     size_t lo_k = lo_r < 1 ? 0 : (size_t)lo_r - 1;                        /* 1-based ranks */
     size_t hi_k = hi_r > (double)np ? np - 1 : (hi_r < 1 ? 0 : (size_t)hi_r - 1);
@@ -273,6 +278,164 @@ static int predict_fit_one(const double *rt, const double *v, size_t n, double t
     out->eta_low_s = fmin(early, eta);
     out->eta_high_s = fmax(late, eta);
     return HEALER_OK;
+}
+
+/* ---- the change point ---------------------------------------------------------------------
+ *
+ * Why. Theil-Sen over the whole window is the right answer for a trend that fills it, and a
+ * slow one for a trend that began lately: after a long flat stretch, the median of the pairwise
+ * slopes stays with the flat part's until the new trend holds about half the window, and a
+ * memory leak of 0.5 %/s after 20 min of flat use crosses 80 % before that. Searching the
+ * newest half, quarter, ... for the straightest part (tried: bench/README.md) finds the ramp,
+ * but on a noisy flat series the best of several parts is a chance line several times a day.
+ *
+ * So the window is cut only where the data says something changed. Where: the split that the
+ * cumulative sum of the whole line's residuals is farthest from zero at (the classic locator of
+ * a change in level or in slope: residuals drift one way after the change, the other before).
+ * Whether: the history before the split gets its own line, and the newest PREDICT_CP_RUN points
+ * must all lie more than PREDICT_CP_Z robust standard deviations of the history's residuals
+ * (1.4826 MAD) on the same side of its extension. With independent noise the chance of that is
+ * below 1e-17 per query; a spike, or a burst shorter than the run, never cuts; the test does not
+ * depend on how far the whole line has tilted, so a ramp stays cut while it runs (no flicker
+ * between the two answers) and a level shift stays cut until it leaves the window. Both parts
+ * need the plugin's min_points. The new part is then fitted alone, and its n, r2 and interval are
+ * what the plugin sees (n below the window's points says a cut was made), so the plugin's own
+ * gates (min_points, predict_min_r2) judge the part fitted. A level shift (a step, then flat) is
+ * cut at the step: its new part is flat, its interval holds zero, and it does not fire where the
+ * whole window's line, tilted by the step, would. Cost: one or two more fits, of histories
+ * (bench/README.md has the time). Stateless: the same points give the same answer in every host. */
+
+/* The robust standard deviation of r[0..n) about its median (1.4826 MAD); a reordered. */
+static double predict_sigma(const double *r, size_t n, double *a)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] = r[i];
+    double med = predict_median(a, n);
+    for (size_t i = 0; i < n; i++)
+        a[i] = fabs(r[i] - med);
+    return 1.4826 * predict_median(a, n);
+}
+
+/* The robust deviation of a history's residuals hr[0..c) about its line (slope hs, level hl,
+ * oldest time rt0). A history exact to its line (no noise, as a cgroup holding still): any
+ * departure beyond rounding is a change. */
+static double predict_hist_sigma(const double *hr, size_t c, double *a, double hs, double hl,
+                                 double rt0)
+{
+    double sig = predict_sigma(hr, c, a);
+    double floor_ = 1e-9 * (fabs(hl) + fabs(hs * rt0)) + 1e-300;
+    return sig > floor_ ? sig : floor_;
+}
+
+/* The Theil-Sen slope and level of rt[0..n) (n >= 2, not all at one time). */
+static void predict_line(const double *rt, const double *v, size_t n, double *scratch,
+                         double *buf, double *slope, double *level)
+{
+    size_t np = 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (rt[j] > rt[i])
+                scratch[np++] = (v[j] - v[i]) / (rt[j] - rt[i]);
+    *slope = np ? predict_median(scratch, np) : 0;
+    *level = predict_level(rt, v, n, *slope, buf);
+}
+
+/* Whether the window changed at c: the history [0, c) gets its own line, and the newest
+ * PREDICT_CP_RUN points must all lie beyond PREDICT_CP_Z deviations of its residuals on one side
+ * of its extension. The first point of the new part (trimmed as below), 0 when not a change. */
+static size_t predict_cp_test(const double *rt, const double *v, size_t n, size_t min, size_t c,
+                              double *scratch)
+{
+    /* the history's line is not carried further than it was measured: the new part is no longer
+     * than the history (a short history extended far is a chance line, not a reference) */
+    if (c < min || n - c < min || n - c > c || rt[c - 1] <= rt[0])
+        return 0;
+    double hs, hl, a[HEALER_SERIES_POINTS], hr[HEALER_SERIES_POINTS];
+    predict_line(rt, v, c, scratch, a, &hs, &hl);
+    for (size_t i = 0; i < c; i++)
+        hr[i] = v[i] - (hl + hs * rt[i]);
+    double hsig = predict_hist_sigma(hr, c, a, hs, hl, rt[0]);
+    int lean = v[n - 1] > hl + hs * rt[n - 1] ? 1 : -1;
+    for (size_t i = n - PREDICT_CP_RUN; i < n; i++)
+        if (!(lean * (v[i] - (hl + hs * rt[i])) > PREDICT_CP_Z * hsig))
+            return 0;
+    /* The new part's head: a locator may start it a sample or two early, and a point of the
+     * old level left at the head of a step's new part tilts its line. Points still within
+     * PREDICT_CP_HEAD deviations of the history's line stay out (a ramp loses only its first,
+     * smallest steps). */
+    while (c < n && lean * (v[c] - (hl + hs * rt[c])) <= PREDICT_CP_HEAD * hsig)
+        c++;
+    return n - c < min ? 0 : c;
+}
+
+/* A one-sided CUSUM (drift one deviation) of the residuals r in the way lean: the index after
+ * the last sample where it stood at zero (where the departure began). */
+static size_t predict_cusum_start(const double *r, size_t n, int lean, double sigma)
+{
+    size_t c = 0;
+    double S = 0;
+    for (size_t i = 0; i < n; i++) {
+        S = fmax(0.0, S + lean * r[i] / sigma - 1.0);
+        if (S == 0)
+            c = i + 1;
+    }
+    return c;
+}
+
+/* The index of the first point of the new part, 0 when the window is one piece. */
+static size_t predict_change_point(const double *rt, const double *v, size_t n, size_t min,
+                                   const healer_prediction *whole, double *scratch)
+{
+    if (n < 2 * min || n < 2 * PREDICT_CP_RUN || !isfinite(whole->slope))
+        return 0;
+    double r[HEALER_SERIES_POINTS], a[HEALER_SERIES_POINTS];
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        r[i] = v[i] - (whole->level + whole->slope * rt[i]);
+        total += r[i];
+    }
+    double sigma = predict_sigma(r, n, a);
+    /* A young change: the whole line is still the history's, its newest residuals lean one way
+     * (their median beyond one deviation), and a one-sided CUSUM (drift one deviation) of the
+     * residuals in that way starts the new part after the last sample where it stood at zero. */
+    for (size_t i = 0; i < PREDICT_CP_RUN; i++)
+        a[i] = r[n - PREDICT_CP_RUN + i];
+    double m = predict_median(a, PREDICT_CP_RUN);
+    if (fabs(m) > sigma) {
+        int lean = m > 0 ? 1 : -1;
+        size_t c = predict_cusum_start(r, n, lean, sigma);
+        /* When the history is short the whole line already leans into the new part and the
+         * CUSUM starts it late; the history's own line (up to that start) is the better
+         * reference: locate again against it, until the start holds (at most 3 times). */
+        for (int pass = 0; pass < 3 && c >= min && c < n; pass++) {
+            double hs, hl, hr[HEALER_SERIES_POINTS];
+            predict_line(rt, v, c, scratch, a, &hs, &hl);
+            for (size_t i = 0; i < n; i++)
+                hr[i] = v[i] - (hl + hs * rt[i]);
+            double hsig = predict_hist_sigma(hr, c, a, hs, hl, rt[0]);
+            size_t c2 = predict_cusum_start(hr, n, lean, hsig);
+            if (c2 == c)
+                break;
+            c = c2;
+        }
+        size_t got = predict_cp_test(rt, v, n, min, c, scratch);
+        if (got)
+            return got;
+    }
+    /* An older one (a level shift a third of the window ago has tilted the whole line, and its
+     * newest residuals no longer lean): where the centred cumulative sum of the residuals is
+     * farthest from zero, the classic locator of one change in a series. */
+    size_t c = 0;
+    double cum = 0, best = -1;
+    for (size_t i = 0; i + 1 < n; i++) {
+        cum += r[i];
+        double d = fabs(cum - total * (double)(i + 1) / (double)n);
+        if (d > best) {
+            best = d;
+            c = i + 1;
+        }
+    }
+    return predict_cp_test(rt, v, n, min, c, scratch);
 }
 
 int predict_fit(const double *t, const double *v, size_t n, double threshold,
@@ -323,12 +486,24 @@ int predict_fit(const double *t, const double *v, size_t n, double threshold,
     double rt[HEALER_SERIES_POINTS];
     for (size_t i = 0; i < n; i++)
         rt[i] = t[i] - last;
-    /* One line over the whole window. A search over its newest half, quarter, ... (the
-     * straightest wins, as the disk plugin does) was tried: it predicts a ramp after a long flat
-     * stretch sooner, but on flat noisy series the best of several parts is a chance line often
-     * enough to fire several times a day (bench/README.md); a plugin that wants it asks for
-     * shorter windows itself and gates them (the disk plugin, with predict_min_r2). */
-    return predict_fit_one(rt, v, n, threshold, out, scratch, msg, len);
+    /* The whole window first: it is the answer unless the newest points left it (below). */
+    int rc = predict_fit_one(rt, v, n, threshold, PREDICT_Z, out, scratch, msg, len);
+    size_t c = predict_change_point(rt, v, n, (size_t)min, out, scratch);
+    if (c == 0)
+        return rc;
+    /* Only the samples since the change: the history before it says nothing of the new trend
+     * (a ramp), or of the new level (a step: the segment is flat and does not fire). */
+    healer_prediction seg = *out;
+    char why[HEALER_MSG_MAX];
+    /* A wider interval (PREDICT_CP_ZFIT) for the new part: it was chosen by looking at the data,
+     * and a short part of flat noise after a level shift leans by chance one query in forty at
+     * 95%; a real ramp is straight enough that its interval is narrow either way. */
+    int rc2 = predict_fit_one(rt + c, v + c, n - c, threshold, PREDICT_CP_ZFIT, &seg, scratch, why,
+                              sizeof why);
+    *out = seg;
+    if (rc2 < 0)
+        snprintf(msg, len, "since the change %.0f s ago (%zu points): %s", -rt[c], n - c, why);
+    return rc2;
 }
 
 int predict_query(predict_set *s, const char *name, double threshold, healer_prediction *out,

@@ -11,6 +11,22 @@
 /* The confidence level of the slope interval: z of a two-sided 95% interval. */
 #define PREDICT_Z 1.959964
 
+/* The change point (predict.c says why): the window is cut where the cumulative sum of the
+ * whole line's residuals peaks when the newest PREDICT_CP_RUN points all lie beyond PREDICT_CP_Z
+ * robust standard deviations of the older part's residuals, on one side of its line. */
+#ifndef PREDICT_CP_RUN
+#define PREDICT_CP_RUN 4
+#endif
+#ifndef PREDICT_CP_Z
+#define PREDICT_CP_Z 6.0
+#endif
+#ifndef PREDICT_CP_ZFIT
+#define PREDICT_CP_ZFIT 3.290527   /* z of the new part's slope interval: 99.9% two-sided */
+#endif
+#ifndef PREDICT_CP_HEAD
+#define PREDICT_CP_HEAD 3.0   /* the new part starts at its first point this far from the old line */
+#endif
+
 typedef struct predict_set predict_set;
 
 /* An empty set (no memory for points until the first feed). NULL when out of memory. */

@@ -141,7 +141,7 @@ static void bench_ramp(const ramp_case *c, int seeds)
 
 /* ---- false predictions on flat series ---- */
 
-typedef enum noise_kind { NOISE_IID, NOISE_SPIKES, NOISE_AR1, NOISE_NEAR } noise_kind;
+typedef enum noise_kind { NOISE_IID, NOISE_SPIKES, NOISE_AR1, NOISE_NEAR, NOISE_STEP } noise_kind;
 
 /* One simulated day per seed at 5 s samples, a prediction after every sample; a false
  * prediction is a start of firing (a rising edge), as an issue would be published. */
@@ -155,7 +155,7 @@ static void bench_flat(const char *what, noise_kind kind, int days, double horiz
     for (int d = 0; d < days; d++) {
         rng = 424242 + (uint64_t)d * 104729;
         predict_set *s = NULL;
-        double ar = 0;
+        double ar = 0, lvl = 40;
         int was = 0, was_point = 0;
         for (long i = 0; i < n_day; i++) {
             double t = (double)i * dt, v = 0, thr = 80;
@@ -167,6 +167,12 @@ static void bench_flat(const char *what, noise_kind kind, int days, double horiz
                 v = 50 + ar;
                 break;
             case NOISE_NEAR: v = 70 + 3 * gauss(); break;
+            case NOISE_STEP:   /* a new level every 20 min (a service restarted, a cache
+                                * dropped): 40..70, then flat, iid noise sd 2 */
+                if (i % 240 == 120)
+                    lvl = 40 + 30 * uniform();
+                v = lvl + 2 * gauss();
+                break;
             }
             predict_feed(&s, "f", t, v, msg, sizeof msg);
             healer_prediction p;
@@ -204,10 +210,12 @@ int main(void)
         {"memory used %, 5 s samples, sd 1", 5, 40, 1, 0.01, 80, 600, 0},
         {"memory used %, 5 s samples, sd 1", 5, 40, 1, 0.05, 80, 600, 0},
         {"memory used %, 5 s samples, sd 1", 5, 40, 1, 0.1, 80, 600, 0},
+        {"memory used %, 5 s samples, sd 1", 5, 40, 1, 0.2, 80, 600, 0},
         {"memory used %, 5 s samples, sd 1", 5, 40, 1, 0.5, 80, 600, 0},
         {"memory used %, 5 s samples, sd 1", 5, 40, 1, 0.05, 80, 600, 300},
         {"memory used %, 5 s samples, sd 1", 5, 40, 1, 0.5, 80, 600, 300},
         {"memory used %, 1 s samples, sd 1", 1, 40, 1, 0.5, 80, 600, 0},
+        {"memory used %, 1 s samples, sd 1", 1, 40, 1, 2, 80, 600, 0},
         /* disk: free GiB of a 100 GiB filesystem every 10 s falling to 0 (the disk plugin:
          * horizon 7200 s); 1-20 MiB/s */
         {"disk free GiB, 10 s samples, sd 0.05 GiB", 10, 50, 0.05, -0.001, 0, 7200, 1800},
@@ -225,6 +233,7 @@ int main(void)
         bench_flat("slow wander (AR(1) phi 0.995, sd 5) around 50", NOISE_AR1, days, 600, win);
         bench_flat("iid noise, sd 3 around 70 (near the threshold)", NOISE_NEAR, days, 600, win);
         bench_flat("iid noise, sd 3 around 70, horizon 3600 s", NOISE_NEAR, days, 3600, win);
+        bench_flat("level shifts to 40..70 every 20 min, sd 2", NOISE_STEP, days, 600, win);
     }
     return 0;
 }

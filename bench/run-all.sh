@@ -15,6 +15,7 @@ echo "== idle agent (60 s)";                      bench/idle.sh "$BUILD" 60
 echo "== cpu plugin: /proc scan per process";      "$BUILD/bench/bench_procscan"
 echo "== cpu plugin: hog to issue and to healed";  bench/cpu_fault.sh "$BUILD"
 echo "== memory plugin: hog to issue and to kill (PSI, events, polling; earlyoom confined to a PID namespace)"; BUILD="$BUILD" bench/memory_fault.sh
+echo "== prediction in real runs: a memory ramp in a v1 cgroup, a filling loop ext4 (lead times)"; BUILD="$BUILD" RUNS=2 bench/predict_real.sh
 echo "== memory plugin: system-wide emergency, MemAvailable crossing 10 % to SIGTERM, vs earlyoom"; BUILD="$BUILD" bench/memory_emergency.sh
 echo "== thermal plugin: cost of one detect";      "$BUILD/bench/bench_thermal"
 echo "== disk plugin: 100 000-file scan";          BUILD="$BUILD" bench/disk_scan.sh

@@ -1,6 +1,9 @@
 /* test_predict.c — the prediction service (agent/predict.c): steady ramps get an ETA whose
  * interval holds the true crossing, noisy flat series and single outliers never fire, the ring
- * keeps the newest 256 points, the per-plugin limits refuse with the limit named, bad arguments. */
+ * keeps the newest 256 points, the per-plugin limits refuse with the limit named, bad arguments;
+ * the change point: a fast ramp after a full ring of flat history fires within a few samples of
+ * its start, a spike or a short burst on flat noise does not, a level shift that stays flat does
+ * not. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -257,6 +260,112 @@ static void test_bad_args(void **state)
     predict_set_free(s);
 }
 
+/* A full ring of flat noise (5 s samples), then a ramp from sample `start`: the series' values. */
+static double flat_then(int i, int start, double rate_per_sample, double sd)
+{
+    double v = 40 + sd * gauss();
+    return i < start ? v : v + rate_per_sample * (i - start + 1);
+}
+
+/* A fast ramp (0.5 %/s at 5 s samples: 40 -> 80 in 16 samples) after 256 flat samples: the whole
+ * ring's median slope is the flat part's until the ramp holds half of it (the threshold is long
+ * crossed by then); the cut at the change point predicts it within 10 samples of its start. */
+static void test_fast_ramp_after_flat_fires_early(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 20; k++) {
+        rng_state = 777 + (uint64_t)k * 104729;
+        predict_set *s = NULL;
+        int i = 0;
+        for (; i < HEALER_SERIES_POINTS; i++)
+            assert_int_equal(feed(&s, "m", 5.0 * i, flat_then(i, 1 << 20, 0, 1)), HEALER_OK);
+        int start = i, fired_at = -1;
+        healer_prediction p;
+        for (; i < start + 16; i++) {
+            double v = flat_then(i, start, 2.5, 1);
+            assert_int_equal(feed(&s, "m", 5.0 * i, v), HEALER_OK);
+            int rc = predict(s, "m", 80, &p);
+            if (v < 80 && healer_prediction_fires(rc, &p, 600)) {
+                fired_at = i - start + 1;      /* samples of the ramp seen */
+                break;
+            }
+        }
+        assert_true(fired_at > 0);
+        assert_true(fired_at <= 10);
+        /* the fit is of the new part only: a few points, the ramp's slope, a straight line */
+        assert_true(p.n >= HEALER_SERIES_MIN_POINTS && p.n <= fired_at + 2);
+        assert_true(fabs(p.slope - 0.5) < 0.15);
+        assert_true(p.r2 > 0.9);
+        predict_set_free(s);
+    }
+}
+
+/* Flat noise with one spike, or a burst shorter than the run that cuts: never a prediction,
+ * with the spike anywhere from the newest point back through the ring. */
+static void test_spike_on_flat_does_not_fire(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 10; k++) {
+        for (int burst = 1; burst < PREDICT_CP_RUN; burst++) {
+            rng_state = 31337 + (uint64_t)k * 7919 + (uint64_t)burst;
+            predict_set *s = NULL;
+            int i = 0;
+            for (; i < HEALER_SERIES_POINTS; i++)
+                assert_int_equal(feed(&s, "m", 5.0 * i, 40 + 2 * gauss()), HEALER_OK);
+            int spike = i;
+            for (; i < spike + HEALER_SERIES_POINTS; i++) {
+                double v = 40 + 2 * gauss() + (i < spike + burst ? 30 : 0);
+                assert_int_equal(feed(&s, "m", 5.0 * i, v), HEALER_OK);
+                healer_prediction p;
+                int rc = predict(s, "m", 80, &p);
+                assert_false(healer_prediction_fires(rc, &p, 3600));
+                assert_int_equal(p.n, HEALER_SERIES_POINTS);     /* never cut */
+            }
+            predict_set_free(s);
+        }
+    }
+}
+
+/* A level shift (40 -> 65, then flat): cut at the step, the new part is flat and does not fire
+ * while the step is in the newest half of the ring (the history must be at least as long as the
+ * new part). The whole ring's line, tilted by the step, is what the old estimator answered: it
+ * fires on the same points (so the test can fail), and it is still the answer once the step is
+ * older than half the ring (a limit: bench/README.md). */
+static void test_step_then_flat_does_not_fire(void **state)
+{
+    (void)state;
+    static double scratch[HEALER_SERIES_POINTS * (HEALER_SERIES_POINTS - 1) / 2];
+    int whole_fired = 0;
+    for (int k = 0; k < 10; k++) {
+        rng_state = 4242 + (uint64_t)k * 15485863;
+        predict_set *s = NULL;
+        double t[2 * HEALER_SERIES_POINTS], v[2 * HEALER_SERIES_POINTS];
+        for (int i = 0; i < HEALER_SERIES_POINTS * 3 / 2; i++) {
+            t[i] = 5.0 * i;
+            v[i] = (i < HEALER_SERIES_POINTS ? 40 : 65) + 2 * gauss();
+            assert_int_equal(feed(&s, "m", t[i], v[i]), HEALER_OK);
+            healer_prediction p;
+            int rc = predict(s, "m", 80, &p);
+            assert_false(healer_prediction_fires(rc, &p, 600));
+            if (i >= HEALER_SERIES_POINTS + HEALER_SERIES_MIN_POINTS)
+                assert_true(p.n < HEALER_SERIES_POINTS);           /* cut at the step */
+            /* the whole ring without a cut: a window_s that holds it all, min_points past half
+             * the ring (neither part can then have enough points to cut) */
+            healer_prediction w;
+            memset(&w, 0, sizeof w);
+            w.min_points = HEALER_SERIES_POINTS / 2 + 1;
+            int from = i + 1 - HEALER_SERIES_POINTS;
+            if (from >= 0) {
+                rc = predict_fit(t + from, v + from, HEALER_SERIES_POINTS, 80, &w, scratch, msg,
+                                 sizeof msg);
+                whole_fired += healer_prediction_fires(rc, &w, 600);
+            }
+        }
+        predict_set_free(s);
+    }
+    assert_true(whole_fired > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +373,9 @@ int main(void)
         cmocka_unit_test(test_noisy_ramp_interval_holds_truth),
         cmocka_unit_test(test_flat_noisy_never_fires),
         cmocka_unit_test(test_one_outlier_does_not_fire),
+        cmocka_unit_test(test_fast_ramp_after_flat_fires_early),
+        cmocka_unit_test(test_spike_on_flat_does_not_fire),
+        cmocka_unit_test(test_step_then_flat_does_not_fire),
         cmocka_unit_test(test_ring_wraps),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_bad_args),
