@@ -20,15 +20,15 @@ echo "fuzz: building in $build"
     "$src/agent/jsonbuf.c" "$src/agent/sanitize.c" -o "$build/fuzz_message" "${mp_libs[@]}"
 "$CC" "${flags[@]}" "${mp_cflags[@]}" "$src/tests/fuzz/gen_seeds.c" "$src/agent/message.c" "$src/agent/message_decode.c" \
     "$src/agent/jsonbuf.c" "$src/agent/sanitize.c" -o "$build/gen_seeds" "${mp_libs[@]}"
-read -r -a lc_cflags <<<"$(pkg-config --cflags libconfig jansson)"
-read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson) -lm -lpthread"
+read -r -a lc_cflags <<<"$(pkg-config --cflags libconfig jansson libzmq)"
+read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson libzmq) -lm -lpthread"
 # rules.c's long messages are concatenated literals in an array: clang asks about those.
 "$CC" "${flags[@]}" -Wno-string-concatenation -DHEALERD_PLUGIN_DIR='"/usr/lib/healerd/plugins"' \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined "${lc_cflags[@]}" \
     "$src/tests/fuzz/fuzz_config.c" "$src/agent/config.c" "$src/agent/config_lex.c" "$src/agent/config_listen.c" \
     "$src/agent/config_plugin.c" "$src/agent/isolation.c" "$src/agent/rules.c" \
     "$src/agent/rules_policy.c" "$src/agent/rules_proc.c" "$src/agent/log.c" "$src/agent/clock.c" \
-    "$src/agent/sanitize.c" "$src/agent/config_notify.c" "$src/agent/config_values.c" "$src/agent/config_fleet.c" "$src/agent/notify_event.c" \
+    "$src/agent/sanitize.c" "$src/agent/config_notify.c" "$src/agent/config_values.c" "$src/agent/config_fleet.c" "$src/agent/config_fleet_peers.c" "$src/agent/notify_event.c" \
     -o "$build/fuzz_config" "${lc_libs[@]}"
 "$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_sanitize.c" "$src/agent/sanitize.c" \
