@@ -89,6 +89,7 @@ static bool read_key(rctx *r, const config_setting_t *s, const char *path, bool 
         len++;
     bool rest_blank = strspn(buf + len, " \t\r\n") == (size_t)n - len;
     uint8_t bin[32];
+    buf[len] = '\0'; /* zmq_z85_decode reads up to the NUL */
     if (len != 40 || !rest_blank || !zmq_z85_decode(bin, buf)) {
         cfg_report(r, s, "%s: \"%s\" does not hold a CURVE key (40 Z85 characters)", path, full);
         return false;
