@@ -43,6 +43,7 @@ struct agent {
     undo_journal *undo;          /* the crash-safe record of reversible changes (every gen's) */
     changelog *changes;          /* the history of changes and what undoes them (every gen's) */
     engine *engine;
+    struct fleet_know *fleet;    /* hd-fleet (fleet.peers): NULL when not configured or failed */
     http_server *http;
     double started_mono;
     int state_lock;              /* state_dir/lock, flock'ed for the process's life; -1 none */
