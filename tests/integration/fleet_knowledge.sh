@@ -109,6 +109,17 @@ start_node b
 wait_for "a drops b's messages that say bee" 20 bash -c "[ \"\$(curl -s 'http://127.0.0.1:${HTTP[a]}/api/v1/status' | jq '.fleet.peers[] | select(.name == \"b\") | .dropped')\" -ge 1 ]"
 check "and logs why" grep -q 'dropped a knowledge message from b: it says it is node "bee"' "$T/a/agent.log"
 check "bee's counters did not reach a" [ "$(sqlite3 "$T/a/state/knowledge.db" "select count(*) from fleet_stats where node = 'bee' or attempts = 50")" = 0 ]
+check "a runs hd-fleet" bash -c "cat /proc/${PID[a]}/task/*/comm | grep -qx hd-fleet"
+# A reload restarts the fleet part with the new settings; without the section nothing starts.
+kill -HUP "${PID[a]}"
+wait_for "a's fleet part restarted by the reload" 10 bash -c "[ \$(grep -c 'info fleet: shared knowledge: node a listening' '$T/a/agent.log') -ge 2 ]"
+wait_for "a still hears c after the reload" 10 bash -c "[ \"\$(curl -s 'http://127.0.0.1:${HTTP[a]}/api/v1/status' | jq '.fleet.peers[] | select(.name == \"c\") | .received')\" -gt 0 ]"
+kill -TERM "${PID[c]}"; wait "${PID[c]}" || true; unset "PID[c]"
+sed -i '/^fleet = {/,$d' "$T/c/h.conf"
+start_node c
+check "without fleet.peers: no hd-fleet thread" bash -c "! cat /proc/${PID[c]}/task/*/comm | grep -qx hd-fleet"
+check "without fleet.peers: nothing listens on its port" bash -c "! ss -ltn | grep -q ':${PORTS[c]} '"
+check "without fleet.peers: no fleet in the status" [ "$(st c | jq .fleet)" = null ]
 for n in a b c x; do
   check "$n: no error in its log" bash -c "! grep -q ' error ' '$T/$n/agent.log'"
 done
