@@ -52,7 +52,7 @@ struct fleet_know {
     size_t n;
     pthread_mutex_t mtx; /* the counters above and refused, for fleet_know_json */
     uint64_t refused, unknown_dropped;
-    double refused_logged_at;
+    double refused_logged_at, unknown_logged_at;
     char *last;          /* the last state sent, to notice a change */
     size_t last_len;
     double last_full;    /* monotonic: the last time it went to every peer */
@@ -193,7 +193,7 @@ static fk_peer *peer_named(fleet_know *f, const char *name)
 static void dropped(fleet_know *f, fk_peer *p, const char *why)
 {
     pthread_mutex_lock(&f->mtx);
-    double now = clock_mono(), *at = p ? &p->logged_at : &f->refused_logged_at;
+    double now = clock_mono(), *at = p ? &p->logged_at : &f->unknown_logged_at;
     if (p)
         p->dropped++;
     else

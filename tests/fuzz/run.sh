@@ -2,7 +2,7 @@
 # run.sh BUILD_DIR SECONDS — builds the libFuzzer targets (clang, ASan+UBSan) in BUILD_DIR and
 # runs them: the bus decoder (seeded with valid encoded messages of every kind) for SECONDS, then
 # the configuration loader (seeded with the shipped and fixture configs) and the string
-# sanitizer for FUZZ_OTHER_SECONDS each (default 20).
+# sanitizer and the fleet's state decoder for FUZZ_OTHER_SECONDS each (default 20).
 # Exits non-zero when a fuzzer finds a crash, a leak or a broken invariant; the input that did
 # it is left in BUILD_DIR/crash-* (replay: BUILD_DIR/fuzz_NAME BUILD_DIR/crash-...).
 set -euo pipefail
@@ -34,6 +34,10 @@ read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson libzmq) -lm -lpthre
     "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_sanitize.c" "$src/agent/sanitize.c" \
     -o "$build/fuzz_sanitize" "${mp_libs[@]}"
 
+"$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_fleet.c" "$src/agent/fleet_merge.c" \
+    -o "$build/fuzz_fleet" "${mp_libs[@]}"
+
 # Seeds are regenerated each run so they follow the schema; the corpus the fuzzer grows is
 # kept in BUILD_DIR between runs (a later run starts where the last one stopped).
 mkdir -p "$build/seeds" "$build/corpus"
@@ -50,3 +54,9 @@ fuzz_target fuzz_config "$other" 8 -max_len=4096 -rss_limit_mb=2048 -malloc_limi
     "$build/corpus_config" "$build/seeds_config"
 fuzz_target fuzz_sanitize "$other" 8 -max_len=4096 -rss_limit_mb=2048 -malloc_limit_mb=256 \
     "$build/corpus_sanitize"
+# The shared knowledge decoder (fleet.peers), seeded with one valid state.
+mkdir -p "$build/corpus_fleet" "$build/seeds_fleet"
+printf '\x82\xa4node\xa1b\xa8counters\x92\x94\xa8cpu_high\xa6renice\x0a\x09\x94\xa1t\xa1a\xcd\x01\x00\x00' \
+    >"$build/seeds_fleet/state"
+fuzz_target fuzz_fleet "$other" 8 -max_len=4096 -rss_limit_mb=2048 -malloc_limit_mb=256 \
+    "$build/corpus_fleet" "$build/seeds_fleet"
