@@ -14,7 +14,11 @@ source "$SRC/tests/lib/agent.sh"
 PDIR=$(plugin_dir)
 echo "s3cret-token" >"$T/token"; chmod 600 "$T/token"
 declare -A PID PORTS
-BASE=$(( 21000 + RANDOM % 20000 ))
+# Four free ports below the ephemeral range (outgoing connections cannot hold them).
+while :; do
+  BASE=$(( 20000 + RANDOM % 12000 ))
+  ss -Htan | awk '{print $4}' | grep -Eq ":($BASE|$((BASE + 1))|$((BASE + 2))|$((BASE + 3)))\$" || break
+done
 PORTS[a]=$BASE; PORTS[b]=$((BASE + 1)); PORTS[c]=$((BASE + 2))
 stop_nodes() { for n in "${!PID[@]}"; do kill -TERM "${PID[$n]}" 2>/dev/null || true; wait "${PID[$n]}" 2>/dev/null || true; unset "PID[$n]"; done; }
 trap 'stop_nodes; cleanup' EXIT

@@ -8,7 +8,11 @@ PDIR=$(plugin_dir)
 echo "s3cret-token" >"$T/token"
 chmod 600 "$T/token"
 declare -A PID PORTS HTTP
-BASE=$(( 21000 + RANDOM % 20000 ))
+# Four free ports below the ephemeral range (outgoing connections cannot hold them).
+while :; do
+  BASE=$(( 20000 + RANDOM % 12000 ))
+  ss -Htan | awk '{print $4}' | grep -Eq ":($BASE|$((BASE + 1))|$((BASE + 2))|$((BASE + 3)))\$" || break
+done
 PORTS[a]=$BASE; PORTS[b]=$((BASE + 1)); PORTS[c]=$((BASE + 2)); PORTS[x]=$((BASE + 3))
 
 stop_nodes() { # only the agents this test started, by their pid
@@ -18,7 +22,11 @@ stop_nodes() { # only the agents this test started, by their pid
     unset "PID[$n]"
   done
 }
-trap 'stop_nodes; cleanup' EXIT
+show_logs() { # a failed check is easier to read next to what the agents said
+  [ "$FAIL" -gt 0 ] || return 0
+  for n in a b c x; do echo "--- $n:" >&2; tail -n 20 "$T/$n/agent.log" >&2 2>/dev/null || true; done
+}
+trap 'stop_nodes; show_logs; cleanup' EXIT
 
 for n in a b c x; do
   mkdir -p "$T/$n/state" "$T/$n/keys"
@@ -101,13 +109,35 @@ if command -v promtool >/dev/null; then
 fi
 check "the knowledge view still shows only local statistics" [ "$(curl -s "http://127.0.0.1:${HTTP[a]}/api/v1/knowledge" | jq '[.knowledge[] | select(.action == "journal_vacuum")] | length')" = 0 ]
 
+# Hostile messages under b's own key (listed at a): each dropped and counted for b, never merged.
+SEND="$BUILD/tests/fleet_send"
+dropped_b() { curl -s "http://127.0.0.1:${HTTP[a]}/api/v1/status" | jq '.fleet.peers[] | select(.name == "b") | .dropped'; }
+check "b's messages so far all merged" [ "$(dropped_b)" = 0 ]
+k=0
+for kind in garbage huge types; do
+  k=$((k + 1))
+  "$SEND" "tcp://127.0.0.1:${PORTS[a]}" "$T/a/keys/fleet.pub" "$T/b/keys/fleet.key" "$kind" b
+  wait_for "a drops a $kind message from b's key" 10 bash -c "[ \"\$(curl -s 'http://127.0.0.1:${HTTP[a]}/api/v1/status' | jq '.fleet.peers[] | select(.name == \"b\") | .dropped')\" -ge $k ]"
+done
+check "the first is logged with its reason" grep -q 'warn fleet: dropped a knowledge message from b: not a map' "$T/a/agent.log"
+check "the next ones within the minute are not logged" [ "$(grep -c 'dropped a knowledge message from b' "$T/a/agent.log")" = 1 ]
+"$SEND" "tcp://127.0.0.1:${PORTS[a]}" "$T/a/keys/fleet.pub" "$T/b/keys/fleet.key" state c
+wait_for "a drops b's key speaking as c" 10 bash -c "[ \"\$(curl -s 'http://127.0.0.1:${HTTP[a]}/api/v1/status' | jq '.fleet.peers[] | select(.name == \"b\") | .dropped')\" -ge 4 ]"
+R=$(st a | jq .fleet.refused)
+"$SEND" "tcp://127.0.0.1:${PORTS[a]}" "$T/a/keys/fleet.pub" "$T/x/keys/fleet.key" state c &
+SPID=$!
+wait_for "a refuses the unlisted key again" 10 bash -c "[ \"\$(curl -s 'http://127.0.0.1:${HTTP[a]}/api/v1/status' | jq .fleet.refused)\" -gt $R ]"
+wait "$SPID" || true
+check "no hostile row reached a" [ "$(sqlite3 "$T/a/state/knowledge.db" "select count(*) from fleet_stats where action in ('evil', 'evil_action')")" = 0 ]
+
 # A listed key that sends under another name: b restarted as node "bee" is dropped at a.
 kill -TERM "${PID[b]}"; wait "${PID[b]}" || true; unset "PID[b]"
 sed -i 's/node = "b";/node = "bee";/' "$T/b/h.conf"
 sqlite3 "$T/b/state/knowledge.db" "update stats set attempts = 50 where action = 'journal_vacuum'"
 start_node b
 wait_for "a drops b's messages that say bee" 20 bash -c "[ \"\$(curl -s 'http://127.0.0.1:${HTTP[a]}/api/v1/status' | jq '.fleet.peers[] | select(.name == \"b\") | .dropped')\" -ge 1 ]"
-check "and logs why" grep -q 'dropped a knowledge message from b: it says it is node "bee"' "$T/a/agent.log"
+curl -s "http://127.0.0.1:${HTTP[a]}/metrics" >"$T/a/metrics2"
+check "metrics: b's dropped messages counted" grep -Eq '^luminous_nix_fleet_messages_dropped_total\{peer="b"\} [1-9]' "$T/a/metrics2"
 check "bee's counters did not reach a" [ "$(sqlite3 "$T/a/state/knowledge.db" "select count(*) from fleet_stats where node = 'bee' or attempts = 50")" = 0 ]
 check "a runs hd-fleet" bash -c "cat /proc/${PID[a]}/task/*/comm | grep -qx hd-fleet"
 # A reload restarts the fleet part with the new settings; without the section nothing starts.
