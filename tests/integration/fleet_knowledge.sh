@@ -34,6 +34,11 @@ for n in a b c x; do
 done
 check "the secret key is 0600" [ "$(stat -c %a "$T/a/keys/fleet.key")" = 600 ]
 check "a second keygen keeps the pair" bash -c "! '$HEALERD' --fleet-keygen '$T/a/keys' 2>/dev/null"
+mkdir -p "$T/y"
+"$HEALERD" --fleet-keygen "$T/y" >/dev/null
+OLD=$(cat "$T/y/fleet.pub")
+"$HEALERD" --fleet-keygen "$T/y" --force >/dev/null
+check "--force replaces the pair, the secret still 0600" [ "$(cat "$T/y/fleet.pub")" != "$OLD" -a "$(stat -c %a "$T/y/fleet.key")" = 600 ]
 
 # node_conf NAME NODE_NAME PEERS...: NAME's config listing PEERS (by their real keys).
 node_conf() {
