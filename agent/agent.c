@@ -28,6 +28,7 @@
 #include "isolation.h"
 #include "proxy.h"
 #include "loader.h"
+#include "fleet_knowledge.h"
 #include "notify.h"
 #include "history.h"
 #include "log.h"
@@ -191,6 +192,15 @@ static void retire_generation(agent *a)
 
 static void prune_history(agent *a);
 
+/* Shared knowledge (fleet.peers): its failure is logged and the agent heals on without it. */
+static void start_fleet(agent *a, const config *c)
+{
+    char err[512];
+    a->fleet = fleet_know_start(c, a->kb, a->metrics, err, sizeof err);
+    if (!a->fleet && err[0])
+        log_error("fleet", "shared knowledge off: %s; local healing goes on", err);
+}
+
 /* Two agents on one state_dir would interleave the journal, the audit log and the governor's
  * windows, and each would undo the other's changes at start: the second one is refused. The lock
  * is flock(2) on state_dir/lock (released by the kernel however the holder ends); the holder's
@@ -310,6 +320,7 @@ agent *agent_open(const agent_opts *o, int *exit_code)
     }
     if (!o->once)
         agent_alerts_setup(a, a->cfg);
+        start_fleet(a, a->cfg);
     prune_history(a);
     metrics_health(a->metrics, 100.0);
     {
@@ -368,6 +379,8 @@ void agent_close(agent *a)
     a->cfg = NULL;
     /* Bounded: a plugin stuck for good must not keep the agent from exiting. */
     size_t stuck = worker_orphans_drain(ORPHAN_EXIT_WAIT_S);
+    fleet_know_stop(a->fleet);
+    a->fleet = NULL;
     /* what the engine said last (plans dropped with it) still goes out, within bounds */
     notify_free(a->notify, 5.0);
     a->notify = NULL;
@@ -530,6 +543,13 @@ static void reload(agent *a)
     agent_alerts_setup(a, nc);
     if (notify_reconfigure(a->notify, nc) < 0)
         log_error("agent", "notifications: out of memory; keeping the previous notify settings");
+    /* The fleet's sockets follow fleet.peers: restarted (peers, keys and weight may change). */
+    fleet_know_stop(a->fleet);
+    a->fleet = NULL;
+    if (nc->fleet.peers.enabled)
+        start_fleet(a, nc);
+    else
+        knowledge_fleet_set_weight(a->kb, 0); /* peers no longer configured: no say */
     {
         /* every plugin starts afresh: a failed one is no longer left failed */
         notify_event ev = { .kind = NOTIFY_PLUGIN_RECOVERED, .reason = "reload" };

@@ -39,6 +39,7 @@
 #include "worker.h"
 
 #include "agent_int.h"
+#include "fleet_knowledge.h"
 
 static const char *const SEV_NAME[] = { "low", "medium", "high", "critical" };
 
@@ -93,6 +94,8 @@ static json_t *be_status(void *ud)
                           "paused", b.paused, "open_issues", (json_int_t)open, "pending",
                           (json_int_t)pending, "limits", limits, "bus", busj);
     json_object_set_new(o, "cooldowns", cooldowns);
+    if (a->fleet) /* shared knowledge (fleet.peers): peers, last heard, refusals */
+        json_object_set_new(o, "fleet", fleet_know_json(a->fleet));
     json_object_set_new(o, "snoozes", snoozes);
     json_object_set_new(limits, "auto_after_confirmations",
                         json_integer(l->auto_after_confirmations));

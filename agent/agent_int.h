@@ -46,6 +46,7 @@ struct agent {
     engine *engine;
     alerts *alerts;              /* fleet.alerts' fingerprints and mapping (POST /api/v1/alerts);
                                     NULL until a config has fleet.alerts; outlives reloads */
+    struct fleet_know *fleet;    /* hd-fleet (fleet.peers): NULL when not configured or failed */
     http_server *http;
     double started_mono;
     int state_lock;              /* state_dir/lock, flock'ed for the process's life; -1 none */

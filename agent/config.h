@@ -65,11 +65,29 @@ typedef struct fleet_alerts_conf {
     size_t n_map;
     double stale_seconds;        /* an alert not re-sent for this long is taken as gone, 43200 */
 } fleet_alerts_conf;
+/* fleet.peers = { ... } (config_fleet_peers.c): shared knowledge over ZeroMQ CURVE. */
+typedef struct fleet_peer_conf {
+    char *name;                  /* peer.name: the node name it sends as (plain, unique) */
+    char *endpoint;              /* peer.endpoint: "tcp://HOST:PORT" its listen is reached at */
+    char public_key[41];         /* read from peer.public_key_file: 40 Z85 characters */
+} fleet_peer_conf;
+
+typedef struct fleet_peers_conf {
+    int enabled;                 /* the subsection is present: the hd-fleet thread runs */
+    char *listen;                /* listen: "tcp://0.0.0.0:9477" */
+    char secret_key[41];         /* read from secret_key_file (Z85) */
+    char public_key[41];         /* derived from the secret (checked against public_key_file) */
+    double knowledge_weight;     /* knowledge_weight: a fleet attempt counts this much, 0.5 */
+    double interval_s;           /* interval_seconds: full state re-sent this often, 10 */
+    fleet_peer_conf *peer;       /* peer = ( { name; endpoint; public_key_file; }, ... ) */
+    size_t n_peer;
+} fleet_peers_conf;
 
 typedef struct fleet_conf {
     char *node;                  /* fleet.node: this agent's name among its peers; "" = host name */
     char *group;                 /* fleet.group: the group fleet-wide limits count in, "default" */
     fleet_alerts_conf alerts;    /* fleet.alerts */
+    fleet_peers_conf peers;      /* fleet.peers (config_fleet_peers.c) */
 } fleet_conf;
 
 typedef struct config {

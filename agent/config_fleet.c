@@ -21,12 +21,13 @@ void cfg_fleet_free(config *cfg)
     cfg_fleet_alerts_free(cfg);
     free(f->node);
     free(f->group);
+    cfg_fleet_peers_free(&f->peers);
     memset(f, 0, sizeof *f);
 }
 
 /* Names travel in messages to peers and in etcd keys: letters, digits, '.', '-' and '_' only,
  * so no name can forge a key path or a label. */
-static bool fleet_name_ok(const char *v)
+bool cfg_fleet_name_ok(const char *v)
 {
     size_t n = strlen(v);
     if (n == 0 || n > 64)
@@ -46,7 +47,7 @@ static void read_name(rctx *r, const config_setting_t *s, const char *path, char
     char *v = NULL;
     if (!cfg_read_str(r, s, path, &v))
         return;
-    if (!fleet_name_ok(v)) {
+    if (!cfg_fleet_name_ok(v)) {
         cfg_report(r, s, "%s: \"%s\" must be 1 to 64 letters, digits, '.', '-' or '_'", path, v);
         free(v);
         return;
@@ -68,10 +69,12 @@ void cfg_read_fleet(rctx *r, config *cfg, const config_setting_t *sec)
             read_name(r, s, "fleet.group", &f->group);
         } else if (strcmp(key, "alerts") == 0) {
             cfg_read_fleet_alerts(r, cfg, s);
+        } else if (strcmp(key, "peers") == 0) {
+            cfg_read_fleet_peers(r, &f->peers, s);
         } else {
             char p[128];
             snprintf(p, sizeof p, "fleet.%s", key);
-            cfg_unknown_key(r, s, p, "node, group, alerts");
+            cfg_unknown_key(r, s, p, "node, group, alerts, peers");
         }
     }
 }

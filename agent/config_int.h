@@ -90,6 +90,11 @@ void cfg_fleet_free(config *cfg);
 int cfg_fleet_alerts_defaults(config *cfg);
 void cfg_read_fleet_alerts(rctx *r, config *cfg, const config_setting_t *sec);
 void cfg_fleet_alerts_free(config *cfg);
+/* A name that may travel to peers and into keys: 1 to 64 letters, digits, '.', '-', '_'. */
+bool cfg_fleet_name_ok(const char *v);
+/* config_fleet_peers.c: fleet.peers (shared knowledge over CURVE). */
+void cfg_read_fleet_peers(rctx *r, fleet_peers_conf *p, const config_setting_t *sec);
+void cfg_fleet_peers_free(fleet_peers_conf *p);
 
 /* config_notify.c: the notify section. */
 void cfg_notify_defaults(config *cfg);

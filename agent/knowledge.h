@@ -109,6 +109,27 @@ void knowledge_stats(knowledge *kb, const char *issue_type, const char *action,
 #define KNOWLEDGE_PRIOR_WEIGHT 2.0
 double knowledge_confidence(uint64_t attempts, uint64_t successes, double prior_mean);
 
+/* Shared knowledge (knowledge_fleet.c, docs/fleet.md): the peers' counters per (node, type,
+ * action) in knowledge.db's fleet_stats, merged by maximum, and their sums for the planner.
+ * enable: creates the table, loads the rows of the listed peers, sets the weight a peer's
+ * attempt has against a local one; again later: only the peers and the weight change (0 turns
+ * the fleet's say off). HEALER_OK or HEALER_E_IO / _E_NOMEM (logged). */
+struct fleet_state;
+struct fleet_row;
+int knowledge_fleet_enable(knowledge *kb, const char *const *peers, size_t n_peers,
+                           double weight);
+void knowledge_fleet_set_weight(knowledge *kb, double weight);
+/* Merges one peer's state (memory, then the rows that grew in one transaction); *grew gets
+ * how many rows grew. HEALER_OK, _E_IO, _E_NOMEM, _E_INVAL (fleet not enabled). */
+int knowledge_fleet_merge(knowledge *kb, const struct fleet_state *st, size_t *grew);
+/* The sums over the peers for (type, action) and the weight; zeros when disabled. */
+void knowledge_fleet_sums(knowledge *kb, const char *issue_type, const char *action,
+                          uint64_t *attempts, uint64_t *successes, double *weight);
+size_t knowledge_fleet_rows(knowledge *kb);
+/* This node's statistics as rows to send (pairs never tried left out): *rows and the strings
+ * they point to in one malloc'd block (free(*rows)). HEALER_OK or _E_NOMEM. */
+int knowledge_local_rows(knowledge *kb, struct fleet_row **rows, size_t *n);
+
 /* For the HTTP API (each returns a new reference; caller json_decref's). Read from the
  * database through a separate read connection: never on the metrics path. */
 json_t *knowledge_heals_json(knowledge *kb, int limit);   /* {"heals":[...]} newest first */

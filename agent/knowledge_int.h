@@ -77,10 +77,14 @@ struct knowledge {
      * so the next open runs the full check. */
     _Atomic int saw_corrupt;
     _Atomic int db_waiters; /* threads waiting for db_mtx (kb_db_lock): the prune yields to them */
+    /* The peers' counters (knowledge_fleet.c); NULL until the fleet is enabled, then kept to
+     * the close. */
+    struct kb_fleet *_Atomic fleet;
 };
 
 stat_entry *kb_stat_find(knowledge *kb, const char *type, const char *action, int create);
 void kb_stats_free(knowledge *kb);
+void kb_fleet_free(knowledge *kb); /* knowledge_fleet.c */
 int kb_db_exec(sqlite3 *db, const char *sql);
 double kb_finite_or_zero(double v);
 int kb_reserve_ids(knowledge *kb, id_counter *c, uint64_t value);

@@ -482,6 +482,7 @@ static void kb_free(knowledge *kb)
         kb_item_free(it);
     }
     kb_stats_free(kb);
+    kb_fleet_free(kb);
     pthread_mutex_destroy(&kb->db_mtx);
     pthread_mutex_destroy(&kb->read_mtx);
     pthread_mutex_destroy(&kb->stats_mtx);

@@ -16,6 +16,12 @@
  *     a Beta posterior: n attempts and s successes of this action for this issue type in the
  *     knowledge base, p the plugin's own confidence (clamped to 0..1) as prior mean, w =
  *     KNOWLEDGE_PRIOR_WEIGHT. With no history (or no knowledge base) expected = p.
+ *     With shared knowledge (fleet.peers, docs/fleet.md) the peers' counters join in, each
+ *     peer attempt worth W = fleet.peers.knowledge_weight of a local one: expected =
+ *     (s + W*S + w*p) / (n + W*A + w), S and A summed over the peers. A host with no history
+ *     of its own so starts from what its peers learned; its own attempts outweigh theirs as
+ *     they come (W < 1). Exploration still counts local attempts only: trying an action here
+ *     is what tells whether it works here.
  *  3. Ties: lower impact first, then plugin name, then action name, then target (all
  *     byte-wise), so the same inputs always give the same plan.
  *
@@ -68,6 +74,15 @@ static int cmp_items(const void *pa, const void *pb)
     return c;
 }
 
+double planner_expected(uint64_t attempts, uint64_t successes, uint64_t fleet_attempts,
+                        uint64_t fleet_successes, double fleet_weight, double prior_mean)
+{
+    double w = KNOWLEDGE_PRIOR_WEIGHT;
+    double fw = fleet_weight > 0 && isfinite(fleet_weight) ? fleet_weight : 0;
+    return ((double)successes + fw * (double)fleet_successes + w * prior_mean) /
+           ((double)attempts + fw * (double)fleet_attempts + w);
+}
+
 static uint64_t xorshift64(uint64_t *s)
 {
     uint64_t x = *s;
@@ -98,7 +113,14 @@ int planner_order(plan_item *items, size_t n, const char *issue_type, knowledge 
         if (succ > att)  /* impossible from a sane base; keep the estimate within 0..1 */
             succ = att;
         it->attempts = att;
-        it->expected = clamp01(knowledge_confidence(att, succ, clamp01(it->action->confidence)));
+        uint64_t fa = 0, fs = 0;
+        double w = 0;
+        if (kb && it->action->name)
+            knowledge_fleet_sums(kb, nz(issue_type), it->action->name, &fa, &fs, &w);
+        if (fs > fa)
+            fs = fa;
+        it->expected = clamp01(planner_expected(att, succ, fa, fs, w,
+                                                clamp01(it->action->confidence)));
     }
     if (n > 1)
         qsort(items, n, sizeof *items, cmp_items);

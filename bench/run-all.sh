@@ -12,6 +12,7 @@ echo "== plugin children's memory (7 built-ins)"; bench/isolation.sh "$BUILD" 8
 echo "== /metrics, 1 000 series (server time)";   "$BUILD/bench/bench_metrics"
 echo "== /metrics under wrk";                     bench/metrics_wrk.sh "$BUILD"
 echo "== idle agent (60 s)";                      bench/idle.sh "$BUILD" 60
+echo "== fleet: shared knowledge, 1 000 pairs x 3 agents over CURVE"; bench/fleet_knowledge.sh "$BUILD" 1000
 echo "== cpu plugin: /proc scan per process";      "$BUILD/bench/bench_procscan"
 echo "== cpu plugin: hog to issue and to healed";  bench/cpu_fault.sh "$BUILD"
 echo "== memory plugin: hog to issue and to kill (PSI, events, polling; earlyoom confined to a PID namespace)"; BUILD="$BUILD" bench/memory_fault.sh

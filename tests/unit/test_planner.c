@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fleet_merge.h"
 #include "knowledge.h"
 #include "planner.h"
 
@@ -185,6 +186,93 @@ static void test_knowledge_orders_within_step(void **state)
     assert_string_equal(it[0].action->name, "renice");
     assert_string_equal(it[2].action->name, "throttle");
     assert_int_equal(it[0].attempts, 20);
+}
+
+/* A host with no history of its own: its peers found throttle good and renice bad, so its
+ * first heal takes throttle although the plugin's own prior prefers renice. */
+static void test_fleet_first_heal(void **state)
+{
+    kbfix *f = *state;
+    msg_action acts[] = {
+        act("cpu", "renice", 0, 0.1, 0.9),
+        act("cpu", "throttle", 0, 0.3, 0.5),
+    };
+    plan_item it[2];
+    fill(it, acts, 2);
+    uint64_t rng = 7;
+    planner_order(it, 2, "cpu_high", f->kb, 0.0, &rng);
+    assert_string_equal(it[0].action->name, "renice"); /* alone: the priors decide */
+
+    const char *const peers[] = {"b", "c"};
+    assert_int_equal(knowledge_fleet_enable(f->kb, peers, 2, 0.5), 0);
+    fleet_row rows[] = {{"cpu_high", "throttle", 12, 11}, {"cpu_high", "renice", 10, 1}};
+    fleet_state b = {.node = "b", .rows = rows, .n = 2};
+    size_t grew = 0;
+    assert_int_equal(knowledge_fleet_merge(f->kb, &b, &grew), 0);
+    assert_int_equal(grew, 2);
+    fleet_row crow[] = {{"cpu_high", "throttle", 8, 8}};
+    fleet_state c = {.node = "c", .rows = crow, .n = 1};
+    assert_int_equal(knowledge_fleet_merge(f->kb, &c, &grew), 0);
+    assert_int_equal(knowledge_fleet_merge(f->kb, &c, &grew), 0); /* again: nothing grows */
+    assert_int_equal(grew, 0);
+
+    fill(it, acts, 2);
+    planner_order(it, 2, "cpu_high", f->kb, 0.0, &rng);
+    assert_string_equal(it[0].action->name, "throttle");
+    assert_int_equal(it[0].attempts, 0); /* local attempts: none yet */
+    /* (s + W*S + 2p) / (a + W*A + 2) with S = 11 + 8 of A = 12 + 8, W = 0.5 */
+    assert_true(fabs(it[0].expected - (0.5 * 19 + 2 * 0.5) / (0.5 * 20 + 2)) < 1e-12);
+    assert_true(fabs(it[1].expected - (0.5 * 1 + 2 * 0.9) / (0.5 * 10 + 2)) < 1e-12);
+
+    /* weight 0: the fleet has no say */
+    knowledge_fleet_set_weight(f->kb, 0);
+    fill(it, acts, 2);
+    planner_order(it, 2, "cpu_high", f->kb, 0.0, &rng);
+    assert_string_equal(it[0].action->name, "renice");
+
+    /* kept in knowledge.db across a restart; a peer no longer listed has no say */
+    knowledge_close(f->kb);
+    f->kb = NULL;
+    char err[256] = "";
+    assert_int_equal(knowledge_open(f->dir, &f->kb, err, sizeof err), 0);
+    assert_int_equal(knowledge_fleet_enable(f->kb, peers, 2, 0.5), 0);
+    assert_int_equal(knowledge_fleet_rows(f->kb), 3);
+    uint64_t fa, fs;
+    double w;
+    knowledge_fleet_sums(f->kb, "cpu_high", "throttle", &fa, &fs, &w);
+    assert_int_equal(fa, 20);
+    assert_int_equal(fs, 19);
+    assert_true(w == 0.5);
+    assert_int_equal(knowledge_fleet_enable(f->kb, peers + 1, 1, 0.5), 0); /* only c */
+    knowledge_fleet_sums(f->kb, "cpu_high", "throttle", &fa, &fs, &w);
+    assert_int_equal(fa, 8);
+    knowledge_fleet_sums(f->kb, "cpu_high", "renice", &fa, &fs, &w);
+    assert_int_equal(fa, 0);
+}
+
+/* This node's statistics as the rows it sends: the pairs it tried, as counted. */
+static void test_local_rows(void **state)
+{
+    kbfix *f = *state;
+    seed(f->kb, "cpu_high", "cpu", "renice", 5, 4);
+    seed(f->kb, "disk_space_low", "disk", "vacuum", 2, 0);
+    fleet_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(knowledge_local_rows(f->kb, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rows[i].action, "renice") == 0) {
+            assert_string_equal(rows[i].type, "cpu_high");
+            assert_int_equal(rows[i].attempts, 5);
+            assert_int_equal(rows[i].successes, 4);
+        } else {
+            assert_string_equal(rows[i].type, "disk_space_low");
+            assert_string_equal(rows[i].action, "vacuum");
+            assert_int_equal(rows[i].attempts, 2);
+            assert_int_equal(rows[i].successes, 0);
+        }
+    }
+    free(rows);
 }
 
 static void test_steps_never_reordered(void **state)
@@ -423,6 +511,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_priors_with_empty_kb, kb_setup, kb_teardown),
         cmocka_unit_test_setup_teardown(test_knowledge_orders_within_step, kb_setup, kb_teardown),
         cmocka_unit_test_setup_teardown(test_steps_never_reordered, kb_setup, kb_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_first_heal, kb_setup, kb_teardown),
+        cmocka_unit_test_setup_teardown(test_local_rows, kb_setup, kb_teardown),
         cmocka_unit_test(test_ties_deterministic),
         cmocka_unit_test_setup_teardown(test_exploration_frequency, kb_setup, kb_teardown),
         cmocka_unit_test_setup_teardown(test_exploration_pick, kb_setup, kb_teardown),
