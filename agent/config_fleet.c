@@ -12,12 +12,13 @@ int cfg_fleet_defaults(config *cfg)
     fleet_conf *f = &cfg->fleet;
     f->node = strdup("");
     f->group = strdup("default");
-    return f->node && f->group ? 0 : -1;
+    return f->node && f->group && cfg_fleet_etcd_defaults(cfg) == 0 ? 0 : -1;
 }
 
 void cfg_fleet_free(config *cfg)
 {
     fleet_conf *f = &cfg->fleet;
+    cfg_fleet_etcd_free(cfg);
     free(f->node);
     free(f->group);
     memset(f, 0, sizeof *f);
@@ -65,10 +66,12 @@ void cfg_read_fleet(rctx *r, config *cfg, const config_setting_t *sec)
             read_name(r, s, "fleet.node", &f->node);
         } else if (strcmp(key, "group") == 0) {
             read_name(r, s, "fleet.group", &f->group);
+        } else if (strcmp(key, "etcd") == 0) {
+            cfg_read_fleet_etcd(r, cfg, s);
         } else {
             char p[128];
             snprintf(p, sizeof p, "fleet.%s", key);
-            cfg_unknown_key(r, s, p, "node, group");
+            cfg_unknown_key(r, s, p, "node, group, etcd");
         }
     }
 }

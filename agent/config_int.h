@@ -86,6 +86,10 @@ bool cfg_want_group(rctx *r, const config_setting_t *s, const char *path);
 int cfg_fleet_defaults(config *cfg);
 void cfg_read_fleet(rctx *r, config *cfg, const config_setting_t *sec);
 void cfg_fleet_free(config *cfg);
+/* config_fleet_etcd.c: fleet.etcd. */
+int cfg_fleet_etcd_defaults(config *cfg);
+void cfg_read_fleet_etcd(rctx *r, config *cfg, const config_setting_t *s);
+void cfg_fleet_etcd_free(config *cfg);
 
 /* config_notify.c: the notify section. */
 void cfg_notify_defaults(config *cfg);
