@@ -80,10 +80,6 @@ etcd_client *etcd_client_new(const char *const *endpoints, size_t n, int timeout
                              size_t wn)
 {
     pthread_once(&fe_once, fe_load);
-    if (fe_rc) {
-        snprintf(why, wn, "%s", fe_why);
-        return NULL;
-    }
     etcd_client *c = calloc(1, sizeof *c);
     if (!c || n == 0 || !(c->ep = calloc(n, sizeof *c->ep)))
         goto oom;
@@ -96,6 +92,11 @@ etcd_client *etcd_client_new(const char *const *endpoints, size_t n, int timeout
             goto oom;
     }
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+    if (fe_rc) { /* every request fails with this reason: the caller's policy for an
+                    unreachable etcd applies, not "no limits" */
+        snprintf(c->err, sizeof c->err, "%s", fe_why);
+        return c;
+    }
     if (!(c->h = fe_cu.easy_init()) ||
         !(c->hdr = fe_cu.slist_append(NULL, "Content-Type: application/json")))
         goto oom;
@@ -153,6 +154,11 @@ static json_t *fe_post(etcd_client *c, const char *path, json_t *req, long *stat
 {
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
+    if (!c->h) {
+        free(body);
+        snprintf(c->err, sizeof c->err, "%s", fe_why);
+        return NULL;
+    }
     if (!body) {
         snprintf(c->err, sizeof c->err, "out of memory");
         return NULL;

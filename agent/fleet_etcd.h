@@ -13,8 +13,9 @@ typedef struct etcd_client etcd_client;
  * ETCD_DOWN (no endpoint answered within the timeout, or answered with an error). */
 enum { ETCD_DOWN = -1, ETCD_NO = 0, ETCD_OK = 1 };
 
-/* endpoints: base URLs ("http://127.0.0.1:2379"); copied. NULL with why when libcurl cannot be
- * loaded or memory is short. */
+/* endpoints: base URLs ("http://127.0.0.1:2379"); copied. NULL with why when memory is short.
+ * When libcurl cannot be loaded the client exists, etcd_client_error says why, and every
+ * request is ETCD_DOWN (the same as an etcd out of reach). */
 etcd_client *etcd_client_new(const char *const *endpoints, size_t n, int timeout_ms, char *why,
                              size_t wn);
 void etcd_client_free(etcd_client *c);

@@ -83,6 +83,9 @@ fleet_limit *fleet_limit_new(const config *cfg, metrics *m, char *why, size_t n)
         free(l);
         return NULL;
     }
+    if (etcd_client_error(l->cli)[0]) /* libcurl missing: etcd counts as unreachable */
+        log_error("fleet", "fleet.etcd: %s; etcd counts as unreachable (unreachable.risky and "
+                  ".critical decide)", etcd_client_error(l->cli));
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
