@@ -64,7 +64,7 @@ int eng_fleet_gate(engine *e, heal *h, const msg_action *a)
                                                                                : "unreachable";
         healer_kv lab = { "reason", reason };
         metrics_counter_add(e->rt->metrics, "fleet_limit_waits_total",
-                            "Risky steps that waited for a fleet-wide slot, by why", &lab, 1, 1);
+                            FLEET_WAITS_HELP, &lab, 1, 1);
         log_info("fleet", "heal #%llu waits for a fleet slot before %s: %s",
                  (unsigned long long)h->id, a->name, d);
         fleet_audit(e, h, "fleet_wait", "waiting", a->name, d);

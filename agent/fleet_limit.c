@@ -92,9 +92,13 @@ fleet_limit *fleet_limit_new(const config *cfg, metrics *m, char *why, size_t n)
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (m)
-        metrics_gauge_set(m, "fleet_etcd_up", "1 when etcd answered the last fleet-limit "
-                          "request, 0 when it did not", NULL, 0, 1);
+    if (m) { /* every series an alert may take rate() of exists at 0 before its first event */
+        static const char *const reasons[] = { "full", "budget", "unreachable" };
+        for (size_t i = 0; i < 3; i++) {
+            healer_kv lab = { "reason", reasons[i] };
+            metrics_counter_add(m, "fleet_limit_waits_total", FLEET_WAITS_HELP, &lab, 1, 0);
+        }
+    }
     return l;
 }
 

@@ -12,6 +12,8 @@
 
 typedef struct fleet_limit fleet_limit;
 
+#define FLEET_WAITS_HELP "Risky steps that waited for a fleet-wide slot, by why"
+
 typedef enum fleet_answer {
     FLEET_ASKING,      /* no answer yet: ask again shortly */
     FLEET_GRANTED,     /* a slot (and this hour's budget) is the heal's until it ends */
