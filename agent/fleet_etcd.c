@@ -261,7 +261,9 @@ static int fe_unb64(const char *s, char *out, size_t n)
 static json_t *fe_b64_json(const char *s)
 {
     char *b = fe_b64(s, strlen(s));
-    return b ? json_stringn_nocheck(b, strlen(b)) : NULL;
+    json_t *j = b ? json_string_nocheck(b) : NULL;
+    free(b);
+    return j;
 }
 
 static json_t *fe_i64(int64_t v)
