@@ -11,8 +11,8 @@
 #include "fleet_limit.h"
 #include "log.h"
 
-/* How often a waiting heal asks again, and how soon after a first question (its answer takes a
- * round trip to etcd, a few ms on a LAN). */
+/* How often a waiting heal asks again, and how soon after a question (its answer takes a few
+ * round trips to etcd, a few ms on a LAN); the polls for one answer double up to the retry. */
 #define FLEET_RETRY_S 1.0
 #define FLEET_FIRST_POLL_S 0.01
 
@@ -43,6 +43,7 @@ int eng_fleet_gate(engine *e, heal *h, const msg_action *a)
     h->fleet = 1;
     if (ans == FLEET_GRANTED || ans == FLEET_PROCEED) {
         h->fleet = ans == FLEET_GRANTED ? 2 : 3;
+        h->fleet_polls = 0;
         log_info("fleet", "heal #%llu %s: %s", (unsigned long long)h->id,
                  ans == FLEET_GRANTED ? "got a fleet slot" : "proceeds without a fleet slot", d);
         fleet_audit(e, h, "fleet_slot", ans == FLEET_GRANTED ? "granted" : "proceed", a->name, d);
@@ -52,9 +53,12 @@ int eng_fleet_gate(engine *e, heal *h, const msg_action *a)
     h->phase = H_FLEET;
     h->is->state = IS_HEALING;
     if (ans == FLEET_ASKING) {
-        h->deadline = clock_mono() + FLEET_FIRST_POLL_S;
+        double poll = FLEET_FIRST_POLL_S * (double)(1u << (h->fleet_polls < 7 ? h->fleet_polls : 7));
+        h->fleet_polls++;
+        h->deadline = clock_mono() + (poll < FLEET_RETRY_S ? poll : FLEET_RETRY_S);
         return 1;
     }
+    h->fleet_polls = 0;
     h->deadline = clock_mono() + FLEET_RETRY_S;
     if (h->fleet_waiting != (int)ans) {
         if (!h->fleet_wait_since)

@@ -131,6 +131,7 @@ typedef struct heal {
                                    without one (etcd unreachable, policy "proceed") */
     int fleet_waiting;          /* the fleet_answer it waits with (audited once per reason) */
     double fleet_wait_since;    /* monotonic; 0 when it has not waited */
+    unsigned fleet_polls;       /* polls for the answer in flight (their interval doubles) */
 } heal;
 
 /* A RESTORE sent and not yet acknowledged: it is sent again until it is. The issue it is about
