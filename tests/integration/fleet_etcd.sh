@@ -90,6 +90,18 @@ MAXS=$(sort -k3 -n "$SHARED" | awk 'BEGIN{c=0;m=0} $1=="start"{c++; if(c>m)m=c} 
 check "the steps themselves never overlapped (max $MAXS of $(grep -c ^start "$SHARED") runs)" [ "$MAXS" = 1 ]
 check "status shows the fleet limits" bash -c "curl -s $A_URL/api/v1/status | jq -e '.fleet.limits.max_concurrent_risky == 1 and .fleet.limits.etcd_up == true' >/dev/null"
 check "metrics: fleet_etcd_up 1 and waits counted" bash -c "M=\$(curl -s $A_URL/metrics; curl -s http://127.0.0.1:\$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' $T/b/agent.log | tail -n1)/metrics); echo \"\$M\" | grep -q '_fleet_etcd_up 1' && echo \"\$M\" | grep -q '_fleet_limit_waits_total{reason=\"full\"}'"
+slot_keys() { ETCDCTL_API=3 etcdctl --endpoints "http://127.0.0.1:$CPORT" get --prefix /healerd-test/web/slot/ --keys-only | grep -c . || true; }
+check "every slot was revoked when its heal ended (no key waits for its 10 s lease)" [ "$(slot_keys)" = 0 ]
+# a reload while a heal holds the slot: the old generation's heal ends, its slot is revoked at
+# once (the step itself may finish first), and the new generation has a limiter of its own
+rm -f "$T/b/ok"
+wait_for "b holds the slot" 20 bash -c "[ \$(ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:$CPORT get --prefix /healerd-test/web/slot/ --print-value-only | grep -c '^b #') = 1 ]"
+kill -HUP "$B_PID"
+wait_for "b reloaded" 20 grep -q "info agent: reloaded" "$T/b/agent.log"
+wait_for "b's service is healed across the reload" 30 test -e "$T/b/ok"
+b_status() { curl -s "http://127.0.0.1:$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$T/b/agent.log" | tail -n1)/api/v1/status"; }
+check "b's status after the reload shows the fleet limits" bash -c "$(declare -f b_status); T=$T; b_status | jq -e '.fleet.limits.group == \"/healerd-test/web\" and .fleet.limits.etcd_up != false' >/dev/null"
+wait_for "no slot key is left" 5 bash -c "[ \$(ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:$CPORT get --prefix /healerd-test/web/slot/ --keys-only | grep -c .) = 0 ]"
 stop_b
 
 # ---- etcd stopped: risky waits, critical proceeds; etcd back: the wait ends ----
