@@ -151,13 +151,27 @@ static void test_dry_run(void **state)
     done(h);
 }
 
+static etcdrig rig;
+
+/* The rig is stopped by the teardown, which cmocka runs after a failed assertion too. */
+static int rig_up(void **state)
+{
+    (void)state;
+    return etcdrig_available() ? etcdrig_start(&rig, 0) : 0;
+}
+
+static int rig_down(void **state)
+{
+    (void)state;
+    etcdrig_stop(&rig);
+    return 0;
+}
+
 static void test_granted(void **state)
 {
     (void)state;
     if (!etcdrig_available())
         skip();
-    etcdrig rig = { 0 };
-    assert_int_equal(etcdrig_start(&rig, 0), 0);
     hx *h = mk(rig.url, 0);
     size_t mark = h->n_log;
     uint64_t id = raise(h, "x", HEALER_SEV_HIGH, RISKY_AUTO);
@@ -177,7 +191,6 @@ static void test_granted(void **state)
     assert_int_equal(heal_of(h, id2)->phase, H_EXECUTING);
     assert_int_equal(heal_of(h, id2)->fleet, 2);
     done(h);
-    etcdrig_stop(&rig);
 }
 
 int main(void)
@@ -185,7 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_dry_run),
-        cmocka_unit_test(test_granted),
+        cmocka_unit_test_setup_teardown(test_granted, rig_up, rig_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
