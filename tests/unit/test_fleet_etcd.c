@@ -19,6 +19,7 @@
 #include "fleet_etcd.h"
 
 static etcdrig rig;
+static pid_t holder; /* test_killed_holder's child: killed by the teardown if a check failed */
 
 static int setup(void **state)
 {
@@ -29,6 +30,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    if (holder > 0) {
+        kill(holder, SIGKILL);
+        waitpid(holder, NULL, 0);
+    }
     etcdrig_stop(&rig);
     return 0;
 }
@@ -88,7 +93,7 @@ static void test_killed_holder(void **state)
     (void)state;
     int p[2];
     assert_int_equal(pipe(p), 0);
-    pid_t pid = fork();
+    pid_t pid = holder = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         close(p[0]);
@@ -115,6 +120,7 @@ static void test_killed_holder(void **state)
     assert_int_equal(etcd_slot_acquire(c, "/t/k", 1, 2, "n2 #1", &l, &s), ETCD_NO);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    holder = 0;
     int rc = ETCD_NO;
     for (int i = 0; i < 100 && rc == ETCD_NO; i++) { /* TTL 2 s (etcd may raise a tiny one) */
         sleep_s(0.2);
