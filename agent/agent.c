@@ -34,6 +34,7 @@
 #include "log.h"
 #include "metrics_agent.h"
 #include "runtime.h"
+#include "fleet_limit.h"
 #include "statedir.h"
 #include "sdnotify.h"
 #include "worker.h"
@@ -124,12 +125,19 @@ static generation *gen_new(agent *a, config *cfg, plugin_set *set)
                        .audit = a->audit, .kb = a->kb, .gov = a->gov, .notify = a->notify,
                        .history = a->history,
                        .generation = ++a->generations };
+    /* fleet.etcd: its client and thread exist only when configured. Without them the heals go on
+     * unlimited fleet-wide (local healing never depends on the fleet), said loudly. */
+    char why[256] = "";
+    g->rt.fleet = fleet_limit_new(cfg, a->metrics, why, sizeof why);
+    if (!g->rt.fleet && cfg->fleet.etcd.enabled)
+        log_error("fleet", "fleet.etcd: the fleet-wide limits are off: %s", why);
     return g;
 }
 
 static void gen_free(void *arg)
 {
     generation *g = arg;
+    fleet_limit_free(g->rt.fleet);
     loader_free(&g->plugins);
     actuators_free(g->act);
     config_free(g->cfg);
@@ -181,6 +189,9 @@ static void retire_generation(agent *a)
     a->gen = NULL;
     if (!g)
         return;
+    /* the heals are over: their fleet slots go back now, not when a stuck plugin returns */
+    fleet_limit_free(g->rt.fleet);
+    g->rt.fleet = NULL;
     g->hold = (worker_hold){ .rt = &g->rt, .release = gen_release, .arg = g };
     if (worker_orphans_hold(&g->hold))
         log_warn("agent", "a plugin of generation %u is stuck: its plugins, config and actuators "

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "metrics_agent.h"
 #include "runtime.h"
+#include "fleet_limit.h"
 #include "statedir.h"
 #include "sdnotify.h"
 #include "worker.h"
@@ -102,6 +103,12 @@ static json_t *be_status(void *ud)
     json_object_set_new(o, "undo_outstanding", json_integer((json_int_t)undo_outstanding(a->undo)));
     /* "failing": no action changes anything until a line can be written again. */
     json_object_set_new(o, "audit", json_string(audit_failing(a->audit) ? "failing" : "ok"));
+    if (a->gen && a->gen->rt.fleet) { /* fleet.etcd: "fleet": {"limits": {...}} */
+        json_t *f = json_object_get(o, "fleet");
+        if (!f)
+            json_object_set_new(o, "fleet", f = json_object());
+        json_object_set_new(f, "limits", fleet_limit_status(a->gen->rt.fleet));
+    }
     pthread_rwlock_unlock(&a->lock);
     return o;
 }

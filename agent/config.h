@@ -82,12 +82,28 @@ typedef struct fleet_peers_conf {
     fleet_peer_conf *peer;       /* peer = ( { name; endpoint; public_key_file; }, ... ) */
     size_t n_peer;
 } fleet_peers_conf;
+/* fleet.etcd = { ... } (config_fleet_etcd.c): fleet-wide limits on risky steps through etcd
+ * leases. enabled = 0 (no section): no client, no thread, no change in the engine. */
+enum { FLEET_UNREACHABLE_WAIT = 0, FLEET_UNREACHABLE_PROCEED = 1 };
+typedef struct fleet_etcd_conf {
+    int enabled;                 /* the section is present */
+    char **endpoints;            /* endpoints: http(s) URLs of etcd's v3 gateway */
+    size_t n_endpoints;
+    int max_concurrent_risky;    /* 2: risky steps at once in the group, fleet-wide */
+    int hourly_budget;           /* 20: heals with a risky step per sliding hour; 0 = no budget */
+    int unreachable_risky;       /* unreachable.risky: "wait" (default) or "proceed" */
+    int unreachable_critical;    /* unreachable.critical: "proceed" (default) or "wait" */
+    int timeout_ms;              /* 500: one request to etcd */
+    int lease_ttl_s;             /* 60: a slot outlives its holder's death by at most this */
+    char *prefix;                /* "/healerd": keys are <prefix>/<group>/slot/<i>, .../budget/<i> */
+} fleet_etcd_conf;
 
 typedef struct fleet_conf {
     char *node;                  /* fleet.node: this agent's name among its peers; "" = host name */
     char *group;                 /* fleet.group: the group fleet-wide limits count in, "default" */
     fleet_alerts_conf alerts;    /* fleet.alerts */
     fleet_peers_conf peers;      /* fleet.peers (config_fleet_peers.c) */
+    fleet_etcd_conf etcd;        /* fleet.etcd */
 } fleet_conf;
 
 typedef struct config {

@@ -12,13 +12,17 @@ int cfg_fleet_defaults(config *cfg)
     fleet_conf *f = &cfg->fleet;
     f->node = strdup("");
     f->group = strdup("default");
-    return f->node && f->group && cfg_fleet_alerts_defaults(cfg) == 0 ? 0 : -1;
+    return f->node && f->group && cfg_fleet_alerts_defaults(cfg) == 0 &&
+                   cfg_fleet_etcd_defaults(cfg) == 0
+               ? 0
+               : -1;
 }
 
 void cfg_fleet_free(config *cfg)
 {
     fleet_conf *f = &cfg->fleet;
     cfg_fleet_alerts_free(cfg);
+    cfg_fleet_etcd_free(cfg);
     free(f->node);
     free(f->group);
     cfg_fleet_peers_free(&f->peers);
@@ -71,10 +75,12 @@ void cfg_read_fleet(rctx *r, config *cfg, const config_setting_t *sec)
             cfg_read_fleet_alerts(r, cfg, s);
         } else if (strcmp(key, "peers") == 0) {
             cfg_read_fleet_peers(r, &f->peers, s);
+        } else if (strcmp(key, "etcd") == 0) {
+            cfg_read_fleet_etcd(r, cfg, s);
         } else {
             char p[128];
             snprintf(p, sizeof p, "fleet.%s", key);
-            cfg_unknown_key(r, s, p, "node, group, alerts, peers");
+            cfg_unknown_key(r, s, p, "node, group, alerts, peers, etcd");
         }
     }
 }

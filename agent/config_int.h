@@ -95,6 +95,10 @@ bool cfg_fleet_name_ok(const char *v);
 /* config_fleet_peers.c: fleet.peers (shared knowledge over CURVE). */
 void cfg_read_fleet_peers(rctx *r, fleet_peers_conf *p, const config_setting_t *sec);
 void cfg_fleet_peers_free(fleet_peers_conf *p);
+/* config_fleet_etcd.c: fleet.etcd. */
+int cfg_fleet_etcd_defaults(config *cfg);
+void cfg_read_fleet_etcd(rctx *r, config *cfg, const config_setting_t *s);
+void cfg_fleet_etcd_free(config *cfg);
 
 /* config_notify.c: the notify section. */
 void cfg_notify_defaults(config *cfg);

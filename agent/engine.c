@@ -182,6 +182,8 @@ void eng_execute_next(engine *e, heal *h)
         eng_park(e, h); /* the steps before it ran; this one waits for a person */
         return;
     }
+    if (eng_fleet_gate(e, h, a))
+        return; /* a risky step waits for a fleet-wide slot (asked again at h->deadline) */
     if (!eng_add_act(h, a)) {
         eng_finish_heal(e, h, "failed", "out of memory");
         return;
@@ -314,6 +316,14 @@ static void on_resolve(engine *e, const msg *m)
         return;
     eissue *is = strmap_get(e->issues, key, klen);
     if (!is) {
+        free(key);
+        return;
+    }
+    if (is->active && is->active->phase == H_FLEET) {
+        /* its risky step never got a fleet slot: nothing more runs for a condition that cleared */
+        is->closing = 1;
+        eng_finish_heal(e, is->active, "cancelled", "the issue cleared while waiting for a "
+                        "fleet slot");
         free(key);
         return;
     }
@@ -465,6 +475,7 @@ static void preempt(engine *e, heal *h)
         eng_drop_heal(e, h);
         return;
     case H_PENDING:
+    case H_FLEET:
         eng_finish_heal(e, h, "cancelled", why);
         return;
     case H_WAITING:
@@ -668,6 +679,9 @@ void eng_sweep(engine *e)
             action_done(e, h, 0);
             break;
         }
+        case H_FLEET: /* ask the fleet limiter again (holds, pause and clearing re-checked) */
+            eng_execute_next(e, h);
+            break;
         }
     }
     eng_futile_prune(e);

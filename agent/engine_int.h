@@ -36,8 +36,11 @@ typedef enum issue_state {
 /* A heal's life: PLANNING (plans asked) -> PENDING (a person must confirm) or straight to
  * WAITING (its step's plugin is busy with another step) / EXECUTING (one EXECUTE in flight,
  * attempt = its id) -> VERIFYING (the plugin or the detector re-measures, maybe settling over a
- * window) -> the next step, or the end. Exactly one step of a heal is ever in flight. */
-typedef enum heal_phase { H_PLANNING, H_PENDING, H_WAITING, H_EXECUTING, H_VERIFYING } heal_phase;
+ * window) -> the next step, or the end. Exactly one step of a heal is ever in flight.
+ * FLEET: its next step is risky and waits for a fleet-wide slot (fleet.etcd, engine_fleet.c);
+ * deadline is when the limiter is asked again. */
+typedef enum heal_phase { H_PLANNING, H_PENDING, H_WAITING, H_EXECUTING, H_VERIFYING,
+                          H_FLEET } heal_phase;
 
 /* How long a mark of "tried and changed nothing" holds for (type, target, action, severity):
  * the action is not planned again for that state within it, the ladder goes on instead. */
@@ -124,6 +127,11 @@ typedef struct heal {
     unsigned char *asked;       /* per plugin: 1 = plan requested, 2 = answered */
     eng_decision *decision;     /* why it went so (engine_explain.c); NULL until planned */
     eng_preview *pv;            /* while pending: what its steps would touch; NULL before */
+    int fleet;                  /* fleet slot: 0 not asked, 1 asked, 2 granted, 3 proceeding
+                                   without one (etcd unreachable, policy "proceed") */
+    int fleet_waiting;          /* the fleet_answer it waits with (audited once per reason) */
+    double fleet_wait_since;    /* monotonic; 0 when it has not waited */
+    unsigned fleet_polls;       /* polls for the answer in flight (their interval doubles) */
 } heal;
 
 /* A RESTORE sent and not yet acknowledged: it is sent again until it is. The issue it is about
@@ -332,6 +340,12 @@ int eng_preview_result(engine *e, const msg *m, int idx);
 void eng_preview_sweep(engine *e);
 json_t *eng_preview_json(const heal *h);
 void eng_preview_free(eng_preview *pv);
+
+/* engine_fleet.c: fleet-wide limits on risky steps (fleet.etcd). gate: 1 when h must wait for
+ * a slot before action a (h is then in H_FLEET, asked again at h->deadline); 0 to go on.
+ * release: the heal ends; its slot goes back. */
+int eng_fleet_gate(engine *e, heal *h, const msg_action *a);
+void eng_fleet_release(engine *e, heal *h);
 
 /* engine_steps.c */
 void eng_futile_mark(engine *e, const eissue *is, const char *action, int sev, int futile);

@@ -235,6 +235,7 @@ void eng_finish_heal(engine *e, heal *h, const char *outcome, const char *reason
     double now = clock_now();
     if (h->phase == H_WAITING)
         eng_wq_remove(e, h);
+    eng_fleet_release(e, h);
     if (h->phase == H_VERIFYING && h->attempt && h->step_plugin >= 0) {
         /* a verification still settling on the worker: nobody will read its verdict */
         msg c = { .kind = MSG_CANCEL, .seq = h->id, .attempt = h->attempt };

@@ -317,7 +317,7 @@ static const char *is_target(const heal *h)
 }
 
 static const char *const HEAL_PHASE[] = { "planning", "pending", "waiting", "executing",
-                                          "verifying" };
+                                          "verifying", "waiting_fleet_slot" };
 
 json_t *engine_heal_json(engine *e, uint64_t id)
 {

@@ -23,6 +23,7 @@ typedef struct runtime {
     governor *gov;
     struct notifier *notify;  /* may be NULL (tests): notify_post ignores it */
     struct history *history;  /* the dashboard's 24 h ring; may be NULL (tests) */
+    struct fleet_limit *fleet;/* fleet.etcd's limits on risky steps; NULL when not configured */
     unsigned generation;      /* bumped on every reload: endpoints carry it (inproc names) */
 } runtime;
 

@@ -9,6 +9,7 @@ echo "== prediction service: lead time, false predictions per day, cost"; BENCH_
 echo "== whole pipeline (no-op plugin, dry-run; thread, then child)"; "$BUILD/bench/bench_pipeline" "$BUILD/bench/plugins/noop.so" 90 1000 both
 echo "== host-call round trip (thread vs child)"; bench/hostcall.sh "$BUILD" 20000
 echo "== plugin children's memory (7 built-ins)"; bench/isolation.sh "$BUILD" 8
+echo "== fleet-wide limits: etcd lease round trips on loopback"; BUILD="$BUILD" bench/bench_fleet_etcd.sh
 echo "== /metrics, 1 000 series (server time)";   "$BUILD/bench/bench_metrics"
 echo "== /metrics under wrk";                     bench/metrics_wrk.sh "$BUILD"
 echo "== idle agent (60 s)";                      bench/idle.sh "$BUILD" 60

@@ -30,7 +30,7 @@ read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson libzmq) -lm -lpthre
     "$src/agent/config_plugin.c" "$src/agent/isolation.c" "$src/agent/rules.c" \
     "$src/agent/rules_policy.c" "$src/agent/rules_proc.c" "$src/agent/log.c" "$src/agent/clock.c" \
     "$src/agent/sanitize.c" "$src/agent/config_notify.c" "$src/agent/config_values.c" "$src/agent/config_fleet.c" "$src/agent/config_fleet_alerts.c" \
-    "$src/agent/config_fleet_peers.c" "$src/agent/notify_event.c" \
+    "$src/agent/config_fleet_peers.c" "$src/agent/config_fleet_etcd.c" "$src/agent/notify_event.c" \
     -o "$build/fuzz_config" "${lc_libs[@]}"
 "$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_alerts.c" "$src/agent/alerts.c" "$src/agent/sanitize.c" \

@@ -62,7 +62,7 @@ static void test_names(void **state)
     }
     assert_int_equal(confload(dir, "fleet = {\n\n  nodes = \"a\";\n};\n", &m, NULL), 1);
     assert_int_equal(m.line[0], 3);
-    assert_non_null(strstr(m.text[0], "fleet.nodes: unknown key (known: node, group"));
+    assert_non_null(strstr(m.text[0], "fleet.nodes: unknown key (known: node, group, alerts, peers, etcd"));
     assert_int_equal(confload(dir, "fleet = 3;\n", &m, NULL), 1);
     assert_non_null(strstr(m.text[0], "fleet: expected a group"));
 }
@@ -183,6 +183,66 @@ static void test_peers_bad(void **state)
     assert_non_null(strstr(m.text[0], "secret_key_file is required"));
 }
 
+static void test_etcd(void **state)
+{
+    (void)state;
+    msgs m;
+    config *c = NULL;
+    /* absent: off, with the documented defaults ready */
+    assert_int_equal(confload(dir, "fleet = { node = \"a\"; };\n", &m, &c), 0);
+    assert_int_equal(c->fleet.etcd.enabled, 0);
+    assert_int_equal(c->fleet.etcd.max_concurrent_risky, 2);
+    assert_int_equal(c->fleet.etcd.hourly_budget, 20);
+    assert_int_equal(c->fleet.etcd.timeout_ms, 500);
+    assert_int_equal(c->fleet.etcd.unreachable_risky, FLEET_UNREACHABLE_WAIT);
+    assert_int_equal(c->fleet.etcd.unreachable_critical, FLEET_UNREACHABLE_PROCEED);
+    assert_string_equal(c->fleet.etcd.prefix, "/healerd");
+    assert_string_equal(c->fleet.etcd.endpoints[0], "http://127.0.0.1:2379");
+    config_free(c);
+    assert_int_equal(confload(dir,
+        "fleet = { etcd = { endpoints = [\"http://10.0.0.1:2379\", \"https://e2:2379\"];\n"
+        "  max_concurrent_risky = 1; hourly_budget = 0; timeout_ms = 250; lease_ttl_s = 10;\n"
+        "  unreachable = { risky = \"proceed\"; critical = \"wait\"; };\n"
+        "  prefix = \"/ops/healerd\"; }; };\n", &m, &c), 0);
+    assert_int_equal(c->fleet.etcd.enabled, 1);
+    assert_int_equal((int)c->fleet.etcd.n_endpoints, 2);
+    assert_string_equal(c->fleet.etcd.endpoints[1], "https://e2:2379");
+    assert_int_equal(c->fleet.etcd.max_concurrent_risky, 1);
+    assert_int_equal(c->fleet.etcd.hourly_budget, 0);
+    assert_int_equal(c->fleet.etcd.timeout_ms, 250);
+    assert_int_equal(c->fleet.etcd.lease_ttl_s, 10);
+    assert_int_equal(c->fleet.etcd.unreachable_risky, FLEET_UNREACHABLE_PROCEED);
+    assert_int_equal(c->fleet.etcd.unreachable_critical, FLEET_UNREACHABLE_WAIT);
+    assert_string_equal(c->fleet.etcd.prefix, "/ops/healerd");
+    config_free(c);
+    /* each bad value: its line and its key */
+    static const struct { const char *line, *want; } bad[] = {
+        {"max_concurrent_risky = 0;", "fleet.etcd.max_concurrent_risky: must be between 1"},
+        {"hourly_budget = -1;", "fleet.etcd.hourly_budget: must be between 0"},
+        {"timeout_ms = \"fast\";", "fleet.etcd.timeout_ms: expected an integer"},
+        {"endpoints = [\"127.0.0.1:2379\"];", "is not an http:// or https:// URL"},
+        {"endpoints = [];", "fleet.etcd.endpoints"},
+        {"prefix = \"healerd\";", "fleet.etcd.prefix: \"healerd\" must start with '/'"},
+        {"prefix = \"/a/../b\";", "fleet.etcd.prefix"},
+        {"prefix = \"/a/\";", "fleet.etcd.prefix"},
+        {"prefix = \"/a b\";", "fleet.etcd.prefix"},
+        {"unreachable = { risky = \"maybe\"; };", "fleet.etcd.unreachable.risky: expected \"wait\" or \"proceed\", got \"maybe\""},
+        {"unreachable = { severe = \"wait\"; };", "fleet.etcd.unreachable.severe: unknown key (known: risky, critical)"},
+        {"unreachable = 1;", "fleet.etcd.unreachable: expected a group"},
+        {"slots = 3;", "fleet.etcd.slots: unknown key (known: endpoints, max_concurrent_risky"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "fleet = {\n  etcd = {\n    %s\n  };\n};\n", bad[i].line);
+        assert_int_equal(confload(dir, text, &m, NULL), 1);
+        assert_int_equal(m.line[0], 3);
+        if (!strstr(m.text[0], bad[i].want))
+            fail_msg("%s: got \"%s\"", bad[i].line, m.text[0]);
+    }
+    assert_int_equal(confload(dir, "fleet = {\n  etcd = 1;\n};\n", &m, NULL), 1);
+    assert_non_null(strstr(m.text[0], "fleet.etcd: expected a group"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_peers),
         cmocka_unit_test(test_peers_bad),
+        cmocka_unit_test(test_etcd),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

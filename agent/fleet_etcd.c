@@ -1,0 +1,486 @@
+/* fleet_etcd.c — the etcd v3 JSON gateway client behind the fleet-wide limits (fleet_etcd.h):
+ * POSTs of JSON bodies (keys and values base64, 64-bit numbers as strings) through libcurl,
+ * loaded at first use with dlopen as notify_http.c does (an agent without fleet.etcd never maps
+ * it), endpoints tried in turn; then the slot and budget keys built from those requests. */
+#include "fleet_etcd.h"
+
+#include <curl/curl.h>
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- libcurl, resolved once ---------------------------------------------------------------- */
+
+static struct {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    CURLcode (*setopt)(CURL *c, CURLoption opt, ...);
+    CURLcode (*perform)(CURL *c);
+    CURLcode (*getinfo)(CURL *c, CURLINFO info, ...);
+    void (*cleanup)(CURL *c);
+    const char *(*strerror)(CURLcode rc);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void (*slist_free_all)(struct curl_slist *l);
+} fe_cu;
+static pthread_once_t fe_once = PTHREAD_ONCE_INIT;
+static int fe_rc = -1;
+static char fe_why[256];
+
+static int fe_sym(void *lib, void **dst, const char *name)
+{
+    *dst = dlsym(lib, name);
+    if (!*dst)
+        snprintf(fe_why, sizeof fe_why, "libcurl.so.4 has no %s", name);
+    return *dst ? 0 : -1;
+}
+
+static void fe_load(void)
+{
+    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *e = dlerror();
+        snprintf(fe_why, sizeof fe_why, "cannot load libcurl (install libcurl4): %s",
+                 e ? e : "unknown error");
+        return;
+    }
+    if (fe_sym(lib, (void **)&fe_cu.global_init, "curl_global_init") ||
+        fe_sym(lib, (void **)&fe_cu.easy_init, "curl_easy_init") ||
+        fe_sym(lib, (void **)&fe_cu.setopt, "curl_easy_setopt") ||
+        fe_sym(lib, (void **)&fe_cu.perform, "curl_easy_perform") ||
+        fe_sym(lib, (void **)&fe_cu.getinfo, "curl_easy_getinfo") ||
+        fe_sym(lib, (void **)&fe_cu.cleanup, "curl_easy_cleanup") ||
+        fe_sym(lib, (void **)&fe_cu.strerror, "curl_easy_strerror") ||
+        fe_sym(lib, (void **)&fe_cu.slist_append, "curl_slist_append") ||
+        fe_sym(lib, (void **)&fe_cu.slist_free_all, "curl_slist_free_all"))
+        return;   /* never unloaded: a half-resolved table is not used */
+    /* curl_global_init is refcounted and idempotent: notify_http.c's call does no harm */
+    if (fe_cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(fe_why, sizeof fe_why, "libcurl could not be initialised");
+        return;
+    }
+    fe_rc = 0;
+}
+
+struct etcd_client {
+    char **ep;
+    size_t n_ep, cur;           /* cur: the endpoint that answered last, tried first */
+    long timeout_ms;
+    CURL *h;                    /* one handle: its connection to etcd is kept between requests */
+    struct curl_slist *hdr;
+    char err[256];
+    char *body;                 /* the last answer */
+    size_t len, cap;
+};
+
+etcd_client *etcd_client_new(const char *const *endpoints, size_t n, int timeout_ms, char *why,
+                             size_t wn)
+{
+    pthread_once(&fe_once, fe_load);
+    etcd_client *c = calloc(1, sizeof *c);
+    if (!c || n == 0 || !(c->ep = calloc(n, sizeof *c->ep)))
+        goto oom;
+    for (; c->n_ep < n; c->n_ep++) {
+        const char *u = endpoints[c->n_ep];
+        size_t l = strlen(u);
+        while (l && u[l - 1] == '/')
+            l--;
+        if (!(c->ep[c->n_ep] = strndup(u, l)))
+            goto oom;
+    }
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+    if (fe_rc) { /* every request fails with this reason: the caller's policy for an
+                    unreachable etcd applies, not "no limits" */
+        snprintf(c->err, sizeof c->err, "%s", fe_why);
+        return c;
+    }
+    if (!(c->h = fe_cu.easy_init()) ||
+        !(c->hdr = fe_cu.slist_append(NULL, "Content-Type: application/json")))
+        goto oom;
+    return c;
+oom:
+    snprintf(why, wn, n ? "out of memory" : "no etcd endpoint");
+    etcd_client_free(c);
+    return NULL;
+}
+
+void etcd_client_free(etcd_client *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_ep; i++)
+        free(c->ep[i]);
+    free(c->ep);
+    if (c->hdr)
+        fe_cu.slist_free_all(c->hdr);
+    if (c->h)
+        fe_cu.cleanup(c->h);
+    free(c->body);
+    free(c);
+}
+
+const char *etcd_client_error(const etcd_client *c)
+{
+    return c->err;
+}
+
+/* Answers are a few hundred bytes; a range of many keys a few KiB. Beyond 1 MiB: refused. */
+static size_t fe_collect(char *p, size_t size, size_t n, void *ud)
+{
+    etcd_client *c = ud;
+    size_t add = size * n;
+    if (c->len + add + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 1024;
+        while (cap < c->len + add + 1)
+            cap *= 2;
+        char *nb = cap <= (1u << 20) ? realloc(c->body, cap) : NULL;
+        if (!nb)
+            return 0;
+        c->body = nb;
+        c->cap = cap;
+    }
+    memcpy(c->body + c->len, p, add);
+    c->len += add;
+    c->body[c->len] = 0;
+    return add;
+}
+
+/* POSTs body to path at each endpoint in turn, from the last one that answered. Returns the
+ * parsed answer (caller decrefs) with *status, or NULL (c->err says why) when none answered. */
+static json_t *fe_post(etcd_client *c, const char *path, json_t *req, long *status)
+{
+    char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!c->h) {
+        free(body);
+        snprintf(c->err, sizeof c->err, "%s", fe_why);
+        return NULL;
+    }
+    if (!body) {
+        snprintf(c->err, sizeof c->err, "out of memory");
+        return NULL;
+    }
+    json_t *ans = NULL;
+    for (size_t t = 0; t < c->n_ep && !ans; t++) {
+        size_t i = (c->cur + t) % c->n_ep;
+        char url[512], cerr[CURL_ERROR_SIZE] = "";
+        snprintf(url, sizeof url, "%s%s", c->ep[i], path);
+        c->len = 0;
+        CURL *h = c->h;
+        fe_cu.setopt(h, CURLOPT_URL, url);
+        fe_cu.setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        fe_cu.setopt(h, CURLOPT_NOSIGNAL, 1L);
+        fe_cu.setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+        fe_cu.setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+        fe_cu.setopt(h, CURLOPT_HTTPHEADER, c->hdr);
+        fe_cu.setopt(h, CURLOPT_POSTFIELDS, body);
+        fe_cu.setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        fe_cu.setopt(h, CURLOPT_WRITEFUNCTION, fe_collect);
+        fe_cu.setopt(h, CURLOPT_WRITEDATA, (void *)c);
+        fe_cu.setopt(h, CURLOPT_ERRORBUFFER, cerr);
+        fe_cu.setopt(h, CURLOPT_USERAGENT, "healerd/" HEALERD_VERSION);
+        CURLcode rc = fe_cu.perform(h);
+        fe_cu.setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        if (rc != CURLE_OK) {
+            snprintf(c->err, sizeof c->err, "%s: %s", c->ep[i],
+                     cerr[0] ? cerr : fe_cu.strerror(rc));
+            continue;
+        }
+        fe_cu.getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        json_error_t je;
+        ans = c->len ? json_loadb(c->body, c->len, 0, &je) : NULL;
+        if (!ans || !json_is_object(ans)) {
+            json_decref(ans);
+            ans = NULL;
+            snprintf(c->err, sizeof c->err, "%s: HTTP %ld with an answer that is not a JSON "
+                     "object", c->ep[i], *status);
+            continue;
+        }
+        /* an error etcd may not have on another member (no leader here, 5xx): try the next */
+        if (*status >= 500) {
+            const char *m = json_string_value(json_object_get(ans, "message"));
+            snprintf(c->err, sizeof c->err, "%s: HTTP %ld: %s", c->ep[i], *status, m ? m : "?");
+            json_decref(ans);
+            ans = NULL;
+            continue;
+        }
+        c->cur = i;
+    }
+    free(body);
+    return ans;
+}
+
+/* ---- base64 (etcd's bytes fields) ---------------------------------------------------------- */
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *fe_b64(const char *s, size_t n)
+{
+    char *o = malloc((n + 2) / 3 * 4 + 1), *p = o;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)s[i] << 16;
+        if (i + 1 < n) v |= (unsigned char)s[i + 1] << 8;
+        if (i + 2 < n) v |= (unsigned char)s[i + 2];
+        *p++ = B64[(v >> 18) & 63];
+        *p++ = B64[(v >> 12) & 63];
+        *p++ = i + 1 < n ? B64[(v >> 6) & 63] : '=';
+        *p++ = i + 2 < n ? B64[v & 63] : '=';
+    }
+    *p = 0;
+    return o;
+}
+
+/* Decodes into out (at most n-1 bytes, NUL-terminated); -1 on a character outside base64. */
+static int fe_unb64(const char *s, char *out, size_t n)
+{
+    unsigned v = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (; *s && *s != '='; s++) {
+        const char *q = strchr(B64, *s);
+        if (!q)
+            return -1;
+        v = (v << 6) | (unsigned)(q - B64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (k + 1 >= n)
+                return -1;
+            out[k++] = (char)((v >> bits) & 0xff);
+        }
+    }
+    out[k] = 0;
+    return (int)k;
+}
+
+static json_t *fe_b64_json(const char *s)
+{
+    char *b = fe_b64(s, strlen(s));
+    json_t *j = b ? json_string_nocheck(b) : NULL;
+    free(b);
+    return j;
+}
+
+static json_t *fe_i64(int64_t v)
+{
+    char t[24];
+    snprintf(t, sizeof t, "%" PRId64, v);
+    return json_string(t);
+}
+
+static int64_t fe_get_i64(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    const char *s = json_string_value(v);
+    return s ? (int64_t)strtoll(s, NULL, 10) : 0;
+}
+
+/* A request object (json_object_set_new takes a NULL value as a failed set, not a crash). */
+static json_t *fe_obj(void)
+{
+    return json_object();
+}
+
+/* ---- requests ------------------------------------------------------------------------------ */
+
+int etcd_lease_grant(etcd_client *c, int ttl_s, int64_t *id)
+{
+    json_t *q = fe_obj();
+    json_object_set_new(q, "TTL", json_integer(ttl_s));
+    long st = 0;
+    json_t *a = fe_post(c, "/v3/lease/grant", q, &st);
+    if (!a)
+        return ETCD_DOWN;
+    *id = fe_get_i64(a, "ID");
+    int ok = st == 200 && *id != 0;
+    if (!ok) {
+        const char *m = json_string_value(json_object_get(a, "message"));
+        snprintf(c->err, sizeof c->err, "lease grant: HTTP %ld: %s", st, m ? m : "no lease");
+    }
+    json_decref(a);
+    return ok ? ETCD_OK : ETCD_DOWN;
+}
+
+int etcd_lease_keepalive(etcd_client *c, int64_t id)
+{
+    json_t *q = fe_obj();
+    json_object_set_new(q, "ID", fe_i64(id));
+    long st = 0;
+    json_t *a = fe_post(c, "/v3/lease/keepalive", q, &st);
+    if (!a)
+        return ETCD_DOWN;
+    /* a lease that is gone answers without a TTL (or with 0) */
+    int64_t ttl = fe_get_i64(json_object_get(a, "result"), "TTL");
+    int rc = st != 200 ? ETCD_DOWN : ttl > 0 ? ETCD_OK : ETCD_NO;
+    if (rc == ETCD_DOWN)
+        snprintf(c->err, sizeof c->err, "lease keepalive: HTTP %ld", st);
+    json_decref(a);
+    return rc;
+}
+
+int etcd_lease_revoke(etcd_client *c, int64_t id)
+{
+    json_t *q = fe_obj();
+    json_object_set_new(q, "ID", fe_i64(id));
+    long st = 0;
+    json_t *a = fe_post(c, "/v3/lease/revoke", q, &st);
+    if (!a)
+        return ETCD_DOWN;
+    int code = (int)fe_get_i64(a, "code");
+    json_decref(a);
+    if (st == 200)
+        return ETCD_OK;
+    if (code == 5 || st == 404) /* NOT_FOUND: expired or revoked already */
+        return ETCD_NO;
+    snprintf(c->err, sizeof c->err, "lease revoke: HTTP %ld", st);
+    return ETCD_DOWN;
+}
+
+int etcd_put_absent(etcd_client *c, const char *key, const char *value, int64_t lease)
+{
+    json_t *cmp = fe_obj(), *put = fe_obj(), *rp = fe_obj(), *q = fe_obj();
+    json_object_set_new(cmp, "key", fe_b64_json(key));
+    json_object_set_new(cmp, "result", json_string("EQUAL"));
+    json_object_set_new(cmp, "target", json_string("CREATE"));
+    json_object_set_new(cmp, "create_revision", json_string("0"));
+    json_object_set_new(put, "key", fe_b64_json(key));
+    json_object_set_new(put, "value", fe_b64_json(value));
+    if (lease)
+        json_object_set_new(put, "lease", fe_i64(lease));
+    json_object_set_new(rp, "request_put", put);
+    json_object_set_new(q, "compare", json_pack("[o]", cmp));
+    json_object_set_new(q, "success", json_pack("[o]", rp));
+    long st = 0;
+    json_t *a = fe_post(c, "/v3/kv/txn", q, &st);
+    if (!a)
+        return ETCD_DOWN;
+    int rc = ETCD_DOWN;
+    if (st == 200) /* proto3 JSON leaves a false "succeeded" out */
+        rc = json_is_true(json_object_get(a, "succeeded")) ? ETCD_OK : ETCD_NO;
+    else {
+        const char *m = json_string_value(json_object_get(a, "message"));
+        snprintf(c->err, sizeof c->err, "txn: HTTP %ld: %s", st, m ? m : "?");
+    }
+    json_decref(a);
+    return rc;
+}
+
+int etcd_scan(etcd_client *c, const char *prefix, size_t *count, unsigned char *used,
+              size_t n_used)
+{
+    size_t pl = strlen(prefix);
+    char *end = strdup(prefix);
+    if (!end || pl == 0) {
+        free(end);
+        snprintf(c->err, sizeof c->err, "out of memory");
+        return ETCD_DOWN;
+    }
+    end[pl - 1]++; /* the prefix's range: [prefix, prefix with its last byte + 1) */
+    json_t *q = fe_obj();
+    json_object_set_new(q, "key", fe_b64_json(prefix));
+    json_object_set_new(q, "range_end", fe_b64_json(end));
+    json_object_set_new(q, "keys_only", json_true());
+    free(end);
+    long st = 0;
+    json_t *a = fe_post(c, "/v3/kv/range", q, &st);
+    if (!a)
+        return ETCD_DOWN;
+    if (st != 200) {
+        snprintf(c->err, sizeof c->err, "range: HTTP %ld", st);
+        json_decref(a);
+        return ETCD_DOWN;
+    }
+    *count = (size_t)fe_get_i64(a, "count");
+    if (used) {
+        memset(used, 0, n_used);
+        json_t *kvs = json_object_get(a, "kvs"), *kv;
+        size_t i;
+        json_array_foreach(kvs, i, kv) {
+            char k[512];
+            const char *b = json_string_value(json_object_get(kv, "key"));
+            if (!b || fe_unb64(b, k, sizeof k) < 0 || strncmp(k, prefix, pl) != 0)
+                continue;
+            char *e;
+            unsigned long v = strtoul(k + pl, &e, 10);
+            if (e != k + pl && !*e && v < n_used)
+                used[v] = 1;
+        }
+    }
+    json_decref(a);
+    return ETCD_OK;
+}
+
+/* ---- slots and budget ---------------------------------------------------------------------- */
+
+int etcd_slot_acquire(etcd_client *c, const char *base, int k, int ttl_s, const char *value,
+                      int64_t *lease, int *slot)
+{
+    char pre[400], key[420];
+    snprintf(pre, sizeof pre, "%s/slot/", base);
+    unsigned char *used = calloc((size_t)k, 1);
+    if (!used)
+        return ETCD_DOWN;
+    size_t count = 0;
+    int rc = etcd_scan(c, pre, &count, used, (size_t)k);
+    int free_slots = 0;
+    for (int i = 0; rc == ETCD_OK && i < k; i++)
+        free_slots += !used[i];
+    if (rc != ETCD_OK || free_slots == 0) {
+        free(used);
+        return rc == ETCD_OK ? ETCD_NO : rc;
+    }
+    /* A slot looked free: lease first (a key put without one would outlive a dead holder). */
+    rc = etcd_lease_grant(c, ttl_s, lease);
+    if (rc != ETCD_OK) {
+        free(used);
+        return rc;
+    }
+    int got = ETCD_NO;
+    for (int i = 0; i < k && got == ETCD_NO; i++) {
+        if (used[i])
+            continue;
+        snprintf(key, sizeof key, "%s%d", pre, i);
+        got = etcd_put_absent(c, key, value, *lease);
+        if (got == ETCD_OK)
+            *slot = i;
+    }
+    free(used);
+    if (got != ETCD_OK) /* another node took the free ones first */
+        etcd_lease_revoke(c, *lease);
+    return got;
+}
+
+int etcd_budget_take(etcd_client *c, const char *base, int budget, const char *value)
+{
+    char pre[400], key[420];
+    snprintf(pre, sizeof pre, "%s/budget/", base);
+    unsigned char *used = calloc((size_t)budget, 1);
+    if (!used)
+        return ETCD_DOWN;
+    size_t count = 0;
+    int rc = etcd_scan(c, pre, &count, used, (size_t)budget);
+    if (rc != ETCD_OK || count >= (size_t)budget) {
+        free(used);
+        return rc == ETCD_OK ? ETCD_NO : rc;
+    }
+    int64_t lease = 0;
+    rc = etcd_lease_grant(c, ETCD_BUDGET_TTL, &lease);
+    int got = rc == ETCD_OK ? ETCD_NO : rc;
+    for (int i = 0; rc == ETCD_OK && i < budget && got == ETCD_NO; i++) {
+        if (used[i])
+            continue;
+        snprintf(key, sizeof key, "%s%d", pre, i);
+        got = etcd_put_absent(c, key, value, lease);
+    }
+    free(used);
+    if (rc == ETCD_OK && got != ETCD_OK)
+        etcd_lease_revoke(c, lease);
+    return got;
+}
