@@ -329,9 +329,10 @@ agent *agent_open(const agent_opts *o, int *exit_code)
             notify_post(a->notify, &ev);
         }
     }
-    if (!o->once)
+    if (!o->once) {
         agent_alerts_setup(a, a->cfg);
         start_fleet(a, a->cfg);
+    }
     prune_history(a);
     metrics_health(a->metrics, 100.0);
     {
