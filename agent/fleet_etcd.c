@@ -1,74 +1,22 @@
 /* fleet_etcd.c — the etcd v3 JSON gateway client behind the fleet-wide limits (fleet_etcd.h):
  * POSTs of JSON bodies (keys and values base64, 64-bit numbers as strings) through libcurl,
- * loaded at first use with dlopen as notify_http.c does (an agent without fleet.etcd never maps
+ * loaded at first use (curl_api.c) (an agent without fleet.etcd never maps
  * it), endpoints tried in turn; then the slot and budget keys built from those requests. */
 #include "fleet_etcd.h"
 
-#include <curl/curl.h>
-#include <dlfcn.h>
+#include "curl_api.h"
+
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- libcurl, resolved once ---------------------------------------------------------------- */
-
-static struct {
-    CURLcode (*global_init)(long flags);
-    CURL *(*easy_init)(void);
-    CURLcode (*setopt)(CURL *c, CURLoption opt, ...);
-    CURLcode (*perform)(CURL *c);
-    CURLcode (*getinfo)(CURL *c, CURLINFO info, ...);
-    void (*cleanup)(CURL *c);
-    const char *(*strerror)(CURLcode rc);
-    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
-    void (*slist_free_all)(struct curl_slist *l);
-} fe_cu;
-static pthread_once_t fe_once = PTHREAD_ONCE_INIT;
-static int fe_rc = -1;
-static char fe_why[256];
-
-static int fe_sym(void *lib, void **dst, const char *name)
-{
-    *dst = dlsym(lib, name);
-    if (!*dst)
-        snprintf(fe_why, sizeof fe_why, "libcurl.so.4 has no %s", name);
-    return *dst ? 0 : -1;
-}
-
-static void fe_load(void)
-{
-    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        const char *e = dlerror();
-        snprintf(fe_why, sizeof fe_why, "cannot load libcurl (install libcurl4): %s",
-                 e ? e : "unknown error");
-        return;
-    }
-    if (fe_sym(lib, (void **)&fe_cu.global_init, "curl_global_init") ||
-        fe_sym(lib, (void **)&fe_cu.easy_init, "curl_easy_init") ||
-        fe_sym(lib, (void **)&fe_cu.setopt, "curl_easy_setopt") ||
-        fe_sym(lib, (void **)&fe_cu.perform, "curl_easy_perform") ||
-        fe_sym(lib, (void **)&fe_cu.getinfo, "curl_easy_getinfo") ||
-        fe_sym(lib, (void **)&fe_cu.cleanup, "curl_easy_cleanup") ||
-        fe_sym(lib, (void **)&fe_cu.strerror, "curl_easy_strerror") ||
-        fe_sym(lib, (void **)&fe_cu.slist_append, "curl_slist_append") ||
-        fe_sym(lib, (void **)&fe_cu.slist_free_all, "curl_slist_free_all"))
-        return;   /* never unloaded: a half-resolved table is not used */
-    /* curl_global_init is refcounted and idempotent: notify_http.c's call does no harm */
-    if (fe_cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        snprintf(fe_why, sizeof fe_why, "libcurl could not be initialised");
-        return;
-    }
-    fe_rc = 0;
-}
 
 struct etcd_client {
     char **ep;
     size_t n_ep, cur;           /* cur: the endpoint that answered last, tried first */
     long timeout_ms;
+    const curl_api *cu;         /* NULL: libcurl could not be loaded (err says why) */
     CURL *h;                    /* one handle: its connection to etcd is kept between requests */
     struct curl_slist *hdr;
     char err[256];
@@ -79,7 +27,6 @@ struct etcd_client {
 etcd_client *etcd_client_new(const char *const *endpoints, size_t n, int timeout_ms, char *why,
                              size_t wn)
 {
-    pthread_once(&fe_once, fe_load);
     etcd_client *c = calloc(1, sizeof *c);
     if (!c || n == 0 || !(c->ep = calloc(n, sizeof *c->ep)))
         goto oom;
@@ -92,13 +39,11 @@ etcd_client *etcd_client_new(const char *const *endpoints, size_t n, int timeout
             goto oom;
     }
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
-    if (fe_rc) { /* every request fails with this reason: the caller's policy for an
-                    unreachable etcd applies, not "no limits" */
-        snprintf(c->err, sizeof c->err, "%s", fe_why);
+    if (!(c->cu = curl_api_get(c->err, sizeof c->err))) /* every request fails with this
+                  reason: the caller's policy for an unreachable etcd applies, not "no limits" */
         return c;
-    }
-    if (!(c->h = fe_cu.easy_init()) ||
-        !(c->hdr = fe_cu.slist_append(NULL, "Content-Type: application/json")))
+    if (!(c->h = c->cu->easy_init()) ||
+        !(c->hdr = c->cu->slist_append(NULL, "Content-Type: application/json")))
         goto oom;
     return c;
 oom:
@@ -115,9 +60,9 @@ void etcd_client_free(etcd_client *c)
         free(c->ep[i]);
     free(c->ep);
     if (c->hdr)
-        fe_cu.slist_free_all(c->hdr);
+        c->cu->slist_free_all(c->hdr);
     if (c->h)
-        fe_cu.cleanup(c->h);
+        c->cu->cleanup(c->h);
     free(c->body);
     free(c);
 }
@@ -156,7 +101,7 @@ static json_t *fe_post(etcd_client *c, const char *path, json_t *req, long *stat
     json_decref(req);
     if (!c->h) {
         free(body);
-        snprintf(c->err, sizeof c->err, "%s", fe_why);
+        (void)curl_api_get(c->err, sizeof c->err); /* why libcurl could not be loaded */
         return NULL;
     }
     if (!body) {
@@ -170,26 +115,26 @@ static json_t *fe_post(etcd_client *c, const char *path, json_t *req, long *stat
         snprintf(url, sizeof url, "%s%s", c->ep[i], path);
         c->len = 0;
         CURL *h = c->h;
-        fe_cu.setopt(h, CURLOPT_URL, url);
-        fe_cu.setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        fe_cu.setopt(h, CURLOPT_NOSIGNAL, 1L);
-        fe_cu.setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-        fe_cu.setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
-        fe_cu.setopt(h, CURLOPT_HTTPHEADER, c->hdr);
-        fe_cu.setopt(h, CURLOPT_POSTFIELDS, body);
-        fe_cu.setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-        fe_cu.setopt(h, CURLOPT_WRITEFUNCTION, fe_collect);
-        fe_cu.setopt(h, CURLOPT_WRITEDATA, (void *)c);
-        fe_cu.setopt(h, CURLOPT_ERRORBUFFER, cerr);
-        fe_cu.setopt(h, CURLOPT_USERAGENT, "healerd/" HEALERD_VERSION);
-        CURLcode rc = fe_cu.perform(h);
-        fe_cu.setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        c->cu->setopt(h, CURLOPT_URL, url);
+        c->cu->setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        c->cu->setopt(h, CURLOPT_NOSIGNAL, 1L);
+        c->cu->setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+        c->cu->setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+        c->cu->setopt(h, CURLOPT_HTTPHEADER, c->hdr);
+        c->cu->setopt(h, CURLOPT_POSTFIELDS, body);
+        c->cu->setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        c->cu->setopt(h, CURLOPT_WRITEFUNCTION, fe_collect);
+        c->cu->setopt(h, CURLOPT_WRITEDATA, (void *)c);
+        c->cu->setopt(h, CURLOPT_ERRORBUFFER, cerr);
+        c->cu->setopt(h, CURLOPT_USERAGENT, "healerd/" HEALERD_VERSION);
+        CURLcode rc = c->cu->perform(h);
+        c->cu->setopt(h, CURLOPT_ERRORBUFFER, NULL);
         if (rc != CURLE_OK) {
             snprintf(c->err, sizeof c->err, "%s: %s", c->ep[i],
-                     cerr[0] ? cerr : fe_cu.strerror(rc));
+                     cerr[0] ? cerr : c->cu->strerror(rc));
             continue;
         }
-        fe_cu.getinfo(h, CURLINFO_RESPONSE_CODE, status);
+        c->cu->getinfo(h, CURLINFO_RESPONSE_CODE, status);
         json_error_t je;
         ans = c->len ? json_loadb(c->body, c->len, 0, &je) : NULL;
         if (!ans || !json_is_object(ans)) {
