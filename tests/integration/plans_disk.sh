@@ -7,19 +7,15 @@
 # (pending, nothing removed meanwhile), runs once confirmed over HTTP, verify_command sees the
 # use below the threshold, the heal is healed and audited, the issue closes, and the knowledge
 # base learned it (attempts and successes of (disk_space_low, cache_clean_blobs)).
-if [ -z "${DISK_TEST_IN_NS:-}" ]; then
-  command -v unshare >/dev/null || { echo "skip: no unshare"; exit 77; }
-  unshare --mount --propagation private true 2>/dev/null || { echo "skip: cannot unshare"; exit 77; }
-  exec env DISK_TEST_IN_NS=1 unshare --mount --propagation private bash "$0" "$@"
-fi
-. "$SRC/tests/lib/agent.sh"
 . "$SRC/tests/plugins/disk_lib.sh"
+disk_private_ns "$0" "$@"
+. "$SRC/tests/lib/agent.sh"
 disk_need_ext4
 command -v jq >/dev/null || { echo "skip: no jq"; exit 77; }
 PDIR=$(plugin_dir "$BUILD/plugins/disk.so" "$BUILD/plugins/plans.so")
 M="$T/mnt"
 IMG="$T/disk.img"
-trap 'stop_agent 2>/dev/null || true; umount "$M" 2>/dev/null || true; cleanup' EXIT
+trap 'stop_agent 2>/dev/null || true; disk_release "$M"; cleanup' EXIT
 mkdir -p "$M"
 disk_ext4 "$IMG" "$M" 16
 check "the ext4 image is visible in this namespace only" grep -q " $M ext4 " /proc/self/mounts
