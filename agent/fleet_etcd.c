@@ -130,7 +130,7 @@ static json_t *fe_post(etcd_client *c, const char *path, json_t *req, long *stat
         CURLcode rc = c->cu->perform(h);
         c->cu->setopt(h, CURLOPT_ERRORBUFFER, NULL);
         if (rc != CURLE_OK) {
-            snprintf(c->err, sizeof c->err, "%s: %s", c->ep[i],
+            snprintf(c->err, sizeof c->err, "%.120s: %.120s", c->ep[i],
                      cerr[0] ? cerr : c->cu->strerror(rc));
             continue;
         }
