@@ -192,6 +192,62 @@ static int decode(const void *b, size_t n, char *why)
     return rc;
 }
 
+/* Rows whose names only differ in where one part ends ("a"+"bc" against "ab"+"c") are distinct
+ * rows with distinct sums; fleet_table_each hands each row back once, split into its parts. */
+typedef struct seen {
+    int n, ab_c, a_bc, a_b_c;
+} seen;
+
+static int count_row(void *ud, const char *who, const fleet_row *r)
+{
+    seen *s = ud;
+    s->n++;
+    if (!strcmp(who, "ab") && !strcmp(r->type, "c") && !strcmp(r->action, "x"))
+        s->ab_c += r->attempts == 3 && r->successes == 1;
+    else if (!strcmp(who, "a") && !strcmp(r->type, "bc") && !strcmp(r->action, "x"))
+        s->a_bc += r->attempts == 5 && r->successes == 2;
+    else if (!strcmp(who, "a") && !strcmp(r->type, "b") && !strcmp(r->action, "cx"))
+        s->a_b_c += r->attempts == 7 && r->successes == 7;
+    return 0;
+}
+
+static int stop_at_first(void *ud, const char *who, const fleet_row *r)
+{
+    (void)who;
+    (void)r;
+    ++*(int *)ud;
+    return 42;
+}
+
+static void test_key_parts(void **state)
+{
+    (void)state;
+    fleet_table *t = fleet_table_new();
+    assert_non_null(t);
+    assert_int_equal(fleet_table_merge(t, "ab", "c", "x", 3, 1), 1);
+    assert_int_equal(fleet_table_merge(t, "a", "bc", "x", 5, 2), 1);
+    assert_int_equal(fleet_table_merge(t, "a", "b", "cx", 7, 7), 1);
+    assert_int_equal(fleet_table_rows(t), 3);
+    uint64_t a, s;
+    fleet_table_sums(t, "c", "x", &a, &s);
+    assert_true(a == 3 && s == 1);
+    fleet_table_sums(t, "bc", "x", &a, &s);
+    assert_true(a == 5 && s == 2);
+    fleet_table_sums(t, "b", "cx", &a, &s);
+    assert_true(a == 7 && s == 7);
+    assert_int_equal(fleet_table_get(t, "ab", "c", "x", &a, &s), 1);
+    assert_true(a == 3 && s == 1);
+    assert_int_equal(fleet_table_get(t, "a", "bcx", "", &a, &s), 0);
+    seen sn = {0};
+    assert_int_equal(fleet_table_each(t, count_row, &sn), 0);
+    assert_int_equal(sn.n, 3);
+    assert_true(sn.ab_c == 1 && sn.a_bc == 1 && sn.a_b_c == 1);
+    int calls = 0;
+    assert_int_equal(fleet_table_each(t, stop_at_first, &calls), 42);
+    assert_int_equal(calls, 1);
+    fleet_table_free(t);
+}
+
 static void test_hostile(void **state)
 {
     (void)state;
@@ -252,6 +308,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_is_max),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_key_parts),
         cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
