@@ -266,11 +266,17 @@ int etcd_lease_grant(etcd_client *c, int ttl_s, int64_t *id)
     return ok ? ETCD_OK : ETCD_DOWN;
 }
 
-int etcd_lease_keepalive(etcd_client *c, int64_t id)
+/* keepalive and revoke: a body of the lease's ID alone */
+static json_t *fe_lease_request(etcd_client *c, const char *path, int64_t id, long *status)
 {
     char ids[24];
+    return fe_request(c, path, status, "{s:s}", "ID", fe_i64(ids, id));
+}
+
+int etcd_lease_keepalive(etcd_client *c, int64_t id)
+{
     long st;
-    json_t *a = fe_request(c, "/v3/lease/keepalive", &st, "{s:s}", "ID", fe_i64(ids, id));
+    json_t *a = fe_lease_request(c, "/v3/lease/keepalive", id, &st);
     if (!a)
         return ETCD_DOWN;
     /* a lease that is gone answers without a TTL (or with 0) */
@@ -284,9 +290,8 @@ int etcd_lease_keepalive(etcd_client *c, int64_t id)
 
 int etcd_lease_revoke(etcd_client *c, int64_t id)
 {
-    char ids[24];
     long st;
-    json_t *a = fe_request(c, "/v3/lease/revoke", &st, "{s:s}", "ID", fe_i64(ids, id));
+    json_t *a = fe_lease_request(c, "/v3/lease/revoke", id, &st);
     if (!a)
         return ETCD_DOWN;
     int code = (int)fe_get_i64(a, "code");
