@@ -19,8 +19,12 @@
  * for a sum. strmap takes a length, so the NULs stay in the key; a name never holds a NUL
  * (make_key measures it with strlen, the decoder's name_ok refuses one), so every part ends at
  * the first NUL after its start and two different triples can never make the same key. */
+/* Attempts and failures, not successes: both only grow on the node that counts them (a
+ * relapse turns one success into a failure), so the maximum of each is that node's latest
+ * state whatever order its messages arrive in, and a relapse reaches every peer. Successes are
+ * a - f. */
 typedef struct fm_counts {
-    uint64_t a, s;
+    uint64_t a, f;
 } fm_counts;
 
 struct fleet_table {
@@ -111,15 +115,16 @@ int fleet_table_merge(fleet_table *t, const char *node, const char *type, const 
     fm_counts *sum = fleet_merge_find(t->sums, sk, skl, true);
     if (!sum)
         return -1;
+    uint64_t failures = successes <= attempts ? attempts - successes : 0;
     int grew = 0;
     if (attempts > e->a) {
         sum->a += attempts - e->a;
         e->a = attempts;
         grew = 1;
     }
-    if (successes > e->s) {
-        sum->s += successes - e->s;
-        e->s = successes;
+    if (failures > e->f) {
+        sum->f += failures - e->f;
+        e->f = failures;
         grew = 1;
     }
     return grew;
@@ -132,7 +137,7 @@ int fleet_table_get(const fleet_table *t, const char *node, const char *type, co
     size_t kl = make_key(k, sizeof k, node, type, action);
     const fm_counts *e = kl ? strmap_get(t->rows, k, kl) : NULL;
     *attempts = e ? e->a : 0;
-    *successes = e ? e->s : 0;
+    *successes = e ? e->a - e->f : 0;
     return e != NULL;
 }
 
@@ -143,7 +148,7 @@ void fleet_table_sums(const fleet_table *t, const char *type, const char *action
     size_t kl = make_key(k, sizeof k, type, action, NULL);
     const fm_counts *e = kl && t ? strmap_get(t->sums, k, kl) : NULL;
     *attempts = e ? e->a : 0;
-    *successes = e ? e->s : 0;
+    *successes = e ? e->a - e->f : 0;
 }
 
 size_t fleet_table_rows(const fleet_table *t)
@@ -160,7 +165,7 @@ int fleet_table_each(const fleet_table *t,
     while (strmap_next(t->rows, &i, &node, NULL, &v)) {
         const fm_counts *e = v;
         const char *type = node + strlen(node) + 1;
-        fleet_row r = {type, type + strlen(type) + 1, e->a, e->s};
+        fleet_row r = {type, type + strlen(type) + 1, e->a, e->a - e->f};
         int rc = fn(ud, node, &r);
         if (rc)
             return rc;
