@@ -40,6 +40,19 @@ fleet_bg() {
   FLEET_LAST_PID=$!
 }
 
+# fleet_stop PID [SIGNAL]: signals one process fleet_bg started (TERM by default), waits for it
+# and forgets it, so the trap never signals a pid that may since belong to someone else.
+# Returns the process's exit status.
+fleet_stop() {
+  local pid=$1 sig=${2:-TERM} rc=0 i
+  kill -"$sig" "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || rc=$?
+  for i in "${!FLEET_PIDS[@]}"; do
+    [ "${FLEET_PIDS[$i]}" = "$pid" ] && unset "FLEET_PIDS[$i]"
+  done
+  return $rc
+}
+
 fleet_net_up() {
   if [ "$(id -u)" -ne 0 ]; then echo "skip: needs root for network namespaces"; exit 77; fi
   ip netns add "$FLEET_HUB" || { echo "skip: cannot create a network namespace"; exit 77; }
