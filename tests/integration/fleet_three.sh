@@ -279,6 +279,8 @@ not_holds() { ! holds "$1"; }
 wait_for "2: b's slot frees itself with its lease (ttl ${TTL}s)" $((TTL + 10)) not_holds b
 for n in a c; do wait_for "2: $n healed its alert while b is down" 60 svc_done "$n" "svc-p2-$n"; done
 local_going "2 (b down)" a c
+# did b's step outlive b? (a child of the killed agent keeps running: its end mark tells)
+echo "# b's risky step at its kill: $(grep -c '^start b ' "$STEPS") started, $(grep -c '^end b ' "$STEPS") ended"
 start_node b
 check "2: b's own svc_slow count came back from its knowledge.db (>= $B_SVC)" \
   [ "$(attempts_of "$(local_stat b svc_slow)")" -ge "$B_SVC" ]
@@ -383,7 +385,16 @@ for t, kind, key in sorted(ev, key=lambda e: (e[0], e[1])):   # a tie: the relea
     else: held.discard(key)
     peak = max(peak, len(held))
 print(peak, grants)
-for o in out: print(o)
+for o in out: print("#", o)
+# numbers: how long after a kill, an etcd start, the next slot went to anyone
+others = sorted(t for t, kind, key in ev if kind == 1)
+for l in open(T + "/events"):
+    w = l.split()
+    if w[0] in ("kill", "etcd_start"):
+        t0 = float(w[-1])
+        nxt = [t for t in others if t > t0]
+        if nxt:
+            print("# %s -> next slot granted after %.1f s" % (" ".join(w[:-1]), nxt[0] - t0))
 PY
 read -r PEAK GRANTS < "$T/sweep"
 sed -n '2,$p' "$T/sweep"
