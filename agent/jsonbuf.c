@@ -85,8 +85,25 @@ int jb_real(jsonbuf *b, double v)
 {
     if (!isfinite(v))
         return -1; /* json_real refuses it too */
-    /* jansson: "%.17g", and ".0" when that reads as an integer */
     char t[40];
+    /* A whole number below 1e15 (counts, seconds, most measurements) is what "%.17g" prints
+     * for it, its digits, plus ".0": written without snprintf, whose floating-point path was
+     * a tenth of the knowledge writer's time. -0.0 prints as "-0" there, so it goes the long
+     * way. */
+    if (v > -1e15 && v < 1e15 && v == (double)(long long)v && !(v == 0 && signbit(v))) {
+        long long i = (long long)v;
+        unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+        char *end = t + sizeof t, *d = end;
+        *--d = '0';
+        *--d = '.';
+        do
+            *--d = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (i < 0)
+            *--d = '-';
+        return jb_put(b, d, (size_t)(end - d));
+    }
+    /* jansson: "%.17g", and ".0" when that reads as an integer */
     int n = snprintf(t, sizeof t, "%.17g", v);
     if (n <= 0 || (size_t)n >= sizeof t - 2)
         return -1;

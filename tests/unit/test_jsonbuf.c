@@ -34,7 +34,10 @@ static void test_values(void **state)
 {
     (void)state;
     const double reals[] = { 0.0, -0.0, 1.0, 97.5, 1.0 / 3.0, 1e-300, 12345678901234567890.0,
-                             1764691234.123456, -2.5e-7, 1e17, 123456789.0, 0.1 };
+                             1764691234.123456, -2.5e-7, 1e17, 123456789.0, 0.1,
+                             /* whole numbers: written without snprintf below 1e15 */
+                             2.0, -7.0, 10.0, -10.0, 999999999999999.0, -999999999999999.0,
+                             1e15, -1e15, 1e16, 4503599627370496.0, 1764691234.0, 0.5, -0.5 };
     for (size_t i = 0; i < sizeof reals / sizeof *reals; i++)
         same_as_jansson(json_real(reals[i]), put_real, &reals[i]);
     const long long ints[] = { 0, -1, 42, INT64_MAX, INT64_MIN };
