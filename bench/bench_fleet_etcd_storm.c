@@ -4,7 +4,8 @@
  * lease grant and a txn when a slot looks free), holds a granted slot for HOLD_MS (its heal)
  * and revokes it, or asks again a second later. Prints requests per second, the ask latency
  * (p50/p99) under the herd and the grants; bench/fleet_etcd_storm.sh adds etcd's CPU.
- * Usage: bench_fleet_etcd_storm URL [W] [K] [HOLD_MS] [SECONDS] */
+ * Usage: bench_fleet_etcd_storm URL [W] [K] [HOLD_MS] [SECONDS] [TIMEOUT_MS]
+ * (TIMEOUT_MS as fleet.etcd.timeout_ms, default 500: a slower answer counts as unreachable) */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ typedef struct worker {
 } worker;
 
 static const char *url;
-static int slots, hold_ms;
+static int slots, hold_ms, timeout_ms;
 static double t_end;
 
 static void *run(void *arg)
@@ -49,7 +50,7 @@ static void *run(void *arg)
     worker *w = arg;
     const char *ep[] = {url};
     char why[256], val[64];
-    etcd_client *c = etcd_client_new(ep, 1, 2000, why, sizeof why);
+    etcd_client *c = etcd_client_new(ep, 1, timeout_ms, why, sizeof why);
     if (!c)
         return NULL;
     snprintf(val, sizeof val, "node-%04d #1", w->id);
@@ -94,7 +95,8 @@ int main(int argc, char **argv)
     slots = argc > 3 ? atoi(argv[3]) : 2;
     hold_ms = argc > 4 ? atoi(argv[4]) : 5000;
     double secs = argc > 5 ? atof(argv[5]) : 30;
-    if (nw < 1 || slots < 1 || hold_ms < 0 || secs <= 0)
+    timeout_ms = argc > 6 ? atoi(argv[6]) : 500;
+    if (nw < 1 || slots < 1 || hold_ms < 0 || secs <= 0 || timeout_ms < 1)
         return 2;
     worker *w = calloc((size_t)nw, sizeof *w);
     if (!w)
@@ -129,8 +131,8 @@ int main(int argc, char **argv)
         k += w[i].n;
         free(w[i].lat);
     }
-    printf("%d clients (%d started), %d slot(s), heals hold a slot %d ms, %.1f s\n", nw, started,
-           slots, hold_ms, el);
+    printf("%d clients (%d started), %d slot(s), heals hold a slot %d ms, timeout %d ms, %.1f s\n",
+           nw, started, slots, hold_ms, timeout_ms, el);
     printf("asks %zu (%.0f/s): granted %lu, refused %lu, unreachable %lu; etcd requests %lu "
            "(%.0f/s)\n", n, (double)n / el, g, r, d, q, (double)q / el);
     if (n && all) {
