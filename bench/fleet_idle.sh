@@ -29,9 +29,9 @@ stop_one() { [ -z "${PID[$1]:-}" ] || { kill -TERM "${PID[$1]}" 2>/dev/null || t
 stop_all() { for n in "${!PID[@]}"; do stop_one "$n"; done; }
 trap 'stop_all; cleanup' EXIT
 
-etcd --name fi --data-dir "$T/etcd" --listen-client-urls "http://127.0.0.1:$EC" \
+etcd --name idle --data-dir "$T/etcd" --listen-client-urls "http://127.0.0.1:$EC" \
   --advertise-client-urls "http://127.0.0.1:$EC" --listen-peer-urls "http://127.0.0.1:$EP" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$EP" --initial-cluster "fi=http://127.0.0.1:$EP" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$EP" --initial-cluster "idle=http://127.0.0.1:$EP" \
   >"$T/etcd.log" 2>&1 &
 PID[etcd]=$!
 for _ in $(seq 300); do curl -s --max-time 1 "http://127.0.0.1:$EC/health" | grep -q '"health":"true"' && break; sleep 0.1; done

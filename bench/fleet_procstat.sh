@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/fleet_procstat.sh — what the fleet benchmarks read about one agent process: CPU ticks
 # (whole process and the fleet threads), RSS/PSS from /proc/PID/smaps_rollup, threads, sockets,
 # and the TCP bytes its connections to given ports carried (ss -tin). Source it; numbers only.
