@@ -260,7 +260,21 @@ static void rfc3339_now(char *buf, size_t len)
         strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
         last_sec = ts.tv_sec;
     }
-    snprintf(buf, len, "%.24s.%03dZ", base, (int)((ts.tv_nsec / 1000000L) % 1000));
+    /* "%.24s.%03dZ" by hand: snprintf here and for the heal id was a third of a line's cost */
+    size_t bl = strnlen(base, 24);
+    if (len < bl + 6) {
+        if (len)
+            buf[0] = '\0';
+        return;
+    }
+    int ms = (int)((ts.tv_nsec / 1000000L) % 1000);
+    memcpy(buf, base, bl);
+    buf[bl] = '.';
+    buf[bl + 1] = (char)('0' + ms / 100);
+    buf[bl + 2] = (char)('0' + ms / 10 % 10);
+    buf[bl + 3] = (char)('0' + ms % 10);
+    buf[bl + 4] = 'Z';
+    buf[bl + 5] = '\0';
 }
 
 /* The measurements are JSON text. The agent's own (measures_verbatim: msg_measures_json, compact
@@ -331,13 +345,12 @@ static int put_kv(audit_log *a, const audit_kv *kv, size_t n)
 /* One whole line (with its '\n') at the end of a->b.buf; on failure nothing of it stays. */
 static int format_locked(audit_log *a, const audit_rec *r)
 {
-    char when[48], id[32];
+    char when[48];
     rfc3339_now(when, sizeof when);
-    /* as jansson writes its (signed) integer: the same text readers have always seen */
-    int idn = snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, (json_int_t)r->heal_id);
     size_t start = a->b.len;
+    /* the heal id as jansson writes its (signed) integer: the text readers have always seen */
     int bad = JB_LIT(&a->b, "{\"time\":\"") || jb_put(&a->b, when, strlen(when)) ||
-              JB_LIT(&a->b, "\",\"heal_id\":") || jb_put(&a->b, id, (size_t)idn) ||
+              JB_LIT(&a->b, "\",\"heal_id\":") || jb_int(&a->b, (json_int_t)r->heal_id) ||
               JB_LIT(&a->b, ",\"plugin\":") || jb_str(&a->b, r->plugin) ||
               JB_LIT(&a->b, ",\"action\":") || jb_str(&a->b, r->action) ||
               JB_LIT(&a->b, ",\"actuator\":") || jb_str(&a->b, r->actuator) ||

@@ -131,7 +131,11 @@ void eng_explain_verdict(engine *e, heal *h, const char *verdict, const char *re
                                         e->rt->cfg->dry_run, now);
     free(d->reason);
     d->reason = reason ? strdup(reason) : NULL;
-    snprintf(d->verdict, sizeof d->verdict, "%s", verdict ? verdict : "?");
+    /* as snprintf "%s" would, cut to the field, without its cost once per heal */
+    const char *v = verdict ? verdict : "?";
+    size_t vl = strnlen(v, sizeof d->verdict - 1);
+    memcpy(d->verdict, v, vl);
+    d->verdict[vl] = '\0';
     d->gov_at = now;
     d->heals_left = b.heals_left;
     d->max_heals = e->rt->cfg->limits.max_heals_per_hour;

@@ -8,6 +8,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,13 +212,6 @@ static json_t *fe_b64_json(const char *s)
     return j;
 }
 
-static json_t *fe_i64(int64_t v)
-{
-    char t[24];
-    snprintf(t, sizeof t, "%" PRId64, v);
-    return json_string(t);
-}
-
 static int64_t fe_get_i64(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
@@ -227,20 +221,39 @@ static int64_t fe_get_i64(json_t *o, const char *key)
     return s ? (int64_t)strtoll(s, NULL, 10) : 0;
 }
 
-/* A request object (json_object_set_new takes a NULL value as a failed set, not a crash). */
-static json_t *fe_obj(void)
+/* ---- requests ------------------------------------------------------------------------------ */
+
+/* etcd's JSON gateway takes 64-bit numbers as strings (a double would round a lease ID):
+ * written into the caller's buffer, so putting one in a request allocates nothing. */
+static const char *fe_i64(char buf[static 24], int64_t v)
 {
-    return json_object();
+    snprintf(buf, 24, "%" PRId64, v);
+    return buf;
 }
 
-/* ---- requests ------------------------------------------------------------------------------ */
+/* Every request: its body built by json_pack from fmt (an "o" value is stolen, also when the
+ * build fails; a NULL one, a failed allocation, fails it) and POSTed to path as fe_post does.
+ * NULL with c->err set when the body could not be built or no endpoint answered. */
+static json_t *fe_request(etcd_client *c, const char *path, long *status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_error_t je;
+    json_t *q = json_vpack_ex(&je, 0, fmt, ap);
+    va_end(ap);
+    *status = 0;
+    if (!q) {
+        snprintf(c->err, sizeof c->err, "%s: the request could not be built: %.100s", path,
+                 je.text);
+        return NULL;
+    }
+    return fe_post(c, path, q, status);
+}
 
 int etcd_lease_grant(etcd_client *c, int ttl_s, int64_t *id)
 {
-    json_t *q = fe_obj();
-    json_object_set_new(q, "TTL", json_integer(ttl_s));
-    long st = 0;
-    json_t *a = fe_post(c, "/v3/lease/grant", q, &st);
+    long st;
+    json_t *a = fe_request(c, "/v3/lease/grant", &st, "{s:i}", "TTL", ttl_s);
     if (!a)
         return ETCD_DOWN;
     *id = fe_get_i64(a, "ID");
@@ -253,12 +266,17 @@ int etcd_lease_grant(etcd_client *c, int ttl_s, int64_t *id)
     return ok ? ETCD_OK : ETCD_DOWN;
 }
 
+/* keepalive and revoke: a body of the lease's ID alone */
+static json_t *fe_lease_request(etcd_client *c, const char *path, int64_t id, long *status)
+{
+    char ids[24];
+    return fe_request(c, path, status, "{s:s}", "ID", fe_i64(ids, id));
+}
+
 int etcd_lease_keepalive(etcd_client *c, int64_t id)
 {
-    json_t *q = fe_obj();
-    json_object_set_new(q, "ID", fe_i64(id));
-    long st = 0;
-    json_t *a = fe_post(c, "/v3/lease/keepalive", q, &st);
+    long st;
+    json_t *a = fe_lease_request(c, "/v3/lease/keepalive", id, &st);
     if (!a)
         return ETCD_DOWN;
     /* a lease that is gone answers without a TTL (or with 0) */
@@ -272,10 +290,8 @@ int etcd_lease_keepalive(etcd_client *c, int64_t id)
 
 int etcd_lease_revoke(etcd_client *c, int64_t id)
 {
-    json_t *q = fe_obj();
-    json_object_set_new(q, "ID", fe_i64(id));
-    long st = 0;
-    json_t *a = fe_post(c, "/v3/lease/revoke", q, &st);
+    long st;
+    json_t *a = fe_lease_request(c, "/v3/lease/revoke", id, &st);
     if (!a)
         return ETCD_DOWN;
     int code = (int)fe_get_i64(a, "code");
@@ -290,20 +306,16 @@ int etcd_lease_revoke(etcd_client *c, int64_t id)
 
 int etcd_put_absent(etcd_client *c, const char *key, const char *value, int64_t lease)
 {
-    json_t *cmp = fe_obj(), *put = fe_obj(), *rp = fe_obj(), *q = fe_obj();
-    json_object_set_new(cmp, "key", fe_b64_json(key));
-    json_object_set_new(cmp, "result", json_string("EQUAL"));
-    json_object_set_new(cmp, "target", json_string("CREATE"));
-    json_object_set_new(cmp, "create_revision", json_string("0"));
-    json_object_set_new(put, "key", fe_b64_json(key));
-    json_object_set_new(put, "value", fe_b64_json(value));
-    if (lease)
-        json_object_set_new(put, "lease", fe_i64(lease));
-    json_object_set_new(rp, "request_put", put);
-    json_object_set_new(q, "compare", json_pack("[o]", cmp));
-    json_object_set_new(q, "success", json_pack("[o]", rp));
-    long st = 0;
-    json_t *a = fe_post(c, "/v3/kv/txn", q, &st);
+    /* put only if the key was never created; "s*" leaves "lease" out for 0 (no lease). The
+     * lease is a stack string, so an allocation failing can never drop it silently. */
+    char ls[24];
+    long st;
+    json_t *a = fe_request(c, "/v3/kv/txn", &st,
+                           "{s:[{s:o, s:s, s:s, s:s}], s:[{s:{s:o, s:o, s:s*}}]}",
+                           "compare", "key", fe_b64_json(key), "result", "EQUAL",
+                           "target", "CREATE", "create_revision", "0",
+                           "success", "request_put", "key", fe_b64_json(key),
+                           "value", fe_b64_json(value), "lease", lease ? fe_i64(ls, lease) : NULL);
     if (!a)
         return ETCD_DOWN;
     int rc = ETCD_DOWN;
@@ -328,13 +340,10 @@ int etcd_scan(etcd_client *c, const char *prefix, size_t *count, unsigned char *
         return ETCD_DOWN;
     }
     end[pl - 1]++; /* the prefix's range: [prefix, prefix with its last byte + 1) */
-    json_t *q = fe_obj();
-    json_object_set_new(q, "key", fe_b64_json(prefix));
-    json_object_set_new(q, "range_end", fe_b64_json(end));
-    json_object_set_new(q, "keys_only", json_true());
+    long st;
+    json_t *a = fe_request(c, "/v3/kv/range", &st, "{s:o, s:o, s:b}", "key",
+                           fe_b64_json(prefix), "range_end", fe_b64_json(end), "keys_only", 1);
     free(end);
-    long st = 0;
-    json_t *a = fe_post(c, "/v3/kv/range", q, &st);
     if (!a)
         return ETCD_DOWN;
     if (st != 200) {

@@ -3,6 +3,7 @@
  * encoded with msgpack-c, decoded by a bounded reader of its own: no header's claimed length
  * is allocated before the bytes that back it are seen). */
 #include "fleet_merge.h"
+#include "table.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,35 +13,24 @@
 
 #include <msgpack.h>
 
-/* ---- a small map from a key of NUL-separated parts to two counters ------------------------ */
+/* ---- the table: two strmaps (table.c) from a key of NUL-ended parts to two counters ---------- */
 
-typedef struct fm_entry {
-    struct fm_entry *next;
-    uint64_t hash;
-    uint64_t a, s;
-    size_t klen;
-    char key[]; /* parts, each ended by '\0' */
-} fm_entry;
-
-typedef struct fm_map {
-    fm_entry **b;
-    size_t nb, n;
-} fm_map;
+/* A key is each part followed by its '\0': "node\0type\0action\0" for a row, "type\0action\0"
+ * for a sum. strmap takes a length, so the NULs stay in the key; a name never holds a NUL
+ * (make_key measures it with strlen, the decoder's name_ok refuses one), so every part ends at
+ * the first NUL after its start and two different triples can never make the same key. */
+/* Attempts and failures, not successes: both only grow on the node that counts them (a
+ * relapse turns one success into a failure), so the maximum of each is that node's latest
+ * state whatever order its messages arrive in, and a relapse reaches every peer. Successes are
+ * a - f. */
+typedef struct fm_counts {
+    uint64_t a, f;
+} fm_counts;
 
 struct fleet_table {
-    fm_map rows; /* node \0 type \0 action \0 */
-    fm_map sums; /* type \0 action \0 */
+    strmap *rows; /* node \0 type \0 action \0 -> fm_counts */
+    strmap *sums; /* type \0 action \0 -> fm_counts */
 };
-
-static uint64_t fnv(const char *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)k[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 static size_t make_key(char *buf, size_t cap, const char *a, const char *b, const char *c)
 {
@@ -56,65 +46,52 @@ static size_t make_key(char *buf, size_t cap, const char *a, const char *b, cons
     return n;
 }
 
-static fm_entry *fm_find(fm_map *m, const char *key, size_t klen, bool create)
+/* The counters under key, made (zeroed) when absent and create is set; NULL out of memory. */
+static fm_counts *fleet_merge_find(strmap *m, const char *key, size_t klen, bool create)
 {
-    uint64_t h = fnv(key, klen);
-    if (m->nb) {
-        for (fm_entry *e = m->b[h % m->nb]; e; e = e->next)
-            if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
-                return e;
-    }
-    if (!create)
+    fm_counts *c = strmap_get(m, key, klen);
+    if (c || !create)
+        return c;
+    if (!(c = calloc(1, sizeof *c)))
         return NULL;
-    if (m->n >= m->nb * 3 / 4) {
-        size_t nb = m->nb ? m->nb * 2 : 64;
-        fm_entry **nbk = calloc(nb, sizeof *nbk);
-        if (!nbk)
-            return NULL;
-        for (size_t i = 0; i < m->nb; i++)
-            for (fm_entry *e = m->b[i], *next; e; e = next) {
-                next = e->next;
-                e->next = nbk[e->hash % nb];
-                nbk[e->hash % nb] = e;
-            }
-        free(m->b);
-        m->b = nbk;
-        m->nb = nb;
-    }
-    fm_entry *e = calloc(1, sizeof *e + klen);
-    if (!e)
+    if (strmap_put(m, key, klen, c) < 0) {
+        free(c);
         return NULL;
-    e->hash = h;
-    e->klen = klen;
-    memcpy(e->key, key, klen);
-    e->next = m->b[h % m->nb];
-    m->b[h % m->nb] = e;
-    m->n++;
-    return e;
+    }
+    return c;
 }
 
-static void fm_free(fm_map *m)
+static void fleet_merge_map_free(strmap *m)
 {
-    for (size_t i = 0; i < m->nb; i++)
-        for (fm_entry *e = m->b[i], *next; e; e = next) {
-            next = e->next;
-            free(e);
-        }
-    free(m->b);
-    memset(m, 0, sizeof *m);
+    if (!m)
+        return;
+    size_t i = 0;
+    void *v;
+    while (strmap_next(m, &i, NULL, NULL, &v))
+        free(v);
+    strmap_free(m);
 }
 
 fleet_table *fleet_table_new(void)
 {
-    return calloc(1, sizeof(fleet_table));
+    fleet_table *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->rows = strmap_new();
+    t->sums = strmap_new();
+    if (!t->rows || !t->sums) {
+        fleet_table_free(t);
+        return NULL;
+    }
+    return t;
 }
 
 void fleet_table_free(fleet_table *t)
 {
     if (!t)
         return;
-    fm_free(&t->rows);
-    fm_free(&t->sums);
+    fleet_merge_map_free(t->rows);
+    fleet_merge_map_free(t->sums);
     free(t);
 }
 
@@ -126,26 +103,28 @@ int fleet_table_merge(fleet_table *t, const char *node, const char *type, const 
     size_t skl = make_key(sk, sizeof sk, type, action, NULL);
     if (!kl || !skl)
         return -1;
-    fm_entry *e = fm_find(&t->rows, k, kl, false);
+    fm_counts *e = fleet_merge_find(t->rows, k, kl, false);
     if (!e) {
-        if (t->rows.n >= FLEET_TABLE_MAX)
+        if (strmap_count(t->rows) >= FLEET_TABLE_MAX)
             return -1;
         /* the sum's entry first: a row never exists without the entry it adds to */
-        if (!fm_find(&t->sums, sk, skl, true) || !(e = fm_find(&t->rows, k, kl, true)))
+        if (!fleet_merge_find(t->sums, sk, skl, true) ||
+            !(e = fleet_merge_find(t->rows, k, kl, true)))
             return -1;
     }
-    fm_entry *sum = fm_find(&t->sums, sk, skl, true);
+    fm_counts *sum = fleet_merge_find(t->sums, sk, skl, true);
     if (!sum)
         return -1;
+    uint64_t failures = successes <= attempts ? attempts - successes : 0;
     int grew = 0;
     if (attempts > e->a) {
         sum->a += attempts - e->a;
         e->a = attempts;
         grew = 1;
     }
-    if (successes > e->s) {
-        sum->s += successes - e->s;
-        e->s = successes;
+    if (failures > e->f) {
+        sum->f += failures - e->f;
+        e->f = failures;
         grew = 1;
     }
     return grew;
@@ -156,9 +135,9 @@ int fleet_table_get(const fleet_table *t, const char *node, const char *type, co
 {
     char k[3 * (FLEET_NAME_MAX + 1)];
     size_t kl = make_key(k, sizeof k, node, type, action);
-    fm_entry *e = kl ? fm_find((fm_map *)&t->rows, k, kl, false) : NULL;
+    const fm_counts *e = kl ? strmap_get(t->rows, k, kl) : NULL;
     *attempts = e ? e->a : 0;
-    *successes = e ? e->s : 0;
+    *successes = e ? e->a - e->f : 0;
     return e != NULL;
 }
 
@@ -167,28 +146,30 @@ void fleet_table_sums(const fleet_table *t, const char *type, const char *action
 {
     char k[2 * (FLEET_NAME_MAX + 1)];
     size_t kl = make_key(k, sizeof k, type, action, NULL);
-    fm_entry *e = kl && t ? fm_find((fm_map *)&t->sums, k, kl, false) : NULL;
+    const fm_counts *e = kl && t ? strmap_get(t->sums, k, kl) : NULL;
     *attempts = e ? e->a : 0;
-    *successes = e ? e->s : 0;
+    *successes = e ? e->a - e->f : 0;
 }
 
 size_t fleet_table_rows(const fleet_table *t)
 {
-    return t ? t->rows.n : 0;
+    return t ? strmap_count(t->rows) : 0;
 }
 
 int fleet_table_each(const fleet_table *t,
                      int (*fn)(void *ud, const char *node, const fleet_row *row), void *ud)
 {
-    for (size_t i = 0; i < t->rows.nb; i++)
-        for (fm_entry *e = t->rows.b[i]; e; e = e->next) {
-            const char *node = e->key;
-            const char *type = node + strlen(node) + 1;
-            fleet_row r = {type, type + strlen(type) + 1, e->a, e->s};
-            int rc = fn(ud, node, &r);
-            if (rc)
-                return rc;
-        }
+    size_t i = 0;
+    const char *node;
+    void *v;
+    while (strmap_next(t->rows, &i, &node, NULL, &v)) {
+        const fm_counts *e = v;
+        const char *type = node + strlen(node) + 1;
+        fleet_row r = {type, type + strlen(type) + 1, e->a, e->a - e->f};
+        int rc = fn(ud, node, &r);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 

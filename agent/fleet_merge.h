@@ -1,6 +1,7 @@
 /* fleet_merge.h — the fleet's shared knowledge as data, with no thread or socket: the table of
- * every peer's (node, issue type, action) counters merged by maximum (a grow-only state: the
- * order and repetition of deliveries never matter), its sums per (type, action), and the
+ * every peer's (node, issue type, action) attempts and failures merged by maximum (both only
+ * grow on the node that counts them, a relapse turning a success into a failure: the order and
+ * repetition of deliveries never matter), its sums per (type, action), and the
  * message one node sends, {node, counters: [[type, action, attempts, successes], ...]}, with a
  * decoder that trusts nothing. */
 #ifndef AGENT_FLEET_MERGE_H
@@ -23,7 +24,8 @@ typedef struct fleet_table fleet_table;
 
 fleet_table *fleet_table_new(void);
 void fleet_table_free(fleet_table *t);
-/* Takes the maximum of each counter for (node, type, action): 1 when something grew, 0 when
+/* Takes the maximum of attempts and of failures (attempts - successes) for (node, type,
+ * action), so successes may fall when a peer's heal relapsed: 1 when something changed, 0 when
  * not, -1 when out of memory or the table is at FLEET_TABLE_MAX (nothing changed then). */
 int fleet_table_merge(fleet_table *t, const char *node, const char *type, const char *action,
                       uint64_t attempts, uint64_t successes);

@@ -454,21 +454,73 @@ int kb_reserve_ids(knowledge *kb, id_counter *c, uint64_t value)
     return rc;
 }
 
+/* reserved only grows: the writer's reservation ahead and the synchronous one may cross. */
+static void raise_reserved(id_counter *c, uint64_t value)
+{
+    uint64_t cur = atomic_load(&c->reserved);
+    while (cur < value && !atomic_compare_exchange_weak(&c->reserved, &cur, value))
+        ;
+}
+
 static uint64_t next_id(knowledge *kb, id_counter *c)
 {
     uint64_t id = atomic_fetch_add(&c->last, 1) + 1;
-    if (id <= atomic_load(&c->reserved))
+    uint64_t reserved = atomic_load(&c->reserved);
+    if (id <= reserved) {
+        /* Half the block used: the writer reserves the next one with its next batch. Until
+         * that commit, ids still come only from what is on disk. */
+        uint64_t ahead = atomic_load(&c->ahead);
+        if (reserved - id < KB_ID_BLOCK / 2 && ahead <= reserved)
+            atomic_compare_exchange_strong(&c->ahead, &ahead, reserved + KB_ID_BLOCK);
         return id;
+    }
+    /* Ran out first (the writer idle, or its batch failed): reserve here, as before. */
     pthread_mutex_lock(&kb->id_mtx);
     if (id > atomic_load(&c->reserved)) {
         uint64_t want = id + KB_ID_BLOCK;
         /* On failure (disk full) the id is still unique within this run and beyond every id
          * stored; the error is logged, and the next block tries again. */
         kb_reserve_ids(kb, c, want);
-        atomic_store(&c->reserved, want);
+        raise_reserved(c, want);
     }
     pthread_mutex_unlock(&kb->id_mtx);
     return id;
+}
+
+/* In the writer's batch transaction: the reservations asked ahead, written with the heals.
+ * took[i] is what to raise `reserved` to once the commit is durable (0: nothing). */
+static int writer_reserve_ahead(knowledge *kb, uint64_t took[2])
+{
+    id_counter *cs[2] = {&kb->heal_ids, &kb->issue_ids};
+    int rc = SQLITE_OK;
+    for (int i = 0; i < 2; i++) {
+        took[i] = 0;
+        uint64_t want = atomic_load(&cs[i]->ahead);
+        if (!want || want <= atomic_load(&cs[i]->reserved) || rc != SQLITE_OK)
+            continue;
+        /* never lower than what is on disk: a synchronous reservation may be beyond it */
+        char sql[200];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO meta (key, value) VALUES ('%s', %" PRIu64 ")"
+                 " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                 cs[i]->meta_key, want);
+        rc = kb_db_exec(kb->wdb, sql);
+        if (rc == SQLITE_OK)
+            took[i] = want;
+    }
+    return rc;
+}
+
+static void writer_reserved(knowledge *kb, const uint64_t took[2])
+{
+    id_counter *cs[2] = {&kb->heal_ids, &kb->issue_ids};
+    for (int i = 0; i < 2; i++)
+        if (took[i]) {
+            raise_reserved(cs[i], took[i]);
+            /* answered: next_id may ask for the block after it */
+            uint64_t asked = took[i];
+            atomic_compare_exchange_strong(&cs[i]->ahead, &asked, 0);
+        }
 }
 
 uint64_t knowledge_next_heal_id(knowledge *kb)
@@ -488,11 +540,16 @@ static void writer_batch(knowledge *kb, kb_item *batch)
     for (kb_item *it = batch; it; it = it->next)
         item_render(it);
     kb_db_lock(kb);
+    uint64_t took[2] = {0, 0};
     int rc = kb_db_exec(kb->wdb, "BEGIN IMMEDIATE");
     for (kb_item *it = batch; it && rc == SQLITE_OK; it = it->next)
         rc = db_write_heal(kb, &it->heal);
     if (rc == SQLITE_OK)
+        rc = writer_reserve_ahead(kb, took);
+    if (rc == SQLITE_OK)
         rc = kb_db_exec(kb->wdb, "COMMIT");
+    if (rc == SQLITE_OK)
+        writer_reserved(kb, took);
     uint64_t failed_seq = 0;
     if (rc != SQLITE_OK) {
         kb_note_rc(kb, rc);

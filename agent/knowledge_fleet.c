@@ -1,7 +1,8 @@
 /* knowledge_fleet.c — the knowledge base's share of the fleet: the listed peers' counters in
  * knowledge.db's fleet_stats (node, issue type, action, attempts, successes), merged by maximum
- * in memory (fleet_merge.c) and on disk, their sums and weight for the planner, and this node's
- * own statistics as rows to send. Never touches the local statistics. */
+ * of attempts and of failures in memory (fleet_merge.c) and on disk, their sums and weight for
+ * the planner, and this node's own statistics as rows to send. Never touches the local
+ * statistics. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -138,7 +139,10 @@ static int upsert(sqlite3 *db, void *arg)
                                 "INSERT INTO fleet_stats VALUES (?1, ?2, ?3, ?4, ?5) "
                                 "ON CONFLICT (node, issue_type, action) DO UPDATE SET "
                                 "attempts = max(attempts, excluded.attempts), "
-                                "successes = max(successes, excluded.successes)",
+                                /* the failures' maximum, as fleet_merge.c: a relapse lowers
+                                 * successes (both sides read the row as it was) */
+                                "successes = max(attempts, excluded.attempts) - "
+                                "max(attempts - successes, excluded.attempts - excluded.successes)",
                                 -1, &ins, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < u->st->n; i++) {
         if (!u->grew[i])

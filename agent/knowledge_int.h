@@ -47,6 +47,10 @@ typedef struct stat_entry {
 typedef struct id_counter {
     _Atomic uint64_t last;     /* the last id handed out */
     _Atomic uint64_t reserved; /* ids up to this one are reserved on disk */
+    /* The next reservation, asked of the writer once half the block is used (0: none): it
+     * goes into the writer's next batch transaction, so the engine thread does not wait for
+     * a commit of its own (and for the writer's batch before it) every KB_ID_BLOCK ids. */
+    _Atomic uint64_t ahead;
     const char *meta_key;
 } id_counter;
 

@@ -455,6 +455,7 @@ static int load_state(knowledge *kb, char *err, size_t errlen)
             return -1;
         }
         atomic_store(&c->reserved, want);
+        atomic_store(&c->ahead, 0);
     }
     return 0;
 }

@@ -108,6 +108,23 @@ typedef struct enc {
 static int enc_write(void *data, const char *buf, size_t len)
 {
     enc *e = data;
+    /* The packer writes most of a message as headers and numbers of 1 to 9 bytes, about 70
+     * calls per issue on each side of the bus: copied in place with fixed-size moves when
+     * they fit, rather than through msgpack_sbuffer_write and a libc memcpy each. */
+    if (len <= 9 && e->sb.alloc - e->sb.size >= len &&
+        e->sb.size - e->base + len <= MSG_MAX_BYTES) {
+        char *d = e->sb.data + e->sb.size;
+        switch (len) {
+        case 1: d[0] = buf[0]; break;
+        case 2: memcpy(d, buf, 2); break;
+        case 3: memcpy(d, buf, 3); break;
+        case 5: memcpy(d, buf, 5); break;
+        case 9: memcpy(d, buf, 9); break;
+        default: memcpy(d, buf, len); break;
+        }
+        e->sb.size += len;
+        return 0;
+    }
     if (len > MSG_MAX_BYTES || e->sb.size - e->base + len > MSG_MAX_BYTES) {
         e->too_big = 1;
         return -1;
@@ -501,7 +518,16 @@ static char *measures_plain(const msg_measure *m, size_t n)
             if (m[k].name && strcmp(m[i].name, m[k].name) == 0)
                 return NULL;
     }
-    jsonbuf b = { 0 };
+    /* Sized for the worst case up front: jsonbuf's first block is 1 KiB, and a request that
+     * large makes glibc consolidate its fast bins, 4 % of the engine thread at one call per
+     * step. Per measurement: a comma, the quoted name, a colon, at most 39 bytes of number. */
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++)
+        if (m[i].name)
+            cap += strlen(m[i].name) + 4 + 40;
+    jsonbuf b = { .buf = malloc(cap), .cap = cap };
+    if (!b.buf)
+        return NULL;
     int bad = JB_LIT(&b, "{");
     const char *sep = "";
     for (size_t i = 0; i < n && !bad; i++) {

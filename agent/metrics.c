@@ -603,7 +603,8 @@ static int generic_update(metrics *m, fam_kind kind, const char *name, const cha
                "at most %d characters)", MAX_NAME_LEN);
         goto out;
     }
-    snprintf(key, sizeof key, "%s", name);
+    memcpy(key, name, strlen(name) + 1); /* valid: at most MAX_NAME_LEN bytes (no snprintf
+                                           * per update: the engine makes several per heal) */
     if (kind == K_COUNTER && ends_with(key, "_total"))
         key[strlen(key) - 6] = '\0';
     if (!*key) {

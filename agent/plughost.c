@@ -779,11 +779,18 @@ double plughost_time_left(const struct healer_ctx *ctx)
     return left > 0 ? left : 0;
 }
 
-static char *dup_trunc(const char *s, size_t max)
+/* NULL stays NULL, unless empty is set: then it is "" (a param's key or value). Never strndup
+ * of a literal "": gcc -O3 reads the bound as an over-read of the one-byte array. */
+static char *dup_trunc_or(const char *s, size_t max, int empty)
 {
     if (!s)
-        return NULL;
+        return empty ? strdup("") : NULL;
     return strndup(s, max);
+}
+
+static char *dup_trunc(const char *s, size_t max)
+{
+    return dup_trunc_or(s, max, 0);
 }
 
 int plughost_plan_add_action(healer_plan *plan, const healer_action *a)
@@ -825,8 +832,8 @@ int plughost_plan_add_action(healer_plan *plan, const healer_action *a)
         if (!kv)
             return HEALER_E_NOMEM;
         for (size_t i = 0; i < n; i++) {
-            kv[i].key = dup_trunc(a->params[i].key ? a->params[i].key : "", HEALER_NAME_MAX);
-            kv[i].value = dup_trunc(a->params[i].value ? a->params[i].value : "", HEALER_TARGET_MAX * 4);
+            kv[i].key = dup_trunc_or(a->params[i].key, HEALER_NAME_MAX, 1);
+            kv[i].value = dup_trunc_or(a->params[i].value, HEALER_TARGET_MAX * 4, 1);
         }
         c->params = kv;
         c->n_params = n;

@@ -19,23 +19,8 @@ set -euo pipefail
 BUILD=${BUILD:-build}
 BUILD=$(cd "$BUILD" && pwd)
 RUNS=${RUNS:-3}
-. "$(dirname "$0")/../tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
-TESTTMP=$(healer_test_tmp "$BUILD")
-mkdir -p -m 0755 "$TESTTMP"
-T=$(mktemp -d "$TESTTMP/healerd-bench.XXXXXX")
-chmod 755 "$T"
-CG=/sys/fs/cgroup/memory/healer-mem-bench-$$
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  [ -d "$CG" ] && for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-install -m 0755 "$BUILD/tests/memory_hog" "$T/memory_hog"
-mkdir -p "$T/plugins"; chmod 755 "$T/plugins"
-install -m 0755 "$BUILD/plugins/memory.so" "$T/plugins/"
-now() { date +%s.%N; }
+. "$(dirname "$0")/lib/memcg.sh"
+bench_memcg_init healerd-bench healer-mem-bench   # T, CG, PIDS, the cleanup on exit
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b == "-") print "-"; else printf "%.0f", (b - a) * 1000 }'; }
 gone() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null || true); [ -z "$st" ] || [ "${st#Z}" != "$st" ]; }
 start_hog() {

@@ -16,7 +16,7 @@ for i in $(seq 1 "$RUNS"); do
       awk -v t="$t" '
         /issues healed/ { split($0, a, "[()]"); mode = a[2]
                           for (i = 1; i <= NF; i++) if ($i == "issues/s") rate = $(i - 1) }
-        /CPU per issue/ { for (i = 1; i <= NF; i++) if ($i == "total") cpu = $(i + 1)
+        /CPU per issue:/ { for (i = 1; i <= NF; i++) if ($i == "total") cpu = $(i + 1)
                           printf "%s %s %s %s\n", t, mode, rate, cpu }'
   done | tee -a "$out" | awk '{ printf "  %-40s %-8s %8s issues/s  %6s us CPU per issue\n", $1, $2, $3, $4 }'
 done

@@ -30,24 +30,8 @@ if [ "$PART" = disk ] && [ -z "${PREDICT_IN_NS:-}" ]; then
   command -v unshare >/dev/null || { echo "skip: no unshare"; exit 77; }
   exec env PREDICT_IN_NS=1 unshare --mount --propagation private bash "$0" "$@"
 fi
-. "$(dirname "$0")/../tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
-TESTTMP=$(healer_test_tmp "$BUILD")
-mkdir -p -m 0755 "$TESTTMP"
-T=$(mktemp -d "$TESTTMP/healerd-predict.XXXXXX")
-chmod 755 "$T"
-CG=/sys/fs/cgroup/memory/healer-predict-bench-$$
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  [ -d "$CG" ] && for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-install -m 0755 "$BUILD/tests/memory_hog" "$T/memory_hog"
-mkdir -p "$T/plugins"; chmod 755 "$T/plugins"
-install -m 0755 "$BUILD/plugins/memory.so" "$T/plugins/"
-now() { date +%s.%N; }
+. "$(dirname "$0")/lib/memcg.sh"
+bench_memcg_init healerd-predict healer-predict-bench   # T, CG, PIDS, the cleanup on exit
 sec() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.1f", b - a }'; }
 memory_part() {
 [ -d /sys/fs/cgroup/memory ] || { echo "skip: no v1 memory cgroup hierarchy"; return 0; }

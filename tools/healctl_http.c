@@ -138,6 +138,8 @@ int healctl_url_parse(const char *text, url *u, char *err, size_t errlen)
 
 int healctl_buf_add(buf *b, const void *p, size_t n)
 {
+    if (n > SIZE_MAX / 2 - b->len)
+        return -1; /* no reply is that big; and len + n + 1 below cannot wrap */
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n + 1)

@@ -40,7 +40,7 @@ read -r -a lc_libs <<<"$(pkg-config --libs libconfig jansson libzmq) -lm -lpthre
     -o "$build/fuzz_sanitize" "${mp_libs[@]}"
 
 "$CC" "${flags[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_fleet.c" "$src/agent/fleet_merge.c" \
+    "${mp_cflags[@]}" "$src/tests/fuzz/fuzz_fleet.c" "$src/agent/fleet_merge.c" "$src/agent/table.c" \
     -o "$build/fuzz_fleet" "${mp_libs[@]}"
 
 # Seeds are regenerated each run so they follow the schema; the corpus the fuzzer grows is

@@ -2,7 +2,8 @@
 # (and whatever shared service a test starts there: etcd, Alertmanager), and one namespace per
 # agent joined to the bridge by a veth pair. A partition is the hub end of a node's veth set
 # down. Nothing touches the host's own interfaces or routes; the trap removes every namespace.
-# Source after tests/lib/agent.sh; call fleet_net_up NODE... first.
+# Source after tests/lib/agent.sh; call fleet_net_up NODE... first; stop what fleet_bg started
+# with fleet_stop PID (never a broad kill), and call fleet_net_down from the EXIT trap.
 
 FLEET_NS_PREFIX="hd-fl-$$"
 FLEET_HUB="$FLEET_NS_PREFIX-hub"
@@ -40,11 +41,24 @@ fleet_bg() {
   FLEET_LAST_PID=$!
 }
 
+# fleet_stop PID [SIGNAL]: signals one process fleet_bg started (TERM by default), waits for it
+# and forgets it, so the trap never signals a pid that may since belong to someone else.
+# Returns the process's exit status.
+fleet_stop() {
+  local pid=$1 sig=${2:-TERM} rc=0 i
+  kill -"$sig" "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || rc=$?
+  for i in "${!FLEET_PIDS[@]}"; do
+    [ "${FLEET_PIDS[$i]}" = "$pid" ] && unset "FLEET_PIDS[$i]"
+  done
+  return $rc
+}
+
 fleet_net_up() {
   if [ "$(id -u)" -ne 0 ]; then echo "skip: needs root for network namespaces"; exit 77; fi
   ip netns add "$FLEET_HUB" || { echo "skip: cannot create a network namespace"; exit 77; }
   ip -n "$FLEET_HUB" link set lo up
-  ip -n "$FLEET_HUB" link add br0 type bridge
+  ip -n "$FLEET_HUB" link add br0 type bridge || { echo "skip: cannot create a bridge"; exit 77; }
   ip -n "$FLEET_HUB" addr add "$FLEET_HUB_IP/24" dev br0
   ip -n "$FLEET_HUB" link set br0 up
   local node i=0 ns
@@ -55,7 +69,8 @@ fleet_net_up() {
     ip netns add "$ns"
     ip -n "$ns" link set lo up
     # veth names are at most 15 bytes: the hub end is "h<i>", the node end "eth0"
-    ip -n "$FLEET_HUB" link add "h$i" type veth peer name eth0 netns "$ns"
+    ip -n "$FLEET_HUB" link add "h$i" type veth peer name eth0 netns "$ns" ||
+      { echo "skip: cannot create a veth pair"; exit 77; }
     ip -n "$FLEET_HUB" link set "h$i" master br0 up
     ip -n "$ns" addr add "10.231.0.$i/24" dev eth0
     ip -n "$ns" link set eth0 up

@@ -1,6 +1,7 @@
 /* test_fleet_merge.c — the fleet's shared knowledge as data (fleet_merge.c): a model of three
- * nodes whose counters grow while their messages are delivered late, twice, out of order and
- * lost, checked at every step (no counter ever shrinks) and at the end (every node holds each
+ * nodes whose counters grow (and whose successes relapse) while their messages are delivered
+ * late, twice, out of order and lost, checked at every step (attempts and failures never shrink)
+ * and at the end (every node holds each
  * other node's last state exactly, and the sums agree); and the decoder against hostile bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -96,6 +97,10 @@ static void run_model(uint64_t seed)
             nodes[who].a[p]++;
             if (rnd() % 3)
                 nodes[who].s[p]++;
+        } else if (what == 4) { /* a heal of a pair relapses: one success becomes a failure */
+            int p = (int)(rnd() % PAIRS);
+            if (nodes[who].s[p])
+                nodes[who].s[p]--;
         } else if (what < 6) { /* it sends its state to every other node */
             for (int to = 0; to < NODES; to++)
                 if (to != who && nq[to] < MAXQ)
@@ -105,10 +110,15 @@ static void run_model(uint64_t seed)
             read_table(&nodes[who], before);
             deliver(&nodes[who], &q[who][k]);
             read_table(&nodes[who], after);
+            /* attempts and failures never shrink; successes may (a relapse), never past
+             * attempts */
             for (int j = 0; j < NODES; j++)
-                for (int p = 0; p < PAIRS; p++)
-                    for (int c = 0; c < 2; c++)
-                        assert_true(after[j][p][c] >= before[j][p][c]); /* monotone */
+                for (int p = 0; p < PAIRS; p++) {
+                    assert_true(after[j][p][0] >= before[j][p][0]);
+                    assert_true(after[j][p][0] - after[j][p][1] >=
+                                before[j][p][0] - before[j][p][1]);
+                    assert_true(after[j][p][1] <= after[j][p][0]);
+                }
             if (rnd() % 4) { /* usually consumed; else left to arrive again (duplicate) */
                 free(q[who][k].bytes);
                 q[who][k] = q[who][--nq[who]];
@@ -184,12 +194,94 @@ static void test_merge_is_max(void **state)
     fleet_table_free(t);
 }
 
+/* A relapse on b (a success taken back) reaches its peers, whatever order b's states arrive in:
+ * successes are attempts minus the failures' maximum. */
+static void test_relapse_travels(void **state)
+{
+    (void)state;
+    fleet_table *t = fleet_table_new();
+    assert_int_equal(fleet_table_merge(t, "b", "cpu_high", "renice", 10, 8), 1);
+    assert_int_equal(fleet_table_merge(t, "c", "cpu_high", "renice", 4, 4), 1);
+    assert_int_equal(fleet_table_merge(t, "b", "cpu_high", "renice", 10, 7), 1); /* relapse */
+    uint64_t a, s;
+    fleet_table_get(t, "b", "cpu_high", "renice", &a, &s);
+    assert_int_equal(a, 10);
+    assert_int_equal(s, 7);
+    assert_int_equal(fleet_table_merge(t, "b", "cpu_high", "renice", 10, 8), 0); /* late copy */
+    assert_int_equal(fleet_table_merge(t, "b", "cpu_high", "renice", 9, 8), 0);  /* older */
+    fleet_table_sums(t, "cpu_high", "renice", &a, &s);
+    assert_int_equal(a, 14);
+    assert_int_equal(s, 11);
+    /* a newer state with one more success after the relapse: 11 tries, 8 healed, 3 failed */
+    assert_int_equal(fleet_table_merge(t, "b", "cpu_high", "renice", 11, 8), 1);
+    fleet_table_get(t, "b", "cpu_high", "renice", &a, &s);
+    assert_int_equal(a, 11);
+    assert_int_equal(s, 8);
+    fleet_table_free(t);
+}
+
 static int decode(const void *b, size_t n, char *why)
 {
     fleet_state st;
     int rc = fleet_state_decode(b, n, &st, why, 128);
     fleet_state_free(&st);
     return rc;
+}
+
+/* Rows whose names only differ in where one part ends ("a"+"bc" against "ab"+"c") are distinct
+ * rows with distinct sums; fleet_table_each hands each row back once, split into its parts. */
+typedef struct seen {
+    int n, ab_c, a_bc, a_b_c;
+} seen;
+
+static int count_row(void *ud, const char *who, const fleet_row *r)
+{
+    seen *s = ud;
+    s->n++;
+    if (!strcmp(who, "ab") && !strcmp(r->type, "c") && !strcmp(r->action, "x"))
+        s->ab_c += r->attempts == 3 && r->successes == 1;
+    else if (!strcmp(who, "a") && !strcmp(r->type, "bc") && !strcmp(r->action, "x"))
+        s->a_bc += r->attempts == 5 && r->successes == 2;
+    else if (!strcmp(who, "a") && !strcmp(r->type, "b") && !strcmp(r->action, "cx"))
+        s->a_b_c += r->attempts == 7 && r->successes == 7;
+    return 0;
+}
+
+static int stop_at_first(void *ud, const char *who, const fleet_row *r)
+{
+    (void)who;
+    (void)r;
+    ++*(int *)ud;
+    return 42;
+}
+
+static void test_key_parts(void **state)
+{
+    (void)state;
+    fleet_table *t = fleet_table_new();
+    assert_non_null(t);
+    assert_int_equal(fleet_table_merge(t, "ab", "c", "x", 3, 1), 1);
+    assert_int_equal(fleet_table_merge(t, "a", "bc", "x", 5, 2), 1);
+    assert_int_equal(fleet_table_merge(t, "a", "b", "cx", 7, 7), 1);
+    assert_int_equal(fleet_table_rows(t), 3);
+    uint64_t a, s;
+    fleet_table_sums(t, "c", "x", &a, &s);
+    assert_true(a == 3 && s == 1);
+    fleet_table_sums(t, "bc", "x", &a, &s);
+    assert_true(a == 5 && s == 2);
+    fleet_table_sums(t, "b", "cx", &a, &s);
+    assert_true(a == 7 && s == 7);
+    assert_int_equal(fleet_table_get(t, "ab", "c", "x", &a, &s), 1);
+    assert_true(a == 3 && s == 1);
+    assert_int_equal(fleet_table_get(t, "a", "bcx", "", &a, &s), 0);
+    seen sn = {0};
+    assert_int_equal(fleet_table_each(t, count_row, &sn), 0);
+    assert_int_equal(sn.n, 3);
+    assert_true(sn.ab_c == 1 && sn.a_bc == 1 && sn.a_b_c == 1);
+    int calls = 0;
+    assert_int_equal(fleet_table_each(t, stop_at_first, &calls), 42);
+    assert_int_equal(calls, 1);
+    fleet_table_free(t);
 }
 
 static void test_hostile(void **state)
@@ -251,7 +343,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_is_max),
+        cmocka_unit_test(test_relapse_travels),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_key_parts),
         cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

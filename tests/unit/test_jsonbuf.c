@@ -2,6 +2,7 @@
  * strings that need escaping or are not UTF-8), and the heal's decision record made with it
  * (engine_explain.c, formatted off the engine thread) is the same text a jansson object of the
  * same content dumps, cut to its bound the same way. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,7 +35,10 @@ static void test_values(void **state)
 {
     (void)state;
     const double reals[] = { 0.0, -0.0, 1.0, 97.5, 1.0 / 3.0, 1e-300, 12345678901234567890.0,
-                             1764691234.123456, -2.5e-7, 1e17, 123456789.0, 0.1 };
+                             1764691234.123456, -2.5e-7, 1e17, 123456789.0, 0.1,
+                             /* whole numbers: written without snprintf below 1e15 */
+                             2.0, -7.0, 10.0, -10.0, 999999999999999.0, -999999999999999.0,
+                             1e15, -1e15, 1e16, 4503599627370496.0, 1764691234.0, 0.5, -0.5 };
     for (size_t i = 0; i < sizeof reals / sizeof *reals; i++)
         same_as_jansson(json_real(reals[i]), put_real, &reals[i]);
     const long long ints[] = { 0, -1, 42, INT64_MAX, INT64_MIN };
@@ -49,6 +53,59 @@ static void test_values(void **state)
     assert_string_equal(jb_cstr(&b), "null");
     assert_int_equal(jb_real(&b, 0.0 / 0.0), -1); /* jansson refuses NaN too */
     jb_free(&b);
+}
+
+/* jb_real's own digits (whole numbers, and fractions between 1e-4 and 1e15 by exact integer
+ * arithmetic) against jansson's snprintf for many values: random bit patterns over the whole
+ * range, random values in the fast range, values with few fraction bits (whose 17 digits end
+ * in an exact tie, rounded to even), and the neighbours of the powers of ten where the digit
+ * count changes. A mismatch prints the value. */
+static void expect_real(double v)
+{
+    json_t *r = json_real(v);
+    if (!r)
+        return; /* not finite: jb_real refuses it too (test_values) */
+    char *want = json_dumps(r, JSON_COMPACT | JSON_ENCODE_ANY);
+    jsonbuf b = { 0 };
+    assert_int_equal(jb_real(&b, v), 0);
+    if (strcmp(jb_cstr(&b), want) != 0)
+        fail_msg("%.17g (%a): jb_real wrote %s, jansson %s", v, v, b.buf, want);
+    jb_free(&b);
+    free(want);
+    json_decref(r);
+}
+
+static void test_reals_like_jansson(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        double v;
+        memcpy(&v, &x, sizeof v);
+        expect_real(v);                                         /* any double */
+        double u = (double)(x >> 11) / 9007199254740992.0;      /* [0, 1) */
+        expect_real(u * 1e15 * (x & 1 ? 1 : -1));
+        expect_real(u * 1e-3);
+        expect_real(ldexp((double)(x >> 11), -(int)(x % 60)));  /* few fraction bits: ties */
+        expect_real((double)(x >> 24) + (double)(x & 0xff) / 256.0);
+    }
+    for (int e = -5; e <= 16; e++) {
+        double p = pow(10, e);
+        double near[] = { p, nextafter(p, 0), nextafter(p, INFINITY), p * (1 - 1e-17),
+                          p - 5e-17 * p, p * 0.99999999999999999 };
+        for (size_t i = 0; i < sizeof near / sizeof *near; i++) {
+            expect_real(near[i]);
+            expect_real(-near[i]);
+        }
+    }
+    const double fixed[] = { 0.1, 0.2, 0.3, 0.9, 1.5, 2.5, 0.0001, 0.00011, 99999999999999.99,
+                             123456789012345.625, 12345678901234.5625, 1e14 + 0.25,
+                             999999999999999.875, 1764744000.123456, 0.00009999999999999999 };
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        expect_real(fixed[i]);
+        expect_real(-fixed[i]);
+    }
 }
 
 /* The engine's measurements text: the fast path and jansson's agree on every shape. */
@@ -180,6 +237,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_reals_like_jansson),
         cmocka_unit_test(test_measures),
         cmocka_unit_test(test_decision_matches_jansson),
         cmocka_unit_test(test_decision_cut_to_bound),

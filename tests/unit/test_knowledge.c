@@ -837,6 +837,44 @@ static void test_ids_unique_across_reopen(void **state)
     knowledge_close(kb);
 }
 
+/* Once half a block of ids is handed out, the writer reserves the next block with its next
+ * batch, so the caller makes no commit of its own when the first block ends (that one would
+ * say id + block on disk, not twice the block). With nothing for the writer to write, the
+ * caller still reserves when it runs out. Either way no id is beyond what is on disk. */
+static void test_ids_reserved_ahead_by_writer(void **state)
+{
+    fixture *f = *state;
+    knowledge *kb = open_kb(f->dir);
+    const char *q = "SELECT value FROM meta WHERE key = '%s'";
+    uint64_t block = (uint64_t)db_int(f->dir, q, "heal_id_reserved"); /* fresh: 0 + a block */
+    assert_true(block >= 4);
+    uint64_t id = 0;
+    while (id < block / 2 + 1)
+        id = knowledge_next_heal_id(kb);
+    assert_int_equal(db_int(f->dir, q, "heal_id_reserved"), (sqlite3_int64)block);
+    const kb_action acts[] = {ACT_RENICE_OK};
+    kb_heal h = make_heal(id, 1, "cpu_high", 0, acts, 1);
+    assert_int_equal(knowledge_record_heal(kb, &h), HEALER_OK);
+    assert_int_equal(knowledge_flush(kb), HEALER_OK);
+    assert_int_equal(db_int(f->dir, q, "heal_id_reserved"), (sqlite3_int64)(2 * block));
+    assert_int_equal(db_int(f->dir, "SELECT count(*) FROM heals WHERE id = %llu",
+                            (unsigned long long)id), 1);
+    while (id < block + 10)
+        id = knowledge_next_heal_id(kb);
+    assert_int_equal(db_int(f->dir, q, "heal_id_reserved"), (sqlite3_int64)(2 * block));
+
+    uint64_t is = 0;
+    while (is < block + 10)
+        is = knowledge_next_issue_id(kb);
+    assert_true((uint64_t)db_int(f->dir, q, "issue_id_reserved") >= is);
+    knowledge_close(kb);
+
+    kb = open_kb(f->dir);
+    assert_int_equal(knowledge_next_heal_id(kb), id + 1);
+    assert_int_equal(knowledge_next_issue_id(kb), is + 1);
+    knowledge_close(kb);
+}
+
 /* Parent side of the kill -9 tests: read n acknowledged ids, kill, reopen, check them all. */
 static void kill9_check(const char *dir, pid_t pid, int fd, int n)
 {
@@ -1081,6 +1119,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_no_drift, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_unique_across_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ids_reserved_ahead_by_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_batched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bound_small, setup, teardown),

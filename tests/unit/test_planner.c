@@ -243,6 +243,24 @@ static void test_fleet_first_heal(void **state)
     assert_int_equal(fa, 20);
     assert_int_equal(fs, 19);
     assert_true(w == 0.5);
+    /* b's throttle relapsed once: its next state says 12 tries, 10 healed, and a late copy of
+     * the one before does not undo that, in memory or on disk */
+    fleet_row relapsed[] = {{"cpu_high", "throttle", 12, 10}};
+    fleet_state b2 = {.node = "b", .rows = relapsed, .n = 1};
+    assert_int_equal(knowledge_fleet_merge(f->kb, &b2, &grew), 0);
+    assert_int_equal(grew, 1);
+    assert_int_equal(knowledge_fleet_merge(f->kb, &b, &grew), 0);
+    assert_int_equal(grew, 0);
+    knowledge_fleet_sums(f->kb, "cpu_high", "throttle", &fa, &fs, &w);
+    assert_int_equal(fa, 20);
+    assert_int_equal(fs, 18);
+    knowledge_close(f->kb);
+    f->kb = NULL;
+    assert_int_equal(knowledge_open(f->dir, &f->kb, err, sizeof err), 0);
+    assert_int_equal(knowledge_fleet_enable(f->kb, peers, 2, 0.5), 0);
+    knowledge_fleet_sums(f->kb, "cpu_high", "throttle", &fa, &fs, &w);
+    assert_int_equal(fa, 20);
+    assert_int_equal(fs, 18);
     assert_int_equal(knowledge_fleet_enable(f->kb, peers + 1, 1, 0.5), 0); /* only c */
     knowledge_fleet_sums(f->kb, "cpu_high", "throttle", &fa, &fs, &w);
     assert_int_equal(fa, 8);
