@@ -2,7 +2,7 @@
 # Idle cost of the agent: healerd with the example plugin (dirwatch) at a 1 s interval, HTTP on,
 # nothing wrong. Prints CPU % of one core over SECONDS and the resident set size. Numbers only.
 set -euo pipefail
-BUILD=${1:-build}
+BUILD=$(cd "${1:-build}" && pwd) # absolute: healer_test_tmp walks up from it
 SECONDS_TO_MEASURE=${2:-60}
 . "$(dirname "$0")/../tests/lib/testtmp.sh"   # the loader refuses a plugin_dir below /tmp
 TESTTMP=$(healer_test_tmp "$BUILD")
@@ -14,7 +14,7 @@ install -m 0755 "$BUILD/plugins/dirwatch.so" "$T/plugins/"
 cat >"$T/healerd.conf" <<CONF
 agent = { mode = "dry-run"; interval = 1.0; plugin_dir = "$T/plugins"; state_dir = "$T/state"; log_level = "warn"; };
 http = { listen = "127.0.0.1:0"; token_file = "$T/token"; };
-plugins = { dirwatch = { directory = "$T/watched"; interval = 1.0; }; };
+plugins = { dirwatch = { directory = "$T/watched"; interval = 1.0; paths_allow = ["$T/watched"]; }; };
 CONF
 "$BUILD/bin/healerd" -c "$T/healerd.conf" 2>"$T/log" &
 pid=$!

@@ -14,6 +14,10 @@ echo "== /metrics, 1 000 series (server time)";   "$BUILD/bench/bench_metrics"
 echo "== /metrics under wrk";                     bench/metrics_wrk.sh "$BUILD"
 echo "== idle agent (60 s)";                      bench/idle.sh "$BUILD" 60
 echo "== fleet: shared knowledge, 1 000 pairs x 3 agents over CURVE"; bench/fleet_knowledge.sh "$BUILD" 1000
+echo "== fleet: the idle agent without and with a fleet (2 peers, etcd, alerts; 2 x 120 s)"; bench/fleet_idle.sh "$BUILD" 120 100
+echo "== fleet: per-unit costs of shared knowledge at 1 000 nodes"; "$BUILD/bench/bench_fleet_scale" 1000 10
+echo "== fleet: one node's share of a 257-host full mesh (256 listed peers, two agents)"; bench/fleet_fanout.sh "$BUILD" 256 120 100
+echo "== fleet: 1 000 limiters asking one etcd for 2 slots at once"; BUILD="$BUILD" bench/fleet_etcd_storm.sh
 echo "== cpu plugin: /proc scan per process";      "$BUILD/bench/bench_procscan"
 echo "== cpu plugin: hog to issue and to healed";  bench/cpu_fault.sh "$BUILD"
 echo "== memory plugin: hog to issue and to kill (PSI, events, polling; earlyoom confined to a PID namespace)"; BUILD="$BUILD" bench/memory_fault.sh
