@@ -7,15 +7,11 @@ set -euo pipefail
 BUILD=${BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
 command -v etcd >/dev/null || { echo "SKIP: etcd is not installed"; exit 0; }
 ulimit -n "$(ulimit -Hn)" # one connection per client
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-C=$(free_port); P=$(free_port); D=$(mktemp -d)
-etcd --name s --data-dir "$D/data" --listen-client-urls "http://127.0.0.1:$C" \
-  --advertise-client-urls "http://127.0.0.1:$C" --listen-peer-urls "http://127.0.0.1:$P" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$P" --initial-cluster "s=http://127.0.0.1:$P" \
-  >"$D/etcd.log" 2>&1 &
-E=$!
-trap 'kill -KILL $E 2>/dev/null || true; wait $E 2>/dev/null || true; rm -rf "$D"' EXIT
-for _ in $(seq 300); do curl -s "http://127.0.0.1:$C/health" | grep -q '"health":"true"' && break; sleep 0.1; done
+source "$(dirname "$0")/lib/fleet.sh"
+D=$(mktemp -d)
+trap 'kill -KILL ${ETCD_PID:-} 2>/dev/null || true; wait ${ETCD_PID:-} 2>/dev/null || true; rm -rf "$D"' EXIT
+bench_etcd_start s "$D"
+C=$ETCD_PORT E=$ETCD_PID
 hz=$(getconf CLK_TCK)
 echo "etcd $(etcd --version | head -n1 | awk '{print $3}') on loopback, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 e0=$(awk '{print $14 + $15}' "/proc/$E/stat"); s0=$(date +%s.%N)

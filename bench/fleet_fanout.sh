@@ -17,13 +17,13 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 export BUILD SRC
 source "$SRC/tests/lib/agent.sh"
 source "$SRC/bench/fleet_procstat.sh"
+source "$SRC/bench/lib/fleet.sh"
 command -v jq >/dev/null || { echo "SKIP: no jq"; exit 0; }
 PDIR=$(plugin_dir "$BUILD/plugins/dirwatch.so")
 echo "s3cret-token" >"$T/token"; chmod 600 "$T/token"
 ulimit -n "$(ulimit -Hn)" # about 2 descriptors per peer connection on each side
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A PID PORT
-PORT[a]=$(free_port); PORT[b]=$(free_port)
+PORT[a]=$(bench_free_port); PORT[b]=$(bench_free_port)
 stop_all() { for n in "${!PID[@]}"; do kill -TERM "${PID[$n]}" 2>/dev/null || true; wait "${PID[$n]}" 2>/dev/null || true; unset "PID[$n]"; done; }
 trap 'stop_all; cleanup' EXIT
 for n in a b; do mkdir -p "$T/$n/keys" "$T/$n/watched" "$T/$n/state"; "$HEALERD" --fleet-keygen "$T/$n/keys" >/dev/null; done
@@ -46,11 +46,7 @@ CONF
   echo "  peer = ( { name = \"a\"; endpoint = \"tcp://127.0.0.1:${PORT[a]}\"; public_key_file = \"$T/a/keys/fleet.pub\"; } ); }; };"; } >"$T/b/h.conf"
 for n in a b; do
   "$HEALERD" -c "$T/$n/h.conf" --once >/dev/null 2>&1 || { "$HEALERD" -c "$T/$n/h.conf" --once; exit 1; }
-  { echo "begin;"
-    for i in $(seq 1 "$PAIRS"); do
-      echo "insert into stats values ('type_$((i % 50))_$n', 'action_$i', $((i % 97 + 1)), $((i % 97 / 2)));"
-    done
-    echo "commit;"; } | sqlite3 "$T/$n/state/knowledge.db"
+  bench_seed_stats "$T/$n/state/knowledge.db" "$PAIRS" "$n"
 done
 declare -A HP
 for n in b a; do

@@ -17,24 +17,20 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 export BUILD SRC
 source "$SRC/tests/lib/agent.sh"
 source "$SRC/bench/fleet_procstat.sh"
+source "$SRC/bench/lib/fleet.sh"
 command -v etcd >/dev/null || { echo "SKIP: etcd is not installed"; exit 0; }
 command -v jq >/dev/null || { echo "SKIP: no jq"; exit 0; }
 PDIR=$(plugin_dir "$BUILD/plugins/dirwatch.so")
 echo "s3cret-token" >"$T/token"; chmod 600 "$T/token"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A PID PORT
-for n in a b c; do PORT[$n]=$(free_port); done
-EC=$(free_port); EP=$(free_port)
+for n in a b c; do PORT[$n]=$(bench_free_port); done
 stop_one() { [ -z "${PID[$1]:-}" ] || { kill -TERM "${PID[$1]}" 2>/dev/null || true; wait "${PID[$1]}" 2>/dev/null || true; unset "PID[$1]"; }; }
 stop_all() { for n in "${!PID[@]}"; do stop_one "$n"; done; }
 trap 'stop_all; cleanup' EXIT
 
-etcd --name idle --data-dir "$T/etcd" --listen-client-urls "http://127.0.0.1:$EC" \
-  --advertise-client-urls "http://127.0.0.1:$EC" --listen-peer-urls "http://127.0.0.1:$EP" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$EP" --initial-cluster "idle=http://127.0.0.1:$EP" \
-  >"$T/etcd.log" 2>&1 &
-PID[etcd]=$!
-for _ in $(seq 300); do curl -s --max-time 1 "http://127.0.0.1:$EC/health" | grep -q '"health":"true"' && break; sleep 0.1; done
+bench_etcd_start idle "$T/etcd" || true
+PID[etcd]=$ETCD_PID
+EC=$ETCD_PORT
 
 for n in a b c; do mkdir -p "$T/$n/keys" "$T/$n/watched"; "$HEALERD" --fleet-keygen "$T/$n/keys" >/dev/null; done
 # conf NODE FLEET(0|1) STATE: the same agent with or without the fleet section
@@ -59,20 +55,12 @@ fleet = { node = "$n"; group = "web";
 };
 CONF
 }
-# seed DB NODE: PAIRS rows of local history, as bench/fleet_knowledge.sh writes them
-seed() {
-  { echo "begin;"
-    for i in $(seq 1 "$PAIRS"); do
-      echo "insert into stats values ('type_$((i % 50))_$2', 'action_$i', $((i % 97 + 1)), $((i % 97 / 2)));"
-    done
-    echo "commit;"; } | sqlite3 "$1"
-}
 start() { # NODE FLEET
   local n=$1 st="$T/$1/state-$2"
   rm -rf "$st"; mkdir -p "$st"
   conf "$n" "$2" "$st" >"$T/$n/h-$2.conf"
   "$HEALERD" -c "$T/$n/h-$2.conf" --once >/dev/null 2>&1 || { echo "agent $n: --once failed"; "$HEALERD" -c "$T/$n/h-$2.conf" --once; exit 1; }
-  seed "$st/knowledge.db" "$n"
+  bench_seed_stats "$st/knowledge.db" "$PAIRS" "$n"
   "$HEALERD" -c "$T/$n/h-$2.conf" 2>"$T/$n/agent-$2.log" &
   PID[$n]=$!
 }

@@ -11,6 +11,7 @@ IV=${3:-10.0}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 export BUILD SRC
 source "$SRC/tests/lib/agent.sh"
+source "$SRC/bench/lib/fleet.sh"
 PDIR=$(plugin_dir)
 echo "s3cret-token" >"$T/token"; chmod 600 "$T/token"
 declare -A PID PORTS
@@ -36,11 +37,7 @@ fleet = { node = "$n"; peers = { listen = "tcp://127.0.0.1:${PORTS[$n]}";
   secret_key_file = "$T/$n/keys/fleet.key"; interval_seconds = $IV; peer = ( ${peers%,} ); }; };
 CONF
   "$HEALERD" -c "$T/$n/h.conf" --once >/dev/null 2>&1
-  { echo "begin;"
-    for i in $(seq 1 "$PAIRS"); do
-      echo "insert into stats values ('type_$((i % 50))_$n', 'action_$i', $((i % 97 + 1)), $((i % 97 / 2)));"
-    done
-    echo "commit;"; } | sqlite3 "$T/$n/state/knowledge.db"
+  bench_seed_stats "$T/$n/state/knowledge.db" "$PAIRS" "$n"
 done
 want=$((2 * PAIRS))
 t0=$(date +%s.%N)
