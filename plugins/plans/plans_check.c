@@ -301,8 +301,11 @@ int plans_run_check(plans_state *st, const plans_check *c, plans_meas *m, char *
             char *nl = strchr(out, '\n');
             if (nl)
                 *nl = '\0';
-            snprintf(why, len, "%s: %s (exit %d)%s%s", c->argv[0], healer_rc_str(rc), es,
-                     out[0] ? ": " : "", out);
+            if (rc == HEALER_E_IO && es > 0) /* it ran and said no: that is the answer */
+                snprintf(why, len, "%s exited %d%s%s", c->argv[0], es, out[0] ? ": " : "", out);
+            else
+                snprintf(why, len, "%s: %s (exit %d)%s%s", c->argv[0], healer_rc_str(rc), es,
+                         out[0] ? ": " : "", out);
             return 0;
         }
         return 1;

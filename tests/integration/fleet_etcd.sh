@@ -112,6 +112,7 @@ waiting() { get /api/v1/issues | jq -e '.issues[] | select(.target == "svc")' >/
             jq -s -e '[.[] | select(.action == "fleet_wait" and (.message | test("unreachable")))] | length > 0' "$T/a/state/audit.jsonl" >/dev/null; }
 wait_for "etcd down: the risky heal waits (audited, unreachable)" 20 waiting
 HID=$(jq -s -r '[.[] | select(.action == "fleet_wait" and (.message | test("unreachable")))] | last | .heal_id' "$T/a/state/audit.jsonl")
+check "the failing command check is reported by its exit status" bash -c "curl -s $A_URL/api/v1/issues | jq -e '[.issues[] | select(.target == \"svc\") | .summary | test(\"/usr/bin/test exited 1\")] | any' >/dev/null"
 check "its state is waiting_fleet_slot" bash -c "curl -s $A_URL/api/v1/heals/$HID | jq -e '.state == \"waiting_fleet_slot\"' >/dev/null"
 check "metrics: fleet_etcd_up 0" bash -c "curl -s $A_URL/metrics | grep -q '_fleet_etcd_up 0'"
 rm -f "$T/a/okc"
