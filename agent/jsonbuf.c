@@ -169,17 +169,8 @@ int jb_real(jsonbuf *b, double v)
      * for it, its digits, plus ".0": written without snprintf, whose floating-point path was
      * a tenth of the knowledge writer's time. -0.0 prints as "-0" there, so it goes the long
      * way. */
-    if (v > -1e15 && v < 1e15 && v == (double)(long long)v && !(v == 0 && signbit(v))) {
-        long long i = (long long)v;
-        unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
-        char *end = t + sizeof t, *d = end;
-        *--d = '0';
-        *--d = '.';
-        d = digits_back(d, u);
-        if (i < 0)
-            *--d = '-';
-        return jb_put(b, d, (size_t)(end - d));
-    }
+    if (v > -1e15 && v < 1e15 && v == (double)(long long)v && !(v == 0 && signbit(v)))
+        return jb_int(b, (long long)v) || JB_LIT(b, ".0") ? -1 : 0;
     /* jansson: "%.17g", and ".0" when that reads as an integer */
     int n = real17(v, t);
     if (n > 0)
