@@ -330,7 +330,8 @@ done
 alert a crit-p3-a critical
 proceeded() { jq -s -e '[.[] | select(.action == "fleet_slot" and .result == "proceed" and .target == "crit-p3-a")] | length == 1' "$T/a/state/audit.jsonl" >/dev/null; }
 wait_for "3: a's critical heal proceeds without a slot (audited)" 30 proceeded
-check "3: and ran its risky step" test -e "$T/a/crit"
+# the audit line comes before the step: the touch may land a moment later
+wait_for "3: and ran its risky step" 20 test -e "$T/a/crit"
 local_going "3 (etcd down)"
 sleep 2
 not_done() { ! svc_done "$1" "$2"; }
