@@ -1,5 +1,6 @@
 /* actuators_run.c — commands without a shell: act_run (an action: dry-run, audit) and act_probe
- * (a read-only measurement), with a timeout that kills the whole process group. */
+ * (a read-only measurement), with a timeout that kills the whole process group, and a guard
+ * process that kills that group if the agent dies first. */
 #include "actuators_int.h"
 #include "dryrun.h"
 
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -61,6 +63,43 @@ static int fd_above2(int fd)
     int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     close(fd);
     return n;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The guard: the agent's direct child, leader of the command's process group. The agent
+ * enforces a command's timeout; if the agent dies (kill -9, OOM, a crash) nobody would, and a
+ * risky step could run on unbounded, overlapping the next holder of a fleet slot once the dead
+ * agent's lease expires. The kernel tells the guard of its parent's death (PR_SET_PDEATHSIG,
+ * as SIGTERM) and the guard kills the whole group, itself included. Otherwise it only waits and
+ * exits with the command's status (a signal as 128 + N, which is how the agent reports it).
+ * It runs between fork and exec of a threaded process: async-signal-safe calls only. */
+
+static void guard_on_parent_death(int sig)
+{
+    (void)sig;
+    kill(0, SIGKILL);
+}
+
+__attribute__((noreturn)) static void guard_run(pid_t cmd, pid_t agent)
+{
+    /* Its copies of the output pipe and the exec-error pipe go: the agent must see EOF when
+     * the command closes them, and the exec error only from the command. */
+    close(0);
+    close(1);
+    close(2);
+    close(3);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = guard_on_parent_death;
+    sigaction(SIGTERM, &sa, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (getppid() != agent)  /* the agent died before the line above took effect */
+        kill(0, SIGKILL);
+    int st = 0;
+    while (waitpid(cmd, &st, 0) < 0)
+        if (errno != EINTR)
+            _exit(127);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 127);
 }
 
 /* actuator is "run" (an action: honours dry-run, audited) or "probe" (a read-only measurement:
@@ -155,6 +194,7 @@ static int run_command(actuators *a, const act_context *c, const char *actuator,
         return finish(a, c, actuator, target, params, HEALER_E_IO, m, msg, len);
     }
     double start = mono_now(), deadline = start + timeout_s;
+    pid_t agent = getpid();
     pid_t child = fork();
     if (child < 0) {
         int e = errno;
@@ -174,17 +214,6 @@ static int run_command(actuators *a, const act_context *c, const char *actuator,
         for (int s = 1; s < NSIG; s++)
             if (s != SIGKILL && s != SIGSTOP)
                 sigaction(s, &dfl, NULL);
-        /* The agent runs at nice -5 and oom_score_adj -900 (healerd.service) so that it outlives
-         * the hogs it stops; a command it runs (nix-collect-garbage, nixos-rebuild, sync) is
-         * just another process and must not inherit that, least of all when memory is short.
-         * Both only ever go up here, which needs no privilege. */
-        setpriority(PRIO_PROCESS, 0, 0);
-        int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-        if (adj >= 0) {
-            ssize_t aw = write(adj, "0", 1);
-            (void)aw;
-            close(adj);
-        }
         int null = open("/dev/null", O_RDONLY);
         if (null < 0 || dup2(null, 0) < 0 || dup2(outp[1], 1) < 0 || dup2(outp[1], 2) < 0)
             goto child_fail;
@@ -198,6 +227,23 @@ static int run_command(actuators *a, const act_context *c, const char *actuator,
 #endif
             for (int fd = 4; fd < maxfd; fd++)
                 close(fd);
+        pid_t cmd = fork();
+        if (cmd < 0)
+            goto child_fail;
+        if (cmd > 0)
+            guard_run(cmd, agent);  /* does not return */
+        /* The agent runs at nice -5 and oom_score_adj -900 (healerd.service) so that it outlives
+         * the hogs it stops; a command it runs (nix-collect-garbage, nixos-rebuild, sync) is
+         * just another process and must not inherit that, least of all when memory is short.
+         * Both only ever go up here, which needs no privilege. The guard keeps the agent's: it
+         * is small, and an OOM kill of it would leave the command unguarded. */
+        setpriority(PRIO_PROCESS, 0, 0);
+        int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (adj >= 0) {
+            ssize_t aw = write(adj, "0", 1);
+            (void)aw;
+            close(adj);
+        }
         execve(exe, (char *const *)argv, environ);
     child_fail:;
         int e = errno;

@@ -577,12 +577,13 @@ static void child_down(proxy *px, const char *hung)
         proxy_status_update(px, NULL);
         goto answer;
     }
-    log_error(w->ph.who, "plugin %s crashed: %s", w->p->name, line);
-    notify_event nev = { .kind = NOTIFY_PLUGIN_CRASHED, .plugin = w->p->name, .reason = line };
-    notify_post(w->rt->notify, &nev);
+    /* Counted before it is logged: whoever reads the log line finds the count already there. */
     healer_kv lab = { "plugin", w->p->name };
     metrics_counter_add(w->rt->metrics, "plugin_crashes_total",
                         "plugin children that crashed, exited or stopped answering", &lab, 1, 1);
+    log_error(w->ph.who, "plugin %s crashed: %s", w->p->name, line);
+    notify_event nev = { .kind = NOTIFY_PLUGIN_CRASHED, .plugin = w->p->name, .reason = line };
+    notify_post(w->rt->notify, &nev);
     char why[300];
     snprintf(why, sizeof why, "plugin crashed: %s", line);
     snprintf(px->init_why, sizeof px->init_why, "%.200s", why);

@@ -292,6 +292,50 @@ static void test_run_without_std_fds(void **state)
     rig_close(&r);
 }
 
+/* An agent killed mid-step (kill -9, OOM, a crash): nobody is left to enforce the timeout, so
+ * the command and what it started must die with it, not run on past a fleet slot's lease. */
+static void test_run_dies_with_agent(void **state)
+{
+    (void)state;
+    rig r;
+    rig_open(&r, "state-run-death", base_cfg());
+    char pidf[300], script[1024];
+    snprintf(pidf, sizeof pidf, "%s/bg.pid", tmp);
+    snprintf(script, sizeof script, "sleep 60 & echo $! > %s.new && mv %s.new %s; wait", pidf,
+             pidf, pidf);
+    pid_t pretend = fork();
+    assert_true(pretend >= 0);
+    if (pretend == 0) {
+        char out[64], m[512];
+        int status = -1;
+        const char *slow[] = { "/bin/sh", "-c", script, NULL };
+        act_run(r.a, &ctx, slow, 120, out, sizeof out, &status, m, sizeof m);
+        _exit(0);
+    }
+    char *t = NULL;
+    for (int i = 0; i < 1000 && !(t = get_file(pidf)); i++)
+        msleep(10);
+    assert_non_null(t);
+    pid_t bg = (pid_t)atoi(t);
+    assert_true(bg > 0);
+    assert_int_equal(kill(pretend, SIGKILL), 0);
+    int st;
+    assert_int_equal(waitpid(pretend, &st, 0), pretend);
+    int gone = 0;
+    for (int i = 0; i < 500 && !gone; i++) {  /* reaped by init/subreaper asynchronously */
+        char sp[64];
+        snprintf(sp, sizeof sp, "/proc/%d/stat", (int)bg);
+        char *s = get_file(sp);
+        gone = !s || strstr(s, ") Z ") || !strstr(s, "(sleep)");
+        if (!gone)
+            msleep(10);
+    }
+    if (!gone)
+        kill(bg, SIGKILL);  /* our own sleep: do not leave it behind */
+    assert_true(gone);
+    rig_close(&r);
+}
+
 /* ---- remove_old_files ----------------------------------------------------------------- */
 
 static uint64_t blocks_of(const char *path)
@@ -607,6 +651,7 @@ int main(void)
         cmocka_unit_test_teardown(test_write_file, cleanup),
         cmocka_unit_test_teardown(test_run, cleanup),
         cmocka_unit_test_teardown(test_run_without_std_fds, cleanup),
+        cmocka_unit_test_teardown(test_run_dies_with_agent, cleanup),
         cmocka_unit_test_teardown(test_remove_old_files, cleanup),
         cmocka_unit_test_teardown(test_freeze_v1, cleanup),
         cmocka_unit_test_teardown(test_freeze_v2, cleanup),

@@ -209,7 +209,9 @@ typedef struct healer_host {
      * out_len); *exit_status gets the exit code, or 128+signal. Either may be NULL.
      * The command runs in its own process group with stdin /dev/null, no inherited
      * descriptors, default signal handling, nice 0 and oom_score_adj 0 (not the agent's
-     * raised priority and OOM protection). */
+     * raised priority and OOM protection). If the agent dies while it runs (kill -9, a
+     * crash), the command's process group is killed with it: no step outlives the agent
+     * that enforces its timeout. */
     int (*act_run)(healer_ctx *ctx, const char *const argv[], double timeout_s,
                    char *out, size_t out_len, int *exit_status);
 
