@@ -88,6 +88,8 @@ __attribute__((noreturn)) static void guard_run(pid_t cmd, pid_t agent)
     close(1);
     close(2);
     close(3);
+    /* In ps and top it is the step's guard, not a second agent. */
+    prctl(PR_SET_NAME, "healerd-guard", 0, 0, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = guard_on_parent_death;

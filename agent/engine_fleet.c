@@ -1,7 +1,8 @@
 /* engine_fleet.c — the engine's half of the fleet-wide limits (fleet.etcd): before a risky step
  * of a live heal, a slot from fleet_limit.c; while there is none the heal waits in H_FLEET (shown
- * as "waiting_fleet_slot", asked again each tick, the engine thread never blocked), audited when
- * it starts waiting, when it gets its slot (or proceeds without one) and when the slot goes back. */
+ * as "waiting_fleet_slot", asked again each tick, the engine thread never blocked), audited before
+ * it first asks, when it starts waiting, when it gets its slot (or proceeds without one) and when
+ * the slot goes back. */
 #include "engine_int.h"
 
 #include <stdio.h>
@@ -39,6 +40,14 @@ int eng_fleet_gate(engine *e, heal *h, const msg_action *a)
         return 0;
     char d[256];
     int critical = h->severity == HEALER_SEV_CRITICAL;
+    if (!h->fleet) {
+        /* Written before the question leaves (audit_append is synchronous): etcd can grant a
+         * slot before the engine hears of it (its next poll, up to a second later), and an
+         * agent killed in that gap leaves a slot held until its lease ends. Every slot etcd
+         * ever held for this node then follows an ask in the audit log. */
+        snprintf(d, sizeof d, "asks for a fleet slot before %s", a->name);
+        fleet_audit(e, h, "fleet_ask", "asking", a->name, d);
+    }
     fleet_answer ans = fleet_limit_ask(fl, h->id, critical, d, sizeof d);
     h->fleet = 1;
     if (ans == FLEET_GRANTED || ans == FLEET_PROCEED) {

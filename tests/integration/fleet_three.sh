@@ -428,6 +428,14 @@ read -r PEAK GRANTS < "$T/sweep"
 sed -n '2,$p' "$T/sweep"
 check "audit sweep: $GRANTS slots granted over the run (not a vacuous sweep)" [ "$GRANTS" -ge 12 ]
 check "audit sweep: at most $K slot(s) held at once across the three agents (peak $PEAK)" [ "$PEAK" -le "$K" ]
+# every grant follows exactly one fleet_ask of the same heal, written before the question left:
+# a slot etcd held for an agent killed before it heard the answer still has a line
+asked_first() {
+  jq -s -e '. as $all | [to_entries[] | select(.value.action == "fleet_slot" and .value.result == "granted")
+    | .key as $i | .value.heal_id as $h | [$all[:$i][] | select(.action == "fleet_ask" and .heal_id == $h)] | length]
+    | length > 0 and all(. == 1)' "$T/$1/state/audit.jsonl" >/dev/null
+}
+for n in a b c; do check "audit: each of $n's grants follows its heal's one fleet_ask line" asked_first "$n"; done
 # the risky steps' own marks (ns): never more than K running at once
 # (a step whose agent was killed under it and that never wrote its end ended at the kill)
 MAXS=$(python3 - "$STEPS" "$EVENTS" <<'PY'
