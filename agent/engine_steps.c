@@ -183,5 +183,36 @@ void eng_slot_kick(engine *e, int idx)
     }
 }
 
+void eng_slot_answered(engine *e, int idx)
+{
+    if (idx >= 0 && (size_t)idx < e->n)
+        e->slots[idx].last_answer = clock_mono();
+}
+
+/* The plugin's worker runs its messages one at a time, in order, and gives each callback its
+ * action timeout from when it starts it; the engine's deadline counts from when it sent the
+ * message. A message queued behind others' long steps would time out while its plugin is healthy
+ * and inside its own time: the steps are abandoned, the plugin marked stuck, the heals failed.
+ * So a plugin that answered anything in flight there after h's message was asked was working
+ * through what came before it, and h gets one action timeout from that answer, as the worker
+ * gives it. A plugin that answers nothing is stuck: its step times out as ever, and the ones
+ * queued behind it at most one action timeout after its last answer. Only answers the engine
+ * was waiting for count (a stray or duplicate one does not), so each extension is earned by a
+ * message the plugin took off its queue. Settle times need no extra: a settling verification
+ * waits on a timer while the worker runs other messages, and the worker verifies at the first
+ * pause after it is due, which an answer marks. */
+int eng_step_extend(engine *e, heal *h, double mono)
+{
+    if ((h->phase != H_EXECUTING && h->phase != H_VERIFYING) || h->step_plugin < 0 ||
+        (size_t)h->step_plugin >= e->n)
+        return 0;
+    double last = e->slots[h->step_plugin].last_answer;
+    double d = last + e->rt->cfg->action_timeout;
+    if (!(last > h->asked_at) || d <= mono)
+        return 0;
+    h->deadline = d;
+    return 1;
+}
+
 /* A risky action that ran under a confirmation (the operator's, or the automatic one it earned)
  * extends or resets its streak towards limits.auto_after_confirmations. */
