@@ -143,7 +143,7 @@ void eng_send_step(engine *e, heal *h)
     if (rc == HEALER_OK) {
         e->slots[idx].inflight++;
         h->phase = H_EXECUTING;
-        h->act_started = clock_mono();
+        h->act_started = h->asked_at = clock_mono();
         h->deadline = h->act_started + e->rt->cfg->action_timeout;
         k->started_at = clock_now();
         return;
@@ -374,6 +374,7 @@ static void on_result(engine *e, const msg *m)
     if (eng_preview_result(e, m, idx))
         return;
     if (eng_slot_take_abandoned(e, idx, m->attempt)) {
+        eng_slot_answered(e, idx);
         if (e->slots[idx].inflight)
             e->slots[idx].inflight--;
         log_info("engine", "late result of step %llu (heal #%llu) from %s discarded: %s%s%s",
@@ -385,6 +386,7 @@ static void on_result(engine *e, const msg *m)
     heal *h = step_heal(e, m, H_EXECUTING);
     if (!h || h->step_plugin != idx)
         return; /* no step of ours: only the plugin a step was sent to can answer it */
+    eng_slot_answered(e, idx);
     if (e->slots[idx].inflight)
         e->slots[idx].inflight--;
     const msg_action *a = h->order[h->cur].action;
@@ -408,7 +410,8 @@ static void on_result(engine *e, const msg *m)
         if (e->set->v[idx].desc.verify) {
             /* the worker verifies by itself, after the settle time the plugin asked for */
             h->phase = H_VERIFYING;
-            h->deadline = clock_mono() + settle + e->rt->cfg->action_timeout;
+            h->asked_at = clock_mono();
+            h->deadline = h->asked_at + settle + e->rt->cfg->action_timeout;
             break;
         }
         int det = eng_plugin_index(e, h->is->plugin);
@@ -418,7 +421,8 @@ static void on_result(engine *e, const msg *m)
             if (eng_send_to(e, det, &v) == HEALER_OK) {
                 h->phase = H_VERIFYING;
                 h->step_plugin = det;
-                h->deadline = clock_mono() + e->rt->cfg->action_timeout;
+                h->asked_at = clock_mono();
+                h->deadline = h->asked_at + e->rt->cfg->action_timeout;
                 break;
             }
         }
@@ -439,6 +443,7 @@ static void on_verdict(engine *e, const msg *m)
     heal *h = step_heal(e, m, H_VERIFYING);
     if (!h || eng_plugin_index(e, m->plugin) != h->step_plugin)
         return; /* only the plugin asked to verify (the executor or the detector) answers */
+    eng_slot_answered(e, h->step_plugin);
     kb_action *k = &h->acts[h->n_acts - 1];
     if (m->n_measures) {
         free((char *)k->after_json);
@@ -447,7 +452,8 @@ static void on_verdict(engine *e, const msg *m)
     if (m->code == 2) {
         /* still settling: the plugin checks again in `wait` seconds */
         double w = m->wait > 0 && m->wait <= HEALER_VERIFY_MAX_S ? m->wait : 0;
-        h->deadline = clock_mono() + w + e->rt->cfg->action_timeout;
+        h->asked_at = clock_mono();
+        h->deadline = h->asked_at + w + e->rt->cfg->action_timeout;
         return;
     }
     if (m->text && m->text[0]) {
@@ -569,7 +575,8 @@ static void export_bus_stats(engine *e)
 /* When eng_sweep next has something to do (monotonic): the earliest step or plan deadline,
  * confirmation expiry, restore retry and stale-issue closing. The loop sleeps until then (at
  * most its idle cap) instead of turning four times a second on an idle host; the model test
- * holds it at or before every deadline. */
+ * holds it at or before every deadline. A step's deadline the sweep moves (its plugin was busy
+ * with earlier messages: eng_step_extend) is woken for at the turn after. */
 double eng_next_due(engine *e)
 {
     double mono = clock_mono(), now = clock_now(), due = INFINITY;
@@ -612,8 +619,9 @@ void eng_sweep(engine *e)
     size_t ndue = 0;
     while (u64map_next(e->heals, &i, &id, &val) && ndue < 256) {
         heal *h = val;
+        /* a step past its deadline whose plugin was busy with earlier messages gets more time */
         if ((h->phase == H_PENDING && now >= h->pending_expires) ||
-            (h->phase != H_PENDING && mono >= h->deadline))
+            (h->phase != H_PENDING && mono >= h->deadline && !eng_step_extend(e, h, mono)))
             due[ndue++] = id;
     }
     /* Every overdue step is given up on before any heal moves on: a heal's next step must not

@@ -117,6 +117,9 @@ typedef struct heal {
     const char *pending_reason;
     char loop_reason[96];       /* "loop: N heals in M minutes" when the loop rule parked it */
     uint64_t attempt;           /* the step in flight (EXECUTE/VERIFY); 0 between steps */
+    double asked_at;            /* monotonic: when the step in flight was asked of its plugin
+                                   (EXECUTE or VERIFY sent; the RESULT or settling VERDICT after
+                                   which the plugin verifies by itself) */
     int step_plugin;            /* index of the plugin running (or awaited by) the step */
     int severity;               /* the severity when the heal began */
     int confirmed;              /* 1: by the operator, 2: automatic after enough confirmed
@@ -159,6 +162,9 @@ typedef struct pslot {
     size_t n_abandoned, cap_abandoned;
     heal *wq_head, *wq_tail;    /* heals waiting for this plugin, critical first, else FIFO */
     uint64_t pv_attempt;        /* a preview in flight here (counted in inflight), or 0 */
+    double last_answer;         /* monotonic: when the plugin last answered a message in flight
+                                   here (a step's result or verdict, a preview's, a late one, a
+                                   RESTORE's ACK); 0: never. See eng_step_extend. */
 } pslot;
 
 /* Tests (model-based): every message the engine sends goes here instead of the bus. */
@@ -357,6 +363,13 @@ int eng_slot_open(const pslot *s);
 void eng_slot_abandon(engine *e, int idx, uint64_t attempt);
 int eng_slot_take_abandoned(engine *e, int idx, uint64_t attempt);
 void eng_slot_kick(engine *e, int idx);
+/* Plugin idx answered a message the engine had in flight there (taken before the answer is
+ * acted on, so nothing the answer sends counts as queued behind it). */
+void eng_slot_answered(engine *e, int idx);
+/* h's step or verification is past its deadline at mono: 1 when its plugin was busy with
+ * earlier messages rather than stuck, and the deadline moved (one action timeout from the
+ * plugin's last answer); 0 when it times out. */
+int eng_step_extend(engine *e, heal *h, double mono);
 /* engine.c: sends the current step of h to its plugin, which is free */
 void eng_send_step(engine *e, heal *h);
 

@@ -143,6 +143,7 @@ int eng_preview_result(engine *e, const msg *m, int idx)
     if (!m->attempt || s->pv_attempt != m->attempt)
         return 0;
     s->pv_attempt = 0;
+    eng_slot_answered(e, idx);   /* real steps queue behind a preview */
     if (s->inflight)
         s->inflight--;
     heal *h = u64map_get(e->heals, m->seq);

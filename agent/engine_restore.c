@@ -54,6 +54,8 @@ void eng_restore_acked(engine *e, const msg *m)
             continue;
         if (!m->plugin || strcmp(m->plugin, r->plugin) != 0)
             return; /* only the plugin it was sent to can acknowledge it */
+        /* restore() ran on the plugin's worker, ahead of any step queued behind it */
+        eng_slot_answered(e, eng_plugin_index(e, r->plugin));
         if (r->tries > 1)
             log_info("engine", "restore on %s acknowledged after %u sends", r->plugin, r->tries);
         *pp = r->next;

@@ -1,6 +1,6 @@
 /* engine_steps.c — one step at a time per plugin, and what not to try again: the per-plugin slots
- * (steps in flight, abandoned attempts, the wait queue with critical heals first) and the
- * futility marks (an action that ran for a state and changed nothing). Engine thread only. */
+ * (steps in flight, abandoned attempts, the wait queue with critical heals first, the clock of a
+ * step queued behind others) and the futility marks (an action that ran for a state and changed nothing). Engine thread only. */
 #include "engine_int.h"
 
 #include <stdlib.h>
@@ -181,6 +181,34 @@ void eng_slot_kick(engine *e, int idx)
         }
         eng_send_step(e, h);
     }
+}
+
+void eng_slot_answered(engine *e, int idx)
+{
+    if (idx >= 0 && (size_t)idx < e->n)
+        e->slots[idx].last_answer = clock_mono();
+}
+
+/* The worker runs a plugin's messages one at a time, in order, and gives each callback its action
+ * timeout from when it starts it; the engine's deadline counts from when it asked. A step queued
+ * behind other heals' long steps would time out while its plugin is healthy (abandoned, the plugin
+ * marked stuck, the heal failed). A plugin that answered something the engine was waiting for
+ * after h's message was asked was working through what came before it: h gets one action timeout
+ * from that answer, as the worker gives it. One that answers nothing times out as ever. Only
+ * awaited answers count (not stray or duplicate ones), so each extension is earned by a message
+ * the plugin took off its queue. No settle time is added: a settling verification waits on a
+ * timer while the worker runs other messages, and runs at the first pause after it is due. */
+int eng_step_extend(engine *e, heal *h, double mono)
+{
+    if ((h->phase != H_EXECUTING && h->phase != H_VERIFYING) || h->step_plugin < 0 ||
+        (size_t)h->step_plugin >= e->n)
+        return 0;
+    double last = e->slots[h->step_plugin].last_answer;
+    double d = last + e->rt->cfg->action_timeout;
+    if (!(last > h->asked_at) || d <= mono)
+        return 0;
+    h->deadline = d;
+    return 1;
 }
 
 /* A risky action that ran under a confirmation (the operator's, or the automatic one it earned)

@@ -46,6 +46,7 @@ typedef struct mstep {
     uint64_t attempt;
     int plugin;                 /* who runs it / verifies it */
     double deadline;
+    double asked;               /* when it was asked of the plugin (eng_step_extend) */
 } mstep;
 
 typedef struct mheal {
@@ -98,6 +99,9 @@ typedef struct model {
     uint64_t abandoned[NP][64];
     uint64_t abandoned_seq[NP][64];
     size_t n_abandoned[NP];
+    /* when each plugin last answered a message in flight there: a step past its deadline whose
+     * plugin answered after it was asked gets one action timeout from that answer */
+    double last_answer[NP];
     int resolved[NKEY];         /* RESOLVE sent, no ISSUE for the key since */
     int raised[NKEY];
     macted acted[1024];
@@ -117,8 +121,8 @@ typedef struct model {
     size_t n_commits;
     int paused;
     int stopping;               /* eng_begin_stop ran: nothing is planned, committed or sent */
-    unsigned long long n_steps, n_heals, n_execs_total, n_timeouts, n_preempts, n_restores_total,
-        n_late, n_commits_total, n_restarts;
+    unsigned long long n_steps, n_heals, n_execs_total, n_timeouts, n_extended, n_preempts,
+        n_restores_total, n_late, n_commits_total, n_restarts;
 } model;
 
 static uint64_t rnd(model *m)
@@ -294,7 +298,8 @@ static void on_sent(void *ud, const hx_sent *s)
         *x = (mexec){ .attempt = s->attempt, .seq = s->seq, .issue_id = s->issue_id,
                       .plugin = s->plugin, .key = key };
         snprintf(x->action, sizeof x->action, "%s", s->action);
-        h->step = (mstep){ ST_EXEC, s->attempt, s->plugin, s->mono + m->h.cfg.action_timeout };
+        h->step = (mstep){ ST_EXEC, s->attempt, s->plugin, s->mono + m->h.cfg.action_timeout,
+                           s->mono };
         break;
     }
     case HX_PREVIEW: {
@@ -324,7 +329,8 @@ static void on_sent(void *ud, const hx_sent *s)
             return;
         }
         m->verify_ok = 0;
-        h->step = (mstep){ ST_VERIFY, s->attempt, s->plugin, s->mono + m->h.cfg.action_timeout };
+        h->step = (mstep){ ST_VERIFY, s->attempt, s->plugin, s->mono + m->h.cfg.action_timeout,
+                           s->mono };
         break;
     }
     case MSG_CANCEL: {
@@ -500,6 +506,9 @@ static void cross_check(model *m)
             mfail(m, "heal %" PRIu64 ": model has step %" PRIu64 " %s, engine phase %d attempt %"
                  PRIu64, id, h->step.attempt, want == H_EXECUTING ? "executing" : "verifying",
                  phase, eh ? eh->attempt : 0);
+        else if (want >= 0 && eh->deadline != h->step.deadline)
+            mfail(m, "heal %" PRIu64 ": step %" PRIu64 " due at %.6f, the model says %.6f", id,
+                 h->step.attempt, eh->deadline, h->step.deadline);
         if (want < 0 && (phase == H_EXECUTING || phase == H_VERIFYING))
             mfail(m, "heal %" PRIu64 ": engine has a step in flight the model does not know", id);
         if (eh && h->finished)
@@ -621,11 +630,22 @@ static void send_result(model *m, int p, uint64_t seq, uint64_t attempt, int cod
     if (!w)
         return;
     mheal *h = heal_get(m, seq);
-    if (attempt && take_abandoned(m, p, attempt)) {
+    size_t k;
+    for (k = 0; k < m->n_pvs; k++)
+        if (attempt && m->pvs[k].attempt == attempt && m->pvs[k].plugin == p)
+            break;
+    if (k < m->n_pvs) {
+        /* the preview in flight there, whoever sent it (attempts are global: a "wrong attempt"
+         * of a step may be a preview's, and the engine takes it as that preview's answer) */
+        m->pvs[k] = m->pvs[--m->n_pvs];
+        m->last_answer[p] = m->h.mono;
+    } else if (attempt && take_abandoned(m, p, attempt)) {
         m->n_late++;
+        m->last_answer[p] = m->h.mono;
     } else if (attempt && h && h->known && !h->finished && h->step.kind == ST_EXEC &&
                h->step.attempt == attempt && h->step.plugin == p) {
         w->accepted = 1;
+        m->last_answer[p] = m->h.mono;
         /* the act's message is this text unless a verify timeout replaces it */
         w->expected = 1;
         mexec *x = exec_get(m, attempt);
@@ -637,7 +657,7 @@ static void send_result(model *m, int p, uint64_t seq, uint64_t attempt, int cod
             if (PLUGINS[p].verify) {
                 double settle = wait > 0 && wait <= HEALER_VERIFY_MAX_S ? wait : 0;
                 h->step = (mstep){ ST_VERIFY, attempt, p,
-                                   m->h.mono + settle + m->h.cfg.action_timeout };
+                                   m->h.mono + settle + m->h.cfg.action_timeout, m->h.mono };
             } else {
                 m->verify_ok = attempt;
                 m->verify_seq = seq;
@@ -660,8 +680,7 @@ static void ev_result(model *m)
             return;
         size_t k = (size_t)rn(m, (int)m->n_pvs);
         mpv p = m->pvs[k];
-        m->pvs[k] = m->pvs[--m->n_pvs];
-        send_result(m, p.plugin, p.seq, p.attempt, code, wait);
+        send_result(m, p.plugin, p.seq, p.attempt, code, wait); /* takes it off pvs */
         return;
     }
     if (kind < 7) { /* the answer to a step in flight */
@@ -701,9 +720,11 @@ static void send_verdict(model *m, int p, uint64_t seq, uint64_t attempt, int co
     if (attempt && h && h->known && !h->finished && h->step.kind == ST_VERIFY &&
         h->step.attempt == attempt && h->step.plugin == p) {
         w->accepted = 1;
+        m->last_answer[p] = m->h.mono;
         if (code == 2) {
             double ww = wait > 0 && wait <= HEALER_VERIFY_MAX_S ? wait : 0;
             h->step.deadline = m->h.mono + ww + m->h.cfg.action_timeout;
+            h->step.asked = m->h.mono;
         } else {
             w->expected = 1;
             h->step.kind = ST_NONE;
@@ -752,6 +773,7 @@ static void ev_ack(model *m)
         hx_ack(&m->h, PN[r->plugin], r->seq, r->attempt + 100000);
     } else {
         r->acked = 1;
+        m->last_answer[r->plugin] = m->h.mono;
         hx_ack(&m->h, PN[r->plugin], r->seq, r->attempt);
     }
 }
@@ -785,6 +807,14 @@ static void advance(model *m, double dt)
         if (m->next_due > h->step.deadline + 1e-6)
             mfail(m, "heal %" PRIu64 ": step due at %.3f but the loop would sleep until %.3f", id,
                   h->step.deadline, m->next_due);
+        /* its plugin answered a message after this one was asked: it was working through the
+         * messages before it, and the step has one action timeout from that answer */
+        double la = m->last_answer[h->step.plugin];
+        if (la > h->step.asked && la + m->h.cfg.action_timeout > mono) {
+            h->step.deadline = la + m->h.cfg.action_timeout;
+            m->n_extended++;
+            continue;
+        }
         m->n_timeouts++;
         if (h->step.kind == ST_EXEC) {
             abandon(m, h->step.plugin, h->step.attempt, id);
@@ -823,6 +853,7 @@ static void new_generation(model *m)
     m->n_execs = 0;
     m->n_pvs = 0;
     memset(m->n_abandoned, 0, sizeof m->n_abandoned);
+    memset(m->last_answer, 0, sizeof m->last_answer);
     memset(m->resolved, 0, sizeof m->resolved);
     memset(m->raised, 0, sizeof m->raised);
     m->n_acted = 0;
@@ -939,6 +970,7 @@ static void drain(model *m)
     for (size_t i = 0; i < m->n_restores; i++)
         if (!m->restores[i].acked) {
             m->restores[i].acked = 1;
+            m->last_answer[m->restores[i].plugin] = m->h.mono;
             hx_ack(&m->h, PN[m->restores[i].plugin], m->restores[i].seq, m->restores[i].attempt);
         }
     if (eng_restores_outstanding(m->h.e))
@@ -1011,7 +1043,7 @@ static void test_model(void **state)
         first = envnum("MODEL_SEED", 1);
         schedules = 1;
     }
-    unsigned long long tot_steps = 0, heals = 0, execs = 0, timeouts = 0, preempts = 0,
+    unsigned long long tot_steps = 0, heals = 0, execs = 0, timeouts = 0, extended = 0, preempts = 0,
                        restores = 0, late = 0, commits = 0, restarts = 0, answers = 0;
     unsigned long done = 0;
     int failed = 0;
@@ -1022,6 +1054,7 @@ static void test_model(void **state)
         heals += m->n_heals;
         execs += m->n_execs_total;
         timeouts += m->n_timeouts;
+        extended += m->n_extended;
         preempts += m->n_preempts;
         restores += m->n_restores_total;
         late += m->n_late;
@@ -1031,9 +1064,9 @@ static void test_model(void **state)
         done++;
     }
     printf("model: %lu schedule(s), %llu steps: %llu heals, %llu EXECUTEs, %llu answers, "
-           "%llu timeouts, %llu pre-emptions, %llu late results, %llu RESTOREs, %llu live commits, "
-           "%llu reloads\n", done, tot_steps, heals, execs, answers, timeouts, preempts, late,
-           restores, commits, restarts);
+           "%llu timeouts, %llu deadlines moved (plugin busy), %llu pre-emptions, %llu late "
+           "results, %llu RESTOREs, %llu live commits, %llu reloads\n", done, tot_steps, heals,
+           execs, answers, timeouts, extended, preempts, late, restores, commits, restarts);
     fflush(stdout);
     if (failed)
         fail_msg("seed %" PRIu64 " step %d: %s (replay: MODEL_SEED=%" PRIu64 ")", m->seed, m->step,
