@@ -1,6 +1,7 @@
 /* engine_steps.c — one step at a time per plugin, and what not to try again: the per-plugin slots
  * (steps in flight, abandoned attempts, the wait queue with critical heals first, the clock of a
- * step queued behind others) and the futility marks (an action that ran for a state and changed nothing). Engine thread only. */
+ * step queued behind others) and the futility marks (an action that ran for a state and changed
+ * nothing). Engine thread only. */
 #include "engine_int.h"
 
 #include <stdlib.h>
