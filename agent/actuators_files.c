@@ -103,9 +103,12 @@ static int write_backup(actuators *a, const char *plugin, const char *path, cons
     while (*src == '/')
         src++;
     size_t sl = strlen(src);
-    if (sl >= sizeof flat)
+    if (sl >= sizeof flat) {
         src += sl - (sizeof flat - 1);
-    snprintf(flat, sizeof flat, "%s", src);
+        sl = sizeof flat - 1;
+    }
+    memcpy(flat, src, sl);
+    flat[sl] = '\0';
     for (char *p = flat; *p; p++)
         if (*p == '/')
             *p = '_';

@@ -112,6 +112,26 @@ static void test_write_file(void **state)
     assert_int_equal(act_write_file(r.a, &c, conf, "a=1\n", m, sizeof m), HEALER_OK);
     AUDITED(&r, "write_file", "ok");
     assert_string_equal(get_file(conf), "a=1\n");
+    /* A path too long for the backup name keeps its tail, the part that tells the files
+     * apart, and the name still fits NAME_MAX. */
+    char deep[512], deepf[600];
+    snprintf(deep, sizeof deep, "%s/%0120d/%060d", decl, 1, 2);
+    mkdirs(deep);
+    snprintf(deepf, sizeof deepf, "%s/the-tail.conf", deep);
+    put_file(deepf, "old\n", 0644);
+    assert_int_equal(act_write_file(r.a, &c, deepf, "new\n", m, sizeof m), HEALER_OK);
+    AUDITED(&r, "write_file", "ok");
+    b = strstr(m, "backup ");
+    assert_non_null(b);
+    snprintf(backup, sizeof backup, "%s", b + 7);
+    backup[strcspn(backup, ")")] = '\0';
+    assert_string_equal(get_file(backup), "old\n");
+    const char *bname = strrchr(backup, '/') + 1;
+    assert_true(strlen(bname) <= NAME_MAX);
+    char tail[200];
+    /* the name ends in the path's last 159 bytes (flat[160]): 84 of the 120-digit directory */
+    snprintf(tail, sizeof tail, "-%084d_%060d_the-tail.conf", 1, 2);
+    assert_string_equal(bname + strlen(bname) - strlen(tail), tail);
     rig_close(&r);
 
     /* Real procfs: a child's oom_score_adj, written once, old value backed up. */

@@ -256,7 +256,18 @@ static void test_special_values(void **state)
     /* 1/3 is printed so that it reads back exactly. */
     const char *p = strstr(t, "t_special{which=\"third\"} ");
     assert_non_null(p);
+    /* A false positive of gcc >= 12 at -O3 (Release): metrics_render is in another unit, so gcc
+     * assumes it may have stored &text (render's local) into text itself, and warns that p
+     * points into that dead local. metrics_render stores only NULL or a malloc'd buffer
+     * (agent/metrics.c), and t is that buffer. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
     assert_true(strtod(strchr(p, ' ') + 1, NULL) == 1.0 / 3);
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
     free(t);
     assert_promtool_ok(m);
     metrics_free(m);

@@ -270,7 +270,7 @@ static void mkfile(const char *path)
 static void mkdirs(const char *path)
 {
     char b[PATH_MAX];
-    snprintf(b, sizeof b, "%s", path);
+    assert_true((size_t)snprintf(b, sizeof b, "%s", path) < sizeof b);
     for (char *p = b + 1; *p; p++)
         if (*p == '/') {
             *p = '\0';
@@ -337,7 +337,7 @@ static const char *const write_allow[] = { "proc/sys/kernel/core_pattern",
 
 static void run_agent(void)
 {
-    char conf[PATH_MAX + 64], state[PATH_MAX + 64];
+    char conf[sizeof g_dir + 16], state[sizeof g_dir + 16];
     snprintf(conf, sizeof conf, "%s/healerd.conf", g_dir);
     snprintf(state, sizeof state, "%s/state", g_dir);
     mkdirs(state);

@@ -17,7 +17,8 @@
 static int fx_mkdirs(const char *path)
 {
     char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
+    if ((size_t)snprintf(buf, sizeof buf, "%s", path) >= sizeof buf)
+        return -1;
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
@@ -34,28 +35,32 @@ static int fx_mkdirs(const char *path)
 static int fx_put(const char *root, const char *rel, const char *content)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", root, rel) >= sizeof path)
+        return -1;   /* a cut path would name some other file */
     char *slash = strrchr(path, '/');
     *slash = '\0';
     if (fx_mkdirs(path) < 0)
         return -1;
     *slash = '/';
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "%s\n", content);
+    if ((size_t)n >= sizeof buf)   /* writing n bytes from buf would read past its end */
+        return -1;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf, "%s\n", content);
     int ok = write(fd, buf, (size_t)n) == n;
     close(fd);
     return ok ? 0 : -1;
 }
 
-/* Reads root/rel without its trailing newline into buf. */
+/* Reads root/rel without its trailing newline into buf (empty when unreadable). */
 __attribute__((unused)) static const char *fx_get(const char *root, const char *rel, char *buf, size_t len)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
     buf[0] = '\0';
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", root, rel) >= sizeof path)
+        return buf;   /* a cut path would name some other file */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return buf;
