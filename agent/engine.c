@@ -416,13 +416,17 @@ static void on_result(engine *e, const msg *m)
         }
         int det = eng_plugin_index(e, h->is->plugin);
         if (det >= 0 && e->set->v[det].desc.verify) {
+            /* The executor's settle time goes with it: the detector re-measures only once what
+             * the step started has had the time its executor said it needs (a restarted unit
+             * coming up), not at once, which would judge the step by the state before it. */
             msg v = { .kind = MSG_VERIFY, .seq = h->id, .attempt = h->attempt, .has_issue = 1,
-                      .issue = eng_issue_view(h->is), .actions = a, .n_actions = 1 };
+                      .issue = eng_issue_view(h->is), .actions = a, .n_actions = 1,
+                      .wait = settle };
             if (eng_send_to(e, det, &v) == HEALER_OK) {
                 h->phase = H_VERIFYING;
                 h->step_plugin = det;
                 h->asked_at = clock_mono();
-                h->deadline = h->asked_at + e->rt->cfg->action_timeout;
+                h->deadline = h->asked_at + settle + e->rt->cfg->action_timeout;
                 break;
             }
         }

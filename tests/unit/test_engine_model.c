@@ -114,6 +114,7 @@ typedef struct model {
     size_t n_pvs;
     uint64_t verify_ok;         /* a VERIFY for this attempt may follow (detector verifies) */
     uint64_t verify_seq;
+    double verify_settle;       /* the settle the executor asked for: the detector's VERIFY waits it */
     /* the whole schedule */
     manswer ans[MAXN];
     size_t n_ans;
@@ -329,8 +330,11 @@ static void on_sent(void *ud, const hx_sent *s)
             return;
         }
         m->verify_ok = 0;
-        h->step = (mstep){ ST_VERIFY, s->attempt, s->plugin, s->mono + m->h.cfg.action_timeout,
-                           s->mono };
+        if (s->wait != m->verify_settle)
+            mfail(m, "VERIFY heal %" PRIu64 " waits %g s, the executor asked %g", s->seq, s->wait,
+                  m->verify_settle);
+        h->step = (mstep){ ST_VERIFY, s->attempt, s->plugin,
+                           s->mono + m->verify_settle + m->h.cfg.action_timeout, s->mono };
         break;
     }
     case MSG_CANCEL: {
@@ -654,13 +658,14 @@ static void send_result(model *m, int p, uint64_t seq, uint64_t attempt, int cod
             note_acted(m, x->issue_id, p);
         h->step.kind = ST_NONE;
         if (code == HEALER_OUTCOME_DONE || code == HEALER_OUTCOME_DRY_RUN) {
+            double settle = wait > 0 && wait <= HEALER_VERIFY_MAX_S ? wait : 0;
             if (PLUGINS[p].verify) {
-                double settle = wait > 0 && wait <= HEALER_VERIFY_MAX_S ? wait : 0;
                 h->step = (mstep){ ST_VERIFY, attempt, p,
                                    m->h.mono + settle + m->h.cfg.action_timeout, m->h.mono };
             } else {
                 m->verify_ok = attempt;
                 m->verify_seq = seq;
+                m->verify_settle = settle;
             }
         }
     }

@@ -87,7 +87,8 @@ typedef struct healer_plugin {
      * Called verify_after_s after execute() (by a timer: detect() and fd callbacks of this plugin
      * run meanwhile), and again after every recheck_after_s the verdict asks for, so "stays
      * healed" is judged over a settle window without blocking the plugin. Without verify() here,
-     * the plugin that detected the issue verifies when it has verify(); when neither has, a DONE
+     * the plugin that detected the issue verifies when it has verify() (also verify_after_s after
+     * execute() returned, by its own worker's timer); when neither has, a DONE
      * action is taken as healed at once (a repeat of the issue after the cooldown starts a new
      * heal). */
     int (*verify)(void *state, const healer_issue *issue, const healer_action *action,
