@@ -370,7 +370,11 @@ static void do_verify(plughost *w, msg *m)
         worker_send(w, &r);
         return;
     }
-    start_verify(w, m, m->wait > 0 ? m->wait : 0);
+    /* A VERIFY's wait is the settle time (the executor's verify_after_s), not the callback's
+     * deadline as in other messages: verify() gets agent.action_timeout like any callback. */
+    double settle = m->wait > 0 ? m->wait : 0;
+    m->wait = 0;
+    start_verify(w, m, settle);
 }
 
 static void do_restore(plughost *w, const msg *m)
