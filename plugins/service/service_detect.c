@@ -123,8 +123,14 @@ static void service_refresh(service *s, service_unit *u, double now)
          * is the truth; an exit it hid is counted through NRestarts below. */
         s->h->log(s->ctx, HEALER_LOG_DEBUG, "%s: signalled %s/%s, reads %s/%s", u->name,
                   u->active, u->sub, i.active, i.sub);
+        /* A stop whose inactive signal was merged away (deactivating was the last one seen) is
+         * still a stop: look for the Requires=/BindsTo= unit that took it down, as the signal
+         * would have (service_loop once saw loop-bound never restarted for want of this). */
+        int was_inactive = is(u->active, "inactive");
         service_cpy(u->active, sizeof u->active, i.active);
         service_cpy(u->sub, sizeof u->sub, i.sub);
+        if (is(u->active, "inactive") && !was_inactive)
+            u->went_inactive = 1;
     }
     if (!u->inactive_usec)
         u->inactive_usec = i.inactive_enter_usec;
