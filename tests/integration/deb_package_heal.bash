@@ -3,7 +3,8 @@
 # live and made to heal through every kind of actuator under the hardened unit, each effect seen
 # from outside the agent: the cpu plugin renices and SIGTERMs a busy loop of an ordinary user;
 # plans.d steps signal a process, run a command (through the guard), write a sysctl (given back
-# with `healctl undo`), remove old files under /var/tmp, and restart a unit over D-Bus.
+# with `healctl undo`), remove old files under /var/tmp, and restart a unit over D-Bus; the disk
+# plugin vacuums the journal in /run.
 # Uses deb_package.sh's R, SYSROOT_INIT, T, check, ok, bad and sysroot_systemctl.
 
 CX() { nsenter -t "$SYSROOT_INIT" -m -u -i -n -p -r -w "$@"; }  # a command inside the container
@@ -53,6 +54,15 @@ for f in a b; do head -c 1048576 /dev/zero >"$HTR/old/stale-$f.bin"; done
 echo keep >"$HTR/old/keep.txt"
 ttl() { CX cat /proc/sys/net/ipv4/ip_default_ttl; }
 TTL0=$(ttl)
+# The disk plugin's journal_vacuum on /run/log/journal (a default of journal_dirs: the journal
+# of a host without /var/log/journal, or with Storage=volatile): journald moves to /run, its
+# files there are archived, and /run is filled to 2 % (the plugin's thresholds below are 1 %).
+CX journalctl --relinquish-var
+CX systemd-cat -t healtest echo "a line for the volatile journal"
+CX journalctl --rotate
+RUNJ() { CX sh -c 'ls /run/log/journal/*/*@*.journal 2>/dev/null | wc -l'; }
+NRUNJ0=$(RUNJ)
+CX sh -c 'set -- $(df -k --output=size,used /run | tail -1); need=$(( $1 / 50 - $2 )); [ "$need" -le 0 ] || head -c "${need}k" /dev/zero >/run/healtest.fill'
 CX systemctl daemon-reload
 CX systemctl start heal-target.service
 # Ordinary user processes as a login session would hold them: uid 1000, in user.slice (a
@@ -64,8 +74,8 @@ HOG=$(cprop heal-hog.service MainPID)
 USR1=$(cprop heal-usr1.service MainPID)
 INV0=$(cprop heal-target.service InvocationID)
 TPID0=$(cprop heal-target.service MainPID)
-check "the scene is set: hog $HOG and heal-usr1 $USR1 run as uid 1000, heal-target is active" \
-  sh -c "[ '${HOG:-0}' -gt 0 ] && [ '${USR1:-0}' -gt 0 ] && [ \"\$(nsenter -t $SYSROOT_INIT -p -r stat -c %u /proc/$HOG)\" = 1000 ] && [ -n '$INV0' ] && [ -e '$HTR/unit.up' ] && [ '$TTL0' != 77 ]"
+check "the scene is set: hog $HOG and heal-usr1 $USR1 run as uid 1000, heal-target is active, $NRUNJ0 archived journal file(s) in /run" \
+  sh -c "[ '${HOG:-0}' -gt 0 ] && [ '${USR1:-0}' -gt 0 ] && [ \"\$(nsenter -t $SYSROOT_INIT -p -r stat -c %u /proc/$HOG)\" = 1000 ] && [ -n '$INV0' ] && [ -e '$HTR/unit.up' ] && [ '$TTL0' != 77 ] && [ '${NRUNJ0:-0}' -gt 0 ]"
 rm -f "$HTR/unit.up"   # from now on its check fails: the plan restarts the unit
 
 # Each check fails until its plan's step has had its effect; the verify is the check passing.
@@ -98,18 +108,20 @@ CONF
 # cpu: low thresholds over a short window so the one hog (a core of this machine's two) raises
 # cpu_high within seconds; critical and the governor out of reach, so the ladder is the renice,
 # then (the CPU still high) the stop; the hog is named killable, as the share a loaded machine
-# leaves it may fall short of stop_min_percent. The plugins with nothing to do here stay dry-run.
+# leaves it may fall short of stop_min_percent. disk: /run only, whose 2 % is past every
+# threshold that leads to journal_vacuum. The plugins with nothing to do here stay dry-run.
 CONF="$R/etc/healerd/healerd.conf"
 sed -i -e 's/^  mode = "dry-run";/  mode = "live";/' \
   -e 's/^  interval = 5.0;/  interval = 1.0;/' \
   -e 's/^  max_heals_per_hour = 10;/  max_heals_per_hour = 100;/' \
   -e 's/^  cooldown_minutes = 5;/  cooldown_minutes = 0;/' \
   -e 's/^  cpu = { enabled = true; auto_stop = false; };/  cpu = { enabled = true; auto_stop = true; interval = 1.0; high_percent = 30.0; high_seconds = 3.0; critical_percent = 100.0; critical_seconds = 3600.0; clear_seconds = 2.0; renice_percent = 30.0; renice_min_percent = 5.0; stop_percent = 30.0; stop_min_percent = 50.0; killable = ["heal-hog"]; grace_seconds = 3.0; settle_seconds = 3.0; governor_percent = 100.0; };/' \
-  -e 's/^  \(thermal\|memory\|disk\|nixconfig\|network\) = { enabled = true; };/  \1 = { enabled = true; mode = "dry-run"; };/' \
+  -e 's|^  disk = { enabled = true; };|  disk = { enabled = true; interval = 1.0; mounts = ["/run"]; high_percent = 1.0; critical_percent = 100.0; log_percent = 1.0; tmp_percent = 100.0; generations_percent = 100.0; nix_gc_percent = 100.0; auto_logs = true; journal_vacuum_time = "1s"; };|' \
+  -e 's/^  \(thermal\|memory\|nixconfig\|network\) = { enabled = true; };/  \1 = { enabled = true; mode = "dry-run"; };/' \
   -e 's|^  network = \(.*\)$|  network = \1\n  plans = { paths_allow = ["/var/tmp/healtest/old"]; write_allow = ["proc/sys/net/ipv4/ip_default_ttl"]; allow_auto = true; };|' \
   "$CONF"
 check "the edited config is live, with the test's cpu and plans sections" \
-  sh -c "grep -q '^  mode = \"live\";' '$CONF' && grep -q 'killable = \[\"heal-hog\"\]' '$CONF' && grep -q '^  plans = {' '$CONF' && [ \$(grep -c 'mode = \"dry-run\"; };' '$CONF') = 5 ]"
+  sh -c "grep -q '^  mode = \"live\";' '$CONF' && grep -q 'killable = \[\"heal-hog\"\]' '$CONF' && grep -q '^  plans = {' '$CONF' && [ \$(grep -c 'mode = \"dry-run\"; };' '$CONF') = 4 ] && grep -q 'mounts = \[\"/run\"\]' '$CONF'"
 LIVEPID=$(prop MainPID)
 # What happens from the reload on is this section's: earlier dry-run lines and warnings are not.
 AUDN=$(wc -l <"$AUD")
@@ -197,6 +209,17 @@ check "healctl undo $HW exits 0 ($urc)" [ "$urc" = 0 ]
 check "the sysctl is back to $TTL0" [ "$(ttl)" = "$TTL0" ]
 check "audit: the undo's write, ok" \
   aud '.plugin == "operator" and .action == "undo" and .heal_id == $h and .actuator == "write_file" and .result == "ok"' --argjson h "${HW:-0}"
+
+# disk: journalctl --vacuum-time=1s -D /run/log/journal, run by the agent. journalctl only warns
+# when it cannot delete a file (and exits 0): the files must be gone.
+vacuumed() { [ "$(RUNJ)" = 0 ]; }
+check "the archived journal files in /run/log/journal are gone" waitfor 30 vacuumed
+took journal_vacuum
+check "audit: disk journal_vacuum ran journalctl on /run/log/journal, ok" \
+  aud '.plugin == "disk" and .action == "journal_vacuum" and .actuator == "run" and .result == "ok" and (.params.argv | any(. == "/run/log/journal"))'
+jq -r 'select(.plugin == "disk" and .actuator == "run") | .params.output_head // empty' "$AUD" | head -3 | sed 's/^/# journalctl: /'
+CX rm -f /run/healtest.fill
+CX journalctl --flush
 
 # ---- nothing refused or failed under the unit ---------------------------------------------------
 # (dry_run only from the plugins left in dry-run above.)
