@@ -116,7 +116,7 @@ static int disk_list_match(disk_state *s, const char *key, const char *value)
 static int disk_mount_wanted(disk_state *s, const disk_mount *m)
 {
     if (m->ro)
-        return 0;   /* nothing can fill it, and nothing could be cleaned */
+        return 0;   /* read-only itself (not only in our view): nothing can fill it */
     size_t nt = s->h->config_list_len(s->ctx, "skip_fstypes");
     for (size_t i = 0; i < nt; i++) {
         const char *t = s->h->config_list_item(s->ctx, "skip_fstypes", i);
@@ -339,6 +339,14 @@ static int disk_detect(void *state)
         return HEALER_OK;
     }
     s->mounts_missing = 0;
+    /* Read-only in this view, writable underneath (the agent's unit makes / and /home read-only
+     * to the agent, not to the host): it still fills up, so it is watched. What the agent may
+     * remove there is another matter (a removal fails; the unit's ReadWritePaths= decide). */
+    char info[4096];
+    if (h->proc_path(s->ctx, "self/mountinfo", info, sizeof info))
+        for (size_t i = 0; i < n; i++)
+            if (mv[i].ro && disk_super_rw(info, mv[i].dir))
+                mv[i].ro = 0;
     if (bad)
         h->log(s->ctx, HEALER_LOG_DEBUG, "%s: %zu malformed line(s) skipped", path, bad);
     double now = h->now(s->ctx);

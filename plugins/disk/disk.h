@@ -15,7 +15,7 @@
 typedef struct disk_mount {
     char dir[DISK_PATH_MAX];
     char type[64];
-    int ro;                   /* "ro" among the options */
+    int ro;                   /* "ro" among the options (this process's view of the mount) */
 } disk_mount;
 
 /* Parses one line of a mounts file in place; 0 on success, -1 when it is malformed. */
@@ -24,6 +24,13 @@ int disk_parse_mount_line(char *line, disk_mount *out);
 /* Reads a whole mounts file; *out is malloc'ed (free it). Malformed lines are skipped and
  * counted in *bad. 0, or -1 with errno when the file cannot be read. */
 int disk_read_mounts(const char *path, disk_mount **out, size_t *n, size_t *bad);
+
+/* 1 when the mountinfo file (/proc/self/mountinfo) says the filesystem mounted at dir (the
+ * last line naming it: the visible mount) is itself writable: "rw" in its superblock options,
+ * after " - TYPE SOURCE ". A mount that is read-only in this process's view only (systemd's
+ * ProtectSystem=, ProtectHome=, ReadOnlyPaths= remount a bind of it "ro") still fills up by
+ * every other writer. 0 when it is read-only there too, not listed, or the file unreadable. */
+int disk_super_rw(const char *mountinfo, const char *dir);
 
 /* What statvfs and stat say of one mounted filesystem. */
 typedef struct disk_usage {

@@ -1,6 +1,6 @@
-/* disk_scan.c — the disk plugin's measuring half: /proc/self/mounts lines, statvfs usage, the
- * least-squares fit behind time-to-full, and the read-only preview of a cleanup (what
- * act_remove_old_files would remove, walked by the same rules). No host calls here. */
+/* disk_scan.c — the disk plugin's measuring half: /proc/self/mounts lines and mountinfo's
+ * superblock options, statvfs usage, the least-squares fit behind time-to-full, and the read-only
+ * preview of a cleanup (what act_remove_old_files would remove). No host calls here. */
 #include "disk.h"
 #include "clean_walk.h"
 #include "sanitize.h"
@@ -90,6 +90,55 @@ int disk_read_mounts(const char *path, disk_mount **out, size_t *n, size_t *bad)
     free(line);
     fclose(f);
     return 0;
+}
+
+/* "ro" as a whole option of a comma-separated list. */
+static int disk_has_ro(const char *opts)
+{
+    size_t n = strcspn(opts, " \t\n");
+    for (const char *o = opts; o < opts + n;) {
+        size_t l = strcspn(o, ", \t\n");
+        if (l == 2 && strncmp(o, "ro", 2) == 0)
+            return 1;
+        o += l;
+        if (*o == ',')
+            o++;
+        else
+            break;
+    }
+    return 0;
+}
+
+int disk_super_rw(const char *mountinfo, const char *dir)
+{
+    FILE *f = fopen(mountinfo, "re");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t ll = 0;
+    int rw = 0;
+    while (getline(&line, &ll, f) > 0) {
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER-OPTIONS */
+        char *sep = strstr(line, " - ");
+        if (!sep)
+            continue;
+        *sep = '\0';
+        char *save = NULL, *mp = NULL, *t = strtok_r(line, " ", &save);
+        for (int i = 1; t && i < 5; i++)
+            mp = t = strtok_r(NULL, " ", &save);
+        if (!mp)
+            continue;
+        disk_unescape(mp);
+        if (strcmp(mp, dir) != 0)
+            continue;
+        char *type = strtok_r(sep + 3, " ", &save);
+        char *src = type ? strtok_r(NULL, " ", &save) : NULL;
+        char *super = src ? strtok_r(NULL, " \n", &save) : NULL;
+        rw = super && !disk_has_ro(super);
+    }
+    free(line);
+    fclose(f);
+    return rw;
 }
 
 int disk_usage_of(const char *dir, disk_usage *u)

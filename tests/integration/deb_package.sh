@@ -5,7 +5,9 @@
 # booted under systemd-nspawn (tests/lib/systemd-root.sh; the host's systemd is never touched).
 # There: Type=notify reaches active, the watchdog restarts a hung (SIGSTOPped) agent, reload runs
 # --check-config and refuses a bad file, the journal carries priorities, and
-# `systemd-analyze security` rates the unit at most 5.0.
+# `systemd-analyze security` rates the unit at most 5.0. Then the agent goes live and heals
+# through every kind of actuator under that unit (deb_package_heal.bash: renice, signals, a
+# command, a sysctl write and its undo, old files removed, a unit restarted over D-Bus).
 # Takes a few minutes (package build, apt in the overlay, a 30 s watchdog). Exit 77 only when
 # the tools or the root cannot be had.
 set -uo pipefail
@@ -211,5 +213,8 @@ EXPO=$(sed -n 's/.*Overall exposure level for healerd.service: \([0-9.]*\).*/\1/
 echo "# systemd-analyze security healerd: exposure $EXPO"
 check "systemd-analyze security: exposure ${EXPO:-?} <= 5.0" \
   awk -v e="${EXPO:-99}" 'BEGIN { exit !(e <= 5.0) }'
+
+# ---- 11. live: every kind of heal, under the unit ---------------------------------------------
+. "$SRC/tests/integration/deb_package_heal.bash"
 
 finish

@@ -181,10 +181,16 @@ static int setup(void **state)
              "tmpfs /run tmpfs rw,size=100m 0 0\n"
              "garbage\n"
              "/dev/vda1 /bind ext4 rw 0 0\n"
-             "/dev/vdc /data\\040disk xfs rw 0 0\n",
+             "/dev/vdc /data\\040disk xfs rw 0 0\n"
+             "/dev/vdd /home ext4 ro,relatime 0 0\n",
              f->mnt);
     assert_true((size_t)snprintf(path, sizeof path, "%s/mounts", self) < sizeof path);
     put(path, mounts);
+    /* mountinfo: /ro is read-only itself; /home only in this view (ProtectHome=read-only). */
+    snprintf(path, sizeof path, "%s/mountinfo", self);
+    put(path, "40 1 254:16 / /ro ro,relatime - ext4 /dev/vdb ro\n"
+              "41 1 254:48 / /home rw,relatime shared:9 - ext4 /dev/vdd rw\n"
+              "90 41 254:48 / /home ro,relatime shared:9 - ext4 /dev/vdd rw,errors=remount-ro\n");
 
     fx_n = 0;
     fx_n_asked = 0;
@@ -195,6 +201,7 @@ static int setup(void **state)
     fx_set("/data disk", 1002, 20, 2);
     fx_set("/ro", 1003, 99, 1);
     fx_set("/snap/core", 1004, 100, 100);
+    fx_set("/home", 1005, 40, 4);
 
     f->m = healer_mock_new(f->proc, NULL);
     assert_non_null(f->m);
@@ -274,6 +281,26 @@ static void test_parse_mount_line(void **state)
     assert_int_equal(disk_parse_mount_line(l5, &m), -1);
 }
 
+static void test_super_rw(void **state)
+{
+    fx *f = *state;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/mountinfo.t", f->root);
+    put(path, "22 1 8:1 / / ro,relatime - ext4 /dev/sda1 rw,errors=remount-ro\n"
+              "23 22 8:2 / /my\\040data ro shared:3 master:1 - xfs /dev/sda2 rw\n"
+              "24 22 8:3 / /boot rw - ext4 /dev/sda3 ro\n"
+              "25 22 8:4 / /stacked rw - ext4 /dev/sda4 rw\n"
+              "26 25 7:0 / /stacked ro - squashfs /dev/loop0 ro\n"
+              "garbage line\n");
+    assert_true(disk_super_rw(path, "/"));            /* errors=remount-ro is not ro */
+    assert_true(disk_super_rw(path, "/my data"));     /* optional fields, escaped name */
+    assert_false(disk_super_rw(path, "/boot"));       /* read-only itself */
+    assert_false(disk_super_rw(path, "/stacked"));    /* the visible (last) mount counts */
+    assert_false(disk_super_rw(path, "/nowhere"));
+    snprintf(path, sizeof path, "%s/no-such-mountinfo", f->root);
+    assert_false(disk_super_rw(path, "/"));
+}
+
 static void test_is_rotated(void **state)
 {
     (void)state;
@@ -291,7 +318,7 @@ static void test_detect_which_mounts(void **state)
     fx *f = *state;
     assert_int_equal(healer_mock_init(f->m), HEALER_OK);
     assert_int_equal(healer_mock_detect(f->m), HEALER_OK);
-    /* pseudo, read-only and squashfs filesystems are never even measured */
+    /* pseudo, read-only (superblock too) and squashfs filesystems are never even measured */
     assert_false(fx_was_asked("/proc"));
     assert_false(fx_was_asked("/sys"));
     assert_false(fx_was_asked("/sys/fs/cgroup/unified"));
@@ -303,6 +330,8 @@ static void test_detect_which_mounts(void **state)
     assert_true(healer_mock_last_health(f->m, f->mnt) == 100);
     /* the bind mount of the same device is watched once */
     assert_true(healer_mock_last_health(f->m, "/bind") < 0);
+    /* read-only to us, writable underneath: others fill it, so it is watched */
+    assert_true(healer_mock_last_health(f->m, "/home") == 100);
     assert_int_equal(healer_mock_issue_count(f->m), 0);
     assert_int_equal(healer_mock_violations(f->m), 0);
 }
@@ -856,6 +885,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_mount_line),
         cmocka_unit_test(test_is_rotated),
+        cmocka_unit_test_setup_teardown(test_super_rw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detect_which_mounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detect_include_exclude, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detect_thresholds, setup, teardown),
