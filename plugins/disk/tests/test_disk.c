@@ -187,7 +187,7 @@ static int setup(void **state)
     assert_true((size_t)snprintf(path, sizeof path, "%s/mounts", self) < sizeof path);
     put(path, mounts);
     /* mountinfo: /ro is read-only itself; /home only in this view (ProtectHome=read-only). */
-    snprintf(path, sizeof path, "%s/mountinfo", self);
+    assert_true((size_t)snprintf(path, sizeof path, "%s/mountinfo", self) < sizeof path);
     put(path, "40 1 254:16 / /ro ro,relatime - ext4 /dev/vdb ro\n"
               "41 1 254:48 / /home rw,relatime shared:9 - ext4 /dev/vdd rw\n"
               "90 41 254:48 / /home ro,relatime shared:9 - ext4 /dev/vdd rw,errors=remount-ro\n");
@@ -297,7 +297,7 @@ static void test_super_rw(void **state)
     assert_false(disk_super_rw(path, "/boot"));       /* read-only itself */
     assert_false(disk_super_rw(path, "/stacked"));    /* the visible (last) mount counts */
     assert_false(disk_super_rw(path, "/nowhere"));
-    snprintf(path, sizeof path, "%s/no-such-mountinfo", f->root);
+    assert_true((size_t)snprintf(path, sizeof path, "%s/no-such-mountinfo", f->root) < sizeof path);
     assert_false(disk_super_rw(path, "/"));
 }
 
