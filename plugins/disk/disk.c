@@ -344,9 +344,7 @@ static int disk_detect(void *state)
      * remove there is another matter (a removal fails; the unit's ReadWritePaths= decide). */
     char info[4096];
     if (h->proc_path(s->ctx, "self/mountinfo", info, sizeof info))
-        for (size_t i = 0; i < n; i++)
-            if (mv[i].ro && disk_super_rw(info, mv[i].dir))
-                mv[i].ro = 0;
+        disk_mark_super_rw(info, mv, n);
     if (bad)
         h->log(s->ctx, HEALER_LOG_DEBUG, "%s: %zu malformed line(s) skipped", path, bad);
     double now = h->now(s->ctx);

@@ -31,6 +31,9 @@ int disk_read_mounts(const char *path, disk_mount **out, size_t *n, size_t *bad)
  * ProtectSystem=, ProtectHome=, ReadOnlyPaths= remount a bind of it "ro") still fills up by
  * every other writer. 0 when it is read-only there too, not listed, or the file unreadable. */
 int disk_super_rw(const char *mountinfo, const char *dir);
+/* The same for every mount of mv marked ro, in one read of the file: clears ro where the
+ * filesystem itself is writable. Reads nothing when no mount is marked ro. */
+void disk_mark_super_rw(const char *mountinfo, disk_mount *mv, size_t n);
 
 /* What statvfs and stat say of one mounted filesystem. */
 typedef struct disk_usage {

@@ -109,14 +109,25 @@ static int disk_has_ro(const char *opts)
     return 0;
 }
 
-int disk_super_rw(const char *mountinfo, const char *dir)
+void disk_mark_super_rw(const char *mountinfo, disk_mount *mv, size_t n)
 {
+    size_t nro = 0;
+    for (size_t i = 0; i < n; i++)
+        nro += mv[i].ro != 0;
+    if (!nro)
+        return;     /* nothing to ask: the file is not read */
     FILE *f = fopen(mountinfo, "re");
     if (!f)
-        return 0;
+        return;
+    /* verdict[i]: -1 not listed yet, else the superblock of the last line naming mv[i].dir */
+    signed char *verdict = malloc(n);
+    if (!verdict) {
+        fclose(f);
+        return;
+    }
+    memset(verdict, -1, n);
     char *line = NULL;
     size_t ll = 0;
-    int rw = 0;
     while (getline(&line, &ll, f) > 0) {
         /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER-OPTIONS */
         char *sep = strstr(line, " - ");
@@ -129,16 +140,27 @@ int disk_super_rw(const char *mountinfo, const char *dir)
         if (!mp)
             continue;
         disk_unescape(mp);
-        if (strcmp(mp, dir) != 0)
-            continue;
         char *type = strtok_r(sep + 3, " ", &save);
         char *src = type ? strtok_r(NULL, " ", &save) : NULL;
         char *super = src ? strtok_r(NULL, " \n", &save) : NULL;
-        rw = super && !disk_has_ro(super);
+        for (size_t i = 0; i < n; i++)
+            if (mv[i].ro && strcmp(mp, mv[i].dir) == 0)
+                verdict[i] = super && !disk_has_ro(super);
     }
+    for (size_t i = 0; i < n; i++)
+        if (verdict[i] == 1)
+            mv[i].ro = 0;
+    free(verdict);
     free(line);
     fclose(f);
-    return rw;
+}
+
+int disk_super_rw(const char *mountinfo, const char *dir)
+{
+    disk_mount m = { .ro = 1 };
+    snprintf(m.dir, sizeof m.dir, "%s", dir);
+    disk_mark_super_rw(mountinfo, &m, 1);
+    return !m.ro;
 }
 
 int disk_usage_of(const char *dir, disk_usage *u)

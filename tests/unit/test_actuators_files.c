@@ -169,6 +169,21 @@ static void test_write_file(void **state)
 
 /* ---- run ------------------------------------------------------------------------------ */
 
+/* 1 once the sleep with this pid is gone or a zombie, within 5 s (init or a subreaper reaps it
+ * asynchronously; a reused pid is another program). */
+static int sleep_gone(pid_t pid)
+{
+    for (int i = 0; i < 500; i++) {
+        char sp[64];
+        snprintf(sp, sizeof sp, "/proc/%d/stat", (int)pid);
+        char *t = get_file(sp);
+        if (!t || strstr(t, ") Z ") || !strstr(t, "(sleep)"))
+            return 1;
+        msleep(10);
+    }
+    return 0;
+}
+
 static void test_run(void **state)
 {
     (void)state;
@@ -209,16 +224,7 @@ static void test_run(void **state)
     assert_int_equal(status, 128 + SIGKILL);
     pid_t bg = (pid_t)atoi(out);
     assert_true(bg > 0);
-    int gone = 0;
-    for (int i = 0; i < 500 && !gone; i++) {  /* reaped by init/subreaper asynchronously */
-        char sp[64];
-        snprintf(sp, sizeof sp, "/proc/%d/stat", (int)bg);
-        char *t = get_file(sp);
-        gone = !t || strstr(t, ") Z ") || !strstr(t, "(sleep)");
-        if (!gone)
-            msleep(10);
-    }
-    assert_true(gone);
+    assert_true(sleep_gone(bg));
 
     const char *missing[] = { "healer-no-such-command", NULL };
     assert_int_equal(act_run(r.a, &ctx, missing, 5, out, sizeof out, &status, m, sizeof m),
@@ -341,15 +347,7 @@ static void test_run_dies_with_agent(void **state)
     assert_int_equal(kill(pretend, SIGKILL), 0);
     int st;
     assert_int_equal(waitpid(pretend, &st, 0), pretend);
-    int gone = 0;
-    for (int i = 0; i < 500 && !gone; i++) {  /* reaped by init/subreaper asynchronously */
-        char sp[64];
-        snprintf(sp, sizeof sp, "/proc/%d/stat", (int)bg);
-        char *s = get_file(sp);
-        gone = !s || strstr(s, ") Z ") || !strstr(s, "(sleep)");
-        if (!gone)
-            msleep(10);
-    }
+    int gone = sleep_gone(bg);
     if (!gone)
         kill(bg, SIGKILL);  /* our own sleep: do not leave it behind */
     assert_true(gone);
