@@ -74,10 +74,17 @@ static int fd_above2(int fd)
  * exits with the command's status (a signal as 128 + N, which is how the agent reports it).
  * It runs between fork and exec of a threaded process: async-signal-safe calls only. */
 
+/* The group named by the guard's own pid, never "my group" (kill(0)): had setpgid failed, that
+ * would be the agent's group, and the agent's shell or supervisor with it. */
+static void guard_kill_group(void)
+{
+    kill(-getpid(), SIGKILL);
+}
+
 static void guard_on_parent_death(int sig)
 {
     (void)sig;
-    kill(0, SIGKILL);
+    guard_kill_group();
 }
 
 __attribute__((noreturn)) static void guard_run(pid_t cmd, pid_t agent)
@@ -96,7 +103,7 @@ __attribute__((noreturn)) static void guard_run(pid_t cmd, pid_t agent)
     sigaction(SIGTERM, &sa, NULL);
     prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
     if (getppid() != agent)  /* the agent died before the line above took effect */
-        kill(0, SIGKILL);
+        guard_kill_group();
     int st = 0;
     while (waitpid(cmd, &st, 0) < 0)
         if (errno != EINTR)
